@@ -1,0 +1,7 @@
+// The pure core: deterministic functions of (state, command, now). No I/O, no timers, no clock.
+export * from './clock.ts';
+export * from './random.ts';
+export * from './ids.ts';
+export * from './shard.ts';
+export * from './inventory.ts';
+export * from './order.ts';

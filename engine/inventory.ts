@@ -1,0 +1,245 @@
+// The inventory ledger of one SKU/date: total, reserved, sold, and the live reservations.
+// decide(state, command, now) -> { events, reply } never changes the state; evolve(state, event)
+// applies one event. evolve mutates the state it is given (a hot SKU/date holds 10^5 live
+// reservations; copying them per event would cost more than the deduction itself), and it is
+// deterministic: replaying the events of a stream rebuilds the same state (tested).
+
+export interface Reservation {
+  orderId: string;
+  userId: string;
+  qty: number;
+  amountCents: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface InventoryState {
+  total: number;
+  reserved: number;
+  sold: number;
+  /** Live reservations, in the order they were made. */
+  reservations: Map<string, Reservation>;
+  /** True while every reservation expires no earlier than the one before it, so expiry may stop early. */
+  expiryMonotonic: boolean;
+  lastExpiresAt: number;
+}
+
+export type ReleaseReason = 'cancelled' | 'expired';
+
+export interface IdempotencyMark {
+  key: string;
+  hash: string;
+}
+
+export type InventoryCommand =
+  | {
+      type: 'reserve';
+      orderId: string;
+      userId: string;
+      qty: number;
+      unitPriceCents: number;
+      ttl_ms: number;
+      idempotency?: IdempotencyMark;
+    }
+  | { type: 'cancel'; orderId: string; userId: string }
+  | { type: 'expire_due'; max_orders: number }
+  | { type: 'confirm_sold'; orderId: string }
+  | { type: 'set_total'; total: number };
+
+export type InventoryEvent =
+  | ({ type: 'reserved'; idempotency?: IdempotencyMark } & Reservation)
+  | { type: 'released'; orderId: string; userId: string; qty: number; reason: ReleaseReason; at: number }
+  | { type: 'sold'; orderId: string; userId: string; qty: number; at: number }
+  | { type: 'total_set'; total: number; at: number }
+  /** A refusal recorded only so that an Idempotency-Key replays the same answer after a restart. */
+  | { type: 'refused'; userId: string; error: 'sold_out'; qty: number; at: number; idempotency: IdempotencyMark };
+
+export type InventoryReply =
+  | { outcome: 'reserved'; reservation: Reservation }
+  | { outcome: 'sold_out'; available: number }
+  | { outcome: 'released'; reservation: Reservation }
+  | { outcome: 'expired'; count: number; nextExpiresAt: number | undefined }
+  | { outcome: 'sold'; reservation: Reservation }
+  /** The order is not a live reservation of this SKU/date (already settled, or someone else's). */
+  | { outcome: 'not_reserved' }
+  | { outcome: 'total_set'; total: number }
+  | { outcome: 'invalid_state'; message: string }
+  | { outcome: 'invalid_request'; message: string };
+
+export interface Decision {
+  events: InventoryEvent[];
+  reply: InventoryReply;
+}
+
+/** Upper bounds of the ledger (TIGER_STYLE: a limit on everything). */
+export const INVENTORY_TOTAL_MAX = 1_000_000_000;
+export const ORDER_QTY_MAX = 100;
+
+export function emptyInventory(): InventoryState {
+  return { total: 0, reserved: 0, sold: 0, reservations: new Map(), expiryMonotonic: true, lastExpiresAt: 0 };
+}
+
+export function available(state: InventoryState): number {
+  return state.total - state.reserved - state.sold;
+}
+
+function isCount(n: unknown, max: number): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 && n <= max;
+}
+
+export function decide(state: InventoryState, command: InventoryCommand, now: number): Decision {
+  switch (command.type) {
+    case 'reserve': {
+      if (!isCount(command.qty, ORDER_QTY_MAX) || command.qty < 1) {
+        return { events: [], reply: { outcome: 'invalid_request', message: 'qty must be an integer from 1 to 100' } };
+      }
+      if (!isCount(command.unitPriceCents, Number.MAX_SAFE_INTEGER / ORDER_QTY_MAX) || !isCount(command.ttl_ms, 365 * 86_400_000)) {
+        return { events: [], reply: { outcome: 'invalid_request', message: 'price and ttl must be non-negative integers' } };
+      }
+      if (state.reservations.has(command.orderId)) {
+        return { events: [], reply: { outcome: 'invalid_request', message: 'order id already used' } };
+      }
+      const left = available(state);
+      if (left < command.qty) {
+        const events: InventoryEvent[] = command.idempotency
+          ? [{ type: 'refused', userId: command.userId, error: 'sold_out', qty: command.qty, at: now, idempotency: command.idempotency }]
+          : [];
+        return { events, reply: { outcome: 'sold_out', available: left } };
+      }
+      const reservation: Reservation = {
+        orderId: command.orderId,
+        userId: command.userId,
+        qty: command.qty,
+        amountCents: command.qty * command.unitPriceCents,
+        createdAt: now,
+        expiresAt: now + command.ttl_ms,
+      };
+      const event: InventoryEvent = command.idempotency
+        ? { type: 'reserved', ...reservation, idempotency: command.idempotency }
+        : { type: 'reserved', ...reservation };
+      return { events: [event], reply: { outcome: 'reserved', reservation } };
+    }
+    case 'cancel': {
+      const r = state.reservations.get(command.orderId);
+      if (!r || r.userId !== command.userId) return { events: [], reply: { outcome: 'not_reserved' } };
+      return {
+        events: [{ type: 'released', orderId: r.orderId, userId: r.userId, qty: r.qty, reason: 'cancelled', at: now }],
+        reply: { outcome: 'released', reservation: r },
+      };
+    }
+    case 'expire_due': {
+      const events: InventoryEvent[] = [];
+      let nextExpiresAt: number | undefined;
+      for (const r of state.reservations.values()) {
+        if (r.expiresAt <= now) {
+          if (events.length >= command.max_orders) {
+            nextExpiresAt = now;
+            break;
+          }
+          events.push({ type: 'released', orderId: r.orderId, userId: r.userId, qty: r.qty, reason: 'expired', at: now });
+        } else {
+          nextExpiresAt = nextExpiresAt === undefined ? r.expiresAt : Math.min(nextExpiresAt, r.expiresAt);
+          if (state.expiryMonotonic) break;
+        }
+      }
+      return { events, reply: { outcome: 'expired', count: events.length, nextExpiresAt } };
+    }
+    case 'confirm_sold': {
+      const r = state.reservations.get(command.orderId);
+      if (!r) return { events: [], reply: { outcome: 'not_reserved' } };
+      return {
+        events: [{ type: 'sold', orderId: r.orderId, userId: r.userId, qty: r.qty, at: now }],
+        reply: { outcome: 'sold', reservation: r },
+      };
+    }
+    case 'set_total': {
+      if (!isCount(command.total, INVENTORY_TOTAL_MAX)) {
+        return { events: [], reply: { outcome: 'invalid_request', message: `total must be an integer from 0 to ${INVENTORY_TOTAL_MAX}` } };
+      }
+      if (command.total < state.reserved + state.sold) {
+        return {
+          events: [],
+          reply: {
+            outcome: 'invalid_state',
+            message: `total ${command.total} is below what is already taken (reserved ${state.reserved} + sold ${state.sold})`,
+          },
+        };
+      }
+      if (command.total === state.total) return { events: [], reply: { outcome: 'total_set', total: state.total } };
+      return { events: [{ type: 'total_set', total: command.total, at: now }], reply: { outcome: 'total_set', total: command.total } };
+    }
+  }
+}
+
+export function evolve(state: InventoryState, event: InventoryEvent): InventoryState {
+  switch (event.type) {
+    case 'reserved': {
+      state.reserved += event.qty;
+      state.reservations.set(event.orderId, {
+        orderId: event.orderId,
+        userId: event.userId,
+        qty: event.qty,
+        amountCents: event.amountCents,
+        createdAt: event.createdAt,
+        expiresAt: event.expiresAt,
+      });
+      if (event.expiresAt < state.lastExpiresAt) state.expiryMonotonic = false;
+      state.lastExpiresAt = Math.max(state.lastExpiresAt, event.expiresAt);
+      return state;
+    }
+    case 'released': {
+      const r = state.reservations.get(event.orderId);
+      if (!r) return state;
+      state.reserved -= r.qty;
+      state.reservations.delete(event.orderId);
+      if (state.reservations.size === 0) {
+        state.expiryMonotonic = true;
+        state.lastExpiresAt = 0;
+      }
+      return state;
+    }
+    case 'sold': {
+      const r = state.reservations.get(event.orderId);
+      if (!r) return state;
+      state.reserved -= r.qty;
+      state.sold += r.qty;
+      state.reservations.delete(event.orderId);
+      if (state.reservations.size === 0) {
+        state.expiryMonotonic = true;
+        state.lastExpiresAt = 0;
+      }
+      return state;
+    }
+    case 'total_set':
+      state.total = event.total;
+      return state;
+    case 'refused':
+      return state;
+  }
+}
+
+/** The order id an event concerns, if any. */
+export function orderIdOf(event: InventoryEvent): string | undefined {
+  return 'orderId' in event ? event.orderId : undefined;
+}
+
+// Snapshots: a plain JSON form of the state.
+export interface InventorySnapshot {
+  total: number;
+  reserved: number;
+  sold: number;
+  reservations: Reservation[];
+}
+
+export function toSnapshot(state: InventoryState): InventorySnapshot {
+  return { total: state.total, reserved: state.reserved, sold: state.sold, reservations: [...state.reservations.values()] };
+}
+
+export function fromSnapshot(s: InventorySnapshot): InventoryState {
+  const state = emptyInventory();
+  state.total = s.total;
+  state.sold = s.sold;
+  for (const r of s.reservations) evolve(state, { type: 'reserved', ...r });
+  if (state.reserved !== s.reserved) throw new Error(`snapshot is inconsistent: reserved ${s.reserved} != sum of reservations ${state.reserved}`);
+  return state;
+}

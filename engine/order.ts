@@ -1,0 +1,127 @@
+// The lifecycle of one order: reserved -> paid -> delivered; reserved -> cancelled | expired;
+// a payment that arrives after expiry or cancel -> refund_required (stock is not taken again).
+// decide(state, command, now) -> { events, reply }; evolve(state, event) -> new state (pure).
+
+export type OrderStatus = 'reserved' | 'paid' | 'delivered' | 'cancelled' | 'expired' | 'refund_required';
+
+export const COUNTED_STATUSES: ReadonlySet<OrderStatus> = new Set(['reserved', 'paid', 'delivered']);
+
+export interface OrderTransition {
+  status: OrderStatus;
+  at: number;
+  /** What caused it: `created`, `cancelled`, `expired`, `payment <id>`, ... */
+  cause: string;
+}
+
+export interface OrderState {
+  orderId: string;
+  userId: string;
+  skuId: string;
+  date: string;
+  qty: number;
+  amountCents: number;
+  createdAt: number;
+  expiresAt: number;
+  status: OrderStatus;
+  /** Payments already applied, so a repeated callback changes nothing. */
+  paymentIds: string[];
+  history: OrderTransition[];
+}
+
+export interface PaymentCallback {
+  paymentId: string;
+  amountCents: number;
+  status: 'succeeded' | 'failed';
+}
+
+export type OrderCommand =
+  | { type: 'pay'; payment: PaymentCallback }
+  | { type: 'cancel' }
+  | { type: 'expire' }
+  | { type: 'deliver' };
+
+export type OrderEvent =
+  | { type: 'order.reserved'; order: Omit<OrderState, 'status' | 'paymentIds' | 'history'>; at: number }
+  | { type: 'order.paid'; paymentId: string; at: number }
+  | { type: 'order.cancelled'; at: number }
+  | { type: 'order.expired'; at: number }
+  | { type: 'order.delivered'; at: number }
+  | { type: 'order.refund_required'; paymentId: string; at: number }
+  | { type: 'order.payment_mismatch'; paymentId: string; amountCents: number; at: number };
+
+export type OrderReply =
+  | { outcome: 'ok'; status: OrderStatus }
+  | { outcome: 'invalid_state'; status: OrderStatus; message: string };
+
+export interface OrderDecision {
+  events: OrderEvent[];
+  reply: OrderReply;
+}
+
+const FINAL_FOR_CANCEL: ReadonlySet<OrderStatus> = new Set(['paid', 'delivered', 'expired', 'refund_required']);
+
+export function decideOrder(state: OrderState, command: OrderCommand, now: number): OrderDecision {
+  const ok = (events: OrderEvent[], status: OrderStatus): OrderDecision => ({ events, reply: { outcome: 'ok', status } });
+  switch (command.type) {
+    case 'pay': {
+      const p = command.payment;
+      if (state.paymentIds.includes(p.paymentId) || p.status === 'failed') return ok([], state.status);
+      if (p.amountCents !== state.amountCents) {
+        return ok([{ type: 'order.payment_mismatch', paymentId: p.paymentId, amountCents: p.amountCents, at: now }], state.status);
+      }
+      if (state.status === 'reserved') return ok([{ type: 'order.paid', paymentId: p.paymentId, at: now }], 'paid');
+      if (state.status === 'cancelled' || state.status === 'expired' || state.status === 'refund_required') {
+        return ok([{ type: 'order.refund_required', paymentId: p.paymentId, at: now }], 'refund_required');
+      }
+      // Paid or delivered already, by another payment: the second payment must be refunded too,
+      // but the order keeps its status; a refund workflow reads the event.
+      return ok([{ type: 'order.refund_required', paymentId: p.paymentId, at: now }], state.status);
+    }
+    case 'cancel':
+      if (state.status === 'cancelled') return ok([], 'cancelled');
+      if (FINAL_FOR_CANCEL.has(state.status)) {
+        return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: `order is ${state.status}` } };
+      }
+      return ok([{ type: 'order.cancelled', at: now }], 'cancelled');
+    case 'expire':
+      if (state.status !== 'reserved') return ok([], state.status);
+      return ok([{ type: 'order.expired', at: now }], 'expired');
+    case 'deliver':
+      if (state.status === 'delivered') return ok([], 'delivered');
+      if (state.status !== 'paid') {
+        return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: `order is ${state.status}` } };
+      }
+      return ok([{ type: 'order.delivered', at: now }], 'delivered');
+  }
+}
+
+export function evolveOrder(state: OrderState | undefined, event: OrderEvent): OrderState {
+  if (event.type === 'order.reserved') {
+    return { ...event.order, status: 'reserved', paymentIds: [], history: [{ status: 'reserved', at: event.at, cause: 'created' }] };
+  }
+  if (!state) throw new Error(`${event.type} before order.reserved`);
+  const to = (status: OrderStatus, cause: string, paymentId?: string): OrderState => ({
+    ...state,
+    status,
+    paymentIds: paymentId ? [...state.paymentIds, paymentId] : state.paymentIds,
+    history: status === state.status ? state.history : [...state.history, { status, at: event.at, cause }],
+  });
+  switch (event.type) {
+    case 'order.paid':
+      return to('paid', `payment ${event.paymentId}`, event.paymentId);
+    case 'order.cancelled':
+      return to('cancelled', 'cancelled');
+    case 'order.expired':
+      return to('expired', 'expired');
+    case 'order.delivered':
+      return to('delivered', 'delivered');
+    case 'order.refund_required':
+      return to(
+        state.status === 'paid' || state.status === 'delivered' ? state.status : 'refund_required',
+        `payment ${event.paymentId}`,
+        event.paymentId,
+      );
+    case 'order.payment_mismatch':
+      return { ...state, paymentIds: [...state.paymentIds, event.paymentId] };
+  }
+}

@@ -1,0 +1,156 @@
+// The stores the actors and routes need, as ports. Adapters: SQL through MikroORM (MariaDB/MySQL,
+// and SQLite for the embedded default) in sql/, Redis for snapshots in redis/.
+// Every adapter maps its driver's errors once (errors.ts): a duplicate (stream, seq) becomes
+// JournalConflictError, anything unreachable or timed out becomes StoreUnavailableError.
+
+/** One group-commit write of one stream: the events with seq `seq` .. `lastSeq`, in order. */
+export interface JournalRecord {
+  stream: string;
+  /** Seq of the first event in `events` (1-based, contiguous per stream). Unique per stream. */
+  seq: number;
+  lastSeq: number;
+  at: number;
+  events: unknown[];
+}
+
+export interface JournalStore {
+  /**
+   * Appends the records in one transaction, one multi-row INSERT. All or nothing.
+   * Throws JournalConflictError when a (stream, seq) exists already (another writer won),
+   * StoreUnavailableError when the database cannot be reached or times out.
+   */
+  append(records: readonly JournalRecord[]): Promise<void>;
+  /** The records of a stream whose first seq is greater than `afterSeq`, in order. */
+  readAfter(stream: string, afterSeq: number): Promise<JournalRecord[]>;
+  /** The record that ends exactly at `lastSeq`, if any (to validate a snapshot). */
+  endsAt(stream: string, lastSeq: number): Promise<boolean>;
+  /** Each stream and the last seq written to it. */
+  heads(): Promise<Map<string, number>>;
+}
+
+export interface SnapshotRecord {
+  stream: string;
+  /** The last event seq folded into `state`. */
+  seq: number;
+  at: number;
+  state: unknown;
+}
+
+export interface SnapshotStore {
+  /** Replaces the stream's snapshot if `seq` is newer than the stored one. */
+  save(record: SnapshotRecord): Promise<void>;
+  load(stream: string): Promise<SnapshotRecord | undefined>;
+}
+
+/** SKU/date streams get a small number when first created, so order ids can name their stream. */
+export interface StreamRef {
+  streamNo: number;
+  skuId: string;
+  date: string;
+}
+
+export interface StreamStore {
+  /** The number of the SKU/date, created on first use (admin path only). */
+  ensure(skuId: string, date: string): Promise<StreamRef>;
+  byNo(streamNo: number): Promise<StreamRef | undefined>;
+  byKey(skuId: string, date: string): Promise<StreamRef | undefined>;
+  listForSku(skuId: string): Promise<StreamRef[]>;
+  all(): Promise<StreamRef[]>;
+}
+
+export type Delivery = 'card_key' | 'ticket' | 'manual';
+
+export interface Sku {
+  skuId: string;
+  name: string;
+  priceCents: number;
+  merchantId: string;
+  delivery: Delivery;
+  attributes: Record<string, string>;
+  visibleAt: string | null;
+  saleStartsAt: string | null;
+  saleEndsAt: string | null;
+  updatedAt: string;
+}
+
+export interface SkuStore {
+  upsert(sku: Sku): Promise<void>;
+  get(skuId: string): Promise<Sku | undefined>;
+  all(): Promise<Sku[]>;
+}
+
+export type OrderStatusRow = 'reserved' | 'paid' | 'delivered' | 'cancelled' | 'expired' | 'refund_required';
+
+/** The order read model, kept by the projector from the journal (it lags the journal by milliseconds). */
+export interface OrderRow {
+  orderId: string;
+  stream: string;
+  userId: string;
+  skuId: string;
+  date: string;
+  qty: number;
+  amountCents: number;
+  status: OrderStatusRow;
+  createdAt: number;
+  expiresAt: number;
+  updatedAt: number;
+}
+
+export interface OrderHistoryRow {
+  orderId: string;
+  stream: string;
+  /** The journal seq of the event that made this change. */
+  seq: number;
+  status: OrderStatusRow;
+  at: number;
+  cause: string;
+}
+
+export interface IdempotencyRow {
+  userId: string;
+  key: string;
+  requestHash: string;
+  status: number;
+  body: unknown;
+  createdAt: number;
+}
+
+/** One projector write: applied in one transaction, idempotent (replaying it changes nothing). */
+export interface ProjectionBatch {
+  orders: OrderRow[];
+  history: OrderHistoryRow[];
+  idempotency: IdempotencyRow[];
+  /** stream -> last seq projected, after this batch. */
+  checkpoints: Map<string, number>;
+}
+
+export interface ProjectionStore {
+  apply(batch: ProjectionBatch): Promise<void>;
+  order(orderId: string): Promise<OrderRow | undefined>;
+  history(orderId: string): Promise<OrderHistoryRow[]>;
+  idempotency(userId: string, key: string): Promise<IdempotencyRow | undefined>;
+  checkpoints(): Promise<Map<string, number>>;
+  /** Streams that have orders still `reserved` (they must be woken to expire them after a restart). */
+  streamsWithReservations(): Promise<string[]>;
+  /** Counts of orders by status for a stream (ops, tests). */
+  countByStatus(stream: string): Promise<Record<string, { orders: number; units: number }>>;
+}
+
+export interface CardKeyStore {
+  /** Stores the keys (ciphertexts with their dedupe hashes); returns how many were new. */
+  add(skuId: string, keys: readonly { hash: string; ciphertext: string }[]): Promise<number>;
+  count(skuId: string): Promise<number>;
+}
+
+/** Everything the engine persists, opened and closed together. */
+export interface Stores {
+  journal: JournalStore;
+  snapshots: SnapshotStore[];
+  streams: StreamStore;
+  skus: SkuStore;
+  projection: ProjectionStore;
+  cardKeys: CardKeyStore;
+  /** Liveness of each dependency for /readyz. */
+  ping(): Promise<Record<string, boolean>>;
+  close(): Promise<void>;
+}

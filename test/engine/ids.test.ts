@@ -1,0 +1,28 @@
+// Proves order ids are unique, time-ordered, and name their stream, using a seeded random source.
+import { describe, expect, it } from 'vitest';
+import { SeededRandom, orderIdFor, parseOrderId, shardOf } from '../../engine/index.ts';
+
+describe('order ids', () => {
+  it('round-trip the stream number and creation time, and are unique and ordered', () => {
+    const rnd = new SeededRandom(7);
+    const ids = Array.from({ length: 10_000 }, (_, i) => orderIdFor(1_700_000_000_000 + i, rnd, 1 + (i % 500)));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].map((id) => id.slice(0, 10))).toEqual([...ids].map((id) => id.slice(0, 10)).sort());
+    ids.forEach((id, i) => {
+      expect(id).toMatch(/^[A-Za-z0-9._:-]{1,64}$/);
+      expect(parseOrderId(id)).toEqual({ streamNo: 1 + (i % 500), createdAt_ms: 1_700_000_000_000 + i });
+    });
+  });
+
+  it('rejects strings that are not order ids', () => {
+    for (const bad of ['', 'abc', '01JD3X4Y5Z6A7B8C9D0E1F2G3H', '01JD3X4Y5Z6A7B8C9D0E1F2G3H-', '01JD3X4Y5Z6A7B8C9D0E1F2G3H-0', '01JD3X4Y5Z6A7B8C9D0E1F2GUU-1', '01JD3X4Y5Z6A7B8C9D0E1F2G3H-A']) {
+      expect(parseOrderId(bad)).toBeUndefined();
+    }
+  });
+
+  it('spreads keys over all shards', () => {
+    const counts = new Array(64).fill(0);
+    for (let i = 0; i < 64_000; i++) counts[shardOf(`sku-${i}/2026-12-01`, 64)]++;
+    expect(Math.min(...counts)).toBeGreaterThan(700);
+  });
+});

@@ -1,0 +1,120 @@
+// Proves the inventory ledger can never oversell or go negative, and that replaying its events
+// rebuilds the same state: fast-check drives random command sequences through decide/evolve.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  available,
+  decide,
+  emptyInventory,
+  evolve,
+  fromSnapshot,
+  toSnapshot,
+  type InventoryCommand,
+  type InventoryEvent,
+  type InventoryState,
+} from '../../engine/index.ts';
+
+const orderIds = ['o1', 'o2', 'o3', 'o4', 'o5', 'o6', 'o7', 'o8'];
+const users = ['alice', 'bob'];
+
+const command: fc.Arbitrary<InventoryCommand> = fc.oneof(
+  fc.record({
+    type: fc.constant('reserve' as const),
+    orderId: fc.constantFrom(...orderIds),
+    userId: fc.constantFrom(...users),
+    qty: fc.integer({ min: -2, max: 120 }),
+    unitPriceCents: fc.integer({ min: 0, max: 5000 }),
+    ttl_ms: fc.integer({ min: 0, max: 10_000 }),
+  }),
+  fc.record({ type: fc.constant('cancel' as const), orderId: fc.constantFrom(...orderIds), userId: fc.constantFrom(...users) }),
+  fc.record({ type: fc.constant('expire_due' as const), max_orders: fc.integer({ min: 1, max: 4 }) }),
+  fc.record({ type: fc.constant('confirm_sold' as const), orderId: fc.constantFrom(...orderIds) }),
+  fc.record({ type: fc.constant('set_total' as const), total: fc.integer({ min: -5, max: 300 }) }),
+);
+
+const step = fc.tuple(command, fc.integer({ min: 0, max: 3_000 }));
+
+function checkInvariants(s: InventoryState): void {
+  expect(s.reserved).toBeGreaterThanOrEqual(0);
+  expect(s.sold).toBeGreaterThanOrEqual(0);
+  expect(s.reserved + s.sold).toBeLessThanOrEqual(s.total);
+  expect(available(s)).toBeGreaterThanOrEqual(0);
+  let sum = 0;
+  for (const r of s.reservations.values()) sum += r.qty;
+  expect(sum).toBe(s.reserved);
+}
+
+function run(steps: [InventoryCommand, number][]): { state: InventoryState; events: InventoryEvent[] } {
+  const state = emptyInventory();
+  const events: InventoryEvent[] = [];
+  let now = 1_000_000;
+  for (const [cmd, dt] of steps) {
+    now += dt;
+    const before = JSON.stringify(toSnapshot(state));
+    const d = decide(state, cmd, now);
+    expect(JSON.stringify(toSnapshot(state))).toBe(before); // decide never changes the state
+    for (const e of d.events) evolve(state, e);
+    events.push(...d.events);
+    checkInvariants(state);
+  }
+  return { state, events };
+}
+
+describe('inventory ledger', () => {
+  it('never yields reserved + sold > total or a negative count, whatever the commands', () => {
+    fc.assert(fc.property(fc.array(step, { maxLength: 80 }), (steps) => void run(steps)), { numRuns: 500 });
+  });
+
+  it('rebuilds the same state by replaying the emitted events, and through a snapshot', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 80 }), fc.nat(), (steps, cut) => {
+        const { state, events } = run(steps);
+        const replayed = emptyInventory();
+        for (const e of events) evolve(replayed, e);
+        expect(toSnapshot(replayed)).toEqual(toSnapshot(state));
+        // Snapshot at any point, then the rest of the events: same state.
+        const k = events.length === 0 ? 0 : cut % (events.length + 1);
+        const head = emptyInventory();
+        for (const e of events.slice(0, k)) evolve(head, e);
+        const resumed = fromSnapshot(JSON.parse(JSON.stringify(toSnapshot(head))));
+        for (const e of events.slice(k)) evolve(resumed, e);
+        expect(toSnapshot(resumed)).toEqual(toSnapshot(state));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('sells the last unit to exactly one of two buyers and refuses the other', () => {
+    const s = emptyInventory();
+    for (const e of decide(s, { type: 'set_total', total: 1 }, 0).events) evolve(s, e);
+    const a = decide(s, { type: 'reserve', orderId: 'a', userId: 'u1', qty: 1, unitPriceCents: 100, ttl_ms: 10 }, 1);
+    expect(a.reply.outcome).toBe('reserved');
+    for (const e of a.events) evolve(s, e);
+    const b = decide(s, { type: 'reserve', orderId: 'b', userId: 'u2', qty: 1, unitPriceCents: 100, ttl_ms: 10 }, 1);
+    expect(b.reply).toEqual({ outcome: 'sold_out', available: 0 });
+    expect(b.events).toEqual([]);
+  });
+
+  it('refuses to lower the total below what is taken, and expires only what is due', () => {
+    const s = emptyInventory();
+    for (const e of decide(s, { type: 'set_total', total: 5 }, 0).events) evolve(s, e);
+    for (const [id, t] of [['x', 100], ['y', 200]] as const) {
+      for (const e of decide(s, { type: 'reserve', orderId: id, userId: 'u', qty: 2, unitPriceCents: 1, ttl_ms: t }, 0).events) evolve(s, e);
+    }
+    expect(decide(s, { type: 'set_total', total: 3 }, 0).reply.outcome).toBe('invalid_state');
+    const exp = decide(s, { type: 'expire_due', max_orders: 100 }, 150);
+    expect(exp.events.map((e) => ('orderId' in e ? e.orderId : ''))).toEqual(['x']);
+    expect(exp.reply).toEqual({ outcome: 'expired', count: 1, nextExpiresAt: 200 });
+  });
+
+  it('lets only the owner cancel, and records a refusal only when an idempotency key must replay it', () => {
+    const s = emptyInventory();
+    for (const e of decide(s, { type: 'set_total', total: 1 }, 0).events) evolve(s, e);
+    for (const e of decide(s, { type: 'reserve', orderId: 'a', userId: 'u1', qty: 1, unitPriceCents: 1, ttl_ms: 5 }, 0).events) evolve(s, e);
+    expect(decide(s, { type: 'cancel', orderId: 'a', userId: 'u2' }, 1).reply.outcome).toBe('not_reserved');
+    expect(decide(s, { type: 'cancel', orderId: 'a', userId: 'u1' }, 1).reply.outcome).toBe('released');
+    const refused = decide(s, { type: 'reserve', orderId: 'b', userId: 'u2', qty: 1, unitPriceCents: 1, ttl_ms: 5, idempotency: { key: 'k', hash: 'h' } }, 1);
+    expect(refused.events).toHaveLength(1);
+    expect(refused.events[0]!.type).toBe('refused');
+  });
+});
