@@ -5,3 +5,4 @@ export * from './ids.ts';
 export * from './shard.ts';
 export * from './inventory.ts';
 export * from './order.ts';
+export * from './order-view.ts';

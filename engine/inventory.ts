@@ -44,7 +44,9 @@ export type InventoryCommand =
   | { type: 'cancel'; orderId: string; userId: string }
   | { type: 'expire_due'; max_orders: number }
   | { type: 'confirm_sold'; orderId: string }
-  | { type: 'set_total'; total: number };
+  | { type: 'set_total'; total: number }
+  /** Grows the total by n (card keys uploaded for a card_key SKU). */
+  | { type: 'add_total'; n: number };
 
 export type InventoryEvent =
   | ({ type: 'reserved'; idempotency?: IdempotencyMark } & Reservation)
@@ -167,6 +169,14 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
       }
       if (command.total === state.total) return { events: [], reply: { outcome: 'total_set', total: state.total } };
       return { events: [{ type: 'total_set', total: command.total, at: now }], reply: { outcome: 'total_set', total: command.total } };
+    }
+    case 'add_total': {
+      if (!isCount(command.n, INVENTORY_TOTAL_MAX) || !isCount(state.total + command.n, INVENTORY_TOTAL_MAX)) {
+        return { events: [], reply: { outcome: 'invalid_request', message: `total would exceed ${INVENTORY_TOTAL_MAX}` } };
+      }
+      if (command.n === 0) return { events: [], reply: { outcome: 'total_set', total: state.total } };
+      const total = state.total + command.n;
+      return { events: [{ type: 'total_set', total, at: now }], reply: { outcome: 'total_set', total } };
     }
   }
 }

@@ -94,6 +94,8 @@ export interface OrderRow {
   createdAt: number;
   expiresAt: number;
   updatedAt: number;
+  /** The journal seq of the last event applied: an upsert only replaces a row whose stored seq is lower. */
+  seq: number;
 }
 
 export interface OrderHistoryRow {

@@ -30,6 +30,7 @@ const command: fc.Arbitrary<InventoryCommand> = fc.oneof(
   fc.record({ type: fc.constant('expire_due' as const), max_orders: fc.integer({ min: 1, max: 4 }) }),
   fc.record({ type: fc.constant('confirm_sold' as const), orderId: fc.constantFrom(...orderIds) }),
   fc.record({ type: fc.constant('set_total' as const), total: fc.integer({ min: -5, max: 300 }) }),
+  fc.record({ type: fc.constant('add_total' as const), n: fc.integer({ min: -2, max: 50 }) }),
 );
 
 const step = fc.tuple(command, fc.integer({ min: 0, max: 3_000 }));

@@ -1,0 +1,387 @@
+// One actor per SKU/date. It sequences commands through the pure ledger (engine/inventory.ts),
+// makes their events durable by group commit, and replies only once they are. While one journal
+// write of this stream is in flight, the events of the commands decided meanwhile gather into the
+// next one. A failed write fails every command waiting on it and discards this incarnation, so the
+// next message recovers from durable state. Settled orders are kept in memory until the projector
+// has written them, so a read never finds an order older than what it was told.
+
+import {
+  available,
+  decide,
+  evolve,
+  toSnapshot,
+  type InventoryCommand,
+  type InventoryReply,
+  type InventorySnapshot,
+  type InventoryState,
+  type OrderFacts,
+} from '../engine/index.ts';
+import type { IdempotencyRow, JournalStore, SnapshotStore } from '../persistence/ports.ts';
+import { UnavailableError } from './errors.ts';
+import type { GroupCommitter } from './group-commit.ts';
+import { projectEvent, type ProjectedEvent } from './inventory-projection.ts';
+import type { Projector } from './projector.ts';
+import { recoverInventory, splitStream } from './recovery.ts';
+import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
+import type { Semaphore } from './semaphore.ts';
+
+export interface InventoryLimits {
+  /** Events decided but not yet handed to a write, per actor; past it a command is refused as overloaded. */
+  pending_events_max: number;
+  snapshot_every_events: number;
+  snapshot_every_ms: number;
+  /** Reservations released by one expiry pass at most. */
+  expire_batch_max: number;
+  /** Expiry passes are at least this far apart. */
+  expiry_delay_min_ms: number;
+  /** The expiry timer looks again at least this often (an injected clock may jump). */
+  expiry_check_ms_max: number;
+}
+
+export interface InventoryObserver {
+  reservation(outcome: string): void;
+  recovered(stream: string, ms: number, source: string, events: number): void;
+  snapshotFailed(store: string, error: unknown): void;
+  /** The live available count after each durable change (feeds the storefront's cache). */
+  availability(stream: string, available: number): void;
+}
+
+export interface InventoryDeps {
+  journal: JournalStore;
+  snapshots: readonly { name: string; store: SnapshotStore }[];
+  committer: GroupCommitter;
+  projector: Projector;
+  recoveries: Semaphore;
+  now: () => number;
+  limits: InventoryLimits;
+  observer: InventoryObserver;
+}
+
+export type InventoryMessage =
+  | InventoryCommand
+  | { type: 'inspect' }
+  | { type: 'get_order'; orderId: string }
+  | { type: '$recovered'; recovered: Awaited<ReturnType<typeof recoverInventory>> }
+  | { type: '$recovery_failed'; error: unknown }
+  | { type: '$committed' }
+  | { type: '$commit_failed'; error: unknown }
+  | { type: '$projected'; seq: number }
+  | { type: '$expire' };
+
+/** What `inspect` answers (ops). */
+export interface InventoryInspection {
+  total: number;
+  reserved: number;
+  sold: number;
+  available: number;
+  journalSeq: number;
+  snapshotSeq: number;
+  projectedSeq: number;
+  liveReservations: number;
+  pendingEvents: number;
+  writeInFlight: boolean;
+}
+
+/** An order as this actor knows it: live, or settled and not yet in the read model. */
+export interface LiveOrder extends OrderFacts {
+  userId: string;
+}
+
+/** The reply of a command that carried an idempotency key already answered but not yet projected. */
+export type ReplayReply = { outcome: 'replay'; idempotency: IdempotencyRow } | { outcome: 'idempotency_key_reused' };
+
+interface Waiter {
+  env: Envelope<InventoryMessage>;
+  reply: unknown;
+}
+
+interface Batch {
+  events: unknown[];
+  projected: ProjectedEvent[];
+  waiters: Waiter[];
+  firstSeq: number;
+}
+
+interface Settled {
+  order: LiveOrder;
+  seq: number;
+}
+
+export class InventoryActor implements Behavior<InventoryMessage> {
+  private phase: 'new' | 'recovering' | 'ready' = 'new';
+  private waitingForRecovery: Envelope<InventoryMessage>[] = [];
+  private state!: InventoryState;
+  /** Last seq decided (speculative: may not be durable yet). */
+  private seq = 0;
+  private durableSeq = 0;
+  private projectedSeq = 0;
+  private snapshotSeq = 0;
+  private lastSnapshotAt = 0;
+  private snapshotCandidate: { seq: number; state: InventorySnapshot; durable: boolean } | undefined;
+  private pending: Batch = { events: [], projected: [], waiters: [], firstSeq: 1 };
+  private inFlight: Batch | undefined;
+  private readonly settled = new Map<string, Settled>();
+  private readonly unprojectedIdempotency = new Map<string, { row: IdempotencyRow; seq: number }>();
+  private cancelExpiry: (() => void) | undefined;
+  private expiryAt = Infinity;
+  private readonly skuId: string;
+  private readonly date: string;
+
+  constructor(
+    private readonly stream: string,
+    private readonly deps: InventoryDeps,
+  ) {
+    [this.skuId, this.date] = splitStream(stream);
+  }
+
+  canPassivate(): boolean {
+    return (
+      this.phase === 'ready' &&
+      this.inFlight === undefined &&
+      this.pending.events.length === 0 &&
+      this.state.reservations.size === 0 &&
+      this.settled.size === 0 &&
+      this.unprojectedIdempotency.size === 0 &&
+      this.snapshotCandidate === undefined
+    );
+  }
+
+  stopped(): void {
+    this.cancelExpiry?.();
+  }
+
+  receive(batch: Envelope<InventoryMessage>[], ctx: ActorContext<InventoryMessage>): void {
+    for (const env of batch) {
+      const msg = env.msg;
+      if (msg.type === '$recovered') this.onRecovered(msg.recovered, ctx);
+      else if (msg.type === '$recovery_failed') this.onRecoveryFailed(msg.error, ctx);
+      else if (this.phase !== 'ready') {
+        this.waitingForRecovery.push(env);
+        if (this.phase === 'new') this.startRecovery(ctx);
+      } else this.handle(env, ctx);
+    }
+    this.commitIfIdle(ctx);
+  }
+
+  private startRecovery(ctx: ActorContext<InventoryMessage>): void {
+    this.phase = 'recovering';
+    const started = this.deps.now();
+    const projected = this.deps.projector.checkpoint(this.stream);
+    this.deps.recoveries
+      .run(() => recoverInventory(this.stream, this.deps.journal, this.deps.snapshots, projected))
+      .then(
+        (recovered) => {
+          this.deps.observer.recovered(this.stream, this.deps.now() - started, recovered.source, recovered.events_replayed);
+          ctx.self({ type: '$recovered', recovered });
+        },
+        (error: unknown) => ctx.self({ type: '$recovery_failed', error }),
+      );
+  }
+
+  private onRecovered(r: Awaited<ReturnType<typeof recoverInventory>>, ctx: ActorContext<InventoryMessage>): void {
+    this.state = r.state;
+    this.seq = this.durableSeq = r.seq;
+    this.snapshotSeq = r.snapshotSeq;
+    this.lastSnapshotAt = this.deps.now();
+    this.projectedSeq = r.snapshotSeq;
+    this.pending.firstSeq = r.seq + 1;
+    // Everything after the snapshot is handed to the projector again (idempotent), and what it
+    // settled is kept for reads until the projector confirms it.
+    this.trackProjected(r.reprojected);
+    this.deps.projector.enqueue(this.stream, r.reprojected);
+    this.phase = 'ready';
+    this.deps.observer.availability(this.stream, available(this.state));
+    const waiting = this.waitingForRecovery;
+    this.waitingForRecovery = [];
+    for (const env of waiting) this.handle(env, ctx);
+    this.armExpiry(ctx, 0);
+  }
+
+  private onRecoveryFailed(error: unknown, ctx: ActorContext<InventoryMessage>): void {
+    const failure = new UnavailableError(`recovery of ${this.stream} failed`, { cause: error });
+    for (const env of this.waitingForRecovery) ctx.fail(env, failure);
+    this.waitingForRecovery = [];
+    ctx.restart();
+  }
+
+  private handle(env: Envelope<InventoryMessage>, ctx: ActorContext<InventoryMessage>): void {
+    const msg = env.msg;
+    switch (msg.type) {
+      case 'inspect':
+        ctx.reply(env, this.inspect());
+        return;
+      case 'get_order':
+        ctx.reply(env, this.order(msg.orderId));
+        return;
+      case '$committed':
+        this.onCommitted(ctx);
+        return;
+      case '$commit_failed':
+        this.onCommitFailed(msg.error, ctx);
+        return;
+      case '$projected':
+        this.onProjected(msg.seq);
+        return;
+      case '$expire':
+        this.expiryAt = Infinity;
+        this.cancelExpiry = undefined;
+        this.apply(undefined, { type: 'expire_due', max_orders: this.deps.limits.expire_batch_max }, ctx);
+        return;
+      case '$recovered':
+      case '$recovery_failed':
+        return;
+      default:
+        this.apply(env, msg, ctx);
+    }
+  }
+
+  private apply(env: Envelope<InventoryMessage> | undefined, command: InventoryCommand, ctx: ActorContext<InventoryMessage>): void {
+    if (this.pending.events.length >= this.deps.limits.pending_events_max) {
+      if (env) ctx.reply(env, { outcome: 'overloaded' });
+      return;
+    }
+    if (command.type === 'reserve' && command.idempotency) {
+      const seen = this.unprojectedIdempotency.get(`${command.userId}\u0000${command.idempotency.key}`);
+      if (seen) {
+        const reply: ReplayReply =
+          seen.row.requestHash === command.idempotency.hash ? { outcome: 'replay', idempotency: seen.row } : { outcome: 'idempotency_key_reused' };
+        this.answer(env, reply, ctx);
+        return;
+      }
+    }
+    const now = this.deps.now();
+    const decision = decide(this.state, command, now);
+    for (const event of decision.events) {
+      this.seq++;
+      const projected = projectEvent(this.state, event, this.seq, this.stream, this.skuId, this.date);
+      evolve(this.state, event);
+      this.pending.events.push(event);
+      this.pending.projected.push(projected);
+    }
+    if (command.type === 'reserve') this.deps.observer.reservation(decision.reply.outcome);
+    if (command.type === 'expire_due') {
+      const next = (decision.reply as Extract<InventoryReply, { outcome: 'expired' }>).nextExpiresAt;
+      if (next !== undefined) this.armExpiry(ctx, next);
+      return;
+    }
+    this.answer(env, decision.reply, ctx);
+    if (command.type === 'reserve' && decision.reply.outcome === 'reserved') this.armExpiry(ctx, decision.reply.reservation.expiresAt);
+  }
+
+  /** A reply leaves only once everything it was decided on is durable. */
+  private answer(env: Envelope<InventoryMessage> | undefined, reply: unknown, ctx: ActorContext<InventoryMessage>): void {
+    if (!env) return;
+    if (this.pending.events.length > 0) this.pending.waiters.push({ env, reply });
+    else if (this.inFlight) this.inFlight.waiters.push({ env, reply });
+    else ctx.reply(env, reply);
+  }
+
+  private commitIfIdle(ctx: ActorContext<InventoryMessage>): void {
+    if (this.phase !== 'ready' || this.inFlight || this.pending.events.length === 0) return;
+    const batch = this.pending;
+    const lastSeq = batch.firstSeq + batch.events.length - 1;
+    this.inFlight = batch;
+    this.pending = { events: [], projected: [], waiters: [], firstSeq: lastSeq + 1 };
+    const now = this.deps.now();
+    const due =
+      lastSeq - this.snapshotSeq >= this.deps.limits.snapshot_every_events || now - this.lastSnapshotAt >= this.deps.limits.snapshot_every_ms;
+    if (due && this.snapshotCandidate === undefined) {
+      // The state now holds exactly the events up to lastSeq: this is the snapshot at lastSeq.
+      this.snapshotCandidate = { seq: lastSeq, state: toSnapshot(this.state), durable: false };
+      this.lastSnapshotAt = now;
+    }
+    this.deps.committer.commit({ stream: this.stream, seq: batch.firstSeq, lastSeq, at: now, events: batch.events }).then(
+      () => ctx.self({ type: '$committed' }),
+      (error: unknown) => ctx.self({ type: '$commit_failed', error }),
+    );
+  }
+
+  private onCommitted(ctx: ActorContext<InventoryMessage>): void {
+    const batch = this.inFlight;
+    if (!batch) return;
+    this.inFlight = undefined;
+    this.durableSeq = batch.firstSeq + batch.events.length - 1;
+    this.trackProjected(batch.projected);
+    this.deps.projector.enqueue(this.stream, batch.projected);
+    if (this.snapshotCandidate && this.snapshotCandidate.seq <= this.durableSeq) this.snapshotCandidate.durable = true;
+    this.deps.observer.availability(this.stream, available(this.state));
+    for (const w of batch.waiters) ctx.reply(w.env, w.reply);
+    this.commitIfIdle(ctx);
+  }
+
+  private onCommitFailed(error: unknown, ctx: ActorContext<InventoryMessage>): void {
+    const failure = new UnavailableError(`journal write of ${this.stream} failed`, { cause: error });
+    for (const w of this.inFlight?.waiters ?? []) ctx.fail(w.env, failure);
+    for (const w of this.pending.waiters) ctx.fail(w.env, failure);
+    this.inFlight = undefined;
+    this.pending = { events: [], projected: [], waiters: [], firstSeq: this.durableSeq + 1 };
+    // The in-memory state holds decisions that are not durable: discard it and recover.
+    ctx.restart();
+  }
+
+  private trackProjected(events: readonly ProjectedEvent[]): void {
+    for (const e of events) {
+      if (e.change) {
+        const row = e.change.row;
+        if (row.status === 'reserved') this.settled.delete(row.orderId);
+        else this.settled.set(row.orderId, { seq: e.seq, order: { ...row } });
+      }
+      if (e.idempotency) this.unprojectedIdempotency.set(`${e.idempotency.userId}\u0000${e.idempotency.key}`, { row: e.idempotency, seq: e.seq });
+    }
+  }
+
+  private onProjected(seq: number): void {
+    if (seq <= this.projectedSeq) return;
+    this.projectedSeq = seq;
+    for (const [id, s] of this.settled) if (s.seq <= seq) this.settled.delete(id);
+    for (const [k, s] of this.unprojectedIdempotency) if (s.seq <= seq) this.unprojectedIdempotency.delete(k);
+    const candidate = this.snapshotCandidate;
+    if (candidate && candidate.durable && candidate.seq <= seq) {
+      this.snapshotCandidate = undefined;
+      this.snapshotSeq = candidate.seq;
+      const record = { stream: this.stream, seq: candidate.seq, at: this.deps.now(), state: candidate.state };
+      for (const { name, store } of this.deps.snapshots) {
+        store.save(record).catch((error: unknown) => this.deps.observer.snapshotFailed(name, error));
+      }
+    }
+  }
+
+  private armExpiry(ctx: ActorContext<InventoryMessage>, at: number): void {
+    if (this.state.reservations.size === 0) return;
+    if (at === 0) {
+      // After recovery: the earliest live reservation.
+      at = Infinity;
+      for (const r of this.state.reservations.values()) {
+        at = Math.min(at, r.expiresAt);
+        if (this.state.expiryMonotonic) break;
+      }
+    }
+    if (at >= this.expiryAt) return;
+    this.cancelExpiry?.();
+    this.expiryAt = at;
+    const { expiry_delay_min_ms: min, expiry_check_ms_max: max } = this.deps.limits;
+    const delay = Math.min(max, Math.max(min, at - this.deps.now()));
+    this.cancelExpiry = ctx.schedule(delay, { type: '$expire' });
+  }
+
+  private inspect(): InventoryInspection {
+    return {
+      total: this.state.total,
+      reserved: this.state.reserved,
+      sold: this.state.sold,
+      available: available(this.state),
+      journalSeq: this.durableSeq,
+      snapshotSeq: this.snapshotSeq,
+      projectedSeq: this.projectedSeq,
+      liveReservations: this.state.reservations.size,
+      pendingEvents: this.pending.events.length,
+      writeInFlight: this.inFlight !== undefined,
+    };
+  }
+
+  private order(orderId: string): LiveOrder | undefined {
+    const r = this.state.reservations.get(orderId);
+    if (r) return { ...r, skuId: this.skuId, date: this.date, status: 'reserved' };
+    return this.settled.get(orderId)?.order;
+  }
+}

@@ -1,0 +1,99 @@
+// What each inventory event means for the order read model: the order row, a history line, and
+// the idempotency record that lets an Idempotency-Key replay its first answer. Computed from the
+// state *before* the event (a release needs the reservation it releases), both when an actor
+// decides and when it replays its journal after a restart, so the two can never disagree.
+
+import { orderCreatedBody, type InventoryEvent, type InventoryState } from '../engine/index.ts';
+import type { IdempotencyRow, OrderHistoryRow, OrderRow, OrderStatusRow } from '../persistence/ports.ts';
+
+export interface OrderChange {
+  row: OrderRow;
+  history: OrderHistoryRow;
+}
+
+export interface ProjectedEvent {
+  seq: number;
+  change?: OrderChange;
+  idempotency?: IdempotencyRow;
+}
+
+export const SOLD_OUT_MESSAGE = 'not enough stock left for the requested qty';
+
+export function projectEvent(
+  before: InventoryState,
+  event: InventoryEvent,
+  seq: number,
+  stream: string,
+  skuId: string,
+  date: string,
+): ProjectedEvent {
+  switch (event.type) {
+    case 'reserved': {
+      const row: OrderRow = {
+        orderId: event.orderId,
+        stream,
+        userId: event.userId,
+        skuId,
+        date,
+        qty: event.qty,
+        amountCents: event.amountCents,
+        status: 'reserved',
+        createdAt: event.createdAt,
+        expiresAt: event.expiresAt,
+        updatedAt: event.createdAt,
+        seq,
+      };
+      const out: ProjectedEvent = { seq, change: { row, history: history(row, seq, 'created') } };
+      if (event.idempotency) {
+        out.idempotency = {
+          userId: event.userId,
+          key: event.idempotency.key,
+          requestHash: event.idempotency.hash,
+          status: 201,
+          body: orderCreatedBody({ ...row }),
+          createdAt: event.createdAt,
+        };
+      }
+      return out;
+    }
+    case 'released':
+    case 'sold': {
+      const r = before.reservations.get(event.orderId);
+      if (!r) return { seq };
+      const status: OrderStatusRow = event.type === 'sold' ? 'paid' : event.reason;
+      const row: OrderRow = {
+        orderId: r.orderId,
+        stream,
+        userId: r.userId,
+        skuId,
+        date,
+        qty: r.qty,
+        amountCents: r.amountCents,
+        status,
+        createdAt: r.createdAt,
+        expiresAt: r.expiresAt,
+        updatedAt: event.at,
+        seq,
+      };
+      return { seq, change: { row, history: history(row, seq, event.type === 'sold' ? 'paid' : event.reason) } };
+    }
+    case 'refused':
+      return {
+        seq,
+        idempotency: {
+          userId: event.userId,
+          key: event.idempotency.key,
+          requestHash: event.idempotency.hash,
+          status: 409,
+          body: { error: 'sold_out', message: SOLD_OUT_MESSAGE },
+          createdAt: event.at,
+        },
+      };
+    case 'total_set':
+      return { seq };
+  }
+}
+
+function history(row: OrderRow, seq: number, cause: string): OrderHistoryRow {
+  return { orderId: row.orderId, stream: row.stream, seq, status: row.status, at: row.updatedAt, cause };
+}

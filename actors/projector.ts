@@ -1,0 +1,153 @@
+// The projector keeps the order read model (orders, their history, idempotency records) up to date
+// from what actors have made durable. It is off the purchase path: actors hand it changes after
+// their journal write committed, it writes them in large batches, one batch at a time (so a later
+// change never overtakes an earlier one), retries with backoff while the database is down, and tells
+// each stream how far it got so the actor can forget settled orders it was keeping for reads.
+
+import type { ProjectionBatch, ProjectionStore } from '../persistence/ports.ts';
+import type { ProjectedEvent } from './inventory-projection.ts';
+
+export interface ProjectorOptions {
+  /** Events per write at most. */
+  batch_events_max: number;
+  /** How long a change may wait for more to join its write. */
+  linger_ms: number;
+  retry_backoff_ms_max: number;
+}
+
+export type ProjectedListener = (stream: string, seq: number) => void;
+
+interface Pending {
+  stream: string;
+  events: ProjectedEvent[];
+}
+
+export class Projector {
+  private pending: Pending[] = [];
+  private pendingEvents = 0;
+  private writing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private closed = false;
+  private readonly checkpoints = new Map<string, number>();
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly store: ProjectionStore,
+    private readonly options: ProjectorOptions,
+    private readonly onProjected: ProjectedListener,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** Loads the checkpoints written by earlier runs. */
+  async start(): Promise<void> {
+    for (const [stream, seq] of await this.store.checkpoints()) this.checkpoints.set(stream, seq);
+  }
+
+  /** Last seq of the stream whose changes are in the read model. */
+  checkpoint(stream: string): number {
+    return this.checkpoints.get(stream) ?? 0;
+  }
+
+  enqueue(stream: string, events: ProjectedEvent[]): void {
+    if (events.length === 0 || this.closed) return;
+    this.pending.push({ stream, events });
+    this.pendingEvents += events.length;
+    if (this.pendingEvents >= this.options.batch_events_max) this.flushSoon(0);
+    else this.flushSoon(this.options.linger_ms);
+  }
+
+  get backlog(): number {
+    return this.pendingEvents;
+  }
+
+  /** Resolves when everything enqueued so far is written (tests, shutdown). */
+  drained(): Promise<void> {
+    if (this.pending.length === 0 && !this.writing) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    if (this.pending.length > 0 || this.writing) {
+      this.flushSoon(0);
+      await Promise.race([this.drained(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    }
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private flushSoon(delay_ms: number): void {
+    if (this.writing) return; // the running write picks up what is pending when it ends
+    if (this.timer && delay_ms > 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, delay_ms);
+  }
+
+  private takeBatch(): { batch: ProjectionBatch; taken: Pending[] } {
+    const taken: Pending[] = [];
+    let events = 0;
+    while (this.pending.length > 0 && (taken.length === 0 || events + this.pending[0]!.events.length <= this.options.batch_events_max)) {
+      const p = this.pending.shift()!;
+      events += p.events.length;
+      taken.push(p);
+    }
+    this.pendingEvents -= events;
+    // Within a batch an order may change several times: keep its last row, all its history lines.
+    const orders = new Map<string, ProjectionBatch['orders'][number]>();
+    const batch: ProjectionBatch = { orders: [], history: [], idempotency: [], checkpoints: new Map() };
+    for (const p of taken) {
+      for (const e of p.events) {
+        if (e.change) {
+          orders.set(e.change.row.orderId, e.change.row);
+          batch.history.push(e.change.history);
+        }
+        if (e.idempotency) batch.idempotency.push(e.idempotency);
+        const last = e.seq;
+        if (last > (batch.checkpoints.get(p.stream) ?? 0)) batch.checkpoints.set(p.stream, last);
+      }
+    }
+    batch.orders = [...orders.values()];
+    return { batch, taken };
+  }
+
+  private async flush(): Promise<void> {
+    if (this.writing || this.closed) return;
+    if (this.pending.length === 0) {
+      this.wakeIdle();
+      return;
+    }
+    this.writing = true;
+    const { batch, taken } = this.takeBatch();
+    try {
+      await this.store.apply(batch);
+      this.failures = 0;
+      for (const [stream, seq] of batch.checkpoints) {
+        if (seq > this.checkpoint(stream)) this.checkpoints.set(stream, seq);
+        this.onProjected(stream, seq);
+      }
+    } catch (error) {
+      // Put the batch back in front, in order, and retry after a backoff.
+      this.pending.unshift(...taken);
+      for (const p of taken) this.pendingEvents += p.events.length;
+      this.failures++;
+      this.onError(error);
+    } finally {
+      this.writing = false;
+    }
+    if (this.pending.length > 0) {
+      const backoff = this.failures === 0 ? 0 : Math.min(this.options.retry_backoff_ms_max, 50 * 2 ** Math.min(this.failures, 10));
+      this.flushSoon(backoff);
+    } else {
+      this.wakeIdle();
+    }
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

@@ -1,0 +1,82 @@
+// Recovery of one SKU/date: the newest valid snapshot, then the journal after it.
+// A snapshot is valid when it parses and its seq is the exact end of a journal record of that
+// stream; so a Redis that was flushed (no snapshot), stale (older seq: still valid, more journal
+// to replay) or belongs to another database (seq not in this journal) falls back to the next store
+// and finally to the journal alone. Snapshots are only written once their seq is projected, so the
+// events after the snapshot are all the read model can be missing.
+
+import { emptyInventory, evolve, fromSnapshot, type InventoryEvent, type InventorySnapshot, type InventoryState } from '../engine/index.ts';
+import type { JournalStore, SnapshotStore } from '../persistence/ports.ts';
+import { projectEvent, type ProjectedEvent } from './inventory-projection.ts';
+
+export interface RecoveredInventory {
+  state: InventoryState;
+  /** Last seq in the journal. */
+  seq: number;
+  /** Seq of the snapshot recovery started from (0: none). */
+  snapshotSeq: number;
+  /** Which snapshot store served it, if any ('journal' when none). */
+  source: string;
+  /** The changes of every event after `projectFrom`, to hand to the projector again (idempotent). */
+  reprojected: ProjectedEvent[];
+  events_replayed: number;
+}
+
+export class JournalCorruptError extends Error {
+  override name = 'JournalCorruptError';
+}
+
+export async function recoverInventory(
+  stream: string,
+  journal: JournalStore,
+  snapshots: readonly { name: string; store: SnapshotStore }[],
+  projectedSeq: number,
+): Promise<RecoveredInventory> {
+  const [skuId, date] = splitStream(stream);
+  let base: { state: InventoryState; seq: number; source: string } = { state: emptyInventory(), seq: 0, source: 'journal' };
+  const candidates: { name: string; seq: number; state: unknown }[] = [];
+  for (const { name, store } of snapshots) {
+    try {
+      const s = await store.load(stream);
+      if (s && s.seq > 0) candidates.push({ name, seq: s.seq, state: s.state });
+    } catch {
+      // A snapshot store is an accelerator: unreachable means "try the next one".
+    }
+  }
+  candidates.sort((a, b) => b.seq - a.seq);
+  for (const c of candidates) {
+    // Never start after what the read model has: the events in between must be projected again.
+    if (c.seq > projectedSeq) continue;
+    if (!(await journal.endsAt(stream, c.seq))) continue;
+    try {
+      base = { state: fromSnapshot(c.state as InventorySnapshot), seq: c.seq, source: c.name };
+      break;
+    } catch {
+      continue;
+    }
+  }
+
+  const records = await journal.readAfter(stream, base.seq);
+  const state = base.state;
+  let seq = base.seq;
+  const reprojected: ProjectedEvent[] = [];
+  let replayed = 0;
+  for (const record of records) {
+    if (record.seq !== seq + 1 || record.lastSeq !== record.seq + record.events.length - 1) {
+      throw new JournalCorruptError(`journal of ${stream} is not contiguous at seq ${seq} (record ${record.seq}..${record.lastSeq})`);
+    }
+    for (const raw of record.events) {
+      seq++;
+      const event = raw as InventoryEvent;
+      reprojected.push(projectEvent(state, event, seq, stream, skuId, date));
+      evolve(state, event);
+      replayed++;
+    }
+  }
+  return { state, seq, snapshotSeq: base.seq, source: base.source, reprojected, events_replayed: replayed };
+}
+
+export function splitStream(stream: string): [string, string] {
+  const i = stream.lastIndexOf('/');
+  return [stream.slice(0, i), stream.slice(i + 1)];
+}

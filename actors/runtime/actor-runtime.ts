@@ -1,0 +1,525 @@
+// Why: the only place that touches nact. One actor per key (an SKU/date), spawned lazily, with the
+// guarantees nact does not give: a registry of our own (nact silently drops a message sent to a
+// stopped actor), bounded mailboxes (nact's are unbounded), asks correlated by our own ids and swept by
+// one timer (nact's `query` can cross replies and arms a timer per call), crash handling that fails the
+// affected asks and recreates the actor (nact's default supervision just stops it), explicit names
+// (nact's anonymous names collide around 100k actors), passivation of idle actors, and a stop() that
+// stops every child (nact's stop never reaches children: it looks them up by a reference they lack).
+//
+// What nact does, read from node_modules/nact/lib/actor.js: `dispatch` runs the actor function in a
+// setImmediate, awaits it if it returns a promise, and only then takes the next mailbox message, so a
+// key's batches are processed one at a time, in order, async included.
+//
+// A key's messages are buffered by the runtime and handed to nact as one message (a batch) at a time:
+// at most one batch per key is ever in nact's hands. Everything that arrives while a batch is being
+// received accumulates and becomes the next batch: one tick's worth when the actor keeps up, more
+// while an async receive is running (which is what a group commit wants).
+
+import { dispatch, spawn, start, stop as nactStop } from 'nact';
+import type { Ref } from 'nact';
+import { shardOf } from '../../engine/shard.ts';
+import { Coalescer } from './coalescer.ts';
+import { DeadlineSweeper, type PendingAsk } from './deadline-sweeper.ts';
+import { ActorCrashedError, OverloadedError, ShuttingDownError } from './errors.ts';
+
+export interface RuntimeOptions {
+  /** Keys hash onto shards with engine/shard.ts `shardOf`; each shard is one nact parent actor. */
+  shards: number;
+  /** Per actor: messages accepted but not yet handed to the behaviour. */
+  mailboxMax: number;
+  /** Passivate an actor idle this long (and whose behaviour says canPassivate()). */
+  idleMs: number;
+  /** Default deadline of an ask. */
+  askTimeoutMs: number;
+  /** E.g. 'node-1', shown by stats. */
+  nodeId: string;
+  /** Injected clock for idle/deadline decisions (default Date.now). */
+  now?: () => number;
+}
+
+/** Opaque reply handle of an ask. */
+export interface ReplyHandle {
+  readonly id: number;
+}
+
+export interface Envelope<M> {
+  readonly msg: M;
+  /** Opaque; null for a tell or a self() message. Pass the envelope to ctx.reply / ctx.fail. */
+  readonly handle: ReplyHandle | null;
+}
+
+export interface ActorContext<M> {
+  readonly key: string;
+  /** Sends a message to this same actor incarnation (e.g. the result of an async write); dropped if this incarnation has crashed or stopped. Bypasses the mailbox bound. */
+  self(msg: M): void;
+  /** Resolves that ask (no-op for a tell or an ask already answered, failed or timed out). */
+  reply(env: Envelope<M>, value: unknown): void;
+  /** Rejects that ask (same no-op rules as reply). */
+  fail(env: Envelope<M>, error: Error): void;
+  /** Delivers msg to this incarnation after ms; returns a cancel function. Cancelled on crash/passivation. The timer is unref'd. */
+  schedule(ms: number, msg: M): () => void;
+  /** Discards this incarnation now (e.g. after a failed write it wants a fresh recovery): the asks it holds are rejected with ActorCrashedError, stopped() is called, and the messages not yet handed to it go to a new incarnation made by the factory. */
+  restart(): void;
+}
+
+export interface Behavior<M> {
+  /** Everything that arrived for this key since the previous batch was handed over, in arrival order (one tick's worth, or more if the previous receive was still running). Never empty. May be async: the next batch waits for it. Throwing or rejecting crashes this incarnation. */
+  receive(batch: Envelope<M>[], ctx: ActorContext<M>): void | Promise<void>;
+  /** False while it holds work that must not be dropped (e.g. writes in flight, live reservations with timers). Default true. */
+  canPassivate?(): boolean;
+  /** Called once when this incarnation is discarded (crash, restart, passivation, shutdown). */
+  stopped?(): void;
+}
+
+export interface RuntimeStats {
+  nodeId: string;
+  shards: { shard: number; node: string; actors: number; mailbox: number }[];
+  actors: number;
+  byKind: Record<string, number>;
+}
+
+/** Internal envelope: `handle` is the PendingAsk itself; `self` marks messages from ctx.self/schedule. */
+interface Env<M> extends Envelope<M> {
+  readonly handle: PendingAsk | null;
+  readonly self: boolean;
+}
+
+type DiscardReason = 'crash' | 'restart' | 'passivate' | 'shutdown';
+
+interface KindState<M> {
+  readonly name: string;
+  readonly safeName: string;
+  readonly factory: (key: string) => Behavior<M>;
+  readonly live: Map<string, Incarnation<M>>;
+}
+
+const noop = (): void => {};
+const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+
+/** One live actor for one key; it is also the ActorContext handed to its behaviour. */
+class Incarnation<M> implements ActorContext<M> {
+  /** Accepted, not yet dispatched to nact. */
+  buffer: Env<M>[] = [];
+  /** Dispatched to nact, not yet handed to receive. */
+  inflight: Env<M>[] | null = null;
+  /** External (ask/tell) messages in buffer + inflight: what mailboxMax bounds. */
+  mailbox = 0;
+  /** A batch is dispatched or being received. */
+  running = false;
+  /** In the coalescer's list for the next flush. */
+  marked = false;
+  dead = false;
+  lastActive: number;
+  /** Asks handed to receive and not yet settled (lazily allocated). */
+  asks: Set<PendingAsk> | null = null;
+  timers: Set<NodeJS.Timeout> | null = null;
+  ref!: Ref<Env<M>[]>;
+  behaviour!: Behavior<M>;
+
+  constructor(
+    private readonly core: Core,
+    readonly kind: KindState<M>,
+    readonly key: string,
+    readonly shard: number,
+    readonly id: number,
+  ) {
+    this.lastActive = core.now();
+  }
+
+  self(msg: M): void {
+    if (this.dead) return;
+    this.core.enqueue(this, { msg, handle: null, self: true }, false);
+  }
+
+  reply(env: Envelope<M>, value: unknown): void {
+    const p = (env as Env<M>).handle;
+    if (p) this.core.pending.resolve(p, value);
+  }
+
+  fail(env: Envelope<M>, error: Error): void {
+    const p = (env as Env<M>).handle;
+    if (p) this.core.pending.reject(p, error);
+  }
+
+  schedule(ms: number, msg: M): () => void {
+    if (this.dead) return noop;
+    const timers = (this.timers ??= new Set());
+    const t = setTimeout(() => {
+      timers.delete(t);
+      this.self(msg);
+    }, ms);
+    t.unref();
+    timers.add(t);
+    return () => {
+      if (timers.delete(t)) clearTimeout(t);
+    };
+  }
+
+  restart(): void {
+    this.core.discard(this, 'restart');
+  }
+}
+
+/** All the machinery; ActorRuntime and ActorKind are thin façades over it. */
+class Core {
+  readonly now: () => number;
+  readonly pending: DeadlineSweeper;
+  private readonly system: Ref<never>;
+  private readonly shardRefs: Ref<unknown>[] = [];
+  private readonly shardActors: number[];
+  private readonly shardMailbox: number[];
+  private readonly kinds = new Map<string, KindState<any>>();
+  private readonly coalescer: Coalescer<Incarnation<any>>;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private nextIncarnation = 1;
+  closed = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(readonly opts: RuntimeOptions) {
+    const { shards, mailboxMax, idleMs, askTimeoutMs } = opts;
+    if (!Number.isInteger(shards) || shards < 1) throw new RangeError(`shards must be an integer >= 1, got ${shards}`);
+    if (!Number.isInteger(mailboxMax) || mailboxMax < 1) throw new RangeError(`mailboxMax must be an integer >= 1, got ${mailboxMax}`);
+    if (!(idleMs >= 0) || !Number.isFinite(idleMs)) throw new RangeError(`idleMs must be a finite number >= 0, got ${idleMs}`);
+    if (!(askTimeoutMs > 0) || !Number.isFinite(askTimeoutMs)) throw new RangeError(`askTimeoutMs must be > 0, got ${askTimeoutMs}`);
+    this.now = opts.now ?? Date.now;
+    this.shardActors = new Array<number>(shards).fill(0);
+    this.shardMailbox = new Array<number>(shards).fill(0);
+    this.system = start();
+    for (let i = 0; i < shards; i++) this.shardRefs.push(spawn(this.system, (state: undefined) => state, `shard-${i}`));
+    this.coalescer = new Coalescer((inc) => this.flushOne(inc));
+    this.pending = new DeadlineSweeper(this.now, clamp(Math.floor(askTimeoutMs / 2), 5, 50));
+    this.idleTimer = setInterval(() => this.sweepIdle(), clamp(Math.floor(idleMs / 2), 5, 1000));
+    this.idleTimer.unref();
+  }
+
+  define<M>(name: string, factory: (key: string) => Behavior<M>): KindState<M> {
+    if (this.closed) throw new ShuttingDownError();
+    if (this.kinds.has(name)) throw new Error(`actor kind '${name}' is already defined`);
+    const safeName = name.toLowerCase().replace(/[^a-z0-9_.-]/g, '_') || 'kind';
+    const kind: KindState<M> = { name, safeName, factory, live: new Map() };
+    this.kinds.set(name, kind);
+    return kind;
+  }
+
+  // ---- sending ----
+
+  ask<M>(kind: KindState<M>, key: string, msg: M, timeoutMs: number | undefined): Promise<unknown> {
+    if (this.closed) return Promise.reject(new ShuttingDownError());
+    let inc = kind.live.get(key);
+    if (inc && inc.mailbox >= this.opts.mailboxMax) {
+      return Promise.reject(new OverloadedError(`${kind.name}:${key} mailbox full (${this.opts.mailboxMax})`));
+    }
+    if (!inc) {
+      try {
+        inc = this.activate(kind, key);
+      } catch (cause) {
+        return Promise.reject(new ActorCrashedError(`${kind.name}:${key} could not be created`, { cause }));
+      }
+    }
+    const timeout = timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : this.opts.askTimeoutMs;
+    const target = inc;
+    return new Promise((resolve, reject) => {
+      const p = this.pending.add(key, timeout, resolve, reject);
+      this.enqueue(target, { msg, handle: p, self: false }, true);
+    });
+  }
+
+  tell<M>(kind: KindState<M>, key: string, msg: M): boolean {
+    if (this.closed) return false;
+    let inc = kind.live.get(key);
+    if (inc && inc.mailbox >= this.opts.mailboxMax) return false;
+    if (!inc) {
+      try {
+        inc = this.activate(kind, key);
+      } catch {
+        return false;
+      }
+    }
+    this.enqueue(inc, { msg, handle: null, self: false }, true);
+    return true;
+  }
+
+  enqueue<M>(inc: Incarnation<M>, env: Env<M>, external: boolean): void {
+    inc.buffer.push(env);
+    if (external) this.addMailbox(inc, 1);
+    if (!inc.running && !inc.marked) {
+      inc.marked = true;
+      this.coalescer.mark(inc);
+    }
+  }
+
+  private flushOne(inc: Incarnation<any>): void {
+    inc.marked = false;
+    if (inc.dead || inc.running || inc.buffer.length === 0) return;
+    this.send(inc);
+  }
+
+  /** Hands the whole buffer to nact as one message. Only called when no batch is running. */
+  private send<M>(inc: Incarnation<M>): void {
+    const batch = inc.buffer;
+    inc.buffer = [];
+    inc.inflight = batch;
+    inc.running = true;
+    dispatch(inc.ref, batch);
+  }
+
+  // ---- receiving (called by nact, one batch at a time per actor) ----
+
+  private run<M>(inc: Incarnation<M>, batch: Env<M>[]): void | Promise<void> {
+    if (inc.dead || inc.inflight !== batch) return; // discarded meanwhile: the batch went to the next incarnation
+    inc.inflight = null;
+    let external = 0;
+    let expired = 0;
+    for (const env of batch) {
+      if (env.self) continue;
+      external++;
+      const p = env.handle;
+      if (!p) continue;
+      if (p.settled) {
+        expired++; // timed out before reaching the behaviour: never handed over
+      } else {
+        p.holder = inc.asks ??= new Set();
+        p.holder.add(p);
+      }
+    }
+    this.addMailbox(inc, -external);
+    const handed = expired === 0 ? batch : batch.filter((e) => !e.handle || !e.handle.settled);
+    if (handed.length === 0) return this.done(inc);
+    let result: void | Promise<void>;
+    try {
+      result = inc.behaviour.receive(handed, inc);
+    } catch (error) {
+      this.discard(inc, 'crash', error);
+      return;
+    }
+    if (result && typeof (result as Promise<void>).then === 'function') {
+      return (result as Promise<void>).then(
+        () => this.done(inc),
+        (error: unknown) => this.discard(inc, 'crash', error),
+      );
+    }
+    this.done(inc);
+  }
+
+  private done(inc: Incarnation<any>): void {
+    if (inc.dead) return;
+    inc.running = false;
+    inc.lastActive = this.now();
+    if (inc.buffer.length > 0) this.send(inc);
+  }
+
+  // ---- lifecycle ----
+
+  private activate<M>(kind: KindState<M>, key: string): Incarnation<M> {
+    const shard = shardOf(key, this.opts.shards);
+    const inc = new Incarnation<M>(this, kind, key, shard, this.nextIncarnation++);
+    inc.behaviour = kind.factory(key);
+    inc.ref = spawn(
+      this.shardRefs[shard]!,
+      (state: undefined, batch: Env<M>[]) => this.run(inc, batch) as unknown as undefined,
+      `${kind.safeName}-${inc.id}`,
+      {
+        // Unreachable unless the runtime itself throws; even then the incarnation is discarded properly
+        // instead of nact's default (log and stop, leaving it in our registry).
+        onCrash: (_msg, error, ctx) => {
+          this.discard(inc, 'crash', error);
+          return ctx.stop;
+        },
+      },
+    );
+    kind.live.set(key, inc);
+    this.shardActors[shard]!++;
+    return inc;
+  }
+
+  /** Removes the incarnation synchronously; the messages not yet handed to it go to a new one. */
+  discard<M>(inc: Incarnation<M>, reason: DiscardReason, cause?: unknown): void {
+    if (inc.dead) return;
+    inc.dead = true;
+    const { kind, key } = inc;
+    if (kind.live.get(key) === inc) kind.live.delete(key);
+    this.shardActors[inc.shard]!--;
+    if (inc.timers) {
+      for (const t of inc.timers) clearTimeout(t);
+      inc.timers = null;
+    }
+    if (inc.asks && inc.asks.size > 0) {
+      const err =
+        reason === 'shutdown'
+          ? new ShuttingDownError()
+          : new ActorCrashedError(`${kind.name}:${key} ${reason === 'restart' ? 'restarted' : 'crashed'}`, { cause });
+      for (const p of [...inc.asks]) this.pending.reject(p, err);
+    }
+    inc.asks = null;
+    const undelivered = (inc.inflight ? inc.inflight.concat(inc.buffer) : inc.buffer).filter((e) => !e.self);
+    inc.inflight = null;
+    inc.buffer = [];
+    this.addMailbox(inc, -inc.mailbox);
+    try {
+      nactStop(inc.ref);
+    } catch {
+      // already gone
+    }
+    try {
+      inc.behaviour.stopped?.();
+    } catch {
+      // a failing stopped() must not stop the discard
+    }
+    if (undelivered.length > 0) this.redeliver(kind, key, undelivered);
+  }
+
+  private redeliver<M>(kind: KindState<M>, key: string, envs: Env<M>[]): void {
+    let inc = this.closed ? undefined : kind.live.get(key);
+    if (!inc && !this.closed) {
+      try {
+        inc = this.activate(kind, key);
+      } catch (cause) {
+        const err = new ActorCrashedError(`${kind.name}:${key} could not be created`, { cause });
+        for (const e of envs) if (e.handle) this.pending.reject(e.handle, err);
+        return;
+      }
+    }
+    if (!inc) {
+      for (const e of envs) if (e.handle) this.pending.reject(e.handle, new ShuttingDownError());
+      return;
+    }
+    inc.buffer = envs.concat(inc.buffer);
+    this.addMailbox(inc, envs.length);
+    if (!inc.running && !inc.marked) {
+      inc.marked = true;
+      this.coalescer.mark(inc);
+    }
+  }
+
+  private sweepIdle(): void {
+    const now = this.now();
+    const idleMs = this.opts.idleMs;
+    for (const kind of this.kinds.values()) {
+      for (const inc of kind.live.values()) {
+        if (inc.running || inc.buffer.length > 0 || inc.mailbox > 0 || (inc.asks && inc.asks.size > 0)) continue;
+        if (now - inc.lastActive <= idleMs) continue;
+        let ok: boolean;
+        try {
+          ok = inc.behaviour.canPassivate ? inc.behaviour.canPassivate() : true;
+        } catch (error) {
+          this.discard(inc, 'crash', error);
+          continue;
+        }
+        if (ok) this.discard(inc, 'passivate');
+      }
+    }
+  }
+
+  private addMailbox(inc: Incarnation<any>, n: number): void {
+    inc.mailbox += n;
+    this.shardMailbox[inc.shard]! += n;
+  }
+
+  stats(): RuntimeStats {
+    const byKind: Record<string, number> = {};
+    let actors = 0;
+    for (const kind of this.kinds.values()) {
+      byKind[kind.name] = kind.live.size;
+      actors += kind.live.size;
+    }
+    const node = this.opts.nodeId;
+    return {
+      nodeId: node,
+      shards: this.shardActors.map((n, shard) => ({ shard, node, actors: n, mailbox: this.shardMailbox[shard]! })),
+      actors,
+      byKind,
+    };
+  }
+
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.closed = true;
+    this.pending.close();
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = undefined;
+    this.coalescer.close();
+    this.pending.rejectAll((p) => new ShuttingDownError(`runtime stopped before '${p.actorKey}' replied`));
+    for (const kind of this.kinds.values()) {
+      for (const inc of [...kind.live.values()]) this.discard(inc, 'shutdown');
+    }
+    // nact's stop() does not reach children, so every actor was stopped above, one by one.
+    for (const ref of this.shardRefs) nactStop(ref);
+    nactStop(this.system);
+    this.shardRefs.length = 0;
+    // nact runs each stopped actor's afterStop in a setImmediate: let those go before resolving.
+    this.stopping = new Promise((resolve) => setImmediate(resolve));
+    return this.stopping;
+  }
+}
+
+/** The actor runtime of one node: define kinds, then ask/tell keys of them. */
+export class ActorRuntime {
+  readonly #core: Core;
+
+  constructor(opts: RuntimeOptions) {
+    this.#core = new Core(opts);
+  }
+
+  /** Declares a kind of actor; `factory` makes the behaviour of a key's new incarnation. Names are unique. */
+  define<M>(kind: string, factory: (key: string) => Behavior<M>): ActorKind<M> {
+    return new ActorKind<M>(this.#core, this.#core.define(kind, factory));
+  }
+
+  stats(): RuntimeStats {
+    return this.#core.stats();
+  }
+
+  /** Stops every actor (children too), rejects every pending ask with ShuttingDownError, clears the sweeper timers; idempotent. */
+  stop(): Promise<void> {
+    return this.#core.stop();
+  }
+}
+
+/** Handle on one kind of actor: its keys are activated on first message. */
+export class ActorKind<M> {
+  readonly #core: Core;
+  readonly #kind: KindState<M>;
+
+  /** @internal Use ActorRuntime.define. */
+  constructor(core: Core, kind: KindState<M>) {
+    this.#core = core;
+    this.#kind = kind;
+  }
+
+  get name(): string {
+    return this.#kind.name;
+  }
+
+  /** Rejects OverloadedError at once when the key's mailbox is at mailboxMax, AskTimeoutError after timeoutMs (default askTimeoutMs), ActorCrashedError if the incarnation holding it is discarded, ShuttingDownError on stop. */
+  ask<R>(key: string, msg: M, timeoutMs?: number): Promise<R> {
+    return this.#core.ask(this.#kind, key, msg, timeoutMs) as Promise<R>;
+  }
+
+  /** False (and dropped) when overloaded or shutting down. */
+  tell(key: string, msg: M): boolean {
+    return this.#core.tell(this.#kind, key, msg);
+  }
+
+  /** A live incarnation exists. */
+  has(key: string): boolean {
+    return this.#kind.live.has(key);
+  }
+
+  /** The live behaviour object (for ops reads), without activating. */
+  behavior(key: string): Behavior<M> | undefined {
+    return this.#kind.live.get(key)?.behaviour;
+  }
+
+  mailboxDepth(key: string): number {
+    return this.#kind.live.get(key)?.mailbox ?? 0;
+  }
+
+  /** Keys with a live incarnation. */
+  keys(): IterableIterator<string> {
+    return this.#kind.live.keys();
+  }
+
+  shardOf(key: string): number {
+    return shardOf(key, this.#core.opts.shards);
+  }
+}

@@ -1,0 +1,98 @@
+// The `stampede` command line: `serve` runs a node; `ops` queries a running node's ops routes.
+
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config.ts';
+import { StampedeNode } from './node.ts';
+
+const HELP = `stampede — a purchase engine for flash sales
+
+Usage:
+  stampede serve                       run a node (configuration from STAMPEDE_* variables; see README)
+  stampede ops inventory <skuId> <date>
+  stampede ops order <orderId>
+  stampede ops shards                  query a running node (STAMPEDE_URL, default http://127.0.0.1:3000,
+                                       and STAMPEDE_ADMIN_TOKEN)
+  stampede --help
+`;
+
+export async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (command === 'serve') return serve();
+  if (command === 'ops') return ops(rest);
+  process.stderr.write(`unknown command: ${command}\n\n${HELP}`);
+  process.exitCode = 2;
+}
+
+async function serve(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const node = new StampedeNode(config);
+  try {
+    await node.start();
+  } catch (error) {
+    node.log.fatal({ err: error }, 'could not start');
+    await node.stop().catch(() => undefined);
+    process.exit(1);
+  }
+  const url = await node.listen();
+  const backend = config.mysqlUrl ? 'MySQL' : `SQLite under ${config.dataDir}`;
+  const lines = [`Stampede is listening on ${url}  (storage: ${backend}${config.redisUrl ? ', Redis snapshots' : ''})`];
+  if (config.generatedSecrets.length > 0) {
+    lines.push('No secrets were configured, so these were generated for this session only:');
+    const names = { adminToken: 'STAMPEDE_ADMIN_TOKEN', userJwtSecret: 'STAMPEDE_USER_JWT_SECRET', paymentSecret: 'STAMPEDE_PAYMENT_SECRET', cardKeySecret: 'STAMPEDE_CARD_KEY_SECRET' };
+    for (const name of config.generatedSecrets) lines.push(`  ${names[name]}=${config.secrets[name]}`);
+    lines.push('Card keys uploaded under a generated STAMPEDE_CARD_KEY_SECRET cannot be read after a restart: set it to keep them.');
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    node.log.info({ signal }, 'stopping');
+    node.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        node.log.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+async function ops(args: string[]): Promise<void> {
+  const [what, ...ids] = args;
+  const paths: Record<string, (ids: string[]) => string | undefined> = {
+    inventory: ([sku, date]) => (sku && date ? `/ops/inventory/${encodeURIComponent(sku)}/${encodeURIComponent(date)}` : undefined),
+    order: ([id]) => (id ? `/ops/orders/${encodeURIComponent(id)}` : undefined),
+    shards: () => '/ops/shards',
+  };
+  const path = what ? paths[what]?.(ids) : undefined;
+  if (!path) {
+    process.stderr.write(HELP);
+    process.exitCode = 2;
+    return;
+  }
+  const base = process.env.STAMPEDE_URL ?? 'http://127.0.0.1:3000';
+  const res = await fetch(new URL(path, base), {
+    headers: { authorization: `Bearer ${process.env.STAMPEDE_ADMIN_TOKEN ?? ''}` },
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  process.stdout.write(`${text}\n`);
+  if (!res.ok) process.exitCode = 1;
+}

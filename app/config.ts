@@ -1,0 +1,139 @@
+// Configuration, read once from the environment (API.md "Running"). Every knob has a named bound
+// and a default; a bad value stops the process at start with a message naming the variable.
+
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+const int = (min: number, max: number, dflt: number) => z.coerce.number().int().min(min).max(max).default(dflt);
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .url()
+    .refine((u) => protocols.includes(new URL(u).protocol), { message: `must be a ${protocols.join(' or ')} URL` })
+    .optional();
+
+const schema = z.object({
+  STAMPEDE_HTTP_PORT: int(0, 65535, 3000),
+  STAMPEDE_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  STAMPEDE_DATA_DIR: z.string().min(1).default('./data'),
+  STAMPEDE_MYSQL_URL: url(['mysql:', 'mariadb:']),
+  STAMPEDE_REDIS_URL: url(['redis:', 'rediss:']),
+  STAMPEDE_NATS_URL: url(['nats:', 'tls:']),
+  STAMPEDE_ADMIN_TOKEN: z.string().min(16).optional(),
+  STAMPEDE_USER_JWT_SECRET: z.string().min(32).optional(),
+  STAMPEDE_PAYMENT_SECRET: z.string().min(16).optional(),
+  STAMPEDE_CARD_KEY_SECRET: z.string().min(32).optional(),
+  STAMPEDE_RESERVATION_TTL_MS: int(1_000, 7 * 86_400_000, 900_000),
+  STAMPEDE_SHARDS: int(1, 4096, 64),
+  STAMPEDE_MAILBOX_MAX: int(1, 10_000_000, 100_000),
+  STAMPEDE_IDLE_MS: int(100, 86_400_000, 60_000),
+  STAMPEDE_ASK_TIMEOUT_MS: int(100, 120_000, 10_000),
+  STAMPEDE_PENDING_EVENTS_MAX: int(1, 10_000_000, 200_000),
+  STAMPEDE_SNAPSHOT_EVERY_EVENTS: int(1, 100_000_000, 50_000),
+  STAMPEDE_SNAPSHOT_EVERY_MS: int(100, 86_400_000, 60_000),
+  STAMPEDE_WRITES_IN_FLIGHT_MAX: int(1, 64, 4),
+  STAMPEDE_COMMIT_EVENTS_MAX: int(1, 1_000_000, 20_000),
+  STAMPEDE_RECOVERY_CONCURRENCY: int(1, 256, 16),
+  STAMPEDE_IDEMPOTENCY_CACHE_MAX: int(1_000, 100_000_000, 1_000_000),
+  STAMPEDE_RATE_LIMIT_PER_S: int(0, 1_000_000, 0),
+  STAMPEDE_RATE_LIMIT_BURST: int(1, 1_000_000, 20),
+  STAMPEDE_NODE_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).default('node-1'),
+  STAMPEDE_RECORD: z.string().min(1).optional(),
+  STAMPEDE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: z.string().optional(),
+});
+
+export type Env = z.infer<typeof schema>;
+
+export interface Secrets {
+  adminToken: string;
+  userJwtSecret: string;
+  paymentSecret: string;
+  cardKeySecret: string;
+}
+
+export interface Config {
+  http: { port: number; host: string };
+  dataDir: string;
+  mysqlUrl: string | undefined;
+  redisUrl: string | undefined;
+  natsUrl: string | undefined;
+  secrets: Secrets;
+  /** Names of the secrets made up for this session because none was set. */
+  generatedSecrets: (keyof Secrets)[];
+  reservation_ttl_ms: number;
+  shards: number;
+  mailbox_max: number;
+  idle_ms: number;
+  ask_timeout_ms: number;
+  pending_events_max: number;
+  snapshot_every_events: number;
+  snapshot_every_ms: number;
+  writes_in_flight_max: number;
+  commit_events_max: number;
+  recovery_concurrency: number;
+  idempotency_cache_max: number;
+  rate_limit_per_s: number;
+  rate_limit_burst: number;
+  nodeId: string;
+  recordFile: string | undefined;
+  logLevel: Env['STAMPEDE_LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const SECRET_VARS: [keyof Secrets, keyof Env][] = [
+  ['adminToken', 'STAMPEDE_ADMIN_TOKEN'],
+  ['userJwtSecret', 'STAMPEDE_USER_JWT_SECRET'],
+  ['paymentSecret', 'STAMPEDE_PAYMENT_SECRET'],
+  ['cardKeySecret', 'STAMPEDE_CARD_KEY_SECRET'],
+];
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => (k.startsWith('STAMPEDE_') || k === 'NODE_ENV') && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  const generated: (keyof Secrets)[] = [];
+  const secrets = {} as Secrets;
+  for (const [name, variable] of SECRET_VARS) {
+    const value = e[variable] as string | undefined;
+    if (value) secrets[name] = value;
+    else {
+      if (e.NODE_ENV === 'production') throw new ConfigError(`${variable} must be set when NODE_ENV=production`);
+      secrets[name] = randomBytes(32).toString('base64url');
+      generated.push(name);
+    }
+  }
+  return {
+    http: { port: e.STAMPEDE_HTTP_PORT, host: e.STAMPEDE_HTTP_HOST },
+    dataDir: e.STAMPEDE_DATA_DIR,
+    mysqlUrl: e.STAMPEDE_MYSQL_URL,
+    redisUrl: e.STAMPEDE_REDIS_URL,
+    natsUrl: e.STAMPEDE_NATS_URL,
+    secrets,
+    generatedSecrets: generated,
+    reservation_ttl_ms: e.STAMPEDE_RESERVATION_TTL_MS,
+    shards: e.STAMPEDE_SHARDS,
+    mailbox_max: e.STAMPEDE_MAILBOX_MAX,
+    idle_ms: e.STAMPEDE_IDLE_MS,
+    ask_timeout_ms: e.STAMPEDE_ASK_TIMEOUT_MS,
+    pending_events_max: e.STAMPEDE_PENDING_EVENTS_MAX,
+    snapshot_every_events: e.STAMPEDE_SNAPSHOT_EVERY_EVENTS,
+    snapshot_every_ms: e.STAMPEDE_SNAPSHOT_EVERY_MS,
+    writes_in_flight_max: e.STAMPEDE_WRITES_IN_FLIGHT_MAX,
+    commit_events_max: e.STAMPEDE_COMMIT_EVENTS_MAX,
+    recovery_concurrency: e.STAMPEDE_RECOVERY_CONCURRENCY,
+    idempotency_cache_max: e.STAMPEDE_IDEMPOTENCY_CACHE_MAX,
+    rate_limit_per_s: e.STAMPEDE_RATE_LIMIT_PER_S,
+    rate_limit_burst: e.STAMPEDE_RATE_LIMIT_BURST,
+    nodeId: e.STAMPEDE_NODE_ID,
+    recordFile: e.STAMPEDE_RECORD,
+    logLevel: e.STAMPEDE_LOG_LEVEL,
+  };
+}

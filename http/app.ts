@@ -1,0 +1,29 @@
+// The koa application: middleware order, then the storefront, admin and ops routers.
+// Each router file holds one audience's routes; this file only assembles them.
+
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { StampedeNode } from '../app/node.ts';
+import { createAuth } from './auth.ts';
+import { errorMiddleware } from './error-middleware.ts';
+import { mapEngineError } from './engine-errors.ts';
+import { IdempotencyGate } from './idempotency.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { opsRoutes } from './routes/ops.ts';
+import { storefrontRoutes } from './routes/storefront.ts';
+
+export function createHttpApp(node: StampedeNode): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  const auth = createAuth({ ...node.config.secrets, now: () => node.clock.now() });
+  const gate = new IdempotencyGate({ entries_max: node.config.idempotency_cache_max, keep_min_ms: 60_000, now: () => node.clock.now() });
+  const router = new Router();
+  storefrontRoutes(router, node, auth, gate);
+  adminRoutes(router, node, auth);
+  opsRoutes(router, node, auth);
+  app.use(node.metrics.middleware());
+  app.use(errorMiddleware({ logger: node.log, mapError: mapEngineError }));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

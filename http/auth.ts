@@ -1,0 +1,149 @@
+// Authentication at the edge (contract, "Authentication"):
+// - requireBuyer: `Authorization: Bearer <JWT>`, HS256 only, `exp` (and `nbf`) checked against the injected
+//   clock, `sub` required and an identifier; sets ctx.state.userId. A token without `exp` is accepted (the
+//   contract honours exp, it does not demand it). Missing/invalid → 401 unauthorized.
+//   The ADMIN token on a buyer route → 403 forbidden: it is a valid credential that is not allowed here
+//   (the mirror of a buyer on an admin route), and it carries no buyer identity to act as.
+// - requireAdmin: the admin token, compared in constant time over SHA-256 digests (lengths do not leak);
+//   a valid buyer JWT → 403 forbidden; anything else → 401. Sets ctx.state.admin = true.
+// - verifyPaymentSignature: `Stampede-Signature: t=<unix s>,v1=<hex>[,v1=<hex>...]`, HMAC-SHA256 over
+//   "<t>." + the raw body bytes; |now - t| <= 300 s; constant-time; any v1 may match; malformed → false.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { Middleware, Context } from 'koa';
+import { jwtVerify } from 'jose';
+import { ApiError, forbidden, unauthorized } from './api-error.ts';
+import { IDENTIFIER_PATTERN } from './validation.ts';
+
+export interface AuthConfig {
+  adminToken: string;
+  userJwtSecret: string;
+  paymentSecret: string;
+  /** Milliseconds since the Unix epoch. */
+  now: () => number;
+}
+
+export interface BuyerState {
+  userId: string;
+}
+export interface AdminState {
+  admin: true;
+}
+
+export interface Auth {
+  requireBuyer: Middleware<BuyerState>;
+  requireAdmin: Middleware<AdminState>;
+  /** True iff `header` is a well-formed, fresh, correct signature of `raw`. */
+  verifyPaymentSignature(raw: Buffer, header: string | undefined): boolean;
+  /** The buyer id of a valid buyer JWT, or undefined (no throwing). */
+  buyerIdOf(token: string): Promise<string | undefined>;
+  /** Whether `token` is the admin token (constant time). */
+  isAdminToken(token: string): boolean;
+}
+
+export const PAYMENT_SIGNATURE_HEADER = 'Stampede-Signature';
+export const PAYMENT_TOLERANCE_S = 300;
+const MAX_TOKEN_LENGTH = 8192;
+const MAX_SIGNATURE_HEADER_LENGTH = 2048;
+const MAX_V1_ENTRIES = 8;
+
+function sha256(s: string | Buffer): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** The token of `Authorization: Bearer <token>` (scheme case-insensitive), or undefined. */
+export function bearerToken(ctx: Context): string | undefined {
+  const header = ctx.get('Authorization');
+  const m = /^Bearer[ ]+([^ ]+)[ ]*$/i.exec(header);
+  if (!m || m[1]!.length > MAX_TOKEN_LENGTH) return undefined;
+  return m[1];
+}
+
+const BEARER_CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="stampede"' };
+
+function noCredentials(message: string): ApiError {
+  return unauthorized(message, BEARER_CHALLENGE);
+}
+
+export function createAuth(config: AuthConfig): Auth {
+  if (!config.adminToken || !config.userJwtSecret || !config.paymentSecret) {
+    throw new Error('createAuth: adminToken, userJwtSecret and paymentSecret must be non-empty');
+  }
+  const adminDigest = sha256(config.adminToken);
+  const jwtKey = new TextEncoder().encode(config.userJwtSecret);
+  const paymentKey = Buffer.from(config.paymentSecret, 'utf8');
+
+  const isAdminToken = (token: string): boolean => timingSafeEqual(sha256(token), adminDigest);
+
+  const buyerIdOf = async (token: string): Promise<string | undefined> => {
+    try {
+      const { payload } = await jwtVerify(token, jwtKey, {
+        algorithms: ['HS256'],
+        currentDate: new Date(config.now()),
+        requiredClaims: ['sub'],
+      });
+      const sub = payload.sub;
+      return typeof sub === 'string' && IDENTIFIER_PATTERN.test(sub) ? sub : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const requireBuyer: Middleware<BuyerState> = async (ctx, next) => {
+    const token = bearerToken(ctx);
+    if (token === undefined) throw noCredentials('a buyer token is required');
+    const userId = await buyerIdOf(token);
+    if (userId === undefined) {
+      if (isAdminToken(token)) throw forbidden('the admin token cannot act as a buyer');
+      throw noCredentials('invalid or expired buyer token');
+    }
+    ctx.state.userId = userId;
+    await next();
+  };
+
+  const requireAdmin: Middleware<AdminState> = async (ctx, next) => {
+    const token = bearerToken(ctx);
+    if (token === undefined) throw noCredentials('the admin token is required');
+    if (!isAdminToken(token)) {
+      if ((await buyerIdOf(token)) !== undefined) throw forbidden('buyers may not use this route');
+      throw noCredentials('invalid admin token');
+    }
+    ctx.state.admin = true;
+    await next();
+  };
+
+  const verifyPaymentSignature = (raw: Buffer, header: string | undefined): boolean => {
+    const parsed = parseSignatureHeader(header);
+    if (parsed === undefined) return false;
+    const skew_ms = Math.abs(config.now() - parsed.t_s * 1000);
+    if (!(skew_ms <= PAYMENT_TOLERANCE_S * 1000)) return false;
+    // Signed over t exactly as sent (leading zeros included), then the raw bytes.
+    const expected = createHmac('sha256', paymentKey).update(`${parsed.t}.`).update(raw).digest();
+    let ok = false;
+    for (const candidate of parsed.v1) ok = timingSafeEqual(candidate, expected) || ok; // no early exit
+    return ok;
+  };
+
+  return { requireBuyer, requireAdmin, verifyPaymentSignature, buyerIdOf, isAdminToken };
+}
+
+/** `t=<digits>,v1=<64 hex>[,v1=...]`; unknown schemes (e.g. v0) are ignored; exactly one t; at least one v1. */
+function parseSignatureHeader(header: string | undefined): { t: string; t_s: number; v1: Buffer[] } | undefined {
+  if (typeof header !== 'string' || header.length === 0 || header.length > MAX_SIGNATURE_HEADER_LENGTH) return undefined;
+  let t: string | undefined;
+  const v1: Buffer[] = [];
+  for (const part of header.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) return undefined;
+    const key = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (key === 't') {
+      if (t !== undefined || !/^\d{1,12}$/.test(value)) return undefined;
+      t = value;
+    } else if (key === 'v1') {
+      if (!/^[0-9a-fA-F]{64}$/.test(value)) return undefined;
+      v1.push(Buffer.from(value, 'hex'));
+    }
+  }
+  if (t === undefined || v1.length === 0 || v1.length > MAX_V1_ENTRIES) return undefined;
+  return { t, t_s: Number(t), v1 };
+}

@@ -1,0 +1,134 @@
+// Reads a JSON request body ourselves, keeping the exact raw bytes (payment signatures are over them).
+// Limit 64 KiB (contract): a larger declared Content-Length is refused before reading a byte; a body that
+// grows past the limit is refused as soon as it does, reading stops there and the connection is closed
+// after the 400 (`Connection: close`), so the rest is never read. Everything wrong with the body is a
+// 400 invalid_request: wrong or missing Content-Type, a charset other than UTF-8, a Content-Encoding,
+// an empty body, bad UTF-8, malformed JSON.
+import type { Context } from 'koa';
+import { invalidRequest, type ApiError } from './api-error.ts';
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export interface JsonBody {
+  raw: Buffer;
+  value: unknown;
+}
+
+export interface ReadJsonOptions {
+  /** Defaults to BODY_LIMIT_BYTES (the contract's 64 KiB); raising it departs from the contract. */
+  limitBytes?: number;
+}
+
+// One read per request: a second call (e.g. signature check, then the handler) gets the same result.
+const cache = new WeakMap<Context, Promise<JsonBody>>();
+
+export function readJson(ctx: Context, opts: ReadJsonOptions = {}): Promise<JsonBody> {
+  let p = cache.get(ctx);
+  if (p === undefined) {
+    p = doRead(ctx, opts.limitBytes ?? BODY_LIMIT_BYTES);
+    cache.set(ctx, p);
+  }
+  return p;
+}
+
+function tooLarge(ctx: Context, limit: number): ApiError {
+  // Do not read (or drain) the rest: close the connection once the 400 is written.
+  ctx.set('Connection', 'close');
+  return invalidRequest(`request body larger than ${limit} bytes`, [
+    { path: [], message: `the request body must be at most ${limit} bytes (64 KiB)`, limitBytes: limit },
+  ]);
+}
+
+function checkContentType(ctx: Context): void {
+  const header = ctx.get('Content-Type');
+  const [mediaType = '', ...params] = header.split(';');
+  if (mediaType.trim().toLowerCase() !== 'application/json') {
+    throw invalidRequest('Content-Type must be application/json', [
+      { path: ['headers', 'content-type'], message: `expected application/json, got ${JSON.stringify(header.slice(0, 100))}` },
+    ]);
+  }
+  for (const param of params) {
+    const eq = param.indexOf('=');
+    if (eq < 0) continue;
+    const name = param.slice(0, eq).trim().toLowerCase();
+    const value = param.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    if (name === 'charset' && value !== 'utf-8' && value !== 'utf8') {
+      throw invalidRequest('the body must be UTF-8', [{ path: ['headers', 'content-type'], message: 'charset must be utf-8' }]);
+    }
+  }
+  const encoding = ctx.get('Content-Encoding').trim().toLowerCase();
+  if (encoding !== '' && encoding !== 'identity') {
+    throw invalidRequest('Content-Encoding is not supported', [
+      { path: ['headers', 'content-encoding'], message: 'send the body uncompressed' },
+    ]);
+  }
+}
+
+async function doRead(ctx: Context, limit: number): Promise<JsonBody> {
+  checkContentType(ctx);
+  const declared = ctx.get('Content-Length');
+  if (declared !== '') {
+    const n = Number(declared);
+    if (Number.isFinite(n) && n > limit) throw tooLarge(ctx, limit);
+  }
+  const raw = await readRaw(ctx, limit);
+  if (raw.length === 0) {
+    throw invalidRequest('request body is empty', [{ path: [], message: 'a JSON body is required' }]);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    throw invalidRequest('request body is not valid UTF-8', [{ path: [], message: 'invalid UTF-8' }]);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const detail = err instanceof SyntaxError ? err.message : 'unparseable';
+    throw invalidRequest('malformed JSON', [{ path: [], message: detail.slice(0, 200) }]);
+  }
+  return { raw, value };
+}
+
+function readRaw(ctx: Context, limit: number): Promise<Buffer> {
+  const req = ctx.req;
+  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        reject(tooLarge(ctx, limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (): void => {
+      cleanup();
+      reject(invalidRequest('request body could not be read'));
+    };
+    const onClose = (): void => {
+      // 'close' before 'end': the client went away mid-body.
+      cleanup();
+      reject(invalidRequest('request body incomplete'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}

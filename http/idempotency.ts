@@ -1,0 +1,103 @@
+// Idempotency-Key at the HTTP hop: the first answer to (buyer, key) is the answer, for 24 h.
+// In memory, a gate makes concurrent requests with one key share one execution; on a miss it
+// asks the durable store (answers made durable before a restart). A different body with the same
+// key is a 422. 5xx answers are not kept: the client retries them.
+
+import { createHash } from 'node:crypto';
+
+export interface Answer {
+  status: number;
+  body: unknown;
+}
+
+interface Entry {
+  hash: string;
+  answer: Promise<Answer>;
+  settledAt: number | undefined;
+}
+
+export interface IdempotencyGateOptions {
+  /** Entries kept at most; the oldest settled ones are evicted first. */
+  entries_max: number;
+  /** A settled entry younger than this is never evicted (covers the read model's lag). */
+  keep_min_ms: number;
+  now: () => number;
+}
+
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+
+export function requestHash(method: string, path: string, body: unknown): string {
+  return createHash('sha256').update(`${method} ${path}\n${canonicalJson(body)}`).digest('base64url');
+}
+
+/** JSON with object keys sorted, so the same request always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(value as object).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+export class IdempotencyGate {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly options: IdempotencyGateOptions) {}
+
+  /**
+   * Runs `execute` once per (user, key): concurrent and later calls with the same hash get its
+   * answer; with another hash, `reused`. `stored` looks up an answer made durable earlier.
+   */
+  async run(
+    userId: string,
+    key: string,
+    hash: string,
+    stored: () => Promise<(Answer & { requestHash: string; createdAt?: number }) | undefined>,
+    execute: () => Promise<Answer>,
+  ): Promise<Answer | 'reused' | 'full'> {
+    const id = `${userId}\u0000${key}`;
+    const known = this.entries.get(id);
+    if (known) {
+      if (known.hash !== hash) return 'reused';
+      return known.answer;
+    }
+    if (!this.makeRoom()) return 'full';
+    const entry: Entry = { hash, settledAt: undefined, answer: Promise.resolve({ status: 0, body: null }) };
+    entry.answer = (async () => {
+      const previous = await stored();
+      if (previous && (previous.createdAt === undefined || this.options.now() - previous.createdAt < IDEMPOTENCY_TTL_MS)) {
+        if (previous.requestHash !== hash) return { status: 422, body: REUSED_BODY };
+        return { status: previous.status, body: previous.body };
+      }
+      return execute();
+    })();
+    this.entries.set(id, entry);
+    try {
+      const answer = await entry.answer;
+      entry.settledAt = this.options.now();
+      if (answer.status >= 500 || answer.status === 422) this.entries.delete(id);
+      return answer;
+    } catch (error) {
+      this.entries.delete(id);
+      throw error;
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private makeRoom(): boolean {
+    if (this.entries.size < this.options.entries_max) return true;
+    const now = this.options.now();
+    // Map iteration is insertion order: the oldest first.
+    for (const [id, e] of this.entries) {
+      if (this.entries.size < this.options.entries_max) break;
+      if (e.settledAt !== undefined && (now - e.settledAt >= this.options.keep_min_ms || now - e.settledAt >= IDEMPOTENCY_TTL_MS)) {
+        this.entries.delete(id);
+      } else break;
+    }
+    return this.entries.size < this.options.entries_max;
+  }
+}
+
+export const REUSED_BODY = { error: 'idempotency_key_reused', message: 'this Idempotency-Key was used with another request' };

@@ -1,0 +1,52 @@
+// Admin routes: the catalog, stock per date, card-key uploads (API.md "Catalog (admin)").
+
+import type Router from '@koa/router';
+import type { StampedeNode } from '../../app/node.ts';
+import type { Auth } from '../auth.ts';
+import { readJson } from '../body.ts';
+import { failureToApiError } from '../engine-errors.ts';
+import { cardKeysBody, parse, skuDateParams, skuParams, skuUpsertBody, stockBody } from '../validation.ts';
+
+export const CARD_KEYS_BODY_LIMIT_BYTES = 3 * 1024 * 1024;
+
+export function adminRoutes(router: Router, node: StampedeNode, auth: Auth): void {
+  router.put('/v1/skus/:skuId', auth.requireAdmin, async (ctx) => {
+    const { skuId } = parse(skuParams, ctx.params, ['params']);
+    const { value } = await readJson(ctx);
+    const b = parse(skuUpsertBody, value);
+    const sku = {
+      skuId,
+      name: b.name,
+      priceCents: b.priceCents,
+      merchantId: b.merchantId,
+      delivery: b.delivery,
+      attributes: b.attributes ?? {},
+      visibleAt: b.visibleAt ?? null,
+      saleStartsAt: b.saleStartsAt ?? null,
+      saleEndsAt: b.saleEndsAt ?? null,
+      updatedAt: new Date(node.clock.now()).toISOString(),
+    };
+    await node.catalog.upsertSku(sku);
+    ctx.body = sku;
+  });
+
+  router.put('/v1/skus/:skuId/stock/:date', auth.requireAdmin, async (ctx) => {
+    const { skuId, date } = parse(skuDateParams, ctx.params, ['params']);
+    const { value } = await readJson(ctx);
+    const { total } = parse(stockBody, value);
+    const r = await node.orders.setStock(skuId, date, total);
+    if (!r.ok) throw failureToApiError(r);
+    ctx.body = r.value;
+  });
+
+  router.post('/v1/skus/:skuId/card-keys', auth.requireAdmin, async (ctx) => {
+    const { skuId } = parse(skuParams, ctx.params, ['params']);
+    // The contract allows 10,000 keys of 256 characters per upload, which cannot fit in the
+    // general 64 KiB body limit: this one route takes up to CARD_KEYS_BODY_LIMIT_BYTES.
+    const { value } = await readJson(ctx, { limitBytes: CARD_KEYS_BODY_LIMIT_BYTES });
+    const { keys } = parse(cardKeysBody, value);
+    const r = await node.orders.addCardKeys(skuId, keys);
+    if (!r.ok) throw failureToApiError(r);
+    ctx.body = r.value;
+  });
+}

@@ -1,0 +1,73 @@
+// Operator routes (admin token): live actor state, orders with history, shards, metrics, health.
+
+import type Router from '@koa/router';
+import type { StampedeNode } from '../../app/node.ts';
+import type { Auth } from '../auth.ts';
+import { unavailable } from '../api-error.ts';
+import { failureToApiError } from '../engine-errors.ts';
+import { orderParams, parse, skuDateParams } from '../validation.ts';
+
+const OPTIONAL_DEPENDENCIES = new Set(['redis']);
+
+export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void {
+  router.get('/ops/inventory/:skuId/:date', auth.requireAdmin, async (ctx) => {
+    const { skuId, date } = parse(skuDateParams, ctx.params, ['params']);
+    const r = await node.orders.inspect(skuId, date);
+    if (!r.ok) throw failureToApiError(r);
+    const v = r.value;
+    ctx.body = {
+      skuId,
+      date,
+      total: v.total,
+      reserved: v.reserved,
+      sold: v.sold,
+      available: v.available,
+      shard: v.shard,
+      node: node.config.nodeId,
+      journalSeq: v.journalSeq,
+      snapshotSeq: v.snapshotSeq,
+      mailbox: node.inventory.mailboxDepth(`${skuId}/${date}`),
+      projectedSeq: v.projectedSeq,
+      liveReservations: v.liveReservations,
+      pendingEvents: v.pendingEvents,
+      writeInFlight: v.writeInFlight,
+    };
+  });
+
+  router.get('/ops/orders/:orderId', auth.requireAdmin, async (ctx) => {
+    const { orderId } = parse(orderParams, ctx.params, ['params']);
+    const r = await node.orders.orderHistory(orderId);
+    if (!r.ok) throw failureToApiError(r);
+    ctx.body = {
+      ...r.value,
+      history: r.value.history.map((h) => ({ ...h, at: new Date(h.at).toISOString() })),
+    };
+  });
+
+  router.get('/ops/shards', auth.requireAdmin, async (ctx) => {
+    const stats = node.runtime.stats();
+    ctx.body = { nodeId: stats.nodeId, actors: stats.actors, byKind: stats.byKind, shards: stats.shards };
+  });
+
+  router.get('/metrics', auth.requireAdmin, async (ctx) => {
+    ctx.set('Content-Type', node.metrics.registry.contentType);
+    ctx.body = await node.metrics.text();
+  });
+
+  router.get('/healthz', async (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+
+  // Ready: actors recovered and every required dependency reachable. Redis only speeds up
+  // recovery, so without it the node is ready but `degraded`.
+  router.get('/readyz', async (ctx) => {
+    const deps = await node.stores.ping();
+    const required = Object.entries(deps).filter(([name]) => !OPTIONAL_DEPENDENCIES.has(name));
+    const down = required.filter(([, up]) => !up).map(([name]) => name);
+    if (!node.ready || down.length > 0) {
+      throw unavailable(1, node.ready ? `not ready: ${down.join(', ')} unreachable` : 'not ready: recovering');
+    }
+    const degraded = Object.entries(deps).filter(([, up]) => !up).map(([name]) => name);
+    ctx.body = { status: degraded.length > 0 ? 'degraded' : 'ready', dependencies: deps };
+  });
+}

@@ -1,0 +1,71 @@
+// Buyer-facing routes: the SKU page, placing, reading and cancelling orders (API.md "Storefront").
+
+import type Router from '@koa/router';
+import type { StampedeNode } from '../../app/node.ts';
+import type { Auth } from '../auth.ts';
+import { readJson } from '../body.ts';
+import { failureToApiError } from '../engine-errors.ts';
+import { requestHash, type IdempotencyGate } from '../idempotency.ts';
+import { overloaded } from '../api-error.ts';
+import { idempotencyKey, orderBody, orderParams, parse, skuParams } from '../validation.ts';
+
+export function storefrontRoutes(router: Router, node: StampedeNode, auth: Auth, gate: IdempotencyGate): void {
+  router.get('/v1/skus/:skuId', async (ctx) => {
+    const { skuId } = parse(skuParams, ctx.params, ['params']);
+    const r = await node.orders.skuView(skuId);
+    if (!r.ok) throw failureToApiError(r);
+    const { sku, onSale, dates } = r.value;
+    ctx.body = {
+      skuId: sku.skuId,
+      name: sku.name,
+      priceCents: sku.priceCents,
+      delivery: sku.delivery,
+      attributes: sku.attributes,
+      saleStartsAt: sku.saleStartsAt,
+      saleEndsAt: sku.saleEndsAt,
+      onSale,
+      dates,
+    };
+  });
+
+  router.post('/v1/orders', auth.requireBuyer, async (ctx) => {
+    const userId: string = ctx.state.userId;
+    const key = parse(idempotencyKey, ctx.get('Idempotency-Key') || undefined, ['headers', 'idempotency-key']);
+    const { value } = await readJson(ctx);
+    const body = parse(orderBody, value);
+    let answer;
+    if (key === undefined) {
+      answer = await node.orders.placeOrder({ userId, skuId: body.skuId, date: body.date, qty: body.qty });
+    } else {
+      const hash = requestHash('POST', '/v1/orders', body);
+      const result = await gate.run(
+        userId,
+        key,
+        hash,
+        () => node.orders.storedAnswer(userId, key),
+        () => node.orders.placeOrder({ userId, skuId: body.skuId, date: body.date, qty: body.qty, idempotency: { key, hash } }),
+      );
+      if (result === 'full') throw overloaded(1);
+      if (result === 'reused') answer = { status: 422, body: { error: 'idempotency_key_reused', message: 'this Idempotency-Key was used with another request' } };
+      else answer = result;
+    }
+    ctx.status = answer.status;
+    ctx.body = answer.body;
+    if (answer.status === 503) ctx.set('Retry-After', '1');
+  });
+
+  router.get('/v1/orders/:orderId', auth.requireBuyer, async (ctx) => {
+    const { orderId } = parse(orderParams, ctx.params, ['params']);
+    const r = await node.orders.getOrder(orderId, ctx.state.userId);
+    if (!r.ok) throw failureToApiError(r);
+    const { userId: _owner, ...order } = r.value;
+    ctx.body = order;
+  });
+
+  router.post('/v1/orders/:orderId/cancel', auth.requireBuyer, async (ctx) => {
+    const { orderId } = parse(orderParams, ctx.params, ['params']);
+    const r = await node.orders.cancelOrder(orderId, ctx.state.userId);
+    if (!r.ok) throw failureToApiError(r);
+    ctx.body = r.value;
+  });
+}

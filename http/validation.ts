@@ -1,0 +1,142 @@
+// Request schemas (zod 4) for the contract's bodies, path parameters and headers, and `parse`, which turns
+// a zod failure into 400 invalid_request with `details: [{path, message}, ...]`.
+// Unknown extra fields in bodies are STRIPPED (zod's default for z.object), not refused: the contract lets
+// clients send fields we do not know, and handlers only ever see the declared ones.
+import { z } from 'zod';
+import { invalidRequest, type Issue } from './api-error.ts';
+
+export const IDENTIFIER_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** SKU, order, merchant, rule and buyer ids, in paths and bodies. */
+export const identifier = z.string().regex(IDENTIFIER_PATTERN, 'must match ^[A-Za-z0-9._:-]{1,64}$');
+
+function isCalendarDate(s: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
+  const probe = new Date(0);
+  probe.setUTCFullYear(y, mo - 1, d);
+  return probe.getUTCFullYear() === y && probe.getUTCMonth() === mo - 1 && probe.getUTCDate() === d;
+}
+
+/** `YYYY-MM-DD` that exists in the calendar (2026-02-30 does not), or `open` for undated goods. */
+export const date = z
+  .string()
+  .refine((s) => s === 'open' || isCalendarDate(s), 'must be a real calendar date YYYY-MM-DD or "open"');
+
+/**
+ * An ISO-8601 timestamp with `Z` or an explicit offset (a time without a zone is ambiguous and refused), a real
+ * calendar date, optional fractional seconds. Normalised to UTC `toISOString()` form ("...T..:..:..sssZ").
+ */
+export const isoTimestamp = z.iso
+  .datetime({ offset: true, message: 'must be an ISO-8601 timestamp with Z or an offset, e.g. 2026-12-01T10:00:00Z' })
+  .refine((s) => Number.isFinite(Date.parse(s)), 'not a valid timestamp')
+  .transform((s) => new Date(s).toISOString());
+
+const nullableTimestamp = isoTimestamp.nullable().optional();
+
+/** Built-in rule dimensions; an attribute of the same name would be ambiguous in a rule's groupBy. */
+const RESERVED_ATTRIBUTE_NAMES = new Set(['skuId', 'date', 'merchantId']);
+export const MAX_ATTRIBUTES = 32;
+
+const attributeName = z
+  .string()
+  .regex(IDENTIFIER_PATTERN, 'attribute names must match ^[A-Za-z0-9._:-]{1,64}$')
+  .refine((k) => !RESERVED_ATTRIBUTE_NAMES.has(k), 'skuId, date and merchantId are reserved dimension names');
+
+export const attributes = z
+  .record(attributeName, z.string().max(256))
+  .refine((a) => Object.keys(a).length <= MAX_ATTRIBUTES, `at most ${MAX_ATTRIBUTES} attributes`);
+
+export const MAX_PRICE_CENTS = 1_000_000_000_000;
+
+/** PUT /v1/skus/{skuId} */
+export const skuUpsertBody = z
+  .object({
+    name: z.string().min(1).max(200).regex(/\S/, 'must not be blank'),
+    priceCents: z.number().int().min(0).max(MAX_PRICE_CENTS),
+    merchantId: identifier,
+    delivery: z.enum(['card_key', 'ticket', 'manual']),
+    attributes: attributes.optional(),
+    visibleAt: nullableTimestamp,
+    saleStartsAt: nullableTimestamp,
+    saleEndsAt: nullableTimestamp,
+  })
+  .superRefine((v, ctx) => {
+    if (v.saleStartsAt && v.saleEndsAt && Date.parse(v.saleEndsAt) <= Date.parse(v.saleStartsAt)) {
+      ctx.addIssue({ code: 'custom', path: ['saleEndsAt'], message: 'saleEndsAt must be after saleStartsAt' });
+    }
+  });
+export type SkuUpsertBody = z.infer<typeof skuUpsertBody>;
+
+export const MAX_STOCK_TOTAL = 1_000_000_000;
+
+/** PUT /v1/skus/{skuId}/stock/{date} */
+export const stockBody = z.object({ total: z.number().int().min(0).max(MAX_STOCK_TOTAL) });
+export type StockBody = z.infer<typeof stockBody>;
+
+export const MIN_QTY = 1;
+export const MAX_QTY = 100;
+
+/** POST /v1/orders */
+export const orderBody = z.object({
+  skuId: identifier,
+  date,
+  qty: z.number().int().min(MIN_QTY).max(MAX_QTY),
+});
+export type OrderBody = z.infer<typeof orderBody>;
+
+export const MAX_CARD_KEYS = 10_000;
+
+/**
+ * POST /v1/skus/{skuId}/card-keys. Note: the 64 KiB body limit caps an upload well below 10,000 keys
+ * of any real length; both limits are the contract's. Keys are secrets: issues never echo them.
+ */
+export const cardKeysBody = z.object({
+  keys: z.array(z.string().min(1).max(256)).min(1).max(MAX_CARD_KEYS),
+});
+export type CardKeysBody = z.infer<typeof cardKeysBody>;
+
+/** The provider's payment id is not an engine identifier (providers use e.g. `pi_3Mtw...`): 1..128 printable ASCII. */
+export const paymentId = z.string().regex(/^[\x21-\x7E]{1,128}$/, 'must be 1..128 printable ASCII characters without spaces');
+
+/** POST /v1/payments/callback */
+export const paymentCallbackBody = z.object({
+  orderId: identifier,
+  paymentId,
+  amountCents: z.number().int().min(0),
+  status: z.enum(['succeeded', 'failed']),
+});
+export type PaymentCallbackBody = z.infer<typeof paymentCallbackBody>;
+
+/** Idempotency-Key header: 1..64 printable ASCII characters (space allowed inside). Optional. */
+export const idempotencyKey = z
+  .string()
+  .regex(/^[\x20-\x7E]{1,64}$/, 'must be 1..64 printable ASCII characters')
+  .optional();
+
+/** Path parameter sets, for `parse(skuDateParams, ctx.params, ['params'])`. */
+export const skuParams = z.object({ skuId: identifier });
+export const skuDateParams = z.object({ skuId: identifier, date });
+export const orderParams = z.object({ orderId: identifier });
+export const ruleParams = z.object({ ruleId: identifier });
+export const userParams = z.object({ userId: identifier });
+
+function toIssues(error: z.ZodError, prefix: (string | number)[]): Issue[] {
+  return error.issues.map((i) => ({
+    path: [...prefix, ...i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
+    message: i.message,
+  }));
+}
+
+/**
+ * Validates `value`; on failure throws 400 invalid_request with one detail per issue. `at` prefixes the
+ * paths, e.g. ['params'] or ['headers', 'idempotency-key'], so a client can tell body from path problems.
+ */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, at: (string | number)[] = []): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const where = at.length === 0 ? 'request body' : at.join('.');
+  throw invalidRequest(`invalid ${where}`, toIssues(r.error, at));
+}

@@ -1,0 +1,97 @@
+// The one door every SQL store uses to reach the database: raw statements through MikroORM's
+// connection (never the unit of work), transactions, a time bound on each call, and the error
+// mapping of map-error.ts applied to everything that fails.
+import type { ExceptionConverter } from '@mikro-orm/core';
+import type { AbstractSqlConnection } from '@mikro-orm/knex';
+import { StoreUnavailableError } from '../errors.ts';
+import type { SqlDialect } from './dialect.ts';
+import { mapSqlError, type DuplicateMeaning } from './map-error.ts';
+
+/** Longest a store call may take before the caller is told the database is unavailable. */
+export const statement_timeout_ms = 15_000;
+
+/** The transaction handle a store passes back to `all` / `run` inside `transaction`. */
+export type SqlTransaction = Parameters<Parameters<AbstractSqlConnection['transactional']>[0]>[0];
+
+export interface RunResult {
+  affectedRows: number;
+  insertId: number;
+}
+
+export class SqlDatabase {
+  constructor(
+    private readonly connection: AbstractSqlConnection,
+    private readonly converter: ExceptionConverter,
+    readonly dialect: SqlDialect,
+  ) {}
+
+  /** Rows of a SELECT. */
+  async all<T>(operation: string, sql: string, params: readonly unknown[] = [], trx?: SqlTransaction): Promise<T[]> {
+    return this.call(operation, () => this.connection.execute<T[] & object[]>(sql, [...params], 'all', trx));
+  }
+
+  /** A statement that writes; returns the affected rows (for insert-ignore: the rows inserted). */
+  async run(
+    operation: string,
+    sql: string,
+    params: readonly unknown[] = [],
+    trx?: SqlTransaction,
+    duplicate: DuplicateMeaning = 'duplicate_key',
+  ): Promise<RunResult> {
+    return this.call(
+      operation,
+      async () => {
+        const res = await this.connection.execute<{ affectedRows?: number; insertId?: number }>(
+          sql,
+          [...params],
+          'run',
+          trx,
+        );
+        return { affectedRows: Number(res.affectedRows ?? 0), insertId: Number(res.insertId ?? 0) };
+      },
+      duplicate,
+    );
+  }
+
+  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  async transaction<T>(
+    operation: string,
+    work: (trx: SqlTransaction) => Promise<T>,
+    duplicate: DuplicateMeaning = 'duplicate_key',
+  ): Promise<T> {
+    return this.call(operation, () => this.connection.transactional(work), duplicate);
+  }
+
+  /** True when a trivial query answers within `timeout_ms`. */
+  async ping(timeout_ms = 2_000): Promise<boolean> {
+    try {
+      await withDeadline(this.connection.execute('SELECT 1', [], 'all'), timeout_ms, 'ping');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async call<T>(operation: string, fn: () => Promise<T>, duplicate?: DuplicateMeaning): Promise<T> {
+    try {
+      return await withDeadline(fn(), statement_timeout_ms, operation);
+    } catch (error) {
+      throw mapSqlError(error, this.converter, operation, duplicate);
+    }
+  }
+}
+
+/**
+ * Rejects with StoreUnavailableError when `promise` has not settled after `ms`. The statement may
+ * still complete in the background: to the caller its outcome is unknown, which is what that error means.
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number, operation: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StoreUnavailableError(`${operation}: no answer from the database within ${ms} ms`)),
+      ms,
+    );
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,81 @@
+// The only place where MySQL/MariaDB and SQLite SQL differ: insert-ignore and the two kinds of upsert.
+// Every store builds its statements here, so there is one copy of each store, not one per database.
+// Statements use `?` placeholders; MikroORM's connection formats them with the driver's escaping.
+
+export type DialectName = 'mysql' | 'sqlite';
+
+/** Rows per multi-row statement: bounds the statement size (MySQL's max_allowed_packet) and lock time. */
+export const statement_rows_max = 500;
+
+export class SqlDialect {
+  constructor(readonly name: DialectName) {}
+
+  /** `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` values. */
+  values(rows: number, columns: number): string {
+    const row = `(${new Array<string>(columns).fill('?').join(', ')})`;
+    return new Array<string>(rows).fill(row).join(', ');
+  }
+
+  /** A plain multi-row INSERT: any duplicate key fails the statement. */
+  insert(table: string, columns: readonly string[], rows: number): string {
+    return `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${this.values(rows, columns.length)}`;
+  }
+
+  /**
+   * Inserts the rows whose unique keys are new and skips the others silently; the affected row count
+   * is the number inserted. Not MySQL's INSERT IGNORE, which would also turn data errors (NULL in a
+   * NOT NULL column, a value too long) into warnings and write a mangled row: a no-op update on the
+   * duplicate instead, which counts 0 because open.ts connects without the FOUND_ROWS flag.
+   */
+  insertIgnore(table: string, columns: readonly string[], rows: number): string {
+    if (this.name === 'mysql') {
+      const first = columns[0];
+      return `${this.insert(table, columns, rows)} ON DUPLICATE KEY UPDATE ${first} = ${first}`;
+    }
+    return `${this.insert(table, columns, rows)} ON CONFLICT DO NOTHING`;
+  }
+
+  /** Inserts, or overwrites every non-key column of the row with the same `keys`. */
+  upsert(table: string, columns: readonly string[], keys: readonly string[], rows: number): string {
+    const updated = columns.filter((c) => !keys.includes(c));
+    if (this.name === 'mysql') {
+      const set = updated.map((c) => `${c} = VALUES(${c})`).join(', ');
+      return `${this.insert(table, columns, rows)} ON DUPLICATE KEY UPDATE ${set}`;
+    }
+    const set = updated.map((c) => `${c} = excluded.${c}`).join(', ');
+    return `${this.insert(table, columns, rows)} ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${set}`;
+  }
+
+  /**
+   * Inserts, or overwrites the row with the same `keys` only when the new `guard` value is greater
+   * than the stored one (so replaying an older write never moves a row backwards).
+   */
+  upsertIfGreater(
+    table: string,
+    columns: readonly string[],
+    keys: readonly string[],
+    guard: string,
+    rows: number,
+  ): string {
+    const updated = columns.filter((c) => !keys.includes(c) && c !== guard);
+    if (this.name === 'mysql') {
+      // MySQL applies the assignments left to right, each seeing the previous ones: the guard column
+      // must be assigned last, or the columns after it would compare against the new value.
+      const newer = `VALUES(${guard}) > ${guard}`;
+      const set = [...updated, guard].map((c) => `${c} = IF(${newer}, VALUES(${c}), ${c})`).join(', ');
+      return `${this.insert(table, columns, rows)} ON DUPLICATE KEY UPDATE ${set}`;
+    }
+    const set = [...updated, guard].map((c) => `${c} = excluded.${c}`).join(', ');
+    return (
+      `${this.insert(table, columns, rows)} ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${set}` +
+      ` WHERE excluded.${guard} > ${table}.${guard}`
+    );
+  }
+}
+
+/** Splits `items` into consecutive slices of at most `size`. */
+export function chunks<T>(items: readonly T[], size: number = statement_rows_max): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

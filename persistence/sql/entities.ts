@@ -1,0 +1,236 @@
+// The SQL schema, declared once for both MySQL/MariaDB and SQLite so MikroORM can create or migrate
+// the tables at start (openSqlStores). EntitySchema, not decorators: the code runs under tsx/esbuild,
+// which emits no decorator metadata. The stores never persist entities; they write raw multi-row
+// statements (dialect.ts), so these rows describe columns, and the column names are the SQL names.
+import { EntitySchema } from '@mikro-orm/core';
+
+/**
+ * MariaDB reports the default of a nullable varchar as the string 'NULL' to MikroORM's MySQL driver,
+ * so without this every start would ALTER those columns again.
+ */
+const nullDefault: ('default')[] = ['default'];
+
+/** One group-commit record of one stream; `events` is the JSON text of the array. */
+export interface JournalEntity {
+  stream: string;
+  seq: number;
+  last_seq: number;
+  at: number;
+  events: string;
+}
+
+export const Journal = new EntitySchema<JournalEntity>({
+  name: 'JournalEntity',
+  tableName: 'journal',
+  properties: {
+    stream: { type: 'string', length: 100, primary: true },
+    seq: { type: 'bigint', primary: true },
+    last_seq: { type: 'bigint' },
+    at: { type: 'bigint' },
+    events: { type: 'text', columnType: 'longtext' },
+  },
+});
+
+export interface SnapshotEntity {
+  stream: string;
+  seq: number;
+  at: number;
+  state: string;
+}
+
+export const Snapshot = new EntitySchema<SnapshotEntity>({
+  name: 'SnapshotEntity',
+  tableName: 'snapshots',
+  properties: {
+    stream: { type: 'string', length: 100, primary: true },
+    seq: { type: 'bigint' },
+    at: { type: 'bigint' },
+    state: { type: 'text', columnType: 'longtext' },
+  },
+});
+
+export interface StreamEntity {
+  stream_no: number;
+  sku_id: string;
+  date: string;
+}
+
+export const Stream = new EntitySchema<StreamEntity>({
+  name: 'StreamEntity',
+  tableName: 'streams',
+  properties: {
+    stream_no: { type: 'integer', primary: true, autoincrement: true },
+    sku_id: { type: 'string', length: 64 },
+    date: { type: 'string', length: 10 },
+  },
+  uniques: [{ name: 'streams_sku_date_unique', properties: ['sku_id', 'date'] }],
+});
+
+export interface SkuEntity {
+  sku_id: string;
+  name: string;
+  price_cents: number;
+  merchant_id: string;
+  delivery: string;
+  /** JSON text of a string -> string map. */
+  attributes: string;
+  visible_at: string | null;
+  sale_starts_at: string | null;
+  sale_ends_at: string | null;
+  updated_at: string;
+}
+
+export const SkuTable = new EntitySchema<SkuEntity>({
+  name: 'SkuEntity',
+  tableName: 'skus',
+  properties: {
+    sku_id: { type: 'string', length: 64, primary: true },
+    name: { type: 'string', length: 255 },
+    price_cents: { type: 'bigint' },
+    merchant_id: { type: 'string', length: 64 },
+    delivery: { type: 'string', length: 20 },
+    attributes: { type: 'text' },
+    visible_at: { type: 'string', length: 40, nullable: true, ignoreSchemaChanges: nullDefault },
+    sale_starts_at: { type: 'string', length: 40, nullable: true, ignoreSchemaChanges: nullDefault },
+    sale_ends_at: { type: 'string', length: 40, nullable: true, ignoreSchemaChanges: nullDefault },
+    updated_at: { type: 'string', length: 40 },
+  },
+});
+
+/** The order read model; `seq` is the journal seq of the last event applied (upserts only move it forward). */
+export interface OrderEntity {
+  order_id: string;
+  stream: string;
+  user_id: string;
+  sku_id: string;
+  date: string;
+  qty: number;
+  amount_cents: number;
+  status: string;
+  created_at: number;
+  expires_at: number;
+  updated_at: number;
+  seq: number;
+}
+
+export const Order = new EntitySchema<OrderEntity>({
+  name: 'OrderEntity',
+  tableName: 'orders',
+  properties: {
+    order_id: { type: 'string', length: 64, primary: true },
+    stream: { type: 'string', length: 100 },
+    user_id: { type: 'string', length: 64 },
+    sku_id: { type: 'string', length: 64 },
+    date: { type: 'string', length: 10 },
+    qty: { type: 'integer' },
+    amount_cents: { type: 'bigint' },
+    status: { type: 'string', length: 20 },
+    created_at: { type: 'bigint' },
+    expires_at: { type: 'bigint' },
+    updated_at: { type: 'bigint' },
+    seq: { type: 'bigint' },
+  },
+  indexes: [
+    { name: 'orders_status_stream_index', properties: ['status', 'stream'] },
+    { name: 'orders_user_id_index', properties: ['user_id'] },
+  ],
+});
+
+export interface OrderHistoryEntity {
+  order_id: string;
+  seq: number;
+  status: string;
+  stream: string;
+  at: number;
+  cause: string;
+}
+
+export const OrderHistory = new EntitySchema<OrderHistoryEntity>({
+  name: 'OrderHistoryEntity',
+  tableName: 'order_history',
+  properties: {
+    order_id: { type: 'string', length: 64, primary: true },
+    seq: { type: 'bigint', primary: true },
+    status: { type: 'string', length: 20, primary: true },
+    stream: { type: 'string', length: 100 },
+    at: { type: 'bigint' },
+    cause: { type: 'string', length: 255 },
+  },
+});
+
+/** The first answer given to (user, Idempotency-Key); `body` is its JSON text. */
+export interface IdempotencyEntity {
+  user_id: string;
+  idem_key: string;
+  request_hash: string;
+  status: number;
+  body: string;
+  created_at: number;
+}
+
+export const Idempotency = new EntitySchema<IdempotencyEntity>({
+  name: 'IdempotencyEntity',
+  tableName: 'idempotency',
+  properties: {
+    user_id: { type: 'string', length: 64, primary: true },
+    idem_key: { type: 'string', length: 64, primary: true },
+    request_hash: { type: 'string', length: 64 },
+    status: { type: 'integer' },
+    body: { type: 'text', columnType: 'longtext' },
+    created_at: { type: 'bigint' },
+  },
+});
+
+export interface ProjectionCheckpointEntity {
+  stream: string;
+  seq: number;
+}
+
+export const ProjectionCheckpoint = new EntitySchema<ProjectionCheckpointEntity>({
+  name: 'ProjectionCheckpointEntity',
+  tableName: 'projection_checkpoints',
+  properties: {
+    stream: { type: 'string', length: 100, primary: true },
+    seq: { type: 'bigint' },
+  },
+});
+
+/** A card key of a SKU, encrypted; `key_hash` dedupes uploads, `order_id` is set once it is assigned. */
+export interface CardKeyEntity {
+  id: number;
+  sku_id: string;
+  key_hash: string;
+  ciphertext: string;
+  order_id: string | null;
+  assigned_at: number | null;
+}
+
+export const CardKey = new EntitySchema<CardKeyEntity>({
+  name: 'CardKeyEntity',
+  tableName: 'card_keys',
+  properties: {
+    // SQLite can only auto-increment an `integer` primary key (it is 64-bit there); without this the
+    // schema diff would rebuild the table at every start.
+    id: { type: 'bigint', primary: true, autoincrement: true, ignoreSchemaChanges: ['type'] },
+    sku_id: { type: 'string', length: 64 },
+    key_hash: { type: 'string', columnType: 'char(64)' },
+    ciphertext: { type: 'text' },
+    order_id: { type: 'string', length: 64, nullable: true, ignoreSchemaChanges: nullDefault },
+    assigned_at: { type: 'bigint', nullable: true },
+  },
+  uniques: [{ name: 'card_keys_sku_hash_unique', properties: ['sku_id', 'key_hash'] }],
+  indexes: [{ name: 'card_keys_sku_order_index', properties: ['sku_id', 'order_id'] }],
+});
+
+/** Every table of the SQL stores, for MikroORM's discovery and schema generator. */
+export const entities = [
+  Journal,
+  Snapshot,
+  Stream,
+  SkuTable,
+  Order,
+  OrderHistory,
+  Idempotency,
+  ProjectionCheckpoint,
+  CardKey,
+];

@@ -1,0 +1,122 @@
+// SQL driver errors are mapped here, once, into the failures the engine reasons about (errors.ts):
+// a duplicate journal (stream, seq) is JournalConflictError, another duplicate key is DuplicateKeyError,
+// a database that cannot be reached, dropped the connection or timed out is StoreUnavailableError.
+// Anything else (a syntax error is a programmer mistake) goes on as MikroORM's converted exception.
+import {
+  ConnectionException,
+  DriverException,
+  LockWaitTimeoutException,
+  UniqueConstraintViolationException,
+  type ExceptionConverter,
+} from '@mikro-orm/core';
+import { DuplicateKeyError, JournalConflictError, StoreUnavailableError } from '../errors.ts';
+
+/** What a duplicate key means for the statement that failed. */
+export type DuplicateMeaning = 'journal_conflict' | 'duplicate_key';
+
+/** Socket and client codes (mysql2, Node, knex, better-sqlite3) that mean "the database is not there now". */
+const unavailable_codes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'PROTOCOL_ENQUEUE_AFTER_QUIT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_QUERY_TIMEOUT',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_CANTOPEN',
+  'SQLITE_IOERR',
+  'SQLITE_FULL',
+]);
+
+/** MySQL/MariaDB server and client error numbers with the same meaning. */
+const unavailable_errnos = new Set([
+  1040, // too many connections
+  1053, // server shutdown in progress
+  1205, // lock wait timeout
+  1927, // connection was killed (MariaDB)
+  1969, // max_statement_time exceeded (MariaDB)
+  2002, // can't connect through socket
+  2003, // can't connect to server
+  2006, // server has gone away
+  2013, // lost connection during query
+  3024, // max_execution_time exceeded (MySQL)
+  // Access denied, unknown database: the store cannot be used either (MikroORM calls these ConnectionException).
+  1044,
+  1045,
+  1049,
+]);
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function errnoOf(error: unknown): number | undefined {
+  const errno = (error as { errno?: unknown } | null)?.errno;
+  return typeof errno === 'number' ? errno : undefined;
+}
+
+function isUnavailable(error: unknown): boolean {
+  if (error instanceof ConnectionException || error instanceof LockWaitTimeoutException) return true;
+  if (error instanceof StoreUnavailableError) return true;
+  const code = codeOf(error);
+  if (code !== undefined && unavailable_codes.has(code)) return true;
+  const errno = errnoOf(error);
+  if (errno !== undefined && unavailable_errnos.has(errno)) return true;
+  if (error instanceof Error) {
+    // knex: the pool could not hand out a connection in time, or is already destroyed (closed store).
+    if (error.name === 'KnexTimeoutError') return true;
+    if (error.message.startsWith('Unable to acquire a connection')) return true;
+    if (error.message.includes('database is locked')) return true;
+  }
+  return false;
+}
+
+/**
+ * Maps a failure of a SQL statement. `operation` names what was being done, for the message;
+ * `duplicate` says what a unique-key violation means there.
+ */
+export function mapSqlError(
+  error: unknown,
+  converter: ExceptionConverter,
+  operation: string,
+  duplicate: DuplicateMeaning = 'duplicate_key',
+): Error {
+  if (
+    error instanceof JournalConflictError ||
+    error instanceof DuplicateKeyError ||
+    error instanceof StoreUnavailableError
+  ) {
+    return error;
+  }
+  let converted: unknown = error;
+  if (error instanceof Error && !(error instanceof DriverException)) {
+    try {
+      converted = converter.convertException(error);
+    } catch {
+      converted = error; // the converter only reads the message and codes; never let it hide the error
+    }
+  }
+  if (converted instanceof UniqueConstraintViolationException) {
+    const message = `${operation}: ${converted.message}`;
+    return duplicate === 'journal_conflict'
+      ? new JournalConflictError(message, { cause: converted })
+      : new DuplicateKeyError(message, { cause: converted });
+  }
+  if (isUnavailable(error) || isUnavailable(converted)) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new StoreUnavailableError(`${operation}: database unavailable: ${message}`, { cause: error });
+  }
+  return converted instanceof Error ? converted : new Error(`${operation}: ${String(converted)}`, { cause: error });
+}

@@ -1,0 +1,223 @@
+// Opens the SQL-backed stores on MariaDB/MySQL or on an embedded SQLite file, with the schema created
+// or migrated at start, and the connection settings that make each backend bounded and durable:
+// a small pool and a connect timeout on MySQL; WAL with synchronous=FULL on SQLite, because a reply
+// is only sent after its events are durably committed.
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { DatabaseObjectExistsException, ExceptionConverter } from '@mikro-orm/core';
+import { MikroORM as SqliteMikroORM, BetterSqliteDriver } from '@mikro-orm/better-sqlite';
+import type { AbstractSqlConnection } from '@mikro-orm/knex';
+import { MikroORM as MySqlMikroORM, MySqlDriver } from '@mikro-orm/mysql';
+import { StoreUnavailableError } from '../errors.ts';
+import type {
+  CardKeyStore,
+  JournalStore,
+  ProjectionStore,
+  SkuStore,
+  SnapshotStore,
+  StreamStore,
+} from '../ports.ts';
+import { SqlCardKeyStore } from './card-key-store.ts';
+import { SqlDatabase } from './database.ts';
+import { SqlDialect, type DialectName } from './dialect.ts';
+import { entities } from './entities.ts';
+import { SqlJournalStore } from './journal-store.ts';
+import { mapSqlError } from './map-error.ts';
+import { SqlProjectionStore } from './projection-store.ts';
+import { SqlSkuStore } from './sku-store.ts';
+import { SqlSnapshotStore } from './snapshot-store.ts';
+import { SqlStreamStore } from './stream-store.ts';
+
+/** Connections to MySQL: the journal's group commit needs few; more would only queue inside the server. */
+export const mysql_pool_connections_max = 8;
+/** Time to establish one MySQL connection, and to wait for a free one in the pool. */
+export const mysql_connect_timeout_ms = 5_000;
+/** How long SQLite waits for another process's write lock before failing the statement. */
+export const sqlite_busy_timeout_ms = 5_000;
+/** Opens tried when other processes keep creating the same schema at the same time. */
+export const schema_attempts_max = 3;
+/** Longest a starting node waits for another one to finish migrating the schema. */
+export const schema_lock_wait_s = 60;
+/** The database used when a MySQL URL names none. */
+export const default_mysql_database = 'stampede';
+
+export interface SqlStoresOptions {
+  /** e.g. mysql://root@127.0.0.1:3306/stampede; wins over sqlitePath. */
+  mysqlUrl?: string;
+  /** The SQLite file, e.g. ./data/stampede.db; its folder is created. */
+  sqlitePath?: string;
+  /** Where MikroORM's own warnings and errors go (its query log stays off); silent when absent. */
+  logger?: (message: string) => void;
+}
+
+/** The parts of `Stores` that live in SQL. */
+export interface SqlStores {
+  backend: DialectName;
+  journal: JournalStore;
+  snapshots: SnapshotStore;
+  streams: StreamStore;
+  skus: SkuStore;
+  projection: ProjectionStore;
+  cardKeys: CardKeyStore;
+  /** `{ mysql: ok }` or `{ sqlite: ok }`. */
+  ping(): Promise<Record<string, boolean>>;
+  close(): Promise<void>;
+}
+
+type AnyOrm = Awaited<ReturnType<typeof MySqlMikroORM.init>> | Awaited<ReturnType<typeof SqliteMikroORM.init>>;
+
+/**
+ * Opens the SQL stores. Rejects with StoreUnavailableError when the database cannot be reached
+ * (within about mysql_connect_timeout_ms), never hangs.
+ */
+export async function openSqlStores(opts: SqlStoresOptions): Promise<SqlStores> {
+  const logger = opts.logger ?? (() => {});
+  if (opts.mysqlUrl) return open('mysql', () => initMySql(opts.mysqlUrl as string, logger));
+  if (opts.sqlitePath) return open('sqlite', () => initSqlite(opts.sqlitePath as string, logger));
+  throw new Error('openSqlStores: give mysqlUrl or sqlitePath');
+}
+
+async function open(backend: DialectName, init: () => Promise<AnyOrm>): Promise<SqlStores> {
+  let prepared = await prepare(backend, init);
+  for (let attempt = 1; prepared === 'raced'; attempt += 1) {
+    if (attempt >= schema_attempts_max) throw new Error(`open ${backend}: the schema kept changing under us`);
+    prepared = await prepare(backend, init);
+  }
+  const orm = prepared;
+  const converter = orm.em.getPlatform().getExceptionConverter();
+  const connection = orm.em.getConnection() as unknown as AbstractSqlConnection;
+  const db = new SqlDatabase(connection, converter, new SqlDialect(backend));
+  return {
+    backend,
+    journal: new SqlJournalStore(db),
+    snapshots: new SqlSnapshotStore(db),
+    streams: new SqlStreamStore(db),
+    skus: new SqlSkuStore(db),
+    projection: new SqlProjectionStore(db),
+    cardKeys: new SqlCardKeyStore(db),
+    ping: async () => ({ [backend]: await db.ping() }),
+    close: () => orm.close(true),
+  };
+}
+
+/**
+ * Inits MikroORM, creates the database if missing and brings the schema up to date. 'raced' when
+ * another process (a second node starting at the same moment) created the same database or table
+ * first: the caller then starts over, and finds it there.
+ */
+async function prepare(backend: DialectName, init: () => Promise<AnyOrm>): Promise<AnyOrm | 'raced'> {
+  let orm: AnyOrm;
+  try {
+    orm = await init();
+  } catch (error) {
+    throw mapSqlError(error, new ExceptionConverter(), `open ${backend}`);
+  }
+  try {
+    // Additive only: a column or table this version no longer knows is left alone, never dropped.
+    const update = () => orm.schema.updateSchema({ safe: true, dropTables: false });
+    if (backend === 'mysql') {
+      await orm.schema.ensureDatabase();
+      await withSchemaLock(orm, update);
+    } else {
+      await update();
+    }
+    return orm;
+  } catch (error) {
+    await orm.close(true).catch(() => {});
+    const mapped = mapSqlError(error, orm.em.getPlatform().getExceptionConverter(), `open ${backend}`);
+    if (isSchemaRace(mapped)) return 'raced';
+    throw mapped;
+  }
+}
+
+/**
+ * Runs `work` holding a MySQL named lock per database, so nodes starting together migrate the schema
+ * one after the other (each diffing what the previous one left) instead of racing on CREATE TABLE.
+ * The lock lives on one pooled connection, held by a transaction; `work` uses the others.
+ */
+async function withSchemaLock(orm: AnyOrm, work: () => Promise<void>): Promise<void> {
+  const connection = orm.em.getConnection() as unknown as AbstractSqlConnection;
+  const name = `stampede.schema.${orm.config.get('dbName')}`.slice(0, 64);
+  const holder = await connection.begin();
+  try {
+    const rows = await connection.execute<{ locked: number | null }[]>(
+      'SELECT GET_LOCK(?, ?) AS locked',
+      [name, schema_lock_wait_s],
+      'all',
+      holder,
+    );
+    if (Number(rows[0]?.locked) !== 1) {
+      throw new StoreUnavailableError(`open mysql: schema lock ${name} not granted within ${schema_lock_wait_s} s`);
+    }
+    await work();
+  } finally {
+    await connection.execute('SELECT RELEASE_LOCK(?)', [name], 'all', holder).catch(() => {});
+    await connection.commit(holder).catch(() => {});
+  }
+}
+
+/** Database exists (1007), table exists (1050), duplicate index name (1061), or SQLite's "already exists". */
+function isSchemaRace(error: Error): boolean {
+  if (error instanceof DatabaseObjectExistsException) return true;
+  const errno = (error as { errno?: unknown }).errno;
+  return errno === 1007 || errno === 1050 || errno === 1061 || /already exists/i.test(error.message);
+}
+
+async function initMySql(url: string, logger: (message: string) => void) {
+  const parsed = new URL(url);
+  const dbName = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || default_mysql_database;
+  return MySqlMikroORM.init({
+    driver: MySqlDriver,
+    clientUrl: url,
+    dbName,
+    entities,
+    // Connect lazily: the first statement is ensureDatabase, whose failure is ours to map and report.
+    connect: false,
+    ensureDatabase: false,
+    allowGlobalContext: true,
+    discovery: { warnWhenNoEntities: false },
+    logger,
+    charset: 'utf8mb4',
+    // Ids are case-sensitive in the API (and in SQLite): compare them byte for byte here too.
+    collate: 'utf8mb4_bin',
+    pool: { min: 0, max: mysql_pool_connections_max },
+    driverOptions: {
+      acquireConnectionTimeout: mysql_connect_timeout_ms,
+      connection: {
+        connectTimeout: mysql_connect_timeout_ms,
+        // Affected rows then count only rows really changed: an insert-ignore (dialect.ts) that met a
+        // duplicate reports 0, so card-key uploads can say how many keys were new.
+        flags: ['-FOUND_ROWS'],
+      },
+    },
+  });
+}
+
+async function initSqlite(path: string, logger: (message: string) => void) {
+  const file = resolve(path);
+  mkdirSync(dirname(file), { recursive: true });
+  return SqliteMikroORM.init({
+    driver: BetterSqliteDriver,
+    dbName: file,
+    entities,
+    ensureDatabase: false,
+    allowGlobalContext: true,
+    discovery: { warnWhenNoEntities: false },
+    logger,
+    pool: {
+      // knex gives SQLite a single connection; set the durability pragmas on it (and on any
+      // replacement) before it runs a statement.
+      afterCreate: (conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
+        try {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('synchronous = FULL');
+          conn.pragma(`busy_timeout = ${sqlite_busy_timeout_ms}`);
+          done(null, conn);
+        } catch (error) {
+          done(error as Error, conn);
+        }
+      },
+    },
+    driverOptions: { acquireConnectionTimeout: sqlite_busy_timeout_ms * 2 },
+  });
+}

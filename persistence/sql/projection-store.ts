@@ -1,0 +1,213 @@
+// The read model the projector keeps from the journal: orders, their history, idempotent answers and
+// how far each stream was projected. A batch is applied in one transaction and is idempotent: orders
+// only move forward (the row with the greater journal seq wins), history and idempotency rows are
+// insert-ignore (the first answer wins), checkpoints keep the maximum.
+import type {
+  IdempotencyRow,
+  OrderHistoryRow,
+  OrderRow,
+  OrderStatusRow,
+  ProjectionBatch,
+  ProjectionStore,
+} from '../ports.ts';
+import type { SqlDatabase, SqlTransaction } from './database.ts';
+import { chunks } from './dialect.ts';
+
+const order_columns = [
+  'order_id',
+  'stream',
+  'user_id',
+  'sku_id',
+  'date',
+  'qty',
+  'amount_cents',
+  'status',
+  'created_at',
+  'expires_at',
+  'updated_at',
+  'seq',
+] as const;
+const history_columns = ['order_id', 'seq', 'status', 'stream', 'at', 'cause'] as const;
+const idempotency_columns = ['user_id', 'idem_key', 'request_hash', 'status', 'body', 'created_at'] as const;
+
+const all_statuses: readonly OrderStatusRow[] = [
+  'reserved',
+  'paid',
+  'delivered',
+  'cancelled',
+  'expired',
+  'refund_required',
+];
+
+type Num = number | string;
+
+interface OrderDbRow {
+  order_id: string;
+  stream: string;
+  user_id: string;
+  sku_id: string;
+  date: string;
+  qty: Num;
+  amount_cents: Num;
+  status: string;
+  created_at: Num;
+  expires_at: Num;
+  updated_at: Num;
+  seq: Num;
+}
+
+export class SqlProjectionStore implements ProjectionStore {
+  constructor(private readonly db: SqlDatabase) {}
+
+  async apply(batch: ProjectionBatch): Promise<void> {
+    const { orders, history, idempotency, checkpoints } = batch;
+    if (orders.length + history.length + idempotency.length + checkpoints.size === 0) return;
+    const d = this.db.dialect;
+    // Rows are written in key order so two concurrent batches lock them in the same order (no deadlock).
+    const byOrderId = [...orders].sort((a, b) => compare(a.orderId, b.orderId));
+    const marks = [...checkpoints].sort(([a], [b]) => compare(a, b));
+    await this.db.transaction('projection.apply', async (trx) => {
+      await this.each(trx, byOrderId, (n) => d.upsertIfGreater('orders', order_columns, ['order_id'], 'seq', n), (o) => [
+        o.orderId,
+        o.stream,
+        o.userId,
+        o.skuId,
+        o.date,
+        o.qty,
+        o.amountCents,
+        o.status,
+        o.createdAt,
+        o.expiresAt,
+        o.updatedAt,
+        o.seq,
+      ]);
+      await this.each(trx, history, (n) => d.insertIgnore('order_history', history_columns, n), (h) => [
+        h.orderId,
+        h.seq,
+        h.status,
+        h.stream,
+        h.at,
+        h.cause,
+      ]);
+      await this.each(trx, idempotency, (n) => d.insertIgnore('idempotency', idempotency_columns, n), (i) => [
+        i.userId,
+        i.key,
+        i.requestHash,
+        i.status,
+        JSON.stringify(i.body),
+        i.createdAt,
+      ]);
+      await this.each(
+        trx,
+        marks,
+        (n) => d.upsertIfGreater('projection_checkpoints', ['stream', 'seq'], ['stream'], 'seq', n),
+        ([stream, seq]) => [stream, seq],
+      );
+    });
+  }
+
+  async order(orderId: string): Promise<OrderRow | undefined> {
+    const rows = await this.db.all<OrderDbRow>(
+      'projection.order',
+      `SELECT ${order_columns.join(', ')} FROM orders WHERE order_id = ?`,
+      [orderId],
+    );
+    return rows[0] && toOrder(rows[0]);
+  }
+
+  async history(orderId: string): Promise<OrderHistoryRow[]> {
+    const rows = await this.db.all<{ order_id: string; seq: Num; status: string; stream: string; at: Num; cause: string }>(
+      'projection.history',
+      `SELECT ${history_columns.join(', ')} FROM order_history WHERE order_id = ? ORDER BY seq, at`,
+      [orderId],
+    );
+    return rows.map((r) => ({
+      orderId: r.order_id,
+      stream: r.stream,
+      seq: Number(r.seq),
+      status: r.status as OrderStatusRow,
+      at: Number(r.at),
+      cause: r.cause,
+    }));
+  }
+
+  async idempotency(userId: string, key: string): Promise<IdempotencyRow | undefined> {
+    const rows = await this.db.all<{ user_id: string; idem_key: string; request_hash: string; status: Num; body: string; created_at: Num }>(
+      'projection.idempotency',
+      `SELECT ${idempotency_columns.join(', ')} FROM idempotency WHERE user_id = ? AND idem_key = ?`,
+      [userId, key],
+    );
+    const r = rows[0];
+    if (r === undefined) return undefined;
+    return {
+      userId: r.user_id,
+      key: r.idem_key,
+      requestHash: r.request_hash,
+      status: Number(r.status),
+      body: JSON.parse(r.body) as unknown,
+      createdAt: Number(r.created_at),
+    };
+  }
+
+  async checkpoints(): Promise<Map<string, number>> {
+    const rows = await this.db.all<{ stream: string; seq: Num }>(
+      'projection.checkpoints',
+      'SELECT stream, seq FROM projection_checkpoints',
+    );
+    return new Map(rows.map((r) => [r.stream, Number(r.seq)]));
+  }
+
+  async streamsWithReservations(): Promise<string[]> {
+    const rows = await this.db.all<{ stream: string }>(
+      'projection.streamsWithReservations',
+      "SELECT DISTINCT stream FROM orders WHERE status = 'reserved' ORDER BY stream",
+    );
+    return rows.map((r) => r.stream);
+  }
+
+  async countByStatus(stream: string): Promise<Record<string, { orders: number; units: number }>> {
+    // Naming every status lets the (status, stream) index answer it as six small ranges.
+    const rows = await this.db.all<{ status: string; orders: Num; units: Num | null }>(
+      'projection.countByStatus',
+      `SELECT status, COUNT(*) AS orders, SUM(qty) AS units FROM orders` +
+        ` WHERE status IN (${all_statuses.map(() => '?').join(', ')}) AND stream = ? GROUP BY status`,
+      [...all_statuses, stream],
+    );
+    const out: Record<string, { orders: number; units: number }> = {};
+    for (const r of rows) out[r.status] = { orders: Number(r.orders), units: Number(r.units ?? 0) };
+    return out;
+  }
+
+  /** Writes `items` as multi-row statements of at most statement_rows_max rows each. */
+  private async each<T>(
+    trx: SqlTransaction,
+    items: readonly T[],
+    statement: (rows: number) => string,
+    params: (item: T) => unknown[],
+  ): Promise<void> {
+    for (const part of chunks(items)) {
+      await this.db.run('projection.apply', statement(part.length), part.flatMap(params), trx);
+    }
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function toOrder(r: OrderDbRow): OrderRow {
+  return {
+    orderId: r.order_id,
+    stream: r.stream,
+    userId: r.user_id,
+    skuId: r.sku_id,
+    date: r.date,
+    qty: Number(r.qty),
+    amountCents: Number(r.amount_cents),
+    status: r.status as OrderStatusRow,
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+    updatedAt: Number(r.updated_at),
+    seq: Number(r.seq),
+  };
+}

@@ -1,0 +1,48 @@
+// Proves the mailbox bound: with a key's behaviour blocked, the key accepts exactly mailboxMax messages, then asks reject OverloadedError at once and tells return false, while other keys are still served and the accepted ones complete afterwards.
+import { afterEach, describe, expect, it } from 'vitest';
+import { OverloadedError, type ActorRuntime } from '../../../actors/runtime/index.ts';
+import { deferred, runtime, until } from './support.ts';
+
+describe('overload', () => {
+  let rt: ActorRuntime;
+  afterEach(() => rt.stop());
+
+  it('refuses beyond mailboxMax and serves everything else', async () => {
+    rt = runtime({ mailboxMax: 10 });
+    const gate = deferred();
+    const started = deferred();
+    const kind = rt.define<number>('gated', (key) => ({
+      async receive(batch, ctx) {
+        if (key === 'hot' && batch[0]!.msg === 0) {
+          started.resolve();
+          await gate.promise;
+        }
+        for (const e of batch) ctx.reply(e, `${key}:${e.msg}`);
+      },
+    }));
+
+    const first = kind.ask<string>('hot', 0);
+    await started.promise; // message 0 handed over: it no longer counts
+    expect(kind.mailboxDepth('hot')).toBe(0);
+
+    const accepted = Array.from({ length: 10 }, (_, i) => kind.ask<string>('hot', i + 1));
+    expect(kind.mailboxDepth('hot')).toBe(10);
+    expect(rt.stats().shards.reduce((n, s) => n + s.mailbox, 0)).toBe(10);
+
+    const t0 = Date.now();
+    await expect(kind.ask('hot', 99)).rejects.toBeInstanceOf(OverloadedError);
+    expect(Date.now() - t0).toBeLessThan(50);
+    expect(kind.tell('hot', 100)).toBe(false);
+    expect(kind.mailboxDepth('hot')).toBe(10);
+
+    // other keys are unaffected
+    expect(await kind.ask('cold', 1)).toBe('cold:1');
+
+    gate.resolve();
+    expect(await first).toBe('hot:0');
+    expect(await Promise.all(accepted)).toEqual(Array.from({ length: 10 }, (_, i) => `hot:${i + 1}`));
+    await until(() => kind.mailboxDepth('hot') === 0);
+    // room again
+    expect(await kind.ask('hot', 11)).toBe('hot:11');
+  });
+});

@@ -1,0 +1,149 @@
+// Proves readJson keeps the exact raw bytes, refuses bodies over 64 KiB (declared or streamed) without reading the rest, and turns bad content types, bad UTF-8 and malformed JSON into 400s, by posting to a real koa app with fetch and raw sockets.
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BODY_LIMIT_BYTES, readJson } from '../../http/body.ts';
+import { postJson, startApp, type Harness } from './helpers.ts';
+
+let h: Harness;
+const serverSockets: Socket[] = [];
+
+beforeAll(async () => {
+  h = await startApp((router) => {
+    router.post('/echo', async (ctx) => {
+      const first = await readJson(ctx);
+      const again = await readJson(ctx); // cached: the body is read once
+      ctx.body = { hex: first.raw.toString('hex'), value: first.value, same: first === again };
+    });
+  });
+  h.server.on('connection', (s) => serverSockets.push(s));
+});
+afterAll(() => h.close());
+
+const echo = (): string => `${h.url}/echo`;
+
+async function expect400(res: Response): Promise<{ error: string; message: string; details?: { path: unknown[]; message: string }[] }> {
+  expect(res.status).toBe(400);
+  const body = (await res.json()) as { error: string; message: string; details?: { path: unknown[]; message: string }[] };
+  expect(body.error).toBe('invalid_request');
+  return body;
+}
+
+describe('readJson', () => {
+  it('returns the exact raw bytes and the parsed value', async () => {
+    const raw = '{ "b":1,\n  "a": "é☃" }';
+    const res = await postJson(echo(), raw, { 'content-type': 'application/json; charset=UTF-8' });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { hex: string; value: unknown; same: boolean };
+    expect(Buffer.from(body.hex, 'hex').toString('utf8')).toBe(raw);
+    expect(body.value).toEqual({ b: 1, a: 'é☃' });
+    expect(body.same).toBe(true);
+  });
+
+  it('accepts a body of exactly 64 KiB', async () => {
+    const raw = JSON.stringify('x'.repeat(BODY_LIMIT_BYTES - 2));
+    expect(Buffer.byteLength(raw)).toBe(BODY_LIMIT_BYTES);
+    const res = await postJson(echo(), raw);
+    expect(res.status).toBe(200);
+  });
+
+  it('a 65 KiB body → 400 with the limit in details, and the connection is closed', async () => {
+    const res = await postJson(echo(), JSON.stringify('x'.repeat(65 * 1024)));
+    const body = await expect400(res);
+    expect(res.headers.get('connection')).toBe('close');
+    expect(JSON.stringify(body.details)).toContain('65536');
+  });
+
+  it('a declared Content-Length over the limit is refused before any body byte is sent', async () => {
+    const reply = await rawExchange(
+      `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${8 * 1024 * 1024}\r\n\r\n`,
+      () => undefined, // send no body at all
+    );
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect(reply).toMatch(/\r\nconnection: close\r\n/i);
+    expect(reply).toContain('"invalid_request"');
+  });
+
+  it('a chunked body growing past 64 KiB: the server answers 400 and stops reading', async () => {
+    const before = serverSockets.length;
+    const total = 32 * 1024 * 1024;
+    let sent = 0;
+    const reply = await rawExchange(
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+      (sock, done) => {
+        const chunk = Buffer.alloc(16 * 1024, 0x61);
+        const frame = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]);
+        const pump = (): void => {
+          while (sent < total && !done()) {
+            sent += chunk.length;
+            if (!sock.write(frame)) return void sock.once('drain', pump);
+          }
+        };
+        pump();
+      },
+    );
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    const server = serverSockets[before];
+    expect(server).toBeDefined();
+    // It read the limit plus at most a few socket reads, not the 32 MiB the client tried to send.
+    expect(server!.bytesRead).toBeLessThan(1024 * 1024);
+    expect(sent).toBeLessThan(total);
+  });
+
+  it.each([
+    ['malformed JSON', '{"a":', 'application/json'],
+    ['trailing garbage', '{"a":1} x', 'application/json'],
+    ['empty body', '', 'application/json'],
+    ['text/plain', '{"a":1}', 'text/plain'],
+    ['form content type', 'a=1', 'application/x-www-form-urlencoded'],
+    ['json-ish but not json type', '{"a":1}', 'application/jsonp'],
+    ['latin-1 charset', '{"a":1}', 'application/json; charset=iso-8859-1'],
+  ])('%s → 400', async (_name, raw, type) => {
+    const res = await fetch(echo(), { method: 'POST', headers: { 'content-type': type }, body: raw });
+    const body = await expect400(res);
+    expect(body.details?.length).toBeGreaterThan(0);
+  });
+
+  it('no Content-Type at all → 400', async () => {
+    const reply = await rawExchange('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{"a":1}', () => undefined);
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+  });
+
+  it('bad UTF-8 → 400', async () => {
+    const raw = Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+    const res = await fetch(echo(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
+    const body = await expect400(res);
+    expect(body.message).toMatch(/UTF-8/);
+  });
+
+  it('a Content-Encoding → 400', async () => {
+    const res = await postJson(echo(), '{"a":1}', { 'content-encoding': 'gzip' });
+    await expect400(res);
+  });
+});
+
+/** Writes `head`, lets `body` write more, and resolves with everything the server sent once it closes or 3 s pass. */
+function rawExchange(head: string, body: (sock: Socket, done: () => boolean) => void): Promise<string> {
+  const { port } = new URL(h.url);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(port), '127.0.0.1');
+    const received: Buffer[] = [];
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(Buffer.concat(received).toString('latin1'));
+    };
+    const timer = setTimeout(finish, 3000);
+    sock.on('data', (d: Buffer) => received.push(d));
+    sock.on('end', finish);
+    sock.on('close', finish);
+    sock.on('error', () => finish()); // EPIPE/ECONNRESET once the server hangs up: expected
+    sock.once('connect', () => {
+      sock.write(head);
+      body(sock, () => finished || sock.destroyed);
+    });
+    sock.once('timeout', () => reject(new Error('timeout')));
+  });
+}

@@ -1,0 +1,111 @@
+// Proves the SQL journal appends all-or-nothing, reads back exactly what was written and reports heads,
+// by driving the real store on MariaDB and on SQLite.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JournalConflictError, StoreUnavailableError } from '../../persistence/errors.ts';
+import type { JournalRecord } from '../../persistence/ports.ts';
+import { journal_rows_per_statement_max } from '../../persistence/sql/journal-store.ts';
+import { backends } from './backends.ts';
+
+function record(stream: string, seq: number, count: number, at = 1_000 + seq): JournalRecord {
+  const events = Array.from({ length: count }, (_, i) => ({ type: 'reserved', seq: seq + i, note: `e${seq + i}` }));
+  return { stream, seq, lastSeq: seq + count - 1, at, events };
+}
+
+describe.each(backends)('journal on $name', (backend) => {
+  let stores: Awaited<ReturnType<typeof backend.open>>;
+  beforeAll(async () => {
+    stores = await backend.open('persist_journal');
+  });
+  afterAll(async () => {
+    await stores?.dispose();
+  });
+
+  it('reads back appended records in order, with their events intact', async () => {
+    const awkward = { text: 'quote \' double " backslash \\ question ? emoji 🎟️ nul-free', n: 2 ** 40, nested: [null, true] };
+    const a1 = record('rt:a', 1, 3);
+    const a2 = { ...record('rt:a', 4, 1), events: [awkward] };
+    const b1 = record('rt:b', 1, 2);
+    await stores.journal.append([a1, b1]);
+    await stores.journal.append([a2]);
+
+    expect(await stores.journal.readAfter('rt:a', 0)).toEqual([a1, a2]);
+    expect(await stores.journal.readAfter('rt:a', 1)).toEqual([a2]);
+    expect(await stores.journal.readAfter('rt:a', 4)).toEqual([]);
+    expect(await stores.journal.readAfter('rt:b', 0)).toEqual([b1]);
+    expect(await stores.journal.readAfter('rt:none', 0)).toEqual([]);
+  });
+
+  it('stores a record of a thousand events as one row', async () => {
+    const big = record('rt:big', 1, 1_000);
+    await stores.journal.append([big]);
+    const [back] = await stores.journal.readAfter('rt:big', 0);
+    expect(back?.events).toHaveLength(1_000);
+    expect(back).toEqual(big);
+  });
+
+  it('treats stream names as case-sensitive', async () => {
+    await stores.journal.append([record('case:sku', 1, 1), record('CASE:SKU', 1, 1)]);
+    expect(await stores.journal.readAfter('case:sku', 0)).toHaveLength(1);
+    expect(await stores.journal.readAfter('CASE:SKU', 0)).toHaveLength(1);
+  });
+
+  it('rejects a duplicate (stream, seq) with JournalConflictError and writes nothing of that call', async () => {
+    await stores.journal.append([record('dup:a', 1, 2)]);
+    const error = await stores.journal
+      .append([record('dup:other', 1, 1), record('dup:a', 1, 1)])
+      .then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(JournalConflictError);
+    expect((error as Error).cause).toBeDefined();
+    expect(await stores.journal.readAfter('dup:other', 0)).toEqual([]);
+    expect(await stores.journal.readAfter('dup:a', 0)).toEqual([record('dup:a', 1, 2)]);
+  });
+
+  it('keeps a batch larger than one statement all-or-nothing too', async () => {
+    await stores.journal.append([record('dupbig:a', 1, 1)]);
+    const many = Array.from({ length: journal_rows_per_statement_max + 10 }, (_, i) => record(`dupbig:s${i}`, 1, 1));
+    const error = await stores.journal.append([...many, record('dupbig:a', 1, 1)]).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(JournalConflictError);
+    expect(await stores.journal.readAfter('dupbig:s0', 0)).toEqual([]);
+    expect(await stores.journal.readAfter(`dupbig:s${journal_rows_per_statement_max + 9}`, 0)).toEqual([]);
+
+    await stores.journal.append(many);
+    expect(await stores.journal.readAfter(`dupbig:s${journal_rows_per_statement_max + 9}`, 0)).toHaveLength(1);
+  });
+
+  it('tells which seq a stream record ends at', async () => {
+    await stores.journal.append([record('ends:a', 1, 3), record('ends:a', 4, 2)]);
+    expect(await stores.journal.endsAt('ends:a', 3)).toBe(true);
+    expect(await stores.journal.endsAt('ends:a', 5)).toBe(true);
+    expect(await stores.journal.endsAt('ends:a', 2)).toBe(false);
+    expect(await stores.journal.endsAt('ends:a', 4)).toBe(false);
+    expect(await stores.journal.endsAt('ends:a', 6)).toBe(false);
+    expect(await stores.journal.endsAt('ends:none', 3)).toBe(false);
+  });
+
+  it('reports the last seq of every stream as its head', async () => {
+    await stores.journal.append([record('heads:a', 1, 3), record('heads:b', 1, 1)]);
+    await stores.journal.append([record('heads:a', 4, 5)]);
+    const heads = await stores.journal.heads();
+    expect(heads.get('heads:a')).toBe(8);
+    expect(heads.get('heads:b')).toBe(1);
+    expect(heads.get('rt:a')).toBe(4);
+    expect(heads.has('heads:none')).toBe(false);
+  });
+
+  it('refuses a record whose events do not match its seq range', async () => {
+    const bad = { ...record('bad:a', 1, 2), lastSeq: 5 };
+    await expect(stores.journal.append([bad])).rejects.toThrow(RangeError);
+    expect(await stores.journal.readAfter('bad:a', 0)).toEqual([]);
+  });
+});
+
+describe.each(backends)('journal on $name after close', (backend) => {
+  it('fails with StoreUnavailableError instead of hanging', async () => {
+    const stores = await backend.open('persist_journal_closed');
+    await stores.dispose();
+    const started = Date.now();
+    await expect(stores.journal.append([record('closed:a', 1, 1)])).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(stores.journal.heads()).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});

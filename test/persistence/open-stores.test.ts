@@ -1,0 +1,111 @@
+// Proves openStores picks and wires the configured backends (MySQL over SQLite, Redis snapshots first),
+// keeps data across a restart with the schema already in place, and fails fast with
+// StoreUnavailableError when MySQL is unreachable, using the real MariaDB, Redis and SQLite.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openStores } from '../../persistence/index.ts';
+import { StoreUnavailableError } from '../../persistence/errors.ts';
+import { RedisSnapshotStore } from '../../persistence/redis/redis-snapshot-store.ts';
+import { MYSQL_BASE_URL, REDIS_URL, freshMysqlDatabase } from '../support/services.ts';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stampede-open-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('openStores', () => {
+  it('rejects quickly with StoreUnavailableError when MySQL is unreachable', async () => {
+    const started = Date.now();
+    const error = await openStores({ mysqlUrl: 'mysql://root@127.0.0.1:3399/x' }).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect((error as Error).cause).toBeDefined();
+    expect(Date.now() - started).toBeLessThan(7_000);
+  });
+
+  it('creates a missing MySQL database and keeps its data across a reopen', async () => {
+    const url = await freshMysqlDatabase('persist_open');
+    const missing = `${url}_created`;
+    const first = await openStores({ mysqlUrl: missing });
+    try {
+      expect(await first.ping()).toEqual({ mysql: true });
+      await first.journal.append([{ stream: 'open:a', seq: 1, lastSeq: 1, at: 1, events: ['e1'] }]);
+    } finally {
+      await first.close();
+    }
+    const second = await openStores({ mysqlUrl: missing });
+    try {
+      expect(await second.journal.readAfter('open:a', 0)).toEqual([{ stream: 'open:a', seq: 1, lastSeq: 1, at: 1, events: ['e1'] }]);
+    } finally {
+      await second.close();
+    }
+    const mysql = await import('mysql2/promise');
+    const conn = await mysql.createConnection(url);
+    await conn.query(`DROP DATABASE IF EXISTS \`${new URL(missing).pathname.slice(1)}\``);
+    await conn.end();
+  });
+
+  it('lets several nodes open the same new MySQL database at the same moment', async () => {
+    const url = `${await freshMysqlDatabase('persist_open_race')}_new`;
+    const opened = await Promise.all([1, 2, 3].map(() => openStores({ mysqlUrl: url })));
+    try {
+      await opened[0]?.journal.append([{ stream: 'race:a', seq: 1, lastSeq: 1, at: 1, events: [1] }]);
+      expect((await opened[2]?.journal.heads())?.get('race:a')).toBe(1);
+    } finally {
+      await Promise.all(opened.map((s) => s.close()));
+    }
+    const mysql = await import('mysql2/promise');
+    const conn = await mysql.createConnection(MYSQL_BASE_URL);
+    await conn.query(`DROP DATABASE IF EXISTS \`${new URL(url).pathname.slice(1)}\``);
+    await conn.end();
+  });
+
+  it('uses MySQL when both MySQL and SQLite are given, and puts Redis snapshots first', async () => {
+    const dir = tempDir();
+    const stores = await openStores({
+      mysqlUrl: await freshMysqlDatabase('persist_open_both'),
+      sqlitePath: join(dir, 'unused.sqlite'),
+      redisUrl: `${REDIS_URL}/5`,
+    });
+    try {
+      expect(await stores.ping()).toEqual({ mysql: true, redis: true });
+      expect(stores.snapshots).toHaveLength(2);
+      expect(stores.snapshots[0]).toBeInstanceOf(RedisSnapshotStore);
+      expect(stores.snapshotNames).toEqual(['redis', 'mysql']);
+    } finally {
+      await stores.close();
+    }
+  });
+
+  it('opens SQLite in WAL mode, with its folder created, and without Redis when none is given', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'nested', 'data', 'stampede.sqlite');
+    const stores = await openStores({ sqlitePath: file });
+    try {
+      expect(await stores.ping()).toEqual({ sqlite: true });
+      expect(stores.snapshots).toHaveLength(1);
+      await stores.journal.append([{ stream: 'wal:a', seq: 1, lastSeq: 1, at: 1, events: [1] }]);
+      // In WAL mode a commit goes to the write-ahead log beside the file (rollback mode makes none).
+      expect(existsSync(`${file}-wal`)).toBe(true);
+    } finally {
+      await stores.close();
+    }
+  });
+
+  it('still opens when Redis is down, and reports it in ping', async () => {
+    const dir = tempDir();
+    const stores = await openStores({ sqlitePath: join(dir, 'x.sqlite'), redisUrl: 'redis://127.0.0.1:6390' });
+    try {
+      expect(await stores.ping()).toEqual({ sqlite: true, redis: false });
+      expect(await stores.snapshots[0]?.load('any')).toBeUndefined();
+    } finally {
+      await stores.close();
+    }
+  });
+});

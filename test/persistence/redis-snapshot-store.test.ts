@@ -1,0 +1,78 @@
+// Proves the Redis snapshot store is a safe accelerator: it round-trips and keeps the newest snapshot,
+// reads a corrupt value as a miss, and answers quickly without throwing when Redis is unreachable,
+// against the real Redis (its own db index 5 and a key prefix per run) and a closed port.
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisSnapshotStore } from '../../persistence/redis/redis-snapshot-store.ts';
+import { REDIS_URL } from '../support/services.ts';
+
+const url = `${REDIS_URL}/5`;
+const prefix = `stampede:test:${randomUUID()}:`;
+
+describe('Redis snapshots on a live Redis', () => {
+  let store: RedisSnapshotStore;
+  let raw: Redis;
+  beforeAll(async () => {
+    store = await RedisSnapshotStore.open(url, { keyPrefix: prefix });
+    raw = new Redis(url);
+  });
+  afterAll(async () => {
+    const keys = await raw.keys(`${prefix}*`);
+    if (keys.length > 0) await raw.del(...keys);
+    await raw.quit();
+    await store?.close();
+  });
+
+  it('round-trips a snapshot and misses an unknown stream', async () => {
+    const record = { stream: 'r:a', seq: 42, at: 1_700_000_000_000, state: { total: 10, holds: { u: ['o-1'] }, text: 'é "q" 🎫' } };
+    await store.save(record);
+    expect(await store.load('r:a')).toEqual(record);
+    expect(await store.load('r:none')).toBeUndefined();
+    expect(await store.ping()).toBe(true);
+    expect(store.failures).toBe(0);
+  });
+
+  it('replaces a snapshot only with a newer one', async () => {
+    await store.save({ stream: 'r:b', seq: 10, at: 1, state: { v: 10 } });
+    await store.save({ stream: 'r:b', seq: 4, at: 2, state: { v: 4 } });
+    await store.save({ stream: 'r:b', seq: 10, at: 3, state: { v: 'same' } });
+    expect(await store.load('r:b')).toEqual({ stream: 'r:b', seq: 10, at: 1, state: { v: 10 } });
+    await store.save({ stream: 'r:b', seq: 11, at: 4, state: { v: 11 } });
+    expect(await store.load('r:b')).toEqual({ stream: 'r:b', seq: 11, at: 4, state: { v: 11 } });
+  });
+
+  it('reads a corrupt or tampered value as a miss, and lets a save replace it', async () => {
+    await raw.set(`${prefix}r:c`, '{"stream":"r:c","seq":3,"at":1,"sta');
+    expect(await store.load('r:c')).toBeUndefined();
+
+    await store.save({ stream: 'r:d', seq: 3, at: 1, state: { total: 5 } });
+    const stored = JSON.parse((await raw.get(`${prefix}r:d`)) as string);
+    await raw.set(`${prefix}r:d`, JSON.stringify({ ...stored, state: { total: 500 } }));
+    expect(await store.load('r:d')).toBeUndefined();
+
+    await raw.set(`${prefix}r:e`, JSON.stringify({ ...stored }));
+    expect(await store.load('r:e')).toBeUndefined(); // a value stored under another stream's key
+
+    await store.save({ stream: 'r:c', seq: 1, at: 9, state: 'fresh' });
+    expect(await store.load('r:c')).toEqual({ stream: 'r:c', seq: 1, at: 9, state: 'fresh' });
+  });
+});
+
+describe('Redis snapshots when Redis is unreachable', () => {
+  it('loads nothing, swallows and counts failed saves, and answers within 2 s', async () => {
+    const started = Date.now();
+    const store = await RedisSnapshotStore.open('redis://127.0.0.1:6390', { keyPrefix: prefix });
+    try {
+      expect(await store.load('r:a')).toBeUndefined();
+      await expect(store.save({ stream: 'r:a', seq: 1, at: 1, state: {} })).resolves.toBeUndefined();
+      await expect(store.save({ stream: 'r:a', seq: 2, at: 1, state: {} })).resolves.toBeUndefined();
+      expect(await store.ping()).toBe(false);
+      expect(store.failures).toBe(2);
+      expect(store.loadFailures).toBe(1);
+    } finally {
+      await store.close();
+    }
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});

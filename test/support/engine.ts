@@ -1,0 +1,102 @@
+// Starts a real Stampede node in this process (embedded SQLite in a temp dir, or MariaDB + Redis)
+// on an ephemeral port, with known secrets, and gives tests a small HTTP client for it.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfig, type Config } from '../../app/config.ts';
+import { StampedeNode } from '../../app/node.ts';
+import type { Clock } from '../../engine/index.ts';
+import { signBuyerToken } from '../../http/signing.ts';
+
+export const SECRETS = {
+  STAMPEDE_ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
+  STAMPEDE_USER_JWT_SECRET: 'test-user-jwt-secret-0123456789abcdef0123',
+  STAMPEDE_PAYMENT_SECRET: 'test-payment-secret-0123456789',
+  STAMPEDE_CARD_KEY_SECRET: 'test-card-key-secret-0123456789abcdef0123',
+};
+
+export type Backend = { kind: 'sqlite'; dir?: string } | { kind: 'mysql'; url: string; redisUrl?: string };
+
+export function testEnv(backend: Backend, extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = { ...SECRETS, STAMPEDE_HTTP_PORT: '0', STAMPEDE_HTTP_HOST: '127.0.0.1', STAMPEDE_LOG_LEVEL: 'warn' };
+  if (backend.kind === 'sqlite') env.STAMPEDE_DATA_DIR = backend.dir ?? mkdtempSync(join(tmpdir(), 'stampede-test-'));
+  else {
+    env.STAMPEDE_MYSQL_URL = backend.url;
+    if (backend.redisUrl) env.STAMPEDE_REDIS_URL = backend.redisUrl;
+  }
+  return { ...env, ...extra };
+}
+
+export interface TestEngine {
+  node: StampedeNode;
+  url: string;
+  config: Config;
+  client: Client;
+  stop(): Promise<void>;
+}
+
+export async function startEngine(backend: Backend, extra: Record<string, string> = {}, clock?: Clock): Promise<TestEngine> {
+  const config = loadConfig(testEnv(backend, extra));
+  const node = new StampedeNode(config, { logger: pino({ level: 'warn' }), ...(clock ? { clock } : {}) });
+  await node.start();
+  const url = await node.listen();
+  return { node, url, config, client: new Client(url, clock), stop: () => node.stop() };
+}
+
+export interface Answer<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export class Client {
+  private tokens = new Map<string, string>();
+  constructor(
+    readonly url: string,
+    private readonly clock?: Clock,
+  ) {}
+
+  async token(user: string): Promise<string> {
+    let t = this.tokens.get(user);
+    if (!t) {
+      t = await signBuyerToken(SECRETS.STAMPEDE_USER_JWT_SECRET, user, { expiresIn_s: 3600, now: this.clock?.now() ?? Date.now() });
+      this.tokens.set(user, t);
+    }
+    return t;
+  }
+
+  async request(method: string, path: string, opts: { body?: unknown; raw?: string; auth?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.auth) headers.authorization = `Bearer ${opts.auth}`;
+    let body: string | undefined;
+    if (opts.raw !== undefined) body = opts.raw;
+    else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+    if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+    const res = await fetch(this.url + path, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  }
+
+  admin(method: string, path: string, body?: unknown): Promise<Answer> {
+    return this.request(method, path, { body, auth: SECRETS.STAMPEDE_ADMIN_TOKEN });
+  }
+
+  async buyer(user: string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer> {
+    return this.request(method, path, { body, auth: await this.token(user), ...(headers ? { headers } : {}) });
+  }
+
+  /** Creates a SKU (on sale now) with stock on one date. */
+  async sku(skuId: string, date: string, total: number, extra: Record<string, unknown> = {}): Promise<void> {
+    const put = await this.admin('PUT', `/v1/skus/${skuId}`, { name: skuId, priceCents: 1999, merchantId: 'm1', delivery: 'ticket', ...extra });
+    if (put.status !== 200) throw new Error(`sku upsert: ${put.status} ${JSON.stringify(put.body)}`);
+    const stock = await this.admin('PUT', `/v1/skus/${skuId}/stock/${date}`, { total });
+    if (stock.status !== 200) throw new Error(`stock: ${stock.status} ${JSON.stringify(stock.body)}`);
+  }
+}
