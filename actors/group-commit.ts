@@ -54,6 +54,14 @@ export class GroupCommitter {
     this.closed = true;
   }
 
+  /** Resolves once nothing is queued or in flight (bounded by `timeout_ms`). */
+  async drained(timeout_ms = 10_000): Promise<void> {
+    const until = Date.now() + timeout_ms;
+    while ((this.inFlight > 0 || this.queue.length > 0) && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
   private pump(): void {
     while (this.inFlight < this.options.writes_in_flight_max && this.queue.length > 0) {
       let events = 0;

@@ -18,6 +18,7 @@ import {
 } from '../engine/index.ts';
 import type { IdempotencyRow, JournalStore, SnapshotStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
+import { encodeEvent } from './inventory-codec.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import { projectEvent, type ProjectedEvent } from './inventory-projection.ts';
 import type { Projector } from './projector.ts';
@@ -30,6 +31,11 @@ export interface InventoryLimits {
   pending_events_max: number;
   snapshot_every_events: number;
   snapshot_every_ms: number;
+  /**
+   * A snapshot holds every live reservation; past this many it is not taken (recovery replays the
+   * journal from the previous one instead), so a snapshot stays one bounded row.
+   */
+  snapshot_reservations_max: number;
   /** Reservations released by one expiry pass at most. */
   expire_batch_max: number;
   /** Expiry passes are at least this far apart. */
@@ -100,6 +106,8 @@ interface Batch {
   projected: ProjectedEvent[];
   waiters: Waiter[];
   firstSeq: number;
+  /** Live reservations once this batch is applied (set when it is sealed). */
+  liveAfter: number;
 }
 
 interface Settled {
@@ -118,7 +126,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private snapshotSeq = 0;
   private lastSnapshotAt = 0;
   private snapshotCandidate: { seq: number; state: InventorySnapshot; durable: boolean } | undefined;
-  private pending: Batch = { events: [], projected: [], waiters: [], firstSeq: 1 };
+  private pending: Batch = { events: [], projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
   private inFlight: Batch | undefined;
   private readonly settled = new Map<string, Settled>();
   private readonly unprojectedIdempotency = new Map<string, { row: IdempotencyRow; seq: number }>();
@@ -188,7 +196,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // Everything after the snapshot is handed to the projector again (idempotent), and what it
     // settled is kept for reads until the projector confirms it.
     this.trackProjected(r.reprojected);
-    this.deps.projector.enqueue(this.stream, r.reprojected);
+    this.deps.projector.enqueue(this.stream, r.reprojected, r.seq, this.state.reservations.size);
     this.phase = 'ready';
     this.deps.observer.availability(this.stream, available(this.state));
     const waiting = this.waitingForRecovery;
@@ -255,8 +263,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       this.seq++;
       const projected = projectEvent(this.state, event, this.seq, this.stream, this.skuId, this.date);
       evolve(this.state, event);
-      this.pending.events.push(event);
-      this.pending.projected.push(projected);
+      this.pending.events.push(encodeEvent(event));
+      if (projected) this.pending.projected.push(projected);
     }
     if (command.type === 'reserve') this.deps.observer.reservation(decision.reply.outcome);
     if (command.type === 'expire_due') {
@@ -280,12 +288,13 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     if (this.phase !== 'ready' || this.inFlight || this.pending.events.length === 0) return;
     const batch = this.pending;
     const lastSeq = batch.firstSeq + batch.events.length - 1;
+    batch.liveAfter = this.state.reservations.size;
+    this.pending = { events: [], projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
     this.inFlight = batch;
-    this.pending = { events: [], projected: [], waiters: [], firstSeq: lastSeq + 1 };
     const now = this.deps.now();
     const due =
       lastSeq - this.snapshotSeq >= this.deps.limits.snapshot_every_events || now - this.lastSnapshotAt >= this.deps.limits.snapshot_every_ms;
-    if (due && this.snapshotCandidate === undefined) {
+    if (due && this.snapshotCandidate === undefined && this.state.reservations.size <= this.deps.limits.snapshot_reservations_max) {
       // The state now holds exactly the events up to lastSeq: this is the snapshot at lastSeq.
       this.snapshotCandidate = { seq: lastSeq, state: toSnapshot(this.state), durable: false };
       this.lastSnapshotAt = now;
@@ -302,7 +311,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.inFlight = undefined;
     this.durableSeq = batch.firstSeq + batch.events.length - 1;
     this.trackProjected(batch.projected);
-    this.deps.projector.enqueue(this.stream, batch.projected);
+    this.deps.projector.enqueue(this.stream, batch.projected, this.durableSeq, batch.liveAfter);
     if (this.snapshotCandidate && this.snapshotCandidate.seq <= this.durableSeq) this.snapshotCandidate.durable = true;
     this.deps.observer.availability(this.stream, available(this.state));
     for (const w of batch.waiters) ctx.reply(w.env, w.reply);
@@ -314,7 +323,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     for (const w of this.inFlight?.waiters ?? []) ctx.fail(w.env, failure);
     for (const w of this.pending.waiters) ctx.fail(w.env, failure);
     this.inFlight = undefined;
-    this.pending = { events: [], projected: [], waiters: [], firstSeq: this.durableSeq + 1 };
+    this.pending = { events: [], projected: [], waiters: [], firstSeq: this.durableSeq + 1, liveAfter: 0 };
     // The in-memory state holds decisions that are not durable: discard it and recover.
     ctx.restart();
   }

@@ -1,4 +1,5 @@
-// What each inventory event means for the order read model: the order row, a history line, and
+// What each inventory event means for the order read model: the order row and a history line when
+// an order settles (a live reservation is answered by its actor, so reserving writes no row), and
 // the idempotency record that lets an Idempotency-Key replay its first answer. Computed from the
 // state *before* the event (a release needs the reservation it releases), both when an actor
 // decides and when it replays its journal after a restart, so the two can never disagree.
@@ -26,40 +27,26 @@ export function projectEvent(
   stream: string,
   skuId: string,
   date: string,
-): ProjectedEvent {
+): ProjectedEvent | undefined {
   switch (event.type) {
     case 'reserved': {
-      const row: OrderRow = {
-        orderId: event.orderId,
-        stream,
-        userId: event.userId,
-        skuId,
-        date,
-        qty: event.qty,
-        amountCents: event.amountCents,
-        status: 'reserved',
-        createdAt: event.createdAt,
-        expiresAt: event.expiresAt,
-        updatedAt: event.createdAt,
+      if (!event.idempotency) return undefined;
+      return {
         seq,
-      };
-      const out: ProjectedEvent = { seq, change: { row, history: history(row, seq, 'created') } };
-      if (event.idempotency) {
-        out.idempotency = {
+        idempotency: {
           userId: event.userId,
           key: event.idempotency.key,
           requestHash: event.idempotency.hash,
           status: 201,
-          body: orderCreatedBody({ ...row }),
+          body: orderCreatedBody({ ...event, skuId, date }),
           createdAt: event.createdAt,
-        };
-      }
-      return out;
+        },
+      };
     }
     case 'released':
     case 'sold': {
       const r = before.reservations.get(event.orderId);
-      if (!r) return { seq };
+      if (!r) return undefined;
       const status: OrderStatusRow = event.type === 'sold' ? 'paid' : event.reason;
       const row: OrderRow = {
         orderId: r.orderId,
@@ -90,7 +77,7 @@ export function projectEvent(
         },
       };
     case 'total_set':
-      return { seq };
+      return undefined;
   }
 }
 

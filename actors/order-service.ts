@@ -152,7 +152,11 @@ export class OrderService {
     const order = await this.findOrder(orderId);
     if (!order) return fail('not_found', `unknown order ${orderId}`);
     const rows = await this.projection.history(orderId);
-    const history = rows.map(({ seq, status, at, cause }) => ({ seq, status, at, cause }));
+    // The read model records what happened after the reservation; the reservation itself is the order's start.
+    const history = [
+      { seq: 0, status: 'reserved' as const, at: order.createdAt, cause: 'created' },
+      ...rows.filter((r) => r.status !== 'reserved').map(({ seq, status, at, cause }) => ({ seq, status, at, cause })),
+    ];
     // The newest change may not be projected yet: the live actor knows it.
     if (history.length === 0 || history[history.length - 1]!.status !== order.status) {
       history.push({ seq: 0, status: order.status as OrderHistoryRow['status'], at: this.clock.now(), cause: 'live' });

@@ -20,6 +20,10 @@ export type ProjectedListener = (stream: string, seq: number) => void;
 interface Pending {
   stream: string;
   events: ProjectedEvent[];
+  /** The last journal seq these events cover (some events change nothing in the read model). */
+  lastSeq: number;
+  /** Live reservations of the stream after these events. */
+  live: number;
 }
 
 export class Projector {
@@ -49,10 +53,14 @@ export class Projector {
     return this.checkpoints.get(stream) ?? 0;
   }
 
-  enqueue(stream: string, events: ProjectedEvent[]): void {
-    if (events.length === 0 || this.closed) return;
-    this.pending.push({ stream, events });
-    this.pendingEvents += events.length;
+  /**
+   * `events`: the read-model changes of the stream's events up to `lastSeq`; `live`: the stream's
+   * live reservations after them (recorded with its checkpoint).
+   */
+  enqueue(stream: string, events: ProjectedEvent[], lastSeq: number, live: number): void {
+    if (this.closed) return;
+    this.pending.push({ stream, events, lastSeq, live });
+    this.pendingEvents += events.length + 1;
     if (this.pendingEvents >= this.options.batch_events_max) this.flushSoon(0);
     else this.flushSoon(this.options.linger_ms);
   }
@@ -91,23 +99,23 @@ export class Projector {
     let events = 0;
     while (this.pending.length > 0 && (taken.length === 0 || events + this.pending[0]!.events.length <= this.options.batch_events_max)) {
       const p = this.pending.shift()!;
-      events += p.events.length;
+      events += p.events.length + 1;
       taken.push(p);
     }
     this.pendingEvents -= events;
     // Within a batch an order may change several times: keep its last row, all its history lines.
     const orders = new Map<string, ProjectionBatch['orders'][number]>();
-    const batch: ProjectionBatch = { orders: [], history: [], idempotency: [], checkpoints: new Map() };
+    const batch: ProjectionBatch = { orders: [], history: [], idempotency: [], checkpoints: new Map(), live: new Map() };
     for (const p of taken) {
+      batch.live.set(p.stream, p.live);
       for (const e of p.events) {
         if (e.change) {
           orders.set(e.change.row.orderId, e.change.row);
           batch.history.push(e.change.history);
         }
         if (e.idempotency) batch.idempotency.push(e.idempotency);
-        const last = e.seq;
-        if (last > (batch.checkpoints.get(p.stream) ?? 0)) batch.checkpoints.set(p.stream, last);
       }
+      if (p.lastSeq > (batch.checkpoints.get(p.stream) ?? 0)) batch.checkpoints.set(p.stream, p.lastSeq);
     }
     batch.orders = [...orders.values()];
     return { batch, taken };
@@ -131,7 +139,7 @@ export class Projector {
     } catch (error) {
       // Put the batch back in front, in order, and retry after a backoff.
       this.pending.unshift(...taken);
-      for (const p of taken) this.pendingEvents += p.events.length;
+      for (const p of taken) this.pendingEvents += p.events.length + 1;
       this.failures++;
       this.onError(error);
     } finally {

@@ -5,8 +5,9 @@
 // and finally to the journal alone. Snapshots are only written once their seq is projected, so the
 // events after the snapshot are all the read model can be missing.
 
-import { emptyInventory, evolve, fromSnapshot, type InventoryEvent, type InventorySnapshot, type InventoryState } from '../engine/index.ts';
+import { emptyInventory, evolve, fromSnapshot, type InventorySnapshot, type InventoryState } from '../engine/index.ts';
 import type { JournalStore, SnapshotStore } from '../persistence/ports.ts';
+import { decodeEvent } from './inventory-codec.ts';
 import { projectEvent, type ProjectedEvent } from './inventory-projection.ts';
 
 export interface RecoveredInventory {
@@ -17,7 +18,7 @@ export interface RecoveredInventory {
   snapshotSeq: number;
   /** Which snapshot store served it, if any ('journal' when none). */
   source: string;
-  /** The changes of every event after `projectFrom`, to hand to the projector again (idempotent). */
+  /** The read-model changes of every event after the snapshot, to hand to the projector again (idempotent). */
   reprojected: ProjectedEvent[];
   events_replayed: number;
 }
@@ -67,8 +68,9 @@ export async function recoverInventory(
     }
     for (const raw of record.events) {
       seq++;
-      const event = raw as InventoryEvent;
-      reprojected.push(projectEvent(state, event, seq, stream, skuId, date));
+      const event = decodeEvent(raw);
+      const projected = projectEvent(state, event, seq, stream, skuId, date);
+      if (projected) reprojected.push(projected);
       evolve(state, event);
       replayed++;
     }

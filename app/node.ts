@@ -20,10 +20,24 @@ import type { OpenedStores } from '../persistence/index.ts';
 import { createHttpApp } from '../http/app.ts';
 import { Metrics } from '../http/metrics.ts';
 import type { Config } from './config.ts';
+import { serializeError } from './log-errors.ts';
 import { join } from 'node:path';
 
 export const systemClock: Clock = { now: () => Date.now() };
-export const cryptoRandom: RandomSource = { bytes: (n) => randomBytes(n) };
+/** Cryptographic randomness, drawn 64 KiB at a time: one syscall per ~6,500 order ids, not one each. */
+export class BufferedCryptoRandom implements RandomSource {
+  private pool = Buffer.alloc(0);
+  private offset = 0;
+  bytes(n: number): Uint8Array {
+    if (this.offset + n > this.pool.length) {
+      this.pool = randomBytes(Math.max(65_536, n));
+      this.offset = 0;
+    }
+    const out = this.pool.subarray(this.offset, this.offset + n);
+    this.offset += n;
+    return out;
+  }
+}
 
 export interface NodeOptions {
   clock?: Clock;
@@ -49,8 +63,8 @@ export class StampedeNode {
 
   constructor(readonly config: Config, options: NodeOptions = {}) {
     this.clock = options.clock ?? systemClock;
-    this.random = options.random ?? cryptoRandom;
-    this.log = options.logger ?? pino({ level: config.logLevel });
+    this.random = options.random ?? new BufferedCryptoRandom();
+    this.log = (options.logger ?? pino({ level: config.logLevel })).child({}, { serializers: { err: serializeError } });
   }
 
   /** Opens everything; resolves once recovered (ready), without listening. */
@@ -104,6 +118,7 @@ export class StampedeNode {
             pending_events_max: c.pending_events_max,
             snapshot_every_events: c.snapshot_every_events,
             snapshot_every_ms: c.snapshot_every_ms,
+            snapshot_reservations_max: 20_000,
             expire_batch_max: 10_000,
             expiry_delay_min_ms: 20,
             expiry_check_ms_max: 1_000,
@@ -171,6 +186,8 @@ export class StampedeNode {
       });
     }
     await this.runtime?.stop();
+    // Writes already handed to the database finish before it is closed.
+    await this.committer?.drained();
     this.committer?.close();
     await this.projector?.close();
     await this.stores?.close();

@@ -108,7 +108,9 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
           : [];
         return { events, reply: { outcome: 'sold_out', available: left } };
       }
-      const reservation: Reservation = {
+      // The event is the reservation (plus its type): one object per order on the hot path.
+      const event: Extract<InventoryEvent, { type: 'reserved' }> = {
+        type: 'reserved',
         orderId: command.orderId,
         userId: command.userId,
         qty: command.qty,
@@ -116,10 +118,8 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
         createdAt: now,
         expiresAt: now + command.ttl_ms,
       };
-      const event: InventoryEvent = command.idempotency
-        ? { type: 'reserved', ...reservation, idempotency: command.idempotency }
-        : { type: 'reserved', ...reservation };
-      return { events: [event], reply: { outcome: 'reserved', reservation } };
+      if (command.idempotency) event.idempotency = command.idempotency;
+      return { events: [event], reply: { outcome: 'reserved', reservation: event } };
     }
     case 'cancel': {
       const r = state.reservations.get(command.orderId);
@@ -185,14 +185,8 @@ export function evolve(state: InventoryState, event: InventoryEvent): InventoryS
   switch (event.type) {
     case 'reserved': {
       state.reserved += event.qty;
-      state.reservations.set(event.orderId, {
-        orderId: event.orderId,
-        userId: event.userId,
-        qty: event.qty,
-        amountCents: event.amountCents,
-        createdAt: event.createdAt,
-        expiresAt: event.expiresAt,
-      });
+      // Events are never mutated once decided, so the event itself serves as the reservation.
+      state.reservations.set(event.orderId, event);
       if (event.expiresAt < state.lastExpiresAt) state.expiryMonotonic = false;
       state.lastExpiresAt = Math.max(state.lastExpiresAt, event.expiresAt);
       return state;
@@ -242,7 +236,11 @@ export interface InventorySnapshot {
 }
 
 export function toSnapshot(state: InventoryState): InventorySnapshot {
-  return { total: state.total, reserved: state.reserved, sold: state.sold, reservations: [...state.reservations.values()] };
+  const reservations: Reservation[] = [];
+  for (const r of state.reservations.values()) {
+    reservations.push({ orderId: r.orderId, userId: r.userId, qty: r.qty, amountCents: r.amountCents, createdAt: r.createdAt, expiresAt: r.expiresAt });
+  }
+  return { total: state.total, reserved: state.reserved, sold: state.sold, reservations };
 }
 
 export function fromSnapshot(s: InventorySnapshot): InventoryState {

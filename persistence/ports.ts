@@ -81,7 +81,11 @@ export interface SkuStore {
 
 export type OrderStatusRow = 'reserved' | 'paid' | 'delivered' | 'cancelled' | 'expired' | 'refund_required';
 
-/** The order read model, kept by the projector from the journal (it lags the journal by milliseconds). */
+/**
+ * The order read model, kept by the projector from the journal (it lags the journal by milliseconds).
+ * It holds settled orders; a live reservation is answered by its inventory actor, which stays
+ * active while it has any, so a flash sale writes no order row per reservation.
+ */
 export interface OrderRow {
   orderId: string;
   stream: string;
@@ -124,6 +128,8 @@ export interface ProjectionBatch {
   idempotency: IdempotencyRow[];
   /** stream -> last seq projected, after this batch. */
   checkpoints: Map<string, number>;
+  /** stream -> live reservations as of its checkpoint (a stream with some is woken after a restart). */
+  live: Map<string, number>;
 }
 
 export interface ProjectionStore {
@@ -132,7 +138,7 @@ export interface ProjectionStore {
   history(orderId: string): Promise<OrderHistoryRow[]>;
   idempotency(userId: string, key: string): Promise<IdempotencyRow | undefined>;
   checkpoints(): Promise<Map<string, number>>;
-  /** Streams that have orders still `reserved` (they must be woken to expire them after a restart). */
+  /** Streams that had live reservations at their checkpoint (woken after a restart to expire them). */
   streamsWithReservations(): Promise<string[]>;
   /** Counts of orders by status for a stream (ops, tests). */
   countByStatus(stream: string): Promise<Record<string, { orders: number; units: number }>>;

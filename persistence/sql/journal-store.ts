@@ -16,7 +16,7 @@ interface JournalRow {
   seq: number | string;
   last_seq: number | string;
   at: number | string;
-  events: string;
+  events: Buffer | string;
 }
 
 export class SqlJournalStore implements JournalStore {
@@ -90,7 +90,7 @@ export class SqlJournalStore implements JournalStore {
     };
     for (const r of records) {
       checkRecord(r);
-      const events = JSON.stringify(r.events);
+      const events = Buffer.from(JSON.stringify(r.events));
       if (rows > 0 && (rows >= journal_rows_per_statement_max || bytes + events.length > journal_statement_bytes_max)) {
         flush();
       }
@@ -118,6 +118,6 @@ function toRecord(r: JournalRow): JournalRecord {
     seq: Number(r.seq),
     lastSeq: Number(r.last_seq),
     at: Number(r.at),
-    events: JSON.parse(r.events) as unknown[],
+    events: JSON.parse(typeof r.events === 'string' ? r.events : r.events.toString('utf8')) as unknown[],
   };
 }

@@ -100,8 +100,8 @@ export class SqlProjectionStore implements ProjectionStore {
       await this.each(
         trx,
         marks,
-        (n) => d.upsertIfGreater('projection_checkpoints', ['stream', 'seq'], ['stream'], 'seq', n),
-        ([stream, seq]) => [stream, seq],
+        (n) => d.upsertIfGreater('projection_checkpoints', ['stream', 'live_reservations', 'seq'], ['stream'], 'seq', n),
+        ([stream, seq]) => [stream, batch.live.get(stream) ?? 0, seq],
       );
     });
   }
@@ -160,7 +160,7 @@ export class SqlProjectionStore implements ProjectionStore {
   async streamsWithReservations(): Promise<string[]> {
     const rows = await this.db.all<{ stream: string }>(
       'projection.streamsWithReservations',
-      "SELECT DISTINCT stream FROM orders WHERE status = 'reserved' ORDER BY stream",
+      'SELECT stream FROM projection_checkpoints WHERE live_reservations > 0 ORDER BY stream',
     );
     return rows.map((r) => r.stream);
   }

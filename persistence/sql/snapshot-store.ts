@@ -11,17 +11,17 @@ export class SqlSnapshotStore implements SnapshotStore {
 
   async save(record: SnapshotRecord): Promise<void> {
     const sql = this.db.dialect.upsertIfGreater('snapshots', columns, ['stream'], 'seq', 1);
-    await this.db.run('snapshots.save', sql, [record.stream, record.seq, record.at, JSON.stringify(record.state)]);
+    await this.db.run('snapshots.save', sql, [record.stream, record.seq, record.at, Buffer.from(JSON.stringify(record.state))]);
   }
 
   async load(stream: string): Promise<SnapshotRecord | undefined> {
-    const rows = await this.db.all<{ stream: string; seq: number | string; at: number | string; state: string }>(
+    const rows = await this.db.all<{ stream: string; seq: number | string; at: number | string; state: Buffer | string }>(
       'snapshots.load',
       'SELECT stream, seq, at, state FROM snapshots WHERE stream = ?',
       [stream],
     );
     const row = rows[0];
     if (row === undefined) return undefined;
-    return { stream: row.stream, seq: Number(row.seq), at: Number(row.at), state: JSON.parse(row.state) as unknown };
+    return { stream: row.stream, seq: Number(row.seq), at: Number(row.at), state: JSON.parse(typeof row.state === 'string' ? row.state : row.state.toString('utf8')) as unknown };
   }
 }

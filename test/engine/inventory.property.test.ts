@@ -119,3 +119,22 @@ describe('inventory ledger', () => {
     expect(refused.events[0]!.type).toBe('refused');
   });
 });
+
+describe('journal codec', () => {
+  it('decodes exactly what it encoded, for every event the ledger emits', async () => {
+    const { encodeEvent, decodeEvent } = await import('../../actors/inventory-codec.ts');
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        const { events } = run(steps);
+        for (const e of events) {
+          const wire = JSON.parse(JSON.stringify(encodeEvent(e)));
+          expect(decodeEvent(wire)).toEqual(JSON.parse(JSON.stringify(e)));
+        }
+      }),
+      { numRuns: 200 },
+    );
+    expect(() => decodeEvent({ type: 'reserved' })).toThrow();
+    expect(() => decodeEvent(['?'])).toThrow();
+    expect(() => decodeEvent(['r', 1])).toThrow();
+  });
+});

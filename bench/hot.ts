@@ -1,0 +1,167 @@
+// `npm run bench:hot`: one hot SKU/date, the same buyers, stock and closed-loop load, three designs
+// in one process and one run: (i) Stampede's inventory actor with durable group commit to MariaDB,
+// (ii) Redis Lua check-and-DECRBY answered at once with order rows batched to MariaDB afterwards
+// (not durable when answered), (iii) a MariaDB row-lock transaction per reservation (pool 32).
+// Prints reservations/s, p50/p99, the ratios, an oversell check, and one JSON line of the figures.
+// With --write-docs it also updates the figures in docs/performance.md.
+//
+// Knobs (environment): BENCH_RESERVATIONS (300000), BENCH_STOCK (200000), BENCH_CONCURRENCY (1000),
+// BENCH_BUYERS (100000), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_REDIS_URL.
+
+import { performance } from 'node:perf_hooks';
+import mysql from 'mysql2/promise';
+import { pino } from 'pino';
+import { loadConfig } from '../app/config.ts';
+import { StampedeNode } from '../app/node.ts';
+import { percentile, runMysqlRowLock, runRedisLua, type HotRunOptions, type HotRunResult } from './baselines.ts';
+import { writeDocsSection } from './docs.ts';
+
+const env = process.env;
+const opts: HotRunOptions = {
+  reservations: Number(env.BENCH_RESERVATIONS ?? 300_000),
+  stock: Number(env.BENCH_STOCK ?? 200_000),
+  concurrency: Number(env.BENCH_CONCURRENCY ?? 1_000),
+  buyers: Number(env.BENCH_BUYERS ?? 100_000),
+};
+const MYSQL = env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+const REDIS = env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const SKU = 'bench-hot';
+const DATE = '2026-01-01';
+
+async function freshDatabase(name: string): Promise<string> {
+  const conn = await mysql.createConnection(MYSQL);
+  await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+  await conn.query(`CREATE DATABASE \`${name}\``);
+  await conn.end();
+  return `${MYSQL}/${name}`;
+}
+
+/** (i) Stampede: the purchase path below HTTP (order service -> inventory actor -> group commit). */
+export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 'stampede'): Promise<HotRunResult> {
+  const config = loadConfig({
+    STAMPEDE_MYSQL_URL: mysqlUrl,
+    STAMPEDE_LOG_LEVEL: 'warn',
+    STAMPEDE_ADMIN_TOKEN: 'bench-admin-token-000000',
+    STAMPEDE_USER_JWT_SECRET: 'bench-user-jwt-secret-0000000000000000',
+    STAMPEDE_PAYMENT_SECRET: 'bench-payment-secret-00',
+    STAMPEDE_CARD_KEY_SECRET: 'bench-card-key-secret-0000000000000000',
+  });
+  const node = new StampedeNode(config, { logger: pino({ level: 'warn' }) });
+  await node.start();
+  await node.catalog.upsertSku({
+    skuId: SKU, name: SKU, priceCents: 1999, merchantId: 'm1', delivery: 'ticket', attributes: {},
+    visibleAt: null, saleStartsAt: null, saleEndsAt: null, updatedAt: new Date().toISOString(),
+  });
+  const set = await node.orders.setStock(SKU, DATE, o.stock);
+  if (!set.ok) throw new Error(`stock: ${set.message}`);
+  const latencies: number[] = [];
+  let reserved = 0, soldOut = 0, errors = 0, next = 0;
+  let firstError = '';
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: o.concurrency }, async () => {
+      while (next < o.reservations) {
+        const i = next++;
+        const t = performance.now();
+        try {
+          const a = await node.orders.placeOrder({ userId: `u${i % o.buyers}`, skuId: SKU, date: DATE, qty: 1 });
+          if (a.status === 201) reserved++;
+          else if (a.status === 409) soldOut++;
+          else { errors++; firstError ||= JSON.stringify(a.body); }
+        } catch (error) {
+          errors++;
+          firstError ||= String(error);
+        }
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const elapsed_ms = performance.now() - started;
+  const inv = await node.orders.inspect(SKU, DATE);
+  const commit = (await node.metrics.groupCommitLatencyMs.get()).values;
+  const sum = commit.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
+  const count = commit.find((v) => v.metricName?.endsWith('_count'))?.value ?? 1;
+  await node.projector.drained();
+  // Durable truth: the journal's events, read back from MariaDB.
+  const conn = await mysql.createConnection(mysqlUrl);
+  const [rows] = await conn.query('SELECT COUNT(*) AS records, COALESCE(MAX(last_seq), 0) AS seq FROM journal WHERE stream = ?', [`${SKU}/${DATE}`]);
+  const [orders] = await conn.query("SELECT COUNT(*) AS n FROM orders WHERE stream = ? AND status = 'reserved'", [`${SKU}/${DATE}`]);
+  await conn.end();
+  await node.stop();
+  const j = (rows as { records: number; seq: number }[])[0]!;
+  const projected = Number((orders as { n: number }[])[0]!.n);
+  latencies.sort((a, b) => a - b);
+  const live = inv.ok ? inv.value.reserved + inv.value.sold : -1;
+  return {
+    name: label,
+    attempts: o.reservations,
+    reserved,
+    soldOut,
+    errors,
+    elapsed_ms,
+    rps: (o.reservations / elapsed_ms) * 1000,
+    p50_ms: percentile(latencies, 50),
+    p99_ms: percentile(latencies, 99),
+    oversold: reserved > o.stock || live > o.stock,
+    durable_when_answered: true,
+    notes: `journal write avg ${(sum / count).toFixed(2)} ms; ${j.records} journal writes for ${j.seq} events (avg ${(Number(j.seq) / Math.max(1, Number(j.records))).toFixed(0)} events/write); actor reserved ${live}; read model has ${projected} reserved orders${firstError ? `; first error: ${firstError}` : ''}`,
+  };
+}
+
+function line(r: HotRunResult): string {
+  return `${r.name.padEnd(16)} ${r.rps.toFixed(0).padStart(9)}/s  p50 ${r.p50_ms.toFixed(2).padStart(7)} ms  p99 ${r.p99_ms.toFixed(2).padStart(7)} ms  reserved ${r.reserved}  sold_out ${r.soldOut}  errors ${r.errors}  oversold ${r.oversold}  durable ${r.durable_when_answered}`;
+}
+
+async function main(): Promise<void> {
+  console.log(`bench:hot — ${opts.reservations} reservations, stock ${opts.stock}, ${opts.concurrency} concurrent, ${opts.buyers} buyers`);
+  const stampede = await runStampede(opts, await freshDatabase('stampede_bench_hot'));
+  console.log(line(stampede));
+  console.log(`  ${stampede.notes}`);
+  const redis = await runRedisLua({ ...opts, redisUrl: REDIS, mysqlUrl: MYSQL });
+  console.log(line(redis));
+  console.log(`  ${redis.notes}`);
+  const rowlock = await runMysqlRowLock({ ...opts, mysqlUrl: MYSQL, pool: 32 });
+  console.log(line(rowlock));
+  console.log(`  ${rowlock.notes}`);
+  const figures = {
+    bench: 'hot',
+    reservations: opts.reservations,
+    stock: opts.stock,
+    concurrency: opts.concurrency,
+    stampede_rps: Math.round(stampede.rps),
+    stampede_p50_ms: +stampede.p50_ms.toFixed(2),
+    stampede_p99_ms: +stampede.p99_ms.toFixed(2),
+    redis_lua_rps: Math.round(redis.rps),
+    redis_lua_p99_ms: +redis.p99_ms.toFixed(2),
+    mysql_rowlock_rps: Math.round(rowlock.rps),
+    mysql_rowlock_p99_ms: +rowlock.p99_ms.toFixed(2),
+    ratio_redis_lua: +(stampede.rps / redis.rps).toFixed(2),
+    ratio_mysql_rowlock: +(stampede.rps / rowlock.rps).toFixed(1),
+    oversold: stampede.oversold || redis.oversold || rowlock.oversold,
+  };
+  console.log(`ratio (i)/(ii) Stampede / Redis Lua: ${figures.ratio_redis_lua}   ratio (i)/(iii) Stampede / MariaDB row lock: ${figures.ratio_mysql_rowlock}`);
+  if (process.argv.includes('--write-docs')) {
+    writeDocsSection('bench:hot', [
+      `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine (${opts.reservations} reservations, stock ${opts.stock}, ${opts.concurrency} concurrent, ${opts.buyers} buyers):`,
+      '',
+      '| design | reservations/s | p50 ms | p99 ms | durable when answered | oversold |',
+      '|---|---|---|---|---|---|',
+      ...[stampede, redis, rowlock].map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.durable_when_answered} | ${r.oversold} |`),
+      '',
+      `Ratios: (i)/(ii) = ${figures.ratio_redis_lua}, (i)/(iii) = ${figures.ratio_mysql_rowlock}. Stampede: ${stampede.notes}.`,
+      '',
+      '```json',
+      JSON.stringify(figures),
+      '```',
+    ]);
+  }
+  console.log(JSON.stringify(figures));
+  if (figures.oversold) process.exitCode = 1;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
