@@ -246,6 +246,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private apply(env: Envelope<InventoryMessage> | undefined, command: InventoryCommand, ctx: ActorContext<InventoryMessage>): void {
     if (this.pending.events.length >= this.deps.limits.pending_events_max) {
       if (env) ctx.reply(env, { outcome: 'overloaded' });
+      // An expiry pass refused now must still happen: look again shortly.
+      if (command.type === 'expire_due') this.armExpiry(ctx, this.deps.now() + this.deps.limits.expiry_delay_min_ms);
       return;
     }
     if (command.type === 'reserve' && command.idempotency) {

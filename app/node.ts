@@ -96,7 +96,10 @@ export class StampedeNode {
     this.projector = new Projector(
       this.stores.projection,
       { batch_events_max: 20_000, linger_ms: 5, retry_backoff_ms_max: 5_000 },
-      (stream, seq) => this.inventory.tell(stream, { type: '$projected', seq }),
+      // Only a live actor needs to hear it (a passivated one kept nothing unprojected).
+      (stream, seq) => {
+        if (this.inventory.has(stream)) this.inventory.tell(stream, { type: '$projected', seq });
+      },
       (error) => this.log.warn({ err: error }, 'projection write failed; retrying'),
     );
     await this.projector.start();

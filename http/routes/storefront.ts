@@ -7,9 +7,13 @@ import { readJson } from '../body.ts';
 import { failureToApiError } from '../engine-errors.ts';
 import { requestHash, type IdempotencyGate } from '../idempotency.ts';
 import { overloaded } from '../api-error.ts';
+import { rateLimit } from '../rate-limit.ts';
 import { idempotencyKey, orderBody, orderParams, parse, skuParams } from '../validation.ts';
 
 export function storefrontRoutes(router: Router, node: StampedeNode, auth: Auth, gate: IdempotencyGate): void {
+  // Per-buyer token bucket on the routes that change state (off when STAMPEDE_RATE_LIMIT_PER_S is 0).
+  const limit = rateLimit({ ratePerSec: node.config.rate_limit_per_s, burst: node.config.rate_limit_burst, now: () => node.clock.now() });
+
   router.get('/v1/skus/:skuId', async (ctx) => {
     const { skuId } = parse(skuParams, ctx.params, ['params']);
     const r = await node.orders.skuView(skuId);
@@ -28,7 +32,7 @@ export function storefrontRoutes(router: Router, node: StampedeNode, auth: Auth,
     };
   });
 
-  router.post('/v1/orders', auth.requireBuyer, async (ctx) => {
+  router.post('/v1/orders', auth.requireBuyer, limit, async (ctx) => {
     const userId: string = ctx.state.userId;
     const key = parse(idempotencyKey, ctx.get('Idempotency-Key') || undefined, ['headers', 'idempotency-key']);
     const { value } = await readJson(ctx);
@@ -62,7 +66,7 @@ export function storefrontRoutes(router: Router, node: StampedeNode, auth: Auth,
     ctx.body = order;
   });
 
-  router.post('/v1/orders/:orderId/cancel', auth.requireBuyer, async (ctx) => {
+  router.post('/v1/orders/:orderId/cancel', auth.requireBuyer, limit, async (ctx) => {
     const { orderId } = parse(orderParams, ctx.params, ['params']);
     const r = await node.orders.cancelOrder(orderId, ctx.state.userId);
     if (!r.ok) throw failureToApiError(r);

@@ -157,3 +157,22 @@ async function waitFor(check: () => Promise<boolean>, timeout_ms = 10_000): Prom
   }
   throw new Error('condition not met in time');
 }
+
+describe('per-buyer rate limit', () => {
+  it('answers 429 rate_limited with Retry-After past the burst, per buyer, and changes nothing', async () => {
+    const e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_RATE_LIMIT_PER_S: '1', STAMPEDE_RATE_LIMIT_BURST: '3' });
+    try {
+      const c = e.client;
+      await c.sku('rl', '2026-12-09', 100);
+      const answers = [];
+      for (let i = 0; i < 5; i++) answers.push(await c.buyer('greedy', 'POST', '/v1/orders', { skuId: 'rl', date: '2026-12-09', qty: 1 }));
+      expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 429, 429]);
+      expect(answers[3]!.body.error).toBe('rate_limited');
+      expect(Number(answers[3]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect((await c.buyer('patient', 'POST', '/v1/orders', { skuId: 'rl', date: '2026-12-09', qty: 1 })).status).toBe(201);
+      expect((await c.admin('GET', '/ops/inventory/rl/2026-12-09')).body.reserved).toBe(4);
+    } finally {
+      await e.stop();
+    }
+  });
+});
