@@ -89,10 +89,11 @@ export class OrderService {
   async placeOrder(p: PlaceOrder): Promise<StoredAnswer> {
     const sku = this.catalog.sku(p.skuId);
     const now = this.clock.now();
-    if (!sku || !isVisible(sku, now)) return answer(fail('not_found', `unknown SKU ${p.skuId}`));
+    if (!sku) return answer(fail('not_found', `unknown SKU ${p.skuId}`));
+    // API.md: an SKU not (yet) visible is `not_on_sale` for an order (and 404 on its page).
+    if (!isOnSale(sku, now)) return answer(fail('not_on_sale', `${p.skuId} is not on sale`));
     const ref = this.catalog.stream(p.skuId, p.date);
     if (!ref) return answer(fail('not_found', `no stock for ${p.skuId} on ${p.date}`));
-    if (!isOnSale(sku, now)) return answer(fail('not_on_sale', `${p.skuId} is not on sale`));
     const command: InventoryCommand = {
       type: 'reserve',
       orderId: orderIdFor(now, this.random, ref.streamNo),

@@ -106,6 +106,7 @@ export class StampedeNode {
     this.catalog = new Catalog(this.stores.skus, this.stores.streams);
     await this.catalog.load();
     const recoveries = new Semaphore(c.recovery_concurrency);
+    const reservationCounters = new Map<string, { inc(): void }>();
     const snapshots = this.stores.snapshots.map((store, i) => ({ name: this.stores.snapshotNames[i] ?? `store-${i}`, store }));
     this.inventory = this.runtime.define<InventoryMessage>(
       'inventory',
@@ -127,7 +128,12 @@ export class StampedeNode {
             expiry_check_ms_max: 1_000,
           },
           observer: {
-            reservation: (outcome) => m.reservations.inc({ outcome }),
+            // A counter child per outcome, bound once: labelled inc() hashes its labels on every call.
+            reservation: (outcome) => {
+              let child = reservationCounters.get(outcome);
+              if (!child) reservationCounters.set(outcome, (child = m.reservations.labels(outcome)));
+              child.inc();
+            },
             recovered: (_stream, ms) => m.recoveryMs.observe(ms),
             snapshotFailed: (store, error) => {
               m.snapshotFailures.inc({ store });

@@ -1,0 +1,224 @@
+// Proves the inventory actor's group commit, failure and overload contract on a real node over SQLite, with its journal store wrapped to hold, fail or slow each append: replies wait for their write, far fewer writes than reservations, a failed write fails its waiters as 503 unavailable and leaves nothing behind, and overload sheds as 503 overloaded.
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeEvent } from '../../actors/inventory-codec.ts';
+import { UnavailableError } from '../../actors/errors.ts';
+import { ActorCrashedError, OverloadedError } from '../../actors/runtime/index.ts';
+import { emptyInventory, evolve, type InventoryState } from '../../engine/index.ts';
+import { mapEngineError } from '../../http/engine-errors.ts';
+import { StoreUnavailableError } from '../../persistence/errors.ts';
+import type { JournalRecord, JournalStore } from '../../persistence/ports.ts';
+import { startEngine, type TestEngine } from '../support/engine.ts';
+import { injectJournalFaults, sleep, waitFor, type JournalFaults } from '../support/journal-faults.ts';
+
+/** Order ids of the reservations carried by some journal records. */
+function reservedIds(records: readonly JournalRecord[]): string[] {
+  const ids: string[] = [];
+  for (const r of records) for (const raw of r.events) {
+    const e = decodeEvent(raw);
+    if (e.type === 'reserved') ids.push(e.orderId);
+  }
+  return ids;
+}
+
+/** The state the durable journal of one stream describes (contiguity checked). */
+async function foldJournal(journal: JournalStore, stream: string): Promise<{ state: InventoryState; records: JournalRecord[]; seq: number }> {
+  const records = await journal.readAfter(stream, 0);
+  const state = emptyInventory();
+  let seq = 0;
+  for (const r of records) {
+    expect(r.seq).toBe(seq + 1);
+    for (const raw of r.events) evolve(state, decodeEvent(raw));
+    seq = r.lastSeq;
+  }
+  return { state, records, seq };
+}
+
+describe('inventory actor on a real node (SQLite) with a fault-injecting journal', () => {
+  let e: TestEngine | undefined;
+  let faults: JournalFaults | undefined;
+  afterEach(async () => {
+    if (faults) for (const h of faults.held) void h.release();
+    faults?.restore();
+    await e?.stop();
+    e = undefined;
+    faults = undefined;
+  });
+
+  it('group commit: 2,000 concurrent reserves take a few journal writes, and no reply leaves before its write resolved', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    await c.sku('gc', '2026-12-01', 2_000);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (stream) => stream === 'gc/2026-12-01';
+    f.hold = true;
+    let step = 0;
+    const durableAt = new Map<string, number>();
+    f.onDurable = (records) => {
+      for (const id of reservedIds(records)) durableAt.set(id, ++step);
+    };
+
+    // 2,000 reserves, fired in 20 waves one event-loop turn apart, so most arrive while a write is in flight.
+    const replies: { orderId: string; status: number; at: number }[] = [];
+    const all: Promise<void>[] = [];
+    const firing = (async () => {
+      for (let wave = 0; wave < 20; wave++) {
+        for (let i = 0; i < 100; i++) {
+          const n = wave * 100 + i;
+          all.push(
+            node.orders.placeOrder({ userId: `u${n}`, skuId: 'gc', date: '2026-12-01', qty: 1 }).then((a) => {
+              replies.push({ orderId: (a.body as { orderId: string }).orderId, status: a.status, at: ++step });
+            }),
+          );
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+
+    // Step through the writes one at a time: while one is held, exactly the reservations of the
+    // writes already released have been answered, none more.
+    let releasedReservations = 0;
+    while (replies.length < 2_000) {
+      await waitFor(() => f.held.length > 0 || replies.length === 2_000, 10_000, 'the next journal write');
+      const next = f.held.shift();
+      if (!next) break;
+      await sleep(25); // room for a premature reply to show up
+      expect(replies.length).toBe(releasedReservations);
+      await next.release();
+      releasedReservations += reservedIds(next.records).length;
+      await waitFor(() => replies.length === releasedReservations, 5_000, 'the replies of the released write');
+    }
+    await firing;
+    await Promise.all(all);
+
+    expect(replies).toHaveLength(2_000);
+    expect(replies.every((r) => r.status === 201)).toBe(true);
+    expect(new Set(replies.map((r) => r.orderId)).size).toBe(2_000);
+    // Every reply came after the append carrying its reservation had resolved.
+    for (const r of replies) {
+      const durable = durableAt.get(r.orderId);
+      expect(durable, r.orderId).toBeDefined();
+      expect(r.at).toBeGreaterThan(durable!);
+    }
+    // Group commit: a handful of writes for 2,000 reservations, at least one carrying many.
+    expect(f.calls.length).toBeGreaterThanOrEqual(2);
+    expect(f.calls.length).toBeLessThanOrEqual(20);
+    expect(Math.max(...f.calls.map((records) => reservedIds(records).length))).toBeGreaterThanOrEqual(500);
+
+    const inv = await c.admin('GET', '/ops/inventory/gc/2026-12-01');
+    expect(inv.body).toMatchObject({ total: 2_000, reserved: 2_000, available: 0, pendingEvents: 0, writeInFlight: false });
+    const journal = await foldJournal(node.stores.journal, 'gc/2026-12-01');
+    expect(journal.state.reservations.size).toBe(2_000);
+    expect(inv.body.journalSeq).toBe(journal.seq);
+  });
+
+  it('a failed journal write fails every command waiting on it as 503 unavailable, writes nothing, and the actor recovers from durable state', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    const stream = 'fw/2026-12-02';
+    await c.sku('fw', '2026-12-02', 100);
+    for (let i = 0; i < 5; i++) expect((await c.buyer(`ok-${i}`, 'POST', '/v1/orders', { skuId: 'fw', date: '2026-12-02', qty: 1 })).status).toBe(201);
+    const before = await foldJournal(node.stores.journal, stream);
+
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    f.hold = true;
+    // A: its write is in flight (held)...
+    const a = node.orders.placeOrder({ userId: 'doomed-a', skuId: 'fw', date: '2026-12-02', qty: 2 }).then(
+      (v) => ({ ok: true as const, v }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    await waitFor(() => f.held.length === 1, 5_000, 'the first write');
+    // ... B: 20 more over HTTP, decided while it is in flight (waiting in the next batch).
+    const b = Array.from({ length: 20 }, (_, i) => c.buyer(`doomed-b${i}`, 'POST', '/v1/orders', { skuId: 'fw', date: '2026-12-02', qty: 1 }));
+    await waitFor(async () => (await inspect(e!)).liveReservations === 5 + 1 + 20, 5_000, 'B decided');
+    expect((await inspect(e)).pendingEvents).toBe(20);
+
+    const held = f.held.shift()!;
+    const failedIds = reservedIds(held.records);
+    expect(failedIds).toHaveLength(1);
+    f.hold = false;
+    await held.fail(new StoreUnavailableError('injected: database went away'));
+
+    const ra = await a;
+    expect(ra.ok).toBe(false);
+    const error = (ra as { error: unknown }).error;
+    expect(error instanceof UnavailableError || error instanceof ActorCrashedError).toBe(true);
+    const mapped = mapEngineError(error);
+    expect([mapped?.status, mapped?.code]).toEqual([503, 'unavailable']);
+    for (const r of await Promise.all(b)) {
+      expect([r.status, r.body.error]).toEqual([503, 'unavailable']);
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    }
+
+    // Nothing of the failed write (nor of what waited behind it) reached the journal.
+    const after = await foldJournal(node.stores.journal, stream);
+    expect(after.seq).toBe(before.seq);
+    expect(after.records.flatMap((r) => reservedIds([r]))).not.toContain(failedIds[0]);
+    expect(after.state.reserved).toBe(5);
+
+    // The next command succeeds on an actor recovered from durable state: only the 5 + 1 successes count.
+    const next = await c.buyer('after', 'POST', '/v1/orders', { skuId: 'fw', date: '2026-12-02', qty: 1 });
+    expect(next.status).toBe(201);
+    const inv = await c.admin('GET', '/ops/inventory/fw/2026-12-02');
+    expect(inv.body).toMatchObject({ total: 100, reserved: 6, sold: 0, available: 94, liveReservations: 6 });
+    const final = await foldJournal(node.stores.journal, stream);
+    expect(inv.body.journalSeq).toBe(final.seq);
+    expect(final.state.reserved).toBe(6);
+    expect(final.state.reservations.has(next.body.orderId)).toBe(true);
+    // The storefront never saw the discarded decisions either.
+    expect((await c.request('GET', '/v1/skus/fw')).body.dates).toEqual([{ date: '2026-12-02', available: 94 }]);
+    // The failed order ids are unknown to the engine.
+    expect((await c.buyer('doomed-a', 'GET', `/v1/orders/${failedIds[0]}`)).status).toBe(404);
+  });
+
+  it('past the mailbox and pending-events bounds, orders are refused with 503 overloaded and Retry-After; ops counts equal the 201s', async () => {
+    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_MAILBOX_MAX: '50', STAMPEDE_PENDING_EVENTS_MAX: '50' });
+    const { node, client: c } = e;
+    await c.sku('ov', '2026-12-03', 600);
+    // The mailbox bound, exactly: 200 asks in one tick, 50 fit, 150 are refused at once.
+    await c.sku('mb', '2026-12-03', 1_000);
+    const direct = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) => node.orders.placeOrder({ userId: `mb-${i}`, skuId: 'mb', date: '2026-12-03', qty: 1 })),
+    );
+    const refused = direct.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+    expect(refused).toHaveLength(150);
+    for (const err of refused) {
+      expect(err).toBeInstanceOf(OverloadedError);
+      expect([mapEngineError(err)?.status, mapEngineError(err)?.code]).toEqual([503, 'overloaded']);
+    }
+    expect(direct.filter((r) => r.status === 'fulfilled' && r.value.status === 201)).toHaveLength(50);
+    expect((await c.admin('GET', '/ops/inventory/mb/2026-12-03')).body.reserved).toBe(50);
+
+    // Over HTTP, with a slow journal so work piles up behind each write.
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === 'ov/2026-12-03';
+    f.delay_ms = 100;
+    const tokens = await Promise.all(Array.from({ length: 2_000 }, (_, i) => c.token(`ov-${i}`)));
+    const answers = await Promise.all(
+      tokens.map((t) => c.request('POST', '/v1/orders', { auth: t, body: { skuId: 'ov', date: '2026-12-03', qty: 1 } })),
+    );
+    const created = answers.filter((a) => a.status === 201);
+    const overloaded = answers.filter((a) => a.status === 503);
+    const soldOut = answers.filter((a) => a.status === 409);
+    expect(created.length + overloaded.length + soldOut.length).toBe(2_000);
+    expect(overloaded.length).toBeGreaterThan(0);
+    expect(created.length).toBeGreaterThan(0);
+    for (const a of overloaded) {
+      expect(a.body.error).toBe('overloaded');
+      expect(Number(a.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    }
+    for (const a of soldOut) expect(a.body.error).toBe('sold_out');
+    const inv = await c.admin('GET', '/ops/inventory/ov/2026-12-03');
+    expect(inv.body.reserved).toBe(created.length);
+    expect(inv.body.available).toBe(600 - created.length);
+    const journal = await foldJournal(node.stores.journal, 'ov/2026-12-03');
+    expect(journal.state.reservations.size).toBe(created.length);
+    for (const a of created) expect(journal.state.reservations.has(a.body.orderId)).toBe(true);
+  });
+});
+
+async function inspect(e: TestEngine) {
+  const r = await e.node.orders.inspect('fw', '2026-12-02');
+  if (!r.ok) throw new Error(r.message);
+  return r.value;
+}

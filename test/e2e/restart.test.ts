@@ -1,0 +1,123 @@
+// Proves what a restart keeps on MariaDB + Redis, with the engine as a child process killed by SIGKILL: reservations past their TTL expire right after start without any request waking their SKU/date, Idempotency-Keys replay (or 422) across the restart, and a cancel stays cancelled with its history.
+import mysql from 'mysql2/promise';
+import { Redis } from 'ioredis';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startChildEngine, type ChildEngine } from '../support/child-engine.ts';
+import { Client, type Backend } from '../support/engine.ts';
+import { freshMysqlDatabase } from '../support/services.ts';
+import { sleep } from '../support/journal-faults.ts';
+
+const REDIS_DB_URL = 'redis://127.0.0.1:6379/8';
+
+describe('restart on MariaDB + Redis (child process, SIGKILL)', () => {
+  let engine: ChildEngine | undefined;
+  beforeAll(async () => {
+    // Our own Redis db: no snapshot of an earlier run may stand in for this run's streams.
+    const redis = new Redis(REDIS_DB_URL);
+    await redis.flushdb();
+    redis.disconnect();
+  });
+  afterEach(async () => {
+    await engine?.kill('SIGKILL');
+    engine = undefined;
+  });
+
+  async function start(backend: Backend, env: Record<string, string> = {}): Promise<Client> {
+    engine = await startChildEngine(backend, env);
+    return new Client(engine.url);
+  }
+
+  it('expires reservations whose TTL passed while the engine was down, within 3 s of ready, with no request to wake them', async () => {
+    const dbUrl = await freshMysqlDatabase('e2e_restart_expiry');
+    const backend: Backend = { kind: 'mysql', url: dbUrl, redisUrl: REDIS_DB_URL };
+    const env = { STAMPEDE_RESERVATION_TTL_MS: '3000' };
+    let c = await start(backend, env);
+    await c.sku('rx', '2026-12-10', 10);
+    const orders: { id: string; user: string; expiresAt: number }[] = [];
+    for (const [i, qty] of [1, 2, 3].entries()) {
+      const a = await c.buyer(`rx-${i}`, 'POST', '/v1/orders', { skuId: 'rx', date: '2026-12-10', qty });
+      expect(a.status).toBe(201);
+      orders.push({ id: a.body.orderId, user: `rx-${i}`, expiresAt: Date.parse(a.body.expiresAt) });
+    }
+    expect((await c.admin('GET', '/ops/inventory/rx/2026-12-10')).body).toMatchObject({ reserved: 6, available: 4 });
+    await engine!.kill('SIGKILL');
+
+    const latest = Math.max(...orders.map((o) => o.expiresAt));
+    while (Date.now() < latest + 300) await sleep(50);
+    c = await start(backend, env);
+    const ready = Date.now();
+
+    // The read model (MariaDB) shows them expired without a single request on the SKU/date.
+    const conn = await mysql.createConnection(dbUrl);
+    try {
+      let statuses: string[] = [];
+      while (Date.now() - ready < 3_000) {
+        const [rows] = await conn.query('SELECT status FROM orders WHERE order_id IN (?)', [orders.map((o) => o.id)]);
+        statuses = (rows as { status: string }[]).map((r) => r.status);
+        if (statuses.length === 3 && statuses.every((s) => s === 'expired')) break;
+        await sleep(50);
+      }
+      expect(statuses).toEqual(['expired', 'expired', 'expired']);
+    } finally {
+      await conn.end();
+    }
+    expect(Date.now() - ready).toBeLessThan(3_000);
+
+    for (const o of orders) {
+      const got = await c.buyer(o.user, 'GET', `/v1/orders/${o.id}`);
+      expect([got.status, got.body.status]).toEqual([200, 'expired']);
+    }
+    const inv = await c.admin('GET', '/ops/inventory/rx/2026-12-10');
+    expect(inv.body).toMatchObject({ total: 10, reserved: 0, sold: 0, available: 10 });
+    const history = await c.admin('GET', `/ops/orders/${orders[0]!.id}`);
+    expect(history.body.history.map((h: { status: string }) => h.status)).toEqual(['reserved', 'expired']);
+  });
+
+  it('replays an Idempotency-Key answer across a restart, and refuses it with another body (422)', async () => {
+    const backend: Backend = { kind: 'mysql', url: await freshMysqlDatabase('e2e_restart_idem'), redisUrl: REDIS_DB_URL };
+    let c = await start(backend);
+    await c.sku('ri', '2026-12-11', 10);
+    const order = { skuId: 'ri', date: '2026-12-11', qty: 2 };
+    const first = await c.buyer('ida', 'POST', '/v1/orders', order, { 'Idempotency-Key': 'restart-key-1' });
+    expect(first.status).toBe(201);
+    // Killed right after the 201: the stored answer must come from durable state.
+    await engine!.kill('SIGKILL');
+
+    c = await start(backend);
+    const again = await c.buyer('ida', 'POST', '/v1/orders', order, { 'Idempotency-Key': 'restart-key-1' });
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual(first.body);
+    const other = await c.buyer('ida', 'POST', '/v1/orders', { ...order, qty: 3 }, { 'Idempotency-Key': 'restart-key-1' });
+    expect([other.status, other.body.error]).toEqual([422, 'idempotency_key_reused']);
+    // The replay took no stock: still the one order of 2.
+    expect((await c.admin('GET', '/ops/inventory/ri/2026-12-11')).body).toMatchObject({ reserved: 2, available: 8 });
+    // And once more after a second restart, now that it is surely in the read model.
+    await engine!.kill('SIGKILL');
+    c = await start(backend);
+    const third = await c.buyer('ida', 'POST', '/v1/orders', order, { 'Idempotency-Key': 'restart-key-1' });
+    expect([third.status, third.body]).toEqual([201, first.body]);
+    expect((await c.buyer('ida', 'POST', '/v1/orders', { ...order, qty: 1 }, { 'Idempotency-Key': 'restart-key-1' })).status).toBe(422);
+    expect((await c.admin('GET', '/ops/inventory/ri/2026-12-11')).body.reserved).toBe(2);
+  });
+
+  it('keeps a cancel across a restart: a second cancel is 200 cancelled and the history is [reserved, cancelled]', async () => {
+    const backend: Backend = { kind: 'mysql', url: await freshMysqlDatabase('e2e_restart_cancel'), redisUrl: REDIS_DB_URL };
+    let c = await start(backend);
+    await c.sku('rc', '2026-12-12', 5);
+    const placed = await c.buyer('cal', 'POST', '/v1/orders', { skuId: 'rc', date: '2026-12-12', qty: 3 });
+    expect(placed.status).toBe(201);
+    const cancelled = await c.buyer('cal', 'POST', `/v1/orders/${placed.body.orderId}/cancel`);
+    expect([cancelled.status, cancelled.body.status]).toEqual([200, 'cancelled']);
+    await engine!.kill('SIGKILL');
+
+    c = await start(backend);
+    const again = await c.buyer('cal', 'POST', `/v1/orders/${placed.body.orderId}/cancel`);
+    expect([again.status, again.body.status, again.body.orderId]).toEqual([200, 'cancelled', placed.body.orderId]);
+    const got = await c.buyer('cal', 'GET', `/v1/orders/${placed.body.orderId}`);
+    expect([got.status, got.body.status]).toEqual([200, 'cancelled']);
+    const history = await c.admin('GET', `/ops/orders/${placed.body.orderId}`);
+    expect(history.status).toBe(200);
+    expect(history.body.history.map((h: { status: string }) => h.status)).toEqual(['reserved', 'cancelled']);
+    expect((await c.admin('GET', '/ops/inventory/rc/2026-12-12')).body).toMatchObject({ total: 5, reserved: 0, available: 5 });
+  });
+});
