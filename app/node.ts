@@ -24,6 +24,9 @@ import { serializeError } from './log-errors.ts';
 import { join } from 'node:path';
 
 export const systemClock: Clock = { now: () => Date.now() };
+
+/** How long a stopping node waits for requests in flight before closing their connections. */
+const SHUTDOWN_DRAIN_MS = 5_000;
 /** Cryptographic randomness, drawn 64 KiB at a time: one syscall per ~6,500 order ids, not one each. */
 export class BufferedCryptoRandom implements RandomSource {
   private pool = Buffer.alloc(0);
@@ -188,11 +191,15 @@ export class StampedeNode {
     if (this.stopping) return;
     this.stopping = true;
     if (this.server) {
+      // Stop accepting, let requests in flight get their answers (bounded), then cut what is left.
       const server = this.server;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections?.();
-      });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const drained = await Promise.race([closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), SHUTDOWN_DRAIN_MS).unref())]);
+      if (!drained) {
+        server.closeAllConnections();
+        await closed;
+      }
     }
     await this.runtime?.stop();
     // Writes already handed to the database finish before it is closed.
