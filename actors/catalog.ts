@@ -32,6 +32,11 @@ export class Catalog {
     return this.streamsByKey.get(`${skuId}/${date}`);
   }
 
+  /** By stream key (`skuId/date`, see engine/shard.ts inventoryStream). */
+  streamOf(stream: string): StreamRef | undefined {
+    return this.streamsByKey.get(stream);
+  }
+
   streamByNo(streamNo: number): StreamRef | undefined {
     return this.streamsByNo.get(streamNo);
   }

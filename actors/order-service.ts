@@ -92,7 +92,8 @@ export class OrderService {
     if (!sku) return answer(fail('not_found', `unknown SKU ${p.skuId}`));
     // API.md: an SKU not (yet) visible is `not_on_sale` for an order (and 404 on its page).
     if (!isOnSale(sku, now)) return answer(fail('not_on_sale', `${p.skuId} is not on sale`));
-    const ref = this.catalog.stream(p.skuId, p.date);
+    const stream = inventoryStream(p.skuId, p.date);
+    const ref = this.catalog.streamOf(stream);
     if (!ref) return answer(fail('not_found', `no stock for ${p.skuId} on ${p.date}`));
     const command: InventoryCommand = {
       type: 'reserve',
@@ -101,9 +102,9 @@ export class OrderService {
       qty: p.qty,
       unitPriceCents: sku.priceCents,
       ttl_ms: this.options.reservation_ttl_ms,
-      ...(p.idempotency ? { idempotency: p.idempotency } : {}),
     };
-    const reply = await this.inventory.ask<InventoryReply | ReplayReply | { outcome: 'overloaded' }>(inventoryStream(p.skuId, p.date), command);
+    if (p.idempotency) command.idempotency = p.idempotency;
+    const reply = await this.inventory.ask<InventoryReply | ReplayReply | { outcome: 'overloaded' }>(stream, command);
     switch (reply.outcome) {
       case 'reserved':
         return { status: 201, body: orderCreatedBody({ ...reply.reservation, skuId: p.skuId, date: p.date }) };

@@ -31,8 +31,22 @@ export function orderCreatedBody(o: Omit<OrderFacts, 'status' | 'createdAt'>): O
     date: o.date,
     qty: o.qty,
     amountCents: o.amountCents,
-    expiresAt: new Date(o.expiresAt).toISOString(),
+    expiresAt: isoTime(o.expiresAt),
   };
+}
+
+// In a flash sale thousands of orders a second share their expiry millisecond: formatting a date
+// is the costliest step of a 201's body, so the last one is remembered.
+let lastIso_ms = NaN;
+let lastIso = '';
+
+/** ISO-8601 UTC of a time in ms (memoised for the last value; pure). */
+export function isoTime(t_ms: number): string {
+  if (t_ms !== lastIso_ms) {
+    lastIso = new Date(t_ms).toISOString();
+    lastIso_ms = t_ms;
+  }
+  return lastIso;
 }
 
 export interface OrderBody {
@@ -54,7 +68,7 @@ export function orderBody(o: OrderFacts): OrderBody {
     date: o.date,
     qty: o.qty,
     amountCents: o.amountCents,
-    createdAt: new Date(o.createdAt).toISOString(),
-    expiresAt: new Date(o.expiresAt).toISOString(),
+    createdAt: isoTime(o.createdAt),
+    expiresAt: isoTime(o.expiresAt),
   };
 }
