@@ -13,6 +13,11 @@ export const statement_timeout_ms = 15_000;
 /** The transaction handle a store passes back to `all` / `run` inside `transaction`. */
 export type SqlTransaction = Parameters<Parameters<AbstractSqlConnection['transactional']>[0]>[0];
 
+/** The callback API of the pooled mysql2 connection under knex. */
+interface RawMysqlConnection {
+  execute(sql: string, params: unknown[], callback: (error: Error | null, result: unknown) => void): void;
+}
+
 export interface RunResult {
   affectedRows: number;
   insertId: number;
@@ -70,6 +75,31 @@ export class SqlDatabase {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * One autocommit statement with binary parameters. On MySQL it goes as a prepared statement over
+   * the binary protocol straight to a pooled mysql2 connection: a blob travels as bytes, not as hex
+   * in the SQL text that knex would build (the journal's hot write). Elsewhere it is `run`.
+   */
+  async runBinary(operation: string, sql: string, params: readonly unknown[], duplicate: DuplicateMeaning = 'duplicate_key'): Promise<RunResult> {
+    if (this.dialect.name !== 'mysql') return this.run(operation, sql, params, undefined, duplicate);
+    return this.call(
+      operation,
+      async () => {
+        const client = this.connection.getKnex().client as { acquireConnection(): Promise<RawMysqlConnection>; releaseConnection(c: RawMysqlConnection): Promise<void> };
+        const conn = await client.acquireConnection();
+        try {
+          const res = await new Promise<{ affectedRows?: number; insertId?: number }>((resolve, reject) =>
+            conn.execute(sql, params as unknown[], (error, result) => (error ? reject(error) : resolve(result as { affectedRows?: number }))),
+          );
+          return { affectedRows: Number(res.affectedRows ?? 0), insertId: Number(res.insertId ?? 0) };
+        } finally {
+          await client.releaseConnection(conn);
+        }
+      },
+      duplicate,
+    );
   }
 
   private async call<T>(operation: string, fn: () => Promise<T>, duplicate?: DuplicateMeaning): Promise<T> {

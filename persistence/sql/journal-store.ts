@@ -29,7 +29,7 @@ export class SqlJournalStore implements JournalStore {
     if (statements.length === 1 && only) {
       // A single statement is its own transaction (autocommit): all rows or none, one round trip
       // instead of three (BEGIN, INSERT, COMMIT).
-      await this.db.run('journal.append', only.sql, only.params, undefined, 'journal_conflict');
+      await this.db.runBinary('journal.append', only.sql, only.params, 'journal_conflict');
       return;
     }
     await this.db.transaction(
