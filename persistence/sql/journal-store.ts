@@ -4,6 +4,8 @@
 import type { JournalRecord, JournalStore } from '../ports.ts';
 import type { SqlDatabase } from './database.ts';
 
+/** Journal INSERTs of at most this many rows go as prepared statements (see append). */
+export const journal_binary_rows_max = 4;
 /** Rows in one INSERT of the journal. */
 export const journal_rows_per_statement_max = 1_000;
 /** Bytes of event JSON in one INSERT: well under MariaDB's default max_allowed_packet (16 MiB). */
@@ -29,7 +31,11 @@ export class SqlJournalStore implements JournalStore {
     if (statements.length === 1 && only) {
       // A single statement is its own transaction (autocommit): all rows or none, one round trip
       // instead of three (BEGIN, INSERT, COMMIT).
-      await this.db.runBinary('journal.append', only.sql, only.params, 'journal_conflict');
+      // Few rows (a hot SKU/date's write): a prepared statement, blob as bytes. Each row count is
+      // its own prepared statement on every pooled connection and MariaDB caps them server-wide
+      // (max_prepared_stmt_count), so larger multi-stream writes keep the plain text protocol.
+      if (records.length <= journal_binary_rows_max) await this.db.runBinary('journal.append', only.sql, only.params, 'journal_conflict');
+      else await this.db.run('journal.append', only.sql, only.params, undefined, 'journal_conflict');
       return;
     }
     await this.db.transaction(
