@@ -3,6 +3,7 @@ export * from './clock.ts';
 export * from './random.ts';
 export * from './ids.ts';
 export * from './shard.ts';
+export * from './reservation-index.ts';
 export * from './inventory.ts';
 export * from './order.ts';
 export * from './order-view.ts';

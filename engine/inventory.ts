@@ -4,6 +4,8 @@
 // reservations; copying them per event would cost more than the deduction itself), and it is
 // deterministic: replaying the events of a stream rebuilds the same state (tested).
 
+import { ReservationIndex } from './reservation-index.ts';
+
 export interface Reservation {
   orderId: string;
   userId: string;
@@ -18,7 +20,7 @@ export interface InventoryState {
   reserved: number;
   sold: number;
   /** Live reservations, in the order they were made. */
-  reservations: Map<string, Reservation>;
+  reservations: ReservationIndex<Reservation>;
   /** True while every reservation expires no earlier than the one before it, so expiry may stop early. */
   expiryMonotonic: boolean;
   lastExpiresAt: number;
@@ -78,7 +80,7 @@ export const INVENTORY_TOTAL_MAX = 1_000_000_000;
 export const ORDER_QTY_MAX = 100;
 
 export function emptyInventory(): InventoryState {
-  return { total: 0, reserved: 0, sold: 0, reservations: new Map(), expiryMonotonic: true, lastExpiresAt: 0 };
+  return { total: 0, reserved: 0, sold: 0, reservations: new ReservationIndex(), expiryMonotonic: true, lastExpiresAt: 0 };
 }
 
 export function available(state: InventoryState): number {

