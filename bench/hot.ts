@@ -6,7 +6,8 @@
 // With --write-docs it also updates the figures in docs/performance.md.
 //
 // Knobs (environment): BENCH_RESERVATIONS (300000), BENCH_STOCK (200000), BENCH_CONCURRENCY (1000),
-// BENCH_BUYERS (100000), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_REDIS_URL.
+// BENCH_BUYERS (100000), BENCH_WARMUP (50000 reservations per design before measuring),
+// BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_REDIS_URL.
 
 import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
@@ -26,6 +27,8 @@ const opts: HotRunOptions = {
 const MYSQL = env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 const REDIS = env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SKU = 'bench-hot';
+/** Reservations made before measuring (each design warms up the same way). */
+const WARMUP = Number(env.BENCH_WARMUP ?? 50_000);
 const DATE = '2026-01-01';
 
 async function freshDatabase(name: string): Promise<string> {
@@ -54,6 +57,17 @@ export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 's
   });
   const set = await node.orders.setStock(SKU, DATE, o.stock);
   if (!set.ok) throw new Error(`stock: ${set.message}`);
+  // Warm-up on another SKU/date of the same node (JIT, pools, caches), so the hot one starts fresh.
+  if (WARMUP > 0) {
+    await node.catalog.upsertSku({ ...node.catalog.sku(SKU)!, skuId: `${SKU}-warm` });
+    await node.orders.setStock(`${SKU}-warm`, DATE, WARMUP);
+    let w = 0;
+    await Promise.all(
+      Array.from({ length: o.concurrency }, async () => {
+        while (w < WARMUP) await node.orders.placeOrder({ userId: `w${w++}`, skuId: `${SKU}-warm`, date: DATE, qty: 1 });
+      }),
+    );
+  }
   const latencies: number[] = [];
   let reserved = 0, soldOut = 0, errors = 0, next = 0;
   let firstError = '';
@@ -113,13 +127,16 @@ function line(r: HotRunResult): string {
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:hot — ${opts.reservations} reservations, stock ${opts.stock}, ${opts.concurrency} concurrent, ${opts.buyers} buyers`);
+  console.log(`bench:hot — ${opts.reservations} reservations, stock ${opts.stock}, ${opts.concurrency} concurrent, ${opts.buyers} buyers, warm-up ${WARMUP}`);
   const stampede = await runStampede(opts, await freshDatabase('stampede_bench_hot'));
   console.log(line(stampede));
   console.log(`  ${stampede.notes}`);
+  const warm = { ...opts, reservations: WARMUP, stock: WARMUP };
+  if (WARMUP > 0) await runRedisLua({ ...warm, redisUrl: REDIS, mysqlUrl: MYSQL });
   const redis = await runRedisLua({ ...opts, redisUrl: REDIS, mysqlUrl: MYSQL });
   console.log(line(redis));
   console.log(`  ${redis.notes}`);
+  if (WARMUP > 0) await runMysqlRowLock({ ...warm, reservations: 2_000, stock: 2_000, mysqlUrl: MYSQL, pool: 32 });
   const rowlock = await runMysqlRowLock({ ...opts, mysqlUrl: MYSQL, pool: 32 });
   console.log(line(rowlock));
   console.log(`  ${rowlock.notes}`);
@@ -142,7 +159,7 @@ async function main(): Promise<void> {
   console.log(`ratio (i)/(ii) Stampede / Redis Lua: ${figures.ratio_redis_lua}   ratio (i)/(iii) Stampede / MariaDB row lock: ${figures.ratio_mysql_rowlock}`);
   if (process.argv.includes('--write-docs')) {
     writeDocsSection('bench:hot', [
-      `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine (${opts.reservations} reservations, stock ${opts.stock}, ${opts.concurrency} concurrent, ${opts.buyers} buyers):`,
+      `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine (${opts.reservations} reservations, stock ${opts.stock}, ${opts.concurrency} concurrent, ${opts.buyers} buyers, after a warm-up of ${WARMUP} reservations per design):`,
       '',
       '| design | reservations/s | p50 ms | p99 ms | durable when answered | oversold |',
       '|---|---|---|---|---|---|',
