@@ -4,7 +4,7 @@
 // state *before* the event (a release needs the reservation it releases), both when an actor
 // decides and when it replays its journal after a restart, so the two can never disagree.
 
-import { orderCreatedBody, type InventoryEvent, type InventoryState } from '../engine/index.ts';
+import { orderCreatedBody, type IdempotencyMark, type InventoryEvent, type InventoryState } from '../engine/index.ts';
 import type { IdempotencyRow, OrderHistoryRow, OrderRow, OrderStatusRow } from '../persistence/ports.ts';
 
 export interface OrderChange {
@@ -31,17 +31,7 @@ export function projectEvent(
   switch (event.type) {
     case 'reserved': {
       if (!event.idempotency) return undefined;
-      return {
-        seq,
-        idempotency: {
-          userId: event.userId,
-          key: event.idempotency.key,
-          requestHash: event.idempotency.hash,
-          status: 201,
-          body: orderCreatedBody({ ...event, skuId, date }),
-          createdAt: event.createdAt,
-        },
-      };
+      return { seq, idempotency: answered(event.userId, event.idempotency, 201, orderCreatedBody({ ...event, skuId, date }), event.createdAt) };
     }
     case 'released':
     case 'sold': {
@@ -65,20 +55,15 @@ export function projectEvent(
       return { seq, change: { row, history: history(row, seq, event.type === 'sold' ? 'paid' : event.reason) } };
     }
     case 'refused':
-      return {
-        seq,
-        idempotency: {
-          userId: event.userId,
-          key: event.idempotency.key,
-          requestHash: event.idempotency.hash,
-          status: 409,
-          body: { error: 'sold_out', message: SOLD_OUT_MESSAGE },
-          createdAt: event.at,
-        },
-      };
+      return { seq, idempotency: answered(event.userId, event.idempotency, 409, { error: 'sold_out', message: SOLD_OUT_MESSAGE }, event.at) };
     case 'total_set':
       return undefined;
   }
+}
+
+/** The first answer to an Idempotency-Key, as the read model keeps it. */
+function answered(userId: string, mark: IdempotencyMark, status: number, body: unknown, at: number): IdempotencyRow {
+  return { userId, key: mark.key, requestHash: mark.hash, status, body, createdAt: at };
 }
 
 function history(row: OrderRow, seq: number, cause: string): OrderHistoryRow {

@@ -15,6 +15,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../app/config.ts';
 import { StampedeNode } from '../app/node.ts';
 import { percentile, runMysqlRowLock, runRedisLua, type HotRunOptions, type HotRunResult } from './baselines.ts';
+import { freshDatabase } from './database.ts';
 import { writeDocsSection } from './docs.ts';
 
 const env = process.env;
@@ -33,13 +34,6 @@ const WARMUP = Number(env.BENCH_WARMUP ?? 50_000);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
 const DATE = '2026-01-01';
 
-async function freshDatabase(name: string): Promise<string> {
-  const conn = await mysql.createConnection(MYSQL);
-  await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
-  await conn.query(`CREATE DATABASE \`${name}\``);
-  await conn.end();
-  return `${MYSQL}/${name}`;
-}
 
 /** (i) Stampede: the purchase path below HTTP (order service -> inventory actor -> group commit). */
 export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 'stampede'): Promise<HotRunResult> {
@@ -144,7 +138,7 @@ async function main(): Promise<void> {
   const stampedeRuns: HotRunResult[] = [];
   const redisRuns: HotRunResult[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const s = await runStampede(opts, await freshDatabase('stampede_bench_hot'));
+    const s = await runStampede(opts, await freshDatabase(MYSQL, 'stampede_bench_hot'));
     console.log(line(s));
     stampedeRuns.push(s);
     const r = await runRedisLua({ ...opts, redisUrl: REDIS, mysqlUrl: MYSQL });

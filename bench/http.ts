@@ -31,9 +31,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import mysql from 'mysql2/promise';
 import { signBuyerToken } from '../http/signing.ts';
 import { SECRETS, startEngine, type Backend, type TestEngine } from '../test/support/engine.ts';
+import { freshDatabase } from './database.ts';
 import { writeDocsSection } from './docs.ts';
 
 const env = process.env;
@@ -192,13 +192,6 @@ async function settledServerAnswers(engine: TestEngine): Promise<Record<string, 
   return last;
 }
 
-async function freshDatabase(name: string): Promise<string> {
-  const conn = await mysql.createConnection(MYSQL);
-  await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
-  await conn.query(`CREATE DATABASE \`${name}\``);
-  await conn.end();
-  return `${MYSQL}/${name}`;
-}
 
 async function measured(job: LoadJob, loader: Loader): Promise<{ result: LoadResult; server_cpu_pct: number }> {
   const cpu = process.cpuUsage();
@@ -263,7 +256,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     rows.push(await benchBackend({ kind: 'sqlite', dir }, 'sqlite', loader));
-    rows.push(await benchBackend({ kind: 'mysql', url: await freshDatabase('stampede_bench_http') }, 'mysql', loader));
+    rows.push(await benchBackend({ kind: 'mysql', url: await freshDatabase(MYSQL, 'stampede_bench_http') }, 'mysql', loader));
   } finally {
     loader.close();
     rmSync(dir, { recursive: true, force: true });
