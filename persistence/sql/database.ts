@@ -13,6 +13,11 @@ export const statement_timeout_ms = 15_000;
 /** The transaction handle a store passes back to `all` / `run` inside `transaction`. */
 export type SqlTransaction = Parameters<Parameters<AbstractSqlConnection['transactional']>[0]>[0];
 
+/** A prepared better-sqlite3 statement. */
+interface SqliteStatement {
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+}
+
 /** The callback API of the pooled mysql2 connection under knex. */
 interface RawMysqlConnection {
   execute(sql: string, params: unknown[], callback: (error: Error | null, result: unknown) => void): void;
@@ -78,12 +83,13 @@ export class SqlDatabase {
   }
 
   /**
-   * One autocommit statement with binary parameters. On MySQL it goes as a prepared statement over
-   * the binary protocol straight to a pooled mysql2 connection: a blob travels as bytes, not as hex
-   * in the SQL text that knex would build (the journal's hot write). Elsewhere it is `run`.
+   * One autocommit statement with binary parameters, as a prepared statement straight on the driver
+   * (the journal's hot write). On MySQL it goes over the binary protocol to a pooled mysql2
+   * connection, so a blob travels as bytes, not as hex in the SQL text knex would build; on SQLite
+   * it is a cached better-sqlite3 statement, without knex's per-call work.
    */
   async runBinary(operation: string, sql: string, params: readonly unknown[], duplicate: DuplicateMeaning = 'duplicate_key'): Promise<RunResult> {
-    if (this.dialect.name !== 'mysql') return this.run(operation, sql, params, undefined, duplicate);
+    if (this.dialect.name !== 'mysql') return this.call(operation, async () => this.runSqlite(sql, params), duplicate);
     return this.call(
       operation,
       async () => {
@@ -100,6 +106,31 @@ export class SqlDatabase {
       },
       duplicate,
     );
+  }
+
+  /** Prepared statements per SQLite connection object (a replaced connection starts afresh). */
+  private sqliteStatements = new WeakMap<object, Map<string, SqliteStatement>>();
+
+  private async runSqlite(sql: string, params: readonly unknown[]): Promise<RunResult> {
+    const client = this.connection.getKnex().client as {
+      acquireConnection(): Promise<{ prepare(sql: string): SqliteStatement }>;
+      releaseConnection(c: unknown): Promise<void>;
+    };
+    const db = await client.acquireConnection();
+    try {
+      let cache = this.sqliteStatements.get(db);
+      if (!cache) this.sqliteStatements.set(db, (cache = new Map()));
+      let statement = cache.get(sql);
+      if (!statement) {
+        if (cache.size >= 64) cache.clear();
+        statement = db.prepare(sql);
+        cache.set(sql, statement);
+      }
+      const res = statement.run(...params);
+      return { affectedRows: res.changes, insertId: Number(res.lastInsertRowid) };
+    } finally {
+      await client.releaseConnection(db);
+    }
   }
 
   private async call<T>(operation: string, fn: () => Promise<T>, duplicate?: DuplicateMeaning): Promise<T> {
