@@ -28,11 +28,11 @@ const schema = z.object({
   STAMPEDE_MAILBOX_MAX: int(1, 10_000_000, 100_000),
   STAMPEDE_IDLE_MS: int(100, 86_400_000, 60_000),
   STAMPEDE_ASK_TIMEOUT_MS: int(100, 120_000, 10_000),
-  STAMPEDE_PENDING_EVENTS_MAX: int(1, 10_000_000, 200_000),
+  STAMPEDE_PENDING_EVENTS_MAX: int(1, 1_000_000, 20_000),
   STAMPEDE_SNAPSHOT_EVERY_EVENTS: int(1, 100_000_000, 50_000),
   STAMPEDE_SNAPSHOT_EVERY_MS: int(100, 86_400_000, 60_000),
   STAMPEDE_WRITES_IN_FLIGHT_MAX: int(1, 64, 4),
-  STAMPEDE_COMMIT_EVENTS_MAX: int(1, 1_000_000, 20_000),
+  STAMPEDE_COMMIT_EVENTS_MAX: int(1, 100_000, 20_000),
   STAMPEDE_RECOVERY_CONCURRENCY: int(1, 256, 16),
   STAMPEDE_IDEMPOTENCY_CACHE_MAX: int(1_000, 100_000_000, 1_000_000),
   STAMPEDE_RATE_LIMIT_PER_S: int(0, 1_000_000, 0),
@@ -99,6 +99,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
+  // The events waiting for an actor's next write all go into that one write: it must fit one INSERT.
+  if (e.STAMPEDE_PENDING_EVENTS_MAX > e.STAMPEDE_COMMIT_EVENTS_MAX) {
+    throw new ConfigError(
+      `invalid configuration:\n  STAMPEDE_PENDING_EVENTS_MAX (${e.STAMPEDE_PENDING_EVENTS_MAX}) must not exceed STAMPEDE_COMMIT_EVENTS_MAX (${e.STAMPEDE_COMMIT_EVENTS_MAX})`,
+    );
+  }
   const generated: (keyof Secrets)[] = [];
   const secrets = {} as Secrets;
   for (const [name, variable] of SECRET_VARS) {
