@@ -9,14 +9,7 @@ import { MikroORM as SqliteMikroORM, BetterSqliteDriver } from '@mikro-orm/bette
 import type { AbstractSqlConnection } from '@mikro-orm/knex';
 import { MikroORM as MySqlMikroORM, MySqlDriver } from '@mikro-orm/mysql';
 import { StoreUnavailableError } from '../errors.ts';
-import type {
-  CardKeyStore,
-  JournalStore,
-  ProjectionStore,
-  SkuStore,
-  SnapshotStore,
-  StreamStore,
-} from '../ports.ts';
+import type { SnapshotStore, Stores } from '../ports.ts';
 import { SqlCardKeyStore } from './card-key-store.ts';
 import { SqlDatabase } from './database.ts';
 import { SqlDialect, type DialectName } from './dialect.ts';
@@ -50,18 +43,10 @@ export interface SqlStoresOptions {
   logger?: (message: string) => void;
 }
 
-/** The parts of `Stores` that live in SQL. */
-export interface SqlStores {
+/** The parts of `Stores` that live in SQL (one snapshot store; `ping` answers `{ mysql }` or `{ sqlite }`). */
+export interface SqlStores extends Omit<Stores, 'snapshots'> {
   backend: DialectName;
-  journal: JournalStore;
   snapshots: SnapshotStore;
-  streams: StreamStore;
-  skus: SkuStore;
-  projection: ProjectionStore;
-  cardKeys: CardKeyStore;
-  /** `{ mysql: ok }` or `{ sqlite: ok }`. */
-  ping(): Promise<Record<string, boolean>>;
-  close(): Promise<void>;
 }
 
 type AnyOrm = Awaited<ReturnType<typeof MySqlMikroORM.init>> | Awaited<ReturnType<typeof SqliteMikroORM.init>>;

@@ -1,6 +1,7 @@
 // The SKU catalog on SQL: an idempotent upsert per SKU (the admin PUT), read by the storefront.
 import type { Delivery, Sku, SkuStore } from '../ports.ts';
 import type { SqlDatabase } from './database.ts';
+import type { SkuEntity } from './entities.ts';
 
 const columns = [
   'sku_id',
@@ -15,18 +16,8 @@ const columns = [
   'updated_at',
 ] as const;
 
-interface SkuRow {
-  sku_id: string;
-  name: string;
-  price_cents: number | string;
-  merchant_id: string;
-  delivery: string;
-  attributes: string;
-  visible_at: string | null;
-  sale_starts_at: string | null;
-  sale_ends_at: string | null;
-  updated_at: string;
-}
+/** A skus row as the drivers return it (MySQL may give a bigint as a string). */
+type SkuRow = Omit<SkuEntity, 'price_cents'> & { price_cents: number | string };
 
 const select = `SELECT ${columns.join(', ')} FROM skus`;
 
