@@ -53,6 +53,16 @@ export class Catalog {
     return [...(this.datesBySku.get(skuId) ?? [])].sort();
   }
 
+  /** Every SKU (reconciliation). */
+  allSkus(): Sku[] {
+    return [...this.skus.values()];
+  }
+
+  /** Every SKU/date (reconciliation). */
+  allStreams(): StreamRef[] {
+    return [...this.streamsByNo.values()];
+  }
+
   get skuCount(): number {
     return this.skus.size;
   }

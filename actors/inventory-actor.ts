@@ -20,7 +20,7 @@ import type { IdempotencyRow, JournalStore, SnapshotStore } from '../persistence
 import { UnavailableError } from './errors.ts';
 import { encodeEvent } from './inventory-codec.ts';
 import type { GroupCommitter } from './group-commit.ts';
-import { projectEvent, type ProjectedEvent } from './inventory-projection.ts';
+import { projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
 import type { Projector } from './projector.ts';
 import { recoverInventory, splitStream } from './recovery.ts';
 import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
@@ -59,6 +59,8 @@ export interface InventoryDeps {
   projector: Projector;
   recoveries: Semaphore;
   now: () => number;
+  /** The SKU's merchant, naming the subject of its events. */
+  merchantOf: (skuId: string) => string;
   limits: InventoryLimits;
   observer: InventoryObserver;
 }
@@ -86,11 +88,17 @@ export interface InventoryInspection {
   liveReservations: number;
   pendingEvents: number;
   writeInFlight: boolean;
+  /** The earliest expiry among live reservations (null if none): reconciliation checks it is not long past. */
+  oldestExpiresAt: number | null;
 }
 
 /** An order as this actor knows it: live, or settled and not yet in the read model. */
 export interface LiveOrder extends OrderFacts {
   userId: string;
+  /** The payment that paid a sold order. */
+  paymentId?: string | null;
+  /** When it was settled (settled orders only). */
+  updatedAt?: number;
 }
 
 /** The reply of a command that carried an idempotency key already answered but not yet projected. */
@@ -134,12 +142,14 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private expiryAt = Infinity;
   private readonly skuId: string;
   private readonly date: string;
+  private readonly context: StreamContext;
 
   constructor(
     private readonly stream: string,
     private readonly deps: InventoryDeps,
   ) {
     [this.skuId, this.date] = splitStream(stream);
+    this.context = { stream, skuId: this.skuId, date: this.date, merchantId: deps.merchantOf(this.skuId) };
   }
 
   canPassivate(): boolean {
@@ -176,7 +186,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const started = this.deps.now();
     const projected = this.deps.projector.checkpoint(this.stream);
     this.deps.recoveries
-      .run(() => recoverInventory(this.stream, this.deps.journal, this.deps.snapshots, projected))
+      .run(() => recoverInventory(this.context, this.deps.journal, this.deps.snapshots, projected))
       .then(
         (recovered) => {
           this.deps.observer.recovered(this.stream, this.deps.now() - started, recovered.source, recovered.events_replayed);
@@ -263,7 +273,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const decision = decide(this.state, command, now);
     for (const event of decision.events) {
       this.seq++;
-      const projected = projectEvent(this.state, event, this.seq, this.stream, this.skuId, this.date);
+      const projected = projectEvent(this.state, event, this.seq, this.context);
       evolve(this.state, event);
       this.pending.events.push(encodeEvent(event));
       if (projected) this.pending.projected.push(projected);
@@ -387,7 +397,17 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       liveReservations: this.state.reservations.size,
       pendingEvents: this.pending.events.length,
       writeInFlight: this.inFlight !== undefined,
+      oldestExpiresAt: this.oldestExpiresAt(),
     };
+  }
+
+  private oldestExpiresAt(): number | null {
+    let at = Infinity;
+    for (const r of this.state.reservations.values()) {
+      at = Math.min(at, r.expiresAt);
+      if (this.state.expiryMonotonic) break;
+    }
+    return at === Infinity ? null : at;
   }
 
   private order(orderId: string): LiveOrder | undefined {

@@ -15,7 +15,7 @@ export function encodeEvent(e: InventoryEvent): EncodedEvent {
     case 'released':
       return ['x', e.orderId, e.userId, e.qty, e.reason === 'cancelled' ? 'c' : 'e', e.at];
     case 'sold':
-      return ['s', e.orderId, e.userId, e.qty, e.at];
+      return ['s', e.orderId, e.userId, e.qty, e.at, e.paymentId];
     case 'total_set':
       return ['t', e.total, e.at];
     case 'refused':
@@ -57,7 +57,7 @@ export function decodeEvent(raw: unknown): InventoryEvent {
     case 'x':
       return { type: 'released', orderId: s(1), userId: s(2), qty: n(3), reason: s(4) === 'c' ? 'cancelled' : 'expired', at: n(5) };
     case 's':
-      return { type: 'sold', orderId: s(1), userId: s(2), qty: n(3), at: n(4) };
+      return { type: 'sold', orderId: s(1), userId: s(2), qty: n(3), at: n(4), paymentId: s(5) };
     case 't':
       return { type: 'total_set', total: n(1), at: n(2) };
     case 'f':

@@ -14,14 +14,22 @@ import {
   type InventoryReply,
   type OrderBody,
   type OrderCreatedBody,
+  type OrderDelivery,
+  type OrderFacts,
+  type OrderState,
+  type PaymentCallback,
   type RandomSource,
+  type Settlement,
 } from '../engine/index.ts';
 import type { CardKeyCipher } from '../persistence/card-key-cipher.ts';
-import type { CardKeyStore, IdempotencyRow, OrderHistoryRow, ProjectionStore, Sku } from '../persistence/ports.ts';
+import type { CardKeyStore, IdempotencyRow, OrderHistoryRow, OrderRow, ProjectionStore, Sku } from '../persistence/ports.ts';
 import type { Catalog } from './catalog.ts';
+import type { DeliveryMessage, DeliveryReply } from './delivery-actor.ts';
 import type { InventoryInspection, InventoryMessage, LiveOrder, ReplayReply } from './inventory-actor.ts';
 import { SOLD_OUT_MESSAGE } from './inventory-projection.ts';
-import type { ActorKind } from './runtime/index.ts';
+import type { InventoryView, OrderActorReply, OrderMessage } from './order-actor.ts';
+import { OverloadedError, type ActorKind } from './runtime/index.ts';
+import { UnavailableError } from './errors.ts';
 
 export type Failure =
   | { ok: false; error: 'not_found'; message: string }
@@ -61,14 +69,41 @@ export interface OrderServiceOptions {
   reservation_ttl_ms: number;
 }
 
+/** The actor kinds the service routes to. */
+export interface OrderServiceActors {
+  inventory: ActorKind<InventoryMessage>;
+  orders: ActorKind<OrderMessage>;
+  delivery: ActorKind<DeliveryMessage>;
+}
+
+/** An order as the service knows it, from whichever source is freshest. */
+export interface OrderView extends OrderFacts {
+  userId: string;
+  paymentId: string | null;
+  delivery: OrderDelivery | null;
+}
+
+/** What GET /v1/orders/:id shows of a delivery (API.md): the card keys, or a payload. */
+export type DeliveryBody = { cardKeys: string[] } | { payload: unknown };
+
+/** The buyer's view of an order: the contract's body plus its delivery, once delivered. */
+export type BuyerOrderBody = OrderBody & { delivery?: DeliveryBody; awaitingDelivery?: true };
+
+/** The outcome of asking for a paid order's delivery. */
+export type DeliverOutcome = 'delivered' | 'already_delivered' | 'awaiting_card_keys' | 'awaiting_merchant';
+
 const fail = <E extends Failure['error']>(error: E, message: string) => ({ ok: false as const, error, message });
 
 export class OrderService {
   /** Last known available count per stream; exact for passivated actors (nothing changes without them). */
   private readonly availability = new Map<string, number>();
 
+  private readonly inventory: ActorKind<InventoryMessage>;
+  private readonly orderActors: ActorKind<OrderMessage>;
+  private readonly delivery: ActorKind<DeliveryMessage>;
+
   constructor(
-    private readonly inventory: ActorKind<InventoryMessage>,
+    actors: OrderServiceActors,
     private readonly catalog: Catalog,
     private readonly projection: ProjectionStore,
     private readonly clock: Clock,
@@ -76,7 +111,11 @@ export class OrderService {
     private readonly options: OrderServiceOptions,
     private readonly cardKeys: CardKeyStore,
     private readonly cipher: CardKeyCipher,
-  ) {}
+  ) {
+    this.inventory = actors.inventory;
+    this.orderActors = actors.orders;
+    this.delivery = actors.delivery;
+  }
 
   /** Called by inventory actors after each durable change. */
   noteAvailability(stream: string, available: number): void {
@@ -129,25 +168,128 @@ export class OrderService {
     return row ? { status: row.status, body: row.body, requestHash: row.requestHash, createdAt: row.createdAt } : undefined;
   }
 
-  async getOrder(orderId: string, userId: string | undefined): Promise<Result<OrderBody & { userId: string }>> {
+  async getOrder(orderId: string, userId: string | undefined): Promise<Result<BuyerOrderBody & { userId: string }>> {
     const order = await this.findOrder(orderId);
     if (!order || (userId !== undefined && order.userId !== userId)) return fail('not_found', `unknown order ${orderId}`);
-    return { ok: true, value: { ...orderBody(order), userId: order.userId } };
+    const body: BuyerOrderBody & { userId: string } = { ...orderBody(order), userId: order.userId };
+    if (order.status === 'delivered' && order.delivery) body.delivery = await this.deliveryBody(order.skuId, order.delivery);
+    if (order.status === 'paid') body.awaitingDelivery = true;
+    return { ok: true, value: body };
   }
 
   async cancelOrder(orderId: string, userId: string): Promise<Result<OrderBody>> {
-    const ref = this.streamOf(orderId);
-    if (!ref) return fail('not_found', `unknown order ${orderId}`);
-    const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(ref.stream, { type: 'cancel', orderId, userId });
-    if (reply.outcome === 'overloaded') return fail('overloaded', 'too many requests for this SKU/date; retry shortly');
-    if (reply.outcome === 'released') {
-      return { ok: true, value: orderBody({ ...reply.reservation, skuId: ref.skuId, date: ref.date, status: 'cancelled' }) };
+    if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
+    const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'cancel', userId });
+    switch (reply.outcome) {
+      case 'ok':
+        return { ok: true, value: orderBody(reply.order) };
+      case 'invalid_state':
+        return fail('invalid_state', `order is ${reply.order.status}; only a reserved order can be cancelled`);
+      default:
+        return fail('not_found', `unknown order ${orderId}`);
     }
-    // Not a live reservation of this user: it is settled (or someone else's, or unknown).
-    const order = await this.findOrder(orderId);
-    if (!order || order.userId !== userId) return fail('not_found', `unknown order ${orderId}`);
-    if (order.status === 'cancelled') return { ok: true, value: orderBody(order) };
-    return fail('invalid_state', `order is ${order.status}; only a reserved order can be cancelled`);
+  }
+
+  // ---- payments and delivery -----------------------------------------------------------------
+
+  /** A verified payment callback: answered once the order's new state is durable. */
+  async pay(orderId: string, payment: PaymentCallback): Promise<Result<{ orderId: string; status: string }>> {
+    if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
+    const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'pay', payment });
+    if (reply.outcome === 'not_found') return fail('not_found', `unknown order ${orderId}`);
+    return { ok: true, value: { orderId, status: reply.order.status } };
+  }
+
+  /** Delivers a paid order (the delivery consumer, the reconciler, keys arriving for a parked order). */
+  async deliverPaid(orderId: string): Promise<Result<DeliverOutcome>> {
+    if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
+    const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'deliver' });
+    switch (reply.outcome) {
+      case 'ok':
+        return { ok: true, value: reply.changed === false ? 'already_delivered' : 'delivered' };
+      case 'awaiting':
+        return { ok: true, value: reply.reason === 'card_keys' ? 'awaiting_card_keys' : 'awaiting_merchant' };
+      case 'invalid_state':
+        return fail('invalid_state', reply.message);
+      default:
+        return fail('not_found', `unknown order ${orderId}`);
+    }
+  }
+
+  /** The merchant's delivery of a paid order of a `manual` SKU. */
+  async deliverManual(orderId: string, payload: unknown): Promise<Result<OrderBody>> {
+    if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
+    const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'deliver', payload });
+    switch (reply.outcome) {
+      case 'ok':
+        return { ok: true, value: orderBody(reply.order) };
+      case 'invalid_state':
+        return fail('invalid_state', reply.message);
+      case 'awaiting':
+        return fail('invalid_state', 'the order is awaiting delivery');
+      default:
+        return fail('not_found', `unknown order ${orderId}`);
+    }
+  }
+
+  // ---- what order actors ask of the rest of the engine -------------------------------------
+
+  /** The order as its inventory actor knows it, or (settled and projected) the read model. */
+  async lookup(orderId: string): Promise<InventoryView | undefined> {
+    const ref = this.streamOf(orderId);
+    if (!ref) return undefined;
+    const live = await this.inventory.ask<LiveOrder | undefined>(ref.stream, { type: 'get_order', orderId });
+    const source: (LiveOrder & { updatedAt?: number }) | OrderRow | undefined = live ?? (await this.projection.order(orderId));
+    if (!source) return undefined;
+    const order = {
+      orderId: source.orderId,
+      userId: source.userId,
+      skuId: ref.skuId,
+      date: ref.date,
+      qty: source.qty,
+      amountCents: source.amountCents,
+      createdAt: source.createdAt,
+      expiresAt: source.expiresAt,
+    };
+    const at = source.updatedAt;
+    let settlement: Settlement | undefined;
+    switch (source.status) {
+      case 'reserved':
+        break;
+      case 'paid':
+      case 'delivered':
+        settlement = { status: 'paid', paymentId: source.paymentId ?? 'unknown', at };
+        break;
+      case 'cancelled':
+      case 'expired':
+        settlement = { status: source.status, at };
+        break;
+      default:
+        // refund_required is written only by the order's own stream, which the order actor reads first.
+        throw new UnavailableError(`order ${orderId}: read model says ${source.status} but the order's stream is empty`);
+    }
+    return settlement ? { order, settlement } : { order };
+  }
+
+  async confirmSold(orderId: string, paymentId: string): Promise<boolean> {
+    const ref = this.streamOf(orderId)!;
+    const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(ref.stream, { type: 'confirm_sold', orderId, paymentId });
+    if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${ref.stream} is overloaded`);
+    return reply.outcome === 'sold';
+  }
+
+  async release(orderId: string, userId: string): Promise<boolean> {
+    const ref = this.streamOf(orderId)!;
+    const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(ref.stream, { type: 'cancel', orderId, userId });
+    if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${ref.stream} is overloaded`);
+    return reply.outcome === 'released';
+  }
+
+  async assignKeys(skuId: string, orderId: string, qty: number): Promise<number[] | 'awaiting'> {
+    const reply = await this.delivery.ask<DeliveryReply>(skuId, { type: 'assign', orderId, qty });
+    if (reply.outcome === 'assigned') return reply.keyIds;
+    if (reply.outcome === 'awaiting') return 'awaiting';
+    throw new OverloadedError(`card-key delivery of ${skuId} is overloaded`);
   }
 
   async orderHistory(orderId: string): Promise<Result<OrderBody & { userId: string; history: Omit<OrderHistoryRow, 'orderId' | 'stream'>[] }>> {
@@ -196,6 +338,8 @@ export class OrderService {
       const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(inventoryStream(ref.skuId, ref.date), { type: 'add_total', n: added });
       if (reply.outcome === 'overloaded') return fail('overloaded', 'too many requests for this SKU/date; retry shortly');
       if (reply.outcome === 'invalid_request') return fail('invalid_request', reply.message);
+      // Orders parked for want of keys are served now (the delivery actor also rechecks on a timer).
+      this.delivery.tell(skuId, { type: 'keys_added' });
     }
     return { ok: true, value: { added, total: await this.cardKeys.count(skuId) } };
   }
@@ -241,17 +385,54 @@ export class OrderService {
     return ref ? { stream: inventoryStream(ref.skuId, ref.date), skuId: ref.skuId, date: ref.date } : undefined;
   }
 
-  /** The read model first; the live actor when the read model may be behind (reserved or missing). */
-  private async findOrder(orderId: string): Promise<LiveOrder | undefined> {
+  /**
+   * The freshest source first: a live order actor; else the read model (an order actor is never
+   * passivated before its changes are projected); else, for a reservation, its inventory actor.
+   */
+  private async findOrder(orderId: string): Promise<OrderView | undefined> {
     const ref = this.streamOf(orderId);
     if (!ref) return undefined;
+    if (this.orderActors.has(orderId)) {
+      const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'get' });
+      return reply.outcome === 'ok' ? fromState(reply.order) : undefined;
+    }
     const row = await this.projection.order(orderId);
     if (row && row.status !== 'reserved') return row;
     const live = await this.inventory.ask<LiveOrder | undefined>(ref.stream, { type: 'get_order', orderId });
-    if (live) return live;
+    if (live) return { ...live, paymentId: live.paymentId ?? null, delivery: null };
     // Settled and projected between the two reads: the read model has it now.
     return (await this.projection.order(orderId)) ?? undefined;
   }
+
+  private async deliveryBody(skuId: string, delivery: OrderDelivery): Promise<DeliveryBody> {
+    switch (delivery.kind) {
+      case 'card_key': {
+        const sealed = await this.cardKeys.reveal(skuId, delivery.keyIds);
+        return { cardKeys: sealed.map((k) => this.cipher.decrypt(skuId, k.ciphertext)) };
+      }
+      case 'ticket':
+        return { payload: { tickets: delivery.codes } };
+      case 'manual':
+        return { payload: delivery.payload };
+    }
+  }
+}
+
+function fromState(o: OrderState): OrderView {
+  const paid = o.history.find((h) => h.status === 'paid');
+  return {
+    orderId: o.orderId,
+    userId: o.userId,
+    skuId: o.skuId,
+    date: o.date,
+    qty: o.qty,
+    amountCents: o.amountCents,
+    status: o.status,
+    createdAt: o.createdAt,
+    expiresAt: o.expiresAt,
+    paymentId: paid && paid.cause.startsWith('payment ') ? paid.cause.slice('payment '.length) : null,
+    delivery: o.delivery ?? null,
+  };
 }
 
 function answer(f: Failure): StoredAnswer {

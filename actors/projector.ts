@@ -41,6 +41,8 @@ export class Projector {
     private readonly options: ProjectorOptions,
     private readonly onProjected: ProjectedListener,
     private readonly onError: (error: unknown) => void,
+    /** After a write that added outbox events (their readers need not wait for their poll). */
+    private readonly onOutbox: () => void = () => {},
   ) {}
 
   /** Loads the checkpoints written by earlier runs. */
@@ -105,15 +107,16 @@ export class Projector {
     this.pendingEvents -= events;
     // Within a batch an order may change several times: keep its last row, all its history lines.
     const orders = new Map<string, ProjectionBatch['orders'][number]>();
-    const batch: ProjectionBatch = { orders: [], history: [], idempotency: [], checkpoints: new Map(), live: new Map() };
+    const batch: ProjectionBatch = { orders: [], history: [], idempotency: [], checkpoints: new Map(), live: new Map(), outbox: [] };
     for (const p of taken) {
       batch.live.set(p.stream, p.live);
       for (const e of p.events) {
         if (e.change) {
           orders.set(e.change.row.orderId, e.change.row);
-          batch.history.push(e.change.history);
+          if (e.change.history) batch.history.push(e.change.history);
         }
         if (e.idempotency) batch.idempotency.push(e.idempotency);
+        if (e.outbox) batch.outbox.push(e.outbox);
       }
       if (p.lastSeq > (batch.checkpoints.get(p.stream) ?? 0)) batch.checkpoints.set(p.stream, p.lastSeq);
     }
@@ -132,6 +135,7 @@ export class Projector {
     try {
       await this.store.apply(batch);
       this.failures = 0;
+      if (batch.outbox.length > 0) this.onOutbox();
       for (const [stream, seq] of batch.checkpoints) {
         if (seq > this.checkpoint(stream)) this.checkpoints.set(stream, seq);
         this.onProjected(stream, seq);

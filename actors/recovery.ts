@@ -8,7 +8,7 @@
 import { emptyInventory, evolve, fromSnapshot, type InventorySnapshot, type InventoryState } from '../engine/index.ts';
 import type { JournalStore, SnapshotStore } from '../persistence/ports.ts';
 import { decodeEvent } from './inventory-codec.ts';
-import { projectEvent, type ProjectedEvent } from './inventory-projection.ts';
+import { projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
 
 export interface RecoveredInventory {
   state: InventoryState;
@@ -28,12 +28,12 @@ export class JournalCorruptError extends Error {
 }
 
 export async function recoverInventory(
-  stream: string,
+  context: StreamContext,
   journal: JournalStore,
   snapshots: readonly { name: string; store: SnapshotStore }[],
   projectedSeq: number,
 ): Promise<RecoveredInventory> {
-  const [skuId, date] = splitStream(stream);
+  const stream = context.stream;
   let base: { state: InventoryState; seq: number; source: string } = { state: emptyInventory(), seq: 0, source: 'journal' };
   const candidates: { name: string; seq: number; state: unknown }[] = [];
   for (const { name, store } of snapshots) {
@@ -69,8 +69,12 @@ export async function recoverInventory(
     for (const raw of record.events) {
       seq++;
       const event = decodeEvent(raw);
-      const projected = projectEvent(state, event, seq, stream, skuId, date);
-      if (projected) reprojected.push(projected);
+      const projected = projectEvent(state, event, seq, context);
+      if (projected) {
+        // Its event went to the outbox with the read model: publishing it again would only be a duplicate.
+        if (seq <= projectedSeq) delete projected.outbox;
+        reprojected.push(projected);
+      }
       evolve(state, event);
       replayed++;
     }

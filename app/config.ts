@@ -19,6 +19,9 @@ const schema = z.object({
   STAMPEDE_MYSQL_URL: url(['mysql:', 'mariadb:']),
   STAMPEDE_REDIS_URL: url(['redis:', 'rediss:']),
   STAMPEDE_NATS_URL: url(['nats:', 'tls:']),
+  /** The engine's NATS user, when the server asks for one (docker/nats/nats.conf). */
+  STAMPEDE_NATS_USER: z.string().min(1).optional(),
+  STAMPEDE_NATS_PASSWORD: z.string().min(1).optional(),
   STAMPEDE_ADMIN_TOKEN: z.string().min(16).optional(),
   STAMPEDE_USER_JWT_SECRET: z.string().min(32).optional(),
   STAMPEDE_PAYMENT_SECRET: z.string().min(16).optional(),
@@ -37,6 +40,10 @@ const schema = z.object({
   STAMPEDE_IDEMPOTENCY_CACHE_MAX: int(1_000, 100_000_000, 1_000_000),
   STAMPEDE_RATE_LIMIT_PER_S: int(0, 1_000_000, 0),
   STAMPEDE_RATE_LIMIT_BURST: int(1, 1_000_000, 20),
+  /** Reconciliation runs this often (0: only on demand, `stampede ops reconcile`). */
+  STAMPEDE_RECONCILE_INTERVAL_MS: int(0, 86_400_000, 60_000),
+  /** A paid order undelivered this long is repaired by reconciliation (in flight before that). */
+  STAMPEDE_DELIVERY_GRACE_MS: int(100, 86_400_000, 30_000),
   STAMPEDE_NODE_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).default('node-1'),
   STAMPEDE_RECORD: z.string().min(1).optional(),
   STAMPEDE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -58,6 +65,10 @@ export interface Config {
   mysqlUrl: string | undefined;
   redisUrl: string | undefined;
   natsUrl: string | undefined;
+  natsUser: string | undefined;
+  natsPassword: string | undefined;
+  reconcile_interval_ms: number;
+  delivery_grace_ms: number;
   secrets: Secrets;
   /** Names of the secrets made up for this session because none was set. */
   generatedSecrets: (keyof Secrets)[];
@@ -122,6 +133,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mysqlUrl: e.STAMPEDE_MYSQL_URL,
     redisUrl: e.STAMPEDE_REDIS_URL,
     natsUrl: e.STAMPEDE_NATS_URL,
+    natsUser: e.STAMPEDE_NATS_USER,
+    natsPassword: e.STAMPEDE_NATS_PASSWORD,
+    reconcile_interval_ms: e.STAMPEDE_RECONCILE_INTERVAL_MS,
+    delivery_grace_ms: e.STAMPEDE_DELIVERY_GRACE_MS,
     secrets,
     generatedSecrets: generated,
     reservation_ttl_ms: e.STAMPEDE_RESERVATION_TTL_MS,

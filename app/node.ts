@@ -6,15 +6,20 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino, type Logger } from 'pino';
-import type { Clock, RandomSource } from '../engine/index.ts';
+import { inventoryStream, type Clock, type RandomSource } from '../engine/index.ts';
 import { Catalog } from '../actors/catalog.ts';
 import { GroupCommitter } from '../actors/group-commit.ts';
+import { DELIVERY_STREAM_PREFIX, DeliveryActor, type DeliveryMessage } from '../actors/delivery-actor.ts';
 import { InventoryActor, type InventoryMessage } from '../actors/inventory-actor.ts';
+import { OrderActor, ORDER_STREAM_PREFIX, type OrderMessage } from '../actors/order-actor.ts';
 import { OrderService } from '../actors/order-service.ts';
 import { Projector } from '../actors/projector.ts';
+import { Reconciler } from '../actors/reconciler.ts';
 import { ActorRuntime, type ActorKind } from '../actors/runtime/index.ts';
 import { Semaphore } from '../actors/semaphore.ts';
 import { CardKeyCipher } from '../persistence/card-key-cipher.ts';
+import { NatsBus, OutboxBus, OutboxRelay, type EventBus, type Subscription } from '../persistence/bus/index.ts';
+import { messagingServicesOf, startMessaging, type Messaging } from '../messaging/index.ts';
 import { openStores } from '../persistence/index.ts';
 import type { OpenedStores } from '../persistence/index.ts';
 import { createHttpApp } from '../http/app.ts';
@@ -24,6 +29,12 @@ import { serializeError } from './log-errors.ts';
 import { join } from 'node:path';
 
 export const systemClock: Clock = { now: () => Date.now() };
+
+/** Pending connections the kernel may queue for accept(). */
+const HTTP_BACKLOG = 4_096;
+
+/** The durable bus consumer that delivers paid orders. */
+export const DELIVERY_CONSUMER = 'stampede-delivery';
 
 /** How long a stopping node waits for requests in flight before closing their connections. */
 const SHUTDOWN_DRAIN_MS = 5_000;
@@ -53,10 +64,19 @@ export class StampedeNode {
   stores!: OpenedStores;
   runtime!: ActorRuntime;
   inventory!: ActorKind<InventoryMessage>;
+  orderActors!: ActorKind<OrderMessage>;
+  deliveryActors!: ActorKind<DeliveryMessage>;
   orders!: OrderService;
   catalog!: Catalog;
   projector!: Projector;
   committer!: GroupCommitter;
+  reconciler!: Reconciler;
+  /** NATS JetStream when STAMPEDE_NATS_URL is set, else the outbox bus (in-process, over the SQL outbox). */
+  bus!: EventBus;
+  relay: OutboxRelay | undefined;
+  messaging: Messaging | undefined;
+  private deliveryConsumer: Subscription | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
   server: Server | undefined;
   readonly clock: Clock;
   readonly random: RandomSource;
@@ -100,12 +120,13 @@ export class StampedeNode {
       this.stores.projection,
       { batch_events_max: 20_000, linger_ms: 5, retry_backoff_ms_max: 5_000 },
       // Only a live actor needs to hear it (a passivated one kept nothing unprojected).
-      (stream, seq) => {
-        if (this.inventory.has(stream)) this.inventory.tell(stream, { type: '$projected', seq });
-      },
+      (stream, seq) => this.tellProjected(stream, seq),
       (error) => this.log.warn({ err: error }, 'projection write failed; retrying'),
+      // New outbox rows: the relay (NATS) or the outbox bus reads them at once instead of on its poll.
+      () => this.nudgeOutbox(),
     );
     await this.projector.start();
+    await this.openBus();
     this.catalog = new Catalog(this.stores.skus, this.stores.streams);
     await this.catalog.load();
     const recoveries = new Semaphore(c.recovery_concurrency);
@@ -121,6 +142,7 @@ export class StampedeNode {
           projector: this.projector,
           recoveries,
           now: () => this.clock.now(),
+          merchantOf: (skuId) => this.catalog.sku(skuId)?.merchantId ?? 'unknown',
           limits: {
             pending_events_max: c.pending_events_max,
             snapshot_every_events: c.snapshot_every_events,
@@ -146,23 +168,186 @@ export class StampedeNode {
           },
         }),
     );
-    this.orders = new OrderService(this.inventory, this.catalog, this.stores.projection, this.clock, this.random, {
+    this.orderActors = this.runtime.define<OrderMessage>(
+      'order',
+      (orderId) =>
+        new OrderActor(orderId, {
+          journal: this.stores.journal,
+          committer: this.committer,
+          projector: this.projector,
+          now: () => this.clock.now(),
+          random: this.random,
+          lookup: (id) => this.orders.lookup(id),
+          confirmSold: (id, paymentId) => this.orders.confirmSold(id, paymentId),
+          release: (id, userId) => this.orders.release(id, userId),
+          assignKeys: (skuId, id, qty) => this.orders.assignKeys(skuId, id, qty),
+          sku: (skuId) => this.catalog.sku(skuId),
+          inventoryStreamOf: (o) => inventoryStream(o.skuId, o.date),
+          observer: {
+            delivered: (ms) => m.paidToDeliveredMs.observe(ms),
+            conflict: (orderId, message) => {
+              m.orderConflicts.inc();
+              this.log.error({ orderId, message }, 'order settlement conflict; left unchanged');
+            },
+          },
+        }),
+    );
+    this.deliveryActors = this.runtime.define<DeliveryMessage>(
+      'delivery',
+      (skuId) =>
+        new DeliveryActor(skuId, {
+          cardKeys: this.stores.cardKeys,
+          journal: this.stores.journal,
+          committer: this.committer,
+          projector: this.projector,
+          merchantOf: (id) => this.catalog.sku(id)?.merchantId ?? 'unknown',
+          now: () => this.clock.now(),
+          onAssigned: (orderId) => void this.deliver(orderId),
+          // A failed write dropped the parked orders: ask for them again shortly, in order.
+          onParkedDropped: (orderIds) => {
+            setTimeout(() => void (async () => {
+              for (const id of orderIds) await this.deliver(id);
+            })(), 1_000).unref();
+          },
+        }),
+    );
+    this.orders = new OrderService({ inventory: this.inventory, orders: this.orderActors, delivery: this.deliveryActors }, this.catalog, this.stores.projection, this.clock, this.random, {
       reservation_ttl_ms: c.reservation_ttl_ms,
     }, this.stores.cardKeys, new CardKeyCipher(c.secrets.cardKeySecret));
+    this.reconciler = new Reconciler({
+      inventory: this.inventory,
+      catalog: this.catalog,
+      projection: this.stores.projection,
+      cardKeys: this.stores.cardKeys,
+      deliverPaid: (orderId) => this.orders.deliverPaid(orderId),
+      now: () => this.clock.now(),
+      onFinding: (f) => {
+        m.reconciliation.inc({ finding: f.kind, action: f.action });
+        this.log.warn({ finding: f.kind, id: f.id, action: f.action, detail: f.detail }, 'reconciliation finding');
+      },
+      limits: {
+        delivery_grace_ms: c.delivery_grace_ms,
+        expiry_grace_ms: 60_000,
+        paid_orders_per_run_max: 10_000,
+        streams_per_run_max: 1_000,
+      },
+    });
     m.setMailboxDepthSource(() => this.runtime.stats().shards.reduce((n, s) => n + s.mailbox, 0));
     m.setActorCountSource(() => this.runtime.stats().byKind);
     await this.wakeStreamsWithWork();
+    // Paid orders reach delivery over the bus (at least once; delivery is idempotent).
+    this.deliveryConsumer = await this.bus.consume({
+      durable: DELIVERY_CONSUMER,
+      filter: 'stampede.evt.*.order.paid',
+      concurrency: 256,
+      handler: async (event) => {
+        const { orderId } = JSON.parse(Buffer.from(event.data).toString('utf8')) as { orderId?: unknown };
+        if (typeof orderId !== 'string') return; // not an order event of ours: nothing to deliver
+        const r = await this.orders.deliverPaid(orderId);
+        this.metrics.deliveries.inc({ outcome: r.ok ? r.value : r.error });
+        // Overloaded: not acked, so the bus delivers it again later.
+        if (!r.ok && r.error === 'overloaded') throw new Error(`delivery of ${orderId} overloaded`);
+      },
+    });
+    if (this.bus instanceof NatsBus) this.messaging = await startMessaging(this.bus.connection, messagingServicesOf(this), this.log.child({ component: 'messaging' }));
     this.recovered = true;
+    // Parked orders (awaiting card keys) live in memory only: park them again, in order. In the
+    // background: the node serves meanwhile, and delivery is idempotent.
+    void this.redrivePaidOrders();
+    if (c.reconcile_interval_ms > 0) {
+      this.reconcileTimer = setInterval(() => {
+        this.reconciler.run().catch((error: unknown) => this.log.warn({ err: error }, 'reconciliation failed'));
+      }, c.reconcile_interval_ms);
+      this.reconcileTimer.unref();
+    }
+  }
+
+  private tellProjected(stream: string, seq: number): void {
+    if (stream.startsWith(ORDER_STREAM_PREFIX)) {
+      const orderId = stream.slice(ORDER_STREAM_PREFIX.length);
+      if (this.orderActors.has(orderId)) this.orderActors.tell(orderId, { type: '$projected', seq });
+    } else if (stream.startsWith(DELIVERY_STREAM_PREFIX)) {
+      const skuId = stream.slice(DELIVERY_STREAM_PREFIX.length);
+      if (this.deliveryActors.has(skuId)) this.deliveryActors.tell(skuId, { type: '$projected', seq });
+    } else if (this.inventory.has(stream)) {
+      this.inventory.tell(stream, { type: '$projected', seq });
+    }
+  }
+
+  private async openBus(): Promise<void> {
+    const c = this.config;
+    const onError = (what: string) => (error: unknown) => {
+      this.metrics.busFailures.inc({ what });
+      this.log.warn({ err: error }, `bus ${what} failed; retrying`);
+    };
+    if (c.natsUrl) {
+      const bus = await NatsBus.open(c.natsUrl, {
+        onError: onError('consume'),
+        ...(c.natsUser ? { user: c.natsUser } : {}),
+        ...(c.natsPassword ? { pass: c.natsPassword } : {}),
+      });
+      this.bus = bus;
+      this.relay = new OutboxRelay({ outbox: this.stores.outbox, publisher: bus, onError: onError('publish') }).start();
+      let lag = 0;
+      this.metrics.setOutboxLagSource(() => {
+        void this.relay?.lag().then((n) => (lag = n), () => undefined);
+        return lag;
+      });
+    } else {
+      this.bus = new OutboxBus(this.stores.outbox, { durables: [DELIVERY_CONSUMER], onError: onError('consume') });
+    }
+  }
+
+  private nudgeOutbox(): void {
+    if (this.relay) this.relay.nudge();
+    else if (this.bus instanceof OutboxBus) this.bus.nudge();
+  }
+
+  /** Every paid order of a card_key or ticket SKU is asked to deliver again (after a restart). */
+  private async redrivePaidOrders(): Promise<void> {
+    let after: string | undefined;
+    let n = 0;
+    try {
+      for (;;) {
+        const page = await this.stores.projection.ordersByStatus('paid', 500, after);
+        if (page.length === 0 || this.stopping) break;
+        after = page[page.length - 1]!.orderId;
+        const due = page.filter((o) => this.catalog.sku(o.skuId)?.delivery !== 'manual');
+        // In order (a parked order keeps its place), a few at a time.
+        for (let i = 0; i < due.length; i += 16) await Promise.all(due.slice(i, i + 16).map((o) => this.deliver(o.orderId)));
+        n += due.length;
+      }
+      if (n > 0) this.log.info({ orders: n }, 'paid orders asked to deliver after start');
+    } catch (error) {
+      this.log.warn({ err: error }, 'redelivery of paid orders after start failed; reconciliation will retry');
+    }
+  }
+
+  /** Delivers a paid order; failures are logged and left to the bus's redelivery and the reconciler. */
+  async deliver(orderId: string): Promise<void> {
+    try {
+      const r = await this.orders.deliverPaid(orderId);
+      this.metrics.deliveries.inc({ outcome: r.ok ? r.value : r.error });
+    } catch (error) {
+      this.metrics.deliveries.inc({ outcome: 'failed' });
+      this.log.warn({ err: error, orderId }, 'delivery failed; will be retried');
+    }
   }
 
   /** After a restart: every SKU/date with live reservations or unprojected events recovers now. */
   private async wakeStreamsWithWork(): Promise<void> {
     const started = performance.now();
     const streams = new Set(await this.stores.projection.streamsWithReservations());
+    const others: Promise<unknown>[] = [];
     for (const [stream, head] of await this.stores.journal.heads()) {
-      if (head > this.projector.checkpoint(stream)) streams.add(stream);
+      if (head <= this.projector.checkpoint(stream)) continue;
+      // Waking an order or delivery actor hands its unprojected events to the projector again.
+      if (stream.startsWith(ORDER_STREAM_PREFIX)) others.push(this.orderActors.ask(stream.slice(ORDER_STREAM_PREFIX.length), { type: 'get' }, 120_000));
+      else if (stream.startsWith(DELIVERY_STREAM_PREFIX)) others.push(this.deliveryActors.ask(stream.slice(DELIVERY_STREAM_PREFIX.length), { type: 'inspect' }, 120_000));
+      else streams.add(stream);
     }
     await Promise.all([...streams].map((stream) => this.inventory.ask(stream, { type: 'inspect' }, 120_000)));
+    await Promise.all(others);
     await this.projector.drained();
     if (streams.size > 0) {
       this.log.info({ streams: streams.size, ms: Math.round(performance.now() - started) }, 'recovered SKU/dates with pending work');
@@ -175,7 +360,9 @@ export class StampedeNode {
 
   async listen(): Promise<string> {
     const app = createHttpApp(this);
-    const server = app.listen(this.config.http.port, this.config.http.host);
+    // A flash sale opens thousands of connections in the same second: a deep accept queue keeps the
+    // kernel from resetting them while the event loop is busy (capped by net.core.somaxconn).
+    const server = app.listen({ port: this.config.http.port, host: this.config.http.host, backlog: HTTP_BACKLOG });
     this.server = server;
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
@@ -201,11 +388,16 @@ export class StampedeNode {
         await closed;
       }
     }
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    await this.messaging?.stop();
+    await this.deliveryConsumer?.stop();
     await this.runtime?.stop();
     // Writes already handed to the database finish before it is closed.
     await this.committer?.drained();
     this.committer?.close();
     await this.projector?.close();
+    await this.relay?.stop();
+    await this.bus?.close();
     await this.stores?.close();
   }
 }

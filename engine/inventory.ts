@@ -45,7 +45,8 @@ export type InventoryCommand =
     }
   | { type: 'cancel'; orderId: string; userId: string }
   | { type: 'expire_due'; max_orders: number }
-  | { type: 'confirm_sold'; orderId: string }
+  /** The order was paid by `paymentId`: its reserved stock becomes sold. */
+  | { type: 'confirm_sold'; orderId: string; paymentId: string }
   | { type: 'set_total'; total: number }
   /** Grows the total by n (card keys uploaded for a card_key SKU). */
   | { type: 'add_total'; n: number };
@@ -53,7 +54,7 @@ export type InventoryCommand =
 export type InventoryEvent =
   | ({ type: 'reserved'; idempotency?: IdempotencyMark } & Reservation)
   | { type: 'released'; orderId: string; userId: string; qty: number; reason: ReleaseReason; at: number }
-  | { type: 'sold'; orderId: string; userId: string; qty: number; at: number }
+  | { type: 'sold'; orderId: string; userId: string; qty: number; at: number; paymentId: string }
   | { type: 'total_set'; total: number; at: number }
   /** A refusal recorded only so that an Idempotency-Key replays the same answer after a restart. */
   | { type: 'refused'; userId: string; error: 'sold_out'; qty: number; at: number; idempotency: IdempotencyMark };
@@ -63,7 +64,7 @@ export type InventoryReply =
   | { outcome: 'sold_out'; available: number }
   | { outcome: 'released'; reservation: Reservation }
   | { outcome: 'expired'; count: number; nextExpiresAt: number | undefined }
-  | { outcome: 'sold'; reservation: Reservation }
+  | { outcome: 'sold'; reservation: Reservation; paymentId: string }
   /** The order is not a live reservation of this SKU/date (already settled, or someone else's). */
   | { outcome: 'not_reserved' }
   | { outcome: 'total_set'; total: number }
@@ -78,6 +79,8 @@ export interface Decision {
 /** Upper bounds of the ledger (TIGER_STYLE: a limit on everything). */
 export const INVENTORY_TOTAL_MAX = 1_000_000_000;
 export const ORDER_QTY_MAX = 100;
+/** The payment id of an order whose amount is 0: sold at once, with no callback. */
+export const FREE_PAYMENT_ID = 'free';
 
 export function emptyInventory(): InventoryState {
   return { total: 0, reserved: 0, sold: 0, reservations: new ReservationIndex(), expiryMonotonic: true, lastExpiresAt: 0 };
@@ -121,6 +124,11 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
         expiresAt: now + command.ttl_ms,
       };
       if (command.idempotency) event.idempotency = command.idempotency;
+      // API.md: an order whose amount is 0 needs no payment; it is sold in the same write.
+      if (event.amountCents === 0) {
+        const sold: InventoryEvent = { type: 'sold', orderId: event.orderId, userId: event.userId, qty: event.qty, at: now, paymentId: FREE_PAYMENT_ID };
+        return { events: [event, sold], reply: { outcome: 'reserved', reservation: event } };
+      }
       return { events: [event], reply: { outcome: 'reserved', reservation: event } };
     }
     case 'cancel': {
@@ -152,8 +160,8 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
       const r = state.reservations.get(command.orderId);
       if (!r) return { events: [], reply: { outcome: 'not_reserved' } };
       return {
-        events: [{ type: 'sold', orderId: r.orderId, userId: r.userId, qty: r.qty, at: now }],
-        reply: { outcome: 'sold', reservation: r },
+        events: [{ type: 'sold', orderId: r.orderId, userId: r.userId, qty: r.qty, at: now, paymentId: command.paymentId }],
+        reply: { outcome: 'sold', reservation: r, paymentId: command.paymentId },
       };
     }
     case 'set_total': {

@@ -13,6 +13,18 @@ export interface OrderTransition {
   cause: string;
 }
 
+/** What a delivered order received. Card keys are named by their ids: the keys never leave the store. */
+export type OrderDelivery =
+  | { kind: 'card_key'; keyIds: number[] }
+  | { kind: 'ticket'; codes: string[] }
+  | { kind: 'manual'; payload: unknown };
+
+/** A settlement made by the order's inventory actor (it owns the reservation until then). */
+export type Settlement = ({ status: 'paid'; paymentId: string } | { status: 'cancelled' | 'expired' }) & {
+  /** When the inventory actor settled it (the time of the adopted transition). */
+  at?: number;
+};
+
 export interface OrderState {
   orderId: string;
   userId: string;
@@ -26,6 +38,7 @@ export interface OrderState {
   /** Payments already applied, so a repeated callback changes nothing. */
   paymentIds: string[];
   history: OrderTransition[];
+  delivery?: OrderDelivery;
 }
 
 export interface PaymentCallback {
@@ -38,20 +51,24 @@ export type OrderCommand =
   | { type: 'pay'; payment: PaymentCallback }
   | { type: 'cancel' }
   | { type: 'expire' }
-  | { type: 'deliver' };
+  | { type: 'deliver'; delivery: OrderDelivery }
+  /** The inventory actor settled the reservation (sold, cancelled, expired): the order takes it over. */
+  | { type: 'adopt'; settlement: Settlement };
 
 export type OrderEvent =
   | { type: 'order.reserved'; order: Omit<OrderState, 'status' | 'paymentIds' | 'history'>; at: number }
   | { type: 'order.paid'; paymentId: string; at: number }
   | { type: 'order.cancelled'; at: number }
   | { type: 'order.expired'; at: number }
-  | { type: 'order.delivered'; at: number }
+  | { type: 'order.delivered'; delivery: OrderDelivery; at: number }
   | { type: 'order.refund_required'; paymentId: string; at: number }
   | { type: 'order.payment_mismatch'; paymentId: string; amountCents: number; at: number };
 
 export type OrderReply =
   | { outcome: 'ok'; status: OrderStatus }
-  | { outcome: 'invalid_state'; status: OrderStatus; message: string };
+  | { outcome: 'invalid_state'; status: OrderStatus; message: string }
+  /** The adopted settlement contradicts what this order recorded (a bug or a corrupted store). */
+  | { outcome: 'conflict'; status: OrderStatus; message: string };
 
 export interface OrderDecision {
   events: OrderEvent[];
@@ -91,7 +108,20 @@ export function decideOrder(state: OrderState, command: OrderCommand, now: numbe
       if (state.status !== 'paid') {
         return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: `order is ${state.status}` } };
       }
-      return ok([{ type: 'order.delivered', at: now }], 'delivered');
+      return ok([{ type: 'order.delivered', delivery: command.delivery, at: now }], 'delivered');
+    case 'adopt': {
+      const st = command.settlement;
+      if (state.status === 'reserved') {
+        const at = st.at ?? now;
+        if (st.status === 'paid') return ok([{ type: 'order.paid', paymentId: st.paymentId, at }], 'paid');
+        return ok([{ type: st.status === 'cancelled' ? 'order.cancelled' : 'order.expired', at }], st.status);
+      }
+      const settledAs: OrderStatus =
+        state.status === 'delivered' ? 'paid' : state.status === 'refund_required' ? (state.history.find((h) => h.status === 'cancelled' || h.status === 'expired')?.status ?? 'expired') : state.status;
+      const agrees = st.status === 'paid' ? settledAs === 'paid' && state.paymentIds.includes(st.paymentId) : settledAs === st.status;
+      if (agrees) return ok([], state.status);
+      return { events: [], reply: { outcome: 'conflict', status: state.status, message: `order is ${state.status}, inventory says ${st.status}` } };
+    }
   }
 }
 
@@ -103,7 +133,7 @@ export function evolveOrder(state: OrderState | undefined, event: OrderEvent): O
   const to = (status: OrderStatus, cause: string, paymentId?: string): OrderState => ({
     ...state,
     status,
-    paymentIds: paymentId ? [...state.paymentIds, paymentId] : state.paymentIds,
+    paymentIds: paymentId && !state.paymentIds.includes(paymentId) ? [...state.paymentIds, paymentId] : state.paymentIds,
     history: status === state.status ? state.history : [...state.history, { status, at: event.at, cause }],
   });
   switch (event.type) {
@@ -114,7 +144,7 @@ export function evolveOrder(state: OrderState | undefined, event: OrderEvent): O
     case 'order.expired':
       return to('expired', 'expired');
     case 'order.delivered':
-      return to('delivered', 'delivered');
+      return { ...to('delivered', 'delivered'), delivery: event.delivery };
     case 'order.refund_required':
       return to(
         state.status === 'paid' || state.status === 'delivered' ? state.status : 'refund_required',
@@ -122,6 +152,6 @@ export function evolveOrder(state: OrderState | undefined, event: OrderEvent): O
         event.paymentId,
       );
     case 'order.payment_mismatch':
-      return { ...state, paymentIds: [...state.paymentIds, event.paymentId] };
+      return state.paymentIds.includes(event.paymentId) ? state : { ...state, paymentIds: [...state.paymentIds, event.paymentId] };
   }
 }

@@ -10,6 +10,7 @@ import { mapEngineError } from './engine-errors.ts';
 import { IdempotencyGate } from './idempotency.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { paymentRoutes } from './routes/payments.ts';
 import { storefrontRoutes } from './routes/storefront.ts';
 
 export function createHttpApp(node: StampedeNode): Koa {
@@ -19,6 +20,7 @@ export function createHttpApp(node: StampedeNode): Koa {
   const gate = new IdempotencyGate({ entries_max: node.config.idempotency_cache_max, keep_min_ms: 60_000, now: () => node.clock.now() });
   const router = new Router();
   storefrontRoutes(router, node, auth, gate);
+  paymentRoutes(router, node, auth);
   adminRoutes(router, node, auth);
   opsRoutes(router, node, auth);
   app.use(node.metrics.middleware());

@@ -64,14 +64,33 @@ function checkContentType(ctx: Context): void {
   }
 }
 
-async function doRead(ctx: Context, limit: number): Promise<JsonBody> {
+/**
+ * Reads a signed JSON body: the raw bytes first (bounded), then `verify(raw)` — which throws the
+ * caller's 401 — and only then the Content-Type and JSON checks, so a tampered or unsigned request
+ * is refused as unauthorized whatever its body looks like.
+ */
+export async function readSignedJson(ctx: Context, verify: (raw: Buffer) => void, limit = BODY_LIMIT_BYTES): Promise<JsonBody> {
+  const raw = await readBounded(ctx, limit);
+  verify(raw);
   checkContentType(ctx);
+  return parseJson(raw);
+}
+
+async function readBounded(ctx: Context, limit: number): Promise<Buffer> {
   const declared = ctx.get('Content-Length');
   if (declared !== '') {
     const n = Number(declared);
     if (Number.isFinite(n) && n > limit) throw tooLarge(ctx, limit);
   }
-  const raw = await readRaw(ctx, limit);
+  return readRaw(ctx, limit);
+}
+
+async function doRead(ctx: Context, limit: number): Promise<JsonBody> {
+  checkContentType(ctx);
+  return parseJson(await readBounded(ctx, limit));
+}
+
+function parseJson(raw: Buffer): JsonBody {
   if (raw.length === 0) {
     throw invalidRequest('request body is empty', [{ path: [], message: 'a JSON body is required' }]);
   }
@@ -85,8 +104,9 @@ async function doRead(ctx: Context, limit: number): Promise<JsonBody> {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    const detail = err instanceof SyntaxError ? err.message : 'unparseable';
-    throw invalidRequest('malformed JSON', [{ path: [], message: detail.slice(0, 200) }]);
+    // Only the position: V8's message quotes the text around it, which may be a secret (a card key).
+    const position = err instanceof SyntaxError ? /position (\d+)/.exec(err.message)?.[1] : undefined;
+    throw invalidRequest('malformed JSON', [{ path: [], message: position === undefined ? 'not valid JSON' : `not valid JSON at character ${position}` }]);
   }
   return { raw, value };
 }

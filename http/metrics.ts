@@ -34,9 +34,18 @@ export class Metrics {
   readonly httpRequestMs: Histogram<'route'>;
   readonly snapshotFailures: Counter<'store'>;
   readonly actors: Gauge<'kind'>;
+  readonly paymentCallbackMs: Histogram;
+  readonly paidToDeliveredMs: Histogram;
+  readonly deliveries: Counter<'outcome'>;
+  readonly outboxLag: Gauge;
+  readonly busFailures: Counter<'what'>;
+  readonly reconciliation: Counter<'finding' | 'action'>;
+  readonly orderConflicts: Counter;
 
   private mailboxDepthSource: (() => number) | undefined;
   private actorCountSource: (() => Record<string, number>) | undefined;
+
+  private outboxLagSource: (() => number) | undefined;
 
   constructor(opts: MetricsOptions = {}) {
     this.registry = new Registry();
@@ -98,6 +107,50 @@ export class Metrics {
       labelNames: ['store'],
       registers,
     });
+    this.paymentCallbackMs = new Histogram({
+      name: 'stampede_payment_callback_ms',
+      help: 'Time to apply a verified payment callback durably, in ms.',
+      buckets: [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500],
+      registers,
+    });
+    this.paidToDeliveredMs = new Histogram({
+      name: 'stampede_paid_to_delivered_ms',
+      help: 'Time from an order becoming paid to its durable delivery, in ms.',
+      buckets: [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000, 300000],
+      registers,
+    });
+    this.deliveries = new Counter({
+      name: 'stampede_deliveries_total',
+      help: 'Delivery attempts of paid orders by outcome (delivered, awaiting_card_keys, awaiting_merchant, failed).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.outboxLag = new Gauge({
+      name: 'stampede_outbox_lag_events',
+      help: 'Outbox events not yet published to the bus, read at scrape time.',
+      registers,
+      collect() {
+        const source = self.outboxLagSource;
+        this.set(source ? source() : 0);
+      },
+    });
+    this.busFailures = new Counter({
+      name: 'stampede_bus_failures_total',
+      help: 'Bus operations that failed and will be retried, by what (publish, consume).',
+      labelNames: ['what'],
+      registers,
+    });
+    this.reconciliation = new Counter({
+      name: 'stampede_reconciliation_total',
+      help: 'Differences found by reconciliation, by finding and the action taken (repaired, reported).',
+      labelNames: ['finding', 'action'],
+      registers,
+    });
+    this.orderConflicts = new Counter({
+      name: 'stampede_order_conflicts_total',
+      help: 'Orders whose inventory settlement contradicts their own journal (left unchanged for an operator).',
+      registers,
+    });
     this.actors = new Gauge({
       name: 'stampede_actors',
       help: 'Live actors by kind, read at scrape time.',
@@ -110,6 +163,11 @@ export class Metrics {
         for (const [kind, n] of Object.entries(source())) this.set({ kind }, n);
       },
     });
+  }
+
+  /** The outbox rows not yet published (NATS) or consumed (in-process), read at scrape time. */
+  setOutboxLagSource(source: (() => number) | undefined): void {
+    this.outboxLagSource = source;
   }
 
   /** The owner of the actors plugs in the scrape-time sources once it exists. */

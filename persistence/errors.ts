@@ -22,3 +22,11 @@ export class DuplicateKeyError extends Error {
     super(message, options);
   }
 }
+
+/** A card key is already assigned to an order (or is not a key of that SKU): nothing was recorded. */
+export class CardKeyConflictError extends Error {
+  override name = 'CardKeyConflictError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

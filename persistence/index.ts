@@ -52,6 +52,7 @@ export async function openStores(opts: StoresOptions): Promise<OpenedStores> {
     skus: sql.skus,
     projection: sql.projection,
     cardKeys: sql.cardKeys,
+    outbox: sql.outbox,
     async ping() {
       const [sqlOk, redisOk] = await Promise.all([sql.ping(), redis?.ping()]);
       return redis ? { ...sqlOk, redis: redisOk === true } : sqlOk;

@@ -2,6 +2,7 @@
 // and SQLite for the embedded default) in sql/, Redis for snapshots in redis/.
 // Every adapter maps its driver's errors once (errors.ts): a duplicate (stream, seq) becomes
 // JournalConflictError, anything unreachable or timed out becomes StoreUnavailableError.
+import type { OrderDelivery } from '../engine/order.ts';
 
 /** One group-commit write of one stream: the events with seq `seq` .. `lastSeq`, in order. */
 export interface JournalRecord {
@@ -86,6 +87,11 @@ export type OrderStatusRow = 'reserved' | 'paid' | 'delivered' | 'cancelled' | '
  * It holds settled orders; a live reservation is answered by its inventory actor, which stays
  * active while it has any, so a flash sale writes no order row per reservation.
  */
+/**
+ * Rows come from two streams (the SKU/date's and the order's own), so an upsert keeps the row whose
+ * status is further along the lifecycle: reserved < paid | cancelled | expired < delivered |
+ * refund_required. Every allowed transition moves forward, so the newest state always wins.
+ */
 export interface OrderRow {
   orderId: string;
   stream: string;
@@ -98,8 +104,12 @@ export interface OrderRow {
   createdAt: number;
   expiresAt: number;
   updatedAt: number;
-  /** The journal seq of the last event applied: an upsert only replaces a row whose stored seq is lower. */
+  /** The journal seq (of `stream`) of the last event applied. */
   seq: number;
+  /** The payment that paid the order (`free` for an amount of 0). */
+  paymentId: string | null;
+  /** What a delivered order received (key ids, ticket codes or the merchant's payload; never a key). */
+  delivery: OrderDelivery | null;
 }
 
 export interface OrderHistoryRow {
@@ -130,6 +140,8 @@ export interface ProjectionBatch {
   checkpoints: Map<string, number>;
   /** stream -> live reservations as of its checkpoint (a stream with some is woken after a restart). */
   live: Map<string, number>;
+  /** Events for the outside world: inserted into the outbox, ignored if their eventId is there already. */
+  outbox: OutboxEvent[];
 }
 
 export interface ProjectionStore {
@@ -140,14 +152,68 @@ export interface ProjectionStore {
   checkpoints(): Promise<Map<string, number>>;
   /** Streams that had live reservations at their checkpoint (woken after a restart to expire them). */
   streamsWithReservations(): Promise<string[]>;
+  /** Orders in a status, by order id (which grows with creation time), after `afterOrderId`, at most `limit`. */
+  ordersByStatus(status: OrderStatusRow, limit: number, afterOrderId?: string): Promise<OrderRow[]>;
+  /** Units (sum of qty) of the SKU's orders by status, over all its dates (reconciliation). */
+  unitsBySkuStatus(skuId: string): Promise<Partial<Record<OrderStatusRow, number>>>;
   /** Counts of orders by status for a stream (ops, tests). */
   countByStatus(stream: string): Promise<Record<string, { orders: number; units: number }>>;
+}
+
+export interface CardKeyAssignment {
+  skuId: string;
+  orderId: string;
+  /** Ids of keys of `skuId`, each to be assigned to `orderId`. */
+  keyIds: number[];
 }
 
 export interface CardKeyStore {
   /** Stores the keys (ciphertexts with their dedupe hashes); returns how many were new. */
   add(skuId: string, keys: readonly { hash: string; ciphertext: string }[]): Promise<number>;
   count(skuId: string): Promise<number>;
+  /** Ids of keys of the SKU not assigned to any order, with id > afterId, ascending, at most `limit`. */
+  unassigned(skuId: string, afterId: number, limit: number): Promise<number[]>;
+  /**
+   * Records the assignments in one transaction, all or nothing. A key row can be assigned once:
+   * throws CardKeyConflictError (and records nothing) if any key is already assigned, or is not a
+   * key of that SKU.
+   */
+  assign(assignments: readonly CardKeyAssignment[], at: number): Promise<void>;
+  /** The ids of the keys assigned to the order, ascending (empty if none). */
+  assignedTo(orderId: string): Promise<number[]>;
+  /** The ciphertexts of those keys of the SKU (for the owning buyer's GET), in the order asked. */
+  reveal(skuId: string, keyIds: readonly number[]): Promise<{ id: number; ciphertext: string }[]>;
+  /** Keys of the SKU not yet assigned (ops, reconciliation). */
+  countUnassigned(skuId: string): Promise<number>;
+}
+
+/** One event for the outside world, as the projector writes it to the outbox. */
+export interface OutboxEvent {
+  /** `<stream>:<seq>` of the journal event: unique; the bus's `Nats-Msg-Id`. */
+  eventId: string;
+  subject: string;
+  /** JSON text of the event body. */
+  body: string;
+  at: number;
+}
+
+export interface OutboxRow extends OutboxEvent {
+  /** Autoincrement: grows in commit order (the projector writes one batch at a time). */
+  id: number;
+}
+
+/** The outbox table, read by the relay (NATS) or by the in-process bus (embedded). */
+export interface OutboxStore {
+  /** Rows with id > afterId, ascending, at most `limit`. */
+  readAfter(afterId: number, limit: number): Promise<OutboxRow[]>;
+  /** The last id the named reader has finished with (0 if none). */
+  cursor(name: string): Promise<number>;
+  /** Moves the named cursor forward (never back). */
+  saveCursor(name: string, id: number): Promise<void>;
+  /** Deletes the rows every one of the named cursors has passed; returns how many. */
+  trim(cursorNames: readonly string[]): Promise<number>;
+  /** The highest id written so far (0 if none). */
+  head(): Promise<number>;
 }
 
 /** Everything the engine persists, opened and closed together. */
@@ -158,6 +224,7 @@ export interface Stores {
   skus: SkuStore;
   projection: ProjectionStore;
   cardKeys: CardKeyStore;
+  outbox: OutboxStore;
   /** Liveness of each dependency for /readyz. */
   ping(): Promise<Record<string, boolean>>;
   close(): Promise<void>;

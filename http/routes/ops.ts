@@ -2,6 +2,7 @@
 
 import type Router from '@koa/router';
 import type { StampedeNode } from '../../app/node.ts';
+import { inventoryOpsView } from '../../actors/ops-views.ts';
 import type { Auth } from '../auth.ts';
 import { unavailable } from '../api-error.ts';
 import { failureToApiError } from '../engine-errors.ts';
@@ -14,24 +15,7 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
     const { skuId, date } = parse(skuDateParams, ctx.params, ['params']);
     const r = await node.orders.inspect(skuId, date);
     if (!r.ok) throw failureToApiError(r);
-    const v = r.value;
-    ctx.body = {
-      skuId,
-      date,
-      total: v.total,
-      reserved: v.reserved,
-      sold: v.sold,
-      available: v.available,
-      shard: v.shard,
-      node: node.config.nodeId,
-      journalSeq: v.journalSeq,
-      snapshotSeq: v.snapshotSeq,
-      mailbox: node.inventory.mailboxDepth(`${skuId}/${date}`),
-      projectedSeq: v.projectedSeq,
-      liveReservations: v.liveReservations,
-      pendingEvents: v.pendingEvents,
-      writeInFlight: v.writeInFlight,
-    };
+    ctx.body = inventoryOpsView(skuId, date, r.value, node.config.nodeId, node.inventory.mailboxDepth(`${skuId}/${date}`));
   });
 
   router.get('/ops/orders/:orderId', auth.requireAdmin, async (ctx) => {
@@ -42,6 +26,11 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
       ...r.value,
       history: r.value.history.map((h) => ({ ...h, at: new Date(h.at).toISOString() })),
     };
+  });
+
+  // Reconciliation on demand (`stampede ops reconcile`): the report of one pass.
+  router.post('/ops/reconcile', auth.requireAdmin, async (ctx) => {
+    ctx.body = await node.reconciler.run();
   });
 
   router.get('/ops/shards', auth.requireAdmin, async (ctx) => {

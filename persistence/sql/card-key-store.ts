@@ -1,13 +1,37 @@
 // Card keys of a SKU on SQL, stored encrypted with a hash that dedupes uploads: adding the same key
 // twice (in one upload or across uploads) stores it once, and `add` says how many were new.
-import type { CardKeyStore } from '../ports.ts';
+//
+// Assignment is enforced by the store, not by its caller: a key row goes from `order_id IS NULL` to
+// an order exactly once, through a conditional UPDATE (`... WHERE sku_id = ? AND order_id IS NULL
+// AND id IN (...)`) whose affected-row count must equal the number of keys asked for. A row already
+// assigned (or of another SKU, or missing) does not match, the count falls short, and the whole
+// transaction is rolled back with CardKeyConflictError: all or nothing. Two writers racing for the
+// same row serialize on its row lock (InnoDB) or on the database write lock (SQLite); the second
+// re-evaluates `order_id IS NULL` against the committed row, matches nothing, and loses. Keys are
+// updated in ascending (sku, id) order, so two transactions lock rows in the same order and cannot
+// deadlock each other. No SELECT ... FOR UPDATE: the UPDATE is the check. In the same transaction
+// each order is then checked to hold only the keys of this call, so an order never gets a second set.
+import { CardKeyConflictError } from '../errors.ts';
+import type { CardKeyAssignment, CardKeyStore } from '../ports.ts';
 import type { SqlDatabase } from './database.ts';
-import { chunks } from './dialect.ts';
+import { chunks, statement_rows_max } from './dialect.ts';
 
 /** Keys in one upload (the API's bound). */
 export const card_keys_per_add_max = 10_000;
+/** Keys in one `assign` call (bounds the transaction's statements and locks). */
+export const card_keys_per_assign_max = 10_000;
+/** Ids one `unassigned` call returns at most. */
+export const card_keys_unassigned_read_max = 10_000;
+/** Keys one `reveal` call may ask for (an order's qty is at most 100). */
+export const card_keys_per_reveal_max = 1_000;
+/** Keys assigned to one order that `assignedTo` returns at most (far above the API's qty bound of 100). */
+export const card_keys_per_order_max = 1_000;
+/** The `order_id` column's length (entities.ts). */
+export const card_key_order_id_length_max = 64;
 
 const hash_pattern = /^[0-9a-f]{64}$/;
+
+type Num = number | string;
 
 export class SqlCardKeyStore implements CardKeyStore {
   constructor(private readonly db: SqlDatabase) {}
@@ -33,11 +57,168 @@ export class SqlCardKeyStore implements CardKeyStore {
   }
 
   async count(skuId: string): Promise<number> {
-    const rows = await this.db.all<{ n: number | string }>(
-      'cardKeys.count',
-      'SELECT COUNT(*) AS n FROM card_keys WHERE sku_id = ?',
+    const rows = await this.db.all<{ n: Num }>('cardKeys.count', 'SELECT COUNT(*) AS n FROM card_keys WHERE sku_id = ?', [skuId]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async unassigned(skuId: string, afterId: number, limit: number): Promise<number[]> {
+    if (!Number.isSafeInteger(afterId) || afterId < 0) throw new RangeError(`card keys: afterId must be an integer >= 0, got ${afterId}`);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > card_keys_unassigned_read_max) {
+      throw new RangeError(`card keys: limit must be an integer in 1..${card_keys_unassigned_read_max}, got ${limit}`);
+    }
+    // card_keys_sku_order_index (sku_id, order_id) serves this in id order: both InnoDB (the primary
+    // key) and SQLite (the rowid, which `id` is) append the row id to every secondary index entry.
+    const rows = await this.db.all<{ id: Num }>(
+      'cardKeys.unassigned',
+      'SELECT id FROM card_keys WHERE sku_id = ? AND order_id IS NULL AND id > ? ORDER BY id LIMIT ?',
+      [skuId, afterId, limit],
+    );
+    return rows.map((r) => Number(r.id));
+  }
+
+  async assign(assignments: readonly CardKeyAssignment[], at: number): Promise<void> {
+    const rows = checkAssignments(assignments);
+    if (rows.length === 0) return;
+    // Thrown inside the transaction to roll it back; SqlDatabase maps whatever a transaction throws
+    // as a driver error, so it is remembered here and rethrown as itself once the rollback is done.
+    let conflict: CardKeyConflictError | undefined;
+    try {
+      await this.db.transaction('cardKeys.assign', async (trx) => {
+        // Rows are sorted by (sku, id); a statement never spans two SKUs.
+        for (const part of chunksBySku(rows)) {
+          const skuId = part[0]!.skuId;
+          const ids = part.map((r) => r.id);
+          const cases = part.map(() => 'WHEN ? THEN ?').join(' ');
+          const sql =
+            `UPDATE card_keys SET order_id = CASE id ${cases} END, assigned_at = ? ` +
+            `WHERE sku_id = ? AND order_id IS NULL AND id IN (${ids.map(() => '?').join(', ')})`;
+          const params = [...part.flatMap((r) => [r.id, r.orderId]), at, skuId, ...ids];
+          const res = await this.db.run('cardKeys.assign', sql, params, trx);
+          if (res.affectedRows !== part.length) {
+            conflict = new CardKeyConflictError(
+              `card keys of ${skuId}: ${part.length - res.affectedRows} of ${part.length} keys are already assigned or not keys of the SKU; nothing was assigned`,
+            );
+            throw conflict;
+          }
+        }
+        // An order gets one key set: after the updates it must hold exactly the keys of this call.
+        // (Its caller checks assignedTo first; this catches a write of an earlier, timed-out call
+        // that committed after that check.)
+        const expected = new Map<string, number>();
+        for (const r of rows) expected.set(r.orderId, (expected.get(r.orderId) ?? 0) + 1);
+        for (const part of chunks([...expected.keys()])) {
+          const held = await this.db.all<{ order_id: string; n: Num }>(
+            'cardKeys.assign',
+            `SELECT order_id, COUNT(*) AS n FROM card_keys WHERE order_id IN (${part.map(() => '?').join(', ')}) GROUP BY order_id`,
+            part,
+            trx,
+          );
+          const extra = held.find((h) => Number(h.n) !== expected.get(h.order_id));
+          if (extra) {
+            conflict = new CardKeyConflictError(`card keys: order ${extra.order_id} already has other keys; nothing was assigned`);
+            throw conflict;
+          }
+        }
+      });
+    } catch (error) {
+      if (conflict) throw conflict;
+      throw error;
+    }
+  }
+
+  async assignedTo(orderId: string): Promise<number[]> {
+    const rows = await this.db.all<{ id: Num }>(
+      'cardKeys.assignedTo',
+      'SELECT id FROM card_keys WHERE order_id = ? ORDER BY id LIMIT ?',
+      [orderId, card_keys_per_order_max],
+    );
+    return rows.map((r) => Number(r.id));
+  }
+
+  async reveal(skuId: string, keyIds: readonly number[]): Promise<{ id: number; ciphertext: string }[]> {
+    if (keyIds.length === 0) return [];
+    if (keyIds.length > card_keys_per_reveal_max) {
+      throw new RangeError(`card keys: ${keyIds.length} keys in one reveal, at most ${card_keys_per_reveal_max}`);
+    }
+    for (const id of keyIds) checkKeyId(id);
+    const found = new Map<number, string>();
+    for (const part of chunks([...new Set(keyIds)])) {
+      const rows = await this.db.all<{ id: Num; ciphertext: string }>(
+        'cardKeys.reveal',
+        `SELECT id, ciphertext FROM card_keys WHERE sku_id = ? AND id IN (${part.map(() => '?').join(', ')})`,
+        [skuId, ...part],
+      );
+      for (const r of rows) found.set(Number(r.id), r.ciphertext);
+    }
+    const out: { id: number; ciphertext: string }[] = [];
+    for (const id of keyIds) {
+      const ciphertext = found.get(id);
+      if (ciphertext !== undefined) out.push({ id, ciphertext });
+    }
+    return out;
+  }
+
+  async countUnassigned(skuId: string): Promise<number> {
+    const rows = await this.db.all<{ n: Num }>(
+      'cardKeys.countUnassigned',
+      'SELECT COUNT(*) AS n FROM card_keys WHERE sku_id = ? AND order_id IS NULL',
       [skuId],
     );
     return Number(rows[0]?.n ?? 0);
   }
+}
+
+interface KeyRow {
+  skuId: string;
+  orderId: string;
+  id: number;
+}
+
+/**
+ * Flattens the assignments to one row per key, sorted by (sku, id). Throws RangeError for a caller's
+ * mistake (a bad id or order id, an empty assignment, too many keys) and CardKeyConflictError for a
+ * key named twice in the call (it cannot be assigned twice), both before touching the database.
+ */
+function checkAssignments(assignments: readonly CardKeyAssignment[]): KeyRow[] {
+  const rows: KeyRow[] = [];
+  for (const a of assignments) {
+    if (a.orderId.length === 0 || a.orderId.length > card_key_order_id_length_max) {
+      throw new RangeError(`card keys: order id must be 1..${card_key_order_id_length_max} characters`);
+    }
+    if (a.keyIds.length === 0) throw new RangeError(`card keys: the assignment to ${a.orderId} names no key`);
+    for (const id of a.keyIds) {
+      checkKeyId(id);
+      rows.push({ skuId: a.skuId, orderId: a.orderId, id });
+    }
+    if (rows.length > card_keys_per_assign_max) {
+      throw new RangeError(`card keys: more than ${card_keys_per_assign_max} keys in one assign`);
+    }
+  }
+  rows.sort((x, y) => (x.skuId < y.skuId ? -1 : x.skuId > y.skuId ? 1 : x.id - y.id));
+  for (let i = 1; i < rows.length; i++) {
+    const [prev, cur] = [rows[i - 1]!, rows[i]!];
+    if (prev.skuId === cur.skuId && prev.id === cur.id) {
+      throw new CardKeyConflictError(`card keys of ${cur.skuId}: key ${cur.id} is named twice in one assign; nothing was assigned`);
+    }
+  }
+  return rows;
+}
+
+function checkKeyId(id: number): void {
+  if (!Number.isSafeInteger(id) || id < 1) throw new RangeError(`card keys: a key id must be an integer >= 1, got ${id}`);
+}
+
+/** Consecutive slices of at most statement_rows_max rows, each of one SKU. */
+function chunksBySku(rows: readonly KeyRow[]): KeyRow[][] {
+  const out: KeyRow[][] = [];
+  let current: KeyRow[] = [];
+  for (const r of rows) {
+    if (current.length > 0 && (current.length >= statement_rows_max || current[0]!.skuId !== r.skuId)) {
+      out.push(current);
+      current = [];
+    }
+    current.push(r);
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }

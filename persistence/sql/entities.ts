@@ -98,7 +98,10 @@ export const SkuTable = new EntitySchema<SkuEntity>({
   },
 });
 
-/** The order read model; `seq` is the journal seq of the last event applied (upserts only move it forward). */
+/**
+ * The order read model. `status_rank` orders the statuses along the lifecycle (ports.ts OrderRow):
+ * an upsert only replaces a row of a lower rank, whichever stream it comes from.
+ */
 export interface OrderEntity {
   order_id: string;
   stream: string;
@@ -112,6 +115,10 @@ export interface OrderEntity {
   expires_at: number;
   updated_at: number;
   seq: number;
+  status_rank: number;
+  payment_id: string | null;
+  /** JSON text of the delivery (key ids, ticket codes or the merchant's payload). */
+  delivery: string | null;
 }
 
 export const Order = new EntitySchema<OrderEntity>({
@@ -130,10 +137,15 @@ export const Order = new EntitySchema<OrderEntity>({
     expires_at: { type: 'bigint' },
     updated_at: { type: 'bigint' },
     seq: { type: 'bigint' },
+    status_rank: { type: 'integer', default: 0 },
+    payment_id: { type: 'string', length: 128, nullable: true, ignoreSchemaChanges: nullDefault },
+    delivery: { type: 'text', nullable: true },
   },
   indexes: [
     { name: 'orders_status_stream_index', properties: ['status', 'stream'] },
+    { name: 'orders_status_order_index', properties: ['status', 'order_id'] },
     { name: 'orders_user_id_index', properties: ['user_id'] },
+    { name: 'orders_sku_status_index', properties: ['sku_id', 'status'] },
   ],
 });
 
@@ -150,10 +162,11 @@ export const OrderHistory = new EntitySchema<OrderHistoryEntity>({
   name: 'OrderHistoryEntity',
   tableName: 'order_history',
   properties: {
+    // One line per journal event; an order's lines come from its SKU/date's stream and its own.
     order_id: { type: 'string', length: 64, primary: true },
+    stream: { type: 'string', length: 100, primary: true },
     seq: { type: 'bigint', primary: true },
-    status: { type: 'string', length: 20, primary: true },
-    stream: { type: 'string', length: 100 },
+    status: { type: 'string', length: 20 },
     at: { type: 'bigint' },
     cause: { type: 'string', length: 255 },
   },
@@ -199,7 +212,10 @@ export const ProjectionCheckpoint = new EntitySchema<ProjectionCheckpointEntity>
   },
 });
 
-/** A card key of a SKU, encrypted; `key_hash` dedupes uploads, `order_id` is set once it is assigned. */
+/**
+ * A card key of a SKU, encrypted; `key_hash` dedupes uploads, `order_id` and `assigned_at` are set once,
+ * when it is assigned (card-key-store.ts: a conditional UPDATE on `order_id IS NULL`).
+ */
 export interface CardKeyEntity {
   id: number;
   sku_id: string;
@@ -223,7 +239,54 @@ export const CardKey = new EntitySchema<CardKeyEntity>({
     assigned_at: { type: 'bigint', nullable: true },
   },
   uniques: [{ name: 'card_keys_sku_hash_unique', properties: ['sku_id', 'key_hash'] }],
-  indexes: [{ name: 'card_keys_sku_order_index', properties: ['sku_id', 'order_id'] }],
+  indexes: [
+    // A SKU's unassigned keys in id order (`order_id IS NULL`, then the row id both engines append).
+    { name: 'card_keys_sku_order_index', properties: ['sku_id', 'order_id'] },
+    // The keys of one order (CardKeyStore.assignedTo).
+    { name: 'card_keys_order_index', properties: ['order_id'] },
+  ],
+});
+
+/**
+ * Events for the outside world, written by the projector in the read model's transaction (outbox-store.ts).
+ * `id` grows in commit order; `event_id` (`<stream>:<seq>`) dedupes a re-projected event.
+ */
+export interface OutboxEntity {
+  id: number;
+  event_id: string;
+  subject: string;
+  /** JSON text of the event body. */
+  body: string;
+  at: number;
+}
+
+export const Outbox = new EntitySchema<OutboxEntity>({
+  name: 'OutboxEntity',
+  tableName: 'outbox',
+  properties: {
+    // As for card_keys: SQLite auto-increments only an `integer` primary key.
+    id: { type: 'bigint', primary: true, autoincrement: true, ignoreSchemaChanges: ['type'] },
+    event_id: { type: 'string', length: 200 },
+    subject: { type: 'string', length: 255 },
+    body: { type: 'text', columnType: 'longtext' },
+    at: { type: 'bigint' },
+  },
+  uniques: [{ name: 'outbox_event_id_unique', properties: ['event_id'] }],
+});
+
+/** How far each outbox reader got: `relay:nats`, `bus:<durable>`; every row with id <= `id` is done. */
+export interface OutboxCursorEntity {
+  name: string;
+  id: number;
+}
+
+export const OutboxCursor = new EntitySchema<OutboxCursorEntity>({
+  name: 'OutboxCursorEntity',
+  tableName: 'outbox_cursors',
+  properties: {
+    name: { type: 'string', length: 200, primary: true },
+    id: { type: 'bigint' },
+  },
 });
 
 /** Every table of the SQL stores, for MikroORM's discovery and schema generator. */
@@ -237,4 +300,6 @@ export const entities = [
   Idempotency,
   ProjectionCheckpoint,
   CardKey,
+  Outbox,
+  OutboxCursor,
 ];

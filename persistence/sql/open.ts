@@ -16,6 +16,7 @@ import { SqlDialect, type DialectName } from './dialect.ts';
 import { entities } from './entities.ts';
 import { SqlJournalStore } from './journal-store.ts';
 import { mapSqlError } from './map-error.ts';
+import { SqlOutboxStore } from './outbox-store.ts';
 import { SqlProjectionStore } from './projection-store.ts';
 import { SqlSkuStore } from './sku-store.ts';
 import { SqlSnapshotStore } from './snapshot-store.ts';
@@ -80,6 +81,7 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>): Promise<
     skus: new SqlSkuStore(db),
     projection: new SqlProjectionStore(db),
     cardKeys: new SqlCardKeyStore(db),
+    outbox: new SqlOutboxStore(db),
     ping: async () => ({ [backend]: await db.ping() }),
     close: () => orm.close(true),
   };

@@ -12,6 +12,7 @@ import type {
 } from '../ports.ts';
 import type { SqlDatabase, SqlTransaction } from './database.ts';
 import { chunks } from './dialect.ts';
+import { checkOutboxEvents, insertOutbox } from './outbox-store.ts';
 
 const order_columns = [
   'order_id',
@@ -26,7 +27,20 @@ const order_columns = [
   'expires_at',
   'updated_at',
   'seq',
+  'payment_id',
+  'delivery',
+  'status_rank',
 ] as const;
+
+/** How far along the lifecycle a status is (ports.ts OrderRow): the row of the higher rank wins. */
+export const STATUS_RANK: Record<OrderStatusRow, number> = {
+  reserved: 0,
+  paid: 1,
+  cancelled: 1,
+  expired: 1,
+  delivered: 2,
+  refund_required: 2,
+};
 const history_columns = ['order_id', 'seq', 'status', 'stream', 'at', 'cause'] as const;
 const idempotency_columns = ['user_id', 'idem_key', 'request_hash', 'status', 'body', 'created_at'] as const;
 
@@ -54,6 +68,8 @@ interface OrderDbRow {
   expires_at: Num;
   updated_at: Num;
   seq: Num;
+  payment_id: string | null;
+  delivery: string | null;
 }
 
 export class SqlProjectionStore implements ProjectionStore {
@@ -61,13 +77,14 @@ export class SqlProjectionStore implements ProjectionStore {
 
   async apply(batch: ProjectionBatch): Promise<void> {
     const { orders, history, idempotency, checkpoints } = batch;
-    if (orders.length + history.length + idempotency.length + checkpoints.size === 0) return;
+    if (orders.length + history.length + idempotency.length + checkpoints.size + batch.outbox.length === 0) return;
     const d = this.db.dialect;
     // Rows are written in key order so two concurrent batches lock them in the same order (no deadlock).
     const byOrderId = [...orders].sort((a, b) => compare(a.orderId, b.orderId));
     const marks = [...checkpoints].sort(([a], [b]) => compare(a, b));
+    checkOutboxEvents(batch.outbox); // -- outbox: refuse what its table cannot hold before writing anything
     await this.db.transaction('projection.apply', async (trx) => {
-      await this.each(trx, byOrderId, (n) => d.upsertIfGreater('orders', order_columns, ['order_id'], 'seq', n), (o) => [
+      await this.each(trx, byOrderId, (n) => d.upsertIfGreater('orders', order_columns, ['order_id'], 'status_rank', n), (o) => [
         o.orderId,
         o.stream,
         o.userId,
@@ -80,6 +97,9 @@ export class SqlProjectionStore implements ProjectionStore {
         o.expiresAt,
         o.updatedAt,
         o.seq,
+        o.paymentId,
+        o.delivery === null ? null : JSON.stringify(o.delivery),
+        STATUS_RANK[o.status],
       ]);
       await this.each(trx, history, (n) => d.insertIgnore('order_history', history_columns, n), (h) => [
         h.orderId,
@@ -103,6 +123,10 @@ export class SqlProjectionStore implements ProjectionStore {
         (n) => d.upsertIfGreater('projection_checkpoints', ['stream', 'live_reservations', 'seq'], ['stream'], 'seq', n),
         ([stream, seq]) => [stream, batch.live.get(stream) ?? 0, seq],
       );
+      // -- outbox (outbox-store.ts): events for the outside world commit with the read model. Last,
+      // so the writer lock it takes on MySQL is held only until this commit.
+      await insertOutbox(this.db, trx, batch.outbox);
+      // -- end outbox
     });
   }
 
@@ -118,7 +142,7 @@ export class SqlProjectionStore implements ProjectionStore {
   async history(orderId: string): Promise<OrderHistoryRow[]> {
     const rows = await this.db.all<{ order_id: string; seq: Num; status: string; stream: string; at: Num; cause: string }>(
       'projection.history',
-      `SELECT ${history_columns.join(', ')} FROM order_history WHERE order_id = ? ORDER BY seq, at`,
+      `SELECT ${history_columns.join(', ')} FROM order_history WHERE order_id = ? ORDER BY at, seq`,
       [orderId],
     );
     return rows.map((r) => ({
@@ -165,6 +189,26 @@ export class SqlProjectionStore implements ProjectionStore {
     return rows.map((r) => r.stream);
   }
 
+  async ordersByStatus(status: OrderStatusRow, limit: number, afterOrderId = ''): Promise<OrderRow[]> {
+    const rows = await this.db.all<OrderDbRow>(
+      'projection.ordersByStatus',
+      `SELECT ${order_columns.join(', ')} FROM orders WHERE status = ? AND order_id > ? ORDER BY order_id LIMIT ?`,
+      [status, afterOrderId, Math.max(1, Math.min(10_000, Math.floor(limit)))],
+    );
+    return rows.map(toOrder);
+  }
+
+  async unitsBySkuStatus(skuId: string): Promise<Partial<Record<OrderStatusRow, number>>> {
+    const rows = await this.db.all<{ status: string; units: Num | null }>(
+      'projection.unitsBySkuStatus',
+      'SELECT status, SUM(qty) AS units FROM orders WHERE sku_id = ? GROUP BY status',
+      [skuId],
+    );
+    const out: Partial<Record<OrderStatusRow, number>> = {};
+    for (const r of rows) out[r.status as OrderStatusRow] = Number(r.units ?? 0);
+    return out;
+  }
+
   async countByStatus(stream: string): Promise<Record<string, { orders: number; units: number }>> {
     // Naming every status lets the (status, stream) index answer it as six small ranges.
     const rows = await this.db.all<{ status: string; orders: Num; units: Num | null }>(
@@ -209,5 +253,7 @@ function toOrder(r: OrderDbRow): OrderRow {
     expiresAt: Number(r.expires_at),
     updatedAt: Number(r.updated_at),
     seq: Number(r.seq),
+    paymentId: r.payment_id ?? null,
+    delivery: r.delivery === null || r.delivery === undefined ? null : (JSON.parse(r.delivery) as OrderRow['delivery']),
   };
 }

@@ -12,6 +12,7 @@ import {
   type InventoryCommand,
   type InventoryEvent,
   type InventoryState,
+  FREE_PAYMENT_ID,
 } from '../../engine/index.ts';
 
 const orderIds = ['o1', 'o2', 'o3', 'o4', 'o5', 'o6', 'o7', 'o8'];
@@ -28,7 +29,7 @@ const command: fc.Arbitrary<InventoryCommand> = fc.oneof(
   }),
   fc.record({ type: fc.constant('cancel' as const), orderId: fc.constantFrom(...orderIds), userId: fc.constantFrom(...users) }),
   fc.record({ type: fc.constant('expire_due' as const), max_orders: fc.integer({ min: 1, max: 4 }) }),
-  fc.record({ type: fc.constant('confirm_sold' as const), orderId: fc.constantFrom(...orderIds) }),
+  fc.record({ type: fc.constant('confirm_sold' as const), orderId: fc.constantFrom(...orderIds), paymentId: fc.constantFrom('p1', 'p2') }),
   fc.record({ type: fc.constant('set_total' as const), total: fc.integer({ min: -5, max: 300 }) }),
   fc.record({ type: fc.constant('add_total' as const), n: fc.integer({ min: -2, max: 50 }) }),
 );
@@ -94,6 +95,20 @@ describe('inventory ledger', () => {
     const b = decide(s, { type: 'reserve', orderId: 'b', userId: 'u2', qty: 1, unitPriceCents: 100, ttl_ms: 10 }, 1);
     expect(b.reply).toEqual({ outcome: 'sold_out', available: 0 });
     expect(b.events).toEqual([]);
+  });
+
+  it('sells an order of amount 0 in the same decision as its reservation (no payment needed)', () => {
+    const s = emptyInventory();
+    for (const e of decide(s, { type: 'set_total', total: 3 }, 0).events) evolve(s, e);
+    const free = decide(s, { type: 'reserve', orderId: 'f', userId: 'u1', qty: 2, unitPriceCents: 0, ttl_ms: 10 }, 1);
+    expect(free.reply.outcome).toBe('reserved');
+    expect(free.events.map((e) => e.type)).toEqual(['reserved', 'sold']);
+    expect(free.events[1]).toMatchObject({ orderId: 'f', paymentId: FREE_PAYMENT_ID, qty: 2 });
+    for (const e of free.events) evolve(s, e);
+    expect({ reserved: s.reserved, sold: s.sold, live: s.reservations.size }).toEqual({ reserved: 0, sold: 2, live: 0 });
+    // A paid order's reservation is not sold at once.
+    const paid = decide(s, { type: 'reserve', orderId: 'p', userId: 'u1', qty: 1, unitPriceCents: 5, ttl_ms: 10 }, 1);
+    expect(paid.events.map((e) => e.type)).toEqual(['reserved']);
   });
 
   it('refuses to lower the total below what is taken, and expires only what is due', () => {

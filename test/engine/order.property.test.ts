@@ -30,7 +30,14 @@ const cmd: fc.Arbitrary<OrderCommand> = fc.oneof(
   }),
   fc.constant({ type: 'cancel' as const }),
   fc.constant({ type: 'expire' as const }),
-  fc.constant({ type: 'deliver' as const }),
+  fc.constant<OrderCommand>({ type: 'deliver', delivery: { kind: 'ticket', codes: ['T1'] } }),
+  fc.record({
+    type: fc.constant('adopt' as const),
+    settlement: fc.oneof(
+      fc.record({ status: fc.constant('paid' as const), paymentId: fc.constantFrom('p1', 'p2') }),
+      fc.record({ status: fc.constantFrom('cancelled' as const, 'expired' as const) }),
+    ),
+  }),
 );
 
 describe('order lifecycle', () => {
@@ -51,6 +58,8 @@ describe('order lifecycle', () => {
           events.push(...d.events);
         });
         expect(paidCount).toBeLessThanOrEqual(1);
+        // Delivered means paid first, and carries what was delivered.
+        if (s.status === 'delivered') expect(s.delivery).toBeDefined();
         expect(new Set(s.paymentIds).size).toBe(s.paymentIds.length);
         const replayed = events.reduce<OrderState | undefined>((acc, e) => evolveOrder(acc, e), undefined);
         expect(replayed).toEqual(s);
@@ -67,5 +76,25 @@ describe('order lifecycle', () => {
     const late = decideOrder(s, { type: 'pay', payment: { paymentId: 'q', amountCents: 500, status: 'succeeded' } }, 3);
     expect(late.reply).toEqual({ outcome: 'ok', status: 'refund_required' });
     expect(decideOrder(s, { type: 'cancel' }, 4).reply.outcome).toBe('invalid_state');
+  });
+
+  it('adopts the inventory settlement of a reserved order, and flags one that contradicts it', () => {
+    const s = evolveOrder(undefined, created);
+    const paid = decideOrder(s, { type: 'adopt', settlement: { status: 'paid', paymentId: 'p9' } }, 1);
+    expect(paid.events).toEqual([{ type: 'order.paid', paymentId: 'p9', at: 1 }]);
+    const p = evolveOrder(s, paid.events[0]!);
+    // The same settlement again changes nothing; another one is a conflict, never a silent change.
+    expect(decideOrder(p, { type: 'adopt', settlement: { status: 'paid', paymentId: 'p9' } }, 2)).toEqual({ events: [], reply: { outcome: 'ok', status: 'paid' } });
+    expect(decideOrder(p, { type: 'adopt', settlement: { status: 'expired' } }, 2).reply.outcome).toBe('conflict');
+    // A second payment of a paid order is a refund, and the same payment again is nothing.
+    expect(decideOrder(p, { type: 'pay', payment: { paymentId: 'p9', amountCents: 500, status: 'succeeded' } }, 3).events).toEqual([]);
+    expect(decideOrder(p, { type: 'pay', payment: { paymentId: 'p10', amountCents: 500, status: 'succeeded' } }, 3).events.map((e) => e.type)).toEqual([
+      'order.refund_required',
+    ]);
+    const expired = evolveOrder(s, decideOrder(s, { type: 'adopt', settlement: { status: 'expired' } }, 1).events[0]!);
+    const refunded = evolveOrder(expired, decideOrder(expired, { type: 'pay', payment: { paymentId: 'q', amountCents: 500, status: 'succeeded' } }, 2).events[0]!);
+    expect(refunded.status).toBe('refund_required');
+    expect(decideOrder(refunded, { type: 'adopt', settlement: { status: 'expired' } }, 3).reply.outcome).toBe('ok');
+    expect(decideOrder(refunded, { type: 'adopt', settlement: { status: 'cancelled' } }, 3).reply.outcome).toBe('conflict');
   });
 });

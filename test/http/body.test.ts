@@ -103,6 +103,13 @@ describe('readJson', () => {
     expect(body.details?.length).toBeGreaterThan(0);
   });
 
+  it('a malformed body is never echoed back (it may carry a secret such as a card key)', async () => {
+    const res = await fetch(echo(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"keys": ["SECRET-KEY-123" "x"]}' });
+    const body = await expect400(res);
+    expect(JSON.stringify(body)).not.toContain('SECRET');
+    expect(body.details?.[0]?.message).toMatch(/^not valid JSON at character \d+$/);
+  });
+
   it('no Content-Type at all → 400', async () => {
     const reply = await rawExchange('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{"a":1}', () => undefined);
     expect(reply).toMatch(/^HTTP\/1\.1 400 /);

@@ -1,6 +1,7 @@
 // Proves a projection batch is idempotent and never moves an order backwards (older batches replayed
-// after newer ones change nothing), that the first idempotent answer wins and checkpoints only grow,
-// by applying batches out of order to the real MariaDB and SQLite.
+// after newer ones change nothing), that the first idempotent answer wins, checkpoints only grow and
+// outbox rows commit with the batch or not at all, by applying batches out of order to the real
+// MariaDB and SQLite.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IdempotencyRow, OrderHistoryRow, OrderRow, ProjectionBatch } from '../../persistence/ports.ts';
 import { backends } from './backends.ts';
@@ -19,6 +20,8 @@ function order(orderId: string, over: Partial<OrderRow> = {}): OrderRow {
     expiresAt: 901_000,
     updatedAt: 1_000,
     seq: 1,
+    paymentId: null,
+    delivery: null,
     ...over,
   };
 }
@@ -28,7 +31,7 @@ function step(o: OrderRow, cause: string): OrderHistoryRow {
 }
 
 function batch(part: Partial<ProjectionBatch>): ProjectionBatch {
-  return { orders: [], history: [], idempotency: [], checkpoints: new Map(), live: new Map(), ...part };
+  return { orders: [], history: [], idempotency: [], checkpoints: new Map(), live: new Map(), outbox: [], ...part };
 }
 
 describe.each(backends)('projection on $name', (backend) => {
@@ -42,9 +45,11 @@ describe.each(backends)('projection on $name', (backend) => {
 
   it('applies a batch idempotently', async () => {
     const o = order('o-idem');
-    const b = batch({ orders: [o], history: [step(o, 'order.reserved')], checkpoints: new Map([['idem:s', 1]]) });
+    const event = { eventId: 'idem:s:1', subject: 'stampede.evt.m1.order.reserved', body: '{"eventId":"idem:s:1"}', at: 1_000 };
+    const b = batch({ orders: [o], history: [step(o, 'order.reserved')], checkpoints: new Map([['idem:s', 1]]), outbox: [event] });
     await stores.projection.apply(b);
     await stores.projection.apply(b);
+    expect((await stores.outbox.readAfter(0, 10_000)).filter((r) => r.eventId === event.eventId).map(({ id: _, ...e }) => e)).toEqual([event]);
     expect(await stores.projection.order('o-idem')).toEqual(o);
     expect(await stores.projection.history('o-idem')).toEqual([step(o, 'order.reserved')]);
     expect(await stores.projection.order('o-none')).toBeUndefined();
@@ -67,6 +72,30 @@ describe.each(backends)('projection on $name', (backend) => {
     expect(await stores.projection.order('o-fwd')).toEqual(delivered);
     await stores.projection.apply(batch({ orders: [order('o-fwd', { seq: 12, status: 'cancelled' })] }));
     expect(await stores.projection.order('o-fwd')).toEqual(delivered);
+  });
+
+  it('orders rows by lifecycle, not by seq, since two streams write them (the SKU/date and the order)', async () => {
+    // The SKU/date stream sells at its seq 900; the order's own stream delivers at its seq 2.
+    const paid = order('o-two', { seq: 900, status: 'paid', paymentId: 'pay-1', updatedAt: 5_000 });
+    const delivered = order('o-two', { stream: paid.stream, seq: 2, status: 'delivered', paymentId: 'pay-1', updatedAt: 6_000, delivery: { kind: 'card_key', keyIds: [7, 9] } });
+    await stores.projection.apply(batch({ orders: [delivered] }));
+    await stores.projection.apply(batch({ orders: [paid] }));
+    expect(await stores.projection.order('o-two')).toEqual(delivered);
+    const expired = order('o-late', { seq: 50, status: 'expired' });
+    const refund = order('o-late', { seq: 1, status: 'refund_required', paymentId: 'pay-2' });
+    await stores.projection.apply(batch({ orders: [expired] }));
+    await stores.projection.apply(batch({ orders: [refund] }));
+    await stores.projection.apply(batch({ orders: [expired] }));
+    expect(await stores.projection.order('o-late')).toEqual(refund);
+  });
+
+  it('lists orders of a status by order id, page by page', async () => {
+    const ids = ['pg-a', 'pg-b', 'pg-c'];
+    await stores.projection.apply(batch({ orders: ids.map((id) => order(id, { status: 'paid', paymentId: `p-${id}` })) }));
+    const first = await stores.projection.ordersByStatus('paid', 2, 'pg-');
+    expect(first.map((o) => o.orderId)).toEqual(['pg-a', 'pg-b']);
+    const next = await stores.projection.ordersByStatus('paid', 2, 'pg-b');
+    expect(next.map((o) => o.orderId).filter((id) => id.startsWith('pg-'))).toEqual(['pg-c']);
   });
 
   it('keeps the first idempotent answer', async () => {
@@ -124,10 +153,12 @@ describe.each(backends)('projection on $name', (backend) => {
   it('applies a batch in one transaction: a failing row leaves none of the batch behind', async () => {
     const o = order('o-atomic', { stream: 'atomic:s' });
     const broken = { ...step(o, 'order.reserved'), cause: null as unknown as string };
-    const b = batch({ orders: [o], history: [broken], checkpoints: new Map([['atomic:s', 1]]) });
+    const event = { eventId: 'atomic:s:1', subject: 'stampede.evt.m1.order.reserved', body: '{}', at: 1 };
+    const b = batch({ orders: [o], history: [broken], checkpoints: new Map([['atomic:s', 1]]), outbox: [event] });
     await expect(stores.projection.apply(b)).rejects.toThrow();
     expect(await stores.projection.order('o-atomic')).toBeUndefined();
     expect((await stores.projection.checkpoints()).has('atomic:s')).toBe(false);
+    expect((await stores.outbox.readAfter(0, 10_000)).map((r) => r.eventId)).not.toContain('atomic:s:1');
   });
 
   it('applies a batch larger than one statement in one go', async () => {

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { loadConfig, type Config } from '../../app/config.ts';
 import { StampedeNode } from '../../app/node.ts';
 import type { Clock } from '../../engine/index.ts';
-import { signBuyerToken } from '../../http/signing.ts';
+import { signBuyerToken, signPayment } from '../../http/signing.ts';
 
 export const SECRETS = {
   STAMPEDE_ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
@@ -90,6 +90,21 @@ export class Client {
 
   async buyer(user: string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer> {
     return this.request(method, path, { body, auth: await this.token(user), ...(headers ? { headers } : {}) });
+  }
+
+  /**
+   * Sends a payment callback signed with the test payment secret at `t_s` (default: the clock's
+   * now). `tamper` changes the body after signing.
+   */
+  pay(
+    body: { orderId: string; paymentId: string; amountCents: number; status: 'succeeded' | 'failed' },
+    opts: { t_s?: number; secret?: string; tamper?: (raw: string) => string; signature?: string | null } = {},
+  ): Promise<Answer> {
+    const raw = JSON.stringify(body);
+    const t_s = opts.t_s ?? Math.floor((this.clock?.now() ?? Date.now()) / 1000);
+    const headers: Record<string, string> = {};
+    if (opts.signature !== null) headers['stampede-signature'] = opts.signature ?? signPayment(opts.secret ?? SECRETS.STAMPEDE_PAYMENT_SECRET, raw, t_s);
+    return this.request('POST', '/v1/payments/callback', { raw: opts.tamper ? opts.tamper(raw) : raw, headers });
   }
 
   /** Creates a SKU (on sale now) with stock on one date. */

@@ -1,0 +1,353 @@
+// One actor per order, alive only while something happens to the order: it takes the order over from
+// its SKU/date's inventory actor (which made the reservation and settles it: sold, cancelled,
+// expired) and owns the rest of its life: payments (each payment id once), refund_required,
+// payment mismatches and delivery. Commands are handled one at a time through the pure lifecycle
+// (engine/order.ts); their events go to the order's own journal stream `@o/<orderId>` by group
+// commit, and the reply leaves once they are durable. See docs/orders-and-delivery.md.
+//
+// While the order is reserved the inventory actor is the authority (it expires reservations on its
+// own timer), so a payment or cancel asks it first, and whatever it already settled is adopted.
+// Adopted transitions are written to this stream only in front of an event of its own, because the
+// SKU/date journal has them already (and published them).
+
+import {
+  decideOrder,
+  evolveOrder,
+  type OrderCommand,
+  type OrderDelivery,
+  type OrderEvent,
+  type OrderState,
+  type PaymentCallback,
+  type RandomSource,
+  type Settlement,
+} from '../engine/index.ts';
+import type { Delivery, JournalStore, OrderHistoryRow, OrderRow, OrderStatusRow } from '../persistence/ports.ts';
+import { UnavailableError } from './errors.ts';
+import type { GroupCommitter } from './group-commit.ts';
+import type { ProjectedEvent } from './inventory-projection.ts';
+import { orderOutboxEvent, type OrderEventType } from './order-events.ts';
+import type { Projector } from './projector.ts';
+import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
+
+export const ORDER_STREAM_PREFIX = '@o/';
+
+export function orderStream(orderId: string): string {
+  return `${ORDER_STREAM_PREFIX}${orderId}`;
+}
+
+export type OrderMessage =
+  | { type: 'get' }
+  | { type: 'pay'; payment: PaymentCallback }
+  | { type: 'cancel'; userId: string }
+  /** Deliver a paid order: by the engine (card keys, tickets), or with the merchant's payload (manual SKUs). */
+  | { type: 'deliver'; payload?: unknown }
+  | { type: '$projected'; seq: number };
+
+export type OrderActorReply =
+  /** `changed`: false when the command found the order already so (a repeat). */
+  | { outcome: 'ok'; order: OrderState; changed?: boolean }
+  | { outcome: 'not_found' }
+  | { outcome: 'invalid_state'; order: OrderState; message: string }
+  /** Paid and waiting: for card keys to be uploaded, or for the merchant (manual SKUs). */
+  | { outcome: 'awaiting'; order: OrderState; reason: 'card_keys' | 'merchant' };
+
+/** What the order's SKU/date knows of it: the reservation's facts, and its settlement if any. */
+export interface InventoryView {
+  order: Omit<OrderState, 'status' | 'paymentIds' | 'history' | 'delivery'>;
+  settlement?: Settlement;
+}
+
+export interface OrderActorDeps {
+  journal: JournalStore;
+  committer: GroupCommitter;
+  projector: Projector;
+  now: () => number;
+  random: RandomSource;
+  /** The order as its inventory actor (or, once settled and projected, the read model) knows it. */
+  lookup(orderId: string): Promise<InventoryView | undefined>;
+  /** Asks the inventory actor to sell the reserved stock; false if the reservation is gone. */
+  confirmSold(orderId: string, paymentId: string): Promise<boolean>;
+  /** Asks the inventory actor to release the reservation; false if it is gone. */
+  release(orderId: string, userId: string): Promise<boolean>;
+  /** Card keys for the order from its SKU's delivery actor, or 'awaiting' while the pool is empty. */
+  assignKeys(skuId: string, orderId: string, qty: number): Promise<number[] | 'awaiting'>;
+  sku(skuId: string): { delivery: Delivery; merchantId: string } | undefined;
+  /** The SKU/date stream of the order (its read-model rows are filed under it). */
+  inventoryStreamOf(order: { skuId: string; date: string }): string;
+  observer: OrderObserver;
+}
+
+export interface OrderObserver {
+  /** An order was delivered, `ms` after it was paid (by this actor's clock). */
+  delivered(ms: number): void;
+  /** The inventory's settlement contradicts this order's journal: nothing is changed, an operator must look. */
+  conflict(orderId: string, message: string): void;
+}
+
+/** Bytes of randomness in one ticket code (128 bits: unguessable, and unique with overwhelming odds). */
+export const TICKET_CODE_BYTES = 16;
+
+const base32 = 'ABCDEFGHJKMNPQRSTVWXYZ0123456789'.padEnd(32, 'U');
+
+export function ticketCode(random: RandomSource): string {
+  const bytes = random.bytes(TICKET_CODE_BYTES);
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += base32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += base32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+/** Events whose change the outside world hears of from this stream (the SKU/date's stream has the rest). */
+const PUBLISHED: ReadonlySet<OrderEvent['type']> = new Set(['order.refund_required', 'order.payment_mismatch', 'order.delivered']);
+
+export class OrderActor implements Behavior<OrderMessage> {
+  private loaded = false;
+  /** The order with what this stream holds plus what was adopted from the inventory since. */
+  private state: OrderState | undefined;
+  /** Adopted events (and the opening facts) not yet in this stream: written in front of the next own event. */
+  private unjournaled: OrderEvent[] = [];
+  private seq = 0;
+  private projectedSeq = 0;
+  private busy = false;
+  private readonly stream: string;
+
+  constructor(
+    private readonly orderId: string,
+    private readonly deps: OrderActorDeps,
+  ) {
+    this.stream = orderStream(orderId);
+  }
+
+  canPassivate(): boolean {
+    return !this.busy && this.projectedSeq >= this.seq;
+  }
+
+  async receive(batch: Envelope<OrderMessage>[], ctx: ActorContext<OrderMessage>): Promise<void> {
+    this.busy = true;
+    try {
+      for (const env of batch) {
+        const msg = env.msg;
+        if (msg.type === '$projected') {
+          this.projectedSeq = Math.max(this.projectedSeq, msg.seq);
+          continue;
+        }
+        try {
+          ctx.reply(env, await this.handle(msg));
+        } catch (error) {
+          // A store or another actor failed: nothing was answered as done. Forget what is in memory,
+          // so the next command starts again from durable state.
+          ctx.fail(env, error instanceof UnavailableError ? error : new UnavailableError(`order ${this.orderId}: ${String((error as Error)?.message ?? error)}`, { cause: error }));
+          this.loaded = false;
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async handle(msg: Exclude<OrderMessage, { type: '$projected' }>): Promise<OrderActorReply> {
+    if (!this.loaded) await this.load();
+    let state = this.state;
+    if (!state) return { outcome: 'not_found' };
+    switch (msg.type) {
+      case 'get':
+        return { outcome: 'ok', order: state };
+      case 'pay': {
+        const command: OrderCommand = { type: 'pay', payment: msg.payment };
+        let d = decideOrder(state, command, this.deps.now());
+        if (d.events[0]?.type === 'order.paid') {
+          if (!(await this.deps.confirmSold(this.orderId, msg.payment.paymentId))) {
+            // The reservation was settled meanwhile (expired, cancelled, or sold by this payment
+            // before a crash): take that over, then the payment applies to it.
+            state = await this.refresh(true);
+            d = decideOrder(state, command, this.deps.now());
+            if (d.events[0]?.type === 'order.paid') throw new UnavailableError(`order ${this.orderId}: inventory refused the sale of a reservation it still holds`);
+          }
+        }
+        await this.persist(d.events);
+        return { outcome: 'ok', order: this.state! };
+      }
+      case 'cancel': {
+        if (state.userId !== msg.userId) return { outcome: 'not_found' };
+        let d = decideOrder(state, { type: 'cancel' }, this.deps.now());
+        if (d.events[0]?.type === 'order.cancelled') {
+          if (await this.deps.release(this.orderId, msg.userId)) {
+            // The SKU/date journal holds the cancel (and published it): adopt it, write nothing.
+            this.adopt(d.events);
+            return { outcome: 'ok', order: this.state! };
+          }
+          state = await this.refresh(true);
+          d = decideOrder(state, { type: 'cancel' }, this.deps.now());
+        }
+        if (d.reply.outcome === 'invalid_state') return { outcome: 'invalid_state', order: state, message: d.reply.message };
+        return { outcome: 'ok', order: state };
+      }
+      case 'deliver':
+        return this.deliver(msg.payload);
+    }
+  }
+
+  private async deliver(payload: unknown): Promise<OrderActorReply> {
+    let state = this.state!;
+    // The order.paid event may reach delivery before this actor heard of the sale.
+    if (state.status === 'reserved') state = await this.refresh(false);
+    if (state.status === 'delivered' && payload === undefined) return { outcome: 'ok', order: state, changed: false };
+    if (state.status !== 'paid') {
+      return { outcome: 'invalid_state', order: state, message: `order is ${state.status}; only a paid order can be delivered` };
+    }
+    const sku = this.deps.sku(state.skuId);
+    const kind: Delivery = sku?.delivery ?? 'manual';
+    let delivery: OrderDelivery;
+    if (payload !== undefined) {
+      if (kind !== 'manual') return { outcome: 'invalid_state', order: state, message: `${state.skuId} is delivered by ${kind}, not by the merchant` };
+      delivery = { kind: 'manual', payload };
+    } else if (kind === 'manual') {
+      return { outcome: 'awaiting', order: state, reason: 'merchant' };
+    } else if (kind === 'ticket') {
+      delivery = { kind: 'ticket', codes: Array.from({ length: state.qty }, () => ticketCode(this.deps.random)) };
+    } else {
+      const keys = await this.deps.assignKeys(state.skuId, this.orderId, state.qty);
+      if (keys === 'awaiting') return { outcome: 'awaiting', order: state, reason: 'card_keys' };
+      delivery = { kind: 'card_key', keyIds: keys };
+    }
+    const d = decideOrder(state, { type: 'deliver', delivery }, this.deps.now());
+    await this.persist(d.events);
+    const paidAt = [...state.history].reverse().find((h) => h.status === 'paid')?.at;
+    if (d.events.length > 0 && paidAt !== undefined) this.deps.observer.delivered(this.deps.now() - paidAt);
+    return { outcome: 'ok', order: this.state!, changed: d.events.length > 0 };
+  }
+
+  /** Reads this order's stream; if it does not settle the order, asks the inventory what it knows. */
+  private async load(): Promise<void> {
+    this.state = undefined;
+    this.unjournaled = [];
+    this.seq = 0;
+    const records = await this.deps.journal.readAfter(this.stream, 0);
+    this.projectedSeq = Math.max(this.projectedSeq, this.deps.projector.checkpoint(this.stream));
+    let state: OrderState | undefined;
+    // Events of this stream the read model may lack (a crash right after their write) are handed
+    // to the projector again; it is idempotent.
+    const reprojected: ProjectedEvent[] = [];
+    for (const record of records) {
+      if (record.seq !== this.seq + 1) throw new UnavailableError(`journal of ${this.stream} is not contiguous at seq ${this.seq}`);
+      for (const raw of record.events) {
+        this.seq++;
+        state = evolveOrder(state, raw as OrderEvent);
+        if (this.seq > this.projectedSeq) {
+          const projected = this.projectOne(raw as OrderEvent, state, this.seq);
+          if (projected) reprojected.push(projected);
+        }
+      }
+    }
+    if (this.seq > this.projectedSeq) this.deps.projector.enqueue(this.stream, reprojected, this.seq, 0);
+    this.state = state;
+    this.loaded = true;
+    if (!state || state.status === 'reserved') await this.refresh(false);
+  }
+
+  /** Takes over what the inventory settled. `mustKnow`: the inventory refused a command, so it must have settled it. */
+  private async refresh(mustKnow: boolean): Promise<OrderState> {
+    const view = await this.deps.lookup(this.orderId);
+    if (!view) {
+      if (this.state) throw new UnavailableError(`order ${this.orderId} is unknown to its inventory`);
+      return undefined as never;
+    }
+    if (!this.state) {
+      const opened: OrderEvent = { type: 'order.reserved', order: view.order, at: view.order.createdAt };
+      this.adopt([opened]);
+    }
+    if (view.settlement) {
+      const d = decideOrder(this.state!, { type: 'adopt', settlement: view.settlement }, this.deps.now());
+      if (d.reply.outcome === 'conflict') {
+        this.deps.observer.conflict(this.orderId, d.reply.message);
+        throw new UnavailableError(`order ${this.orderId}: ${d.reply.message}`);
+      }
+      this.adopt(d.events);
+    } else if (mustKnow) {
+      throw new UnavailableError(`order ${this.orderId}: the inventory neither holds nor settled it`);
+    }
+    return this.state!;
+  }
+
+  private adopt(events: OrderEvent[]): void {
+    for (const e of events) {
+      this.state = evolveOrder(this.state, e);
+      this.unjournaled.push(e);
+    }
+  }
+
+  /** Writes the adopted events and `events` as one record; applies them once durable. */
+  private async persist(events: OrderEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const all = [...this.unjournaled, ...events];
+    const first = this.seq + 1;
+    await this.deps.committer.commit({ stream: this.stream, seq: first, lastSeq: this.seq + all.length, at: this.deps.now(), events: all });
+    this.seq += all.length;
+    // The adopted events were projected by the SKU/date's stream; this stream projects its own.
+    const projected: ProjectedEvent[] = [];
+    let seq = first + this.unjournaled.length;
+    this.unjournaled = [];
+    for (const e of events) {
+      this.state = evolveOrder(this.state, e);
+      const p = this.projectOne(e, this.state, seq++);
+      if (p) projected.push(p);
+    }
+    this.deps.projector.enqueue(this.stream, projected, this.seq, 0);
+  }
+
+  private projectOne(e: OrderEvent, state: OrderState, seq: number): ProjectedEvent | undefined {
+    if (e.type === 'order.reserved' || e.type === 'order.cancelled' || e.type === 'order.expired') return undefined;
+    const stream = this.deps.inventoryStreamOf(state);
+    const row: OrderRow = {
+      orderId: state.orderId,
+      stream,
+      userId: state.userId,
+      skuId: state.skuId,
+      date: state.date,
+      qty: state.qty,
+      amountCents: state.amountCents,
+      status: state.status as OrderStatusRow,
+      createdAt: state.createdAt,
+      expiresAt: state.expiresAt,
+      updatedAt: e.at,
+      seq,
+      paymentId: paidBy(state),
+      delivery: state.delivery ?? null,
+    };
+    if (!PUBLISHED.has(e.type)) return { seq, change: { row } };
+    const cause =
+      e.type === 'order.delivered'
+        ? 'delivered'
+        : e.type === 'order.refund_required'
+          ? `refund payment ${e.paymentId}`
+          : `payment_mismatch ${(e as Extract<OrderEvent, { type: 'order.payment_mismatch' }>).paymentId} of ${(e as Extract<OrderEvent, { type: 'order.payment_mismatch' }>).amountCents}`;
+    const history: OrderHistoryRow = { orderId: state.orderId, stream: this.stream, seq, status: row.status, at: e.at, cause };
+    const merchantId = this.deps.sku(state.skuId)?.merchantId ?? 'unknown';
+    const extra =
+      e.type === 'order.refund_required'
+        ? { paymentId: e.paymentId }
+        : e.type === 'order.payment_mismatch'
+          ? { paymentId: e.paymentId, paidCents: e.amountCents }
+          : {};
+    return {
+      seq,
+      change: { row, history },
+      outbox: orderOutboxEvent(e.type as OrderEventType, this.stream, seq, e.at, merchantId, row, extra),
+    };
+  }
+}
+
+/** The payment that paid the order: the cause of its `paid` transition. */
+function paidBy(state: OrderState): string | null {
+  const paid = state.history.find((h) => h.status === 'paid');
+  return paid && paid.cause.startsWith('payment ') ? paid.cause.slice('payment '.length) : null;
+}

@@ -1,0 +1,57 @@
+// The events merchants and the engine's own consumers receive (API.md "NATS"): one per state change
+// that matters outside, with the journal position as its id, so re-projecting after a crash makes
+// the same event (the outbox and JetStream drop the repeat). Card keys and ticket codes are never in
+// an event.
+
+import { isoTime, type OrderFacts } from '../engine/index.ts';
+import type { OutboxEvent } from '../persistence/ports.ts';
+
+export type OrderEventType =
+  | 'order.reserved'
+  | 'order.paid'
+  | 'order.delivered'
+  | 'order.cancelled'
+  | 'order.expired'
+  | 'order.refund_required'
+  | 'order.payment_mismatch';
+
+/** The order fields of an event: the contract's order facts and the buyer. */
+export type OrderEventFacts = OrderFacts & { userId: string };
+
+/** The id of the event made from the journal event `seq` of `stream`. */
+export function eventIdOf(stream: string, seq: number): string {
+  return `${stream}:${seq}`;
+}
+
+export function eventSubject(merchantId: string, type: string): string {
+  return `stampede.evt.${merchantId}.${type}`;
+}
+
+export function orderOutboxEvent(
+  type: OrderEventType,
+  stream: string,
+  seq: number,
+  at: number,
+  merchantId: string,
+  o: OrderEventFacts,
+  extra: { paymentId?: string; paidCents?: number } = {},
+): OutboxEvent {
+  const eventId = eventIdOf(stream, seq);
+  const body = {
+    eventId,
+    type,
+    at: isoTime(at),
+    merchantId,
+    orderId: o.orderId,
+    userId: o.userId,
+    skuId: o.skuId,
+    date: o.date,
+    qty: o.qty,
+    amountCents: o.amountCents,
+    status: o.status,
+    createdAt: isoTime(o.createdAt),
+    expiresAt: isoTime(o.expiresAt),
+    ...extra,
+  };
+  return { eventId, subject: eventSubject(merchantId, type), body: JSON.stringify(body), at };
+}

@@ -1,0 +1,197 @@
+// Reconciliation: compares what the inventory actors, the orders, the deliveries and the card-key
+// assignments say, reports every difference, and repairs what is safe to repair:
+//   - a paid order of a card_key or ticket SKU still undelivered after a grace period -> delivered
+//     now (delivery is idempotent: an order that already holds keys gets the same keys);
+//   - a reservation past its expiry still holding stock -> the inventory actor's expiry runs now.
+// What is not safe to repair is reported only: stock that disagrees with the orders, card keys
+// assigned to orders that do not account for them. Runs from `stampede ops reconcile`
+// (POST /ops/reconcile) and periodically (STAMPEDE_RECONCILE_INTERVAL_MS). Every finding goes to
+// the log and to metrics (stampede_reconciliation_total{finding, action}).
+
+import { inventoryStream } from '../engine/index.ts';
+import type { CardKeyStore, ProjectionStore } from '../persistence/ports.ts';
+import type { Catalog } from './catalog.ts';
+import type { InventoryInspection, InventoryMessage } from './inventory-actor.ts';
+import type { DeliverOutcome, Result } from './order-service.ts';
+import type { ActorKind } from './runtime/index.ts';
+
+export type FindingKind =
+  | 'paid_not_delivered'
+  | 'awaiting_card_keys'
+  | 'expired_reservation_holding_stock'
+  | 'stock_mismatch'
+  | 'card_keys_mismatch'
+  | 'check_failed';
+
+export interface Finding {
+  kind: FindingKind;
+  /** The order, SKU/date or SKU concerned. */
+  id: string;
+  detail: string;
+  action: 'repaired' | 'reported';
+}
+
+export interface ReconcileReport {
+  startedAt: string;
+  finishedAt: string;
+  checked: { paidOrders: number; liveStreams: number; streams: number; cardKeySkus: number };
+  findings: Finding[];
+  repaired: number;
+  reported: number;
+}
+
+export interface ReconcilerDeps {
+  inventory: ActorKind<InventoryMessage>;
+  catalog: Catalog;
+  projection: ProjectionStore;
+  cardKeys: CardKeyStore;
+  deliverPaid(orderId: string): Promise<Result<DeliverOutcome>>;
+  now(): number;
+  onFinding(finding: Finding): void;
+  limits: ReconcileLimits;
+}
+
+export interface ReconcileLimits {
+  /** A paid order younger than this is in flight, not stuck. */
+  delivery_grace_ms: number;
+  /** A reservation this long past its expiry means the expiry timer failed. */
+  expiry_grace_ms: number;
+  /** Paid orders looked at per run at most. */
+  paid_orders_per_run_max: number;
+  /** SKU/dates compared (stock against orders) per run at most, round robin across runs. */
+  streams_per_run_max: number;
+}
+
+export class Reconciler {
+  private running: Promise<ReconcileReport> | undefined;
+  /** Where the round robin over SKU/dates continues next run. */
+  private streamCursor = 0;
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  /** One pass; a call while a pass runs shares it. */
+  run(): Promise<ReconcileReport> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<ReconcileReport> {
+    const startedAt = this.deps.now();
+    const findings: Finding[] = [];
+    const found = (f: Finding): void => {
+      findings.push(f);
+      this.deps.onFinding(f);
+    };
+    const checked = { paidOrders: 0, liveStreams: 0, streams: 0, cardKeySkus: 0 };
+    await this.guard('paid orders', found, () => this.paidOrders(found, checked));
+    await this.guard('live reservations', found, () => this.liveReservations(found, checked));
+    await this.guard('stock', found, () => this.stock(found, checked));
+    await this.guard('card keys', found, () => this.cardKeys(found, checked));
+    const repaired = findings.filter((f) => f.action === 'repaired').length;
+    return {
+      startedAt: new Date(startedAt).toISOString(),
+      finishedAt: new Date(this.deps.now()).toISOString(),
+      checked,
+      findings,
+      repaired,
+      reported: findings.length - repaired,
+    };
+  }
+
+  /** A check that fails (a store down) is itself a finding; the other checks still run. */
+  private async guard(what: string, found: (f: Finding) => void, check: () => Promise<void>): Promise<void> {
+    try {
+      await check();
+    } catch (error) {
+      found({ kind: 'check_failed', id: what, detail: error instanceof Error ? error.message : String(error), action: 'reported' });
+    }
+  }
+
+  private async paidOrders(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
+    const cutoff = this.deps.now() - this.deps.limits.delivery_grace_ms;
+    let after: string | undefined;
+    while (checked.paidOrders < this.deps.limits.paid_orders_per_run_max) {
+      const page = await this.deps.projection.ordersByStatus('paid', Math.min(500, this.deps.limits.paid_orders_per_run_max - checked.paidOrders), after);
+      if (page.length === 0) break;
+      after = page[page.length - 1]!.orderId;
+      for (const o of page) {
+        checked.paidOrders++;
+        const sku = this.deps.catalog.sku(o.skuId);
+        if (!sku || sku.delivery === 'manual' || o.updatedAt > cutoff) continue;
+        const r = await this.deps.deliverPaid(o.orderId);
+        if (!r.ok) {
+          found({ kind: 'paid_not_delivered', id: o.orderId, detail: `delivery refused: ${r.error}: ${r.message}`, action: 'reported' });
+        } else if (r.value === 'delivered') {
+          found({ kind: 'paid_not_delivered', id: o.orderId, detail: `paid at ${new Date(o.updatedAt).toISOString()}, delivered now`, action: 'repaired' });
+        } else if (r.value === 'awaiting_card_keys') {
+          found({ kind: 'awaiting_card_keys', id: o.orderId, detail: `${o.skuId} has no card keys left; the order waits for an upload`, action: 'reported' });
+        }
+      }
+    }
+  }
+
+  private async liveReservations(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
+    const cutoff = this.deps.now() - this.deps.limits.expiry_grace_ms;
+    for (const stream of [...this.deps.inventory.keys()]) {
+      checked.liveStreams++;
+      const i = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
+      if (i.oldestExpiresAt !== null && i.oldestExpiresAt < cutoff) {
+        this.deps.inventory.tell(stream, { type: '$expire' });
+        found({
+          kind: 'expired_reservation_holding_stock',
+          id: stream,
+          detail: `a reservation expired at ${new Date(i.oldestExpiresAt).toISOString()} still held stock; expiry run now`,
+          action: 'repaired',
+        });
+      }
+    }
+  }
+
+  /** Sold stock must equal the units of paid and delivered orders, once the read model caught up. */
+  private async stock(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
+    const streams = this.deps.catalog.allStreams();
+    const n = Math.min(streams.length, this.deps.limits.streams_per_run_max);
+    for (let k = 0; k < n; k++) {
+      const ref = streams[(this.streamCursor + k) % streams.length]!;
+      const stream = inventoryStream(ref.skuId, ref.date);
+      const i = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
+      if (i.projectedSeq < i.journalSeq) continue; // the read model is behind: compare next time
+      checked.streams++;
+      const counts = await this.deps.projection.countByStatus(stream);
+      const soldUnits = (counts.paid?.units ?? 0) + (counts.delivered?.units ?? 0);
+      if (soldUnits !== i.sold) {
+        found({ kind: 'stock_mismatch', id: stream, detail: `inventory sold ${i.sold}, orders paid or delivered hold ${soldUnits} units`, action: 'reported' });
+      }
+      if (i.reserved + i.sold > i.total) {
+        found({ kind: 'stock_mismatch', id: stream, detail: `reserved ${i.reserved} + sold ${i.sold} exceed total ${i.total}`, action: 'reported' });
+      }
+    }
+    this.streamCursor = streams.length === 0 ? 0 : (this.streamCursor + n) % streams.length;
+  }
+
+  /** Keys assigned to orders must be the keys of delivered orders (plus those of paid orders being delivered). */
+  private async cardKeys(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
+    for (const sku of this.deps.catalog.allSkus()) {
+      if (sku.delivery !== 'card_key') continue;
+      checked.cardKeySkus++;
+      const [total, unassigned, units] = await Promise.all([
+        this.deps.cardKeys.count(sku.skuId),
+        this.deps.cardKeys.countUnassigned(sku.skuId),
+        this.deps.projection.unitsBySkuStatus(sku.skuId),
+      ]);
+      const assigned = total - unassigned;
+      const delivered = units.delivered ?? 0;
+      const paid = units.paid ?? 0;
+      if (assigned < delivered || assigned > delivered + paid) {
+        found({
+          kind: 'card_keys_mismatch',
+          id: sku.skuId,
+          detail: `${assigned} keys assigned; delivered orders hold ${delivered} units and paid orders ${paid}`,
+          action: 'reported',
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,89 @@
+// A request/reply service on core NATS (merchant commands, ops queries): one queue-group
+// subscription whose handler answers each request. Bounded like everything else: requests handled at
+// once have a limit (beyond it the request is answered `overloaded` at once), and stop() waits for
+// the ones in flight for a bounded time. The client re-subscribes by itself after a reconnect.
+import type { Msg, NatsConnection, Subscription as NatsSub } from 'nats';
+import { within } from './waits.ts';
+
+/** Answers one request: the reply body, as bytes or text (sent as UTF-8). */
+export type RequestHandler = (data: Uint8Array, subject: string) => Promise<Uint8Array | string>;
+
+export interface RequestServiceOptions {
+  /** Requests handled at once, at most. */
+  inFlightMax?: number;
+  /** Longest stop() waits for requests in flight. */
+  stopTimeout_ms?: number;
+  /** The reply when the handler throws (a bug or a broken dependency; its message is not sent). */
+  errorReply?: (error: unknown) => Uint8Array | string;
+  /** Told about each handler failure, e.g. to log it. */
+  onError?: (error: unknown, subject: string) => void;
+}
+
+export interface RequestService {
+  stop(): Promise<void>;
+}
+
+export const request_service_defaults = {
+  inFlightMax: 256,
+  stopTimeout_ms: 5_000,
+} as const;
+
+/** The contract's error replies (API.md, "NATS"). */
+const unavailable_reply = JSON.stringify({ ok: false, error: 'unavailable', message: 'the request could not be handled now; try again' });
+const overloaded_reply = JSON.stringify({ ok: false, error: 'overloaded', message: 'too many requests in flight; try again' });
+
+export function serveRequests(
+  connection: NatsConnection,
+  subject: string,
+  queue: string,
+  handler: RequestHandler,
+  options: RequestServiceOptions = {},
+): RequestService {
+  const inFlightMax = options.inFlightMax ?? request_service_defaults.inFlightMax;
+  const stopTimeout_ms = options.stopTimeout_ms ?? request_service_defaults.stopTimeout_ms;
+  const errorReply = options.errorReply ?? (() => unavailable_reply);
+  const running = new Set<Promise<void>>();
+  let stopping: Promise<void> | undefined;
+
+  const respond = (msg: Msg, body: Uint8Array | string) => {
+    try {
+      msg.respond(body);
+    } catch {
+      // The connection closed meanwhile: the requester times out and may ask again.
+    }
+  };
+
+  const answer = async (msg: Msg) => {
+    let body: Uint8Array | string;
+    try {
+      body = await handler(msg.data, msg.subject);
+    } catch (error) {
+      options.onError?.(error, msg.subject);
+      body = errorReply(error);
+    }
+    respond(msg, body);
+  };
+
+  const sub: NatsSub = connection.subscribe(subject, {
+    queue,
+    callback: (error, msg) => {
+      if (error || !msg.reply || stopping) return; // a publish without reply asks for nothing
+      if (running.size >= inFlightMax) {
+        respond(msg, overloaded_reply);
+        return;
+      }
+      const done: Promise<void> = answer(msg).finally(() => running.delete(done));
+      running.add(done);
+    },
+  });
+
+  return {
+    stop() {
+      stopping ??= (async () => {
+        sub.unsubscribe();
+        await within(Promise.allSettled([...running]), stopTimeout_ms, `request service ${subject} stop`).catch(() => {});
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,110 @@
+// Proves every NATS request that asks for a reply gets one, however its handler ends — a journal write that fails (injected into a real node's journal) is `unavailable` with retryAfter_s, a bug is `internal` without its message, one merchant past its in-flight bound is `overloaded` at once while another merchant is served — and that stop() takes the subscriptions away, on a nats-server of this file's own.
+import { connect, ErrorCode, type NatsConnection, type NatsError } from 'nats';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { merchant_command_limits, messagingServicesOf, startMessaging, type Messaging, type MessagingServices } from '../../messaging/index.ts';
+import { StoreUnavailableError } from '../../persistence/errors.ts';
+import { startEngine, type TestEngine } from '../support/engine.ts';
+import { injectJournalFaults, waitFor, type JournalFaults } from '../support/journal-faults.ts';
+import { ask, capturingLogger, startOwnNats, type OwnNats } from './support.ts';
+
+const DATE = '2026-12-01';
+
+describe('NATS replies when handlers fail', () => {
+  let nats: OwnNats;
+  let e: TestEngine;
+  let nc: NatsConnection;
+  let messaging: Messaging | undefined;
+  let faults: JournalFaults | undefined;
+
+  beforeAll(async () => {
+    nats = await startOwnNats();
+    e = await startEngine({ kind: 'sqlite' });
+    nc = await connect({ servers: nats.url, timeout: 2_000 });
+    await e.client.sku('f-m1', DATE, 10);
+    await e.client.sku('f-m2', DATE, 10, { merchantId: 'm2' });
+  });
+  // One messaging instance at a time: two in the queue group would share the requests.
+  afterEach(async () => {
+    faults?.restore();
+    for (const held of faults?.held.splice(0) ?? []) await held.release();
+    faults = undefined;
+    await messaging?.stop();
+    messaging = undefined;
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await e?.stop();
+    await nats?.stop();
+  });
+
+  it('a journal write that fails is answered unavailable with retryAfter_s, and nothing changed', async () => {
+    const { log, lines } = capturingLogger();
+    messaging = await startMessaging(nc, messagingServicesOf(e.node), log);
+    faults = injectJournalFaults(e.node.stores.journal);
+    faults.hold = true;
+    const reply = ask(nc, 'stampede.cmd.m1.stock.set', { skuId: 'f-m1', date: DATE, total: 99 });
+    await waitFor(() => faults!.held.length === 1, 10_000, 'the held journal write');
+    await faults.held.shift()!.fail(new StoreUnavailableError('injected: database unreachable'));
+    expect(await reply).toEqual({ ok: false, error: 'unavailable', message: expect.any(String), retryAfter_s: 1 });
+    faults.restore();
+    faults.hold = false;
+    expect((await e.client.admin('GET', `/ops/inventory/f-m1/${DATE}`)).body).toMatchObject({ total: 10 });
+    expect(lines.some((l) => l.includes('"level":40') && l.includes('stampede.cmd.m1.stock.set'))).toBe(true);
+    // And the next request is served as usual.
+    expect(await ask(nc, 'stampede.cmd.m1.stock.set', { skuId: 'f-m1', date: DATE, total: 11 })).toMatchObject({ ok: true, total: 11 });
+  });
+
+  it('a bug in a handler is answered internal, without its message, and the service goes on', async () => {
+    const services = messagingServicesOf(e.node);
+    const buggy: MessagingServices = {
+      ...services,
+      orders: {
+        ...services.orders,
+        setStock: (...args) => services.orders.setStock(...args),
+        addCardKeys: (...args) => services.orders.addCardKeys(...args),
+        orderHistory: (...args) => services.orders.orderHistory(...args),
+        deliverManual: (...args) => services.orders.deliverManual(...args),
+        inspect: async () => {
+          throw new TypeError('secret internals: cannot read properties of undefined');
+        },
+      },
+    };
+    const { log, lines } = capturingLogger();
+    messaging = await startMessaging(nc, buggy, log);
+    const reply = await ask(nc, 'stampede.ops.inventory.get', { skuId: 'f-m1', date: DATE });
+    expect(reply).toEqual({ ok: false, error: 'internal', message: 'internal error' });
+    expect(lines.some((l) => l.includes('"level":50') && l.includes('secret internals'))).toBe(true);
+    expect(await ask(nc, 'stampede.cmd.m1.stock.set', { skuId: 'f-m1', date: DATE, total: 12 })).toMatchObject({ ok: true, total: 12 });
+  });
+
+  it('a merchant past its in-flight bound is refused overloaded at once; another merchant is still served', async () => {
+    messaging = await startMessaging(nc, messagingServicesOf(e.node), capturingLogger().log);
+    faults = injectJournalFaults(e.node.stores.journal);
+    faults.only = (stream) => stream === `f-m1/${DATE}`;
+    faults.hold = true;
+    const bound = merchant_command_limits.merchant_in_flight_max;
+    const waiting = Array.from({ length: bound }, (_, i) => ask(nc, 'stampede.cmd.m1.stock.set', { skuId: 'f-m1', date: DATE, total: 20 + i }));
+    await waitFor(() => faults!.held.length >= 1, 10_000, 'a held journal write');
+    // Every one of the bound's requests reaches the handler before the next is sent past it.
+    await new Promise((r) => setTimeout(r, 200));
+    const started_ms = Date.now();
+    expect(await ask(nc, 'stampede.cmd.m1.stock.set', { skuId: 'f-m1', date: DATE, total: 1 })).toMatchObject({ ok: false, error: 'overloaded', retryAfter_s: 1 });
+    expect(Date.now() - started_ms).toBeLessThan(2_000);
+    expect(await ask(nc, 'stampede.cmd.m2.stock.set', { skuId: 'f-m2', date: DATE, total: 15 })).toMatchObject({ ok: true, total: 15 });
+    faults.hold = false;
+    for (const held of faults.held.splice(0)) await held.release();
+    const replies = await Promise.all(waiting);
+    expect(replies.filter((r) => r.ok !== true)).toEqual([]);
+  });
+
+  it('a publish without a reply subject changes nothing; after stop() nobody answers', async () => {
+    messaging = await startMessaging(nc, messagingServicesOf(e.node), capturingLogger().log);
+    nc.publish('stampede.cmd.m2.stock.set', new TextEncoder().encode(JSON.stringify({ skuId: 'f-m2', date: DATE, total: 3 })));
+    await nc.flush();
+    expect(await ask(nc, 'stampede.ops.inventory.get', { skuId: 'f-m2', date: DATE })).toMatchObject({ total: 15 });
+    await messaging.stop();
+    messaging = undefined;
+    const error = (await ask(nc, 'stampede.ops.inventory.get', { skuId: 'f-m2', date: DATE }, { timeout_ms: 2_000 }).catch((e: unknown) => e)) as NatsError;
+    expect(error.code).toBe(ErrorCode.NoResponders);
+  });
+});

@@ -1,0 +1,133 @@
+// Proves what only the NATS bus can get wrong — the stream's settings, the contract's Nats-Msg-Id
+// header, refusing a bad event before sending any, bounded StoreUnavailableError failures during an
+// outage, and a running consumer that carries on by itself after the server comes back — against the
+// shared JetStream and against a nats-server of our own that we kill and start again.
+import { connect, nanos, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../../persistence/errors.ts';
+import { openNatsBus } from '../../../persistence/bus/nats-bus.ts';
+import { freePort, OwnNatsServer } from '../../support/nats-server.ts';
+import { nats_url, recorder, uniqueSuffix, waitFor } from './support.ts';
+
+const suffix = uniqueSuffix();
+const prefix = `stampede_test_${suffix.toLowerCase()}.evt`;
+const stream = `STAMPEDE_TEST_NATS_${suffix}`;
+
+describe('NATS bus on the shared JetStream', () => {
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    nc = await connect({ servers: nats_url, timeout: 2_000 });
+  });
+  afterAll(async () => {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.delete(stream).catch(() => {});
+    await nc.close();
+  });
+
+  it('creates the stream with its bounds, then updates it when opened with other settings', async () => {
+    const jsm = await nc.jetstreamManager();
+    const first = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`], duplicateWindow_ms: 60_000 });
+    await first.close();
+    let info = await jsm.streams.info(stream);
+    expect(info.config.subjects).toEqual([`${prefix}.>`]);
+    expect(info.config.duplicate_window).toBe(nanos(60_000));
+    expect(info.config.max_age).toBe(nanos(7 * 24 * 3_600_000));
+    expect(info.config.max_bytes).toBe(1024 ** 3);
+
+    const second = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`] });
+    info = await jsm.streams.info(stream);
+    expect(info.config.duplicate_window).toBe(nanos(120_000));
+    await second.close();
+  });
+
+  it('stores each event once with Nats-Msg-Id = event id and the body as sent', async () => {
+    const bus = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`] });
+    const jsm = await nc.jetstreamManager();
+    const before = (await jsm.streams.info(stream)).state.last_seq;
+    const body = '{"eventId":"hdr-1","type":"order.paid","at":1}';
+    await bus.publish([{ id: 'hdr-1', subject: `${prefix}.m1.order.paid`, data: body }]);
+    await bus.publish([{ id: 'hdr-1', subject: `${prefix}.m1.order.paid`, data: body }]);
+    const info = await jsm.streams.info(stream);
+    expect(info.state.last_seq).toBe(before + 1);
+    const stored = await jsm.streams.getMessage(stream, { seq: before + 1 });
+    expect(stored.header.get('Nats-Msg-Id')).toBe('hdr-1');
+    expect(stored.subject).toBe(`${prefix}.m1.order.paid`);
+    expect(new TextDecoder().decode(stored.data)).toBe(body);
+    await bus.close();
+  });
+
+  it('refuses an event without id or outside the bus subjects, publishing none of the call', async () => {
+    const bus = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`] });
+    const jsm = await nc.jetstreamManager();
+    const before = (await jsm.streams.info(stream)).state.last_seq;
+    const ok = { id: 'refuse-ok', subject: `${prefix}.m1.order.paid`, data: '{}' };
+    await expect(bus.publish([ok, { id: 'x', subject: 'elsewhere.evt', data: '{}' }])).rejects.toThrow(RangeError);
+    await expect(bus.publish([{ id: '', subject: `${prefix}.m1.order.paid`, data: '{}' }])).rejects.toThrow(RangeError);
+    await expect(bus.publish([{ ...ok, subject: `${prefix}.m1.*` }])).rejects.toThrow(RangeError);
+    expect((await jsm.streams.info(stream)).state.last_seq).toBe(before);
+    await bus.close();
+  });
+
+  it('rejects opening a server nobody listens on with StoreUnavailableError, in bounded time', async () => {
+    const port = await freePort();
+    const started_ms = Date.now();
+    const error = await openNatsBus(`nats://127.0.0.1:${port}`, { connectTimeout_ms: 1_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - started_ms).toBeLessThan(5_000);
+  });
+});
+
+describe('NATS bus through an outage of its own nats-server', () => {
+  let server: OwnNatsServer;
+  beforeAll(async () => {
+    server = await OwnNatsServer.start();
+  });
+  afterAll(async () => {
+    await server?.dispose();
+  });
+
+  it('fails publish and ping fast while the server is down; a running consumer carries on once it is back', async () => {
+    const errors: unknown[] = [];
+    const bus = await openNatsBus(server.url, { publishTimeout_ms: 1_000, reconnectWait_ms: 200, onError: (e) => errors.push(e) });
+    const subject = 'stampede.evt.m1.order.reserved';
+    const r = recorder();
+    const sub = await bus.consume({ durable: 'outage', filter: 'stampede.evt.>', handler: r.handler });
+    await bus.publish([{ id: 'before', subject, data: '{}' }]);
+    await waitFor('before', () => r.acked.includes('before'));
+    expect(await bus.ping()).toBe(true);
+
+    await server.kill();
+    await waitFor('the client to notice', () => !bus.isConnected, 5_000);
+    const started_ms = Date.now();
+    const error = await bus.publish([{ id: 'during', subject, data: '{}' }]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - started_ms).toBeLessThan(3_000);
+    expect(await bus.ping()).toBe(false);
+
+    await server.start();
+    await waitFor(
+      'a publish after the restart',
+      () => bus.publish([{ id: 'after', subject, data: '{}' }]).then(() => true, () => false),
+      15_000,
+    );
+    expect(await bus.ping()).toBe(true);
+    // The same subscription, never restarted by us.
+    await waitFor('after', () => r.acked.includes('after'), 15_000);
+    await sub.stop();
+    expect(r.acked).toEqual(['before', 'after']);
+    await bus.close();
+  });
+
+  it('closes promptly, consumers included, while the server is down', async () => {
+    const bus = await openNatsBus(server.url, { reconnectWait_ms: 200 });
+    const r = recorder();
+    await bus.consume({ durable: 'closing', filter: 'stampede.evt.>', handler: r.handler });
+    await server.kill();
+    const started_ms = Date.now();
+    await bus.close();
+    expect(Date.now() - started_ms).toBeLessThan(3_000);
+    expect(await bus.ping()).toBe(false);
+    await expect(bus.publish([{ id: 'late', subject: 'stampede.evt.m1.order.paid', data: '{}' }])).rejects.toThrow(StoreUnavailableError);
+    await server.start();
+  });
+});

@@ -1,0 +1,92 @@
+// Proves serveRequests answers each request once through its queue group, turns a throwing handler
+// into the contract's `unavailable` reply without its message, answers `overloaded` beyond its
+// in-flight bound, and stops answering after stop(), on the shared NATS server.
+import { connect, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveRequests } from '../../../persistence/bus/request-service.ts';
+import { nats_url, uniqueSuffix, waitFor } from './support.ts';
+
+const subjectBase = `stampede_test_${uniqueSuffix().toLowerCase()}.cmd`;
+const decoder = new TextDecoder();
+
+describe('request/reply services on NATS', () => {
+  let server: NatsConnection;
+  let client: NatsConnection;
+  beforeAll(async () => {
+    server = await connect({ servers: nats_url, timeout: 2_000 });
+    client = await connect({ servers: nats_url, timeout: 2_000 });
+  });
+  afterAll(async () => {
+    await Promise.all([server?.close(), client?.close()]);
+  });
+
+  const ask = async (subject: string, body: string) => decoder.decode((await client.request(subject, body, { timeout: 2_000 })).data);
+
+  it('answers through one member of the queue group, with the handler reply as bytes or text', async () => {
+    const subject = `${subjectBase}.m1.echo`;
+    const handled: string[] = [];
+    const a = serveRequests(server, `${subjectBase}.*.echo`, 'echo', async (data, subj) => {
+      handled.push('a');
+      return `a:${subj}:${decoder.decode(data)}`;
+    });
+    const b = serveRequests(server, `${subjectBase}.*.echo`, 'echo', async (data) => {
+      handled.push('b');
+      return new TextEncoder().encode(`b::${decoder.decode(data)}`);
+    });
+    await server.flush();
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => ask(subject, `hi${i}`)));
+    for (const [i, reply] of replies.entries()) expect(reply).toMatch(new RegExp(`^(a:${subject.replaceAll('.', '\\.')}|b:):hi${i}$`));
+    expect(handled).toHaveLength(20); // each request handled once, not once per member
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('answers unavailable when the handler throws, and overloaded beyond its bound', async () => {
+    const failing = serveRequests(server, `${subjectBase}.fail`, 'fail', async () => {
+      throw new Error('secret detail');
+    });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let running = 0;
+    const slow = serveRequests(
+      server,
+      `${subjectBase}.slow`,
+      'slow',
+      async () => {
+        running += 1;
+        await gate;
+        return '{"ok":true}';
+      },
+      { inFlightMax: 2 },
+    );
+    await server.flush();
+    const failed = JSON.parse(await ask(`${subjectBase}.fail`, '{}')) as Record<string, unknown>;
+    expect(failed).toMatchObject({ ok: false, error: 'unavailable' });
+    expect(JSON.stringify(failed)).not.toContain('secret detail');
+
+    const held = [ask(`${subjectBase}.slow`, '1'), ask(`${subjectBase}.slow`, '2')];
+    await waitFor('two in flight', () => running === 2);
+    expect(JSON.parse(await ask(`${subjectBase}.slow`, '3'))).toMatchObject({ ok: false, error: 'overloaded' });
+    release();
+    expect(await Promise.all(held)).toEqual(['{"ok":true}', '{"ok":true}']);
+    await Promise.all([failing.stop(), slow.stop()]);
+  });
+
+  it('stops answering after stop(), letting the request in flight finish', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started = false;
+    const service = serveRequests(server, `${subjectBase}.stop`, 'stop', async () => {
+      started = true;
+      await gate;
+      return 'done';
+    });
+    await server.flush();
+    const inFlight = ask(`${subjectBase}.stop`, 'x');
+    await waitFor('the request to start', () => started);
+    const stopping = service.stop();
+    release();
+    await stopping;
+    expect(await inFlight).toBe('done');
+    await expect(client.request(`${subjectBase}.stop`, 'y', { timeout: 1_000 })).rejects.toThrow();
+  });
+});
