@@ -16,11 +16,12 @@ import {
   type InventoryState,
   type OrderFacts,
 } from '../engine/index.ts';
-import type { IdempotencyRow, JournalStore, SnapshotStore } from '../persistence/ports.ts';
+import type { IdempotencyRow, JournalStore, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
 import { encodeEvent } from './inventory-codec.ts';
 import type { GroupCommitter } from './group-commit.ts';
-import { projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
+import { outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
+import { outboxRangeRow } from './journal-outbox.ts';
 import type { Projector } from './projector.ts';
 import { recoverInventory, splitStream } from './recovery.ts';
 import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
@@ -111,6 +112,8 @@ interface Waiter {
 
 interface Batch {
   events: unknown[];
+  /** OUTBOX_KIND bits of the batch's events (which ones the outside world hears of). */
+  kinds: number;
   projected: ProjectedEvent[];
   waiters: Waiter[];
   firstSeq: number;
@@ -134,7 +137,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private snapshotSeq = 0;
   private lastSnapshotAt = 0;
   private snapshotCandidate: { seq: number; state: InventorySnapshot; durable: boolean } | undefined;
-  private pending: Batch = { events: [], projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
+  private pending: Batch = { events: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
   private inFlight: Batch | undefined;
   private readonly settled = new Map<string, Settled>();
   private readonly unprojectedIdempotency = new Map<string, { row: IdempotencyRow; seq: number }>();
@@ -206,7 +209,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // Everything after the snapshot is handed to the projector again (idempotent), and what it
     // settled is kept for reads until the projector confirms it.
     this.trackProjected(r.reprojected);
-    this.deps.projector.enqueue(this.stream, r.reprojected, r.seq, this.state.reservations.size);
+    this.deps.projector.enqueue(this.stream, r.reprojected, r.seq, this.state.reservations.size, this.outboxRange(r.outboxFromSeq, r.seq, r.outboxKinds));
     this.phase = 'ready';
     this.deps.observer.availability(this.stream, available(this.state));
     const waiting = this.waitingForRecovery;
@@ -276,6 +279,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       const projected = projectEvent(this.state, event, this.seq, this.context);
       evolve(this.state, event);
       this.pending.events.push(encodeEvent(event));
+      this.pending.kinds |= outboxKindOf(event);
       if (projected) this.pending.projected.push(projected);
     }
     if (command.type === 'reserve') this.deps.observer.reservation(decision.reply.outcome);
@@ -301,7 +305,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const batch = this.pending;
     const lastSeq = batch.firstSeq + batch.events.length - 1;
     batch.liveAfter = this.state.reservations.size;
-    this.pending = { events: [], projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
+    this.pending = { events: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
     this.inFlight = batch;
     const now = this.deps.now();
     const due =
@@ -323,7 +327,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.inFlight = undefined;
     this.durableSeq = batch.firstSeq + batch.events.length - 1;
     this.trackProjected(batch.projected);
-    this.deps.projector.enqueue(this.stream, batch.projected, this.durableSeq, batch.liveAfter);
+    this.deps.projector.enqueue(this.stream, batch.projected, this.durableSeq, batch.liveAfter, this.outboxRange(batch.firstSeq, this.durableSeq, batch.kinds));
     if (this.snapshotCandidate && this.snapshotCandidate.seq <= this.durableSeq) this.snapshotCandidate.durable = true;
     this.deps.observer.availability(this.stream, available(this.state));
     for (const w of batch.waiters) ctx.reply(w.env, w.reply);
@@ -335,9 +339,14 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     for (const w of this.inFlight?.waiters ?? []) ctx.fail(w.env, failure);
     for (const w of this.pending.waiters) ctx.fail(w.env, failure);
     this.inFlight = undefined;
-    this.pending = { events: [], projected: [], waiters: [], firstSeq: this.durableSeq + 1, liveAfter: 0 };
+    this.pending = { events: [], kinds: 0, projected: [], waiters: [], firstSeq: this.durableSeq + 1, liveAfter: 0 };
     // The in-memory state holds decisions that are not durable: discard it and recover.
     ctx.restart();
+  }
+
+  private outboxRange(fromSeq: number, toSeq: number, kinds: number): OutboxEvent | undefined {
+    if (kinds === 0 || toSeq < fromSeq) return undefined;
+    return outboxRangeRow({ stream: this.stream, fromSeq, toSeq, kinds, merchantId: this.context.merchantId }, this.deps.now());
   }
 
   private trackProjected(events: readonly ProjectedEvent[]): void {

@@ -13,9 +13,9 @@ export function encodeEvent(e: InventoryEvent): EncodedEvent {
         ? ['r', e.orderId, e.userId, e.qty, e.amountCents, e.createdAt, e.expiresAt - e.createdAt, e.idempotency.key, e.idempotency.hash]
         : ['r', e.orderId, e.userId, e.qty, e.amountCents, e.createdAt, e.expiresAt - e.createdAt];
     case 'released':
-      return ['x', e.orderId, e.userId, e.qty, e.reason === 'cancelled' ? 'c' : 'e', e.at];
+      return ['x', e.orderId, e.userId, e.qty, e.reason === 'cancelled' ? 'c' : 'e', e.at, e.amountCents, e.createdAt, e.expiresAt - e.createdAt];
     case 'sold':
-      return ['s', e.orderId, e.userId, e.qty, e.at, e.paymentId];
+      return ['s', e.orderId, e.userId, e.qty, e.at, e.paymentId, e.amountCents, e.createdAt, e.expiresAt - e.createdAt];
     case 'total_set':
       return ['t', e.total, e.at];
     case 'refused':
@@ -55,9 +55,9 @@ export function decodeEvent(raw: unknown): InventoryEvent {
       return event;
     }
     case 'x':
-      return { type: 'released', orderId: s(1), userId: s(2), qty: n(3), reason: s(4) === 'c' ? 'cancelled' : 'expired', at: n(5) };
+      return { type: 'released', orderId: s(1), userId: s(2), qty: n(3), reason: s(4) === 'c' ? 'cancelled' : 'expired', at: n(5), amountCents: n(6), createdAt: n(7), expiresAt: n(7) + n(8) };
     case 's':
-      return { type: 'sold', orderId: s(1), userId: s(2), qty: n(3), at: n(4), paymentId: s(5) };
+      return { type: 'sold', orderId: s(1), userId: s(2), qty: n(3), at: n(4), paymentId: s(5), amountCents: n(6), createdAt: n(7), expiresAt: n(7) + n(8) };
     case 't':
       return { type: 'total_set', total: n(1), at: n(2) };
     case 'f':

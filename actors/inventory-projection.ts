@@ -1,7 +1,6 @@
 // What each inventory event means outside its actor: the order row and a history line when an order
 // settles (a live reservation is answered by its actor, so reserving writes no row), the idempotency
-// record that lets an Idempotency-Key replay its first answer, and the event merchants and the
-// delivery consumer receive (order.reserved / paid / cancelled / expired). Computed from the state
+// record that lets an Idempotency-Key replay its first answer. Computed from the state
 // *before* the event (a release needs the reservation it releases), both when an actor decides and
 // when it replays its journal after a restart, so the two can never disagree.
 
@@ -37,12 +36,9 @@ export const SOLD_OUT_MESSAGE = 'not enough stock left for the requested qty';
 export function projectEvent(before: InventoryState, event: InventoryEvent, seq: number, c: StreamContext): ProjectedEvent | undefined {
   switch (event.type) {
     case 'reserved': {
-      const facts = { ...event, skuId: c.skuId, date: c.date, status: 'reserved' };
-      const projected: ProjectedEvent = { seq, outbox: orderOutboxEvent('order.reserved', c.stream, seq, event.createdAt, c.merchantId, facts) };
-      if (event.idempotency) {
-        projected.idempotency = answered(event.userId, event.idempotency, 201, orderCreatedBody({ ...event, skuId: c.skuId, date: c.date }), event.createdAt);
-      }
-      return projected;
+      // The hottest path of a sale: nothing at all unless an Idempotency-Key must be remembered.
+      if (!event.idempotency) return undefined;
+      return { seq, idempotency: answered(event.userId, event.idempotency, 201, orderCreatedBody({ ...event, skuId: c.skuId, date: c.date }), event.createdAt) };
     }
     case 'released':
     case 'sold': {
@@ -66,16 +62,54 @@ export function projectEvent(before: InventoryState, event: InventoryEvent, seq:
         delivery: null,
       };
       const cause = event.type === 'sold' ? `payment ${event.paymentId}` : event.reason;
-      const extra = event.type === 'sold' ? { paymentId: event.paymentId } : {};
-      return {
-        seq,
-        change: { row, history: { orderId: row.orderId, stream: c.stream, seq, status, at: event.at, cause } },
-        outbox: orderOutboxEvent(event.type === 'sold' ? 'order.paid' : `order.${event.reason}`, c.stream, seq, event.at, c.merchantId, row, extra),
-      };
+      return { seq, change: { row, history: { orderId: row.orderId, stream: c.stream, seq, status, at: event.at, cause } } };
     }
     case 'refused':
       return { seq, idempotency: answered(event.userId, event.idempotency, 409, { error: 'sold_out', message: SOLD_OUT_MESSAGE }, event.at) };
     case 'total_set':
+      return undefined;
+  }
+}
+
+// ---- events for the outside world ------------------------------------------------------------
+// A SKU/date's events reach the outbox as one row per journal write naming its seq range (see
+// actors/journal-outbox.ts): a flash sale writes no outbox row per reservation. The events are made
+// from the journal when read, by these functions, so they are the same however often they are made.
+
+/** Bits of the event types a range of a SKU/date's journal holds, so a reader can skip a range none of whose events it wants. */
+export const OUTBOX_KIND = { reserved: 1, paid: 2, cancelled: 4, expired: 8 } as const;
+
+const KIND_TYPES = Object.entries(OUTBOX_KIND) as [keyof typeof OUTBOX_KIND, number][];
+
+/** The outbox bit of an event (0: the outside world does not hear of it). */
+export function outboxKindOf(event: InventoryEvent): number {
+  switch (event.type) {
+    case 'reserved':
+      return OUTBOX_KIND.reserved;
+    case 'sold':
+      return OUTBOX_KIND.paid;
+    case 'released':
+      return event.reason === 'cancelled' ? OUTBOX_KIND.cancelled : OUTBOX_KIND.expired;
+    default:
+      return 0;
+  }
+}
+
+/** The order event types (`order.paid`, ...) of the bits in `kinds`. */
+export function outboxTypesOf(kinds: number): string[] {
+  return KIND_TYPES.filter(([, bit]) => (kinds & bit) !== 0).map(([name]) => `order.${name}`);
+}
+
+/** The event the outside world receives for journal event `seq` of a SKU/date, if any. */
+export function inventoryOutboxEvent(event: InventoryEvent, seq: number, c: StreamContext): OutboxEvent | undefined {
+  switch (event.type) {
+    case 'reserved':
+      return orderOutboxEvent('order.reserved', c.stream, seq, event.createdAt, c.merchantId, { ...event, skuId: c.skuId, date: c.date, status: 'reserved' });
+    case 'sold':
+      return orderOutboxEvent('order.paid', c.stream, seq, event.at, c.merchantId, { ...event, skuId: c.skuId, date: c.date, status: 'paid' }, { paymentId: event.paymentId });
+    case 'released':
+      return orderOutboxEvent(`order.${event.reason}`, c.stream, seq, event.at, c.merchantId, { ...event, skuId: c.skuId, date: c.date, status: event.reason });
+    default:
       return undefined;
   }
 }

@@ -4,7 +4,7 @@
 // change never overtakes an earlier one), retries with backoff while the database is down, and tells
 // each stream how far it got so the actor can forget settled orders it was keeping for reads.
 
-import type { ProjectionBatch, ProjectionStore } from '../persistence/ports.ts';
+import type { OutboxEvent, ProjectionBatch, ProjectionStore } from '../persistence/ports.ts';
 import type { ProjectedEvent } from './inventory-projection.ts';
 
 export interface ProjectorOptions {
@@ -24,6 +24,8 @@ interface Pending {
   lastSeq: number;
   /** Live reservations of the stream after these events. */
   live: number;
+  /** The outbox row of these events' range (SKU/date streams), if any event in it is for the outside world. */
+  outboxRange: OutboxEvent | undefined;
 }
 
 export class Projector {
@@ -59,9 +61,9 @@ export class Projector {
    * `events`: the read-model changes of the stream's events up to `lastSeq`; `live`: the stream's
    * live reservations after them (recorded with its checkpoint).
    */
-  enqueue(stream: string, events: ProjectedEvent[], lastSeq: number, live: number): void {
+  enqueue(stream: string, events: ProjectedEvent[], lastSeq: number, live: number, outboxRange?: OutboxEvent): void {
     if (this.closed) return;
-    this.pending.push({ stream, events, lastSeq, live });
+    this.pending.push({ stream, events, lastSeq, live, outboxRange });
     this.pendingEvents += events.length + 1;
     if (this.pendingEvents >= this.options.batch_events_max) this.flushSoon(0);
     else this.flushSoon(this.options.linger_ms);
@@ -118,6 +120,7 @@ export class Projector {
         if (e.idempotency) batch.idempotency.push(e.idempotency);
         if (e.outbox) batch.outbox.push(e.outbox);
       }
+      if (p.outboxRange) batch.outbox.push(p.outboxRange);
       if (p.lastSeq > (batch.checkpoints.get(p.stream) ?? 0)) batch.checkpoints.set(p.stream, p.lastSeq);
     }
     batch.orders = [...orders.values()];

@@ -8,7 +8,7 @@
 import { emptyInventory, evolve, fromSnapshot, type InventorySnapshot, type InventoryState } from '../engine/index.ts';
 import type { JournalStore, SnapshotStore } from '../persistence/ports.ts';
 import { decodeEvent } from './inventory-codec.ts';
-import { projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
+import { outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
 
 export interface RecoveredInventory {
   state: InventoryState;
@@ -20,6 +20,9 @@ export interface RecoveredInventory {
   source: string;
   /** The read-model changes of every event after the snapshot, to hand to the projector again (idempotent). */
   reprojected: ProjectedEvent[];
+  /** The events after the projector's checkpoint go to the outbox again: from this seq, with these OUTBOX_KIND bits. */
+  outboxFromSeq: number;
+  outboxKinds: number;
   events_replayed: number;
 }
 
@@ -61,6 +64,7 @@ export async function recoverInventory(
   const state = base.state;
   let seq = base.seq;
   const reprojected: ProjectedEvent[] = [];
+  let outboxKinds = 0;
   let replayed = 0;
   for (const record of records) {
     if (record.seq !== seq + 1 || record.lastSeq !== record.seq + record.events.length - 1) {
@@ -70,16 +74,23 @@ export async function recoverInventory(
       seq++;
       const event = decodeEvent(raw);
       const projected = projectEvent(state, event, seq, context);
-      if (projected) {
-        // Its event went to the outbox with the read model: publishing it again would only be a duplicate.
-        if (seq <= projectedSeq) delete projected.outbox;
-        reprojected.push(projected);
-      }
+      if (projected) reprojected.push(projected);
+      // Events up to the checkpoint are in the outbox already (indexed with the read model).
+      if (seq > projectedSeq) outboxKinds |= outboxKindOf(event);
       evolve(state, event);
       replayed++;
     }
   }
-  return { state, seq, snapshotSeq: base.seq, source: base.source, reprojected, events_replayed: replayed };
+  return {
+    state,
+    seq,
+    snapshotSeq: base.seq,
+    source: base.source,
+    reprojected,
+    outboxFromSeq: Math.max(projectedSeq, base.seq) + 1,
+    outboxKinds,
+    events_replayed: replayed,
+  };
 }
 
 export function splitStream(stream: string): [string, string] {

@@ -15,6 +15,7 @@ import { OrderActor, ORDER_STREAM_PREFIX, type OrderMessage } from '../actors/or
 import { OrderService } from '../actors/order-service.ts';
 import { Projector } from '../actors/projector.ts';
 import { Reconciler } from '../actors/reconciler.ts';
+import { JournalOutbox, OUTBOX_ROW_SPAN } from '../actors/journal-outbox.ts';
 import { ActorRuntime, type ActorKind } from '../actors/runtime/index.ts';
 import { Semaphore } from '../actors/semaphore.ts';
 import { CardKeyCipher } from '../persistence/card-key-cipher.ts';
@@ -280,6 +281,8 @@ export class StampedeNode {
       this.metrics.busFailures.inc({ what });
       this.log.warn({ err: error }, `bus ${what} failed; retrying`);
     };
+    // The journal is the outbox: this reader makes the events of SKU/date journal ranges on demand.
+    const outbox = new JournalOutbox(this.stores.outbox, this.stores.journal);
     if (c.natsUrl) {
       const bus = await NatsBus.open(c.natsUrl, {
         onError: onError('consume'),
@@ -287,14 +290,15 @@ export class StampedeNode {
         ...(c.natsPassword ? { pass: c.natsPassword } : {}),
       });
       this.bus = bus;
-      this.relay = new OutboxRelay({ outbox: this.stores.outbox, publisher: bus, onError: onError('publish') }).start();
+      this.relay = new OutboxRelay({ outbox, publisher: bus, onError: onError('publish') }).start();
       let lag = 0;
       this.metrics.setOutboxLagSource(() => {
-        void this.relay?.lag().then((n) => (lag = n), () => undefined);
+        // Rows behind (a row is one event, or one journal write's events of a SKU/date).
+        void this.relay?.lag().then((n) => (lag = Math.ceil(n / OUTBOX_ROW_SPAN)), () => undefined);
         return lag;
       });
     } else {
-      this.bus = new OutboxBus(this.stores.outbox, { durables: [DELIVERY_CONSUMER], onError: onError('consume') });
+      this.bus = new OutboxBus(outbox, { durables: [DELIVERY_CONSUMER], onError: onError('consume') });
     }
   }
 

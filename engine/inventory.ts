@@ -28,6 +28,13 @@ export interface InventoryState {
 
 export type ReleaseReason = 'cancelled' | 'expired';
 
+/** What a settlement event repeats of its reservation, so it is a complete fact on its own (events for the outside world are made from it). */
+export type SettledFacts = Pick<Reservation, 'orderId' | 'userId' | 'qty' | 'amountCents' | 'createdAt' | 'expiresAt'>;
+
+function settledFacts(r: Reservation): SettledFacts {
+  return { orderId: r.orderId, userId: r.userId, qty: r.qty, amountCents: r.amountCents, createdAt: r.createdAt, expiresAt: r.expiresAt };
+}
+
 export interface IdempotencyMark {
   key: string;
   hash: string;
@@ -53,8 +60,8 @@ export type InventoryCommand =
 
 export type InventoryEvent =
   | ({ type: 'reserved'; idempotency?: IdempotencyMark } & Reservation)
-  | { type: 'released'; orderId: string; userId: string; qty: number; reason: ReleaseReason; at: number }
-  | { type: 'sold'; orderId: string; userId: string; qty: number; at: number; paymentId: string }
+  | ({ type: 'released'; reason: ReleaseReason; at: number } & SettledFacts)
+  | ({ type: 'sold'; at: number; paymentId: string } & SettledFacts)
   | { type: 'total_set'; total: number; at: number }
   /** A refusal recorded only so that an Idempotency-Key replays the same answer after a restart. */
   | { type: 'refused'; userId: string; error: 'sold_out'; qty: number; at: number; idempotency: IdempotencyMark };
@@ -126,7 +133,7 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
       if (command.idempotency) event.idempotency = command.idempotency;
       // API.md: an order whose amount is 0 needs no payment; it is sold in the same write.
       if (event.amountCents === 0) {
-        const sold: InventoryEvent = { type: 'sold', orderId: event.orderId, userId: event.userId, qty: event.qty, at: now, paymentId: FREE_PAYMENT_ID };
+        const sold: InventoryEvent = { type: 'sold', ...settledFacts(event), at: now, paymentId: FREE_PAYMENT_ID };
         return { events: [event, sold], reply: { outcome: 'reserved', reservation: event } };
       }
       return { events: [event], reply: { outcome: 'reserved', reservation: event } };
@@ -135,7 +142,7 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
       const r = state.reservations.get(command.orderId);
       if (!r || r.userId !== command.userId) return { events: [], reply: { outcome: 'not_reserved' } };
       return {
-        events: [{ type: 'released', orderId: r.orderId, userId: r.userId, qty: r.qty, reason: 'cancelled', at: now }],
+        events: [{ type: 'released', ...settledFacts(r), reason: 'cancelled', at: now }],
         reply: { outcome: 'released', reservation: r },
       };
     }
@@ -148,7 +155,7 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
             nextExpiresAt = now;
             break;
           }
-          events.push({ type: 'released', orderId: r.orderId, userId: r.userId, qty: r.qty, reason: 'expired', at: now });
+          events.push({ type: 'released', ...settledFacts(r), reason: 'expired', at: now });
         } else {
           nextExpiresAt = nextExpiresAt === undefined ? r.expiresAt : Math.min(nextExpiresAt, r.expiresAt);
           if (state.expiryMonotonic) break;
@@ -160,7 +167,7 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
       const r = state.reservations.get(command.orderId);
       if (!r) return { events: [], reply: { outcome: 'not_reserved' } };
       return {
-        events: [{ type: 'sold', orderId: r.orderId, userId: r.userId, qty: r.qty, at: now, paymentId: command.paymentId }],
+        events: [{ type: 'sold', ...settledFacts(r), at: now, paymentId: command.paymentId }],
         reply: { outcome: 'sold', reservation: r, paymentId: command.paymentId },
       };
     }

@@ -23,6 +23,8 @@ export interface JournalStore {
   append(records: readonly JournalRecord[]): Promise<void>;
   /** The records of a stream whose first seq is greater than `afterSeq`, in order. */
   readAfter(stream: string, afterSeq: number): Promise<JournalRecord[]>;
+  /** The records of a stream holding any event with seq in fromSeq..toSeq, in order. */
+  readRange(stream: string, fromSeq: number, toSeq: number): Promise<JournalRecord[]>;
   /** The record that ends exactly at `lastSeq`, if any (to validate a snapshot). */
   endsAt(stream: string, lastSeq: number): Promise<boolean>;
   /** Each stream and the last seq written to it. */
@@ -202,10 +204,17 @@ export interface OutboxRow extends OutboxEvent {
   id: number;
 }
 
+/** The subject of a position a reader passes over without an event (see OutboxStore.readAfter). */
+export const OUTBOX_SKIP_SUBJECT = '$skip';
+
 /** The outbox table, read by the relay (NATS) or by the in-process bus (embedded). */
 export interface OutboxStore {
-  /** Rows with id > afterId, ascending, at most `limit`. */
-  readAfter(afterId: number, limit: number): Promise<OutboxRow[]>;
+  /**
+   * Rows with id > afterId, ascending, at most `limit`. `filter` (a NATS subject filter) is a hint:
+   * a reader that can tell some rows cannot match may return a row with subject `$skip` in their
+   * place, which the caller passes over (it only moves the caller's position).
+   */
+  readAfter(afterId: number, limit: number, filter?: string): Promise<OutboxRow[]>;
   /** The last id the named reader has finished with (0 if none). */
   cursor(name: string): Promise<number>;
   /** Moves the named cursor forward (never back). */

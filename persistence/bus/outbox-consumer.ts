@@ -139,7 +139,7 @@ export class OutboxConsumer implements Subscription {
    * true when the page was full (more may wait).
    */
   private async read(): Promise<boolean> {
-    const rows = await this.store.readAfter(this.readPos, this.s.readRows_max);
+    const rows = await this.store.readAfter(this.readPos, this.s.readRows_max, this.options.filter);
     if (this.stopped) return false;
     for (const row of rows) {
       if (subjectMatches(this.options.filter, row.subject)) {

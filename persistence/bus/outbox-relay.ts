@@ -4,7 +4,7 @@
 // fallback poll. While the bus or the database is down it retries with capped exponential backoff
 // and reports each failure; nothing is lost (a row published twice is dropped by the duplicate
 // window and by consumers that dedupe by id).
-import type { OutboxStore } from '../ports.ts';
+import { OUTBOX_SKIP_SUBJECT, type OutboxStore } from '../ports.ts';
 import type { Publisher } from './ports.ts';
 import { backoff_ms, within, Wakeup } from './waits.ts';
 
@@ -124,7 +124,9 @@ export class OutboxRelay {
     }
     const rows = await this.outbox.readAfter(this.published, this.o.batchRows_max);
     if (rows.length > 0) {
-      await this.publisher.publish(rows.map((r) => ({ id: r.eventId, subject: r.subject, data: r.body })));
+      // `$skip` rows only move the position (actors/journal-outbox.ts): nothing to publish.
+      const events = rows.filter((r) => r.subject !== OUTBOX_SKIP_SUBJECT);
+      if (events.length > 0) await this.publisher.publish(events.map((r) => ({ id: r.eventId, subject: r.subject, data: r.body })));
       this.published = rows[rows.length - 1]!.id;
     }
     if (this.published > this.saved) {

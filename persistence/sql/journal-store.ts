@@ -58,6 +58,16 @@ export class SqlJournalStore implements JournalStore {
     return rows.map(toRecord);
   }
 
+  async readRange(stream: string, fromSeq: number, toSeq: number): Promise<JournalRecord[]> {
+    // Records are contiguous: the one holding fromSeq starts at or before it.
+    const rows = await this.db.all<JournalRow>(
+      'journal.readRange',
+      'SELECT stream, seq, last_seq, at, events FROM journal WHERE stream = ? AND seq <= ? AND last_seq >= ? ORDER BY seq',
+      [stream, toSeq, fromSeq],
+    );
+    return rows.map(toRecord);
+  }
+
   async endsAt(stream: string, lastSeq: number): Promise<boolean> {
     // Records of a stream are contiguous, so the only one that can end at `lastSeq` is the last one
     // starting at or before it: one primary-key seek, not a scan of the stream.

@@ -1,0 +1,127 @@
+// The journal is the outbox. A SKU/date's events for the outside world (order.reserved, paid,
+// cancelled, expired) are already durable in its journal, written in the same commit as the change;
+// the projector indexes each durable write in the outbox table as one *range* row (stream, first and
+// last seq, which event kinds it holds), in the same transaction as the read model. A flash sale of
+// 10^5 reservations thus adds a few hundred outbox rows, not 10^5. Order and delivery streams, whose
+// events are few, put each event in the outbox whole.
+//
+// This reader turns the table back into events for the relay (NATS) and the outbox bus: a range row
+// becomes its events, made from the journal by actors/inventory-projection.ts (the same events
+// however often they are made). Positions are row id × OUTBOX_ROW_SPAN + the event's index in its
+// row, so a reader can stop and resume in the middle of a range. A filter hint lets a reader skip a
+// range none of whose event kinds it wants without reading the journal.
+
+import { OUTBOX_SKIP_SUBJECT, type JournalStore, type OutboxEvent, type OutboxRow, type OutboxStore } from '../persistence/ports.ts';
+import { subjectMatches } from '../persistence/bus/subjects.ts';
+import { decodeEvent } from './inventory-codec.ts';
+import { inventoryOutboxEvent, outboxTypesOf } from './inventory-projection.ts';
+import { eventSubject } from './order-events.ts';
+import { splitStream } from './recovery.ts';
+
+/** Positions per outbox row: more than the events one journal write can hold (STAMPEDE_COMMIT_EVENTS_MAX ≤ 100,000). */
+export const OUTBOX_ROW_SPAN = 2 ** 20;
+/** The subject of a range row in the table (never published). */
+export const OUTBOX_RANGE_SUBJECT = '$range';
+
+/** A range of one SKU/date's journal whose events go to the outside world. */
+export interface OutboxRange {
+  stream: string;
+  fromSeq: number;
+  toSeq: number;
+  /** OUTBOX_KIND bits of the events in the range. */
+  kinds: number;
+  merchantId: string;
+}
+
+/** The outbox row of a range (written by the projector with the read model). */
+export function outboxRangeRow(range: OutboxRange, at: number): OutboxEvent {
+  return { eventId: `${range.stream}:${range.fromSeq}-${range.toSeq}`, subject: OUTBOX_RANGE_SUBJECT, body: JSON.stringify(range), at };
+}
+
+/** The name of the row-granular shadow of a cursor (what the table's trim compares with row ids). */
+const rowsCursor = (name: string): string => `${name}#rows`;
+
+export class JournalOutbox implements OutboxStore {
+  /** The last range expanded: a reader that stopped in its middle resumes without reading the journal again. */
+  private cached: { rowId: number; events: OutboxEvent[] } | undefined;
+
+  constructor(
+    private readonly rows: OutboxStore,
+    private readonly journal: JournalStore,
+  ) {}
+
+  async readAfter(afterPos: number, limit: number, filter?: string): Promise<OutboxRow[]> {
+    const firstRow = Math.floor(afterPos / OUTBOX_ROW_SPAN);
+    const raw = await this.rows.readAfter(Math.max(0, firstRow - 1), Math.min(limit, 500));
+    const out: OutboxRow[] = [];
+    for (const row of raw) {
+      const base = row.id * OUTBOX_ROW_SPAN;
+      const last = base + OUTBOX_ROW_SPAN - 1;
+      if (row.subject !== OUTBOX_RANGE_SUBJECT) {
+        if (base > afterPos) out.push({ ...row, id: base });
+      } else {
+        const range = JSON.parse(row.body) as OutboxRange;
+        if (filter === undefined || mayMatch(range, filter)) {
+          const events = await this.expand(row.id, range);
+          for (let i = 0; i < events.length && out.length < limit; i++) {
+            if (base + i > afterPos) out.push({ ...events[i]!, id: base + i });
+          }
+          if (out.length >= limit) break;
+        }
+        // Past the range's last event: the reader's position moves to the end of the row.
+        if (last > afterPos) out.push({ id: last, eventId: row.eventId, subject: OUTBOX_SKIP_SUBJECT, body: '', at: row.at });
+      }
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  cursor(name: string): Promise<number> {
+    return this.rows.cursor(name);
+  }
+
+  async saveCursor(name: string, pos: number): Promise<void> {
+    await this.rows.saveCursor(name, pos);
+    // Rows wholly behind the position may be trimmed once every reader is past them.
+    const done = Math.floor((pos + 1) / OUTBOX_ROW_SPAN) - 1;
+    if (done > 0) await this.rows.saveCursor(rowsCursor(name), done);
+  }
+
+  trim(cursorNames: readonly string[]): Promise<number> {
+    return this.rows.trim(cursorNames.map(rowsCursor));
+  }
+
+  async head(): Promise<number> {
+    const row = await this.rows.head();
+    return row === 0 ? 0 : row * OUTBOX_ROW_SPAN + OUTBOX_ROW_SPAN - 1;
+  }
+
+  private async expand(rowId: number, range: OutboxRange): Promise<OutboxEvent[]> {
+    if (this.cached?.rowId === rowId) return this.cached.events;
+    const [skuId, date] = splitStream(range.stream);
+    const context = { stream: range.stream, skuId, date, merchantId: range.merchantId };
+    const events: OutboxEvent[] = [];
+    for (const record of await this.journal.readRange(range.stream, range.fromSeq, range.toSeq)) {
+      let seq = record.seq;
+      for (const raw of record.events) {
+        if (seq >= range.fromSeq && seq <= range.toSeq) {
+          const e = inventoryOutboxEvent(decodeEvent(raw), seq, context);
+          if (e) events.push(e);
+        }
+        seq++;
+      }
+    }
+    this.cached = { rowId, events };
+    return events;
+  }
+}
+
+/** Whether any event kind of the range could match the subject filter. */
+function mayMatch(range: OutboxRange, filter: string): boolean {
+  return outboxTypesOf(range.kinds).some((type) => subjectMatches(filter, eventSubject(range.merchantId, type)));
+}
+
+/** Lag in rows of a position behind the head (for metrics). */
+export function outboxRowsBehind(head: number, pos: number): number {
+  return Math.max(0, Math.floor(head / OUTBOX_ROW_SPAN) - Math.floor(pos / OUTBOX_ROW_SPAN));
+}
