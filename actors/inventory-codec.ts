@@ -18,6 +18,8 @@ export function encodeEvent(e: InventoryEvent): EncodedEvent {
       return ['s', e.orderId, e.userId, e.qty, e.at, e.paymentId, e.amountCents, e.createdAt, e.expiresAt - e.createdAt];
     case 'total_set':
       return ['t', e.total, e.at];
+    case 'keys_counted':
+      return ['k', e.keysTotal, e.total, e.at];
     case 'refused':
       return ['f', e.userId, e.qty, e.at, e.idempotency.key, e.idempotency.hash];
   }
@@ -60,6 +62,8 @@ export function decodeEvent(raw: unknown): InventoryEvent {
       return { type: 'sold', orderId: s(1), userId: s(2), qty: n(3), at: n(4), paymentId: s(5), amountCents: n(6), createdAt: n(7), expiresAt: n(7) + n(8) };
     case 't':
       return { type: 'total_set', total: n(1), at: n(2) };
+    case 'k':
+      return { type: 'keys_counted', keysTotal: n(1), total: n(2), at: n(3) };
     case 'f':
       return { type: 'refused', userId: s(1), error: 'sold_out', qty: n(2), at: n(3), idempotency: { key: s(4), hash: s(5) } };
     default:

@@ -67,6 +67,7 @@ export function projectEvent(before: InventoryState, event: InventoryEvent, seq:
     case 'refused':
       return { seq, idempotency: answered(event.userId, event.idempotency, 409, { error: 'sold_out', message: SOLD_OUT_MESSAGE }, event.at) };
     case 'total_set':
+    case 'keys_counted':
       return undefined;
   }
 }

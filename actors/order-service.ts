@@ -334,14 +334,15 @@ export class OrderService {
     const sealed = [...unique].map(([hash, key]) => ({ hash, ciphertext: this.cipher.encrypt(skuId, key) }));
     const added = await this.cardKeys.add(skuId, sealed);
     const ref = await this.catalog.ensureStream(skuId, 'open');
-    if (added > 0) {
-      const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(inventoryStream(ref.skuId, ref.date), { type: 'add_total', n: added });
-      if (reply.outcome === 'overloaded') return fail('overloaded', 'too many requests for this SKU/date; retry shortly');
-      if (reply.outcome === 'invalid_request') return fail('invalid_request', reply.message);
-      // Orders parked for want of keys are served now (the delivery actor also rechecks on a timer).
-      this.delivery.tell(skuId, { type: 'keys_added' });
-    }
-    return { ok: true, value: { added, total: await this.cardKeys.count(skuId) } };
+    const total = await this.cardKeys.count(skuId);
+    // Counted by the key total, not by `added`: an upload whose stock change failed (or its retry,
+    // which adds nothing new) still brings the stock up to the keys stored.
+    const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(inventoryStream(ref.skuId, ref.date), { type: 'count_keys', keysTotal: total });
+    if (reply.outcome === 'overloaded') return fail('overloaded', 'too many requests for this SKU/date; retry shortly');
+    if (reply.outcome === 'invalid_request') return fail('invalid_request', reply.message);
+    // Orders parked for want of keys are served now (the delivery actor also rechecks on a timer).
+    if (added > 0) this.delivery.tell(skuId, { type: 'keys_added' });
+    return { ok: true, value: { added, total } };
   }
 
   async stock(skuId: string, date: string): Promise<Result<StockView>> {

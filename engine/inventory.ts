@@ -24,6 +24,8 @@ export interface InventoryState {
   /** True while every reservation expires no earlier than the one before it, so expiry may stop early. */
   expiryMonotonic: boolean;
   lastExpiresAt: number;
+  /** Card keys already added to the total (card_key SKUs). */
+  keysCounted: number;
 }
 
 export type ReleaseReason = 'cancelled' | 'expired';
@@ -55,14 +57,18 @@ export type InventoryCommand =
   /** The order was paid by `paymentId`: its reserved stock becomes sold. */
   | { type: 'confirm_sold'; orderId: string; paymentId: string }
   | { type: 'set_total'; total: number }
-  /** Grows the total by n (card keys uploaded for a card_key SKU). */
-  | { type: 'add_total'; n: number };
+  /**
+   * The SKU now holds `keysTotal` card keys: the total grows by the keys not counted yet. Idempotent,
+   * so an upload whose stock change failed is counted by the next one (or its retry).
+   */
+  | { type: 'count_keys'; keysTotal: number };
 
 export type InventoryEvent =
   | ({ type: 'reserved'; idempotency?: IdempotencyMark } & Reservation)
   | ({ type: 'released'; reason: ReleaseReason; at: number } & SettledFacts)
   | ({ type: 'sold'; at: number; paymentId: string } & SettledFacts)
   | { type: 'total_set'; total: number; at: number }
+  | { type: 'keys_counted'; keysTotal: number; total: number; at: number }
   /** A refusal recorded only so that an Idempotency-Key replays the same answer after a restart. */
   | { type: 'refused'; userId: string; error: 'sold_out'; qty: number; at: number; idempotency: IdempotencyMark };
 
@@ -90,7 +96,7 @@ export const ORDER_QTY_MAX = 100;
 export const FREE_PAYMENT_ID = 'free';
 
 export function emptyInventory(): InventoryState {
-  return { total: 0, reserved: 0, sold: 0, reservations: new ReservationIndex(), expiryMonotonic: true, lastExpiresAt: 0 };
+  return { total: 0, reserved: 0, sold: 0, reservations: new ReservationIndex(), expiryMonotonic: true, lastExpiresAt: 0, keysCounted: 0 };
 }
 
 export function available(state: InventoryState): number {
@@ -187,13 +193,17 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
       if (command.total === state.total) return { events: [], reply: { outcome: 'total_set', total: state.total } };
       return { events: [{ type: 'total_set', total: command.total, at: now }], reply: { outcome: 'total_set', total: command.total } };
     }
-    case 'add_total': {
-      if (!isCount(command.n, INVENTORY_TOTAL_MAX) || !isCount(state.total + command.n, INVENTORY_TOTAL_MAX)) {
+    case 'count_keys': {
+      if (!isCount(command.keysTotal, INVENTORY_TOTAL_MAX)) {
+        return { events: [], reply: { outcome: 'invalid_request', message: `keysTotal must be an integer from 0 to ${INVENTORY_TOTAL_MAX}` } };
+      }
+      const n = command.keysTotal - state.keysCounted;
+      if (n <= 0) return { events: [], reply: { outcome: 'total_set', total: state.total } };
+      if (!isCount(state.total + n, INVENTORY_TOTAL_MAX)) {
         return { events: [], reply: { outcome: 'invalid_request', message: `total would exceed ${INVENTORY_TOTAL_MAX}` } };
       }
-      if (command.n === 0) return { events: [], reply: { outcome: 'total_set', total: state.total } };
-      const total = state.total + command.n;
-      return { events: [{ type: 'total_set', total, at: now }], reply: { outcome: 'total_set', total } };
+      const total = state.total + n;
+      return { events: [{ type: 'keys_counted', keysTotal: command.keysTotal, total, at: now }], reply: { outcome: 'total_set', total } };
     }
   }
 }
@@ -234,6 +244,10 @@ export function evolve(state: InventoryState, event: InventoryEvent): InventoryS
     case 'total_set':
       state.total = event.total;
       return state;
+    case 'keys_counted':
+      state.total = event.total;
+      state.keysCounted = event.keysTotal;
+      return state;
     case 'refused':
       return state;
   }
@@ -250,6 +264,8 @@ export interface InventorySnapshot {
   reserved: number;
   sold: number;
   reservations: Reservation[];
+  /** Absent in snapshots taken before card keys were counted (0). */
+  keysCounted?: number;
 }
 
 export function toSnapshot(state: InventoryState): InventorySnapshot {
@@ -257,13 +273,14 @@ export function toSnapshot(state: InventoryState): InventorySnapshot {
   for (const r of state.reservations.values()) {
     reservations.push({ orderId: r.orderId, userId: r.userId, qty: r.qty, amountCents: r.amountCents, createdAt: r.createdAt, expiresAt: r.expiresAt });
   }
-  return { total: state.total, reserved: state.reserved, sold: state.sold, reservations };
+  return { total: state.total, reserved: state.reserved, sold: state.sold, reservations, keysCounted: state.keysCounted };
 }
 
 export function fromSnapshot(s: InventorySnapshot): InventoryState {
   const state = emptyInventory();
   state.total = s.total;
   state.sold = s.sold;
+  state.keysCounted = s.keysCounted ?? 0;
   for (const r of s.reservations) evolve(state, { type: 'reserved', ...r });
   if (state.reserved !== s.reserved) throw new Error(`snapshot is inconsistent: reserved ${s.reserved} != sum of reservations ${state.reserved}`);
   return state;

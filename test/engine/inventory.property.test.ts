@@ -31,7 +31,7 @@ const command: fc.Arbitrary<InventoryCommand> = fc.oneof(
   fc.record({ type: fc.constant('expire_due' as const), max_orders: fc.integer({ min: 1, max: 4 }) }),
   fc.record({ type: fc.constant('confirm_sold' as const), orderId: fc.constantFrom(...orderIds), paymentId: fc.constantFrom('p1', 'p2') }),
   fc.record({ type: fc.constant('set_total' as const), total: fc.integer({ min: -5, max: 300 }) }),
-  fc.record({ type: fc.constant('add_total' as const), n: fc.integer({ min: -2, max: 50 }) }),
+  fc.record({ type: fc.constant('count_keys' as const), keysTotal: fc.integer({ min: -2, max: 50 }) }),
 );
 
 const step = fc.tuple(command, fc.integer({ min: 0, max: 3_000 }));
@@ -109,6 +109,23 @@ describe('inventory ledger', () => {
     // A paid order's reservation is not sold at once.
     const paid = decide(s, { type: 'reserve', orderId: 'p', userId: 'u1', qty: 1, unitPriceCents: 5, ttl_ms: 10 }, 1);
     expect(paid.events.map((e) => e.type)).toEqual(['reserved']);
+  });
+
+  it('counts card keys idempotently: the total grows by keys not counted yet, whatever is repeated', () => {
+    const s = emptyInventory();
+    for (const e of decide(s, { type: 'set_total', total: 5 }, 0).events) evolve(s, e);
+    const apply = (keysTotal: number) => {
+      const d = decide(s, { type: 'count_keys', keysTotal }, 1);
+      for (const e of d.events) evolve(s, e);
+      return d;
+    };
+    expect(apply(10).reply).toEqual({ outcome: 'total_set', total: 15 });
+    // A retry of the same upload, or an older count arriving late, changes nothing.
+    expect(apply(10).events).toEqual([]);
+    expect(apply(7).events).toEqual([]);
+    expect(apply(12).reply).toEqual({ outcome: 'total_set', total: 17 });
+    expect(fromSnapshot(toSnapshot(s)).keysCounted).toBe(12);
+    expect(s.total).toBe(17);
   });
 
   it('refuses to lower the total below what is taken, and expires only what is due', () => {
