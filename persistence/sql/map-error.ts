@@ -9,7 +9,7 @@ import {
   UniqueConstraintViolationException,
   type ExceptionConverter,
 } from '@mikro-orm/core';
-import { DuplicateKeyError, JournalConflictError, StoreUnavailableError } from '../errors.ts';
+import { CardKeyConflictError, DuplicateKeyError, JournalConflictError, StoreUnavailableError } from '../errors.ts';
 
 /** What a duplicate key means for the statement that failed. */
 export type DuplicateMeaning = 'journal_conflict' | 'duplicate_key';
@@ -96,7 +96,11 @@ export function mapSqlError(
   if (
     error instanceof JournalConflictError ||
     error instanceof DuplicateKeyError ||
-    error instanceof StoreUnavailableError
+    error instanceof StoreUnavailableError ||
+    error instanceof CardKeyConflictError ||
+    // A store's own check thrown inside a transaction (a programmer mistake), not the driver's.
+    error instanceof RangeError ||
+    error instanceof TypeError
   ) {
     return error;
   }
