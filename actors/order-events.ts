@@ -24,7 +24,21 @@ export function eventIdOf(stream: string, seq: number): string {
 }
 
 export function eventSubject(merchantId: string, type: string): string {
-  return `stampede.evt.${merchantId}.${type}`;
+  return `stampede.evt.${merchantSubjectToken(merchantId)}.${type}`;
+}
+
+/**
+ * A merchant id as one NATS subject token. Identifiers may contain `.`, which separates tokens in a
+ * subject, so it is written `%2E` (`%` is never in an identifier): merchant `shop.eu` has the events
+ * `stampede.evt.shop%2Eeu.…` and the commands `stampede.cmd.shop%2Eeu.…`.
+ */
+export function merchantSubjectToken(merchantId: string): string {
+  return merchantId.replaceAll('.', '%2E');
+}
+
+/** The merchant id of a subject token (the inverse of merchantSubjectToken). */
+export function merchantFromSubjectToken(token: string): string {
+  return token.replaceAll('%2E', '.');
 }
 
 export function orderOutboxEvent(

@@ -93,7 +93,8 @@ async function ops(args: string[]): Promise<void> {
   const res = await fetch(new URL(path, base), {
     method: what === 'reconcile' ? 'POST' : 'GET',
     headers: { authorization: `Bearer ${process.env.STAMPEDE_ADMIN_TOKEN ?? ''}` },
-    signal: AbortSignal.timeout(10_000),
+    // A reconciliation pass may look at thousands of orders.
+    signal: AbortSignal.timeout(what === 'reconcile' ? 300_000 : 10_000),
   });
   const text = await res.text();
   process.stdout.write(`${text}\n`);

@@ -126,8 +126,8 @@ export class Metrics {
       registers,
     });
     this.outboxLag = new Gauge({
-      name: 'stampede_outbox_lag_events',
-      help: 'Outbox events not yet published to the bus, read at scrape time.',
+      name: 'stampede_outbox_lag_rows',
+      help: 'Outbox rows not yet published to NATS (a row is one event, or one journal write of a SKU/date), read at scrape time; 0 without NATS.',
       registers,
       collect() {
         const source = self.outboxLagSource;

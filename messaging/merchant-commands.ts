@@ -10,6 +10,7 @@
 // Bodies are validated with the HTTP routes' schemas and limits. Card keys and delivery payloads
 // are secrets for the buyer: they are never logged and never in a reply.
 
+import { merchantFromSubjectToken } from '../actors/order-events.ts';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { parseOrderId } from '../engine/index.ts';
@@ -62,7 +63,7 @@ export function merchantOf(subject: string, command: string): string {
   if (tokens.length !== 5 || tokens[0] !== 'stampede' || tokens[1] !== 'cmd' || `${tokens[3]}.${tokens[4]}` !== command) {
     throw invalidRequest(`not a ${command} command subject`, [{ path: ['subject'], message: `must be stampede.cmd.<merchantId>.${command}` }]);
   }
-  const merchantId = tokens[2]!;
+  const merchantId = merchantFromSubjectToken(tokens[2]!);
   if (!IDENTIFIER_PATTERN.test(merchantId)) {
     throw invalidRequest('invalid merchant id in the subject', [{ path: ['subject', 'merchantId'], message: 'must match ^[A-Za-z0-9._:-]{1,64}$' }]);
   }

@@ -10,6 +10,7 @@
 //     `stampede.cmd.<merchantId>.order.deliver` with the payload the buyer will see.
 // It imports nothing from the engine: a merchant has only the `nats` package and the contract.
 
+import { merchantSubjectToken } from '../../actors/order-events.ts';
 import { AckPolicy, connect, DeliverPolicy, ErrorCode, nanos, NatsError, type ConsumerMessages, type JsMsg, type NatsConnection } from 'nats';
 
 export interface StockLine {
@@ -114,7 +115,7 @@ export async function runMerchantClient(options: MerchantClientOptions): Promise
   /** Sends one command; transport failures come back as `unavailable` (retry) or `forbidden` (the broker refused). */
   const command = async (name: string, body: unknown): Promise<CommandReply> => {
     try {
-      const reply = await nc.request(`stampede.cmd.${merchantId}.${name}`, encoder.encode(JSON.stringify(body)), { timeout: o.requestTimeout_ms });
+      const reply = await nc.request(`stampede.cmd.${merchantSubjectToken(merchantId)}.${name}`, encoder.encode(JSON.stringify(body)), { timeout: o.requestTimeout_ms });
       return JSON.parse(decoder.decode(reply.data)) as CommandReply;
     } catch (error) {
       if (error instanceof NatsError && error.code === ErrorCode.PermissionsViolation) return { ok: false, error: 'forbidden', message: error.message };
@@ -134,7 +135,7 @@ export async function runMerchantClient(options: MerchantClientOptions): Promise
     const jsm = await nc.jetstreamManager({ checkAPI: false });
     await jsm.consumers.add(o.stream, {
       durable_name: durable,
-      filter_subject: `stampede.evt.${merchantId}.>`,
+      filter_subject: `stampede.evt.${merchantSubjectToken(merchantId)}.>`,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(o.ackWait_ms),

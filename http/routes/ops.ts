@@ -8,7 +8,8 @@ import { unavailable } from '../api-error.ts';
 import { failureToApiError } from '../engine-errors.ts';
 import { orderParams, parse, skuDateParams } from '../validation.ts';
 
-const OPTIONAL_DEPENDENCIES = new Set(['redis']);
+/** Redis only speeds up recovery; NATS is off the purchase path (events wait in the outbox). */
+const OPTIONAL_DEPENDENCIES = new Set(['redis', 'nats']);
 
 export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void {
   router.get('/ops/inventory/:skuId/:date', auth.requireAdmin, async (ctx) => {
@@ -47,10 +48,11 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
     ctx.body = { status: 'ok' };
   });
 
-  // Ready: actors recovered and every required dependency reachable. Redis only speeds up
-  // recovery, so without it the node is ready but `degraded`.
+  // Ready: actors recovered and every required dependency reachable. Without an optional one
+  // (Redis, NATS) the node is ready but `degraded`.
   router.get('/readyz', async (ctx) => {
-    const deps = await node.stores.ping();
+    const deps: Record<string, boolean> = await node.stores.ping();
+    if (node.config.natsUrl) deps.nats = await node.bus.ping();
     const required = Object.entries(deps).filter(([name]) => !OPTIONAL_DEPENDENCIES.has(name));
     const down = required.filter(([, up]) => !up).map(([name]) => name);
     if (!node.ready || down.length > 0) {

@@ -87,6 +87,14 @@ describe.each(backends)('delivery on %s', (_name, setup) => {
     expect((await c.admin('GET', '/ops/inventory/free-tix/2026-12-25')).body).toMatchObject({ sold: 2, reserved: 0 });
   });
 
+  it('delivers for a merchant whose id contains a dot (escaped as %2E in subjects)', async () => {
+    const c = e.client;
+    await c.sku('dot-tix', '2026-12-27', 5, { delivery: 'ticket', priceCents: 100, merchantId: 'shop.eu' });
+    const orderId = await paidOrder(c, 'dot-user', 'dot-tix', '2026-12-27');
+    const got = await until('delivery', () => c.buyer('dot-user', 'GET', `/v1/orders/${orderId}`), (a) => a.body.status === 'delivered');
+    expect(got.body.delivery.payload.tickets).toHaveLength(1);
+  });
+
   it('leaves a manual order paid until the merchant delivers it', async () => {
     const c = e.client;
     await c.sku('manual-sku', '2026-12-26', 10, { delivery: 'manual', priceCents: 700 });
