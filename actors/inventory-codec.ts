@@ -10,8 +10,8 @@ export function encodeEvent(e: InventoryEvent): EncodedEvent {
   switch (e.type) {
     case 'reserved':
       return e.idempotency
-        ? ['r', e.orderId, e.userId, e.qty, e.amountCents, e.createdAt, e.expiresAt - e.createdAt, e.idempotency.key, e.idempotency.hash]
-        : ['r', e.orderId, e.userId, e.qty, e.amountCents, e.createdAt, e.expiresAt - e.createdAt];
+        ? [e.limited ? 'R' : 'r', e.orderId, e.userId, e.qty, e.amountCents, e.createdAt, e.expiresAt - e.createdAt, e.idempotency.key, e.idempotency.hash]
+        : [e.limited ? 'R' : 'r', e.orderId, e.userId, e.qty, e.amountCents, e.createdAt, e.expiresAt - e.createdAt];
     case 'released':
       return ['x', e.orderId, e.userId, e.qty, e.reason === 'cancelled' ? 'c' : 'e', e.at, e.amountCents, e.createdAt, e.expiresAt - e.createdAt];
     case 'sold':
@@ -43,7 +43,8 @@ export function decodeEvent(raw: unknown): InventoryEvent {
     return v;
   };
   switch (a[0]) {
-    case 'r': {
+    case 'r':
+    case 'R': {
       const event: Extract<InventoryEvent, { type: 'reserved' }> = {
         type: 'reserved',
         orderId: s(1),
@@ -54,6 +55,8 @@ export function decodeEvent(raw: unknown): InventoryEvent {
         expiresAt: n(5) + n(6),
       };
       if (a.length > 7) event.idempotency = { key: s(7), hash: s(8) };
+      // 'R': a reservation whose usage the buyer's limit actor holds.
+      if (a[0] === 'R') event.limited = true;
       return event;
     }
     case 'x':

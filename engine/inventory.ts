@@ -13,6 +13,8 @@ export interface Reservation {
   amountCents: number;
   createdAt: number;
   expiresAt: number;
+  /** The buyer's limit actor holds this order's usage (a purchase rule matched): release or confirm it there. */
+  limited?: true;
 }
 
 export interface InventoryState {
@@ -51,6 +53,8 @@ export type InventoryCommand =
       unitPriceCents: number;
       ttl_ms: number;
       idempotency?: IdempotencyMark;
+      /** A purchase rule matched: the buyer's limit actor holds the usage. */
+      limited?: true;
     }
   | { type: 'cancel'; orderId: string; userId: string }
   | { type: 'expire_due'; max_orders: number }
@@ -137,6 +141,7 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
         expiresAt: now + command.ttl_ms,
       };
       if (command.idempotency) event.idempotency = command.idempotency;
+      if (command.limited) event.limited = true;
       // API.md: an order whose amount is 0 needs no payment; it is sold in the same write.
       if (event.amountCents === 0) {
         const sold: InventoryEvent = { type: 'sold', ...settledFacts(event), at: now, paymentId: FREE_PAYMENT_ID };
@@ -271,7 +276,9 @@ export interface InventorySnapshot {
 export function toSnapshot(state: InventoryState): InventorySnapshot {
   const reservations: Reservation[] = [];
   for (const r of state.reservations.values()) {
-    reservations.push({ orderId: r.orderId, userId: r.userId, qty: r.qty, amountCents: r.amountCents, createdAt: r.createdAt, expiresAt: r.expiresAt });
+    const copy: Reservation = { orderId: r.orderId, userId: r.userId, qty: r.qty, amountCents: r.amountCents, createdAt: r.createdAt, expiresAt: r.expiresAt };
+    if (r.limited) copy.limited = true;
+    reservations.push(copy);
   }
   return { total: state.total, reserved: state.reserved, sold: state.sold, reservations, keysCounted: state.keysCounted };
 }

@@ -1,0 +1,150 @@
+// Proves reconciliation finds and safely repairs, on the embedded default and on MariaDB + Redis: with the node's delivery consumer stopped, a paid ticket order left undelivered past the grace period is reported `paid_not_delivered` / `repaired` by `POST /ops/reconcile` and is then delivered (and a second run finds nothing), a read-model row deleted behind the engine's back is reported `stock_mismatch` and left alone, `stampede ops reconcile` prints the same report and exits 0, and every finding is counted in `stampede_reconciliation_total{finding,action}` — against a real node on a real port.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Finding, ReconcileReport } from '../../actors/reconciler.ts';
+import type { SqlDatabase } from '../../persistence/sql/database.ts';
+import { SECRETS, startEngine, type TestEngine } from '../support/engine.ts';
+import { samples } from '../support/metrics.ts';
+import { until } from '../support/poll.ts';
+import { freshMysqlDatabase } from '../support/services.ts';
+
+const BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bin', 'stampede.mjs');
+/** Our own Redis db: no snapshot of an earlier run may stand in for this run's streams. */
+const REDIS_DB_URL = 'redis://127.0.0.1:6379/11';
+
+const backends = [
+  ['embedded SQLite', async () => ({ kind: 'sqlite' as const })],
+  [
+    'MariaDB + Redis',
+    async () => {
+      const redis = new Redis(REDIS_DB_URL);
+      await redis.flushdb();
+      redis.disconnect();
+      return { kind: 'mysql' as const, url: await freshMysqlDatabase('e2e_reconciliation'), redisUrl: REDIS_DB_URL };
+    },
+  ],
+] as const;
+
+/** Runs `stampede ops reconcile` against the node; its exit code and output. */
+function cli(url: string, token: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, 'ops', 'reconcile'],
+      { env: { ...process.env, STAMPEDE_URL: url, STAMPEDE_ADMIN_TOKEN: token }, timeout: 30_000 },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const about = (report: ReconcileReport, id: string): Finding[] => report.findings.filter((f) => f.id === id);
+
+describe.each(backends)('reconciliation on %s', (_name, backend) => {
+  let e: TestEngine;
+  /** Every report of this node (HTTP and CLI), to check the metric counts them all. */
+  const reports: ReconcileReport[] = [];
+
+  async function reconcile(): Promise<ReconcileReport> {
+    const a = await e.client.admin('POST', '/ops/reconcile');
+    expect(a.status).toBe(200);
+    reports.push(a.body as ReconcileReport);
+    return a.body as ReconcileReport;
+  }
+
+  beforeAll(async () => {
+    e = await startEngine(await backend(), {
+      STAMPEDE_DELIVERY_GRACE_MS: '100',
+      STAMPEDE_RECONCILE_INTERVAL_MS: '0',
+      STAMPEDE_RESERVATION_TTL_MS: '600000',
+    });
+    // Paid orders reach delivery only over the bus: without its consumer, nothing delivers them.
+    await e.node['deliveryConsumer']?.stop();
+  });
+  afterAll(async () => e?.stop());
+
+  it('repairs a paid ticket order whose delivery never happened, then finds nothing for it', async () => {
+    const c = e.client;
+    await c.sku('rc-tix', '2026-12-20', 10, { delivery: 'ticket', priceCents: 800 });
+    const o = await c.buyer('rc-a', 'POST', '/v1/orders', { skuId: 'rc-tix', date: '2026-12-20', qty: 2 });
+    expect(o.status).toBe(201);
+    const orderId = o.body.orderId as string;
+    expect((await c.pay({ orderId, paymentId: 'pay-rc-a', amountCents: 1600, status: 'succeeded' })).body).toEqual({ orderId, status: 'paid' });
+    expect((await c.buyer('rc-a', 'GET', `/v1/orders/${orderId}`)).body).toMatchObject({ status: 'paid', awaitingDelivery: true });
+
+    // Once the read model has it paid and the 100 ms grace has passed, a run finds and repairs it.
+    const report = await until('a finding for the undelivered order', reconcile, (r) => about(r, orderId).length > 0, 10_000);
+    expect(about(report, orderId)).toEqual([{ kind: 'paid_not_delivered', id: orderId, detail: expect.stringContaining('delivered now'), action: 'repaired' }]);
+    expect(report.repaired).toBeGreaterThanOrEqual(1);
+    expect(report.checked.paidOrders).toBeGreaterThanOrEqual(1);
+
+    const got = await c.buyer('rc-a', 'GET', `/v1/orders/${orderId}`);
+    expect(got.body.status).toBe('delivered');
+    expect(got.body.delivery.payload.tickets).toHaveLength(2);
+    expect(got.body.awaitingDelivery).toBeUndefined();
+    const ops = await c.admin('GET', `/ops/orders/${orderId}`);
+    expect(ops.body.history.filter((h: { status: string }) => h.status === 'delivered')).toHaveLength(1);
+
+    // A second run: nothing about this order, and the same codes.
+    expect(about(await reconcile(), orderId)).toEqual([]);
+    expect((await c.buyer('rc-a', 'GET', `/v1/orders/${orderId}`)).body.delivery.payload.tickets).toEqual(got.body.delivery.payload.tickets);
+  });
+
+  it('reports an order row deleted from the read model as stock_mismatch, and repairs nothing', async () => {
+    const c = e.client;
+    // Manual delivery: the reconciler leaves paid manual orders to the merchant.
+    await c.sku('rc-del', '2026-12-21', 10, { delivery: 'manual', priceCents: 500 });
+    const stream = 'rc-del/2026-12-21';
+    const ids: string[] = [];
+    for (const [i, qty] of [1, 2].entries()) {
+      const o = await c.buyer(`rc-b${i}`, 'POST', '/v1/orders', { skuId: 'rc-del', date: '2026-12-21', qty });
+      expect(o.status).toBe(201);
+      expect((await c.pay({ orderId: o.body.orderId, paymentId: `pay-rc-b${i}`, amountCents: 500 * qty, status: 'succeeded' })).body.status).toBe('paid');
+      ids.push(o.body.orderId);
+    }
+    const projection = e.node.stores.projection;
+    await until('both orders paid in the read model', () => Promise.all(ids.map((id) => projection.order(id))), (rows) => rows.every((r) => r?.status === 'paid'));
+    const consistent = await reconcile();
+    expect(about(consistent, stream)).toEqual([]);
+
+    // Behind the engine's back: the row of the qty-2 order goes.
+    const db = (projection as unknown as { db: SqlDatabase }).db;
+    expect((await db.run('test: delete a read-model row', 'DELETE FROM orders WHERE order_id = ?', [ids[1]])).affectedRows).toBe(1);
+
+    const report = await until('a stock finding', reconcile, (r) => about(r, stream).length > 0, 10_000);
+    expect(about(report, stream)).toEqual([
+      { kind: 'stock_mismatch', id: stream, detail: 'inventory sold 3, orders paid or delivered hold 1 units', action: 'reported' },
+    ]);
+    expect(report.findings.filter((f) => f.action === 'repaired' && (f.id === stream || ids.includes(f.id)))).toEqual([]);
+    // Nothing was changed to make the difference go away: the row is still gone, the stock still sold.
+    expect(await projection.order(ids[1]!)).toBeUndefined();
+    expect((await c.admin('GET', `/ops/inventory/rc-del/2026-12-21`)).body).toMatchObject({ sold: 3, reserved: 0 });
+    expect(about(await reconcile(), stream).map((f) => [f.kind, f.action])).toEqual([['stock_mismatch', 'reported']]);
+  });
+
+  it('`stampede ops reconcile` prints the report as JSON and exits 0 (1 with a wrong token)', async () => {
+    const run = await cli(e.url, SECRETS.STAMPEDE_ADMIN_TOKEN);
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as ReconcileReport;
+    reports.push(report);
+    expect(Object.keys(report).sort()).toEqual(['checked', 'findings', 'finishedAt', 'repaired', 'reported', 'startedAt']);
+    expect(about(report, 'rc-del/2026-12-21').map((f) => [f.kind, f.action])).toEqual([['stock_mismatch', 'reported']]);
+    expect(report.reported).toBe(report.findings.length - report.repaired);
+
+    const refused = await cli(e.url, 'not-the-admin-token-at-all');
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ error: 'unauthorized' });
+  });
+
+  it('counts every finding in stampede_reconciliation_total{finding,action}', async () => {
+    const tally = new Map<string, number>();
+    for (const f of reports.flatMap((r) => r.findings)) tally.set(`${f.kind} ${f.action}`, (tally.get(`${f.kind} ${f.action}`) ?? 0) + 1);
+    expect(tally.get('paid_not_delivered repaired')).toBe(1);
+    expect(tally.get('stock_mismatch reported')).toBeGreaterThanOrEqual(3);
+    const text = (await e.client.admin('GET', '/metrics')).body as string;
+    const counted = new Map(samples(text, 'stampede_reconciliation_total').map((s) => [`${s.labels.finding} ${s.labels.action}`, s.value]));
+    expect(counted).toEqual(tally);
+  });
+});
