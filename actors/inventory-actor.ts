@@ -15,6 +15,7 @@ import {
   type InventorySnapshot,
   type InventoryState,
   type OrderFacts,
+  type ReleaseReason,
 } from '../engine/index.ts';
 import type { IdempotencyRow, JournalStore, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
@@ -51,6 +52,8 @@ export interface InventoryObserver {
   snapshotFailed(store: string, error: unknown): void;
   /** The live available count after each durable change (feeds the storefront's cache). */
   availability(stream: string, available: number): void;
+  /** A reservation whose usage a limit actor holds ended (cancelled or expired), durably. */
+  limitedReleased(userId: string, orderId: string, reason: ReleaseReason): void;
 }
 
 export interface InventoryDeps {
@@ -112,6 +115,8 @@ interface Waiter {
 
 interface Batch {
   events: unknown[];
+  /** Limited reservations this batch releases: their buyers' limit actors hear of it once durable. */
+  limitedReleases: { userId: string; orderId: string; reason: ReleaseReason }[];
   /** OUTBOX_KIND bits of the batch's events (which ones the outside world hears of). */
   kinds: number;
   projected: ProjectedEvent[];
@@ -137,7 +142,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private snapshotSeq = 0;
   private lastSnapshotAt = 0;
   private snapshotCandidate: { seq: number; state: InventorySnapshot; durable: boolean } | undefined;
-  private pending: Batch = { events: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
+  private pending: Batch = { events: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
   private inFlight: Batch | undefined;
   private readonly settled = new Map<string, Settled>();
   private readonly unprojectedIdempotency = new Map<string, { row: IdempotencyRow; seq: number }>();
@@ -277,6 +282,9 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     for (const event of decision.events) {
       this.seq++;
       const projected = projectEvent(this.state, event, this.seq, this.context);
+      if (event.type === 'released' && this.state.reservations.get(event.orderId)?.limited) {
+        this.pending.limitedReleases.push({ userId: event.userId, orderId: event.orderId, reason: event.reason });
+      }
       evolve(this.state, event);
       this.pending.events.push(encodeEvent(event));
       this.pending.kinds |= outboxKindOf(event);
@@ -305,7 +313,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const batch = this.pending;
     const lastSeq = batch.firstSeq + batch.events.length - 1;
     batch.liveAfter = this.state.reservations.size;
-    this.pending = { events: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
+    this.pending = { events: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
     this.inFlight = batch;
     const now = this.deps.now();
     const due =
@@ -331,6 +339,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     if (this.snapshotCandidate && this.snapshotCandidate.seq <= this.durableSeq) this.snapshotCandidate.durable = true;
     this.deps.observer.availability(this.stream, available(this.state));
     for (const w of batch.waiters) ctx.reply(w.env, w.reply);
+    for (const r of batch.limitedReleases) this.deps.observer.limitedReleased(r.userId, r.orderId, r.reason);
     this.commitIfIdle(ctx);
   }
 
@@ -339,7 +348,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     for (const w of this.inFlight?.waiters ?? []) ctx.fail(w.env, failure);
     for (const w of this.pending.waiters) ctx.fail(w.env, failure);
     this.inFlight = undefined;
-    this.pending = { events: [], kinds: 0, projected: [], waiters: [], firstSeq: this.durableSeq + 1, liveAfter: 0 };
+    this.pending = { events: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: this.durableSeq + 1, liveAfter: 0 };
     // The in-memory state holds decisions that are not durable: discard it and recover.
     ctx.restart();
   }

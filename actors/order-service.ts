@@ -20,6 +20,10 @@ import {
   type PaymentCallback,
   type RandomSource,
   type Settlement,
+  matchesRule,
+  type BuyerOrderFacts,
+  type BuyerReply,
+  type RuleSet,
 } from '../engine/index.ts';
 import type { CardKeyCipher } from '../persistence/card-key-cipher.ts';
 import type { CardKeyStore, IdempotencyRow, OrderHistoryRow, OrderRow, ProjectionStore, Sku } from '../persistence/ports.ts';
@@ -28,6 +32,7 @@ import type { DeliveryMessage, DeliveryReply } from './delivery-actor.ts';
 import type { InventoryInspection, InventoryMessage, LiveOrder, ReplayReply } from './inventory-actor.ts';
 import { SOLD_OUT_MESSAGE } from './inventory-projection.ts';
 import type { InventoryView, OrderActorReply, OrderMessage } from './order-actor.ts';
+import type { BuyerInspection, HoldFate, LimitMessage } from './limit-actor.ts';
 import { OverloadedError, type ActorKind } from './runtime/index.ts';
 import { UnavailableError } from './errors.ts';
 
@@ -38,7 +43,8 @@ export type Failure =
   | { ok: false; error: 'invalid_state'; message: string }
   | { ok: false; error: 'invalid_request'; message: string }
   | { ok: false; error: 'idempotency_key_reused'; message: string }
-  | { ok: false; error: 'overloaded'; message: string };
+  | { ok: false; error: 'overloaded'; message: string }
+  | { ok: false; error: 'limit_exceeded'; message: string; rule: string };
 
 export type Result<T> = { ok: true; value: T } | Failure;
 
@@ -67,6 +73,8 @@ export interface StockView {
 
 export interface OrderServiceOptions {
   reservation_ttl_ms: number;
+  /** The purchase rules in force (the rule book), read per order. */
+  rules: () => RuleSet;
 }
 
 /** The actor kinds the service routes to. */
@@ -74,6 +82,7 @@ export interface OrderServiceActors {
   inventory: ActorKind<InventoryMessage>;
   orders: ActorKind<OrderMessage>;
   delivery: ActorKind<DeliveryMessage>;
+  limits: ActorKind<LimitMessage>;
 }
 
 /** An order as the service knows it, from whichever source is freshest. */
@@ -92,7 +101,11 @@ export type BuyerOrderBody = OrderBody & { delivery?: DeliveryBody; awaitingDeli
 /** The outcome of asking for a paid order's delivery. */
 export type DeliverOutcome = 'delivered' | 'already_delivered' | 'awaiting_card_keys' | 'awaiting_merchant';
 
-const fail = <E extends Failure['error']>(error: E, message: string) => ({ ok: false as const, error, message });
+function fail<E extends Exclude<Failure['error'], 'limit_exceeded'>>(error: E, message: string): { ok: false; error: E; message: string };
+function fail(error: 'limit_exceeded', message: string, rule: string): { ok: false; error: 'limit_exceeded'; message: string; rule: string };
+function fail(error: Failure['error'], message: string, rule?: string): Failure {
+  return (rule === undefined ? { ok: false, error, message } : { ok: false, error, message, rule }) as Failure;
+}
 
 export class OrderService {
   /** Last known available count per stream; exact for passivated actors (nothing changes without them). */
@@ -101,6 +114,9 @@ export class OrderService {
   private readonly inventory: ActorKind<InventoryMessage>;
   private readonly orderActors: ActorKind<OrderMessage>;
   private readonly delivery: ActorKind<DeliveryMessage>;
+  private readonly limits: ActorKind<LimitMessage>;
+  /** Orders whose purchase saga (hold -> reserve -> confirm | release) is running in this process. */
+  private readonly sagas = new Set<string>();
 
   constructor(
     actors: OrderServiceActors,
@@ -115,6 +131,7 @@ export class OrderService {
     this.inventory = actors.inventory;
     this.orderActors = actors.orders;
     this.delivery = actors.delivery;
+    this.limits = actors.limits;
   }
 
   /** Called by inventory actors after each durable change. */
@@ -143,6 +160,42 @@ export class OrderService {
       ttl_ms: this.options.reservation_ttl_ms,
     };
     if (p.idempotency) command.idempotency = p.idempotency;
+    // The purchase saga (API.md "Purchase rules"): when a rule applies, the buyer's limit actor checks
+    // every rule and holds the usage first; the reservation follows; a refusal releases the hold.
+    const facts: BuyerOrderFacts = {
+      orderId: command.orderId,
+      skuId: p.skuId,
+      date: p.date,
+      merchantId: sku.merchantId,
+      attributes: sku.attributes,
+      qty: p.qty,
+      createdAt: now,
+    };
+    const rules = this.options.rules();
+    if (rules.rules.length === 0 || !rules.rules.some((rule) => matchesRule(rule, facts))) return this.reserve(stream, command, p);
+    this.sagas.add(command.orderId);
+    try {
+      const hold = await this.limits.ask<BuyerReply>(p.userId, { type: 'hold', order: facts });
+      if (hold.outcome === 'limit_exceeded') return answer(fail('limit_exceeded', `refused by purchase rule ${hold.ruleId}`, hold.ruleId));
+      if (hold.outcome === 'too_many_orders') return answer(fail('limit_exceeded', `at most ${hold.max} open orders per buyer`, 'buyer_orders_max'));
+      if (hold.outcome !== 'held') throw new UnavailableError(`hold of ${command.orderId} answered ${hold.outcome}`);
+      command.limited = true;
+      let reserved = false;
+      try {
+        const placed = await this.reserve(stream, command, p);
+        reserved = placed.status === 201 && (placed.body as { orderId?: string }).orderId === command.orderId;
+        return placed;
+      } finally {
+        // Not reserved (sold out, refused, failed): the usage is released at once. If the ask failed,
+        // the reservation may still have happened: the limit actor resolves the hold from its SKU/date.
+        if (!reserved) this.limits.tell(p.userId, { type: 'release', orderId: command.orderId, reason: 'not_reserved' });
+      }
+    } finally {
+      this.sagas.delete(command.orderId);
+    }
+  }
+
+  private async reserve(stream: string, command: Extract<InventoryCommand, { type: 'reserve' }>, p: PlaceOrder): Promise<StoredAnswer> {
     const reply = await this.inventory.ask<InventoryReply | ReplayReply | { outcome: 'overloaded' }>(stream, command);
     switch (reply.outcome) {
       case 'reserved':
@@ -275,6 +328,7 @@ export class OrderService {
     const ref = this.streamOf(orderId)!;
     const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(ref.stream, { type: 'confirm_sold', orderId, paymentId });
     if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${ref.stream} is overloaded`);
+    if (reply.outcome === 'sold' && reply.reservation.limited) this.limits.tell(reply.reservation.userId, { type: 'confirm', orderId });
     return reply.outcome === 'sold';
   }
 
@@ -282,7 +336,29 @@ export class OrderService {
     const ref = this.streamOf(orderId)!;
     const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(ref.stream, { type: 'cancel', orderId, userId });
     if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${ref.stream} is overloaded`);
+    if (reply.outcome === 'released' && reply.reservation.limited) this.limits.tell(userId, { type: 'release', orderId, reason: 'cancelled' });
     return reply.outcome === 'released';
+  }
+
+  /** What became of the order of a limit hold (the limit actor resolving holds after a crash). */
+  async fateOf(orderId: string): Promise<HoldFate> {
+    if (this.sagas.has(orderId)) return 'in_flight';
+    let view: InventoryView | undefined;
+    try {
+      view = await this.lookup(orderId);
+    } catch (error) {
+      // A refund_required order (a payment after its end) no longer counts.
+      if (error instanceof UnavailableError && /refund_required/.test(error.message)) return 'ended';
+      throw error;
+    }
+    if (!view) return 'unknown';
+    if (!view.settlement) return 'reserved';
+    return view.settlement.status === 'paid' ? 'paid' : 'ended';
+  }
+
+  /** The buyer's live limit state (ops). */
+  async buyer(userId: string): Promise<BuyerInspection> {
+    return this.limits.ask<BuyerInspection>(userId, { type: 'inspect' });
   }
 
   async assignKeys(skuId: string, orderId: string, qty: number): Promise<number[] | 'awaiting'> {
@@ -437,7 +513,9 @@ function fromState(o: OrderState): OrderView {
 }
 
 function answer(f: Failure): StoredAnswer {
-  return { status: FAILURE_STATUS[f.error], body: { error: f.error, message: f.message } };
+  const body: Record<string, unknown> = { error: f.error, message: f.message };
+  if (f.error === 'limit_exceeded') body.rule = f.rule;
+  return { status: FAILURE_STATUS[f.error], body };
 }
 
 export const FAILURE_STATUS: Record<Failure['error'], number> = {
@@ -448,6 +526,7 @@ export const FAILURE_STATUS: Record<Failure['error'], number> = {
   invalid_request: 400,
   idempotency_key_reused: 422,
   overloaded: 503,
+  limit_exceeded: 403,
 };
 
 export function isVisible(sku: Sku, now: number): boolean {

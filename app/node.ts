@@ -13,8 +13,10 @@ import { DELIVERY_STREAM_PREFIX, DeliveryActor, type DeliveryMessage } from '../
 import { InventoryActor, type InventoryMessage } from '../actors/inventory-actor.ts';
 import { OrderActor, ORDER_STREAM_PREFIX, type OrderMessage } from '../actors/order-actor.ts';
 import { OrderService } from '../actors/order-service.ts';
+import { LimitActor, type LimitMessage } from '../actors/limit-actor.ts';
 import { Projector } from '../actors/projector.ts';
 import { Reconciler } from '../actors/reconciler.ts';
+import { RuleBook } from '../actors/rule-book.ts';
 import { JournalOutbox, OUTBOX_ROW_SPAN } from '../actors/journal-outbox.ts';
 import { ActorRuntime, type ActorKind } from '../actors/runtime/index.ts';
 import { Semaphore } from '../actors/semaphore.ts';
@@ -67,8 +69,10 @@ export class StampedeNode {
   inventory!: ActorKind<InventoryMessage>;
   orderActors!: ActorKind<OrderMessage>;
   deliveryActors!: ActorKind<DeliveryMessage>;
+  limitActors!: ActorKind<LimitMessage>;
   orders!: OrderService;
   catalog!: Catalog;
+  rules!: RuleBook;
   projector!: Projector;
   committer!: GroupCommitter;
   reconciler!: Reconciler;
@@ -130,6 +134,8 @@ export class StampedeNode {
     await this.openBus();
     this.catalog = new Catalog(this.stores.skus, this.stores.streams);
     await this.catalog.load();
+    this.rules = new RuleBook(this.stores.rules);
+    await this.rules.load();
     const recoveries = new Semaphore(c.recovery_concurrency);
     const reservationCounters = new Map<string, { inc(): void }>();
     const snapshots = this.stores.snapshots.map((store, i) => ({ name: this.stores.snapshotNames[i] ?? `store-${i}`, store }));
@@ -166,6 +172,8 @@ export class StampedeNode {
               this.log.warn({ err: error, store }, 'snapshot write failed');
             },
             availability: (stream, available) => this.orders.noteAvailability(stream, available),
+            // Expired or cancelled: the buyer's usage is freed at once (a lost tell is resolved when the limit actor loads).
+            limitedReleased: (userId, orderId, reason) => this.limitActors.tell(userId, { type: 'release', orderId, reason }),
           },
         }),
     );
@@ -212,8 +220,20 @@ export class StampedeNode {
           },
         }),
     );
-    this.orders = new OrderService({ inventory: this.inventory, orders: this.orderActors, delivery: this.deliveryActors }, this.catalog, this.stores.projection, this.clock, this.random, {
+    this.limitActors = this.runtime.define<LimitMessage>(
+      'limits',
+      (userId) =>
+        new LimitActor(userId, {
+          journal: this.stores.journal,
+          committer: this.committer,
+          now: () => this.clock.now(),
+          rules: () => this.rules.current(),
+          fateOf: (orderId) => this.orders.fateOf(orderId),
+        }),
+    );
+    this.orders = new OrderService({ inventory: this.inventory, orders: this.orderActors, delivery: this.deliveryActors, limits: this.limitActors }, this.catalog, this.stores.projection, this.clock, this.random, {
       reservation_ttl_ms: c.reservation_ttl_ms,
+      rules: () => this.rules.current(),
     }, this.stores.cardKeys, new CardKeyCipher(c.secrets.cardKeySecret));
     this.reconciler = new Reconciler({
       inventory: this.inventory,

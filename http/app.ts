@@ -11,6 +11,7 @@ import { IdempotencyGate } from './idempotency.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { paymentRoutes } from './routes/payments.ts';
+import { ruleRoutes } from './routes/rules.ts';
 import { storefrontRoutes } from './routes/storefront.ts';
 
 export function createHttpApp(node: StampedeNode): Koa {
@@ -22,6 +23,7 @@ export function createHttpApp(node: StampedeNode): Koa {
   storefrontRoutes(router, node, auth, gate);
   paymentRoutes(router, node, auth);
   adminRoutes(router, node, auth);
+  ruleRoutes(router, node, auth);
   opsRoutes(router, node, auth);
   app.use(node.metrics.middleware());
   app.use(errorMiddleware({ logger: node.log, mapError: mapEngineError }));

@@ -5,7 +5,7 @@ import { ActorCrashedError, AskTimeoutError, OverloadedError, ShuttingDownError 
 import { UnavailableError } from '../actors/errors.ts';
 import type { Failure } from '../actors/order-service.ts';
 import { JournalConflictError, StoreUnavailableError } from '../persistence/errors.ts';
-import { ApiError, idempotencyKeyReused, invalidRequest, invalidState, notFound, notOnSale, overloaded, soldOut, unavailable } from './api-error.ts';
+import { ApiError, idempotencyKeyReused, limitExceeded, invalidRequest, invalidState, notFound, notOnSale, overloaded, soldOut, unavailable } from './api-error.ts';
 
 export function mapEngineError(error: unknown): ApiError | undefined {
   if (error instanceof OverloadedError) return overloaded(1);
@@ -38,5 +38,7 @@ export function failureToApiError(f: Failure): ApiError {
       return idempotencyKeyReused();
     case 'overloaded':
       return overloaded(1);
+    case 'limit_exceeded':
+      return limitExceeded(f.rule);
   }
 }

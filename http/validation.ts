@@ -3,6 +3,16 @@
 // Unknown extra fields in bodies are STRIPPED (zod's default for z.object), not refused: the contract lets
 // clients send fields we do not know, and handlers only ever see the declared ones.
 import { z } from 'zod';
+import {
+  DAY_MS,
+  RULE_DISTINCT_DIMENSIONS_MAX,
+  RULE_GROUP_BY_DIMENSIONS_MAX,
+  RULE_LIMIT_MAX,
+  RULE_MATCH_ATTRIBUTES_MAX,
+  RULE_MATCH_SKU_IDS_MAX,
+  RULE_WINDOW_DAYS_MAX,
+  type RuleWindow,
+} from '../engine/rules.ts';
 import { invalidRequest, type Issue } from './api-error.ts';
 
 export const IDENTIFIER_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -140,3 +150,82 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, at: (strin
   const where = at.length === 0 ? 'request body' : at.join('.');
   throw invalidRequest(`invalid ${where}`, toIssues(r.error, at));
 }
+
+/**
+ * Purchase rules (API.md "Purchase rules"), PUT /v1/limit-rules/{ruleId}. Where the contract is silent:
+ * - `id` in the body may be absent; when present it must equal the path's ruleId.
+ * - A dimension (groupBy, max.distinct) is `skuId`, `date`, `merchantId` or an attribute name
+ *   (an identifier); `__proto__` is refused (a JSON object key JavaScript cannot keep as data).
+ * - `match.skuIds` holds 1..1,000 distinct SKU ids; `match.attributes` is shaped like a SKU's attributes.
+ * - `groupBy` holds at most 8 distinct dimensions; `max.distinct` 1..8 of them.
+ * - `window` is exactly one of `{"rollingDays": 1..3650}` or `{"from", "to"}` (ISO timestamps with a zone,
+ *   from < to, at most 3650 days apart; stored normalised to UTC).
+ * - `max` names at least one of units, orders, distinct, noShows; each an integer 0..10^9 (0 refuses
+ *   every order the rule applies to).
+ * Unknown fields are stripped, as everywhere; the answer is the rule as stored.
+ */
+const ruleDimension = identifier.refine((d) => d !== '__proto__', '__proto__ is not a usable name');
+const ruleLimit = z.number().int().min(0).max(RULE_LIMIT_MAX);
+
+function uniqueItems(items: readonly string[]): boolean {
+  return new Set(items).size === items.length;
+}
+
+const ruleMatch = z.object({
+  skuIds: z.array(identifier).min(1).max(RULE_MATCH_SKU_IDS_MAX).refine(uniqueItems, 'skuIds must be distinct').optional(),
+  attributes: z
+    .record(attributeName.refine((k) => k !== '__proto__', '__proto__ is not a usable name'), z.string().max(256))
+    .refine((a) => Object.keys(a).length <= RULE_MATCH_ATTRIBUTES_MAX, `at most ${RULE_MATCH_ATTRIBUTES_MAX} attributes`)
+    .optional(),
+});
+
+const ruleWindow = z
+  .object({
+    rollingDays: z.number().int().min(1).max(RULE_WINDOW_DAYS_MAX).optional(),
+    from: isoTimestamp.optional(),
+    to: isoTimestamp.optional(),
+  })
+  .superRefine((w, ctx) => {
+    if (w.rollingDays !== undefined) {
+      if (w.from !== undefined || w.to !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [], message: 'a window is either {"rollingDays"} or {"from", "to"}, not both' });
+      }
+      return;
+    }
+    if (w.from === undefined || w.to === undefined) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'a window needs "rollingDays", or both "from" and "to"' });
+      return;
+    }
+    const span_ms = Date.parse(w.to) - Date.parse(w.from);
+    if (span_ms <= 0) ctx.addIssue({ code: 'custom', path: ['to'], message: 'to must be after from' });
+    else if (span_ms > RULE_WINDOW_DAYS_MAX * DAY_MS) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: `a window spans at most ${RULE_WINDOW_DAYS_MAX} days` });
+    }
+  })
+  .transform((w): RuleWindow => (w.rollingDays !== undefined ? { rollingDays: w.rollingDays } : { from: w.from!, to: w.to! }));
+
+const ruleMaxes = z
+  .object({
+    units: ruleLimit.optional(),
+    orders: ruleLimit.optional(),
+    distinct: z
+      .record(ruleDimension, ruleLimit)
+      .refine((d) => Object.keys(d).length >= 1 && Object.keys(d).length <= RULE_DISTINCT_DIMENSIONS_MAX, `distinct names 1 to ${RULE_DISTINCT_DIMENSIONS_MAX} dimensions`)
+      .optional(),
+    noShows: ruleLimit.optional(),
+  })
+  .refine((m) => m.units !== undefined || m.orders !== undefined || m.distinct !== undefined || m.noShows !== undefined, 'max needs at least one of units, orders, distinct, noShows');
+
+/** The body of PUT /v1/limit-rules/{ruleId}; the route checks `id` against the path. */
+export const ruleBody = z.object({
+  id: identifier.optional(),
+  match: ruleMatch.optional(),
+  groupBy: z
+    .array(ruleDimension)
+    .max(RULE_GROUP_BY_DIMENSIONS_MAX)
+    .refine(uniqueItems, 'groupBy dimensions must be distinct')
+    .optional(),
+  window: ruleWindow.optional(),
+  max: ruleMaxes,
+});
+export type RuleBody = z.infer<typeof ruleBody>;

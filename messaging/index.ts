@@ -45,6 +45,7 @@ export function messagingServicesOf(node: StampedeNode): MessagingServices {
     orders: node.orders,
     nodeId: node.config.nodeId,
     mailboxDepth: (stream) => node.inventory.mailboxDepth(stream),
+    buyer: async (userId) => ({ ok: true, value: { ...(await node.orders.buyer(userId)) } }),
   };
 }
 

@@ -65,7 +65,6 @@ export function opsQueryHandlers(services: MessagingServices): Record<string, Qu
     }),
     [ops_query_subjects.buyer]: query(ops_query_subjects.buyer, async (value) => {
       const { userId } = parse(userParams, value);
-      // Buyer limit state arrives with the purchase-rules issue; a node without it knows no buyer.
       if (!services.buyer) return failureReply({ ok: false, error: 'not_found', message: `buyer ${userId}` });
       const r = await services.buyer(userId);
       return r.ok ? r.value : failureReply(r);

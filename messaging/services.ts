@@ -25,8 +25,8 @@ export interface MessagingServices {
   /** Messages waiting in a live actor's mailbox (0 when passivated), as in GET /ops/inventory (`mailbox`). */
   mailboxDepth(stream: string): number;
   /**
-   * The buyer's live limit state, the body of GET /ops/buyers/{userId}. Purchase rules come with a
-   * later issue: until a node provides this, `stampede.ops.buyer.get` answers `not_found`.
+   * The buyer's live limit state, the body of GET /ops/buyers/{userId} (a buyer never seen has an
+   * empty one). Without it, `stampede.ops.buyer.get` answers `not_found`.
    */
   buyer?(userId: string): Promise<Result<Record<string, unknown>>>;
 }

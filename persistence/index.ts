@@ -50,6 +50,7 @@ export async function openStores(opts: StoresOptions): Promise<OpenedStores> {
     snapshotNames,
     streams: sql.streams,
     skus: sql.skus,
+    rules: sql.rules,
     projection: sql.projection,
     cardKeys: sql.cardKeys,
     outbox: sql.outbox,

@@ -3,6 +3,7 @@
 // Every adapter maps its driver's errors once (errors.ts): a duplicate (stream, seq) becomes
 // JournalConflictError, anything unreachable or timed out becomes StoreUnavailableError.
 import type { OrderDelivery } from '../engine/order.ts';
+import type { Rule } from '../engine/rules.ts';
 
 /** One group-commit write of one stream: the events with seq `seq` .. `lastSeq`, in order. */
 export interface JournalRecord {
@@ -80,6 +81,17 @@ export interface SkuStore {
   upsert(sku: Sku): Promise<void>;
   get(skuId: string): Promise<Sku | undefined>;
   all(): Promise<Sku[]>;
+}
+
+/** Purchase rules (API.md "Purchase rules"), one row per rule id, the rule as JSON text. */
+export interface RuleStore {
+  /** Inserts or replaces the rule with `rule.id`. */
+  upsert(rule: Rule): Promise<void>;
+  /** Deletes the rule; true if there was one (deleting an unknown id is not an error). */
+  delete(ruleId: string): Promise<boolean>;
+  get(ruleId: string): Promise<Rule | undefined>;
+  /** Every rule, by id (byte order, which is code-unit order for identifiers). */
+  all(): Promise<Rule[]>;
 }
 
 export type OrderStatusRow = 'reserved' | 'paid' | 'delivered' | 'cancelled' | 'expired' | 'refund_required';
@@ -231,6 +243,7 @@ export interface Stores {
   snapshots: SnapshotStore[];
   streams: StreamStore;
   skus: SkuStore;
+  rules: RuleStore;
   projection: ProjectionStore;
   cardKeys: CardKeyStore;
   outbox: OutboxStore;

@@ -6,7 +6,7 @@ import { inventoryOpsView } from '../../actors/ops-views.ts';
 import type { Auth } from '../auth.ts';
 import { unavailable } from '../api-error.ts';
 import { failureToApiError } from '../engine-errors.ts';
-import { orderParams, parse, skuDateParams } from '../validation.ts';
+import { orderParams, parse, skuDateParams, userParams } from '../validation.ts';
 
 /** Redis only speeds up recovery; NATS is off the purchase path (events wait in the outbox). */
 const OPTIONAL_DEPENDENCIES = new Set(['redis', 'nats']);
@@ -17,6 +17,12 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
     const r = await node.orders.inspect(skuId, date);
     if (!r.ok) throw failureToApiError(r);
     ctx.body = inventoryOpsView(skuId, date, r.value, node.config.nodeId, node.inventory.mailboxDepth(`${skuId}/${date}`));
+  });
+
+  // The buyer's live limit state: holds, counted orders, no-shows, and what each rule counts.
+  router.get('/ops/buyers/:userId', auth.requireAdmin, async (ctx) => {
+    const { userId } = parse(userParams, ctx.params, ['params']);
+    ctx.body = await node.orders.buyer(userId);
   });
 
   router.get('/ops/orders/:orderId', auth.requireAdmin, async (ctx) => {

@@ -98,6 +98,22 @@ export const SkuTable = new EntitySchema<SkuEntity>({
   },
 });
 
+/** A purchase rule; `rule` is its JSON text exactly as the admin PUT stored it (normalised). */
+export interface LimitRuleEntity {
+  rule_id: string;
+  rule: string;
+}
+
+export const LimitRuleTable = new EntitySchema<LimitRuleEntity>({
+  name: 'LimitRuleEntity',
+  tableName: 'limit_rules',
+  properties: {
+    rule_id: { type: 'string', length: 64, primary: true },
+    // A rule with 1,000 SKU ids is ~70 KB: more than MySQL's `text` (64 KB).
+    rule: { type: 'text', columnType: 'mediumtext' },
+  },
+});
+
 /**
  * The order read model. `status_rank` orders the statuses along the lifecycle (ports.ts OrderRow):
  * an upsert only replaces a row of a lower rank, whichever stream it comes from.
@@ -295,6 +311,7 @@ export const entities = [
   Snapshot,
   Stream,
   SkuTable,
+  LimitRuleTable,
   Order,
   OrderHistory,
   Idempotency,

@@ -18,6 +18,7 @@ import { SqlJournalStore } from './journal-store.ts';
 import { mapSqlError } from './map-error.ts';
 import { SqlOutboxStore } from './outbox-store.ts';
 import { SqlProjectionStore } from './projection-store.ts';
+import { SqlRuleStore } from './rule-store.ts';
 import { SqlSkuStore } from './sku-store.ts';
 import { SqlSnapshotStore } from './snapshot-store.ts';
 import { SqlStreamStore } from './stream-store.ts';
@@ -79,6 +80,7 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>): Promise<
     snapshots: new SqlSnapshotStore(db),
     streams: new SqlStreamStore(db),
     skus: new SqlSkuStore(db),
+    rules: new SqlRuleStore(db),
     projection: new SqlProjectionStore(db),
     cardKeys: new SqlCardKeyStore(db),
     outbox: new SqlOutboxStore(db),

@@ -110,7 +110,7 @@ describe('storefront and ops on the embedded default (SQLite)', () => {
     expect(sum).toBe(r.body.actors);
     expect(sum).toBe(streams.length);
     // Only inventory actors are live here (no order was paid, no card key delivered).
-    expect(r.body.byKind).toEqual({ inventory: streams.length, order: 0, delivery: 0 });
+    expect(r.body.byKind).toEqual({ inventory: streams.length, order: 0, delivery: 0, limits: 0 });
     // Per shard: exactly the SKU/dates that ops says live there.
     const expected = new Array<number>(64).fill(0);
     for (const [skuId, date] of streams) expected[(await c.admin('GET', `/ops/inventory/${skuId}/${date}`)).body.shard]!++;

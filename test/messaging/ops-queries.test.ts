@@ -72,7 +72,10 @@ describe('ops queries over NATS', () => {
     expect(await ask(nc, 'stampede.ops.buyer.get', { userId: '' })).toMatchObject({ ok: false, error: 'invalid_request', details: [{ path: ['userId'] }] });
   });
 
-  it('stampede.ops.buyer.get answers not_found while the node has no buyer state to show', async () => {
-    expect(await ask(nc, 'stampede.ops.buyer.get', { userId: 'ops-u1' })).toMatchObject({ ok: false, error: 'not_found' });
+  it('stampede.ops.buyer.get answers the body of GET /ops/buyers/{userId}, read from the live limit actor', async () => {
+    const http = await e.client.admin('GET', '/ops/buyers/ops-u1');
+    expect(http.status).toBe(200);
+    expect(http.body).toMatchObject({ userId: 'ops-u1', holds: [], counted: [], noShows: [], usage: [] });
+    expect(await ask(nc, 'stampede.ops.buyer.get', { userId: 'ops-u1' })).toEqual(http.body);
   });
 });

@@ -1,0 +1,170 @@
+// One actor per buyer: checks the purchase rules and holds the order's usage atomically (the pure
+// core is engine/buyer.ts), so 100 parallel orders of one buyer can never pass a limit. Commands are
+// decided one after the other against the buyer's state; the events of every command handled in one
+// batch go to the buyer's journal stream `@b/<userId>` in one write (group commit: while it is in
+// flight, the next commands gather in the mailbox), and the replies leave once it is durable. Holds
+// and releases are journaled in the order they were decided, so a release can never be overtaken by
+// its own hold (and a release that comes first leaves a tombstone the hold then respects).
+//
+// Crash at any step of the purchase saga (hold -> reserve -> confirm | release): a hold whose order
+// the inventory never reserved, or whose reservation ended while the release was lost, is resolved
+// when the actor is next loaded: it asks the order's SKU/date what became of it, unless that order's
+// saga is still running in this process.
+
+import {
+  buyerToSnapshot,
+  decideBuyer,
+  emptyBuyer,
+  evolveBuyer,
+  type BuyerCommand,
+  type BuyerEvent,
+  type BuyerOrderFacts,
+  type BuyerReleaseReason,
+  type BuyerReply,
+  type BuyerSnapshot,
+  type BuyerState,
+  type RuleSet,
+  type RuleUsage,
+  usageByRule,
+} from '../engine/index.ts';
+import type { JournalStore } from '../persistence/ports.ts';
+import { UnavailableError } from './errors.ts';
+import type { GroupCommitter } from './group-commit.ts';
+import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
+
+export const BUYER_STREAM_PREFIX = '@b/';
+
+export function buyerStream(userId: string): string {
+  return `${BUYER_STREAM_PREFIX}${userId}`;
+}
+
+export type LimitMessage =
+  | { type: 'hold'; order: BuyerOrderFacts }
+  | { type: 'confirm'; orderId: string }
+  | { type: 'release'; orderId: string; reason: BuyerReleaseReason }
+  | { type: 'no_show'; order: BuyerOrderFacts; at: number }
+  | { type: 'inspect' };
+
+/** What became of an order a hold was taken for, as its SKU/date knows it. */
+export type HoldFate = 'in_flight' | 'reserved' | 'paid' | 'ended' | 'unknown';
+
+export interface LimitDeps {
+  journal: JournalStore;
+  committer: GroupCommitter;
+  now: () => number;
+  /** The rules in force (the rule book): read at each hold, so a change applies to the next order. */
+  rules: () => RuleSet;
+  /** What became of the order of a hold (resolving holds after a crash). */
+  fateOf: (orderId: string) => Promise<HoldFate>;
+}
+
+/** The live limit state of a buyer (GET /ops/buyers/{userId}, `stampede.ops.buyer.get`). */
+export interface BuyerInspection {
+  userId: string;
+  /** Orders held: reserved, not yet paid (they count). */
+  holds: BuyerSnapshot['orders'];
+  /** Orders counted for good: paid or delivered. */
+  counted: BuyerSnapshot['orders'];
+  noShows: BuyerSnapshot['noShows'];
+  /** What every rule counts for this buyer now, per group. */
+  usage: RuleUsage[];
+  journalSeq: number;
+}
+
+export class LimitActor implements Behavior<LimitMessage> {
+  private loaded = false;
+  private state: BuyerState = emptyBuyer();
+  private seq = 0;
+  private readonly stream: string;
+
+  constructor(
+    private readonly userId: string,
+    private readonly deps: LimitDeps,
+  ) {
+    this.stream = buyerStream(userId);
+  }
+
+  async receive(batch: Envelope<LimitMessage>[], ctx: ActorContext<LimitMessage>): Promise<void> {
+    try {
+      if (!this.loaded) await this.load();
+      const events: BuyerEvent[] = [];
+      const replies: [Envelope<LimitMessage>, unknown][] = [];
+      const now = this.deps.now();
+      for (const env of batch) {
+        const msg = env.msg;
+        if (msg.type === 'inspect') {
+          replies.push([env, this.inspect(now, this.seq + events.length)]);
+          continue;
+        }
+        const command: BuyerCommand = msg.type === 'hold' ? { type: 'hold', order: msg.order, rules: this.deps.rules() } : msg;
+        const d = decideBuyer(this.state, command, now);
+        // Decided against the state with the batch's earlier events applied: one buyer, one sequence.
+        for (const e of d.events) {
+          evolveBuyer(this.state, e);
+          events.push(e);
+        }
+        replies.push([env, d.reply]);
+      }
+      if (events.length > 0) await this.write(events);
+      for (const [env, reply] of replies) ctx.reply(env, reply);
+    } catch (error) {
+      // Nothing of this batch is known durable: fail it, and start again from the journal.
+      const failure = error instanceof UnavailableError ? error : new UnavailableError(`limits of ${this.userId}: ${(error as Error)?.message ?? error}`, { cause: error });
+      for (const env of batch) ctx.fail(env, failure);
+      this.loaded = false;
+    }
+  }
+
+  private inspect(now: number, journalSeq: number): BuyerInspection {
+    const s = buyerToSnapshot(this.state);
+    return {
+      userId: this.userId,
+      holds: s.orders.filter((o) => o.status === 'held'),
+      counted: s.orders.filter((o) => o.status === 'counted'),
+      noShows: s.noShows,
+      usage: usageByRule(this.deps.rules(), this.state, now),
+      journalSeq,
+    };
+  }
+
+  private async write(events: BuyerEvent[]): Promise<void> {
+    const first = this.seq + 1;
+    await this.deps.committer.commit({ stream: this.stream, seq: first, lastSeq: this.seq + events.length, at: this.deps.now(), events });
+    this.seq += events.length;
+  }
+
+  private async load(): Promise<void> {
+    const state = emptyBuyer();
+    let seq = 0;
+    for (const record of await this.deps.journal.readAfter(this.stream, 0)) {
+      if (record.seq !== seq + 1) throw new UnavailableError(`journal of ${this.stream} is not contiguous at seq ${seq}`);
+      for (const raw of record.events) evolveBuyer(state, raw as BuyerEvent);
+      seq = record.lastSeq;
+    }
+    this.state = state;
+    this.seq = seq;
+    this.loaded = true;
+    await this.resolveHolds();
+  }
+
+  /** Holds whose saga is over: confirmed if paid, released if the reservation ended or never was. */
+  private async resolveHolds(): Promise<void> {
+    const events: BuyerEvent[] = [];
+    const now = this.deps.now();
+    for (const order of [...this.state.orders.values()]) {
+      if (order.status !== 'held') continue;
+      const fate = await this.deps.fateOf(order.orderId);
+      let command: BuyerCommand | undefined;
+      if (fate === 'paid') command = { type: 'confirm', orderId: order.orderId };
+      else if (fate === 'ended' || fate === 'unknown') command = { type: 'release', orderId: order.orderId, reason: fate === 'ended' ? 'expired' : 'not_reserved' };
+      if (!command) continue;
+      for (const e of decideBuyer(this.state, command, now).events) {
+        evolveBuyer(this.state, e);
+        events.push(e);
+      }
+    }
+    if (events.length > 0) await this.write(events);
+  }
+}
+
+export type { BuyerReply };

@@ -1,0 +1,263 @@
+// One buyer's limit state: the orders that count toward the purchase rules, the orders released already,
+// and the no-shows. decide(state, command, now) -> { events, reply } never changes the state;
+// evolveBuyer(state, event) applies one event, mutating the state it is given (as inventory.ts does), and
+// is deterministic: replaying a buyer's events rebuilds the same state (tested).
+//
+// - hold: evaluates the order against the rules carried by the command (the rule book's current set,
+//   so a rule change applies to the next order) and records it `held`, or replies limit_exceeded.
+//   Idempotent per order id. An order released before (its tombstone) is never held: a cancel that
+//   overtakes its own hold cannot leave usage behind, nor can a retried hold after a release.
+// - confirm: held -> counted (paid, delivered). Idempotent; a no-op for an order not held.
+// - release: held or counted -> removed, and a tombstone; idempotent; also for an order not (yet) held.
+// - no_show: records a no-show of an order (idempotent per order id). It carries the order's facts, so
+//   an order pruned long ago (a no-show comes after the usage date) still counts where its SKU belongs.
+//   Its `at` is a fact of the order (when it became a no-show: its date passed unredeemed), not the time
+//   it was noticed, so noticing it again gives the same `at`; one older than what prune dropped is ignored.
+// - prune: drops what no rule in force can reach any more (state stays bounded), see `decidePrune`.
+//
+// Time: `now` must not go backwards between commands to one buyer (the actor's clock). An order's
+// `createdAt` is stamped before anyone can release it, so a tombstone's time is >= its order's creation.
+
+import {
+  DAY_MS,
+  evaluate,
+  reachOf,
+  type UsageNoShow,
+  type UsageOrder,
+  type RefusalReason,
+  type RuleSet,
+} from './rules.ts';
+
+/** Orders held or counted per buyer at once; a hold beyond it is refused (too_many_orders). */
+export const BUYER_ORDERS_MAX = 10_000;
+/** Tombstones kept per buyer; beyond it the oldest goes, and holds of orders created before it are refused as stale. */
+export const BUYER_TOMBSTONES_MAX = 10_000;
+/** No-shows kept per buyer; beyond it the oldest recorded goes. */
+export const BUYER_NO_SHOWS_MAX = 10_000;
+/** How long a tombstone is kept: a hold arrives within milliseconds of its order's creation, never a day later. */
+export const TOMBSTONE_KEEP_MS = DAY_MS;
+/** Prune keeps at least this much history, whatever the rules, so a rule added later still sees the last month. */
+export const PRUNE_KEEP_MIN_MS = 31 * DAY_MS;
+
+/** An order as the buyer state knows it: the facts a rule looks at, and its id. */
+export interface BuyerOrderFacts extends UsageOrder {
+  orderId: string;
+}
+
+export interface BuyerOrder extends BuyerOrderFacts {
+  /** held: reserved, not paid; counted: paid or delivered. Both count toward the rules. */
+  status: 'held' | 'counted';
+}
+
+export interface NoShow extends UsageNoShow {
+  orderId: string;
+}
+
+export interface BuyerState {
+  /** Counted orders (held or confirmed), by id, in hold order. */
+  orders: Map<string, BuyerOrder>;
+  /** Tombstones: order id -> when it was released, in release order. */
+  released: Map<string, number>;
+  /** No-shows by order id, in the order recorded. */
+  noShows: Map<string, NoShow>;
+  /**
+   * Holds of orders created before this are refused (stale): tombstones older than it may be gone, so
+   * such a hold cannot be told from one whose release was forgotten.
+   */
+  acceptFrom_ms: number;
+  /** No-shows before this are ignored: prune dropped those, and one noticed again must not come back. */
+  noShowsFrom_ms: number;
+}
+
+export type BuyerReleaseReason = 'cancelled' | 'expired' | 'refund_required' | 'not_reserved';
+
+export type BuyerCommand =
+  | { type: 'hold'; order: BuyerOrderFacts; rules: RuleSet }
+  | { type: 'confirm'; orderId: string }
+  | { type: 'release'; orderId: string; reason: BuyerReleaseReason }
+  /** `at`: when the order became a no-show (its date passed unredeemed). */
+  | { type: 'no_show'; order: BuyerOrderFacts; at: number }
+  | { type: 'prune'; rules: RuleSet };
+
+export type BuyerEvent =
+  | { type: 'held'; order: BuyerOrderFacts; at: number }
+  | { type: 'confirmed'; orderId: string; at: number }
+  | { type: 'released'; orderId: string; reason: BuyerReleaseReason; at: number }
+  | { type: 'no_show_recorded'; noShow: NoShow; at: number }
+  | { type: 'pruned'; ordersBefore_ms: number; noShowsBefore_ms: number; acceptFrom_ms: number; at: number };
+
+export type BuyerReply =
+  /** Held now, or held already (idempotent). */
+  | { outcome: 'held'; orderId: string }
+  | { outcome: 'limit_exceeded'; ruleId: string; reason: RefusalReason }
+  /** The order was released before this hold arrived: it never counts. */
+  | { outcome: 'released_before'; orderId: string }
+  /** The order was created before `acceptFrom_ms` (see BuyerState). */
+  | { outcome: 'stale'; acceptFrom_ms: number }
+  | { outcome: 'too_many_orders'; max: number }
+  | { outcome: 'confirmed' }
+  | { outcome: 'not_held' }
+  | { outcome: 'released' }
+  | { outcome: 'no_show_recorded' }
+  /** The no-show is older than `noShowsFrom_ms`: no rule in force could count it. Nothing recorded. */
+  | { outcome: 'no_show_too_old'; noShowsFrom_ms: number }
+  | { outcome: 'pruned'; orders: number; noShows: number; tombstones: number };
+
+export interface BuyerDecision {
+  events: BuyerEvent[];
+  reply: BuyerReply;
+}
+
+export function emptyBuyer(): BuyerState {
+  return { orders: new Map(), released: new Map(), noShows: new Map(), acceptFrom_ms: -Infinity, noShowsFrom_ms: -Infinity };
+}
+
+/** The buyer's usage as `evaluate` reads it. */
+export function buyerUsage(state: BuyerState): { orders: Iterable<BuyerOrder>; noShows: Iterable<NoShow> } {
+  return { orders: state.orders.values(), noShows: state.noShows.values() };
+}
+
+function factsOf(o: BuyerOrderFacts): BuyerOrderFacts {
+  return {
+    orderId: o.orderId,
+    skuId: o.skuId,
+    date: o.date,
+    merchantId: o.merchantId,
+    attributes: { ...o.attributes },
+    qty: o.qty,
+    createdAt: o.createdAt,
+  };
+}
+
+export function decideBuyer(state: BuyerState, command: BuyerCommand, now: number): BuyerDecision {
+  switch (command.type) {
+    case 'hold': {
+      const o = command.order;
+      if (state.released.has(o.orderId)) return { events: [], reply: { outcome: 'released_before', orderId: o.orderId } };
+      if (state.orders.has(o.orderId)) return { events: [], reply: { outcome: 'held', orderId: o.orderId } };
+      if (o.createdAt < state.acceptFrom_ms) return { events: [], reply: { outcome: 'stale', acceptFrom_ms: state.acceptFrom_ms } };
+      if (state.orders.size >= BUYER_ORDERS_MAX) return { events: [], reply: { outcome: 'too_many_orders', max: BUYER_ORDERS_MAX } };
+      const verdict = evaluate(command.rules, buyerUsage(state), o, now);
+      if (!verdict.ok) return { events: [], reply: { outcome: 'limit_exceeded', ruleId: verdict.ruleId, reason: verdict.reason } };
+      return { events: [{ type: 'held', order: factsOf(o), at: now }], reply: { outcome: 'held', orderId: o.orderId } };
+    }
+    case 'confirm': {
+      const o = state.orders.get(command.orderId);
+      if (!o) return { events: [], reply: { outcome: 'not_held' } };
+      if (o.status === 'counted') return { events: [], reply: { outcome: 'confirmed' } };
+      return { events: [{ type: 'confirmed', orderId: command.orderId, at: now }], reply: { outcome: 'confirmed' } };
+    }
+    case 'release': {
+      if (state.released.has(command.orderId)) return { events: [], reply: { outcome: 'released' } };
+      return { events: [{ type: 'released', orderId: command.orderId, reason: command.reason, at: now }], reply: { outcome: 'released' } };
+    }
+    case 'no_show': {
+      const id = command.order.orderId;
+      if (state.noShows.has(id)) return { events: [], reply: { outcome: 'no_show_recorded' } };
+      if (command.at < state.noShowsFrom_ms) return { events: [], reply: { outcome: 'no_show_too_old', noShowsFrom_ms: state.noShowsFrom_ms } };
+      // The facts the order was held with, when still known; else the ones the command brings.
+      const facts = factsOf(state.orders.get(id) ?? command.order);
+      return { events: [{ type: 'no_show_recorded', noShow: { ...facts, at: command.at }, at: now }], reply: { outcome: 'no_show_recorded' } };
+    }
+    case 'prune':
+      return decidePrune(state, command.rules, now);
+  }
+}
+
+/**
+ * What no rule in force can reach any more, given that holds of orders created before `acceptFrom_ms`
+ * are refused from now on: orders created before the rules' reach, no-shows before the reach of the
+ * no-show rules, tombstones older than TOMBSTONE_KEEP_MS; never anything younger than PRUNE_KEEP_MIN_MS
+ * (tombstones aside). A rule put later sees only what is left: rules without a window keep everything.
+ * An order is dropped only if created before the new acceptFrom, so a repeated hold of it is refused as
+ * stale instead of counted twice.
+ */
+function decidePrune(state: BuyerState, rules: RuleSet, now: number): BuyerDecision {
+  const acceptFrom_ms = Math.max(state.acceptFrom_ms, now - TOMBSTONE_KEEP_MS);
+  const reach = reachOf(rules, now, acceptFrom_ms);
+  const ordersBefore_ms = Math.min(reach.orders_ms, now - PRUNE_KEEP_MIN_MS, acceptFrom_ms);
+  const noShowsBefore_ms = Math.min(reach.noShows_ms, now - PRUNE_KEEP_MIN_MS);
+  let orders = 0;
+  for (const o of state.orders.values()) if (o.createdAt < ordersBefore_ms) orders++;
+  let noShows = 0;
+  for (const n of state.noShows.values()) if (n.at < noShowsBefore_ms) noShows++;
+  let tombstones = 0;
+  for (const at of state.released.values()) if (at < acceptFrom_ms) tombstones++;
+  const reply: BuyerReply = { outcome: 'pruned', orders, noShows, tombstones };
+  // Nothing to drop: no event, and acceptFrom stays (it only has to cover what was dropped).
+  if (orders + noShows + tombstones === 0) return { events: [], reply };
+  return { events: [{ type: 'pruned', ordersBefore_ms, noShowsBefore_ms, acceptFrom_ms, at: now }], reply };
+}
+
+export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
+  switch (event.type) {
+    case 'held':
+      if (!state.orders.has(event.order.orderId)) state.orders.set(event.order.orderId, { ...factsOf(event.order), status: 'held' });
+      return state;
+    case 'confirmed': {
+      const o = state.orders.get(event.orderId);
+      if (o) o.status = 'counted';
+      return state;
+    }
+    case 'released':
+      state.orders.delete(event.orderId);
+      if (!state.released.has(event.orderId)) {
+        state.released.set(event.orderId, event.at);
+        if (state.released.size > BUYER_TOMBSTONES_MAX) {
+          const [oldestId, oldestAt] = state.released.entries().next().value!;
+          state.released.delete(oldestId);
+          // Its order was created no later than it was released: refuse holds of anything that old.
+          state.acceptFrom_ms = Math.max(state.acceptFrom_ms, oldestAt + 1);
+        }
+      }
+      return state;
+    case 'no_show_recorded':
+      if (!state.noShows.has(event.noShow.orderId)) {
+        state.noShows.set(event.noShow.orderId, { ...factsOf(event.noShow), at: event.noShow.at });
+        if (state.noShows.size > BUYER_NO_SHOWS_MAX) {
+          const [oldestId, oldest] = state.noShows.entries().next().value!;
+          state.noShows.delete(oldestId);
+          state.noShowsFrom_ms = Math.max(state.noShowsFrom_ms, oldest.at + 1);
+        }
+      }
+      return state;
+    case 'pruned':
+      for (const [id, o] of state.orders) if (o.createdAt < event.ordersBefore_ms) state.orders.delete(id);
+      for (const [id, n] of state.noShows) if (n.at < event.noShowsBefore_ms) state.noShows.delete(id);
+      for (const [id, at] of state.released) if (at < event.acceptFrom_ms) state.released.delete(id);
+      state.acceptFrom_ms = Math.max(state.acceptFrom_ms, event.acceptFrom_ms);
+      state.noShowsFrom_ms = Math.max(state.noShowsFrom_ms, event.noShowsBefore_ms);
+      return state;
+  }
+}
+
+/** The state as plain JSON (maps as entry lists, in their order), for snapshots and the ops view. */
+export interface BuyerSnapshot {
+  orders: BuyerOrder[];
+  released: [string, number][];
+  noShows: NoShow[];
+  /** null for -Infinity (JSON has none). */
+  acceptFrom_ms: number | null;
+  noShowsFrom_ms: number | null;
+}
+
+export function buyerToSnapshot(state: BuyerState): BuyerSnapshot {
+  return {
+    orders: [...state.orders.values()].map((o) => ({ ...o, attributes: { ...o.attributes } })),
+    released: [...state.released.entries()],
+    noShows: [...state.noShows.values()].map((n) => ({ ...n, attributes: { ...n.attributes } })),
+    acceptFrom_ms: Number.isFinite(state.acceptFrom_ms) ? state.acceptFrom_ms : null,
+    noShowsFrom_ms: Number.isFinite(state.noShowsFrom_ms) ? state.noShowsFrom_ms : null,
+  };
+}
+
+export function buyerFromSnapshot(s: BuyerSnapshot): BuyerState {
+  return {
+    orders: new Map(s.orders.map((o) => [o.orderId, { ...o, attributes: { ...o.attributes } }])),
+    released: new Map(s.released),
+    noShows: new Map(s.noShows.map((n) => [n.orderId, { ...n, attributes: { ...n.attributes } }])),
+    acceptFrom_ms: s.acceptFrom_ms ?? -Infinity,
+    noShowsFrom_ms: s.noShowsFrom_ms ?? -Infinity,
+  };
+}
+

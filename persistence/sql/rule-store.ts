@@ -1,0 +1,39 @@
+// Purchase rules on SQL: an idempotent upsert and delete per rule id (the admin PUT/DELETE), the whole
+// list read once at start by the rule book. The rule is kept as JSON text; it was validated at the edge.
+import type { Rule } from '../../engine/rules.ts';
+import type { RuleStore } from '../ports.ts';
+import type { SqlDatabase } from './database.ts';
+import type { LimitRuleEntity } from './entities.ts';
+
+const columns = ['rule_id', 'rule'] as const;
+const select = `SELECT ${columns.join(', ')} FROM limit_rules`;
+
+export class SqlRuleStore implements RuleStore {
+  constructor(private readonly db: SqlDatabase) {}
+
+  async upsert(rule: Rule): Promise<void> {
+    const sql = this.db.dialect.upsert('limit_rules', columns, ['rule_id'], 1);
+    await this.db.run('limit_rules.upsert', sql, [rule.id, JSON.stringify(rule)]);
+  }
+
+  async delete(ruleId: string): Promise<boolean> {
+    const r = await this.db.run('limit_rules.delete', 'DELETE FROM limit_rules WHERE rule_id = ?', [ruleId]);
+    return r.affectedRows > 0;
+  }
+
+  async get(ruleId: string): Promise<Rule | undefined> {
+    const rows = await this.db.all<LimitRuleEntity>('limit_rules.get', `${select} WHERE rule_id = ?`, [ruleId]);
+    return rows[0] && toRule(rows[0]);
+  }
+
+  async all(): Promise<Rule[]> {
+    const rows = await this.db.all<LimitRuleEntity>('limit_rules.all', `${select} ORDER BY rule_id`);
+    return rows.map(toRule);
+  }
+}
+
+function toRule(r: LimitRuleEntity): Rule {
+  // The row's key is the rule's id (written from the same value); id first, as the contract writes it.
+  const { id: _stored, ...rest } = JSON.parse(r.rule) as Rule;
+  return { id: r.rule_id, ...rest };
+}

@@ -1,0 +1,105 @@
+// Proves per-buyer purchase rules hold under concurrency on the embedded default and on MariaDB +
+// Redis: the contract's three example rules refuse exactly what they should with 403 limit_exceeded
+// naming the rule, 100 parallel orders of one buyer pass a limit of one exactly once, a race over five
+// venues stops at 3 venues and 20 units, cancel and expiry free usage at once, and a sold-out order
+// never consumes usage — against a real node over HTTP, reading the buyer's live state from ops.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../engine/index.ts';
+import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
+import { startEngine, type Client, type TestEngine } from '../support/engine.ts';
+import { until } from '../support/poll.ts';
+
+const backends = [
+  ['embedded SQLite', async () => ({ kind: 'sqlite' as const })],
+  ['MariaDB + Redis', async () => ({ kind: 'mysql' as const, url: await freshMysqlDatabase('e2e_rules'), redisUrl: REDIS_URL })],
+] as const;
+
+async function venueSku(c: Client, skuId: string, venue: string, region: string, dates: string[], total = 1_000): Promise<void> {
+  const put = await c.admin('PUT', `/v1/skus/${skuId}`, { name: skuId, priceCents: 500, merchantId: 'm1', delivery: 'ticket', attributes: { venue, region } });
+  expect(put.status).toBe(200);
+  for (const date of dates) expect((await c.admin('PUT', `/v1/skus/${skuId}/stock/${date}`, { total })).status).toBe(200);
+}
+
+describe.each(backends)('purchase rules on %s', (_name, backend) => {
+  let e: TestEngine;
+  const clock = new ManualClock(Date.parse('2026-12-10T10:00:00Z'));
+  beforeAll(async () => {
+    e = await startEngine(await backend(), { STAMPEDE_RESERVATION_TTL_MS: '60000' }, clock);
+    const c = e.client;
+    expect((await c.admin('PUT', '/v1/limit-rules/venue-date', { id: 'venue-date', groupBy: ['venue', 'date'], max: { units: 1 } })).status).toBe(200);
+    expect(
+      (await c.admin('PUT', '/v1/limit-rules/region-week', { id: 'region-week', groupBy: ['region'], window: { rollingDays: 7 }, max: { units: 20, distinct: { venue: 3 } } }))
+        .status,
+    ).toBe(200);
+    for (let v = 1; v <= 5; v++) await venueSku(c, `park-${v}`, `venue-${v}`, 'north', ['2026-12-20', '2026-12-21', '2026-12-22']);
+    await venueSku(c, 'tiny', 'venue-tiny', 'south', ['2026-12-20'], 1);
+  });
+  afterAll(async () => e?.stop());
+
+  const order = (user: string, skuId: string, date: string, qty = 1) => e.client.buyer(user, 'POST', '/v1/orders', { skuId, date, qty });
+
+  it('100 parallel orders of one buyer for one venue and date: exactly one 201, the rest 403 naming venue-date', async () => {
+    const answers = await Promise.all(Array.from({ length: 100 }, () => order('racer', 'park-1', '2026-12-20')));
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(1);
+    const refused = answers.filter((a) => a.status === 403);
+    expect(refused).toHaveLength(99);
+    for (const a of refused) expect(a.body).toMatchObject({ error: 'limit_exceeded', rule: 'venue-date' });
+    const state = (await e.client.admin('GET', '/ops/buyers/racer')).body;
+    expect(state.holds).toHaveLength(1);
+    expect(state.usage.find((u: { ruleId: string }) => u.ruleId === 'venue-date').groups).toEqual([
+      { group: { venue: 'venue-1', date: '2026-12-20' }, units: 1, orders: 1, distinct: {}, noShows: 0 },
+    ]);
+    // Another date of the same venue is another group.
+    expect((await order('racer', 'park-1', '2026-12-21')).status).toBe(201);
+  });
+
+  it('a buyer racing orders over 5 venues of a region gets at most 3 venues and 20 units', async () => {
+    const tries = [];
+    for (let v = 1; v <= 5; v++) for (const date of ['2026-12-20', '2026-12-21', '2026-12-22']) tries.push(order('roamer', `park-${v}`, date, 1 + ((v + date.length) % 3)));
+    const answers = await Promise.all(tries);
+    const ok = answers.filter((a) => a.status === 201).map((a) => a.body);
+    const venues = new Set(ok.map((o: { skuId: string }) => o.skuId));
+    const units = ok.reduce((n: number, o: { qty: number }) => n + o.qty, 0);
+    expect(venues.size).toBeLessThanOrEqual(3);
+    expect(units).toBeLessThanOrEqual(20);
+    expect(ok.length).toBeGreaterThan(0);
+    for (const a of answers.filter((x) => x.status !== 201)) {
+      expect(a.status).toBe(403);
+      expect(['region-week', 'venue-date']).toContain(a.body.rule);
+    }
+    const usage = (await e.client.admin('GET', '/ops/buyers/roamer')).body.usage.find((u: { ruleId: string }) => u.ruleId === 'region-week');
+    expect(usage.groups).toEqual([{ group: { region: 'north' }, units, orders: ok.length, distinct: { venue: venues.size }, noShows: 0 }]);
+  });
+
+  it('cancel frees usage at once, and so does expiry: the next order succeeds right after', async () => {
+    const first = await order('canceller', 'park-2', '2026-12-22');
+    expect(first.status).toBe(201);
+    expect((await order('canceller', 'park-2', '2026-12-22')).status).toBe(403);
+    expect((await e.client.buyer('canceller', 'POST', `/v1/orders/${first.body.orderId}/cancel`)).body.status).toBe('cancelled');
+    const second = await order('canceller', 'park-2', '2026-12-22');
+    expect(second.status).toBe(201);
+
+    clock.advance(61_000);
+    await until('expiry', () => e.client.buyer('canceller', 'GET', `/v1/orders/${second.body.orderId}`), (a) => a.body.status === 'expired', 10_000);
+    // Expiry released the usage as soon as it was durable.
+    await until('usage released', async () => (await order('canceller', 'park-2', '2026-12-22')).status, (s) => s === 201, 5_000);
+  });
+
+  it('a sold-out order never consumes usage', async () => {
+    expect((await order('early', 'tiny', '2026-12-20')).status).toBe(201);
+    const late = await order('late', 'tiny', '2026-12-20');
+    expect([late.status, late.body.error]).toEqual([409, 'sold_out']);
+    const state = (await e.client.admin('GET', '/ops/buyers/late')).body;
+    expect(state.holds).toEqual([]);
+    expect(state.usage).toEqual([]);
+  });
+
+  it('a rule change applies to the next order, and no-show rules refuse a buyer with too many no-shows', async () => {
+    expect((await order('changer', 'park-3', '2026-12-20')).status).toBe(201);
+    expect((await e.client.admin('DELETE', '/v1/limit-rules/venue-date')).status).toBe(204);
+    expect((await order('changer', 'park-3', '2026-12-20')).status).toBe(201);
+    expect((await e.client.admin('PUT', '/v1/limit-rules/venue-date', { id: 'venue-date', groupBy: ['venue', 'date'], max: { units: 1 } })).status).toBe(200);
+    const again = await order('changer', 'park-3', '2026-12-20');
+    expect([again.status, again.body.rule]).toEqual([403, 'venue-date']);
+  });
+});

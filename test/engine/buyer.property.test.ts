@@ -1,0 +1,274 @@
+// Proves the buyer's limit state never lets a group pass a max, refuses exactly the orders the rules refuse
+// (checked against a brute-force evaluator over a model that never prunes, so pruning is proved harmless),
+// never counts an order released before its hold, and replays its events to the same state: fast-check
+// drives random interleavings of holds, confirms, releases, no-shows, prunes and clock jumps of up to weeks.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  buyerFromSnapshot,
+  buyerToSnapshot,
+  compileRules,
+  DAY_MS,
+  decideBuyer,
+  emptyBuyer,
+  evolveBuyer,
+  TOMBSTONE_KEEP_MS,
+  type BuyerCommand,
+  type BuyerEvent,
+  type BuyerOrderFacts,
+  type BuyerState,
+  type NoShow,
+  type Rule,
+  type UsageOrder,
+} from '../../engine/index.ts';
+import { arbitraryRules, groupsOf, orderFacts, overMax, referenceEvaluate } from './reference-rules.ts';
+
+const T0 = Date.parse('2026-12-01T00:00:00Z');
+const MINUTE_MS = 60_000;
+const ORDER_IDS = Array.from({ length: 12 }, (_, i) => `o${i}`);
+
+type Step =
+  | { kind: 'hold' | 'confirm' | 'release' | 'no_show'; id: number; dt: number }
+  | { kind: 'prune'; dt: number };
+
+const dt = fc.oneof(
+  { weight: 3, arbitrary: fc.constant(0) },
+  { weight: 4, arbitrary: fc.integer({ min: 1, max: 59 }).map((m) => m * MINUTE_MS) },
+  { weight: 2, arbitrary: fc.integer({ min: 1, max: 23 }).map((h) => h * 60 * MINUTE_MS) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 20 }).map((d) => d * DAY_MS) },
+);
+const id = fc.integer({ min: 0, max: ORDER_IDS.length - 1 });
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('hold' as const), id, dt }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('confirm' as const), id, dt }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('release' as const), id, dt }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('no_show' as const), id, dt }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('prune' as const), dt }) },
+);
+
+const rules = arbitraryRules({ t0: T0, rollingDaysMax: 40, startDayMin: -5, startDayMax: 120, spanDaysMax: 60 });
+
+/** What the buyer has done, kept naively: never pruned, never bounded. */
+interface Model {
+  live: Map<string, UsageOrder & { status: 'held' | 'counted' }>;
+  released: Set<string>;
+  noShows: Map<string, NoShow>;
+}
+
+interface Run {
+  state: BuyerState;
+  events: BuyerEvent[];
+  model: Model;
+  /** How the holds ended, for the coverage check. */
+  outcomes: Record<string, number>;
+}
+
+function run(rs: Rule[], facts: Omit<UsageOrder, 'createdAt'>[], steps: Step[], jitter: number[]): Run {
+  const set = compileRules(rs);
+  const state = emptyBuyer();
+  const events: BuyerEvent[] = [];
+  const model: Model = { live: new Map(), released: new Set(), noShows: new Map() };
+  const outcomes: Record<string, number> = {};
+  // An order is created when first mentioned (a little before now), and keeps that time.
+  const createdAt = new Map<string, number>();
+  // A no-show's time is a fact of its order: the first time it is noticed, then the same.
+  const noShowAt = new Map<string, number>();
+  let now = T0;
+  steps.forEach((s, i) => {
+    now += s.dt;
+    let command: BuyerCommand;
+    let order: BuyerOrderFacts | undefined;
+    if (s.kind === 'prune') command = { type: 'prune', rules: set };
+    else {
+      const orderId = ORDER_IDS[s.id]!;
+      if (!createdAt.has(orderId)) createdAt.set(orderId, now - (jitter[i % jitter.length] ?? 0));
+      order = { orderId, ...facts[s.id]!, createdAt: createdAt.get(orderId)! };
+      command =
+        s.kind === 'hold'
+          ? { type: 'hold', order, rules: set }
+          : s.kind === 'confirm'
+            ? { type: 'confirm', orderId }
+            : s.kind === 'release'
+              ? { type: 'release', orderId, reason: 'cancelled' }
+              : { type: 'no_show', order, at: noShowAt.get(orderId) ?? noShowAt.set(orderId, now).get(orderId)! };
+    }
+    const before = JSON.stringify(buyerToSnapshot(state));
+    const d = decideBuyer(state, command, now);
+    expect(JSON.stringify(buyerToSnapshot(state))).toBe(before); // decide never changes the state
+    for (const e of d.events) evolveBuyer(state, e);
+    events.push(...d.events);
+
+    // The model's answer.
+    if (d.reply.outcome === 'pruned') {
+      for (const k of ['orders', 'noShows', 'tombstones'] as const) if (d.reply[k] > 0) outcomes[`pruned_${k}`] = (outcomes[`pruned_${k}`] ?? 0) + 1;
+    }
+    if (s.kind === 'hold') {
+      const o = order!;
+      outcomes[d.reply.outcome] = (outcomes[d.reply.outcome] ?? 0) + 1;
+      if (d.reply.outcome === 'stale') {
+        // Only an order created before what prune may have forgotten.
+        expect(o.createdAt).toBeLessThan(now - TOMBSTONE_KEEP_MS);
+      } else if (model.released.has(o.orderId)) {
+        expect(d.reply).toEqual({ outcome: 'released_before', orderId: o.orderId });
+      } else if (model.live.has(o.orderId)) {
+        expect(d).toEqual({ events: [], reply: { outcome: 'held', orderId: o.orderId } });
+      } else {
+        const expected = referenceEvaluate(rs, [...model.live.values()], [...model.noShows.values()], o, now);
+        if (expected.ok) {
+          expect(d.reply).toEqual({ outcome: 'held', orderId: o.orderId });
+          model.live.set(o.orderId, { ...o, status: 'held' });
+        } else {
+          expect(d.reply).toEqual({ outcome: 'limit_exceeded', ruleId: expected.ruleId, reason: expected.reason });
+        }
+      }
+    } else if (s.kind === 'confirm') {
+      const o = model.live.get(ORDER_IDS[s.id]!);
+      if (o) o.status = 'counted';
+    } else if (s.kind === 'release') {
+      model.live.delete(ORDER_IDS[s.id]!);
+      model.released.add(ORDER_IDS[s.id]!);
+    } else if (s.kind === 'no_show') {
+      if (!model.noShows.has(order!.orderId)) model.noShows.set(order!.orderId, { ...order!, at: noShowAt.get(order!.orderId)! });
+    }
+
+    // What the state holds is what the model holds, less what prune dropped (old enough to be stale).
+    for (const [orderId, o] of state.orders) expect(model.live.get(orderId)).toEqual(o);
+    for (const [orderId, o] of model.live) if (!state.orders.has(orderId)) expect(o.createdAt).toBeLessThan(state.acceptFrom_ms);
+    for (const [orderId, n] of state.noShows) expect(model.noShows.get(orderId)).toEqual(n);
+    // Released is released for good: usage of a released order never comes back.
+    for (const orderId of model.released) expect(state.orders.has(orderId)).toBe(false);
+    // No group of any rule is over a max, now (model.live is a superset of state.orders).
+    for (const r of rs) {
+      for (const g of groupsOf(r, [...model.live.values()], now)) expect(overMax(r, g), `rule ${r.id} at ${i}`).toBeUndefined();
+    }
+  });
+  return { state, events, model, outcomes };
+}
+
+const jitters = fc.array(fc.integer({ min: 0, max: 30 * MINUTE_MS }), { minLength: 1, maxLength: 8 });
+const world = fc.array(orderFacts, { minLength: ORDER_IDS.length, maxLength: ORDER_IDS.length });
+
+describe('buyer limit state', () => {
+  it('refuses exactly what the rules refuse, never passes a max, never counts a released order, and replays to the same state', () => {
+    const totals: Record<string, number> = {};
+    fc.assert(
+      fc.property(rules, world, fc.array(step, { maxLength: 80, size: 'max' }), jitters, (rs, facts, steps, jitter) => {
+        const { state, events, outcomes } = run(rs, facts, steps, jitter);
+        for (const [k, n] of Object.entries(outcomes)) totals[k] = (totals[k] ?? 0) + n;
+        const replayed = events.reduce(evolveBuyer, emptyBuyer());
+        expect(buyerToSnapshot(replayed)).toEqual(buyerToSnapshot(state));
+        const roundTrip = buyerFromSnapshot(JSON.parse(JSON.stringify(buyerToSnapshot(state))));
+        expect(buyerToSnapshot(roundTrip)).toEqual(buyerToSnapshot(state));
+      }),
+      { numRuns: 600 },
+    );
+    // The runs exercised every answer of a hold (not a vacuous pass).
+    for (const outcome of ['held', 'limit_exceeded', 'released_before', 'stale']) expect(totals[outcome] ?? 0, outcome).toBeGreaterThan(100);
+    // ... and prune dropped orders, no-shows and tombstones many times over.
+    for (const dropped of ['pruned_orders', 'pruned_noShows', 'pruned_tombstones']) expect(totals[dropped] ?? 0, dropped).toBeGreaterThan(20);
+  });
+
+  it('prunes: with a 2-day rule, orders, no-shows and tombstones older than the 31-day floor go, and the state stays bounded', () => {
+    fc.assert(
+      fc.property(world, fc.array(step, { minLength: 50, maxLength: 120, size: 'max' }), jitters, (facts, steps, jitter) => {
+        const rs: Rule[] = [{ id: 'two-days', window: { rollingDays: 2 }, max: { units: 6, noShows: 2 } }];
+        // Every 10th step a prune, and one at the end.
+        const pruned = [...steps.flatMap((s, i) => (i % 10 === 9 ? [s, { kind: 'prune' as const, dt: 0 }] : [s])), { kind: 'prune' as const, dt: 0 }];
+        const { state } = run(rs, facts, pruned, jitter);
+        const now = T0 + pruned.reduce((t, s) => t + s.dt, 0);
+        for (const o of state.orders.values()) expect(o.createdAt).toBeGreaterThanOrEqual(now - 31 * DAY_MS);
+        for (const n of state.noShows.values()) expect(n.at).toBeGreaterThanOrEqual(now - 31 * DAY_MS);
+        for (const at of state.released.values()) expect(at).toBeGreaterThanOrEqual(now - TOMBSTONE_KEEP_MS);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('prunes nothing a long campaign (fixed window) can still count, and its no-shows never', () => {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const campaign = fc
+      .tuple(fc.integer({ min: 0, max: 10 }), fc.integer({ min: 40, max: 120 }), fc.integer({ min: 2, max: 12 }), fc.integer({ min: 1, max: 3 }))
+      .map(([start, days, units, noShows]): Rule[] => [
+        { id: 'campaign', window: { from: iso(T0 + start * DAY_MS), to: iso(T0 + (start + days) * DAY_MS) }, max: { units, noShows } },
+      ]);
+    fc.assert(
+      fc.property(campaign, world, fc.array(step, { minLength: 40, maxLength: 120, size: 'max' }), jitters, (rs, facts, steps, jitter) => {
+        run(rs, facts, steps.flatMap((s, i) => (i % 5 === 4 ? [s, { kind: 'prune' as const, dt: 0 }] : [s])), jitter);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('buyer limit state, by example', () => {
+  const facts: BuyerOrderFacts = { orderId: 'o1', skuId: 'louvre', date: '2026-12-20', merchantId: 'm1', attributes: { venue: 'louvre' }, qty: 1, createdAt: T0 };
+  const oneTicket = compileRules([{ id: 'venue-date', groupBy: ['venue', 'date'], max: { units: 1 } }]);
+
+  function apply(state: BuyerState, command: BuyerCommand, now: number) {
+    const d = decideBuyer(state, command, now);
+    for (const e of d.events) evolveBuyer(state, e);
+    return d;
+  }
+
+  it('a cancel that overtakes its own hold leaves no usage: the late hold is refused, and the next order passes', () => {
+    const s = emptyBuyer();
+    expect(apply(s, { type: 'release', orderId: 'o1', reason: 'cancelled' }, T0 + 1).events).toHaveLength(1);
+    expect(apply(s, { type: 'hold', order: facts, rules: oneTicket }, T0 + 2)).toEqual({ events: [], reply: { outcome: 'released_before', orderId: 'o1' } });
+    expect(s.orders.size).toBe(0);
+    expect(apply(s, { type: 'hold', order: { ...facts, orderId: 'o2' }, rules: oneTicket }, T0 + 3).reply).toEqual({ outcome: 'held', orderId: 'o2' });
+    expect(apply(s, { type: 'hold', order: { ...facts, orderId: 'o3' }, rules: oneTicket }, T0 + 4).reply).toMatchObject({ outcome: 'limit_exceeded', ruleId: 'venue-date' });
+  });
+
+  it('hold, confirm and release are idempotent; a release frees the group; a retried hold after it is refused', () => {
+    const s = emptyBuyer();
+    expect(apply(s, { type: 'hold', order: facts, rules: oneTicket }, T0).events).toHaveLength(1);
+    expect(apply(s, { type: 'hold', order: facts, rules: oneTicket }, T0 + 1)).toEqual({ events: [], reply: { outcome: 'held', orderId: 'o1' } });
+    expect(apply(s, { type: 'confirm', orderId: 'o1' }, T0 + 2).events).toHaveLength(1);
+    expect(apply(s, { type: 'confirm', orderId: 'o1' }, T0 + 3)).toEqual({ events: [], reply: { outcome: 'confirmed' } });
+    expect(apply(s, { type: 'confirm', orderId: 'nope' }, T0 + 3)).toEqual({ events: [], reply: { outcome: 'not_held' } });
+    expect(s.orders.get('o1')?.status).toBe('counted');
+    expect(apply(s, { type: 'release', orderId: 'o1', reason: 'refund_required' }, T0 + 4).events).toHaveLength(1);
+    expect(apply(s, { type: 'release', orderId: 'o1', reason: 'refund_required' }, T0 + 5)).toEqual({ events: [], reply: { outcome: 'released' } });
+    expect(apply(s, { type: 'hold', order: facts, rules: oneTicket }, T0 + 6).reply.outcome).toBe('released_before');
+    expect(apply(s, { type: 'hold', order: { ...facts, orderId: 'o2', createdAt: T0 + 7 }, rules: oneTicket }, T0 + 7).reply.outcome).toBe('held');
+  });
+
+  it('a rule change applies to the next hold: the command carries the rules in force', () => {
+    const s = emptyBuyer();
+    expect(apply(s, { type: 'hold', order: facts, rules: compileRules([]) }, T0).reply.outcome).toBe('held');
+    expect(apply(s, { type: 'hold', order: { ...facts, orderId: 'o2' }, rules: compileRules([]) }, T0).reply.outcome).toBe('held');
+    // Tightened below what the buyer holds: nothing is taken back, the next order is refused.
+    expect(apply(s, { type: 'hold', order: { ...facts, orderId: 'o3' }, rules: oneTicket }, T0).reply).toMatchObject({ outcome: 'limit_exceeded', reason: { kind: 'units', max: 1, value: 3 } });
+    expect(s.orders.size).toBe(2);
+  });
+
+  it('a no-show counts with the facts the order was held with, and once', () => {
+    const s = emptyBuyer();
+    const blocked = compileRules([{ id: 'no-show', max: { noShows: 1 } }]);
+    apply(s, { type: 'hold', order: facts, rules: blocked }, T0);
+    const d = apply(s, { type: 'no_show', order: { ...facts, skuId: 'other' }, at: T0 + DAY_MS }, T0 + DAY_MS);
+    expect(d.events).toEqual([{ type: 'no_show_recorded', noShow: { ...facts, at: T0 + DAY_MS }, at: T0 + DAY_MS }]);
+    expect(apply(s, { type: 'no_show', order: facts, at: T0 + 2 * DAY_MS }, T0 + 2 * DAY_MS).events).toEqual([]);
+    expect(apply(s, { type: 'hold', order: { ...facts, orderId: 'o2', createdAt: T0 + 2 * DAY_MS }, rules: blocked }, T0 + 2 * DAY_MS).reply).toEqual({
+      outcome: 'limit_exceeded',
+      ruleId: 'no-show',
+      reason: { kind: 'noShows', max: 1, value: 1 },
+    });
+  });
+
+  it('prune keeps what an all-time rule can reach, drops old tombstones and then refuses a hold that old as stale', () => {
+    const s = emptyBuyer();
+    const allTime = compileRules([{ id: 'ever', max: { orders: 5 } }]);
+    apply(s, { type: 'hold', order: facts, rules: allTime }, T0);
+    apply(s, { type: 'release', orderId: 'gone', reason: 'expired' }, T0);
+    const later = T0 + 400 * DAY_MS;
+    const d = apply(s, { type: 'prune', rules: allTime }, later);
+    expect(d.reply).toEqual({ outcome: 'pruned', orders: 0, noShows: 0, tombstones: 1 });
+    expect([...s.orders.keys()]).toEqual(['o1']);
+    expect(s.released.size).toBe(0);
+    expect(apply(s, { type: 'hold', order: { ...facts, orderId: 'gone' }, rules: allTime }, later).reply).toEqual({ outcome: 'stale', acceptFrom_ms: later - TOMBSTONE_KEEP_MS });
+    // Without rules, the order goes too; nothing to drop is no event.
+    expect(apply(s, { type: 'prune', rules: compileRules([]) }, later).reply).toMatchObject({ orders: 1 });
+    expect(apply(s, { type: 'prune', rules: compileRules([]) }, later).events).toEqual([]);
+  });
+});
