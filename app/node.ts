@@ -13,7 +13,7 @@ import { DELIVERY_STREAM_PREFIX, DeliveryActor, type DeliveryMessage } from '../
 import { InventoryActor, type InventoryMessage } from '../actors/inventory-actor.ts';
 import { OrderActor, ORDER_STREAM_PREFIX, type OrderMessage } from '../actors/order-actor.ts';
 import { OrderService } from '../actors/order-service.ts';
-import { LimitActor, type LimitMessage } from '../actors/limit-actor.ts';
+import { BUYER_STREAM_PREFIX, LimitActor, type LimitMessage } from '../actors/limit-actor.ts';
 import { Projector } from '../actors/projector.ts';
 import { Reconciler } from '../actors/reconciler.ts';
 import { RuleBook } from '../actors/rule-book.ts';
@@ -364,7 +364,8 @@ export class StampedeNode {
     const streams = new Set(await this.stores.projection.streamsWithReservations());
     const others: Promise<unknown>[] = [];
     for (const [stream, head] of await this.stores.journal.heads()) {
-      if (head <= this.projector.checkpoint(stream)) continue;
+      // A buyer's limit stream is not projected: its actor loads it when next asked.
+      if (stream.startsWith(BUYER_STREAM_PREFIX) || head <= this.projector.checkpoint(stream)) continue;
       // Waking an order or delivery actor hands its unprojected events to the projector again.
       if (stream.startsWith(ORDER_STREAM_PREFIX)) others.push(this.orderActors.ask(stream.slice(ORDER_STREAM_PREFIX.length), { type: 'get' }, 120_000));
       else if (stream.startsWith(DELIVERY_STREAM_PREFIX)) others.push(this.deliveryActors.ask(stream.slice(DELIVERY_STREAM_PREFIX.length), { type: 'inspect' }, 120_000));

@@ -3,6 +3,9 @@
 // naming the rule, 100 parallel orders of one buyer pass a limit of one exactly once, a race over five
 // venues stops at 3 venues and 20 units, cancel and expiry free usage at once, and a sold-out order
 // never consumes usage — against a real node over HTTP, reading the buyer's live state from ops.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/index.ts';
 import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
@@ -22,9 +25,12 @@ async function venueSku(c: Client, skuId: string, venue: string, region: string,
 
 describe.each(backends)('purchase rules on %s', (_name, backend) => {
   let e: TestEngine;
+  let restartBackend: Awaited<ReturnType<typeof backend>> | undefined;
   const clock = new ManualClock(Date.parse('2026-12-10T10:00:00Z'));
   beforeAll(async () => {
-    e = await startEngine(await backend(), { STAMPEDE_RESERVATION_TTL_MS: '60000' }, clock);
+    restartBackend = await backend();
+    if (restartBackend.kind === 'sqlite') restartBackend = { kind: 'sqlite', dir: mkdtempSync(join(tmpdir(), 'stampede-rules-')) } as never;
+    e = await startEngine(restartBackend!, { STAMPEDE_RESERVATION_TTL_MS: '60000' }, clock);
     const c = e.client;
     expect((await c.admin('PUT', '/v1/limit-rules/venue-date', { id: 'venue-date', groupBy: ['venue', 'date'], max: { units: 1 } })).status).toBe(200);
     expect(
@@ -94,7 +100,19 @@ describe.each(backends)('purchase rules on %s', (_name, backend) => {
     expect(state.usage).toEqual([]);
   });
 
-  it('a rule change applies to the next order, and no-show rules refuse a buyer with too many no-shows', async () => {
+  it('a restart keeps every buyer\'s usage (the limit streams are not mistaken for SKU/dates)', async () => {
+    expect((await order('restarter', 'park-4', '2026-12-21')).status).toBe(201);
+    const before = (await e.client.admin('GET', '/ops/buyers/restarter')).body;
+    expect(before.holds).toHaveLength(1);
+    await e.stop();
+    e = await startEngine(restartBackend!, { STAMPEDE_RESERVATION_TTL_MS: '60000' }, clock);
+    const after = (await e.client.admin('GET', '/ops/buyers/restarter')).body;
+    expect(after.holds).toEqual(before.holds);
+    expect(after.usage).toEqual(before.usage);
+    expect((await order('restarter', 'park-4', '2026-12-21')).body).toMatchObject({ error: 'limit_exceeded', rule: 'venue-date' });
+  });
+
+  it('a rule change applies to the next order', async () => {
     expect((await order('changer', 'park-3', '2026-12-20')).status).toBe(201);
     expect((await e.client.admin('DELETE', '/v1/limit-rules/venue-date')).status).toBe(204);
     expect((await order('changer', 'park-3', '2026-12-20')).status).toBe(201);
