@@ -41,6 +41,10 @@ export type OrderMessage =
   | { type: 'cancel'; userId: string }
   /** Deliver a paid order: by the engine (card keys, tickets), or with the merchant's payload (manual SKUs). */
   | { type: 'deliver'; payload?: unknown }
+  /** The buyer visited (admin): a delivered ticket order. */
+  | { type: 'redeem' }
+  /** The order's date ended unredeemed (`at`: the end of its date): a no-show, if it is a delivered, unredeemed ticket order. */
+  | { type: 'mark_no_show'; at: number }
   | { type: '$projected'; seq: number };
 
 export type OrderActorReply =
@@ -193,6 +197,13 @@ export class OrderActor implements Behavior<OrderMessage> {
       }
       case 'deliver':
         return this.deliver(msg.payload);
+      case 'redeem':
+      case 'mark_no_show': {
+        const d = decideOrder(state, msg.type === 'redeem' ? { type: 'redeem' } : { type: 'mark_no_show', at: msg.at }, this.deps.now());
+        if (d.reply.outcome === 'invalid_state') return { outcome: 'invalid_state', order: state, message: d.reply.message };
+        await this.persist(d.events);
+        return { outcome: 'ok', order: this.state!, changed: d.events.length > 0 };
+      }
     }
   }
 
@@ -323,6 +334,12 @@ export class OrderActor implements Behavior<OrderMessage> {
       paymentId: paidBy(state),
       delivery: state.delivery ?? null,
     };
+    if (state.visit) row.visit = state.visit;
+    if (e.type === 'order.redeemed' || e.type === 'order.no_show') {
+      // A line in the order's history; not an event of the contract.
+      const cause = e.type === 'order.redeemed' ? 'redeemed' : 'no_show';
+      return { seq, change: { row, history: { orderId: state.orderId, stream: this.stream, seq, status: row.status, at: e.at, cause } } };
+    }
     if (!PUBLISHED.has(e.type)) return { seq, change: { row } };
     const cause =
       e.type === 'order.delivered'

@@ -356,6 +356,37 @@ export class OrderService {
     return view.settlement.status === 'paid' ? 'paid' : 'ended';
   }
 
+  /** Marks a delivered ticket order as visited (admin). */
+  async redeem(orderId: string): Promise<Result<OrderBody>> {
+    if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
+    const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'redeem' });
+    if (reply.outcome === 'ok') return { ok: true, value: orderBody(reply.order) };
+    if (reply.outcome === 'invalid_state') return fail('invalid_state', reply.message);
+    return fail('not_found', `unknown order ${orderId}`);
+  }
+
+  /**
+   * Records a no-show: with the buyer's limit actor first (idempotent), then on the order. Returns
+   * whether the order was newly marked (false: redeemed meanwhile, or marked already).
+   */
+  async recordNoShow(o: OrderRow, sku: Sku, at: number): Promise<boolean> {
+    const facts: BuyerOrderFacts = {
+      orderId: o.orderId,
+      skuId: o.skuId,
+      date: o.date,
+      merchantId: sku.merchantId,
+      attributes: sku.attributes,
+      qty: o.qty,
+      createdAt: o.createdAt,
+    };
+    // Redeemed orders must not count: ask the order first whether it can still be a no-show.
+    const current = await this.orderActors.ask<OrderActorReply>(o.orderId, { type: 'get' });
+    if (current.outcome !== 'ok' || current.order.visit !== undefined || current.order.status !== 'delivered') return false;
+    await this.limits.ask<BuyerReply>(o.userId, { type: 'no_show', order: facts, at });
+    const marked = await this.orderActors.ask<OrderActorReply>(o.orderId, { type: 'mark_no_show', at });
+    return marked.outcome === 'ok' && marked.changed === true;
+  }
+
   /** The buyer's live limit state (ops). */
   async buyer(userId: string): Promise<BuyerInspection> {
     return this.limits.ask<BuyerInspection>(userId, { type: 'inspect' });

@@ -16,6 +16,7 @@ import { OrderService } from '../actors/order-service.ts';
 import { BUYER_STREAM_PREFIX, LimitActor, type LimitMessage } from '../actors/limit-actor.ts';
 import { Projector } from '../actors/projector.ts';
 import { Reconciler } from '../actors/reconciler.ts';
+import { NoShowSweeper } from '../actors/no-show-sweeper.ts';
 import { RuleBook } from '../actors/rule-book.ts';
 import { JournalOutbox, OUTBOX_ROW_SPAN } from '../actors/journal-outbox.ts';
 import { ActorRuntime, type ActorKind } from '../actors/runtime/index.ts';
@@ -76,6 +77,7 @@ export class StampedeNode {
   projector!: Projector;
   committer!: GroupCommitter;
   reconciler!: Reconciler;
+  noShows!: NoShowSweeper;
   /** NATS JetStream when STAMPEDE_NATS_URL is set, else the outbox bus (in-process, over the SQL outbox). */
   bus!: EventBus;
   relay: OutboxRelay | undefined;
@@ -253,6 +255,13 @@ export class StampedeNode {
         streams_per_run_max: 1_000,
       },
     });
+    this.noShows = new NoShowSweeper({
+      projection: this.stores.projection,
+      catalog: this.catalog,
+      orders: this.orders,
+      now: () => this.clock.now(),
+      orders_per_run_max: 10_000,
+    });
     m.setMailboxDepthSource(() => this.runtime.stats().shards.reduce((n, s) => n + s.mailbox, 0));
     m.setActorCountSource(() => this.runtime.stats().byKind);
     await this.wakeStreamsWithWork();
@@ -278,6 +287,7 @@ export class StampedeNode {
     if (c.reconcile_interval_ms > 0) {
       this.reconcileTimer = setInterval(() => {
         this.reconciler.run().catch((error: unknown) => this.log.warn({ err: error }, 'reconciliation failed'));
+        this.noShows.run().catch((error: unknown) => this.log.warn({ err: error }, 'no-show sweep failed'));
       }, c.reconcile_interval_ms);
       this.reconcileTimer.unref();
     }

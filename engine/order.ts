@@ -39,6 +39,8 @@ export interface OrderState {
   paymentIds: string[];
   history: OrderTransition[];
   delivery?: OrderDelivery;
+  /** A delivered ticket order: visited (redeemed), or not by the end of its date (a no-show). */
+  visit?: { kind: 'redeemed' | 'no_show'; at: number };
 }
 
 export interface PaymentCallback {
@@ -53,7 +55,11 @@ export type OrderCommand =
   | { type: 'expire' }
   | { type: 'deliver'; delivery: OrderDelivery }
   /** The inventory actor settled the reservation (sold, cancelled, expired): the order takes it over. */
-  | { type: 'adopt'; settlement: Settlement };
+  | { type: 'adopt'; settlement: Settlement }
+  /** The buyer visited (POST /v1/orders/{id}/redeem): only a delivered ticket order. */
+  | { type: 'redeem' }
+  /** The order's date ended unredeemed (`at`: the end of its date). */
+  | { type: 'mark_no_show'; at: number };
 
 export type OrderEvent =
   | { type: 'order.reserved'; order: Omit<OrderState, 'status' | 'paymentIds' | 'history'>; at: number }
@@ -62,7 +68,9 @@ export type OrderEvent =
   | { type: 'order.expired'; at: number }
   | { type: 'order.delivered'; delivery: OrderDelivery; at: number }
   | { type: 'order.refund_required'; paymentId: string; at: number }
-  | { type: 'order.payment_mismatch'; paymentId: string; amountCents: number; at: number };
+  | { type: 'order.payment_mismatch'; paymentId: string; amountCents: number; at: number }
+  | { type: 'order.redeemed'; at: number }
+  | { type: 'order.no_show'; at: number };
 
 export type OrderReply =
   | { outcome: 'ok'; status: OrderStatus }
@@ -109,6 +117,19 @@ export function decideOrder(state: OrderState, command: OrderCommand, now: numbe
         return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: `order is ${state.status}` } };
       }
       return ok([{ type: 'order.delivered', delivery: command.delivery, at: now }], 'delivered');
+    case 'redeem': {
+      if (state.visit?.kind === 'redeemed') return ok([], state.status);
+      if (state.status !== 'delivered' || state.delivery?.kind !== 'ticket') {
+        return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: 'only a delivered ticket order can be redeemed' } };
+      }
+      if (state.visit?.kind === 'no_show') {
+        return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: 'the order\'s date has passed: it was a no-show' } };
+      }
+      return ok([{ type: 'order.redeemed', at: now }], state.status);
+    }
+    case 'mark_no_show':
+      if (state.status !== 'delivered' || state.delivery?.kind !== 'ticket' || state.visit !== undefined) return ok([], state.status);
+      return ok([{ type: 'order.no_show', at: command.at }], state.status);
     case 'adopt': {
       const st = command.settlement;
       if (state.status === 'reserved') {
@@ -151,6 +172,10 @@ export function evolveOrder(state: OrderState | undefined, event: OrderEvent): O
         `payment ${event.paymentId}`,
         event.paymentId,
       );
+    case 'order.redeemed':
+      return { ...state, visit: { kind: 'redeemed', at: event.at } };
+    case 'order.no_show':
+      return { ...state, visit: { kind: 'no_show', at: event.at } };
     case 'order.payment_mismatch':
       return state.paymentIds.includes(event.paymentId) ? state : { ...state, paymentIds: [...state.paymentIds, event.paymentId] };
   }

@@ -124,6 +124,8 @@ export interface OrderRow {
   paymentId: string | null;
   /** What a delivered order received (key ids, ticket codes or the merchant's payload; never a key). */
   delivery: OrderDelivery | null;
+  /** A delivered ticket order: redeemed, or a no-show once its date ended; null otherwise. */
+  visit?: { kind: 'redeemed' | 'no_show'; at: number } | null;
 }
 
 export interface OrderHistoryRow {
@@ -166,6 +168,8 @@ export interface ProjectionStore {
   checkpoints(): Promise<Map<string, number>>;
   /** Streams that had live reservations at their checkpoint (woken after a restart to expire them). */
   streamsWithReservations(): Promise<string[]>;
+  /** Delivered orders with no visit recorded whose date is before `beforeDate` (YYYY-MM-DD), by order id. */
+  unvisitedDelivered(beforeDate: string, limit: number, afterOrderId?: string): Promise<OrderRow[]>;
   /** Orders in a status, by order id (which grows with creation time), after `afterOrderId`, at most `limit`. */
   ordersByStatus(status: OrderStatusRow, limit: number, afterOrderId?: string): Promise<OrderRow[]>;
   /** Units (sum of qty) of the SKU's orders by status, over all its dates (reconciliation). */

@@ -1,15 +1,24 @@
-// Admin routes: the catalog, stock per date, card-key uploads (API.md "Catalog (admin)").
+// Admin routes: the catalog, stock per date, card-key uploads (API.md "Catalog (admin)"), and the
+// redeeming of a delivered ticket order (API.md "Delivery").
 
 import type Router from '@koa/router';
 import type { StampedeNode } from '../../app/node.ts';
 import type { Auth } from '../auth.ts';
 import { readJson } from '../body.ts';
 import { failureToApiError } from '../engine-errors.ts';
-import { cardKeysBody, parse, skuDateParams, skuParams, skuUpsertBody, stockBody } from '../validation.ts';
+import { cardKeysBody, orderParams, parse, skuDateParams, skuParams, skuUpsertBody, stockBody } from '../validation.ts';
 
 export const CARD_KEYS_BODY_LIMIT_BYTES = 3 * 1024 * 1024;
 
 export function adminRoutes(router: Router, node: StampedeNode, auth: Auth): void {
+  // The buyer visited: a delivered ticket order is redeemed (and never becomes a no-show).
+  router.post('/v1/orders/:orderId/redeem', auth.requireAdmin, async (ctx) => {
+    const { orderId } = parse(orderParams, ctx.params, ['params']);
+    const r = await node.orders.redeem(orderId);
+    if (!r.ok) throw failureToApiError(r);
+    ctx.body = r.value;
+  });
+
   router.put('/v1/skus/:skuId', auth.requireAdmin, async (ctx) => {
     const { skuId } = parse(skuParams, ctx.params, ['params']);
     const { value } = await readJson(ctx);

@@ -40,6 +40,11 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
     ctx.body = await node.reconciler.run();
   });
 
+  // No-shows on demand (also run with reconciliation): delivered ticket orders whose date ended unredeemed.
+  router.post('/ops/no-shows', auth.requireAdmin, async (ctx) => {
+    ctx.body = await node.noShows.run();
+  });
+
   router.get('/ops/shards', auth.requireAdmin, async (ctx) => {
     const stats = node.runtime.stats();
     ctx.body = { nodeId: stats.nodeId, actors: stats.actors, byKind: stats.byKind, shards: stats.shards };

@@ -132,6 +132,9 @@ export interface OrderEntity {
   updated_at: number;
   seq: number;
   status_rank: number;
+  /** redeemed | no_show (delivered ticket orders), with its time. */
+  visit: string | null;
+  visit_at: number | null;
   payment_id: string | null;
   /** JSON text of the delivery (key ids, ticket codes or the merchant's payload). */
   delivery: string | null;
@@ -154,6 +157,8 @@ export const Order = new EntitySchema<OrderEntity>({
     updated_at: { type: 'bigint' },
     seq: { type: 'bigint' },
     status_rank: { type: 'integer', default: 0 },
+    visit: { type: 'string', length: 16, nullable: true, ignoreSchemaChanges: nullDefault },
+    visit_at: { type: 'bigint', nullable: true },
     payment_id: { type: 'string', length: 128, nullable: true, ignoreSchemaChanges: nullDefault },
     delivery: { type: 'text', nullable: true },
   },
@@ -162,6 +167,7 @@ export const Order = new EntitySchema<OrderEntity>({
     { name: 'orders_status_order_index', properties: ['status', 'order_id'] },
     { name: 'orders_user_id_index', properties: ['user_id'] },
     { name: 'orders_sku_status_index', properties: ['sku_id', 'status'] },
+    { name: 'orders_status_visit_index', properties: ['status', 'visit', 'date'] },
   ],
 });
 

@@ -29,10 +29,15 @@ const order_columns = [
   'seq',
   'payment_id',
   'delivery',
+  'visit',
+  'visit_at',
   'status_rank',
 ] as const;
 
-/** How far along the lifecycle a status is (ports.ts OrderRow): the row of the higher rank wins. */
+/**
+ * How far along the lifecycle a status is (ports.ts OrderRow): the row of the higher rank wins. A
+ * recorded visit (redeemed, no-show) of a delivered order is one step further (rank × 2 + 1).
+ */
 export const STATUS_RANK: Record<OrderStatusRow, number> = {
   reserved: 0,
   paid: 1,
@@ -70,6 +75,8 @@ interface OrderDbRow {
   seq: Num;
   payment_id: string | null;
   delivery: string | null;
+  visit: string | null;
+  visit_at: Num | null;
 }
 
 export class SqlProjectionStore implements ProjectionStore {
@@ -99,7 +106,9 @@ export class SqlProjectionStore implements ProjectionStore {
         o.seq,
         o.paymentId,
         o.delivery === null ? null : JSON.stringify(o.delivery),
-        STATUS_RANK[o.status],
+        o.visit?.kind ?? null,
+        o.visit?.at ?? null,
+        STATUS_RANK[o.status] * 2 + (o.visit ? 1 : 0),
       ]);
       await this.each(trx, history, (n) => d.insertIgnore('order_history', history_columns, n), (h) => [
         h.orderId,
@@ -189,6 +198,15 @@ export class SqlProjectionStore implements ProjectionStore {
     return rows.map((r) => r.stream);
   }
 
+  async unvisitedDelivered(beforeDate: string, limit: number, afterOrderId = ''): Promise<OrderRow[]> {
+    const rows = await this.db.all<OrderDbRow>(
+      'projection.unvisitedDelivered',
+      `SELECT ${order_columns.join(', ')} FROM orders WHERE status = 'delivered' AND visit IS NULL AND date < ? AND date <> 'open' AND order_id > ? ORDER BY order_id LIMIT ?`,
+      [beforeDate, afterOrderId, Math.max(1, Math.min(10_000, Math.floor(limit)))],
+    );
+    return rows.map(toOrder);
+  }
+
   async ordersByStatus(status: OrderStatusRow, limit: number, afterOrderId = ''): Promise<OrderRow[]> {
     const rows = await this.db.all<OrderDbRow>(
       'projection.ordersByStatus',
@@ -255,5 +273,6 @@ function toOrder(r: OrderDbRow): OrderRow {
     seq: Number(r.seq),
     paymentId: r.payment_id ?? null,
     delivery: r.delivery === null || r.delivery === undefined ? null : (JSON.parse(r.delivery) as OrderRow['delivery']),
+    visit: r.visit ? { kind: r.visit as 'redeemed' | 'no_show', at: Number(r.visit_at) } : null,
   };
 }

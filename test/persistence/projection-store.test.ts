@@ -22,6 +22,7 @@ function order(orderId: string, over: Partial<OrderRow> = {}): OrderRow {
     seq: 1,
     paymentId: null,
     delivery: null,
+    visit: null,
     ...over,
   };
 }
@@ -87,6 +88,17 @@ describe.each(backends)('projection on $name', (backend) => {
     await stores.projection.apply(batch({ orders: [refund] }));
     await stores.projection.apply(batch({ orders: [expired] }));
     expect(await stores.projection.order('o-late')).toEqual(refund);
+  });
+
+  it('a recorded visit moves a delivered row forward once, and unvisited delivered orders are listed by date', async () => {
+    const delivered = order('v-1', { status: 'delivered', date: '2026-12-02', delivery: { kind: 'ticket', codes: ['T'] } });
+    await stores.projection.apply(batch({ orders: [delivered, order('v-2', { status: 'delivered', date: '2026-12-05' })] }));
+    expect((await stores.projection.unvisitedDelivered('2026-12-03', 100)).map((o) => o.orderId).filter((id) => id.startsWith('v-'))).toEqual(['v-1']);
+    const noShow = { ...delivered, seq: 2, visit: { kind: 'no_show' as const, at: 5_000 } };
+    await stores.projection.apply(batch({ orders: [noShow] }));
+    await stores.projection.apply(batch({ orders: [delivered] })); // an older replay changes nothing
+    expect(await stores.projection.order('v-1')).toEqual(noShow);
+    expect((await stores.projection.unvisitedDelivered('2026-12-03', 100)).map((o) => o.orderId).filter((id) => id.startsWith('v-'))).toEqual([]);
   });
 
   it('lists orders of a status by order id, page by page', async () => {

@@ -1,0 +1,60 @@
+// No-shows (API.md "Delivery"): a delivered ticket order whose date has passed unredeemed counts as a
+// no-show for its buyer. This job pages through delivered orders with no visit recorded whose date
+// ended before today (by the injected clock, UTC), records the no-show with the buyer's limit actor
+// first (idempotent per order), then marks the order — so a crash between the two is repaired by the
+// next pass, which finds the order still unmarked. Runs with reconciliation and on demand
+// (POST /ops/no-shows).
+
+import { DAY_MS } from '../engine/index.ts';
+import type { ProjectionStore } from '../persistence/ports.ts';
+import type { Catalog } from './catalog.ts';
+import type { OrderService } from './order-service.ts';
+
+export interface NoShowSweepReport {
+  /** Orders newly recorded as no-shows. */
+  noShows: number;
+  /** Delivered orders looked at. */
+  checked: number;
+}
+
+export interface NoShowSweeperDeps {
+  projection: ProjectionStore;
+  catalog: Catalog;
+  orders: Pick<OrderService, 'recordNoShow'>;
+  now: () => number;
+  /** Orders looked at per pass at most. */
+  orders_per_run_max: number;
+}
+
+export class NoShowSweeper {
+  private running: Promise<NoShowSweepReport> | undefined;
+
+  constructor(private readonly deps: NoShowSweeperDeps) {}
+
+  run(): Promise<NoShowSweepReport> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<NoShowSweepReport> {
+    // An order of date D is a no-show once D has ended: D < today.
+    const today = new Date(this.deps.now()).toISOString().slice(0, 10);
+    const report: NoShowSweepReport = { noShows: 0, checked: 0 };
+    let after: string | undefined;
+    while (report.checked < this.deps.orders_per_run_max) {
+      const page = await this.deps.projection.unvisitedDelivered(today, 500, after);
+      if (page.length === 0) break;
+      after = page[page.length - 1]!.orderId;
+      for (const o of page) {
+        report.checked++;
+        const sku = this.deps.catalog.sku(o.skuId);
+        if (!sku || sku.delivery !== 'ticket') continue;
+        const at = Date.parse(`${o.date}T00:00:00Z`) + DAY_MS;
+        if (await this.deps.orders.recordNoShow(o, sku, at)) report.noShows++;
+      }
+    }
+    return report;
+  }
+}

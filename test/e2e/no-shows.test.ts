@@ -1,0 +1,77 @@
+// Proves no-shows on the embedded default and on MariaDB + Redis with an injected clock: a delivered
+// ticket order redeemed (POST /v1/orders/{id}/redeem, admin) never becomes a no-show, one whose date
+// passes unredeemed does (once, however often the sweep runs), and the contract's no-show rule then
+// refuses the buyer with 403 naming it — a real node over HTTP, time moved by the test.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../engine/index.ts';
+import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
+import { startEngine, type TestEngine } from '../support/engine.ts';
+import { until } from '../support/poll.ts';
+
+const backends = [
+  ['embedded SQLite', async () => ({ kind: 'sqlite' as const })],
+  ['MariaDB + Redis', async () => ({ kind: 'mysql' as const, url: await freshMysqlDatabase('e2e_no_shows'), redisUrl: REDIS_URL })],
+] as const;
+
+describe.each(backends)('no-shows on %s', (_name, backend) => {
+  let e: TestEngine;
+  const clock = new ManualClock(Date.parse('2026-12-01T09:00:00Z'));
+  beforeAll(async () => {
+    e = await startEngine(await backend(), { STAMPEDE_RESERVATION_TTL_MS: '3600000', STAMPEDE_RECONCILE_INTERVAL_MS: '0' }, clock);
+    const c = e.client;
+    const rule = { id: 'no-show', window: { from: '2026-12-01T00:00:00Z', to: '2027-01-01T00:00:00Z' }, max: { noShows: 2 } };
+    expect((await c.admin('PUT', '/v1/limit-rules/no-show', rule)).status).toBe(200);
+    await c.sku('show', '2026-12-02', 100, { delivery: 'ticket', priceCents: 0 });
+    await c.sku('show', '2026-12-03', 100, { delivery: 'ticket', priceCents: 0 });
+    await c.sku('show', '2026-12-20', 100, { delivery: 'ticket', priceCents: 0 });
+  });
+  afterAll(async () => e?.stop());
+
+  /** A free ticket (paid at once) ordered and delivered. */
+  async function delivered(user: string, date: string): Promise<string> {
+    const o = await e.client.buyer(user, 'POST', '/v1/orders', { skuId: 'show', date, qty: 1 });
+    expect(o.status).toBe(201);
+    await until('delivery', () => e.client.buyer(user, 'GET', `/v1/orders/${o.body.orderId}`), (a) => a.body.status === 'delivered', 10_000);
+    return o.body.orderId;
+  }
+
+  it('counts an unredeemed past date as a no-show, never a redeemed one, once however often it sweeps, and the rule then refuses', async () => {
+    const c = e.client;
+    const visited = await delivered('visitor', '2026-12-02');
+    const skipped1 = await delivered('visitor', '2026-12-02');
+    const skipped2 = await delivered('visitor', '2026-12-03');
+    // Redeeming: admin only; a non-ticket or undelivered order cannot be.
+    expect((await c.buyer('visitor', 'POST', `/v1/orders/${visited}/redeem`)).status).toBe(403);
+    const redeemed = await c.admin('POST', `/v1/orders/${visited}/redeem`);
+    expect([redeemed.status, redeemed.body.status]).toEqual([200, 'delivered']);
+    expect((await c.admin('POST', `/v1/orders/${visited}/redeem`)).status).toBe(200); // idempotent
+
+    // Before the dates end: nothing.
+    await e.node.projector.drained();
+    expect((await c.admin('POST', '/ops/no-shows')).body.noShows).toBe(0);
+    // 2026-12-02 has ended: one no-show (skipped1); twice swept, still one.
+    clock.set(Date.parse('2026-12-03T08:00:00Z'));
+    c.forgetTokens();
+    expect((await c.admin('POST', '/ops/no-shows')).body.noShows).toBe(1);
+    await e.node.projector.drained();
+    expect((await c.admin('POST', '/ops/no-shows')).body.noShows).toBe(0);
+    let buyer = (await c.admin('GET', '/ops/buyers/visitor')).body;
+    expect(buyer.noShows.map((n: { orderId: string }) => n.orderId)).toEqual([skipped1]);
+    // One no-show is below the rule's 2: a new order passes.
+    expect((await c.buyer('visitor', 'POST', '/v1/orders', { skuId: 'show', date: '2026-12-20', qty: 1 })).status).toBe(201);
+
+    // 2026-12-03 ends too: the second no-show; the rule now refuses the buyer.
+    clock.set(Date.parse('2026-12-04T08:00:00Z'));
+    c.forgetTokens();
+    expect((await c.admin('POST', '/ops/no-shows')).body.noShows).toBe(1);
+    buyer = (await c.admin('GET', '/ops/buyers/visitor')).body;
+    expect(buyer.noShows.map((n: { orderId: string }) => n.orderId).sort()).toEqual([skipped1, skipped2].sort());
+    const refused = await c.buyer('visitor', 'POST', '/v1/orders', { skuId: 'show', date: '2026-12-20', qty: 1 });
+    expect([refused.status, refused.body.error, refused.body.rule]).toEqual([403, 'limit_exceeded', 'no-show']);
+    // The redeemed order never counted; its history says so.
+    const history = (await c.admin('GET', `/ops/orders/${visited}`)).body.history.map((h: { cause: string }) => h.cause);
+    expect(history).toContain('redeemed');
+    expect(history).not.toContain('no_show');
+    expect((await c.admin('POST', `/v1/orders/${skipped1}/redeem`)).status).toBe(409);
+  });
+});
