@@ -14,6 +14,7 @@ import mysql from 'mysql2/promise';
 import { pino } from 'pino';
 import { loadConfig } from '../app/config.ts';
 import { StampedeNode } from '../app/node.ts';
+import type { Rule } from '../engine/index.ts';
 import { percentile, runMysqlRowLock, runRedisLua, type HotRunOptions, type HotRunResult } from './baselines.ts';
 import { freshDatabase } from './database.ts';
 import { writeDocsSection } from './docs.ts';
@@ -36,7 +37,19 @@ const DATE = '2026-01-01';
 
 
 /** (i) Stampede: the purchase path below HTTP (order service -> inventory actor -> group commit). */
-export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 'stampede'): Promise<HotRunResult> {
+/**
+ * (iv) The rules variant: five purchase rules that all apply to the hot SKU (so every reservation
+ * goes through its buyer's limit actor first), generous enough that no buyer is refused by them.
+ */
+export const BENCH_RULES: Rule[] = [
+  { id: 'venue-date', groupBy: ['venue', 'date'], max: { units: 10 } },
+  { id: 'region-week', groupBy: ['region'], window: { rollingDays: 7 }, max: { units: 20, distinct: { venue: 3 } } },
+  { id: 'sku-orders', groupBy: ['skuId'], max: { orders: 10 } },
+  { id: 'merchant-month', groupBy: ['merchantId'], window: { rollingDays: 30 }, max: { units: 50 } },
+  { id: 'no-show', window: { from: '2026-01-01T00:00:00Z', to: '2028-01-01T00:00:00Z' }, max: { noShows: 5 } },
+];
+
+export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 'stampede', rules: Rule[] = []): Promise<HotRunResult> {
   const config = loadConfig({
     STAMPEDE_MYSQL_URL: mysqlUrl,
     STAMPEDE_LOG_LEVEL: 'warn',
@@ -48,9 +61,13 @@ export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 's
   const node = new StampedeNode(config, { logger: pino({ level: 'warn' }) });
   await node.start();
   await node.catalog.upsertSku({
-    skuId: SKU, name: SKU, priceCents: 1999, merchantId: 'm1', delivery: 'ticket', attributes: {},
+    skuId: SKU, name: SKU, priceCents: 1999, merchantId: 'm1', delivery: 'ticket', attributes: { venue: 'v1', region: 'r1' },
     visibleAt: null, saleStartsAt: null, saleEndsAt: null, updatedAt: new Date().toISOString(),
   });
+  for (const rule of rules) {
+    const put = await node.rules.put(rule);
+    if (!put.ok) throw new Error(`rule ${rule.id}: ${put.error}`);
+  }
   const set = await node.orders.setStock(SKU, DATE, o.stock);
   if (!set.ok) throw new Error(`stock: ${set.message}`);
   // Warm-up on another SKU/date of the same node (JIT, pools, caches), so the hot one starts fresh.
@@ -60,7 +77,7 @@ export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 's
     let w = 0;
     await Promise.all(
       Array.from({ length: o.concurrency }, async () => {
-        while (w < WARMUP) await node.orders.placeOrder({ userId: `w${w++}`, skuId: `${SKU}-warm`, date: DATE, qty: 1 });
+        while (w < WARMUP) await node.orders.placeOrder({ userId: `w${w++ % o.buyers}`, skuId: `${SKU}-warm`, date: DATE, qty: 1 });
       }),
     );
   }
@@ -137,21 +154,28 @@ async function main(): Promise<void> {
   if (WARMUP > 0) await runRedisLua({ ...warm, redisUrl: REDIS, mysqlUrl: MYSQL });
   const stampedeRuns: HotRunResult[] = [];
   const redisRuns: HotRunResult[] = [];
+  const rulesRuns: HotRunResult[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const s = await runStampede(opts, await freshDatabase(MYSQL, 'stampede_bench_hot'));
     console.log(line(s));
     stampedeRuns.push(s);
+    const withRules = await runStampede(opts, await freshDatabase(MYSQL, 'stampede_bench_hot'), 'stampede+5 rules', BENCH_RULES);
+    console.log(line(withRules));
+    rulesRuns.push(withRules);
     const r = await runRedisLua({ ...opts, redisUrl: REDIS, mysqlUrl: MYSQL });
     console.log(line(r));
     redisRuns.push(r);
   }
   const stampede = median(stampedeRuns);
   const redis = median(redisRuns);
+  const ruled = median(rulesRuns);
   console.log(`median of ${ROUNDS}:`);
   console.log(line(stampede));
   console.log(`  ${stampede.notes}`);
   console.log(line(redis));
   console.log(`  ${redis.notes}`);
+  console.log(line(ruled));
+  console.log(`  ${ruled.notes}`);
   if (WARMUP > 0) await runMysqlRowLock({ ...warm, reservations: 2_000, stock: 2_000, mysqlUrl: MYSQL, pool: 32 });
   // Its throughput is steady and low: 20 s of it are enough (what was done is reported).
   const rowlock = await runMysqlRowLock({ ...opts, mysqlUrl: MYSQL, pool: 32, capMs: 20_000 });
@@ -171,18 +195,23 @@ async function main(): Promise<void> {
     mysql_rowlock_p99_ms: +rowlock.p99_ms.toFixed(2),
     ratio_redis_lua: +(stampede.rps / redis.rps).toFixed(2),
     ratio_mysql_rowlock: +(stampede.rps / rowlock.rps).toFixed(1),
-    oversold: stampede.oversold || redis.oversold || rowlock.oversold,
+    stampede_rules_rps: Math.round(ruled.rps),
+    stampede_rules_p99_ms: +ruled.p99_ms.toFixed(2),
+    // The cost of a reservation with 5 rules relative to one without (target ≤ 1.3).
+    rules_cost_ratio: +(stampede.rps / ruled.rps).toFixed(2),
+    oversold: stampede.oversold || redis.oversold || rowlock.oversold || ruled.oversold,
   };
   console.log(`ratio (i)/(ii) Stampede / Redis Lua: ${figures.ratio_redis_lua}   ratio (i)/(iii) Stampede / MariaDB row lock: ${figures.ratio_mysql_rowlock}`);
+  console.log(`cost of 5 rules: (i)/(iv) = ${figures.rules_cost_ratio} (a reservation with 5 rules costs ${figures.rules_cost_ratio}× one without)`);
   if (process.argv.includes('--write-docs')) {
     writeDocsSection('bench:hot', [
       `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine (${opts.reservations} reservations, stock ${opts.stock}, ${opts.concurrency} concurrent, ${opts.buyers} buyers, after a warm-up of ${WARMUP} reservations per design; (i) and (ii): median of ${ROUNDS} alternating runs):`,
       '',
       '| design | reservations/s | p50 ms | p99 ms | durable when answered | oversold |',
       '|---|---|---|---|---|---|',
-      ...[stampede, redis, rowlock].map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.durable_when_answered} | ${r.oversold} |`),
+      ...[stampede, redis, rowlock, ruled].map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.durable_when_answered} | ${r.oversold} |`),
       '',
-      `Ratios: (i)/(ii) = ${figures.ratio_redis_lua}, (i)/(iii) = ${figures.ratio_mysql_rowlock}. Stampede: ${stampede.notes}.`,
+      `Ratios: (i)/(ii) = ${figures.ratio_redis_lua}, (i)/(iii) = ${figures.ratio_mysql_rowlock}; cost of 5 rules (i)/(iv) = ${figures.rules_cost_ratio}. Stampede: ${stampede.notes}. With rules: ${ruled.notes}.`,
       '',
       '```json',
       JSON.stringify(figures),
