@@ -34,6 +34,9 @@ import { join } from 'node:path';
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+/** Idle time of order and limit actors (numerous, cheap to load again) at most. */
+const QUICK_IDLE_MS = 10_000;
+
 /** Pending connections the kernel may queue for accept(). */
 const HTTP_BACKLOG = 4_096;
 
@@ -202,6 +205,8 @@ export class StampedeNode {
             },
           },
         }),
+      // Many and cheap to load again (one short journal read): they go soon after their last message.
+      { idleMs: Math.min(c.idle_ms, QUICK_IDLE_MS) },
     );
     this.deliveryActors = this.runtime.define<DeliveryMessage>(
       'delivery',
@@ -232,6 +237,8 @@ export class StampedeNode {
           rules: () => this.rules.current(),
           fateOf: (orderId) => this.orders.fateOf(orderId),
         }),
+      // One per buyer: a sale of 10^6 buyers keeps only the recent ones in memory.
+      { idleMs: Math.min(c.idle_ms, QUICK_IDLE_MS) },
     );
     this.orders = new OrderService({ inventory: this.inventory, orders: this.orderActors, delivery: this.deliveryActors, limits: this.limitActors }, this.catalog, this.stores.projection, this.clock, this.random, {
       reservation_ttl_ms: c.reservation_ttl_ms,

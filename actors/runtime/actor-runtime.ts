@@ -91,6 +91,14 @@ interface KindState<M> {
   readonly safeName: string;
   readonly factory: (key: string) => Behavior<M>;
   readonly live: Map<string, Incarnation<M>>;
+  /** This kind's idle time before passivation (else the runtime's idleMs). */
+  readonly idleMs: number | undefined;
+}
+
+/** Per-kind options of define(). */
+export interface KindOptions {
+  /** Passivate this kind's actors idle this long (e.g. shorter for actors that are cheap to load and numerous). */
+  idleMs?: number;
 }
 
 const noop = (): void => {};
@@ -192,11 +200,14 @@ class Core {
     this.idleTimer.unref();
   }
 
-  define<M>(name: string, factory: (key: string) => Behavior<M>): KindState<M> {
+  define<M>(name: string, factory: (key: string) => Behavior<M>, options: KindOptions = {}): KindState<M> {
     if (this.closed) throw new ShuttingDownError();
     if (this.kinds.has(name)) throw new Error(`actor kind '${name}' is already defined`);
+    if (options.idleMs !== undefined && !(options.idleMs >= 0 && Number.isFinite(options.idleMs))) {
+      throw new RangeError(`idleMs of kind '${name}' must be a finite number >= 0, got ${options.idleMs}`);
+    }
     const safeName = name.toLowerCase().replace(/[^a-z0-9_.-]/g, '_') || 'kind';
-    const kind: KindState<M> = { name, safeName, factory, live: new Map() };
+    const kind: KindState<M> = { name, safeName, factory, live: new Map(), idleMs: options.idleMs };
     this.kinds.set(name, kind);
     return kind;
   }
@@ -393,8 +404,8 @@ class Core {
 
   private sweepIdle(): void {
     const now = this.now();
-    const idleMs = this.opts.idleMs;
     for (const kind of this.kinds.values()) {
+      const idleMs = kind.idleMs ?? this.opts.idleMs;
       for (const inc of kind.live.values()) {
         if (inc.running || inc.buffer.length > 0 || inc.mailbox > 0 || (inc.asks && inc.asks.size > 0)) continue;
         if (now - inc.lastActive <= idleMs) continue;
@@ -461,8 +472,8 @@ export class ActorRuntime {
   }
 
   /** Declares a kind of actor; `factory` makes the behaviour of a key's new incarnation. Names are unique. */
-  define<M>(kind: string, factory: (key: string) => Behavior<M>): ActorKind<M> {
-    return new ActorKind<M>(this.#core, this.#core.define(kind, factory));
+  define<M>(kind: string, factory: (key: string) => Behavior<M>, options: KindOptions = {}): ActorKind<M> {
+    return new ActorKind<M>(this.#core, this.#core.define(kind, factory, options));
   }
 
   stats(): RuntimeStats {

@@ -2,5 +2,5 @@
 // runtime's internal files.
 
 export { ActorRuntime, ActorKind } from './actor-runtime.ts';
-export type { RuntimeOptions, RuntimeStats, Envelope, ReplyHandle, ActorContext, Behavior } from './actor-runtime.ts';
+export type { RuntimeOptions, RuntimeStats, Envelope, ReplyHandle, ActorContext, Behavior, KindOptions } from './actor-runtime.ts';
 export { OverloadedError, AskTimeoutError, ActorCrashedError, ShuttingDownError } from './errors.ts';

@@ -9,6 +9,22 @@ describe('passivation', () => {
   let rt: ActorRuntime;
   afterEach(() => rt.stop());
 
+  it('a kind with its own idleMs passivates on its own schedule', async () => {
+    let now = 0;
+    rt = runtime({ idleMs: 1_000, now: () => now });
+    const make = () => ({ receive(batch: Envelope<Msg>[], ctx: { reply(e: Envelope<Msg>, v: unknown): void }) { for (const e of batch) ctx.reply(e, 1); } });
+    const quick = rt.define<Msg>('quick', make, { idleMs: 20 });
+    const slow = rt.define<Msg>('slow', make);
+    await quick.ask('q', { t: 'get' });
+    await slow.ask('s', { t: 'get' });
+    now += 21;
+    await until(() => !quick.has('q'));
+    expect(slow.has('s')).toBe(true); // the runtime's 1,000 ms apply to it
+    now += 1_000;
+    await until(() => !slow.has('s'));
+    expect(() => rt.define<Msg>('bad', make, { idleMs: -1 })).toThrow(RangeError);
+  });
+
   it('passivates only after idleMs of the injected clock and only when canPassivate()', async () => {
     let now = 0;
     rt = runtime({ idleMs: 20, now: () => now });
