@@ -10,6 +10,7 @@ Usage:
   stampede serve                       run a node (configuration from STAMPEDE_* variables; see README)
   stampede ops inventory <skuId> <date>
   stampede ops order <orderId>
+  stampede ops buyer <userId>
   stampede ops reconcile               compare actors, orders, deliveries and card keys; repair what is safe
   stampede ops shards                  query a running node (STAMPEDE_URL, default http://127.0.0.1:3000,
                                        and STAMPEDE_ADMIN_TOKEN)
@@ -80,6 +81,7 @@ async function ops(args: string[]): Promise<void> {
   const paths: Record<string, (ids: string[]) => string | undefined> = {
     inventory: ([sku, date]) => (sku && date ? `/ops/inventory/${encodeURIComponent(sku)}/${encodeURIComponent(date)}` : undefined),
     order: ([id]) => (id ? `/ops/orders/${encodeURIComponent(id)}` : undefined),
+    buyer: ([id]) => (id ? `/ops/buyers/${encodeURIComponent(id)}` : undefined),
     shards: () => '/ops/shards',
     reconcile: () => '/ops/reconcile',
   };
