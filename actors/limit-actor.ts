@@ -43,6 +43,8 @@ export type LimitMessage =
   | { type: 'confirm'; orderId: string }
   | { type: 'release'; orderId: string; reason: BuyerReleaseReason }
   | { type: 'no_show'; order: BuyerOrderFacts; at: number }
+  /** The saga of this hold lost track of its reservation (an ask failed): settle the hold by what its SKU/date knows. */
+  | { type: 'resolve'; orderId: string }
   | { type: 'inspect' };
 
 /** What became of an order a hold was taken for, as its SKU/date knows it. */
@@ -94,6 +96,14 @@ export class LimitActor implements Behavior<LimitMessage> {
         const msg = env.msg;
         if (msg.type === 'inspect') {
           replies.push([env, this.inspect(now, this.seq + events.length)]);
+          continue;
+        }
+        if (msg.type === 'resolve') {
+          for (const e of await this.resolution(msg.orderId, now)) {
+            evolveBuyer(this.state, e);
+            events.push(e);
+          }
+          replies.push([env, { outcome: 'resolved' }]);
           continue;
         }
         const command: BuyerCommand = msg.type === 'hold' ? { type: 'hold', order: msg.order, rules: this.deps.rules() } : msg;
@@ -153,17 +163,23 @@ export class LimitActor implements Behavior<LimitMessage> {
     const now = this.deps.now();
     for (const order of [...this.state.orders.values()]) {
       if (order.status !== 'held') continue;
-      const fate = await this.deps.fateOf(order.orderId);
-      let command: BuyerCommand | undefined;
-      if (fate === 'paid') command = { type: 'confirm', orderId: order.orderId };
-      else if (fate === 'ended' || fate === 'unknown') command = { type: 'release', orderId: order.orderId, reason: fate === 'ended' ? 'expired' : 'not_reserved' };
-      if (!command) continue;
-      for (const e of decideBuyer(this.state, command, now).events) {
+      for (const e of await this.resolution(order.orderId, now)) {
         evolveBuyer(this.state, e);
         events.push(e);
       }
     }
     if (events.length > 0) await this.write(events);
+  }
+
+  /** The events that settle a held order by what its SKU/date knows (none while it is reserved or in flight). */
+  private async resolution(orderId: string, now: number): Promise<BuyerEvent[]> {
+    const held = this.state.orders.get(orderId);
+    if (!held || held.status !== 'held') return [];
+    const fate = await this.deps.fateOf(orderId);
+    let command: BuyerCommand | undefined;
+    if (fate === 'paid') command = { type: 'confirm', orderId };
+    else if (fate === 'ended' || fate === 'unknown') command = { type: 'release', orderId, reason: fate === 'ended' ? 'expired' : 'not_reserved' };
+    return command ? decideBuyer(this.state, command, now).events : [];
   }
 }
 

@@ -174,24 +174,35 @@ export class OrderService {
     const rules = this.options.rules();
     if (rules.rules.length === 0 || !rules.rules.some((rule) => matchesRule(rule, facts))) return this.reserve(stream, command, p);
     this.sagas.add(command.orderId);
+    /** What became of the reservation: unknown when its ask failed (it may still be made). */
+    let outcome: 'reserved' | 'refused' | 'unknown' = 'refused';
     try {
-      const hold = await this.limits.ask<BuyerReply>(p.userId, { type: 'hold', order: facts });
+      let hold: BuyerReply;
+      try {
+        hold = await this.limits.ask<BuyerReply>(p.userId, { type: 'hold', order: facts });
+      } catch (error) {
+        // The hold may have been written: release it (the reserve was never sent, and the tombstone
+        // makes a hold that lands later a no-op).
+        this.limits.tell(p.userId, { type: 'release', orderId: command.orderId, reason: 'not_reserved' });
+        throw error;
+      }
       if (hold.outcome === 'limit_exceeded') return answer(fail('limit_exceeded', `refused by purchase rule ${hold.ruleId}`, hold.ruleId));
       if (hold.outcome === 'too_many_orders') return answer(fail('limit_exceeded', `at most ${hold.max} open orders per buyer`, 'buyer_orders_max'));
       if (hold.outcome !== 'held') throw new UnavailableError(`hold of ${command.orderId} answered ${hold.outcome}`);
       command.limited = true;
-      let reserved = false;
-      try {
-        const placed = await this.reserve(stream, command, p);
-        reserved = placed.status === 201 && (placed.body as { orderId?: string }).orderId === command.orderId;
-        return placed;
-      } finally {
-        // Not reserved (sold out, refused, failed): the usage is released at once. If the ask failed,
-        // the reservation may still have happened: the limit actor resolves the hold from its SKU/date.
-        if (!reserved) this.limits.tell(p.userId, { type: 'release', orderId: command.orderId, reason: 'not_reserved' });
-      }
+      outcome = 'unknown';
+      const placed = await this.reserve(stream, command, p);
+      const body = placed.body as { orderId?: string; amountCents?: number };
+      outcome = placed.status === 201 && body.orderId === command.orderId ? 'reserved' : 'refused';
+      // A free order is sold with its reservation: its usage is counted for good at once.
+      if (outcome === 'reserved' && body.amountCents === 0) this.limits.tell(p.userId, { type: 'confirm', orderId: command.orderId });
+      return placed;
     } finally {
       this.sagas.delete(command.orderId);
+      // Refused (sold out, invalid, a replay of another order): the usage is released at once.
+      // Unknown (the ask failed): the reservation may still land, so the limit actor asks its SKU/date.
+      if (command.limited && outcome === 'refused') this.limits.tell(p.userId, { type: 'release', orderId: command.orderId, reason: 'not_reserved' });
+      else if (outcome === 'unknown') this.limits.tell(p.userId, { type: 'resolve', orderId: command.orderId });
     }
   }
 

@@ -91,6 +91,17 @@ describe.each(backends)('purchase rules on %s', (_name, backend) => {
     await until('usage released', async () => (await order('canceller', 'park-2', '2026-12-22')).status, (s) => s === 201, 5_000);
   });
 
+  it('a free order, sold with its reservation, is counted for good (not left as a hold)', async () => {
+    const put = await e.client.admin('PUT', '/v1/skus/free-park', { name: 'free', priceCents: 0, merchantId: 'm1', delivery: 'ticket', attributes: { venue: 'venue-free', region: 'west' } });
+    expect(put.status).toBe(200);
+    expect((await e.client.admin('PUT', '/v1/skus/free-park/stock/2026-12-20', { total: 10 })).status).toBe(200);
+    const o = await order('freebie', 'free-park', '2026-12-20');
+    expect(o.status).toBe(201);
+    const state = await until('counted', async () => (await e.client.admin('GET', '/ops/buyers/freebie')).body, (b) => b.counted.length === 1, 5_000);
+    expect(state.holds).toEqual([]);
+    expect(state.counted.map((x: { orderId: string }) => x.orderId)).toEqual([o.body.orderId]);
+  });
+
   it('a sold-out order never consumes usage', async () => {
     expect((await order('early', 'tiny', '2026-12-20')).status).toBe(201);
     const late = await order('late', 'tiny', '2026-12-20');
