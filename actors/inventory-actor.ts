@@ -73,6 +73,8 @@ export type InventoryMessage =
   | InventoryCommand
   | { type: 'inspect' }
   | { type: 'get_order'; orderId: string }
+  /** Ops listing: the live reservations and the settled orders not yet in the read model, by id. */
+  | { type: 'list_orders'; afterOrderId: string; limit: number }
   | { type: '$recovered'; recovered: Awaited<ReturnType<typeof recoverInventory>> }
   | { type: '$recovery_failed'; error: unknown }
   | { type: '$committed' }
@@ -236,8 +238,21 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       case 'inspect':
         ctx.reply(env, this.inspect());
         return;
-      case 'get_order':
-        ctx.reply(env, this.order(msg.orderId));
+      case 'get_order': {
+        const known = this.order(msg.orderId);
+        if (known) {
+          ctx.reply(env, known);
+          return;
+        }
+        // Settled by a decision whose write has not committed (e.g. an expiry meeting a payment): it
+        // is in neither the reservations nor `settled` yet. Answer it once durable, never "unknown".
+        const decided = this.undurableOrder(msg.orderId);
+        if (decided) this.answer(env, decided, ctx);
+        else ctx.reply(env, undefined);
+        return;
+      }
+      case 'list_orders':
+        ctx.reply(env, this.listOrders(msg.afterOrderId, msg.limit));
         return;
       case '$committed':
         this.onCommitted(ctx);
@@ -426,6 +441,26 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       if (this.state.expiryMonotonic) break;
     }
     return at === Infinity ? null : at;
+  }
+
+  /** The newest change of an order among the events decided but not yet durable. */
+  private undurableOrder(orderId: string): LiveOrder | undefined {
+    let found: LiveOrder | undefined;
+    for (const batch of [this.inFlight, this.pending]) {
+      for (const e of batch?.projected ?? []) if (e.change?.row.orderId === orderId) found = { ...e.change.row };
+    }
+    return found;
+  }
+
+  /** Orders after `afterOrderId` in id order, at most `limit`: reservations, then unprojected settled ones. */
+  private listOrders(afterOrderId: string, limit: number): LiveOrder[] {
+    const out: LiveOrder[] = [];
+    for (const r of this.state.reservations.values()) {
+      if (r.orderId > afterOrderId) out.push({ ...r, skuId: this.skuId, date: this.date, status: 'reserved' });
+    }
+    for (const s of this.settled.values()) if (s.order.orderId > afterOrderId) out.push({ ...s.order });
+    out.sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
+    return out.slice(0, limit);
   }
 
   private order(orderId: string): LiveOrder | undefined {

@@ -98,6 +98,37 @@ export type DeliveryBody = { cardKeys: string[] } | { payload: unknown };
 /** The buyer's view of an order: the contract's body plus its delivery, once delivered. */
 export type BuyerOrderBody = OrderBody & { delivery?: DeliveryBody; awaitingDelivery?: true };
 
+/** A page of a SKU/date's settled orders (ops listing), each with the deliveries its history records. */
+export interface OrdersPage {
+  orders: { order: OrderRow; deliveries: number }[];
+  /** The last order id of this page when another follows, else null. */
+  next: string | null;
+}
+
+/** How far along its lifecycle an order is: of two views of one order, the further one is newer. */
+const LIFECYCLE_RANK: Record<OrderRow['status'], number> = { reserved: 0, paid: 1, cancelled: 1, expired: 1, delivered: 2, refund_required: 2 };
+
+/** A live order of an inventory actor as a read-model row (not delivered: the actor does not deliver). */
+function liveOrderRow(o: LiveOrder, stream: string): OrderRow {
+  return {
+    orderId: o.orderId,
+    stream,
+    userId: o.userId,
+    skuId: o.skuId,
+    date: o.date,
+    qty: o.qty,
+    amountCents: o.amountCents,
+    status: o.status as OrderRow['status'],
+    createdAt: o.createdAt,
+    expiresAt: o.expiresAt,
+    updatedAt: o.updatedAt ?? o.createdAt,
+    seq: 0,
+    paymentId: o.paymentId ?? null,
+    delivery: null,
+    visit: null,
+  };
+}
+
 /** The outcome of asking for a paid order's delivery. */
 export type DeliverOutcome = 'delivered' | 'already_delivered' | 'awaiting_card_keys' | 'awaiting_merchant';
 
@@ -424,6 +455,41 @@ export class OrderService {
       history.push({ seq: 0, status: order.status as OrderHistoryRow['status'], at: this.clock.now(), cause: 'live' });
     }
     return { ok: true, value: { ...orderBody(order), userId: order.userId, history } };
+  }
+
+  /**
+   * One page of a SKU/date's orders, by order id, after `afterOrderId`: the simulator's verdict and
+   * operators read a whole sale this way. `next` is the id to continue after, null on the last page.
+   * Settled orders come from the read model; live reservations (never in the read model) and orders
+   * settled but not yet projected come from the SKU/date's actor; where both know an order, the one
+   * further along its lifecycle wins. Each order comes with the number of deliveries its history
+   * records (one grouped read per page).
+   */
+  async ordersPage(skuId: string, date: string, afterOrderId: string | undefined, limit: number): Promise<Result<OrdersPage>> {
+    if (!this.catalog.sku(skuId)) return fail('not_found', `unknown SKU ${skuId}`);
+    if (!this.catalog.stream(skuId, date)) return fail('not_found', `no stock for ${skuId} on ${date}`);
+    const stream = inventoryStream(skuId, date);
+    // One row more than asked tells whether another page follows, so the last page says null.
+    const [rows, live] = await Promise.all([
+      this.projection.ordersOfStream(stream, limit + 1, afterOrderId),
+      this.inventory.ask<LiveOrder[]>(stream, { type: 'list_orders', afterOrderId: afterOrderId ?? '', limit: limit + 1 }),
+    ]);
+    const merged = new Map<string, OrderRow>(rows.map((r) => [r.orderId, r]));
+    for (const o of live) {
+      const known = merged.get(o.orderId);
+      const row = liveOrderRow(o, stream);
+      if (!known || LIFECYCLE_RANK[row.status] > LIFECYCLE_RANK[known.status]) merged.set(o.orderId, row);
+    }
+    const sorted = [...merged.values()].sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
+    const page = sorted.slice(0, limit);
+    const deliveries = await this.projection.deliveriesOf(page.map((o) => o.orderId));
+    return {
+      ok: true,
+      value: {
+        orders: page.map((order) => ({ order, deliveries: deliveries.get(order.orderId) ?? 0 })),
+        next: sorted.length > limit ? page[page.length - 1]!.orderId : null,
+      },
+    };
   }
 
   // ---- catalog and stock ---------------------------------------------------------------------

@@ -8,6 +8,8 @@ const HELP = `stampede — a purchase engine for flash sales
 
 Usage:
   stampede serve                       run a node (configuration from STAMPEDE_* variables; see README)
+  stampede sim replay <file> [...]     replay recorded traffic against an engine and judge it
+  stampede sim flash-sale [...]        rehearse a synthetic flash sale and judge it (stampede sim --help)
   stampede ops inventory <skuId> <date>
   stampede ops order <orderId>
   stampede ops buyer <userId>
@@ -26,6 +28,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (command === 'serve') return serve();
   if (command === 'ops') return ops(rest);
+  // The simulator parses its own options: hand it everything after `sim`, flags included.
+  if (command === 'sim') return sim(argv.slice(argv.indexOf('sim') + 1));
   process.stderr.write(`unknown command: ${command}\n\n${HELP}`);
   process.exitCode = 2;
 }
@@ -74,6 +78,22 @@ async function serve(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+async function sim(args: string[]): Promise<void> {
+  // Loaded only for `sim`: the server does not need the simulator.
+  const { simCommand, UsageError } = await import('../sim/cli.ts');
+  try {
+    const result = await simCommand(args);
+    process.exitCode = result === undefined || result.passed ? 0 : 1;
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(error as Error).message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
 }
 
 async function ops(args: string[]): Promise<void> {

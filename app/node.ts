@@ -27,6 +27,7 @@ import { messagingServicesOf, startMessaging, type Messaging } from '../messagin
 import { openStores } from '../persistence/index.ts';
 import type { OpenedStores } from '../persistence/index.ts';
 import { createHttpApp } from '../http/app.ts';
+import { Recorder } from '../sim/recording/index.ts';
 import { Metrics } from '../http/metrics.ts';
 import type { Config } from './config.ts';
 import { serializeError } from './log-errors.ts';
@@ -88,6 +89,8 @@ export class StampedeNode {
   private deliveryConsumer: Subscription | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
   server: Server | undefined;
+  /** The traffic recording, when STAMPEDE_RECORD names a file. */
+  recorder: Recorder | undefined;
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly log: Logger;
@@ -103,6 +106,14 @@ export class StampedeNode {
   /** Opens everything; resolves once recovered (ready), without listening. */
   async start(): Promise<void> {
     const c = this.config;
+    if (c.recordFile) {
+      const m = this.metrics;
+      this.recorder = await Recorder.open(c.recordFile, this.log.child({ component: 'recorder' }), {
+        written: (lines) => m.recordLines.inc(lines),
+        dropped: (reason, lines) => m.recordDropped.inc({ reason }, lines),
+        skipped: (reason) => m.recordSkipped.inc({ reason }),
+      });
+    }
     this.stores = await openStores(
       c.mysqlUrl ? { mysqlUrl: c.mysqlUrl, redisUrl: c.redisUrl } : { sqlitePath: join(c.dataDir, 'stampede.sqlite'), redisUrl: c.redisUrl },
     );
@@ -430,6 +441,8 @@ export class StampedeNode {
         await closed;
       }
     }
+    // Every request is answered: its line is in the recorder's buffer. Written before the stores close.
+    await this.recorder?.close();
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     await this.messaging?.stop();
     await this.deliveryConsumer?.stop();

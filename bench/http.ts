@@ -24,9 +24,15 @@
 //
 // Knobs (environment): BENCH_CONNECTIONS (1000), BENCH_DURATION_S (10), BENCH_WARMUP_S (2),
 // BENCH_BUYERS (10000), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_LOAD (child | inline).
+//
+// `npm run bench:http -- --record`: instead of the rows above, the cost of recording traffic
+// (STAMPEDE_RECORD, sim/recording/): the same reservation load on the embedded default, once on a
+// node without recording and once on a fresh node recording to a temp file, each after its own
+// warm-up. Prints reservations/s and p99 of both and the ratios (recorded / plain), then one JSON
+// line. The two runs are sequential on a shared machine: compare ratios over several runs.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -306,8 +312,97 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(figures));
 }
 
+// ---- the cost of recording (--record) ------------------------------------------------------------
+
+interface ReserveRun {
+  reserve: LoadResult;
+  server_cpu_pct: number;
+  /** With recording: lines in the file, its size, and lines lost (buffer full or write failed). */
+  recorded_lines?: number;
+  recording_bytes?: number;
+  dropped_lines?: number;
+}
+
+/** One fresh node on the embedded default, warmed up, then the measured reservation load. */
+async function reserveRun(dir: string, loader: Loader, recordFile?: string): Promise<ReserveRun> {
+  let engine: TestEngine | undefined;
+  try {
+    engine = await startEngine({ kind: 'sqlite', dir }, recordFile ? { STAMPEDE_RECORD: recordFile } : {});
+    const { client, url } = engine;
+    const put = await client.admin('PUT', `/v1/skus/${SKU}`, { name: SKU, priceCents: 1999, merchantId: 'm1', delivery: 'ticket' });
+    if (put.status !== 200) throw new Error(`sku: ${put.status} ${JSON.stringify(put.body)}`);
+    const stock = await client.admin('PUT', `/v1/skus/${SKU}/stock/${DATE}`, { total: STOCK });
+    if (stock.status !== 200) throw new Error(`stock: ${stock.status} ${JSON.stringify(stock.body)}`);
+    await loader.run({ url, route: 'reserve', connections: CONNECTIONS, duration_s: WARMUP_S });
+    const { result, server_cpu_pct } = await measured({ url, route: 'reserve', connections: CONNECTIONS, duration_s: DURATION_S }, loader);
+    await settledServerAnswers(engine);
+    const node = engine.node;
+    await engine.stop();
+    engine = undefined;
+    if (!recordFile) return { reserve: result, server_cpu_pct };
+    const sum = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values.reduce((n, v) => n + v.value, 0);
+    return {
+      reserve: result,
+      server_cpu_pct,
+      recorded_lines: await sum(node.metrics.recordLines),
+      recording_bytes: statSync(recordFile).size,
+      dropped_lines: await sum(node.metrics.recordDropped),
+    };
+  } finally {
+    await engine?.stop();
+  }
+}
+
+async function mainRecord(): Promise<void> {
+  console.log(`bench:http --record — ${CONNECTIONS} connections, ${DURATION_S} s per run (+${WARMUP_S} s warm-up), ${BUYERS} buyers, embedded SQLite, load generator: ${LOAD_MODE}`);
+  const now = Date.now();
+  const tokens = await Promise.all(
+    Array.from({ length: BUYERS }, (_, i) => signBuyerToken(SECRETS.STAMPEDE_USER_JWT_SECRET, `buyer-${i}`, { expiresIn_s: 3600, now })),
+  );
+  const loader = LOAD_MODE === 'child' ? childLoader(tokens) : inlineLoader(tokens);
+  const dir = mkdtempSync(join(tmpdir(), 'stampede-bench-record-'));
+  let plain: ReserveRun;
+  let recorded: ReserveRun;
+  try {
+    plain = await reserveRun(join(dir, 'plain'), loader);
+    recorded = await reserveRun(join(dir, 'recorded'), loader, join(dir, 'traffic.jsonl'));
+  } finally {
+    loader.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const rpsRatio = recorded.reserve.rps / plain.reserve.rps;
+  const p99Ratio = recorded.reserve.p99_ms / plain.reserve.p99_ms;
+  console.log(describe('plain', plain.reserve, plain.server_cpu_pct));
+  console.log(describe('recorded', recorded.reserve, recorded.server_cpu_pct));
+  console.log(
+    `  recording: ${recorded.recorded_lines} lines, ${((recorded.recording_bytes ?? 0) / 1024 / 1024).toFixed(1)} MiB, ${recorded.dropped_lines} dropped; ` +
+      `recorded/plain: reservations/s ×${rpsRatio.toFixed(2)}, p99 ×${p99Ratio.toFixed(2)}`,
+  );
+  console.log(
+    JSON.stringify({
+      bench: 'http-record',
+      connections: CONNECTIONS,
+      duration_s: DURATION_S,
+      plain_reserve_rps: Math.round(plain.reserve.rps),
+      plain_reserve_p99_ms: plain.reserve.p99_ms,
+      recorded_reserve_rps: Math.round(recorded.reserve.rps),
+      recorded_reserve_p99_ms: recorded.reserve.p99_ms,
+      rps_ratio: +rpsRatio.toFixed(2),
+      p99_ratio: +p99Ratio.toFixed(2),
+      recorded_lines: recorded.recorded_lines,
+      recording_bytes: recorded.recording_bytes,
+      dropped_lines: recorded.dropped_lines,
+    }),
+  );
+}
+
 if (process.argv.includes('--load-child')) {
   serveAsLoadChild();
+} else if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--record')) {
+  mainRecord().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   main().catch((error: unknown) => {
     console.error(error);

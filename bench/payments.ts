@@ -71,6 +71,7 @@ import { OwnNatsServer } from '../test/support/nats-server.ts';
 import { percentile } from './baselines.ts';
 import { freshDatabase } from './database.ts';
 import { writeDocsSection } from './docs.ts';
+import { seededFloats } from '../engine/random.ts';
 
 const env = process.env;
 const ORDERS = positiveInt('BENCH_ORDERS', 20_000);
@@ -131,21 +132,10 @@ interface Planned {
   due_ms: number;
 }
 
-/** Seeded, so both designs get the same duplicates at the same moments. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** First callbacks at i/rate; the duplicates of a shuffled share of the orders 1-2 s after theirs. */
 function plan(orders: number, rate_per_s: number, duplicateShare: number, seed: number): Planned[] {
-  const random = mulberry32(seed);
+  const random = seededFloats(seed);
   const out: Planned[] = [];
   for (let i = 0; i < orders; i++) out.push({ order: i, duplicate: false, due_ms: (i * 1_000) / rate_per_s });
   const ids = Array.from({ length: orders }, (_, i) => i);

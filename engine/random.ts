@@ -35,3 +35,18 @@ export class SeededRandom implements RandomSource {
     return out;
   }
 }
+
+/**
+ * A seeded float source in [0, 1) (mulberry32): fast, for the simulator, benchmarks and tests that
+ * must replay a mix by its seed. Never for secrets.
+ */
+export function seededFloats(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}

@@ -25,6 +25,8 @@ export function createHttpApp(node: StampedeNode): Koa {
   adminRoutes(router, node, auth);
   ruleRoutes(router, node, auth);
   opsRoutes(router, node, auth);
+  // Outermost: the recording sees the final status and error body of every request.
+  if (node.recorder) app.use(node.recorder.middleware(auth));
   app.use(node.metrics.middleware());
   app.use(errorMiddleware({ logger: node.log, mapError: mapEngineError }));
   app.use(router.routes());

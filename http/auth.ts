@@ -73,7 +73,8 @@ export function createAuth(config: AuthConfig): Auth {
     throw new Error('createAuth: adminToken, userJwtSecret and paymentSecret must be non-empty');
   }
   const adminDigest = sha256(config.adminToken);
-  const jwtKey = new TextEncoder().encode(config.userJwtSecret);
+  // Imported once: jose given raw bytes imports a WebCrypto key on every verification.
+  const jwtKey = crypto.subtle.importKey('raw', new TextEncoder().encode(config.userJwtSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
   const paymentKey = Buffer.from(config.paymentSecret, 'utf8');
 
   const isAdminToken = (token: string): boolean => timingSafeEqual(sha256(token), adminDigest);
@@ -90,7 +91,7 @@ export function createAuth(config: AuthConfig): Auth {
       verified.delete(token);
     }
     try {
-      const { payload } = await jwtVerify(token, jwtKey, {
+      const { payload } = await jwtVerify(token, await jwtKey, {
         algorithms: ['HS256'],
         currentDate: new Date(now),
         requiredClaims: ['sub'],

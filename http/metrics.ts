@@ -41,6 +41,9 @@ export class Metrics {
   readonly busFailures: Counter<'what'>;
   readonly reconciliation: Counter<'finding' | 'action'>;
   readonly orderConflicts: Counter;
+  readonly recordLines: Counter;
+  readonly recordDropped: Counter<'reason'>;
+  readonly recordSkipped: Counter<'reason'>;
 
   private mailboxDepthSource: (() => number) | undefined;
   private actorCountSource: (() => Record<string, number>) | undefined;
@@ -149,6 +152,23 @@ export class Metrics {
     this.orderConflicts = new Counter({
       name: 'stampede_order_conflicts_total',
       help: 'Orders whose inventory settlement contradicts their own journal (left unchanged for an operator).',
+      registers,
+    });
+    this.recordLines = new Counter({
+      name: 'stampede_record_lines_total',
+      help: 'Lines written to the traffic recording (STAMPEDE_RECORD).',
+      registers,
+    });
+    this.recordDropped = new Counter({
+      name: 'stampede_record_dropped_total',
+      help: 'Recorded requests lost, by reason (buffer_full: the file is slower than the traffic; write_failed: the recording stopped on a write error).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.recordSkipped = new Counter({
+      name: 'stampede_record_skipped_total',
+      help: 'Served requests the recording leaves out by design, by reason (unreferenced: on an order made before the recording; unrepresentable: the format cannot say it).',
+      labelNames: ['reason'],
       registers,
     });
     this.actors = new Gauge({

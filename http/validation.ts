@@ -133,6 +133,29 @@ export const orderParams = z.object({ orderId: identifier });
 export const ruleParams = z.object({ ruleId: identifier });
 export const userParams = z.object({ userId: identifier });
 
+/** Orders one page of GET /ops/orders holds unless `limit` says otherwise, and at most. */
+export const PAGE_ORDERS_DEFAULT = 1_000;
+export const PAGE_ORDERS_MAX = 5_000;
+
+/**
+ * GET /ops/orders?skuId&date[&after][&limit]: `after` an order id (the previous page's `next`; from the
+ * start when absent), `limit` plain decimal digits 1..5000 (not `1e3`, ` 7` or `0x10`). A parameter
+ * given twice reaches us as an array, which no string schema accepts: refused, not guessed at.
+ */
+export const orderPageQuery = z.object({
+  skuId: identifier,
+  date,
+  after: identifier.optional(),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,9}$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(PAGE_ORDERS_MAX))
+    .optional()
+    .transform((n) => n ?? PAGE_ORDERS_DEFAULT),
+});
+export type OrderPageQuery = z.infer<typeof orderPageQuery>;
+
 function toIssues(error: z.ZodError, prefix: (string | number)[]): Issue[] {
   return error.issues.map((i) => ({
     path: [...prefix, ...i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],

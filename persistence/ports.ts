@@ -176,6 +176,16 @@ export interface ProjectionStore {
   unitsBySkuStatus(skuId: string): Promise<Partial<Record<OrderStatusRow, number>>>;
   /** Counts of orders by status for a stream (ops, tests). */
   countByStatus(stream: string): Promise<Record<string, { orders: number; units: number }>>;
+  /**
+   * The orders filed under a SKU/date stream (every row is, whichever stream last wrote it), by order
+   * id, after `afterOrderId`, at most `limit` (ops listing). Live reservations have no row (see above).
+   */
+  ordersOfStream(stream: string, limit: number, afterOrderId?: string): Promise<OrderRow[]>;
+  /**
+   * For each order id asked, how many times its history records a delivery (an `order.delivered`
+   * event); 0 for an order never delivered or unknown. One grouped read, however many ids.
+   */
+  deliveriesOf(orderIds: readonly string[]): Promise<Map<string, number>>;
 }
 
 export interface CardKeyAssignment {

@@ -1,12 +1,13 @@
-// Operator routes (admin token): live actor state, orders with history, shards, metrics, health.
+// Operator routes (admin token): live actor state, orders with history, a SKU/date's orders in pages,
+// shards, metrics, health.
 
 import type Router from '@koa/router';
 import type { StampedeNode } from '../../app/node.ts';
-import { inventoryOpsView } from '../../actors/ops-views.ts';
+import { inventoryOpsView, orderListingView } from '../../actors/ops-views.ts';
 import type { Auth } from '../auth.ts';
 import { unavailable } from '../api-error.ts';
 import { failureToApiError } from '../engine-errors.ts';
-import { orderParams, parse, skuDateParams, userParams } from '../validation.ts';
+import { orderPageQuery, orderParams, parse, skuDateParams, userParams } from '../validation.ts';
 
 /** Redis only speeds up recovery; NATS is off the purchase path (events wait in the outbox). */
 const OPTIONAL_DEPENDENCIES = new Set(['redis', 'nats']);
@@ -23,6 +24,15 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
   router.get('/ops/buyers/:userId', auth.requireAdmin, async (ctx) => {
     const { userId } = parse(userParams, ctx.params, ['params']);
     ctx.body = await node.orders.buyer(userId);
+  });
+
+  // A SKU/date's orders in pages, by order id (the simulator's verdict reads a whole sale this way).
+  // Never a card key or a ticket code: key ids and ticket counts only.
+  router.get('/ops/orders', auth.requireAdmin, async (ctx) => {
+    const q = parse(orderPageQuery, ctx.query, ['query']);
+    const r = await node.orders.ordersPage(q.skuId, q.date, q.after, q.limit);
+    if (!r.ok) throw failureToApiError(r);
+    ctx.body = { orders: r.value.orders.map((o) => orderListingView(o.order, o.deliveries)), next: r.value.next };
   });
 
   router.get('/ops/orders/:orderId', auth.requireAdmin, async (ctx) => {

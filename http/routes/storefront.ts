@@ -23,6 +23,8 @@ export function storefrontRoutes(router: Router, node: StampedeNode, auth: Auth,
       skuId: sku.skuId,
       name: sku.name,
       priceCents: sku.priceCents,
+      // Not in the contract's list, added (allowed): a purchase-rule dimension a client may need to know.
+      merchantId: sku.merchantId,
       delivery: sku.delivery,
       attributes: sku.attributes,
       saleStartsAt: sku.saleStartsAt,

@@ -16,6 +16,7 @@ export type SqlTransaction = Parameters<Parameters<AbstractSqlConnection['transa
 /** A prepared better-sqlite3 statement. */
 interface SqliteStatement {
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+  all(...params: unknown[]): unknown[];
 }
 
 /** The callback API of the pooled mysql2 connection under knex. */
@@ -37,6 +38,9 @@ export class SqlDatabase {
 
   /** Rows of a SELECT. */
   async all<T>(operation: string, sql: string, params: readonly unknown[] = [], trx?: SqlTransaction): Promise<T[]> {
+    // On SQLite outside a transaction: a cached prepared statement, without knex's ~100 µs per call
+    // (measured: the idempotency lookup of every keyed order went through here).
+    if (this.dialect.name !== 'mysql' && trx === undefined) return this.call(operation, async () => this.allSqlite<T>(sql, params));
     return this.call(operation, () => this.connection.execute<T[] & object[]>(sql, [...params], 'all', trx));
   }
 
@@ -112,6 +116,19 @@ export class SqlDatabase {
   private sqliteStatements = new WeakMap<object, Map<string, SqliteStatement>>();
 
   private async runSqlite(sql: string, params: readonly unknown[]): Promise<RunResult> {
+    return this.withSqliteStatement(sql, (statement) => {
+      const res = statement.run(...params);
+      return { affectedRows: res.changes, insertId: Number(res.lastInsertRowid) };
+    });
+  }
+
+  private async allSqlite<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
+    // better-sqlite3 binds numbers, strings, bigints, buffers and null; knex turned booleans into 0/1.
+    const bound = params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p === undefined ? null : p));
+    return this.withSqliteStatement(sql, (statement) => statement.all(...bound) as T[]);
+  }
+
+  private async withSqliteStatement<R>(sql: string, use: (statement: SqliteStatement) => R): Promise<R> {
     const client = this.connection.getKnex().client as {
       acquireConnection(): Promise<{ prepare(sql: string): SqliteStatement }>;
       releaseConnection(c: unknown): Promise<void>;
@@ -126,8 +143,7 @@ export class SqlDatabase {
         statement = db.prepare(sql);
         cache.set(sql, statement);
       }
-      const res = statement.run(...params);
-      return { affectedRows: res.changes, insertId: Number(res.lastInsertRowid) };
+      return use(statement);
     } finally {
       await client.releaseConnection(db);
     }

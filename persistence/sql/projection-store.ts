@@ -58,6 +58,14 @@ const all_statuses: readonly OrderStatusRow[] = [
   'refund_required',
 ];
 
+/** Rows one ordersOfStream read returns at most (the ops listing asks for at most 5,001). */
+export const stream_page_rows_max = 10_000;
+/**
+ * Order ids per deliveriesOf statement: a whole page of the ops listing (5,000) in one query, well under
+ * SQLite's 32,766 bound parameters and MySQL's 65,535.
+ */
+export const deliveries_ids_per_statement_max = 5_000;
+
 type Num = number | string;
 
 interface OrderDbRow {
@@ -237,6 +245,35 @@ export class SqlProjectionStore implements ProjectionStore {
     );
     const out: Record<string, { orders: number; units: number }> = {};
     for (const r of rows) out[r.status] = { orders: Number(r.orders), units: Number(r.units ?? 0) };
+    return out;
+  }
+
+  async ordersOfStream(stream: string, limit: number, afterOrderId = ''): Promise<OrderRow[]> {
+    // Served by orders_stream_order_index (stream, order_id): one range read in key order, no sort.
+    const rows = await this.db.all<OrderDbRow>(
+      'projection.ordersOfStream',
+      `SELECT ${order_columns.join(', ')} FROM orders WHERE stream = ? AND order_id > ? ORDER BY order_id LIMIT ?`,
+      [stream, afterOrderId, Math.max(1, Math.min(stream_page_rows_max, Math.floor(limit)))],
+    );
+    return rows.map(toOrder);
+  }
+
+  async deliveriesOf(orderIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>(orderIds.map((id) => [id, 0]));
+    // A delivery is the history line of an `order.delivered` event (order-actor.ts): status `delivered`
+    // with cause `delivered`. Lines written later on a delivered order (redeemed, no-show, a refund or
+    // a payment mismatch) keep status `delivered` under another cause and are not deliveries.
+    // Each statement is a range lookup per id on the primary key (order_id, stream, seq).
+    for (const part of chunks([...out.keys()], deliveries_ids_per_statement_max)) {
+      const rows = await this.db.all<{ order_id: string; deliveries: Num }>(
+        'projection.deliveriesOf',
+        `SELECT order_id, COUNT(*) AS deliveries FROM order_history` +
+          ` WHERE order_id IN (${part.map(() => '?').join(', ')}) AND status = 'delivered' AND cause = 'delivered'` +
+          ` GROUP BY order_id`,
+        part,
+      );
+      for (const r of rows) out.set(r.order_id, Number(r.deliveries));
+    }
     return out;
   }
 

@@ -13,6 +13,7 @@ import { startChildEngine, type ChildEngine } from '../support/child-engine.ts';
 import { Client } from '../support/engine.ts';
 import { inParallel } from '../support/poll.ts';
 import { freshMysqlDatabase } from '../support/services.ts';
+import { seededFloats } from '../../engine/random.ts';
 
 /** A Redis database no other test file uses (7-11 are taken): this test flushes it. */
 const REDIS_DB_URL = 'redis://127.0.0.1:6379/12';
@@ -43,17 +44,6 @@ interface LiveOrder {
   status: string;
 }
 
-/** mulberry32: a seeded source, so a failing mix can be replayed by its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 type GroupUsage = { group: Record<string, string>; units: number; orders: number; distinct: Record<string, number>; noShows: number };
 type RuleUsage = { ruleId: string; max: unknown; groups: GroupUsage[] };
@@ -105,7 +95,7 @@ describe('purchase rules across a SIGKILL on MariaDB + Redis', () => {
 
   it('after a kill mid-saga and a restart, every buyer\'s usage equals its live orders, and the rules still hold', async () => {
     const seed = Number(process.env.RULES_CRASH_SEED ?? Date.now() % 1_000_000);
-    const random = seeded(seed);
+    const random = seededFloats(seed);
     const dbUrl = await freshMysqlDatabase('e2e_rules_crash');
     const redis = new Redis(REDIS_DB_URL);
     await redis.flushdb();

@@ -1,6 +1,7 @@
 // Proves the ops queries over NATS answer exactly the bodies of the HTTP ops routes (inventory of a SKU/date, an order with its history) and `{ok:false, ...}` with the HTTP codes otherwise (unknown, bad body, buyer state not built yet), by asking a real node (embedded SQLite) both ways, over a nats-server of this file's own.
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../support/poll.ts';
 import { messagingServicesOf, startMessaging, type Messaging } from '../../messaging/index.ts';
 import { startEngine, type TestEngine } from '../support/engine.ts';
 import { ask, capturingLogger, startOwnNats, type OwnNats } from './support.ts';
@@ -29,6 +30,8 @@ describe('ops queries over NATS', () => {
 
   it('stampede.ops.inventory.get answers the body of GET /ops/inventory/{skuId}/{date}', async () => {
     expect((await e.client.buyer('ops-u1', 'POST', '/v1/orders', { skuId: 'ops-sku', date: DATE, qty: 2 })).status).toBe(201);
+    // Both reads must see the same projection: wait until the reservation is projected.
+    await until('the reservation projected', () => e.client.admin('GET', `/ops/inventory/ops-sku/${DATE}`), (a) => a.body.projectedSeq === a.body.journalSeq);
     const viaNats = await ask(nc, 'stampede.ops.inventory.get', { skuId: 'ops-sku', date: DATE });
     const viaHttp = await e.client.admin('GET', `/ops/inventory/ops-sku/${DATE}`);
     expect(viaHttp.status).toBe(200);

@@ -1,0 +1,274 @@
+// `stampede sim replay <file>` and `stampede sim flash-sale [...]`: parse the options, start an
+// engine in this process (embedded default, fresh data directory) or reach one at --target, run
+// the traffic with a progress bar, judge it, print the table and write the HTML and JSON reports.
+// Exit code: 0 when the verdict passed, 1 when an invariant broke, 2 on bad usage.
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import type { Rule } from '../engine/rules.ts';
+import { FLASH_SALE_DEFAULTS, generateFlashSale, type FlashSaleOptions, type TrafficShape } from './flash-sale/generator.ts';
+import { formatLine, readRecording, RecordingFormatError, type RecordedLine } from './recording/format.ts';
+import { HttpTransport } from './replay/transport.ts';
+import type { Speed } from './replay/replayer.ts';
+import { computeFigures, htmlReport, Progress, terminalReport, toJson } from './report/index.ts';
+import { startInProcessEngine, type SimEngine } from './run/in-process-engine.ts';
+import { runSimulation } from './run/simulation.ts';
+
+export const SIM_HELP = `stampede sim — replay traffic or rehearse a flash sale, then judge the engine
+
+Usage:
+  stampede sim replay <file.jsonl> [options]
+  stampede sim flash-sale [options]
+
+Where the engine is:
+  --target URL            a running engine (secrets from STAMPEDE_ADMIN_TOKEN, STAMPEDE_USER_JWT_SECRET,
+                          STAMPEDE_PAYMENT_SECRET); default: one started in this process on the
+                          embedded default, in a fresh temporary directory
+  --ttl-ms N              reservation TTL of the in-process engine (replay: 900000; flash-sale: 3000,
+                          so abandoned reservations expire and the verdict sees them released)
+
+How the traffic runs:
+  --speed N|max           N× the recorded timing (default 1 for replay, max for flash-sale)
+  --concurrency N         requests in flight at most (default 256)
+  --connections N         HTTP connections to --target (default 64)
+  --settle-ms N           longest wait for deliveries and expiries after the traffic (default 60000)
+  --no-wait-expiries      judge at once (default: wait past every reservation's expiry when in process)
+
+Reports:
+  --report FILE           the HTML report (default sim-report.html)
+  --json FILE             the figures as JSON (default sim-report.json)
+
+Flash sale:
+  --seed N                the same seed and options give the same traffic (default 1)
+  --skus N                SKUs on sale (default 3); --card-key-skus N of them sell card keys (default 1)
+  --dates D1,D2           travel dates of the ticket SKUs (default 2027-06-01,2027-06-02)
+  --stock N               units per SKU/date (default 1000)
+  --buyers N              buyers, each ordering once (default 10000)
+  --shape pulse|ramp|steady   how buyers arrive (default pulse)
+  --duration-ms N         buyers arrive within this span (default 10000)
+  --pay F --cancel F      shares of buyers who pay (0.6) and cancel (0.1); the rest abandon
+  --duplicates F          share of payments sent twice (0.1)
+  --out-of-order F        share of payers whose failed attempt arrives after the success, and of
+                          cancellers who pay after cancelling (0.05)
+  --retries F             share of buyers who press buy twice with one Idempotency-Key (0.05)
+  --poll F                share of payers who then look at their order (0.3)
+  --bots N --bot-requests N   bots hammering the hottest SKU/date (5 × 50)
+  --qty-max N             each order is for 1..N units (default 2)
+  --rules FILE|none       purchase rules (a JSON array; default one rule: 2 units per buyer per SKU/date)
+  --write FILE            also write the generated traffic as a recording (replayable)
+`;
+
+const options = {
+  target: { type: 'string' },
+  'ttl-ms': { type: 'string' },
+  speed: { type: 'string' },
+  concurrency: { type: 'string' },
+  connections: { type: 'string' },
+  'settle-ms': { type: 'string' },
+  'no-wait-expiries': { type: 'boolean' },
+  report: { type: 'string' },
+  json: { type: 'string' },
+  seed: { type: 'string' },
+  skus: { type: 'string' },
+  'card-key-skus': { type: 'string' },
+  dates: { type: 'string' },
+  stock: { type: 'string' },
+  buyers: { type: 'string' },
+  shape: { type: 'string' },
+  'duration-ms': { type: 'string' },
+  pay: { type: 'string' },
+  cancel: { type: 'string' },
+  duplicates: { type: 'string' },
+  'out-of-order': { type: 'string' },
+  retries: { type: 'string' },
+  poll: { type: 'string' },
+  bots: { type: 'string' },
+  'bot-requests': { type: 'string' },
+  'qty-max': { type: 'string' },
+  rules: { type: 'string' },
+  write: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+type Values = Partial<Record<keyof typeof options, string | boolean>>;
+
+function int(values: Values, name: keyof typeof options, dflt: number, min: number, max: number): number {
+  const raw = values[name];
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function share(values: Values, name: keyof typeof options, dflt: number): number {
+  const raw = values[name];
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--${name} must be a share from 0 to 1`);
+  return n;
+}
+
+function speedOf(values: Values, dflt: Speed): Speed {
+  const raw = values.speed;
+  if (raw === undefined) return dflt;
+  if (raw === 'max') return 'max';
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError('--speed must be a positive number or max');
+  return n;
+}
+
+async function rulesOf(values: Values): Promise<Rule[]> {
+  const raw = values.rules;
+  if (raw === undefined) return FLASH_SALE_DEFAULTS.rules;
+  if (raw === 'none') return [];
+  const { readFile } = await import('node:fs/promises');
+  const parsed: unknown = JSON.parse(await readFile(String(raw), 'utf8'));
+  if (!Array.isArray(parsed)) throw new UsageError('--rules must name a file holding a JSON array of rules');
+  return parsed as Rule[];
+}
+
+export function flashSaleOptions(values: Values, rules: Rule[]): FlashSaleOptions {
+  const shape = (values.shape ?? FLASH_SALE_DEFAULTS.shape) as TrafficShape;
+  if (!['pulse', 'ramp', 'steady'].includes(shape)) throw new UsageError('--shape must be pulse, ramp or steady');
+  const dates = values.dates === undefined ? FLASH_SALE_DEFAULTS.dates : String(values.dates).split(',').map((d) => d.trim()).filter(Boolean);
+  if (dates.length === 0 || dates.some((d) => !/^\d{4}-\d{2}-\d{2}$/.test(d))) throw new UsageError('--dates must be YYYY-MM-DD[,YYYY-MM-DD...]');
+  const skus = int(values, 'skus', FLASH_SALE_DEFAULTS.skus, 1, 1_000);
+  const o: FlashSaleOptions = {
+    seed: int(values, 'seed', FLASH_SALE_DEFAULTS.seed, 0, 2 ** 32 - 1),
+    skus,
+    cardKeySkus: int(values, 'card-key-skus', Math.min(FLASH_SALE_DEFAULTS.cardKeySkus, skus), 0, skus),
+    dates,
+    stock: int(values, 'stock', FLASH_SALE_DEFAULTS.stock, 0, 10_000_000),
+    buyers: int(values, 'buyers', FLASH_SALE_DEFAULTS.buyers, 0, 10_000_000),
+    shape,
+    duration_ms: int(values, 'duration-ms', FLASH_SALE_DEFAULTS.duration_ms, 0, 86_400_000),
+    pay: share(values, 'pay', FLASH_SALE_DEFAULTS.pay),
+    cancel: share(values, 'cancel', FLASH_SALE_DEFAULTS.cancel),
+    duplicates: share(values, 'duplicates', FLASH_SALE_DEFAULTS.duplicates),
+    outOfOrder: share(values, 'out-of-order', FLASH_SALE_DEFAULTS.outOfOrder),
+    retries: share(values, 'retries', FLASH_SALE_DEFAULTS.retries),
+    poll: share(values, 'poll', FLASH_SALE_DEFAULTS.poll),
+    bots: int(values, 'bots', FLASH_SALE_DEFAULTS.bots, 0, 100_000),
+    botRequests: int(values, 'bot-requests', FLASH_SALE_DEFAULTS.botRequests, 0, 1_000_000),
+    qtyMax: int(values, 'qty-max', FLASH_SALE_DEFAULTS.qtyMax, 1, 100),
+    rules,
+    priceCents: FLASH_SALE_DEFAULTS.priceCents,
+  };
+  if (o.pay + o.cancel > 1) throw new UsageError('--pay and --cancel together must not exceed 1');
+  return o;
+}
+
+async function engineFor(values: Values, ttl_ms: number): Promise<SimEngine> {
+  const target = values.target;
+  if (target === undefined) {
+    return startInProcessEngine({ env: { STAMPEDE_RESERVATION_TTL_MS: String(int(values, 'ttl-ms', ttl_ms, 1_000, 7 * 86_400_000)) } });
+  }
+  let url: URL;
+  try {
+    url = new URL(String(target));
+  } catch {
+    throw new UsageError('--target must be a URL such as http://127.0.0.1:3000');
+  }
+  const env = process.env;
+  const missing = ['STAMPEDE_ADMIN_TOKEN', 'STAMPEDE_USER_JWT_SECRET', 'STAMPEDE_PAYMENT_SECRET'].filter((k) => !env[k]);
+  if (missing.length > 0) throw new UsageError(`--target needs the engine's secrets: set ${missing.join(', ')}`);
+  const transport = new HttpTransport(url.origin, { connections: int(values, 'connections', 64, 1, 10_000), timeout_ms: 30_000 });
+  return {
+    transport,
+    secrets: { adminToken: env.STAMPEDE_ADMIN_TOKEN!, userJwtSecret: env.STAMPEDE_USER_JWT_SECRET!, paymentSecret: env.STAMPEDE_PAYMENT_SECRET! },
+    description: url.origin,
+    stop: () => transport.close(),
+  };
+}
+
+export interface SimCommandResult {
+  passed: boolean;
+  reportFile: string;
+  jsonFile: string;
+}
+
+/** Runs `sim <args>`: the verdict and the reports written (undefined for --help). Throws UsageError on bad usage. */
+export async function simCommand(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<SimCommandResult | undefined> {
+  const { positionals, values } = parseArgs({ args, options, allowPositionals: true, strict: true });
+  const [mode, file, ...extra] = positionals;
+  if (values.help) {
+    out.write(SIM_HELP);
+    return undefined;
+  }
+  if (mode === undefined) {
+    out.write(SIM_HELP);
+    throw new UsageError('no sim command given');
+  }
+  let lines: RecordedLine[];
+  let title: string;
+  let shown: Record<string, string | number | boolean>;
+  let defaults: { speed: Speed; ttl_ms: number };
+  if (mode === 'replay') {
+    if (file === undefined || extra.length > 0) throw new UsageError('usage: stampede sim replay <file.jsonl> [options]');
+    try {
+      lines = await readRecording(file);
+    } catch (error) {
+      if (error instanceof RecordingFormatError) throw new UsageError(`${file}: ${error.message}`);
+      throw error;
+    }
+    title = `replay ${file}`;
+    defaults = { speed: 1, ttl_ms: 900_000 };
+    shown = { file };
+  } else if (mode === 'flash-sale') {
+    if (file !== undefined) throw new UsageError('usage: stampede sim flash-sale [options]');
+    const sale = flashSaleOptions(values, await rulesOf(values));
+    lines = generateFlashSale(sale);
+    title = `flash sale, seed ${sale.seed}`;
+    defaults = { speed: 'max', ttl_ms: 3_000 };
+    const { rules, dates, ...rest } = sale;
+    shown = { ...rest, dates: dates.join(','), rules: rules.map((r) => r.id).join(',') || 'none' };
+    if (values.write !== undefined) {
+      await writeFile(String(values.write), lines.map(formatLine).join(''));
+      out.write(`wrote the traffic (${lines.length} lines) to ${values.write}\n`);
+    }
+  } else {
+    throw new UsageError(`unknown sim command: ${mode}`);
+  }
+  const speed = speedOf(values, defaults.speed);
+  const concurrency_max = int(values, 'concurrency', 256, 1, 100_000);
+  const settle_timeout_ms = int(values, 'settle-ms', 60_000, 0, 3_600_000);
+  const reportFile = String(values.report ?? 'sim-report.html');
+  const jsonFile = String(values.json ?? 'sim-report.json');
+
+  const engine = await engineFor(values, defaults.ttl_ms);
+  const progress = new Progress({ total: lines.length, label: mode });
+  let outcome;
+  try {
+    outcome = await runSimulation({
+      title,
+      lines,
+      engine,
+      speed,
+      concurrency_max,
+      waitForExpiries: values.target === undefined && values['no-wait-expiries'] !== true,
+      settle_timeout_ms,
+      options: { ...shown, speed: String(speed), concurrency: concurrency_max },
+      onAnswer: () => progress.tick(),
+      onSettling: (what) => progress.done(what),
+    });
+  } finally {
+    progress.done();
+    await engine.stop();
+  }
+  const figures = computeFigures(outcome.record);
+  out.write(terminalReport(figures, { color: (out as NodeJS.WriteStream).isTTY === true }));
+  if (outcome.log.compared > 0) {
+    const { compared, mismatches } = outcome.log;
+    out.write(`\nOutcomes as recorded: ${compared - mismatches.length} of ${compared} lines answered as in the recording\n`);
+    for (const m of mismatches.slice(0, 10)) {
+      out.write(`  line ${m.line}: recorded ${m.recorded.status} ${m.recorded.error ?? ''}, replayed ${m.replayed.status} ${m.replayed.error ?? ''}\n`);
+    }
+  }
+  await writeFile(reportFile, htmlReport(figures));
+  await writeFile(jsonFile, toJson(figures));
+  out.write(`\nReports: ${reportFile} (open it in a browser), ${jsonFile}\n`);
+  return { passed: outcome.record.verdict?.passed === true, reportFile, jsonFile };
+}

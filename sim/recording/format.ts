@@ -1,0 +1,152 @@
+// The contract's recorded-traffic format (../shared/API.md, "Recorded traffic"): JSON Lines, one
+// request a line, in time order. The recorder writes it, the flash-sale generator writes it, the
+// replayer reads it. Lines are numbered from 0 in file order; `orderRef` is the number of the
+// earlier `POST /v1/orders` line whose answer carries the order.
+//
+// Extensions (optional fields, ignored by a reader that does not know them):
+// - payment bodies may carry `paymentId`: callbacks of one payment repeat it (duplicates). Without
+//   it the replayer makes `pay-<line>`, so every line is a payment of its own.
+// - `outcome`: the answer the recording server gave (`{status, error?}`), so a replay can be
+//   compared with the original.
+// - `rawBody`: a request body that was not valid JSON, as text, sent verbatim (instead of `body`,
+//   never with it), so a replay gets the same 400.
+// - `badSignature: true` (payment callbacks only): the callback was answered 401; the replayer sends a
+//   well-formed but wrong signature, so the replay is refused the same way. A plain line to the
+//   callback path (a malformed callback, kept as received) without it is signed over its exact bytes.
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+
+/** Where payment callbacks go. */
+export const PAYMENT_CALLBACK_PATH = '/v1/payments/callback';
+
+/** `{orderId}` in a path stands for the order of the line named by `orderRef`. */
+export const ORDER_ID_PLACEHOLDER = '{orderId}';
+
+const outcome = z.object({ status: z.number().int().min(100).max(599), error: z.string().optional() });
+export type RecordedOutcome = z.infer<typeof outcome>;
+
+const paymentBody = z.object({
+  orderRef: z.number().int().min(0),
+  status: z.enum(['succeeded', 'failed']),
+  amountCents: z.number().int().min(0).optional(),
+  paymentId: z.string().min(1).max(64).optional(),
+});
+export type RecordedPaymentBody = z.infer<typeof paymentBody>;
+
+export const recordedLine = z
+  .object({
+    t: z.number().min(0),
+    method: z.enum(['GET', 'POST', 'PUT', 'DELETE']),
+    path: z.string().startsWith('/').max(2_048),
+    user: z.string().min(1).max(64).optional(),
+    admin: z.literal(true).optional(),
+    payment: z.literal(true).optional(),
+    idempotencyKey: z.string().min(1).max(64).optional(),
+    orderRef: z.number().int().min(0).optional(),
+    body: z.unknown().optional(),
+    outcome: outcome.optional(),
+    rawBody: z.string().optional(),
+    badSignature: z.literal(true).optional(),
+  })
+  .superRefine((line, ctx) => {
+    if (line.payment) {
+      if (!paymentBody.safeParse(line.body).success) {
+        ctx.addIssue({ code: 'custom', message: 'a payment line needs body {orderRef, status, amountCents?}', path: ['body'] });
+      }
+    }
+    if (line.badSignature && !line.payment && line.path !== PAYMENT_CALLBACK_PATH) {
+      ctx.addIssue({ code: 'custom', message: 'badSignature is for payment callbacks only', path: ['badSignature'] });
+    }
+    if (line.rawBody !== undefined && (line.body !== undefined || line.payment)) {
+      ctx.addIssue({ code: 'custom', message: 'rawBody stands instead of body, and not on a payment line', path: ['rawBody'] });
+    }
+    if (line.path.includes(ORDER_ID_PLACEHOLDER) && line.orderRef === undefined) {
+      ctx.addIssue({ code: 'custom', message: `a path with ${ORDER_ID_PLACEHOLDER} needs orderRef`, path: ['orderRef'] });
+    }
+    if ([line.user !== undefined, line.admin === true, line.payment === true].filter(Boolean).length > 1) {
+      ctx.addIssue({ code: 'custom', message: 'a line is a buyer, admin or payment request, not several' });
+    }
+  });
+
+export type RecordedLine = z.infer<typeof recordedLine>;
+
+/** The line is the payment callback for an order (its body's orderRef). */
+export function paymentOf(line: RecordedLine): RecordedPaymentBody | undefined {
+  return line.payment ? paymentBody.parse(line.body) : undefined;
+}
+
+/** The line number of the order this line acts on, if any. */
+export function orderRefOf(line: RecordedLine): number | undefined {
+  return line.payment ? paymentOf(line)!.orderRef : line.orderRef;
+}
+
+/** A line that makes an order: its answer's orderId is what later lines refer to. */
+export function isOrderLine(line: Pick<RecordedLine, 'method' | 'path'>): boolean {
+  return line.method === 'POST' && line.path === '/v1/orders';
+}
+
+export class RecordingFormatError extends Error {
+  constructor(
+    readonly lineNumber: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(`line ${lineNumber + 1}: ${message}`, options);
+    this.name = 'RecordingFormatError';
+  }
+}
+
+/**
+ * Parses a recording. Throws RecordingFormatError naming the first bad line: a line that is not
+ * JSON or not the format, a time that goes backwards, or a reference to a line that is not an
+ * earlier order line.
+ */
+export function parseRecording(text: string): RecordedLine[] {
+  const lines: RecordedLine[] = [];
+  let lastT = 0;
+  const raw = text.split('\n');
+  for (let i = 0; i < raw.length; i++) {
+    const source = raw[i]!.trim();
+    if (source === '') continue;
+    const n = lines.length;
+    let json: unknown;
+    try {
+      json = JSON.parse(source);
+    } catch (error) {
+      throw new RecordingFormatError(n, 'not JSON', { cause: error });
+    }
+    const parsed = recordedLine.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new RecordingFormatError(n, `${issue.path.join('.') || 'line'}: ${issue.message}`);
+    }
+    const line = parsed.data;
+    if (line.t < lastT) throw new RecordingFormatError(n, `t ${line.t} is before the line above (${lastT})`);
+    lastT = line.t;
+    const ref = orderRefOf(line);
+    if (ref !== undefined && (ref >= n || !isOrderLine(lines[ref]!))) {
+      throw new RecordingFormatError(n, `orderRef ${ref} is not an earlier POST /v1/orders line`);
+    }
+    lines.push(line);
+  }
+  return lines;
+}
+
+export async function readRecording(file: string): Promise<RecordedLine[]> {
+  return parseRecording(await readFile(file, 'utf8'));
+}
+
+/** One line of JSON Lines, fields in the contract's order, then the extensions. */
+export function formatLine(line: RecordedLine): string {
+  const out: Record<string, unknown> = { t: line.t, method: line.method, path: line.path };
+  if (line.user !== undefined) out.user = line.user;
+  if (line.admin) out.admin = true;
+  if (line.payment) out.payment = true;
+  if (line.idempotencyKey !== undefined) out.idempotencyKey = line.idempotencyKey;
+  if (line.orderRef !== undefined) out.orderRef = line.orderRef;
+  if (line.body !== undefined) out.body = line.body;
+  if (line.outcome !== undefined) out.outcome = line.outcome;
+  if (line.rawBody !== undefined) out.rawBody = line.rawBody;
+  if (line.badSignature) out.badSignature = true;
+  return `${JSON.stringify(out)}\n`;
+}

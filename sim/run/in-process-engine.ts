@@ -1,0 +1,65 @@
+// An engine for a simulation run inside the simulator's own process, on the embedded default
+// (SQLite in a fresh directory, in-process bus, no Redis), reached through its HTTP handler
+// without a socket. Its secrets are made for the run and handed to the replayer.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfig } from '../../app/config.ts';
+import { StampedeNode } from '../../app/node.ts';
+import { createHttpApp } from '../../http/app.ts';
+import type { SimSecrets } from '../replay/credentials.ts';
+import { InjectTransport, type Transport } from '../replay/transport.ts';
+
+export interface InProcessEngineOptions {
+  /** Where the SQLite database goes; default a new temporary directory, removed at stop. */
+  dataDir?: string;
+  /** Further STAMPEDE_* settings (e.g. STAMPEDE_RESERVATION_TTL_MS). */
+  env?: Record<string, string>;
+}
+
+export interface SimEngine {
+  transport: Transport;
+  secrets: SimSecrets;
+  /** Shown in reports: where the engine ran. */
+  description: string;
+  /** The engine's node when it runs in this process. */
+  node?: StampedeNode;
+  stop(): Promise<void>;
+}
+
+export async function startInProcessEngine(options: InProcessEngineOptions = {}): Promise<SimEngine> {
+  const temporary = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'stampede-sim-'));
+  const secret = () => randomBytes(32).toString('base64url');
+  const secrets: SimSecrets = { adminToken: secret(), userJwtSecret: secret(), paymentSecret: secret() };
+  const config = loadConfig({
+    STAMPEDE_DATA_DIR: dataDir,
+    STAMPEDE_ADMIN_TOKEN: secrets.adminToken,
+    STAMPEDE_USER_JWT_SECRET: secrets.userJwtSecret,
+    STAMPEDE_PAYMENT_SECRET: secrets.paymentSecret,
+    STAMPEDE_CARD_KEY_SECRET: secret(),
+    STAMPEDE_LOG_LEVEL: 'warn',
+    ...options.env,
+  });
+  const node = new StampedeNode(config, { logger: pino({ level: config.logLevel }, pino.destination(2)) });
+  try {
+    await node.start();
+  } catch (error) {
+    await node.stop().catch(() => undefined);
+    if (temporary) rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  const transport = new InjectTransport(createHttpApp(node).callback());
+  return {
+    transport,
+    secrets,
+    node,
+    description: `in-process, embedded SQLite under ${dataDir}`,
+    async stop() {
+      await node.stop();
+      if (temporary) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,125 @@
+// One simulation run: send the traffic (replayer) while sampling stock, let the engine settle
+// (deliveries done; expiries passed when the run waits for them), read what the engine says and
+// give the verdict. Replay and flash sale both come through here; only their traffic differs.
+import type { RecordedLine } from '../recording/format.ts';
+import { Credentials } from '../replay/credentials.ts';
+import { replay, type ReplayLog, type Speed } from '../replay/replayer.ts';
+import { EngineReader, type EngineView } from '../verdict/engine-view.ts';
+import { runFacts, stockOfLines, type RunFacts } from '../verdict/run-facts.ts';
+import { judge } from '../verdict/verdict.ts';
+import type { SimEngine } from './in-process-engine.ts';
+import type { RunRecord, StockSeries } from './results.ts';
+import { StockSampler } from './stock-sampler.ts';
+
+export interface SimulationOptions {
+  title: string;
+  lines: RecordedLine[];
+  engine: SimEngine;
+  speed: Speed;
+  concurrency_max: number;
+  /**
+   * Wait past every reservation's expiry before judging (then none may be left reserved), when
+   * that falls within the settle time.
+   */
+  waitForExpiries: boolean;
+  /** Longest wait for deliveries and expiries after the last answer. */
+  settle_timeout_ms: number;
+  /** Shown in the reports. */
+  options: Record<string, string | number | boolean>;
+  onAnswer?: (done: number) => void;
+  /** Called when the traffic is sent and the run waits for the engine to settle. */
+  onSettling?: (what: string) => void;
+}
+
+export interface SimulationOutcome {
+  record: RunRecord;
+  log: ReplayLog;
+  facts: RunFacts;
+  view: EngineView;
+}
+
+/** Slack between the run's clock and the engine's, and for the expiry sweep. */
+const CLOCK_MARGIN_MS = 1_000;
+const STOCK_SAMPLE_INTERVAL_MS = 250;
+const STOCK_SERIES_MAX = 24;
+const SETTLE_POLL_MS = 500;
+
+export async function runSimulation(o: SimulationOptions): Promise<SimulationOutcome> {
+  const credentials = new Credentials(o.engine.secrets);
+  const reader = new EngineReader(o.engine.transport, o.engine.secrets);
+  const started_at = new Date();
+  const started_wall_ms = Date.now();
+  const origin = performance.now();
+  const clock_ms = () => performance.now() - origin;
+
+  // The SKU/dates the traffic touches, known before it runs (for the stock chart).
+  const stock = stockOfLines(o.lines);
+  const sampler = new StockSampler(reader, stock, { interval_ms: STOCK_SAMPLE_INTERVAL_MS, series_max: STOCK_SERIES_MAX, clock_ms });
+  sampler.start();
+  let log: ReplayLog;
+  let series: StockSeries[] = [];
+  try {
+    log = await replay(o.lines, o.engine.transport, credentials, {
+      speed: o.speed,
+      concurrency_max: o.concurrency_max,
+      now_ms: () => performance.now() - origin,
+      ...(o.onAnswer ? { onAnswer: o.onAnswer } : {}),
+    });
+  } finally {
+    series = await sampler.stop();
+  }
+  const facts = runFacts(log, started_wall_ms);
+
+  // Settle: expiries first (when asked), then deliveries, re-reading until both are done or time is up.
+  const deadline = Date.now() + o.settle_timeout_ms;
+  let expiredBy_ms: number | undefined;
+  if (o.waitForExpiries) {
+    const lastExpiry = Math.max(0, ...[...facts.orders.values()].map((f) => (Number.isFinite(f.expiresAt_ms) ? f.expiresAt_ms : 0)));
+    // Reservations that outlive the settle time are judged as they stand (still reserved is fine then).
+    if (lastExpiry + CLOCK_MARGIN_MS <= deadline) {
+      const wait_ms = lastExpiry + CLOCK_MARGIN_MS - Date.now();
+      if (wait_ms > 0) {
+        o.onSettling?.(`waiting ${(wait_ms / 1000).toFixed(1)} s for the last reservation to expire`);
+        await sleep(wait_ms);
+      }
+      expiredBy_ms = Date.now();
+    }
+  }
+  o.onSettling?.('waiting for deliveries');
+  let view = await reader.read(facts.stock);
+  while (!settled(view, expiredBy_ms) && Date.now() + SETTLE_POLL_MS < deadline) {
+    await sleep(SETTLE_POLL_MS);
+    view = await reader.read(facts.stock);
+  }
+  // The last series sample is after settling, so the chart ends where the verdict looked.
+  const verdict = judge(facts, view, { ...(expiredBy_ms !== undefined ? { expiredBy_ms } : {}), clock_margin_ms: CLOCK_MARGIN_MS });
+  for (const s of series) {
+    const inv = view.inventory.get(`${s.skuId}/${s.date}`);
+    if (inv) s.samples.push({ t_ms: clock_ms(), ...inv });
+  }
+  const record: RunRecord = {
+    title: o.title,
+    target: o.engine.description,
+    started_at: started_at.toISOString(),
+    lines: o.lines.length,
+    skipped: log.skipped,
+    results: log.results,
+    stock: series,
+    verdict,
+    options: o.options,
+  };
+  return { record, log, facts, view };
+}
+
+/** Nothing paid left undelivered (but manual SKUs), nothing reserved past its expiry. */
+function settled(view: EngineView, expiredBy_ms: number | undefined): boolean {
+  for (const order of view.orders.values()) {
+    if (order.status === 'paid' && view.skus.get(order.skuId)?.delivery !== 'manual') return false;
+    if (expiredBy_ms !== undefined && order.status === 'reserved' && Date.parse(order.expiresAt) + CLOCK_MARGIN_MS < expiredBy_ms) return false;
+  }
+  return true;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

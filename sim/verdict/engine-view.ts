@@ -1,0 +1,117 @@
+// What the engine says after a run, read through its own routes with the admin token: the live
+// inventory of each SKU/date, every order of those SKU/dates (the paginated ops listing), the
+// purchase rules and the SKUs' rule dimensions. The verdict compares this with the answers the run
+// got; it never reads the engine's database behind its back.
+import type { Rule } from '../../engine/rules.ts';
+import type { SimSecrets } from '../replay/credentials.ts';
+import type { SimAnswer, Transport } from '../replay/transport.ts';
+
+export interface InventoryFigures {
+  total: number;
+  reserved: number;
+  sold: number;
+  available: number;
+}
+
+/** An order as `GET /ops/orders?skuId&date` lists it. */
+export interface ListedOrder {
+  orderId: string;
+  userId: string;
+  skuId: string;
+  date: string;
+  qty: number;
+  amountCents: number;
+  status: 'reserved' | 'paid' | 'delivered' | 'cancelled' | 'expired' | 'refund_required';
+  createdAt: string;
+  expiresAt: string;
+  updatedAt: string;
+  paymentId: string | null;
+  /** How many times the order's history says it was delivered. */
+  deliveries: number;
+  delivery?: { cardKeyIds: number[] } | { tickets: number } | { manual: true };
+}
+
+export interface SkuFacts {
+  skuId: string;
+  delivery: 'card_key' | 'ticket' | 'manual';
+  merchantId: string;
+  attributes: Record<string, string>;
+}
+
+export interface EngineView {
+  /** Wall-clock time (ms since the epoch) the view was read. */
+  read_at_ms: number;
+  /** By `<skuId>/<date>`. */
+  inventory: Map<string, InventoryFigures>;
+  orders: Map<string, ListedOrder>;
+  rules: Rule[];
+  skus: Map<string, SkuFacts>;
+  /** What could not be read (each a sentence); the verdict fails when anything is missing. */
+  unreadable: string[];
+}
+
+/** Orders per page of the listing (the route's maximum). */
+const LISTING_PAGE_MAX = 5_000;
+
+export function stockKey(skuId: string, date: string): string {
+  return `${skuId}/${date}`;
+}
+
+export class EngineReader {
+  constructor(
+    private readonly transport: Transport,
+    private readonly secrets: SimSecrets,
+  ) {}
+
+  get(path: string): Promise<SimAnswer> {
+    return this.transport.send({ method: 'GET', path, headers: { authorization: `Bearer ${this.secrets.adminToken}` } });
+  }
+
+  async inventory(skuId: string, date: string): Promise<InventoryFigures | undefined> {
+    const a = await this.get(`/ops/inventory/${encodeURIComponent(skuId)}/${encodeURIComponent(date)}`);
+    if (a.status !== 200) return undefined;
+    const b = a.body as InventoryFigures;
+    return { total: b.total, reserved: b.reserved, sold: b.sold, available: b.available };
+  }
+
+  async ordersOf(skuId: string, date: string): Promise<ListedOrder[] | string> {
+    const out: ListedOrder[] = [];
+    let after: string | null = '';
+    while (after !== null) {
+      const query = new URLSearchParams({ skuId, date, limit: String(LISTING_PAGE_MAX) });
+      if (after !== '') query.set('after', after);
+      const a = await this.get(`/ops/orders?${query.toString()}`);
+      if (a.status !== 200) return `listing the orders of ${skuId}/${date} answered ${a.status} ${JSON.stringify(a.body)}`;
+      const page = a.body as { orders: ListedOrder[]; next: string | null };
+      out.push(...page.orders);
+      after = page.next;
+    }
+    return out;
+  }
+
+  async read(stock: readonly { skuId: string; date: string }[]): Promise<EngineView> {
+    const view: EngineView = { read_at_ms: Date.now(), inventory: new Map(), orders: new Map(), rules: [], skus: new Map(), unreadable: [] };
+    for (const { skuId, date } of stock) {
+      const key = stockKey(skuId, date);
+      const figures = await this.inventory(skuId, date);
+      if (figures) view.inventory.set(key, figures);
+      else view.unreadable.push(`the inventory of ${key} could not be read`);
+      const orders = await this.ordersOf(skuId, date);
+      if (typeof orders === 'string') view.unreadable.push(orders);
+      else for (const o of orders) view.orders.set(o.orderId, o);
+    }
+    const rules = await this.get('/v1/limit-rules');
+    if (rules.status === 200 && Array.isArray(rules.body)) view.rules = rules.body as Rule[];
+    else view.unreadable.push(`the purchase rules could not be read (${rules.status})`);
+    for (const skuId of new Set(stock.map((s) => s.skuId))) {
+      const a = await this.get(`/v1/skus/${encodeURIComponent(skuId)}`);
+      if (a.status !== 200) {
+        view.unreadable.push(`SKU ${skuId} could not be read (${a.status})`);
+        continue;
+      }
+      const b = a.body as SkuFacts;
+      view.skus.set(skuId, { skuId, delivery: b.delivery, merchantId: b.merchantId, attributes: b.attributes ?? {} });
+    }
+    return view;
+  }
+}

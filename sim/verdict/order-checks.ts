@@ -1,0 +1,95 @@
+// Order invariants: every 201 is an order the engine still has, as answered; every paid order was
+// delivered exactly once, each card key to one order; payment callbacks were answered as the
+// contract says; and the engine answered no 5xx but the contract's 503s.
+import type { CheckResult } from '../run/results.ts';
+import type { EngineView } from './engine-view.ts';
+import type { RunFacts } from './run-facts.ts';
+import { Violations } from './violations.ts';
+
+export function ordersDurable(facts: RunFacts, view: EngineView): CheckResult {
+  const v = new Violations();
+  for (const f of facts.orders.values()) {
+    const o = view.orders.get(f.orderId);
+    if (!o) {
+      v.add(`line ${f.line}: order ${f.orderId} was answered 201 but the engine does not list it`);
+      continue;
+    }
+    if (o.userId !== f.user || o.skuId !== f.skuId || o.date !== f.date || o.qty !== f.qty) {
+      v.add(`line ${f.line}: order ${f.orderId} is ${o.userId} ${o.skuId}/${o.date} ×${o.qty}, answered as ${f.user} ${f.skuId}/${f.date} ×${f.qty}`);
+    }
+  }
+  return v.result('every 201 is an order', `${facts.orders.size} orders answered 201, each listed by the engine with its buyer, SKU/date and qty`);
+}
+
+/** Delivered once, to the right count, card keys never shared; `paid` left only where delivery waits. */
+export function deliveredOnce(facts: RunFacts, view: EngineView): CheckResult {
+  const v = new Violations();
+  const keyOwner = new Map<number, string>();
+  let delivered = 0;
+  let paid = 0;
+  for (const o of view.orders.values()) {
+    const sku = view.skus.get(o.skuId);
+    if (o.status === 'paid' || o.status === 'delivered') paid++;
+    if (o.status === 'paid' && sku?.delivery !== 'manual') v.add(`${o.orderId} (${o.skuId}/${o.date}) is paid but was never delivered`);
+    if (o.status !== 'delivered') {
+      if (o.deliveries > 0) v.add(`${o.orderId} is ${o.status} but its history shows ${o.deliveries} deliveries`);
+      continue;
+    }
+    delivered++;
+    if (o.deliveries !== 1) v.add(`${o.orderId} was delivered ${o.deliveries} times`);
+    const d = o.delivery;
+    if (d && 'cardKeyIds' in d) {
+      if (d.cardKeyIds.length !== o.qty) v.add(`${o.orderId} got ${d.cardKeyIds.length} card keys for qty ${o.qty}`);
+      if (new Set(d.cardKeyIds).size !== d.cardKeyIds.length) v.add(`${o.orderId} got the same card key twice`);
+      for (const id of d.cardKeyIds) {
+        const other = keyOwner.get(id);
+        if (other !== undefined && other !== o.orderId) v.add(`card key #${id} went to ${other} and to ${o.orderId}`);
+        keyOwner.set(id, o.orderId);
+      }
+    } else if (d && 'tickets' in d) {
+      if (d.tickets !== o.qty) v.add(`${o.orderId} got ${d.tickets} tickets for qty ${o.qty}`);
+    } else if (sku?.delivery !== 'manual') {
+      v.add(`${o.orderId} is delivered but shows no delivery`);
+    }
+  }
+  // Orders the run saw paid must not have gone back.
+  for (const p of facts.payments) {
+    if (p.answer_status !== 200 || (p.order_status !== 'paid' && p.order_status !== 'delivered')) continue;
+    const o = view.orders.get(p.orderId);
+    if (o && o.status !== 'paid' && o.status !== 'delivered') v.add(`${p.orderId} was answered ${p.order_status} to a payment, and is now ${o.status}`);
+  }
+  return v.result('every paid order delivered exactly once', `${paid} paid orders, ${delivered} delivered, ${keyOwner.size} card keys each to one order`);
+}
+
+/**
+ * Every correctly signed, well-formed callback is answered 200 (however repeated or late); one
+ * with a wrong signature 401. A succeeded callback on a reserved order pays it; on a cancelled or
+ * expired one it asks for a refund and takes no stock.
+ */
+export function paymentsHonoured(facts: RunFacts, view: EngineView): CheckResult {
+  const v = new Violations();
+  let refunds = 0;
+  for (const p of facts.payments) {
+    const expected = p.signed ? 200 : 401;
+    if (p.answer_status !== expected) v.add(`line ${p.line}: a ${p.signed ? 'signed' : 'badly signed'} callback for ${p.orderId} was answered ${p.answer_status}, not ${expected}`);
+    if (p.order_status === 'refund_required') refunds++;
+    if (!p.signed && p.answer_status === 401) continue;
+    const o = view.orders.get(p.orderId);
+    if (p.status === 'succeeded' && p.amount_ok && p.answer_status === 200 && o && (o.status === 'reserved' || o.status === 'cancelled' || o.status === 'expired')) {
+      v.add(`line ${p.line}: a succeeded callback for ${p.orderId} was answered, yet the order is ${o.status} (not paid, not refund_required)`);
+    }
+  }
+  return v.result('payment callbacks honoured', `${facts.payments.length} callbacks (duplicates, failures and late ones included), ${refunds} answered refund_required`);
+}
+
+/** 5xx only as the contract's 503 `overloaded` or `unavailable`; every request answered. */
+export function noUnexpected5xx(facts: RunFacts): CheckResult {
+  const v = new Violations();
+  let shed = 0;
+  for (const r of facts.log.results) {
+    if (r.status === 0) v.add(`line ${r.line} (${r.route}) got no answer`);
+    else if (r.status === 503 && (r.error === 'overloaded' || r.error === 'unavailable')) shed++;
+    else if (r.status >= 500) v.add(`line ${r.line} (${r.route}) answered ${r.status} ${r.error ?? ''}`.trim());
+  }
+  return v.result('no 5xx but the contract\'s 503s', `${facts.log.results.length} answers, ${shed} of them 503 overloaded/unavailable`);
+}

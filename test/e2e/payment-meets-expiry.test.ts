@@ -1,0 +1,47 @@
+// Proves a payment that meets its order's expiry while the expiry's journal write is still in
+// flight is answered 200 refund_required (never 404 unknown order): the SKU/date's actor answers
+// for an order it settled but has not made durable once the write commits. The journal write is
+// held by a fault injector so the race happens every time.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../engine/index.ts';
+import { startEngine, type TestEngine } from '../support/engine.ts';
+import { injectJournalFaults } from '../support/journal-faults.ts';
+import { until } from '../support/poll.ts';
+
+const TTL_MS = 60_000;
+
+describe('a payment meeting its expiry', () => {
+  let e: TestEngine;
+  const clock = new ManualClock(Date.now());
+  beforeAll(async () => {
+    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_RESERVATION_TTL_MS: String(TTL_MS) }, clock);
+  });
+  afterAll(async () => e?.stop());
+
+  it('waits for the expiry to be durable and answers refund_required', async () => {
+    const c = e.client;
+    await c.sku('race', '2026-12-20', 5);
+    const order = await c.buyer('racer', 'POST', '/v1/orders', { skuId: 'race', date: '2026-12-20', qty: 1 });
+    expect(order.status).toBe(201);
+    const faults = injectJournalFaults(e.node.stores.journal);
+    faults.only = (stream) => stream === 'race/2026-12-20';
+    faults.hold = true;
+    try {
+      clock.advance(TTL_MS + 1_000);
+      await until('the expiry write is in flight', async () => faults.held.length, (n) => n >= 1, 20_000, 20);
+      c.forgetTokens();
+      const paying = c.pay({ orderId: order.body.orderId, paymentId: 'pi_race', amountCents: order.body.amountCents, status: 'succeeded' });
+      // Give the payment time to reach the SKU/date's actor while the expiry is not durable.
+      await new Promise((r) => setTimeout(r, 200));
+      faults.hold = false;
+      for (const h of faults.held.splice(0)) await h.release();
+      const paid = await paying;
+      expect(paid.status, JSON.stringify(paid.body)).toBe(200);
+      expect(paid.body).toEqual({ orderId: order.body.orderId, status: 'refund_required' });
+    } finally {
+      faults.restore();
+    }
+    const stock = await c.admin('GET', '/ops/inventory/race/2026-12-20');
+    expect(stock.body).toMatchObject({ total: 5, reserved: 0, sold: 0, available: 5 });
+  });
+});

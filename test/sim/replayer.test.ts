@@ -1,0 +1,99 @@
+// Proves the replayer's ordering rules against a fake engine that records what arrives and when:
+// lines are sent at their time scaled by --speed, a line that refers to an order waits for that
+// order's answer and carries its id, a reference to an order line that got no order is skipped
+// and counted, admin lines act as barriers, payments are signed over their exact bytes and
+// repeat the recorded paymentId, and the in-flight bound holds.
+import { describe, expect, it } from 'vitest';
+import { createAuth } from '../../http/auth.ts';
+import { Credentials, mintHs256 } from '../../sim/replay/credentials.ts';
+import { replay } from '../../sim/replay/replayer.ts';
+import type { SimAnswer, SimRequest, Transport } from '../../sim/replay/transport.ts';
+import type { RecordedLine } from '../../sim/recording/format.ts';
+
+const secrets = { adminToken: 'admin-token-0123456789', userJwtSecret: 'jwt-secret-0123456789abcdef0123456789', paymentSecret: 'payment-secret-0123456789' };
+
+class FakeEngine implements Transport {
+  readonly received: { at_ms: number; request: SimRequest }[] = [];
+  inFlight = 0;
+  inFlightMax = 0;
+  private next = 0;
+  constructor(
+    private readonly answer: (r: SimRequest, n: number) => SimAnswer,
+    private readonly delay_ms = 5,
+  ) {}
+  async send(request: SimRequest): Promise<SimAnswer> {
+    this.received.push({ at_ms: performance.now(), request });
+    this.inFlight++;
+    this.inFlightMax = Math.max(this.inFlightMax, this.inFlight);
+    const n = this.next++;
+    await new Promise((r) => setTimeout(r, this.delay_ms));
+    this.inFlight--;
+    return this.answer(request, n);
+  }
+  async close(): Promise<void> {}
+}
+
+const order = (t: number, user: string): RecordedLine => ({ t, method: 'POST', path: '/v1/orders', user, body: { skuId: 's', date: 'open', qty: 1 } });
+
+describe('the replayer', () => {
+  it('keeps the recorded timing scaled by speed', async () => {
+    const lines = [order(0, 'a'), order(400, 'b'), order(800, 'c')];
+    const fake = new FakeEngine(() => ({ status: 409, body: { error: 'sold_out' } }));
+    const start = performance.now();
+    await replay(lines, fake, new Credentials(secrets), { speed: 4, concurrency_max: 10 });
+    const offsets = fake.received.map((r) => r.at_ms - start);
+    expect(offsets[1]!).toBeGreaterThanOrEqual(95);
+    expect(offsets[2]!).toBeGreaterThanOrEqual(195);
+    expect(offsets[2]! - offsets[0]!).toBeLessThan(800);
+  });
+
+  it('sends references after their order answered, with its id; skips those of orders refused', async () => {
+    const lines: RecordedLine[] = [
+      { t: 0, method: 'PUT', path: '/v1/skus/s/stock/open', admin: true, body: { total: 1 } },
+      order(0, 'a'),
+      order(0, 'b'),
+      { t: 0, method: 'POST', path: '/v1/payments/callback', payment: true, body: { orderRef: 1, status: 'succeeded', paymentId: 'pay-a' } },
+      { t: 0, method: 'POST', path: '/v1/payments/callback', payment: true, body: { orderRef: 1, status: 'succeeded', paymentId: 'pay-a' } },
+      { t: 0, method: 'POST', path: '/v1/orders/{orderId}/cancel', user: 'b', orderRef: 2 },
+      { t: 0, method: 'GET', path: '/v1/orders/{orderId}', user: 'a', orderRef: 1 },
+    ];
+    const fake = new FakeEngine((r) => {
+      if (r.path === '/v1/orders') {
+        const user = JSON.parse(Buffer.from(r.headers.authorization!.split('.')[1]!, 'base64url').toString()).sub;
+        return user === 'a' ? { status: 201, body: { orderId: 'order-a', skuId: 's', date: 'open', qty: 1, amountCents: 700, expiresAt: new Date().toISOString() } } : { status: 409, body: { error: 'sold_out' } };
+      }
+      return { status: 200, body: { status: 'paid' } };
+    });
+    const log = await replay(lines, fake, new Credentials(secrets), { speed: 'max', concurrency_max: 10 });
+    expect(log.skipped).toBe(1);
+    const paths = fake.received.map((r) => `${r.request.method} ${r.request.path}`);
+    expect(paths[0]).toBe('PUT /v1/skus/s/stock/open');
+    expect(paths).not.toContain('POST /v1/orders/undefined/cancel');
+    expect(paths.filter((p) => p === 'POST /v1/payments/callback')).toHaveLength(2);
+    expect(paths).toContain('GET /v1/orders/order-a');
+    // The payments carry the order's id and amount, repeat the paymentId, and are signed over their bytes.
+    const auth = createAuth({ ...secrets, now: () => Date.now() });
+    for (const r of fake.received.filter((x) => x.request.path === '/v1/payments/callback')) {
+      expect(JSON.parse(r.request.body!)).toEqual({ orderId: 'order-a', paymentId: 'pay-a', amountCents: 700, status: 'succeeded' });
+      expect(auth.verifyPaymentSignature(Buffer.from(r.request.body!), r.request.headers['stampede-signature'])).toBe(true);
+    }
+    // Nothing was sent before the admin line's answer came.
+    expect(fake.received[1]!.at_ms - fake.received[0]!.at_ms).toBeGreaterThanOrEqual(4);
+    expect(log.orders.get(1)!.orderId).toBe('order-a');
+  });
+
+  it('never has more requests in flight than asked', async () => {
+    const lines = Array.from({ length: 60 }, (_, i) => order(0, `u${i}`));
+    const fake = new FakeEngine(() => ({ status: 409, body: { error: 'sold_out' } }), 3);
+    const log = await replay(lines, fake, new Credentials(secrets), { speed: 'max', concurrency_max: 7 });
+    expect(fake.inFlightMax).toBe(7);
+    expect(log.results).toHaveLength(60);
+  });
+
+  it('mints buyer tokens the engine accepts', async () => {
+    const auth = createAuth({ ...secrets, now: () => Date.now() });
+    expect(await auth.buyerIdOf(mintHs256(secrets.userJwtSecret, 'buyer-7', Math.floor(Date.now() / 1000), 3600))).toBe('buyer-7');
+    expect(await auth.buyerIdOf(mintHs256('another-secret-0123456789abcdef012345', 'buyer-7', Math.floor(Date.now() / 1000), 3600))).toBeUndefined();
+    expect(await auth.buyerIdOf(mintHs256(secrets.userJwtSecret, 'buyer-7', Math.floor(Date.now() / 1000) - 7200, 3600))).toBeUndefined();
+  });
+});

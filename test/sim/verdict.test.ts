@@ -1,0 +1,168 @@
+// Proves each invariant of the verdict passes on a consistent run and fails on the one defect it
+// exists to catch (oversold, stock reserved without an order, undersold, a lost 201, a broken rule,
+// a double delivery or shared card key, a dishonoured callback, a stray 5xx), on hand-made facts
+// and engine views, so no check is one that cannot fail.
+import { describe, expect, it } from 'vitest';
+import type { RecordedLine } from '../../sim/recording/format.ts';
+import type { OrderFact, ReplayLog } from '../../sim/replay/replayer.ts';
+import type { RequestResult } from '../../sim/run/results.ts';
+import type { EngineView, ListedOrder } from '../../sim/verdict/engine-view.ts';
+import { runFacts } from '../../sim/verdict/run-facts.ts';
+import { judge } from '../../sim/verdict/verdict.ts';
+
+const T0 = Date.parse('2026-12-03T10:00:00.000Z');
+const iso = (ms: number) => new Date(T0 + ms).toISOString();
+
+interface Scenario {
+  lines: RecordedLine[];
+  results: RequestResult[];
+  answers: ReplayLog['answers'];
+  orders: Map<number, OrderFact>;
+  listed: ListedOrder[];
+  inventory: { total: number; reserved: number; sold: number; available: number };
+  rules: EngineView['rules'];
+}
+
+/** A small consistent sale of one ticket SKU/date of 3 units: a paid order, a reserved one, a sold-out refusal, a cancel. */
+function scenario(): Scenario {
+  const lines: RecordedLine[] = [
+    { t: 0, method: 'PUT', path: '/v1/skus/s1/stock/2027-01-01', admin: true, body: { total: 3 } },
+    { t: 10, method: 'POST', path: '/v1/orders', user: 'u1', body: { skuId: 's1', date: '2027-01-01', qty: 1 } },
+    { t: 20, method: 'POST', path: '/v1/orders', user: 'u2', body: { skuId: 's1', date: '2027-01-01', qty: 1 } },
+    { t: 30, method: 'POST', path: '/v1/payments/callback', payment: true, body: { orderRef: 1, status: 'succeeded', amountCents: 100, paymentId: 'p1' } },
+    { t: 40, method: 'POST', path: '/v1/orders', user: 'u3', body: { skuId: 's1', date: '2027-01-01', qty: 2 } },
+    { t: 50, method: 'POST', path: '/v1/orders', user: 'u4', body: { skuId: 's1', date: '2027-01-01', qty: 5 } },
+  ];
+  const ok = (line: number, status: number, error?: string): RequestResult => ({ line, route: 'r', sent_ms: lines[line]!.t, answered_ms: lines[line]!.t + 1, status, ...(error ? { error } : {}) });
+  const results = [ok(0, 200), ok(1, 201), ok(2, 201), ok(3, 200), ok(4, 403, 'limit_exceeded'), ok(5, 409, 'sold_out')];
+  const fact = (line: number, orderId: string, user: string): OrderFact => ({ line, orderId, user, skuId: 's1', date: '2027-01-01', qty: 1, amountCents: 100, expiresAt_ms: T0 + 900_000, sent_ms: lines[line]!.t, answered_ms: lines[line]!.t + 1 });
+  const orders = new Map([
+    [1, fact(1, 'o1', 'u1')],
+    [2, fact(2, 'o2', 'u2')],
+  ]);
+  const answers: ReplayLog['answers'] = new Map([
+    [0, { line: 0, status: 200, body: {}, sent_ms: 0, answered_ms: 1 }],
+    [1, { line: 1, status: 201, body: { orderId: 'o1' }, sent_ms: 10, answered_ms: 11 }],
+    [2, { line: 2, status: 201, body: { orderId: 'o2' }, sent_ms: 20, answered_ms: 21 }],
+    [3, { line: 3, orderId: 'o1', status: 200, body: { orderId: 'o1', status: 'paid' }, sent_ms: 30, answered_ms: 31 }],
+    [4, { line: 4, status: 403, body: { error: 'limit_exceeded' }, sent_ms: 40, answered_ms: 41 }],
+    [5, { line: 5, status: 409, body: { error: 'sold_out' }, sent_ms: 50, answered_ms: 51 }],
+  ]);
+  const listed = (orderId: string, userId: string, status: ListedOrder['status'], extra: Partial<ListedOrder> = {}): ListedOrder => ({
+    orderId, userId, skuId: 's1', date: '2027-01-01', qty: 1, amountCents: 100, status,
+    createdAt: iso(10), expiresAt: iso(900_000), updatedAt: iso(40), paymentId: null, deliveries: 0, ...extra,
+  });
+  return {
+    lines,
+    results,
+    answers,
+    orders,
+    listed: [listed('o1', 'u1', 'delivered', { paymentId: 'p1', deliveries: 1, delivery: { tickets: 1 } }), listed('o2', 'u2', 'reserved', { createdAt: iso(20) })],
+    inventory: { total: 3, reserved: 1, sold: 1, available: 1 },
+    rules: [{ id: 'one-each', groupBy: ['skuId'], max: { units: 1 } }],
+  };
+}
+
+function verdictOf(s: Scenario) {
+  const log: ReplayLog = { lines: s.lines, results: s.results, answers: s.answers, orders: s.orders, skipped: 0, compared: 0, mismatches: [], started_ms: 0, finished_ms: 60 };
+  const view: EngineView = {
+    read_at_ms: T0 + 100,
+    inventory: new Map([['s1/2027-01-01', s.inventory]]),
+    orders: new Map(s.listed.map((o) => [o.orderId, o])),
+    rules: s.rules,
+    skus: new Map([['s1', { skuId: 's1', delivery: 'ticket' as const, merchantId: 'm1', attributes: {} }]]),
+    unreadable: [],
+  };
+  return judge(runFacts(log, T0), view, { clock_margin_ms: 5 });
+}
+
+function failed(s: Scenario): string[] {
+  return verdictOf(s).checks.filter((c) => !c.passed).map((c) => c.name);
+}
+
+describe('the verdict', () => {
+  it('passes a consistent run', () => {
+    const v = verdictOf(scenario());
+    expect(v.checks.filter((c) => !c.passed)).toEqual([]);
+    expect(v.passed).toBe(true);
+  });
+
+  it('fails an oversold SKU/date', () => {
+    const s = scenario();
+    s.inventory = { total: 3, reserved: 3, sold: 1, available: -1 };
+    s.listed.push({ ...s.listed[1]!, orderId: 'o9', userId: 'u9', qty: 2 });
+    expect(failed(s)).toContain('no SKU/date oversold');
+  });
+
+  it('fails stock reserved without an order, and a reservation left past its expiry', () => {
+    const s = scenario();
+    s.inventory = { total: 3, reserved: 2, sold: 1, available: 0 };
+    expect(failed(s)).toContain('stock accounted for');
+    const late = scenario();
+    const log: ReplayLog = { lines: late.lines, results: late.results, answers: late.answers, orders: late.orders, skipped: 0, compared: 0, mismatches: [], started_ms: 0, finished_ms: 60 };
+    const view: EngineView = { read_at_ms: 0, inventory: new Map([['s1/2027-01-01', late.inventory]]), orders: new Map(late.listed.map((o) => [o.orderId, o])), rules: [], skus: new Map([['s1', { skuId: 's1', delivery: 'ticket', merchantId: 'm1', attributes: {} }]]), unreadable: [] };
+    const v = judge(runFacts(log, T0), view, { clock_margin_ms: 5, expiredBy_ms: T0 + 1_000_000 });
+    expect(v.checks.find((c) => c.name === 'stock accounted for')!.violations[0]).toMatch(/o2 .* still reserved/);
+  });
+
+  it('fails a sold_out answer while the stock it asked for stayed free and nothing was released', () => {
+    const s = scenario();
+    s.inventory = { total: 10, reserved: 1, sold: 1, available: 8 };
+    expect(failed(s)).toContain('no SKU/date undersold');
+    // A cancel answered after the refusal explains it: no violation.
+    const c = scenario();
+    c.inventory = { total: 10, reserved: 1, sold: 1, available: 8 };
+    c.lines.push({ t: 60, method: 'POST', path: '/v1/orders/{orderId}/cancel', user: 'u2', orderRef: 2 });
+    c.results.push({ line: 6, route: 'r', sent_ms: 60, answered_ms: 61, status: 200 });
+    c.answers.set(6, { line: 6, orderId: 'o2', status: 200, body: { status: 'cancelled' }, sent_ms: 60, answered_ms: 61 });
+    expect(failed(c)).not.toContain('no SKU/date undersold');
+  });
+
+  it('fails a 201 the engine does not list', () => {
+    const s = scenario();
+    s.listed = s.listed.filter((o) => o.orderId !== 'o2');
+    s.inventory = { total: 3, reserved: 0, sold: 1, available: 2 };
+    expect(failed(s)).toContain('every 201 is an order');
+  });
+
+  it('fails a buyer whose orders break a rule', () => {
+    const s = scenario();
+    s.listed.push({ ...s.listed[1]!, orderId: 'o3', userId: 'u2', createdAt: iso(25) });
+    s.inventory = { total: 3, reserved: 2, sold: 1, available: 0 };
+    const v = verdictOf(s);
+    const rules = v.checks.find((c) => c.name === 'purchase rules respected')!;
+    expect(rules.passed).toBe(false);
+    expect(rules.violations[0]).toContain('buyer u2: order o3 broke rule one-each (skuId=s1): 2 units > 1');
+    // Cancelled before the second order was made: it no longer counted.
+    const ok = scenario();
+    ok.listed[1] = { ...ok.listed[1]!, status: 'cancelled', updatedAt: iso(22) };
+    ok.listed.push({ ...ok.listed[1]!, orderId: 'o3', status: 'reserved', createdAt: iso(25), updatedAt: iso(25) });
+    expect(failed(ok)).not.toContain('purchase rules respected');
+  });
+
+  it('fails a double delivery, a card key given to two orders, and a paid order never delivered', () => {
+    const twice = scenario();
+    twice.listed[0] = { ...twice.listed[0]!, deliveries: 2 };
+    expect(failed(twice)).toContain('every paid order delivered exactly once');
+    const shared = scenario();
+    shared.listed[0] = { ...shared.listed[0]!, delivery: { cardKeyIds: [7] } };
+    shared.listed.push({ ...shared.listed[0]!, orderId: 'o5', userId: 'u5', delivery: { cardKeyIds: [7] } });
+    shared.inventory = { total: 3, reserved: 1, sold: 2, available: 0 };
+    expect(verdictOf(shared).checks.find((c) => c.name === 'every paid order delivered exactly once')!.violations).toContain('card key #7 went to o1 and to o5');
+    const stuck = scenario();
+    stuck.listed[0] = { ...stuck.listed[0]!, status: 'paid', deliveries: 0, delivery: undefined };
+    expect(failed(stuck)).toContain('every paid order delivered exactly once');
+  });
+
+  it('fails a signed callback not answered 200, and a 5xx that is not the contract\'s 503', () => {
+    const s = scenario();
+    s.answers.set(3, { ...s.answers.get(3)!, status: 404, body: { error: 'not_found' } });
+    expect(failed(s)).toContain('payment callbacks honoured');
+    const crash = scenario();
+    crash.results[2] = { ...crash.results[2]!, status: 500, error: 'internal' };
+    expect(failed(crash)).toContain("no 5xx but the contract's 503s");
+    const shed = scenario();
+    shed.results.push({ line: 5, route: 'r', sent_ms: 55, answered_ms: 56, status: 503, error: 'overloaded' });
+    expect(failed(shed)).not.toContain("no 5xx but the contract's 503s");
+  });
+});
