@@ -12,6 +12,12 @@ export interface GroupCommitOptions {
   batch_records_max: number;
   /** Events per write at most (bounds the size of one INSERT). */
   batch_events_max: number;
+  /**
+   * Start a write only at the end of the event loop's turn (setImmediate), so that every record
+   * handed over in that turn goes into it. For a store that writes synchronously on this thread
+   * (SQLite), where a write started at once finishes before the next record arrives.
+   */
+  gather_turn?: boolean;
 }
 
 export interface CommitObserver {
@@ -29,6 +35,7 @@ export class GroupCommitter {
   private queue: Waiting[] = [];
   private inFlight = 0;
   private closed = false;
+  private pumpScheduled = false;
 
   constructor(
     private readonly journal: JournalStore,
@@ -42,7 +49,14 @@ export class GroupCommitter {
     if (this.closed) return Promise.reject(new Error('group committer is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ record, resolve, reject });
-      this.pump();
+      if (!this.options.gather_turn) this.pump();
+      else if (!this.pumpScheduled) {
+        this.pumpScheduled = true;
+        setImmediate(() => {
+          this.pumpScheduled = false;
+          this.pump();
+        });
+      }
     });
   }
 

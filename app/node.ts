@@ -128,7 +128,15 @@ export class StampedeNode {
     const m = this.metrics;
     this.committer = new GroupCommitter(
       this.stores.journal,
-      { writes_in_flight_max: c.writes_in_flight_max, batch_records_max: 1_000, batch_events_max: c.commit_events_max },
+      {
+        writes_in_flight_max: c.writes_in_flight_max,
+        batch_records_max: 1_000,
+        batch_events_max: c.commit_events_max,
+        // SQLite writes on this thread, so a write started at once ends before the next record
+        // arrives: gather the event loop's turn first (measured: a flash sale made 12,575 journal
+        // writes of ~1 record each without, 502 with).
+        gather_turn: !c.mysqlUrl,
+      },
       {
         committed: (events, ms) => {
           m.groupCommitBatchEvents.observe(events);

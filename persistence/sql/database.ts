@@ -13,6 +13,30 @@ export const statement_timeout_ms = 15_000;
 /** The transaction handle a store passes back to `all` / `run` inside `transaction`. */
 export type SqlTransaction = Parameters<Parameters<AbstractSqlConnection['transactional']>[0]>[0];
 
+/** A better-sqlite3 connection, as knex's pool hands it out. */
+interface SqliteConnection {
+  prepare(sql: string): SqliteStatement;
+  readonly inTransaction: boolean;
+}
+
+/** A transaction on SQLite: the connection it holds, until it ends. */
+class SqliteTransaction {
+  closed = false;
+  constructor(readonly db: SqliteConnection) {}
+}
+
+/** Prepared statements kept per SQLite connection (statements with IN lists vary; past it, start afresh). */
+const SQLITE_STATEMENTS_CACHED_MAX = 256;
+
+/** better-sqlite3 binds numbers, strings, bigints, buffers and null; knex turned booleans into 0/1. */
+function sqliteParams(params: readonly unknown[]): unknown[] {
+  return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p === undefined ? null : p));
+}
+
+function runResult(res: { changes: number; lastInsertRowid: number | bigint }): RunResult {
+  return { affectedRows: res.changes, insertId: Number(res.lastInsertRowid) };
+}
+
 /** A prepared better-sqlite3 statement. */
 interface SqliteStatement {
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
@@ -38,9 +62,11 @@ export class SqlDatabase {
 
   /** Rows of a SELECT. */
   async all<T>(operation: string, sql: string, params: readonly unknown[] = [], trx?: SqlTransaction): Promise<T[]> {
-    // On SQLite outside a transaction: a cached prepared statement, without knex's ~100 µs per call
-    // (measured: the idempotency lookup of every keyed order went through here).
-    if (this.dialect.name !== 'mysql' && trx === undefined) return this.call(operation, async () => this.allSqlite<T>(sql, params));
+    // On SQLite: a cached prepared statement, without knex's ~100 µs per call (measured: the
+    // idempotency lookup of every keyed order went through here).
+    if (this.dialect.name !== 'mysql') {
+      return this.call(operation, async () => this.onSqlite(trx, sql, (statement) => statement.all(...sqliteParams(params)) as T[]));
+    }
     return this.call(operation, () => this.connection.execute<T[] & object[]>(sql, [...params], 'all', trx));
   }
 
@@ -52,6 +78,9 @@ export class SqlDatabase {
     trx?: SqlTransaction,
     duplicate: DuplicateMeaning = 'duplicate_key',
   ): Promise<RunResult> {
+    if (this.dialect.name !== 'mysql') {
+      return this.call(operation, async () => this.onSqlite(trx, sql, (statement) => runResult(statement.run(...sqliteParams(params)))), duplicate);
+    }
     return this.call(
       operation,
       async () => {
@@ -73,7 +102,31 @@ export class SqlDatabase {
     work: (trx: SqlTransaction) => Promise<T>,
     duplicate: DuplicateMeaning = 'duplicate_key',
   ): Promise<T> {
+    if (this.dialect.name !== 'mysql') return this.call(operation, () => this.sqliteTransaction(work), duplicate);
     return this.call(operation, () => this.connection.transactional(work), duplicate);
+  }
+
+  /**
+   * A transaction straight on the better-sqlite3 connection, held for its whole length (the pool
+   * has one, so other callers wait for it as they would for knex's): BEGIN IMMEDIATE, the work's
+   * statements through cached prepared statements, COMMIT; ROLLBACK when the work throws.
+   */
+  private async sqliteTransaction<T>(work: (trx: SqlTransaction) => Promise<T>): Promise<T> {
+    const client = this.sqliteClient();
+    const db = await client.acquireConnection();
+    const trx = new SqliteTransaction(db);
+    try {
+      this.sqliteStatement(db, 'BEGIN IMMEDIATE').run();
+      const result = await work(trx as unknown as SqlTransaction);
+      this.sqliteStatement(db, 'COMMIT').run();
+      return result;
+    } catch (error) {
+      if (db.inTransaction) this.sqliteStatement(db, 'ROLLBACK').run();
+      throw error;
+    } finally {
+      trx.closed = true;
+      await client.releaseConnection(db);
+    }
   }
 
   /** True when a trivial query answers within `timeout_ms`. */
@@ -116,37 +169,38 @@ export class SqlDatabase {
   private sqliteStatements = new WeakMap<object, Map<string, SqliteStatement>>();
 
   private async runSqlite(sql: string, params: readonly unknown[]): Promise<RunResult> {
-    return this.withSqliteStatement(sql, (statement) => {
-      const res = statement.run(...params);
-      return { affectedRows: res.changes, insertId: Number(res.lastInsertRowid) };
-    });
+    return this.onSqlite(undefined, sql, (statement) => runResult(statement.run(...params)));
   }
 
-  private async allSqlite<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
-    // better-sqlite3 binds numbers, strings, bigints, buffers and null; knex turned booleans into 0/1.
-    const bound = params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p === undefined ? null : p));
-    return this.withSqliteStatement(sql, (statement) => statement.all(...bound) as T[]);
+  private sqliteClient(): { acquireConnection(): Promise<SqliteConnection>; releaseConnection(c: unknown): Promise<void> } {
+    return this.connection.getKnex().client as { acquireConnection(): Promise<SqliteConnection>; releaseConnection(c: unknown): Promise<void> };
   }
 
-  private async withSqliteStatement<R>(sql: string, use: (statement: SqliteStatement) => R): Promise<R> {
-    const client = this.connection.getKnex().client as {
-      acquireConnection(): Promise<{ prepare(sql: string): SqliteStatement }>;
-      releaseConnection(c: unknown): Promise<void>;
-    };
+  /** Runs one statement inside `trx` (its connection is held) or on a connection taken for it. */
+  private async onSqlite<R>(trx: SqlTransaction | undefined, sql: string, use: (statement: SqliteStatement) => R): Promise<R> {
+    if (trx !== undefined) {
+      if (!(trx instanceof SqliteTransaction) || trx.closed) throw new Error('a SQLite statement was given a transaction that is not open');
+      return use(this.sqliteStatement(trx.db, sql));
+    }
+    const client = this.sqliteClient();
     const db = await client.acquireConnection();
     try {
-      let cache = this.sqliteStatements.get(db);
-      if (!cache) this.sqliteStatements.set(db, (cache = new Map()));
-      let statement = cache.get(sql);
-      if (!statement) {
-        if (cache.size >= 64) cache.clear();
-        statement = db.prepare(sql);
-        cache.set(sql, statement);
-      }
-      return use(statement);
+      return use(this.sqliteStatement(db, sql));
     } finally {
       await client.releaseConnection(db);
     }
+  }
+
+  private sqliteStatement(db: SqliteConnection, sql: string): SqliteStatement {
+    let cache = this.sqliteStatements.get(db);
+    if (!cache) this.sqliteStatements.set(db, (cache = new Map()));
+    let statement = cache.get(sql);
+    if (!statement) {
+      if (cache.size >= SQLITE_STATEMENTS_CACHED_MAX) cache.clear();
+      statement = db.prepare(sql);
+      cache.set(sql, statement);
+    }
+    return statement;
   }
 
   private async call<T>(operation: string, fn: () => Promise<T>, duplicate?: DuplicateMeaning): Promise<T> {

@@ -41,6 +41,9 @@ export async function startInProcessEngine(options: InProcessEngineOptions = {})
     STAMPEDE_PAYMENT_SECRET: secrets.paymentSecret,
     STAMPEDE_CARD_KEY_SECRET: secret(),
     STAMPEDE_LOG_LEVEL: 'warn',
+    // Only ever on loopback, on a port of the system's choosing.
+    STAMPEDE_HTTP_HOST: '127.0.0.1',
+    STAMPEDE_HTTP_PORT: '0',
     ...options.env,
   });
   const node = new StampedeNode(config, { logger: pino({ level: config.logLevel }, pino.destination(2)) });

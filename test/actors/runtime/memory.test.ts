@@ -62,10 +62,16 @@ describe('memory', () => {
     expect(kind.has('sku-0/2025-06-01')).toBe(false);
 
     if (gc) {
-      const end = heap();
       const growth = peak - before;
       expect(growth).toBeGreaterThan(20 * 1024 * 1024); // the actors did take room
-      expect(end - before).toBeLessThan(growth * 0.5); // and it came back (loose: other test files share the machine)
+      // And it comes back (loose: other test files share the machine). The last stopped actors may
+      // still be referenced by the runtime's pending callbacks for a moment: measure again until then.
+      let end = heap();
+      for (let i = 0; i < 50 && end - before >= growth * 0.5; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        end = heap();
+      }
+      expect(end - before).toBeLessThan(growth * 0.5);
       console.info(`heap: before ${(before / 2 ** 20).toFixed(1)} MB, peak ${(peak / 2 ** 20).toFixed(1)} MB, after passivation ${(end / 2 ** 20).toFixed(1)} MB`);
     }
   });
