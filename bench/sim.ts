@@ -10,6 +10,7 @@
 //     Printed: the time of each phase, requests/s, and the verdict.
 //
 // Both run in this one process on a 2-core machine: the engine's thread is also the replayer's.
+// `--write-docs` replaces the bench:sim section of docs/performance.md with the figures.
 // Knobs: BENCH_SIM_REPLAY_BUYERS (20000), BENCH_SIM_BUYERS (100000), BENCH_SIM_CONCURRENCY (256),
 // BENCH_SIM_STOCK (buyers / 10 per SKU/date).
 import { loadavg } from 'node:os';
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
     sale_verdict: f.passed ? 'PASS' : 'FAIL',
   };
   console.log(JSON.stringify(json));
+  if (!process.argv.includes('--write-docs')) return;
   writeDocsSection('bench:sim', [
     `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine (load average at start ${loadavg()[0]!.toFixed(2)}), embedded SQLite, concurrency ${CONCURRENCY}.`,
     '',

@@ -13,6 +13,15 @@ export const statement_timeout_ms = 15_000;
 /** The transaction handle a store passes back to `all` / `run` inside `transaction`. */
 export type SqlTransaction = Parameters<Parameters<AbstractSqlConnection['transactional']>[0]>[0];
 
+/**
+ * `flushed`: durable when the transaction resolves (SQLite: WAL synced at commit). `rebuildable`:
+ * what the engine can rebuild from the journal (the read model, its outbox rows and checkpoints):
+ * on SQLite committed without its own fsync (synchronous=NORMAL: it survives a crash of the
+ * process, and the next flushed commit syncs it with the WAL; only an OS crash can lose the tail,
+ * and the projector then projects that part of the journal again). MySQL ignores it.
+ */
+export type TransactionDurability = 'flushed' | 'rebuildable';
+
 /** A better-sqlite3 connection, as knex's pool hands it out. */
 interface SqliteConnection {
   prepare(sql: string): SqliteStatement;
@@ -101,8 +110,9 @@ export class SqlDatabase {
     operation: string,
     work: (trx: SqlTransaction) => Promise<T>,
     duplicate: DuplicateMeaning = 'duplicate_key',
+    durability: TransactionDurability = 'flushed',
   ): Promise<T> {
-    if (this.dialect.name !== 'mysql') return this.call(operation, () => this.sqliteTransaction(work), duplicate);
+    if (this.dialect.name !== 'mysql') return this.call(operation, () => this.sqliteTransaction(work, durability), duplicate);
     return this.call(operation, () => this.connection.transactional(work), duplicate);
   }
 
@@ -111,11 +121,13 @@ export class SqlDatabase {
    * has one, so other callers wait for it as they would for knex's): BEGIN IMMEDIATE, the work's
    * statements through cached prepared statements, COMMIT; ROLLBACK when the work throws.
    */
-  private async sqliteTransaction<T>(work: (trx: SqlTransaction) => Promise<T>): Promise<T> {
+  private async sqliteTransaction<T>(work: (trx: SqlTransaction) => Promise<T>, durability: TransactionDurability): Promise<T> {
     const client = this.sqliteClient();
     const db = await client.acquireConnection();
     const trx = new SqliteTransaction(db);
+    const lazy = durability === 'rebuildable';
     try {
+      if (lazy) this.sqliteStatement(db, 'PRAGMA synchronous = NORMAL').run();
       this.sqliteStatement(db, 'BEGIN IMMEDIATE').run();
       const result = await work(trx as unknown as SqlTransaction);
       this.sqliteStatement(db, 'COMMIT').run();
@@ -125,6 +137,7 @@ export class SqlDatabase {
       throw error;
     } finally {
       trx.closed = true;
+      if (lazy) this.sqliteStatement(db, 'PRAGMA synchronous = FULL').run();
       await client.releaseConnection(db);
     }
   }

@@ -144,7 +144,8 @@ export class SqlProjectionStore implements ProjectionStore {
       // so the writer lock it takes on MySQL is held only until this commit.
       await insertOutbox(this.db, trx, batch.outbox);
       // -- end outbox
-    });
+      // Everything here is projected from the journal again if an OS crash loses it (database.ts).
+    }, 'duplicate_key', 'rebuildable');
   }
 
   async order(orderId: string): Promise<OrderRow | undefined> {
