@@ -23,15 +23,16 @@ Where the engine is:
   --target URL            a running engine (secrets from STAMPEDE_ADMIN_TOKEN, STAMPEDE_USER_JWT_SECRET,
                           STAMPEDE_PAYMENT_SECRET); default: one started in this process on the
                           embedded default, in a fresh temporary directory
-  --ttl-ms N              reservation TTL of the in-process engine (replay: 900000; flash-sale: 3000,
-                          so abandoned reservations expire and the verdict sees them released)
+  --ttl-ms N              reservation TTL of the in-process engine (default 900000, the engine's); after
+                          the traffic its clock is moved past the last expiry, so abandoned
+                          reservations expire at once and the verdict sees them released
 
 How the traffic runs:
   --speed N|max           N× the recorded timing (default 1 for replay, max for flash-sale)
   --concurrency N         requests in flight at most (default 256)
   --connections N         HTTP connections to --target (default 64)
   --settle-ms N           longest wait for deliveries and expiries after the traffic (default 60000)
-  --no-wait-expiries      judge at once (default: wait past every reservation's expiry when in process)
+  --no-wait-expiries      judge at once (default in process: expire every reservation first)
 
 Reports:
   --report FILE           the HTML report (default sim-report.html)
@@ -222,7 +223,7 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
     const sale = flashSaleOptions(values, await rulesOf(values));
     lines = generateFlashSale(sale);
     title = `flash sale, seed ${sale.seed}`;
-    defaults = { speed: 'max', ttl_ms: 3_000 };
+    defaults = { speed: 'max', ttl_ms: 900_000 };
     const { rules, dates, ...rest } = sale;
     shown = { ...rest, dates: dates.join(','), rules: rules.map((r) => r.id).join(',') || 'none' };
     if (values.write !== undefined) {

@@ -327,10 +327,11 @@ svg text { fill: #4b5563; font-size: 11px; }
 .check-detail { color: #374151; }
 .violations { margin: 6px 0 0; padding-left: 22px; color: var(--fail); }
 .violations code { color: #7f1d1d; white-space: pre-wrap; overflow-wrap: anywhere; }
-.tables { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 16px; }
+.tables { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); gap: 16px; }
+@media (max-width: 1100px) { .tables { grid-template-columns: minmax(0, 1fr); } }
 .tables .panel { margin: 0; overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
+th, td { padding: 5px 6px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
 th { color: var(--muted); font-weight: 500; font-size: 12px; }
 tfoot td { font-weight: 600; border-bottom: 0; }
 .num { text-align: right; }

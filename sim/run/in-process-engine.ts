@@ -22,6 +22,11 @@ export interface InProcessEngineOptions {
 export interface SimEngine {
   transport: Transport;
   secrets: SimSecrets;
+  /**
+   * The engine's clock, when the simulator controls it (in process): the real time plus an offset
+   * that `advanceClock` moves forward, so reservations can expire without waiting for them.
+   */
+  clock?: { now(): number; advance(ms: number): void };
   /** Shown in reports: where the engine ran. */
   description: string;
   /** The engine's node when it runs in this process. */
@@ -46,7 +51,14 @@ export async function startInProcessEngine(options: InProcessEngineOptions = {})
     STAMPEDE_HTTP_PORT: '0',
     ...options.env,
   });
-  const node = new StampedeNode(config, { logger: pino({ level: config.logLevel }, pino.destination(2)) });
+  let offset_ms = 0;
+  const clock = {
+    now: () => Date.now() + offset_ms,
+    advance: (ms: number) => {
+      offset_ms += Math.max(0, ms);
+    },
+  };
+  const node = new StampedeNode(config, { logger: pino({ level: config.logLevel }, pino.destination(2)), clock });
   try {
     await node.start();
   } catch (error) {
@@ -59,6 +71,7 @@ export async function startInProcessEngine(options: InProcessEngineOptions = {})
     transport,
     secrets,
     node,
+    clock,
     description: `in-process, embedded SQLite under ${dataDir}`,
     async stop() {
       await node.stop();

@@ -1,6 +1,7 @@
 // Proves a synthetic flash sale — pulse of buyers, payments with duplicate and out-of-order
 // callbacks, cancels, abandoned reservations, bots, a purchase rule — passes its verdict on the
-// embedded default (engine in process, through `stampede sim flash-sale`, reports written) and on
+// embedded default (engine in process, through `stampede sim flash-sale`, reports written, the
+// engine's clock moved past every expiry) and on
 // MariaDB + Redis + NATS (a real node on a real port, driven over HTTP with --target semantics).
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +29,7 @@ describe('a synthetic flash sale', () => {
     const dir = mkdtempSync(join(tmpdir(), 'stampede-sim-cli-'));
     const out = new Capture();
     const result = await simCommand(
-      ['flash-sale', '--buyers', '1500', '--stock', '150', '--duration-ms', '1500', '--ttl-ms', '4000', '--seed', '7', '--report', join(dir, 'r.html'), '--json', join(dir, 'r.json'), '--write', join(dir, 'sale.jsonl')],
+      ['flash-sale', '--buyers', '1500', '--stock', '150', '--duration-ms', '1500', '--seed', '7', '--report', join(dir, 'r.html'), '--json', join(dir, 'r.json'), '--write', join(dir, 'sale.jsonl')],
       out,
     );
     expect(result?.passed, out.text).toBe(true);
@@ -38,6 +39,13 @@ describe('a synthetic flash sale', () => {
     // The sale sold out, paid, cancelled, refused the bots by the rule: every path was exercised.
     for (const label of ['201', '200', '409 sold_out', '403 limit_exceeded']) expect(labels).toContain(label);
     expect(figures.verdict.checks.every((c: { passed: boolean }) => c.passed)).toBe(true);
+    // The engine's clock was moved past the 15-minute TTL: every abandoned reservation expired.
+    const accounted = figures.verdict.checks.find((c: { name: string }) => c.name === 'stock accounted for');
+    expect(accounted.detail).toContain('after every reservation expired');
+    for (const series of figures.stock) {
+      const last = series.samples[series.samples.length - 1];
+      expect(last.reserved).toBe(0);
+    }
     expect(figures.stock.length).toBe(5);
     expect(readFileSync(join(dir, 'r.html'), 'utf8')).toContain('<svg');
     // The traffic it wrote is a recording of exactly that sale.
