@@ -251,9 +251,15 @@ export class InventoryActor implements Behavior<InventoryMessage> {
         else ctx.reply(env, undefined);
         return;
       }
-      case 'list_orders':
-        ctx.reply(env, this.listOrders(msg.afterOrderId, msg.limit));
+      case 'list_orders': {
+        // Orders settled by a decision not yet durable are in neither the reservations nor
+        // `settled`: the page includes them and leaves once they are durable.
+        const undurable = this.pending.events.length > 0 || this.inFlight !== undefined;
+        const page = this.listOrders(msg.afterOrderId, msg.limit, undurable);
+        if (undurable) this.answer(env, page, ctx);
+        else ctx.reply(env, page);
         return;
+      }
       case '$committed':
         this.onCommitted(ctx);
         return;
@@ -452,14 +458,25 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     return found;
   }
 
-  /** Orders after `afterOrderId` in id order, at most `limit`: reservations, then unprojected settled ones. */
-  private listOrders(afterOrderId: string, limit: number): LiveOrder[] {
-    const out: LiveOrder[] = [];
+  /**
+   * Orders after `afterOrderId` in id order, at most `limit`: the live reservations, the settled
+   * orders not yet projected and (with `undurable`) those settled by decisions still being written.
+   */
+  private listOrders(afterOrderId: string, limit: number, undurable: boolean): LiveOrder[] {
+    const byId = new Map<string, LiveOrder>();
     for (const r of this.state.reservations.values()) {
-      if (r.orderId > afterOrderId) out.push({ ...r, skuId: this.skuId, date: this.date, status: 'reserved' });
+      if (r.orderId > afterOrderId) byId.set(r.orderId, { ...r, skuId: this.skuId, date: this.date, status: 'reserved' });
     }
-    for (const s of this.settled.values()) if (s.order.orderId > afterOrderId) out.push({ ...s.order });
-    out.sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
+    for (const s of this.settled.values()) if (s.order.orderId > afterOrderId) byId.set(s.order.orderId, { ...s.order });
+    if (undurable) {
+      for (const batch of [this.inFlight, this.pending]) {
+        for (const e of batch?.projected ?? []) {
+          const row = e.change?.row;
+          if (row && row.orderId > afterOrderId && row.status !== 'reserved') byId.set(row.orderId, { ...row });
+        }
+      }
+    }
+    const out = [...byId.values()].sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
     return out.slice(0, limit);
   }
 

@@ -57,7 +57,7 @@ async function flashSale() {
   const t0 = performance.now();
   const lines = sale(SALE_BUYERS, 2);
   const generated_s = (performance.now() - t0) / 1000;
-  const engine = await startInProcessEngine({ env: { STAMPEDE_RESERVATION_TTL_MS: '3000' } });
+  const engine = await startInProcessEngine();
   const started_s = (performance.now() - t0) / 1000;
   let settling_at = 0;
   try {
@@ -86,7 +86,8 @@ async function flashSale() {
       total_s,
       rps: outcome.log.results.length / (outcome.log.finished_ms / 1000),
       passed: outcome.record.verdict?.passed === true,
-      failed: outcome.record.verdict?.checks.filter((c) => !c.passed).map((c) => c.name) ?? [],
+      failed: outcome.record.verdict?.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}; ${c.violations.slice(0, 3).join('; ')}`) ?? [],
+      skipped: outcome.log.skipped,
     };
   } finally {
     await engine.stop();
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
   console.log(`  baseline (trivial handler): ${r.baseline_rps.toFixed(0)} requests/s`);
   console.log(`  in-process engine:          ${r.engine_rps.toFixed(0)} requests/s (${r.engine_answers} answered); engine / baseline ${(r.engine_rps / r.baseline_rps).toFixed(2)}`);
   const f = await flashSale();
-  console.log(`flash sale of ${SALE_BUYERS} buyers (${f.lines} lines, ${f.requests} requests): generated ${f.generated_s.toFixed(1)} s, engine up at ${f.started_s.toFixed(1)} s, ` +
+  console.log(`flash sale of ${SALE_BUYERS} buyers (${f.lines} lines, ${f.requests} requests, ${f.skipped} skipped): generated ${f.generated_s.toFixed(1)} s, engine up at ${f.started_s.toFixed(1)} s, ` +
     `traffic sent in ${f.sent_s.toFixed(1)} s (${f.rps.toFixed(0)} requests/s), settled and judged in ${f.settled_and_judged_s.toFixed(1)} s; end to end ${f.total_s.toFixed(1)} s; verdict ${f.passed ? 'PASS' : `FAIL (${f.failed.join(', ')})`}`);
   const json = {
     bench: 'sim',

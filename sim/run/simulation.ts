@@ -120,8 +120,16 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationOut
   return { record, log, facts, view };
 }
 
-/** Nothing paid left undelivered (but manual SKUs), nothing reserved past its expiry. */
+/**
+ * Nothing paid left undelivered (but manual SKUs), nothing reserved past its expiry, and the live
+ * counts equal the orders listed (an expiry pass may be between the two reads).
+ */
 function settled(view: EngineView, expiredBy_ms: number | undefined): boolean {
+  const reservedUnits = new Map<string, number>();
+  for (const order of view.orders.values()) {
+    if (order.status === 'reserved') reservedUnits.set(`${order.skuId}/${order.date}`, (reservedUnits.get(`${order.skuId}/${order.date}`) ?? 0) + order.qty);
+  }
+  for (const [key, inv] of view.inventory) if (inv.reserved !== (reservedUnits.get(key) ?? 0)) return false;
   for (const order of view.orders.values()) {
     if (order.status === 'paid' && view.skus.get(order.skuId)?.delivery !== 'manual') return false;
     if (expiredBy_ms !== undefined && order.status === 'reserved' && Date.parse(order.expiresAt) + CLOCK_MARGIN_MS < expiredBy_ms) return false;

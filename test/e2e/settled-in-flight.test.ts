@@ -1,7 +1,8 @@
-// Proves a payment that meets its order's expiry while the expiry's journal write is still in
-// flight is answered 200 refund_required (never 404 unknown order): the SKU/date's actor answers
-// for an order it settled but has not made durable once the write commits. The journal write is
-// held by a fault injector so the race happens every time.
+// Proves an order settled by a journal write still in flight is never lost from view: a payment that
+// meets its order's expiry then is answered 200 refund_required (never 404 unknown order), and the
+// ops listing read then shows the order expired (never leaves it out): the SKU/date's actor answers
+// for what it settled once the write commits. The journal write is held by a fault injector so
+// the race happens every time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/index.ts';
 import { startEngine, type TestEngine } from '../support/engine.ts';
@@ -10,7 +11,7 @@ import { until } from '../support/poll.ts';
 
 const TTL_MS = 60_000;
 
-describe('a payment meeting its expiry', () => {
+describe('an order settled by a write in flight', () => {
   let e: TestEngine;
   const clock = new ManualClock(Date.now());
   beforeAll(async () => {
@@ -43,5 +44,28 @@ describe('a payment meeting its expiry', () => {
     }
     const stock = await c.admin('GET', '/ops/inventory/race/2026-12-20');
     expect(stock.body).toMatchObject({ total: 5, reserved: 0, sold: 0, available: 5 });
+  });
+
+  it('is listed by GET /ops/orders once the write commits, not left out', async () => {
+    const c = e.client;
+    await c.sku('race2', '2026-12-20', 5);
+    const order = await c.buyer('lister', 'POST', '/v1/orders', { skuId: 'race2', date: '2026-12-20', qty: 2 });
+    expect(order.status).toBe(201);
+    const faults = injectJournalFaults(e.node.stores.journal);
+    faults.only = (stream) => stream === 'race2/2026-12-20';
+    faults.hold = true;
+    try {
+      clock.advance(TTL_MS + 1_000);
+      await until('the expiry write is in flight', async () => faults.held.length, (n) => n >= 1, 20_000, 20);
+      const listing = c.admin('GET', '/ops/orders?skuId=race2&date=2026-12-20');
+      await new Promise((r) => setTimeout(r, 200));
+      faults.hold = false;
+      for (const h of faults.held.splice(0)) await h.release();
+      const page = await listing;
+      expect(page.status).toBe(200);
+      expect(page.body.orders.map((o: { orderId: string; status: string }) => [o.orderId, o.status])).toEqual([[order.body.orderId, 'expired']]);
+    } finally {
+      faults.restore();
+    }
   });
 });
