@@ -22,14 +22,14 @@ Usage:
 export async function main(argv: string[]): Promise<void> {
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
   const [command, ...rest] = positionals;
+  // The simulator parses its own options (and its own --help): hand it everything after `sim`.
+  if (command === 'sim') return sim(argv.slice(argv.indexOf('sim') + 1));
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(HELP);
     return;
   }
   if (command === 'serve') return serve();
   if (command === 'ops') return ops(rest);
-  // The simulator parses its own options: hand it everything after `sim`, flags included.
-  if (command === 'sim') return sim(argv.slice(argv.indexOf('sim') + 1));
   process.stderr.write(`unknown command: ${command}\n\n${HELP}`);
   process.exitCode = 2;
 }

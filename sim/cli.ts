@@ -193,7 +193,14 @@ export interface SimCommandResult {
 
 /** Runs `sim <args>`: the verdict and the reports written (undefined for --help). Throws UsageError on bad usage. */
 export async function simCommand(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<SimCommandResult | undefined> {
-  const { positionals, values } = parseArgs({ args, options, allowPositionals: true, strict: true });
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    // node:util's messages name the option: "Option '--buyers <value>' argument is ambiguous ...".
+    throw new UsageError((error as Error).message, { cause: error });
+  }
+  const { positionals, values } = parsed;
   const [mode, file, ...extra] = positionals;
   if (values.help) {
     out.write(SIM_HELP);

@@ -1,0 +1,105 @@
+// Proves the simulator's command line refuses bad usage with a message (exit code 2 in the
+// `stampede` binary) before touching an engine, that a malformed recording is refused naming its
+// line, and that the flash-sale generator is a function of its options and seed: the same seed gives
+// the same traffic line for line, another seed other traffic, and the traffic is a valid recording
+// whose shapes put buyers where they say.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { simCommand, UsageError } from '../../sim/cli.ts';
+import { FLASH_SALE_DEFAULTS, generateFlashSale } from '../../sim/flash-sale/generator.ts';
+import { formatLine, parseRecording } from '../../sim/recording/format.ts';
+
+const sink = () =>
+  new Writable({
+    write(_c, _e, done) {
+      done();
+    },
+  });
+
+const bin = fileURLToPath(new URL('../../bin/stampede.mjs', import.meta.url));
+
+describe('stampede sim: usage', () => {
+  it.each([
+    [['flash-sale', '--shape', 'wobble'], /--shape must be pulse, ramp or steady/],
+    [['flash-sale', '--pay', '0.8', '--cancel', '0.5'], /must not exceed 1/],
+    [['flash-sale', '--buyers', '-3'], /Option '--buyers/],
+    [['flash-sale', '--buyers=-3'], /--buyers must be an integer from 0/],
+    [['flash-sale', '--buyers', '1.5'], /--buyers must be an integer from 0/],
+    [['flash-sale', '--frobnicate'], /Unknown option '--frobnicate'/],
+    [['flash-sale', '--speed', '0'], /--speed must be a positive number or max/],
+    [['flash-sale', '--target', 'not a url'], /--target must be a URL/],
+    [['replay'], /usage: stampede sim replay/],
+    [['dance'], /unknown sim command: dance/],
+  ])('refuses %j', async (args, message) => {
+    const error = await simCommand(args as string[], sink()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('refuses a malformed recording, naming the line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-sim-bad-'));
+    const file = join(dir, 'bad.jsonl');
+    writeFileSync(file, '{"t":0,"method":"POST","path":"/v1/orders","user":"u1","body":{"skuId":"s","date":"open","qty":1}}\n{"t":5,"method":"POST","path":"/v1/orders/{orderId}/cancel","user":"u1","orderRef":7}\n');
+    const error = await simCommand(['replay', file], sink()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toContain('line 2: orderRef 7 is not an earlier POST /v1/orders line');
+  });
+
+  it('exits 2 from the binary on bad usage, 0 for --help', async () => {
+    const run = promisify(execFile);
+    const bad = await run(process.execPath, [bin, 'sim', 'flash-sale', '--shape', 'wobble']).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(2);
+    expect((bad as { stderr: string }).stderr).toContain('--shape must be pulse, ramp or steady');
+    const help = await run(process.execPath, [bin, 'sim', '--help']);
+    expect(help.stdout).toContain('stampede sim flash-sale [options]');
+  });
+});
+
+describe('the flash-sale generator', () => {
+  const options = { ...FLASH_SALE_DEFAULTS, buyers: 2_000, stock: 200, duration_ms: 10_000 };
+
+  it('gives the same traffic for the same seed and other traffic for another', () => {
+    const a = generateFlashSale({ ...options, seed: 5 }).map(formatLine).join('');
+    const b = generateFlashSale({ ...options, seed: 5 }).map(formatLine).join('');
+    const c = generateFlashSale({ ...options, seed: 6 }).map(formatLine).join('');
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+  });
+
+  it('writes a valid recording: setup first, every reference to an earlier order line', () => {
+    const lines = generateFlashSale({ ...options, seed: 9 });
+    const parsed = parseRecording(lines.map(formatLine).join(''));
+    expect(parsed).toEqual(lines);
+    const firstBuyer = lines.findIndex((l) => l.user !== undefined);
+    expect(lines.slice(0, firstBuyer).every((l) => l.admin === true)).toBe(true);
+    expect(lines.filter((l) => l.path === '/v1/orders' && l.user?.startsWith('buyer-') && l.idempotencyKey !== undefined).length).toBeGreaterThanOrEqual(2_000);
+    expect(lines.some((l) => l.payment === true)).toBe(true);
+    expect(lines.some((l) => l.path.endsWith('/cancel'))).toBe(true);
+    expect(lines.filter((l) => l.user?.startsWith('bot-')).length).toBe(options.bots * options.botRequests);
+  });
+
+  it('puts most buyers early in a pulse, late in a ramp, evenly in a steady stream', () => {
+    const firstOrderTimes = (shape: 'pulse' | 'ramp' | 'steady') => {
+      const seen = new Set<string>();
+      const times: number[] = [];
+      for (const l of generateFlashSale({ ...options, shape, bots: 0, seed: 3 })) {
+        if (l.path === '/v1/orders' && l.user && !seen.has(l.user)) {
+          seen.add(l.user);
+          times.push(l.t);
+        }
+      }
+      return times.filter((t) => t < options.duration_ms / 2).length / times.length;
+    };
+    expect(firstOrderTimes('pulse')).toBeGreaterThan(0.95);
+    expect(firstOrderTimes('ramp')).toBeGreaterThan(0.2);
+    expect(firstOrderTimes('ramp')).toBeLessThan(0.3);
+    expect(firstOrderTimes('steady')).toBeGreaterThan(0.45);
+    expect(firstOrderTimes('steady')).toBeLessThan(0.55);
+  });
+});
