@@ -29,6 +29,8 @@ export interface ListedOrder {
   /** How many times the order's history says it was delivered. */
   deliveries: number;
   delivery?: { cardKeyIds: number[] } | { tickets: number } | { manual: true };
+  /** A delivered ticket order redeemed, or counted a no-show once its date ended. */
+  visit?: { kind: 'redeemed' | 'no_show'; at: string };
 }
 
 export interface SkuFacts {

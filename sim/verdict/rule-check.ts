@@ -6,8 +6,8 @@
 // Where the run cannot know the order of events it gives the engine the benefit of the doubt: two
 // orders of one buyer created in the same millisecond do not count against each other, an order
 // counts as live until its last change when it is cancelled, expired or refunded, and orders made
-// before the last rule change of the run are not judged. `noShows` maxima are not checked (the
-// run does not see visits).
+// before the last rule change of the run are not judged. `noShows` maxima count the no-shows the
+// listing shows (`visit`), each at the time it was recorded, against the orders created after it.
 import { DAY_MS, type Rule } from '../../engine/rules.ts';
 import type { CheckResult } from '../run/results.ts';
 import type { EngineView, ListedOrder, SkuFacts } from './engine-view.ts';
@@ -43,7 +43,7 @@ function liveAt(o: ListedOrder, at_ms: number): boolean {
 
 export function rulesRespected(facts: RunFacts, view: EngineView): CheckResult {
   const v = new Violations();
-  const rules = view.rules.filter((r) => r.max.units !== undefined || r.max.orders !== undefined || r.max.distinct !== undefined);
+  const rules = view.rules.filter((r) => r.max.units !== undefined || r.max.orders !== undefined || r.max.distinct !== undefined || r.max.noShows !== undefined);
   const from_ms = facts.lastRuleChange_ms !== undefined ? facts.started_wall_ms + facts.lastRuleChange_ms : -Infinity;
   const byBuyer = new Map<string, ListedOrder[]>();
   for (const o of view.orders.values()) {
@@ -59,14 +59,24 @@ export function rulesRespected(facts: RunFacts, view: EngineView): CheckResult {
       judged++;
       const sku = view.skus.get(candidate.skuId);
       for (const rule of rules) {
-        if (!applies(rule, candidate, sku) || !inWindow(rule, at, at)) continue;
+        if (!applies(rule, candidate, sku)) continue;
         const key = (rule.groupBy ?? []).map((d) => dimension(candidate, sku, d));
+        const sameGroup = (x: ListedOrder) => {
+          const xs = view.skus.get(x.skuId);
+          return applies(rule, x, xs) && (rule.groupBy ?? []).every((d, i) => dimension(x, xs, d) === key[i]);
+        };
+        if (rule.max.noShows !== undefined) {
+          // Refused whatever its own window: a buyer blocked by no-shows stays blocked (engine/rules.ts).
+          const noShows = orders.filter((x) => x.visit?.kind === 'no_show' && Date.parse(x.visit.at) < at && inWindow(rule, Date.parse(x.visit.at), at) && sameGroup(x)).length;
+          if (noShows >= rule.max.noShows) v.add(`buyer ${userId}: order ${candidate.orderId} was taken with ${noShows} no-shows, rule ${rule.id} allows fewer than ${rule.max.noShows}`);
+        }
+        if (!inWindow(rule, at, at)) continue;
+        if (rule.max.units === undefined && rule.max.orders === undefined && rule.max.distinct === undefined) continue;
         const group = orders.filter((x) => {
           if (x === candidate) return true;
           const created = Date.parse(x.createdAt);
           if (created >= at || !liveAt(x, at)) return false;
-          const xs = view.skus.get(x.skuId);
-          return applies(rule, x, xs) && inWindow(rule, created, at) && (rule.groupBy ?? []).every((d, i) => dimension(x, xs, d) === key[i]);
+          return inWindow(rule, created, at) && sameGroup(x);
         });
         const over: string[] = [];
         const units = group.reduce((n, x) => n + x.qty, 0);
@@ -83,5 +93,5 @@ export function rulesRespected(facts: RunFacts, view: EngineView): CheckResult {
       }
     }
   }
-  return v.result('purchase rules respected', `${judged} orders of ${byBuyer.size} buyers against ${rules.length} rules (units, orders, distinct)`);
+  return v.result('purchase rules respected', `${judged} orders of ${byBuyer.size} buyers against ${rules.length} rules (units, orders, distinct, no-shows)`);
 }

@@ -140,6 +140,23 @@ describe('the verdict', () => {
     expect(failed(ok)).not.toContain('purchase rules respected');
   });
 
+  it('fails an order taken from a buyer past a no-show maximum, not one taken before the no-show', () => {
+    const s = scenario();
+    s.rules = [{ id: 'no-show', max: { noShows: 1 } }];
+    // u1's delivered order became a no-show at 15 ms; u1's second order was created at 30 ms.
+    s.listed[0] = { ...s.listed[0]!, visit: { kind: 'no_show', at: iso(15) } };
+    s.listed.push({ ...s.listed[1]!, orderId: 'o7', userId: 'u1', createdAt: iso(30) });
+    s.inventory = { total: 3, reserved: 2, sold: 1, available: 0 };
+    const rules = verdictOf(s).checks.find((c) => c.name === 'purchase rules respected')!;
+    expect(rules.violations).toEqual(['buyer u1: order o7 was taken with 1 no-shows, rule no-show allows fewer than 1']);
+    const before = scenario();
+    before.rules = [{ id: 'no-show', max: { noShows: 1 } }];
+    before.listed[0] = { ...before.listed[0]!, visit: { kind: 'no_show', at: iso(35) } };
+    before.listed.push({ ...before.listed[1]!, orderId: 'o7', userId: 'u1', createdAt: iso(30) });
+    before.inventory = { total: 3, reserved: 2, sold: 1, available: 0 };
+    expect(failed(before)).not.toContain('purchase rules respected');
+  });
+
   it('fails a double delivery, a card key given to two orders, and a paid order never delivered', () => {
     const twice = scenario();
     twice.listed[0] = { ...twice.listed[0]!, deliveries: 2 };
