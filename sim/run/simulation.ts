@@ -74,7 +74,9 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationOut
   const deadline = Date.now() + o.settle_timeout_ms;
   let expiredBy_ms: number | undefined;
   if (o.waitForExpiries) {
-    const lastExpiry = Math.max(0, ...[...facts.orders.values()].map((f) => (Number.isFinite(f.expiresAt_ms) ? f.expiresAt_ms : 0)));
+    // A loop, not Math.max(...): a million orders would overflow the call's arguments.
+    let lastExpiry = 0;
+    for (const f of facts.orders.values()) if (Number.isFinite(f.expiresAt_ms) && f.expiresAt_ms > lastExpiry) lastExpiry = f.expiresAt_ms;
     const engineClock = o.engine.clock;
     if (engineClock) {
       // In process: move the engine's clock past the last expiry instead of waiting for it.
