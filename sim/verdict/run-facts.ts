@@ -10,6 +10,7 @@ export interface SoldOutAnswer {
   key: string;
   qty: number;
   sent_ms: number;
+  answered_ms: number;
 }
 
 export interface CancelAnswer {
@@ -94,7 +95,7 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
         touch(b.skuId, b.date);
         const error = answer && (answer.body as { error?: string } | undefined)?.error;
         if (answer?.status === 409 && error === 'sold_out') {
-          facts.soldOut.push({ line: n, key: stockKey(b.skuId, b.date), qty: Number(b.qty), sent_ms: answer.sent_ms });
+          facts.soldOut.push({ line: n, key: stockKey(b.skuId, b.date), qty: Number(b.qty), sent_ms: answer.sent_ms, answered_ms: answer.answered_ms });
         }
       }
       return;

@@ -66,32 +66,91 @@ export function stockAccounted(facts: RunFacts, view: EngineView, options: { exp
 }
 
 /**
- * A sold-out answer is wrong when the stock it refused was still free at the end and nothing was
- * released after it: without a release, taken stock only grows, so what is free at the end was
- * free when it was refused. Releases: cancels (by their answer), expiries (by the time the engine
- * recorded them) and stock changes, each with `margin_ms` for the two clocks.
+ * A sold-out answer is wrong when, at every moment it could have been decided, the stock it asked
+ * for was free. The engine's own orders give the stock taken over time: each holds its qty from its
+ * creation until it was cancelled or expired (paid orders for good). A refusal sent at `s` and
+ * answered at `a` was decided in [s, a]; widened by `margin_ms` for the clocks, it is justified when
+ * at some moment of that span total − taken < qty, i.e. when the most stock taken in the span
+ * leaves less than qty. Refusals around a stock change (a PUT of stock, a card-key upload) are not
+ * judged.
  */
 export function noUndersell(facts: RunFacts, view: EngineView, margin_ms: number): CheckResult {
   const v = new Violations();
-  const lastRelease = new Map<string, number>();
-  const later = (key: string, at_ms: number) => lastRelease.set(key, Math.max(lastRelease.get(key) ?? -Infinity, at_ms));
-  for (const c of facts.cancels) {
-    const o = view.orders.get(c.orderId) ?? facts.orders.get(c.orderId);
-    if (o) later(stockKey(o.skuId, o.date), c.answered_ms);
-  }
+  const timelines = new Map<string, TakenTimeline>();
+  const changes = new Map<string, { t: number; d: number }[]>();
   for (const o of view.orders.values()) {
-    if (o.status === 'expired' || o.status === 'refund_required' || o.status === 'cancelled') {
-      later(stockKey(o.skuId, o.date), Date.parse(o.updatedAt) - facts.started_wall_ms);
-    }
+    const key = stockKey(o.skuId, o.date);
+    let list = changes.get(key);
+    if (!list) changes.set(key, (list = []));
+    list.push({ t: Date.parse(o.createdAt), d: o.qty });
+    if (o.status === 'cancelled' || o.status === 'expired' || o.status === 'refund_required') list.push({ t: Date.parse(o.updatedAt), d: -o.qty });
   }
-  for (const [key, times] of facts.stockChanges_ms) for (const t of times) later(key, t);
+  for (const [key, list] of changes) timelines.set(key, new TakenTimeline(list));
   let judged = 0;
   for (const s of facts.soldOut) {
-    const released = lastRelease.get(s.key) ?? -Infinity;
-    if (released + margin_ms >= s.sent_ms) continue;
-    judged++;
+    const from = facts.started_wall_ms + s.sent_ms - margin_ms;
+    const to = facts.started_wall_ms + s.answered_ms + margin_ms;
+    const stockChanged = (facts.stockChanges_ms.get(s.key) ?? []).some((t) => facts.started_wall_ms + t >= from - margin_ms);
     const inv = view.inventory.get(s.key);
-    if (inv && inv.available >= s.qty) v.add(`line ${s.line}: ${s.key} answered sold_out for ${s.qty}, yet ${inv.available} stayed free and nothing was released after it`);
+    if (stockChanged || !inv) continue;
+    judged++;
+    const taken = timelines.get(s.key)?.maxIn(from, to) ?? 0;
+    if (inv.total - taken >= s.qty) {
+      v.add(`line ${s.line}: ${s.key} answered sold_out for ${s.qty}, yet at most ${taken} of ${inv.total} units were taken while it was decided`);
+    }
   }
-  return v.result('no SKU/date undersold', `${facts.soldOut.length} sold_out answers, ${judged} of them with no release after them, against the stock free at the end`);
+  return v.result('no SKU/date undersold', `${judged} of ${facts.soldOut.length} sold_out answers judged against the stock the engine's orders held while each was decided`);
+}
+
+/** Units taken over time by a SKU/date's orders, with the most taken in a span in O(log n). */
+export class TakenTimeline {
+  private readonly times: number[] = [];
+  /** Sparse table: level k holds the max of taken over 2^k consecutive steps. */
+  private readonly table: number[][] = [];
+
+  constructor(changes: { t: number; d: number }[]) {
+    // At one instant, takes before releases: the higher count gives the refusal the benefit of the doubt.
+    changes.sort((a, b) => a.t - b.t || b.d - a.d);
+    const taken: number[] = [];
+    let n = 0;
+    for (const c of changes) {
+      n += c.d;
+      this.times.push(c.t);
+      taken.push(n);
+    }
+    this.table.push(taken);
+    for (let k = 1; 1 << k <= taken.length; k++) {
+      const prev = this.table[k - 1]!;
+      const half = 1 << (k - 1);
+      const level: number[] = [];
+      for (let i = 0; i + (1 << k) <= taken.length; i++) level.push(Math.max(prev[i]!, prev[i + half]!));
+      this.table.push(level);
+    }
+  }
+
+  /** The most units taken at any moment of [from, to]. */
+  maxIn(from: number, to: number): number {
+    // The step in force at `from` is the last change at or before it (none: nothing taken yet).
+    const first = this.lastAtOrBefore(from);
+    const last = this.lastAtOrBefore(to);
+    const atFrom = first >= 0 ? this.table[0]![first]! : 0;
+    if (last <= first) return atFrom;
+    const lo = first + 1;
+    const k = 31 - Math.clz32(last - lo + 1);
+    return Math.max(atFrom, this.table[k]![lo]!, this.table[k]![last - (1 << k) + 1]!);
+  }
+
+  private lastAtOrBefore(t: number): number {
+    let lo = 0;
+    let hi = this.times.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.times[mid]! <= t) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
 }

@@ -2,12 +2,14 @@
 // exists to catch (oversold, stock reserved without an order, undersold, a lost 201, a broken rule,
 // a double delivery or shared card key, a dishonoured callback, a stray 5xx), on hand-made facts
 // and engine views, so no check is one that cannot fail.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RecordedLine } from '../../sim/recording/format.ts';
 import type { OrderFact, ReplayLog } from '../../sim/replay/replayer.ts';
 import type { RequestResult } from '../../sim/run/results.ts';
 import type { EngineView, ListedOrder } from '../../sim/verdict/engine-view.ts';
 import { runFacts } from '../../sim/verdict/run-facts.ts';
+import { TakenTimeline } from '../../sim/verdict/stock-checks.ts';
 import { judge } from '../../sim/verdict/verdict.ts';
 
 const T0 = Date.parse('2026-12-03T10:00:00.000Z');
@@ -105,17 +107,22 @@ describe('the verdict', () => {
     expect(v.checks.find((c) => c.name === 'stock accounted for')!.violations[0]).toMatch(/o2 .* still reserved/);
   });
 
-  it('fails a sold_out answer while the stock it asked for stayed free and nothing was released', () => {
+  it('fails a sold_out answer while the stock it asked for was free all the time it was decided', () => {
     const s = scenario();
     s.inventory = { total: 10, reserved: 1, sold: 1, available: 8 };
-    expect(failed(s)).toContain('no SKU/date undersold');
-    // A cancel answered after the refusal explains it: no violation.
-    const c = scenario();
-    c.inventory = { total: 10, reserved: 1, sold: 1, available: 8 };
-    c.lines.push({ t: 60, method: 'POST', path: '/v1/orders/{orderId}/cancel', user: 'u2', orderRef: 2 });
-    c.results.push({ line: 6, route: 'r', sent_ms: 60, answered_ms: 61, status: 200 });
-    c.answers.set(6, { line: 6, orderId: 'o2', status: 200, body: { status: 'cancelled' }, sent_ms: 60, answered_ms: 61 });
-    expect(failed(c)).not.toContain('no SKU/date undersold');
+    const undersold = verdictOf(s).checks.find((c) => c.name === 'no SKU/date undersold')!;
+    expect(undersold.passed).toBe(false);
+    expect(undersold.violations).toEqual(['line 5: s1/2027-01-01 answered sold_out for 5, yet at most 2 of 10 units were taken while it was decided']);
+    // An order holding 7 units while the refusal was decided (cancelled after it) explains it.
+    const held = scenario();
+    held.inventory = { total: 10, reserved: 1, sold: 1, available: 8 };
+    held.listed.push({ ...held.listed[1]!, orderId: 'o9', userId: 'u9', qty: 7, status: 'cancelled', createdAt: iso(45), updatedAt: iso(55) });
+    expect(failed(held)).not.toContain('no SKU/date undersold');
+    // Released before the refusal was sent, it does not.
+    const early = scenario();
+    early.inventory = { total: 10, reserved: 1, sold: 1, available: 8 };
+    early.listed.push({ ...early.listed[1]!, orderId: 'o9', userId: 'u9', qty: 7, status: 'cancelled', createdAt: iso(25), updatedAt: iso(35) });
+    expect(failed(early)).toContain('no SKU/date undersold');
   });
 
   it('fails a 201 the engine does not list', () => {
@@ -181,5 +188,33 @@ describe('the verdict', () => {
     const shed = scenario();
     shed.results.push({ line: 5, route: 'r', sent_ms: 55, answered_ms: 56, status: 503, error: 'overloaded' });
     expect(failed(shed)).not.toContain("no 5xx but the contract's 503s");
+  });
+});
+
+describe('the taken-stock timeline of the undersell check', () => {
+  it('gives the most units taken in any span, as counting every instant would', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ t: fc.integer({ min: 0, max: 200 }), d: fc.integer({ min: -5, max: 5 }).filter((d) => d !== 0) }), { maxLength: 60 }),
+        fc.integer({ min: -10, max: 210 }),
+        fc.integer({ min: 0, max: 100 }),
+        (changes, from, width) => {
+          const to = from + width;
+          const timeline = new TakenTimeline(changes.map((c) => ({ ...c })));
+          // Brute force: the count after every change at or before each instant of the span, takes first.
+          const sorted = [...changes].sort((a, b) => a.t - b.t || b.d - a.d);
+          let expected = -Infinity;
+          let running = 0;
+          let atFrom = 0;
+          for (const c of sorted) {
+            running += c.d;
+            if (c.t <= from) atFrom = running;
+            else if (c.t <= to) expected = Math.max(expected, running);
+          }
+          expect(timeline.maxIn(from, to)).toBe(Math.max(atFrom, expected));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
