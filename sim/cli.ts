@@ -177,6 +177,15 @@ async function engineFor(values: Values, ttl_ms: number): Promise<SimEngine> {
   const missing = ['STAMPEDE_ADMIN_TOKEN', 'STAMPEDE_USER_JWT_SECRET', 'STAMPEDE_PAYMENT_SECRET'].filter((k) => !env[k]);
   if (missing.length > 0) throw new UsageError(`--target needs the engine's secrets: set ${missing.join(', ')}`);
   const transport = new HttpTransport(url.origin, { connections: int(values, 'connections', 64, 1, 10_000), timeout_ms: 30_000 });
+  // Before any traffic: the engine answers, and takes the admin token the verdict will read with.
+  const probe = await transport
+    .send({ method: 'GET', path: '/ops/shards', headers: { authorization: `Bearer ${env.STAMPEDE_ADMIN_TOKEN}` } })
+    .catch((error: unknown) => error as Error);
+  if (probe instanceof Error || probe.status !== 200) {
+    await transport.close();
+    const why = probe instanceof Error ? `cannot reach it (${probe.message})` : probe.status === 401 || probe.status === 403 ? 'it refused STAMPEDE_ADMIN_TOKEN' : `GET /ops/shards answered ${probe.status}`;
+    throw new UsageError(`--target ${url.origin}: ${why}`);
+  }
   return {
     transport,
     secrets: { adminToken: env.STAMPEDE_ADMIN_TOKEN!, userJwtSecret: env.STAMPEDE_USER_JWT_SECRET!, paymentSecret: env.STAMPEDE_PAYMENT_SECRET! },

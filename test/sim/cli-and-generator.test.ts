@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { simCommand, UsageError } from '../../sim/cli.ts';
 import { FLASH_SALE_DEFAULTS, generateFlashSale } from '../../sim/flash-sale/generator.ts';
 import { formatLine, parseRecording } from '../../sim/recording/format.ts';
+import { SECRETS, startEngine } from '../support/engine.ts';
 
 const sink = () =>
   new Writable({
@@ -40,6 +41,28 @@ describe('stampede sim: usage', () => {
     const error = await simCommand(args as string[], sink()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toMatch(message);
+  });
+
+  it('refuses a --target it cannot reach or whose admin token is wrong, before sending anything', async () => {
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, { STAMPEDE_ADMIN_TOKEN: 'wrong-admin-token-0123456789', STAMPEDE_USER_JWT_SECRET: SECRETS.STAMPEDE_USER_JWT_SECRET, STAMPEDE_PAYMENT_SECRET: SECRETS.STAMPEDE_PAYMENT_SECRET });
+      const e = await startEngine({ kind: 'sqlite' });
+      try {
+        const refused = await simCommand(['flash-sale', '--buyers', '10', '--target', e.url], sink()).catch((x: unknown) => x);
+        expect(refused).toBeInstanceOf(UsageError);
+        expect((refused as Error).message).toBe(`--target ${e.url}: it refused STAMPEDE_ADMIN_TOKEN`);
+        // Nothing was sent: the SKUs of the sale do not exist.
+        expect((await e.client.request('GET', '/v1/skus/sim-sku-1')).status).toBe(404);
+      } finally {
+        await e.stop();
+      }
+      const unreachable = await simCommand(['flash-sale', '--buyers', '10', '--target', 'http://127.0.0.1:9'], sink()).catch((x: unknown) => x);
+      expect(unreachable).toBeInstanceOf(UsageError);
+      expect((unreachable as Error).message).toMatch(/^--target http:\/\/127\.0\.0\.1:9: cannot reach it/);
+    } finally {
+      process.env = saved;
+    }
   });
 
   it('refuses a malformed recording, naming the line', async () => {
