@@ -238,28 +238,24 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       case 'inspect':
         ctx.reply(env, this.inspect());
         return;
+      // An order settled by a decision whose write has not committed (e.g. an expiry meeting a
+      // payment) is in neither the reservations nor `settled` yet (settlingOrders): answers that
+      // include one leave once it is durable (answer), never saying "unknown" meanwhile.
       case 'get_order': {
         const known = this.order(msg.orderId);
         if (known) {
           ctx.reply(env, known);
           return;
         }
-        // Settled by a decision whose write has not committed (e.g. an expiry meeting a payment): it
-        // is in neither the reservations nor `settled` yet. Answer it once durable, never "unknown".
-        const decided = this.undurableOrder(msg.orderId);
-        if (decided) this.answer(env, decided, ctx);
+        let settling: LiveOrder | undefined;
+        for (const o of this.settlingOrders()) if (o.orderId === msg.orderId) settling = o;
+        if (settling) this.answer(env, settling, ctx);
         else ctx.reply(env, undefined);
         return;
       }
-      case 'list_orders': {
-        // Orders settled by a decision not yet durable are in neither the reservations nor
-        // `settled`: the page includes them and leaves once they are durable.
-        const undurable = this.pending.events.length > 0 || this.inFlight !== undefined;
-        const page = this.listOrders(msg.afterOrderId, msg.limit, undurable);
-        if (undurable) this.answer(env, page, ctx);
-        else ctx.reply(env, page);
+      case 'list_orders':
+        this.answer(env, this.listOrders(msg.afterOrderId, msg.limit), ctx);
         return;
-      }
       case '$committed':
         this.onCommitted(ctx);
         return;
@@ -449,33 +445,27 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     return at === Infinity ? null : at;
   }
 
-  /** The newest change of an order among the events decided but not yet durable. */
-  private undurableOrder(orderId: string): LiveOrder | undefined {
-    let found: LiveOrder | undefined;
+  /** Orders settled by decisions whose write has not committed, in decision order (a later change wins). */
+  private *settlingOrders(): Generator<LiveOrder> {
     for (const batch of [this.inFlight, this.pending]) {
-      for (const e of batch?.projected ?? []) if (e.change?.row.orderId === orderId) found = { ...e.change.row };
+      for (const e of batch?.projected ?? []) {
+        const row = e.change?.row;
+        if (row && row.status !== 'reserved') yield { ...row };
+      }
     }
-    return found;
   }
 
   /**
    * Orders after `afterOrderId` in id order, at most `limit`: the live reservations, the settled
-   * orders not yet projected and (with `undurable`) those settled by decisions still being written.
+   * orders not yet projected and those settled by decisions still being written.
    */
-  private listOrders(afterOrderId: string, limit: number, undurable: boolean): LiveOrder[] {
+  private listOrders(afterOrderId: string, limit: number): LiveOrder[] {
     const byId = new Map<string, LiveOrder>();
     for (const r of this.state.reservations.values()) {
       if (r.orderId > afterOrderId) byId.set(r.orderId, { ...r, skuId: this.skuId, date: this.date, status: 'reserved' });
     }
     for (const s of this.settled.values()) if (s.order.orderId > afterOrderId) byId.set(s.order.orderId, { ...s.order });
-    if (undurable) {
-      for (const batch of [this.inFlight, this.pending]) {
-        for (const e of batch?.projected ?? []) {
-          const row = e.change?.row;
-          if (row && row.orderId > afterOrderId && row.status !== 'reserved') byId.set(row.orderId, { ...row });
-        }
-      }
-    }
+    for (const o of this.settlingOrders()) if (o.orderId > afterOrderId) byId.set(o.orderId, o);
     const out = [...byId.values()].sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
     return out.slice(0, limit);
   }

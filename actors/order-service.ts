@@ -26,7 +26,7 @@ import {
   type RuleSet,
 } from '../engine/index.ts';
 import type { CardKeyCipher } from '../persistence/card-key-cipher.ts';
-import type { CardKeyStore, IdempotencyRow, OrderHistoryRow, OrderRow, ProjectionStore, Sku } from '../persistence/ports.ts';
+import { STATUS_RANK, type CardKeyStore, type IdempotencyRow, type OrderHistoryRow, type OrderRow, type ProjectionStore, type Sku } from '../persistence/ports.ts';
 import type { Catalog } from './catalog.ts';
 import type { DeliveryMessage, DeliveryReply } from './delivery-actor.ts';
 import type { InventoryInspection, InventoryMessage, LiveOrder, ReplayReply } from './inventory-actor.ts';
@@ -104,9 +104,6 @@ export interface OrdersPage {
   /** The last order id of this page when another follows, else null. */
   next: string | null;
 }
-
-/** How far along its lifecycle an order is: of two views of one order, the further one is newer. */
-const LIFECYCLE_RANK: Record<OrderRow['status'], number> = { reserved: 0, paid: 1, cancelled: 1, expired: 1, delivered: 2, refund_required: 2 };
 
 /** A live order of an inventory actor as a read-model row (not delivered: the actor does not deliver). */
 function liveOrderRow(o: LiveOrder, stream: string): OrderRow {
@@ -478,7 +475,7 @@ export class OrderService {
     for (const o of live) {
       const known = merged.get(o.orderId);
       const row = liveOrderRow(o, stream);
-      if (!known || LIFECYCLE_RANK[row.status] > LIFECYCLE_RANK[known.status]) merged.set(o.orderId, row);
+      if (!known || STATUS_RANK[row.status] > STATUS_RANK[known.status]) merged.set(o.orderId, row);
     }
     const sorted = [...merged.values()].sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
     const page = sorted.slice(0, limit);

@@ -97,6 +97,19 @@ export interface RuleStore {
 export type OrderStatusRow = 'reserved' | 'paid' | 'delivered' | 'cancelled' | 'expired' | 'refund_required';
 
 /**
+ * How far along the lifecycle a status is: of two views of one order, the one of the higher rank
+ * is the newer (the read model keeps it; the ops listing prefers it over a live actor's).
+ */
+export const STATUS_RANK: Readonly<Record<OrderStatusRow, number>> = {
+  reserved: 0,
+  paid: 1,
+  cancelled: 1,
+  expired: 1,
+  delivered: 2,
+  refund_required: 2,
+};
+
+/**
  * The order read model, kept by the projector from the journal (it lags the journal by milliseconds).
  * It holds settled orders; a live reservation is answered by its inventory actor, which stays
  * active while it has any, so a flash sale writes no order row per reservation.

@@ -2,6 +2,7 @@
 // how far each stream was projected. A batch is applied in one transaction and is idempotent: orders
 // only move forward (the row with the greater journal seq wins), history and idempotency rows are
 // insert-ignore (the first answer wins), checkpoints keep the maximum.
+import { STATUS_RANK } from '../ports.ts';
 import type {
   IdempotencyRow,
   OrderHistoryRow,
@@ -34,18 +35,8 @@ const order_columns = [
   'status_rank',
 ] as const;
 
-/**
- * How far along the lifecycle a status is (ports.ts OrderRow): the row of the higher rank wins. A
- * recorded visit (redeemed, no-show) of a delivered order is one step further (rank × 2 + 1).
- */
-export const STATUS_RANK: Record<OrderStatusRow, number> = {
-  reserved: 0,
-  paid: 1,
-  cancelled: 1,
-  expired: 1,
-  delivered: 2,
-  refund_required: 2,
-};
+// The row of the higher STATUS_RANK (ports.ts) wins; a recorded visit (redeemed, no-show) of a
+// delivered order is one step further (rank × 2 + 1).
 const history_columns = ['order_id', 'seq', 'status', 'stream', 'at', 'cause'] as const;
 const idempotency_columns = ['user_id', 'idem_key', 'request_hash', 'status', 'body', 'created_at'] as const;
 

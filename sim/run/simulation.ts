@@ -6,6 +6,7 @@ import { Credentials } from '../replay/credentials.ts';
 import { replay, type ReplayLog, type Speed } from '../replay/replayer.ts';
 import { EngineReader, type EngineView } from '../verdict/engine-view.ts';
 import { runFacts, stockOfLines, type RunFacts } from '../verdict/run-facts.ts';
+import { unitsByKey } from '../verdict/stock-checks.ts';
 import { judge } from '../verdict/verdict.ts';
 import type { SimEngine } from './in-process-engine.ts';
 import type { RunRecord, StockSeries } from './results.ts';
@@ -127,11 +128,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationOut
  * counts equal the orders listed (an expiry pass may be between the two reads).
  */
 function settled(view: EngineView, expiredBy_ms: number | undefined): boolean {
-  const reservedUnits = new Map<string, number>();
-  for (const order of view.orders.values()) {
-    if (order.status === 'reserved') reservedUnits.set(`${order.skuId}/${order.date}`, (reservedUnits.get(`${order.skuId}/${order.date}`) ?? 0) + order.qty);
-  }
-  for (const [key, inv] of view.inventory) if (inv.reserved !== (reservedUnits.get(key) ?? 0)) return false;
+  const units = unitsByKey(view);
+  for (const [key, inv] of view.inventory) if (inv.reserved !== (units.get(key)?.reserved ?? 0)) return false;
   for (const order of view.orders.values()) {
     if (order.status === 'paid' && view.skus.get(order.skuId)?.delivery !== 'manual') return false;
     if (expiredBy_ms !== undefined && order.status === 'reserved' && Date.parse(order.expiresAt) + CLOCK_MARGIN_MS < expiredBy_ms) return false;

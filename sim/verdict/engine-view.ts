@@ -2,7 +2,7 @@
 // inventory of each SKU/date, every order of those SKU/dates (the paginated ops listing), the
 // purchase rules and the SKUs' rule dimensions. The verdict compares this with the answers the run
 // got; it never reads the engine's database behind its back.
-import type { Rule } from '../../engine/rules.ts';
+import type { OrderStatus, Rule } from '../../engine/index.ts';
 import type { SimSecrets } from '../replay/credentials.ts';
 import type { SimAnswer, Transport } from '../replay/transport.ts';
 
@@ -21,7 +21,7 @@ export interface ListedOrder {
   date: string;
   qty: number;
   amountCents: number;
-  status: 'reserved' | 'paid' | 'delivered' | 'cancelled' | 'expired' | 'refund_required';
+  status: OrderStatus;
   createdAt: string;
   expiresAt: string;
   updatedAt: string;

@@ -49,23 +49,29 @@ export interface RunFacts {
   stock: { skuId: string; date: string }[];
 }
 
+type StockTarget = { skuId: string; date: string };
+
+/** The SKU/date an order line asks for. */
+function orderTargetOf(line: RecordedLine): StockTarget | undefined {
+  const b = line.body as { skuId?: unknown; date?: unknown } | undefined;
+  return isOrderLine(line) && b && typeof b.skuId === 'string' && typeof b.date === 'string' ? { skuId: b.skuId, date: b.date } : undefined;
+}
+
+/** The SKU/date whose stock an admin line changes: a stock setting, or a card-key upload (date `open`). */
+function stockChangeOf(line: RecordedLine): StockTarget | undefined {
+  const path = line.path.split('?')[0]!;
+  const put = line.method === 'PUT' ? /^\/v1\/skus\/([^/]+)\/stock\/([^/]+)$/.exec(path) : null;
+  if (put) return { skuId: decodeURIComponent(put[1]!), date: decodeURIComponent(put[2]!) };
+  const keys = line.method === 'POST' ? /^\/v1\/skus\/([^/]+)\/card-keys$/.exec(path) : null;
+  return keys ? { skuId: decodeURIComponent(keys[1]!), date: 'open' } : undefined;
+}
+
 /** The SKU/dates a traffic touches: those of its orders, stock settings and card-key uploads. */
-export function stockOfLines(lines: readonly RecordedLine[]): { skuId: string; date: string }[] {
-  const stock = new Map<string, { skuId: string; date: string }>();
+export function stockOfLines(lines: readonly RecordedLine[]): StockTarget[] {
+  const stock = new Map<string, StockTarget>();
   for (const line of lines) {
-    const path = line.path.split('?')[0]!;
-    const b = line.body as { skuId?: unknown; date?: unknown } | undefined;
-    if (isOrderLine(line) && b && typeof b.skuId === 'string' && typeof b.date === 'string') stock.set(stockKey(b.skuId, b.date), { skuId: b.skuId, date: b.date });
-    const put = /^\/v1\/skus\/([^/]+)\/stock\/([^/]+)$/.exec(path);
-    if (put && line.method === 'PUT') {
-      const [skuId, date] = [decodeURIComponent(put[1]!), decodeURIComponent(put[2]!)];
-      stock.set(stockKey(skuId, date), { skuId, date });
-    }
-    const keys = /^\/v1\/skus\/([^/]+)\/card-keys$/.exec(path);
-    if (keys && line.method === 'POST') {
-      const skuId = decodeURIComponent(keys[1]!);
-      stock.set(stockKey(skuId, 'open'), { skuId, date: 'open' });
-    }
+    const target = orderTargetOf(line) ?? stockChangeOf(line);
+    if (target) stock.set(stockKey(target.skuId, target.date), target);
   }
   return [...stock.values()];
 }
@@ -80,38 +86,25 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     payments: [],
     stockChanges_ms: new Map(),
     lastRuleChange_ms: undefined,
-    stock: [],
+    stock: stockOfLines(log.lines),
   };
-  const stock = new Map<string, { skuId: string; date: string }>();
-  const touch = (skuId: string, date: string) => stock.set(stockKey(skuId, date), { skuId, date });
   for (const o of log.orders.values()) facts.orders.set(o.orderId, o);
 
   log.lines.forEach((line, n) => {
     const path = line.path.split('?')[0]!;
     const answer = log.answers.get(n);
     if (isOrderLine(line)) {
-      const b = line.body as { skuId?: unknown; date?: unknown; qty?: unknown } | undefined;
-      if (b && typeof b.skuId === 'string' && typeof b.date === 'string') {
-        touch(b.skuId, b.date);
-        const error = answer && (answer.body as { error?: string } | undefined)?.error;
-        if (answer?.status === 409 && error === 'sold_out') {
-          facts.soldOut.push({ line: n, key: stockKey(b.skuId, b.date), qty: Number(b.qty), sent_ms: answer.sent_ms, answered_ms: answer.answered_ms });
-        }
+      const target = orderTargetOf(line);
+      const error = answer && (answer.body as { error?: string } | undefined)?.error;
+      if (target && answer?.status === 409 && error === 'sold_out') {
+        const qty = Number((line.body as { qty?: unknown }).qty);
+        facts.soldOut.push({ line: n, key: stockKey(target.skuId, target.date), qty, sent_ms: answer.sent_ms, answered_ms: answer.answered_ms });
       }
       return;
     }
-    const stockPut = /^\/v1\/skus\/([^/]+)\/stock\/([^/]+)$/.exec(path);
-    if (stockPut && line.method === 'PUT') {
-      const [skuId, date] = [decodeURIComponent(stockPut[1]!), decodeURIComponent(stockPut[2]!)];
-      touch(skuId, date);
-      if (answer) push(facts.stockChanges_ms, stockKey(skuId, date), answer.answered_ms);
-      return;
-    }
-    const keys = /^\/v1\/skus\/([^/]+)\/card-keys$/.exec(path);
-    if (keys && line.method === 'POST') {
-      const skuId = decodeURIComponent(keys[1]!);
-      touch(skuId, 'open');
-      if (answer) push(facts.stockChanges_ms, stockKey(skuId, 'open'), answer.answered_ms);
+    const changed = stockChangeOf(line);
+    if (changed) {
+      if (answer) push(facts.stockChanges_ms, stockKey(changed.skuId, changed.date), answer.answered_ms);
       return;
     }
     if (path.startsWith('/v1/limit-rules/') && (line.method === 'PUT' || line.method === 'DELETE')) {
@@ -136,7 +129,6 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
       });
     }
   });
-  facts.stock = [...stock.values()];
   return facts;
 }
 

@@ -10,7 +10,8 @@ import { Violations } from './violations.ts';
 const RESERVED = new Set<ListedOrder['status']>(['reserved']);
 const SOLD = new Set<ListedOrder['status']>(['paid', 'delivered']);
 
-function unitsByKey(view: EngineView): Map<string, { reserved: number; sold: number }> {
+/** Units held by the listed orders of each SKU/date: reserved, and sold (paid or delivered). */
+export function unitsByKey(view: EngineView): Map<string, { reserved: number; sold: number }> {
   const out = new Map<string, { reserved: number; sold: number }>();
   for (const o of view.orders.values()) {
     const key = stockKey(o.skuId, o.date);

@@ -19,53 +19,46 @@ describe('an order settled by a write in flight', () => {
   });
   afterAll(async () => e?.stop());
 
-  it('waits for the expiry to be durable and answers refund_required', async () => {
+  /**
+   * Reserves `qty` of a fresh SKU/date, lets its expiry be decided while the journal write is held,
+   * sends `request` in that window, then lets the write commit and returns the request's answer.
+   */
+  async function duringHeldExpiry<T>(sku: string, user: string, qty: number, request: (orderId: string, amountCents: number) => Promise<T>): Promise<{ orderId: string; answer: T }> {
     const c = e.client;
-    await c.sku('race', '2026-12-20', 5);
-    const order = await c.buyer('racer', 'POST', '/v1/orders', { skuId: 'race', date: '2026-12-20', qty: 1 });
+    await c.sku(sku, '2026-12-20', 5);
+    const order = await c.buyer(user, 'POST', '/v1/orders', { skuId: sku, date: '2026-12-20', qty });
     expect(order.status).toBe(201);
     const faults = injectJournalFaults(e.node.stores.journal);
-    faults.only = (stream) => stream === 'race/2026-12-20';
+    faults.only = (stream) => stream === `${sku}/2026-12-20`;
     faults.hold = true;
     try {
       clock.advance(TTL_MS + 1_000);
       await until('the expiry write is in flight', async () => faults.held.length, (n) => n >= 1, 20_000, 20);
       c.forgetTokens();
-      const paying = c.pay({ orderId: order.body.orderId, paymentId: 'pi_race', amountCents: order.body.amountCents, status: 'succeeded' });
-      // Give the payment time to reach the SKU/date's actor while the expiry is not durable.
+      const pending = request(order.body.orderId, order.body.amountCents);
+      // Give the request time to reach the SKU/date's actor while the expiry is not durable.
       await new Promise((r) => setTimeout(r, 200));
       faults.hold = false;
       for (const h of faults.held.splice(0)) await h.release();
-      const paid = await paying;
-      expect(paid.status, JSON.stringify(paid.body)).toBe(200);
-      expect(paid.body).toEqual({ orderId: order.body.orderId, status: 'refund_required' });
+      return { orderId: order.body.orderId, answer: await pending };
     } finally {
       faults.restore();
     }
+  }
+
+  it('waits for the expiry to be durable and answers refund_required', async () => {
+    const c = e.client;
+    const { orderId, answer: paid } = await duringHeldExpiry('race', 'racer', 1, (id, amountCents) => c.pay({ orderId: id, paymentId: 'pi_race', amountCents, status: 'succeeded' }));
+    expect(paid.status, JSON.stringify(paid.body)).toBe(200);
+    expect(paid.body).toEqual({ orderId, status: 'refund_required' });
     const stock = await c.admin('GET', '/ops/inventory/race/2026-12-20');
     expect(stock.body).toMatchObject({ total: 5, reserved: 0, sold: 0, available: 5 });
   });
 
   it('is listed by GET /ops/orders once the write commits, not left out', async () => {
     const c = e.client;
-    await c.sku('race2', '2026-12-20', 5);
-    const order = await c.buyer('lister', 'POST', '/v1/orders', { skuId: 'race2', date: '2026-12-20', qty: 2 });
-    expect(order.status).toBe(201);
-    const faults = injectJournalFaults(e.node.stores.journal);
-    faults.only = (stream) => stream === 'race2/2026-12-20';
-    faults.hold = true;
-    try {
-      clock.advance(TTL_MS + 1_000);
-      await until('the expiry write is in flight', async () => faults.held.length, (n) => n >= 1, 20_000, 20);
-      const listing = c.admin('GET', '/ops/orders?skuId=race2&date=2026-12-20');
-      await new Promise((r) => setTimeout(r, 200));
-      faults.hold = false;
-      for (const h of faults.held.splice(0)) await h.release();
-      const page = await listing;
-      expect(page.status).toBe(200);
-      expect(page.body.orders.map((o: { orderId: string; status: string }) => [o.orderId, o.status])).toEqual([[order.body.orderId, 'expired']]);
-    } finally {
-      faults.restore();
-    }
+    const { orderId, answer: page } = await duringHeldExpiry('race2', 'lister', 2, () => c.admin('GET', '/ops/orders?skuId=race2&date=2026-12-20'));
+    expect(page.status).toBe(200);
+    expect(page.body.orders.map((o: { orderId: string; status: string }) => [o.orderId, o.status])).toEqual([[orderId, 'expired']]);
   });
 });

@@ -205,12 +205,22 @@ interface Racer {
   close(): Promise<void>;
 }
 
+/** Assignments a racer sends at once, and its pause between such chunks (see localRacer). */
+const RACE_CHUNK = 10;
+const RACE_PAUSE_MS = 3;
+
 function localRacer(stores: SqlStores): Racer {
   return {
     stores,
     async assignAll(jobs, started) {
       started?.();
-      const settled = await Promise.allSettled(jobs.map((j) => stores.cardKeys.assign(j.assignments, j.at)));
+      const settled: PromiseSettledResult<unknown>[] = [];
+      // In chunks with a pause between: on SQLite one side's statements are quick enough to sweep
+      // every key before the other's busy wait retries; paced, both sides get turns and really race.
+      for (let i = 0; i < jobs.length; i += RACE_CHUNK) {
+        settled.push(...(await Promise.allSettled(jobs.slice(i, i + RACE_CHUNK).map((j) => stores.cardKeys.assign(j.assignments, j.at)))));
+        await new Promise((r) => setTimeout(r, RACE_PAUSE_MS));
+      }
       return settled.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as Error).name));
     },
     close: () => stores.close(),
@@ -234,7 +244,11 @@ async function childRacer(sqlitePath: string): Promise<Racer> {
       if (!input.includes('\\n')) return;
       const jobs = JSON.parse(input);
       process.stdout.write('go\\n');
-      const settled = await Promise.allSettled(jobs.map((j) => stores.cardKeys.assign(j.assignments, j.at)));
+      const settled = [];
+      for (let i = 0; i < jobs.length; i += ${RACE_CHUNK}) {
+        settled.push(...(await Promise.allSettled(jobs.slice(i, i + ${RACE_CHUNK}).map((j) => stores.cardKeys.assign(j.assignments, j.at)))));
+        await new Promise((r) => setTimeout(r, ${RACE_PAUSE_MS}));
+      }
       process.stdout.write(JSON.stringify(settled.map((r) => (r.status === 'fulfilled' ? 'ok' : r.reason.name))) + '\\n');
       input = '';
     });
