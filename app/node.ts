@@ -231,7 +231,7 @@ export class StampedeNode {
           },
         }),
       // Many and cheap to load again (one short journal read): they go soon after their last message.
-      { idleMs: Math.min(c.idle_ms, QUICK_IDLE_MS) },
+      { idleMs: Math.min(c.idle_ms, QUICK_IDLE_MS), hosted: true },
     );
     this.deliveryActors = this.runtime.define<DeliveryMessage>(
       'delivery',
@@ -263,7 +263,7 @@ export class StampedeNode {
           fateOf: (orderId) => this.orders.fateOf(orderId),
         }),
       // One per buyer: a sale of 10^6 buyers keeps only the recent ones in memory.
-      { idleMs: Math.min(c.idle_ms, LIMIT_IDLE_MS) },
+      { idleMs: Math.min(c.idle_ms, LIMIT_IDLE_MS), hosted: true },
     );
     this.orders = new OrderService({ inventory: this.inventory, orders: this.orderActors, delivery: this.deliveryActors, limits: this.limitActors }, this.catalog, this.stores.projection, this.clock, this.random, {
       reservation_ttl_ms: c.reservation_ttl_ms,

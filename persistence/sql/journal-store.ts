@@ -21,7 +21,25 @@ interface JournalRow {
   events: Buffer | string;
 }
 
+/** Whole streams read by one SELECT at most (see readAfter). */
+export const journal_streams_per_read_max = 500;
+/** Coalesced whole-stream reads in flight at once. */
+export const journal_reads_in_flight_max = 4;
+
+interface StreamRead {
+  stream: string;
+  resolve: (records: JournalRecord[]) => void;
+  reject: (error: unknown) => void;
+}
+
 export class SqlJournalStore implements JournalStore {
+  /** Whole-stream reads waiting for the next coalesced SELECT (MySQL only). */
+  private reads: StreamRead[] = [];
+  private readsScheduled = false;
+  private readsInFlight = 0;
+  /** SELECTs issued by readAfter so far (whole-stream reads coalesced count once). */
+  readStatements = 0;
+
   constructor(private readonly db: SqlDatabase) {}
 
   async append(records: readonly JournalRecord[]): Promise<void> {
@@ -50,6 +68,16 @@ export class SqlJournalStore implements JournalStore {
   }
 
   async readAfter(stream: string, afterSeq: number): Promise<JournalRecord[]> {
+    // A whole stream (an actor's activation: a buyer, an order, a delivery) on MySQL joins the reads
+    // asked in the same turn of the event loop: one SELECT for hundreds of new buyers of a flash
+    // sale instead of one round trip each (measured: half the cost of a rule-bound reservation).
+    if (afterSeq === 0 && this.db.dialect.name === 'mysql') {
+      return new Promise((resolve, reject) => {
+        this.reads.push({ stream, resolve, reject });
+        this.scheduleReads();
+      });
+    }
+    this.readStatements++;
     const rows = await this.db.all<JournalRow>(
       'journal.readAfter',
       'SELECT stream, seq, last_seq, at, events FROM journal WHERE stream = ? AND seq > ? ORDER BY seq',
@@ -90,6 +118,45 @@ export class SqlJournalStore implements JournalStore {
         ' ON j.stream = h.stream AND j.seq = h.seq',
     );
     return new Map(rows.map((r) => [r.stream, Number(r.last_seq)]));
+  }
+
+  private scheduleReads(): void {
+    if (this.readsScheduled || this.readsInFlight >= journal_reads_in_flight_max) return;
+    this.readsScheduled = true;
+    setImmediate(() => {
+      this.readsScheduled = false;
+      while (this.reads.length > 0 && this.readsInFlight < journal_reads_in_flight_max) {
+        void this.readStreams(this.reads.splice(0, journal_streams_per_read_max));
+      }
+    });
+  }
+
+  /** One SELECT for the whole streams of `batch`; each caller gets its own stream's records. */
+  private async readStreams(batch: StreamRead[]): Promise<void> {
+    this.readsInFlight++;
+    try {
+      const streams = [...new Set(batch.map((r) => r.stream))];
+      this.readStatements++;
+      const rows = await this.db.all<JournalRow>(
+        'journal.readAfter',
+        `SELECT stream, seq, last_seq, at, events FROM journal WHERE stream IN (${streams.map(() => '?').join(', ')}) ORDER BY stream, seq`,
+        streams,
+      );
+      const byStream = new Map<string, JournalRecord[]>();
+      for (const row of rows) {
+        const record = toRecord(row);
+        const list = byStream.get(record.stream);
+        if (list) list.push(record);
+        else byStream.set(record.stream, [record]);
+      }
+      // Each caller gets its own array (callers may keep or change it).
+      for (const r of batch) r.resolve(byStream.get(r.stream)?.slice() ?? []);
+    } catch (error) {
+      for (const r of batch) r.reject(error);
+    } finally {
+      this.readsInFlight--;
+      if (this.reads.length > 0) this.scheduleReads();
+    }
   }
 
   private statements(records: readonly JournalRecord[]): { sql: string; params: unknown[] }[] {

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JournalConflictError, StoreUnavailableError } from '../../persistence/errors.ts';
 import type { JournalRecord } from '../../persistence/ports.ts';
-import { journal_rows_per_statement_max } from '../../persistence/sql/journal-store.ts';
+import { journal_rows_per_statement_max, journal_streams_per_read_max, SqlJournalStore } from '../../persistence/sql/journal-store.ts';
 import { backends } from './backends.ts';
 
 function record(stream: string, seq: number, count: number, at = 1_000 + seq): JournalRecord {
@@ -60,6 +60,33 @@ describe.each(backends)('journal on $name', (backend) => {
     expect(await stores.journal.readAfter('dup:a', 0)).toEqual([record('dup:a', 1, 2)]);
   });
 
+  it('answers whole streams asked in the same turn each with its own records (one SELECT per few hundred on MariaDB)', async () => {
+    const n = journal_streams_per_read_max * 2 + 37;
+    const written: JournalRecord[] = [];
+    for (let i = 0; i < n; i++) {
+      if (i % 3 === 0) continue; // a third of the streams are empty (new buyers)
+      written.push(record(`many:${i}`, 1, 1 + (i % 2)));
+      if (i % 5 === 0) written.push(record(`many:${i}`, 1 + 1 + (i % 2), 1));
+    }
+    await stores.journal.append(written);
+    const journal = stores.journal as SqlJournalStore;
+    const before = journal.readStatements;
+    // Every stream asked once, the first 50 twice (two actors of one key racing), all in one turn.
+    const asks = [...Array.from({ length: n }, (_, i) => `many:${i}`), ...Array.from({ length: 50 }, (_, i) => `many:${i}`)];
+    const answers = await Promise.all(asks.map((stream) => journal.readAfter(stream, 0)));
+    answers.forEach((records, k) => {
+      expect(records).toEqual(written.filter((r) => r.stream === asks[k]));
+    });
+    // Each caller owns its array: changing one answer leaves the other caller's alone.
+    answers[0]!.length = 0;
+    expect(answers[n]).toEqual(written.filter((r) => r.stream === 'many:0'));
+    const selects = journal.readStatements - before;
+    if (backend.name === 'mysql') expect(selects).toBeLessThanOrEqual(Math.ceil(asks.length / journal_streams_per_read_max));
+    else expect(selects).toBe(asks.length);
+    // Reads after a seq stay exact reads of that stream.
+    expect(await journal.readAfter('many:5', 2)).toEqual(written.filter((r) => r.stream === 'many:5' && r.seq > 2));
+  });
+
   it('keeps a batch larger than one statement all-or-nothing too', async () => {
     await stores.journal.append([record('dupbig:a', 1, 1)]);
     const many = Array.from({ length: journal_rows_per_statement_max + 10 }, (_, i) => record(`dupbig:s${i}`, 1, 1));
@@ -106,6 +133,9 @@ describe.each(backends)('journal on $name after close', (backend) => {
     const started = Date.now();
     await expect(stores.journal.append([record('closed:a', 1, 1)])).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(stores.journal.heads()).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Whole-stream reads coalesced into one SELECT all fail with it.
+    const reads = await Promise.allSettled([stores.journal.readAfter('closed:a', 0), stores.journal.readAfter('closed:b', 0)]);
+    for (const r of reads) expect(r.status === 'rejected' && r.reason instanceof StoreUnavailableError).toBe(true);
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

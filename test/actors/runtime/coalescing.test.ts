@@ -1,9 +1,9 @@
 // Proves coalescing: messages for a key sent in one tick reach receive as ONE batch in order (one flush scheduled per tick, counted on setImmediate), separate ticks give separate batches, and messages arriving during an async receive form the next single batch.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ActorRuntime, Envelope } from '../../../actors/runtime/index.ts';
-import { deferred, runtime, tick, until } from './support.ts';
+import { deferred, runtime, tick, until, HOSTINGS } from './support.ts';
 
-describe('coalescing', () => {
+describe.each(HOSTINGS)('coalescing (%s)', (hosting) => {
   let rt: ActorRuntime;
   afterEach(() => {
     vi.restoreAllMocks();
@@ -24,7 +24,7 @@ describe('coalescing', () => {
   }
 
   it('hands 100 tells and 5 asks sent in the same tick to receive as one batch, in order', async () => {
-    rt = runtime();
+    rt = runtime({}, hosting);
     const { kind, batches } = recorder();
     const asks: Promise<number>[] = [];
     for (let i = 0; i < 105; i++) {
@@ -36,7 +36,7 @@ describe('coalescing', () => {
   });
 
   it('schedules one flush per tick, not one per message, and one batch per key', async () => {
-    rt = runtime();
+    rt = runtime({}, hosting);
     const { kind, batches } = recorder();
     const spy = vi.spyOn(globalThis, 'setImmediate');
     for (let i = 0; i < 1000; i++) kind.tell(`k${i % 10}`, i);
@@ -51,7 +51,7 @@ describe('coalescing', () => {
   });
 
   it('gives messages sent in different ticks to a free actor as different batches', async () => {
-    rt = runtime();
+    rt = runtime({}, hosting);
     const { kind, batches } = recorder();
     await kind.ask('a', 1);
     kind.tell('a', 2);
@@ -63,7 +63,7 @@ describe('coalescing', () => {
   });
 
   it('turns everything that arrives during an async receive into the next single batch', async () => {
-    rt = runtime();
+    rt = runtime({}, hosting);
     const gate = deferred();
     const started = deferred();
     const batches: number[][] = [];

@@ -1,16 +1,16 @@
 // Proves reply correlation: 10,000 concurrent asks over 1,000 keys, answered out of order (reversed, half synchronously and half later through self()), each resolve with their own payload.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ActorRuntime, Envelope } from '../../../actors/runtime/index.ts';
-import { runtime } from './support.ts';
+import { runtime, HOSTINGS } from './support.ts';
 
 type Msg = { kind: 'q'; id: number } | { kind: 'later'; env: Envelope<Msg> };
 
-describe('correlation', () => {
+describe.each(HOSTINGS)('correlation (%s)', (hosting) => {
   let rt: ActorRuntime;
   afterEach(() => rt.stop());
 
   it('gives each of 10,000 concurrent asks across 1,000 keys its own reply', async () => {
-    rt = runtime({ shards: 8 });
+    rt = runtime({ shards: 8 }, hosting);
     const kind = rt.define<Msg>('echo', (key) => ({
       receive(batch, ctx) {
         for (const env of [...batch].reverse()) {

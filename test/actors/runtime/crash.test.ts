@@ -1,11 +1,11 @@
 // Proves crash handling: when receive throws or rejects (or calls ctx.restart()), every ask the incarnation holds rejects ActorCrashedError with the error as cause, stopped() runs once, its timers and late self() messages are dropped, and the next or already queued messages are served by a fresh incarnation from the factory, without nact logging or stopping anything.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ActorCrashedError, type ActorContext, type ActorRuntime, type Envelope } from '../../../actors/runtime/index.ts';
-import { deferred, runtime, sleep, until } from './support.ts';
+import { deferred, runtime, sleep, until, HOSTINGS } from './support.ts';
 
 type Msg = { t: 'hold' | 'get' | 'boom' | 'asyncBoom' | 'reset' | 'arm' | 'mark' };
 
-describe('crash', () => {
+describe.each(HOSTINGS)('crash (%s)', (hosting) => {
   let rt: ActorRuntime;
   let logSpy: ReturnType<typeof vi.spyOn>;
   let incarnations: number;
@@ -69,7 +69,7 @@ describe('crash', () => {
   }
 
   it('rejects held and same-batch asks with ActorCrashedError, then serves from a fresh incarnation', async () => {
-    rt = runtime();
+    rt = runtime({}, hosting);
     const kind = define();
     const hold = kind.ask('k', { t: 'hold' });
     await until(() => received.length === 1);
@@ -89,7 +89,7 @@ describe('crash', () => {
   });
 
   it('on an async rejection, hands messages queued behind the crash to the new incarnation and drops the dead one’s timers and late self()', async () => {
-    rt = runtime();
+    rt = runtime({}, hosting);
     const kind = define();
     expect(await kind.ask('k', { t: 'arm' })).toBe(1); // schedules a 'mark' in 100 ms on incarnation 1
     const dead = contexts[1]!;
@@ -111,7 +111,7 @@ describe('crash', () => {
   });
 
   it('treats ctx.restart() like a crash: held asks rejected, next message gets a new incarnation', async () => {
-    rt = runtime();
+    rt = runtime({}, hosting);
     const kind = define();
     const hold = kind.ask('k', { t: 'hold' });
     await until(() => received.length === 1);
@@ -123,7 +123,7 @@ describe('crash', () => {
   });
 
   it('survives a factory that throws', async () => {
-    rt = runtime();
+    rt = runtime({}, hosting);
     let fail = true;
     const kind = rt.define<Msg>('picky', () => {
       if (fail) throw new Error('no recovery');

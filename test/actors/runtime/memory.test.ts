@@ -3,7 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ActorRuntime } from '../../../actors/runtime/index.ts';
-import { runtime, until } from './support.ts';
+import { runtime, until, HOSTINGS } from './support.ts';
 
 function getGc(): (() => void) | undefined {
   const g = (globalThis as { gc?: () => void }).gc;
@@ -16,7 +16,7 @@ function getGc(): (() => void) | undefined {
   }
 }
 
-describe('memory', () => {
+describe.each(HOSTINGS)('memory (%s)', (hosting) => {
   let rt: ActorRuntime;
   afterEach(() => rt.stop());
 
@@ -29,7 +29,7 @@ describe('memory', () => {
       return process.memoryUsage().heapUsed;
     };
     let now = 0;
-    rt = runtime({ shards: 16, idleMs: 50, now: () => now });
+    rt = runtime({ shards: 16, idleMs: 50, now: () => now }, hosting);
     let received = 0;
     let stopped = 0;
     const kind = rt.define<number>('ticket', () => {

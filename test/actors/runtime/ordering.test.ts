@@ -1,16 +1,16 @@
 // Proves per-key ordering: 50 keys each get 200 interleaved tells/asks over many ticks, with an async receive of random duration, and each key must see exactly 0..199 in order.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ActorRuntime, Behavior } from '../../../actors/runtime/index.ts';
-import { runtime, tick } from './support.ts';
+import { runtime, tick, HOSTINGS } from './support.ts';
 
 type Msg = { seq: number };
 
-describe('ordering per key', () => {
+describe.each(HOSTINGS)('ordering per key (%s)', (hosting) => {
   let rt: ActorRuntime;
   afterEach(() => rt.stop());
 
   it('delivers every key’s messages in send order, across ticks and async receives', async () => {
-    rt = runtime();
+    rt = runtime({}, hosting);
     const seen = new Map<string, number[]>();
     let rand = 12345;
     const random = (): number => (rand = (rand * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;

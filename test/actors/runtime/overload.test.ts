@@ -1,14 +1,14 @@
 // Proves the mailbox bound: with a key's behaviour blocked, the key accepts exactly mailboxMax messages, then asks reject OverloadedError at once and tells return false, while other keys are still served and the accepted ones complete afterwards.
 import { afterEach, describe, expect, it } from 'vitest';
 import { OverloadedError, type ActorRuntime } from '../../../actors/runtime/index.ts';
-import { deferred, runtime, until } from './support.ts';
+import { deferred, runtime, until, HOSTINGS } from './support.ts';
 
-describe('overload', () => {
+describe.each(HOSTINGS)('overload (%s)', (hosting) => {
   let rt: ActorRuntime;
   afterEach(() => rt.stop());
 
   it('refuses beyond mailboxMax and serves everything else', async () => {
-    rt = runtime({ mailboxMax: 10 });
+    rt = runtime({ mailboxMax: 10 }, hosting);
     const gate = deferred();
     const started = deferred();
     const kind = rt.define<number>('gated', (key) => ({

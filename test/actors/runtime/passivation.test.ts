@@ -1,17 +1,17 @@
 // Proves passivation with an injected clock: an actor is removed only once idle longer than idleMs, with nothing queued, no ask held and canPassivate() true; stopped() runs; a later message builds a fresh incarnation; and messages sent continuously while the sweeper keeps passivating are all delivered.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ActorRuntime, Envelope } from '../../../actors/runtime/index.ts';
-import { runtime, sleep, until } from './support.ts';
+import { runtime, sleep, until, HOSTINGS } from './support.ts';
 
 type Msg = { t: 'inc' | 'get' | 'hold' } | { t: 'n'; n: number };
 
-describe('passivation', () => {
+describe.each(HOSTINGS)('passivation (%s)', (hosting) => {
   let rt: ActorRuntime;
   afterEach(() => rt.stop());
 
   it('a kind with its own idleMs passivates on its own schedule', async () => {
     let now = 0;
-    rt = runtime({ idleMs: 1_000, now: () => now });
+    rt = runtime({ idleMs: 1_000, now: () => now }, hosting);
     const make = () => ({ receive(batch: Envelope<Msg>[], ctx: { reply(e: Envelope<Msg>, v: unknown): void }) { for (const e of batch) ctx.reply(e, 1); } });
     const quick = rt.define<Msg>('quick', make, { idleMs: 20 });
     const slow = rt.define<Msg>('slow', make);
@@ -27,7 +27,7 @@ describe('passivation', () => {
 
   it('passivates only after idleMs of the injected clock and only when canPassivate()', async () => {
     let now = 0;
-    rt = runtime({ idleMs: 20, now: () => now });
+    rt = runtime({ idleMs: 20, now: () => now }, hosting);
     let made = 0;
     const stopped: number[] = [];
     let busy = false;
@@ -78,7 +78,7 @@ describe('passivation', () => {
 
   it('loses no message sent while the sweeper keeps passivating the actor', async () => {
     // a fast clock (1 real ms = 20 ms) so that a finished incarnation is idle almost at once
-    rt = runtime({ idleMs: 10, now: () => performance.now() * 20 });
+    rt = runtime({ idleMs: 10, now: () => performance.now() * 20 }, hosting);
     let received = 0;
     let made = 0;
     let stopped = 0;

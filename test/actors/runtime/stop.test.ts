@@ -1,15 +1,15 @@
 // Proves stop(): every pending ask (held by a behaviour or still queued) rejects ShuttingDownError, every incarnation of every kind gets stopped() and receives nothing more (late self(), scheduled messages), both sweeper intervals are cleared, later asks/tells are refused, and stop() is idempotent.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ShuttingDownError, type ActorContext, type Envelope } from '../../../actors/runtime/index.ts';
-import { deferred, runtime, sleep, until } from './support.ts';
+import { deferred, runtime, sleep, until, HOSTINGS } from './support.ts';
 
-describe('stop', () => {
+describe.each(HOSTINGS)('stop (%s)', (hosting) => {
   afterEach(() => vi.restoreAllMocks());
 
   it('rejects pending asks, stops every actor and clears its timers', async () => {
     const setIntervalSpy = vi.spyOn(globalThis, 'setInterval');
     const clearIntervalSpy = vi.spyOn(globalThis, 'clearInterval');
-    const rt = runtime({ shards: 3 });
+    const rt = runtime({ shards: 3 }, hosting);
     const intervals = setIntervalSpy.mock.results.map((r) => r.value as NodeJS.Timeout);
     expect(intervals).toHaveLength(2);
 

@@ -29,6 +29,16 @@ export async function until(cond: () => boolean, ms = 2000, what = 'condition'):
   }
 }
 
-export function runtime(opts: Partial<RuntimeOptions> = {}): ActorRuntime {
-  return new ActorRuntime({ shards: 4, mailboxMax: 1000, idleMs: 60_000, askTimeoutMs: 5_000, nodeId: 'test-node', ...opts });
+/** How a kind's actors run on nact: each its own nact actor, or hosted by its shard's nact actor (KindOptions.hosted). */
+export type Hosting = 'own nact actor' | 'hosted by shard';
+/** Every runtime suite runs once per hosting: both must keep the same guarantees. */
+export const HOSTINGS: Hosting[] = ['own nact actor', 'hosted by shard'];
+
+export function runtime(opts: Partial<RuntimeOptions> = {}, hosting: Hosting = 'own nact actor'): ActorRuntime {
+  const rt = new ActorRuntime({ shards: 4, mailboxMax: 1000, idleMs: 60_000, askTimeoutMs: 5_000, nodeId: 'test-node', ...opts });
+  if (hosting === 'hosted by shard') {
+    const define = rt.define.bind(rt);
+    rt.define = ((kind, factory, options = {}) => define(kind, factory, { ...options, hosted: true })) as typeof rt.define;
+  }
+  return rt;
 }

@@ -1,11 +1,11 @@
 // Proves ask deadlines: unanswered asks reject AskTimeoutError from the single runtime sweeper (setTimeout/setInterval spied: no timer is armed per ask), late replies are ignored, and an ask that expires while still queued is never handed to the behaviour.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AskTimeoutError, type ActorRuntime, type Envelope } from '../../../actors/runtime/index.ts';
-import { deferred, runtime, sleep, tick, until } from './support.ts';
+import { deferred, runtime, sleep, tick, until, HOSTINGS } from './support.ts';
 
 type Msg = { t: 'hold' | 'echo' | 'release'; n: number };
 
-describe('ask timeout', () => {
+describe.each(HOSTINGS)('ask timeout (%s)', (hosting) => {
   let rt: ActorRuntime;
   afterEach(() => {
     vi.restoreAllMocks();
@@ -13,7 +13,7 @@ describe('ask timeout', () => {
   });
 
   it('rejects an unanswered ask with AskTimeoutError near its deadline', async () => {
-    rt = runtime({ askTimeoutMs: 5_000 });
+    rt = runtime({ askTimeoutMs: 5_000 }, hosting);
     const kind = rt.define<Msg>('mute', () => ({ receive() {} }));
     // a longer deadline registered first must not hold back the shorter one
     const long = kind.ask('k', { t: 'hold', n: 1 }, 60_000).catch((e: unknown) => e);
@@ -32,7 +32,7 @@ describe('ask timeout', () => {
 
   it('uses one sweeper for 1,000 held asks, ignores late replies, and never hands over an expired queued ask', async () => {
     let now = 1_000;
-    rt = runtime({ askTimeoutMs: 100, now: () => now });
+    rt = runtime({ askTimeoutMs: 100, now: () => now }, hosting);
     const held: Envelope<Msg>[] = [];
     const seen: number[] = [];
     const gate = deferred();
