@@ -88,7 +88,7 @@ export interface DeliveryLimits {
   assigned_in_memory_max: number;
   /** Keys one order may ask for (the API's qty bound). */
   order_keys_max: number;
-  /** `assignedTo` lookups in flight at once (for the orders of one tick this actor does not know). */
+  /** `assignedToMany` reads in flight at once (for the orders of one tick this actor does not know). */
   lookups_in_flight_max: number;
   /** While orders are parked, the pool is looked at again this often even without `keys_added`. */
   parked_recheck_ms: number;
@@ -103,6 +103,15 @@ export const delivery_limits_default: DeliveryLimits = {
   lookups_in_flight_max: 8,
   parked_recheck_ms: 5_000,
 };
+
+/** Orders whose keys one `assignedToMany` read asks for. */
+const lookup_orders_per_read = 500;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
 
 /** The longest order id the store can hold (card_keys.order_id). */
 const order_id_length_max = 64;
@@ -290,8 +299,9 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   // ---- assign --------------------------------------------------------------------------------
 
   /**
-   * The keys the store holds for the orders of this batch that this incarnation does not know, read
-   * in parallel (bounded). A failed lookup fails only that order's ask.
+   * The keys the store holds for the orders of this batch that this incarnation does not know: one
+   * read per few hundred orders (statement_rows_max), a few in flight. A failed read fails only the
+   * asks of its orders.
    */
   private async lookUp(batch: Envelope<DeliveryMessage>[]): Promise<Map<string, number[] | Error>> {
     const ids = new Set<string>();
@@ -302,18 +312,19 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
       ids.add(msg.orderId);
     }
     const out = new Map<string, number[] | Error>();
-    const queue = [...ids];
+    const parts = chunks([...ids], lookup_orders_per_read);
     let next = 0;
     const worker = async () => {
-      for (let id = queue[next++]; id !== undefined; id = queue[next++]) {
+      for (let part = parts[next++]; part !== undefined; part = parts[next++]) {
         try {
-          out.set(id, await this.deps.cardKeys.assignedTo(id));
+          for (const [id, keys] of await this.deps.cardKeys.assignedToMany(part)) out.set(id, keys);
         } catch (error) {
-          out.set(id, error instanceof Error ? error : new Error(String(error)));
+          const failure = error instanceof Error ? error : new Error(String(error));
+          for (const id of part) out.set(id, failure);
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(queue.length, this.limits.lookups_in_flight_max) }, worker));
+    await Promise.all(Array.from({ length: Math.min(parts.length, this.limits.lookups_in_flight_max) }, worker));
     return out;
   }
 

@@ -178,7 +178,7 @@ export class OrderActor implements Behavior<OrderMessage> {
           }
         }
         await this.persist(d.events);
-        return { outcome: 'ok', order: this.state! };
+        return { outcome: 'ok', order: this.state!, changed: d.events.some((e) => e.type === 'order.paid') };
       }
       case 'cancel': {
         if (state.userId !== msg.userId) return { outcome: 'not_found' };

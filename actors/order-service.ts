@@ -75,6 +75,12 @@ export interface OrderServiceOptions {
   reservation_ttl_ms: number;
   /** The purchase rules in force (the rule book), read per order. */
   rules: () => RuleSet;
+  /**
+   * An order became paid (its `order.paid` is durable) and its SKU is delivered by the engine (card
+   * keys, tickets): delivery starts here at once, in this process. The bus's `order.paid` consumer
+   * stays the safety net (a crash before delivery, a delivery that failed), and finds it delivered.
+   */
+  paid?: (orderId: string) => void;
 }
 
 /** The actor kinds the service routes to. */
@@ -289,6 +295,9 @@ export class OrderService {
     if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
     const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'pay', payment });
     if (reply.outcome === 'not_found') return fail('not_found', `unknown order ${orderId}`);
+    if (reply.outcome === 'ok' && reply.changed && reply.order.status === 'paid' && this.catalog.sku(reply.order.skuId)?.delivery !== 'manual') {
+      this.options.paid?.(orderId);
+    }
     return { ok: true, value: { orderId, status: reply.order.status } };
   }
 

@@ -268,6 +268,8 @@ export class StampedeNode {
     this.orders = new OrderService({ inventory: this.inventory, orders: this.orderActors, delivery: this.deliveryActors, limits: this.limitActors }, this.catalog, this.stores.projection, this.clock, this.random, {
       reservation_ttl_ms: c.reservation_ttl_ms,
       rules: () => this.rules.current(),
+      // Delivery right after the payment is durable, without waiting for the bus (its consumer is the safety net).
+      paid: (orderId) => void this.deliver(orderId),
     }, this.stores.cardKeys, new CardKeyCipher(c.secrets.cardKeySecret));
     this.reconciler = new Reconciler({
       inventory: this.inventory,

@@ -222,6 +222,8 @@ export interface CardKeyStore {
   assign(assignments: readonly CardKeyAssignment[], at: number): Promise<void>;
   /** The ids of the keys assigned to the order, ascending (empty if none). */
   assignedTo(orderId: string): Promise<number[]>;
+  /** The same for many orders at once (a delivery actor's batch): every asked order is in the map, with [] if it has none. */
+  assignedToMany(orderIds: readonly string[]): Promise<Map<string, number[]>>;
   /** The ciphertexts of those keys of the SKU (for the owning buyer's GET), in the order asked. */
   reveal(skuId: string, keyIds: readonly number[]): Promise<{ id: number; ciphertext: string }[]>;
   /** Keys of the SKU not yet assigned (ops, reconciliation). */

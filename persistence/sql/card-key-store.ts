@@ -135,6 +135,21 @@ export class SqlCardKeyStore implements CardKeyStore {
     return rows.map((r) => Number(r.id));
   }
 
+  async assignedToMany(orderIds: readonly string[]): Promise<Map<string, number[]>> {
+    const out = new Map<string, number[]>();
+    for (const id of orderIds) out.set(id, []);
+    // One SELECT per few hundred orders instead of one each (the order_id index answers both).
+    for (const part of chunks([...out.keys()])) {
+      const rows = await this.db.all<{ id: Num; order_id: string }>(
+        'cardKeys.assignedTo',
+        `SELECT id, order_id FROM card_keys WHERE order_id IN (${part.map(() => '?').join(', ')}) ORDER BY order_id, id`,
+        part,
+      );
+      for (const r of rows) out.get(r.order_id)?.push(Number(r.id));
+    }
+    return out;
+  }
+
   async reveal(skuId: string, keyIds: readonly number[]): Promise<{ id: number; ciphertext: string }[]> {
     if (keyIds.length === 0) return [];
     if (keyIds.length > card_keys_per_reveal_max) {

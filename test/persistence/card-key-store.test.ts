@@ -85,6 +85,15 @@ describe.each(backends)('card keys on $name', (backend) => {
     expect(await stores.cardKeys.assignedTo('o-1')).toEqual([ids[0], ids[3]]);
     expect(await stores.cardKeys.assignedTo('o-2')).toEqual([ids[1]]);
     expect(await stores.cardKeys.assignedTo('o-none')).toEqual([]);
+    // Many orders in one read: each its own keys, ascending; an order without keys gets [].
+    const many = await stores.cardKeys.assignedToMany(['o-2', 'o-none', 'o-1', 'o-1']);
+    expect([...many.entries()]).toEqual([['o-2', [ids[1]]], ['o-none', []], ['o-1', [ids[0], ids[3]]]]);
+    // More orders than one statement takes.
+    const lots = Array.from({ length: 1_203 }, (_, i) => `lot-${i}`).concat('o-1');
+    const all = await stores.cardKeys.assignedToMany(lots);
+    expect(all.size).toBe(lots.length);
+    expect(all.get('o-1')).toEqual([ids[0], ids[3]]);
+    expect(all.get('lot-1202')).toEqual([]);
     expect(await stores.cardKeys.countUnassigned('pool')).toBe(7);
     expect(await stores.cardKeys.count('pool')).toBe(10);
     expect(await stores.cardKeys.unassigned('pool', 0, 3)).toEqual([ids[2], ids[4], ids[5]]);
