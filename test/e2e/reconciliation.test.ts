@@ -1,4 +1,4 @@
-// Proves reconciliation finds and safely repairs, on the embedded default and on MariaDB + Redis: with the node's delivery consumer stopped, a paid ticket order left undelivered past the grace period is reported `paid_not_delivered` / `repaired` by `POST /ops/reconcile` and is then delivered (and a second run finds nothing), a read-model row deleted behind the engine's back is reported `stock_mismatch` and left alone, `stampede ops reconcile` prints the same report and exits 0, and every finding is counted in `stampede_reconciliation_total{finding,action}` — against a real node on a real port.
+// Proves reconciliation finds and safely repairs, on the embedded default and on MariaDB + Redis: with the node's delivery consumer stopped and no delivery started in process after a payment, a paid ticket order left undelivered past the grace period is reported `paid_not_delivered` / `repaired` by `POST /ops/reconcile` and is then delivered (and a second run finds nothing), a read-model row deleted behind the engine's back is reported `stock_mismatch` and left alone, `stampede ops reconcile` prints the same report and exits 0, and every finding is counted in `stampede_reconciliation_total{finding,action}` — against a real node on a real port.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,8 +60,10 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
       STAMPEDE_RECONCILE_INTERVAL_MS: '0',
       STAMPEDE_RESERVATION_TTL_MS: '600000',
     });
-    // Paid orders reach delivery only over the bus: without its consumer, nothing delivers them.
+    // A delivery that never happens: the bus's consumer stopped, and the in-process start of delivery
+    // after a payment switched off (as if the process had crashed right after the payment).
     await e.node['deliveryConsumer']?.stop();
+    (e.node.orders['options'] as { paid?: unknown }).paid = undefined;
   });
   afterAll(async () => e?.stop());
 
