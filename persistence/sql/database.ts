@@ -6,6 +6,7 @@ import type { AbstractSqlConnection } from '@mikro-orm/knex';
 import { StoreUnavailableError } from '../errors.ts';
 import type { SqlDialect } from './dialect.ts';
 import { mapSqlError, type DuplicateMeaning } from './map-error.ts';
+import type { WalSync } from './wal-sync.ts';
 
 /** Longest a store call may take before the caller is told the database is unavailable. */
 export const statement_timeout_ms = 15_000;
@@ -14,11 +15,12 @@ export const statement_timeout_ms = 15_000;
 export type SqlTransaction = Parameters<Parameters<AbstractSqlConnection['transactional']>[0]>[0];
 
 /**
- * `flushed`: durable when the transaction resolves (SQLite: WAL synced at commit). `rebuildable`:
- * what the engine can rebuild from the journal (the read model, its outbox rows and checkpoints):
- * on SQLite committed without its own fsync (synchronous=NORMAL: it survives a crash of the
- * process, and the next flushed commit syncs it with the WAL; only an OS crash can lose the tail,
- * and the projector then projects that part of the journal again). MySQL ignores it.
+ * `flushed`: durable when the transaction resolves (SQLite: the WAL synced after the commit, off the
+ * event loop, see wal-sync.ts). `rebuildable`: what the engine can rebuild from the journal (the
+ * read model, its outbox rows and checkpoints): on SQLite committed without a sync of its own (it
+ * survives a crash of the process, and the next flushed commit syncs it with the WAL; only an OS
+ * crash can lose the tail, and the projector then projects that part of the journal again). MySQL
+ * ignores it.
  */
 export type TransactionDurability = 'flushed' | 'rebuildable';
 
@@ -67,7 +69,15 @@ export class SqlDatabase {
     private readonly connection: AbstractSqlConnection,
     private readonly converter: ExceptionConverter,
     readonly dialect: SqlDialect,
+    /** SQLite: makes a commit durable (the connection runs synchronous=NORMAL in WAL mode). */
+    private readonly walSync?: WalSync,
   ) {}
+
+  /** After a durable write on SQLite: its WAL frames on disk. */
+  private async synced<T>(result: T): Promise<T> {
+    if (this.walSync) await this.walSync.sync();
+    return result;
+  }
 
   /** Rows of a SELECT. */
   async all<T>(operation: string, sql: string, params: readonly unknown[] = [], trx?: SqlTransaction): Promise<T[]> {
@@ -88,7 +98,11 @@ export class SqlDatabase {
     duplicate: DuplicateMeaning = 'duplicate_key',
   ): Promise<RunResult> {
     if (this.dialect.name !== 'mysql') {
-      return this.call(operation, async () => this.onSqlite(trx, sql, (statement) => runResult(statement.run(...sqliteParams(params)))), duplicate);
+      // Autocommit: durable before it resolves. Inside a transaction: its commit syncs.
+      return this.call(operation, async () => {
+        const result = await this.onSqlite(trx, sql, (statement) => runResult(statement.run(...sqliteParams(params))));
+        return trx === undefined ? this.synced(result) : result;
+      }, duplicate);
     }
     return this.call(
       operation,
@@ -125,21 +139,20 @@ export class SqlDatabase {
     const client = this.sqliteClient();
     const db = await client.acquireConnection();
     const trx = new SqliteTransaction(db);
-    const lazy = durability === 'rebuildable';
+    let result: T;
     try {
-      if (lazy) this.sqliteStatement(db, 'PRAGMA synchronous = NORMAL').run();
       this.sqliteStatement(db, 'BEGIN IMMEDIATE').run();
-      const result = await work(trx as unknown as SqlTransaction);
+      result = await work(trx as unknown as SqlTransaction);
       this.sqliteStatement(db, 'COMMIT').run();
-      return result;
     } catch (error) {
       if (db.inTransaction) this.sqliteStatement(db, 'ROLLBACK').run();
       throw error;
     } finally {
       trx.closed = true;
-      if (lazy) this.sqliteStatement(db, 'PRAGMA synchronous = FULL').run();
       await client.releaseConnection(db);
     }
+    // The connection is free for the next transaction while this one's WAL frames reach the disk.
+    return durability === 'flushed' ? this.synced(result) : result;
   }
 
   /** True when a trivial query answers within `timeout_ms`. */
@@ -159,7 +172,7 @@ export class SqlDatabase {
    * it is a cached better-sqlite3 statement, without knex's per-call work.
    */
   async runBinary(operation: string, sql: string, params: readonly unknown[], duplicate: DuplicateMeaning = 'duplicate_key'): Promise<RunResult> {
-    if (this.dialect.name !== 'mysql') return this.call(operation, async () => this.runSqlite(sql, params), duplicate);
+    if (this.dialect.name !== 'mysql') return this.call(operation, async () => this.synced(await this.runSqlite(sql, params)), duplicate);
     return this.call(
       operation,
       async () => {

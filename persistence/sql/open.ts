@@ -1,7 +1,8 @@
 // Opens the SQL-backed stores on MariaDB/MySQL or on an embedded SQLite file, with the schema created
 // or migrated at start, and the connection settings that make each backend bounded and durable:
-// a small pool and a connect timeout on MySQL; WAL with synchronous=FULL on SQLite, because a reply
-// is only sent after its events are durably committed.
+// a small pool and a connect timeout on MySQL; WAL on SQLite with every durable commit's WAL frames
+// synced before it resolves (off the event loop: wal-sync.ts), because a reply is only sent after its
+// events are durably committed.
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseObjectExistsException, ExceptionConverter } from '@mikro-orm/core';
@@ -9,6 +10,7 @@ import { MikroORM as SqliteMikroORM, BetterSqliteDriver } from '@mikro-orm/bette
 import type { AbstractSqlConnection } from '@mikro-orm/knex';
 import { MikroORM as MySqlMikroORM, MySqlDriver } from '@mikro-orm/mysql';
 import { StoreUnavailableError } from '../errors.ts';
+import { WalSync } from './wal-sync.ts';
 import type { SnapshotStore, Stores } from '../ports.ts';
 import { SqlCardKeyStore } from './card-key-store.ts';
 import { SqlDatabase } from './database.ts';
@@ -49,6 +51,8 @@ export interface SqlStoresOptions {
 export interface SqlStores extends Omit<Stores, 'snapshots'> {
   backend: DialectName;
   snapshots: SnapshotStore;
+  /** SQLite: what makes a commit durable (the WAL's fdatasync, shared by the commits made before it). */
+  walSync?: WalSync;
 }
 
 type AnyOrm = Awaited<ReturnType<typeof MySqlMikroORM.init>> | Awaited<ReturnType<typeof SqliteMikroORM.init>>;
@@ -60,11 +64,14 @@ type AnyOrm = Awaited<ReturnType<typeof MySqlMikroORM.init>> | Awaited<ReturnTyp
 export async function openSqlStores(opts: SqlStoresOptions): Promise<SqlStores> {
   const logger = opts.logger ?? (() => {});
   if (opts.mysqlUrl) return open('mysql', () => initMySql(opts.mysqlUrl as string, logger));
-  if (opts.sqlitePath) return open('sqlite', () => initSqlite(opts.sqlitePath as string, logger));
+  if (opts.sqlitePath) {
+    const file = resolve(opts.sqlitePath);
+    return open('sqlite', () => initSqlite(file, logger), new WalSync(`${file}-wal`));
+  }
   throw new Error('openSqlStores: give mysqlUrl or sqlitePath');
 }
 
-async function open(backend: DialectName, init: () => Promise<AnyOrm>): Promise<SqlStores> {
+async function open(backend: DialectName, init: () => Promise<AnyOrm>, walSync?: WalSync): Promise<SqlStores> {
   let prepared = await prepare(backend, init);
   for (let attempt = 1; prepared === 'raced'; attempt += 1) {
     if (attempt >= schema_attempts_max) throw new Error(`open ${backend}: the schema kept changing under us`);
@@ -73,7 +80,7 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>): Promise<
   const orm = prepared;
   const converter = orm.em.getPlatform().getExceptionConverter();
   const connection = orm.em.getConnection() as unknown as AbstractSqlConnection;
-  const db = new SqlDatabase(connection, converter, new SqlDialect(backend));
+  const db = new SqlDatabase(connection, converter, new SqlDialect(backend), walSync);
   return {
     backend,
     journal: new SqlJournalStore(db),
@@ -86,6 +93,7 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>): Promise<
     outbox: new SqlOutboxStore(db),
     ping: async () => ({ [backend]: await db.ping() }),
     close: () => orm.close(true),
+    ...(walSync ? { walSync } : {}),
   };
 }
 
@@ -198,8 +206,11 @@ async function initSqlite(path: string, logger: (message: string) => void) {
       // replacement) before it runs a statement.
       afterCreate: (conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
         try {
-          conn.pragma('journal_mode = WAL');
-          conn.pragma('synchronous = FULL');
+          // WAL, synchronous=NORMAL: a commit does not fsync on the event loop; a durable write
+          // then syncs the WAL off it (wal-sync.ts). Without WAL that would not be durable: refuse.
+          const mode = conn.pragma('journal_mode = WAL') as { journal_mode?: string }[];
+          if (mode[0]?.journal_mode !== 'wal') throw new Error(`SQLite refused WAL mode (journal_mode is ${mode[0]?.journal_mode})`);
+          conn.pragma('synchronous = NORMAL');
           conn.pragma(`busy_timeout = ${sqlite_busy_timeout_ms}`);
           done(null, conn);
         } catch (error) {
