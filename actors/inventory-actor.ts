@@ -87,6 +87,11 @@ export interface InventoryInspection {
   total: number;
   reserved: number;
   sold: number;
+  /**
+   * Sold units as of `journalSeq` (the durable journal): `sold` less what decisions still being
+   * written sold. What the read model can hold once `projectedSeq` reaches `journalSeq`.
+   */
+  durableSold: number;
   available: number;
   journalSeq: number;
   snapshotSeq: number;
@@ -425,6 +430,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       total: this.state.total,
       reserved: this.state.reserved,
       sold: this.state.sold,
+      durableSold: this.state.sold - this.undurableSold(),
       available: available(this.state),
       journalSeq: this.durableSeq,
       snapshotSeq: this.snapshotSeq,
@@ -443,6 +449,15 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       if (this.state.expiryMonotonic) break;
     }
     return at === Infinity ? null : at;
+  }
+
+  /** Units sold by decisions whose write has not committed. */
+  private undurableSold(): number {
+    let units = 0;
+    for (const batch of [this.inFlight, this.pending]) {
+      for (const e of batch?.projected ?? []) if (e.change?.row.status === 'paid') units += e.change.row.qty;
+    }
+    return units;
   }
 
   /** Orders settled by decisions whose write has not committed, in decision order (a later change wins). */

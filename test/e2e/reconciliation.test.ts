@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InventoryInspection } from '../../actors/inventory-actor.ts';
 import type { Finding, ReconcileReport } from '../../actors/reconciler.ts';
 import type { SqlDatabase } from '../../persistence/sql/database.ts';
 import { SECRETS, startEngine, type TestEngine } from '../support/engine.ts';
+import { injectJournalFaults, waitFor } from '../support/journal-faults.ts';
 import { samples } from '../support/metrics.ts';
 import { until } from '../support/poll.ts';
 import { freshMysqlDatabase } from '../support/services.ts';
@@ -124,6 +126,35 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
     expect(await projection.order(ids[1]!)).toBeUndefined();
     expect((await c.admin('GET', `/ops/inventory/rc-del/2026-12-21`)).body).toMatchObject({ sold: 3, reserved: 0 });
     expect(about(await reconcile(), stream).map((f) => [f.kind, f.action])).toEqual([['stock_mismatch', 'reported']]);
+  });
+
+  it('reports no stock mismatch for a sale whose journal write is still in flight', async () => {
+    const c = e.client;
+    await c.sku('rc-fly', '2026-12-22', 10, { delivery: 'manual', priceCents: 700 });
+    const stream = 'rc-fly/2026-12-22';
+    const o = await c.buyer('rc-f', 'POST', '/v1/orders', { skuId: 'rc-fly', date: '2026-12-22', qty: 2 });
+    expect(o.status).toBe(201);
+    const orderId = o.body.orderId as string;
+    await until('the reservation projected', () => e.node.inventory.ask<InventoryInspection>(stream, { type: 'inspect' }), (i) => i.projectedSeq === i.journalSeq);
+    // The SKU/date's next write (the sale) is held: sold in memory, not yet in the journal.
+    const faults = injectJournalFaults(e.node.stores.journal);
+    faults.only = (s) => s === stream;
+    faults.hold = true;
+    try {
+      const paying = c.pay({ orderId, paymentId: 'pay-rc-f', amountCents: 1400, status: 'succeeded' });
+      await waitFor(() => faults.held.length === 1, 5_000, 'the sale held');
+      const inspection = await e.node.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
+      expect([inspection.sold, inspection.durableSold]).toEqual([2, 0]);
+      expect(about(await reconcile(), stream)).toEqual([]);
+      faults.hold = false;
+      await faults.held[0]!.release();
+      expect((await paying).body).toEqual({ orderId, status: 'paid' });
+    } finally {
+      faults.restore();
+    }
+    await until('the sale in the read model', () => e.node.stores.projection.order(orderId), (r) => r?.status === 'paid');
+    await until('the SKU/date projected', () => e.node.inventory.ask<InventoryInspection>(stream, { type: 'inspect' }), (i) => i.projectedSeq === i.journalSeq);
+    expect(about(await reconcile(), stream)).toEqual([]);
   });
 
   it('`stampede ops reconcile` prints the report as JSON and exits 0 (1 with a wrong token)', async () => {
