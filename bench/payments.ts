@@ -13,8 +13,9 @@
 //     pool of BENCH_CONNECTIONS keep-alive connections) open loop: callback i is due at
 //     t0 + i/BENCH_RATE whatever the earlier answers do, and a share of the orders (BENCH_DUPLICATES)
 //     get the same callback again 1-2 s later, as a provider retries. The 200 leaves once `paid` is
-//     durable; delivery follows: outbox → relay → JetStream → delivery consumer → order and delivery
-//     actors → `order.delivered` → outbox → relay → JetStream. A core NATS subscription, open before
+//     durable; delivery starts in the node right then (order and delivery actors → `order.delivered`
+//     → outbox → relay → JetStream), and `order.paid` goes out through outbox → relay → JetStream,
+//     where the delivery consumer (the safety net) finds the order delivered. A core NATS subscription, open before
 //     the first payment, stamps each `stampede.evt.m1.order.delivered` (and `.order.paid`) as it
 //     arrives: payment → delivered = that receipt − the callback's due time.
 // (ii) Baseline, the classic design, same MariaDB, same offered load, same client and signature
@@ -814,9 +815,8 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
       stages = [
         row('HTTP in: due → pay handler', 'due', 'payStart'),
         row('order actor: activation + confirm_sold (inventory write)', 'payStart', 'confirmEnd'),
-        row('paid: projector linger + write (outbox row)', 'confirmEnd', 'paidProjected'),
-        row('paid: relay nudge + outbox/journal read', 'paidProjected', 'paidPublish'),
-        row('paid: JetStream → delivery consumer handler', 'paidPublish', 'deliverStart'),
+        row('order.paid journal write (after confirm_sold)', 'confirmEnd', 'payEnd'),
+        row('delivery started in process once paid is durable', 'payEnd', 'deliverStart'),
         row('deliver: order actor mailbox', 'deliverStart', 'assignStart'),
         row('deliver: delivery actor (key lookup + assign tx)', 'assignStart', 'assignEnd'),
         row('deliver: order.delivered journal write', 'assignEnd', 'deliverEnd'),
@@ -826,9 +826,10 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
         row('total: payment → delivered', 'due', 'seen'),
       ];
       answerStages = [
-        row('order.paid journal write (after confirm_sold)', 'confirmEnd', 'payEnd'),
         row('HTTP out: handler done → client has the 200', 'payEnd', 'answered'),
         row('total: callback answer', 'due', 'answered'),
+        row('order.paid event: projector linger + write (outbox row)', 'confirmEnd', 'paidProjected'),
+        row('order.paid event: relay nudge + outbox/journal read', 'paidProjected', 'paidPublish'),
       ];
     }
     const ops = trace
@@ -1143,7 +1144,7 @@ async function main(): Promise<void> {
     if (s.stages && s.answerStages) {
       console.log('  where payment → delivered goes (per order, stamped in the node; stages in order, they add up to the total):');
       printTable(s.stages);
-      console.log('  the callback answer, which leaves in parallel with the delivery path:');
+      console.log('  the callback answer and the order.paid event, which leave in parallel with the delivery path:');
       printTable(s.answerStages);
       console.log(`  store calls while measuring (pool wait included); projector writes avg ${fmt(s.projector_batch_rows_avg)} rows, relay publishes avg ${fmt(s.publish_events_avg)} events:`);
       for (const o of s.ops) console.log(`    ${o.op.padEnd(24)} n ${String(o.n).padStart(6)}  p50 ${fmt(o.p50_ms, 2).padStart(7)}  p99 ${fmt(o.p99_ms, 2).padStart(7)} ms`);
@@ -1228,7 +1229,7 @@ function writeDocs(s: StampedeResult | undefined, b: BaselineResult | undefined,
   }
   if (s?.stages && s.answerStages) {
     lines.push('Stampede, where payment → delivered goes (stamped per order in the node; the stages add up to the total):', '', ...stageTable(s.stages), '');
-    lines.push('The callback answer (in parallel with the delivery path):', '', ...stageTable(s.answerStages), '');
+    lines.push('The callback answer and the `order.paid` event (in parallel with the delivery path):', '', ...stageTable(s.answerStages), '');
   }
   lines.push('```json', JSON.stringify(figures), '```');
   writeDocsSection('bench:payments', lines);
