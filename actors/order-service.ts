@@ -20,7 +20,6 @@ import {
   type PaymentCallback,
   type RandomSource,
   type Settlement,
-  matchesRule,
   type BuyerOrderFacts,
   type BuyerReply,
   type RuleSet,
@@ -194,8 +193,10 @@ export class OrderService {
       ttl_ms: this.options.reservation_ttl_ms,
     };
     if (p.idempotency) command.idempotency = p.idempotency;
-    // The purchase saga (API.md "Purchase rules"): when a rule applies, the buyer's limit actor checks
-    // every rule and holds the usage first; the reservation follows; a refusal releases the hold.
+    // The purchase saga (API.md "Purchase rules"): while any rule exists, the buyer's limit actor
+    // checks every rule and holds the usage first; the reservation follows; a refusal releases the
+    // hold. Held even when no rule matches this SKU: a rule added later counts the order (its group
+    // holds every counted order of the buyer). With no rule at all, orders skip the limit actors.
     const facts: BuyerOrderFacts = {
       orderId: command.orderId,
       skuId: p.skuId,
@@ -206,7 +207,7 @@ export class OrderService {
       createdAt: now,
     };
     const rules = this.options.rules();
-    if (rules.rules.length === 0 || !rules.rules.some((rule) => matchesRule(rule, facts))) return this.reserve(stream, command, p);
+    if (rules.rules.length === 0) return this.reserve(stream, command, p);
     this.sagas.add(command.orderId);
     /** What became of the reservation: unknown when its ask failed (it may still be made). */
     let outcome: 'reserved' | 'refused' | 'unknown' = 'refused';
