@@ -4,14 +4,10 @@
 // refuses the buyer with 403 naming it — a real node over HTTP, time moved by the test.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/index.ts';
-import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
-import { startEngine, type TestEngine } from '../support/engine.ts';
+import { startEngine, type TestEngine, engineBackends } from '../support/engine.ts';
 import { until } from '../support/poll.ts';
 
-const backends = [
-  ['embedded SQLite', async () => ({ kind: 'sqlite' as const })],
-  ['MariaDB + Redis', async () => ({ kind: 'mysql' as const, url: await freshMysqlDatabase('e2e_no_shows'), redisUrl: REDIS_URL })],
-] as const;
+const backends = engineBackends('e2e_no_shows');
 
 describe.each(backends)('no-shows on %s', (_name, backend) => {
   let e: TestEngine;

@@ -3,13 +3,9 @@
 // input changes nothing, and cancel/expiry release stock — all against a real node on a real port.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/index.ts';
-import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
-import { SECRETS, startEngine, type TestEngine } from '../support/engine.ts';
+import { SECRETS, startEngine, type TestEngine, engineBackends } from '../support/engine.ts';
 
-const backends = [
-  ['embedded SQLite', async () => ({ kind: 'sqlite' as const })],
-  ['MariaDB + Redis', async () => ({ kind: 'mysql' as const, url: await freshMysqlDatabase('e2e_order_path'), redisUrl: REDIS_URL })],
-] as const;
+const backends = engineBackends('e2e_order_path');
 
 describe.each(backends)('order path on %s', (_name, backend) => {
   let e: TestEngine;

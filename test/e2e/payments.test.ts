@@ -5,13 +5,9 @@
 // without taking stock again — all against a real node on a real port.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/index.ts';
-import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
-import { startEngine, type Client, type TestEngine } from '../support/engine.ts';
+import { startEngine, type Client, type TestEngine, engineBackends } from '../support/engine.ts';
 
-const backends = [
-  ['embedded SQLite', async () => ({ kind: 'sqlite' as const })],
-  ['MariaDB + Redis', async () => ({ kind: 'mysql' as const, url: await freshMysqlDatabase('e2e_payments'), redisUrl: REDIS_URL })],
-] as const;
+const backends = engineBackends('e2e_payments');
 
 async function order(c: Client, user: string, skuId: string, date: string, qty = 1): Promise<{ orderId: string; amountCents: number }> {
   const a = await c.buyer(user, 'POST', '/v1/orders', { skuId, date, qty });

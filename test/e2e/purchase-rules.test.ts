@@ -8,14 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/index.ts';
-import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
-import { startEngine, type Client, type TestEngine } from '../support/engine.ts';
+import { startEngine, type Client, type TestEngine, engineBackends } from '../support/engine.ts';
 import { until } from '../support/poll.ts';
 
-const backends = [
-  ['embedded SQLite', async () => ({ kind: 'sqlite' as const })],
-  ['MariaDB + Redis', async () => ({ kind: 'mysql' as const, url: await freshMysqlDatabase('e2e_rules'), redisUrl: REDIS_URL })],
-] as const;
+const backends = engineBackends('e2e_rules');
 
 async function venueSku(c: Client, skuId: string, venue: string, region: string, dates: string[], total = 1_000): Promise<void> {
   const put = await c.admin('PUT', `/v1/skus/${skuId}`, { name: skuId, priceCents: 500, merchantId: 'm1', delivery: 'ticket', attributes: { venue, region } });

@@ -4,13 +4,9 @@
 // order of a buyer who already has one (API.md: "counting it, any matching rule's group would exceed
 // a max"), and leaves other buyers alone.
 import { describe, afterAll, beforeAll, expect, it } from 'vitest';
-import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
-import { startEngine, type TestEngine } from '../support/engine.ts';
+import { startEngine, type TestEngine, engineBackends } from '../support/engine.ts';
 
-const backends = [
-  ['embedded SQLite', async () => ({ kind: 'sqlite' as const })],
-  ['MariaDB + Redis', async () => ({ kind: 'mysql' as const, url: await freshMysqlDatabase('e2e_rules_later'), redisUrl: REDIS_URL })],
-] as const;
+const backends = engineBackends('e2e_rules_later');
 
 describe.each(backends)('a rule added during a sale, on %s', (_name, backend) => {
   let e: TestEngine;

@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../../app/config.ts';
 import { StampedeNode } from '../../app/node.ts';
 import type { Clock } from '../../engine/index.ts';
 import { signBuyerToken, signPayment } from '../../http/signing.ts';
+import { freshMysqlDatabase, REDIS_URL } from './services.ts';
 
 export const SECRETS = {
   STAMPEDE_ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
@@ -17,6 +18,17 @@ export const SECRETS = {
 };
 
 export type Backend = { kind: 'sqlite'; dir?: string } | { kind: 'mysql'; url: string; redisUrl?: string };
+
+/**
+ * The two backends an end-to-end suite runs on, for `describe.each`: the embedded SQLite default and
+ * MariaDB + Redis (a fresh database called `mysqlDatabase`).
+ */
+export function engineBackends(mysqlDatabase: string) {
+  return [
+    ['embedded SQLite', async () => ({ kind: 'sqlite' as const })],
+    ['MariaDB + Redis', async () => ({ kind: 'mysql' as const, url: await freshMysqlDatabase(mysqlDatabase), redisUrl: REDIS_URL })],
+  ] as const;
+}
 
 export function testEnv(backend: Backend, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = { ...SECRETS, STAMPEDE_HTTP_PORT: '0', STAMPEDE_HTTP_HOST: '127.0.0.1', STAMPEDE_LOG_LEVEL: 'warn' };
