@@ -33,6 +33,10 @@ import type { GroupCommitter } from './group-commit.ts';
 import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
 
 export const BUYER_STREAM_PREFIX = '@b/';
+/** A buyer state with at least this many orders, tombstones and no-shows is pruned (see prune below). */
+export const PRUNE_AT_ENTRIES = 64;
+/** A live limit actor prunes at most this often. */
+export const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 export function buyerStream(userId: string): string {
   return `${BUYER_STREAM_PREFIX}${userId}`;
@@ -77,6 +81,8 @@ export class LimitActor implements Behavior<LimitMessage> {
   private loaded = false;
   private state: BuyerState = emptyBuyer();
   private seq = 0;
+  /** When this incarnation last pruned (0: not yet). */
+  private prunedAt = 0;
   private readonly stream: string;
 
   constructor(
@@ -92,6 +98,16 @@ export class LimitActor implements Behavior<LimitMessage> {
       const events: BuyerEvent[] = [];
       const replies: [Envelope<LimitMessage>, unknown][] = [];
       const now = this.deps.now();
+      // Prune: what no rule in force can reach any more goes (engine/buyer.ts decidePrune; a month is
+      // always kept), so a long-lived buyer's state and its BUYER_ORDERS_MAX stay about the rules'
+      // windows, not about every order ever. Journaled with this batch, before its commands.
+      if (now - this.prunedAt >= PRUNE_EVERY_MS && this.entries() >= PRUNE_AT_ENTRIES) {
+        this.prunedAt = now;
+        for (const e of decideBuyer(this.state, { type: 'prune', rules: this.deps.rules() }, now).events) {
+          evolveBuyer(this.state, e);
+          events.push(e);
+        }
+      }
       for (const env of batch) {
         const msg = env.msg;
         if (msg.type === 'inspect') {
@@ -122,7 +138,12 @@ export class LimitActor implements Behavior<LimitMessage> {
       const failure = error instanceof UnavailableError ? error : new UnavailableError(`limits of ${this.userId}: ${(error as Error)?.message ?? error}`, { cause: error });
       for (const env of batch) ctx.fail(env, failure);
       this.loaded = false;
+      this.prunedAt = 0;
     }
+  }
+
+  private entries(): number {
+    return this.state.orders.size + this.state.released.size + this.state.noShows.size;
   }
 
   private inspect(now: number, journalSeq: number): BuyerInspection {
