@@ -83,6 +83,13 @@ export class LimitActor implements Behavior<LimitMessage> {
   private seq = 0;
   /** When this incarnation last pruned (0: not yet). */
   private prunedAt = 0;
+  /**
+   * Releases of holds whose reservation was refused (sold out: most orders of a flash sale), applied
+   * to the state but not journaled yet: they go with this buyer's next write, or never. Lost (a
+   * passivation, a crash), the hold is durable and is settled when the actor next loads (its order
+   * was never reserved: released then), before any command of the buyer is decided.
+   */
+  private unjournaled: BuyerEvent[] = [];
   private readonly stream: string;
 
   constructor(
@@ -108,12 +115,15 @@ export class LimitActor implements Behavior<LimitMessage> {
           events.push(e);
         }
       }
+      /** Only refused holds' releases were decided in this batch (they need no write of their own). */
+      let deferrable = events.length === 0;
       for (const env of batch) {
         const msg = env.msg;
         if (msg.type === 'inspect') {
           replies.push([env, this.inspect(now, this.seq + events.length)]);
           continue;
         }
+        if (!(msg.type === 'release' && msg.reason === 'not_reserved') || env.handle !== null) deferrable = false;
         if (msg.type === 'resolve') {
           for (const e of await this.resolution(msg.orderId, now)) {
             evolveBuyer(this.state, e);
@@ -131,7 +141,13 @@ export class LimitActor implements Behavior<LimitMessage> {
         }
         replies.push([env, d.reply]);
       }
-      if (events.length > 0) await this.write(events);
+      if (events.length > 0 && deferrable) {
+        this.unjournaled.push(...events);
+      } else if (events.length > 0) {
+        // Journaled in the order decided: the deferred releases first.
+        await this.write(this.unjournaled.length > 0 ? [...this.unjournaled, ...events] : events);
+        this.unjournaled = [];
+      }
       for (const [env, reply] of replies) ctx.reply(env, reply);
     } catch (error) {
       // Nothing of this batch is known durable: fail it, and start again from the journal.
@@ -174,6 +190,7 @@ export class LimitActor implements Behavior<LimitMessage> {
     }
     this.state = state;
     this.seq = seq;
+    this.unjournaled = [];
     this.loaded = true;
     await this.resolveHolds();
   }

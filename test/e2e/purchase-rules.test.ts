@@ -119,6 +119,30 @@ describe.each(backends)('purchase rules on %s', (_name, backend) => {
     expect((await order('restarter', 'park-4', '2026-12-21')).body).toMatchObject({ error: 'limit_exceeded', rule: 'venue-date' });
   });
 
+  it('a sold-out order\'s hold is released at once, journaled with the buyer\'s next write, and settled at load if never written', async () => {
+    await venueSku(e.client, 'last-1', 'venue-last', 'west', ['2026-12-23'], 1);
+    await venueSku(e.client, 'last-2', 'venue-last', 'west', ['2026-12-23'], 5);
+    const types = async (user: string) => (await e.node.stores.journal.readAfter(`@b/${user}`, 0)).flatMap((r) => r.events.map((ev) => (ev as { type: string }).type));
+    expect((await order('first-comer', 'last-1', '2026-12-23')).status).toBe(201);
+
+    // Sold out: the hold is released in memory (the buyer's usage is free now), not written on its own.
+    expect((await order('late-1', 'last-1', '2026-12-23')).status).toBe(409);
+    await until('the release decided', async () => (await e.client.admin('GET', '/ops/buyers/late-1')).body.holds, (h) => h.length === 0);
+    expect(await types('late-1')).toEqual(['held']);
+    // The buyer's next order passes venue-date (the same venue and date) and writes the release first.
+    expect((await order('late-1', 'last-2', '2026-12-23')).status).toBe(201);
+    expect(await types('late-1')).toEqual(['held', 'released', 'held']);
+
+    // Never written (a restart before the buyer came back): the durable hold is settled at load.
+    expect((await order('late-2', 'last-1', '2026-12-23')).status).toBe(409);
+    await until('the release decided', async () => (await e.client.admin('GET', '/ops/buyers/late-2')).body.holds, (h) => h.length === 0);
+    await e.stop();
+    e = await startEngine(restartBackend!, { STAMPEDE_RESERVATION_TTL_MS: '60000' }, clock);
+    expect((await e.client.admin('GET', '/ops/buyers/late-2')).body.holds).toEqual([]);
+    expect((await order('late-2', 'last-2', '2026-12-23')).status).toBe(201);
+    expect(await types('late-2')).toEqual(['held', 'released', 'held']);
+  });
+
   it('a rule change applies to the next order', async () => {
     expect((await order('changer', 'park-3', '2026-12-20')).status).toBe(201);
     expect((await e.client.admin('DELETE', '/v1/limit-rules/venue-date')).status).toBe(204);

@@ -110,6 +110,9 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
     }
     const projection = e.node.stores.projection;
     await until('both orders paid in the read model', () => Promise.all(ids.map((id) => projection.order(id))), (rows) => rows.every((r) => r?.status === 'paid'));
+    // Every projection of these orders written (the row is projected from the SKU/date's `sold` and
+    // from the order's own `order.paid`: a late one would put the deleted row back).
+    await e.node.projector.drained();
     const consistent = await reconcile();
     expect(about(consistent, stream)).toEqual([]);
 
