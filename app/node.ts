@@ -130,6 +130,8 @@ export class StampedeNode {
       askTimeoutMs: c.ask_timeout_ms,
       nodeId: c.nodeId,
       now: () => this.clock.now(),
+      // Ask deadlines in real elapsed time, whatever the node's clock does.
+      askNow: () => performance.now(),
     });
     const m = this.metrics;
     this.committer = new GroupCommitter(

@@ -35,6 +35,12 @@ export interface RuntimeOptions {
   nodeId: string;
   /** Injected clock for idle/deadline decisions (default Date.now). */
   now?: () => number;
+  /**
+   * Clock of ask deadlines only (default `now`). An ask's timeout is about liveness (a stuck actor),
+   * not business time: a node whose business clock is moved on (tests, the simulator's jump past
+   * every expiry) gives it real elapsed time, so asks in flight at the jump do not all time out.
+   */
+  askNow?: () => number;
 }
 
 /** Opaque reply handle of an ask. */
@@ -226,7 +232,7 @@ class Core {
       this.hostPending.push(null);
     }
     this.coalescer = new Coalescer((inc) => this.flushOne(inc));
-    this.pending = new DeadlineSweeper(this.now, clamp(Math.floor(askTimeoutMs / 2), 5, 50));
+    this.pending = new DeadlineSweeper(opts.askNow ?? this.now, clamp(Math.floor(askTimeoutMs / 2), 5, 50));
     this.idleTimer = setInterval(() => this.sweepIdle(), clamp(Math.floor(idleMs / 2), 5, 1000));
     this.idleTimer.unref();
   }

@@ -30,6 +30,28 @@ describe.each(HOSTINGS)('ask timeout (%s)', (hosting) => {
     expect(await long).not.toBeInstanceOf(AskTimeoutError);
   });
 
+  it('times asks by askNow when given: moving the business clock on times out nothing, moving askNow does', async () => {
+    let now = 1_000;
+    let askNow = 1_000;
+    rt = runtime({ askTimeoutMs: 100, now: () => now, askNow: () => askNow }, hosting);
+    const held: Envelope<Msg>[] = [];
+    const kind = rt.define<Msg>('slowpoke', () => ({
+      receive(batch) {
+        for (const e of batch) held.push(e);
+      },
+    }));
+    const first = kind.ask<unknown>('k', { t: 'hold', n: 1 }).then((v) => ({ v }), (e: unknown) => ({ e }));
+    await until(() => held.length === 1);
+    now += 3_600_000; // an hour of business time: not a reason to give up on the actor
+    await sleep(60);
+    let done = false;
+    void first.then(() => (done = true));
+    await tick();
+    expect(done).toBe(false);
+    askNow += 101;
+    expect(await first).toMatchObject({ e: expect.any(AskTimeoutError) });
+  });
+
   it('uses one sweeper for 1,000 held asks, ignores late replies, and never hands over an expired queued ask', async () => {
     let now = 1_000;
     rt = runtime({ askTimeoutMs: 100, now: () => now }, hosting);
