@@ -224,8 +224,15 @@ class Core {
       this.hostRefs.push(
         spawn(shardRef, (state: undefined, batches: HostedBatches) => {
           // Not awaited: a hosted key's async receive must not hold up the other keys of its shard
-          // (run() sequences each key and settles its crashes itself).
-          for (const { inc, batch } of batches) void this.run(inc, batch);
+          // (run() sequences each key and settles its crashes itself). Should the runtime itself throw
+          // for one key, that incarnation is discarded and the other keys of the message still run.
+          for (const { inc, batch } of batches) {
+            try {
+              void this.run(inc, batch);
+            } catch (error) {
+              this.discard(inc, 'crash', error);
+            }
+          }
           return state;
         }, `host-${i}`, { onCrash: (_msg, _error, ctx) => ctx.resume }),
       );
