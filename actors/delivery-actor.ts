@@ -88,8 +88,6 @@ export interface DeliveryLimits {
   assigned_in_memory_max: number;
   /** Keys one order may ask for (the API's qty bound). */
   order_keys_max: number;
-  /** `assignedToMany` reads in flight at once (for the orders of one tick this actor does not know). */
-  lookups_in_flight_max: number;
   /** While orders are parked, the pool is looked at again this often even without `keys_added`. */
   parked_recheck_ms: number;
 }
@@ -100,18 +98,8 @@ export const delivery_limits_default: DeliveryLimits = {
   parked_orders_max: 10_000,
   assigned_in_memory_max: 10_000,
   order_keys_max: 100,
-  lookups_in_flight_max: 8,
   parked_recheck_ms: 5_000,
 };
-
-/** Orders whose keys one `assignedToMany` read asks for. */
-const lookup_orders_per_read = 500;
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 /** The longest order id the store can hold (card_keys.order_id). */
 const order_id_length_max = 64;
@@ -299,9 +287,8 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   // ---- assign --------------------------------------------------------------------------------
 
   /**
-   * The keys the store holds for the orders of this batch that this incarnation does not know: one
-   * read per few hundred orders (statement_rows_max), a few in flight. A failed read fails only the
-   * asks of its orders.
+   * The keys the store holds for the orders of this batch that this incarnation does not know, in one
+   * `assignedToMany` (the store splits it into statements). A failed read fails the asks of those orders.
    */
   private async lookUp(batch: Envelope<DeliveryMessage>[]): Promise<Map<string, number[] | Error>> {
     const ids = new Set<string>();
@@ -311,21 +298,13 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
       if (this.known.has(msg.orderId) || this.parkedIds.has(msg.orderId)) continue;
       ids.add(msg.orderId);
     }
-    const out = new Map<string, number[] | Error>();
-    const parts = chunks([...ids], lookup_orders_per_read);
-    let next = 0;
-    const worker = async () => {
-      for (let part = parts[next++]; part !== undefined; part = parts[next++]) {
-        try {
-          for (const [id, keys] of await this.deps.cardKeys.assignedToMany(part)) out.set(id, keys);
-        } catch (error) {
-          const failure = error instanceof Error ? error : new Error(String(error));
-          for (const id of part) out.set(id, failure);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(parts.length, this.limits.lookups_in_flight_max) }, worker));
-    return out;
+    if (ids.size === 0) return new Map();
+    try {
+      return await this.deps.cardKeys.assignedToMany([...ids]);
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      return new Map([...ids].map((id) => [id, failure]));
+    }
   }
 
   private async assign(

@@ -296,7 +296,8 @@ export class OrderService {
     if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
     const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'pay', payment });
     if (reply.outcome === 'not_found') return fail('not_found', `unknown order ${orderId}`);
-    if (reply.outcome === 'ok' && reply.changed && reply.order.status === 'paid' && this.catalog.sku(reply.order.skuId)?.delivery !== 'manual') {
+    // `changed`: this callback made it paid.
+    if (reply.outcome === 'ok' && reply.changed && this.catalog.sku(reply.order.skuId)?.delivery !== 'manual') {
       this.options.paid?.(orderId);
     }
     return { ok: true, value: { orderId, status: reply.order.status } };

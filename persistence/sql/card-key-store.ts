@@ -9,7 +9,7 @@
 // same row serialize on its row lock (InnoDB) or on the database write lock (SQLite); the second
 // re-evaluates `order_id IS NULL` against the committed row, matches nothing, and loses. Keys are
 // updated in ascending (sku, id) order, so two transactions lock rows in the same order and cannot
-// deadlock each other. No SELECT ... FOR UPDATE: the UPDATE is the check. In the same transaction
+// deadlock each other. No locking read comes first: the UPDATE is the check. In the same transaction
 // each order is then checked to hold only the keys of this call, so an order never gets a second set.
 import { CardKeyConflictError } from '../errors.ts';
 import type { CardKeyAssignment, CardKeyStore } from '../ports.ts';
