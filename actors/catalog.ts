@@ -1,13 +1,20 @@
 // The catalog in memory: SKUs and SKU/date streams, loaded at start and written through on every
 // admin change, so the purchase path never reads the catalog tables.
 
+import { inventoryStream } from '../engine/shard.ts';
 import type { Sku, SkuStore, StreamRef, StreamStore } from '../persistence/ports.ts';
+
+/** A SKU/date as the catalog holds it: with its stream key (`skuId/date`), made once. */
+export interface CatalogStream extends StreamRef {
+  stream: string;
+}
 
 export class Catalog {
   private readonly skus = new Map<string, Sku>();
-  private readonly streamsByNo = new Map<number, StreamRef>();
-  private readonly streamsByKey = new Map<string, StreamRef>();
-  private readonly datesBySku = new Map<string, Set<string>>();
+  private readonly streamsByNo = new Map<number, CatalogStream>();
+  private readonly streamsByKey = new Map<string, CatalogStream>();
+  /** SKU -> date -> stream: the purchase path finds its SKU/date without building the key string. */
+  private readonly streamsBySku = new Map<string, Map<string, CatalogStream>>();
 
   constructor(
     private readonly skuStore: SkuStore,
@@ -28,29 +35,27 @@ export class Catalog {
     this.skus.set(sku.skuId, sku);
   }
 
-  stream(skuId: string, date: string): StreamRef | undefined {
-    return this.streamsByKey.get(`${skuId}/${date}`);
+  stream(skuId: string, date: string): CatalogStream | undefined {
+    return this.streamsBySku.get(skuId)?.get(date);
   }
 
   /** By stream key (`skuId/date`, see engine/shard.ts inventoryStream). */
-  streamOf(stream: string): StreamRef | undefined {
+  streamOf(stream: string): CatalogStream | undefined {
     return this.streamsByKey.get(stream);
   }
 
-  streamByNo(streamNo: number): StreamRef | undefined {
+  streamByNo(streamNo: number): CatalogStream | undefined {
     return this.streamsByNo.get(streamNo);
   }
 
-  async ensureStream(skuId: string, date: string): Promise<StreamRef> {
+  async ensureStream(skuId: string, date: string): Promise<CatalogStream> {
     const known = this.stream(skuId, date);
     if (known) return known;
-    const ref = await this.streamStore.ensure(skuId, date);
-    this.remember(ref);
-    return ref;
+    return this.remember(await this.streamStore.ensure(skuId, date));
   }
 
   dates(skuId: string): string[] {
-    return [...(this.datesBySku.get(skuId) ?? [])].sort();
+    return [...(this.streamsBySku.get(skuId)?.keys() ?? [])].sort();
   }
 
   /** Every SKU (reconciliation). */
@@ -59,7 +64,7 @@ export class Catalog {
   }
 
   /** Every SKU/date (reconciliation). */
-  allStreams(): StreamRef[] {
+  allStreams(): CatalogStream[] {
     return [...this.streamsByNo.values()];
   }
 
@@ -67,11 +72,15 @@ export class Catalog {
     return this.skus.size;
   }
 
-  private remember(ref: StreamRef): void {
-    this.streamsByNo.set(ref.streamNo, ref);
-    this.streamsByKey.set(`${ref.skuId}/${ref.date}`, ref);
-    let dates = this.datesBySku.get(ref.skuId);
-    if (!dates) this.datesBySku.set(ref.skuId, (dates = new Set()));
-    dates.add(ref.date);
+  private remember(ref: StreamRef): CatalogStream {
+    const known = this.streamsByNo.get(ref.streamNo);
+    if (known && known.skuId === ref.skuId && known.date === ref.date) return known;
+    const entry: CatalogStream = { streamNo: ref.streamNo, skuId: ref.skuId, date: ref.date, stream: inventoryStream(ref.skuId, ref.date) };
+    this.streamsByNo.set(entry.streamNo, entry);
+    this.streamsByKey.set(entry.stream, entry);
+    let dates = this.streamsBySku.get(entry.skuId);
+    if (!dates) this.streamsBySku.set(entry.skuId, (dates = new Map()));
+    dates.set(entry.date, entry);
+    return entry;
   }
 }

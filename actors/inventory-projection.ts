@@ -38,7 +38,7 @@ export function projectEvent(before: InventoryState, event: InventoryEvent, seq:
     case 'reserved': {
       // The hottest path of a sale: nothing at all unless an Idempotency-Key must be remembered.
       if (!event.idempotency) return undefined;
-      return { seq, idempotency: answered(event.userId, event.idempotency, 201, orderCreatedBody({ ...event, skuId: c.skuId, date: c.date }), event.createdAt) };
+      return { seq, idempotency: answered(event.userId, event.idempotency, 201, orderCreatedBody(event, c.skuId, c.date), event.createdAt) };
     }
     case 'released':
     case 'sold': {

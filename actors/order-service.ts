@@ -181,9 +181,9 @@ export class OrderService {
     if (!sku) return answer(fail('not_found', `unknown SKU ${p.skuId}`));
     // API.md: an SKU not (yet) visible is `not_on_sale` for an order (and 404 on its page).
     if (!isOnSale(sku, now)) return answer(fail('not_on_sale', `${p.skuId} is not on sale`));
-    const stream = inventoryStream(p.skuId, p.date);
-    const ref = this.catalog.streamOf(stream);
+    const ref = this.catalog.stream(p.skuId, p.date);
     if (!ref) return answer(fail('not_found', `no stock for ${p.skuId} on ${p.date}`));
+    const stream = ref.stream;
     const command: InventoryCommand = {
       type: 'reserve',
       orderId: orderIdFor(now, this.random, ref.streamNo),
@@ -197,6 +197,8 @@ export class OrderService {
     // checks every rule and holds the usage first; the reservation follows; a refusal releases the
     // hold. Held even when no rule matches this SKU: a rule added later counts the order (its group
     // holds every counted order of the buyer). With no rule at all, orders skip the limit actors.
+    const rules = this.options.rules();
+    if (rules.rules.length === 0) return this.reserve(stream, command, p);
     const facts: BuyerOrderFacts = {
       orderId: command.orderId,
       skuId: p.skuId,
@@ -206,8 +208,6 @@ export class OrderService {
       qty: p.qty,
       createdAt: now,
     };
-    const rules = this.options.rules();
-    if (rules.rules.length === 0) return this.reserve(stream, command, p);
     this.sagas.add(command.orderId);
     /** What became of the reservation: unknown when its ask failed (it may still be made). */
     let outcome: 'reserved' | 'refused' | 'unknown' = 'refused';
@@ -245,7 +245,7 @@ export class OrderService {
     const reply = await this.inventory.ask<InventoryReply | ReplayReply | { outcome: 'overloaded' }>(stream, command);
     switch (reply.outcome) {
       case 'reserved':
-        return { status: 201, body: orderCreatedBody({ ...reply.reservation, skuId: p.skuId, date: p.date }) };
+        return { status: 201, body: orderCreatedBody(reply.reservation, p.skuId, p.date) };
       case 'sold_out':
         return answer(fail('sold_out', SOLD_OUT_MESSAGE));
       case 'replay':
@@ -575,7 +575,7 @@ export class OrderService {
   private streamOf(orderId: string): { stream: string; skuId: string; date: string } | undefined {
     const parsed = parseOrderId(orderId);
     const ref = parsed && this.catalog.streamByNo(parsed.streamNo);
-    return ref ? { stream: inventoryStream(ref.skuId, ref.date), skuId: ref.skuId, date: ref.date } : undefined;
+    return ref ? { stream: ref.stream, skuId: ref.skuId, date: ref.date } : undefined;
   }
 
   /**

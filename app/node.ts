@@ -169,7 +169,6 @@ export class StampedeNode {
     this.rules = new RuleBook(this.stores.rules);
     await this.rules.load();
     const recoveries = new Semaphore(c.recovery_concurrency);
-    const reservationCounters = new Map<string, { inc(): void }>();
     const snapshots = this.stores.snapshots.map((store, i) => ({ name: this.stores.snapshotNames[i] ?? `store-${i}`, store }));
     this.inventory = this.runtime.define<InventoryMessage>(
       'inventory',
@@ -192,12 +191,7 @@ export class StampedeNode {
             expiry_check_ms_max: 1_000,
           },
           observer: {
-            // A counter child per outcome, bound once: labelled inc() hashes its labels on every call.
-            reservation: (outcome) => {
-              let child = reservationCounters.get(outcome);
-              if (!child) reservationCounters.set(outcome, (child = m.reservations.labels(outcome)));
-              child.inc();
-            },
+            reservation: (outcome) => m.countReservation(outcome),
             recovered: (_stream, ms) => m.recoveryMs.observe(ms),
             snapshotFailed: (store, error) => {
               m.snapshotFailures.inc({ store });

@@ -85,6 +85,7 @@ export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 's
   let reserved = 0, soldOut = 0, errors = 0, next = 0;
   let firstError = '';
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(
     Array.from({ length: o.concurrency }, async () => {
       while (next < o.reservations) {
@@ -104,6 +105,7 @@ export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 's
     }),
   );
   const elapsed_ms = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
   const inv = await node.orders.inspect(SKU, DATE);
   const commit = (await node.metrics.groupCommitLatencyMs.get()).values;
   const sum = commit.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
@@ -131,7 +133,7 @@ export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 's
     p99_ms: percentile(latencies, 99),
     oversold: reserved > o.stock || live > o.stock,
     durable_when_answered: true,
-    notes: `journal write avg ${(sum / count).toFixed(2)} ms; ${j.records} journal writes for ${j.seq} events (avg ${(Number(j.seq) / Math.max(1, Number(j.records))).toFixed(0)} events/write); actor reserved ${live}; read model has ${projected} reserved orders${firstError ? `; first error: ${firstError}` : ''}`,
+    notes: `this process's CPU ${((cpu.user + cpu.system) / o.reservations).toFixed(1)} µs per attempt (${((100 * (cpu.user + cpu.system)) / 1000 / elapsed_ms).toFixed(0)}% of a core); journal write avg ${(sum / count).toFixed(2)} ms; ${j.records} journal writes for ${j.seq} events (avg ${(Number(j.seq) / Math.max(1, Number(j.records))).toFixed(0)} events/write); actor reserved ${live}; read model has ${projected} reserved orders${firstError ? `; first error: ${firstError}` : ''}`,
   };
 }
 

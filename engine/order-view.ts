@@ -23,12 +23,13 @@ export interface OrderCreatedBody {
   expiresAt: string;
 }
 
-export function orderCreatedBody(o: Omit<OrderFacts, 'status' | 'createdAt'>): OrderCreatedBody {
+/** The 201 body of a reservation `o` of SKU `skuId` on `date`. */
+export function orderCreatedBody(o: Pick<OrderFacts, 'orderId' | 'qty' | 'amountCents' | 'expiresAt'>, skuId: string, date: string): OrderCreatedBody {
   return {
     orderId: o.orderId,
     status: 'reserved',
-    skuId: o.skuId,
-    date: o.date,
+    skuId,
+    date,
     qty: o.qty,
     amountCents: o.amountCents,
     expiresAt: isoTime(o.expiresAt),

@@ -4,9 +4,21 @@
 // BUCKETS maps by a hash of the id — each rehash is 1/BUCKETS of the size — and keeps the order of
 // arrival in a queue whose released entries are skipped and compacted away.
 
-import { fnv1a32 } from './shard.ts';
-
 const BUCKETS = 64;
+
+/**
+ * The bucket of an order id: a mix of its last characters. An engine order id (engine/ids.ts) ends
+ * with its SKU/date's number after 16 random base-32 characters, so the characters before the dash
+ * spread ids evenly; any other string still gets a deterministic bucket. Cheaper than hashing the
+ * whole id (Map hashes it again anyway): a reservation is looked up two or three times per order.
+ */
+function bucketOf(orderId: string): number {
+  const n = orderId.length;
+  if (n === 0) return 0;
+  const dash = orderId.lastIndexOf('-');
+  const end = dash > 1 ? dash : n;
+  return (orderId.charCodeAt(end - 1) * 31 + (end >= 2 ? orderId.charCodeAt(end - 2) : 0) * 7) & (BUCKETS - 1);
+}
 
 export interface Keyed {
   orderId: string;
@@ -34,14 +46,21 @@ export class ReservationIndex<R extends Keyed> {
   /** Adds a reservation (replacing one with the same id, which then keeps its old place). */
   set(orderId: string, r: R): this {
     const b = this.bucket(orderId);
-    if (!b.has(orderId)) {
+    const size = b.size;
+    b.set(orderId, r); // one lookup: whether the id was new shows in the size
+    if (b.size !== size) {
       this.count++;
       this.queue.push(r);
-    } else {
-      const i = this.queue.indexOf(b.get(orderId)!, this.head);
-      if (i >= 0) this.queue[i] = r;
+      return this;
     }
-    b.set(orderId, r);
+    // Replaced: the live entry of this id is the last one queued with it (a released one may still
+    // sit before it, not yet compacted away).
+    for (let i = this.queue.length - 1; i >= this.head; i--) {
+      if (this.queue[i]!.orderId === orderId) {
+        this.queue[i] = r;
+        break;
+      }
+    }
     return this;
   }
 
@@ -61,7 +80,7 @@ export class ReservationIndex<R extends Keyed> {
   }
 
   private bucket(orderId: string): Map<string, R> {
-    return this.buckets[fnv1a32(orderId) & (BUCKETS - 1)]!;
+    return this.buckets[bucketOf(orderId)]!;
   }
 
   private isLive(r: R): boolean {

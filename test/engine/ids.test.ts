@@ -1,6 +1,6 @@
 // Proves order ids are unique, time-ordered, and name their stream, using a seeded random source.
 import { describe, expect, it } from 'vitest';
-import { SeededRandom, orderIdFor, parseOrderId, shardOf } from '../../engine/index.ts';
+import { SeededRandom, orderIdFor, parseOrderId, shardOf, ulid } from '../../engine/index.ts';
 
 describe('order ids', () => {
   it('round-trip the stream number and creation time, and are unique and ordered', () => {
@@ -12,6 +12,25 @@ describe('order ids', () => {
       expect(id).toMatch(/^[A-Za-z0-9._:-]{1,64}$/);
       expect(parseOrderId(id)).toEqual({ streamNo: 1 + (i % 500), createdAt_ms: 1_700_000_000_000 + i });
     });
+  });
+
+  it('encode time and randomness exactly as the ULID spec (reference written the plain way)', () => {
+    const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+    const reference = (now: number, bytes: Uint8Array): string => {
+      let time = '';
+      for (let i = 0, t = now; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
+      let bitsText = '';
+      for (const b of bytes) bitsText += b.toString(2).padStart(8, '0');
+      let rand = '';
+      for (let i = 0; i < 80; i += 5) rand += CROCKFORD[parseInt(bitsText.slice(i, i + 5), 2)];
+      return time + rand;
+    };
+    for (let seed = 1; seed <= 200; seed++) {
+      const now = 1_700_000_000_000 + seed * 7_919;
+      const expected = reference(now, new SeededRandom(seed).bytes(10));
+      expect(ulid(now, new SeededRandom(seed))).toBe(expected);
+      expect(orderIdFor(now, new SeededRandom(seed), seed * 1_000)).toBe(`${expected}-${(seed * 1_000).toString(36)}`);
+    }
   });
 
   it('rejects strings that are not order ids', () => {

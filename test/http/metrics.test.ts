@@ -34,6 +34,20 @@ async function scrape(): Promise<{ text: string; type: string | null }> {
 }
 
 describe('Metrics', () => {
+  it('reservations tallied on the hot path are in every scrape, added to the counter once', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    for (let i = 0; i < 3; i++) m.countReservation('sold_out');
+    m.countReservation('reserved');
+    m.reservations.inc({ outcome: 'reserved' });
+    const first = await m.registry.metrics();
+    expect(first).toContain('stampede_reservations_total{outcome="sold_out"} 3');
+    expect(first).toContain('stampede_reservations_total{outcome="reserved"} 2');
+    m.countReservation('sold_out');
+    const second = await m.registry.metrics();
+    expect(second).toContain('stampede_reservations_total{outcome="sold_out"} 4');
+    expect(second).toContain('stampede_reservations_total{outcome="reserved"} 2');
+  });
+
   it('the text names every metric, with the registry content type', async () => {
     metrics.reservations.inc({ outcome: 'reserved' });
     metrics.groupCommitBatchEvents.observe(300);
