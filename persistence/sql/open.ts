@@ -9,6 +9,7 @@ import { DatabaseObjectExistsException, ExceptionConverter } from '@mikro-orm/co
 import { MikroORM as SqliteMikroORM, BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import type { AbstractSqlConnection } from '@mikro-orm/knex';
 import { MikroORM as MySqlMikroORM, MySqlDriver } from '@mikro-orm/mysql';
+import { format as mysqlFormat } from 'mysql2';
 import { StoreUnavailableError } from '../errors.ts';
 import { WalSync } from './wal-sync.ts';
 import type { SnapshotStore, Stores } from '../ports.ts';
@@ -160,6 +161,17 @@ function isSchemaRace(error: Error): boolean {
   return errno === 1007 || errno === 1050 || errno === 1061 || /already exists/i.test(error.message);
 }
 
+/**
+ * mysql2's statement formatting. MikroORM inlines every value itself and hands mysql2 the finished
+ * text with no values, which mysql2 would still scan from end to end for placeholders (skipping
+ * quoted strings character by character): for a group commit's multi-row INSERT of hundreds of KiB
+ * that scan cost ~3% of a reservation with purchase rules. Text without values goes as it is.
+ */
+export function formatMysqlQuery(sql: string, values: unknown, timezone?: string): string {
+  if (values === undefined || values === null || (Array.isArray(values) && values.length === 0)) return sql;
+  return mysqlFormat(sql, values as Parameters<typeof mysqlFormat>[1], false, timezone as never);
+}
+
 async function initMySql(url: string, logger: (message: string) => void) {
   const parsed = new URL(url);
   const dbName = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || default_mysql_database;
@@ -185,6 +197,7 @@ async function initMySql(url: string, logger: (message: string) => void) {
         // Affected rows then count only rows really changed: an insert-ignore (dialect.ts) that met a
         // duplicate reports 0, so card-key uploads can say how many keys were new.
         flags: ['-FOUND_ROWS'],
+        queryFormat: formatMysqlQuery,
       },
     },
   });
