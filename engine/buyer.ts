@@ -18,6 +18,7 @@
 // Time: `now` must not go backwards between commands to one buyer (the actor's clock). An order's
 // `createdAt` is stamped before anyone can release it, so a tombstone's time is >= its order's creation.
 
+import { internAttributes, internFacts, internString } from './facts-intern.ts';
 import {
   DAY_MS,
   evaluate,
@@ -26,6 +27,8 @@ import {
   type UsageOrder,
   type RefusalReason,
   type RuleSet,
+  type Usage,
+  type UsageLedger,
 } from './rules.ts';
 
 /** Orders held or counted per buyer at once; a hold beyond it is refused (too_many_orders). */
@@ -67,6 +70,39 @@ export interface BuyerState {
   acceptFrom_ms: number;
   /** No-shows before this are ignored: prune dropped those, and one noticed again must not come back. */
   noShowsFrom_ms: number;
+  /** `orders` again, compactly and in the same order, for evaluation (see UsageLedger); kept by evolveBuyer. */
+  ledger: BuyerLedger;
+}
+
+/** The counted orders as evaluate reads them, with their ids (entry i is order ids[i]). */
+export interface BuyerLedger extends UsageLedger {
+  ids: string[];
+}
+
+function ledgerOf(orders: Map<string, BuyerOrder>): BuyerLedger {
+  const ledger: BuyerLedger = { ids: [], facts: [], qty: [], createdAt: [] };
+  for (const o of orders.values()) appendToLedger(ledger, o);
+  return ledger;
+}
+
+function appendToLedger(ledger: BuyerLedger, o: BuyerOrderFacts): void {
+  ledger.ids.push(o.orderId);
+  ledger.facts.push(internFacts(o));
+  ledger.qty.push(o.qty);
+  ledger.createdAt.push(o.createdAt);
+}
+
+function removeFromLedger(ledger: BuyerLedger, orderId: string): void {
+  // Usually the latest hold (a sold-out order released at once): search from the end.
+  for (let i = ledger.ids.length - 1; i >= 0; i--) {
+    if (ledger.ids[i] === orderId) {
+      ledger.ids.splice(i, 1);
+      ledger.facts.splice(i, 1);
+      ledger.qty.splice(i, 1);
+      ledger.createdAt.splice(i, 1);
+      return;
+    }
+  }
 }
 
 export type BuyerReleaseReason = 'cancelled' | 'expired' | 'refund_required' | 'not_reserved';
@@ -109,21 +145,29 @@ export interface BuyerDecision {
 }
 
 export function emptyBuyer(): BuyerState {
-  return { orders: new Map(), released: new Map(), noShows: new Map(), acceptFrom_ms: -Infinity, noShowsFrom_ms: -Infinity };
+  return {
+    orders: new Map(),
+    released: new Map(),
+    noShows: new Map(),
+    acceptFrom_ms: -Infinity,
+    noShowsFrom_ms: -Infinity,
+    ledger: { ids: [], facts: [], qty: [], createdAt: [] },
+  };
 }
 
 /** The buyer's usage as `evaluate` reads it. */
-export function buyerUsage(state: BuyerState): { orders: Iterable<BuyerOrder>; noShows: Iterable<NoShow> } {
-  return { orders: state.orders.values(), noShows: state.noShows.values() };
+export function buyerUsage(state: BuyerState): Usage {
+  return { orders: state.orders.values(), noShows: state.noShows.values(), ledger: state.ledger };
 }
 
+/** A copy of the order's facts, its repeated values shared (engine/facts-intern.ts). */
 function factsOf(o: BuyerOrderFacts): BuyerOrderFacts {
   return {
     orderId: o.orderId,
-    skuId: o.skuId,
-    date: o.date,
-    merchantId: o.merchantId,
-    attributes: { ...o.attributes },
+    skuId: internString(o.skuId),
+    date: internString(o.date),
+    merchantId: internString(o.merchantId),
+    attributes: internAttributes(o.attributes),
     qty: o.qty,
     createdAt: o.createdAt,
   };
@@ -137,7 +181,9 @@ export function decideBuyer(state: BuyerState, command: BuyerCommand, now: numbe
       if (state.orders.has(o.orderId)) return { events: [], reply: { outcome: 'held', orderId: o.orderId } };
       if (o.createdAt < state.acceptFrom_ms) return { events: [], reply: { outcome: 'stale', acceptFrom_ms: state.acceptFrom_ms } };
       if (state.orders.size >= BUYER_ORDERS_MAX) return { events: [], reply: { outcome: 'too_many_orders', max: BUYER_ORDERS_MAX } };
-      const verdict = evaluate(command.rules, buyerUsage(state), o, now);
+      // The candidate's facts shared like the held orders' (factsOf), so that evaluate finds the orders
+      // of the same SKU/date by identity.
+      const verdict = evaluate(command.rules, buyerUsage(state), factsOf(o), now);
       if (!verdict.ok) return { events: [], reply: { outcome: 'limit_exceeded', ruleId: verdict.ruleId, reason: verdict.reason } };
       return { events: [{ type: 'held', order: factsOf(o), at: now }], reply: { outcome: 'held', orderId: o.orderId } };
     }
@@ -192,7 +238,10 @@ function decidePrune(state: BuyerState, rules: RuleSet, now: number): BuyerDecis
 export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
   switch (event.type) {
     case 'held':
-      if (!state.orders.has(event.order.orderId)) state.orders.set(event.order.orderId, { ...factsOf(event.order), status: 'held' });
+      if (!state.orders.has(event.order.orderId)) {
+        state.orders.set(event.order.orderId, { ...factsOf(event.order), status: 'held' });
+        appendToLedger(state.ledger, event.order);
+      }
       return state;
     case 'confirmed': {
       const o = state.orders.get(event.orderId);
@@ -200,7 +249,7 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
       return state;
     }
     case 'released':
-      state.orders.delete(event.orderId);
+      if (state.orders.delete(event.orderId)) removeFromLedger(state.ledger, event.orderId);
       if (!state.released.has(event.orderId)) {
         state.released.set(event.orderId, event.at);
         if (state.released.size > BUYER_TOMBSTONES_MAX) {
@@ -223,6 +272,7 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
       return state;
     case 'pruned':
       for (const [id, o] of state.orders) if (o.createdAt < event.ordersBefore_ms) state.orders.delete(id);
+      state.ledger = ledgerOf(state.orders);
       for (const [id, n] of state.noShows) if (n.at < event.noShowsBefore_ms) state.noShows.delete(id);
       for (const [id, at] of state.released) if (at < event.acceptFrom_ms) state.released.delete(id);
       state.acceptFrom_ms = Math.max(state.acceptFrom_ms, event.acceptFrom_ms);
@@ -252,12 +302,14 @@ export function buyerToSnapshot(state: BuyerState): BuyerSnapshot {
 }
 
 export function buyerFromSnapshot(s: BuyerSnapshot): BuyerState {
+  const orders = new Map<string, BuyerOrder>(s.orders.map((o) => [o.orderId, { ...factsOf(o), status: o.status }]));
   return {
-    orders: new Map(s.orders.map((o) => [o.orderId, { ...o, attributes: { ...o.attributes } }])),
+    orders,
     released: new Map(s.released),
-    noShows: new Map(s.noShows.map((n) => [n.orderId, { ...n, attributes: { ...n.attributes } }])),
+    noShows: new Map(s.noShows.map((n) => [n.orderId, { ...factsOf(n), at: n.at }])),
     acceptFrom_ms: s.acceptFrom_ms ?? -Infinity,
     noShowsFrom_ms: s.noShowsFrom_ms ?? -Infinity,
+    ledger: ledgerOf(orders),
   };
 }
 

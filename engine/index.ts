@@ -7,6 +7,7 @@ export * from './reservation-index.ts';
 export * from './inventory.ts';
 export * from './order.ts';
 export * from './order-view.ts';
+export * from './facts-intern.ts';
 export * from './rules.ts';
 export * from './buyer.ts';
 export * from './usage-report.ts';

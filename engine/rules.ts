@@ -80,10 +80,26 @@ export interface UsageNoShow extends UsageOrder {
   at: number;
 }
 
+/** The facts of an order a rule's match and groupBy read. */
+export type OrderFactsOnly = Pick<UsageOrder, 'skuId' | 'date' | 'merchantId' | 'attributes'>;
+
+/**
+ * The counted orders laid out compactly (entry i: facts[i], qty[i], createdAt[i]), facts shared by the
+ * orders of one SKU/date (engine/facts-intern.ts): evaluating them reads a few contiguous arrays
+ * instead of one object per order scattered over the heap.
+ */
+export interface UsageLedger {
+  facts: OrderFactsOnly[];
+  qty: number[];
+  createdAt: number[];
+}
+
 /** The buyer's usage: counted orders (held or confirmed) and no-shows. Each is iterated once. */
 export interface Usage {
   orders: Iterable<UsageOrder>;
   noShows: Iterable<UsageNoShow>;
+  /** The same orders as `orders`, compactly: read instead of `orders` when given. */
+  ledger?: UsageLedger;
 }
 
 export type RefusalReason =
@@ -176,7 +192,7 @@ export function inWindow(w: CompiledWindow, t: number, now: number): boolean {
 }
 
 /** The order's value for a dimension, or undefined when its SKU has no such attribute. */
-export function dimensionValue(facts: UsageOrder, dimension: Dimension): string | undefined {
+export function dimensionValue(facts: OrderFactsOnly, dimension: Dimension): string | undefined {
   switch (dimension) {
     case 'skuId':
       return facts.skuId;
@@ -191,7 +207,7 @@ export function dimensionValue(facts: UsageOrder, dimension: Dimension): string 
 }
 
 /** Whether the order matches the rule's `match` (SKU list and attribute pairs). */
-export function matchesRule(rule: CompiledRule, facts: UsageOrder): boolean {
+export function matchesRule(rule: CompiledRule, facts: OrderFactsOnly): boolean {
   if (rule.skuIds && !rule.skuIds.has(facts.skuId)) return false;
   for (const [k, v] of rule.attributes) {
     if (!Object.hasOwn(facts.attributes, k) || facts.attributes[k] !== v) return false;
@@ -200,7 +216,7 @@ export function matchesRule(rule: CompiledRule, facts: UsageOrder): boolean {
 }
 
 /** The candidate's groupBy values when the rule applies to it, else undefined. */
-export function groupKey(rule: CompiledRule, facts: UsageOrder): string[] | undefined {
+export function groupKey(rule: CompiledRule, facts: OrderFactsOnly): string[] | undefined {
   if (!matchesRule(rule, facts)) return undefined;
   const key: string[] = [];
   for (const d of rule.groupBy) {
@@ -211,7 +227,7 @@ export function groupKey(rule: CompiledRule, facts: UsageOrder): string[] | unde
   return key;
 }
 
-function inGroup(rule: CompiledRule, key: readonly string[], facts: UsageOrder): boolean {
+function inGroup(rule: CompiledRule, key: readonly string[], facts: OrderFactsOnly): boolean {
   for (let i = 0; i < rule.groupBy.length; i++) {
     if (dimensionValue(facts, rule.groupBy[i]!) !== key[i]) return false;
   }
@@ -243,20 +259,37 @@ export function evaluate(rules: RuleSet, usage: Usage, candidate: UsageOrder, no
     const counted = inWindow(rule.window, candidate.createdAt, now);
     if (!counted && rule.rule.max.noShows === undefined) continue; // nothing this rule could refuse
     const t: Tally = { rule, key, units: 0, orders: 0, noShows: 0, distinct: rule.distinct.map(() => new Set<string>()), counted };
-    if (counted) add(t, candidate);
+    if (counted) add(t, candidate, candidate.qty);
     tallies.push(t);
   }
   if (tallies.length === 0) return { ok: true };
-  for (const o of usage.orders) {
-    for (const t of tallies) {
-      if (inWindow(t.rule.window, o.createdAt, now) && inGroup(t.rule, t.key, o)) add(t, o);
+  // An order with the candidate's own facts (the same SKU/date: most of a buyer's orders in a sale) is
+  // in every applicable rule's group: each group key is made of those facts. Shared facts
+  // (engine/facts-intern.ts) make this test pointer comparisons.
+  const ledger = usage.ledger;
+  if (ledger) {
+    const { facts, qty, createdAt } = ledger;
+    for (let i = 0; i < facts.length; i++) {
+      const f = facts[i]!;
+      const same = sameFacts(f, candidate);
+      for (const t of tallies) {
+        if (inWindow(t.rule.window, createdAt[i]!, now) && (same || inGroup(t.rule, t.key, f))) add(t, f, qty[i]!);
+      }
+    }
+  } else {
+    for (const o of usage.orders) {
+      const same = sameFacts(o, candidate);
+      for (const t of tallies) {
+        if (inWindow(t.rule.window, o.createdAt, now) && (same || inGroup(t.rule, t.key, o))) add(t, o, o.qty);
+      }
     }
   }
   const noShowRules = tallies.filter((t) => t.rule.rule.max.noShows !== undefined);
   if (noShowRules.length > 0) {
     for (const n of usage.noShows) {
+      const same = sameFacts(n, candidate);
       for (const t of noShowRules) {
-        if (inWindow(t.rule.window, n.at, now) && inGroup(t.rule, t.key, n)) t.noShows += 1;
+        if (inWindow(t.rule.window, n.at, now) && (same || inGroup(t.rule, t.key, n))) t.noShows += 1;
       }
     }
   }
@@ -267,13 +300,20 @@ export function evaluate(rules: RuleSet, usage: Usage, candidate: UsageOrder, no
   return { ok: true };
 }
 
-function add(t: Tally, o: UsageOrder): void {
-  t.units += o.qty;
+/** Whether two orders have the same SKU, date, merchant and attributes (the same attributes object). */
+function sameFacts(a: OrderFactsOnly, b: OrderFactsOnly): boolean {
+  if (a === b) return true;
+  return a.attributes === b.attributes && a.skuId === b.skuId && a.date === b.date && a.merchantId === b.merchantId;
+}
+
+function add(t: Tally, o: OrderFactsOnly, qty: number): void {
+  t.units += qty;
   t.orders += 1;
-  t.rule.distinct.forEach(([d], i) => {
-    const v = dimensionValue(o, d);
+  const distinct = t.rule.distinct;
+  for (let i = 0; i < distinct.length; i++) {
+    const v = dimensionValue(o, distinct[i]![0]);
     if (v !== undefined) t.distinct[i]!.add(v);
-  });
+  }
 }
 
 function refusal(t: Tally): RefusalReason | undefined {

@@ -3,7 +3,8 @@
 // usages and candidates over a small world, and compares them with test/engine/reference-rules.ts.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileRules, DAY_MS, evaluate, type UsageNoShow, type UsageOrder } from '../../engine/index.ts';
+import { compileRules, DAY_MS, evaluate, internFacts, type UsageNoShow, type UsageOrder } from '../../engine/index.ts';
+
 import { arbitraryRules, orderFacts, referenceEvaluate } from './reference-rules.ts';
 
 const T0 = Date.parse('2026-12-01T00:00:00Z');
@@ -32,6 +33,9 @@ describe('evaluate', () => {
         (rs, orders, noShows, candidate, now) => {
           const got = evaluate(compileRules(rs), { orders, noShows }, candidate, now);
           expect(got).toEqual(referenceEvaluate(rs, orders, noShows, candidate, now));
+          // The same orders read from a compact ledger with shared facts (how limit actors pass them).
+          const ledger = { facts: orders.map((o) => internFacts(o)), qty: orders.map((o) => o.qty), createdAt: orders.map((o) => o.createdAt) };
+          expect(evaluate(compileRules(rs), { orders: [], noShows, ledger }, { ...candidate, ...internFacts(candidate) }, now)).toEqual(got);
         },
       ),
       { numRuns: 3_000 },
