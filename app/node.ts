@@ -9,11 +9,11 @@ import { pino, type Logger } from 'pino';
 import { inventoryStream, type Clock, type RandomSource } from '../engine/index.ts';
 import { Catalog } from '../actors/catalog.ts';
 import { GroupCommitter } from '../actors/group-commit.ts';
-import { DELIVERY_STREAM_PREFIX, DeliveryActor, type DeliveryMessage } from '../actors/delivery-actor.ts';
-import { InventoryActor, type InventoryMessage } from '../actors/inventory-actor.ts';
-import { OrderActor, ORDER_STREAM_PREFIX, type OrderMessage } from '../actors/order-actor.ts';
+import { DELIVERY_STREAM_PREFIX, DeliveryActor, type DeliveryDeps, type DeliveryMessage } from '../actors/delivery-actor.ts';
+import { InventoryActor, type InventoryDeps, type InventoryMessage } from '../actors/inventory-actor.ts';
+import { OrderActor, ORDER_STREAM_PREFIX, type OrderActorDeps, type OrderMessage } from '../actors/order-actor.ts';
 import { OrderService } from '../actors/order-service.ts';
-import { BUYER_STREAM_PREFIX, LimitActor, type LimitMessage } from '../actors/limit-actor.ts';
+import { BUYER_STREAM_PREFIX, LimitActor, type LimitDeps, type LimitMessage } from '../actors/limit-actor.ts';
 import { Projector } from '../actors/projector.ts';
 import { Reconciler } from '../actors/reconciler.ts';
 import { NoShowSweeper } from '../actors/no-show-sweeper.ts';
@@ -170,94 +170,89 @@ export class StampedeNode {
     await this.rules.load();
     const recoveries = new Semaphore(c.recovery_concurrency);
     const snapshots = this.stores.snapshots.map((store, i) => ({ name: this.stores.snapshotNames[i] ?? `store-${i}`, store }));
-    this.inventory = this.runtime.define<InventoryMessage>(
-      'inventory',
-      (stream) =>
-        new InventoryActor(stream, {
-          journal: this.stores.journal,
-          snapshots,
-          committer: this.committer,
-          projector: this.projector,
-          recoveries,
-          now: () => this.clock.now(),
-          merchantOf: (skuId) => this.catalog.sku(skuId)?.merchantId ?? 'unknown',
-          limits: {
-            pending_events_max: c.pending_events_max,
-            snapshot_every_events: c.snapshot_every_events,
-            snapshot_every_ms: c.snapshot_every_ms,
-            snapshot_reservations_max: 20_000,
-            expire_batch_max: 10_000,
-            expiry_delay_min_ms: 20,
-            expiry_check_ms_max: 1_000,
-          },
-          observer: {
-            reservation: (outcome) => m.countReservation(outcome),
-            recovered: (_stream, ms) => m.recoveryMs.observe(ms),
-            snapshotFailed: (store, error) => {
-              m.snapshotFailures.inc({ store });
-              this.log.warn({ err: error, store }, 'snapshot write failed');
-            },
-            availability: (stream, available) => this.orders.noteAvailability(stream, available),
-            // Expired or cancelled: the buyer's usage is freed at once (a lost tell is resolved when the limit actor loads).
-            limitedReleased: (userId, orderId, reason) => this.limitActors.tell(userId, { type: 'release', orderId, reason }),
-          },
-        }),
-    );
+    // One deps object per kind, shared by all its actors: an activation allocates no closures.
+    const inventoryDeps: InventoryDeps = {
+      journal: this.stores.journal,
+      snapshots,
+      committer: this.committer,
+      projector: this.projector,
+      recoveries,
+      now: () => this.clock.now(),
+      merchantOf: (skuId) => this.catalog.sku(skuId)?.merchantId ?? 'unknown',
+      limits: {
+        pending_events_max: c.pending_events_max,
+        snapshot_every_events: c.snapshot_every_events,
+        snapshot_every_ms: c.snapshot_every_ms,
+        snapshot_reservations_max: 20_000,
+        expire_batch_max: 10_000,
+        expiry_delay_min_ms: 20,
+        expiry_check_ms_max: 1_000,
+      },
+      observer: {
+        reservation: (outcome) => m.countReservation(outcome),
+        recovered: (_stream, ms) => m.recoveryMs.observe(ms),
+        snapshotFailed: (store, error) => {
+          m.snapshotFailures.inc({ store });
+          this.log.warn({ err: error, store }, 'snapshot write failed');
+        },
+        availability: (stream, available) => this.orders.noteAvailability(stream, available),
+        // Expired or cancelled: the buyer's usage is freed at once (a lost tell is resolved when the limit actor loads).
+        limitedReleased: (userId, orderId, reason) => this.limitActors.tell(userId, { type: 'release', orderId, reason }),
+      },
+    };
+    this.inventory = this.runtime.define<InventoryMessage>('inventory', (stream) => new InventoryActor(stream, inventoryDeps));
+    const orderDeps: OrderActorDeps = {
+      journal: this.stores.journal,
+      committer: this.committer,
+      projector: this.projector,
+      now: () => this.clock.now(),
+      random: this.random,
+      lookup: (id) => this.orders.lookup(id),
+      confirmSold: (id, paymentId) => this.orders.confirmSold(id, paymentId),
+      release: (id, userId) => this.orders.release(id, userId),
+      assignKeys: (skuId, id, qty) => this.orders.assignKeys(skuId, id, qty),
+      sku: (skuId) => this.catalog.sku(skuId),
+      inventoryStreamOf: (o) => inventoryStream(o.skuId, o.date),
+      observer: {
+        delivered: (ms) => m.paidToDeliveredMs.observe(ms),
+        conflict: (orderId, message) => {
+          m.orderConflicts.inc();
+          this.log.error({ orderId, message }, 'order settlement conflict; left unchanged');
+        },
+      },
+    };
     this.orderActors = this.runtime.define<OrderMessage>(
       'order',
-      (orderId) =>
-        new OrderActor(orderId, {
-          journal: this.stores.journal,
-          committer: this.committer,
-          projector: this.projector,
-          now: () => this.clock.now(),
-          random: this.random,
-          lookup: (id) => this.orders.lookup(id),
-          confirmSold: (id, paymentId) => this.orders.confirmSold(id, paymentId),
-          release: (id, userId) => this.orders.release(id, userId),
-          assignKeys: (skuId, id, qty) => this.orders.assignKeys(skuId, id, qty),
-          sku: (skuId) => this.catalog.sku(skuId),
-          inventoryStreamOf: (o) => inventoryStream(o.skuId, o.date),
-          observer: {
-            delivered: (ms) => m.paidToDeliveredMs.observe(ms),
-            conflict: (orderId, message) => {
-              m.orderConflicts.inc();
-              this.log.error({ orderId, message }, 'order settlement conflict; left unchanged');
-            },
-          },
-        }),
+      (orderId) => new OrderActor(orderId, orderDeps),
       // Many and cheap to load again (one short journal read): they go soon after their last message.
       { idleMs: Math.min(c.idle_ms, QUICK_IDLE_MS), hosted: true },
     );
-    this.deliveryActors = this.runtime.define<DeliveryMessage>(
-      'delivery',
-      (skuId) =>
-        new DeliveryActor(skuId, {
-          cardKeys: this.stores.cardKeys,
-          journal: this.stores.journal,
-          committer: this.committer,
-          projector: this.projector,
-          merchantOf: (id) => this.catalog.sku(id)?.merchantId ?? 'unknown',
-          now: () => this.clock.now(),
-          onAssigned: (orderId) => void this.deliver(orderId),
-          // A failed write dropped the parked orders: ask for them again shortly, in order.
-          onParkedDropped: (orderIds) => {
-            setTimeout(() => void (async () => {
-              for (const id of orderIds) await this.deliver(id);
-            })(), 1_000).unref();
-          },
-        }),
-    );
+    const deliveryDeps: DeliveryDeps = {
+      cardKeys: this.stores.cardKeys,
+      journal: this.stores.journal,
+      committer: this.committer,
+      projector: this.projector,
+      merchantOf: (id) => this.catalog.sku(id)?.merchantId ?? 'unknown',
+      now: () => this.clock.now(),
+      onAssigned: (orderId) => void this.deliver(orderId),
+      // A failed write dropped the parked orders: ask for them again shortly, in order.
+      onParkedDropped: (orderIds) => {
+        setTimeout(() => void (async () => {
+          for (const id of orderIds) await this.deliver(id);
+        })(), 1_000).unref();
+      },
+    };
+    this.deliveryActors = this.runtime.define<DeliveryMessage>('delivery', (skuId) => new DeliveryActor(skuId, deliveryDeps));
+    const limitDeps: LimitDeps = {
+      journal: this.stores.journal,
+      committer: this.committer,
+      now: () => this.clock.now(),
+      rules: () => this.rules.current(),
+      fateOf: (orderId) => this.orders.fateOf(orderId),
+    };
     this.limitActors = this.runtime.define<LimitMessage>(
       'limits',
-      (userId) =>
-        new LimitActor(userId, {
-          journal: this.stores.journal,
-          committer: this.committer,
-          now: () => this.clock.now(),
-          rules: () => this.rules.current(),
-          fateOf: (orderId) => this.orders.fateOf(orderId),
-        }),
+      (userId) => new LimitActor(userId, limitDeps),
       // One per buyer: a sale of 10^6 buyers keeps only the recent ones in memory.
       { idleMs: Math.min(c.idle_ms, LIMIT_IDLE_MS), hosted: true },
     );
