@@ -70,16 +70,24 @@ export interface BuyerState {
   acceptFrom_ms: number;
   /** No-shows before this are ignored: prune dropped those, and one noticed again must not come back. */
   noShowsFrom_ms: number;
-  /** `orders` again, compactly and in the same order, for evaluation (see UsageLedger); kept by evolveBuyer. */
-  ledger: BuyerLedger;
+  /**
+   * `orders` again, compactly and in the same order, for evaluation (see UsageLedger); kept by
+   * evolveBuyer while the buyer has at least LEDGER_ORDERS_MIN orders (below, evaluating the few order
+   * objects costs about as much, and most buyers of a sale have one or two: no memory spent on them).
+   */
+  ledger: BuyerLedger | undefined;
 }
+
+/** A buyer with this many counted orders gets a ledger; one with fewer than half of it loses it. */
+export const LEDGER_ORDERS_MIN = 4;
 
 /** The counted orders as evaluate reads them, with their ids (entry i is order ids[i]). */
 export interface BuyerLedger extends UsageLedger {
   ids: string[];
 }
 
-function ledgerOf(orders: Map<string, BuyerOrder>): BuyerLedger {
+function ledgerOf(orders: Map<string, BuyerOrder>): BuyerLedger | undefined {
+  if (orders.size < LEDGER_ORDERS_MIN) return undefined;
   const ledger: BuyerLedger = { ids: [], facts: [], qty: [], createdAt: [] };
   for (const o of orders.values()) appendToLedger(ledger, o);
   return ledger;
@@ -151,13 +159,15 @@ export function emptyBuyer(): BuyerState {
     noShows: new Map(),
     acceptFrom_ms: -Infinity,
     noShowsFrom_ms: -Infinity,
-    ledger: { ids: [], facts: [], qty: [], createdAt: [] },
+    ledger: undefined,
   };
 }
 
 /** The buyer's usage as `evaluate` reads it. */
 export function buyerUsage(state: BuyerState): Usage {
-  return { orders: state.orders.values(), noShows: state.noShows.values(), ledger: state.ledger };
+  const usage: Usage = { orders: state.orders.values(), noShows: state.noShows.values() };
+  if (state.ledger) usage.ledger = state.ledger;
+  return usage;
 }
 
 /** A copy of the order's facts, its repeated values shared (engine/facts-intern.ts). */
@@ -240,7 +250,8 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
     case 'held':
       if (!state.orders.has(event.order.orderId)) {
         state.orders.set(event.order.orderId, { ...factsOf(event.order), status: 'held' });
-        appendToLedger(state.ledger, event.order);
+        if (state.ledger) appendToLedger(state.ledger, event.order);
+        else if (state.orders.size >= LEDGER_ORDERS_MIN) state.ledger = ledgerOf(state.orders);
       }
       return state;
     case 'confirmed': {
@@ -249,7 +260,10 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
       return state;
     }
     case 'released':
-      if (state.orders.delete(event.orderId)) removeFromLedger(state.ledger, event.orderId);
+      if (state.orders.delete(event.orderId) && state.ledger) {
+        if (state.orders.size < LEDGER_ORDERS_MIN / 2) state.ledger = undefined;
+        else removeFromLedger(state.ledger, event.orderId);
+      }
       if (!state.released.has(event.orderId)) {
         state.released.set(event.orderId, event.at);
         if (state.released.size > BUYER_TOMBSTONES_MAX) {

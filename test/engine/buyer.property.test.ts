@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  LEDGER_ORDERS_MIN,
   buyerFromSnapshot,
   buyerToSnapshot,
   compileRules,
@@ -95,8 +96,19 @@ function run(rs: Rule[], facts: Omit<UsageOrder, 'createdAt'>[], steps: Step[], 
     const before = JSON.stringify(buyerToSnapshot(state));
     const d = decideBuyer(state, command, now);
     expect(JSON.stringify(buyerToSnapshot(state))).toBe(before); // decide never changes the state
+    if (s.kind === 'hold' && state.ledger) outcomes.hold_with_ledger = (outcomes.hold_with_ledger ?? 0) + 1;
     for (const e of d.events) evolveBuyer(state, e);
     events.push(...d.events);
+    // The ledger (when kept) is the counted orders again, in the same order, with the same facts.
+    if (state.ledger) {
+      const orders = [...state.orders.values()];
+      expect(state.ledger.ids).toEqual(orders.map((o) => o.orderId));
+      expect(state.ledger.qty).toEqual(orders.map((o) => o.qty));
+      expect(state.ledger.createdAt).toEqual(orders.map((o) => o.createdAt));
+      state.ledger.facts.forEach((f, k) => expect(f).toEqual({ skuId: orders[k]!.skuId, date: orders[k]!.date, merchantId: orders[k]!.merchantId, attributes: orders[k]!.attributes }));
+    } else {
+      expect(state.orders.size).toBeLessThan(LEDGER_ORDERS_MIN);
+    }
 
     // The model's answer.
     if (d.reply.outcome === 'pruned') {
@@ -164,6 +176,8 @@ describe('buyer limit state', () => {
     );
     // The runs exercised every answer of a hold (not a vacuous pass).
     for (const outcome of ['held', 'limit_exceeded', 'released_before', 'stale']) expect(totals[outcome] ?? 0, outcome).toBeGreaterThan(100);
+    // ... many of them decided from the compact ledger (buyers with LEDGER_ORDERS_MIN orders or more).
+    expect(totals.hold_with_ledger ?? 0, 'hold_with_ledger').toBeGreaterThan(100);
     // ... and prune dropped orders, no-shows and tombstones many times over.
     for (const dropped of ['pruned_orders', 'pruned_noShows', 'pruned_tombstones']) expect(totals[dropped] ?? 0, dropped).toBeGreaterThan(20);
   });
