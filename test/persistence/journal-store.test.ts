@@ -60,6 +60,18 @@ describe.each(backends)('journal on $name', (backend) => {
     expect(await stores.journal.readAfter('dup:a', 0)).toEqual([record('dup:a', 1, 2)]);
   });
 
+  it('a write of many streams (one text statement on MariaDB) keeps every character of its events, and a duplicate in it fails it whole', async () => {
+    const tricky = ["it's", 'back\\slash \\\'', 'question? ?? ?', 'unicode 票 🎫', 'nul \u0000 and \n newline', "X'00'"];
+    const records = tricky.map((note, i) => ({ stream: `text:${i}`, seq: 1, lastSeq: 1, at: 5_000 + i, events: [{ type: 'held', note }] }));
+    await stores.journal.append(records);
+    for (const r of records) expect(await stores.journal.readAfter(r.stream, 0)).toEqual([r]);
+    const again = [...tricky.map((_, i) => record(`text:new${i}`, 1, 1)), record('text:3', 1, 1)];
+    const error = await stores.journal.append(again).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(JournalConflictError);
+    expect(await stores.journal.readAfter('text:new0', 0)).toEqual([]);
+    expect(await stores.journal.readAfter('text:3', 0)).toEqual([records[3]]);
+  });
+
   it('answers whole streams asked in the same turn each with its own records (one SELECT per few hundred on MariaDB)', async () => {
     const n = journal_streams_per_read_max * 2 + 37;
     const written: JournalRecord[] = [];
