@@ -132,6 +132,10 @@ export class NatsBus implements EventBus, Publisher {
         pingInterval: nats_ping_interval_ms,
         maxPingOut: nats_pings_outstanding_max,
         name: 'stampede-bus',
+        // Without it every request and JetStream publish captures two stack traces up front (an
+        // Error and a timeout NatsError) in case it fails: ~5% of the payment path's CPU, measured.
+        // A failure still says what failed (the bus wraps it as unavailable with the subject).
+        noAsyncTraces: true,
         ...(user === undefined ? {} : { user, pass }),
       });
     } catch (error) {
