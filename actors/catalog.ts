@@ -4,6 +4,14 @@
 import { inventoryStream } from '../engine/shard.ts';
 import type { Sku, SkuStore, StreamRef, StreamStore } from '../persistence/ports.ts';
 
+/**
+ * A SKU as the catalog holds it: its attributes a frozen copy of their own, so that every order of
+ * the SKU passes one unchanging object (the purchase rules share it, engine/facts-intern.ts).
+ */
+function held(sku: Sku): Sku {
+  return { ...sku, attributes: Object.freeze({ ...sku.attributes }) };
+}
+
 /** A SKU/date as the catalog holds it: with its stream key (`skuId/date`), made once. */
 export interface CatalogStream extends StreamRef {
   stream: string;
@@ -22,7 +30,7 @@ export class Catalog {
   ) {}
 
   async load(): Promise<void> {
-    for (const sku of await this.skuStore.all()) this.skus.set(sku.skuId, sku);
+    for (const sku of await this.skuStore.all()) this.skus.set(sku.skuId, held(sku));
     for (const ref of await this.streamStore.all()) this.remember(ref);
   }
 
@@ -32,7 +40,7 @@ export class Catalog {
 
   async upsertSku(sku: Sku): Promise<void> {
     await this.skuStore.upsert(sku);
-    this.skus.set(sku.skuId, sku);
+    this.skus.set(sku.skuId, held(sku));
   }
 
   stream(skuId: string, date: string): CatalogStream | undefined {

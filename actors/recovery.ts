@@ -1,8 +1,11 @@
 // Recovery of one SKU/date: the newest valid snapshot, then the journal after it.
 // A snapshot is valid when it parses and its seq is the exact end of a journal record of that
 // stream; so a Redis that was flushed (no snapshot), stale (older seq: still valid, more journal
-// to replay) or belongs to another database (seq not in this journal) falls back to the next store
-// and finally to the journal alone. Snapshots are only written once their seq is projected, so the
+// to replay) or ahead of this journal (seq not in it) falls back to the next store and finally to
+// the journal alone. Redis keys carry the database's instance id (persistence/index.ts), so the
+// snapshots of another database on the same Redis are never even read: the seq check alone could
+// not tell them apart when two databases made the same sequence of writes (a test run, a rebuilt
+// environment). Snapshots are only written once their seq is projected, so the
 // events after the snapshot are all the read model can be missing.
 
 import { emptyInventory, evolve, fromSnapshot, type InventorySnapshot, type InventoryState } from '../engine/index.ts';

@@ -13,7 +13,10 @@ export const INTERN_TABLE_MAX = 65_536;
 
 const strings = new Map<string, string>();
 const attributesByKey = new Map<string, Readonly<Record<string, string>>>();
-/** The shared copy of an attributes object seen before (e.g. a catalog SKU's, passed on every order). */
+/**
+ * The shared copy of a frozen attributes object seen before (e.g. a catalog SKU's, passed on every
+ * order). Frozen ones only: an object that may still change cannot stand for its contents.
+ */
 const attributesByObject = new WeakMap<object, Readonly<Record<string, string>>>();
 
 /** The shared copy of `s`. */
@@ -27,8 +30,11 @@ export function internString(s: string): string {
 
 /** A frozen shared copy of `attributes` (equal contents, in any key order, give the same object). */
 export function internAttributes(attributes: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
-  const seen = attributesByObject.get(attributes);
-  if (seen !== undefined) return seen;
+  const frozen = Object.isFrozen(attributes);
+  if (frozen) {
+    const seen = attributesByObject.get(attributes);
+    if (seen !== undefined) return seen;
+  }
   const keys = Object.keys(attributes).sort();
   const key = JSON.stringify(keys.map((k) => [k, attributes[k]]));
   let shared = attributesByKey.get(key);
@@ -39,7 +45,7 @@ export function internAttributes(attributes: Readonly<Record<string, string>>): 
     if (attributesByKey.size >= INTERN_TABLE_MAX) attributesByKey.clear();
     attributesByKey.set(key, shared);
   }
-  attributesByObject.set(attributes, shared);
+  if (frozen) attributesByObject.set(attributes, shared);
   attributesByObject.set(shared, shared);
   return shared;
 }

@@ -13,7 +13,8 @@ const idCodes: number[] = [];
 
 // The id is built as character codes and made a string in one step: a string grown by `+` is a rope
 // that V8 flattens (copies) the first time it is read, and an order id is read at once (hashed into
-// the reservation index, looked up in Maps). Measured: ~4 µs per id with `+`, see docs/performance.md.
+// the reservation index, looked up in Maps). Measured with the other constant costs of a reservation
+// in docs/performance.md, "Session 5".
 function writeUlid(now_ms: number, random: RandomSource): void {
   let t = Math.floor(now_ms);
   for (let i = 9; i >= 0; i--) {

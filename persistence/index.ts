@@ -1,7 +1,7 @@
 // The public face of persistence: opens every store the engine needs from the configured backends
 // (MySQL/MariaDB or SQLite, Redis optionally in front of the SQL snapshots) and closes them together.
 import type { SnapshotStore, Stores } from './ports.ts';
-import { RedisSnapshotStore } from './redis/redis-snapshot-store.ts';
+import { default_snapshot_key_prefix, RedisSnapshotStore } from './redis/redis-snapshot-store.ts';
 import { openSqlStores } from './sql/open.ts';
 
 export * from './errors.ts';
@@ -36,7 +36,8 @@ export async function openStores(opts: StoresOptions): Promise<OpenedStores> {
   });
   let redis: RedisSnapshotStore | undefined;
   try {
-    redis = opts.redisUrl ? await RedisSnapshotStore.open(opts.redisUrl) : undefined;
+    // Keyed by the database's identity: snapshots of another database on the same Redis are never read.
+    redis = opts.redisUrl ? await RedisSnapshotStore.open(opts.redisUrl, { keyPrefix: `${default_snapshot_key_prefix}${sql.instanceId}:` }) : undefined;
   } catch (error) {
     await sql.close(); // a malformed Redis URL: leave nothing open behind the error
     throw error;

@@ -314,7 +314,27 @@ export const OutboxCursor = new EntitySchema<OutboxCursorEntity>({
 });
 
 /** Every table of the SQL stores, for MikroORM's discovery and schema generator. */
+/**
+ * Facts about this database itself; one row: `instance`, a random id made when the database was first
+ * opened. Caches outside the database (Redis snapshots) are keyed by it, so a database created afresh
+ * (a test run, a new environment on a shared Redis) never reads another database's snapshots.
+ */
+export interface StoreIdentityEntity {
+  name: string;
+  value: string;
+}
+
+export const StoreIdentity = new EntitySchema<StoreIdentityEntity>({
+  name: 'StoreIdentityEntity',
+  tableName: 'store_identity',
+  properties: {
+    name: { type: 'string', length: 64, primary: true },
+    value: { type: 'string', length: 64 },
+  },
+});
+
 export const entities = [
+  StoreIdentity,
   Journal,
   Snapshot,
   Stream,

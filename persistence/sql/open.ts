@@ -3,6 +3,7 @@
 // a small pool and a connect timeout on MySQL; WAL on SQLite with every durable commit's WAL frames
 // synced before it resolves (off the event loop: wal-sync.ts), because a reply is only sent after its
 // events are durably committed.
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseObjectExistsException, ExceptionConverter } from '@mikro-orm/core';
@@ -54,6 +55,8 @@ export interface SqlStores extends Omit<Stores, 'snapshots'> {
   snapshots: SnapshotStore;
   /** SQLite: what makes a commit durable (the WAL's fdatasync, shared by the commits made before it). */
   walSync?: WalSync;
+  /** This database's identity: a random id made the first time it was opened, the same ever after. */
+  instanceId: string;
 }
 
 type AnyOrm = Awaited<ReturnType<typeof MySqlMikroORM.init>> | Awaited<ReturnType<typeof SqliteMikroORM.init>>;
@@ -82,8 +85,16 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, walSync?:
   const converter = orm.em.getPlatform().getExceptionConverter();
   const connection = orm.em.getConnection() as unknown as AbstractSqlConnection;
   const db = new SqlDatabase(connection, converter, new SqlDialect(backend), walSync);
+  let instanceId: string;
+  try {
+    instanceId = await databaseInstanceId(db);
+  } catch (error) {
+    await orm.close(true);
+    throw error;
+  }
   return {
     backend,
+    instanceId,
     journal: new SqlJournalStore(db),
     snapshots: new SqlSnapshotStore(db),
     streams: new SqlStreamStore(db),
@@ -159,6 +170,15 @@ function isSchemaRace(error: Error): boolean {
   if (error instanceof DatabaseObjectExistsException) return true;
   const errno = (error as { errno?: unknown }).errno;
   return errno === 1007 || errno === 1050 || errno === 1061 || /already exists/i.test(error.message);
+}
+
+/** The database's instance id: made once (the first opener's insert wins), read by every open. */
+async function databaseInstanceId(db: SqlDatabase): Promise<string> {
+  await db.run('identity.ensure', db.dialect.insertIgnore('store_identity', ['name', 'value'], 1), ['instance', randomUUID()]);
+  const rows = await db.all<{ value: string }>('identity.read', 'SELECT value FROM store_identity WHERE name = ?', ['instance']);
+  const id = rows[0]?.value;
+  if (!id) throw new StoreUnavailableError('open: the database has no instance id');
+  return id;
 }
 
 /**

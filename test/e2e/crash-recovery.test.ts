@@ -97,9 +97,15 @@ describe('crash and recovery on MariaDB + Redis', () => {
     expect(await redis.dbsize()).toBeGreaterThan(0);
     await redis.flushdb();
     expect((await check('Redis flushed')).state).toEqual(afterCrash.state);
-    // A snapshot from another database (a seq this journal never had, garbage state) is ignored.
-    await redis.set('stampede:snap:crash/2026-12-24', JSON.stringify({ stream: 'crash/2026-12-24', seq: 999_999, at: 0, state: { total: 1 }, check: 'x' }));
-    expect((await check('foreign Redis snapshot')).state).toEqual(afterCrash.state);
+    // A snapshot under this database's own key that this journal cannot have made (a seq it never
+    // had, garbage state) is ignored. (Another database's snapshots live under another key altogether.)
+    const conn = await mysql.createConnection(dbUrl);
+    const [ids] = await conn.query("SELECT value FROM store_identity WHERE name = 'instance'");
+    await conn.end();
+    const instance = (ids as { value: string }[])[0]!.value;
+    await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, JSON.stringify({ stream: 'crash/2026-12-24', seq: 999_999, at: 0, state: { total: 1 }, check: 'x' }));
+    expect((await check('Redis snapshot ahead of the journal')).state).toEqual(afterCrash.state);
+    expect(await redis.get(`stampede:snap:${instance}:crash/2026-12-24`)).not.toBeNull();
     // Redis down (nothing listens on that port): recovery from MySQL alone, and the engine is ready.
     const down = { ...backend, redisUrl: 'redis://127.0.0.1:6390' };
     engine = await startChildEngine(down, env);

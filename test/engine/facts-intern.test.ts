@@ -16,6 +16,16 @@ describe('facts interning', () => {
     expect(internAttributes({ a: 'b\u0000c', d: 'e' })).not.toBe(internAttributes({ a: 'b', c: 'd\u0000e' }));
   });
 
+  it('an attributes object that may still change is read for its contents every time', () => {
+    const mutable: Record<string, string> = { venue: 'v-mut-1' };
+    const first = internAttributes(mutable);
+    mutable.venue = 'v-mut-2';
+    const second = internAttributes(mutable);
+    expect(second).toEqual({ venue: 'v-mut-2' });
+    expect(first).toEqual({ venue: 'v-mut-1' });
+    expect(internFacts({ skuId: 's', date: 'd', merchantId: 'm', attributes: mutable }).attributes).toBe(second);
+  });
+
   it('facts of one SKU/date and merchant with equal attributes are one object; any difference makes another', () => {
     const f = { skuId: 's1', date: '2026-12-01', merchantId: 'm1', attributes: { venue: 'v1' } };
     const shared = internFacts(f);

@@ -83,6 +83,31 @@ describe('openStores', () => {
     }
   });
 
+  it('keys Redis snapshots by the database: another database on the same Redis never reads them, the same one reopened does', async () => {
+    const urlA = await freshMysqlDatabase('persist_identity_a');
+    const a = await openStores({ mysqlUrl: urlA, redisUrl: REDIS_URL });
+    const b = await openStores({ mysqlUrl: await freshMysqlDatabase('persist_identity_b'), redisUrl: REDIS_URL });
+    const stream = `identity:${Date.now()}`;
+    try {
+      await a.snapshots[0]!.save({ stream, seq: 3, at: 1, state: { from: 'a' } });
+      expect(await a.snapshots[0]!.load(stream)).toMatchObject({ seq: 3, state: { from: 'a' } });
+      expect(await b.snapshots[0]!.load(stream)).toBeUndefined();
+      await b.snapshots[0]!.save({ stream, seq: 2, at: 1, state: { from: 'b' } });
+      expect(await b.snapshots[0]!.load(stream)).toMatchObject({ seq: 2, state: { from: 'b' } });
+      expect(await a.snapshots[0]!.load(stream)).toMatchObject({ seq: 3, state: { from: 'a' } });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    // The same database, opened again (its identity is stored in it): its snapshot is still found.
+    const again = await openStores({ mysqlUrl: urlA, redisUrl: REDIS_URL });
+    try {
+      expect(await again.snapshots[0]!.load(stream)).toMatchObject({ seq: 3, state: { from: 'a' } });
+    } finally {
+      await again.close();
+    }
+  });
+
   it('opens SQLite in WAL mode, with its folder created, and without Redis when none is given', async () => {
     const dir = tempDir();
     const file = join(dir, 'nested', 'data', 'stampede.sqlite');
