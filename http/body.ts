@@ -19,17 +19,23 @@ export interface ReadJsonOptions {
   limitBytes?: number;
 }
 
-// One read per request: a second call (e.g. signature check, then the handler) gets the same result.
-const cache = new WeakMap<Context, Promise<JsonBody>>();
+// One read per request: a second call (e.g. signature check, then the handler) gets the same result,
+// kept on the request's context under a symbol (a WeakMap entry per request costs the GC more).
+const BODY = Symbol('stampede.body');
+type WithBody = Context & { [BODY]?: Promise<JsonBody> };
 
 export function readJson(ctx: Context, opts: ReadJsonOptions = {}): Promise<JsonBody> {
-  let p = cache.get(ctx);
+  const c = ctx as WithBody;
+  let p = c[BODY];
   if (p === undefined) {
     p = doRead(ctx, opts.limitBytes ?? BODY_LIMIT_BYTES);
-    cache.set(ctx, p);
+    c[BODY] = p;
   }
   return p;
 }
+
+/** Strict UTF-8 (a bad byte throws); one instance, reused: decode() of a whole buffer keeps no state. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function tooLarge(ctx: Context, limit: number): ApiError {
   // Do not read (or drain) the rest: close the connection once the 400 is written.
@@ -41,6 +47,8 @@ function tooLarge(ctx: Context, limit: number): ApiError {
 
 function checkContentType(ctx: Context): void {
   const header = ctx.get('Content-Type');
+  // The usual header exactly: nothing to parse.
+  if (header === 'application/json') return checkContentEncoding(ctx);
   const [mediaType = '', ...params] = header.split(';');
   if (mediaType.trim().toLowerCase() !== 'application/json') {
     throw invalidRequest('Content-Type must be application/json', [
@@ -56,6 +64,10 @@ function checkContentType(ctx: Context): void {
       throw invalidRequest('the body must be UTF-8', [{ path: ['headers', 'content-type'], message: 'charset must be utf-8' }]);
     }
   }
+  checkContentEncoding(ctx);
+}
+
+function checkContentEncoding(ctx: Context): void {
   const encoding = ctx.get('Content-Encoding').trim().toLowerCase();
   if (encoding !== '' && encoding !== 'identity') {
     throw invalidRequest('Content-Encoding is not supported', [
@@ -96,7 +108,7 @@ function parseJson(raw: Buffer): JsonBody {
   }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    text = utf8.decode(raw);
   } catch {
     throw invalidRequest('request body is not valid UTF-8', [{ path: [], message: 'invalid UTF-8' }]);
   }

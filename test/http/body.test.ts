@@ -120,6 +120,20 @@ describe('readJson', () => {
     const res = await fetch(echo(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
     const body = await expect400(res);
     expect(body.message).toMatch(/UTF-8/);
+    // A body cut inside a multi-byte character, then a good one: each request is decoded on its own.
+    const cut = await fetch(echo(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xe2, 0x82]) });
+    await expect400(cut);
+    const good = await postJson(echo(), '{"a":"€ ok"}');
+    expect(good.status).toBe(200);
+    expect(await good.text()).toContain('€ ok');
+  });
+
+  it('Content-Type application/json exactly, any case, or with charset utf-8 is read; with another charset it is not', async () => {
+    for (const type of ['application/json', 'Application/JSON', 'application/json; charset=utf-8', 'application/json;charset="UTF8"']) {
+      expect((await postJson(echo(), '{"a":1}', { 'content-type': type })).status, type).toBe(200);
+    }
+    await expect400(await postJson(echo(), '{"a":1}', { 'content-type': 'application/json; charset=latin1' }));
+    await expect400(await postJson(echo(), '{"a":1}', { 'content-type': 'application/json', 'content-encoding': 'br' }));
   });
 
   it('a Content-Encoding → 400', async () => {
