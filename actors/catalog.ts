@@ -1,7 +1,7 @@
 // The catalog in memory: SKUs and SKU/date streams, loaded at start and written through on every
 // admin change, so the purchase path never reads the catalog tables.
 
-import { inventoryStream } from '../engine/shard.ts';
+import { inventoryStream, splitStream } from '../engine/shard.ts';
 import type { Sku, SkuStore, StreamRef, StreamStore } from '../persistence/ports.ts';
 
 /**
@@ -20,7 +20,6 @@ export interface CatalogStream extends StreamRef {
 export class Catalog {
   private readonly skus = new Map<string, Sku>();
   private readonly streamsByNo = new Map<number, CatalogStream>();
-  private readonly streamsByKey = new Map<string, CatalogStream>();
   /** SKU -> date -> stream: the purchase path finds its SKU/date without building the key string. */
   private readonly streamsBySku = new Map<string, Map<string, CatalogStream>>();
 
@@ -49,7 +48,8 @@ export class Catalog {
 
   /** By stream key (`skuId/date`, see engine/shard.ts inventoryStream). */
   streamOf(stream: string): CatalogStream | undefined {
-    return this.streamsByKey.get(stream);
+    const [skuId, date] = splitStream(stream);
+    return this.stream(skuId, date);
   }
 
   streamByNo(streamNo: number): CatalogStream | undefined {
@@ -85,7 +85,6 @@ export class Catalog {
     if (known && known.skuId === ref.skuId && known.date === ref.date) return known;
     const entry: CatalogStream = { streamNo: ref.streamNo, skuId: ref.skuId, date: ref.date, stream: inventoryStream(ref.skuId, ref.date) };
     this.streamsByNo.set(entry.streamNo, entry);
-    this.streamsByKey.set(entry.stream, entry);
     let dates = this.streamsBySku.get(entry.skuId);
     if (!dates) this.streamsBySku.set(entry.skuId, (dates = new Map()));
     dates.set(entry.date, entry);

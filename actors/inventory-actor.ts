@@ -24,7 +24,8 @@ import type { GroupCommitter } from './group-commit.ts';
 import { outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
 import { outboxRangeRow } from './journal-outbox.ts';
 import type { Projector } from './projector.ts';
-import { recoverInventory, splitStream } from './recovery.ts';
+import { recoverInventory } from './recovery.ts';
+import { splitStream } from '../engine/shard.ts';
 import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
 import type { Semaphore } from './semaphore.ts';
 

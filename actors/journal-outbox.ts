@@ -16,7 +16,7 @@ import { subjectMatches } from '../persistence/bus/subjects.ts';
 import { decodeEvent } from './inventory-codec.ts';
 import { inventoryOutboxEvent, outboxTypesOf } from './inventory-projection.ts';
 import { eventSubject } from './order-events.ts';
-import { splitStream } from './recovery.ts';
+import { splitStream } from '../engine/shard.ts';
 
 /** Positions per outbox row: more than the events one journal write can hold (STAMPEDE_COMMIT_EVENTS_MAX ≤ 100,000). */
 export const OUTBOX_ROW_SPAN = 2 ** 20;

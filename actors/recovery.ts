@@ -95,8 +95,3 @@ export async function recoverInventory(
     events_replayed: replayed,
   };
 }
-
-export function splitStream(stream: string): [string, string] {
-  const i = stream.lastIndexOf('/');
-  return [stream.slice(0, i), stream.slice(i + 1)];
-}

@@ -192,10 +192,11 @@ export function decideBuyer(state: BuyerState, command: BuyerCommand, now: numbe
       if (o.createdAt < state.acceptFrom_ms) return { events: [], reply: { outcome: 'stale', acceptFrom_ms: state.acceptFrom_ms } };
       if (state.orders.size >= BUYER_ORDERS_MAX) return { events: [], reply: { outcome: 'too_many_orders', max: BUYER_ORDERS_MAX } };
       // The candidate's facts shared like the held orders' (factsOf), so that evaluate finds the orders
-      // of the same SKU/date by identity.
-      const verdict = evaluate(command.rules, buyerUsage(state), factsOf(o), now);
+      // of the same SKU/date by identity; the same copy is the event's.
+      const facts = factsOf(o);
+      const verdict = evaluate(command.rules, buyerUsage(state), facts, now);
       if (!verdict.ok) return { events: [], reply: { outcome: 'limit_exceeded', ruleId: verdict.ruleId, reason: verdict.reason } };
-      return { events: [{ type: 'held', order: factsOf(o), at: now }], reply: { outcome: 'held', orderId: o.orderId } };
+      return { events: [{ type: 'held', order: facts, at: now }], reply: { outcome: 'held', orderId: o.orderId } };
     }
     case 'confirm': {
       const o = state.orders.get(command.orderId);

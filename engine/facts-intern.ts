@@ -8,6 +8,8 @@
 // Attribute objects are frozen once shared. The tables are bounded: when one is full it starts afresh
 // (values interned before stay valid, they are just no longer shared with later ones).
 
+import type { OrderFactsOnly } from './rules.ts';
+
 /** Entries per intern table before it starts afresh. */
 export const INTERN_TABLE_MAX = 65_536;
 
@@ -50,18 +52,10 @@ export function internAttributes(attributes: Readonly<Record<string, string>>): 
   return shared;
 }
 
-/** The facts of an order that rules look at, besides its quantity and time: shared by every order of one SKU/date. */
-export interface SharedFacts {
-  readonly skuId: string;
-  readonly date: string;
-  readonly merchantId: string;
-  readonly attributes: Readonly<Record<string, string>>;
-}
+const factsByKey = new Map<string, OrderFactsOnly>();
 
-const factsByKey = new Map<string, SharedFacts>();
-
-/** The shared, frozen facts of an order of `skuId` on `date` (attributes shared too). */
-export function internFacts(o: SharedFacts): SharedFacts {
+/** The shared, frozen facts of an order of `skuId` on `date` (attributes shared too): one object per SKU/date. */
+export function internFacts(o: OrderFactsOnly): OrderFactsOnly {
   const attributes = internAttributes(o.attributes);
   // The attributes object stands for its contents here: equal contents share one object.
   let id = attributeIds.get(attributes);

@@ -38,11 +38,6 @@ function writeUlid(now_ms: number, random: RandomSource): void {
   idCodes.length = ULID_LENGTH;
 }
 
-export function ulid(now_ms: number, random: RandomSource): string {
-  writeUlid(now_ms, random);
-  return String.fromCharCode.apply(null, idCodes);
-}
-
 const DASH = 45;
 
 export function orderIdFor(now_ms: number, random: RandomSource, streamNo: number): string {

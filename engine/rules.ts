@@ -269,20 +269,9 @@ export function evaluate(rules: RuleSet, usage: Usage, candidate: UsageOrder, no
   const ledger = usage.ledger;
   if (ledger) {
     const { facts, qty, createdAt } = ledger;
-    for (let i = 0; i < facts.length; i++) {
-      const f = facts[i]!;
-      const same = sameFacts(f, candidate);
-      for (const t of tallies) {
-        if (inWindow(t.rule.window, createdAt[i]!, now) && (same || inGroup(t.rule, t.key, f))) add(t, f, qty[i]!);
-      }
-    }
+    for (let i = 0; i < facts.length; i++) count(tallies, facts[i]!, qty[i]!, createdAt[i]!, candidate, now);
   } else {
-    for (const o of usage.orders) {
-      const same = sameFacts(o, candidate);
-      for (const t of tallies) {
-        if (inWindow(t.rule.window, o.createdAt, now) && (same || inGroup(t.rule, t.key, o))) add(t, o, o.qty);
-      }
-    }
+    for (const o of usage.orders) count(tallies, o, o.qty, o.createdAt, candidate, now);
   }
   const noShowRules = tallies.filter((t) => t.rule.rule.max.noShows !== undefined);
   if (noShowRules.length > 0) {
@@ -298,6 +287,14 @@ export function evaluate(rules: RuleSet, usage: Usage, candidate: UsageOrder, no
     if (reason) return { ok: false, ruleId: t.rule.id, reason };
   }
   return { ok: true };
+}
+
+/** Adds one counted order (its facts, qty and creation time) to every tally whose window and group hold it. */
+function count(tallies: readonly Tally[], f: OrderFactsOnly, qty: number, createdAt: number, candidate: UsageOrder, now: number): void {
+  const same = sameFacts(f, candidate);
+  for (const t of tallies) {
+    if (inWindow(t.rule.window, createdAt, now) && (same || inGroup(t.rule, t.key, f))) add(t, f, qty);
+  }
 }
 
 /** Whether two orders have the same SKU, date, merchant and attributes (the same attributes object). */

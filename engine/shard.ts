@@ -18,3 +18,9 @@ export function shardOf(key: string, shards: number): number {
 export function inventoryStream(skuId: string, date: string): string {
   return `${skuId}/${date}`;
 }
+
+/** The SKU id and date of an inventory stream (the inverse of inventoryStream). */
+export function splitStream(stream: string): [string, string] {
+  const i = stream.lastIndexOf('/');
+  return [stream.slice(0, i), stream.slice(i + 1)];
+}
