@@ -313,7 +313,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       this.pending.kinds |= outboxKindOf(event);
       if (projected) this.pending.projected.push(projected);
     }
-    if (command.type === 'reserve') this.deps.observer.reservation(decision.reply.outcome);
+    // A probe that found stock is no answer to the buyer yet: its reservation counts when made.
+    if (command.type === 'reserve' && decision.reply.outcome !== 'hold_required') this.deps.observer.reservation(decision.reply.outcome);
     if (command.type === 'expire_due') {
       const next = (decision.reply as Extract<InventoryReply, { outcome: 'expired' }>).nextExpiresAt;
       if (next !== undefined) this.armExpiry(ctx, next);

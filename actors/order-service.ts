@@ -48,6 +48,9 @@ export type Failure =
 export type Result<T> = { ok: true; value: T } | Failure;
 
 /** An answer to replay byte for byte (the first answer to an Idempotency-Key). */
+/** What an inventory actor answers a reserve command. */
+type ReserveReply = InventoryReply | ReplayReply | { outcome: 'overloaded' };
+
 export interface StoredAnswer {
   status: number;
   body: unknown;
@@ -199,6 +202,14 @@ export class OrderService {
     // holds every counted order of the buyer). With no rule at all, orders skip the limit actors.
     const rules = this.options.rules();
     if (rules.rules.length === 0) return this.reserve(stream, command, p);
+    // Sold out, as far as the last durable change said: ask the SKU/date to refuse before holding
+    // any usage (most orders of a flash sale come after its stock is gone). It decides on its live
+    // count: with stock back (a cancel, an expiry), nothing changed and the saga runs as usual.
+    const lastKnown = this.availability.get(stream);
+    if (lastKnown !== undefined && lastKnown < p.qty) {
+      const probed = await this.askReserve(stream, { ...command, probe: true });
+      if (probed.outcome !== 'hold_required') return this.reserveAnswer(probed, p);
+    }
     const facts: BuyerOrderFacts = {
       orderId: command.orderId,
       skuId: p.skuId,
@@ -242,7 +253,14 @@ export class OrderService {
   }
 
   private async reserve(stream: string, command: Extract<InventoryCommand, { type: 'reserve' }>, p: PlaceOrder): Promise<StoredAnswer> {
-    const reply = await this.inventory.ask<InventoryReply | ReplayReply | { outcome: 'overloaded' }>(stream, command);
+    return this.reserveAnswer(await this.askReserve(stream, command), p);
+  }
+
+  private askReserve(stream: string, command: Extract<InventoryCommand, { type: 'reserve' }>): Promise<ReserveReply> {
+    return this.inventory.ask<ReserveReply>(stream, command);
+  }
+
+  private reserveAnswer(reply: ReserveReply, p: PlaceOrder): StoredAnswer {
     switch (reply.outcome) {
       case 'reserved':
         return { status: 201, body: orderCreatedBody(reply.reservation, p.skuId, p.date) };

@@ -55,6 +55,13 @@ export type InventoryCommand =
       idempotency?: IdempotencyMark;
       /** A purchase rule matched: the buyer's limit actor holds the usage. */
       limited?: true;
+      /**
+       * Only refuse: the buyer's limit actor holds nothing for this order yet. Too little stock gives
+       * the usual sold_out (recorded for an Idempotency-Key as always); enough stock changes nothing
+       * and replies hold_required, so the caller holds the usage first and then reserves. Lets a
+       * sold-out SKU/date refuse without the purchase saga (API.md: sold out never consumes usage).
+       */
+      probe?: true;
     }
   | { type: 'cancel'; orderId: string; userId: string }
   | { type: 'expire_due'; max_orders: number }
@@ -79,6 +86,8 @@ export type InventoryEvent =
 export type InventoryReply =
   | { outcome: 'reserved'; reservation: Reservation }
   | { outcome: 'sold_out'; available: number }
+  /** A probe (see the reserve command) found enough stock: nothing changed; hold the usage, then reserve. */
+  | { outcome: 'hold_required'; available: number }
   | { outcome: 'released'; reservation: Reservation }
   | { outcome: 'expired'; count: number; nextExpiresAt: number | undefined }
   | { outcome: 'sold'; reservation: Reservation; paymentId: string }
@@ -130,6 +139,7 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
           : [];
         return { events, reply: { outcome: 'sold_out', available: left } };
       }
+      if (command.probe) return { events: [], reply: { outcome: 'hold_required', available: left } };
       // The event is the reservation (plus its type): one object per order on the hot path.
       const event: Extract<InventoryEvent, { type: 'reserved' }> = {
         type: 'reserved',

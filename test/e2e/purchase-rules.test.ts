@@ -122,25 +122,58 @@ describe.each(backends)('purchase rules on %s', (_name, backend) => {
   it('a sold-out order\'s hold is released at once, journaled with the buyer\'s next write, and settled at load if never written', async () => {
     await venueSku(e.client, 'last-1', 'venue-last', 'west', ['2026-12-23'], 1);
     await venueSku(e.client, 'last-2', 'venue-last', 'west', ['2026-12-23'], 5);
+    await venueSku(e.client, 'last-3', 'venue-last-3', 'west', ['2026-12-23'], 1);
     const types = async (user: string) => (await e.node.stores.journal.readAfter(`@b/${user}`, 0)).flatMap((r) => r.events.map((ev) => (ev as { type: string }).type));
-    expect((await order('first-comer', 'last-1', '2026-12-23')).status).toBe(201);
+    // Two buyers race for the last unit while it still looks available: both hold, one is sold out.
+    const race = async (skuId: string, a: string, b: string): Promise<string> => {
+      const [x, y] = await Promise.all([order(a, skuId, '2026-12-23'), order(b, skuId, '2026-12-23')]);
+      expect([x.status, y.status].sort()).toEqual([201, 409]);
+      return x.status === 409 ? a : b;
+    };
 
     // Sold out: the hold is released in memory (the buyer's usage is free now), not written on its own.
-    expect((await order('late-1', 'last-1', '2026-12-23')).status).toBe(409);
-    await until('the release decided', async () => (await e.client.admin('GET', '/ops/buyers/late-1')).body.holds, (h) => h.length === 0);
-    expect(await types('late-1')).toEqual(['held']);
+    const late1 = await race('last-1', 'racer-1a', 'racer-1b');
+    await until('the release decided', async () => (await e.client.admin('GET', `/ops/buyers/${late1}`)).body.holds, (h) => h.length === 0);
+    expect(await types(late1)).toEqual(['held']);
     // The buyer's next order passes venue-date (the same venue and date) and writes the release first.
-    expect((await order('late-1', 'last-2', '2026-12-23')).status).toBe(201);
-    expect(await types('late-1')).toEqual(['held', 'released', 'held']);
+    expect((await order(late1, 'last-2', '2026-12-23')).status).toBe(201);
+    expect(await types(late1)).toEqual(['held', 'released', 'held']);
 
     // Never written (a restart before the buyer came back): the durable hold is settled at load.
-    expect((await order('late-2', 'last-1', '2026-12-23')).status).toBe(409);
-    await until('the release decided', async () => (await e.client.admin('GET', '/ops/buyers/late-2')).body.holds, (h) => h.length === 0);
+    const late2 = await race('last-3', 'racer-2a', 'racer-2b');
+    await until('the release decided', async () => (await e.client.admin('GET', `/ops/buyers/${late2}`)).body.holds, (h) => h.length === 0);
     await e.stop();
     e = await startEngine(restartBackend!, { STAMPEDE_RESERVATION_TTL_MS: '60000' }, clock);
-    expect((await e.client.admin('GET', '/ops/buyers/late-2')).body.holds).toEqual([]);
-    expect((await order('late-2', 'last-2', '2026-12-23')).status).toBe(201);
-    expect(await types('late-2')).toEqual(['held', 'released', 'held']);
+    expect((await e.client.admin('GET', `/ops/buyers/${late2}`)).body.holds).toEqual([]);
+    expect((await order(late2, 'last-2', '2026-12-23')).status).toBe(201);
+    expect(await types(late2)).toEqual(['held', 'released', 'held']);
+  });
+
+  it('once a SKU/date is known sold out, an order is refused without touching the buyer\'s limits; stock coming back takes the saga again', async () => {
+    await venueSku(e.client, 'gone', 'venue-gone', 'east', ['2026-12-24'], 1);
+    const types = async (user: string) => (await e.node.stores.journal.readAfter(`@b/${user}`, 0)).flatMap((r) => r.events.map((ev) => (ev as { type: string }).type));
+    const first = await order('owner', 'gone', '2026-12-24');
+    expect(first.status).toBe(201);
+    const keyed = () => e.client.buyer('knocker', 'POST', '/v1/orders', { skuId: 'gone', date: '2026-12-24', qty: 1 }, { 'Idempotency-Key': 'knock-1' });
+    const refused = await keyed();
+    expect([refused.status, refused.body.error]).toEqual([409, 'sold_out']);
+    expect((await order('knocker', 'gone', '2026-12-24')).status).toBe(409);
+    // No hold was taken, so nothing was journaled for the buyer and its live state is empty.
+    expect(await types('knocker')).toEqual([]);
+    expect((await e.client.admin('GET', '/ops/buyers/knocker')).body).toMatchObject({ holds: [], counted: [], journalSeq: 0 });
+
+    // The stock comes back (a cancel): the next order holds, reserves and counts.
+    expect((await e.client.buyer('owner', 'POST', `/v1/orders/${first.body.orderId}/cancel`)).body.status).toBe('cancelled');
+    // The refused Idempotency-Key still replays its first answer.
+    expect((await keyed()).body.error).toBe('sold_out');
+    const again = await order('knocker', 'gone', '2026-12-24');
+    expect(again.status).toBe(201);
+    expect(await types('knocker')).toEqual(['held']);
+    expect((await e.client.admin('GET', '/ops/buyers/knocker')).body.holds.map((h: { orderId: string }) => h.orderId)).toEqual([again.body.orderId]);
+    // Its usage counts: venue-date refuses the same buyer now (the stock is gone again, so sold out comes first).
+    expect((await order('knocker', 'gone', '2026-12-24')).body.error).toBe('sold_out');
+    expect((await e.client.admin('PUT', '/v1/skus/gone/stock/2026-12-24', { total: 2 })).status).toBe(200);
+    expect((await order('knocker', 'gone', '2026-12-24')).body).toMatchObject({ error: 'limit_exceeded', rule: 'venue-date' });
   });
 
   it('a rule change applies to the next order', async () => {

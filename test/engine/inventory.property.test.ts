@@ -86,6 +86,31 @@ describe('inventory ledger', () => {
     );
   });
 
+  it('a probe refuses exactly what the reserve would refuse, and otherwise changes nothing and asks for the hold', () => {
+    const reserve = fc.record({
+      orderId: fc.constantFrom('p1', 'o1', 'o2'),
+      qty: fc.integer({ min: -1, max: 120 }),
+      unitPriceCents: fc.integer({ min: 0, max: 5000 }),
+      keyed: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), reserve, (steps, r) => {
+        const { state } = run(steps);
+        const plain: InventoryCommand = { type: 'reserve', orderId: r.orderId, userId: 'carol', qty: r.qty, unitPriceCents: r.unitPriceCents, ttl_ms: 10 };
+        if (r.keyed) plain.idempotency = { key: 'k', hash: 'h' };
+        const real = decide(state, plain, 2_000_000);
+        const probe = decide(state, { ...plain, probe: true }, 2_000_000);
+        if (real.reply.outcome === 'reserved') {
+          expect(probe).toEqual({ events: [], reply: { outcome: 'hold_required', available: available(state) } });
+        } else {
+          // sold_out (recorded for a key as always), or the same invalid_request.
+          expect(probe).toEqual(real);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it('sells the last unit to exactly one of two buyers and refuses the other', () => {
     const s = emptyInventory();
     for (const e of decide(s, { type: 'set_total', total: 1 }, 0).events) evolve(s, e);
