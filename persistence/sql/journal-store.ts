@@ -87,11 +87,14 @@ export class SqlJournalStore implements JournalStore {
   }
 
   async readRange(stream: string, fromSeq: number, toSeq: number): Promise<JournalRecord[]> {
-    // Records are contiguous: the one holding fromSeq starts at or before it.
+    // Records are contiguous: the one holding fromSeq is the last one starting at or before it. Found
+    // by one primary-key seek, so the read starts there instead of scanning the stream from its first
+    // record (a long-lived SKU/date's outbox expansion read ~400 µs per range that way on SQLite).
     const rows = await this.db.all<JournalRow>(
       'journal.readRange',
-      'SELECT stream, seq, last_seq, at, events FROM journal WHERE stream = ? AND seq <= ? AND last_seq >= ? ORDER BY seq',
-      [stream, toSeq, fromSeq],
+      'SELECT stream, seq, last_seq, at, events FROM journal WHERE stream = ? AND seq <= ? AND last_seq >= ? ' +
+        'AND seq >= COALESCE((SELECT MAX(seq) FROM journal WHERE stream = ? AND seq <= ?), 0) ORDER BY seq',
+      [stream, toSeq, fromSeq, stream, fromSeq],
     );
     return rows.map(toRecord);
   }

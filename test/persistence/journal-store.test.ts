@@ -35,6 +35,26 @@ describe.each(backends)('journal on $name', (backend) => {
     expect(await stores.journal.readAfter('rt:none', 0)).toEqual([]);
   });
 
+  it('reads a range as exactly the records that hold any of its seqs, however long the stream before it', async () => {
+    // Records of 1 to 4 events, contiguous from seq 1 to 60, beside another stream's records.
+    const records: JournalRecord[] = [];
+    for (let seq = 1, i = 0; seq <= 60; i++) {
+      const r = record('range:a', seq, Math.min(1 + (i % 4), 61 - seq));
+      records.push(r);
+      seq = r.lastSeq + 1;
+    }
+    await stores.journal.append(records);
+    await stores.journal.append([record('range:b', 1, 60), record('range:', 1, 5)]);
+    for (let from = 1; from <= 60; from += 3) {
+      for (const to of [from, from + 1, from + 6, 60, 75]) {
+        const expected = records.filter((r) => r.lastSeq >= from && r.seq <= to);
+        expect(await stores.journal.readRange('range:a', from, to), `${from}..${to}`).toEqual(expected);
+      }
+    }
+    expect(await stores.journal.readRange('range:a', 61, 70)).toEqual([]);
+    expect(await stores.journal.readRange('range:none', 1, 10)).toEqual([]);
+  });
+
   it('stores a record of a thousand events as one row', async () => {
     const big = record('rt:big', 1, 1_000);
     await stores.journal.append([big]);
