@@ -12,6 +12,7 @@ import type { AbstractSqlConnection } from '@mikro-orm/knex';
 import { MikroORM as MySqlMikroORM, MySqlDriver } from '@mikro-orm/mysql';
 import { format as mysqlFormat } from 'mysql2';
 import { StoreUnavailableError } from '../errors.ts';
+import { WalCheckpointer } from './wal-checkpointer.ts';
 import { WalSync } from './wal-sync.ts';
 import type { SnapshotStore, Stores } from '../ports.ts';
 import { SqlCardKeyStore } from './card-key-store.ts';
@@ -55,6 +56,8 @@ export interface SqlStores extends Omit<Stores, 'snapshots'> {
   snapshots: SnapshotStore;
   /** SQLite: what makes a commit durable (the WAL's fdatasync, shared by the commits made before it). */
   walSync?: WalSync;
+  /** SQLite: the worker thread that checkpoints the WAL (absent when it could not start). */
+  walCheckpointer?: WalCheckpointer;
   /** This database's identity: a random id made the first time it was opened, the same ever after. */
   instanceId: string;
 }
@@ -70,12 +73,26 @@ export async function openSqlStores(opts: SqlStoresOptions): Promise<SqlStores> 
   if (opts.mysqlUrl) return open('mysql', () => initMySql(opts.mysqlUrl as string, logger));
   if (opts.sqlitePath) {
     const file = resolve(opts.sqlitePath);
-    return open('sqlite', () => initSqlite(file, logger), new WalSync(`${file}-wal`));
+    return open('sqlite', () => initSqlite(file, logger), { walSync: new WalSync(`${file}-wal`), file, logger });
   }
   throw new Error('openSqlStores: give mysqlUrl or sqlitePath');
 }
 
-async function open(backend: DialectName, init: () => Promise<AnyOrm>, walSync?: WalSync): Promise<SqlStores> {
+/** How often the WAL checkpointer copies the WAL into the database file. */
+export const wal_checkpoint_interval_ms = 200;
+/** The WAL is restarted from its beginning once it holds this many frames (4 KiB pages: ~32 MiB). */
+export const wal_restart_frames = 8_192;
+/** SQLite's own default: checkpoint from a commit once the WAL holds this many pages (the fallback). */
+const sqlite_autocheckpoint_pages = 1_000;
+
+interface SqliteFile {
+  walSync: WalSync;
+  file: string;
+  logger: (message: string) => void;
+}
+
+async function open(backend: DialectName, init: () => Promise<AnyOrm>, sqlite?: SqliteFile): Promise<SqlStores> {
+  const walSync = sqlite?.walSync;
   let prepared = await prepare(backend, init);
   for (let attempt = 1; prepared === 'raced'; attempt += 1) {
     if (attempt >= schema_attempts_max) throw new Error(`open ${backend}: the schema kept changing under us`);
@@ -86,8 +103,10 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, walSync?:
   const connection = orm.em.getConnection() as unknown as AbstractSqlConnection;
   const db = new SqlDatabase(connection, converter, new SqlDialect(backend), walSync);
   let instanceId: string;
+  let walCheckpointer: WalCheckpointer | undefined;
   try {
     instanceId = await databaseInstanceId(db);
+    if (sqlite) walCheckpointer = await startCheckpointer(db, sqlite);
   } catch (error) {
     await orm.close(true);
     throw error;
@@ -104,9 +123,40 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, walSync?:
     cardKeys: new SqlCardKeyStore(db),
     outbox: new SqlOutboxStore(db),
     ping: async () => ({ [backend]: await db.ping() }),
-    close: () => orm.close(true),
+    close: async () => {
+      await walCheckpointer?.stop();
+      await orm.close(true);
+    },
     ...(walSync ? { walSync } : {}),
+    ...(walCheckpointer ? { walCheckpointer } : {}),
   };
+}
+
+/**
+ * Moves the WAL's checkpoints off the engine's thread (wal-checkpointer.ts). If the worker cannot
+ * start, or fails later, the connection checkpoints on its commits again, as SQLite does by default.
+ */
+async function startCheckpointer(db: SqlDatabase, sqlite: SqliteFile): Promise<WalCheckpointer | undefined> {
+  const automatic = (pages: number) => db.all('sqlite.wal_autocheckpoint', `PRAGMA wal_autocheckpoint = ${pages}`);
+  const checkpointer = new WalCheckpointer(sqlite.file, {
+    interval_ms: wal_checkpoint_interval_ms,
+    restart_frames: wal_restart_frames,
+    restart_wait_ms: sqlite_busy_timeout_ms,
+    deadline_ms: sqlite_busy_timeout_ms,
+    onFailure: (error) => {
+      sqlite.logger(`${error.message}; SQLite checkpoints on commits again`);
+      automatic(sqlite_autocheckpoint_pages).catch((e: unknown) => sqlite.logger(`could not turn SQLite's checkpoints back on: ${(e as Error).message}`));
+    },
+  });
+  await automatic(0);
+  try {
+    await checkpointer.start();
+    return checkpointer;
+  } catch (error) {
+    sqlite.logger(`${(error as Error).message}; SQLite checkpoints on commits`);
+    await automatic(sqlite_autocheckpoint_pages);
+    return undefined;
+  }
 }
 
 /**

@@ -1,0 +1,138 @@
+// Proves the embedded SQLite default checkpoints its WAL off the engine's thread and never lets it grow
+// without bound: while the engine writes, a worker thread copies the WAL into the database file and
+// the WAL is restarted from its beginning (its header's generation grows, its file stays smaller than
+// what was written); when the worker dies, the connection checkpoints on its commits again; a checkpointer that cannot open its file refuses to
+// start; and everything written is read back after a reopen.
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JournalRecord } from '../../persistence/ports.ts';
+import { openSqlStores, wal_restart_frames, type SqlStores } from '../../persistence/sql/open.ts';
+import { WalCheckpointer } from '../../persistence/sql/wal-checkpointer.ts';
+import { until } from '../support/poll.ts';
+
+const MIB = 1024 * 1024;
+/** One record of about 64 KiB. */
+const record = (stream: string, seq: number): JournalRecord => ({ stream, seq, lastSeq: seq, at: 1_000, events: [{ type: 'blob', pad: 'x'.repeat(64 * 1024) }] });
+
+/** The WAL header's checkpoint sequence number: it grows by one each time the WAL starts again from its beginning. */
+function walGeneration(file: string): number {
+  const fd = openSync(`${file}-wal`, 'r');
+  try {
+    const header = Buffer.alloc(32);
+    readSync(fd, header, 0, 32, 0);
+    return header.readUInt32BE(12);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes about `mib` MiB to `stream` in appends of 1 MiB, letting the event loop turn between them. */
+async function write(stores: SqlStores, stream: string, mib: number): Promise<void> {
+  let seq = 1;
+  for (let m = 0; m < mib; m++) {
+    await stores.journal.append(Array.from({ length: 16 }, () => record(stream, seq++)));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('WAL checkpoints on the embedded SQLite default', () => {
+  let dir: string;
+  let file: string;
+  let stores: SqlStores;
+  const logged: string[] = [];
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'stampede-walckpt-'));
+    file = join(dir, 'db', 'ckpt.sqlite');
+    stores = await openSqlStores({ sqlitePath: file, logger: (m) => logged.push(m) });
+  });
+  afterAll(async () => {
+    await stores?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('copies the WAL into the database file from a worker while the engine writes, and restarts it instead of letting it grow', async () => {
+    const checkpointer = stores.walCheckpointer!;
+    expect(checkpointer.running).toBe(true);
+    await write(stores, 'ckpt:a', 1);
+    const generation = walGeneration(file);
+    // Half as much again as the WAL may hold before it is restarted (64 KiB records span 17 pages).
+    const mib = Math.ceil((1.5 * wal_restart_frames * 4096) / MIB);
+    await write(stores, 'ckpt:a2', mib);
+    await until('checkpoints', async () => checkpointer.framesCheckpointed, (n) => n > wal_restart_frames, 5_000);
+    // Automatic checkpoints are off on the engine's connection: only the worker's checkpoints can have
+    // let the WAL start again.
+    await write(stores, 'ckpt:a3', 1);
+    expect(walGeneration(file)).toBeGreaterThan(generation);
+    expect(statSync(`${file}-wal`).size).toBeLessThan(mib * MIB);
+    expect(logged).toEqual([]);
+  });
+
+  it('checkpoints on commits again once the worker has died', async () => {
+    const checkpointer = stores.walCheckpointer!;
+    // The worker dies as a crash would end it.
+    await (checkpointer as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await until('the failure noticed', async () => logged.length, (n) => n > 0, 5_000);
+    expect(logged[0]).toMatch(/WAL checkpointer: the worker exited.*checkpoints on commits again/);
+    expect(checkpointer.running).toBe(false);
+    const generation = walGeneration(file);
+    const framesBefore = checkpointer.framesCheckpointed;
+    // 8 MiB: twice SQLite's 1,000-page threshold. Its own checkpoint in a commit, then the next write
+    // restarts the WAL; with checkpoints left off, nothing could.
+    await write(stores, 'ckpt:b', 8);
+    expect(walGeneration(file)).toBeGreaterThan(generation);
+    expect(checkpointer.framesCheckpointed).toBe(framesBefore);
+  });
+
+  it('reads back everything written after a reopen', async () => {
+    await stores.close();
+    stores = await openSqlStores({ sqlitePath: file });
+    expect(stores.walCheckpointer?.running).toBe(true);
+    expect((await stores.journal.readAfter('ckpt:a2', 0)).length).toBe(Math.ceil((1.5 * wal_restart_frames * 4096) / MIB) * 16);
+    expect((await stores.journal.readAfter('ckpt:b', 0)).length).toBe(8 * 16);
+  });
+
+  it('restarts a WAL that a writer never lets a passive checkpoint finish', async () => {
+    // A writer with no pause at all (a synchronous loop on this thread), as under a long flash sale.
+    const path = join(dir, 'busy.sqlite');
+    const writer = new Database(path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('synchronous = NORMAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.pragma('busy_timeout = 5000');
+    writer.exec('CREATE TABLE t (x BLOB)');
+    const failures: Error[] = [];
+    const checkpointer = new WalCheckpointer(path, { interval_ms: 20, restart_frames: 2_000, restart_wait_ms: 5_000, deadline_ms: 5_000, onFailure: (e) => failures.push(e) });
+    await checkpointer.start();
+    try {
+      const insert = writer.prepare('INSERT INTO t (x) VALUES (?)');
+      const generation = () => walGeneration(path);
+      const before = generation();
+      const until_ms = Date.now() + 1_500;
+      let rows = 0;
+      while (Date.now() < until_ms) {
+        insert.run(Buffer.alloc(16 * 1024));
+        rows++;
+      }
+      await until('a restart reported', async () => checkpointer.restarts, (n) => n > 0, 5_000);
+      insert.run(Buffer.alloc(10));
+      expect(generation()).toBeGreaterThan(before);
+      expect(writer.prepare('SELECT COUNT(*) AS n FROM t').get()).toEqual({ n: rows + 1 });
+      expect(failures).toEqual([]);
+    } finally {
+      await checkpointer.stop();
+      writer.close();
+    }
+  });
+
+  it('refuses to start on a file that does not exist, without calling its failure hook', async () => {
+    const failures: Error[] = [];
+    const checkpointer = new WalCheckpointer(join(dir, 'absent.sqlite'), { interval_ms: 50, restart_frames: 100, restart_wait_ms: 100, deadline_ms: 5_000, onFailure: (e) => failures.push(e) });
+    await expect(checkpointer.start()).rejects.toThrow(/WAL checkpointer/);
+    expect(checkpointer.running).toBe(false);
+    await checkpointer.stop();
+    expect(failures).toEqual([]);
+  });
+});
