@@ -201,6 +201,18 @@ export interface SimCommandResult {
 }
 
 /** Runs `sim <args>`: the verdict and the reports written (undefined for --help). Throws UsageError on bad usage. */
+/**
+ * The V8 semi-space size this process was started with (bin/stampede.mjs starts the simulator with
+ * 32 MiB), shown with the run's options because the figures depend on it.
+ */
+function semiSpace(): string {
+  for (const arg of [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]) {
+    const m = /^--max-semi-space-size=(\d+)$/.exec(arg);
+    if (m) return `${m[1]} MiB`;
+  }
+  return "Node's default";
+}
+
 export async function simCommand(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<SimCommandResult | undefined> {
   let parsed;
   try {
@@ -267,7 +279,7 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
       concurrency_max,
       waitForExpiries: values.target === undefined && values['no-wait-expiries'] !== true,
       settle_timeout_ms,
-      options: { ...shown, speed: String(speed), concurrency: concurrency_max },
+      options: { ...shown, speed: String(speed), concurrency: concurrency_max, semi_space: semiSpace() },
       onAnswer: () => progress.tick(),
       onSettling: (what) => progress.done(what),
     });

@@ -4,7 +4,7 @@
 // the same traffic line for line, another seed other traffic, and the traffic is a valid recording
 // whose shapes put buyers where they say.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -72,6 +72,23 @@ describe('stampede sim: usage', () => {
     const error = await simCommand(['replay', file], sink()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toContain('line 2: orderRef 7 is not an earlier POST /v1/orders line');
+  });
+
+  it('starts the simulator with 32 MiB semi-spaces from the binary, or with Node\'s default when asked, and passes its exit code on', async () => {
+    const run = promisify(execFile);
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-sim-heap-'));
+    const sale = (name: string, env: Record<string, string>) =>
+      run(process.execPath, [bin, 'sim', 'flash-sale', '--buyers', '100', '--stock', '10', '--json', join(dir, `${name}.json`), '--report', join(dir, `${name}.html`)], {
+        env: { ...process.env, NODE_OPTIONS: '', ...env },
+      });
+    const semiSpace = (name: string) => (JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { options: { semi_space: string } }).options.semi_space;
+    expect((await sale('tuned', {})).stdout).toContain('VERDICT: PASS');
+    expect(semiSpace('tuned')).toBe('32 MiB');
+    await sale('plain', { STAMPEDE_SIM_SEMI_SPACE_MIB: '0' });
+    expect(semiSpace('plain')).toBe("Node's default");
+    // The restarted simulator's exit code is the command's.
+    const bad = await run(process.execPath, [bin, 'sim', 'flash-sale', '--buyers', 'many'], { env: { ...process.env, NODE_OPTIONS: '' } }).catch((e: { code: number }) => e);
+    expect((bad as { code: number }).code).toBe(2);
   });
 
   it('exits 2 from the binary on bad usage, 0 for --help', async () => {
