@@ -47,10 +47,10 @@ export type Failure =
 
 export type Result<T> = { ok: true; value: T } | Failure;
 
-/** An answer to replay byte for byte (the first answer to an Idempotency-Key). */
 /** What an inventory actor answers a reserve command. */
 type ReserveReply = InventoryReply | ReplayReply | { outcome: 'overloaded' };
 
+/** An answer to replay byte for byte (the first answer to an Idempotency-Key). */
 export interface StoredAnswer {
   status: number;
   body: unknown;

@@ -79,8 +79,9 @@ export function createAuth(config: AuthConfig): Auth {
   const isAdminToken = (token: string): boolean => timingSafeEqual(sha256(token), adminDigest);
 
   // Verified tokens, so a buyer's next request costs a map lookup instead of parsing and an HMAC check
-  // (through WebCrypto, before jwt-hs256.ts, a quarter of the purchase path's CPU when measured). An entry is only trusted until the
-  // token's own `exp`; the map is bounded and forgets the oldest first.
+  // (a quarter of the purchase path's CPU when measured, through jose and WebCrypto before
+  // jwt-hs256.ts). An entry is only trusted until the token's own `exp`; the map is bounded and
+  // forgets the oldest first.
   const verified = new Map<string, { sub: string; exp_ms: number }>();
   const buyerIdOf = async (token: string): Promise<string | undefined> => {
     const now = config.now();
