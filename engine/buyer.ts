@@ -14,6 +14,8 @@
 //   Its `at` is a fact of the order (when it became a no-show: its date passed unredeemed), not the time
 //   it was noticed, so noticing it again gives the same `at`; one older than what prune dropped is ignored.
 // - prune: drops what no rule in force can reach any more (state stays bounded), see `decidePrune`.
+// - compact: the whole state as one `restored` event, which replaces the state when applied: the
+//   journal before it is no longer needed to rebuild the buyer (actors/limit-actor.ts drops it).
 //
 // Time: `now` must not go backwards between commands to one buyer (the actor's clock). An order's
 // `createdAt` is stamped before anyone can release it, so a tombstone's time is >= its order's creation.
@@ -121,14 +123,21 @@ export type BuyerCommand =
   | { type: 'release'; orderId: string; reason: BuyerReleaseReason }
   /** `at`: when the order became a no-show (its date passed unredeemed). */
   | { type: 'no_show'; order: BuyerOrderFacts; at: number }
-  | { type: 'prune'; rules: RuleSet };
+  | { type: 'prune'; rules: RuleSet }
+  | { type: 'compact' };
 
 export type BuyerEvent =
   | { type: 'held'; order: BuyerOrderFacts; at: number }
   | { type: 'confirmed'; orderId: string; at: number }
   | { type: 'released'; orderId: string; reason: BuyerReleaseReason; at: number }
   | { type: 'no_show_recorded'; noShow: NoShow; at: number }
-  | { type: 'pruned'; ordersBefore_ms: number; noShowsBefore_ms: number; acceptFrom_ms: number; at: number };
+  /**
+   * The bounds are -Infinity when nothing of that kind may go (a rule reaches back for ever); the
+   * journal's JSON writes -Infinity as null, so evolve reads null as -Infinity.
+   */
+  | { type: 'pruned'; ordersBefore_ms: number | null; noShowsBefore_ms: number | null; acceptFrom_ms: number; at: number }
+  /** The buyer's whole state: applying it replaces the state, whatever came before. */
+  | { type: 'restored'; snapshot: BuyerSnapshot; at: number };
 
 export type BuyerReply =
   /** Held now, or held already (idempotent). */
@@ -145,7 +154,8 @@ export type BuyerReply =
   | { outcome: 'no_show_recorded' }
   /** The no-show is older than `noShowsFrom_ms`: no rule in force could count it. Nothing recorded. */
   | { outcome: 'no_show_too_old'; noShowsFrom_ms: number }
-  | { outcome: 'pruned'; orders: number; noShows: number; tombstones: number };
+  | { outcome: 'pruned'; orders: number; noShows: number; tombstones: number }
+  | { outcome: 'compacted' };
 
 export interface BuyerDecision {
   events: BuyerEvent[];
@@ -218,6 +228,8 @@ export function decideBuyer(state: BuyerState, command: BuyerCommand, now: numbe
     }
     case 'prune':
       return decidePrune(state, command.rules, now);
+    case 'compact':
+      return { events: [{ type: 'restored', snapshot: buyerToSnapshot(state), at: now }], reply: { outcome: 'compacted' } };
   }
 }
 
@@ -285,14 +297,20 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
         }
       }
       return state;
-    case 'pruned':
-      for (const [id, o] of state.orders) if (o.createdAt < event.ordersBefore_ms) state.orders.delete(id);
+    case 'pruned': {
+      // (Read as null from the journal, a bound would count as 0 in a comparison: it is -Infinity.)
+      const ordersBefore_ms = event.ordersBefore_ms ?? -Infinity;
+      const noShowsBefore_ms = event.noShowsBefore_ms ?? -Infinity;
+      for (const [id, o] of state.orders) if (o.createdAt < ordersBefore_ms) state.orders.delete(id);
       state.ledger = ledgerOf(state.orders);
-      for (const [id, n] of state.noShows) if (n.at < event.noShowsBefore_ms) state.noShows.delete(id);
+      for (const [id, n] of state.noShows) if (n.at < noShowsBefore_ms) state.noShows.delete(id);
       for (const [id, at] of state.released) if (at < event.acceptFrom_ms) state.released.delete(id);
       state.acceptFrom_ms = Math.max(state.acceptFrom_ms, event.acceptFrom_ms);
-      state.noShowsFrom_ms = Math.max(state.noShowsFrom_ms, event.noShowsBefore_ms);
+      state.noShowsFrom_ms = Math.max(state.noShowsFrom_ms, noShowsBefore_ms);
       return state;
+    }
+    case 'restored':
+      return Object.assign(state, buyerFromSnapshot(event.snapshot));
   }
 }
 

@@ -1,7 +1,8 @@
 // Proves the buyer's limit state never lets a group pass a max, refuses exactly the orders the rules refuse
 // (checked against a brute-force evaluator over a model that never prunes, so pruning is proved harmless),
-// never counts an order released before its hold, and replays its events to the same state: fast-check
-// drives random interleavings of holds, confirms, releases, no-shows, prunes and clock jumps of up to weeks.
+// never counts an order released before its hold, and replays its events to the same state (also through
+// JSON, as the journal stores them, and from a compaction on): fast-check drives random interleavings of
+// holds, confirms, releases, no-shows, prunes, compactions and clock jumps of up to weeks.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -30,7 +31,8 @@ const ORDER_IDS = Array.from({ length: 12 }, (_, i) => `o${i}`);
 
 type Step =
   | { kind: 'hold' | 'confirm' | 'release' | 'no_show'; id: number; dt: number }
-  | { kind: 'prune'; dt: number };
+  | { kind: 'prune'; dt: number }
+  | { kind: 'compact'; dt: number };
 
 const dt = fc.oneof(
   { weight: 3, arbitrary: fc.constant(0) },
@@ -45,6 +47,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('release' as const), id, dt }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('no_show' as const), id, dt }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('prune' as const), dt }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('compact' as const), dt }) },
 );
 
 const rules = arbitraryRules({ t0: T0, rollingDaysMax: 40, startDayMin: -5, startDayMax: 120, spanDaysMax: 60 });
@@ -80,6 +83,7 @@ function run(rs: Rule[], facts: Omit<UsageOrder, 'createdAt'>[], steps: Step[], 
     let command: BuyerCommand;
     let order: BuyerOrderFacts | undefined;
     if (s.kind === 'prune') command = { type: 'prune', rules: set };
+    else if (s.kind === 'compact') command = { type: 'compact' };
     else {
       const orderId = ORDER_IDS[s.id]!;
       if (!createdAt.has(orderId)) createdAt.set(orderId, now - (jitter[i % jitter.length] ?? 0));
@@ -169,6 +173,18 @@ describe('buyer limit state', () => {
         for (const [k, n] of Object.entries(outcomes)) totals[k] = (totals[k] ?? 0) + n;
         const replayed = events.reduce(evolveBuyer, emptyBuyer());
         expect(buyerToSnapshot(replayed)).toEqual(buyerToSnapshot(state));
+        // ... also through JSON, as the journal stores the events.
+        const fromJournal = (JSON.parse(JSON.stringify(events)) as BuyerEvent[]).reduce(evolveBuyer, emptyBuyer());
+        expect(buyerToSnapshot(fromJournal)).toEqual(buyerToSnapshot(state));
+        // A compacted journal (its last `restored` event and what follows, the rest dropped) rebuilds
+        // the same state, through JSON as the journal stores it.
+        const from = events.map((e) => e.type).lastIndexOf('restored');
+        if (from >= 0) {
+          totals.compacted_replays = (totals.compacted_replays ?? 0) + 1;
+          const compacted = (JSON.parse(JSON.stringify(events.slice(from))) as BuyerEvent[]).reduce(evolveBuyer, emptyBuyer());
+          expect(buyerToSnapshot(compacted)).toEqual(buyerToSnapshot(state));
+          expect(compacted.ledger === undefined).toBe(state.ledger === undefined);
+        }
         const roundTrip = buyerFromSnapshot(JSON.parse(JSON.stringify(buyerToSnapshot(state))));
         expect(buyerToSnapshot(roundTrip)).toEqual(buyerToSnapshot(state));
       }),
@@ -180,6 +196,8 @@ describe('buyer limit state', () => {
     expect(totals.hold_with_ledger ?? 0, 'hold_with_ledger').toBeGreaterThan(100);
     // ... and prune dropped orders, no-shows and tombstones many times over.
     for (const dropped of ['pruned_orders', 'pruned_noShows', 'pruned_tombstones']) expect(totals[dropped] ?? 0, dropped).toBeGreaterThan(20);
+    // ... and compacted journals were replayed.
+    expect(totals.compacted_replays ?? 0, 'compacted_replays').toBeGreaterThan(100);
   });
 
   it('prunes: with a 2-day rule, orders, no-shows and tombstones older than the 31-day floor go, and the state stays bounded', () => {
