@@ -10,6 +10,9 @@
 // the inventory never reserved, or whose reservation ended while the release was lost, is resolved
 // when the actor is next loaded: it asks the order's SKU/date what became of it, unless that order's
 // saga is still running in this process.
+//
+// The journal stays short: every COMPACT_AFTER_EVENTS events the actor writes its whole state as one
+// `restored` record and drops the records before it (see compactAfterReplies).
 
 import {
   buyerToSnapshot,
@@ -37,6 +40,12 @@ export const BUYER_STREAM_PREFIX = '@b/';
 export const PRUNE_AT_ENTRIES = 64;
 /** A live limit actor prunes at most this often. */
 export const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/**
+ * After this many events since the last compaction (or the stream's start), the actor writes its
+ * whole state as one `restored` record and drops the records before it, so loading a buyer reads at
+ * most about this many events, however long the buyer has been buying.
+ */
+export const COMPACT_AFTER_EVENTS = 256;
 
 export function buyerStream(userId: string): string {
   return `${BUYER_STREAM_PREFIX}${userId}`;
@@ -90,6 +99,8 @@ export class LimitActor implements Behavior<LimitMessage> {
    * was never reserved: released then), before any command of the buyer is decided.
    */
   private unjournaled: BuyerEvent[] = [];
+  /** Events in the journal after its last `restored` record (all of them when it has none). */
+  private eventsSinceCompaction = 0;
   private readonly stream: string;
 
   constructor(
@@ -149,6 +160,7 @@ export class LimitActor implements Behavior<LimitMessage> {
         this.unjournaled = [];
       }
       for (const [env, reply] of replies) ctx.reply(env, reply);
+      if (this.eventsSinceCompaction >= COMPACT_AFTER_EVENTS && this.unjournaled.length === 0) await this.compactAfterReplies();
     } catch (error) {
       // Nothing of this batch is known durable: fail it, and start again from the journal.
       const failure = error instanceof UnavailableError ? error : new UnavailableError(`limits of ${this.userId}: ${(error as Error)?.message ?? error}`, { cause: error });
@@ -178,18 +190,51 @@ export class LimitActor implements Behavior<LimitMessage> {
     const first = this.seq + 1;
     await this.deps.committer.commit({ stream: this.stream, seq: first, lastSeq: this.seq + events.length, at: this.deps.now(), events });
     this.seq += events.length;
+    this.eventsSinceCompaction += events.length;
+  }
+
+  /**
+   * The whole state as one `restored` record (after the replies of the batch that made it due: they
+   * do not wait for it), then the records before it dropped. Only when every event the state holds is
+   * journaled (no deferred release): the record is exactly the journal up to it. A crash before the
+   * drop leaves the old records too, which the load replays and the `restored` event then replaces;
+   * a failed drop is left to the next compaction (it drops everything before its own record).
+   */
+  private async compactAfterReplies(): Promise<void> {
+    const d = decideBuyer(this.state, { type: 'compact' }, this.deps.now());
+    try {
+      await this.write(d.events);
+    } catch {
+      // Whether it was written is unknown (the batch's replies are gone already): load again.
+      this.loaded = false;
+      this.prunedAt = 0;
+      return;
+    }
+    for (const e of d.events) evolveBuyer(this.state, e);
+    this.eventsSinceCompaction = 0;
+    try {
+      await this.deps.journal.dropBefore(this.stream, this.seq);
+    } catch {
+      // The records stay readable and correct; the next compaction drops them.
+    }
   }
 
   private async load(): Promise<void> {
     const state = emptyBuyer();
     let seq = 0;
+    let sinceCompaction = 0;
     for (const record of await this.deps.journal.readAfter(this.stream, 0)) {
-      if (record.seq !== seq + 1) throw new UnavailableError(`journal of ${this.stream} is not contiguous at seq ${seq}`);
+      // The records before a `restored` one may have been dropped (a compaction): it starts the stream.
+      const restores = (record.events[0] as BuyerEvent | undefined)?.type === 'restored';
+      if (record.seq !== seq + 1 && !(seq === 0 && restores)) throw new UnavailableError(`journal of ${this.stream} is not contiguous at seq ${seq}`);
+      if (restores) sinceCompaction = 0;
       for (const raw of record.events) evolveBuyer(state, raw as BuyerEvent);
+      sinceCompaction += restores ? record.events.length - 1 : record.events.length;
       seq = record.lastSeq;
     }
     this.state = state;
     this.seq = seq;
+    this.eventsSinceCompaction = sinceCompaction;
     this.unjournaled = [];
     this.loaded = true;
     await this.resolveHolds();

@@ -30,6 +30,12 @@ export interface JournalStore {
   endsAt(stream: string, lastSeq: number): Promise<boolean>;
   /** Each stream and the last seq written to it. */
   heads(): Promise<Map<string, number>>;
+  /**
+   * Deletes the stream's records that start before `seq` (a compaction: the record at `seq` holds
+   * everything they did); returns how many went. Only for streams whose records nothing else reads
+   * by range (buyer limit streams), never for SKU/date streams.
+   */
+  dropBefore(stream: string, seq: number): Promise<number>;
 }
 
 export interface SnapshotRecord {

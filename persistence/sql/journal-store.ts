@@ -99,6 +99,11 @@ export class SqlJournalStore implements JournalStore {
     return rows.map(toRecord);
   }
 
+  async dropBefore(stream: string, seq: number): Promise<number> {
+    const { affectedRows } = await this.db.run('journal.dropBefore', 'DELETE FROM journal WHERE stream = ? AND seq < ?', [stream, seq]);
+    return affectedRows;
+  }
+
   async endsAt(stream: string, lastSeq: number): Promise<boolean> {
     // Records of a stream are contiguous, so the only one that can end at `lastSeq` is the last one
     // starting at or before it: one primary-key seek, not a scan of the stream.

@@ -55,6 +55,17 @@ describe.each(backends)('journal on $name', (backend) => {
     expect(await stores.journal.readRange('range:none', 1, 10)).toEqual([]);
   });
 
+  it('drops the records of one stream that start before a seq, and nothing else', async () => {
+    const a = [record('drop:a', 1, 2), record('drop:a', 3, 1), record('drop:a', 4, 3), record('drop:a', 7, 1)];
+    const b = [record('drop:b', 1, 2), record('drop:b', 3, 1)];
+    await stores.journal.append([...a, ...b]);
+    expect(await stores.journal.dropBefore('drop:a', 4)).toBe(2);
+    expect(await stores.journal.readAfter('drop:a', 0)).toEqual(a.slice(2));
+    expect(await stores.journal.readAfter('drop:b', 0)).toEqual(b);
+    expect(await stores.journal.dropBefore('drop:a', 4)).toBe(0);
+    expect(await stores.journal.dropBefore('drop:none', 10)).toBe(0);
+  });
+
   it('stores a record of a thousand events as one row', async () => {
     const big = record('rt:big', 1, 1_000);
     await stores.journal.append([big]);
