@@ -120,9 +120,15 @@ export class StampedeNode {
         skipped: (reason) => m.recordSkipped.inc({ reason }),
       });
     }
+    // The database layer's own warnings (MikroORM's; on SQLite, a WAL checkpointer that failed).
+    const storeLog = (message: string) => this.log.warn({ component: 'store' }, message);
     this.stores = await openStores(
-      c.mysqlUrl ? { mysqlUrl: c.mysqlUrl, redisUrl: c.redisUrl } : { sqlitePath: join(c.dataDir, 'stampede.sqlite'), redisUrl: c.redisUrl },
+      c.mysqlUrl
+        ? { mysqlUrl: c.mysqlUrl, redisUrl: c.redisUrl, logger: storeLog }
+        : { sqlitePath: join(c.dataDir, 'stampede.sqlite'), redisUrl: c.redisUrl, logger: storeLog },
     );
+    const checkpointer = this.stores.walCheckpointer;
+    if (checkpointer) this.metrics.setWalCheckpointerSource(() => checkpointer);
     this.runtime = new ActorRuntime({
       shards: c.shards,
       mailboxMax: c.mailbox_max,

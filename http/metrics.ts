@@ -15,6 +15,13 @@ export interface MetricsOptions {
 
 export const UNMATCHED_ROUTE = 'unmatched';
 
+/** What the metrics read of the SQLite WAL checkpointer (persistence/sql/wal-checkpointer.ts). */
+export interface WalCheckpointerFigures {
+  readonly running: boolean;
+  readonly checkpoints: number;
+  readonly restarts: number;
+}
+
 /** The route template of a request, or "unmatched". */
 export function routeLabel(ctx: Context): string {
   const matched = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
@@ -51,6 +58,8 @@ export class Metrics {
   private actorCountSource: (() => Record<string, number>) | undefined;
 
   private outboxLagSource: (() => number) | undefined;
+  /** Registered once a WAL checkpointer is plugged in: a MySQL node has none of these metrics. */
+  private walMetricsRegistered = false;
 
   /**
    * One reservation attempt of `outcome`, on the hot path: a plain tally moved into
@@ -199,6 +208,44 @@ export class Metrics {
         for (const [kind, n] of Object.entries(source())) this.set({ kind }, n);
       },
     });
+  }
+
+  /**
+   * The embedded SQLite default's WAL checkpointer, read at scrape time. Its metrics exist from this
+   * call on (once per registry).
+   */
+  setWalCheckpointerSource(wal: () => WalCheckpointerFigures): void {
+    if (this.walMetricsRegistered) throw new Error('Metrics: a WAL checkpointer source is set already');
+    this.walMetricsRegistered = true;
+    const registers = [this.registry];
+    new Gauge({
+      name: 'stampede_sqlite_wal_checkpointer_up',
+      help: 'Embedded SQLite: 1 while the worker thread checkpoints the WAL, 0 when it failed and SQLite checkpoints on commits again.',
+      registers,
+      collect() {
+        this.set(wal().running ? 1 : 0);
+      },
+    });
+    // Counters that follow a running total of the checkpointer: each scrape adds what it grew by.
+    const following = (name: string, help: string, total: () => number) => {
+      let seen = 0;
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const n = total();
+          if (n > seen) this.inc(n - seen);
+          seen = n;
+        },
+      });
+    };
+    following('stampede_sqlite_wal_checkpoints_total', 'Embedded SQLite: checkpoints the worker thread made that copied WAL frames into the database file.', () => wal().checkpoints);
+    following(
+      'stampede_sqlite_wal_restarts_total',
+      'Embedded SQLite: RESTART checkpoints the worker thread made because the WAL had grown past its bound under steady writes.',
+      () => wal().restarts,
+    );
   }
 
   /** The outbox rows not yet published (NATS) or consumed (in-process), read at scrape time. */

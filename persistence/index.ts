@@ -3,6 +3,7 @@
 import type { SnapshotStore, Stores } from './ports.ts';
 import { default_snapshot_key_prefix, RedisSnapshotStore } from './redis/redis-snapshot-store.ts';
 import { openSqlStores } from './sql/open.ts';
+import type { WalCheckpointer } from './sql/wal-checkpointer.ts';
 
 export * from './errors.ts';
 export type * from './ports.ts';
@@ -23,6 +24,8 @@ export interface StoresOptions {
 /** `Stores`, plus the name of each snapshot store (same order), for metrics and logs. */
 export interface OpenedStores extends Stores {
   snapshotNames: string[];
+  /** The embedded SQLite default's WAL checkpointer (metrics); absent on MySQL, or when it could not start. */
+  walCheckpointer?: WalCheckpointer;
 }
 
 /**
@@ -55,6 +58,7 @@ export async function openStores(opts: StoresOptions): Promise<OpenedStores> {
     projection: sql.projection,
     cardKeys: sql.cardKeys,
     outbox: sql.outbox,
+    ...(sql.walCheckpointer ? { walCheckpointer: sql.walCheckpointer } : {}),
     async ping() {
       const [sqlOk, redisOk] = await Promise.all([sql.ping(), redis?.ping()]);
       return redis ? { ...sqlOk, redis: redisOk === true } : sqlOk;

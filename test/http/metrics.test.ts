@@ -104,4 +104,21 @@ describe('Metrics', () => {
     expect(await b.text()).not.toContain('outcome="sold_out"');
     expect(await b.text()).toContain('stampede_mailbox_depth 0');
   });
+
+  it('shows the SQLite WAL checkpointer only once one is plugged in, its counters growing by what it did', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    expect(await m.text()).not.toContain('stampede_sqlite_wal');
+    const figures = { running: true, checkpoints: 3, restarts: 1 };
+    m.setWalCheckpointerSource(() => figures);
+    let text = await m.text();
+    expect(text).toMatch(/^stampede_sqlite_wal_checkpointer_up 1$/m);
+    expect(text).toMatch(/^stampede_sqlite_wal_checkpoints_total 3$/m);
+    expect(text).toMatch(/^stampede_sqlite_wal_restarts_total 1$/m);
+    Object.assign(figures, { running: false, checkpoints: 5 });
+    text = await m.text();
+    expect(text).toMatch(/^stampede_sqlite_wal_checkpointer_up 0$/m);
+    expect(text).toMatch(/^stampede_sqlite_wal_checkpoints_total 5$/m);
+    expect(text).toMatch(/^stampede_sqlite_wal_restarts_total 1$/m);
+    expect(() => m.setWalCheckpointerSource(() => figures)).toThrow(/set already/);
+  });
 });

@@ -1,16 +1,22 @@
 // Proves the embedded SQLite default checkpoints its WAL off the engine's thread and never lets it grow
 // without bound: while the engine writes, a worker thread copies the WAL into the database file and
 // the WAL is restarted from its beginning (its header's generation grows, its file stays smaller than
-// what was written); when the worker dies, the connection checkpoints on its commits again; a checkpointer that cannot open its file refuses to
-// start; and everything written is read back after a reopen.
+// what was written); when the worker dies, the connection checkpoints on its commits again; a
+// checkpointer that cannot open its file refuses to start; everything written is read back after a
+// reopen; and a node shows the checkpointer in /metrics and logs its failure.
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JournalRecord } from '../../persistence/ports.ts';
 import { openSqlStores, wal_restart_frames, type SqlStores } from '../../persistence/sql/open.ts';
 import { WalCheckpointer } from '../../persistence/sql/wal-checkpointer.ts';
+import { loadConfig } from '../../app/config.ts';
+import { StampedeNode } from '../../app/node.ts';
+import { testEnv } from '../support/engine.ts';
 import { until } from '../support/poll.ts';
 
 const MIB = 1024 * 1024;
@@ -134,5 +140,34 @@ describe('WAL checkpoints on the embedded SQLite default', () => {
     expect(checkpointer.running).toBe(false);
     await checkpointer.stop();
     expect(failures).toEqual([]);
+  });
+});
+
+describe('the WAL checkpointer of a node on the embedded default', () => {
+  it('shows in /metrics, and a failed one is logged as a warning and shown as down', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const node = new StampedeNode(loadConfig(testEnv({ kind: 'sqlite' })), { logger: pino({ level: 'warn' }, sink) });
+    await node.start();
+    try {
+      const scrape = () => node.metrics.registry.metrics();
+      expect(await scrape()).toMatch(/^stampede_sqlite_wal_checkpointer_up 1$/m);
+      const checkpointer = node.stores.walCheckpointer!;
+      await node.stores.journal.append(Array.from({ length: 64 }, (_, i) => record('node:w', i + 1)));
+      await until('a checkpoint', async () => checkpointer.checkpoints, (n) => n > 0, 5_000);
+      expect(await scrape()).toMatch(new RegExp(`^stampede_sqlite_wal_checkpoints_total ${checkpointer.checkpoints}$`, 'm'));
+
+      await (checkpointer as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      await until('the warning', async () => lines.join(''), (text) => text.includes('checkpoints on commits again'), 5_000);
+      expect(JSON.parse(lines.find((l) => l.includes('WAL checkpointer'))!)).toMatchObject({ level: 40, component: 'store' });
+      expect(await scrape()).toMatch(/^stampede_sqlite_wal_checkpointer_up 0$/m);
+    } finally {
+      await node.stop();
+    }
   });
 });
