@@ -47,8 +47,8 @@ const MAX_SIGNATURE_HEADER_LENGTH = 2048;
 const MAX_V1_ENTRIES = 8;
 /**
  * Verified buyer tokens remembered at most: the buyers of the last few seconds of a sale. A miss costs
- * one verification (~5 µs, jwt-hs256.ts); each entry costs ~300 bytes, so 100,000 of them (the bound
- * while a miss cost ~47 µs through WebCrypto) held ~30 MB through a million-buyer sale.
+ * one verification (~5 µs, jwt-hs256.ts). 100,000 (the bound while a miss cost ~47 µs through
+ * WebCrypto) held tens of MiB through a million-buyer sale (docs/performance.md, "Session 6").
  */
 const VERIFIED_TOKENS_MAX = 10_000;
 /** How long a verified token without `exp` is remembered. */
