@@ -13,10 +13,14 @@ import { fileURLToPath } from 'node:url';
 
 const SEMI_SPACE_FLAG = '--max-semi-space-size';
 const args = process.argv.slice(2);
-const simSemiSpace_mib = Number(process.env.STAMPEDE_SIM_SEMI_SPACE_MIB ?? 32);
+const rawSemiSpace = process.env.STAMPEDE_SIM_SEMI_SPACE_MIB;
+const simSemiSpace_mib = rawSemiSpace === undefined || rawSemiSpace === '' ? 32 : Number(rawSemiSpace);
 const semiSpaceGiven = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => a.startsWith(SEMI_SPACE_FLAG));
 
-if (args[0] === 'sim' && !semiSpaceGiven && Number.isInteger(simSemiSpace_mib) && simSemiSpace_mib > 0) {
+if (args[0] === 'sim' && !(Number.isInteger(simSemiSpace_mib) && simSemiSpace_mib >= 0 && simSemiSpace_mib <= 1024)) {
+  process.stderr.write(`stampede: STAMPEDE_SIM_SEMI_SPACE_MIB must be an integer from 0 to 1024 (got ${JSON.stringify(rawSemiSpace)})\n`);
+  process.exit(2);
+} else if (args[0] === 'sim' && !semiSpaceGiven && simSemiSpace_mib > 0) {
   const child = spawn(process.execPath, [`${SEMI_SPACE_FLAG}=${simSemiSpace_mib}`, ...process.execArgv, fileURLToPath(import.meta.url), ...args], { stdio: 'inherit' });
   // Ctrl-C reaches both processes (one process group): the child ends the run and reports; this one
   // waits for it. A termination sent to this process alone is passed on.

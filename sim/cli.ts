@@ -200,7 +200,6 @@ export interface SimCommandResult {
   jsonFile: string;
 }
 
-/** Runs `sim <args>`: the verdict and the reports written (undefined for --help). Throws UsageError on bad usage. */
 /**
  * The V8 semi-space size this process was started with (bin/stampede.mjs starts the simulator with
  * 32 MiB), shown with the run's options because the figures depend on it.
@@ -213,6 +212,7 @@ function semiSpace(): string {
   return "Node's default";
 }
 
+/** Runs `sim <args>`: the verdict and the reports written (undefined for --help). Throws UsageError on bad usage. */
 export async function simCommand(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<SimCommandResult | undefined> {
   let parsed;
   try {

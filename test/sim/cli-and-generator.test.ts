@@ -86,6 +86,12 @@ describe('stampede sim: usage', () => {
     expect(semiSpace('tuned')).toBe('32 MiB');
     await sale('plain', { STAMPEDE_SIM_SEMI_SPACE_MIB: '0' });
     expect(semiSpace('plain')).toBe("Node's default");
+    // A size that is no size is refused as bad usage, before anything runs.
+    const badSize = await run(process.execPath, [bin, 'sim', 'flash-sale', '--buyers', '10'], { env: { ...process.env, NODE_OPTIONS: '', STAMPEDE_SIM_SEMI_SPACE_MIB: 'lots' } }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect((badSize as { code: number }).code).toBe(2);
+    expect((badSize as { stderr: string }).stderr).toContain('STAMPEDE_SIM_SEMI_SPACE_MIB must be an integer from 0 to 1024');
     // The restarted simulator's exit code is the command's.
     const bad = await run(process.execPath, [bin, 'sim', 'flash-sale', '--buyers', 'many'], { env: { ...process.env, NODE_OPTIONS: '' } }).catch((e: { code: number }) => e);
     expect((bad as { code: number }).code).toBe(2);
