@@ -99,8 +99,8 @@ export class LimitActor implements Behavior<LimitMessage> {
    * was never reserved: released then), before any command of the buyer is decided.
    */
   private unjournaled: BuyerEvent[] = [];
-  /** Events in the journal after its last `restored` record (all of them when it has none). */
-  private eventsSinceCompaction = 0;
+  /** Seq of the journal's last `restored` record (0: none); the events after it are what a load replays. */
+  private compactedSeq = 0;
   private readonly stream: string;
 
   constructor(
@@ -160,7 +160,7 @@ export class LimitActor implements Behavior<LimitMessage> {
         this.unjournaled = [];
       }
       for (const [env, reply] of replies) ctx.reply(env, reply);
-      if (this.eventsSinceCompaction >= COMPACT_AFTER_EVENTS && this.unjournaled.length === 0) await this.compactAfterReplies();
+      if (this.seq - this.compactedSeq >= COMPACT_AFTER_EVENTS && this.unjournaled.length === 0) await this.compactAfterReplies();
     } catch (error) {
       // Nothing of this batch is known durable: fail it, and start again from the journal.
       const failure = error instanceof UnavailableError ? error : new UnavailableError(`limits of ${this.userId}: ${(error as Error)?.message ?? error}`, { cause: error });
@@ -190,7 +190,6 @@ export class LimitActor implements Behavior<LimitMessage> {
     const first = this.seq + 1;
     await this.deps.committer.commit({ stream: this.stream, seq: first, lastSeq: this.seq + events.length, at: this.deps.now(), events });
     this.seq += events.length;
-    this.eventsSinceCompaction += events.length;
   }
 
   /**
@@ -201,6 +200,7 @@ export class LimitActor implements Behavior<LimitMessage> {
    * a failed drop is left to the next compaction (it drops everything before its own record).
    */
   private async compactAfterReplies(): Promise<void> {
+    // The `restored` event is the live state itself: applying it here would only rebuild a copy.
     const d = decideBuyer(this.state, { type: 'compact' }, this.deps.now());
     try {
       await this.write(d.events);
@@ -210,10 +210,9 @@ export class LimitActor implements Behavior<LimitMessage> {
       this.prunedAt = 0;
       return;
     }
-    for (const e of d.events) evolveBuyer(this.state, e);
-    this.eventsSinceCompaction = 0;
+    this.compactedSeq = this.seq;
     try {
-      await this.deps.journal.dropBefore(this.stream, this.seq);
+      await this.deps.journal.dropBefore(this.stream, this.compactedSeq);
     } catch {
       // The records stay readable and correct; the next compaction drops them.
     }
@@ -222,19 +221,18 @@ export class LimitActor implements Behavior<LimitMessage> {
   private async load(): Promise<void> {
     const state = emptyBuyer();
     let seq = 0;
-    let sinceCompaction = 0;
+    let compactedSeq = 0;
     for (const record of await this.deps.journal.readAfter(this.stream, 0)) {
       // The records before a `restored` one may have been dropped (a compaction): it starts the stream.
       const restores = (record.events[0] as BuyerEvent | undefined)?.type === 'restored';
       if (record.seq !== seq + 1 && !(seq === 0 && restores)) throw new UnavailableError(`journal of ${this.stream} is not contiguous at seq ${seq}`);
-      if (restores) sinceCompaction = 0;
+      if (restores) compactedSeq = record.lastSeq;
       for (const raw of record.events) evolveBuyer(state, raw as BuyerEvent);
-      sinceCompaction += restores ? record.events.length - 1 : record.events.length;
       seq = record.lastSeq;
     }
     this.state = state;
     this.seq = seq;
-    this.eventsSinceCompaction = sinceCompaction;
+    this.compactedSeq = compactedSeq;
     this.unjournaled = [];
     this.loaded = true;
     await this.resolveHolds();
