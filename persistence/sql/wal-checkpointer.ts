@@ -8,8 +8,7 @@
 //
 // If the worker cannot start, start() rejects; if it later fails a checkpoint or dies, `onFailure` is
 // called once. Either way the caller turns automatic checkpoints back on: the WAL never grows without
-// bound. Stopping waits for the
-// worker's last checkpoint and its connection to close.
+// bound. Stopping waits for the worker's last checkpoint and its connection to close.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
@@ -38,6 +37,7 @@ type WorkerMessage = { type: 'ready' } | { type: 'checkpointed'; frames: number;
 // is required by the absolute path the engine resolved, so it is the same build wherever the process runs.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
 const Database = require(workerData.module);
 let db;
 try {
@@ -50,15 +50,36 @@ try {
   process.exit(1);
 }
 parentPort.postMessage({ type: 'ready' });
+// The WAL header's checkpoint sequence number: it changes when the WAL starts again from its beginning.
+const header = Buffer.alloc(4);
+const generation = () => {
+  let fd;
+  try {
+    fd = fs.openSync(workerData.file + '-wal', 'r');
+    return fs.readSync(fd, header, 0, 4, 12) === 4 ? header.readUInt32BE(0) : -1;
+  } catch {
+    return -1;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+};
+// SQLite reports how many frames of the WAL are in the database file so far, not what one pass
+// copied: what this pass copied is the growth since the last pass, within one generation of the WAL.
+let seen = { generation: -1, backfilled: 0 };
+const copiedBy = (row, gen) => {
+  const copied = gen === seen.generation ? row.checkpointed - seen.backfilled : row.checkpointed;
+  seen = { generation: gen, backfilled: row.checkpointed };
+  return Math.max(0, copied);
+};
 const checkpoint = () => {
   try {
-    const [passive] = db.pragma('wal_checkpoint(PASSIVE)');
-    let frames = passive.checkpointed;
+    const passive = db.pragma('wal_checkpoint(PASSIVE)')[0];
+    let frames = copiedBy(passive, generation());
     let restarted = false;
     if (passive.log >= workerData.restart_frames) {
       // Only the frames written since the passive pass are left to copy; the writer waits for that.
-      const [restart] = db.pragma('wal_checkpoint(RESTART)');
-      frames = Math.max(frames, restart.checkpointed);
+      const restart = db.pragma('wal_checkpoint(RESTART)')[0];
+      frames += copiedBy(restart, seen.generation);
       restarted = restart.busy === 0;
     }
     if (frames > 0 || restarted) parentPort.postMessage({ type: 'checkpointed', frames, restarted });
@@ -80,9 +101,9 @@ parentPort.on('message', (message) => {
 `;
 
 export class WalCheckpointer {
-  /** Frames copied into the database file so far (metrics, tests). */
+  /** Frames copied into the database file so far (tests). */
   framesCheckpointed = 0;
-  /** Checkpoints that copied something. */
+  /** Checkpoint passes that copied frames (metrics). */
   checkpoints = 0;
   /** Times the WAL was made to start again from its beginning. */
   restarts = 0;

@@ -76,6 +76,18 @@ describe('WAL checkpoints on the embedded SQLite default', () => {
     expect(logged).toEqual([]);
   });
 
+  it('counts what a pass copied, not what the WAL holds copied: passes over an idle WAL count nothing', async () => {
+    const checkpointer = stores.walCheckpointer!;
+    const before = { passes: checkpointer.checkpoints, frames: checkpointer.framesCheckpointed };
+    await write(stores, 'ckpt:idle', 1);
+    await until('the write copied', async () => checkpointer.checkpoints, (n) => n > before.passes, 5_000);
+    // 16 records of ~64 KiB: a few hundred frames at least.
+    expect(checkpointer.framesCheckpointed - before.frames).toBeGreaterThan(200);
+    const settled = { passes: checkpointer.checkpoints, frames: checkpointer.framesCheckpointed };
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // five passes, nothing written
+    expect({ passes: checkpointer.checkpoints, frames: checkpointer.framesCheckpointed }).toEqual(settled);
+  });
+
   it('checkpoints on commits again once the worker has died', async () => {
     const checkpointer = stores.walCheckpointer!;
     // The worker dies as a crash would end it.
