@@ -3,13 +3,10 @@
 // plus one paid order) the limit actor writes its whole state as one `restored` record and drops the
 // records before it; the buyer's live state is unchanged, a restarted node loads the same state from
 // the short journal, and the rules still count the paid order and the open one.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buyerStream, COMPACT_AFTER_EVENTS } from '../../actors/limit-actor.ts';
 import { ManualClock } from '../../engine/index.ts';
-import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
+import { engineBackends, startEngine, type TestEngine, restartable, type Backend } from '../support/engine.ts';
 import { until } from '../support/poll.ts';
 
 const backends = engineBackends('e2e_buyer_compaction');
@@ -18,11 +15,10 @@ const D2 = '2027-04-02';
 
 describe.each(backends)('buyer journal compaction on %s', (_name, backend) => {
   let e: TestEngine;
-  let kept: Awaited<ReturnType<(typeof backends)[number][1]>>;
+  let kept: Backend;
   const clock = new ManualClock(Date.parse('2027-01-10T10:00:00Z'));
   beforeAll(async () => {
-    kept = await backend();
-    if (kept.kind === 'sqlite') kept = { kind: 'sqlite', dir: mkdtempSync(join(tmpdir(), 'stampede-compact-')) } as never;
+    kept = restartable(await backend());
     e = await startEngine(kept, {}, clock);
     const c = e.client;
     expect((await c.admin('PUT', '/v1/limit-rules/one-a-day', { id: 'one-a-day', groupBy: ['date'], max: { units: 1 } })).status).toBe(200);

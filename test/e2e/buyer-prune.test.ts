@@ -2,23 +2,19 @@
 // on MariaDB + Redis: 70 paid orders of one buyer under a 30-day rule are counted while in the window;
 // 40 days later (a node clock moved on), the buyer's next order prunes them from its limit actor, and
 // the prune is journaled, so a restarted node finds the same state.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRUNE_AT_ENTRIES } from '../../actors/limit-actor.ts';
 import { DAY_MS, ManualClock } from '../../engine/index.ts';
-import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
+import { engineBackends, startEngine, type TestEngine, restartable, type Backend } from '../support/engine.ts';
 
 const backends = engineBackends('e2e_buyer_prune');
 
 describe.each(backends)('buyer state pruning on %s', (_name, backend) => {
   let e: TestEngine;
-  let kept: Awaited<ReturnType<(typeof backends)[number][1]>>;
+  let kept: Backend;
   const clock = new ManualClock(Date.parse('2027-01-05T10:00:00Z'));
   beforeAll(async () => {
-    kept = await backend();
-    if (kept.kind === 'sqlite') kept = { kind: 'sqlite', dir: mkdtempSync(join(tmpdir(), 'stampede-prune-')) } as never;
+    kept = restartable(await backend());
     e = await startEngine(kept, {}, clock);
     const c = e.client;
     expect((await c.admin('PUT', '/v1/limit-rules/month', { id: 'month', groupBy: ['skuId'], window: { rollingDays: 30 }, max: { units: 500 } })).status).toBe(200);

@@ -3,12 +3,9 @@
 // naming the rule, 100 parallel orders of one buyer pass a limit of one exactly once, a race over five
 // venues stops at 3 venues and 20 units, cancel and expiry free usage at once, and a sold-out order
 // never consumes usage — against a real node over HTTP, reading the buyer's live state from ops.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/index.ts';
-import { startEngine, type Client, type TestEngine, engineBackends } from '../support/engine.ts';
+import { startEngine, type Client, type TestEngine, engineBackends, restartable, type Backend } from '../support/engine.ts';
 import { until } from '../support/poll.ts';
 
 const backends = engineBackends('e2e_rules');
@@ -21,11 +18,10 @@ async function venueSku(c: Client, skuId: string, venue: string, region: string,
 
 describe.each(backends)('purchase rules on %s', (_name, backend) => {
   let e: TestEngine;
-  let restartBackend: Awaited<ReturnType<typeof backend>> | undefined;
+  let restartBackend: Backend | undefined;
   const clock = new ManualClock(Date.parse('2026-12-10T10:00:00Z'));
   beforeAll(async () => {
-    restartBackend = await backend();
-    if (restartBackend.kind === 'sqlite') restartBackend = { kind: 'sqlite', dir: mkdtempSync(join(tmpdir(), 'stampede-rules-')) } as never;
+    restartBackend = restartable(await backend());
     e = await startEngine(restartBackend!, { STAMPEDE_RESERVATION_TTL_MS: '60000' }, clock);
     const c = e.client;
     expect((await c.admin('PUT', '/v1/limit-rules/venue-date', { id: 'venue-date', groupBy: ['venue', 'date'], max: { units: 1 } })).status).toBe(200);

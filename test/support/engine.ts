@@ -20,6 +20,14 @@ export const SECRETS = {
 export type Backend = { kind: 'sqlite'; dir?: string } | { kind: 'mysql'; url: string; redisUrl?: string };
 
 /**
+ * The same backend for an engine that a test stops and starts again: on SQLite a folder that outlives
+ * one engine (left alone, each engine gets a fresh one); MariaDB's database outlives it anyway.
+ */
+export function restartable(backend: Backend): Backend {
+  return backend.kind === 'sqlite' && backend.dir === undefined ? { kind: 'sqlite', dir: mkdtempSync(join(tmpdir(), 'stampede-restartable-')) } : backend;
+}
+
+/**
  * The two backends an end-to-end suite runs on, for `describe.each`: the embedded SQLite default and
  * MariaDB + Redis (a fresh database called `mysqlDatabase`).
  */
