@@ -16,9 +16,9 @@ export interface WalCheckpointerOptions {
   /** How often the worker checkpoints. */
   interval_ms: number;
   /**
-   * A WAL holding this many frames is restarted: a passive checkpoint copies what it can while the
-   * engine goes on writing, so under steady writes the WAL is never wholly copied at a quiet moment and
-   * would only grow. Then the worker checkpoints once more in RESTART mode, which holds the writer
+   * A WAL holding this many frames is restarted, once per generation: a passive checkpoint copies
+   * what it can while the engine goes on writing, so under steady writes the WAL is never wholly
+   * copied at a quiet moment and would only grow. Then the worker checkpoints once more in RESTART mode, which holds the writer
    * back while it copies the few frames left (the way SQLite's own checkpoint in COMMIT would, but for
    * a remainder instead of a thousand pages) and makes the next write start the WAL from its beginning.
    */
@@ -66,6 +66,8 @@ const generation = () => {
 // SQLite reports how many frames of the WAL are in the database file so far, not what one pass
 // copied: what this pass copied is the growth since the last pass, within one generation of the WAL.
 let seen = { generation: -1, backfilled: 0 };
+/** The generation of the WAL this worker last restarted (it is a new one after the next commit). */
+let restartedGeneration = -2;
 const copiedBy = (row, gen) => {
   const copied = gen === seen.generation ? row.checkpointed - seen.backfilled : row.checkpointed;
   seen = { generation: gen, backfilled: row.checkpointed };
@@ -74,13 +76,17 @@ const copiedBy = (row, gen) => {
 const checkpoint = () => {
   try {
     const passive = db.pragma('wal_checkpoint(PASSIVE)')[0];
-    let frames = copiedBy(passive, generation());
+    const gen = generation();
+    let frames = copiedBy(passive, gen);
     let restarted = false;
-    if (passive.log >= workerData.restart_frames) {
-      // Only the frames written since the passive pass are left to copy; the writer waits for that.
+    // Once per generation of the WAL: after a RESTART the next commit starts the WAL again (a new
+    // generation), and until one comes an idle WAL has nothing left to restart. Only the frames
+    // written since the passive pass are left to copy; the writer waits for that.
+    if (passive.log >= workerData.restart_frames && gen !== restartedGeneration) {
       const restart = db.pragma('wal_checkpoint(RESTART)')[0];
-      frames += copiedBy(restart, seen.generation);
+      frames += copiedBy(restart, gen);
       restarted = restart.busy === 0;
+      if (restarted) restartedGeneration = gen;
     }
     if (frames > 0 || restarted) parentPort.postMessage({ type: 'checkpointed', frames, restarted });
   } catch (error) {
