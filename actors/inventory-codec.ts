@@ -22,6 +22,8 @@ export function encodeEvent(e: InventoryEvent): EncodedEvent {
       return ['k', e.keysTotal, e.total, e.at];
     case 'refused':
       return ['f', e.userId, e.qty, e.at, e.idempotency.key, e.idempotency.hash];
+    case 'limited':
+      return ['l', e.orderId, e.at];
   }
 }
 
@@ -69,6 +71,8 @@ export function decodeEvent(raw: unknown): InventoryEvent {
       return { type: 'keys_counted', keysTotal: n(1), total: n(2), at: n(3) };
     case 'f':
       return { type: 'refused', userId: s(1), error: 'sold_out', qty: n(2), at: n(3), idempotency: { key: s(4), hash: s(5) } };
+    case 'l':
+      return { type: 'limited', orderId: s(1), at: n(2) };
     default:
       throw new EventDecodeError(`unknown journal event tag ${String(a[0])}`);
   }

@@ -68,6 +68,7 @@ export function projectEvent(before: InventoryState, event: InventoryEvent, seq:
       return { seq, idempotency: answered(event.userId, event.idempotency, 409, { error: 'sold_out', message: SOLD_OUT_MESSAGE }, event.at) };
     case 'total_set':
     case 'keys_counted':
+    case 'limited':
       return undefined;
   }
 }

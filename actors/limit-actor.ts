@@ -56,6 +56,12 @@ export type LimitMessage =
   | { type: 'confirm'; orderId: string }
   | { type: 'release'; orderId: string; reason: BuyerReleaseReason }
   | { type: 'no_show'; order: BuyerOrderFacts; at: number }
+  /**
+   * An order placed while no rule existed, taken in as the first rule arrives (actors/rule-adoption.ts).
+   * A held one is then settled by what its SKU/date knows (as `resolve` does): its sale or release may
+   * have been told to this actor before the adoption arrived.
+   */
+  | { type: 'adopt'; order: BuyerOrderFacts; status: 'held' | 'counted' }
   /** The saga of this hold lost track of its reservation (an ask failed): settle the hold by what its SKU/date knows. */
   | { type: 'resolve'; orderId: string }
   | { type: 'inspect' };
@@ -119,9 +125,11 @@ export class LimitActor implements Behavior<LimitMessage> {
       // Prune: what no rule in force can reach any more goes (engine/buyer.ts decidePrune; a month is
       // always kept), so a long-lived buyer's state and its BUYER_ORDERS_MAX stay about the rules'
       // windows, not about every order ever. Journaled with this batch, before its commands.
-      if (now - this.prunedAt >= PRUNE_EVERY_MS && this.entries() >= PRUNE_AT_ENTRIES) {
+      // With no rule in force (the first one being adopted), what a rule reaches is unknown: no prune.
+      const rules = this.deps.rules();
+      if (now - this.prunedAt >= PRUNE_EVERY_MS && this.entries() >= PRUNE_AT_ENTRIES && rules.rules.length > 0) {
         this.prunedAt = now;
-        for (const e of decideBuyer(this.state, { type: 'prune', rules: this.deps.rules() }, now).events) {
+        for (const e of decideBuyer(this.state, { type: 'prune', rules }, now).events) {
           evolveBuyer(this.state, e);
           events.push(e);
         }
@@ -143,12 +151,18 @@ export class LimitActor implements Behavior<LimitMessage> {
           replies.push([env, { outcome: 'resolved' }]);
           continue;
         }
-        const command: BuyerCommand = msg.type === 'hold' ? { type: 'hold', order: msg.order, rules: this.deps.rules() } : msg;
+        const command: BuyerCommand = msg.type === 'hold' ? { type: 'hold', order: msg.order, rules } : msg;
         const d = decideBuyer(this.state, command, now);
         // Decided against the state with the batch's earlier events applied: one buyer, one sequence.
         for (const e of d.events) {
           evolveBuyer(this.state, e);
           events.push(e);
+        }
+        if (msg.type === 'adopt' && d.events.length > 0) {
+          for (const e of await this.resolution(msg.order.orderId, now)) {
+            evolveBuyer(this.state, e);
+            events.push(e);
+          }
         }
         replies.push([env, d.reply]);
       }

@@ -22,7 +22,7 @@ import {
   type Settlement,
   type BuyerOrderFacts,
   type BuyerReply,
-  type RuleSet,
+  type Reservation,
 } from '../engine/index.ts';
 import type { CardKeyCipher } from '../persistence/card-key-cipher.ts';
 import { STATUS_RANK, type CardKeyStore, type IdempotencyRow, type OrderHistoryRow, type OrderRow, type ProjectionStore, type Sku } from '../persistence/ports.ts';
@@ -75,8 +75,11 @@ export interface StockView {
 
 export interface OrderServiceOptions {
   reservation_ttl_ms: number;
-  /** The purchase rules in force (the rule book), read per order. */
-  rules: () => RuleSet;
+  /**
+   * Whether orders go through their buyers' limit actors (the purchase saga): while any rule is in
+   * force or the first one is being adopted (actors/rule-book.ts). Read per order.
+   */
+  limitsActive: () => boolean;
   /**
    * An order became paid (its `order.paid` is durable) and its SKU is delivered by the engine (card
    * keys, tickets): delivery starts here at once, in this process. The bus's `order.paid` consumer
@@ -153,6 +156,9 @@ export class OrderService {
   private readonly limits: ActorKind<LimitMessage>;
   /** Orders whose purchase saga (hold -> reserve -> confirm | release) is running in this process. */
   private readonly sagas = new Set<string>();
+  /** Orders being reserved without the limit actors (no rule at all), and who waits for none. */
+  private unlimitedInFlight = 0;
+  private unlimitedWaiters: (() => void)[] = [];
 
   constructor(
     actors: OrderServiceActors,
@@ -200,8 +206,7 @@ export class OrderService {
     // checks every rule and holds the usage first; the reservation follows; a refusal releases the
     // hold. Held even when no rule matches this SKU: a rule added later counts the order (its group
     // holds every counted order of the buyer). With no rule at all, orders skip the limit actors.
-    const rules = this.options.rules();
-    if (rules.rules.length === 0) return this.reserve(stream, command, p);
+    if (!this.options.limitsActive()) return this.reserveUnlimited(stream, command, p);
     // Sold out, as far as the last durable change said: ask the SKU/date to refuse before holding
     // any usage (most orders of a flash sale come after its stock is gone). It decides on its live
     // count: with stock back (a cancel, an expiry), nothing changed and the saga runs as usual.
@@ -250,6 +255,43 @@ export class OrderService {
       if (command.limited && outcome === 'refused') this.limits.tell(p.userId, { type: 'release', orderId: command.orderId, reason: 'not_reserved' });
       else if (outcome === 'unknown') this.limits.tell(p.userId, { type: 'resolve', orderId: command.orderId });
     }
+  }
+
+  /** A reservation with no rule at all: counted while it runs, so the first rule's adoption can wait for it. */
+  private async reserveUnlimited(stream: string, command: Extract<InventoryCommand, { type: 'reserve' }>, p: PlaceOrder): Promise<StoredAnswer> {
+    this.unlimitedInFlight++;
+    try {
+      return await this.reserve(stream, command, p);
+    } finally {
+      if (--this.unlimitedInFlight === 0) {
+        const waiting = this.unlimitedWaiters;
+        this.unlimitedWaiters = [];
+        for (const w of waiting) w();
+      }
+    }
+  }
+
+  /**
+   * Resolves once no order placed without the limit actors is still being reserved (the rule book
+   * has turned the saga on first, so none starts after: actors/rule-adoption.ts). Its reservation,
+   * if made, is durable and handed to the projector by then.
+   */
+  unlimitedSettled(): Promise<void> {
+    if (this.unlimitedInFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.unlimitedWaiters.push(resolve));
+  }
+
+  /** Makes the SKU/date's live reservations created at or after `from_ms` limited; returns them (rule adoption). */
+  async limitReservations(stream: string, from_ms: number): Promise<Reservation[]> {
+    const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(stream, { type: 'limit_reservations', from_ms });
+    if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${stream} is overloaded`);
+    if (reply.outcome !== 'limited') throw new UnavailableError(`limit_reservations of ${stream} answered ${reply.outcome}`);
+    return reply.reservations;
+  }
+
+  /** The buyer's limit actor takes in an order placed while no rule existed (rule adoption). */
+  adopt(userId: string, order: BuyerOrderFacts, status: 'held' | 'counted'): Promise<BuyerReply> {
+    return this.limits.ask<BuyerReply>(userId, { type: 'adopt', order, status });
   }
 
   private async reserve(stream: string, command: Extract<InventoryCommand, { type: 'reserve' }>, p: PlaceOrder): Promise<StoredAnswer> {

@@ -37,6 +37,10 @@ export class Projector {
   private closed = false;
   private readonly checkpoints = new Map<string, number>();
   private idleWaiters: (() => void)[] = [];
+  /** Changes enqueued and written so far (counts of enqueue calls), and who waits for a count. */
+  private enqueued = 0;
+  private written = 0;
+  private writtenWaiters: { upTo: number; resolve: () => void; reject: (error: Error) => void }[] = [];
 
   constructor(
     private readonly store: ProjectionStore,
@@ -64,6 +68,7 @@ export class Projector {
   enqueue(stream: string, events: ProjectedEvent[], lastSeq: number, live: number, outboxRange?: OutboxEvent): void {
     if (this.closed) return;
     this.pending.push({ stream, events, lastSeq, live, outboxRange });
+    this.enqueued++;
     this.pendingEvents += events.length + 1;
     if (this.pendingEvents >= this.options.batch_events_max) this.flushSoon(0);
     else this.flushSoon(this.options.linger_ms);
@@ -79,6 +84,16 @@ export class Projector {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Resolves when everything enqueued before the call is written, however much is enqueued after it
+   * (under a steady load the projector may never be idle: drained() could wait for ever).
+   */
+  caughtUp(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the projector closed'));
+    if (this.written >= this.enqueued) return Promise.resolve();
+    return new Promise((resolve, reject) => this.writtenWaiters.push({ upTo: this.enqueued, resolve, reject }));
+  }
+
   async close(): Promise<void> {
     if (this.pending.length > 0 || this.writing) {
       this.flushSoon(0);
@@ -86,6 +101,9 @@ export class Projector {
     }
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    const waiting = this.writtenWaiters;
+    this.writtenWaiters = [];
+    for (const w of waiting) w.reject(new Error('the projector closed'));
   }
 
   private flushSoon(delay_ms: number): void {
@@ -138,6 +156,8 @@ export class Projector {
     try {
       await this.store.apply(batch);
       this.failures = 0;
+      this.written += taken.length;
+      if (this.writtenWaiters.length > 0) this.wakeWritten();
       if (batch.outbox.length > 0) this.onOutbox();
       for (const [stream, seq] of batch.checkpoints) {
         if (seq > this.checkpoint(stream)) this.checkpoints.set(stream, seq);
@@ -157,6 +177,15 @@ export class Projector {
       this.flushSoon(backoff);
     } else {
       this.wakeIdle();
+    }
+  }
+
+  private wakeWritten(): void {
+    const waiting = this.writtenWaiters;
+    this.writtenWaiters = [];
+    for (const w of waiting) {
+      if (w.upTo <= this.written) w.resolve();
+      else this.writtenWaiters.push(w);
     }
   }
 

@@ -17,6 +17,7 @@ import { BUYER_STREAM_PREFIX, LimitActor, type LimitDeps, type LimitMessage } fr
 import { Projector } from '../actors/projector.ts';
 import { Reconciler } from '../actors/reconciler.ts';
 import { NoShowSweeper } from '../actors/no-show-sweeper.ts';
+import { adoptOrdersPlacedWithoutRules, type AdoptionDeps } from '../actors/rule-adoption.ts';
 import { RuleBook } from '../actors/rule-book.ts';
 import { JournalOutbox, OUTBOX_ROW_SPAN } from '../actors/journal-outbox.ts';
 import { ActorRuntime, type ActorKind } from '../actors/runtime/index.ts';
@@ -172,7 +173,7 @@ export class StampedeNode {
     await this.openBus();
     this.catalog = new Catalog(this.stores.skus, this.stores.streams);
     await this.catalog.load();
-    this.rules = new RuleBook(this.stores.rules);
+    this.rules = new RuleBook(this.stores.rules, () => this.clock.now());
     await this.rules.load();
     const recoveries = new Semaphore(c.recovery_concurrency);
     const snapshots = this.stores.snapshots.map((store, i) => ({ name: this.stores.snapshotNames[i] ?? `store-${i}`, store }));
@@ -264,7 +265,7 @@ export class StampedeNode {
     );
     this.orders = new OrderService({ inventory: this.inventory, orders: this.orderActors, delivery: this.deliveryActors, limits: this.limitActors }, this.catalog, this.stores.projection, this.clock, this.random, {
       reservation_ttl_ms: c.reservation_ttl_ms,
-      rules: () => this.rules.current(),
+      limitsActive: () => this.rules.limitsActive(),
       // Delivery right after the payment is durable, without waiting for the bus (its consumer is the safety net).
       paid: (orderId) => void this.deliver(orderId),
     }, this.stores.cardKeys, new CardKeyCipher(c.secrets.cardKeySecret));
@@ -311,6 +312,15 @@ export class StampedeNode {
       },
     });
     if (this.bus instanceof NatsBus) this.messaging = await startMessaging(this.bus.connection, messagingServicesOf(this), this.log.child({ component: 'messaging' }));
+    // The first rule counts the orders placed with none (actors/rule-adoption.ts); one left pending
+    // by an earlier run is run now, in the background (its rules stay out of force until it is done).
+    this.rules.start(
+      async (emptySince, rules) => {
+        const report = await adoptOrdersPlacedWithoutRules(this.adoptionDeps(), emptySince, rules);
+        this.log.info({ ...report, from_ms: Number.isFinite(report.from_ms) ? report.from_ms : null }, 'orders placed without purchase rules adopted');
+      },
+      (error) => this.log.warn({ err: error }, 'adopting the orders placed without purchase rules failed'),
+    );
     this.recovered = true;
     // Parked orders (awaiting card keys) live in memory only: park them again, in order. In the
     // background: the node serves meanwhile, and delivery is idempotent.
@@ -322,6 +332,19 @@ export class StampedeNode {
       }, c.reconcile_interval_ms);
       this.reconcileTimer.unref();
     }
+  }
+
+  private adoptionDeps(): AdoptionDeps {
+    return {
+      unlimitedSettled: () => this.orders.unlimitedSettled(),
+      projected: () => this.projector.caughtUp(),
+      streamsWithReservations: () => this.stores.projection.streamsWithReservations(),
+      limitReservations: (stream, from_ms) => this.orders.limitReservations(stream, from_ms),
+      ordersByStatus: (status, limit, after) => this.stores.projection.ordersByStatus(status, limit, after),
+      sku: (skuId) => this.catalog.sku(skuId),
+      adopt: (userId, order, status) => this.orders.adopt(userId, order, status),
+      now: () => this.clock.now(),
+    };
   }
 
   private tellProjected(stream: string, seq: number): void {
@@ -457,6 +480,7 @@ export class StampedeNode {
     // Every request is answered: its line is in the recorder's buffer. Written before the stores close.
     await this.recorder?.close();
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    this.rules?.stop();
     await this.messaging?.stop();
     await this.deliveryConsumer?.stop();
     await this.runtime?.stop();

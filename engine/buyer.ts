@@ -13,6 +13,11 @@
 //   an order pruned long ago (a no-show comes after the usage date) still counts where its SKU belongs.
 //   Its `at` is a fact of the order (when it became a no-show: its date passed unredeemed), not the time
 //   it was noticed, so noticing it again gives the same `at`; one older than what prune dropped is ignored.
+// - adopt: an order placed while no rule existed at all, taken in when the first rule arrives
+//   (actors/rule-adoption.ts): held or counted without evaluation (the order exists already; the
+//   rules count it, they do not refuse it). Idempotent; an order released before is not adopted;
+//   a held one created before `acceptFrom_ms` is refused as stale like a hold (a counted one is
+//   final, so it is taken whatever its age).
 // - prune: drops what no rule in force can reach any more (state stays bounded), see `decidePrune`.
 // - compact: the whole state as one `restored` event, which replaces the state when applied: the
 //   journal before it is no longer needed to rebuild the buyer (actors/limit-actor.ts drops it).
@@ -123,6 +128,8 @@ export type BuyerCommand =
   | { type: 'release'; orderId: string; reason: BuyerReleaseReason }
   /** `at`: when the order became a no-show (its date passed unredeemed). */
   | { type: 'no_show'; order: BuyerOrderFacts; at: number }
+  /** `held`: its reservation is live; `counted`: it is paid or delivered. */
+  | { type: 'adopt'; order: BuyerOrderFacts; status: BuyerOrder['status'] }
   | { type: 'prune'; rules: RuleSet }
   | { type: 'compact' };
 
@@ -152,6 +159,8 @@ export type BuyerReply =
   | { outcome: 'not_held' }
   | { outcome: 'released' }
   | { outcome: 'no_show_recorded' }
+  /** Adopted now, or known already with at least that status. */
+  | { outcome: 'adopted'; status: BuyerOrder['status'] }
   /** The no-show is older than `noShowsFrom_ms`: no rule in force could count it. Nothing recorded. */
   | { outcome: 'no_show_too_old'; noShowsFrom_ms: number }
   | { outcome: 'pruned'; orders: number; noShows: number; tombstones: number }
@@ -225,6 +234,22 @@ export function decideBuyer(state: BuyerState, command: BuyerCommand, now: numbe
       // The facts the order was held with, when still known; else the ones the command brings.
       const facts = factsOf(state.orders.get(id) ?? command.order);
       return { events: [{ type: 'no_show_recorded', noShow: { ...facts, at: command.at }, at: now }], reply: { outcome: 'no_show_recorded' } };
+    }
+    case 'adopt': {
+      const o = command.order;
+      if (state.released.has(o.orderId)) return { events: [], reply: { outcome: 'released_before', orderId: o.orderId } };
+      const known = state.orders.get(o.orderId);
+      if (known) {
+        if (known.status === 'held' && command.status === 'counted') {
+          return { events: [{ type: 'confirmed', orderId: o.orderId, at: now }], reply: { outcome: 'adopted', status: 'counted' } };
+        }
+        return { events: [], reply: { outcome: 'adopted', status: known.status } };
+      }
+      if (command.status === 'held' && o.createdAt < state.acceptFrom_ms) return { events: [], reply: { outcome: 'stale', acceptFrom_ms: state.acceptFrom_ms } };
+      if (state.orders.size >= BUYER_ORDERS_MAX) return { events: [], reply: { outcome: 'too_many_orders', max: BUYER_ORDERS_MAX } };
+      const events: BuyerEvent[] = [{ type: 'held', order: factsOf(o), at: now }];
+      if (command.status === 'counted') events.push({ type: 'confirmed', orderId: o.orderId, at: now });
+      return { events, reply: { outcome: 'adopted', status: command.status } };
     }
     case 'prune':
       return decidePrune(state, command.rules, now);

@@ -68,3 +68,18 @@ export function parseOrderId(orderId: string): ParsedOrderId | undefined {
   if (!Number.isSafeInteger(streamNo) || streamNo <= 0) return undefined;
   return { streamNo, createdAt_ms };
 }
+
+/**
+ * A string below every order id made at or after `ms` and above every one made before it (the ULID
+ * of `ms` with no random part): order ids sort by creation time, so `order_id > orderIdFloor(ms)`
+ * selects the orders created since `ms`.
+ */
+export function orderIdFloor(ms: number): string {
+  let t = Math.max(0, Math.floor(ms));
+  const codes: number[] = [];
+  for (let i = 9; i >= 0; i--) {
+    codes[i] = CROCKFORD_CODES[t % 32]!;
+    t = Math.floor(t / 32);
+  }
+  return String.fromCharCode(...codes) + '0'.repeat(ULID_LENGTH - 10);
+}

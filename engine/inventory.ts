@@ -72,7 +72,13 @@ export type InventoryCommand =
    * The SKU now holds `keysTotal` card keys: the total grows by the keys not counted yet. Idempotent,
    * so an upload whose stock change failed is counted by the next one (or its retry).
    */
-  | { type: 'count_keys'; keysTotal: number };
+  | { type: 'count_keys'; keysTotal: number }
+  /**
+   * The first purchase rule arrives (actors/rule-adoption.ts): every live reservation created at or
+   * after `from_ms` is from now on limited (its release or sale is told to the buyer's limit actor),
+   * and the reply lists them all, limited before or not, for their buyers to adopt. Idempotent.
+   */
+  | { type: 'limit_reservations'; from_ms: number };
 
 export type InventoryEvent =
   | ({ type: 'reserved'; idempotency?: IdempotencyMark } & Reservation)
@@ -81,7 +87,9 @@ export type InventoryEvent =
   | { type: 'total_set'; total: number; at: number }
   | { type: 'keys_counted'; keysTotal: number; total: number; at: number }
   /** A refusal recorded only so that an Idempotency-Key replays the same answer after a restart. */
-  | { type: 'refused'; userId: string; error: 'sold_out'; qty: number; at: number; idempotency: IdempotencyMark };
+  | { type: 'refused'; userId: string; error: 'sold_out'; qty: number; at: number; idempotency: IdempotencyMark }
+  /** A reservation made while no purchase rule existed is from now on limited (see limit_reservations). */
+  | { type: 'limited'; orderId: string; at: number };
 
 export type InventoryReply =
   | { outcome: 'reserved'; reservation: Reservation }
@@ -94,6 +102,8 @@ export type InventoryReply =
   /** The order is not a live reservation of this SKU/date (already settled, or someone else's). */
   | { outcome: 'not_reserved' }
   | { outcome: 'total_set'; total: number }
+  /** The live reservations created at or after the command's `from_ms`, each limited now. */
+  | { outcome: 'limited'; reservations: Reservation[] }
   | { outcome: 'invalid_state'; message: string }
   | { outcome: 'invalid_request'; message: string };
 
@@ -220,6 +230,16 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
       const total = state.total + n;
       return { events: [{ type: 'keys_counted', keysTotal: command.keysTotal, total, at: now }], reply: { outcome: 'total_set', total } };
     }
+    case 'limit_reservations': {
+      const events: InventoryEvent[] = [];
+      const reservations: Reservation[] = [];
+      for (const r of state.reservations.values()) {
+        if (!(r.createdAt >= command.from_ms)) continue;
+        if (!r.limited) events.push({ type: 'limited', orderId: r.orderId, at: now });
+        reservations.push(r.limited ? r : { ...r, limited: true });
+      }
+      return { events, reply: { outcome: 'limited', reservations } };
+    }
   }
 }
 
@@ -265,6 +285,12 @@ export function evolve(state: InventoryState, event: InventoryEvent): InventoryS
       return state;
     case 'refused':
       return state;
+    case 'limited': {
+      // A copy: the reservation may be the `reserved` event itself, which is never mutated.
+      const r = state.reservations.get(event.orderId);
+      if (r && !r.limited) state.reservations.set(event.orderId, { ...r, limited: true });
+      return state;
+    }
   }
 }
 

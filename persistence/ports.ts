@@ -98,6 +98,13 @@ export interface RuleStore {
   get(ruleId: string): Promise<Rule | undefined>;
   /** Every rule, by id (byte order, which is code-unit order for identifiers). */
   all(): Promise<Rule[]>;
+  /**
+   * Since when the rule book has been empty (ms; orders created since then were placed with no rule
+   * and are adopted when the first rule arrives: actors/rule-adoption.ts); null when they were
+   * adopted; undefined when never written (a new database).
+   */
+  emptySince(): Promise<number | null | undefined>;
+  setEmptySince(at_ms: number | null): Promise<void>;
 }
 
 export type OrderStatusRow = 'reserved' | 'paid' | 'delivered' | 'cancelled' | 'expired' | 'refund_required';

@@ -115,6 +115,24 @@ export const LimitRuleTable = new EntitySchema<LimitRuleEntity>({
 });
 
 /**
+ * The rule book's own state, one row (`book`): since when it has been empty (null once the orders
+ * placed meanwhile were adopted by the first rule; see actors/rule-book.ts).
+ */
+export interface RuleBookStateEntity {
+  name: string;
+  empty_since: number | null;
+}
+
+export const RuleBookStateTable = new EntitySchema<RuleBookStateEntity>({
+  name: 'RuleBookStateEntity',
+  tableName: 'limit_rule_book',
+  properties: {
+    name: { type: 'string', length: 16, primary: true },
+    empty_since: { type: 'bigint', nullable: true },
+  },
+});
+
+/**
  * The order read model. `status_rank` orders the statuses along the lifecycle (ports.ts OrderRow):
  * an upsert only replaces a row of a lower rank, whichever stream it comes from.
  */
@@ -340,6 +358,7 @@ export const entities = [
   Stream,
   SkuTable,
   LimitRuleTable,
+  RuleBookStateTable,
   Order,
   OrderHistory,
   Idempotency,

@@ -1,5 +1,5 @@
 // Purchase rules on SQL: an idempotent upsert and delete per rule id (the admin PUT/DELETE), the whole
-// list read once at start by the rule book. The rule is kept as JSON text; it was validated at the edge.
+// list read once at start by the rule book; and since when the book has been empty (limit_rule_book). The rule is kept as JSON text; it was validated at the edge.
 import type { Rule } from '../../engine/rules.ts';
 import type { RuleStore } from '../ports.ts';
 import type { SqlDatabase } from './database.ts';
@@ -30,7 +30,21 @@ export class SqlRuleStore implements RuleStore {
     const rows = await this.db.all<LimitRuleEntity>('limit_rules.all', `${select} ORDER BY rule_id`);
     return rows.map(toRule);
   }
+
+  async emptySince(): Promise<number | null | undefined> {
+    const rows = await this.db.all<{ empty_since: number | string | null }>('limit_rule_book.get', 'SELECT empty_since FROM limit_rule_book WHERE name = ?', [BOOK_ROW]);
+    if (rows.length === 0) return undefined;
+    const at = rows[0]!.empty_since;
+    return at === null ? null : Number(at);
+  }
+
+  async setEmptySince(at_ms: number | null): Promise<void> {
+    const sql = this.db.dialect.upsert('limit_rule_book', ['name', 'empty_since'], ['name'], 1);
+    await this.db.run('limit_rule_book.set', sql, [BOOK_ROW, at_ms]);
+  }
 }
+
+const BOOK_ROW = 'book';
 
 function toRule(r: LimitRuleEntity): Rule {
   // The row's key is the rule's id (written from the same value); id first, as the contract writes it.

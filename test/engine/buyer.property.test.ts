@@ -31,6 +31,8 @@ const ORDER_IDS = Array.from({ length: 12 }, (_, i) => `o${i}`);
 
 type Step =
   | { kind: 'hold' | 'confirm' | 'release' | 'no_show'; id: number; dt: number }
+  /** An order placed while no rule existed, taken in by the first rule (held: live; counted: paid). */
+  | { kind: 'adopt'; id: number; dt: number; counted: boolean }
   | { kind: 'prune'; dt: number }
   | { kind: 'compact'; dt: number };
 
@@ -48,6 +50,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('no_show' as const), id, dt }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('prune' as const), dt }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('compact' as const), dt }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('adopt' as const), id, dt, counted: fc.boolean() }) },
 );
 
 const rules = arbitraryRules({ t0: T0, rollingDaysMax: 40, startDayMin: -5, startDayMax: 120, spanDaysMax: 60 });
@@ -78,7 +81,10 @@ function run(rs: Rule[], facts: Omit<UsageOrder, 'createdAt'>[], steps: Step[], 
   // A no-show's time is a fact of its order: the first time it is noticed, then the same.
   const noShowAt = new Map<string, number>();
   let now = T0;
-  steps.forEach((s, i) => {
+  /** An order was adopted: adoption does not evaluate, so a group may be over a max from then on. */
+  let adopted = false;
+  steps.forEach((step, i) => {
+    let s = step;
     now += s.dt;
     let command: BuyerCommand;
     let order: BuyerOrderFacts | undefined;
@@ -88,8 +94,12 @@ function run(rs: Rule[], facts: Omit<UsageOrder, 'createdAt'>[], steps: Step[], 
       const orderId = ORDER_IDS[s.id]!;
       if (!createdAt.has(orderId)) createdAt.set(orderId, now - (jitter[i % jitter.length] ?? 0));
       order = { orderId, ...facts[s.id]!, createdAt: createdAt.get(orderId)! };
+      // A paid order is never released (its release is refund_required's, before the payment).
+      if (s.kind === 'adopt' && model.released.has(orderId)) s = { ...s, counted: false };
       command =
-        s.kind === 'hold'
+        s.kind === 'adopt'
+          ? { type: 'adopt', order, status: s.counted ? 'counted' : 'held' }
+          : s.kind === 'hold'
           ? { type: 'hold', order, rules: set }
           : s.kind === 'confirm'
             ? { type: 'confirm', orderId }
@@ -137,6 +147,25 @@ function run(rs: Rule[], facts: Omit<UsageOrder, 'createdAt'>[], steps: Step[], 
           expect(d.reply).toEqual({ outcome: 'limit_exceeded', ruleId: expected.ruleId, reason: expected.reason });
         }
       }
+    } else if (s.kind === 'adopt') {
+      const o = order!;
+      const status = s.counted ? 'counted' : 'held';
+      outcomes[`adopt_${d.reply.outcome}`] = (outcomes[`adopt_${d.reply.outcome}`] ?? 0) + 1;
+      const known = model.live.get(o.orderId);
+      if (d.reply.outcome === 'stale') {
+        // Only a live order created before what prune may have forgotten; a paid one is final.
+        expect(s.counted).toBe(false);
+        expect(o.createdAt).toBeLessThan(now - TOMBSTONE_KEEP_MS);
+      } else if (model.released.has(o.orderId)) {
+        expect(d).toEqual({ events: [], reply: { outcome: 'released_before', orderId: o.orderId } });
+      } else if (known) {
+        if (s.counted) known.status = 'counted';
+        expect(d.reply).toEqual({ outcome: 'adopted', status: known.status });
+      } else {
+        expect(d.reply).toEqual({ outcome: 'adopted', status });
+        model.live.set(o.orderId, { ...o, status });
+        adopted = true;
+      }
     } else if (s.kind === 'confirm') {
       const o = model.live.get(ORDER_IDS[s.id]!);
       if (o) o.status = 'counted';
@@ -154,7 +183,7 @@ function run(rs: Rule[], facts: Omit<UsageOrder, 'createdAt'>[], steps: Step[], 
     // Released is released for good: usage of a released order never comes back.
     for (const orderId of model.released) expect(state.orders.has(orderId)).toBe(false);
     // No group of any rule is over a max, now (model.live is a superset of state.orders).
-    for (const r of rs) {
+    for (const r of adopted ? [] : rs) {
       for (const g of groupsOf(r, [...model.live.values()], now)) expect(overMax(r, g), `rule ${r.id} at ${i}`).toBeUndefined();
     }
   });
@@ -192,6 +221,8 @@ describe('buyer limit state', () => {
     );
     // The runs exercised every answer of a hold (not a vacuous pass).
     for (const outcome of ['held', 'limit_exceeded', 'released_before', 'stale']) expect(totals[outcome] ?? 0, outcome).toBeGreaterThan(100);
+    // ... and of an adoption.
+    for (const outcome of ['adopt_adopted', 'adopt_released_before', 'adopt_stale']) expect(totals[outcome] ?? 0, outcome).toBeGreaterThan(20);
     // ... many of them decided from the compact ledger (buyers with LEDGER_ORDERS_MIN orders or more).
     expect(totals.hold_with_ledger ?? 0, 'hold_with_ledger').toBeGreaterThan(100);
     // ... and prune dropped orders, no-shows and tombstones many times over.

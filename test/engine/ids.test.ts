@@ -1,6 +1,7 @@
 // Proves order ids are unique, time-ordered, and name their stream, using a seeded random source.
 import { describe, expect, it } from 'vitest';
-import { SeededRandom, orderIdFor, parseOrderId, shardOf } from '../../engine/index.ts';
+import fc from 'fast-check';
+import { SeededRandom, orderIdFloor, orderIdFor, parseOrderId, shardOf } from '../../engine/index.ts';
 
 describe('order ids', () => {
   it('round-trip the stream number and creation time, and are unique and ordered', () => {
@@ -12,6 +13,18 @@ describe('order ids', () => {
       expect(id).toMatch(/^[A-Za-z0-9._:-]{1,64}$/);
       expect(parseOrderId(id)).toEqual({ streamNo: 1 + (i % 500), createdAt_ms: 1_700_000_000_000 + i });
     });
+  });
+
+  it('sort above the floor of a time exactly when made at or after it', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: -5, max: 5 }), fc.integer({ min: 1, max: 2 ** 30 }), fc.nat(), (ms, dt, streamNo, seed) => {
+        const id = orderIdFor(Math.max(0, ms + dt), new SeededRandom(seed), streamNo);
+        expect(id > orderIdFloor(ms)).toBe(Math.max(0, ms + dt) >= ms);
+      }),
+      { numRuns: 2_000 },
+    );
+    // The floor of a time is below an id made then with all-zero randomness too.
+    expect(orderIdFor(1_000, { bytes: (n: number) => new Uint8Array(n) } as never, 1) > orderIdFloor(1_000)).toBe(true);
   });
 
   it('encode time and randomness exactly as the ULID spec (reference written the plain way)', () => {

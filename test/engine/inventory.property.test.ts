@@ -32,6 +32,7 @@ const command: fc.Arbitrary<InventoryCommand> = fc.oneof(
   fc.record({ type: fc.constant('confirm_sold' as const), orderId: fc.constantFrom(...orderIds), paymentId: fc.constantFrom('p1', 'p2') }),
   fc.record({ type: fc.constant('set_total' as const), total: fc.integer({ min: -5, max: 300 }) }),
   fc.record({ type: fc.constant('count_keys' as const), keysTotal: fc.integer({ min: -2, max: 50 }) }),
+  fc.record({ type: fc.constant('limit_reservations' as const), from_ms: fc.integer({ min: 1_000_000, max: 1_200_000 }) }),
 );
 
 const step = fc.tuple(command, fc.integer({ min: 0, max: 3_000 }));
@@ -84,6 +85,33 @@ describe('inventory ledger', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('limit_reservations limits exactly the live reservations created since its time, lists them, and is idempotent', () => {
+    let limitedSome = 0;
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), fc.integer({ min: 1_000_000, max: 1_150_000 }), (steps, from_ms) => {
+        // Stock and a few reservations first, so most runs have live ones on both sides of from_ms.
+        const reserves = orderIds.slice(0, 5).map((orderId, i): [InventoryCommand, number] => [
+          { type: 'reserve', orderId, userId: users[i % 2]!, qty: 1 + i, unitPriceCents: 100, ttl_ms: 10_000 },
+          20_000,
+        ]);
+        const { state } = run([[{ type: 'set_total', total: 300 }, 0], ...reserves, ...steps]);
+        const before = [...state.reservations.values()].map((r) => ({ ...r }));
+        const d = decide(state, { type: 'limit_reservations', from_ms }, 3_000_000);
+        const since = before.filter((r) => r.createdAt >= from_ms);
+        expect(d.reply).toEqual({ outcome: 'limited', reservations: since.map((r) => ({ ...r, limited: true })) });
+        expect(d.events.map((e) => (e as { orderId: string }).orderId)).toEqual(since.filter((r) => !r.limited).map((r) => r.orderId));
+        for (const e of d.events) evolve(state, e);
+        limitedSome += d.events.length;
+        // Those are limited now, the others as they were; nothing else changed; a second time, no event.
+        expect([...state.reservations.values()]).toEqual(before.map((r) => (r.createdAt >= from_ms ? { ...r, limited: true } : r)));
+        checkInvariants(state);
+        expect(decide(state, { type: 'limit_reservations', from_ms }, 3_000_001).events).toEqual([]);
+      }),
+      { numRuns: 300 },
+    );
+    expect(limitedSome).toBeGreaterThan(100);
   });
 
   it('a probe refuses exactly what the reserve would refuse, and otherwise changes nothing and asks for the hold', () => {

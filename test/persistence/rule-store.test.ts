@@ -1,5 +1,5 @@
 // Proves the purchase-rule store upserts, overwrites, lists by id, gets and deletes idempotently, keeping
-// every field of a rule through its JSON text (a 1,000-SKU rule too), by writing and reading on the real
+// every field of a rule through its JSON text (a 1,000-SKU rule too), and the book's empty time, by writing and reading on the real
 // MariaDB and SQLite.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rule } from '../../engine/rules.ts';
@@ -47,6 +47,16 @@ describe.each(backends)('limit rules on $name', (backend) => {
     // Ids are case-sensitive: deleting another case leaves the rule.
     expect(await stores.rules.delete('venue-date')).toBe(false);
     expect(await stores.rules.get('Venue-date')).toEqual(venueDate);
+  });
+
+  it("keeps the book's empty time: unset on a new database, a time (ms beyond 32 bits), then null", async () => {
+    expect(await stores.rules.emptySince()).toBeUndefined();
+    await stores.rules.setEmptySince(1_801_476_063_123);
+    expect(await stores.rules.emptySince()).toBe(1_801_476_063_123);
+    await stores.rules.setEmptySince(null);
+    expect(await stores.rules.emptySince()).toBeNull();
+    await stores.rules.setEmptySince(5);
+    expect(await stores.rules.emptySince()).toBe(5);
   });
 
   it('keeps a rule longer than a MySQL text column holds (1,000 SKU ids of 64 characters)', async () => {

@@ -1,0 +1,75 @@
+// Proves the projector's caughtUp() barrier (the first rule's adoption waits on it): it resolves once
+// everything enqueued before the call is written, not waiting for what is enqueued after it (a steady
+// load may never leave the projector idle), keeps waiting across a failed write and its retry, and
+// rejects when the projector closes — on the real MariaDB and SQLite projection stores.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Projector } from '../../actors/projector.ts';
+import type { ProjectionBatch, ProjectionStore } from '../../persistence/ports.ts';
+import { backends } from '../persistence/backends.ts';
+
+/** The real store, whose writes wait for a gate opened by the test, and can fail. */
+function gated(store: ProjectionStore) {
+  const gates: (() => void)[] = [];
+  const written: number[][] = [];
+  let failNext = false;
+  const wrapped: ProjectionStore = Object.create(store);
+  wrapped.apply = async (batch: ProjectionBatch) => {
+    await new Promise<void>((resolve) => gates.push(resolve));
+    if (failNext) {
+      failNext = false;
+      throw new Error('write failed');
+    }
+    await store.apply(batch);
+    written.push([...batch.checkpoints.values()]);
+  };
+  return {
+    store: wrapped,
+    written,
+    failOnce: () => (failNext = true),
+    open: async () => {
+      while (gates.length === 0) await new Promise((r) => setTimeout(r, 1));
+      gates.shift()!();
+    },
+  };
+}
+
+describe.each(backends)('projector barrier on $name', (backend) => {
+  let stores: Awaited<ReturnType<typeof backend.open>>;
+  beforeAll(async () => {
+    stores = await backend.open('projector_barrier');
+  });
+  afterAll(async () => stores?.dispose());
+
+  it('resolves once what came before is written, whatever comes after; waits across a retry; rejects on close', async () => {
+    const g = gated(stores.projection);
+    const projector = new Projector(g.store, { batch_events_max: 1, linger_ms: 0, retry_backoff_ms_max: 5 }, () => {}, () => {});
+    await projector.start();
+    // Nothing enqueued: caught up at once.
+    await projector.caughtUp();
+
+    projector.enqueue('s/2027-01-01', [{ seq: 1 }], 1, 0);
+    projector.enqueue('s/2027-01-01', [{ seq: 2 }], 2, 0);
+    let caughtUp = false;
+    const barrier = projector.caughtUp().then(() => (caughtUp = true));
+    projector.enqueue('s/2027-01-01', [{ seq: 3 }], 3, 0);
+    // batch_events_max 1: one write per change. The first write fails and is retried.
+    g.failOnce();
+    await g.open();
+    await g.open();
+    await new Promise((r) => setTimeout(r, 20));
+    expect([caughtUp, g.written]).toEqual([false, [[1]]]);
+    await g.open();
+    await barrier;
+    // Seq 3, enqueued after the call, is not written yet.
+    expect(g.written).toEqual([[1], [2]]);
+    expect((await stores.projection.checkpoints()).get('s/2027-01-01')).toBe(2);
+
+    const late = projector.caughtUp();
+    const closing = projector.close();
+    await g.open();
+    await closing;
+    // Closing wrote what was pending (seq 3), so the barrier resolved; after close, a barrier rejects.
+    await late;
+    await expect(projector.caughtUp()).rejects.toThrow('closed');
+  });
+});
