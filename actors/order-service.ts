@@ -156,9 +156,6 @@ export class OrderService {
   private readonly limits: ActorKind<LimitMessage>;
   /** Orders whose purchase saga (hold -> reserve -> confirm | release) is running in this process. */
   private readonly sagas = new Set<string>();
-  /** Orders being reserved without the limit actors (no rule at all), and who waits for none. */
-  private unlimitedInFlight = 0;
-  private unlimitedWaiters: (() => void)[] = [];
 
   constructor(
     actors: OrderServiceActors,
@@ -206,7 +203,7 @@ export class OrderService {
     // checks every rule and holds the usage first; the reservation follows; a refusal releases the
     // hold. Held even when no rule matches this SKU: a rule added later counts the order (its group
     // holds every counted order of the buyer). With no rule at all, orders skip the limit actors.
-    if (!this.options.limitsActive()) return this.reserveUnlimited(stream, command, p);
+    if (!this.options.limitsActive()) return this.reserve(stream, command, p);
     // Sold out, as far as the last durable change said: ask the SKU/date to refuse before holding
     // any usage (most orders of a flash sale come after its stock is gone). It decides on its live
     // count: with stock back (a cancel, an expiry), nothing changed and the saga runs as usual.
@@ -257,28 +254,13 @@ export class OrderService {
     }
   }
 
-  /** A reservation with no rule at all: counted while it runs, so the first rule's adoption can wait for it. */
-  private async reserveUnlimited(stream: string, command: Extract<InventoryCommand, { type: 'reserve' }>, p: PlaceOrder): Promise<StoredAnswer> {
-    this.unlimitedInFlight++;
-    try {
-      return await this.reserve(stream, command, p);
-    } finally {
-      if (--this.unlimitedInFlight === 0) {
-        const waiting = this.unlimitedWaiters;
-        this.unlimitedWaiters = [];
-        for (const w of waiting) w();
-      }
-    }
-  }
-
   /**
-   * Resolves once no order placed without the limit actors is still being reserved (the rule book
-   * has turned the saga on first, so none starts after: actors/rule-adoption.ts). Its reservation,
-   * if made, is durable and handed to the projector by then.
+   * SKU/dates whose inventory actor is in memory now. Every order placed without the limit actors
+   * sends its reserve synchronously, activating the actor, so once the rule book has turned the saga
+   * on, each such reserve still on its way is in one of these actors' mailboxes (rule adoption).
    */
-  unlimitedSettled(): Promise<void> {
-    if (this.unlimitedInFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.unlimitedWaiters.push(resolve));
+  activeStreams(): string[] {
+    return [...this.inventory.keys()];
   }
 
   /** Makes the SKU/date's live reservations created at or after `from_ms` limited; returns them (rule adoption). */

@@ -5,12 +5,16 @@
 // this adoption, which has each buyer's limit actor take in its counted orders created since the
 // book became empty; only then is the rule in force (actors/rule-book.ts):
 //
-// 1. wait until no order placed without the saga is still being reserved (none starts any more);
+// 1. note the SKU/dates whose inventory actor is in memory: an order placed without the saga sends
+//    its reserve synchronously, activating its actor, so every such reserve still on its way is in
+//    one of their mailboxes (and none is sent any more); an actor out of memory has no live
+//    reservation (inventory actors passivate only then) and everything it did is projected;
 // 2. wait until the projector has written everything durable so far (live counts, settled orders);
-// 3. each SKU/date with live reservations makes those created since `from` limited, so their
-//    release or sale is told to the buyer from now on, and their buyers adopt them as held (a release
-//    told before the adoption leaves a tombstone that the adoption respects; a sale, the actor's own
-//    look at the order's fate);
+// 3. each of those SKU/dates, and each the read model lists with live reservations, makes its live
+//    reservations created since `from` limited (its mailbox is in order: after the reserves sent
+//    before), so their release or sale is told to the buyer from now on, and their buyers adopt them
+//    as held (a release told before the adoption leaves a tombstone that the adoption respects; a
+//    sale, the actor's own look at the order's fate);
 // 4. wait for the projector again: an order sold or delivered before its SKU/date was limited is in
 //    the read model now;
 // 5. the buyers adopt the paid and delivered orders created since `from` as counted (paid, then
@@ -31,8 +35,8 @@ import {
 import type { OrderRow, Sku } from '../persistence/ports.ts';
 
 export interface AdoptionDeps {
-  /** Resolves once no order placed without the limit actors is still being reserved. */
-  unlimitedSettled(): Promise<void>;
+  /** SKU/dates whose inventory actor is in memory. */
+  activeStreams(): string[];
   /** Resolves once everything made durable before the call is in the read model. */
   projected(): Promise<void>;
   /** SKU/dates that had live reservations when last projected. */
@@ -63,7 +67,7 @@ const PAGE = 1_000;
 
 /** Adopts the counted orders created since `emptySince_ms` for `rules` (about to be in force). */
 export async function adoptOrdersPlacedWithoutRules(deps: AdoptionDeps, emptySince_ms: number, rules: RuleSet): Promise<AdoptionReport> {
-  await deps.unlimitedSettled();
+  const active = deps.activeStreams();
   await deps.projected();
   const now = deps.now();
   const from_ms = Math.max(emptySince_ms, Math.min(reachOf(rules, now, -Infinity).orders_ms, now - PRUNE_KEEP_MIN_MS));
@@ -74,7 +78,7 @@ export async function adoptOrdersPlacedWithoutRules(deps: AdoptionDeps, emptySin
     else report.counted++;
   };
 
-  for (const stream of await deps.streamsWithReservations()) {
+  for (const stream of new Set([...active, ...(await deps.streamsWithReservations())])) {
     const reservations = await deps.limitReservations(stream, from_ms);
     if (reservations.length === 0) continue;
     report.streams++;

@@ -336,7 +336,7 @@ export class StampedeNode {
 
   private adoptionDeps(): AdoptionDeps {
     return {
-      unlimitedSettled: () => this.orders.unlimitedSettled(),
+      activeStreams: () => this.orders.activeStreams(),
       projected: () => this.projector.caughtUp(),
       streamsWithReservations: () => this.stores.projection.streamsWithReservations(),
       limitReservations: (stream, from_ms) => this.orders.limitReservations(stream, from_ms),

@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/index.ts';
 import { engineBackends, restartable, startEngine, type Backend, type TestEngine } from '../support/engine.ts';
+import { injectJournalFaults, waitFor } from '../support/journal-faults.ts';
 import { until } from '../support/poll.ts';
 
 const backends = engineBackends('e2e_first_rule');
@@ -24,7 +25,7 @@ describe.each(backends)('the first rule adopts the orders placed without rules, 
   beforeAll(async () => {
     kept = restartable(await backend());
     e = await start();
-    for (const sku of ['fa-1', 'fa-2', 'fa-3', 'fa-4']) {
+    for (const sku of ['fa-1', 'fa-2', 'fa-3', 'fa-4', 'fa-5']) {
       expect((await e.client.admin('PUT', `/v1/skus/${sku}`, { name: sku, priceCents: PRICE, merchantId: 'm1', delivery: 'ticket', attributes: {} })).status).toBe(200);
       expect((await e.client.admin('PUT', `/v1/skus/${sku}/stock/${D}`, { total: 1_000 })).status).toBe(200);
     }
@@ -120,5 +121,32 @@ describe.each(backends)('the first rule adopts the orders placed without rules, 
     for (const user of buyers) expect(ids((await buyer(user)).holds), user).toEqual([...placed.get(user)!].sort());
     // And the rule holds them to it: 2 units each already.
     expect((await order('racer-0', 'fa-4')).body).toMatchObject({ error: 'limit_exceeded', rule: RULE.id });
+  });
+
+  it("an order whose reservation is still being written when the first rule comes is adopted once durable", async () => {
+    expect((await e.client.admin('DELETE', `/v1/limit-rules/${RULE.id}`)).status).toBe(204);
+    clock.advance(1_000);
+    // A SKU/date with no order yet: nothing in the read model says it has live reservations.
+    const faults = injectJournalFaults(e.node.stores.journal);
+    try {
+      faults.only = (stream) => stream === `fa-5/${D}`;
+      faults.hold = true;
+      const placing = order('writer', 'fa-5', 2);
+      await waitFor(() => faults.held.length === 1, 5_000, 'the reservation write');
+      let answered = false;
+      const put = e.client.admin('PUT', `/v1/limit-rules/${RULE.id}`, RULE).then((a) => ((answered = true), a.status));
+      // The adoption waits for the SKU/date, whose reservation is not durable yet.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(answered).toBe(false);
+      faults.hold = false;
+      await faults.held[0]!.release();
+      const placed = await placing;
+      expect(placed.status).toBe(201);
+      expect(await put).toBe(200);
+      expect(ids((await buyer('writer')).holds)).toEqual([placed.body.orderId]);
+      expect((await order('writer', 'fa-5')).body).toMatchObject({ error: 'limit_exceeded', rule: RULE.id });
+    } finally {
+      faults.restore();
+    }
   });
 });
