@@ -180,30 +180,43 @@ export class OrderService {
 
   // ---- purchase path -------------------------------------------------------------------------
 
-  /** 201-worthy order, or a business failure; the answer to store for an Idempotency-Key. */
-  async placeOrder(p: PlaceOrder): Promise<StoredAnswer> {
-    const sku = this.catalog.sku(p.skuId);
-    const now = this.clock.now();
-    if (!sku) return answer(fail('not_found', `unknown SKU ${p.skuId}`));
-    // API.md: an SKU not (yet) visible is `not_on_sale` for an order (and 404 on its page).
-    if (!isOnSale(sku, now)) return answer(fail('not_on_sale', `${p.skuId} is not on sale`));
-    const ref = this.catalog.stream(p.skuId, p.date);
-    if (!ref) return answer(fail('not_found', `no stock for ${p.skuId} on ${p.date}`));
-    const stream = ref.stream;
-    const command: InventoryCommand = {
-      type: 'reserve',
-      orderId: orderIdFor(now, this.random, ref.streamNo),
-      userId: p.userId,
-      qty: p.qty,
-      unitPriceCents: sku.priceCents,
-      ttl_ms: this.options.reservation_ttl_ms,
-    };
-    if (p.idempotency) command.idempotency = p.idempotency;
-    // The purchase saga (API.md "Purchase rules"): while any rule exists, the buyer's limit actor
-    // checks every rule and holds the usage first; the reservation follows; a refusal releases the
-    // hold. Held even when no rule matches this SKU: a rule added later counts the order (its group
-    // holds every counted order of the buyer). With no rule at all, orders skip the limit actors.
-    if (!this.options.limitsActive()) return this.reserve(stream, command, p);
+  /**
+   * 201-worthy order, or a business failure; the answer to store for an Idempotency-Key. Not an async
+   * function itself: an order with no rule in force (a sale's hot path) costs only the reservation's
+   * ask, not one more async frame kept alive (and copied by the young-generation GC) while it waits
+   * for the group commit; the saga is `placeLimited`. Never throws: a failure is a rejected promise.
+   */
+  placeOrder(p: PlaceOrder): Promise<StoredAnswer> {
+    try {
+      const sku = this.catalog.sku(p.skuId);
+      const now = this.clock.now();
+      if (!sku) return Promise.resolve(answer(fail('not_found', `unknown SKU ${p.skuId}`)));
+      // API.md: an SKU not (yet) visible is `not_on_sale` for an order (and 404 on its page).
+      if (!isOnSale(sku, now)) return Promise.resolve(answer(fail('not_on_sale', `${p.skuId} is not on sale`)));
+      const ref = this.catalog.stream(p.skuId, p.date);
+      if (!ref) return Promise.resolve(answer(fail('not_found', `no stock for ${p.skuId} on ${p.date}`)));
+      const command: Extract<InventoryCommand, { type: 'reserve' }> = {
+        type: 'reserve',
+        orderId: orderIdFor(now, this.random, ref.streamNo),
+        userId: p.userId,
+        qty: p.qty,
+        unitPriceCents: sku.priceCents,
+        ttl_ms: this.options.reservation_ttl_ms,
+      };
+      if (p.idempotency) command.idempotency = p.idempotency;
+      // The purchase saga (API.md "Purchase rules"): while any rule exists, the buyer's limit actor
+      // checks every rule and holds the usage first; the reservation follows; a refusal releases the
+      // hold. Held even when no rule matches this SKU: a rule added later counts the order (its group
+      // holds every counted order of the buyer). With no rule at all, orders skip the limit actors.
+      if (!this.options.limitsActive()) return this.reserve(ref.stream, command, p);
+      return this.placeLimited(ref.stream, command, p, sku, now);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The purchase saga of placeOrder (see there). */
+  private async placeLimited(stream: string, command: Extract<InventoryCommand, { type: 'reserve' }>, p: PlaceOrder, sku: Sku, now: number): Promise<StoredAnswer> {
     // Sold out, as far as the last durable change said: ask the SKU/date to refuse before holding
     // any usage (most orders of a flash sale come after its stock is gone). It decides on its live
     // count: with stock back (a cancel, an expiry), nothing changed and the saga runs as usual.
