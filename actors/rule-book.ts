@@ -93,6 +93,12 @@ export class RuleBook {
     return this.rules.size > 0 || this.adoptingForPut;
   }
 
+  /** How many rules are in force, and how many are stored but wait for their adoption (ops, metrics). */
+  state(): { inForce: number; pending: number } {
+    const inForce = this.compiled.rules.length;
+    return { inForce, pending: this.rules.size - inForce };
+  }
+
   /** Rules stored whose adoption has not run yet (they are not in force). */
   adoptionPending(): boolean {
     return this.rules.size > 0 && this.emptySince !== null;

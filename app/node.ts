@@ -316,11 +316,20 @@ export class StampedeNode {
     // by an earlier run is run now, in the background (its rules stay out of force until it is done).
     this.rules.start(
       async (emptySince, rules) => {
-        const report = await adoptOrdersPlacedWithoutRules(this.adoptionDeps(), emptySince, rules);
+        let report;
+        try {
+          report = await adoptOrdersPlacedWithoutRules(this.adoptionDeps(), emptySince, rules);
+        } catch (error) {
+          m.ruleAdoptions.inc({ outcome: 'failed' });
+          throw error;
+        }
+        m.ruleAdoptions.inc({ outcome: 'done' });
+        for (const status of ['held', 'counted', 'skipped'] as const) m.ruleAdoptedOrders.inc({ status }, report[status]);
         this.log.info({ ...report, from_ms: Number.isFinite(report.from_ms) ? report.from_ms : null }, 'orders placed without purchase rules adopted');
       },
       (error) => this.log.warn({ err: error }, 'adopting the orders placed without purchase rules failed'),
     );
+    m.setRuleBookSource(() => this.rules.state());
     this.recovered = true;
     // Parked orders (awaiting card keys) live in memory only: park them again, in order. In the
     // background: the node serves meanwhile, and delivery is idempotent.

@@ -51,11 +51,14 @@ export class Metrics {
   readonly recordLines: Counter;
   readonly recordDropped: Counter<'reason'>;
   readonly recordSkipped: Counter<'reason'>;
+  readonly ruleAdoptions: Counter<'outcome'>;
+  readonly ruleAdoptedOrders: Counter<'status'>;
 
   /** Reservations counted since the last scrape, by outcome (see countReservation). */
   private readonly reservationTallies = new Map<string, number>();
   private mailboxDepthSource: (() => number) | undefined;
   private actorCountSource: (() => Record<string, number>) | undefined;
+  private ruleBookSource: (() => { inForce: number; pending: number }) | undefined;
 
   private outboxLagSource: (() => number) | undefined;
   /** Registered once a WAL checkpointer is plugged in: a MySQL node has none of these metrics. */
@@ -196,6 +199,32 @@ export class Metrics {
       labelNames: ['reason'],
       registers,
     });
+    this.ruleAdoptions = new Counter({
+      name: 'stampede_rule_adoptions_total',
+      help: 'Adoptions of the orders placed while no purchase rule existed, run for a first rule, by outcome (done, failed).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.ruleAdoptedOrders = new Counter({
+      name: 'stampede_rule_adopted_orders_total',
+      help: 'Orders placed while no purchase rule existed, taken in by their buyers for a first rule, by status (held, counted, skipped).',
+      labelNames: ['status'],
+      registers,
+    });
+    new Gauge({
+      name: 'stampede_purchase_rules',
+      help: 'Purchase rules by state, read at scrape time: in_force, or pending (stored, waiting for their adoption to run).',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const source = self.ruleBookSource;
+        this.reset();
+        if (!source) return;
+        const book = source();
+        this.set({ state: 'in_force' }, book.inForce);
+        this.set({ state: 'pending' }, book.pending);
+      },
+    });
     this.actors = new Gauge({
       name: 'stampede_actors',
       help: 'Live actors by kind, read at scrape time.',
@@ -256,6 +285,9 @@ export class Metrics {
   /** The owner of the actors plugs in the scrape-time sources once it exists. */
   setMailboxDepthSource(source: (() => number) | undefined): void {
     this.mailboxDepthSource = source;
+  }
+  setRuleBookSource(source: (() => { inForce: number; pending: number }) | undefined): void {
+    this.ruleBookSource = source;
   }
   setActorCountSource(source: (() => Record<string, number>) | undefined): void {
     this.actorCountSource = source;

@@ -80,6 +80,7 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
       throw unavailable(1, node.ready ? `not ready: ${down.join(', ')} unreachable` : 'not ready: recovering');
     }
     const degraded = Object.entries(deps).filter(([, up]) => !up).map(([name]) => name);
-    ctx.body = { status: degraded.length > 0 ? 'degraded' : 'ready', dependencies: deps };
+    // Stored purchase rules wait out of force while the orders placed without rules are adopted.
+    ctx.body = { status: degraded.length > 0 ? 'degraded' : 'ready', dependencies: deps, purchaseRules: node.rules.state() };
   });
 }

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/index.ts';
 import { engineBackends, restartable, startEngine, type Backend, type TestEngine } from '../support/engine.ts';
 import { injectJournalFaults, waitFor } from '../support/journal-faults.ts';
+import { sampleValue } from '../support/metrics.ts';
 import { until } from '../support/poll.ts';
 
 const backends = engineBackends('e2e_first_rule');
@@ -84,6 +85,8 @@ describe.each(backends)('the first rule adopts the orders placed without rules, 
   });
 
   it('an adoption left pending by an earlier run runs at the next start; its rules wait for it', async () => {
+    // (A millisecond apart from the orders before: the book's empty time counts orders made at it.)
+    clock.advance(1_000);
     expect((await e.client.admin('DELETE', `/v1/limit-rules/${RULE.id}`)).status).toBe(204);
     clock.advance(1_000);
     const early = await order('sleeper', 'fa-3', 2);
@@ -98,6 +101,13 @@ describe.each(backends)('the first rule adopts the orders placed without rules, 
     expect(ids((await buyer('sleeper')).holds)).toEqual([early.body.orderId]);
     expect((await order('sleeper', 'fa-3')).body).toMatchObject({ error: 'limit_exceeded', rule: RULE.id });
     expect(await e.node.stores.rules.emptySince()).toBeNull();
+    // Operators see it: the adoption in the metrics, the rule in force in readyz.
+    const metrics = (await e.client.admin('GET', '/metrics')).body as string;
+    expect(sampleValue(metrics, 'stampede_rule_adoptions_total', { outcome: 'done' })).toBe(1);
+    expect(sampleValue(metrics, 'stampede_rule_adopted_orders_total', { status: 'held' })).toBe(1);
+    expect(sampleValue(metrics, 'stampede_purchase_rules', { state: 'in_force' })).toBe(1);
+    expect(sampleValue(metrics, 'stampede_purchase_rules', { state: 'pending' })).toBe(0);
+    expect((await e.client.request('GET', '/readyz')).body.purchaseRules).toEqual({ inForce: 1, pending: 0 });
   });
 
   it('orders racing the first rule: every one placed is counted by its buyer, whichever side of the PUT it fell on', async () => {

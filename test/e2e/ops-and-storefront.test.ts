@@ -159,7 +159,7 @@ describe('storefront and ops on the embedded default (SQLite)', () => {
     expect(health.status).toBe(200);
     const ready = await c.request('GET', '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body).toEqual({ status: 'ready', dependencies: { sqlite: true } });
+    expect(ready.body).toEqual({ status: 'ready', dependencies: { sqlite: true }, purchaseRules: { inForce: 0, pending: 0 } });
   });
 });
 
