@@ -106,11 +106,17 @@ function factsOf(orderId: string, skuId: string, date: string, sku: Sku | undefi
   return { orderId, skuId, date, merchantId: sku?.merchantId ?? 'unknown', attributes: sku?.attributes ?? {}, qty, createdAt };
 }
 
-/** Runs `work` over the items, at most ADOPTIONS_IN_FLIGHT at once; rejects with the first failure. */
+/** Runs `work` over the items, at most ADOPTIONS_IN_FLIGHT at once; rejects with the first failure, after which no item starts. */
 async function inParallel<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const lanes = Array.from({ length: Math.min(ADOPTIONS_IN_FLIGHT, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
+    try {
+      while (next < items.length && !failed) await work(items[next++]!);
+    } catch (error) {
+      failed = true;
+      throw error;
+    }
   });
   await Promise.all(lanes);
 }

@@ -15,7 +15,7 @@
 //
 // Each node has its own book: a change made through one node reaches the others at their next start.
 
-import { compileRules, EMPTY_RULE_SET, RULES_MAX, type Rule, type RuleSet } from '../engine/rules.ts';
+import { byCodeUnits, compileRules, EMPTY_RULE_SET, RULES_MAX, type Rule, type RuleSet } from '../engine/rules.ts';
 import type { RuleStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
 import { OverloadedError } from './runtime/index.ts';
@@ -104,9 +104,9 @@ export class RuleBook {
     return this.rules.size > 0 && this.emptySince !== null;
   }
 
-  /** Every rule, by id. */
+  /** Every rule stored, by id (also those waiting out of force for their adoption). */
   list(): Rule[] {
-    return this.compiled.rules.map((r) => r.rule);
+    return [...this.rules.values()].sort((a, b) => byCodeUnits(a.id, b.id));
   }
 
   get(ruleId: string): Rule | undefined {

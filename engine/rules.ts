@@ -129,7 +129,7 @@ export interface RuleSet {
 
 export const EMPTY_RULE_SET: RuleSet = { rules: [] };
 
-function byCodeUnits(a: string, b: string): number {
+export function byCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

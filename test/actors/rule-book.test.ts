@@ -96,6 +96,8 @@ describe.each(backends)('the rule book on $name', (backend) => {
     const book = new RuleBook(stores.rules, () => now);
     await book.load();
     expect([book.size, book.adoptionPending(), book.limitsActive(), book.current().rules.length]).toEqual([1, true, true, 0]);
+    // The admin's list shows the stored rule all the same; the state says it waits.
+    expect([book.list().map((r) => r.id), book.state()]).toEqual([['two'], { inForce: 0, pending: 1 }]);
     const errors: unknown[] = [];
     let attempts = 0;
     book.start(async (since) => {
