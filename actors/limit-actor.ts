@@ -47,6 +47,9 @@ export const PRUNE_EVERY_MS = 60 * 60 * 1000;
  */
 export const COMPACT_AFTER_EVENTS = 256;
 
+/** When a limit actor loads, the fates of its holds it asks for at once. */
+export const RESOLVE_ASKS_IN_FLIGHT = 16;
+
 export function buyerStream(userId: string): string {
   return `${BUYER_STREAM_PREFIX}${userId}`;
 }
@@ -254,15 +257,23 @@ export class LimitActor implements Behavior<LimitMessage> {
 
   /** Holds whose saga is over: confirmed if paid, released if the reservation ended or never was. */
   private async resolveHolds(): Promise<void> {
+    const held: string[] = [];
+    for (const order of this.state.orders.values()) if (order.status === 'held') held.push(order.orderId);
+    if (held.length === 0) return;
+    // Asked RESOLVE_ASKS_IN_FLIGHT at a time (a buyer may hold thousands: no mailbox is flooded), then
+    // settled in hold order.
+    const fates: HoldFate[] = [];
+    for (let i = 0; i < held.length; i += RESOLVE_ASKS_IN_FLIGHT) {
+      fates.push(...(await Promise.all(held.slice(i, i + RESOLVE_ASKS_IN_FLIGHT).map((orderId) => this.deps.fateOf(orderId)))));
+    }
     const events: BuyerEvent[] = [];
     const now = this.deps.now();
-    for (const order of [...this.state.orders.values()]) {
-      if (order.status !== 'held') continue;
-      for (const e of await this.resolution(order.orderId, now)) {
+    held.forEach((orderId, i) => {
+      for (const e of this.settle(orderId, fates[i]!, now)) {
         evolveBuyer(this.state, e);
         events.push(e);
       }
-    }
+    });
     if (events.length > 0) await this.write(events);
   }
 
@@ -270,7 +281,10 @@ export class LimitActor implements Behavior<LimitMessage> {
   private async resolution(orderId: string, now: number): Promise<BuyerEvent[]> {
     const held = this.state.orders.get(orderId);
     if (!held || held.status !== 'held') return [];
-    const fate = await this.deps.fateOf(orderId);
+    return this.settle(orderId, await this.deps.fateOf(orderId), now);
+  }
+
+  private settle(orderId: string, fate: HoldFate, now: number): BuyerEvent[] {
     let command: BuyerCommand | undefined;
     if (fate === 'paid') command = { type: 'confirm', orderId };
     else if (fate === 'ended' || fate === 'unknown') command = { type: 'release', orderId, reason: fate === 'ended' ? 'expired' : 'not_reserved' };

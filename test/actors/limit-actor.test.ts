@@ -1,0 +1,81 @@
+// Proves a limit actor settles the holds it loads by their orders' fates, on the real MariaDB and
+// SQLite journals: a buyer journal with 40 holds (more than RESOLVE_ASKS_IN_FLIGHT) whose orders were
+// paid, ended, never reserved or are still reserved loads into exactly the counted orders and holds
+// those fates say, with at most RESOLVE_ASKS_IN_FLIGHT fates asked at once, the settlement journaled
+// (a second load asks nothing and gives the same state); and a hold of the buyer decided right after
+// the load sees only what still counts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GroupCommitter } from '../../actors/group-commit.ts';
+import { buyerStream, LimitActor, RESOLVE_ASKS_IN_FLIGHT, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
+import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
+import { compileRules, type BuyerEvent, type BuyerOrderFacts } from '../../engine/index.ts';
+import { backends } from '../persistence/backends.ts';
+
+const T0 = Date.parse('2027-06-01T10:00:00Z');
+const FATES: HoldFate[] = ['paid', 'ended', 'unknown', 'reserved'];
+const rules = compileRules([{ id: 'units-42', groupBy: ['skuId'], max: { units: 42 } }]);
+
+function facts(i: number): BuyerOrderFacts {
+  return { orderId: `o${String(i).padStart(3, '0')}`, skuId: 'la-1', date: '2027-06-02', merchantId: 'm1', attributes: {}, qty: 1, createdAt: T0 + i };
+}
+
+/** Delivers one message to the actor, as the runtime would, and returns the reply. */
+async function send(actor: LimitActor, msg: LimitMessage): Promise<unknown> {
+  let answer: unknown;
+  let failure: Error | undefined;
+  const env = { msg, handle: {} } as unknown as Envelope<LimitMessage>;
+  const ctx = { key: 'buyer', reply: (_e: unknown, v: unknown) => (answer = v), fail: (_e: unknown, e: Error) => (failure = e) } as unknown as ActorContext<LimitMessage>;
+  await actor.receive([env], ctx);
+  if (failure) throw failure;
+  return answer;
+}
+
+describe.each(backends)('limit actor loading on $name', (backend) => {
+  let stores: Awaited<ReturnType<typeof backend.open>>;
+  beforeAll(async () => {
+    stores = await backend.open('limit_actor_load');
+  });
+  afterAll(async () => stores?.dispose());
+
+  it('settles 40 loaded holds by their fates, a few at a time, journals it, and decides the next hold on what is left', async () => {
+    const held: BuyerEvent[] = Array.from({ length: 40 }, (_, i) => ({ type: 'held', order: facts(i), at: T0 + i }));
+    await stores.journal.append([{ stream: buyerStream('buyer'), seq: 1, lastSeq: 40, at: T0 + 40, events: held }]);
+    const committer = new GroupCommitter(stores.journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, { committed: () => {}, failed: () => {} });
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const asked: string[] = [];
+    const deps = {
+      journal: stores.journal,
+      committer,
+      now: () => T0 + 1_000,
+      rules: () => rules,
+      fateOf: async (orderId: string): Promise<HoldFate> => {
+        asked.push(orderId);
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        await new Promise((r) => setTimeout(r, 1));
+        inFlight--;
+        return FATES[Number(orderId.slice(1)) % FATES.length]!;
+      },
+    };
+    const fateOf = (i: number) => FATES[i % FATES.length];
+    const idsWhere = (fate: HoldFate) => held.map((_, i) => i).filter((i) => fateOf(i) === fate).map((i) => facts(i).orderId);
+
+    const view = (await send(new LimitActor('buyer', deps), { type: 'inspect' })) as BuyerInspection;
+    expect(asked).toHaveLength(40);
+    expect(maxInFlight).toBe(RESOLVE_ASKS_IN_FLIGHT);
+    expect(view.counted.map((o) => o.orderId)).toEqual(idsWhere('paid'));
+    expect(view.holds.map((o) => o.orderId)).toEqual(idsWhere('reserved'));
+
+    // Journaled: a second actor loads the same state and asks only about what is still held.
+    asked.length = 0;
+    const again = new LimitActor('buyer', deps);
+    const second = (await send(again, { type: 'inspect' })) as BuyerInspection;
+    expect([second.counted, second.holds]).toEqual([view.counted, view.holds]);
+    expect(asked.sort()).toEqual(idsWhere('reserved'));
+
+    // 20 units count (10 paid, 10 reserved) of 42: 22 more pass, 23 do not.
+    expect(await send(again, { type: 'hold', order: { ...facts(100), qty: 22 } })).toEqual({ outcome: 'held', orderId: 'o100' });
+    expect(await send(again, { type: 'hold', order: facts(101) })).toMatchObject({ outcome: 'limit_exceeded', ruleId: 'units-42' });
+    committer.close();
+  });
+});
