@@ -23,7 +23,7 @@ export function encodeEvent(e: InventoryEvent): EncodedEvent {
     case 'refused':
       return ['f', e.userId, e.qty, e.at, e.idempotency.key, e.idempotency.hash];
     case 'limited':
-      return ['l', e.orderId, e.at];
+      return ['L', e.from_ms, e.at];
   }
 }
 
@@ -71,8 +71,8 @@ export function decodeEvent(raw: unknown): InventoryEvent {
       return { type: 'keys_counted', keysTotal: n(1), total: n(2), at: n(3) };
     case 'f':
       return { type: 'refused', userId: s(1), error: 'sold_out', qty: n(2), at: n(3), idempotency: { key: s(4), hash: s(5) } };
-    case 'l':
-      return { type: 'limited', orderId: s(1), at: n(2) };
+    case 'L':
+      return { type: 'limited', from_ms: n(1), at: n(2) };
     default:
       throw new EventDecodeError(`unknown journal event tag ${String(a[0])}`);
   }

@@ -76,7 +76,8 @@ export type InventoryCommand =
   /**
    * The first purchase rule arrives (actors/rule-adoption.ts): every live reservation created at or
    * after `from_ms` is from now on limited (its release or sale is told to the buyer's limit actor),
-   * and the reply lists them all, limited before or not, for their buyers to adopt. Idempotent.
+   * and the reply lists them all, limited before or not, for their buyers to adopt. Idempotent. One
+   * event however many reservations (a hot SKU/date may hold 10^5: one journal row, not 10^5).
    */
   | { type: 'limit_reservations'; from_ms: number };
 
@@ -88,8 +89,11 @@ export type InventoryEvent =
   | { type: 'keys_counted'; keysTotal: number; total: number; at: number }
   /** A refusal recorded only so that an Idempotency-Key replays the same answer after a restart. */
   | { type: 'refused'; userId: string; error: 'sold_out'; qty: number; at: number; idempotency: IdempotencyMark }
-  /** A reservation made while no purchase rule existed is from now on limited (see limit_reservations). */
-  | { type: 'limited'; orderId: string; at: number };
+  /**
+   * Every live reservation created at or after `from_ms` is limited from now on (see
+   * limit_reservations); `from_ms` is at least 0 (JSON has no -Infinity, and no reservation is older).
+   */
+  | { type: 'limited'; from_ms: number; at: number };
 
 export type InventoryReply =
   | { outcome: 'reserved'; reservation: Reservation }
@@ -102,7 +106,7 @@ export type InventoryReply =
   /** The order is not a live reservation of this SKU/date (already settled, or someone else's). */
   | { outcome: 'not_reserved' }
   | { outcome: 'total_set'; total: number }
-  /** The live reservations created at or after the command's `from_ms`, each limited now. */
+  /** The live reservations created at or after the command's `from_ms` (limited now; as they were decided, before that). */
   | { outcome: 'limited'; reservations: Reservation[] }
   | { outcome: 'invalid_state'; message: string }
   | { outcome: 'invalid_request'; message: string };
@@ -231,13 +235,16 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
       return { events: [{ type: 'keys_counted', keysTotal: command.keysTotal, total, at: now }], reply: { outcome: 'total_set', total } };
     }
     case 'limit_reservations': {
-      const events: InventoryEvent[] = [];
+      const from_ms = Math.max(0, command.from_ms);
+      if (!(from_ms >= 0)) return { events: [], reply: { outcome: 'invalid_request', message: 'from_ms must be a number' } };
       const reservations: Reservation[] = [];
+      let unlimited = false;
       for (const r of state.reservations.values()) {
-        if (!(r.createdAt >= command.from_ms)) continue;
-        if (!r.limited) events.push({ type: 'limited', orderId: r.orderId, at: now });
-        reservations.push(r.limited ? r : { ...r, limited: true });
+        if (r.createdAt < from_ms) continue;
+        reservations.push(r);
+        if (!r.limited) unlimited = true;
       }
+      const events: InventoryEvent[] = unlimited ? [{ type: 'limited', from_ms, at: now }] : [];
       return { events, reply: { outcome: 'limited', reservations } };
     }
   }
@@ -285,12 +292,10 @@ export function evolve(state: InventoryState, event: InventoryEvent): InventoryS
       return state;
     case 'refused':
       return state;
-    case 'limited': {
-      // A copy: the reservation may be the `reserved` event itself, which is never mutated.
-      const r = state.reservations.get(event.orderId);
-      if (r && !r.limited) state.reservations.set(event.orderId, { ...r, limited: true });
+    case 'limited':
+      // Copies: a reservation may be the `reserved` event itself, which is never mutated.
+      state.reservations.replaceEach((r) => (r.createdAt >= event.from_ms && !r.limited ? { ...r, limited: true } : undefined));
       return state;
-    }
   }
 }
 

@@ -64,6 +64,27 @@ export class ReservationIndex<R extends Keyed> {
     return this;
   }
 
+  /**
+   * Replaces, in one pass over the arrival queue, every live reservation for which `replace` returns
+   * another object (with the same id), each keeping its place; returns how many. `set` of a known id
+   * searches the queue for it: called for every reservation of a hot SKU/date that would be quadratic.
+   */
+  replaceEach(replace: (r: R) => R | undefined): number {
+    let replaced = 0;
+    for (let i = this.head; i < this.queue.length; i++) {
+      const r = this.queue[i]!;
+      const b = this.bucket(r.orderId);
+      if (b.get(r.orderId) !== r) continue;
+      const next = replace(r);
+      if (next === undefined || next === r) continue;
+      if (next.orderId !== r.orderId) throw new Error(`replaceEach: ${r.orderId} replaced by ${next.orderId}`);
+      b.set(r.orderId, next);
+      this.queue[i] = next;
+      replaced++;
+    }
+    return replaced;
+  }
+
   delete(orderId: string): boolean {
     if (!this.bucket(orderId).delete(orderId)) return false;
     this.count--;

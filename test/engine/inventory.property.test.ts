@@ -100,10 +100,11 @@ describe('inventory ledger', () => {
         const before = [...state.reservations.values()].map((r) => ({ ...r }));
         const d = decide(state, { type: 'limit_reservations', from_ms }, 3_000_000);
         const since = before.filter((r) => r.createdAt >= from_ms);
-        expect(d.reply).toEqual({ outcome: 'limited', reservations: since.map((r) => ({ ...r, limited: true })) });
-        expect(d.events.map((e) => (e as { orderId: string }).orderId)).toEqual(since.filter((r) => !r.limited).map((r) => r.orderId));
+        expect(d.reply).toEqual({ outcome: 'limited', reservations: since });
+        // One event, whatever the number of reservations it limits; none when none is left unlimited.
+        expect(d.events).toEqual(since.some((r) => !r.limited) ? [{ type: 'limited', from_ms, at: 3_000_000 }] : []);
         for (const e of d.events) evolve(state, e);
-        limitedSome += d.events.length;
+        limitedSome += since.filter((r) => !r.limited).length;
         // Those are limited now, the others as they were; nothing else changed; a second time, no event.
         expect([...state.reservations.values()]).toEqual(before.map((r) => (r.createdAt >= from_ms ? { ...r, limited: true } : r)));
         checkInvariants(state);
@@ -112,6 +113,18 @@ describe('inventory ledger', () => {
       { numRuns: 300 },
     );
     expect(limitedSome).toBeGreaterThan(100);
+  });
+
+  it('limits from -Infinity as from 0, which the journal codec keeps (JSON has no -Infinity)', async () => {
+    const { encodeEvent, decodeEvent } = await import('../../actors/inventory-codec.ts');
+    const state = emptyInventory();
+    for (const e of decide(state, { type: 'set_total', total: 5 }, 1).events) evolve(state, e);
+    for (const e of decide(state, { type: 'reserve', orderId: 'o1', userId: 'alice', qty: 2, unitPriceCents: 10, ttl_ms: 100 }, 2).events) evolve(state, e);
+    const d = decide(state, { type: 'limit_reservations', from_ms: -Infinity }, 3);
+    expect(d.events).toEqual([{ type: 'limited', from_ms: 0, at: 3 }]);
+    expect(decodeEvent(JSON.parse(JSON.stringify(encodeEvent(d.events[0]!))))).toEqual(d.events[0]);
+    evolve(state, d.events[0]!);
+    expect(state.reservations.get('o1')!.limited).toBe(true);
   });
 
   it('a probe refuses exactly what the reserve would refuse, and otherwise changes nothing and asks for the hold', () => {

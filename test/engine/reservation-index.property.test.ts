@@ -32,6 +32,39 @@ describe('reservation index', () => {
     );
   });
 
+  it('replaceEach replaces exactly the live entries it is asked to, in place, like Map.set of each', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('set' as const), id: fc.integer({ min: 0, max: 500 }) }),
+      fc.record({ kind: fc.constant('delete' as const), id: fc.integer({ min: 0, max: 500 }) }),
+      fc.record({ kind: fc.constant('replaceEach' as const), mod: fc.integer({ min: 1, max: 5 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 1500 }), (ops) => {
+        const model = new Map<string, { orderId: string; v: number }>();
+        const index = new ReservationIndex<{ orderId: string; v: number }>();
+        ops.forEach((o, n) => {
+          if (o.kind === 'replaceEach') {
+            // Replace the entries whose value is divisible by `mod`; the model does it entry by entry.
+            let expected = 0;
+            for (const [id, r] of model) if (r.v % o.mod === 0) (model.set(id, { orderId: id, v: n + 10_000 }), expected++);
+            expect(index.replaceEach((r) => (r.v % o.mod === 0 ? { orderId: r.orderId, v: n + 10_000 } : undefined))).toBe(expected);
+          } else if (o.kind === 'set') {
+            const id = `o${o.id}`;
+            const r = { orderId: id, v: n };
+            model.set(id, r);
+            index.set(id, r);
+          } else {
+            expect(index.delete(`o${o.id}`)).toBe(model.delete(`o${o.id}`));
+          }
+          expect(index.size).toBe(model.size);
+        });
+        expect([...index.values()]).toEqual([...model.values()]);
+        for (const [id, r] of model) expect(index.get(id)).toEqual(r);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('keeps arrival order across compaction of a long queue', () => {
     const index = new ReservationIndex<{ orderId: string }>();
     for (let i = 0; i < 10_000; i++) index.set(`o${i}`, { orderId: `o${i}` });
