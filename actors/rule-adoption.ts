@@ -70,6 +70,8 @@ export async function adoptOrdersPlacedWithoutRules(deps: AdoptionDeps, emptySin
   const active = deps.activeStreams();
   await deps.projected();
   const now = deps.now();
+  // Inclusive: the empty time's own millisecond may also hold orders placed while the last rule still
+  // existed (held already: adopting them again changes nothing).
   const from_ms = Math.max(emptySince_ms, Math.min(reachOf(rules, now, -Infinity).orders_ms, now - PRUNE_KEEP_MIN_MS));
   const report: AdoptionReport = { from_ms, streams: 0, held: 0, counted: 0, skipped: 0 };
   const tally = (reply: BuyerReply) => {
