@@ -6,4 +6,4 @@ RUN npm ci --omit=dev
 COPY . .
 ENV NODE_ENV=production
 EXPOSE 3000
-CMD ["node", "bin/stampede.mjs", "serve"]
+CMD ["node", "--max-semi-space-size=32", "bin/stampede.mjs", "serve"]

@@ -6,7 +6,9 @@
 // 100,000-buyer synthetic sale ran ~8% faster (docs/performance.md, "Session 6"). V8 takes the size
 // only at start, so the simulator starts itself once more with it, unless the size was given already
 // (node flags or NODE_OPTIONS) or STAMPEDE_SIM_SEMI_SPACE_MIB=0 asks for Node's default. The server
-// keeps Node's default: its memory figures are measured with it (an operator may set the flag).
+// gets the same size as a node flag from `npm start` and the Dockerfile (reservations over HTTP ~30%
+// faster: docs/performance.md, "Session 7"), not by starting itself again: a second process would
+// outlive a SIGKILL of the first.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
