@@ -126,41 +126,71 @@ function parseJson(raw: Buffer): JsonBody {
 function readRaw(ctx: Context, limit: number): Promise<Buffer> {
   const req = ctx.req;
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        req.pause();
-        reject(tooLarge(ctx, limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(Buffer.concat(chunks, size));
-    };
-    const onError = (): void => {
-      cleanup();
-      reject(invalidRequest('request body could not be read'));
-    };
-    const onClose = (): void => {
-      // 'close' before 'end': the client went away mid-body.
-      cleanup();
-      reject(invalidRequest('request body incomplete'));
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('close', onClose);
-  });
+  return new Promise<Buffer>((resolve, reject) => new BodyRead(ctx, limit, resolve, reject).start());
+}
+
+/**
+ * One body being read. Its listeners are methods bound once, not arrow functions assigned to names:
+ * the TypeScript loader (tsx, esbuild's keepNames) gives each such function its name at run time, a
+ * property definition per function per request that cost ~2.4% of the server thread under
+ * bench:http (docs/performance.md, "Session 7").
+ */
+class BodyRead {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private readonly req: Context['req'];
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly limit: number,
+    private readonly resolve: (raw: Buffer) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.req = ctx.req;
+    this.onData = this.onData.bind(this);
+    this.onEnd = this.onEnd.bind(this);
+    this.onError = this.onError.bind(this);
+    this.onClose = this.onClose.bind(this);
+  }
+
+  start(): void {
+    this.req.on('data', this.onData);
+    this.req.on('end', this.onEnd);
+    this.req.on('error', this.onError);
+    this.req.on('close', this.onClose);
+  }
+
+  private cleanup(): void {
+    this.req.off('data', this.onData);
+    this.req.off('end', this.onEnd);
+    this.req.off('error', this.onError);
+    this.req.off('close', this.onClose);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.size > this.limit) {
+      this.cleanup();
+      this.req.pause();
+      this.reject(tooLarge(this.ctx, this.limit));
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  private onEnd(): void {
+    this.cleanup();
+    this.resolve(Buffer.concat(this.chunks, this.size));
+  }
+
+  private onError(): void {
+    this.cleanup();
+    this.reject(invalidRequest('request body could not be read'));
+  }
+
+  private onClose(): void {
+    // 'close' before 'end': the client went away mid-body.
+    this.cleanup();
+    this.reject(invalidRequest('request body incomplete'));
+  }
 }
