@@ -88,6 +88,15 @@ export interface OrderServiceOptions {
   paid?: (orderId: string) => void;
 }
 
+/**
+ * An order's facts as purchase rules read them (engine/buyer.ts): its SKU's merchant and attributes
+ * from the catalog. A SKU no longer in the catalog still counts by its id and date (no rule can match
+ * its attributes).
+ */
+export function buyerOrderFacts(orderId: string, skuId: string, date: string, sku: Pick<Sku, 'merchantId' | 'attributes'> | undefined, qty: number, createdAt: number): BuyerOrderFacts {
+  return { orderId, skuId, date, merchantId: sku?.merchantId ?? 'unknown', attributes: sku?.attributes ?? {}, qty, createdAt };
+}
+
 /** The actor kinds the service routes to. */
 export interface OrderServiceActors {
   inventory: ActorKind<InventoryMessage>;
@@ -225,15 +234,7 @@ export class OrderService {
       const probed = await this.askReserve(stream, { ...command, probe: true });
       if (probed.outcome !== 'hold_required') return this.reserveAnswer(probed, p);
     }
-    const facts: BuyerOrderFacts = {
-      orderId: command.orderId,
-      skuId: p.skuId,
-      date: p.date,
-      merchantId: sku.merchantId,
-      attributes: sku.attributes,
-      qty: p.qty,
-      createdAt: now,
-    };
+    const facts = buyerOrderFacts(command.orderId, p.skuId, p.date, sku, p.qty, now);
     this.sagas.add(command.orderId);
     /** What became of the reservation: unknown when its ask failed (it may still be made). */
     let outcome: 'reserved' | 'refused' | 'unknown' = 'refused';
@@ -475,15 +476,7 @@ export class OrderService {
    * whether the order was newly marked (false: redeemed meanwhile, or marked already).
    */
   async recordNoShow(o: OrderRow, sku: Sku, at: number): Promise<boolean> {
-    const facts: BuyerOrderFacts = {
-      orderId: o.orderId,
-      skuId: o.skuId,
-      date: o.date,
-      merchantId: sku.merchantId,
-      attributes: sku.attributes,
-      qty: o.qty,
-      createdAt: o.createdAt,
-    };
+    const facts = buyerOrderFacts(o.orderId, o.skuId, o.date, sku, o.qty, o.createdAt);
     // Redeemed orders must not count: ask the order first whether it can still be a no-show.
     const current = await this.orderActors.ask<OrderActorReply>(o.orderId, { type: 'get' });
     if (current.outcome !== 'ok' || current.order.visit !== undefined || current.order.status !== 'delivered') return false;

@@ -33,6 +33,7 @@ import {
   type RuleSet,
 } from '../engine/index.ts';
 import type { OrderRow, Sku } from '../persistence/ports.ts';
+import { buyerOrderFacts } from './order-service.ts';
 
 export interface AdoptionDeps {
   /** SKU/dates whose inventory actor is in memory. */
@@ -86,7 +87,7 @@ export async function adoptOrdersPlacedWithoutRules(deps: AdoptionDeps, emptySin
     report.streams++;
     const [skuId, date] = splitStream(stream);
     const sku = deps.sku(skuId);
-    await inParallel(reservations, (r) => deps.adopt(r.userId, factsOf(r.orderId, skuId, date, sku, r.qty, r.createdAt), 'held').then(tally));
+    await inParallel(reservations, (r) => deps.adopt(r.userId, buyerOrderFacts(r.orderId, skuId, date, sku, r.qty, r.createdAt), 'held').then(tally));
   }
 
   await deps.projected();
@@ -95,17 +96,12 @@ export async function adoptOrdersPlacedWithoutRules(deps: AdoptionDeps, emptySin
     let after = floor;
     for (;;) {
       const page = await deps.ordersByStatus(status, PAGE, after);
-      await inParallel(page, (o) => deps.adopt(o.userId, factsOf(o.orderId, o.skuId, o.date, deps.sku(o.skuId), o.qty, o.createdAt), 'counted').then(tally));
+      await inParallel(page, (o) => deps.adopt(o.userId, buyerOrderFacts(o.orderId, o.skuId, o.date, deps.sku(o.skuId), o.qty, o.createdAt), 'counted').then(tally));
       if (page.length < PAGE) break;
       after = page[page.length - 1]!.orderId;
     }
   }
   return report;
-}
-
-function factsOf(orderId: string, skuId: string, date: string, sku: Sku | undefined, qty: number, createdAt: number): BuyerOrderFacts {
-  // A SKU no longer in the catalog still counts by its id and date (no rule can match its attributes).
-  return { orderId, skuId, date, merchantId: sku?.merchantId ?? 'unknown', attributes: sku?.attributes ?? {}, qty, createdAt };
 }
 
 /** Runs `work` over the items, at most ADOPTIONS_IN_FLIGHT at once; rejects with the first failure, after which no item starts. */

@@ -16,11 +16,7 @@ const idCodes: number[] = [];
 // the reservation index, looked up in Maps). Measured with the other constant costs of a reservation
 // in docs/performance.md, "Session 5".
 function writeUlid(now_ms: number, random: RandomSource): void {
-  let t = Math.floor(now_ms);
-  for (let i = 9; i >= 0; i--) {
-    idCodes[i] = CROCKFORD_CODES[t % 32]!;
-    t = Math.floor(t / 32);
-  }
+  writeTime(now_ms, idCodes);
   const bytes = random.bytes(10);
   // 80 bits -> 16 base32 characters, 5 bits at a time.
   let acc = 0;
@@ -36,6 +32,15 @@ function writeUlid(now_ms: number, random: RandomSource): void {
     acc &= (1 << bits) - 1;
   }
   idCodes.length = ULID_LENGTH;
+}
+
+/** The ULID's time part (10 base-32 characters of the ms, most significant first) into codes[0..9]. */
+function writeTime(ms: number, codes: number[]): void {
+  let t = Math.floor(ms);
+  for (let i = 9; i >= 0; i--) {
+    codes[i] = CROCKFORD_CODES[t % 32]!;
+    t = Math.floor(t / 32);
+  }
 }
 
 const DASH = 45;
@@ -75,11 +80,7 @@ export function parseOrderId(orderId: string): ParsedOrderId | undefined {
  * selects the orders created since `ms`.
  */
 export function orderIdFloor(ms: number): string {
-  let t = Math.max(0, Math.floor(ms));
   const codes: number[] = [];
-  for (let i = 9; i >= 0; i--) {
-    codes[i] = CROCKFORD_CODES[t % 32]!;
-    t = Math.floor(t / 32);
-  }
+  writeTime(Math.max(0, ms), codes);
   return String.fromCharCode(...codes) + '0'.repeat(ULID_LENGTH - 10);
 }
