@@ -121,7 +121,7 @@ export class StampedeNode {
         skipped: (reason) => m.recordSkipped.inc({ reason }),
       });
     }
-    // The database layer's own warnings (MikroORM's; on SQLite, a WAL checkpointer that failed).
+    // The database layer's own warnings (MikroORM's; on SQLite, a WAL checkpointer or writer thread that failed).
     const storeLog = (message: string) => this.log.warn({ component: 'store' }, message);
     this.stores = await openStores(
       c.mysqlUrl
@@ -130,6 +130,8 @@ export class StampedeNode {
     );
     const checkpointer = this.stores.walCheckpointer;
     if (checkpointer) this.metrics.setWalCheckpointerSource(() => checkpointer);
+    const writer = this.stores.sqliteWriter;
+    if (writer) this.metrics.setSqliteWriterSource(() => writer);
     this.runtime = new ActorRuntime({
       shards: c.shards,
       mailboxMax: c.mailbox_max,

@@ -22,6 +22,27 @@ export interface WalCheckpointerFigures {
   readonly restarts: number;
 }
 
+/** What the metrics read of the SQLite writer thread (persistence/sql/sqlite-writer.ts). */
+export interface SqliteWriterFigures {
+  readonly running: boolean;
+  readonly statements: number;
+}
+
+/** A counter that follows a running total kept elsewhere: each scrape adds what it grew by. */
+function followingCounter(registers: Registry[], name: string, help: string, total: () => number): void {
+  let seen = 0;
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      const n = total();
+      if (n > seen) this.inc(n - seen);
+      seen = n;
+    },
+  });
+}
+
 /** The route template of a request, or "unmatched". */
 export function routeLabel(ctx: Context): string {
   const matched = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
@@ -63,6 +84,7 @@ export class Metrics {
   private outboxLagSource: (() => number) | undefined;
   /** Registered once a WAL checkpointer is plugged in: a MySQL node has none of these metrics. */
   private walMetricsRegistered = false;
+  private writerMetricsRegistered = false;
 
   /**
    * One reservation attempt of `outcome`, on the hot path: a plain tally moved into
@@ -255,25 +277,36 @@ export class Metrics {
         this.set(wal().running ? 1 : 0);
       },
     });
-    // Counters that follow a running total of the checkpointer: each scrape adds what it grew by.
-    const following = (name: string, help: string, total: () => number) => {
-      let seen = 0;
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          const n = total();
-          if (n > seen) this.inc(n - seen);
-          seen = n;
-        },
-      });
-    };
+    const following = (name: string, help: string, total: () => number) => followingCounter(registers, name, help, total);
     following('stampede_sqlite_wal_checkpoints_total', 'Embedded SQLite: checkpoints the worker thread made that copied WAL frames into the database file.', () => wal().checkpoints);
     following(
       'stampede_sqlite_wal_restarts_total',
       'Embedded SQLite: RESTART checkpoints the worker thread made because the WAL had grown past its bound under steady writes.',
       () => wal().restarts,
+    );
+  }
+
+  /**
+   * The embedded SQLite default's writer thread, read at scrape time. Its metrics exist from this call
+   * on (once per registry).
+   */
+  setSqliteWriterSource(writer: () => SqliteWriterFigures): void {
+    if (this.writerMetricsRegistered) throw new Error('Metrics: a SQLite writer source is set already');
+    this.writerMetricsRegistered = true;
+    const registers = [this.registry];
+    new Gauge({
+      name: 'stampede_sqlite_writer_up',
+      help: "Embedded SQLite: 1 while a worker thread makes the writes, 0 when it failed and the engine's thread writes again.",
+      registers,
+      collect() {
+        this.set(writer().running ? 1 : 0);
+      },
+    });
+    followingCounter(
+      registers,
+      'stampede_sqlite_writer_statements_total',
+      'Embedded SQLite: statements the writer thread ran (a transaction of several statements counts each).',
+      () => writer().statements,
     );
   }
 

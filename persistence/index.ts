@@ -4,6 +4,7 @@ import type { SnapshotStore, Stores } from './ports.ts';
 import { default_snapshot_key_prefix, RedisSnapshotStore } from './redis/redis-snapshot-store.ts';
 import { openSqlStores } from './sql/open.ts';
 import type { WalCheckpointer } from './sql/wal-checkpointer.ts';
+import type { SqliteWriter } from './sql/sqlite-writer.ts';
 
 export * from './errors.ts';
 export type * from './ports.ts';
@@ -26,6 +27,8 @@ export interface OpenedStores extends Stores {
   snapshotNames: string[];
   /** The embedded SQLite default's WAL checkpointer (metrics); absent on MySQL, or when it could not start. */
   walCheckpointer?: WalCheckpointer;
+  /** Embedded SQLite: the worker thread that makes the writes (absent when it could not start). */
+  sqliteWriter?: SqliteWriter;
 }
 
 /**
@@ -59,6 +62,7 @@ export async function openStores(opts: StoresOptions): Promise<OpenedStores> {
     cardKeys: sql.cardKeys,
     outbox: sql.outbox,
     ...(sql.walCheckpointer ? { walCheckpointer: sql.walCheckpointer } : {}),
+    ...(sql.sqliteWriter ? { sqliteWriter: sql.sqliteWriter } : {}),
     async ping() {
       const [sqlOk, redisOk] = await Promise.all([sql.ping(), redis?.ping()]);
       return redis ? { ...sqlOk, redis: redisOk === true } : sqlOk;

@@ -7,6 +7,7 @@ import { format as mysqlFormat } from 'mysql2';
 import { StoreUnavailableError } from '../errors.ts';
 import type { SqlDialect } from './dialect.ts';
 import { mapSqlError, type DuplicateMeaning } from './map-error.ts';
+import { WriterTransaction, type SqliteWriter, type WriterRunResult } from './sqlite-writer.ts';
 import type { WalSync } from './wal-sync.ts';
 
 /** Longest a store call may take before the caller is told the database is unavailable. */
@@ -49,6 +50,17 @@ function runResult(res: { changes: number; lastInsertRowid: number | bigint }): 
   return { affectedRows: res.changes, insertId: Number(res.lastInsertRowid) };
 }
 
+/** Rows from the writer's thread: a BLOB crosses as a Uint8Array; callers expect Buffers, as on this thread. */
+function blobsAsBuffers<T>(rows: T[]): T[] {
+  for (const row of rows as Record<string, unknown>[]) {
+    for (const k in row) {
+      const v = row[k];
+      if (v instanceof Uint8Array && !Buffer.isBuffer(v)) row[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    }
+  }
+  return rows;
+}
+
 /** A prepared better-sqlite3 statement. */
 interface SqliteStatement {
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
@@ -77,6 +89,9 @@ export interface RunResult {
 }
 
 export class SqlDatabase {
+  /** SQLite: the worker thread that makes the writes (sqlite-writer.ts), while it runs. */
+  private writer: SqliteWriter | undefined;
+
   constructor(
     private readonly connection: AbstractSqlConnection,
     private readonly converter: ExceptionConverter,
@@ -84,6 +99,20 @@ export class SqlDatabase {
     /** SQLite: makes a commit durable (the connection runs synchronous=NORMAL in WAL mode). */
     private readonly walSync?: WalSync,
   ) {}
+
+  /**
+   * SQLite: from now on writes (and transactions) go to `writer` while it runs; reads stay on this
+   * connection. When the writer has failed, writes come back here.
+   */
+  useWriter(writer: SqliteWriter): void {
+    this.writer = writer;
+  }
+
+  /** The SQLite writer, if writes go to it now. */
+  private runningWriter(): SqliteWriter | undefined {
+    const w = this.writer;
+    return w !== undefined && w.running ? w : undefined;
+  }
 
   /** After a durable write on SQLite: its WAL frames on disk. */
   private async synced<T>(result: T): Promise<T> {
@@ -96,6 +125,9 @@ export class SqlDatabase {
     // On SQLite: a cached prepared statement, without knex's ~100 µs per call (measured: the
     // idempotency lookup of every keyed order went through here).
     if (this.dialect.name !== 'mysql') {
+      if (trx instanceof WriterTransaction) {
+        return this.call(operation, async () => blobsAsBuffers(await this.writer!.inTransaction<T[]>(trx, 'all', sql, sqliteParams(params))));
+      }
       return this.call(operation, async () => this.onSqlite(trx, sql, (statement) => statement.all(...sqliteParams(params)) as T[]));
     }
     if (trx === undefined && rawParams(params)) return this.call(operation, () => this.mysqlQuery<T[]>(sql, params));
@@ -112,6 +144,11 @@ export class SqlDatabase {
   ): Promise<RunResult> {
     if (this.dialect.name !== 'mysql') {
       // Autocommit: durable before it resolves. Inside a transaction: its commit syncs.
+      if (trx instanceof WriterTransaction) {
+        return this.call(operation, async () => runResult(await this.writer!.inTransaction<WriterRunResult>(trx, 'run', sql, sqliteParams(params))), duplicate);
+      }
+      const writer = trx === undefined ? this.runningWriter() : undefined;
+      if (writer) return this.call(operation, async () => this.synced(runResult(await writer.run(sql, sqliteParams(params)))), duplicate);
       return this.call(operation, async () => {
         const result = await this.onSqlite(trx, sql, (statement) => runResult(statement.run(...sqliteParams(params))));
         return trx === undefined ? this.synced(result) : result;
@@ -151,6 +188,38 @@ export class SqlDatabase {
     return this.connection.getKnex().client as { acquireConnection(): Promise<RawMysqlConnection>; releaseConnection(c: RawMysqlConnection): Promise<void> };
   }
 
+  /**
+   * Writes that need no answer between them, in one transaction (in order; all or none). On SQLite
+   * with the writer they go to its thread as one message (sqlite-writer.ts); elsewhere it is
+   * `transaction` with one statement after the other. Returns each statement's result.
+   */
+  async batch(
+    operation: string,
+    statements: readonly { sql: string; params: readonly unknown[] }[],
+    duplicate: DuplicateMeaning = 'duplicate_key',
+    durability: TransactionDurability = 'flushed',
+  ): Promise<RunResult[]> {
+    if (statements.length === 0) return [];
+    const writer = this.dialect.name === 'mysql' ? undefined : this.runningWriter();
+    if (writer) {
+      return this.call(operation, async () => {
+        const steps = statements.map((s) => ({ sql: s.sql, params: sqliteParams(s.params) }));
+        const results = (await writer.batch(steps)).map(runResult);
+        return durability === 'flushed' ? this.synced(results) : results;
+      }, duplicate);
+    }
+    return this.transaction(
+      operation,
+      async (trx) => {
+        const results: RunResult[] = [];
+        for (const s of statements) results.push(await this.run(operation, s.sql, s.params, trx, duplicate));
+        return results;
+      },
+      duplicate,
+      durability,
+    );
+  }
+
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
   async transaction<T>(
     operation: string,
@@ -158,7 +227,16 @@ export class SqlDatabase {
     duplicate: DuplicateMeaning = 'duplicate_key',
     durability: TransactionDurability = 'flushed',
   ): Promise<T> {
-    if (this.dialect.name !== 'mysql') return this.call(operation, () => this.sqliteTransaction(work, durability), duplicate);
+    if (this.dialect.name !== 'mysql') {
+      const writer = this.runningWriter();
+      if (writer) {
+        return this.call(operation, async () => {
+          const result = await writer.transaction((trx) => work(trx as unknown as SqlTransaction));
+          return durability === 'flushed' ? this.synced(result) : result;
+        }, duplicate);
+      }
+      return this.call(operation, () => this.sqliteTransaction(work, durability), duplicate);
+    }
     return this.call(operation, () => this.connection.transactional(work), duplicate);
   }
 
@@ -227,6 +305,8 @@ export class SqlDatabase {
   private sqliteStatements = new WeakMap<object, Map<string, SqliteStatement>>();
 
   private async runSqlite(sql: string, params: readonly unknown[]): Promise<RunResult> {
+    const writer = this.runningWriter();
+    if (writer) return runResult(await writer.run(sql, params));
     return this.onSqlite(undefined, sql, (statement) => runResult(statement.run(...params)));
   }
 

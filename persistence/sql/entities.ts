@@ -185,7 +185,6 @@ export const Order = new EntitySchema<OrderEntity>({
     { name: 'orders_status_order_index', properties: ['status', 'order_id'] },
     // A SKU/date's orders in id order (the ops listing); created on an existing database at start.
     { name: 'orders_stream_order_index', properties: ['stream', 'order_id'] },
-    { name: 'orders_user_id_index', properties: ['user_id'] },
     { name: 'orders_sku_status_index', properties: ['sku_id', 'status'] },
     { name: 'orders_status_visit_index', properties: ['status', 'visit', 'date'] },
   ],

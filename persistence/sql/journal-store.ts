@@ -56,15 +56,7 @@ export class SqlJournalStore implements JournalStore {
       else await this.db.run('journal.append', only.sql, only.params, undefined, 'journal_conflict');
       return;
     }
-    await this.db.transaction(
-      'journal.append',
-      async (trx) => {
-        for (const s of statements) {
-          await this.db.run('journal.append', s.sql, s.params, trx, 'journal_conflict');
-        }
-      },
-      'journal_conflict',
-    );
+    await this.db.batch('journal.append', statements, 'journal_conflict');
   }
 
   async readAfter(stream: string, afterSeq: number): Promise<JournalRecord[]> {

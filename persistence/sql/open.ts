@@ -12,11 +12,12 @@ import type { AbstractSqlConnection } from '@mikro-orm/knex';
 import { MikroORM as MySqlMikroORM, MySqlDriver } from '@mikro-orm/mysql';
 import { format as mysqlFormat } from 'mysql2';
 import { StoreUnavailableError } from '../errors.ts';
+import { SqliteWriter } from './sqlite-writer.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
 import { WalSync } from './wal-sync.ts';
 import type { SnapshotStore, Stores } from '../ports.ts';
 import { SqlCardKeyStore } from './card-key-store.ts';
-import { SqlDatabase } from './database.ts';
+import { SqlDatabase, statement_timeout_ms } from './database.ts';
 import { SqlDialect, type DialectName } from './dialect.ts';
 import { entities } from './entities.ts';
 import { SqlJournalStore } from './journal-store.ts';
@@ -58,6 +59,8 @@ export interface SqlStores extends Omit<Stores, 'snapshots'> {
   walSync?: WalSync;
   /** SQLite: the worker thread that checkpoints the WAL (absent when it could not start). */
   walCheckpointer?: WalCheckpointer;
+  /** SQLite: the worker thread that makes the writes (absent when it could not start). */
+  sqliteWriter?: SqliteWriter;
   /** This database's identity: a random id made the first time it was opened, the same ever after. */
   instanceId: string;
 }
@@ -104,10 +107,15 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, sqlite?: 
   const db = new SqlDatabase(connection, converter, new SqlDialect(backend), walSync);
   let instanceId: string;
   let walCheckpointer: WalCheckpointer | undefined;
+  let sqliteWriter: SqliteWriter | undefined;
   try {
     instanceId = await databaseInstanceId(db);
-    if (sqlite) walCheckpointer = await startCheckpointer(db, sqlite);
+    if (sqlite) {
+      sqliteWriter = await startWriter(db, sqlite);
+      walCheckpointer = await startCheckpointer(db, sqlite, sqliteWriter);
+    }
   } catch (error) {
+    await sqliteWriter?.stop();
     await orm.close(true);
     throw error;
   }
@@ -124,20 +132,48 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, sqlite?: 
     outbox: new SqlOutboxStore(db),
     ping: async () => ({ [backend]: await db.ping() }),
     close: async () => {
+      await sqliteWriter?.stop();
       await walCheckpointer?.stop();
       await orm.close(true);
     },
     ...(walSync ? { walSync } : {}),
     ...(walCheckpointer ? { walCheckpointer } : {}),
+    ...(sqliteWriter ? { sqliteWriter } : {}),
   };
+}
+
+/**
+ * Moves SQLite's writes off the engine's thread (sqlite-writer.ts). If the worker cannot start, or
+ * fails later, the engine's own connection makes them, as before.
+ */
+async function startWriter(db: SqlDatabase, sqlite: SqliteFile): Promise<SqliteWriter | undefined> {
+  const writer = new SqliteWriter(sqlite.file, {
+    busy_timeout_ms: sqlite_busy_timeout_ms,
+    autocheckpoint_pages: sqlite_autocheckpoint_pages,
+    deadline_ms: statement_timeout_ms,
+    onFailure: (error) => sqlite.logger(`${error.message}; SQLite writes on the engine's thread again`),
+  });
+  try {
+    await writer.start();
+  } catch (error) {
+    sqlite.logger(`${(error as Error).message}; SQLite writes on the engine's thread`);
+    return undefined;
+  }
+  db.useWriter(writer);
+  return writer;
 }
 
 /**
  * Moves the WAL's checkpoints off the engine's thread (wal-checkpointer.ts). If the worker cannot
  * start, or fails later, the connection checkpoints on its commits again, as SQLite does by default.
  */
-async function startCheckpointer(db: SqlDatabase, sqlite: SqliteFile): Promise<WalCheckpointer | undefined> {
-  const automatic = (pages: number) => db.all('sqlite.wal_autocheckpoint', `PRAGMA wal_autocheckpoint = ${pages}`);
+async function startCheckpointer(db: SqlDatabase, sqlite: SqliteFile, writer: SqliteWriter | undefined): Promise<WalCheckpointer | undefined> {
+  // A commit checkpoints on the connection that made it: set on both (the writer's, and this one,
+  // which writes again if the writer fails).
+  const automatic = async (pages: number) => {
+    await db.all('sqlite.wal_autocheckpoint', `PRAGMA wal_autocheckpoint = ${pages}`);
+    if (writer?.running) await writer.exec(`PRAGMA wal_autocheckpoint = ${pages}`);
+  };
   const checkpointer = new WalCheckpointer(sqlite.file, {
     interval_ms: wal_checkpoint_interval_ms,
     restart_frames: wal_restart_frames,

@@ -1,15 +1,15 @@
 // The transactional outbox on SQL. The projector inserts each event for the outside world in the
-// same transaction as the read model (insertOutbox, called from SqlProjectionStore.apply), ignoring
+// same transaction as the read model (outboxStatements, written by SqlProjectionStore.apply), ignoring
 // an event id already there; readers (the NATS relay, the in-process bus) read rows in id order
 // after their cursor, and rows every reader has passed are trimmed.
 //
 // Readers rely on ids growing in commit order: a row committed with an id below a reader's cursor
 // would never be read. One projector writes one batch at a time, and on MySQL, where several nodes
-// may project into one database, insertOutbox first locks a row that serializes outbox writers
+// may project into one database, the outbox statements first lock a row that serializes outbox writers
 // until their commit, so a later commit always gets greater ids.
 import type { OutboxEvent, OutboxRow, OutboxStore } from '../ports.ts';
-import type { SqlDatabase, SqlTransaction } from './database.ts';
-import { chunks } from './dialect.ts';
+import type { SqlDatabase } from './database.ts';
+import { chunks, type SqlDialect } from './dialect.ts';
 
 /** Rows one readAfter returns at most. */
 export const outbox_read_rows_max = 10_000;
@@ -29,24 +29,22 @@ const outbox_columns = ['event_id', 'subject', 'body', 'at'] as const;
 type Num = number | string;
 
 /**
- * Inserts the events into the outbox inside the caller's transaction, in the given order (so their
- * ids grow in that order); an event whose eventId is there already is skipped. Returns how many
- * were new. Throws RangeError (before writing anything) for an id or subject the table cannot hold.
+ * The statements that insert the events into the outbox, to run inside the caller's transaction, in
+ * the given order (so their ids grow in that order); an event whose eventId is there already is
+ * skipped. Throws RangeError (before anything is written) for an id or subject the table cannot hold.
  */
-export async function insertOutbox(db: SqlDatabase, trx: SqlTransaction, events: readonly OutboxEvent[]): Promise<number> {
-  if (events.length === 0) return 0;
+export function outboxStatements(d: SqlDialect, events: readonly OutboxEvent[]): { sql: string; params: unknown[] }[] {
+  if (events.length === 0) return [];
   checkOutboxEvents(events);
-  const d = db.dialect;
+  const out: { sql: string; params: unknown[] }[] = [];
   if (d.name === 'mysql') {
     // Held until commit: a second writer waits here, so its rows get their ids after this commit.
-    await db.run('outbox.insert', d.insertIgnore('outbox_cursors', ['name', 'id'], 1), [outbox_writer_lock_name, 0], trx);
+    out.push({ sql: d.insertIgnore('outbox_cursors', ['name', 'id'], 1), params: [outbox_writer_lock_name, 0] });
   }
-  let inserted = 0;
   for (const part of chunks(events)) {
-    const params = part.flatMap((e) => [e.eventId, e.subject, e.body, e.at]);
-    inserted += (await db.run('outbox.insert', d.insertIgnore('outbox', outbox_columns, part.length), params, trx)).affectedRows;
+    out.push({ sql: d.insertIgnore('outbox', outbox_columns, part.length), params: part.flatMap((e) => [e.eventId, e.subject, e.body, e.at]) });
   }
-  return inserted;
+  return out;
 }
 
 /**

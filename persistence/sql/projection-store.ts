@@ -11,9 +11,9 @@ import type {
   ProjectionBatch,
   ProjectionStore,
 } from '../ports.ts';
-import type { SqlDatabase, SqlTransaction } from './database.ts';
+import type { SqlDatabase } from './database.ts';
 import { chunks } from './dialect.ts';
-import { checkOutboxEvents, insertOutbox } from './outbox-store.ts';
+import { checkOutboxEvents, outboxStatements } from './outbox-store.ts';
 
 const order_columns = [
   'order_id',
@@ -89,8 +89,9 @@ export class SqlProjectionStore implements ProjectionStore {
     const byOrderId = [...orders].sort((a, b) => compare(a.orderId, b.orderId));
     const marks = [...checkpoints].sort(([a], [b]) => compare(a, b));
     checkOutboxEvents(batch.outbox); // -- outbox: refuse what its table cannot hold before writing anything
-    await this.db.transaction('projection.apply', async (trx) => {
-      await this.each(trx, byOrderId, (n) => d.upsertIfGreater('orders', order_columns, ['order_id'], 'status_rank', n), (o) => [
+    const statements: { sql: string; params: unknown[] }[] = [];
+    {
+      this.each(statements, byOrderId, (n) => d.upsertIfGreater('orders', order_columns, ['order_id'], 'status_rank', n), (o) => [
         o.orderId,
         o.stream,
         o.userId,
@@ -109,7 +110,7 @@ export class SqlProjectionStore implements ProjectionStore {
         o.visit?.at ?? null,
         STATUS_RANK[o.status] * 2 + (o.visit ? 1 : 0),
       ]);
-      await this.each(trx, history, (n) => d.insertIgnore('order_history', history_columns, n), (h) => [
+      this.each(statements, history, (n) => d.insertIgnore('order_history', history_columns, n), (h) => [
         h.orderId,
         h.seq,
         h.status,
@@ -117,7 +118,7 @@ export class SqlProjectionStore implements ProjectionStore {
         h.at,
         h.cause,
       ]);
-      await this.each(trx, idempotency, (n) => d.insertIgnore('idempotency', idempotency_columns, n), (i) => [
+      this.each(statements, idempotency, (n) => d.insertIgnore('idempotency', idempotency_columns, n), (i) => [
         i.userId,
         i.key,
         i.requestHash,
@@ -125,18 +126,19 @@ export class SqlProjectionStore implements ProjectionStore {
         JSON.stringify(i.body),
         i.createdAt,
       ]);
-      await this.each(
-        trx,
+      this.each(
+        statements,
         marks,
         (n) => d.upsertIfGreater('projection_checkpoints', ['stream', 'live_reservations', 'seq'], ['stream'], 'seq', n),
         ([stream, seq]) => [stream, batch.live.get(stream) ?? 0, seq],
       );
       // -- outbox (outbox-store.ts): events for the outside world commit with the read model. Last,
       // so the writer lock it takes on MySQL is held only until this commit.
-      await insertOutbox(this.db, trx, batch.outbox);
+      statements.push(...outboxStatements(d, batch.outbox));
       // -- end outbox
-      // Everything here is projected from the journal again if an OS crash loses it (database.ts).
-    }, 'duplicate_key', 'rebuildable');
+    }
+    // One transaction; everything here is projected from the journal again if an OS crash loses it (database.ts).
+    await this.db.batch('projection.apply', statements, 'duplicate_key', 'rebuildable');
   }
 
   async order(orderId: string): Promise<OrderRow | undefined> {
@@ -269,16 +271,14 @@ export class SqlProjectionStore implements ProjectionStore {
     return out;
   }
 
-  /** Writes `items` as multi-row statements of at most statement_rows_max rows each. */
-  private async each<T>(
-    trx: SqlTransaction,
+  /** Adds to `out` the multi-row statements (of at most statement_rows_max rows each) that write `items`. */
+  private each<T>(
+    out: { sql: string; params: unknown[] }[],
     items: readonly T[],
     statement: (rows: number) => string,
     params: (item: T) => unknown[],
-  ): Promise<void> {
-    for (const part of chunks(items)) {
-      await this.db.run('projection.apply', statement(part.length), part.flatMap(params), trx);
-    }
+  ): void {
+    for (const part of chunks(items)) out.push({ sql: statement(part.length), params: part.flatMap(params) });
   }
 }
 

@@ -109,7 +109,9 @@ describe.each(backends)('the rule book on $name', (backend) => {
     expect([book.adoptionPending(), book.current().rules.length]).toEqual([true, 0]);
     await vi.advanceTimersByTimeAsync(ADOPTION_RETRY_MS);
     await vi.waitFor(() => expect(book.adoptionPending()).toBe(false));
-    expect([attempts, book.current().rules.map((r) => r.rule.id), await stores.rules.emptySince()]).toEqual([2, ['two'], null]);
+    expect([attempts, book.current().rules.map((r) => r.rule.id)]).toEqual([2, ['two']]);
+    // Forgotten in the store right after (a write the book does not make the rules wait for).
+    await vi.waitFor(async () => expect(await stores.rules.emptySince()).toBeNull());
     book.stop();
   });
 });

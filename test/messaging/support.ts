@@ -1,14 +1,12 @@
 // Helpers of the messaging tests: a nats-server of the test file's own (optionally with a config
 // file, e.g. docker/nats/nats.conf), so the fixed `stampede.cmd.*` / `stampede.ops.*` subjects of
-// two engines never meet in one queue group; a JSON request helper; a log that keeps its lines.
+// two engines never meet in one queue group; a JSON request helper; a log that keeps its lines (test/support/logs.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from 'nats';
-import { pino, type Logger } from 'pino';
 import { freePort, listening } from '../support/nats-server.ts';
 
 /** The broker config of docker-compose.yml, tested as it ships. */
@@ -90,14 +88,4 @@ export async function askText(nc: NatsConnection, subject: string, body: unknown
   return decoder.decode(reply.data);
 }
 
-/** A pino logger at `debug` whose lines are kept in `lines`. */
-export function capturingLogger(): { log: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      lines.push(chunk.toString());
-      callback();
-    },
-  });
-  return { log: pino({ level: 'debug' }, sink), lines };
-}
+export { capturingLogger } from '../support/logs.ts';

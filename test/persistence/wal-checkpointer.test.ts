@@ -7,9 +7,7 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JournalRecord } from '../../persistence/ports.ts';
 import { openSqlStores, wal_restart_frames, type SqlStores } from '../../persistence/sql/open.ts';
@@ -17,6 +15,7 @@ import { WalCheckpointer } from '../../persistence/sql/wal-checkpointer.ts';
 import { loadConfig } from '../../app/config.ts';
 import { StampedeNode } from '../../app/node.ts';
 import { testEnv } from '../support/engine.ts';
+import { capturingLogger } from '../support/logs.ts';
 import { until } from '../support/poll.ts';
 
 const MIB = 1024 * 1024;
@@ -157,14 +156,8 @@ describe('WAL checkpoints on the embedded SQLite default', () => {
 
 describe('the WAL checkpointer of a node on the embedded default', () => {
   it('shows in /metrics, and a failed one is logged as a warning and shown as down', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const node = new StampedeNode(loadConfig(testEnv({ kind: 'sqlite' })), { logger: pino({ level: 'warn' }, sink) });
+    const { log, lines } = capturingLogger('warn');
+    const node = new StampedeNode(loadConfig(testEnv({ kind: 'sqlite' })), { logger: log });
     await node.start();
     try {
       const scrape = () => node.metrics.registry.metrics();
