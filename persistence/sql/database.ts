@@ -50,6 +50,16 @@ function runResult(res: { changes: number; lastInsertRowid: number | bigint }): 
   return { affectedRows: res.changes, insertId: Number(res.lastInsertRowid) };
 }
 
+/**
+ * Writes a reply waits for (the journal's group commit): on SQLite's writer thread they go before the
+ * writes nobody waits for (the read model's batches, trims, cursors) that are queued at the time.
+ */
+const URGENT_WRITES: ReadonlySet<string> = new Set(['journal.append']);
+
+function isUrgent(operation: string): boolean {
+  return URGENT_WRITES.has(operation);
+}
+
 /** Rows from the writer's thread: a BLOB crosses as a Uint8Array; callers expect Buffers, as on this thread. */
 function blobsAsBuffers<T>(rows: T[]): T[] {
   for (const row of rows as Record<string, unknown>[]) {
@@ -148,7 +158,7 @@ export class SqlDatabase {
         return this.call(operation, async () => runResult(await this.writer!.inTransaction<WriterRunResult>(trx, 'run', sql, sqliteParams(params))), duplicate);
       }
       const writer = trx === undefined ? this.runningWriter() : undefined;
-      if (writer) return this.call(operation, async () => this.synced(runResult(await writer.run(sql, sqliteParams(params)))), duplicate);
+      if (writer) return this.call(operation, async () => this.synced(runResult(await writer.run(sql, sqliteParams(params), isUrgent(operation)))), duplicate);
       return this.call(operation, async () => {
         const result = await this.onSqlite(trx, sql, (statement) => runResult(statement.run(...sqliteParams(params))));
         return trx === undefined ? this.synced(result) : result;
@@ -204,7 +214,7 @@ export class SqlDatabase {
     if (writer) {
       return this.call(operation, async () => {
         const steps = statements.map((s) => ({ sql: s.sql, params: sqliteParams(s.params) }));
-        const results = (await writer.batch(steps)).map(runResult);
+        const results = (await writer.batch(steps, isUrgent(operation))).map(runResult);
         return durability === 'flushed' ? this.synced(results) : results;
       }, duplicate);
     }
@@ -282,7 +292,7 @@ export class SqlDatabase {
    * it is a cached better-sqlite3 statement, without knex's per-call work.
    */
   async runBinary(operation: string, sql: string, params: readonly unknown[], duplicate: DuplicateMeaning = 'duplicate_key'): Promise<RunResult> {
-    if (this.dialect.name !== 'mysql') return this.call(operation, async () => this.synced(await this.runSqlite(sql, params)), duplicate);
+    if (this.dialect.name !== 'mysql') return this.call(operation, async () => this.synced(await this.runSqlite(operation, sql, params)), duplicate);
     return this.call(
       operation,
       async () => {
@@ -304,9 +314,9 @@ export class SqlDatabase {
   /** Prepared statements per SQLite connection object (a replaced connection starts afresh). */
   private sqliteStatements = new WeakMap<object, Map<string, SqliteStatement>>();
 
-  private async runSqlite(sql: string, params: readonly unknown[]): Promise<RunResult> {
+  private async runSqlite(operation: string, sql: string, params: readonly unknown[]): Promise<RunResult> {
     const writer = this.runningWriter();
-    if (writer) return runResult(await writer.run(sql, params));
+    if (writer) return runResult(await writer.run(sql, params, isUrgent(operation)));
     return this.onSqlite(undefined, sql, (statement) => runResult(statement.run(...params)));
   }
 

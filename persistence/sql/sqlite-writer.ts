@@ -11,6 +11,9 @@
 // Order and atomicity: the worker runs messages one at a time in the order they were posted, on one
 // connection. A transaction holds the writer for its whole length (BEGIN IMMEDIATE ... COMMIT), and a
 // write outside a transaction waits for the one before it, so nothing slips into another's transaction.
+// Writes a reply waits for (the journal's) go before the queued ones nobody waits for (the read
+// model's batches), never ahead of the one running: without that, a buyer's answer waited behind a
+// read-model batch of a few milliseconds.
 // Durability is unchanged: a durable write resolves after the WAL is synced (wal-sync.ts), which
 // syncs the file whichever connection wrote it.
 //
@@ -121,8 +124,12 @@ export class SqliteWriter {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  /** The last exclusive use queued: the next one starts when it ends. */
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Uses waiting for the writer, urgent ones first (see exclusive); whether one holds it now. */
+  private readonly urgent: (() => void)[] = [];
+  private readonly normal: (() => void)[] = [];
+  private busy = false;
+  /** Resolves when nothing holds or waits for the writer (stop). */
+  private idleWaiters: (() => void)[] = [];
   private failure: Error | undefined;
   private stopping = false;
   private started = false;
@@ -182,16 +189,46 @@ export class SqliteWriter {
   /**
    * Runs `use` with the writer to itself: statements of other callers wait until it settles. Every
    * write outside a transaction goes through here too, so none lands inside someone's transaction.
+   * Waiting uses start in order, except that urgent ones (writes a reply waits for: the journal's)
+   * go before the others (the read model's batches, which nobody waits for).
    */
-  exclusive<T>(use: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(use, use);
-    this.tail = run.catch(() => undefined);
-    return run;
+  exclusive<T>(use: () => Promise<T>, urgent = false): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const job = () => {
+        let running: Promise<T>;
+        try {
+          running = use();
+        } catch (error) {
+          running = Promise.reject(error);
+        }
+        running.then(resolve, reject).finally(() => this.next());
+      };
+      if (!this.busy) {
+        this.busy = true;
+        job();
+      } else (urgent ? this.urgent : this.normal).push(job);
+    });
   }
 
-  /** One statement outside any transaction (autocommit). */
-  run(sql: string, params: readonly unknown[]): Promise<WriterRunResult> {
-    return this.exclusive(() => this.post<WriterRunResult>('run', sql, params));
+  /** The writer is free: the next urgent use, else the next in order, else idle. */
+  private next(): void {
+    const job = this.urgent.shift() ?? this.normal.shift();
+    if (job) {
+      job();
+      return;
+    }
+    this.busy = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * One statement outside any transaction (autocommit). `urgent`: ahead of the writes waiting that are
+   * not (never ahead of one already running): a reply waits for it.
+   */
+  run(sql: string, params: readonly unknown[], urgent = false): Promise<WriterRunResult> {
+    return this.exclusive(() => this.post<WriterRunResult>('run', sql, params), urgent);
   }
 
   /**
@@ -199,8 +236,8 @@ export class SqliteWriter {
    * only while the worker runs them, not across round trips to this thread (which, busy deciding,
    * may answer late: an interactive transaction then keeps every other write waiting).
    */
-  batch(steps: readonly WriterStatement[]): Promise<WriterRunResult[]> {
-    return this.exclusive(() => this.post<WriterRunResult[]>('batch', '', [], steps));
+  batch(steps: readonly WriterStatement[], urgent = false): Promise<WriterRunResult[]> {
+    return this.exclusive(() => this.post<WriterRunResult[]>('batch', '', [], steps), urgent);
   }
 
   /**
@@ -241,7 +278,8 @@ export class SqliteWriter {
     const worker = this.worker;
     if (!worker || this.stopping) return;
     this.stopping = true;
-    await Promise.race([this.tail, new Promise((r) => setTimeout(r, this.options.deadline_ms).unref())]);
+    const idle = this.busy ? new Promise<void>((resolve) => this.idleWaiters.push(resolve)) : Promise.resolve();
+    await Promise.race([idle, new Promise((r) => setTimeout(r, this.options.deadline_ms).unref())]);
     const exited = new Promise<void>((resolve) => {
       if (this.failure) resolve();
       else worker.once('exit', () => resolve());

@@ -1,7 +1,7 @@
 // Proves the embedded SQLite default writes on a worker thread without changing what a write means:
 // the writes go to the worker and the engine's connection reads them back at once; a transaction is
 // all or nothing and no other write lands inside it, whatever the interleaving; a batch that fails
-// leaves nothing; when the worker dies, what waited on it fails as "unavailable", the failure is
+// leaves nothing; the journal's writes go before queued read-model writes; when the worker dies, what waited on it fails as "unavailable", the failure is
 // reported once, and the next writes are made on the engine's connection; a writer that cannot open
 // its file refuses to start; stopping lets the queued writes finish; and a node shows the writer in
 // /metrics and logs its failure.
@@ -27,6 +27,17 @@ const record = (stream: string, seq: number, lastSeq = seq): JournalRecord => ({
   at: 1_000,
   events: Array.from({ length: lastSeq - seq + 1 }, (_, i) => ({ type: 'e', n: seq + i })),
 });
+
+/** A started writer on a new WAL database file holding one table `t (x)`. */
+async function writerOnNewTable(file: string): Promise<{ file: string; writer: SqliteWriter }> {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t (x)');
+  db.close();
+  const writer = new SqliteWriter(file, { busy_timeout_ms: 1_000, autocheckpoint_pages: 1_000, deadline_ms: 5_000, onFailure: () => {} });
+  await writer.start();
+  return { file, writer };
+}
 
 /** The worker of a writer (to end it as a crash would). */
 const workerOf = (writer: SqliteWriter) => (writer as unknown as { worker: { terminate(): Promise<number> } }).worker;
@@ -132,13 +143,7 @@ describe('SQLite writes on a worker thread', () => {
   });
 
   it('lets the writes queued before stop finish, and fails the ones after it', async () => {
-    const file = join(dir, 'stop.sqlite');
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE t (x INTEGER)');
-    db.close();
-    const writer = new SqliteWriter(file, { busy_timeout_ms: 1_000, autocheckpoint_pages: 1_000, deadline_ms: 5_000, onFailure: () => {} });
-    await writer.start();
+    const { file, writer } = await writerOnNewTable(join(dir, 'stop.sqlite'));
     const writes = Array.from({ length: 200 }, (_, i) => writer.run('INSERT INTO t (x) VALUES (?)', [i]));
     await writer.stop();
     expect((await Promise.all(writes)).every((r) => r.changes === 1)).toBe(true);
@@ -146,6 +151,32 @@ describe('SQLite writes on a worker thread', () => {
     const check = new Database(file);
     expect(check.prepare('SELECT COUNT(*) AS n FROM t').get()).toEqual({ n: 200 });
     check.close();
+  });
+
+  it('lets a write a reply waits for (urgent) go before the queued writes nobody waits for, never ahead of the running one', async () => {
+    const { file, writer } = await writerOnNewTable(join(dir, 'urgent.sqlite'));
+    try {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const running = writer.transaction(async (trx) => {
+        await writer.inTransaction(trx, 'run', 'INSERT INTO t (x) VALUES (?)', ['running']);
+        await gate;
+      });
+      const writes = [
+        writer.run('INSERT INTO t (x) VALUES (?)', ['normal 1']),
+        writer.batch([{ sql: 'INSERT INTO t (x) VALUES (?)', params: ['normal 2'] }]),
+        writer.run('INSERT INTO t (x) VALUES (?)', ['urgent 1'], true),
+        writer.batch([{ sql: 'INSERT INTO t (x) VALUES (?)', params: ['urgent 2'] }], true),
+      ];
+      release();
+      await Promise.all([running, ...writes]);
+      const check = new Database(file, { readonly: true });
+      const order = (check.prepare('SELECT x FROM t ORDER BY rowid').all() as { x: string }[]).map((r) => r.x);
+      check.close();
+      expect(order).toEqual(['running', 'urgent 1', 'urgent 2', 'normal 1', 'normal 2']);
+    } finally {
+      await writer.stop();
+    }
   });
 
   it('refuses to start on a file that does not exist, without calling its failure hook', async () => {
