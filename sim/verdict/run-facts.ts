@@ -11,6 +11,12 @@ export interface SoldOutAnswer {
   qty: number;
   sent_ms: number;
   answered_ms: number;
+  /**
+   * The earliest the refusal may have been decided: the send of the first request of the run with the
+   * same buyer, Idempotency-Key and body (the engine answers a repeat with the first answer, decided
+   * then), or this request's own send.
+   */
+  decided_from_ms: number;
 }
 
 export interface CancelAnswer {
@@ -90,15 +96,34 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
   };
   for (const o of log.orders.values()) facts.orders.set(o.orderId, o);
 
+  // First send of each keyed order request (buyer, key, body), whatever it was answered.
+  const keyOf = (line: RecordedLine) => (line.idempotencyKey !== undefined ? `${line.user ?? ''}\n${line.idempotencyKey}\n${JSON.stringify(line.body)}` : undefined);
+  const firstSent = new Map<string, number>();
+  log.lines.forEach((line, n) => {
+    const keyed = isOrderLine(line) ? keyOf(line) : undefined;
+    const sent = log.answers.get(n)?.sent_ms;
+    if (keyed === undefined || sent === undefined) return;
+    const first = firstSent.get(keyed);
+    if (first === undefined || sent < first) firstSent.set(keyed, sent);
+  });
   log.lines.forEach((line, n) => {
     const path = line.path.split('?')[0]!;
     const answer = log.answers.get(n);
     if (isOrderLine(line)) {
       const target = orderTargetOf(line);
+      const keyed = keyOf(line);
+      const first = keyed !== undefined ? firstSent.get(keyed) : undefined;
       const error = answer && (answer.body as { error?: string } | undefined)?.error;
       if (target && answer?.status === 409 && error === 'sold_out') {
         const qty = Number((line.body as { qty?: unknown }).qty);
-        facts.soldOut.push({ line: n, key: stockKey(target.skuId, target.date), qty, sent_ms: answer.sent_ms, answered_ms: answer.answered_ms });
+        facts.soldOut.push({
+          line: n,
+          key: stockKey(target.skuId, target.date),
+          qty,
+          sent_ms: answer.sent_ms,
+          answered_ms: answer.answered_ms,
+          decided_from_ms: Math.min(answer.sent_ms, first ?? answer.sent_ms),
+        });
       }
       return;
     }

@@ -89,7 +89,8 @@ export function noUndersell(facts: RunFacts, view: EngineView, margin_ms: number
   for (const [key, list] of changes) timelines.set(key, new TakenTimeline(list));
   let judged = 0;
   for (const s of facts.soldOut) {
-    const from = facts.started_wall_ms + s.sent_ms - margin_ms;
+    // A repeat of a keyed request gets the first answer again: decided as early as the first was sent.
+    const from = facts.started_wall_ms + s.decided_from_ms - margin_ms;
     const to = facts.started_wall_ms + s.answered_ms + margin_ms;
     const stockChanged = (facts.stockChanges_ms.get(s.key) ?? []).some((t) => facts.started_wall_ms + t >= from - margin_ms);
     const inv = view.inventory.get(s.key);

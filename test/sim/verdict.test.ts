@@ -125,6 +125,25 @@ describe('the verdict', () => {
     expect(failed(early)).toContain('no SKU/date undersold');
   });
 
+  it('judges a repeated keyed request\'s sold_out from when the first was sent: the engine answers a repeat with the first answer', () => {
+    // 10 units; o9 holds 7 of them from 3 to 30. u4 asks for 5 with key k4 at 5 (sold out then, rightly),
+    // and again with the same key and body at 50, when 8 are free: the engine replays the first answer.
+    const repeated = (key: string) => {
+      const s = scenario();
+      s.inventory = { total: 10, reserved: 1, sold: 1, available: 8 };
+      s.listed.push({ ...s.listed[1]!, orderId: 'o9', userId: 'u9', qty: 7, status: 'cancelled', createdAt: iso(3), updatedAt: iso(30) });
+      s.lines[5] = { ...s.lines[5]!, idempotencyKey: key };
+      s.lines.push({ t: 5, method: 'POST', path: '/v1/orders', user: 'u4', idempotencyKey: 'k4', body: { skuId: 's1', date: '2027-01-01', qty: 5 } });
+      s.results.push({ line: 6, route: 'r', sent_ms: 5, answered_ms: 6, status: 409, error: 'sold_out' });
+      s.answers.set(6, { line: 6, status: 409, body: { error: 'sold_out' }, sent_ms: 5, answered_ms: 6 });
+      return s;
+    };
+    expect(failed(repeated('k4'))).not.toContain('no SKU/date undersold');
+    // Another key (or body) is a new request, decided when it was sent: that refusal is an undersell.
+    const other = verdictOf(repeated('k5')).checks.find((c) => c.name === 'no SKU/date undersold')!;
+    expect(other.violations).toEqual(['line 5: s1/2027-01-01 answered sold_out for 5, yet at most 2 of 10 units were taken while it was decided']);
+  });
+
   it('fails a 201 the engine does not list', () => {
     const s = scenario();
     s.listed = s.listed.filter((o) => o.orderId !== 'o2');
