@@ -47,11 +47,8 @@ export function outboxStatements(d: SqlDialect, events: readonly OutboxEvent[]):
   return out;
 }
 
-/**
- * Throws RangeError for an event the table cannot hold. The projection store calls it before its
- * transaction: an error thrown inside one reaches the caller as the driver's exception.
- */
-export function checkOutboxEvents(events: readonly OutboxEvent[]): void {
+/** Throws RangeError for an event the table cannot hold (before any statement is made or run). */
+function checkOutboxEvents(events: readonly OutboxEvent[]): void {
   for (const e of events) checkEvent(e);
 }
 

@@ -13,7 +13,7 @@ import type {
 } from '../ports.ts';
 import type { SqlDatabase } from './database.ts';
 import { chunks } from './dialect.ts';
-import { checkOutboxEvents, outboxStatements } from './outbox-store.ts';
+import { outboxStatements } from './outbox-store.ts';
 
 const order_columns = [
   'order_id',
@@ -88,55 +88,53 @@ export class SqlProjectionStore implements ProjectionStore {
     // Rows are written in key order so two concurrent batches lock them in the same order (no deadlock).
     const byOrderId = [...orders].sort((a, b) => compare(a.orderId, b.orderId));
     const marks = [...checkpoints].sort(([a], [b]) => compare(a, b));
-    checkOutboxEvents(batch.outbox); // -- outbox: refuse what its table cannot hold before writing anything
     const statements: { sql: string; params: unknown[] }[] = [];
-    {
-      this.each(statements, byOrderId, (n) => d.upsertIfGreater('orders', order_columns, ['order_id'], 'status_rank', n), (o) => [
-        o.orderId,
-        o.stream,
-        o.userId,
-        o.skuId,
-        o.date,
-        o.qty,
-        o.amountCents,
-        o.status,
-        o.createdAt,
-        o.expiresAt,
-        o.updatedAt,
-        o.seq,
-        o.paymentId,
-        o.delivery === null ? null : JSON.stringify(o.delivery),
-        o.visit?.kind ?? null,
-        o.visit?.at ?? null,
-        STATUS_RANK[o.status] * 2 + (o.visit ? 1 : 0),
-      ]);
-      this.each(statements, history, (n) => d.insertIgnore('order_history', history_columns, n), (h) => [
-        h.orderId,
-        h.seq,
-        h.status,
-        h.stream,
-        h.at,
-        h.cause,
-      ]);
-      this.each(statements, idempotency, (n) => d.insertIgnore('idempotency', idempotency_columns, n), (i) => [
-        i.userId,
-        i.key,
-        i.requestHash,
-        i.status,
-        JSON.stringify(i.body),
-        i.createdAt,
-      ]);
-      this.each(
-        statements,
-        marks,
-        (n) => d.upsertIfGreater('projection_checkpoints', ['stream', 'live_reservations', 'seq'], ['stream'], 'seq', n),
-        ([stream, seq]) => [stream, batch.live.get(stream) ?? 0, seq],
-      );
-      // -- outbox (outbox-store.ts): events for the outside world commit with the read model. Last,
-      // so the writer lock it takes on MySQL is held only until this commit.
-      statements.push(...outboxStatements(d, batch.outbox));
-      // -- end outbox
-    }
+    this.each(statements, byOrderId, (n) => d.upsertIfGreater('orders', order_columns, ['order_id'], 'status_rank', n), (o) => [
+      o.orderId,
+      o.stream,
+      o.userId,
+      o.skuId,
+      o.date,
+      o.qty,
+      o.amountCents,
+      o.status,
+      o.createdAt,
+      o.expiresAt,
+      o.updatedAt,
+      o.seq,
+      o.paymentId,
+      o.delivery === null ? null : JSON.stringify(o.delivery),
+      o.visit?.kind ?? null,
+      o.visit?.at ?? null,
+      STATUS_RANK[o.status] * 2 + (o.visit ? 1 : 0),
+    ]);
+    this.each(statements, history, (n) => d.insertIgnore('order_history', history_columns, n), (h) => [
+      h.orderId,
+      h.seq,
+      h.status,
+      h.stream,
+      h.at,
+      h.cause,
+    ]);
+    this.each(statements, idempotency, (n) => d.insertIgnore('idempotency', idempotency_columns, n), (i) => [
+      i.userId,
+      i.key,
+      i.requestHash,
+      i.status,
+      JSON.stringify(i.body),
+      i.createdAt,
+    ]);
+    this.each(
+      statements,
+      marks,
+      (n) => d.upsertIfGreater('projection_checkpoints', ['stream', 'live_reservations', 'seq'], ['stream'], 'seq', n),
+      ([stream, seq]) => [stream, batch.live.get(stream) ?? 0, seq],
+    );
+    // -- outbox (outbox-store.ts): events for the outside world commit with the read model (an event
+    // its table cannot hold throws here, before anything is written). Last, so the writer lock it
+    // takes on MySQL is held only until this commit.
+    statements.push(...outboxStatements(d, batch.outbox));
+    // -- end outbox
     // One transaction; everything here is projected from the journal again if an OS crash loses it (database.ts).
     await this.db.batch('projection.apply', statements, 'duplicate_key', 'rebuildable');
   }

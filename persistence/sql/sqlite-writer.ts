@@ -150,8 +150,9 @@ export class SqliteWriter {
   async start(): Promise<void> {
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
     const { busy_timeout_ms, autocheckpoint_pages } = this.options;
-    // The worker keeps prepared statements and one message at a time: a small isolate is plenty.
-    const resourceLimits = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8, codeRangeSizeMb: 4 };
+    // The worker holds prepared statements and one message at a time, but a message can be a read
+    // model batch of 20,000 orders (tens of MiB once cloned): room for that, used only when needed.
+    const resourceLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16, codeRangeSizeMb: 4 };
     const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits, workerData: { module, file: this.file, busy_timeout_ms, autocheckpoint_pages } });
     this.worker = worker;
     worker.unref();
