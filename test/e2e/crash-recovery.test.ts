@@ -2,6 +2,12 @@
 // the middle of a stream of reservations, and after a restart every order that got a 201 exists
 // and the inventory's reserved + sold equals the live orders, never above the total. It also
 // proves recovery does not need Redis: flushed, down, or holding a snapshot of another database.
+// The same SIGKILL on the embedded SQLite default (its writes made by a worker thread, its WAL synced
+// before a 201 leaves), read back from the file afterwards.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,14 +17,20 @@ import { freshMysqlDatabase } from '../support/services.ts';
 import { emptyInventory, evolve, type InventoryState } from '../../engine/index.ts';
 import { decodeEvent } from '../../actors/inventory-codec.ts';
 
+type JournalRows = { seq: number; last_seq: number; events: Buffer }[];
+
 /** The inventory state the durable journal describes, folded with the engine's own evolve. */
 async function foldJournal(dbUrl: string, stream: string): Promise<InventoryState> {
   const conn = await mysql.createConnection(dbUrl);
   const [rows] = await conn.query('SELECT seq, last_seq, events FROM journal WHERE stream = ? ORDER BY seq', [stream]);
   await conn.end();
+  return fold(rows as JournalRows);
+}
+
+function fold(rows: JournalRows): InventoryState {
   const state = emptyInventory();
   let seq = 0;
-  for (const row of rows as { seq: number; last_seq: number; events: Buffer }[]) {
+  for (const row of rows) {
     expect(Number(row.seq)).toBe(seq + 1);
     const events = JSON.parse(row.events.toString('utf8')) as unknown[];
     for (const e of events) evolve(state, decodeEvent(e));
@@ -29,6 +41,52 @@ async function foldJournal(dbUrl: string, stream: string): Promise<InventoryStat
 
 const REDIS_DB_URL = 'redis://127.0.0.1:6379/7';
 const TOTAL = 5_000;
+
+/** Reservations of 200 concurrent buyers until about `answers` were answered, then SIGKILL: the orders that got a 201, by id. */
+async function reserveThenKill(engine: ChildEngine, answers: number): Promise<Map<string, string>> {
+  const c = new Client(engine.url);
+  await c.sku('crash', '2026-12-24', TOTAL);
+  const created = new Map<string, string>(); // orderId -> user
+  let stop = false;
+  let answered = 0;
+  const workers = Array.from({ length: 200 }, async (_, w) => {
+    for (let i = 0; !stop; i++) {
+      const user = `w${w}-${i}`;
+      try {
+        const a = await c.buyer(user, 'POST', '/v1/orders', { skuId: 'crash', date: '2026-12-24', qty: 1 + (i % 3) });
+        answered++;
+        if (a.status === 201) created.set(a.body.orderId, user);
+      } catch {
+        return; // the connection died with the process
+      }
+    }
+  });
+  const killAt = Date.now() + 15_000;
+  while (answered < answers && Date.now() < killAt) await new Promise((r) => setTimeout(r, 10));
+  await engine.kill('SIGKILL');
+  stop = true;
+  await Promise.all(workers);
+  return created;
+}
+
+/** After the restart: every 201 is a reserved order, and the live inventory is what the durable journal says. */
+async function expectEvery201Kept(c: Client, created: Map<string, string>, journal: InventoryState, label: string) {
+  const inv = await c.admin('GET', '/ops/inventory/crash/2026-12-24');
+  expect(inv.status, label).toBe(200);
+  const ids = [...created.keys()];
+  for (let i = 0; i < ids.length; i += 100) {
+    const slice = ids.slice(i, i + 100);
+    const got = await Promise.all(slice.map((id) => c.buyer(created.get(id)!, 'GET', `/v1/orders/${id}`)));
+    for (const g of got) expect([label, g.status, g.body.status]).toEqual([label, 200, 'reserved']);
+  }
+  // reserved + sold equals the live orders in the durable journal, never above the total.
+  const liveUnits = [...journal.reservations.values()].reduce((n, r) => n + r.qty, 0);
+  expect(inv.body.reserved, label).toBe(liveUnits);
+  expect(inv.body.sold, label).toBe(journal.sold);
+  expect(inv.body.reserved + inv.body.sold, label).toBeLessThanOrEqual(TOTAL);
+  for (const id of created.keys()) expect(journal.reservations.has(id), label).toBe(true);
+  return inv.body as { total: number; reserved: number; sold: number; journalSeq: number; snapshotSeq: number };
+}
 
 describe('crash and recovery on MariaDB + Redis', () => {
   let engine: ChildEngine | undefined;
@@ -42,54 +100,15 @@ describe('crash and recovery on MariaDB + Redis', () => {
     // Small snapshot interval so recovery really starts from snapshots.
     const env = { STAMPEDE_SNAPSHOT_EVERY_EVENTS: '200', STAMPEDE_SNAPSHOT_EVERY_MS: '100' };
     engine = await startChildEngine(backend, env);
-    let c = new Client(engine.url);
-    await c.sku('crash', '2026-12-24', TOTAL);
-
-    // A stream of reservations from 200 concurrent buyers, killed mid-stream.
-    const created = new Map<string, string>(); // orderId -> user
-    let stop = false;
-    let answered = 0;
-    const workers = Array.from({ length: 200 }, async (_, w) => {
-      for (let i = 0; !stop; i++) {
-        const user = `w${w}-${i}`;
-        try {
-          const a = await c.buyer(user, 'POST', '/v1/orders', { skuId: 'crash', date: '2026-12-24', qty: 1 + (i % 3) });
-          answered++;
-          if (a.status === 201) created.set(a.body.orderId, user);
-        } catch {
-          return; // the connection died with the process
-        }
-      }
-    });
-    const killAt = Date.now() + 15_000;
-    while (answered < 1_500 && Date.now() < killAt) await new Promise((r) => setTimeout(r, 10));
-    await engine.kill('SIGKILL');
-    stop = true;
-    await Promise.all(workers);
+    const created = await reserveThenKill(engine, 1_500);
     expect(created.size).toBeGreaterThan(300);
 
     const check = async (label: string) => {
       engine = await startChildEngine(backend, env);
-      c = new Client(engine.url);
-      const inv = await c.admin('GET', '/ops/inventory/crash/2026-12-24');
-      expect(inv.status, label).toBe(200);
-      // Every order that got a 201 exists and is still reserved.
-      const ids = [...created.keys()];
-      for (let i = 0; i < ids.length; i += 100) {
-        const slice = ids.slice(i, i + 100);
-        const got = await Promise.all(slice.map((id) => c.buyer(created.get(id)!, 'GET', `/v1/orders/${id}`)));
-        for (const g of got) expect([label, g.status, g.body.status]).toEqual([label, 200, 'reserved']);
-      }
-      // reserved + sold equals the live orders in the durable journal, never above the total.
-      const journal = await foldJournal(dbUrl, 'crash/2026-12-24');
-      const liveUnits = [...journal.reservations.values()].reduce((n, r) => n + r.qty, 0);
-      expect(inv.body.reserved, label).toBe(liveUnits);
-      expect(inv.body.sold, label).toBe(journal.sold);
-      expect(inv.body.reserved + inv.body.sold, label).toBeLessThanOrEqual(TOTAL);
-      for (const id of created.keys()) expect(journal.reservations.has(id), label).toBe(true);
-      const state = { total: inv.body.total, reserved: inv.body.reserved, sold: inv.body.sold, journalSeq: inv.body.journalSeq };
+      const inv = await expectEvery201Kept(new Client(engine.url), created, await foldJournal(dbUrl, 'crash/2026-12-24'), label);
+      const state = { total: inv.total, reserved: inv.reserved, sold: inv.sold, journalSeq: inv.journalSeq };
       await engine.kill('SIGTERM');
-      return { state, snapshotSeq: inv.body.snapshotSeq as number };
+      return { state, snapshotSeq: inv.snapshotSeq };
     };
 
     const afterCrash = await check('after SIGKILL');
@@ -109,7 +128,7 @@ describe('crash and recovery on MariaDB + Redis', () => {
     // Redis down (nothing listens on that port): recovery from MySQL alone, and the engine is ready.
     const down = { ...backend, redisUrl: 'redis://127.0.0.1:6390' };
     engine = await startChildEngine(down, env);
-    c = new Client(engine.url);
+    const c = new Client(engine.url);
     const inv = await c.admin('GET', '/ops/inventory/crash/2026-12-24');
     expect({ total: inv.body.total, reserved: inv.body.reserved, sold: inv.body.sold, journalSeq: inv.body.journalSeq }).toEqual(afterCrash.state);
     expect((await c.request('GET', '/readyz')).status).toBe(200);
@@ -117,4 +136,31 @@ describe('crash and recovery on MariaDB + Redis', () => {
     engine = undefined;
     redis.disconnect();
   }, 180_000);
+});
+
+describe('crash and recovery on the embedded SQLite default', () => {
+  let engine: ChildEngine | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'stampede-crash-sqlite-'));
+  afterAll(async () => {
+    await engine?.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every 201 across a SIGKILL: the file read back after it holds them, and the restarted engine answers for them', async () => {
+    const backend = { kind: 'sqlite' as const, dir };
+    const env = { STAMPEDE_SNAPSHOT_EVERY_EVENTS: '200', STAMPEDE_SNAPSHOT_EVERY_MS: '100' };
+    engine = await startChildEngine(backend, env);
+    const created = await reserveThenKill(engine, 1_500);
+    expect(created.size).toBeGreaterThan(300);
+    // The file as the killed process left it (its WAL included), read by a connection of our own.
+    const db = new Database(join(dir, 'stampede.sqlite'), { readonly: true, fileMustExist: true });
+    const rows = db.prepare('SELECT seq, last_seq, events FROM journal WHERE stream = ? ORDER BY seq').all('crash/2026-12-24') as JournalRows;
+    db.close();
+    const journal = fold(rows);
+    for (const id of created.keys()) expect(journal.reservations.has(id)).toBe(true);
+    engine = await startChildEngine(backend, env);
+    await expectEvery201Kept(new Client(engine.url), created, journal, 'after SIGKILL');
+    await engine.kill('SIGTERM');
+    engine = undefined;
+  }, 120_000);
 });
