@@ -36,7 +36,7 @@ export interface SqliteWriterOptions {
   onFailure: (error: Error) => void;
 }
 
-/** What one statement returned: rows (`all`) or the write's counts (`run`). */
+/** What a write returned: the rows it changed, and the last row id it inserted. */
 export interface WriterRunResult {
   changes: number;
   lastInsertRowid: number;
@@ -54,6 +54,7 @@ export interface WriterStatement {
   sql: string;
   params: readonly unknown[];
 }
+
 type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: { message: string; code?: string } };
 
 // The worker, as plain JavaScript (a worker thread does not load the TypeScript sources): better-sqlite3
