@@ -32,6 +32,23 @@ interface SqliteConnection {
   readonly inTransaction: boolean;
 }
 
+/**
+ * A transaction on MySQL straight on a pooled mysql2 connection, held until it ends: START
+ * TRANSACTION, its statements as text formatted by mysql2, COMMIT. Through MikroORM's `transactional`
+ * each statement went through knex's transaction client and runner: ~10% of the engine's thread in
+ * bench:payments (the read model's batches, card-key assignments).
+ */
+class MysqlTransaction {
+  closed = false;
+  constructor(readonly conn: RawMysqlConnection) {}
+}
+
+/** Runs one statement as text on a raw mysql2 connection. */
+function rawMysql<T>(conn: RawMysqlConnection, sql: string, params: readonly unknown[]): Promise<T> {
+  const text = params.length === 0 ? sql : mysqlFormat(sql, params as Parameters<typeof mysqlFormat>[1]);
+  return new Promise<T>((resolve, reject) => conn.query(text, (error, result) => (error ? reject(error) : resolve(result as T))));
+}
+
 /** A transaction on SQLite: the connection it holds, until it ends. */
 class SqliteTransaction {
   closed = false;
@@ -58,6 +75,12 @@ const URGENT_WRITES: ReadonlySet<string> = new Set(['journal.append']);
 
 function isUrgent(operation: string): boolean {
   return URGENT_WRITES.has(operation);
+}
+
+/** The connection of an open MySQL transaction (a statement after its end is a programmer mistake). */
+function openMysql(trx: MysqlTransaction): RawMysqlConnection {
+  if (trx.closed) throw new Error('a MySQL statement was given a transaction that is not open');
+  return trx.conn;
 }
 
 /** Rows from the writer's thread: a BLOB crosses as a Uint8Array; callers expect Buffers, as on this thread. */
@@ -140,6 +163,7 @@ export class SqlDatabase {
       }
       return this.call(operation, async () => this.onSqlite(trx, sql, (statement) => statement.all(...sqliteParams(params)) as T[]));
     }
+    if (trx instanceof MysqlTransaction) return this.call(operation, () => rawMysql<T[]>(openMysql(trx), sql, params));
     if (trx === undefined && rawParams(params)) return this.call(operation, () => this.mysqlQuery<T[]>(sql, params));
     return this.call(operation, () => this.connection.execute<T[] & object[]>(sql, [...params], 'all', trx));
   }
@@ -168,9 +192,11 @@ export class SqlDatabase {
       operation,
       async () => {
         const res =
-          trx === undefined && rawParams(params)
-            ? await this.mysqlQuery<{ affectedRows?: number; insertId?: number }>(sql, params)
-            : await this.connection.execute<{ affectedRows?: number; insertId?: number }>(sql, [...params], 'run', trx);
+          trx instanceof MysqlTransaction
+            ? await rawMysql<{ affectedRows?: number; insertId?: number }>(openMysql(trx), sql, params)
+            : trx === undefined && rawParams(params)
+              ? await this.mysqlQuery<{ affectedRows?: number; insertId?: number }>(sql, params)
+              : await this.connection.execute<{ affectedRows?: number; insertId?: number }>(sql, [...params], 'run', trx);
         return { affectedRows: Number(res.affectedRows ?? 0), insertId: Number(res.insertId ?? 0) };
       },
       duplicate,
@@ -247,7 +273,27 @@ export class SqlDatabase {
       }
       return this.call(operation, () => this.sqliteTransaction(work, durability), duplicate);
     }
-    return this.call(operation, () => this.connection.transactional(work), duplicate);
+    return this.call(operation, () => this.mysqlTransaction(work), duplicate);
+  }
+
+  /** A transaction on a pooled mysql2 connection held for its whole length (see MysqlTransaction). */
+  private async mysqlTransaction<T>(work: (trx: SqlTransaction) => Promise<T>): Promise<T> {
+    const client = this.mysqlClient();
+    const conn = await client.acquireConnection();
+    const trx = new MysqlTransaction(conn);
+    try {
+      await rawMysql(conn, 'START TRANSACTION', []);
+      const result = await work(trx as unknown as SqlTransaction);
+      await rawMysql(conn, 'COMMIT', []);
+      return result;
+    } catch (error) {
+      // A lost connection rolled back already (and the pool drops it); otherwise undo what was done.
+      await rawMysql(conn, 'ROLLBACK', []).catch(() => undefined);
+      throw error;
+    } finally {
+      trx.closed = true;
+      await client.releaseConnection(conn);
+    }
   }
 
   /**
