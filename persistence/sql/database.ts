@@ -1,6 +1,8 @@
-// The one door every SQL store uses to reach the database: raw statements through MikroORM's
-// connection (never the unit of work), transactions, a time bound on each call, and the error
-// mapping of map-error.ts applied to everything that fails.
+// The one door every SQL store uses to reach the database: raw statements (never MikroORM's unit of
+// work) on the connections MikroORM opened and pools — on MySQL straight on a pooled mysql2
+// connection where the values allow it, transactions included; on SQLite cached prepared statements,
+// writes on the writer thread (sqlite-writer.ts) — a time bound on each call, and the error mapping
+// of map-error.ts applied to everything that fails. MikroORM owns the schema (open.ts).
 import type { ExceptionConverter } from '@mikro-orm/core';
 import type { AbstractSqlConnection } from '@mikro-orm/knex';
 import { format as mysqlFormat } from 'mysql2';
