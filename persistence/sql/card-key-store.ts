@@ -45,15 +45,13 @@ export class SqlCardKeyStore implements CardKeyStore {
       // The hash is the dedupe key (an HMAC-SHA256 in hex): anything else is a caller's mistake.
       if (!hash_pattern.test(k.hash)) throw new RangeError('card keys: a key hash is not 64 lowercase hex digits');
     }
-    return this.db.transaction('cardKeys.add', async (trx) => {
-      let added = 0;
-      for (const part of chunks(keys)) {
-        const sql = this.db.dialect.insertIgnore('card_keys', ['sku_id', 'key_hash', 'ciphertext'], part.length);
-        const params = part.flatMap((k) => [skuId, k.hash, k.ciphertext]);
-        added += (await this.db.run('cardKeys.add', sql, params, trx)).affectedRows;
-      }
-      return added;
-    });
+    const statements = chunks(keys).map((part) => ({
+      sql: this.db.dialect.insertIgnore('card_keys', ['sku_id', 'key_hash', 'ciphertext'], part.length),
+      params: part.flatMap((k) => [skuId, k.hash, k.ciphertext]),
+    }));
+    // One transaction: all the keys or none; each statement reports the keys that were new.
+    const results = await this.db.batch('cardKeys.add', statements);
+    return results.reduce((added, r) => added + r.affectedRows, 0);
   }
 
   async count(skuId: string): Promise<number> {

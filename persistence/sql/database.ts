@@ -215,8 +215,7 @@ export class SqlDatabase {
     const client = this.mysqlClient();
     const conn = await client.acquireConnection();
     try {
-      const text = params.length === 0 ? sql : mysqlFormat(sql, params as Parameters<typeof mysqlFormat>[1]);
-      return await new Promise<T>((resolve, reject) => conn.query(text, (error, result) => (error ? reject(error) : resolve(result as T))));
+      return await rawMysql<T>(conn, sql, params);
     } finally {
       await client.releaseConnection(conn);
     }

@@ -47,7 +47,7 @@ export class WriterTransaction {
   closed = false;
 }
 
-type Kind = 'run' | 'all' | 'exec' | 'rollback' | 'batch';
+type Kind = 'run' | 'all' | 'rollback' | 'batch';
 
 /** One statement of a batch (see SqliteWriter.batch). */
 export interface WriterStatement {
@@ -75,6 +75,10 @@ try {
   parentPort.postMessage({ ready: false, message: String(error && error.message || error) });
   process.exit(1);
 }
+const rollback = () => {
+  if (db.inTransaction) db.exec('ROLLBACK');
+};
+const counts = (r) => ({ changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) });
 const cache = new Map();
 const statement = (sql) => {
   let s = cache.get(sql);
@@ -87,32 +91,26 @@ const statement = (sql) => {
 };
 parentPort.on('message', (m) => {
   if (m === 'stop') {
-    if (db.inTransaction) db.exec('ROLLBACK');
+    rollback();
     db.close();
     parentPort.close();
     return;
   }
   try {
     let result = null;
-    if (m.kind === 'run') {
-      const r = statement(m.sql).run(...m.params);
-      result = { changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) };
-    } else if (m.kind === 'all') result = statement(m.sql).all(...m.params);
-    else if (m.kind === 'exec') statement(m.sql).run();
+    if (m.kind === 'run') result = counts(statement(m.sql).run(...m.params));
+    else if (m.kind === 'all') result = statement(m.sql).all(...m.params);
+    else if (m.kind === 'rollback') rollback();
     else if (m.kind === 'batch') {
       statement('BEGIN IMMEDIATE').run();
       try {
-        result = m.steps.map((step) => {
-          const r = statement(step.sql).run(...step.params);
-          return { changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) };
-        });
+        result = m.steps.map((step) => counts(statement(step.sql).run(...step.params)));
         statement('COMMIT').run();
       } catch (error) {
-        if (db.inTransaction) db.exec('ROLLBACK');
+        rollback();
         throw error;
       }
     }
-    else if (m.kind === 'rollback') { if (db.inTransaction) db.exec('ROLLBACK'); }
     parentPort.postMessage({ id: m.id, ok: true, result });
   } catch (error) {
     parentPort.postMessage({ id: m.id, ok: false, error: { message: String(error && error.message || error), code: error && error.code } });
@@ -249,10 +247,10 @@ export class SqliteWriter {
   transaction<T>(work: (trx: WriterTransaction) => Promise<T>): Promise<T> {
     return this.exclusive(async () => {
       const trx = new WriterTransaction();
-      await this.post('exec', 'BEGIN IMMEDIATE', []);
+      await this.post('run', 'BEGIN IMMEDIATE', []);
       try {
         const result = await work(trx);
-        await this.post('exec', 'COMMIT', []);
+        await this.post('run', 'COMMIT', []);
         return result;
       } catch (error) {
         // A failed COMMIT or statement leaves the transaction open or rolled back: end it either way.
@@ -272,7 +270,7 @@ export class SqliteWriter {
 
   /** A statement for the worker's connection alone, in turn (e.g. a PRAGMA). */
   exec(sql: string): Promise<void> {
-    return this.exclusive(() => this.post<void>('exec', sql, []));
+    return this.exclusive(() => this.post<WriterRunResult>('run', sql, [])).then(() => undefined);
   }
 
   /** Lets the writes queued so far finish, then closes the worker's connection (bounded by the deadline). */

@@ -97,22 +97,23 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
   for (const o of log.orders.values()) facts.orders.set(o.orderId, o);
 
   // First send of each keyed order request (buyer, key, body), whatever it was answered.
-  const keyOf = (line: RecordedLine) => (line.idempotencyKey !== undefined ? `${line.user ?? ''}\n${line.idempotencyKey}\n${JSON.stringify(line.body)}` : undefined);
+  const keyed = log.lines.map((line) =>
+    isOrderLine(line) && line.idempotencyKey !== undefined ? `${line.user ?? ''}\n${line.idempotencyKey}\n${JSON.stringify(line.body)}` : undefined,
+  );
   const firstSent = new Map<string, number>();
-  log.lines.forEach((line, n) => {
-    const keyed = isOrderLine(line) ? keyOf(line) : undefined;
+  keyed.forEach((key, n) => {
     const sent = log.answers.get(n)?.sent_ms;
-    if (keyed === undefined || sent === undefined) return;
-    const first = firstSent.get(keyed);
-    if (first === undefined || sent < first) firstSent.set(keyed, sent);
+    if (key === undefined || sent === undefined) return;
+    const first = firstSent.get(key);
+    if (first === undefined || sent < first) firstSent.set(key, sent);
   });
   log.lines.forEach((line, n) => {
     const path = line.path.split('?')[0]!;
     const answer = log.answers.get(n);
     if (isOrderLine(line)) {
       const target = orderTargetOf(line);
-      const keyed = keyOf(line);
-      const first = keyed !== undefined ? firstSent.get(keyed) : undefined;
+      const key = keyed[n];
+      const first = key !== undefined ? firstSent.get(key) : undefined;
       const error = answer && (answer.body as { error?: string } | undefined)?.error;
       if (target && answer?.status === 409 && error === 'sold_out') {
         const qty = Number((line.body as { qty?: unknown }).qty);

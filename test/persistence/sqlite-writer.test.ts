@@ -39,6 +39,24 @@ async function writerOnNewTable(file: string): Promise<{ file: string; writer: S
   return { file, writer };
 }
 
+const INSERT_JOURNAL = 'INSERT INTO journal (stream, seq, last_seq, at, events) VALUES (?, ?, ?, ?, ?)';
+
+/**
+ * An interactive transaction that writes `stream`'s record 1, waits until `release`, writes record 2
+ * and (with `thenThrow`) throws: it holds the writer meanwhile.
+ */
+function holdingTransaction(writer: SqliteWriter, stream: string, thenThrow?: string): { done: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const done = writer.transaction(async (trx) => {
+    await writer.inTransaction(trx, 'run', INSERT_JOURNAL, [stream, 1, 1, 1, Buffer.from('[1]')]);
+    await gate;
+    await writer.inTransaction(trx, 'run', INSERT_JOURNAL, [stream, 2, 2, 1, Buffer.from('[2]')]);
+    if (thenThrow !== undefined) throw new Error(thenThrow);
+  });
+  return { done, release };
+}
+
 /** The worker of a writer (to end it as a crash would). */
 const workerOf = (writer: SqliteWriter) => (writer as unknown as { worker: { terminate(): Promise<number> } }).worker;
 
@@ -84,14 +102,7 @@ describe('SQLite writes on a worker thread', () => {
     const writer = stores.sqliteWriter!;
     // An interactive transaction that writes, waits, writes and throws; writes of other callers are
     // issued while it is open.
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const failing = writer.transaction(async (trx) => {
-      await writer.inTransaction(trx, 'run', 'INSERT INTO journal (stream, seq, last_seq, at, events) VALUES (?, ?, ?, ?, ?)', ['w:tx', 1, 1, 1, Buffer.from('[1]')]);
-      await gate;
-      await writer.inTransaction(trx, 'run', 'INSERT INTO journal (stream, seq, last_seq, at, events) VALUES (?, ?, ?, ?, ?)', ['w:tx', 2, 2, 1, Buffer.from('[2]')]);
-      throw new Error('the work failed');
-    });
+    const { done: failing, release } = holdingTransaction(writer, 'w:tx', 'the work failed');
     const others = [stores.journal.append([record('w:other', 1)]), stores.journal.append([record('w:other', 2)])];
     await new Promise((resolve) => setTimeout(resolve, 50));
     // The other writes wait for the transaction: they are not in the database yet.
@@ -105,14 +116,8 @@ describe('SQLite writes on a worker thread', () => {
 
   it('when the worker dies: waiting writes fail as unavailable, the failure is reported once, and the engine writes again', async () => {
     const writer = stores.sqliteWriter!;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
     // A transaction holds the writer; a write queues behind it; then the worker dies.
-    const holding = writer.transaction(async (trx) => {
-      await writer.inTransaction(trx, 'run', 'INSERT INTO journal (stream, seq, last_seq, at, events) VALUES (?, ?, ?, ?, ?)', ['w:dead', 1, 1, 1, Buffer.from('[1]')]);
-      await gate;
-      await writer.inTransaction(trx, 'run', 'INSERT INTO journal (stream, seq, last_seq, at, events) VALUES (?, ?, ?, ?, ?)', ['w:dead', 2, 2, 1, Buffer.from('[2]')]);
-    });
+    const { done: holding, release } = holdingTransaction(writer, 'w:dead');
     const queued = stores.journal.append([record('w:queued', 1)]);
     await new Promise((resolve) => setTimeout(resolve, 20));
     await workerOf(writer).terminate();
