@@ -82,6 +82,13 @@ describe('WAL checkpoints on the embedded SQLite default', () => {
     await until('the write copied', async () => checkpointer.checkpoints, (n) => n > before.passes, 5_000);
     // 16 records of ~64 KiB: a few hundred frames at least.
     expect(checkpointer.framesCheckpointed - before.frames).toBeGreaterThan(200);
+    // A pass may have run between the appends (20 ms apart): the next one copies the rest. Settled
+    // once two passes in a row copied nothing.
+    let last = -1;
+    for (const until_ms = Date.now() + 5_000; checkpointer.framesCheckpointed !== last && Date.now() < until_ms; ) {
+      last = checkpointer.framesCheckpointed;
+      await new Promise((resolve) => setTimeout(resolve, 450));
+    }
     const settled = { passes: checkpointer.checkpoints, frames: checkpointer.framesCheckpointed };
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // five passes, nothing written
     expect({ passes: checkpointer.checkpoints, frames: checkpointer.framesCheckpointed }).toEqual(settled);
