@@ -20,14 +20,29 @@ export const IDENTIFIER_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 /** SKU, order, merchant, rule and buyer ids, in paths and bodies. */
 export const identifier = z.string().regex(IDENTIFIER_PATTERN, 'must match ^[A-Za-z0-9._:-]{1,64}$');
 
-function isCalendarDate(s: string): boolean {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
-  if (!m) return false;
-  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+/** `YYYY-MM-DD` naming a day that exists (proleptic Gregorian, year 0001..9999); scanned by hand (on every order). */
+export function isCalendarDate(s: string): boolean {
+  if (s.length !== 10 || s.charCodeAt(4) !== DASH || s.charCodeAt(7) !== DASH) return false;
+  const y = digits(s, 0, 4);
+  const mo = digits(s, 5, 7);
+  const d = digits(s, 8, 10);
   if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
-  const probe = new Date(0);
-  probe.setUTCFullYear(y, mo - 1, d);
-  return probe.getUTCFullYear() === y && probe.getUTCMonth() === mo - 1 && probe.getUTCDate() === d;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  return d <= (mo === 2 ? (leap ? 29 : 28) : DAYS_IN_MONTH[mo - 1]!);
+}
+
+const DASH = 0x2d;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** The decimal number s[from, to) spells, or -1 if any of its characters is not an ASCII digit. */
+function digits(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
 }
 
 /** `YYYY-MM-DD` that exists in the calendar (2026-02-30 does not), or `open` for undated goods. */
@@ -96,6 +111,30 @@ export const orderBody = z.object({
   qty: z.number().int().min(MIN_QTY).max(MAX_QTY),
 });
 export type OrderBody = z.infer<typeof orderBody>;
+
+/**
+ * POST /v1/orders' body, as `parse(orderBody, value)` would return it (unknown fields stripped), checked
+ * by hand when it is well formed — the hottest body of a sale — and by the schema otherwise, which
+ * then throws the same invalid_request with its details.
+ */
+export function parseOrderBody(value: unknown): OrderBody {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const { skuId, date, qty } = value as Record<string, unknown>;
+    if (
+      typeof skuId === 'string' &&
+      IDENTIFIER_PATTERN.test(skuId) &&
+      typeof date === 'string' &&
+      (date === 'open' || isCalendarDate(date)) &&
+      typeof qty === 'number' &&
+      Number.isInteger(qty) &&
+      qty >= MIN_QTY &&
+      qty <= MAX_QTY
+    ) {
+      return { skuId, date, qty };
+    }
+  }
+  return parse(orderBody, value);
+}
 
 export const MAX_CARD_KEYS = 10_000;
 

@@ -8,7 +8,7 @@ import { failureToApiError } from '../engine-errors.ts';
 import { requestHash, type IdempotencyGate } from '../idempotency.ts';
 import { overloaded } from '../api-error.ts';
 import { rateLimit } from '../rate-limit.ts';
-import { idempotencyKey, orderBody, orderParams, parse, skuParams } from '../validation.ts';
+import { idempotencyKey, orderParams, parse, parseOrderBody, skuParams } from '../validation.ts';
 
 export function storefrontRoutes(router: Router, node: StampedeNode, auth: Auth, gate: IdempotencyGate): void {
   // Per-buyer token bucket on the routes that change state (off when STAMPEDE_RATE_LIMIT_PER_S is 0).
@@ -36,9 +36,10 @@ export function storefrontRoutes(router: Router, node: StampedeNode, auth: Auth,
 
   router.post('/v1/orders', auth.requireBuyer, limit, async (ctx) => {
     const userId: string = ctx.state.userId;
-    const key = parse(idempotencyKey, ctx.get('Idempotency-Key') || undefined, ['headers', 'idempotency-key']);
+    const header = ctx.get('Idempotency-Key');
+    const key = header === '' ? undefined : parse(idempotencyKey, header, ['headers', 'idempotency-key']);
     const { value } = await readJson(ctx);
-    const body = parse(orderBody, value);
+    const body = parseOrderBody(value);
     let answer;
     if (key === undefined) {
       answer = await node.orders.placeOrder({ userId, skuId: body.skuId, date: body.date, qty: body.qty });

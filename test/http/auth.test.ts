@@ -1,8 +1,10 @@
 // Proves buyer JWTs, the admin token and payment signatures are accepted only when genuine and fresh (per the injected clock), with the contract's 401/403 split, by calling a real koa app with fetch and calling verifyPaymentSignature directly.
 import { createHmac } from 'node:crypto';
+import fc from 'fast-check';
 import { SignJWT } from 'jose';
+import type { Context } from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuth } from '../../http/auth.ts';
+import { bearerToken, createAuth } from '../../http/auth.ts';
 import { signBuyerToken, signPayment } from '../../http/signing.ts';
 import { startApp, type Harness } from './helpers.ts';
 
@@ -199,5 +201,35 @@ describe('signing helpers', () => {
     const token = await signBuyerToken('s', 'u9', { now: 1_700_000_000_123, expiresIn_s: 10 });
     const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
     expect(payload).toEqual({ sub: 'u9', iat: 1_700_000_000, exp: 1_700_000_010 });
+  });
+});
+
+describe('bearerToken', () => {
+  // The rule it implements, as the regular expression it replaced (scheme case-insensitive, spaces
+  // only as separators, at most 8,192 characters of token).
+  const reference = (header: string): string | undefined => {
+    const m = /^Bearer[ ]+([^ ]+)[ ]*$/i.exec(header);
+    return m && m[1]!.length <= 8192 ? m[1] : undefined;
+  };
+  const ctxWith = (header: string) => ({ get: (name: string) => (name === 'Authorization' ? header : '') }) as unknown as Context;
+
+  it('takes the token after "Bearer" and one or more spaces, and nothing else', () => {
+    expect(bearerToken(ctxWith('Bearer abc.def'))).toBe('abc.def');
+    expect(bearerToken(ctxWith('bEaReR   abc  '))).toBe('abc');
+    for (const bad of ['', 'Bearer', 'Bearer ', 'Bearerabc', 'Basic abc', 'Bearer a b', ' Bearer abc', 'Bearer\tabc', `Bearer ${'x'.repeat(8193)}`]) {
+      expect(bearerToken(ctxWith(bad)), bad.slice(0, 20)).toBeUndefined();
+    }
+    expect(bearerToken(ctxWith(`Bearer ${'x'.repeat(8192)}`))).toHaveLength(8192);
+  });
+
+  it('agrees with the regular expression on any header', () => {
+    const piece = fc.constantFrom('Bearer', 'bearer', 'BEARER', 'Bear', 'Basic', ' ', '  ', '\t', 'x', 'tok.en', 'é', '');
+    const header = fc.oneof(fc.array(piece, { maxLength: 6 }).map((p) => p.join('')), fc.string({ maxLength: 40 }), fc.string({ maxLength: 20 }).map((s) => `Bearer ${s}`));
+    fc.assert(
+      fc.property(header, (h) => {
+        expect(bearerToken(ctxWith(h))).toBe(reference(h));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

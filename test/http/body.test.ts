@@ -89,6 +89,43 @@ describe('readJson', () => {
     expect(sent).toBeLessThan(total);
   });
 
+  it('a body sent with its headers and one sent later in pieces are both read whole, and the connection serves the next request', async () => {
+    const { port } = new URL(h.url);
+    const sock = connect(Number(port), '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    const received: Buffer[] = [];
+    sock.on('data', (d: Buffer) => received.push(d));
+    const answers = async (n: number): Promise<string[]> => {
+      for (let i = 0; i < 100; i++) {
+        const text = Buffer.concat(received).toString('utf8');
+        const bodies = [...text.matchAll(/\r\n\r\n(\{[^\r]*?\})(?=HTTP\/|$)/g)].map((m) => m[1]!);
+        if (bodies.length >= n) return bodies;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no ${n} answers in: ${Buffer.concat(received).toString('utf8')}`);
+    };
+    const request = (raw: string) => `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(raw)}\r\n\r\n`;
+    try {
+      // 1: headers and body in one write.
+      sock.write(request('{"n":1}') + '{"n":1}');
+      await answers(1);
+      // 2: the body 100 ms after the headers, in two pieces.
+      sock.write(request('{"n":2,"s":"ab"}'));
+      await new Promise((r) => setTimeout(r, 100));
+      sock.write('{"n":2,');
+      await new Promise((r) => setTimeout(r, 20));
+      sock.write('"s":"ab"}');
+      await answers(2);
+      // 3: once more in one write, on the same connection.
+      sock.write(request('{"n":3}') + '{"n":3}');
+      const bodies = (await answers(3)).map((b) => JSON.parse(b) as { value: unknown; hex: string });
+      expect(bodies.map((b) => b.value)).toEqual([{ n: 1 }, { n: 2, s: 'ab' }, { n: 3 }]);
+      expect(Buffer.from(bodies[1]!.hex, 'hex').toString()).toBe('{"n":2,"s":"ab"}');
+    } finally {
+      sock.destroy();
+    }
+  });
+
   it.each([
     ['malformed JSON', '{"a":', 'application/json'],
     ['trailing garbage', '{"a":1} x', 'application/json'],

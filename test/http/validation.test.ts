@@ -1,12 +1,16 @@
 // Proves the request schemas accept the contract's good inputs and turn each bad one into a 400 invalid_request listing path + message, by posting tables of bodies, path parameters and headers to a real koa app that runs readJson + parse.
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApiError } from '../../http/api-error.ts';
 import type { z } from 'zod';
 import { readJson } from '../../http/body.ts';
 import {
   cardKeysBody,
   idempotencyKey,
+  isCalendarDate,
   orderBody,
   parse,
+  parseOrderBody,
   paymentCallbackBody,
   skuDateParams,
   skuUpsertBody,
@@ -191,5 +195,75 @@ describe('path parameters and headers', () => {
     const body = (await res.json()) as { key?: string | null; details?: Details };
     if (status === 200) expect(body.key).toBe(key ?? null);
     else expect(body.details![0]!.path).toEqual(['headers', 'idempotency-key']);
+  });
+});
+
+describe('the order body checked by hand', () => {
+  // isCalendarDate as it was written first: through a Date (proleptic Gregorian).
+  const calendarReference = (s: string): boolean => {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+    if (!m) return false;
+    const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
+    const probe = new Date(0);
+    probe.setUTCFullYear(y, mo - 1, d);
+    return probe.getUTCFullYear() === y && probe.getUTCMonth() === mo - 1 && probe.getUTCDate() === d;
+  };
+
+  it('isCalendarDate knows every day of 1600-2400 and refuses the days that do not exist', () => {
+    let days = 0;
+    for (let y = 1600; y <= 2400; y++) {
+      for (let mo = 1; mo <= 12; mo++) {
+        for (let d = 0; d <= 32; d++) {
+          const s = `${String(y)}-${String(mo).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
+          expect(isCalendarDate(s)).toBe(calendarReference(s));
+          if (isCalendarDate(s)) days++;
+        }
+      }
+    }
+    expect(days).toBe(801 * 365 + 195); // 801 years; 201 multiples of 4, less 1700, 1800, 1900, 2100, 2200, 2300
+  });
+
+  it('isCalendarDate agrees with the Date-based check on any string', () => {
+    const digit = fc.constantFrom(...'0123456789');
+    const nearDate = fc
+      .tuple(fc.array(digit, { minLength: 4, maxLength: 4 }), fc.array(digit, { minLength: 2, maxLength: 2 }), fc.array(digit, { minLength: 2, maxLength: 2 }), fc.constantFrom('-', '/', '_'))
+      .map(([y, m, d, sep]) => `${y.join('')}${sep}${m.join('')}-${d.join('')}`);
+    fc.assert(
+      fc.property(fc.oneof(nearDate, fc.string({ maxLength: 12 }), fc.constantFrom('0000-01-01', '9999-12-31', '2026-02-29', '2024-02-29', '１２３４-01-01')), (s) => {
+        expect(isCalendarDate(s)).toBe(calendarReference(s));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('parseOrderBody answers exactly what the schema answers: the same value, or the same error', () => {
+    const outcome = (f: () => unknown) => {
+      try {
+        return { ok: true, value: f() };
+      } catch (error) {
+        const e = error as ApiError;
+        return { ok: false, status: e.status, code: e.code, message: e.message, details: e.details };
+      }
+    };
+    const field = <T>(a: fc.Arbitrary<T>) => fc.oneof(a, fc.constant(undefined), fc.constant(null), fc.integer(), fc.string({ maxLength: 5 }), fc.boolean());
+    const body = fc.oneof(
+      fc.record(
+        {
+          skuId: field(fc.oneof(fc.stringMatching(/^[A-Za-z0-9._:-]{1,64}$/), fc.string({ minLength: 60, maxLength: 70 }), fc.constant(''))),
+          date: field(fc.oneof(fc.constant('open'), fc.constant('OPEN'), fc.date({ noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10)), fc.constantFrom('2026-02-29', '2026-13-01', '26-01-01'))),
+          qty: field(fc.oneof(fc.integer({ min: -2, max: 102 }), fc.double(), fc.constantFrom(1.5, 0, 100, 101))),
+          extra: fc.anything(),
+        },
+        { requiredKeys: [] },
+      ),
+      fc.anything(),
+    );
+    fc.assert(
+      fc.property(body, (value) => {
+        expect(outcome(() => parseOrderBody(value))).toEqual(outcome(() => parse(orderBody, value)));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
