@@ -1,26 +1,24 @@
 // `npm run bench:http`: what a reservation costs over HTTP, measured against the cheapest thing the
 // same server can answer. One Stampede node (in this process, on an ephemeral port) is loaded at
-// 1,000 connections by autocannon, first on `GET /healthz` (trivial, no auth) and then on
+// 1,000 keep-alive connections (closed loop, opened before the first run; see `runLoad`), first on
+// `GET /healthz` (trivial, no auth) and then on
 // `POST /v1/orders` (buyer JWT verified, body parsed and validated, inventory actor, durable group
 // commit before the 201), for the same duration. The ratio trivial rps / reservation rps is the
 // relative cost of a reservation (target: at most 1.5). Two rows: the embedded default (SQLite in a
 // temp dir) and MariaDB (fresh database `stampede_bench_http`, no Redis).
 //
 // Every reservation carries a different buyer: BENCH_BUYERS JWTs are minted up front and rotated
-// per request by autocannon's `setupRequest`. Stock is 10,000,000 so that all of them reserve.
+// per request. Stock is 10,000,000 so that all of them reserve.
 // Non-2xx answers, connection errors and timeouts are counted and printed; the script ends with one
 // JSON line of the figures. With --write-docs it also updates docs/performance.md.
 //
-// Where the load generator runs: in a child process (this same file, forked with --load-child).
-// Measured both ways on this 2-core machine (2026-11-22, 10 s runs, 1,000 connections):
-//   child  (BENCH_LOAD=child):  trivial 18-28k/s, reserve 4.2-6.3k/s, 0 errors (4 runs); server ~100%
-//                               of a core, autocannon 50-70% (trivial) / 20-30% (reserve) of the other.
-//   inline (BENCH_LOAD=inline): trivial 11-15k/s, reserve 3.1-5.0k/s, 130-330 timeouts per run and
-//                               p99 2.5-4.3 s: server and autocannon share one event loop, so each
-//                               request also pays autocannon's work and some connections starve.
-// The child gives the server a core of its own, as real clients would, and its figures are the
-// server's; inline mostly measures the event loop being shared. `loader` in the output is the load
-// generator's CPU in % of one core: well under 100% means the server, not autocannon, is the limit.
+// Where the load generator runs: in a child process (this same file, forked with --load-child), so
+// the server has a core of its own, as with real clients (BENCH_LOAD=inline shares the server's
+// event loop and mostly measures that sharing). `loader` in the output is the load generator's CPU
+// in % of one core: well under 100% means the server, not the load generator, is the limit.
+// Until 2026-12-04 the load generator was autocannon, which opens its connections anew for every
+// run; see `runLoad` for why that understated the trivial route, and docs/performance.md
+// ("Session 9") for the figures before and after.
 //
 // Knobs (environment): BENCH_CONNECTIONS (1000), BENCH_DURATION_S (10), BENCH_WARMUP_S (2),
 // BENCH_BUYERS (10000), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_LOAD (child | inline).
@@ -36,7 +34,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { connect, type Socket } from 'node:net';
 import { signBuyerToken } from '../http/signing.ts';
 import { SECRETS, startEngine, type Backend, type TestEngine } from '../test/support/engine.ts';
 import { freshDatabase } from './database.ts';
@@ -78,38 +76,164 @@ interface LoadResult {
   loader_cpu_pct: number;
 }
 
+/**
+ * The load generator: CONNECTIONS keep-alive sockets opened (each answered once) before the first
+ * measured request and kept across runs, each a closed loop of one request at a time, HTTP/1.1
+ * written and read by hand (every answer of the server has a Content-Length).
+ *
+ * Why not autocannon, which this bench used first: it opens its connections anew for every run, and
+ * Node's server accepts ONE new connection per event-loop turn (libuv >= 1.45, "don't accept() in a
+ * loop"); a server busy at 100% of its core turns slowly, so a run's connections trickled in (with a
+ * bare node:http server spending 60 µs per request: 678 connections still in the accept queue after
+ * 4 s, 100-300 first requests timing out per 10 s run). The trivial route, which keeps the server
+ * busiest, lost up to half its connections to that ramp and came out 20-40% low — the ratio's
+ * baseline. And not undici's Pool: at ~60 µs of CPU per request it was the bottleneck of the trivial
+ * route (97% of its core, the server at 66%). Steady state is what the ratio is about.
+ */
+interface Conn {
+  socket: Socket;
+  pending: Buffer | undefined;
+  sentAt: number;
+  onAnswer: ((status: number) => void) | undefined;
+}
+
+let conns: { url: string; list: Conn[] } | undefined;
+
+function openConn(host: string, port: number): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, noDelay: true });
+    const c: Conn = { socket, pending: undefined, sentAt: 0, onAnswer: undefined };
+    socket.on('data', (chunk: Buffer) => onData(c, chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      const answer = c.onAnswer;
+      c.onAnswer = undefined;
+      answer?.(-1);
+    });
+    socket.once('connect', () => {
+      // Answered once: the server has accepted it (a connect alone only means the kernel queued it).
+      send(c, TRIVIAL_REQUEST, (status) => (status === 200 ? resolve(c) : reject(new Error(`warm-up answer ${status}`))));
+    });
+    socket.once('error', reject);
+  });
+}
+
+function send(c: Conn, request: string | Buffer, onAnswer: (status: number) => void): void {
+  c.onAnswer = onAnswer;
+  c.sentAt = performance.now();
+  c.socket.write(request);
+}
+
+/** Takes every whole answer out of what the socket delivered; -1 for an answer it cannot read. */
+function onData(c: Conn, chunk: Buffer): void {
+  let buf = c.pending === undefined ? chunk : Buffer.concat([c.pending, chunk]);
+  for (;;) {
+    const headEnd = buf.indexOf('\r\n\r\n');
+    if (headEnd < 0) break;
+    const head = buf.toString('latin1', 0, headEnd);
+    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+    if (!length) {
+      c.socket.destroy();
+      return;
+    }
+    const total = headEnd + 4 + Number(length[1]);
+    if (buf.length < total) break;
+    const status = Number(head.slice(9, 12));
+    buf = buf.subarray(total);
+    const answer = c.onAnswer;
+    c.onAnswer = undefined;
+    answer?.(status);
+  }
+  c.pending = buf.length === 0 ? undefined : buf;
+}
+
+const TRIVIAL_REQUEST = Buffer.from('GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n', 'latin1');
+const TIMEOUT_MS = 10_000;
+
+async function openConns(url: string, connections: number): Promise<Conn[]> {
+  if (conns?.url === url && conns.list.length === connections) return conns.list;
+  for (const c of conns?.list ?? []) c.socket.destroy();
+  const { hostname, port } = new URL(url);
+  const list: Conn[] = [];
+  // A few hundred at a time: the server accepts one per event-loop turn, idle turns are short.
+  for (let i = 0; i < connections; i += 250) {
+    list.push(...(await Promise.all(Array.from({ length: Math.min(250, connections - i) }, () => openConn(hostname, Number(port))))));
+  }
+  conns = { url, list };
+  return list;
+}
+
+/** A closed loop: every connection sends its next request when its last one is answered. */
 async function runLoad(job: LoadJob, tokens: readonly string[]): Promise<LoadResult> {
+  const list = await openConns(job.url, job.connections);
   let next = 0;
-  const request: autocannon.Request =
-    job.route === 'trivial'
-      ? { method: 'GET', path: '/healthz' }
-      : {
-          method: 'POST',
-          path: '/v1/orders',
-          headers: { 'content-type': 'application/json' },
-          body: ORDER_BODY,
-          // A different buyer on every request (the tokens are reused only after BUYERS requests).
-          setupRequest: (req) => {
-            req.headers = { ...req.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` };
-            return req;
-          },
-        };
-  const cpu = process.cpuUsage();
-  const r = await autocannon({ url: job.url, connections: job.connections, duration: job.duration_s, requests: [request] });
-  const used = process.cpuUsage(cpu);
+  const reserveHead = `POST /v1/orders HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(ORDER_BODY)}\r\nAuthorization: Bearer `;
+  // A different buyer on every request (the tokens are reused only after BUYERS requests).
+  const request = (): string | Buffer => (job.route === 'trivial' ? TRIVIAL_REQUEST : `${reserveHead}${tokens[next++ % tokens.length]}\r\n\r\n${ORDER_BODY}`);
+  const latencies = new Float64Array(4_000_000);
+  let answered = 0;
+  let ok2xx = 0;
+  let non2xx = 0;
+  let errors = 0;
+  let timeouts = 0;
   const statusCodes: Record<string, number> = {};
-  for (const [code, s] of Object.entries(r.statusCodeStats ?? {})) statusCodes[code] = s.count ?? 0;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const deadline = started + job.duration_s * 1000;
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const c of list) {
+      if (c.onAnswer !== undefined && now - c.sentAt > TIMEOUT_MS) {
+        timeouts++;
+        c.socket.destroy(); // its loop ends with an error; the connection is opened again next run
+      }
+    }
+  }, 1000);
+  await Promise.all(
+    list.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          const loop = (status: number): void => {
+            const done = performance.now();
+            if (done > deadline) return resolve(); // answered after the run: not counted
+            if (status < 0) {
+              errors++;
+              return resolve();
+            }
+            statusCodes[status] = (statusCodes[status] ?? 0) + 1;
+            if (status >= 200 && status < 300) ok2xx++;
+            else non2xx++;
+            if (answered < latencies.length) latencies[answered++] = done - c.sentAt;
+            send(c, request(), loop);
+          };
+          if (c.socket.destroyed) {
+            errors++;
+            return resolve();
+          }
+          send(c, request(), (status) => {
+            // The first answer of the run counts like any other.
+            loop(status);
+          });
+        }),
+    ),
+  );
+  clearInterval(sweep);
+  if (list.some((c) => c.socket.destroyed)) conns = undefined;
+  const duration_s = job.duration_s;
+  const used = process.cpuUsage(cpu);
+  const sorted = latencies.subarray(0, answered).sort();
+  const at = (q: number) => (answered === 0 ? 0 : +sorted[Math.min(answered - 1, Math.floor((q / 100) * answered))]!.toFixed(1));
   return {
-    ok2xx: r['2xx'],
-    non2xx: r.non2xx,
-    errors: r.errors,
-    timeouts: r.timeouts,
+    ok2xx,
+    non2xx,
+    errors,
+    timeouts,
     statusCodes,
-    duration_s: r.duration,
-    rps: r['2xx'] / r.duration,
-    p50_ms: r.latency.p50,
-    p99_ms: r.latency.p99,
-    loader_cpu_pct: ((used.user + used.system) / 1e3 / (r.duration * 1e3)) * 100,
+    duration_s,
+    rps: ok2xx / duration_s,
+    p50_ms: at(50),
+    p99_ms: at(99),
+    loader_cpu_pct: ((used.user + used.system) / 1e3 / (performance.now() - started)) * 100,
   };
 }
 
@@ -221,9 +345,8 @@ async function benchBackend(backend: Backend, label: Row['backend'], loader: Loa
     const warm = await loader.run({ url, route: 'reserve', connections: CONNECTIONS, duration_s: WARMUP_S });
     const trivial = await measured({ url, route: 'trivial', connections: CONNECTIONS, duration_s: DURATION_S }, loader);
     const reserve = await measured({ url, route: 'reserve', connections: CONNECTIONS, duration_s: DURATION_S }, loader);
-    // autocannon stops with up to one request per connection still in the server; let those finish
-    // (their clients are gone) before reading the actor and stopping the node, or stop() would
-    // cut them short with ShuttingDownError.
+    // A run ends once every connection's last request is answered; the server's count of answers
+    // is read once it stops moving, before reading the actor and stopping the node.
     const answered = await settledServerAnswers(engine);
     const inv = await engine.node.orders.inspect(SKU, DATE);
     return {
@@ -274,8 +397,8 @@ async function main(): Promise<void> {
     console.log(describe('reserve', row.reserve, row.server_cpu_pct.reserve));
     const seen = row.reserve.statusCodes['201'] ?? 0;
     console.log(
-      `  actor reserved ${row.actor_reserved}, server sent ${row.server_201} 201s; autocannon received ${row.warmup_reserved} (warm-up) + ${seen} (measured), ` +
-        `the rest were in flight when a run stopped`,
+      `  actor reserved ${row.actor_reserved}, server sent ${row.server_201} 201s; the load generator counted ${row.warmup_reserved} (warm-up) + ${seen} (measured), ` +
+        `the rest were answered after a run's end`,
     );
   }
   const [s, m] = rows as [Row, Row];
@@ -296,7 +419,7 @@ async function main(): Promise<void> {
     const cell = (r: LoadResult) => `${r.rps.toFixed(0)} | ${r.p50_ms} | ${r.p99_ms} | ${r.non2xx} | ${r.errors}`;
     writeDocsSection('bench:http', [
       `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine: ${CONNECTIONS} connections, ${DURATION_S} s per run after a ${WARMUP_S} s warm-up, ` +
-        `${BUYERS} buyers (one JWT per request, rotated), stock ${STOCK}; autocannon in ${LOAD_MODE === 'child' ? 'a child process (its own core)' : 'the server process'}.`,
+        `${BUYERS} buyers (one JWT per request, rotated), stock ${STOCK}; the load generator (${CONNECTIONS} keep-alive connections opened before the first run, closed loop) in ${LOAD_MODE === 'child' ? 'a child process (its own core)' : 'the server process'}.`,
       '',
       '| backend | route | 2xx/s | p50 ms | p99 ms | non-2xx | errors |',
       '|---|---|---|---|---|---|---|',
