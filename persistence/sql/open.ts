@@ -304,6 +304,10 @@ async function initMySql(url: string, logger: (message: string) => void) {
         // duplicate reports 0, so card-key uploads can say how many keys were new.
         flags: ['-FOUND_ROWS'],
         queryFormat: formatMysqlQuery,
+        // A write batch goes as one query, `START TRANSACTION; ...; COMMIT` (database.ts, mysqlBatch).
+        // Every value in our statements is inlined by mysql2's escaping or bound: no text of a client
+        // is ever spliced in, so a second statement cannot be smuggled into one.
+        multipleStatements: true,
       },
     },
   });

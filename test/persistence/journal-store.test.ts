@@ -142,6 +142,23 @@ describe.each(backends)('journal on $name', (backend) => {
     expect(await stores.journal.readAfter(`dupbig:s${journal_rows_per_statement_max + 9}`, 0)).toHaveLength(1);
   });
 
+  it('a batch whose middle statement conflicts leaves nothing, and every pooled connection is clean after it', async () => {
+    const n = journal_rows_per_statement_max;
+    await stores.journal.append([record('mid:taken', 1, 1)]);
+    // Three statements: the first would write, the second meets the taken row, the third never runs.
+    const first = Array.from({ length: n }, (_, i) => record(`mid:a${i}`, 1, 1));
+    const second = [...Array.from({ length: n - 1 }, (_, i) => record(`mid:b${i}`, 1, 1)), record('mid:taken', 1, 1)];
+    const third = Array.from({ length: 5 }, (_, i) => record(`mid:c${i}`, 1, 1));
+    const error = await stores.journal.append([...first, ...second, ...third]).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(JournalConflictError);
+    // More batches at once than the pool has connections: had a connection kept the failed batch's
+    // transaction open, the next START TRANSACTION on it would have committed the first statement.
+    await Promise.all(Array.from({ length: 24 }, (_, k) => stores.journal.append(Array.from({ length: n + 1 }, (_, i) => record(`mid:after${k}:${i}`, 1, 1)))));
+    for (const stream of ['mid:a0', `mid:a${n - 1}`, 'mid:b0', 'mid:c0']) expect(await stores.journal.readAfter(stream, 0)).toEqual([]);
+    expect(await stores.journal.readAfter('mid:taken', 0)).toHaveLength(1);
+    for (let k = 0; k < 24; k++) expect(await stores.journal.readAfter(`mid:after${k}:${n}`, 0)).toHaveLength(1);
+  });
+
   it('tells which seq a stream record ends at', async () => {
     await stores.journal.append([record('ends:a', 1, 3), record('ends:a', 4, 2)]);
     expect(await stores.journal.endsAt('ends:a', 3)).toBe(true);
