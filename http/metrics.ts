@@ -43,6 +43,18 @@ function followingCounter(registers: Registry[], name: string, help: string, tot
   });
 }
 
+/** A gauge of 1 while `up()` holds and 0 otherwise, read at scrape time. */
+function upGauge(registers: Registry[], name: string, help: string, up: () => boolean): void {
+  new Gauge({
+    name,
+    help,
+    registers,
+    collect() {
+      this.set(up() ? 1 : 0);
+    },
+  });
+}
+
 /** The route template of a request, or "unmatched". */
 export function routeLabel(ctx: Context): string {
   const matched = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
@@ -269,14 +281,12 @@ export class Metrics {
     if (this.walMetricsRegistered) throw new Error('Metrics: a WAL checkpointer source is set already');
     this.walMetricsRegistered = true;
     const registers = [this.registry];
-    new Gauge({
-      name: 'stampede_sqlite_wal_checkpointer_up',
-      help: 'Embedded SQLite: 1 while the worker thread checkpoints the WAL, 0 when it failed and SQLite checkpoints on commits again.',
+    upGauge(
       registers,
-      collect() {
-        this.set(wal().running ? 1 : 0);
-      },
-    });
+      'stampede_sqlite_wal_checkpointer_up',
+      'Embedded SQLite: 1 while the worker thread checkpoints the WAL, 0 when it failed and SQLite checkpoints on commits again.',
+      () => wal().running,
+    );
     const following = (name: string, help: string, total: () => number) => followingCounter(registers, name, help, total);
     following('stampede_sqlite_wal_checkpoints_total', 'Embedded SQLite: checkpoints the worker thread made that copied WAL frames into the database file.', () => wal().checkpoints);
     following(
@@ -294,14 +304,12 @@ export class Metrics {
     if (this.writerMetricsRegistered) throw new Error('Metrics: a SQLite writer source is set already');
     this.writerMetricsRegistered = true;
     const registers = [this.registry];
-    new Gauge({
-      name: 'stampede_sqlite_writer_up',
-      help: "Embedded SQLite: 1 while a worker thread makes the writes, 0 when it failed and the engine's thread writes again.",
+    upGauge(
       registers,
-      collect() {
-        this.set(writer().running ? 1 : 0);
-      },
-    });
+      'stampede_sqlite_writer_up',
+      "Embedded SQLite: 1 while a worker thread makes the writes, 0 when it failed and the engine's thread writes again.",
+      () => writer().running,
+    );
     followingCounter(
       registers,
       'stampede_sqlite_writer_statements_total',

@@ -21,9 +21,9 @@
 // If it dies or stops answering later, everything waiting on it fails with StoreUnavailableError
 // (the callers' "unknown outcome": their actors recover from the journal) and `onFailure` is called
 // once; the caller then writes on its own connection again.
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { StoreUnavailableError } from '../errors.ts';
+import { spawnSqliteWorker } from './sqlite-worker.ts';
 
 export interface SqliteWriterOptions {
   /** Busy timeout of the worker's connection (another process holding the write lock). */
@@ -147,39 +147,21 @@ export class SqliteWriter {
 
   /** Starts the worker; resolves once its connection is open (rejects, and stops it, if it cannot be). */
   async start(): Promise<void> {
-    const module = createRequire(import.meta.url).resolve('better-sqlite3');
     const { busy_timeout_ms, autocheckpoint_pages } = this.options;
-    // The worker holds prepared statements and one message at a time, but a message can be a read
-    // model batch of 20,000 orders (tens of MiB once cloned): room for that, used only when needed.
-    const resourceLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16, codeRangeSizeMb: 4 };
-    const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits, workerData: { module, file: this.file, busy_timeout_ms, autocheckpoint_pages } });
+    const { worker, ready } = spawnSqliteWorker<Reply | { ready: boolean; message?: string }>({
+      label: 'SQLite writer',
+      source: WORKER_SOURCE,
+      data: { file: this.file, busy_timeout_ms, autocheckpoint_pages },
+      // The worker holds prepared statements and one message at a time, but a message can be a read
+      // model batch of 20,000 orders (tens of MiB once cloned): room for that, used only when needed.
+      resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16, codeRangeSizeMb: 4 },
+      deadline_ms: this.options.deadline_ms,
+      readiness: (m) => ('ready' in m ? (m.ready ? 'ready' : { failed: String(m.message) }) : undefined),
+      onMessage: (m) => this.answer(m as Reply),
+      onBroken: (error) => this.fail(error),
+    });
     this.worker = worker;
-    worker.unref();
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`SQLite writer: no connection within ${this.options.deadline_ms} ms`)), this.options.deadline_ms);
-      const settle = (error?: Error) => {
-        clearTimeout(timer);
-        if (error) reject(error);
-        else resolve();
-      };
-      worker.on('message', (m: Reply | { ready: boolean; message?: string }) => {
-        if ('ready' in m) {
-          if (m.ready) settle();
-          else settle(new Error(`SQLite writer: ${m.message}`));
-          return;
-        }
-        this.answer(m);
-      });
-      worker.on('error', (error) => {
-        settle(error);
-        this.fail(error);
-      });
-      worker.on('exit', (code) => {
-        const error = new Error(`SQLite writer: the worker exited (code ${code})`);
-        settle(error);
-        this.fail(error);
-      });
-    }).catch(async (error: unknown) => {
+    await ready.catch(async (error: unknown) => {
       await this.stop();
       throw error;
     });

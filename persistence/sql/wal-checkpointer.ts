@@ -9,8 +9,8 @@
 // If the worker cannot start, start() rejects; if it later fails a checkpoint or dies, `onFailure` is
 // called once. Either way the caller turns automatic checkpoints back on: the WAL never grows without
 // bound. Stopping waits for the worker's last checkpoint and its connection to close.
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnSqliteWorker } from './sqlite-worker.ts';
 
 export interface WalCheckpointerOptions {
   /** How often the worker checkpoints. */
@@ -126,43 +126,28 @@ export class WalCheckpointer {
 
   /** Starts the worker; resolves once its connection is open (rejects, and stops it, if it cannot be). */
   async start(): Promise<void> {
-    const module = createRequire(import.meta.url).resolve('better-sqlite3');
     const { interval_ms, restart_frames, restart_wait_ms } = this.options;
-    // A small isolate: the worker allocates next to nothing (every MiB counts in a million-buyer sale).
-    const resourceLimits = { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2, codeRangeSizeMb: 4 };
-    const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits, workerData: { module, file: this.file, interval_ms, restart_frames, restart_wait_ms } });
+    const { worker, ready } = spawnSqliteWorker<WorkerMessage>({
+      label: 'WAL checkpointer',
+      source: WORKER_SOURCE,
+      data: { file: this.file, interval_ms, restart_frames, restart_wait_ms },
+      // A small isolate: the worker allocates next to nothing (every MiB counts in a million-buyer sale).
+      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2, codeRangeSizeMb: 4 },
+      deadline_ms: this.options.deadline_ms,
+      readiness: (m) => (m.type === 'ready' ? 'ready' : m.type === 'error' ? { failed: m.message } : undefined),
+      onMessage: (m) => {
+        if (m.type !== 'checkpointed') return;
+        this.checkpoints++;
+        this.framesCheckpointed += m.frames;
+        if (m.restarted) this.restarts++;
+      },
+      onBroken: (error, exited) => {
+        if (exited) this.exited = true;
+        if (!exited || !this.stopping) this.fail(error);
+      },
+    });
     this.worker = worker;
-    worker.unref();
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`WAL checkpointer: no connection within ${this.options.deadline_ms} ms`)), this.options.deadline_ms);
-      const settle = (error?: Error) => {
-        clearTimeout(timer);
-        if (error) reject(error);
-        else resolve();
-      };
-      worker.on('message', (m: WorkerMessage) => {
-        if (m.type === 'ready') settle();
-        else if (m.type === 'checkpointed') {
-          this.checkpoints++;
-          this.framesCheckpointed += m.frames;
-          if (m.restarted) this.restarts++;
-        } else {
-          const error = new Error(`WAL checkpointer: ${m.message}`);
-          settle(error);
-          this.fail(error);
-        }
-      });
-      worker.on('error', (error) => {
-        settle(error);
-        this.fail(error);
-      });
-      worker.on('exit', (code) => {
-        this.exited = true;
-        const error = new Error(`WAL checkpointer: the worker exited (code ${code})`);
-        settle(error);
-        if (!this.stopping) this.fail(error);
-      });
-    }).catch(async (error: unknown) => {
+    await ready.catch(async (error: unknown) => {
       await this.stop();
       throw error;
     });
