@@ -56,6 +56,17 @@ function rawMysql<T>(conn: RawMysqlConnection, sql: string, params: readonly unk
   return new Promise<T>((resolve, reject) => conn.query(text, (error, result) => (error ? reject(error) : resolve(result as T))));
 }
 
+/** Runs `run` (which opened a transaction on `conn`); if it throws, the transaction is rolled back first. */
+async function rolledBackOnError<T>(conn: RawMysqlConnection, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    // A lost connection rolled back already (and the pool drops it); otherwise undo what was done.
+    await rawMysql(conn, 'ROLLBACK', []).catch(() => undefined);
+    throw error;
+  }
+}
+
 /** A transaction on SQLite: the connection it holds, until it ends. */
 class SqliteTransaction {
   closed = false;
@@ -216,18 +227,19 @@ export class SqlDatabase {
    * statement cost ~10% of a purchase with rules (its buyers' journal reads and writes), measured.
    * Values are primitives or bytes only (see rawParams); anything else keeps MikroORM's path.
    */
-  private async mysqlQuery<T>(sql: string, params: readonly unknown[]): Promise<T> {
-    const client = this.mysqlClient();
+  private mysqlQuery<T>(sql: string, params: readonly unknown[]): Promise<T> {
+    return this.onMysqlConnection((conn) => rawMysql<T>(conn, sql, params));
+  }
+
+  /** Runs `use` on a connection of MikroORM's pool, held until `use` settles. */
+  private async onMysqlConnection<T>(use: (conn: RawMysqlConnection) => Promise<T>): Promise<T> {
+    const client = this.connection.getKnex().client as { acquireConnection(): Promise<RawMysqlConnection>; releaseConnection(c: RawMysqlConnection): Promise<void> };
     const conn = await client.acquireConnection();
     try {
-      return await rawMysql<T>(conn, sql, params);
+      return await use(conn);
     } finally {
       await client.releaseConnection(conn);
     }
-  }
-
-  private mysqlClient(): { acquireConnection(): Promise<RawMysqlConnection>; releaseConnection(c: RawMysqlConnection): Promise<void> } {
-    return this.connection.getKnex().client as { acquireConnection(): Promise<RawMysqlConnection>; releaseConnection(c: RawMysqlConnection): Promise<void> };
   }
 
   /**
@@ -242,7 +254,8 @@ export class SqlDatabase {
     durability: TransactionDurability = 'flushed',
   ): Promise<RunResult[]> {
     if (statements.length === 0) return [];
-    const writer = this.dialect.name === 'mysql' ? undefined : this.runningWriter();
+    if (this.dialect.name === 'mysql') return this.call(operation, () => this.mysqlBatch(statements), duplicate);
+    const writer = this.runningWriter();
     if (writer) {
       return this.call(operation, async () => {
         const steps = statements.map((s) => ({ sql: s.sql, params: sqliteParams(s.params) }));
@@ -250,7 +263,6 @@ export class SqlDatabase {
         return durability === 'flushed' ? this.synced(results) : results;
       }, duplicate);
     }
-    if (this.dialect.name === 'mysql') return this.call(operation, () => this.mysqlBatch(statements), duplicate);
     return this.transaction(
       operation,
       async (trx) => {
@@ -290,43 +302,32 @@ export class SqlDatabase {
    * write: in a CPU profile of bench:payments mysql2's socket writes were ~10% of the engine's thread.
    * A failing statement stops the server there, before the COMMIT: the transaction is rolled back.
    */
-  private async mysqlBatch(statements: readonly { sql: string; params: readonly unknown[] }[]): Promise<RunResult[]> {
-    const client = this.mysqlClient();
-    const conn = await client.acquireConnection();
-    try {
-      const text = ['START TRANSACTION', ...statements.map((s) => formatted(s.sql, s.params)), 'COMMIT'].join(';\n');
-      const results = await rawMysql<{ affectedRows?: number; insertId?: number }[]>(conn, text, []);
-      if (!Array.isArray(results) || results.length !== statements.length + 2) {
-        throw new Error(`batch of ${statements.length} statements answered ${Array.isArray(results) ? results.length : 'one'} result(s)`);
-      }
-      return results.slice(1, -1).map((r) => ({ affectedRows: Number(r.affectedRows ?? 0), insertId: Number(r.insertId ?? 0) }));
-    } catch (error) {
-      // A lost connection rolled back already (and the pool drops it); otherwise undo what was done.
-      await rawMysql(conn, 'ROLLBACK', []).catch(() => undefined);
-      throw error;
-    } finally {
-      await client.releaseConnection(conn);
-    }
+  private mysqlBatch(statements: readonly { sql: string; params: readonly unknown[] }[]): Promise<RunResult[]> {
+    return this.onMysqlConnection((conn) =>
+      rolledBackOnError(conn, async () => {
+        const text = ['START TRANSACTION', ...statements.map((s) => formatted(s.sql, s.params)), 'COMMIT'].join(';\n');
+        const results = await rawMysql<{ affectedRows?: number; insertId?: number }[]>(conn, text, []);
+        if (!Array.isArray(results) || results.length !== statements.length + 2) {
+          throw new Error(`batch of ${statements.length} statements answered ${Array.isArray(results) ? results.length : 'one'} result(s)`);
+        }
+        return results.slice(1, -1).map((r) => ({ affectedRows: Number(r.affectedRows ?? 0), insertId: Number(r.insertId ?? 0) }));
+      }),
+    );
   }
 
   /** A transaction on a pooled mysql2 connection held for its whole length (see MysqlTransaction). */
-  private async mysqlTransaction<T>(work: (trx: SqlTransaction) => Promise<T>): Promise<T> {
-    const client = this.mysqlClient();
-    const conn = await client.acquireConnection();
-    const trx = new MysqlTransaction(conn);
-    try {
-      await rawMysql(conn, 'START TRANSACTION', []);
-      const result = await work(trx as unknown as SqlTransaction);
-      await rawMysql(conn, 'COMMIT', []);
-      return result;
-    } catch (error) {
-      // A lost connection rolled back already (and the pool drops it); otherwise undo what was done.
-      await rawMysql(conn, 'ROLLBACK', []).catch(() => undefined);
-      throw error;
-    } finally {
-      trx.closed = true;
-      await client.releaseConnection(conn);
-    }
+  private mysqlTransaction<T>(work: (trx: SqlTransaction) => Promise<T>): Promise<T> {
+    return this.onMysqlConnection((conn) => {
+      const trx = new MysqlTransaction(conn);
+      return rolledBackOnError(conn, async () => {
+        await rawMysql(conn, 'START TRANSACTION', []);
+        const result = await work(trx as unknown as SqlTransaction);
+        await rawMysql(conn, 'COMMIT', []);
+        return result;
+      }).finally(() => {
+        trx.closed = true;
+      });
+    });
   }
 
   /**
@@ -374,18 +375,13 @@ export class SqlDatabase {
     if (this.dialect.name !== 'mysql') return this.call(operation, async () => this.synced(await this.runSqlite(operation, sql, params)), duplicate);
     return this.call(
       operation,
-      async () => {
-        const client = this.mysqlClient();
-        const conn = await client.acquireConnection();
-        try {
+      () =>
+        this.onMysqlConnection(async (conn) => {
           const res = await new Promise<{ affectedRows?: number; insertId?: number }>((resolve, reject) =>
             conn.execute(sql, params as unknown[], (error, result) => (error ? reject(error) : resolve(result as { affectedRows?: number }))),
           );
           return { affectedRows: Number(res.affectedRows ?? 0), insertId: Number(res.insertId ?? 0) };
-        } finally {
-          await client.releaseConnection(conn);
-        }
-      },
+        }),
       duplicate,
     );
   }
