@@ -139,6 +139,12 @@ export interface RunResult {
   insertId: number;
 }
 
+/** One statement of a batch: its SQL and the values of its placeholders. */
+export interface SqlStatement {
+  sql: string;
+  params: readonly unknown[];
+}
+
 export class SqlDatabase {
   /** SQLite: the worker thread that makes the writes (sqlite-writer.ts), while it runs. */
   private writer: SqliteWriter | undefined;
@@ -249,7 +255,7 @@ export class SqlDatabase {
    */
   async batch(
     operation: string,
-    statements: readonly { sql: string; params: readonly unknown[] }[],
+    statements: readonly SqlStatement[],
     duplicate: DuplicateMeaning = 'duplicate_key',
     durability: TransactionDurability = 'flushed',
   ): Promise<RunResult[]> {
@@ -302,7 +308,7 @@ export class SqlDatabase {
    * write: in a CPU profile of bench:payments mysql2's socket writes were ~10% of the engine's thread.
    * A failing statement stops the server there, before the COMMIT: the transaction is rolled back.
    */
-  private mysqlBatch(statements: readonly { sql: string; params: readonly unknown[] }[]): Promise<RunResult[]> {
+  private mysqlBatch(statements: readonly SqlStatement[]): Promise<RunResult[]> {
     return this.onMysqlConnection((conn) =>
       rolledBackOnError(conn, async () => {
         const text = ['START TRANSACTION', ...statements.map((s) => formatted(s.sql, s.params)), 'COMMIT'].join(';\n');

@@ -2,7 +2,7 @@
 // sale, so it writes one multi-row INSERT (never the ORM's unit of work) and lets the primary key
 // (stream, seq) decide between two writers of the same stream: the loser gets JournalConflictError.
 import type { JournalRecord, JournalStore } from '../ports.ts';
-import type { SqlDatabase } from './database.ts';
+import type { SqlDatabase, SqlStatement } from './database.ts';
 
 /** Journal INSERTs of at most this many rows go as prepared statements (see append). */
 export const journal_binary_rows_max = 4;
@@ -159,8 +159,8 @@ export class SqlJournalStore implements JournalStore {
     }
   }
 
-  private statements(records: readonly JournalRecord[]): { sql: string; params: unknown[] }[] {
-    const out: { sql: string; params: unknown[] }[] = [];
+  private statements(records: readonly JournalRecord[]): SqlStatement[] {
+    const out: SqlStatement[] = [];
     let params: unknown[] = [];
     let rows = 0;
     let bytes = 0;

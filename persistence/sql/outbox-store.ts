@@ -8,7 +8,7 @@
 // may project into one database, the outbox statements first lock a row that serializes outbox writers
 // until their commit, so a later commit always gets greater ids.
 import type { OutboxEvent, OutboxRow, OutboxStore } from '../ports.ts';
-import type { SqlDatabase } from './database.ts';
+import type { SqlDatabase, SqlStatement } from './database.ts';
 import { chunks, type SqlDialect } from './dialect.ts';
 
 /** Rows one readAfter returns at most. */
@@ -33,10 +33,10 @@ type Num = number | string;
  * the given order (so their ids grow in that order); an event whose eventId is there already is
  * skipped. Throws RangeError (before anything is written) for an id or subject the table cannot hold.
  */
-export function outboxStatements(d: SqlDialect, events: readonly OutboxEvent[]): { sql: string; params: unknown[] }[] {
+export function outboxStatements(d: SqlDialect, events: readonly OutboxEvent[]): SqlStatement[] {
   if (events.length === 0) return [];
   checkOutboxEvents(events);
-  const out: { sql: string; params: unknown[] }[] = [];
+  const out: SqlStatement[] = [];
   if (d.name === 'mysql') {
     // Held until commit: a second writer waits here, so its rows get their ids after this commit.
     out.push({ sql: d.insertIgnore('outbox_cursors', ['name', 'id'], 1), params: [outbox_writer_lock_name, 0] });

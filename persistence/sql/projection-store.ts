@@ -11,7 +11,7 @@ import type {
   ProjectionBatch,
   ProjectionStore,
 } from '../ports.ts';
-import type { SqlDatabase } from './database.ts';
+import type { SqlDatabase, SqlStatement } from './database.ts';
 import { chunks } from './dialect.ts';
 import { outboxStatements } from './outbox-store.ts';
 
@@ -88,7 +88,7 @@ export class SqlProjectionStore implements ProjectionStore {
     // Rows are written in key order so two concurrent batches lock them in the same order (no deadlock).
     const byOrderId = [...orders].sort((a, b) => compare(a.orderId, b.orderId));
     const marks = [...checkpoints].sort(([a], [b]) => compare(a, b));
-    const statements: { sql: string; params: unknown[] }[] = [];
+    const statements: SqlStatement[] = [];
     this.each(statements, byOrderId, (n) => d.upsertIfGreater('orders', order_columns, ['order_id'], 'status_rank', n), (o) => [
       o.orderId,
       o.stream,
@@ -271,7 +271,7 @@ export class SqlProjectionStore implements ProjectionStore {
 
   /** Adds to `out` the multi-row statements (of at most statement_rows_max rows each) that write `items`. */
   private each<T>(
-    out: { sql: string; params: unknown[] }[],
+    out: SqlStatement[],
     items: readonly T[],
     statement: (rows: number) => string,
     params: (item: T) => unknown[],

@@ -23,6 +23,7 @@
 // once; the caller then writes on its own connection again.
 import type { Worker } from 'node:worker_threads';
 import { StoreUnavailableError } from '../errors.ts';
+import type { SqlStatement } from './database.ts';
 import { spawnSqliteWorker } from './sqlite-worker.ts';
 
 export interface SqliteWriterOptions {
@@ -48,12 +49,6 @@ export class WriterTransaction {
 }
 
 type Kind = 'run' | 'all' | 'rollback' | 'batch';
-
-/** One statement of a batch (see SqliteWriter.batch). */
-export interface WriterStatement {
-  sql: string;
-  params: readonly unknown[];
-}
 
 type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: { message: string; code?: string } };
 
@@ -218,7 +213,7 @@ export class SqliteWriter {
    * only while the worker runs them, not across round trips to this thread (which, busy deciding,
    * may answer late: an interactive transaction then keeps every other write waiting).
    */
-  batch(steps: readonly WriterStatement[], urgent = false): Promise<WriterRunResult[]> {
+  batch(steps: readonly SqlStatement[], urgent = false): Promise<WriterRunResult[]> {
     return this.exclusive(() => this.post<WriterRunResult[]>('batch', '', [], steps), urgent);
   }
 
@@ -273,7 +268,7 @@ export class SqliteWriter {
     this.failAll(new StoreUnavailableError('SQLite writer: stopped'));
   }
 
-  private post<T>(kind: Kind, sql: string, params: readonly unknown[], steps?: readonly WriterStatement[]): Promise<T> {
+  private post<T>(kind: Kind, sql: string, params: readonly unknown[], steps?: readonly SqlStatement[]): Promise<T> {
     if (this.failure) return Promise.reject(new StoreUnavailableError(`SQLite writer: ${this.failure.message}`, { cause: this.failure }));
     const worker = this.worker;
     if (!worker) return Promise.reject(new StoreUnavailableError('SQLite writer: not started'));
