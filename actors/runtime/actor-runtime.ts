@@ -19,7 +19,7 @@ import { dispatch, spawn, start, stop as nactStop } from 'nact';
 import type { Ref } from 'nact';
 import { shardOf } from '../../engine/shard.ts';
 import { Coalescer } from './coalescer.ts';
-import { DeadlineSweeper, type PendingAsk } from './deadline-sweeper.ts';
+import { DeadlineSweeper, type AskHolder, type PendingAsk } from './deadline-sweeper.ts';
 import { ActorCrashedError, OverloadedError, ShuttingDownError } from './errors.ts';
 
 export interface RuntimeOptions {
@@ -126,7 +126,7 @@ const noop = (): void => {};
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
 
 /** One live actor for one key; it is also the ActorContext handed to its behaviour. */
-class Incarnation<M> implements ActorContext<M> {
+class Incarnation<M> implements ActorContext<M>, AskHolder {
   /** Accepted, not yet dispatched to nact. */
   buffer: Env<M>[] = [];
   /** Dispatched to nact, not yet handed to receive. */
@@ -139,8 +139,8 @@ class Incarnation<M> implements ActorContext<M> {
   marked = false;
   dead = false;
   lastActive: number;
-  /** Asks handed to receive and not yet settled (lazily allocated). */
-  asks: Set<PendingAsk> | null = null;
+  /** Asks handed to receive and not yet settled (the sweeper counts them; see DeadlineSweeper.heldBy). */
+  heldAsks = 0;
   timers: Set<NodeJS.Timeout> | null = null;
   /** Its own nact actor (a hosted kind has none: its shard's host actor runs its batches). */
   ref: Ref<Env<M>[]> | undefined;
@@ -348,8 +348,7 @@ class Core {
       if (p.settled) {
         expired++; // timed out before reaching the behaviour: never handed over
       } else {
-        p.holder = inc.asks ??= new Set();
-        p.holder.add(p);
+        this.pending.hold(p, inc);
       }
     }
     this.addMailbox(inc, -external);
@@ -413,14 +412,13 @@ class Core {
       for (const t of inc.timers) clearTimeout(t);
       inc.timers = null;
     }
-    if (inc.asks && inc.asks.size > 0) {
+    if (inc.heldAsks > 0) {
       const err =
         reason === 'shutdown'
           ? new ShuttingDownError()
           : new ActorCrashedError(`${kind.name}:${key} ${reason === 'restart' ? 'restarted' : 'crashed'}`, { cause });
-      for (const p of [...inc.asks]) this.pending.reject(p, err);
+      for (const p of this.pending.heldBy(inc)) this.pending.reject(p, err);
     }
-    inc.asks = null;
     const undelivered = (inc.inflight ? inc.inflight.concat(inc.buffer) : inc.buffer).filter((e) => !e.self);
     inc.inflight = null;
     inc.buffer = [];
@@ -466,7 +464,7 @@ class Core {
     for (const kind of this.kinds.values()) {
       const idleMs = kind.idleMs ?? this.opts.idleMs;
       for (const inc of kind.live.values()) {
-        if (inc.running || inc.buffer.length > 0 || inc.mailbox > 0 || (inc.asks && inc.asks.size > 0)) continue;
+        if (inc.running || inc.buffer.length > 0 || inc.mailbox > 0 || inc.heldAsks > 0) continue;
         if (now - inc.lastActive <= idleMs) continue;
         let ok: boolean;
         try {

@@ -2,10 +2,28 @@
 // reply) and arms one setTimeout per call. Asks are instead correlated here by our own increasing
 // integers, and ONE interval timer for the whole runtime rejects the overdue ones.
 //
-// Pending asks are indexed by their timeout value: within one timeout value, deadlines grow with the
-// id (insertion order), so each sweep stops at the first live deadline instead of scanning everything.
+// Pending asks are queued per timeout value: within one timeout value, deadlines grow with insertion
+// order, so each sweep stops at the first live deadline instead of scanning everything.
+//
+// Why slots and not a Map or a Set: a hash table that takes one entry and drops one per ask (hundreds of
+// thousands a second on a hot key) is rebuilt every few thousand asks, and V8 leaves the old table as
+// it was, still pointing at the asks that were pending then. Once such a table is in the old
+// generation, every young object it points at (the ask, its promise, what the caller's continuation
+// holds) survives each scavenge and is promoted, until the next full collection: measured on
+// bench:hot, the scavenges took 8.4 ms (median) with the Map and the per-actor Set, 4.2 ms without,
+// and p99 fell from ~25 to ~14 ms. Here an ask sits in a slot of a fixed-size chunk, the slot is
+// cleared when the ask settles, and a chunk is dropped once all its slots are: nothing dead keeps a
+// pending ask reachable.
 
 import { AskTimeoutError } from './errors.ts';
+
+/** Slots per chunk of a queue. */
+const CHUNK_SLOTS = 512;
+
+/** Whoever an ask was handed to (an actor incarnation): counts the asks it holds that are not settled. */
+export interface AskHolder {
+  heldAsks: number;
+}
 
 /** One ask awaiting its reply. Opaque outside the runtime (it is the envelope's reply handle). */
 export interface PendingAsk {
@@ -13,15 +31,70 @@ export interface PendingAsk {
   readonly deadline: number;
   readonly actorKey: string;
   settled: boolean;
-  /** Set of outstanding asks of the incarnation it was handed to; removed from it when settled. */
-  holder: Set<PendingAsk> | null;
+  /** The incarnation it was handed to (null until then, and once settled). */
+  holder: AskHolder | null;
   /** @internal */ resolveFn: (value: unknown) => void;
   /** @internal */ rejectFn: (error: Error) => void;
-  /** @internal */ group: Map<number, PendingAsk>;
+  /** @internal */ chunk: Chunk;
+  /** @internal */ slot: number;
+}
+
+interface Chunk {
+  readonly slots: (PendingAsk | undefined)[];
+  /** Slots handed out so far (the next free one). */
+  filled: number;
+  /** Slots holding an ask not yet settled. */
+  live: number;
+  /** Slots before this one are all cleared (where a sweep resumes). */
+  scanned: number;
+}
+
+/** The asks of one timeout value, oldest first. */
+class AskQueue {
+  chunks: Chunk[] = [];
+
+  push(p: Omit<PendingAsk, 'chunk' | 'slot'>): PendingAsk {
+    let tail = this.chunks[this.chunks.length - 1];
+    if (!tail || tail.filled === CHUNK_SLOTS) {
+      // Sized once: a growing array would leave its old backing store pointing at the asks.
+      tail = { slots: new Array<PendingAsk | undefined>(CHUNK_SLOTS).fill(undefined), filled: 0, live: 0, scanned: 0 };
+      this.chunks.push(tail);
+    }
+    const ask = p as PendingAsk;
+    ask.chunk = tail;
+    ask.slot = tail.filled++;
+    tail.slots[ask.slot] = ask;
+    tail.live++;
+    return ask;
+  }
+
+  /** Drops the chunks whose every slot was handed out and cleared. */
+  compact(): void {
+    let keep = 0;
+    const last = this.chunks.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const c = this.chunks[i]!;
+      if (c.live > 0 || (i === last && c.filled < CHUNK_SLOTS)) this.chunks[keep++] = c;
+    }
+    this.chunks.length = keep;
+  }
+
+  /** Every ask not yet settled, oldest first (a copy: settling them while iterating is fine). */
+  pending(): PendingAsk[] {
+    const out: PendingAsk[] = [];
+    for (const c of this.chunks) {
+      if (c.live === 0) continue;
+      for (let i = c.scanned; i < c.filled; i++) {
+        const p = c.slots[i];
+        if (p) out.push(p);
+      }
+    }
+    return out;
+  }
 }
 
 export class DeadlineSweeper {
-  private readonly byTimeout = new Map<number, Map<number, PendingAsk>>();
+  private readonly byTimeout = new Map<number, AskQueue>();
   private nextId = 1;
   private count = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -40,12 +113,13 @@ export class DeadlineSweeper {
   }
 
   add(actorKey: string, timeoutMs: number, resolve: (v: unknown) => void, reject: (e: Error) => void): PendingAsk {
-    let group = this.byTimeout.get(timeoutMs);
-    if (!group) {
-      group = new Map();
-      this.byTimeout.set(timeoutMs, group);
+    let queue = this.byTimeout.get(timeoutMs);
+    if (!queue) {
+      queue = new AskQueue();
+      this.byTimeout.set(timeoutMs, queue);
     }
-    const p: PendingAsk = {
+    this.count++;
+    return queue.push({
       id: this.nextId++,
       deadline: this.now() + timeoutMs,
       actorKey,
@@ -53,23 +127,46 @@ export class DeadlineSweeper {
       holder: null,
       resolveFn: resolve,
       rejectFn: reject,
-      group,
-    };
-    group.set(p.id, p);
-    this.count++;
-    return p;
+    });
+  }
+
+  /** Slots the queues keep (settled or not): what the pending asks cost beyond themselves. */
+  retainedSlots(): number {
+    let n = 0;
+    for (const queue of this.byTimeout.values()) n += queue.chunks.length * CHUNK_SLOTS;
+    return n;
+  }
+
+  /** Marks the ask as held by `holder` (handed to it): see heldBy. */
+  hold(p: PendingAsk, holder: AskHolder): void {
+    if (p.settled || p.holder === holder) return;
+    if (p.holder) p.holder.heldAsks--;
+    p.holder = holder;
+    holder.heldAsks++;
+  }
+
+  /** The asks `holder` holds that are not settled, oldest first per timeout value. */
+  heldBy(holder: AskHolder): PendingAsk[] {
+    if (holder.heldAsks === 0) return [];
+    const out: PendingAsk[] = [];
+    for (const queue of this.byTimeout.values()) for (const p of queue.pending()) if (p.holder === holder) out.push(p);
+    return out;
   }
 
   /** Resolves the ask; false (and nothing happens) if it was already answered, failed or timed out. */
   resolve(p: PendingAsk, value: unknown): boolean {
     if (!this.settle(p)) return false;
-    p.resolveFn(value);
+    const resolveFn = p.resolveFn;
+    this.forget(p);
+    resolveFn(value);
     return true;
   }
 
   reject(p: PendingAsk, error: Error): boolean {
     if (!this.settle(p)) return false;
-    p.rejectFn(error);
+    const rejectFn = p.rejectFn;
+    this.forget(p);
+    rejectFn(error);
     return true;
   }
 
@@ -77,21 +174,30 @@ export class DeadlineSweeper {
   sweep(): number {
     const now = this.now();
     let expired = 0;
-    for (const [timeoutMs, group] of this.byTimeout) {
-      for (const p of group.values()) {
-        if (p.deadline > now) break;
-        this.reject(p, new AskTimeoutError(`ask to '${p.actorKey}' timed out after ${timeoutMs} ms`));
-        expired++;
+    for (const [timeoutMs, queue] of this.byTimeout) {
+      sweeping: for (const c of queue.chunks) {
+        for (let i = c.scanned; i < c.filled; i++) {
+          const p = c.slots[i];
+          if (!p) {
+            if (i === c.scanned) c.scanned++;
+            continue;
+          }
+          if (p.deadline > now) break sweeping;
+          this.reject(p, new AskTimeoutError(`ask to '${p.actorKey}' timed out after ${timeoutMs} ms`));
+          expired++;
+          if (i === c.scanned) c.scanned++;
+        }
       }
-      if (group.size === 0) this.byTimeout.delete(timeoutMs);
+      queue.compact();
+      if (queue.chunks.length === 0) this.byTimeout.delete(timeoutMs);
     }
     return expired;
   }
 
   /** Rejects every pending ask (shutdown). */
   rejectAll(makeError: (p: PendingAsk) => Error): void {
-    for (const group of this.byTimeout.values()) {
-      for (const p of group.values()) this.reject(p, makeError(p));
+    for (const queue of this.byTimeout.values()) {
+      for (const p of queue.pending()) this.reject(p, makeError(p));
     }
     this.byTimeout.clear();
   }
@@ -104,12 +210,22 @@ export class DeadlineSweeper {
   private settle(p: PendingAsk): boolean {
     if (p.settled) return false;
     p.settled = true;
-    p.group.delete(p.id);
     this.count--;
+    const c = p.chunk;
+    c.slots[p.slot] = undefined;
+    c.live--;
     if (p.holder) {
-      p.holder.delete(p);
+      p.holder.heldAsks--;
       p.holder = null;
     }
     return true;
   }
+
+  /** A settled ask may stay referenced (an envelope still in a batch): it keeps nothing of its caller. */
+  private forget(p: PendingAsk): void {
+    p.resolveFn = noop;
+    p.rejectFn = noop;
+  }
 }
+
+const noop = (): void => {};
