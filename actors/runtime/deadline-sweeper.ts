@@ -28,6 +28,7 @@ export interface AskHolder {
 /** One ask awaiting its reply. Opaque outside the runtime (it is the envelope's reply handle). */
 export interface PendingAsk {
   readonly id: number;
+  /** When it times out, in ms after the sweeper's start (an integer V8 keeps unboxed for 24 days). */
   readonly deadline: number;
   readonly actorKey: string;
   settled: boolean;
@@ -35,9 +36,15 @@ export interface PendingAsk {
   holder: AskHolder | null;
   /** @internal */ resolveFn: (value: unknown) => void;
   /** @internal */ rejectFn: (error: Error) => void;
+  /** @internal What the caller gets is map(reply, mapArg) when set (see DeadlineSweeper.add). */
+  map: ((value: any, arg: any) => unknown) | null;
+  /** @internal */ mapArg: unknown;
   /** @internal */ chunk: Chunk;
   /** @internal */ slot: number;
 }
+
+/** What add() needs of an ask; the queue completes it (one object literal: no properties added later). */
+type NewAsk = Omit<PendingAsk, 'chunk' | 'slot' | 'id' | 'settled' | 'holder'>;
 
 interface Chunk {
   readonly slots: (PendingAsk | undefined)[];
@@ -53,16 +60,26 @@ interface Chunk {
 class AskQueue {
   chunks: Chunk[] = [];
 
-  push(p: Omit<PendingAsk, 'chunk' | 'slot'>): PendingAsk {
+  push(id: number, a: NewAsk): PendingAsk {
     let tail = this.chunks[this.chunks.length - 1];
     if (!tail || tail.filled === CHUNK_SLOTS) {
       // Sized once: a growing array would leave its old backing store pointing at the asks.
       tail = { slots: new Array<PendingAsk | undefined>(CHUNK_SLOTS).fill(undefined), filled: 0, live: 0, scanned: 0 };
       this.chunks.push(tail);
     }
-    const ask = p as PendingAsk;
-    ask.chunk = tail;
-    ask.slot = tail.filled++;
+    const ask: PendingAsk = {
+      id,
+      deadline: a.deadline,
+      actorKey: a.actorKey,
+      settled: false,
+      holder: null,
+      resolveFn: a.resolveFn,
+      rejectFn: a.rejectFn,
+      map: a.map,
+      mapArg: a.mapArg,
+      chunk: tail,
+      slot: tail.filled++,
+    };
     tail.slots[ask.slot] = ask;
     tail.live++;
     return ask;
@@ -98,11 +115,14 @@ export class DeadlineSweeper {
   private nextId = 1;
   private count = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The clock's reading at the start: deadlines are kept relative to it. */
+  private readonly base: number;
 
   constructor(
     private readonly now: () => number,
     intervalMs: number,
   ) {
+    this.base = now();
     this.timer = setInterval(() => this.sweep(), intervalMs);
     this.timer.unref();
   }
@@ -112,22 +132,26 @@ export class DeadlineSweeper {
     return this.count;
   }
 
-  add(actorKey: string, timeoutMs: number, resolve: (v: unknown) => void, reject: (e: Error) => void): PendingAsk {
+  /**
+   * A new pending ask. With `map`, the caller is resolved with map(reply, mapArg) instead of the reply
+   * (and rejected with what map throws): no promise of its own to wait on the reply and transform it,
+   * which a caller parked on a group commit would keep alive — and the scavenger copy — until then.
+   */
+  add<A>(
+    actorKey: string,
+    timeoutMs: number,
+    resolve: (v: unknown) => void,
+    reject: (e: Error) => void,
+    map: ((value: any, arg: A) => unknown) | null = null,
+    mapArg?: A,
+  ): PendingAsk {
     let queue = this.byTimeout.get(timeoutMs);
     if (!queue) {
       queue = new AskQueue();
       this.byTimeout.set(timeoutMs, queue);
     }
     this.count++;
-    return queue.push({
-      id: this.nextId++,
-      deadline: this.now() + timeoutMs,
-      actorKey,
-      settled: false,
-      holder: null,
-      resolveFn: resolve,
-      rejectFn: reject,
-    });
+    return queue.push(this.nextId++, { deadline: this.now() - this.base + timeoutMs, actorKey, resolveFn: resolve, rejectFn: reject, map, mapArg });
   }
 
   /** Slots the queues keep (settled or not): what the pending asks cost beyond themselves. */
@@ -156,9 +180,20 @@ export class DeadlineSweeper {
   /** Resolves the ask; false (and nothing happens) if it was already answered, failed or timed out. */
   resolve(p: PendingAsk, value: unknown): boolean {
     if (!this.settle(p)) return false;
-    const resolveFn = p.resolveFn;
+    const { resolveFn, rejectFn, map, mapArg } = p;
     this.forget(p);
-    resolveFn(value);
+    if (map === null) {
+      resolveFn(value);
+      return true;
+    }
+    let mapped: unknown;
+    try {
+      mapped = map(value, mapArg);
+    } catch (error) {
+      rejectFn(error instanceof Error ? error : new Error(String(error)));
+      return true;
+    }
+    resolveFn(mapped);
     return true;
   }
 
@@ -172,7 +207,7 @@ export class DeadlineSweeper {
 
   /** Rejects every ask whose deadline has passed; returns how many. */
   sweep(): number {
-    const now = this.now();
+    const now = this.now() - this.base;
     let expired = 0;
     for (const [timeoutMs, queue] of this.byTimeout) {
       sweeping: for (const c of queue.chunks) {
@@ -225,6 +260,8 @@ export class DeadlineSweeper {
   private forget(p: PendingAsk): void {
     p.resolveFn = noop;
     p.rejectFn = noop;
+    p.map = null;
+    p.mapArg = undefined;
   }
 }
 

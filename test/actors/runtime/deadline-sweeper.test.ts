@@ -105,21 +105,51 @@ describe('DeadlineSweeper', () => {
     expect(outcomes.length).toBe(50_001);
   });
 
+  it('resolves a mapped ask with map(reply, arg), rejects it with what map throws, and times it out like any ask', () => {
+    let now = 0;
+    sweeper = new DeadlineSweeper(() => now, 60_000);
+    const outcomes: Outcome[] = [];
+    const map = (reply: { n: number }, arg: { factor: number }): number => {
+      if (reply.n < 0) throw new RangeError(`negative ${reply.n}`);
+      return reply.n * arg.factor;
+    };
+    const mapped = (factor: number): PendingAsk => {
+      let ask!: PendingAsk;
+      ask = sweeper.add('k', 100, (value) => outcomes.push({ id: ask.id, value }), (error) => outcomes.push({ id: ask.id, error }), map, { factor });
+      return ask;
+    };
+    const [a, b, c] = [mapped(3), mapped(5), mapped(7)];
+    expect(sweeper.resolve(a, { n: 2 })).toBe(true);
+    expect(sweeper.resolve(b, { n: -1 })).toBe(true);
+    expect(outcomes).toEqual([{ id: a.id, value: 6 }, { id: b.id, error: new RangeError('negative -1') }]);
+    expect(sweeper.resolve(b, { n: 4 })).toBe(false);
+    now = 100;
+    expect(sweeper.sweep()).toBe(1);
+    expect(outcomes[2]).toMatchObject({ id: c.id, error: expect.any(AskTimeoutError) });
+    expect(sweeper.size).toBe(0);
+  });
+
   it('a settled ask still referenced does not keep its caller reachable', async () => {
     sweeper = new DeadlineSweeper(() => 0, 60_000);
     let caller: { payload: number[] } | null = { payload: new Array(1_000).fill(7) };
+    let argument: { payload: number[] } | null = { payload: new Array(1_000).fill(8) };
     const weak = new WeakRef(caller);
+    const weakArgument = new WeakRef(argument);
     const kept: PendingAsk[] = [];
     (() => {
       const mine = caller;
       kept.push(sweeper.add('k', 5_000, () => void mine, () => void mine));
+      kept.push(sweeper.add('k', 5_000, () => {}, () => {}, (reply: unknown) => reply, argument));
     })();
     caller = null;
+    argument = null;
     sweeper.resolve(kept[0]!, 'ok');
+    sweeper.resolve(kept[1]!, 'ok');
     // Let the promise machinery settle, then collect.
     await new Promise((resolve) => setImmediate(resolve));
     gc();
     expect(kept[0]!.settled).toBe(true);
     expect(weak.deref()).toBeUndefined();
+    expect(weakArgument.deref()).toBeUndefined();
   });
 });
