@@ -202,6 +202,38 @@ function factsOf(o: BuyerOrderFacts): BuyerOrderFacts {
   };
 }
 
+/**
+ * A counted order of the state, its facts shared (interned). Built as one object literal, not as
+ * `{ ...facts, status }`: a spread's result took a hidden class of its own per buyer here (a heap
+ * snapshot of 20,000 live buyers: a map and a descriptor array, ~290 bytes, per held order).
+ */
+function orderOf(o: BuyerOrderFacts, status: BuyerOrder['status']): BuyerOrder {
+  return {
+    orderId: o.orderId,
+    skuId: internString(o.skuId),
+    date: internString(o.date),
+    merchantId: internString(o.merchantId),
+    attributes: internAttributes(o.attributes),
+    qty: o.qty,
+    createdAt: o.createdAt,
+    status,
+  };
+}
+
+/** A no-show of the state, its facts shared (interned); one object literal (see orderOf). */
+function noShowOf(n: BuyerOrderFacts, at: number): NoShow {
+  return {
+    orderId: n.orderId,
+    skuId: internString(n.skuId),
+    date: internString(n.date),
+    merchantId: internString(n.merchantId),
+    attributes: internAttributes(n.attributes),
+    qty: n.qty,
+    createdAt: n.createdAt,
+    at,
+  };
+}
+
 export function decideBuyer(state: BuyerState, command: BuyerCommand, now: number): BuyerDecision {
   switch (command.type) {
     case 'hold': {
@@ -287,7 +319,7 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
   switch (event.type) {
     case 'held':
       if (!state.orders.has(event.order.orderId)) {
-        state.orders.set(event.order.orderId, { ...factsOf(event.order), status: 'held' });
+        state.orders.set(event.order.orderId, orderOf(event.order, 'held'));
         if (state.ledger) appendToLedger(state.ledger, event.order);
         else if (state.orders.size >= LEDGER_ORDERS_MIN) state.ledger = ledgerOf(state.orders);
       }
@@ -314,7 +346,7 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
       return state;
     case 'no_show_recorded':
       if (!state.noShows.has(event.noShow.orderId)) {
-        state.noShows.set(event.noShow.orderId, { ...factsOf(event.noShow), at: event.noShow.at });
+        state.noShows.set(event.noShow.orderId, noShowOf(event.noShow, event.noShow.at));
         if (state.noShows.size > BUYER_NO_SHOWS_MAX) {
           const [oldestId, oldest] = state.noShows.entries().next().value!;
           state.noShows.delete(oldestId);
@@ -360,11 +392,11 @@ export function buyerToSnapshot(state: BuyerState): BuyerSnapshot {
 }
 
 export function buyerFromSnapshot(s: BuyerSnapshot): BuyerState {
-  const orders = new Map<string, BuyerOrder>(s.orders.map((o) => [o.orderId, { ...factsOf(o), status: o.status }]));
+  const orders = new Map<string, BuyerOrder>(s.orders.map((o) => [o.orderId, orderOf(o, o.status)]));
   return {
     orders,
     released: new Map(s.released),
-    noShows: new Map(s.noShows.map((n) => [n.orderId, { ...factsOf(n), at: n.at }])),
+    noShows: new Map(s.noShows.map((n) => [n.orderId, noShowOf(n, n.at)])),
     acceptFrom_ms: s.acceptFrom_ms ?? -Infinity,
     noShowsFrom_ms: s.noShowsFrom_ms ?? -Infinity,
     ledger: ledgerOf(orders),

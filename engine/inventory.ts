@@ -154,18 +154,15 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
         return { events, reply: { outcome: 'sold_out', available: left } };
       }
       if (command.probe) return { events: [], reply: { outcome: 'hold_required', available: left } };
-      // The event is the reservation (plus its type): one object per order on the hot path.
-      const event: Extract<InventoryEvent, { type: 'reserved' }> = {
-        type: 'reserved',
-        orderId: command.orderId,
-        userId: command.userId,
-        qty: command.qty,
-        amountCents: command.qty * command.unitPriceCents,
-        createdAt: now,
-        expiresAt: now + command.ttl_ms,
-      };
+      // The event is the reservation (plus its type): one object per order on the hot path. A limited
+      // one is its own literal: `limited` added afterwards would put it in a property array (40 more
+      // bytes per live reservation of a sale with rules).
+      const amountCents = command.qty * command.unitPriceCents;
+      const expiresAt = now + command.ttl_ms;
+      const event: Extract<InventoryEvent, { type: 'reserved' }> = command.limited
+        ? { type: 'reserved', orderId: command.orderId, userId: command.userId, qty: command.qty, amountCents, createdAt: now, expiresAt, limited: true }
+        : { type: 'reserved', orderId: command.orderId, userId: command.userId, qty: command.qty, amountCents, createdAt: now, expiresAt };
       if (command.idempotency) event.idempotency = command.idempotency;
-      if (command.limited) event.limited = true;
       // API.md: an order whose amount is 0 needs no payment; it is sold in the same write.
       if (event.amountCents === 0) {
         const sold: InventoryEvent = { type: 'sold', ...settledFacts(event), at: now, paymentId: FREE_PAYMENT_ID };
