@@ -66,10 +66,10 @@ export interface NoShow extends UsageNoShow {
 export interface BuyerState {
   /** Counted orders (held or confirmed), by id, in hold order. */
   orders: Map<string, BuyerOrder>;
-  /** Tombstones: order id -> when it was released, in release order. */
-  released: Map<string, number>;
-  /** No-shows by order id, in the order recorded. */
-  noShows: Map<string, NoShow>;
+  /** Tombstones: order id -> when it was released, in release order (written through tombstonesOf). */
+  released: ReadonlyMap<string, number>;
+  /** No-shows by order id, in the order recorded (written through noShowsOf). */
+  noShows: ReadonlyMap<string, NoShow>;
   /**
    * Holds of orders created before this are refused (stale): tombstones older than it may be gone, so
    * such a hold cannot be told from one whose release was forgotten.
@@ -171,11 +171,30 @@ export interface BuyerDecision {
   reply: BuyerReply;
 }
 
+/**
+ * The tombstones and no-shows of a buyer who has none — most buyers of a sale: one shared empty map,
+ * never written (tombstonesOf and noShowsOf give a buyer a map of its own at its first entry). Two
+ * empty Maps cost ~370 bytes per live limit actor, a fifth of one holding an order.
+ */
+const NONE: ReadonlyMap<string, never> = new Map<string, never>();
+
+/** The buyer's tombstones, made its own map first if it had none (see NONE). */
+function tombstonesOf(state: BuyerState): Map<string, number> {
+  if (state.released === NONE) state.released = new Map<string, number>();
+  return state.released as Map<string, number>;
+}
+
+/** The buyer's no-shows, made its own map first if it had none (see NONE). */
+function noShowsOf(state: BuyerState): Map<string, NoShow> {
+  if (state.noShows === NONE) state.noShows = new Map<string, NoShow>();
+  return state.noShows as Map<string, NoShow>;
+}
+
 export function emptyBuyer(): BuyerState {
   return {
     orders: new Map(),
-    released: new Map(),
-    noShows: new Map(),
+    released: NONE,
+    noShows: NONE,
     acceptFrom_ms: -Infinity,
     noShowsFrom_ms: -Infinity,
     ledger: undefined,
@@ -190,48 +209,61 @@ export function buyerUsage(state: BuyerState): Usage {
 }
 
 /** A copy of the order's facts, its repeated values shared (engine/facts-intern.ts). */
-function factsOf(o: BuyerOrderFacts): BuyerOrderFacts {
-  return {
-    orderId: o.orderId,
-    skuId: internString(o.skuId),
-    date: internString(o.date),
-    merchantId: internString(o.merchantId),
-    attributes: internAttributes(o.attributes),
-    qty: o.qty,
-    createdAt: o.createdAt,
-  };
-}
-
 /**
- * A counted order of the state, its facts shared (interned). Built as one object literal, not as
- * `{ ...facts, status }`: a spread's result took a hidden class of its own per buyer here (a heap
- * snapshot of 20,000 live buyers: a map and a descriptor array, ~290 bytes, per held order).
+ * An order's facts with its shared strings and attributes (interned). The state's counted orders and
+ * no-shows are instances of its two subclasses, not `{ ...facts, status }`: a spread's result took a
+ * hidden class of its own per buyer here (a heap snapshot of 20,000 live buyers: a map and a
+ * descriptor array, ~290 bytes, per held order; test/engine/buyer-shapes.test.ts), and a class gives
+ * every instance the same one.
  */
-function orderOf(o: BuyerOrderFacts, status: BuyerOrder['status']): BuyerOrder {
-  return {
-    orderId: o.orderId,
-    skuId: internString(o.skuId),
-    date: internString(o.date),
-    merchantId: internString(o.merchantId),
-    attributes: internAttributes(o.attributes),
-    qty: o.qty,
-    createdAt: o.createdAt,
-    status,
-  };
+class InternedFacts implements BuyerOrderFacts {
+  orderId: string;
+  skuId: string;
+  date: string;
+  merchantId: string;
+  attributes: Readonly<Record<string, string>>;
+  qty: number;
+  createdAt: number;
+
+  constructor(o: BuyerOrderFacts) {
+    this.orderId = o.orderId;
+    this.skuId = internString(o.skuId);
+    this.date = internString(o.date);
+    this.merchantId = internString(o.merchantId);
+    this.attributes = internAttributes(o.attributes);
+    this.qty = o.qty;
+    this.createdAt = o.createdAt;
+  }
 }
 
-/** A no-show of the state, its facts shared (interned); one object literal (see orderOf). */
+class CountedOrder extends InternedFacts implements BuyerOrder {
+  constructor(
+    o: BuyerOrderFacts,
+    public status: BuyerOrder['status'],
+  ) {
+    super(o);
+  }
+}
+
+class RecordedNoShow extends InternedFacts implements NoShow {
+  constructor(
+    o: BuyerOrderFacts,
+    public at: number,
+  ) {
+    super(o);
+  }
+}
+
+function factsOf(o: BuyerOrderFacts): BuyerOrderFacts {
+  return new InternedFacts(o);
+}
+
+function orderOf(o: BuyerOrderFacts, status: BuyerOrder['status']): BuyerOrder {
+  return new CountedOrder(o, status);
+}
+
 function noShowOf(n: BuyerOrderFacts, at: number): NoShow {
-  return {
-    orderId: n.orderId,
-    skuId: internString(n.skuId),
-    date: internString(n.date),
-    merchantId: internString(n.merchantId),
-    attributes: internAttributes(n.attributes),
-    qty: n.qty,
-    createdAt: n.createdAt,
-    at,
-  };
+  return new RecordedNoShow(n, at);
 }
 
 export function decideBuyer(state: BuyerState, command: BuyerCommand, now: number): BuyerDecision {
@@ -335,10 +367,11 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
         else removeFromLedger(state.ledger, event.orderId);
       }
       if (!state.released.has(event.orderId)) {
-        state.released.set(event.orderId, event.at);
-        if (state.released.size > BUYER_TOMBSTONES_MAX) {
-          const [oldestId, oldestAt] = state.released.entries().next().value!;
-          state.released.delete(oldestId);
+        const released = tombstonesOf(state);
+        released.set(event.orderId, event.at);
+        if (released.size > BUYER_TOMBSTONES_MAX) {
+          const [oldestId, oldestAt] = released.entries().next().value!;
+          released.delete(oldestId);
           // Its order was created no later than it was released: refuse holds of anything that old.
           state.acceptFrom_ms = Math.max(state.acceptFrom_ms, oldestAt + 1);
         }
@@ -346,10 +379,11 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
       return state;
     case 'no_show_recorded':
       if (!state.noShows.has(event.noShow.orderId)) {
-        state.noShows.set(event.noShow.orderId, noShowOf(event.noShow, event.noShow.at));
-        if (state.noShows.size > BUYER_NO_SHOWS_MAX) {
-          const [oldestId, oldest] = state.noShows.entries().next().value!;
-          state.noShows.delete(oldestId);
+        const noShows = noShowsOf(state);
+        noShows.set(event.noShow.orderId, noShowOf(event.noShow, event.noShow.at));
+        if (noShows.size > BUYER_NO_SHOWS_MAX) {
+          const [oldestId, oldest] = noShows.entries().next().value!;
+          noShows.delete(oldestId);
           state.noShowsFrom_ms = Math.max(state.noShowsFrom_ms, oldest.at + 1);
         }
       }
@@ -360,8 +394,14 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
       const noShowsBefore_ms = event.noShowsBefore_ms ?? -Infinity;
       for (const [id, o] of state.orders) if (o.createdAt < ordersBefore_ms) state.orders.delete(id);
       state.ledger = ledgerOf(state.orders);
-      for (const [id, n] of state.noShows) if (n.at < noShowsBefore_ms) state.noShows.delete(id);
-      for (const [id, at] of state.released) if (at < event.acceptFrom_ms) state.released.delete(id);
+      if (state.noShows.size > 0) {
+        const noShows = noShowsOf(state);
+        for (const [id, n] of noShows) if (n.at < noShowsBefore_ms) noShows.delete(id);
+      }
+      if (state.released.size > 0) {
+        const released = tombstonesOf(state);
+        for (const [id, at] of released) if (at < event.acceptFrom_ms) released.delete(id);
+      }
       state.acceptFrom_ms = Math.max(state.acceptFrom_ms, event.acceptFrom_ms);
       state.noShowsFrom_ms = Math.max(state.noShowsFrom_ms, noShowsBefore_ms);
       return state;
@@ -395,8 +435,8 @@ export function buyerFromSnapshot(s: BuyerSnapshot): BuyerState {
   const orders = new Map<string, BuyerOrder>(s.orders.map((o) => [o.orderId, orderOf(o, o.status)]));
   return {
     orders,
-    released: new Map(s.released),
-    noShows: new Map(s.noShows.map((n) => [n.orderId, noShowOf(n, n.at)])),
+    released: s.released.length > 0 ? new Map(s.released) : NONE,
+    noShows: s.noShows.length > 0 ? new Map(s.noShows.map((n) => [n.orderId, noShowOf(n, n.at)])) : NONE,
     acceptFrom_ms: s.acceptFrom_ms ?? -Infinity,
     noShowsFrom_ms: s.noShowsFrom_ms ?? -Infinity,
     ledger: ledgerOf(orders),
