@@ -216,15 +216,9 @@ export function buyerUsage(state: BuyerState): Usage {
  * descriptor array, ~290 bytes, per held order; test/engine/buyer-shapes.test.ts), and a class gives
  * every instance the same one.
  */
-class InternedFacts implements BuyerOrderFacts {
-  orderId: string;
-  skuId: string;
-  date: string;
-  merchantId: string;
-  attributes: Readonly<Record<string, string>>;
-  qty: number;
-  createdAt: number;
-
+interface InternedFacts extends BuyerOrderFacts {}
+// (Its fields are BuyerOrderFacts', declared by the interface above and set in this order.)
+class InternedFacts {
   constructor(o: BuyerOrderFacts) {
     this.orderId = o.orderId;
     this.skuId = internString(o.skuId);
