@@ -16,6 +16,7 @@ import {
   type InventoryState,
   type OrderFacts,
   type ReleaseReason,
+  type Reservation,
 } from '../engine/index.ts';
 import type { IdempotencyRow, JournalStore, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
@@ -479,7 +480,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private listOrders(afterOrderId: string, limit: number): LiveOrder[] {
     const byId = new Map<string, LiveOrder>();
     for (const r of this.state.reservations.values()) {
-      if (r.orderId > afterOrderId) byId.set(r.orderId, { ...r, skuId: this.skuId, date: this.date, status: 'reserved' });
+      if (r.orderId > afterOrderId) byId.set(r.orderId, this.liveReservation(r));
     }
     for (const s of this.settled.values()) if (s.order.orderId > afterOrderId) byId.set(s.order.orderId, { ...s.order });
     for (const o of this.settlingOrders()) if (o.orderId > afterOrderId) byId.set(o.orderId, o);
@@ -487,9 +488,18 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     return out.slice(0, limit);
   }
 
+  /**
+   * A live reservation as an order of this SKU/date. Object.assign onto a literal, not
+   * `{ ...r, skuId, date, status }`: that makes a hidden class per call (docs/performance.md, "Session
+   * 10"), and every reader of the result goes megamorphic.
+   */
+  private liveReservation(r: Reservation): LiveOrder {
+    return Object.assign({ skuId: this.skuId, date: this.date, status: 'reserved' as const }, r);
+  }
+
   private order(orderId: string): LiveOrder | undefined {
     const r = this.state.reservations.get(orderId);
-    if (r) return { ...r, skuId: this.skuId, date: this.date, status: 'reserved' };
+    if (r) return this.liveReservation(r);
     return this.settled.get(orderId)?.order;
   }
 }

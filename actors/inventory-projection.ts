@@ -106,11 +106,11 @@ export function outboxTypesOf(kinds: number): string[] {
 export function inventoryOutboxEvent(event: InventoryEvent, seq: number, c: StreamContext): OutboxEvent | undefined {
   switch (event.type) {
     case 'reserved':
-      return orderOutboxEvent('order.reserved', c.stream, seq, event.createdAt, c.merchantId, { ...event, skuId: c.skuId, date: c.date, status: 'reserved' });
+      return orderOutboxEvent('order.reserved', c.stream, seq, event.createdAt, c.merchantId, Object.assign({ skuId: c.skuId, date: c.date, status: 'reserved' as const }, event));
     case 'sold':
-      return orderOutboxEvent('order.paid', c.stream, seq, event.at, c.merchantId, { ...event, skuId: c.skuId, date: c.date, status: 'paid' }, { paymentId: event.paymentId });
+      return orderOutboxEvent('order.paid', c.stream, seq, event.at, c.merchantId, Object.assign({ skuId: c.skuId, date: c.date, status: 'paid' as const }, event), { paymentId: event.paymentId });
     case 'released':
-      return orderOutboxEvent(`order.${event.reason}`, c.stream, seq, event.at, c.merchantId, { ...event, skuId: c.skuId, date: c.date, status: event.reason });
+      return orderOutboxEvent(`order.${event.reason}`, c.stream, seq, event.at, c.merchantId, Object.assign({ skuId: c.skuId, date: c.date, status: event.reason }, event));
     default:
       return undefined;
   }
