@@ -95,6 +95,18 @@ export interface BuyerInspection {
   journalSeq: number;
 }
 
+/** What one batch of a limit actor decided so far (LimitActor.receive). */
+interface BatchDecisions {
+  now: number;
+  rules: RuleSet;
+  events: BuyerEvent[];
+  replies: [Envelope<LimitMessage>, unknown][];
+  /** Only refused holds' releases were decided in this batch (they need no write of their own). */
+  deferrable: boolean;
+  /** The reply of an adoption waiting for its hold to be settled (decideResolution). */
+  adoptReply: BuyerReply | undefined;
+}
+
 export class LimitActor implements Behavior<LimitMessage> {
   private loaded = false;
   private state: BuyerState = emptyBuyer();
@@ -122,61 +134,23 @@ export class LimitActor implements Behavior<LimitMessage> {
   async receive(batch: Envelope<LimitMessage>[], ctx: ActorContext<LimitMessage>): Promise<void> {
     try {
       if (!this.loaded) await this.load();
-      const events: BuyerEvent[] = [];
-      const replies: [Envelope<LimitMessage>, unknown][] = [];
-      const now = this.deps.now();
-      // Prune: what no rule in force can reach any more goes (engine/buyer.ts decidePrune; a month is
-      // always kept), so a long-lived buyer's state and its BUYER_ORDERS_MAX stay about the rules'
-      // windows, not about every order ever. Journaled with this batch, before its commands.
-      // With no rule in force (the first one being adopted), what a rule reaches is unknown: no prune.
-      const rules = this.deps.rules();
-      if (now - this.prunedAt >= PRUNE_EVERY_MS && this.entries() >= PRUNE_AT_ENTRIES && rules.rules.length > 0) {
-        this.prunedAt = now;
-        for (const e of decideBuyer(this.state, { type: 'prune', rules }, now).events) {
-          evolveBuyer(this.state, e);
-          events.push(e);
-        }
+      const b = this.startBatch();
+      // Decided one after the other against the state with the batch's earlier events applied (one
+      // buyer, one sequence), synchronously, except where a hold must be settled by what its SKU/date
+      // knows (a resolve, an adoption): there the next decision waits for that answer. (The deciding
+      // is in methods of its own so that this frame, which waits for the write, stays small: it is
+      // kept alive for every hold in flight.)
+      for (let i = this.decideUntilResolution(batch, 0, b); i < batch.length; i = this.decideUntilResolution(batch, i + 1, b)) {
+        await this.decideResolution(batch[i]!, b);
       }
-      /** Only refused holds' releases were decided in this batch (they need no write of their own). */
-      let deferrable = events.length === 0;
-      for (const env of batch) {
-        const msg = env.msg;
-        if (msg.type === 'inspect') {
-          replies.push([env, this.inspect(now, this.seq + events.length)]);
-          continue;
-        }
-        if (!(msg.type === 'release' && msg.reason === 'not_reserved') || env.handle !== null) deferrable = false;
-        if (msg.type === 'resolve') {
-          for (const e of await this.resolution(msg.orderId, now)) {
-            evolveBuyer(this.state, e);
-            events.push(e);
-          }
-          replies.push([env, { outcome: 'resolved' }]);
-          continue;
-        }
-        const command: BuyerCommand = msg.type === 'hold' ? { type: 'hold', order: msg.order, rules } : msg;
-        const d = decideBuyer(this.state, command, now);
-        // Decided against the state with the batch's earlier events applied: one buyer, one sequence.
-        for (const e of d.events) {
-          evolveBuyer(this.state, e);
-          events.push(e);
-        }
-        if (msg.type === 'adopt' && d.events.length > 0) {
-          for (const e of await this.resolution(msg.order.orderId, now)) {
-            evolveBuyer(this.state, e);
-            events.push(e);
-          }
-        }
-        replies.push([env, d.reply]);
-      }
-      if (events.length > 0 && deferrable) {
-        this.unjournaled.push(...events);
-      } else if (events.length > 0) {
+      if (b.events.length > 0 && b.deferrable) {
+        this.unjournaled.push(...b.events);
+      } else if (b.events.length > 0) {
         // Journaled in the order decided: the deferred releases first.
-        await this.write(this.unjournaled.length > 0 ? [...this.unjournaled, ...events] : events);
+        await this.write(this.unjournaled.length > 0 ? [...this.unjournaled, ...b.events] : b.events);
         this.unjournaled = [];
       }
-      for (const [env, reply] of replies) ctx.reply(env, reply);
+      for (const [env, reply] of b.replies) ctx.reply(env, reply);
       if (this.seq - this.compactedSeq >= COMPACT_AFTER_EVENTS && this.unjournaled.length === 0) await this.compactAfterReplies();
     } catch (error) {
       // Nothing of this batch is known durable: fail it, and start again from the journal.
@@ -184,6 +158,70 @@ export class LimitActor implements Behavior<LimitMessage> {
       for (const env of batch) ctx.fail(env, failure);
       this.loaded = false;
       this.prunedAt = 0;
+    }
+  }
+
+  /** A batch's decisions, starting with a prune when one is due. */
+  private startBatch(): BatchDecisions {
+    const now = this.deps.now();
+    const rules = this.deps.rules();
+    const b: BatchDecisions = { now, rules, events: [], replies: [], deferrable: true, adoptReply: undefined };
+    // Prune: what no rule in force can reach any more goes (engine/buyer.ts decidePrune; a month is
+    // always kept), so a long-lived buyer's state and its BUYER_ORDERS_MAX stay about the rules'
+    // windows, not about every order ever. Journaled with this batch, before its commands.
+    // With no rule in force (the first one being adopted), what a rule reaches is unknown: no prune.
+    if (now - this.prunedAt >= PRUNE_EVERY_MS && this.entries() >= PRUNE_AT_ENTRIES && rules.rules.length > 0) {
+      this.prunedAt = now;
+      const pruned = decideBuyer(this.state, { type: 'prune', rules }, now).events;
+      this.apply(b, pruned);
+      if (pruned.length > 0) b.deferrable = false;
+    }
+    return b;
+  }
+
+  /**
+   * Decides batch[from..] in order until a message whose decision needs what a SKU/date knows (a
+   * resolve, or an adoption that took a hold); returns its index (batch.length when none is left).
+   */
+  private decideUntilResolution(batch: Envelope<LimitMessage>[], from: number, b: BatchDecisions): number {
+    for (let i = from; i < batch.length; i++) {
+      const env = batch[i]!;
+      const msg = env.msg;
+      if (msg.type === 'inspect') {
+        b.replies.push([env, this.inspect(b.now, this.seq + b.events.length)]);
+        continue;
+      }
+      if (!(msg.type === 'release' && msg.reason === 'not_reserved') || env.handle !== null) b.deferrable = false;
+      if (msg.type === 'resolve') return i;
+      const command: BuyerCommand = msg.type === 'hold' ? { type: 'hold', order: msg.order, rules: b.rules } : msg;
+      const d = decideBuyer(this.state, command, b.now);
+      this.apply(b, d.events);
+      if (msg.type === 'adopt' && d.events.length > 0) {
+        b.adoptReply = d.reply;
+        return i;
+      }
+      b.replies.push([env, d.reply]);
+    }
+    return batch.length;
+  }
+
+  /** The decision of a resolve, or the rest of an adoption's: its hold settled by what its SKU/date knows. */
+  private async decideResolution(env: Envelope<LimitMessage>, b: BatchDecisions): Promise<void> {
+    const msg = env.msg;
+    if (msg.type === 'resolve') {
+      this.apply(b, await this.resolution(msg.orderId, b.now));
+      b.replies.push([env, { outcome: 'resolved' }]);
+    } else if (msg.type === 'adopt') {
+      this.apply(b, await this.resolution(msg.order.orderId, b.now));
+      b.replies.push([env, b.adoptReply]);
+      b.adoptReply = undefined;
+    }
+  }
+
+  private apply(b: BatchDecisions, events: readonly BuyerEvent[]): void {
+    for (const e of events) {
+      evolveBuyer(this.state, e);
+      b.events.push(e);
     }
   }
 
