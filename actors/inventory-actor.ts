@@ -16,13 +16,12 @@ import {
   type InventoryState,
   type OrderFacts,
   type ReleaseReason,
-  type Reservation,
 } from '../engine/index.ts';
 import type { IdempotencyRow, JournalStore, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
 import { encodeEvent } from './inventory-codec.ts';
 import type { GroupCommitter } from './group-commit.ts';
-import { outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
+import { asStreamOrder, outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
 import { outboxRangeRow } from './journal-outbox.ts';
 import type { Projector } from './projector.ts';
 import { recoverInventory } from './recovery.ts';
@@ -480,7 +479,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private listOrders(afterOrderId: string, limit: number): LiveOrder[] {
     const byId = new Map<string, LiveOrder>();
     for (const r of this.state.reservations.values()) {
-      if (r.orderId > afterOrderId) byId.set(r.orderId, this.liveReservation(r));
+      if (r.orderId > afterOrderId) byId.set(r.orderId, asStreamOrder(r, this.context, 'reserved'));
     }
     for (const s of this.settled.values()) if (s.order.orderId > afterOrderId) byId.set(s.order.orderId, { ...s.order });
     for (const o of this.settlingOrders()) if (o.orderId > afterOrderId) byId.set(o.orderId, o);
@@ -488,18 +487,9 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     return out.slice(0, limit);
   }
 
-  /**
-   * A live reservation as an order of this SKU/date. Object.assign onto a literal, not
-   * `{ ...r, skuId, date, status }`: that makes a hidden class per call (docs/performance.md, "Session
-   * 10"), and every reader of the result goes megamorphic.
-   */
-  private liveReservation(r: Reservation): LiveOrder {
-    return Object.assign({ skuId: this.skuId, date: this.date, status: 'reserved' as const }, r);
-  }
-
   private order(orderId: string): LiveOrder | undefined {
     const r = this.state.reservations.get(orderId);
-    if (r) return this.liveReservation(r);
+    if (r) return asStreamOrder(r, this.context, 'reserved');
     return this.settled.get(orderId)?.order;
   }
 }

@@ -231,7 +231,7 @@ export class OrderService {
     // count: with stock back (a cancel, an expiry), nothing changed and the saga runs as usual.
     const lastKnown = this.availability.get(stream);
     if (lastKnown !== undefined && lastKnown < p.qty) {
-      const probed = await this.askReserve(stream, Object.assign({ probe: true }, command));
+      const probed = await this.askReserve(stream, Object.assign({}, command, { probe: true }));
       if (probed.outcome !== 'hold_required') return reserveAnswer(probed, p);
     }
     const facts = buyerOrderFacts(command.orderId, p.skuId, p.date, sku, p.qty, now);

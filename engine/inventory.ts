@@ -291,7 +291,7 @@ export function evolve(state: InventoryState, event: InventoryEvent): InventoryS
       return state;
     case 'limited':
       // Copies: a reservation may be the `reserved` event itself, which is never mutated.
-      state.reservations.replaceEach((r) => (r.createdAt >= event.from_ms && !r.limited ? Object.assign({ limited: true as const }, r) : undefined));
+      state.reservations.replaceEach((r) => (r.createdAt >= event.from_ms && !r.limited ? Object.assign({}, r, { limited: true as const }) : undefined));
       return state;
   }
 }
