@@ -252,14 +252,6 @@ function factsOf(o: BuyerOrderFacts): BuyerOrderFacts {
   return new InternedFacts(o);
 }
 
-function orderOf(o: BuyerOrderFacts, status: BuyerOrder['status']): BuyerOrder {
-  return new CountedOrder(o, status);
-}
-
-function noShowOf(n: BuyerOrderFacts, at: number): NoShow {
-  return new RecordedNoShow(n, at);
-}
-
 export function decideBuyer(state: BuyerState, command: BuyerCommand, now: number): BuyerDecision {
   switch (command.type) {
     case 'hold': {
@@ -345,7 +337,7 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
   switch (event.type) {
     case 'held':
       if (!state.orders.has(event.order.orderId)) {
-        state.orders.set(event.order.orderId, orderOf(event.order, 'held'));
+        state.orders.set(event.order.orderId, new CountedOrder(event.order, 'held'));
         if (state.ledger) appendToLedger(state.ledger, event.order);
         else if (state.orders.size >= LEDGER_ORDERS_MIN) state.ledger = ledgerOf(state.orders);
       }
@@ -374,7 +366,7 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
     case 'no_show_recorded':
       if (!state.noShows.has(event.noShow.orderId)) {
         const noShows = noShowsOf(state);
-        noShows.set(event.noShow.orderId, noShowOf(event.noShow, event.noShow.at));
+        noShows.set(event.noShow.orderId, new RecordedNoShow(event.noShow, event.noShow.at));
         if (noShows.size > BUYER_NO_SHOWS_MAX) {
           const [oldestId, oldest] = noShows.entries().next().value!;
           noShows.delete(oldestId);
@@ -426,11 +418,11 @@ export function buyerToSnapshot(state: BuyerState): BuyerSnapshot {
 }
 
 export function buyerFromSnapshot(s: BuyerSnapshot): BuyerState {
-  const orders = new Map<string, BuyerOrder>(s.orders.map((o) => [o.orderId, orderOf(o, o.status)]));
+  const orders = new Map<string, BuyerOrder>(s.orders.map((o) => [o.orderId, new CountedOrder(o, o.status)]));
   return {
     orders,
     released: s.released.length > 0 ? new Map(s.released) : NONE,
-    noShows: s.noShows.length > 0 ? new Map(s.noShows.map((n) => [n.orderId, noShowOf(n, n.at)])) : NONE,
+    noShows: s.noShows.length > 0 ? new Map(s.noShows.map((n) => [n.orderId, new RecordedNoShow(n, n.at)])) : NONE,
     acceptFrom_ms: s.acceptFrom_ms ?? -Infinity,
     noShowsFrom_ms: s.noShowsFrom_ms ?? -Infinity,
     ledger: ledgerOf(orders),
