@@ -1,123 +1,481 @@
 // The live reservations of one SKU/date: looked up by order id, walked in the order they were made.
-// A flash sale holds hundreds of thousands of them. One JavaScript Map that size rehashes everything
-// each time it doubles (measured: a 29 ms pause at 524,288 entries), so the index spreads them over
-// BUCKETS maps by a hash of the id — each rehash is 1/BUCKETS of the size — and keeps the order of
-// arrival in a queue whose released entries are skipped and compacted away.
+// A flash sale holds hundreds of thousands of them for as long as their buyers take to pay, so they
+// are kept in columns of typed arrays, not as JavaScript objects:
+//
+// - Objects kept that long reach the old generation, and every young-generation collection (every
+//   ~60 ms at 150,000 reservations/s) first copies the newest of them twice; every full collection
+//   marks all of them. Measured before this table (heap snapshots, `docs/performance.md`, session
+//   11): 5 heap objects and 243 bytes per live reservation (the object, its two strings, two boxed
+//   doubles for its times, its Map entry), and under an open-loop load of 150,000 reservations/s
+//   stalls of 30–50 ms whenever a full collection's incremental marking ran. A row here is a few
+//   typed-array slots the collector never looks into: no object per reservation at all.
+// - One JavaScript Map that size rehashes everything each time it doubles (measured: 29 ms at
+//   524,288 entries). This table's own hash index grows incrementally: a few slots of the old
+//   index move to the new one per operation, so no single operation pays for the whole.
+//
+// Rows are appended in arrival order to chunks of CHUNK_ROWS rows (a chunk's arrays start small and
+// double, so a SKU/date with a handful of reservations stays small); a deleted row is only marked,
+// and a chunk whose rows are all deleted lets its arrays go. A reservation read from the table is a
+// new object each time (`get`, `values`): callers read it, they never compare identities.
 
-const BUCKETS = 64;
+import type { Reservation } from './inventory.ts';
 
-/**
- * The bucket of an order id: a mix of its last characters. An engine order id (engine/ids.ts) ends
- * with its SKU/date's number after 16 random base-32 characters, so the characters before the dash
- * spread ids evenly; any other string still gets a deterministic bucket. Cheaper than hashing the
- * whole id (Map hashes it again anyway): a reservation is looked up two or three times per order.
- */
-function bucketOf(orderId: string): number {
-  const n = orderId.length;
-  if (n === 0) return 0;
-  const dash = orderId.lastIndexOf('-');
-  const end = dash > 1 ? dash : n;
-  return (orderId.charCodeAt(end - 1) * 31 + (end >= 2 ? orderId.charCodeAt(end - 2) : 0) * 7) & (BUCKETS - 1);
+const CHUNK_BITS = 10;
+const CHUNK_ROWS = 1 << CHUNK_BITS;
+const ROW_IN_CHUNK = CHUNK_ROWS - 1;
+/** Rows a chunk's arrays hold at first (doubling up to CHUNK_ROWS). */
+const CHUNK_ROWS_FIRST = 8;
+/** Text bytes a chunk starts with per row it can hold (an order id and a short user id). */
+const TEXT_BYTES_PER_ROW = 40;
+
+// Row flags.
+const LIVE = 1;
+const LIMITED = 2;
+/** The order id, or the user id, has a character above U+00FF: stored as two bytes per character. */
+const WIDE_ID = 4;
+const WIDE_USER = 8;
+
+// Numeric columns (Float64Array, NUMS per row) and text columns (Int32Array, INTS per row).
+const NUMS = 4;
+const CREATED_AT = 0;
+const EXPIRES_AT = 1;
+const AMOUNT_CENTS = 2;
+const QTY = 3;
+const INTS = 4;
+const ID_AT = 0;
+const ID_LENGTH = 1;
+const USER_AT = 2;
+const USER_LENGTH = 3;
+
+// Hash index slots: row id + 1, or one of these.
+const EMPTY = 0;
+const DELETED = -1;
+/** Slots of an index no smaller than this (a power of two). */
+const SLOTS_MIN = 16;
+/** Old-index slots moved to the new index per operation while it grows or shrinks. */
+const MIGRATE_PER_OPERATION = 16;
+/** Slots hold row id + 1 in an Int32Array; past this row id the rows are renumbered from 0. */
+export const ROW_ID_MAX = 0x7ffffffe;
+
+class Chunk {
+  rows = 0;
+  live = 0;
+  capacity: number;
+  nums: Float64Array;
+  ints: Int32Array;
+  flags: Uint8Array;
+  text: Uint8Array;
+  textEnd = 0;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.nums = new Float64Array(capacity * NUMS);
+    this.ints = new Int32Array(capacity * INTS);
+    this.flags = new Uint8Array(capacity);
+    this.text = new Uint8Array(capacity * TEXT_BYTES_PER_ROW);
+  }
+
+  /** Room for one more row (false once it holds CHUNK_ROWS). */
+  makeRoom(): boolean {
+    if (this.rows < this.capacity) return true;
+    if (this.capacity >= CHUNK_ROWS) return false;
+    const capacity = Math.min(CHUNK_ROWS, this.capacity * 2);
+    this.nums = grown(this.nums, capacity * NUMS);
+    this.ints = grown(this.ints, capacity * INTS);
+    this.flags = grown(this.flags, capacity);
+    this.capacity = capacity;
+    return true;
+  }
+
+  /** Stores `s` in the chunk's text; returns where, with WIDE set in the result's sign when wide. */
+  writeText(s: string, wide: boolean): number {
+    const bytes = wide ? s.length * 2 : s.length;
+    if (this.textEnd + bytes > this.text.length) this.text = grown(this.text, Math.max(this.text.length * 2, this.textEnd + bytes));
+    const at = this.textEnd;
+    const text = this.text;
+    if (wide) {
+      for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        text[at + 2 * i] = c & 0xff;
+        text[at + 2 * i + 1] = c >>> 8;
+      }
+    } else {
+      for (let i = 0; i < s.length; i++) text[at + i] = s.charCodeAt(i);
+    }
+    this.textEnd += bytes;
+    return at;
+  }
+
+  /** Lets the arrays go (every row deleted, none to come: the chunk is full). */
+  release(): void {
+    this.capacity = 0;
+    this.nums = EMPTY_NUMS;
+    this.ints = EMPTY_INTS;
+    this.flags = EMPTY_BYTES;
+    this.text = EMPTY_BYTES;
+    this.textEnd = 0;
+  }
 }
 
-export interface Keyed {
-  orderId: string;
+const EMPTY_NUMS = new Float64Array(0);
+const EMPTY_INTS = new Int32Array(0);
+const EMPTY_BYTES = new Uint8Array(0);
+
+function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  return b;
 }
 
-export class ReservationIndex<R extends Keyed> {
-  private readonly buckets: Map<string, R>[] = Array.from({ length: BUCKETS }, () => new Map());
-  /** Every reservation in arrival order, including released ones not yet compacted away. */
-  private queue: R[] = [];
-  private head = 0;
+/** An open-addressing hash index (linear probing) from an order id's hash to its row. */
+class Slots {
+  readonly row: Int32Array;
+  readonly hash: Int32Array;
+  readonly mask: number;
+  /** Slots holding a row. */
+  live = 0;
+  /** Slots not EMPTY (holding a row or DELETED): probing stops only at an EMPTY one. */
+  used = 0;
+
+  constructor(readonly capacity: number) {
+    this.row = new Int32Array(capacity);
+    this.hash = new Int32Array(capacity);
+    this.mask = capacity - 1;
+  }
+
+  /** Puts a row whose id is in no slot yet (the caller checked). */
+  place(hash: number, rowId: number): void {
+    const row = this.row;
+    let i = hash & this.mask;
+    while (row[i]! > 0) i = (i + 1) & this.mask;
+    if (row[i] === EMPTY) this.used++;
+    row[i] = rowId + 1;
+    this.hash[i] = hash;
+    this.live++;
+  }
+}
+
+/** Slots for `n` entries: at most a quarter full, so that it grows at half full after n more. */
+function slotsFor(n: number): number {
+  let capacity = SLOTS_MIN;
+  while (capacity < n * 4) capacity *= 2;
+  return capacity;
+}
+
+/** FNV-1a over the UTF-16 code units, then murmur3's finalizer (linear probing wants mixed low bits). */
+function hashOf(s: string): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+function isNarrow(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
+  return true;
+}
+
+/** Scratch of one string's character codes (strings are read synchronously, one at a time). */
+const codes: number[] = [];
+const CODES_PER_CALL = 4096;
+
+function readText(text: Uint8Array, at: number, length: number, wide: boolean): string {
+  let out = '';
+  for (let from = 0; from < length; from += CODES_PER_CALL) {
+    const n = Math.min(CODES_PER_CALL, length - from);
+    codes.length = n;
+    if (wide) for (let i = 0; i < n; i++) codes[i] = text[at + 2 * (from + i)]! | (text[at + 2 * (from + i) + 1]! << 8);
+    else for (let i = 0; i < n; i++) codes[i] = text[at + from + i]!;
+    const part = String.fromCharCode.apply(null, codes);
+    out = from === 0 ? part : out + part;
+  }
+  return out;
+}
+
+function reservation(orderId: string, userId: string, qty: number, amountCents: number, createdAt: number, expiresAt: number, limited: boolean): Reservation {
+  // Two literals, so that every reservation read has one of two hidden classes.
+  return limited ? { orderId, userId, qty, amountCents, createdAt, expiresAt, limited: true } : { orderId, userId, qty, amountCents, createdAt, expiresAt };
+}
+
+export interface ReservationIndexOptions {
+  /** Row ids are renumbered from 0 past this one (tests set it low to exercise that). */
+  row_id_max?: number;
+}
+
+export class ReservationIndex {
+  /** chunks[k] holds the rows whose id >> CHUNK_BITS is firstChunk + k. */
+  private chunks: Chunk[] = [];
+  private firstChunk = 0;
+  private nextRow = 0;
   private count = 0;
+  private slots = new Slots(SLOTS_MIN);
+  /** The index being emptied into `slots` while it grows or shrinks, and the next slot of it to move. */
+  private old: Slots | undefined;
+  private migrated = 0;
+  private readonly rowIdMax: number;
+
+  constructor(options: ReservationIndexOptions = {}) {
+    this.rowIdMax = options.row_id_max ?? ROW_ID_MAX;
+  }
 
   get size(): number {
     return this.count;
   }
 
-  get(orderId: string): R | undefined {
-    return this.bucket(orderId).get(orderId);
+  get(orderId: string): Reservation | undefined {
+    const rowId = this.rowOf(orderId, hashOf(orderId));
+    return rowId < 0 ? undefined : this.read(rowId, orderId);
   }
 
   has(orderId: string): boolean {
-    return this.bucket(orderId).has(orderId);
+    return this.rowOf(orderId, hashOf(orderId)) >= 0;
   }
 
-  /** Adds a reservation (replacing one with the same id, which then keeps its old place). */
-  set(orderId: string, r: R): this {
-    const b = this.bucket(orderId);
-    const size = b.size;
-    b.set(orderId, r); // one lookup: whether the id was new shows in the size
-    if (b.size !== size) {
+  /** Adds a reservation (replacing one with the same id, which then keeps its place). */
+  set(orderId: string, r: Reservation): this {
+    if (r.orderId !== orderId) throw new Error(`reservation index: ${r.orderId} set under ${orderId}`);
+    const hash = hashOf(orderId);
+    const known = this.rowOf(orderId, hash);
+    if (known >= 0) this.write(known, r, false);
+    else {
+      if (this.nextRow > this.rowIdMax) this.renumber();
+      const rowId = this.append(r);
+      if ((this.slots.used + 1) * 2 > this.slots.capacity) this.resize(this.count + 1);
+      this.slots.place(hash, rowId);
       this.count++;
-      this.queue.push(r);
-      return this;
     }
-    // Replaced: the live entry of this id is the last one queued with it (a released one may still
-    // sit before it, not yet compacted away).
-    for (let i = this.queue.length - 1; i >= this.head; i--) {
-      if (this.queue[i]!.orderId === orderId) {
-        this.queue[i] = r;
-        break;
-      }
-    }
+    this.migrate();
     return this;
   }
 
+  delete(orderId: string): boolean {
+    const hash = hashOf(orderId);
+    let slots = this.slots;
+    let i = this.slotOf(slots, orderId, hash);
+    if (i < 0 && this.old) {
+      slots = this.old;
+      i = this.slotOf(slots, orderId, hash);
+    }
+    if (i < 0) return false;
+    const rowId = slots.row[i]! - 1;
+    slots.row[i] = DELETED;
+    slots.live--;
+    this.count--;
+    if (this.count === 0) {
+      this.clear();
+      return true;
+    }
+    const chunk = this.chunkOf(rowId);
+    chunk.flags[rowId & ROW_IN_CHUNK] = 0;
+    chunk.live--;
+    if (chunk.live === 0 && chunk.rows === CHUNK_ROWS) {
+      chunk.release();
+      this.dropReleasedHead();
+    }
+    if (!this.old && this.slots.capacity > SLOTS_MIN && this.count * 16 < this.slots.capacity) this.resize(this.count);
+    this.migrate();
+    return true;
+  }
+
   /**
-   * Replaces, in one pass over the arrival queue, every live reservation for which `replace` returns
-   * another object (with the same id), each keeping its place; returns how many. `set` of a known id
-   * searches the queue for it: called for every reservation of a hot SKU/date that would be quadratic.
+   * Replaces, in one pass in arrival order, every live reservation for which `replace` returns
+   * another one (with the same id), each keeping its place; returns how many.
    */
-  replaceEach(replace: (r: R) => R | undefined): number {
+  replaceEach(replace: (r: Reservation) => Reservation | undefined): number {
     let replaced = 0;
-    for (let i = this.head; i < this.queue.length; i++) {
-      const r = this.queue[i]!;
-      const b = this.bucket(r.orderId);
-      if (b.get(r.orderId) !== r) continue;
-      const next = replace(r);
-      if (next === undefined || next === r) continue;
-      if (next.orderId !== r.orderId) throw new Error(`replaceEach: ${r.orderId} replaced by ${next.orderId}`);
-      b.set(r.orderId, next);
-      this.queue[i] = next;
-      replaced++;
+    for (let k = 0; k < this.chunks.length; k++) {
+      const chunk = this.chunks[k]!;
+      if (chunk.capacity === 0) continue;
+      for (let i = 0; i < chunk.rows; i++) {
+        if (!(chunk.flags[i]! & LIVE)) continue;
+        const rowId = ((this.firstChunk + k) << CHUNK_BITS) + i;
+        const r = this.read(rowId, undefined);
+        const next = replace(r);
+        if (next === undefined || next === r) continue;
+        if (next.orderId !== r.orderId) throw new Error(`replaceEach: ${r.orderId} replaced by ${next.orderId}`);
+        this.write(rowId, next, false);
+        replaced++;
+      }
     }
     return replaced;
   }
 
-  delete(orderId: string): boolean {
-    if (!this.bucket(orderId).delete(orderId)) return false;
-    this.count--;
-    this.compact();
+  /** The live reservations in arrival order (not to be called while the index changes). */
+  *values(): IterableIterator<Reservation> {
+    for (let k = 0; k < this.chunks.length; k++) {
+      const chunk = this.chunks[k]!;
+      if (chunk.capacity === 0) continue;
+      for (let i = 0; i < chunk.rows; i++) {
+        if (chunk.flags[i]! & LIVE) yield this.read(((this.firstChunk + k) << CHUNK_BITS) + i, undefined);
+      }
+    }
+  }
+
+  private chunkOf(rowId: number): Chunk {
+    return this.chunks[(rowId >>> CHUNK_BITS) - this.firstChunk]!;
+  }
+
+  /** The row of a live order id, or -1. */
+  private rowOf(orderId: string, hash: number): number {
+    let i = this.slotOf(this.slots, orderId, hash);
+    if (i >= 0) return this.slots.row[i]! - 1;
+    if (!this.old) return -1;
+    i = this.slotOf(this.old, orderId, hash);
+    return i >= 0 ? this.old.row[i]! - 1 : -1;
+  }
+
+  private slotOf(slots: Slots, orderId: string, hash: number): number {
+    const row = slots.row;
+    const hashes = slots.hash;
+    for (let i = hash & slots.mask; ; i = (i + 1) & slots.mask) {
+      const r = row[i]!;
+      if (r === EMPTY) return -1;
+      if (r > 0 && hashes[i] === hash && this.idIs(r - 1, orderId)) return i;
+    }
+  }
+
+  private idIs(rowId: number, orderId: string): boolean {
+    const chunk = this.chunkOf(rowId);
+    const i = rowId & ROW_IN_CHUNK;
+    const ints = chunk.ints;
+    const length = ints[i * INTS + ID_LENGTH]!;
+    if (length !== orderId.length) return false;
+    const at = ints[i * INTS + ID_AT]!;
+    const text = chunk.text;
+    if (chunk.flags[i]! & WIDE_ID) {
+      for (let j = 0; j < length; j++) if ((text[at + 2 * j]! | (text[at + 2 * j + 1]! << 8)) !== orderId.charCodeAt(j)) return false;
+    } else {
+      for (let j = 0; j < length; j++) if (text[at + j] !== orderId.charCodeAt(j)) return false;
+    }
     return true;
   }
 
-  /** The live reservations in arrival order. */
-  *values(): IterableIterator<R> {
-    for (let i = this.head; i < this.queue.length; i++) {
-      const r = this.queue[i]!;
-      if (this.bucket(r.orderId).get(r.orderId) === r) yield r;
+  private read(rowId: number, orderId: string | undefined): Reservation {
+    const chunk = this.chunkOf(rowId);
+    const i = rowId & ROW_IN_CHUNK;
+    const nums = chunk.nums;
+    const ints = chunk.ints;
+    const flags = chunk.flags[i]!;
+    const n = i * NUMS;
+    const t = i * INTS;
+    return reservation(
+      orderId ?? readText(chunk.text, ints[t + ID_AT]!, ints[t + ID_LENGTH]!, (flags & WIDE_ID) !== 0),
+      readText(chunk.text, ints[t + USER_AT]!, ints[t + USER_LENGTH]!, (flags & WIDE_USER) !== 0),
+      nums[n + QTY]!,
+      nums[n + AMOUNT_CENTS]!,
+      nums[n + CREATED_AT]!,
+      nums[n + EXPIRES_AT]!,
+      (flags & LIMITED) !== 0,
+    );
+  }
+
+  /** A new row at the end of the arrival order; returns its id. */
+  private append(r: Reservation): number {
+    const rowId = this.nextRow;
+    const k = rowId >>> CHUNK_BITS;
+    if (this.chunks.length === 0) this.firstChunk = k;
+    let chunk = this.chunks[k - this.firstChunk];
+    if (!chunk) {
+      // A SKU/date that filled a chunk is hot: its next chunks start at full size.
+      chunk = new Chunk(this.chunks.length === 0 ? CHUNK_ROWS_FIRST : CHUNK_ROWS);
+      this.chunks.push(chunk);
     }
+    chunk.makeRoom();
+    chunk.rows++;
+    chunk.live++;
+    this.nextRow++;
+    this.write(rowId, r, true);
+    return rowId;
   }
 
-  private bucket(orderId: string): Map<string, R> {
-    return this.buckets[bucketOf(orderId)]!;
-  }
-
-  private isLive(r: R): boolean {
-    return this.bucket(r.orderId).get(r.orderId) === r;
-  }
-
-  /** Drops released entries from the front, and rebuilds the queue when most of it is released. */
-  private compact(): void {
-    while (this.head < this.queue.length && !this.isLive(this.queue[this.head]!)) this.head++;
-    const held = this.queue.length - this.head;
-    if (this.count === 0) {
-      this.queue = [];
-      this.head = 0;
-    } else if (held > 1024 && held > 2 * this.count) {
-      this.queue = this.queue.slice(this.head).filter((r) => this.isLive(r));
-      this.head = 0;
+  /** Writes a reservation's fields into its row (a new row's id text too; a known row keeps its id). */
+  private write(rowId: number, r: Reservation, isNew: boolean): void {
+    const chunk = this.chunkOf(rowId);
+    const i = rowId & ROW_IN_CHUNK;
+    const n = i * NUMS;
+    const t = i * INTS;
+    chunk.nums[n + CREATED_AT] = r.createdAt;
+    chunk.nums[n + EXPIRES_AT] = r.expiresAt;
+    chunk.nums[n + AMOUNT_CENTS] = r.amountCents;
+    chunk.nums[n + QTY] = r.qty;
+    let flags = isNew ? LIVE : chunk.flags[i]! & (LIVE | WIDE_ID | WIDE_USER);
+    if (r.limited) flags |= LIMITED;
+    if (isNew) {
+      const wideId = !isNarrow(r.orderId);
+      if (wideId) flags |= WIDE_ID;
+      chunk.ints[t + ID_AT] = chunk.writeText(r.orderId, wideId);
+      chunk.ints[t + ID_LENGTH] = r.orderId.length;
     }
+    if (isNew || !this.userIs(chunk, i, r.userId)) {
+      const wideUser = !isNarrow(r.userId);
+      flags = wideUser ? flags | WIDE_USER : flags & ~WIDE_USER;
+      chunk.ints[t + USER_AT] = chunk.writeText(r.userId, wideUser);
+      chunk.ints[t + USER_LENGTH] = r.userId.length;
+    }
+    chunk.flags[i] = flags;
+  }
+
+  private userIs(chunk: Chunk, i: number, userId: string): boolean {
+    const t = i * INTS;
+    return readText(chunk.text, chunk.ints[t + USER_AT]!, chunk.ints[t + USER_LENGTH]!, (chunk.flags[i]! & WIDE_USER) !== 0) === userId;
+  }
+
+  /** Starts moving the index to `capacityFor(n)` slots (finishing a move still under way first). */
+  private resize(n: number): void {
+    if (this.old) this.migrate(Infinity);
+    this.old = this.slots;
+    this.migrated = 0;
+    this.slots = new Slots(slotsFor(n));
+    this.migrate();
+  }
+
+  /**
+   * Moves up to `max` slots of the old index into the new one. The new one was sized for 4× the
+   * entries of both at the start, and grows again at half full, so what it takes from the old one
+   * (at most a quarter of its slots) always leaves it an empty slot.
+   */
+  private migrate(max = MIGRATE_PER_OPERATION): void {
+    const old = this.old;
+    if (!old) return;
+    const end = Math.min(old.capacity, this.migrated + max);
+    for (let i = this.migrated; i < end; i++) {
+      const r = old.row[i]!;
+      if (r > 0) {
+        this.slots.place(old.hash[i]!, r - 1);
+        old.row[i] = DELETED; // found in the new index from now on
+      }
+    }
+    this.migrated = end;
+    if (end === old.capacity) this.old = undefined;
+  }
+
+  /** Drops the released chunks at the head of the arrival order. */
+  private dropReleasedHead(): void {
+    let n = 0;
+    while (n < this.chunks.length && this.chunks[n]!.capacity === 0) n++;
+    if (n === 0) return;
+    this.chunks.splice(0, n);
+    this.firstChunk += n;
+  }
+
+  private clear(): void {
+    this.chunks = [];
+    this.firstChunk = 0;
+    this.nextRow = 0;
+    this.count = 0;
+    this.slots = new Slots(SLOTS_MIN);
+    this.old = undefined;
+    this.migrated = 0;
+  }
+
+  /** Row ids ran out (ROW_ID_MAX): the live rows are written again from row 0, in the same order. */
+  private renumber(): void {
+    if (this.count > this.rowIdMax / 2) throw new Error(`reservation index: ${this.count} live rows leave no row ids (row_id_max ${this.rowIdMax})`);
+    const live = [...this.values()];
+    this.clear();
+    for (const r of live) this.set(r.orderId, r);
   }
 }
