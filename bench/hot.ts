@@ -5,8 +5,16 @@
 // Prints reservations/s, p50/p99, the ratios, an oversell check, and one JSON line of the figures.
 // With --write-docs it also updates the figures in docs/performance.md.
 //
+// A closed loop (each of 1,000 callers waits for its answer before its next order) never offers
+// more than the engine answers, so a stall holds back only the 1,000 orders in flight: it hides
+// stalls from p99. So (i) also runs open loop at the target's load: order k is due at
+// t0 + k/BENCH_OPEN_RATE whatever the answers do, and its latency counts from that due time
+// (coordinated omission corrected), with stock for all of them (every attempt a durable
+// reservation). Its journal writes slower than 10 ms are counted: what a database stall costs.
+//
 // Knobs (environment): BENCH_RESERVATIONS (300000), BENCH_STOCK (200000), BENCH_CONCURRENCY (1000),
 // BENCH_BUYERS (100000), BENCH_WARMUP (50000 reservations per design before measuring), BENCH_ROUNDS (3),
+// BENCH_OPEN_RATE (150000 orders/s offered), BENCH_OPEN_RESERVATIONS (600000),
 // BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_REDIS_URL.
 
 import { performance } from 'node:perf_hooks';
@@ -34,6 +42,9 @@ const WARMUP = Number(env.BENCH_WARMUP ?? 50_000);
 /** Alternating runs of (i) and (ii); the median of each is reported. */
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
 const DATE = '2026-01-01';
+/** The open-loop run of (i): offered orders/s (issue 2's target load) and how many. */
+const OPEN_RATE = Number(env.BENCH_OPEN_RATE ?? 150_000);
+const OPEN_RESERVATIONS = Number(env.BENCH_OPEN_RESERVATIONS ?? 600_000);
 
 
 /** (i) Stampede: the purchase path below HTTP (order service -> inventory actor -> group commit). */
@@ -49,7 +60,53 @@ export const BENCH_RULES: Rule[] = [
   { id: 'no-show', window: { from: '2026-01-01T00:00:00Z', to: '2028-01-01T00:00:00Z' }, max: { noShows: 5 } },
 ];
 
-export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 'stampede', rules: Rule[] = []): Promise<HotRunResult> {
+/** Open-loop figures of a run (latency from each order's due time). */
+export interface OpenLoopFigures {
+  offered_per_s: number;
+  p999_ms: number;
+  max_ms: number;
+  /** Journal writes slower than 10 ms, and than 25 ms (from the group-commit latency histogram). */
+  writes_over_10ms: number;
+  writes_over_25ms: number;
+}
+
+/**
+ * Open loop: attempt k is issued at t0 + k/rate (by a setImmediate pump that issues every attempt
+ * due), whatever the answers do; its latency counts from its due time. Resolves with the latencies.
+ */
+async function openLoop(attempts: number, rate_per_s: number, attempt: (k: number) => Promise<void>): Promise<Float64Array> {
+  const latency = new Float64Array(attempts);
+  const interval_ms = 1000 / rate_per_s;
+  const t0 = performance.now();
+  let next = 0;
+  let done = 0;
+  await new Promise<void>((resolve) => {
+    const settle = (k: number, due: number) => () => {
+      latency[k] = performance.now() - due;
+      if (++done === attempts) resolve();
+    };
+    const pump = () => {
+      const now = performance.now();
+      while (next < attempts && t0 + next * interval_ms <= now) {
+        const due = t0 + next * interval_ms;
+        const after = settle(next, due);
+        attempt(next++).then(after, after);
+      }
+      if (next < attempts) setImmediate(pump);
+    };
+    if (attempts === 0) resolve();
+    else pump();
+  });
+  return latency;
+}
+
+export async function runStampede(
+  o: HotRunOptions,
+  mysqlUrl: string,
+  label = 'stampede',
+  rules: Rule[] = [],
+  open?: { rate_per_s: number },
+): Promise<HotRunResult & { open?: OpenLoopFigures }> {
   const config = loadConfig({
     STAMPEDE_MYSQL_URL: mysqlUrl,
     STAMPEDE_LOG_LEVEL: 'warn',
@@ -81,35 +138,42 @@ export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 's
       }),
     );
   }
-  const latencies: number[] = [];
+  let latencies: number[] = [];
   let reserved = 0, soldOut = 0, errors = 0, next = 0;
   let firstError = '';
+  const place = async (i: number): Promise<void> => {
+    try {
+      const a = await node.orders.placeOrder({ userId: `u${i % o.buyers}`, skuId: SKU, date: DATE, qty: 1 });
+      if (a.status === 201) reserved++;
+      else if (a.status === 409) soldOut++;
+      else { errors++; firstError ||= JSON.stringify(a.body); }
+    } catch (error) {
+      errors++;
+      firstError ||= String(error);
+    }
+  };
+  await node.metrics.groupCommitLatencyMs.reset();
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
-  await Promise.all(
-    Array.from({ length: o.concurrency }, async () => {
-      while (next < o.reservations) {
-        const i = next++;
-        const t = performance.now();
-        try {
-          const a = await node.orders.placeOrder({ userId: `u${i % o.buyers}`, skuId: SKU, date: DATE, qty: 1 });
-          if (a.status === 201) reserved++;
-          else if (a.status === 409) soldOut++;
-          else { errors++; firstError ||= JSON.stringify(a.body); }
-        } catch (error) {
-          errors++;
-          firstError ||= String(error);
+  if (open) latencies = Array.from(await openLoop(o.reservations, open.rate_per_s, place));
+  else {
+    await Promise.all(
+      Array.from({ length: o.concurrency }, async () => {
+        while (next < o.reservations) {
+          const t = performance.now();
+          await place(next++);
+          latencies.push(performance.now() - t);
         }
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
+      }),
+    );
+  }
   const elapsed_ms = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
   const inv = await node.orders.inspect(SKU, DATE);
   const commit = (await node.metrics.groupCommitLatencyMs.get()).values;
   const sum = commit.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
   const count = commit.find((v) => v.metricName?.endsWith('_count'))?.value ?? 1;
+  const within = (le: number) => commit.find((v) => v.metricName?.endsWith('_bucket') && v.labels.le === le)?.value ?? 0;
   await node.projector.drained();
   // Durable truth: the journal's events, read back from MariaDB.
   const conn = await mysql.createConnection(mysqlUrl);
@@ -121,7 +185,15 @@ export async function runStampede(o: HotRunOptions, mysqlUrl: string, label = 's
   const projected = Number((orders as { n: number }[])[0]!.n);
   latencies.sort((a, b) => a - b);
   const live = inv.ok ? inv.value.reserved + inv.value.sold : -1;
+  const openFigures: OpenLoopFigures | undefined = open && {
+    offered_per_s: open.rate_per_s,
+    p999_ms: percentile(latencies, 99.9),
+    max_ms: latencies[latencies.length - 1] ?? Number.NaN,
+    writes_over_10ms: count - within(10),
+    writes_over_25ms: count - within(25),
+  };
   return {
+    ...(openFigures ? { open: openFigures } : {}),
     name: label,
     attempts: o.reservations,
     reserved,
@@ -144,6 +216,10 @@ function median(runs: HotRunResult[]): HotRunResult {
   return { ...m, oversold: runs.some((r) => r.oversold) };
 }
 
+function openLine(f: OpenLoopFigures): string {
+  return `p99.9 ${f.p999_ms.toFixed(1)} ms, max ${f.max_ms.toFixed(1)} ms; journal writes slower than 10 ms: ${f.writes_over_10ms} (slower than 25 ms: ${f.writes_over_25ms})`;
+}
+
 function line(r: HotRunResult): string {
   return `${r.name.padEnd(16)} ${r.rps.toFixed(0).padStart(9)}/s  p50 ${r.p50_ms.toFixed(2).padStart(7)} ms  p99 ${r.p99_ms.toFixed(2).padStart(7)} ms  reserved ${r.reserved}  sold_out ${r.soldOut}  errors ${r.errors}  oversold ${r.oversold}  durable ${r.durable_when_answered}`;
 }
@@ -157,10 +233,17 @@ async function main(): Promise<void> {
   const stampedeRuns: HotRunResult[] = [];
   const redisRuns: HotRunResult[] = [];
   const rulesRuns: HotRunResult[] = [];
+  const openRuns: (HotRunResult & { open?: OpenLoopFigures })[] = [];
+  const openOpts = { ...opts, reservations: OPEN_RESERVATIONS, stock: OPEN_RESERVATIONS };
   for (let round = 0; round < ROUNDS; round++) {
     const s = await runStampede(opts, await freshDatabase(MYSQL, 'stampede_bench_hot'));
     console.log(line(s));
     stampedeRuns.push(s);
+    if (OPEN_RESERVATIONS > 0) {
+      const openRun = await runStampede(openOpts, await freshDatabase(MYSQL, 'stampede_bench_hot'), 'stampede open', [], { rate_per_s: OPEN_RATE });
+      console.log(`${line(openRun)}  ${openLine(openRun.open!)}`);
+      openRuns.push(openRun);
+    }
     const withRules = await runStampede(opts, await freshDatabase(MYSQL, 'stampede_bench_hot'), 'stampede+5 rules', BENCH_RULES);
     console.log(line(withRules));
     rulesRuns.push(withRules);
@@ -171,9 +254,12 @@ async function main(): Promise<void> {
   const stampede = median(stampedeRuns);
   const redis = median(redisRuns);
   const ruled = median(rulesRuns);
+  // The open-loop round with the median p99 (its throughput is the offered rate when it keeps up).
+  const opened = openRuns.length > 0 ? [...openRuns].sort((a, b) => a.p99_ms - b.p99_ms)[Math.floor(openRuns.length / 2)] : undefined;
   console.log(`median of ${ROUNDS}:`);
   console.log(line(stampede));
   console.log(`  ${stampede.notes}`);
+  if (opened) console.log(`${line(opened)}  ${openLine(opened.open!)}`);
   console.log(line(redis));
   console.log(`  ${redis.notes}`);
   console.log(line(ruled));
@@ -201,6 +287,18 @@ async function main(): Promise<void> {
     stampede_rules_p99_ms: +ruled.p99_ms.toFixed(2),
     // The cost of a reservation with 5 rules relative to one without (target ≤ 1.3).
     rules_cost_ratio: +(stampede.rps / ruled.rps).toFixed(2),
+    ...(opened
+      ? {
+          open_offered_per_s: OPEN_RATE,
+          open_rps: Math.round(opened.rps),
+          open_p50_ms: +opened.p50_ms.toFixed(2),
+          open_p99_ms: +opened.p99_ms.toFixed(2),
+          open_p999_ms: +opened.open!.p999_ms.toFixed(2),
+          open_max_ms: +opened.open!.max_ms.toFixed(2),
+          open_p99s_ms: openRuns.map((r) => +r.p99_ms.toFixed(2)),
+          open_writes_over_10ms: opened.open!.writes_over_10ms,
+        }
+      : {}),
     oversold: stampede.oversold || redis.oversold || rowlock.oversold || ruled.oversold,
   };
   console.log(`ratio (i)/(ii) Stampede / Redis Lua: ${figures.ratio_redis_lua}   ratio (i)/(iii) Stampede / MariaDB row lock: ${figures.ratio_mysql_rowlock}`);
@@ -212,8 +310,15 @@ async function main(): Promise<void> {
       '| design | reservations/s | p50 ms | p99 ms | durable when answered | oversold |',
       '|---|---|---|---|---|---|',
       ...[stampede, redis, rowlock, ruled].map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.durable_when_answered} | ${r.oversold} |`),
+      ...(opened ? [`| stampede, open loop at ${OPEN_RATE}/s offered | ${opened.rps.toFixed(0)} | ${opened.p50_ms.toFixed(2)} | ${opened.p99_ms.toFixed(2)} | true | ${opened.oversold} |`] : []),
       '',
       `Ratios: (i)/(ii) = ${figures.ratio_redis_lua}, (i)/(iii) = ${figures.ratio_mysql_rowlock}; cost of 5 rules (i)/(iv) = ${figures.rules_cost_ratio}. Stampede: ${stampede.notes}. With rules: ${ruled.notes}.`,
+      ...(opened
+        ? [
+            '',
+            `Open loop (${OPEN_RESERVATIONS} reservations due at ${OPEN_RATE}/s, stock for all, latency from each one's due time; the round with the median p99 of ${openRuns.length}: ${openRuns.map((r) => r.p99_ms.toFixed(1)).join(', ')} ms): ${openLine(opened.open!)}. ${opened.notes}.`,
+          ]
+        : []),
       '',
       '```json',
       JSON.stringify(figures),
@@ -221,7 +326,7 @@ async function main(): Promise<void> {
     ]);
   }
   console.log(JSON.stringify(figures));
-  if (figures.oversold) process.exitCode = 1;
+  if (figures.oversold || opened?.oversold) process.exitCode = 1;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
