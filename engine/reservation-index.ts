@@ -127,10 +127,13 @@ function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, length: n
   return b;
 }
 
-/** An open-addressing hash index (linear probing) from an order id's hash to its row. */
+/**
+ * An open-addressing hash index (linear probing) from an order id's hash to its row: slot i is
+ * entries[2i] (row id + 1, EMPTY or DELETED) and entries[2i + 1] (the id's hash), side by side so that
+ * a probe reads one cache line.
+ */
 class Slots {
-  readonly row: Int32Array;
-  readonly hash: Int32Array;
+  readonly entries: Int32Array;
   readonly mask: number;
   /** Slots holding a row. */
   live = 0;
@@ -138,27 +141,26 @@ class Slots {
   used = 0;
 
   constructor(readonly capacity: number) {
-    this.row = new Int32Array(capacity);
-    this.hash = new Int32Array(capacity);
+    this.entries = new Int32Array(capacity * 2);
     this.mask = capacity - 1;
   }
 
   /** Puts a row whose id is in no slot yet (the caller checked). */
   place(hash: number, rowId: number): void {
-    const row = this.row;
+    const entries = this.entries;
     let i = hash & this.mask;
-    while (row[i]! > 0) i = (i + 1) & this.mask;
-    if (row[i] === EMPTY) this.used++;
-    row[i] = rowId + 1;
-    this.hash[i] = hash;
+    while (entries[2 * i]! > 0) i = (i + 1) & this.mask;
+    if (entries[2 * i] === EMPTY) this.used++;
+    entries[2 * i] = rowId + 1;
+    entries[2 * i + 1] = hash;
     this.live++;
   }
 }
 
-/** Slots for `n` entries: at most a quarter full, so that it grows at half full after n more. */
+/** Slots for `n` entries: at most a third full, so that it grows at half full after n / 2 more. */
 function slotsFor(n: number): number {
   let capacity = SLOTS_MIN;
-  while (capacity < n * 4) capacity *= 2;
+  while (capacity < n * 3) capacity *= 2;
   return capacity;
 }
 
@@ -260,8 +262,8 @@ export class ReservationIndex {
       i = this.slotOf(slots, orderId, hash);
     }
     if (i < 0) return false;
-    const rowId = slots.row[i]! - 1;
-    slots.row[i] = DELETED;
+    const rowId = slots.entries[2 * i]! - 1;
+    slots.entries[2 * i] = DELETED;
     slots.live--;
     this.count--;
     if (this.count === 0) {
@@ -321,19 +323,18 @@ export class ReservationIndex {
   /** The row of a live order id, or -1. */
   private rowOf(orderId: string, hash: number): number {
     let i = this.slotOf(this.slots, orderId, hash);
-    if (i >= 0) return this.slots.row[i]! - 1;
+    if (i >= 0) return this.slots.entries[2 * i]! - 1;
     if (!this.old) return -1;
     i = this.slotOf(this.old, orderId, hash);
-    return i >= 0 ? this.old.row[i]! - 1 : -1;
+    return i >= 0 ? this.old.entries[2 * i]! - 1 : -1;
   }
 
   private slotOf(slots: Slots, orderId: string, hash: number): number {
-    const row = slots.row;
-    const hashes = slots.hash;
+    const entries = slots.entries;
     for (let i = hash & slots.mask; ; i = (i + 1) & slots.mask) {
-      const r = row[i]!;
+      const r = entries[2 * i]!;
       if (r === EMPTY) return -1;
-      if (r > 0 && hashes[i] === hash && this.idIs(r - 1, orderId)) return i;
+      if (r > 0 && entries[2 * i + 1] === hash && this.idIs(r - 1, orderId)) return i;
     }
   }
 
@@ -423,7 +424,7 @@ export class ReservationIndex {
     return readText(chunk.text, chunk.ints[t + USER_AT]!, chunk.ints[t + USER_LENGTH]!, (chunk.flags[i]! & WIDE_USER) !== 0) === userId;
   }
 
-  /** Starts moving the index to `capacityFor(n)` slots (finishing a move still under way first). */
+  /** Starts moving the index to `slotsFor(n)` slots (finishing a move still under way first). */
   private resize(n: number): void {
     if (this.old) this.migrate(Infinity);
     this.old = this.slots;
@@ -433,19 +434,20 @@ export class ReservationIndex {
   }
 
   /**
-   * Moves up to `max` slots of the old index into the new one. The new one was sized for 4× the
+   * Moves up to `max` slots of the old index into the new one. The new one was sized for 3× the
    * entries of both at the start, and grows again at half full, so what it takes from the old one
-   * (at most a quarter of its slots) always leaves it an empty slot.
+   * (at most a third of its slots) always leaves it an empty slot.
    */
   private migrate(max = MIGRATE_PER_OPERATION): void {
     const old = this.old;
     if (!old) return;
     const end = Math.min(old.capacity, this.migrated + max);
+    const entries = old.entries;
     for (let i = this.migrated; i < end; i++) {
-      const r = old.row[i]!;
+      const r = entries[2 * i]!;
       if (r > 0) {
-        this.slots.place(old.hash[i]!, r - 1);
-        old.row[i] = DELETED; // found in the new index from now on
+        this.slots.place(entries[2 * i + 1]!, r - 1);
+        entries[2 * i] = DELETED; // found in the new index from now on
       }
     }
     this.migrated = end;
