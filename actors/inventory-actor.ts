@@ -411,14 +411,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   private armExpiry(ctx: ActorContext<InventoryMessage>, at: number): void {
     if (this.state.reservations.size === 0) return;
-    if (at === 0) {
-      // After recovery: the earliest live reservation.
-      at = Infinity;
-      for (const r of this.state.reservations.values()) {
-        at = Math.min(at, r.expiresAt);
-        if (this.state.expiryMonotonic) break;
-      }
-    }
+    // After recovery: the earliest live reservation.
+    if (at === 0) at = this.state.reservations.earliestExpiresAt(this.state.expiryMonotonic) ?? Infinity;
     if (at >= this.expiryAt) return;
     this.cancelExpiry?.();
     this.expiryAt = at;
@@ -445,12 +439,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   }
 
   private oldestExpiresAt(): number | null {
-    let at = Infinity;
-    for (const r of this.state.reservations.values()) {
-      at = Math.min(at, r.expiresAt);
-      if (this.state.expiryMonotonic) break;
-    }
-    return at === Infinity ? null : at;
+    return this.state.reservations.earliestExpiresAt(this.state.expiryMonotonic) ?? null;
   }
 
   /** Units sold by decisions whose write has not committed. */
@@ -478,9 +467,9 @@ export class InventoryActor implements Behavior<InventoryMessage> {
    */
   private listOrders(afterOrderId: string, limit: number): LiveOrder[] {
     const byId = new Map<string, LiveOrder>();
-    for (const r of this.state.reservations.values()) {
-      if (r.orderId > afterOrderId) byId.set(r.orderId, asStreamOrder(r, this.context, 'reserved'));
-    }
+    // The first `limit` live reservations after the cursor are all that can be among the first
+    // `limit` orders of the union.
+    for (const r of this.state.reservations.after(afterOrderId, limit)) byId.set(r.orderId, asStreamOrder(r, this.context, 'reserved'));
     for (const s of this.settled.values()) if (s.order.orderId > afterOrderId) byId.set(s.order.orderId, { ...s.order });
     for (const o of this.settlingOrders()) if (o.orderId > afterOrderId) byId.set(o.orderId, o);
     const out = [...byId.values()].sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));

@@ -179,20 +179,8 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
       };
     }
     case 'expire_due': {
-      const events: InventoryEvent[] = [];
-      let nextExpiresAt: number | undefined;
-      for (const r of state.reservations.values()) {
-        if (r.expiresAt <= now) {
-          if (events.length >= command.max_orders) {
-            nextExpiresAt = now;
-            break;
-          }
-          events.push({ type: 'released', ...settledFacts(r), reason: 'expired', at: now });
-        } else {
-          nextExpiresAt = nextExpiresAt === undefined ? r.expiresAt : Math.min(nextExpiresAt, r.expiresAt);
-          if (state.expiryMonotonic) break;
-        }
-      }
+      const { due, nextExpiresAt } = state.reservations.due(now, command.max_orders, state.expiryMonotonic);
+      const events: InventoryEvent[] = due.map((r) => ({ type: 'released', ...settledFacts(r), reason: 'expired', at: now }));
       return { events, reply: { outcome: 'expired', count: events.length, nextExpiresAt } };
     }
     case 'confirm_sold': {

@@ -16,7 +16,9 @@
 // Rows are appended in arrival order to chunks of CHUNK_ROWS rows (a chunk's arrays start small and
 // double, so a SKU/date with a handful of reservations stays small); a deleted row is only marked,
 // and a chunk whose rows are all deleted lets its arrays go. A reservation read from the table is a
-// new object each time (`get`, `values`): callers read it, they never compare identities.
+// new object each time (`get`, `values`): callers read it, they never compare identities. Walks that
+// need one field of every row (the expiry pass, the earliest expiry, an operator's page of ids after
+// a cursor) read its column in place and build only the reservations they return.
 
 import type { Reservation } from './inventory.ts';
 
@@ -197,6 +199,22 @@ function readText(text: Uint8Array, at: number, length: number, wide: boolean): 
   return out;
 }
 
+/** A row's order id against `s`, in code-unit order (as `<` compares strings): negative, 0 or positive. */
+function compareId(chunk: Chunk, i: number, s: string): number {
+  const t = i * INTS;
+  const at = chunk.ints[t + ID_AT]!;
+  const length = chunk.ints[t + ID_LENGTH]!;
+  const text = chunk.text;
+  const wide = (chunk.flags[i]! & WIDE_ID) !== 0;
+  const n = Math.min(length, s.length);
+  for (let j = 0; j < n; j++) {
+    const c = wide ? text[at + 2 * j]! | (text[at + 2 * j + 1]! << 8) : text[at + j]!;
+    const d = c - s.charCodeAt(j);
+    if (d !== 0) return d;
+  }
+  return length - s.length;
+}
+
 function reservation(orderId: string, userId: string, qty: number, amountCents: number, createdAt: number, expiresAt: number, limited: boolean): Reservation {
   // Two literals, so that every reservation read has one of two hidden classes.
   return limited ? { orderId, userId, qty, amountCents, createdAt, expiresAt, limited: true } : { orderId, userId, qty, amountCents, createdAt, expiresAt };
@@ -303,6 +321,85 @@ export class ReservationIndex {
       }
     }
     return replaced;
+  }
+
+  /**
+   * Expiry: the live reservations due by `now` (expiresAt ≤ now) in arrival order, at most `max`, and
+   * the earliest expiry after them (`now` when more than `max` are due). With `inOrder` (each
+   * reservation expires no earlier than the one before it) the walk stops at the first one not due;
+   * otherwise it reads every row's expiry from its column, building no reservation for rows not due.
+   */
+  due(now: number, max: number, inOrder: boolean): { due: Reservation[]; nextExpiresAt: number | undefined } {
+    const due: Reservation[] = [];
+    let next = Infinity;
+    for (let k = 0; k < this.chunks.length; k++) {
+      const chunk = this.chunks[k]!;
+      if (chunk.capacity === 0) continue;
+      for (let i = 0; i < chunk.rows; i++) {
+        if (!(chunk.flags[i]! & LIVE)) continue;
+        const expiresAt = chunk.nums[i * NUMS + EXPIRES_AT]!;
+        if (expiresAt <= now) {
+          if (due.length >= max) return { due, nextExpiresAt: now };
+          due.push(this.read(((this.firstChunk + k) << CHUNK_BITS) + i, undefined));
+        } else {
+          next = Math.min(next, expiresAt);
+          if (inOrder) return { due, nextExpiresAt: next };
+        }
+      }
+    }
+    return { due, nextExpiresAt: next === Infinity ? undefined : next };
+  }
+
+  /** The earliest expiry of a live reservation (the first one's with `inOrder`, see `due`). */
+  earliestExpiresAt(inOrder: boolean): number | undefined {
+    let at = Infinity;
+    for (let k = 0; k < this.chunks.length; k++) {
+      const chunk = this.chunks[k]!;
+      if (chunk.capacity === 0) continue;
+      for (let i = 0; i < chunk.rows; i++) {
+        if (!(chunk.flags[i]! & LIVE)) continue;
+        at = Math.min(at, chunk.nums[i * NUMS + EXPIRES_AT]!);
+        if (inOrder) return at;
+      }
+    }
+    return at === Infinity ? undefined : at;
+  }
+
+  /**
+   * The live reservations whose order id comes after `afterOrderId` (in code-unit order), the
+   * `limit` first of them in that order. Ids are compared in their columns: a page of an operator's
+   * listing over a million live reservations builds `limit` of them, not a million.
+   */
+  after(afterOrderId: string, limit: number): Reservation[] {
+    const ids: string[] = [];
+    const rows: number[] = [];
+    if (limit <= 0) return [];
+    for (let k = 0; k < this.chunks.length; k++) {
+      const chunk = this.chunks[k]!;
+      if (chunk.capacity === 0) continue;
+      for (let i = 0; i < chunk.rows; i++) {
+        if (!(chunk.flags[i]! & LIVE)) continue;
+        if (compareId(chunk, i, afterOrderId) <= 0) continue;
+        if (ids.length === limit && compareId(chunk, i, ids[limit - 1]!) >= 0) continue;
+        const t = i * INTS;
+        const id = readText(chunk.text, chunk.ints[t + ID_AT]!, chunk.ints[t + ID_LENGTH]!, (chunk.flags[i]! & WIDE_ID) !== 0);
+        // Insert in order (ids are unique); the list never exceeds `limit`.
+        let lo = 0;
+        let hi = ids.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (ids[mid]! < id) lo = mid + 1;
+          else hi = mid;
+        }
+        ids.splice(lo, 0, id);
+        rows.splice(lo, 0, ((this.firstChunk + k) << CHUNK_BITS) + i);
+        if (ids.length > limit) {
+          ids.pop();
+          rows.pop();
+        }
+      }
+    }
+    return rows.map((rowId, n) => this.read(rowId, ids[n]));
   }
 
   /** The live reservations in arrival order (not to be called while the index changes). */

@@ -115,6 +115,58 @@ describe('reservation index', () => {
     );
   });
 
+  it('due, earliestExpiresAt and after answer what a walk over every reservation answers', () => {
+    // The walks the engine made over values() before these column scans existed.
+    const dueByWalk = (index: ReservationIndex, now: number, max: number, inOrder: boolean) => {
+      const due: Reservation[] = [];
+      let nextExpiresAt: number | undefined;
+      for (const r of index.values()) {
+        if (r.expiresAt <= now) {
+          if (due.length >= max) {
+            nextExpiresAt = now;
+            break;
+          }
+          due.push(r);
+        } else {
+          nextExpiresAt = nextExpiresAt === undefined ? r.expiresAt : Math.min(nextExpiresAt, r.expiresAt);
+          if (inOrder) break;
+        }
+      }
+      return { due, nextExpiresAt };
+    };
+    const op = fc.oneof(
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant('set' as const), id: fc.integer({ min: 0, max: 400 }), expires: fc.integer({ min: 0, max: 1000 }) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), id: fc.integer({ min: 0, max: 400 }) }) },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(op, { maxLength: 800 }),
+        fc.integer({ min: -10, max: 1010 }),
+        fc.integer({ min: 0, max: 50 }),
+        fc.integer({ min: -5, max: 405 }),
+        fc.integer({ min: 0, max: 60 }),
+        (ops, now, max, after, limit) => {
+          const index = new ReservationIndex();
+          ops.forEach((o, n) => {
+            const id = idOf(o.id);
+            if (o.kind === 'set') index.set(id, { ...reservation(id, userOf(n), n, false), expiresAt: o.expires });
+            else index.delete(id);
+          });
+          for (const inOrder of [true, false]) {
+            expect(index.due(now, max, inOrder)).toEqual(dueByWalk(index, now, max, inOrder));
+            const all = [...index.values()];
+            const earliest = inOrder ? all[0]?.expiresAt : all.length ? Math.min(...all.map((r) => r.expiresAt)) : undefined;
+            expect(index.earliestExpiresAt(inOrder)).toBe(earliest);
+          }
+          const cursor = after < 0 ? '' : idOf(after);
+          const expected = [...index.values()].filter((r) => r.orderId > cursor).sort((a, b) => (a.orderId < b.orderId ? -1 : 1)).slice(0, limit);
+          expect(index.after(cursor, limit)).toEqual(expected);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   it('grows to and shrinks from 100,000 reservations, keeping arrival order as released chunks go', () => {
     const index = new ReservationIndex();
     const model = new Map<string, Reservation>();
