@@ -21,7 +21,8 @@ import {
 import { StoreUnavailableError } from '../errors.ts';
 import { concurrencyOf, HandlerSlots } from './handler-slots.ts';
 import type { BusEvent, ConsumeOptions, EventBus, OutgoingEvent, Publisher, Subscription } from './ports.ts';
-import { checkConsumer, checkEvent, eventBytes } from './subjects.ts';
+import { JetStreamPublisher } from './jetstream-publisher.ts';
+import { checkConsumer, checkEvent } from './subjects.ts';
 import { backoff_ms, within, Wakeup } from './waits.ts';
 
 export { serveRequests, type RequestHandler, type RequestService, type RequestServiceOptions } from './request-service.ts';
@@ -106,6 +107,7 @@ export class NatsBus implements EventBus, Publisher {
   private readonly subscriptions = new Set<NatsSubscription>();
   private closing: Promise<void> | undefined;
   private connected = true;
+  private readonly publisher: JetStreamPublisher;
 
   private constructor(
     /** The bus's connection, for request/reply services (serveRequests); the bus closes it. */
@@ -114,6 +116,7 @@ export class NatsBus implements EventBus, Publisher {
     private readonly js: JetStreamClient,
     readonly options: Options,
   ) {
+    this.publisher = new JetStreamPublisher(connection);
     void this.watchStatus();
   }
 
@@ -162,12 +165,11 @@ export class NatsBus implements EventBus, Publisher {
     const { stream, publishTimeout_ms: timeout } = this.options;
     // Sent back to back on one connection, so the stream stores them in this order (unless the
     // connection drops part-way: the caller then publishes again, and a row may land after later ones).
-    const acks = events.map((event) =>
-      this.js.publish(event.subject, eventBytes(event.data), { msgID: event.id, timeout, expect: { streamName: stream } }),
-    );
-    const settled = await within(Promise.allSettled(acks), timeout + 500, 'JetStream publish');
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw unavailable(`JetStream publish to ${stream}`, failed.reason);
+    try {
+      await this.publisher.publish(events, stream, timeout);
+    } catch (error) {
+      throw unavailable(`JetStream publish to ${stream}`, error);
+    }
   }
 
   async consume(options: ConsumeOptions): Promise<Subscription> {
@@ -195,6 +197,7 @@ export class NatsBus implements EventBus, Publisher {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.publisher.close();
       await Promise.all([...this.subscriptions].map((s) => s.stop()));
       await within(this.connection.close(), this.options.stopTimeout_ms, 'NATS close').catch(() => {});
     })();
