@@ -23,8 +23,19 @@ export function eventIdOf(stream: string, seq: number): string {
   return `${stream}:${seq}`;
 }
 
+/** Subjects made so far, by merchant and type (few: merchants × event types; bounded all the same). */
+const subjects = new Map<string, Map<string, string>>();
+const subjects_cached_max = 10_000;
+
 export function eventSubject(merchantId: string, type: string): string {
-  return `stampede.evt.${merchantSubjectToken(merchantId)}.${type}`;
+  let byType = subjects.get(merchantId);
+  const known = byType?.get(type);
+  if (known !== undefined) return known;
+  const subject = `stampede.evt.${merchantSubjectToken(merchantId)}.${type}`;
+  if (subjects.size >= subjects_cached_max) subjects.clear();
+  if (!byType) subjects.set(merchantId, (byType = new Map()));
+  byType.set(type, subject);
+  return subject;
 }
 
 /**

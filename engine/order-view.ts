@@ -36,18 +36,22 @@ export function orderCreatedBody(o: Pick<OrderFacts, 'orderId' | 'qty' | 'amount
   };
 }
 
-// In a flash sale thousands of orders a second share their expiry millisecond: formatting a date
-// is the costliest step of a 201's body, so the last one is remembered.
-let lastIso_ms = NaN;
-let lastIso = '';
+// In a flash sale thousands of orders a second share their creation and expiry millisecond:
+// formatting a date is the costliest step of a 201's body and of an order event (which formats its
+// time, creation and expiry: two or three distinct values per millisecond), so the last few are kept.
+const ISO_SLOTS = 4;
+const iso_ms: number[] = [NaN, NaN, NaN, NaN];
+const iso: string[] = ['', '', '', ''];
+let isoNext = 0;
 
-/** ISO-8601 UTC of a time in ms (memoised for the last value; pure). */
+/** ISO-8601 UTC of a time in ms (memoised for the last few values; pure). */
 export function isoTime(t_ms: number): string {
-  if (t_ms !== lastIso_ms) {
-    lastIso = new Date(t_ms).toISOString();
-    lastIso_ms = t_ms;
-  }
-  return lastIso;
+  for (let i = 0; i < ISO_SLOTS; i++) if (iso_ms[i] === t_ms) return iso[i]!;
+  const i = isoNext;
+  isoNext = (isoNext + 1) % ISO_SLOTS;
+  iso_ms[i] = t_ms;
+  iso[i] = new Date(t_ms).toISOString();
+  return iso[i]!;
 }
 
 export interface OrderBody {

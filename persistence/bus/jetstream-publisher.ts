@@ -30,6 +30,7 @@ export class JetStreamPublisher {
   private readonly inbox: string;
   private readonly subscription: Subscription;
   private readonly decoder = new TextDecoder();
+  private readonly headers = headers();
   private nextToken = 0;
   /** Reply token → its call (a token is the event's place in this publisher's sequence). */
   private readonly calls = new Map<number, Call>();
@@ -55,7 +56,9 @@ export class JetStreamPublisher {
         for (const event of events) {
           const token = this.nextToken++;
           this.calls.set(token, call);
-          const h = headers();
+          // One headers object for every publish: nats.js encodes it into the outgoing buffer before
+          // publish returns.
+          const h = this.headers;
           h.set('Nats-Msg-Id', event.id);
           h.set('Nats-Expected-Stream', stream);
           this.connection.publish(event.subject, eventBytes(event.data), { reply: `${this.inbox}.${token}`, headers: h });

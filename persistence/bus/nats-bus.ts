@@ -22,7 +22,7 @@ import { StoreUnavailableError } from '../errors.ts';
 import { concurrencyOf, HandlerSlots } from './handler-slots.ts';
 import type { BusEvent, ConsumeOptions, EventBus, OutgoingEvent, Publisher, Subscription } from './ports.ts';
 import { JetStreamPublisher } from './jetstream-publisher.ts';
-import { checkConsumer, checkEvent } from './subjects.ts';
+import { AcceptedSubjects, checkConsumer, checkEvent } from './subjects.ts';
 import { backoff_ms, within, Wakeup } from './waits.ts';
 
 export { serveRequests, type RequestHandler, type RequestService, type RequestServiceOptions } from './request-service.ts';
@@ -108,6 +108,7 @@ export class NatsBus implements EventBus, Publisher {
   private closing: Promise<void> | undefined;
   private connected = true;
   private readonly publisher: JetStreamPublisher;
+  private readonly accepted = new AcceptedSubjects();
 
   private constructor(
     /** The bus's connection, for request/reply services (serveRequests); the bus closes it. */
@@ -156,7 +157,7 @@ export class NatsBus implements EventBus, Publisher {
 
   async publish(events: readonly OutgoingEvent[]): Promise<void> {
     if (events.length > nats_publish_events_max) throw new RangeError(`NATS bus: at most ${nats_publish_events_max} events per publish`);
-    for (const event of events) checkEvent(event, this.options.subjects);
+    for (const event of events) checkEvent(event, this.options.subjects, this.accepted);
     if (events.length === 0) return;
     if (this.closing || this.connection.isClosed()) throw new StoreUnavailableError('NATS bus is closed');
     // Known to be away: fail now rather than leave requests in the client's buffer, which would

@@ -54,14 +54,34 @@ export function filterWithin(filter: string, pattern: string): boolean {
 }
 
 /** Throws RangeError for an event without a usable id or with a subject none of `subjects` covers. */
-export function checkEvent(event: OutgoingEvent, subjects: readonly string[]): void {
+export function checkEvent(event: OutgoingEvent, subjects: readonly string[], accepted?: AcceptedSubjects): void {
   if (typeof event.id !== 'string' || event.id.length === 0 || event.id.length > event_id_length_max) {
     throw new RangeError(`bus event id must be 1..${event_id_length_max} characters`);
   }
+  if (accepted?.has(event.subject)) return;
   if (!isConcreteSubject(event.subject) || !subjects.some((filter) => subjectMatches(filter, event.subject))) {
     throw new RangeError(`bus event ${event.id}: subject ${JSON.stringify(event.subject)} is not in ${subjects.join(', ')}`);
   }
+  accepted?.add(event.subject);
 }
+
+/** Subjects a bus has already found valid, so that a relay's stream of events is not parsed per event. */
+export class AcceptedSubjects {
+  private readonly known = new Set<string>();
+  constructor(private readonly max = accepted_subjects_max) {}
+
+  has(subject: string): boolean {
+    return this.known.has(subject);
+  }
+
+  add(subject: string): void {
+    if (this.known.size >= this.max) this.known.clear();
+    this.known.add(subject);
+  }
+}
+
+/** Subjects remembered as valid per bus (merchants × event types; forgotten all at once past it). */
+export const accepted_subjects_max = 10_000;
 
 /** Throws RangeError for a durable name NATS would refuse. */
 export function checkDurable(durable: string): void {
