@@ -627,7 +627,7 @@ export class OrderService {
     const row = await this.projection.order(orderId);
     if (row && row.status !== 'reserved') return row;
     const live = await this.inventory.ask<LiveOrder | undefined>(ref.stream, { type: 'get_order', orderId });
-    if (live) return { ...live, paymentId: live.paymentId ?? null, delivery: null };
+    if (live) return Object.assign({}, live, { paymentId: live.paymentId ?? null, delivery: null });
     // Settled and projected between the two reads: the read model has it now.
     return (await this.projection.order(orderId)) ?? undefined;
   }

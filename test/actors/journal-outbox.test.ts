@@ -1,8 +1,9 @@
 // Proves the journal-backed outbox gives readers exactly the events of the indexed journal ranges,
-// in order, each at a stable position: a reader that stops in the middle of a range resumes at the
-// next event, a filter skips ranges with no wanted kind without reading the journal, whole events
-// of order streams pass through, and trimming follows the row-granular cursors — on real SQLite and
-// MariaDB stores, with the projector's own write path.
+// in order, each at a stable position and all of one hidden class: a reader that stops in the middle
+// of a range resumes at the next event, a filter skips ranges with no wanted kind without reading the
+// journal, whole events of order streams pass through, and trimming follows the row-granular cursors
+// — on real SQLite and MariaDB stores, with the projector's own write path.
+import { setFlagsFromString } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEvent } from '../../actors/inventory-codec.ts';
 import { OUTBOX_KIND } from '../../actors/inventory-projection.ts';
@@ -104,5 +105,24 @@ describe.each(backends)('journal outbox on $name', (backend) => {
     expect(events(await outbox.readAfter(0, 100))).toEqual([`${stream}:6`, `${stream}:7`, '@o/o1:2']);
     expect(await outbox.head()).toBeGreaterThanOrEqual(all[all.length - 1]!.id);
     expect(Math.floor(afterFirstRange / OUTBOX_ROW_SPAN)).toBeGreaterThan(0);
+  });
+});
+
+describe.each(backends)('journal outbox events on $name', (backend) => {
+  it('share one hidden class (a spread followed by a new key took one per event)', async () => {
+    const stores = await backend.open('journal_outbox_shapes');
+    try {
+      const shapes = 'shape/2026-12-31';
+      const n = 300;
+      await stores.journal.append([{ stream: shapes, seq: 1, lastSeq: n, at: 1, events: Array.from({ length: n }, (_, i) => encodeEvent(reserved(i))) }]);
+      await stores.projection.apply(batch([outboxRangeRow({ stream: shapes, fromSeq: 1, toSeq: n, kinds: OUTBOX_KIND.reserved, merchantId: 'm1' }, 1)]));
+      const rows = (await new JournalOutbox(stores.outbox, stores.journal).readAfter(0, 1_000)).filter((r) => r.subject !== OUTBOX_SKIP_SUBJECT);
+      expect(rows.length).toBe(n);
+      setFlagsFromString('--allow-natives-syntax');
+      const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
+      expect(rows.filter((r) => !sameMap(rows[0]!, r)).length).toBe(0);
+    } finally {
+      await stores.dispose();
+    }
   });
 });
