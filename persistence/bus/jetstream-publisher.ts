@@ -73,11 +73,16 @@ export class JetStreamPublisher {
     });
   }
 
-  /** Stops listening for acks; calls still waiting fail. */
-  close(): void {
+  /**
+   * Calls still waiting fail, and so does every later one. With `unsubscribe` false the reply
+   * subscription is left to the connection's close (a NatsBus closing closes it next): an UNSUB
+   * written while the server is away can reach a socket nats.js has already ended ("write after
+   * end", thrown from its flush where nothing can catch it).
+   */
+  close(unsubscribe = true): void {
     if (this.closed) return;
     this.closed = true;
-    this.subscription.unsubscribe();
+    if (unsubscribe && !this.connection.isClosed()) this.subscription.unsubscribe();
     for (const call of new Set(this.calls.values())) this.end(call, new JetStreamPublishError('JetStream publisher is closed'));
   }
 

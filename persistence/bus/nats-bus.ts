@@ -198,7 +198,7 @@ export class NatsBus implements EventBus, Publisher {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.publisher.close();
+      this.publisher.close(false); // the connection's close below drops its subscription
       await Promise.all([...this.subscriptions].map((s) => s.stop()));
       await within(this.connection.close(), this.options.stopTimeout_ms, 'NATS close').catch(() => {});
     })();
