@@ -77,16 +77,14 @@ class Chunk {
     this.text = new Uint8Array(capacity * TEXT_BYTES_PER_ROW);
   }
 
-  /** Room for one more row (false once it holds CHUNK_ROWS). */
-  makeRoom(): boolean {
-    if (this.rows < this.capacity) return true;
-    if (this.capacity >= CHUNK_ROWS) return false;
+  /** Room for one more row (the caller appends to a chunk only while it holds under CHUNK_ROWS). */
+  makeRoom(): void {
+    if (this.rows < this.capacity) return;
     const capacity = Math.min(CHUNK_ROWS, this.capacity * 2);
     this.nums = grown(this.nums, capacity * NUMS);
     this.ints = grown(this.ints, capacity * INTS);
     this.flags = grown(this.flags, capacity);
     this.capacity = capacity;
-    return true;
   }
 
   /** Stores `s` in the chunk's text; returns where, with WIDE set in the result's sign when wide. */
@@ -199,13 +197,8 @@ function readText(text: Uint8Array, at: number, length: number, wide: boolean): 
   return out;
 }
 
-/** A row's order id against `s`, in code-unit order (as `<` compares strings): negative, 0 or positive. */
-function compareId(chunk: Chunk, i: number, s: string): number {
-  const t = i * INTS;
-  const at = chunk.ints[t + ID_AT]!;
-  const length = chunk.ints[t + ID_LENGTH]!;
-  const text = chunk.text;
-  const wide = (chunk.flags[i]! & WIDE_ID) !== 0;
+/** Stored text against `s`, in code-unit order (as `<` compares strings): negative, 0 or positive. */
+function compareText(text: Uint8Array, at: number, length: number, wide: boolean, s: string): number {
   const n = Math.min(length, s.length);
   for (let j = 0; j < n; j++) {
     const c = wide ? text[at + 2 * j]! | (text[at + 2 * j + 1]! << 8) : text[at + j]!;
@@ -213,6 +206,12 @@ function compareId(chunk: Chunk, i: number, s: string): number {
     if (d !== 0) return d;
   }
   return length - s.length;
+}
+
+/** A row's order id against `s` (see compareText). */
+function compareId(chunk: Chunk, i: number, s: string): number {
+  const t = i * INTS;
+  return compareText(chunk.text, chunk.ints[t + ID_AT]!, chunk.ints[t + ID_LENGTH]!, (chunk.flags[i]! & WIDE_ID) !== 0, s);
 }
 
 function reservation(orderId: string, userId: string, qty: number, amountCents: number, createdAt: number, expiresAt: number, limited: boolean): Reservation {
@@ -236,6 +235,8 @@ export class ReservationIndex {
   private old: Slots | undefined;
   private migrated = 0;
   private readonly rowIdMax: number;
+  private lastHashed = '';
+  private lastHash = hashOf('');
 
   constructor(options: ReservationIndexOptions = {}) {
     this.rowIdMax = options.row_id_max ?? ROW_ID_MAX;
@@ -246,18 +247,18 @@ export class ReservationIndex {
   }
 
   get(orderId: string): Reservation | undefined {
-    const rowId = this.rowOf(orderId, hashOf(orderId));
+    const rowId = this.rowOf(orderId, this.hashFor(orderId));
     return rowId < 0 ? undefined : this.read(rowId, orderId);
   }
 
   has(orderId: string): boolean {
-    return this.rowOf(orderId, hashOf(orderId)) >= 0;
+    return this.rowOf(orderId, this.hashFor(orderId)) >= 0;
   }
 
   /** Adds a reservation (replacing one with the same id, which then keeps its place). */
   set(orderId: string, r: Reservation): this {
     if (r.orderId !== orderId) throw new Error(`reservation index: ${r.orderId} set under ${orderId}`);
-    const hash = hashOf(orderId);
+    const hash = this.hashFor(orderId);
     const known = this.rowOf(orderId, hash);
     if (known >= 0) this.write(known, r, false);
     else {
@@ -272,7 +273,7 @@ export class ReservationIndex {
   }
 
   delete(orderId: string): boolean {
-    const hash = hashOf(orderId);
+    const hash = this.hashFor(orderId);
     let slots = this.slots;
     let i = this.slotOf(slots, orderId, hash);
     if (i < 0 && this.old) {
@@ -306,20 +307,15 @@ export class ReservationIndex {
    */
   replaceEach(replace: (r: Reservation) => Reservation | undefined): number {
     let replaced = 0;
-    for (let k = 0; k < this.chunks.length; k++) {
-      const chunk = this.chunks[k]!;
-      if (chunk.capacity === 0) continue;
-      for (let i = 0; i < chunk.rows; i++) {
-        if (!(chunk.flags[i]! & LIVE)) continue;
-        const rowId = ((this.firstChunk + k) << CHUNK_BITS) + i;
-        const r = this.read(rowId, undefined);
-        const next = replace(r);
-        if (next === undefined || next === r) continue;
-        if (next.orderId !== r.orderId) throw new Error(`replaceEach: ${r.orderId} replaced by ${next.orderId}`);
-        this.write(rowId, next, false);
-        replaced++;
-      }
-    }
+    this.scan((_chunk, _i, rowId) => {
+      const r = this.read(rowId, undefined);
+      const next = replace(r);
+      if (next === undefined || next === r) return true;
+      if (next.orderId !== r.orderId) throw new Error(`replaceEach: ${r.orderId} replaced by ${next.orderId}`);
+      this.write(rowId, next, false);
+      replaced++;
+      return true;
+    });
     return replaced;
   }
 
@@ -332,36 +328,29 @@ export class ReservationIndex {
   due(now: number, max: number, inOrder: boolean): { due: Reservation[]; nextExpiresAt: number | undefined } {
     const due: Reservation[] = [];
     let next = Infinity;
-    for (let k = 0; k < this.chunks.length; k++) {
-      const chunk = this.chunks[k]!;
-      if (chunk.capacity === 0) continue;
-      for (let i = 0; i < chunk.rows; i++) {
-        if (!(chunk.flags[i]! & LIVE)) continue;
-        const expiresAt = chunk.nums[i * NUMS + EXPIRES_AT]!;
-        if (expiresAt <= now) {
-          if (due.length >= max) return { due, nextExpiresAt: now };
-          due.push(this.read(((this.firstChunk + k) << CHUNK_BITS) + i, undefined));
-        } else {
-          next = Math.min(next, expiresAt);
-          if (inOrder) return { due, nextExpiresAt: next };
+    this.scan((chunk, i, rowId) => {
+      const expiresAt = chunk.nums[i * NUMS + EXPIRES_AT]!;
+      if (expiresAt <= now) {
+        if (due.length >= max) {
+          next = now;
+          return false;
         }
+        due.push(this.read(rowId, undefined));
+        return true;
       }
-    }
+      next = Math.min(next, expiresAt);
+      return !inOrder;
+    });
     return { due, nextExpiresAt: next === Infinity ? undefined : next };
   }
 
   /** The earliest expiry of a live reservation (the first one's with `inOrder`, see `due`). */
   earliestExpiresAt(inOrder: boolean): number | undefined {
     let at = Infinity;
-    for (let k = 0; k < this.chunks.length; k++) {
-      const chunk = this.chunks[k]!;
-      if (chunk.capacity === 0) continue;
-      for (let i = 0; i < chunk.rows; i++) {
-        if (!(chunk.flags[i]! & LIVE)) continue;
-        at = Math.min(at, chunk.nums[i * NUMS + EXPIRES_AT]!);
-        if (inOrder) return at;
-      }
-    }
+    this.scan((chunk, i) => {
+      at = Math.min(at, chunk.nums[i * NUMS + EXPIRES_AT]!);
+      return !inOrder;
+    });
     return at === Infinity ? undefined : at;
   }
 
@@ -374,32 +363,40 @@ export class ReservationIndex {
     const ids: string[] = [];
     const rows: number[] = [];
     if (limit <= 0) return [];
+    this.scan((chunk, i, rowId) => {
+      if (compareId(chunk, i, afterOrderId) <= 0) return true;
+      if (ids.length === limit && compareId(chunk, i, ids[limit - 1]!) >= 0) return true;
+      const t = i * INTS;
+      const id = readText(chunk.text, chunk.ints[t + ID_AT]!, chunk.ints[t + ID_LENGTH]!, (chunk.flags[i]! & WIDE_ID) !== 0);
+      // Insert in order (ids are unique); the list never exceeds `limit`.
+      let lo = 0;
+      let hi = ids.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ids[mid]! < id) lo = mid + 1;
+        else hi = mid;
+      }
+      ids.splice(lo, 0, id);
+      rows.splice(lo, 0, rowId);
+      if (ids.length > limit) {
+        ids.pop();
+        rows.pop();
+      }
+      return true;
+    });
+    return rows.map((rowId, n) => this.read(rowId, ids[n]));
+  }
+
+  /** Visits the live rows in arrival order until `visit` returns false (not while the index changes). */
+  private scan(visit: (chunk: Chunk, i: number, rowId: number) => boolean): void {
     for (let k = 0; k < this.chunks.length; k++) {
       const chunk = this.chunks[k]!;
       if (chunk.capacity === 0) continue;
+      const base = (this.firstChunk + k) << CHUNK_BITS;
       for (let i = 0; i < chunk.rows; i++) {
-        if (!(chunk.flags[i]! & LIVE)) continue;
-        if (compareId(chunk, i, afterOrderId) <= 0) continue;
-        if (ids.length === limit && compareId(chunk, i, ids[limit - 1]!) >= 0) continue;
-        const t = i * INTS;
-        const id = readText(chunk.text, chunk.ints[t + ID_AT]!, chunk.ints[t + ID_LENGTH]!, (chunk.flags[i]! & WIDE_ID) !== 0);
-        // Insert in order (ids are unique); the list never exceeds `limit`.
-        let lo = 0;
-        let hi = ids.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (ids[mid]! < id) lo = mid + 1;
-          else hi = mid;
-        }
-        ids.splice(lo, 0, id);
-        rows.splice(lo, 0, ((this.firstChunk + k) << CHUNK_BITS) + i);
-        if (ids.length > limit) {
-          ids.pop();
-          rows.pop();
-        }
+        if (chunk.flags[i]! & LIVE && !visit(chunk, i, base + i)) return;
       }
     }
-    return rows.map((rowId, n) => this.read(rowId, ids[n]));
   }
 
   /** The live reservations in arrival order (not to be called while the index changes). */
@@ -411,6 +408,18 @@ export class ReservationIndex {
         if (chunk.flags[i]! & LIVE) yield this.read(((this.firstChunk + k) << CHUNK_BITS) + i, undefined);
       }
     }
+  }
+
+  /**
+   * An order id's hash, remembered for the last id: a reservation's id is looked up by `decide`
+   * (`has`) and then added by `evolve` (`set`), and a settled one read then deleted.
+   */
+  private hashFor(orderId: string): number {
+    if (orderId !== this.lastHashed) {
+      this.lastHashed = orderId;
+      this.lastHash = hashOf(orderId);
+    }
+    return this.lastHash;
   }
 
   private chunkOf(rowId: number): Chunk {
@@ -438,17 +447,7 @@ export class ReservationIndex {
   private idIs(rowId: number, orderId: string): boolean {
     const chunk = this.chunkOf(rowId);
     const i = rowId & ROW_IN_CHUNK;
-    const ints = chunk.ints;
-    const length = ints[i * INTS + ID_LENGTH]!;
-    if (length !== orderId.length) return false;
-    const at = ints[i * INTS + ID_AT]!;
-    const text = chunk.text;
-    if (chunk.flags[i]! & WIDE_ID) {
-      for (let j = 0; j < length; j++) if ((text[at + 2 * j]! | (text[at + 2 * j + 1]! << 8)) !== orderId.charCodeAt(j)) return false;
-    } else {
-      for (let j = 0; j < length; j++) if (text[at + j] !== orderId.charCodeAt(j)) return false;
-    }
-    return true;
+    return chunk.ints[i * INTS + ID_LENGTH] === orderId.length && compareId(chunk, i, orderId) === 0;
   }
 
   private read(rowId: number, orderId: string | undefined): Reservation {
@@ -518,7 +517,7 @@ export class ReservationIndex {
 
   private userIs(chunk: Chunk, i: number, userId: string): boolean {
     const t = i * INTS;
-    return readText(chunk.text, chunk.ints[t + USER_AT]!, chunk.ints[t + USER_LENGTH]!, (chunk.flags[i]! & WIDE_USER) !== 0) === userId;
+    return compareText(chunk.text, chunk.ints[t + USER_AT]!, chunk.ints[t + USER_LENGTH]!, (chunk.flags[i]! & WIDE_USER) !== 0, userId) === 0;
   }
 
   /** Starts moving the index to `slotsFor(n)` slots (finishing a move still under way first). */
