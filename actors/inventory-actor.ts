@@ -17,12 +17,12 @@ import {
   type OrderFacts,
   type ReleaseReason,
 } from '../engine/index.ts';
-import type { IdempotencyRow, JournalStore, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
+import type { IdempotencyRow, JournalStore, LiveEvents, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
 import { encodeEvent } from './inventory-codec.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import { asStreamOrder, outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
-import { outboxRangeRow } from './journal-outbox.ts';
+import { outboxRangeRow, rangeEvents } from './journal-outbox.ts';
 import type { Projector } from './projector.ts';
 import { recoverInventory } from './recovery.ts';
 import { splitStream } from '../engine/shard.ts';
@@ -62,6 +62,8 @@ export interface InventoryDeps {
   snapshots: readonly { name: string; store: SnapshotStore }[];
   committer: GroupCommitter;
   projector: Projector;
+  /** Publishes a durable write's events at once, ahead of the relay (with NATS). */
+  live?: LiveEvents | undefined;
   recoveries: Semaphore;
   now: () => number;
   /** The SKU's merchant, naming the subject of its events. */
@@ -359,7 +361,13 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.inFlight = undefined;
     this.durableSeq = batch.firstSeq + batch.events.length - 1;
     this.trackProjected(batch.projected);
-    this.deps.projector.enqueue(this.stream, batch.projected, this.durableSeq, batch.liveAfter, this.outboxRange(batch.firstSeq, this.durableSeq, batch.kinds));
+    const range = this.outboxRange(batch.firstSeq, this.durableSeq, batch.kinds);
+    if (range && this.deps.live) {
+      const { firstSeq, events } = batch;
+      const lastSeq = this.durableSeq;
+      this.deps.live.offer(range.eventId, () => rangeEvents(events, firstSeq, this.context, firstSeq, lastSeq));
+    }
+    this.deps.projector.enqueue(this.stream, batch.projected, this.durableSeq, batch.liveAfter, range);
     if (this.snapshotCandidate && this.snapshotCandidate.seq <= this.durableSeq) this.snapshotCandidate.durable = true;
     this.deps.observer.availability(this.stream, available(this.state));
     for (const w of batch.waiters) ctx.reply(w.env, w.reply);

@@ -11,10 +11,10 @@
 // row, so a reader can stop and resume in the middle of a range. A filter hint lets a reader skip a
 // range none of whose event kinds it wants without reading the journal.
 
-import { OUTBOX_SKIP_SUBJECT, type JournalStore, type OutboxEvent, type OutboxRow, type OutboxStore } from '../persistence/ports.ts';
+import { OUTBOX_SKIP_SUBJECT, type JournalStore, type OutboxEvent, type OutboxRow, type OutboxStore, type PublishedRows } from '../persistence/ports.ts';
 import { subjectMatches } from '../persistence/bus/subjects.ts';
 import { decodeEvent } from './inventory-codec.ts';
-import { inventoryOutboxEvent, outboxTypesOf } from './inventory-projection.ts';
+import { inventoryOutboxEvent, outboxTypesOf, type StreamContext } from './inventory-projection.ts';
 import { eventSubject } from './order-events.ts';
 import { splitStream } from '../engine/shard.ts';
 
@@ -50,18 +50,20 @@ export class JournalOutbox implements OutboxStore {
     private readonly journal: JournalStore,
   ) {}
 
-  async readAfter(afterPos: number, limit: number, filter?: string): Promise<OutboxRow[]> {
+  async readAfter(afterPos: number, limit: number, filter?: string, published?: PublishedRows): Promise<OutboxRow[]> {
     const firstRow = Math.floor(afterPos / OUTBOX_ROW_SPAN);
     const raw = await this.rows.readAfter(Math.max(0, firstRow - 1), Math.min(limit, 500));
     const out: OutboxRow[] = [];
     for (const row of raw) {
       const base = row.id * OUTBOX_ROW_SPAN;
       const last = base + OUTBOX_ROW_SPAN - 1;
+      // A row published already (at its commit) is passed over whole: a range without reading the journal.
+      const done = last > afterPos && published !== undefined && (await published(row.eventId));
       if (row.subject !== OUTBOX_RANGE_SUBJECT) {
-        if (base > afterPos) out.push({ ...row, id: base });
+        if (base > afterPos) out.push(done ? { id: base, eventId: row.eventId, subject: OUTBOX_SKIP_SUBJECT, body: '', at: row.at } : { ...row, id: base });
       } else {
         const range = JSON.parse(row.body) as OutboxRange;
-        if (filter === undefined || mayMatch(range, filter)) {
+        if (!done && (filter === undefined || mayMatch(range, filter))) {
           const events = await this.expand(row.id, range);
           for (let i = 0; i < events.length && out.length < limit; i++) {
             // A literal, not `{ ...e, id }`: a spread followed by a new key took a hidden class of
@@ -105,18 +107,35 @@ export class JournalOutbox implements OutboxStore {
     const context = { stream: range.stream, skuId, date, merchantId: range.merchantId };
     const events: OutboxEvent[] = [];
     for (const record of await this.journal.readRange(range.stream, range.fromSeq, range.toSeq)) {
-      let seq = record.seq;
-      for (const raw of record.events) {
-        if (seq >= range.fromSeq && seq <= range.toSeq) {
-          const e = inventoryOutboxEvent(decodeEvent(raw), seq, context);
-          if (e) events.push(e);
-        }
-        seq++;
-      }
+      rangeEvents(record.events, record.seq, context, range.fromSeq, range.toSeq, events);
     }
     this.cached = { rowId, events };
     return events;
   }
+}
+
+/**
+ * The events for the outside world among a journal record's `raws` (the first at `firstSeq`) within
+ * fromSeq..toSeq, appended to `out`: what the relay makes of a range row, and what an inventory
+ * actor hands the live publisher once its write is durable.
+ */
+export function rangeEvents(
+  raws: readonly unknown[],
+  firstSeq: number,
+  context: StreamContext,
+  fromSeq: number,
+  toSeq: number,
+  out: OutboxEvent[] = [],
+): OutboxEvent[] {
+  let seq = firstSeq;
+  for (const raw of raws) {
+    if (seq >= fromSeq && seq <= toSeq) {
+      const e = inventoryOutboxEvent(decodeEvent(raw), seq, context);
+      if (e) out.push(e);
+    }
+    seq++;
+  }
+  return out;
 }
 
 /** Whether any event kind of the range could match the subject filter. */

@@ -21,7 +21,7 @@ import {
   type RandomSource,
   type Settlement,
 } from '../engine/index.ts';
-import type { Delivery, JournalStore, OrderHistoryRow, OrderRow, OrderStatusRow } from '../persistence/ports.ts';
+import type { Delivery, JournalStore, LiveEvents, OrderHistoryRow, OrderRow, OrderStatusRow } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import type { ProjectedEvent } from './inventory-projection.ts';
@@ -65,6 +65,8 @@ export interface OrderActorDeps {
   journal: JournalStore;
   committer: GroupCommitter;
   projector: Projector;
+  /** Publishes a durable write's events at once, ahead of the relay (with NATS). */
+  live?: LiveEvents | undefined;
   now: () => number;
   random: RandomSource;
   /** The order as its inventory actor (or, once settled and projected, the read model) knows it. */
@@ -310,7 +312,11 @@ export class OrderActor implements Behavior<OrderMessage> {
     for (const e of events) {
       this.state = evolveOrder(this.state, e);
       const p = this.projectOne(e, this.state, seq++);
-      if (p) projected.push(p);
+      if (p) {
+        projected.push(p);
+        const outbox = p.outbox;
+        if (outbox && this.deps.live) this.deps.live.offer(outbox.eventId, () => [outbox]);
+      }
     }
     this.deps.projector.enqueue(this.stream, projected, this.seq, 0);
   }

@@ -23,7 +23,7 @@ import { JournalOutbox, OUTBOX_ROW_SPAN } from '../actors/journal-outbox.ts';
 import { ActorRuntime, type ActorKind } from '../actors/runtime/index.ts';
 import { Semaphore } from '../actors/semaphore.ts';
 import { CardKeyCipher } from '../persistence/card-key-cipher.ts';
-import { NatsBus, OutboxBus, OutboxRelay, type EventBus, type Subscription } from '../persistence/bus/index.ts';
+import { LivePublisher, NatsBus, OutboxBus, OutboxRelay, type EventBus, type Subscription } from '../persistence/bus/index.ts';
 import { messagingServicesOf, startMessaging, type Messaging } from '../messaging/index.ts';
 import { openStores } from '../persistence/index.ts';
 import type { OpenedStores } from '../persistence/index.ts';
@@ -92,6 +92,8 @@ export class StampedeNode {
   /** NATS JetStream when STAMPEDE_NATS_URL is set, else the outbox bus (in-process, over the SQL outbox). */
   bus!: EventBus;
   relay: OutboxRelay | undefined;
+  /** Publishes durable events at once, ahead of the relay (with NATS). */
+  live: LivePublisher | undefined;
   messaging: Messaging | undefined;
   private deliveryConsumer: Subscription | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
@@ -185,6 +187,7 @@ export class StampedeNode {
       snapshots,
       committer: this.committer,
       projector: this.projector,
+      live: this.live,
       recoveries,
       now: () => this.clock.now(),
       merchantOf: (skuId) => this.catalog.sku(skuId)?.merchantId ?? 'unknown',
@@ -214,6 +217,7 @@ export class StampedeNode {
       journal: this.stores.journal,
       committer: this.committer,
       projector: this.projector,
+      live: this.live,
       now: () => this.clock.now(),
       random: this.random,
       lookup: (id) => this.orders.lookup(id),
@@ -385,7 +389,22 @@ export class StampedeNode {
         ...(c.natsPassword ? { pass: c.natsPassword } : {}),
       });
       this.bus = bus;
-      this.relay = new OutboxRelay({ outbox, publisher: bus, onError: onError('publish') }).start();
+      const live = new LivePublisher(bus, {
+        onError: (error) => {
+          onError('publish')(error);
+          // Its rows are the relay's now.
+          this.relay?.nudge();
+        },
+        onPublished: (n) => this.metrics.eventsPublished.inc({ path: 'live' }, n),
+      });
+      this.live = live;
+      this.relay = new OutboxRelay({
+        outbox,
+        publisher: bus,
+        onError: onError('publish'),
+        published: (rowId) => live.published(rowId),
+        onPublished: (n) => this.metrics.eventsPublished.inc({ path: 'relay' }, n),
+      }).start();
       let lag = 0;
       this.metrics.setOutboxLagSource(() => {
         // Rows behind (a row is one event, or one journal write's events of a SKU/date).
@@ -398,7 +417,10 @@ export class StampedeNode {
   }
 
   private nudgeOutbox(): void {
-    if (this.relay) this.relay.nudge();
+    // While the live publisher takes the events at their commit, the relay only polls for what it missed.
+    if (this.relay) {
+      if (!this.live?.active) this.relay.nudge();
+    }
     else if (this.bus instanceof OutboxBus) this.bus.nudge();
   }
 
@@ -499,6 +521,7 @@ export class StampedeNode {
     await this.committer?.drained();
     this.committer?.close();
     await this.projector?.close();
+    await this.live?.close();
     await this.relay?.stop();
     await this.bus?.close();
     await this.stores?.close();

@@ -14,8 +14,9 @@
 //     t0 + i/BENCH_RATE whatever the earlier answers do, and a share of the orders (BENCH_DUPLICATES)
 //     get the same callback again 1-2 s later, as a provider retries. The 200 leaves once `paid` is
 //     durable; delivery starts in the node right then (order and delivery actors → `order.delivered`
-//     → outbox → relay → JetStream), and `order.paid` goes out through outbox → relay → JetStream,
-//     where the delivery consumer (the safety net) finds the order delivered. A core NATS subscription, open before
+//     → JetStream, published by the live publisher as its write commits), and `order.paid` goes out
+//     the same way once `confirm_sold` is durable; the delivery consumer (the safety net) finds the
+//     order delivered, and the relay (outbox → JetStream) passes over rows published already. A core NATS subscription, open before
 //     the first payment, stamps each `stampede.evt.m1.order.delivered` (and `.order.paid`) as it
 //     arrives: payment → delivered = that receipt − the callback's due time.
 // (ii) Baseline, the classic design, same MariaDB, same offered load, same client and signature
@@ -618,7 +619,7 @@ interface StampedeResult {
   deliveredMessages: number;
   jetstream: { paid: number; delivered: number };
   keys: KeyCheck;
-  metrics: { paidToDelivered_avg_ms: number; paidToDelivered_le50_share: number; callback_avg_ms: number; commit_avg_ms: number; commit_events_avg: number; deliveries: Record<string, number>; conflicts: number };
+  metrics: { paidToDelivered_avg_ms: number; paidToDelivered_le50_share: number; callback_avg_ms: number; commit_avg_ms: number; commit_events_avg: number; deliveries: Record<string, number>; published: Record<string, number>; conflicts: number };
   cpu: { self_pct: number; mariadb_pct: number; nats_pct: number };
   /** SQL statements MariaDB received per paid order while measuring (all clients). */
   statements_per_order: number;
@@ -787,6 +788,8 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
     const p2dCount = p2d.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
     const deliveries: Record<string, number> = {};
     for (const v of (await m.deliveries.get()).values) deliveries[String(v.labels.outcome)] = v.value;
+    const published: Record<string, number> = {};
+    for (const v of (await m.eventsPublished.get()).values) published[String(v.labels.path)] = v.value;
     const metrics = {
       paidToDelivered_avg_ms: histogramAvg(p2d),
       paidToDelivered_le50_share: p2dCount > 0 ? le50 / p2dCount : Number.NaN,
@@ -794,6 +797,7 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
       commit_avg_ms: histogramAvg((await m.groupCommitLatencyMs.get()).values),
       commit_events_avg: histogramAvg((await m.groupCommitBatchEvents.get()).values),
       deliveries,
+      published,
       conflicts: (await m.orderConflicts.get()).values.reduce((n, v) => n + v.value, 0),
     };
     const keys = await checkStampedeKeys(dbUrl, orders);
@@ -820,16 +824,17 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
         row('deliver: order actor mailbox', 'deliverStart', 'assignStart'),
         row('deliver: delivery actor (key lookup + assign tx)', 'assignStart', 'assignEnd'),
         row('deliver: order.delivered journal write', 'assignEnd', 'deliverEnd'),
-        row('delivered: projector linger + write', 'deliverEnd', 'deliveredProjected'),
-        row('delivered: relay nudge + outbox read', 'deliveredProjected', 'deliveredPublish'),
+        row('delivered: publish (live at commit, else relay)', 'deliverEnd', 'deliveredPublish'),
         row('delivered: JetStream → bench subscriber', 'deliveredPublish', 'seen'),
         row('total: payment → delivered', 'due', 'seen'),
       ];
       answerStages = [
         row('HTTP out: handler done → client has the 200', 'payEnd', 'answered'),
         row('total: callback answer', 'due', 'answered'),
-        row('order.paid event: projector linger + write (outbox row)', 'confirmEnd', 'paidProjected'),
-        row('order.paid event: relay nudge + outbox/journal read', 'paidProjected', 'paidPublish'),
+        row('order.paid event: publish after confirm_sold (live at commit, else relay)', 'confirmEnd', 'paidPublish'),
+        row('order.paid event: JetStream ack', 'paidPublish', 'paidAcked'),
+        row('off the path: order.paid row in the read model and outbox', 'confirmEnd', 'paidProjected'),
+        row('off the path: order.delivered row in the read model and outbox', 'deliverEnd', 'deliveredProjected'),
       ];
     }
     const ops = trace
@@ -1136,7 +1141,7 @@ async function main(): Promise<void> {
     );
     console.log(
       `  metrics: paid→delivered avg ${fmt(s.metrics.paidToDelivered_avg_ms)} ms, ≤50 ms ${(s.metrics.paidToDelivered_le50_share * 100).toFixed(1)}%; callback avg ${fmt(s.metrics.callback_avg_ms)} ms; ` +
-        `journal write avg ${fmt(s.metrics.commit_avg_ms, 2)} ms for ${fmt(s.metrics.commit_events_avg)} events; deliveries ${JSON.stringify(s.metrics.deliveries)}; conflicts ${s.metrics.conflicts}`,
+        `journal write avg ${fmt(s.metrics.commit_avg_ms, 2)} ms for ${fmt(s.metrics.commit_events_avg)} events; deliveries ${JSON.stringify(s.metrics.deliveries)}; events published ${JSON.stringify(s.metrics.published)}; conflicts ${s.metrics.conflicts}`,
     );
     console.log(
       `  cpu: this process ${s.cpu.self_pct.toFixed(0)}%, mariadbd ${s.cpu.mariadb_pct.toFixed(0)}%, nats-server ${s.cpu.nats_pct.toFixed(0)}% of a core; ${fmt(s.statements_per_order)} SQL statements per paid order; event-loop delay p99 ${fmt(s.loop_delay_p99_ms)} max ${fmt(s.loop_delay_max_ms)} ms`,
@@ -1146,7 +1151,7 @@ async function main(): Promise<void> {
       printTable(s.stages);
       console.log('  the callback answer and the order.paid event, which leave in parallel with the delivery path:');
       printTable(s.answerStages);
-      console.log(`  store calls while measuring (pool wait included); projector writes avg ${fmt(s.projector_batch_rows_avg)} rows, relay publishes avg ${fmt(s.publish_events_avg)} events:`);
+      console.log(`  store calls while measuring (pool wait included); projector writes avg ${fmt(s.projector_batch_rows_avg)} rows, NATS publishes (live and relay) avg ${fmt(s.publish_events_avg)} events:`);
       for (const o of s.ops) console.log(`    ${o.op.padEnd(24)} n ${String(o.n).padStart(6)}  p50 ${fmt(o.p50_ms, 2).padStart(7)}  p99 ${fmt(o.p99_ms, 2).padStart(7)} ms`);
     }
   }

@@ -79,6 +79,7 @@ export class Metrics {
   readonly deliveries: Counter<'outcome'>;
   readonly outboxLag: Gauge;
   readonly busFailures: Counter<'what'>;
+  readonly eventsPublished: Counter<'path'>;
   readonly reconciliation: Counter<'finding' | 'action'>;
   readonly orderConflicts: Counter;
   readonly recordLines: Counter;
@@ -203,6 +204,12 @@ export class Metrics {
       name: 'stampede_bus_failures_total',
       help: 'Bus operations that failed and will be retried, by what (publish, consume).',
       labelNames: ['what'],
+      registers,
+    });
+    this.eventsPublished = new Counter({
+      name: 'stampede_events_published_total',
+      help: 'Events published to NATS and acknowledged, by path: live (at their commit) or relay (read back from the outbox: after a failed live publish, a restart, or rows the live path did not take).',
+      labelNames: ['path'],
       registers,
     });
     this.reconciliation = new Counter({

@@ -261,14 +261,29 @@ export interface OutboxRow extends OutboxEvent {
 /** The subject of a position a reader passes over without an event (see OutboxStore.readAfter). */
 export const OUTBOX_SKIP_SUBJECT = '$skip';
 
+/**
+ * Whether a row's events were published already (by persistence/bus/live-publisher.ts), named by the
+ * row's eventId: a range row's for a SKU/date journal write, the event's own otherwise.
+ */
+export type PublishedRows = (rowEventId: string) => boolean | Promise<boolean>;
+
+/**
+ * Takes the events of one outbox row the moment they are durable, to publish them ahead of the
+ * relay (persistence/bus/live-publisher.ts). `events` is called only if the row is taken.
+ */
+export interface LiveEvents {
+  offer(rowEventId: string, events: () => readonly OutboxEvent[]): void;
+}
+
 /** The outbox table, read by the relay (NATS) or by the in-process bus (embedded). */
 export interface OutboxStore {
   /**
    * Rows with id > afterId, ascending, at most `limit`. `filter` (a NATS subject filter) is a hint:
    * a reader that can tell some rows cannot match may return a row with subject `$skip` in their
-   * place, which the caller passes over (it only moves the caller's position).
+   * place, which the caller passes over (it only moves the caller's position). So may a reader for
+   * a row `published` says is published already.
    */
-  readAfter(afterId: number, limit: number, filter?: string): Promise<OutboxRow[]>;
+  readAfter(afterId: number, limit: number, filter?: string, published?: PublishedRows): Promise<OutboxRow[]>;
   /** The last id the named reader has finished with (0 if none). */
   cursor(name: string): Promise<number>;
   /** Moves the named cursor forward (never back). */

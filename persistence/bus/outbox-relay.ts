@@ -3,8 +3,10 @@
 // every reader has passed. A pass runs at once when the projector nudges it after a write, and on a
 // fallback poll. While the bus or the database is down it retries with capped exponential backoff
 // and reports each failure; nothing is lost (a row published twice is dropped by the duplicate
-// window and by consumers that dedupe by id).
-import { OUTBOX_SKIP_SUBJECT, type OutboxStore } from '../ports.ts';
+// window and by consumers that dedupe by id). Rows the live publisher (live-publisher.ts) published
+// at their commit are passed over: with it running the relay is the safety net, and the engine does
+// not nudge it after each projector write (it polls).
+import { OUTBOX_SKIP_SUBJECT, type OutboxStore, type PublishedRows } from '../ports.ts';
 import type { Publisher } from './ports.ts';
 import { backoff_ms, within, Wakeup } from './waits.ts';
 
@@ -28,6 +30,10 @@ export interface OutboxRelayOptions {
   stopTimeout_ms?: number;
   /** Each failed pass (bus or database unavailable), e.g. to log it; then the relay retries. */
   onError?: (error: unknown) => void;
+  /** Rows published already, at their commit (live-publisher.ts): passed over, not published again. */
+  published?: PublishedRows;
+  /** Events this relay published (and had acknowledged) in a pass. */
+  onPublished?: (events: number) => void;
 }
 
 export const outbox_relay_defaults = {
@@ -43,7 +49,8 @@ export const outbox_relay_defaults = {
 export class OutboxRelay {
   private readonly outbox: OutboxStore;
   private readonly publisher: Publisher;
-  private readonly o: Required<Omit<OutboxRelayOptions, 'outbox' | 'publisher'>>;
+  private readonly o: Required<Omit<OutboxRelayOptions, 'outbox' | 'publisher' | 'published'>>;
+  private readonly publishedRows: PublishedRows | undefined;
   /** Woken by nudge() and stop(): the next pass runs at once. */
   private readonly nudges = new Wakeup();
   /** Woken by stop() only: a retry delay is not cut short by nudges. */
@@ -60,9 +67,11 @@ export class OutboxRelay {
     this.outbox = options.outbox;
     this.publisher = options.publisher;
     const cursorName = options.cursorName ?? outbox_relay_defaults.cursorName;
+    this.publishedRows = options.published;
     this.o = {
       ...outbox_relay_defaults,
       onError: () => {},
+      onPublished: () => {},
       ...options,
       cursorName,
       trimCursors: options.trimCursors ?? [cursorName],
@@ -122,11 +131,14 @@ export class OutboxRelay {
       this.published = await this.outbox.cursor(this.o.cursorName);
       this.saved = this.published;
     }
-    const rows = await this.outbox.readAfter(this.published, this.o.batchRows_max);
+    const rows = await this.outbox.readAfter(this.published, this.o.batchRows_max, undefined, this.publishedRows);
     if (rows.length > 0) {
       // `$skip` rows only move the position (actors/journal-outbox.ts): nothing to publish.
       const events = rows.filter((r) => r.subject !== OUTBOX_SKIP_SUBJECT);
-      if (events.length > 0) await this.publisher.publish(events.map((r) => ({ id: r.eventId, subject: r.subject, data: r.body })));
+      if (events.length > 0) {
+        await this.publisher.publish(events.map((r) => ({ id: r.eventId, subject: r.subject, data: r.body })));
+        this.o.onPublished(events.length);
+      }
       this.published = rows[rows.length - 1]!.id;
     }
     if (this.published > this.saved) {

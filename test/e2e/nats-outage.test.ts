@@ -1,4 +1,4 @@
-// Proves NATS is off the purchase path and loses no event: a node on MariaDB + Redis + a NATS server of the test's own keeps answering reservations, payments and cancels correctly (and stays ready) while that server is SIGKILLed mid-sale, and once it is started again a durable JetStream consumer of the test's own, deduping by event id, has received every expected event — one order.reserved per 201, order.paid and order.delivered per paid ticket order, order.cancelled per cancel — each exactly once, none missing.
+// Proves NATS is off the purchase path and loses no event (events go out at their commit while NATS is up, through the relay for what the outage held back): a node on MariaDB + Redis + a NATS server of the test's own keeps answering reservations, payments and cancels correctly (and stays ready) while that server is SIGKILLed mid-sale, and once it is started again a durable JetStream consumer of the test's own, deduping by event id, has received every expected event — one order.reserved per 201, order.paid and order.delivered per paid ticket order, order.cancelled per cancel — each exactly once, none missing.
 import { AckPolicy, connect, DeliverPolicy, nanos, type JsMsg, type NatsConnection } from 'nats';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -195,5 +195,9 @@ describe('a NATS outage mid-sale on MariaDB + Redis + NATS', () => {
     // Every paid order is delivered (and its order.delivered reached the merchant above).
     for (const o of paidOrders) expect((await c.buyer(o.user, 'GET', `/v1/orders/${o.id}`)).body.status).toBe('delivered');
     expect((await c.request('GET', '/readyz')).status).toBe(200);
+    // Events went out at their commit while NATS was up, and through the relay for the outage.
+    const published = await metricText();
+    expect(sampleValue(published, 'stampede_events_published_total', { path: 'live' })).toBeGreaterThan(0);
+    expect(sampleValue(published, 'stampede_events_published_total', { path: 'relay' })).toBeGreaterThan(0);
   }, 60_000);
 });
