@@ -40,8 +40,11 @@ export function deliveryStream(skuId: string): string {
 }
 
 export type DeliveryMessage =
-  /** Keys for a paid order of this SKU. */
-  | { type: 'assign'; orderId: string; qty: number }
+  /**
+   * Keys for a paid order of this SKU. `fresh`: no key can have been assigned to the order yet (its
+   * order actor paid it and has not asked before), so the store is not asked which keys it holds.
+   */
+  | { type: 'assign'; orderId: string; qty: number; fresh?: boolean }
   /** Keys were uploaded (tell): reload the window and serve the parked orders. */
   | { type: 'keys_added' }
   /** Ops: answered with a DeliveryInspection. */
@@ -294,7 +297,7 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     const ids = new Set<string>();
     for (const env of batch) {
       const msg = env.msg;
-      if (msg.type !== 'assign' || !validAssign(msg, this.limits)) continue;
+      if (msg.type !== 'assign' || msg.fresh === true || !validAssign(msg, this.limits)) continue;
       if (this.known.has(msg.orderId) || this.parkedIds.has(msg.orderId)) continue;
       ids.add(msg.orderId);
     }

@@ -1,14 +1,16 @@
 // Group commit: every actor hands its next journal record here; records that arrive while writes
 // are in flight are gathered into the next single write (one transaction, one multi-row INSERT).
 // A stream never has two records in flight (its actor waits for one before sending the next), so
-// the (stream, seq) order of the journal is the order of decisions.
+// the (stream, seq) order of the journal is the order of decisions. A record may carry records of
+// other streams that must be durable with it or not at all (an order's `paid` with its SKU/date's
+// `sold`): they go into the same write.
 
 import type { JournalRecord, JournalStore } from '../persistence/ports.ts';
 
 export interface GroupCommitOptions {
   /** Writes in flight at once (each one transaction). */
   writes_in_flight_max: number;
-  /** Records per write at most; the rest wait for the next write. */
+  /** Commits per write at most (a commit's companion records travel with it); the rest wait for the next write. */
   batch_records_max: number;
   /** Events per write at most (bounds the size of one INSERT). */
   batch_events_max: number;
@@ -27,6 +29,9 @@ export interface CommitObserver {
 
 interface Waiting {
   record: JournalRecord;
+  /** Records written in the same transaction as `record`, or none. */
+  with: readonly JournalRecord[] | undefined;
+  events: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -44,11 +49,16 @@ export class GroupCommitter {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Resolves once the record is durable; rejects with the store's error if its write failed. */
-  commit(record: JournalRecord): Promise<void> {
+  /**
+   * Resolves once the record is durable; rejects with the store's error if its write failed.
+   * `withRecords` (of other streams) are written in the same transaction: all durable, or none.
+   */
+  commit(record: JournalRecord, withRecords?: readonly JournalRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('group committer is closed'));
+    let events = record.events.length;
+    if (withRecords) for (const r of withRecords) events += r.events.length;
     return new Promise((resolve, reject) => {
-      this.queue.push({ record, resolve, reject });
+      this.queue.push({ record, with: withRecords, events, resolve, reject });
       if (!this.options.gather_turn) this.pump();
       else if (!this.pumpScheduled) {
         this.pumpScheduled = true;
@@ -81,7 +91,7 @@ export class GroupCommitter {
       let events = 0;
       let n = 0;
       while (n < this.queue.length && n < this.options.batch_records_max) {
-        const size = this.queue[n]!.record.events.length;
+        const size = this.queue[n]!.events;
         if (n > 0 && events + size > this.options.batch_events_max) break;
         events += size;
         n++;
@@ -95,7 +105,12 @@ export class GroupCommitter {
     this.inFlight++;
     const started = this.now();
     try {
-      await this.journal.append(batch.map((w) => w.record));
+      const records: JournalRecord[] = [];
+      for (const w of batch) {
+        records.push(w.record);
+        if (w.with) for (const r of w.with) records.push(r);
+      }
+      await this.journal.append(records);
       this.observer.committed(events, this.now() - started);
       for (const w of batch) w.resolve();
     } catch (error) {

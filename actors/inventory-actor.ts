@@ -17,7 +17,7 @@ import {
   type OrderFacts,
   type ReleaseReason,
 } from '../engine/index.ts';
-import type { IdempotencyRow, JournalStore, LiveEvents, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
+import type { IdempotencyRow, JournalRecord, JournalStore, LiveEvents, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
 import { encodeEvent } from './inventory-codec.ts';
 import type { GroupCommitter } from './group-commit.ts';
@@ -74,6 +74,11 @@ export interface InventoryDeps {
 
 export type InventoryMessage =
   | InventoryCommand
+  /**
+   * confirm_sold, and if it sells, `record` (the order stream's `paid`) is written in the same
+   * transaction as the `sold` event: the payment's answer waits for one commit instead of two.
+   */
+  | { type: 'sell'; orderId: string; paymentId: string; record: JournalRecord }
   | { type: 'inspect' }
   | { type: 'get_order'; orderId: string }
   /** Ops listing: the live reservations and the settled orders not yet in the read model, by id. */
@@ -113,6 +118,11 @@ export interface LiveOrder extends OrderFacts {
   paymentId?: string | null;
   /** When it was settled (settled orders only). */
   updatedAt?: number;
+  /**
+   * A live reservation made by this incarnation of the actor, after its recovery: nothing about the
+   * order can have been journaled before this incarnation began (see OrderService.freshReservation).
+   */
+  fresh?: true;
 }
 
 /** The reply of a command that carried an idempotency key already answered but not yet projected. */
@@ -125,6 +135,8 @@ interface Waiter {
 
 interface Batch {
   events: unknown[];
+  /** Records of other streams written with this batch (see `sell`). */
+  attached: JournalRecord[];
   /** Limited reservations this batch releases: their buyers' limit actors hear of it once durable. */
   limitedReleases: { userId: string; orderId: string; reason: ReleaseReason }[];
   /** OUTBOX_KIND bits of the batch's events (which ones the outside world hears of). */
@@ -152,10 +164,12 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private snapshotSeq = 0;
   private lastSnapshotAt = 0;
   private snapshotCandidate: { seq: number; state: InventorySnapshot; durable: boolean } | undefined;
-  private pending: Batch = { events: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
+  private pending: Batch = { events: [], attached: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
   private inFlight: Batch | undefined;
   private readonly settled = new Map<string, Settled>();
   private readonly unprojectedIdempotency = new Map<string, { row: IdempotencyRow; seq: number }>();
+  /** Reservations created after this time were made by this incarnation's decisions (set at recovery). */
+  private freshAfter = Infinity;
   private cancelExpiry: (() => void) | undefined;
   private expiryAt = Infinity;
   private readonly skuId: string;
@@ -221,6 +235,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.lastSnapshotAt = this.deps.now();
     this.projectedSeq = r.snapshotSeq;
     this.pending.firstSeq = r.seq + 1;
+    // Recovered reservations are not fresh, even if the clock stepped back since they were made.
+    this.freshAfter = Math.max(this.deps.now(), this.state.reservations.latestCreatedAt() ?? -Infinity);
     // Everything after the snapshot is handed to the projector again (idempotent), and what it
     // settled is kept for reads until the projector confirms it.
     this.trackProjected(r.reprojected);
@@ -281,12 +297,16 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       case '$recovered':
       case '$recovery_failed':
         return;
+      case 'sell':
+        this.apply(env, { type: 'confirm_sold', orderId: msg.orderId, paymentId: msg.paymentId }, ctx, msg.record);
+        return;
       default:
         this.apply(env, msg, ctx);
     }
   }
 
-  private apply(env: Envelope<InventoryMessage> | undefined, command: InventoryCommand, ctx: ActorContext<InventoryMessage>): void {
+  /** `attached`: a record written with this decision's events if it sells (see `sell`). */
+  private apply(env: Envelope<InventoryMessage> | undefined, command: InventoryCommand, ctx: ActorContext<InventoryMessage>, attached?: JournalRecord): void {
     if (this.pending.events.length >= this.deps.limits.pending_events_max) {
       if (env) ctx.reply(env, { outcome: 'overloaded' });
       // An expiry pass refused now must still happen: look again shortly.
@@ -315,6 +335,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       this.pending.kinds |= outboxKindOf(event);
       if (projected) this.pending.projected.push(projected);
     }
+    if (attached && decision.reply.outcome === 'sold') this.pending.attached.push(attached);
     // A probe that found stock is no answer to the buyer yet: its reservation counts when made.
     if (command.type === 'reserve' && decision.reply.outcome !== 'hold_required') this.deps.observer.reservation(decision.reply.outcome);
     if (command.type === 'expire_due') {
@@ -339,7 +360,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const batch = this.pending;
     const lastSeq = batch.firstSeq + batch.events.length - 1;
     batch.liveAfter = this.state.reservations.size;
-    this.pending = { events: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
+    this.pending = { events: [], attached: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
     this.inFlight = batch;
     const now = this.deps.now();
     const due =
@@ -349,7 +370,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       this.snapshotCandidate = { seq: lastSeq, state: toSnapshot(this.state), durable: false };
       this.lastSnapshotAt = now;
     }
-    this.deps.committer.commit({ stream: this.stream, seq: batch.firstSeq, lastSeq, at: now, events: batch.events }).then(
+    this.deps.committer.commit({ stream: this.stream, seq: batch.firstSeq, lastSeq, at: now, events: batch.events }, batch.attached.length > 0 ? batch.attached : undefined).then(
       () => ctx.self({ type: '$committed' }),
       (error: unknown) => ctx.self({ type: '$commit_failed', error }),
     );
@@ -380,7 +401,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     for (const w of this.inFlight?.waiters ?? []) ctx.fail(w.env, failure);
     for (const w of this.pending.waiters) ctx.fail(w.env, failure);
     this.inFlight = undefined;
-    this.pending = { events: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: this.durableSeq + 1, liveAfter: 0 };
+    this.pending = { events: [], attached: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: this.durableSeq + 1, liveAfter: 0 };
     // The in-memory state holds decisions that are not durable: discard it and recover.
     ctx.restart();
   }
@@ -486,7 +507,11 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   private order(orderId: string): LiveOrder | undefined {
     const r = this.state.reservations.get(orderId);
-    if (r) return asStreamOrder(r, this.context, 'reserved');
+    if (r) {
+      const live: LiveOrder = asStreamOrder(r, this.context, 'reserved');
+      if (r.createdAt > this.freshAfter) live.fresh = true;
+      return live;
+    }
     return this.settled.get(orderId)?.order;
   }
 }

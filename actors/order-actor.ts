@@ -21,7 +21,7 @@ import {
   type RandomSource,
   type Settlement,
 } from '../engine/index.ts';
-import type { Delivery, JournalStore, LiveEvents, OrderHistoryRow, OrderRow, OrderStatusRow } from '../persistence/ports.ts';
+import type { Delivery, JournalRecord, JournalStore, LiveEvents, OrderHistoryRow, OrderRow, OrderStatusRow } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import type { ProjectedEvent } from './inventory-projection.ts';
@@ -71,12 +71,22 @@ export interface OrderActorDeps {
   random: RandomSource;
   /** The order as its inventory actor (or, once settled and projected, the read model) knows it. */
   lookup(orderId: string): Promise<InventoryView | undefined>;
-  /** Asks the inventory actor to sell the reserved stock; false if the reservation is gone. */
-  confirmSold(orderId: string, paymentId: string): Promise<boolean>;
+  /** The order's live reservation if this stream must be empty (OrderService.freshReservation), so it is not read. */
+  freshReservation(orderId: string): Promise<InventoryView | undefined>;
+  /** Called before this stream is written while the reservation may be live. */
+  noteWrittenWhileReserved(orderId: string): void;
+  /**
+   * Asks the inventory actor to sell the reserved stock; false if the reservation is gone. If it
+   * sells, `record` (this stream's next) is written in the same transaction as the sale.
+   */
+  confirmSold(orderId: string, paymentId: string, record?: JournalRecord): Promise<boolean>;
   /** Asks the inventory actor to release the reservation; false if it is gone. */
   release(orderId: string, userId: string): Promise<boolean>;
-  /** Card keys for the order from its SKU's delivery actor, or 'awaiting' while the pool is empty. */
-  assignKeys(skuId: string, orderId: string, qty: number): Promise<number[] | 'awaiting'>;
+  /**
+   * Card keys for the order from its SKU's delivery actor, or 'awaiting' while the pool is empty.
+   * `fresh`: no key can be assigned to the order yet (the delivery actor need not look).
+   */
+  assignKeys(skuId: string, orderId: string, qty: number, fresh: boolean): Promise<number[] | 'awaiting'>;
   sku(skuId: string): { delivery: Delivery; merchantId: string } | undefined;
   /** The SKU/date stream of the order (its read-model rows are filed under it). */
   inventoryStreamOf(order: { skuId: string; date: string }): string;
@@ -124,6 +134,10 @@ export class OrderActor implements Behavior<OrderMessage> {
   private seq = 0;
   private projectedSeq = 0;
   private busy = false;
+  /** This incarnation made the order paid (so nothing asked for its keys before it did). */
+  private paidHere = false;
+  /** This incarnation has asked for the order's keys. */
+  private keysAsked = false;
   private readonly stream: string;
 
   constructor(
@@ -171,13 +185,18 @@ export class OrderActor implements Behavior<OrderMessage> {
         const command: OrderCommand = { type: 'pay', payment: msg.payment };
         let d = decideOrder(state, command, this.deps.now());
         if (d.events[0]?.type === 'order.paid') {
-          if (!(await this.deps.confirmSold(this.orderId, msg.payment.paymentId))) {
-            // The reservation was settled meanwhile (expired, cancelled, or sold by this payment
-            // before a crash): take that over, then the payment applies to it.
-            state = await this.refresh(true);
-            d = decideOrder(state, command, this.deps.now());
-            if (d.events[0]?.type === 'order.paid') throw new UnavailableError(`order ${this.orderId}: inventory refused the sale of a reservation it still holds`);
+          // The `paid` record rides in the sale's own write: durable together, or neither.
+          const record = this.recordOf(d.events);
+          if (await this.deps.confirmSold(this.orderId, msg.payment.paymentId, record)) {
+            this.committed(record, d.events);
+            this.paidHere = true;
+            return { outcome: 'ok', order: this.state!, changed: true };
           }
+          // The reservation was settled meanwhile (expired, cancelled, or sold by this payment
+          // before a crash): take that over, then the payment applies to it.
+          state = await this.refresh(true);
+          d = decideOrder(state, command, this.deps.now());
+          if (d.events[0]?.type === 'order.paid') throw new UnavailableError(`order ${this.orderId}: inventory refused the sale of a reservation it still holds`);
         }
         await this.persist(d.events);
         return { outcome: 'ok', order: this.state!, changed: d.events.some((e) => e.type === 'order.paid') };
@@ -228,7 +247,11 @@ export class OrderActor implements Behavior<OrderMessage> {
     } else if (kind === 'ticket') {
       delivery = { kind: 'ticket', codes: Array.from({ length: state.qty }, () => ticketCode(this.deps.random)) };
     } else {
-      const keys = await this.deps.assignKeys(state.skuId, this.orderId, state.qty);
+      // Keys are only ever asked for a paid order: if this incarnation paid it and has not asked,
+      // no one has (a later ask, e.g. after a failed one, lets the delivery actor look).
+      const fresh = this.paidHere && !this.keysAsked;
+      this.keysAsked = true;
+      const keys = await this.deps.assignKeys(state.skuId, this.orderId, state.qty, fresh);
       if (keys === 'awaiting') return { outcome: 'awaiting', order: state, reason: 'card_keys' };
       delivery = { kind: 'card_key', keyIds: keys };
     }
@@ -244,6 +267,13 @@ export class OrderActor implements Behavior<OrderMessage> {
     this.state = undefined;
     this.unjournaled = [];
     this.seq = 0;
+    // A fresh reservation's stream is empty: no read (a paid order's activation spent one SELECT on it).
+    const fresh = await this.deps.freshReservation(this.orderId);
+    if (fresh) {
+      this.adopt([{ type: 'order.reserved', order: fresh.order, at: fresh.order.createdAt }]);
+      this.loaded = true;
+      return;
+    }
     const records = await this.deps.journal.readAfter(this.stream, 0);
     this.projectedSeq = Math.max(this.projectedSeq, this.deps.projector.checkpoint(this.stream));
     let state: OrderState | undefined;
@@ -301,13 +331,24 @@ export class OrderActor implements Behavior<OrderMessage> {
   /** Writes the adopted events and `events` as one record; applies them once durable. */
   private async persist(events: OrderEvent[]): Promise<void> {
     if (events.length === 0) return;
+    if (this.state?.status === 'reserved') this.deps.noteWrittenWhileReserved(this.orderId);
+    const record = this.recordOf(events);
+    await this.deps.committer.commit(record);
+    this.committed(record, events);
+  }
+
+  /** This stream's next record: the adopted events, then `events`. */
+  private recordOf(events: OrderEvent[]): JournalRecord {
     const all = [...this.unjournaled, ...events];
-    const first = this.seq + 1;
-    await this.deps.committer.commit({ stream: this.stream, seq: first, lastSeq: this.seq + all.length, at: this.deps.now(), events: all });
-    this.seq += all.length;
+    return { stream: this.stream, seq: this.seq + 1, lastSeq: this.seq + all.length, at: this.deps.now(), events: all };
+  }
+
+  /** `record` (made by recordOf from `events`) is durable: apply, project and publish its events. */
+  private committed(record: JournalRecord, events: OrderEvent[]): void {
+    this.seq = record.lastSeq;
     // The adopted events were projected by the SKU/date's stream; this stream projects its own.
     const projected: ProjectedEvent[] = [];
-    let seq = first + this.unjournaled.length;
+    let seq = record.lastSeq - events.length + 1;
     this.unjournaled = [];
     for (const e of events) {
       this.state = evolveOrder(this.state, e);

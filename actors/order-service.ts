@@ -25,7 +25,7 @@ import {
   type Reservation,
 } from '../engine/index.ts';
 import type { CardKeyCipher } from '../persistence/card-key-cipher.ts';
-import { STATUS_RANK, type CardKeyStore, type IdempotencyRow, type OrderHistoryRow, type OrderRow, type ProjectionStore, type Sku } from '../persistence/ports.ts';
+import { STATUS_RANK, type CardKeyStore, type IdempotencyRow, type JournalRecord, type OrderHistoryRow, type OrderRow, type ProjectionStore, type Sku } from '../persistence/ports.ts';
 import type { Catalog } from './catalog.ts';
 import type { DeliveryMessage, DeliveryReply } from './delivery-actor.ts';
 import type { InventoryInspection, InventoryMessage, LiveOrder, ReplayReply } from './inventory-actor.ts';
@@ -155,6 +155,9 @@ function fail(error: Failure['error'], message: string, rule?: string): Failure 
   return (rule === undefined ? { ok: false, error, message } : { ok: false, error, message, rule }) as Failure;
 }
 
+/** Orders remembered as written while reserved (see OrderService.freshReservation); past it, none is fresh. */
+export const written_while_reserved_max = 100_000;
+
 export class OrderService {
   /** Last known available count per stream; exact for passivated actors (nothing changes without them). */
   private readonly availability = new Map<string, number>();
@@ -165,6 +168,12 @@ export class OrderService {
   private readonly limits: ActorKind<LimitMessage>;
   /** Orders whose purchase saga (hold -> reserve -> confirm | release) is running in this process. */
   private readonly sagas = new Set<string>();
+  /**
+   * Orders whose own stream this process wrote while their reservation was live (a wrong amount):
+   * their stream is not empty although the reservation may be fresh. Past written_while_reserved_max
+   * the set is dropped and no reservation counts as fresh any more (every activation reads).
+   */
+  private writtenWhileReserved: Set<string> | undefined = new Set();
 
   constructor(
     actors: OrderServiceActors,
@@ -381,22 +390,36 @@ export class OrderService {
   // ---- what order actors ask of the rest of the engine -------------------------------------
 
   /** The order as its inventory actor knows it, or (settled and projected) the read model. */
+  /**
+   * The order's reservation if its stream `@o/<orderId>` must be empty, so that the order actor need
+   * not read it: the reservation is live and fresh (made since its inventory actor last recovered,
+   * so no earlier process or incarnation wrote about it), and this process has not written the
+   * stream while it was live. Only the order actor writes that stream, and only once its reservation
+   * is settled, except for a wrong amount, which it notes here first (noteWrittenWhileReserved).
+   */
+  async freshReservation(orderId: string): Promise<InventoryView | undefined> {
+    if (!this.writtenWhileReserved || this.writtenWhileReserved.has(orderId)) return undefined;
+    const ref = this.streamOf(orderId);
+    if (!ref) return undefined;
+    const live = await this.inventory.ask<LiveOrder | undefined>(ref.stream, { type: 'get_order', orderId });
+    if (!live?.fresh || (live as { status?: string }).status !== 'reserved') return undefined;
+    return { order: this.viewOrder(live, ref) };
+  }
+
+  /** The order actor is about to write the stream of an order whose reservation may be live. */
+  noteWrittenWhileReserved(orderId: string): void {
+    if (!this.writtenWhileReserved) return;
+    this.writtenWhileReserved.add(orderId);
+    if (this.writtenWhileReserved.size > written_while_reserved_max) this.writtenWhileReserved = undefined;
+  }
+
   async lookup(orderId: string): Promise<InventoryView | undefined> {
     const ref = this.streamOf(orderId);
     if (!ref) return undefined;
     const live = await this.inventory.ask<LiveOrder | undefined>(ref.stream, { type: 'get_order', orderId });
     const source: (LiveOrder & { updatedAt?: number }) | OrderRow | undefined = live ?? (await this.projection.order(orderId));
     if (!source) return undefined;
-    const order = {
-      orderId: source.orderId,
-      userId: source.userId,
-      skuId: ref.skuId,
-      date: ref.date,
-      qty: source.qty,
-      amountCents: source.amountCents,
-      createdAt: source.createdAt,
-      expiresAt: source.expiresAt,
-    };
+    const order = this.viewOrder(source, ref);
     const at = source.updatedAt;
     let settlement: Settlement | undefined;
     switch (source.status) {
@@ -417,9 +440,25 @@ export class OrderService {
     return settlement ? { order, settlement } : { order };
   }
 
-  async confirmSold(orderId: string, paymentId: string): Promise<boolean> {
+  private viewOrder(source: LiveOrder | OrderRow, ref: { skuId: string; date: string }): InventoryView['order'] {
+    return {
+      orderId: source.orderId,
+      userId: source.userId,
+      skuId: ref.skuId,
+      date: ref.date,
+      qty: source.qty,
+      amountCents: source.amountCents,
+      createdAt: source.createdAt,
+      expiresAt: source.expiresAt,
+    };
+  }
+
+  async confirmSold(orderId: string, paymentId: string, record?: JournalRecord): Promise<boolean> {
     const ref = this.streamOf(orderId)!;
-    const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(ref.stream, { type: 'confirm_sold', orderId, paymentId });
+    const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(
+      ref.stream,
+      record ? { type: 'sell', orderId, paymentId, record } : { type: 'confirm_sold', orderId, paymentId },
+    );
     if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${ref.stream} is overloaded`);
     if (reply.outcome === 'sold' && reply.reservation.limited) this.limits.tell(reply.reservation.userId, { type: 'confirm', orderId });
     return reply.outcome === 'sold';
@@ -477,8 +516,8 @@ export class OrderService {
     return this.limits.ask<BuyerInspection>(userId, { type: 'inspect' });
   }
 
-  async assignKeys(skuId: string, orderId: string, qty: number): Promise<number[] | 'awaiting'> {
-    const reply = await this.delivery.ask<DeliveryReply>(skuId, { type: 'assign', orderId, qty });
+  async assignKeys(skuId: string, orderId: string, qty: number, fresh = false): Promise<number[] | 'awaiting'> {
+    const reply = await this.delivery.ask<DeliveryReply>(skuId, { type: 'assign', orderId, qty, fresh });
     if (reply.outcome === 'assigned') return reply.keyIds;
     if (reply.outcome === 'awaiting') return 'awaiting';
     throw new OverloadedError(`card-key delivery of ${skuId} is overloaded`);

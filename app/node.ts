@@ -221,9 +221,11 @@ export class StampedeNode {
       now: () => this.clock.now(),
       random: this.random,
       lookup: (id) => this.orders.lookup(id),
-      confirmSold: (id, paymentId) => this.orders.confirmSold(id, paymentId),
+      freshReservation: (id) => this.orders.freshReservation(id),
+      noteWrittenWhileReserved: (id) => this.orders.noteWrittenWhileReserved(id),
+      confirmSold: (id, paymentId, record) => this.orders.confirmSold(id, paymentId, record),
       release: (id, userId) => this.orders.release(id, userId),
-      assignKeys: (skuId, id, qty) => this.orders.assignKeys(skuId, id, qty),
+      assignKeys: (skuId, id, qty, fresh) => this.orders.assignKeys(skuId, id, qty, fresh),
       sku: (skuId) => this.catalog.sku(skuId),
       inventoryStreamOf: (o) => inventoryStream(o.skuId, o.date),
       observer: {

@@ -354,6 +354,16 @@ export class ReservationIndex {
     return at === Infinity ? undefined : at;
   }
 
+  /** The latest creation time among live reservations (undefined if none). */
+  latestCreatedAt(): number | undefined {
+    let at = -Infinity;
+    this.scan((chunk, i) => {
+      at = Math.max(at, chunk.nums[i * NUMS + CREATED_AT]!);
+      return true;
+    });
+    return at === -Infinity ? undefined : at;
+  }
+
   /**
    * The live reservations whose order id comes after `afterOrderId` (in code-unit order), the
    * `limit` first of them in that order. Ids are compared in their columns: a page of an operator's

@@ -42,7 +42,19 @@ interface SqliteConnection {
  */
 class MysqlTransaction {
   closed = false;
+  /** START TRANSACTION was sent: it goes in one packet with the first statement (one round trip less). */
+  started = false;
   constructor(readonly conn: RawMysqlConnection) {}
+}
+
+/** Runs one statement of a transaction; the first carries the START TRANSACTION in the same packet. */
+async function inMysqlTransaction<T>(trx: MysqlTransaction, sql: string, params: readonly unknown[]): Promise<T> {
+  const conn = openMysql(trx);
+  if (trx.started) return rawMysql<T>(conn, sql, params);
+  trx.started = true;
+  const results = await rawMysql<unknown[]>(conn, `START TRANSACTION;\n${formatted(sql, params)}`, []);
+  if (!Array.isArray(results) || results.length !== 2) throw new Error(`START TRANSACTION with a statement answered ${Array.isArray(results) ? results.length : 'one'} result(s)`);
+  return results[1] as T;
 }
 
 /** A statement's text with its values inlined by mysql2's escaping. */
@@ -187,7 +199,7 @@ export class SqlDatabase {
       }
       return this.call(operation, async () => this.onSqlite(trx, sql, (statement) => statement.all(...sqliteParams(params)) as T[]));
     }
-    if (trx instanceof MysqlTransaction) return this.call(operation, () => rawMysql<T[]>(openMysql(trx), sql, params));
+    if (trx instanceof MysqlTransaction) return this.call(operation, () => inMysqlTransaction<T[]>(trx, sql, params));
     if (trx === undefined && rawParams(params)) return this.call(operation, () => this.mysqlQuery<T[]>(sql, params));
     return this.call(operation, () => this.connection.execute<T[] & object[]>(sql, [...params], 'all', trx));
   }
@@ -217,7 +229,7 @@ export class SqlDatabase {
       async () => {
         const res =
           trx instanceof MysqlTransaction
-            ? await rawMysql<{ affectedRows?: number; insertId?: number }>(openMysql(trx), sql, params)
+            ? await inMysqlTransaction<{ affectedRows?: number; insertId?: number }>(trx, sql, params)
             : trx === undefined && rawParams(params)
               ? await this.mysqlQuery<{ affectedRows?: number; insertId?: number }>(sql, params)
               : await this.connection.execute<{ affectedRows?: number; insertId?: number }>(sql, [...params], 'run', trx);
@@ -326,9 +338,9 @@ export class SqlDatabase {
     return this.onMysqlConnection((conn) => {
       const trx = new MysqlTransaction(conn);
       return rolledBackOnError(conn, async () => {
-        await rawMysql(conn, 'START TRANSACTION', []);
+        // START TRANSACTION rides with the work's first statement (inMysqlTransaction).
         const result = await work(trx as unknown as SqlTransaction);
-        await rawMysql(conn, 'COMMIT', []);
+        if (trx.started) await rawMysql(conn, 'COMMIT', []);
         return result;
       }).finally(() => {
         trx.closed = true;

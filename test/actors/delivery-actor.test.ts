@@ -362,6 +362,35 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     for (const o of ['f1', 'f5', 'h1']) expect((await stores.cardKeys.assignedTo(o)).length).toBeGreaterThan(0);
   });
 
+  it('an ask marked fresh is not looked up in the store; an unmarked one is; a wrong fresh mark is refused by the store, no key doubled', async () => {
+    const sku = 'fresh-asks';
+    await upload(stores.cardKeys, sku, 10, 'k');
+    const original = stores.cardKeys.assignedToMany;
+    const lookedUp: string[][] = [];
+    stores.cardKeys.assignedToMany = (orderIds) => {
+      lookedUp.push([...orderIds]);
+      return original.call(stores.cardKeys, orderIds);
+    };
+    restoreCardKeys = () => (stores.cardKeys.assignedToMany = original);
+    const freshAsk = (orderId: string) => delivery.ask<DeliveryReply>(sku, { type: 'assign', orderId, qty: 1, fresh: true });
+
+    const n1 = keysOf(await freshAsk('n1'));
+    expect(lookedUp).toEqual([]);
+    const n2 = keysOf(await ask(sku, 'n2'));
+    expect(lookedUp).toEqual([['n2']]);
+    expectDistinct([n1, n2]);
+
+    // An order that holds keys from elsewhere (an earlier process, say), wrongly asked as fresh: the
+    // store's own check refuses the write, nothing is assigned twice, and an unmarked ask gets its keys.
+    const free = (await stores.cardKeys.unassigned(sku, 0, 10)).at(-1)!;
+    await stores.cardKeys.assign([{ skuId: sku, orderId: 'held', keyIds: [free] }], now);
+    const wrong = await settle(freshAsk('held'));
+    expect(wrong.ok).toBe(false);
+    expect(await stores.cardKeys.assignedTo('held')).toEqual([free]);
+    expect(keysOf(await ask(sku, 'held'))).toEqual([free]);
+    expect(await stores.cardKeys.countUnassigned(sku)).toBe(10 - 3);
+  });
+
   it('a failed journal write of the exhaustion event fails the parked asks, drops nothing silently, and a retry parks them under one event', async () => {
     const sku = 'journal-fault';
     await upload(stores.cardKeys, sku, 2, 'k');

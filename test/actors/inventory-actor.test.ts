@@ -8,7 +8,7 @@ import { mapEngineError } from '../../http/engine-errors.ts';
 import { StoreUnavailableError } from '../../persistence/errors.ts';
 import type { JournalRecord, JournalStore } from '../../persistence/ports.ts';
 import { startEngine, type TestEngine } from '../support/engine.ts';
-import { injectJournalFaults, sleep, waitFor, type JournalFaults } from '../support/journal-faults.ts';
+import { injectJournalFaults, releaseAndStop, sleep, waitFor, type JournalFaults } from '../support/journal-faults.ts';
 
 /** Order ids of the reservations carried by some journal records. */
 function reservedIds(records: readonly JournalRecord[]): string[] {
@@ -37,9 +37,7 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
   let e: TestEngine | undefined;
   let faults: JournalFaults | undefined;
   afterEach(async () => {
-    if (faults) for (const h of faults.held) void h.release();
-    faults?.restore();
-    await e?.stop();
+    await releaseAndStop(faults, e);
     e = undefined;
     faults = undefined;
   });

@@ -139,9 +139,9 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
     expect(o.status).toBe(201);
     const orderId = o.body.orderId as string;
     await until('the reservation projected', () => e.node.inventory.ask<InventoryInspection>(stream, { type: 'inspect' }), (i) => i.projectedSeq === i.journalSeq);
-    // The SKU/date's next write (the sale) is held: sold in memory, not yet in the journal.
+    // The SKU/date's next write (the sale, with the order's own `paid`) is held: sold in memory, not yet in the journal.
     const faults = injectJournalFaults(e.node.stores.journal);
-    faults.only = (s) => s === stream;
+    faults.only = (s) => s === stream || s === `@o/${orderId}`;
     faults.hold = true;
     try {
       const paying = c.pay({ orderId, paymentId: 'pay-rc-f', amountCents: 1400, status: 'succeeded' });

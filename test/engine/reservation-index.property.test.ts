@@ -115,7 +115,7 @@ describe('reservation index', () => {
     );
   });
 
-  it('due, earliestExpiresAt and after answer what a walk over every reservation answers', () => {
+  it('due, earliestExpiresAt, latestCreatedAt and after answer what a walk over every reservation answers', () => {
     // The walks the engine made over values() before these column scans existed.
     const dueByWalk = (index: ReservationIndex, now: number, max: number, inOrder: boolean) => {
       const due: Reservation[] = [];
@@ -135,7 +135,7 @@ describe('reservation index', () => {
       return { due, nextExpiresAt };
     };
     const op = fc.oneof(
-      { weight: 3, arbitrary: fc.record({ kind: fc.constant('set' as const), id: fc.integer({ min: 0, max: 400 }), expires: fc.integer({ min: 0, max: 1000 }) }) },
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant('set' as const), id: fc.integer({ min: 0, max: 400 }), expires: fc.integer({ min: 0, max: 1000 }), created: fc.integer({ min: -1000, max: 1000 }) }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), id: fc.integer({ min: 0, max: 400 }) }) },
     );
     fc.assert(
@@ -149,7 +149,7 @@ describe('reservation index', () => {
           const index = new ReservationIndex();
           ops.forEach((o, n) => {
             const id = idOf(o.id);
-            if (o.kind === 'set') index.set(id, { ...reservation(id, userOf(n), n, false), expiresAt: o.expires });
+            if (o.kind === 'set') index.set(id, { ...reservation(id, userOf(n), n, false), expiresAt: o.expires, createdAt: o.created });
             else index.delete(id);
           });
           for (const inOrder of [true, false]) {
@@ -158,6 +158,8 @@ describe('reservation index', () => {
             const earliest = inOrder ? all[0]?.expiresAt : all.length ? Math.min(...all.map((r) => r.expiresAt)) : undefined;
             expect(index.earliestExpiresAt(inOrder)).toBe(earliest);
           }
+          const created = [...index.values()].map((r) => r.createdAt);
+          expect(index.latestCreatedAt()).toBe(created.length ? Math.max(...created) : undefined);
           const cursor = after < 0 ? '' : idOf(after);
           const expected = [...index.values()].filter((r) => r.orderId > cursor).sort((a, b) => (a.orderId < b.orderId ? -1 : 1)).slice(0, limit);
           expect(index.after(cursor, limit)).toEqual(expected);

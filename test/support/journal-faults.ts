@@ -83,3 +83,10 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeout_m
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A test's cleanup: lets every held append through, puts the journal back, stops the engine. */
+export async function releaseAndStop(faults: JournalFaults | undefined, engine: { stop(): Promise<void> } | undefined): Promise<void> {
+  if (faults) for (const h of faults.held) void h.release();
+  faults?.restore();
+  await engine?.stop();
+}

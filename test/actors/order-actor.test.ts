@@ -1,0 +1,178 @@
+// Proves that a payment's `paid` record rides in its SKU/date's `sold` write, on a real node (SQLite
+// and MariaDB) with its journal wrapped to hold or fail appends: both records go in one append (one
+// transaction), a failed append leaves neither behind and the callback gets 503 unavailable, and the
+// provider's retry then pays the order once; a wrong amount first (journaled on the order's own
+// stream) shifts the `paid` record's seq and still rides along. And that an order actor reads its
+// stream at activation only when it may hold something: not for a reservation made since its
+// inventory actor's recovery, but after a wrong amount was journaled, and after a restart.
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeEvent } from '../../actors/inventory-codec.ts';
+import { UnavailableError } from '../../actors/errors.ts';
+import { orderStream } from '../../actors/order-actor.ts';
+import { StoreUnavailableError } from '../../persistence/errors.ts';
+import type { JournalRecord } from '../../persistence/ports.ts';
+import { restartable, startEngine, type Backend, type TestEngine } from '../support/engine.ts';
+import { injectJournalFaults, releaseAndStop, waitFor, type JournalFaults } from '../support/journal-faults.ts';
+import { freshMysqlDatabase } from '../support/services.ts';
+
+const SKU_STREAM = 'paid-ride/2026-12-01';
+
+/** The kinds of the events of `records`, per stream ("s" = sold; order events by their type). */
+function kinds(records: readonly JournalRecord[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const r of records) {
+    out[r.stream] = [...(out[r.stream] ?? []), ...r.events.map((raw) => (r.stream.startsWith('@o/') ? (raw as { type: string }).type : decodeEvent(raw).type))];
+  }
+  return out;
+}
+
+describe.each([
+  { name: 'sqlite', backend: async (): Promise<Backend> => ({ kind: 'sqlite' }) },
+  { name: 'mysql', backend: async (): Promise<Backend> => ({ kind: 'mysql', url: await freshMysqlDatabase('actors_order_paid_ride') }) },
+])('a payment on $name', ({ backend }) => {
+  const open = async (extra: Record<string, string> = {}, at?: Backend) => startEngine(at ?? (await backend()), extra);
+  let e: TestEngine | undefined;
+  let faults: JournalFaults | undefined;
+  afterEach(async () => {
+    await releaseAndStop(faults, e);
+    e = undefined;
+    faults = undefined;
+  });
+
+  it('writes `paid` in the same append as `sold`; a failed append leaves neither, and the retry pays once', async () => {
+    e = await open();
+    const { node, client: c } = e;
+    await c.sku('paid-ride', '2026-12-01', 10, { delivery: 'manual', priceCents: 500 });
+    const placed = await node.orders.placeOrder({ userId: 'u1', skuId: 'paid-ride', date: '2026-12-01', qty: 1 });
+    const orderId = (placed.body as { orderId: string }).orderId;
+    const own = orderStream(orderId);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (stream) => stream === SKU_STREAM || stream === own;
+    f.hold = true;
+
+    const payment = { paymentId: 'p1', amountCents: 500, status: 'succeeded' as const };
+    const first = node.orders.pay(orderId, payment).then(
+      (r) => ({ ok: true as const, r }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    await waitFor(() => f.held.length === 1, 5_000, 'the sale held');
+    expect(kinds(f.held[0]!.records)).toEqual({ [SKU_STREAM]: ['sold'], [own]: ['order.reserved', 'order.paid'] });
+    await f.held[0]!.fail(new StoreUnavailableError('injected: the write failed'));
+    const failed = await first;
+    expect(failed.ok).toBe(false);
+    expect((failed as { error: unknown }).error).toBeInstanceOf(UnavailableError);
+    f.hold = false;
+    // Nothing of it is durable: neither the order's stream nor a sale.
+    expect(await node.stores.journal.readAfter(own, 0)).toEqual([]);
+    const skuKinds = kinds(await node.stores.journal.readAfter(SKU_STREAM, 0))[SKU_STREAM] ?? [];
+    expect(skuKinds).not.toContain('sold');
+
+    // The provider retries: one append with both records, the order paid once.
+    const calls = f.calls.length;
+    const retried = await node.orders.pay(orderId, payment);
+    expect(retried).toEqual({ ok: true, value: { orderId, status: 'paid' } });
+    expect(f.calls.slice(calls).map(kinds)).toEqual([{ [SKU_STREAM]: ['sold'], [own]: ['order.reserved', 'order.paid'] }]);
+    expect(await node.orders.pay(orderId, payment)).toEqual({ ok: true, value: { orderId, status: 'paid' } });
+    const ownRecords = await node.stores.journal.readAfter(own, 0);
+    expect(ownRecords.map((r) => [r.seq, r.lastSeq])).toEqual([[1, 2]]);
+    expect(kinds(await node.stores.journal.readAfter(SKU_STREAM, 0))[SKU_STREAM]!.filter((k) => k === 'sold')).toHaveLength(1);
+    expect((await c.admin('GET', `/ops/inventory/paid-ride/2026-12-01`)).body).toMatchObject({ sold: 1, reserved: 0 });
+  });
+
+  it('after a wrong amount (on the order\'s own stream), the right payment\'s `paid` rides with `sold` at the next seq', async () => {
+    e = await open();
+    const { node } = e;
+    await e.client.sku('paid-ride', '2026-12-01', 10, { delivery: 'manual', priceCents: 500 });
+    const placed = await node.orders.placeOrder({ userId: 'u2', skuId: 'paid-ride', date: '2026-12-01', qty: 1 });
+    const orderId = (placed.body as { orderId: string }).orderId;
+    const own = orderStream(orderId);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (stream) => stream === SKU_STREAM || stream === own;
+    expect(await node.orders.pay(orderId, { paymentId: 'p-wrong', amountCents: 499, status: 'succeeded' })).toEqual({ ok: true, value: { orderId, status: 'reserved' } });
+    expect(await node.orders.pay(orderId, { paymentId: 'p-right', amountCents: 500, status: 'succeeded' })).toEqual({ ok: true, value: { orderId, status: 'paid' } });
+    expect(f.calls.map(kinds)).toEqual([
+      { [own]: ['order.reserved', 'order.payment_mismatch'] },
+      { [SKU_STREAM]: ['sold'], [own]: ['order.paid'] },
+    ]);
+    expect((await node.stores.journal.readAfter(own, 0)).map((r) => [r.seq, r.lastSeq])).toEqual([[1, 2], [3, 3]]);
+  });
+
+  it('reads the order\'s stream at activation only when it may hold something', async () => {
+    const at = restartable(await backend());
+    // Order actors go idle quickly, so a later payment activates a new one.
+    e = await open({ STAMPEDE_IDLE_MS: '200' }, at);
+    await e.client.sku('paid-ride', '2026-12-01', 10, { delivery: 'manual', priceCents: 500 });
+    const place = async (user: string) => ((await e!.node.orders.placeOrder({ userId: user, skuId: 'paid-ride', date: '2026-12-01', qty: 1 })).body as { orderId: string }).orderId;
+    const watchReads = () => {
+      const journal = e!.node.stores.journal;
+      const original = journal.readAfter;
+      const reads: string[] = [];
+      journal.readAfter = (stream, afterSeq) => {
+        if (stream.startsWith('@o/')) reads.push(stream);
+        return original.call(journal, stream, afterSeq);
+      };
+      return reads;
+    };
+    let reads = watchReads();
+    const pay = (orderId: string, paymentId: string, amountCents = 500) => e!.node.orders.pay(orderId, { paymentId, amountCents, status: 'succeeded' });
+
+    // Fresh: paid without reading its (empty) stream.
+    const a = await place('u-a');
+    expect(await pay(a, 'pa')).toEqual({ ok: true, value: { orderId: a, status: 'paid' } });
+    expect(reads).toEqual([]);
+
+    // A wrong amount is journaled while the reservation is live: once its actor is gone, the next
+    // activation reads the stream (and writes `paid` after the mismatch, at seq 3).
+    const b = await place('u-b');
+    const c = await place('u-c');
+    expect(await pay(b, 'pb-wrong', 499)).toEqual({ ok: true, value: { orderId: b, status: 'reserved' } });
+    const activeOrders = async () => ((await e!.client.admin('GET', '/ops/shards')).body as { byKind: Record<string, number> }).byKind.order ?? 0;
+    await waitFor(async () => (await activeOrders()) === 0, 10_000, 'the order actors passivated');
+    expect(await pay(b, 'pb')).toEqual({ ok: true, value: { orderId: b, status: 'paid' } });
+    expect(reads).toEqual([orderStream(b)]);
+    expect((await e.node.stores.journal.readAfter(orderStream(b), 0)).map((r) => [r.seq, r.lastSeq])).toEqual([[1, 2], [3, 3]]);
+
+    // After a restart the reservation was recovered, not made by this incarnation: read.
+    await e.stop();
+    e = await open({ STAMPEDE_IDLE_MS: '200' }, at);
+    reads = watchReads();
+    // (The node may wake orders of the previous run at start, e.g. to project what it had not.)
+    const ours = () => reads.filter((stream) => stream === orderStream(c) || stream === orderStream(d));
+    expect(await pay(c, 'pc')).toEqual({ ok: true, value: { orderId: c, status: 'paid' } });
+    // A reservation made after the recovery is fresh again.
+    const d = await place('u-d');
+    expect(await pay(d, 'pd')).toEqual({ ok: true, value: { orderId: d, status: 'paid' } });
+    expect(ours()).toEqual([orderStream(c)]);
+  });
+
+  it('asks for the keys of an order it paid itself without the delivery actor looking in the store', async () => {
+    e = await open();
+    const { node, client: c } = e;
+    expect((await c.admin('PUT', '/v1/skus/fresh-keys', { name: 'Key', priceCents: 700, merchantId: 'm1', delivery: 'card_key' })).status).toBe(200);
+    expect((await c.admin('POST', '/v1/skus/fresh-keys/card-keys', { keys: ['K-1', 'K-2', 'K-3', 'K-4', 'K-5'] })).body).toEqual({ added: 5, total: 5 });
+    const lookedUp: string[] = [];
+    const original = node.stores.cardKeys.assignedToMany;
+    node.stores.cardKeys.assignedToMany = (ids) => {
+      lookedUp.push(...ids);
+      return original.call(node.stores.cardKeys, ids);
+    };
+    try {
+      const ids = await Promise.all(
+        [1, 2, 3, 4, 5].map(async (i) => {
+          const placed = await node.orders.placeOrder({ userId: `k${i}`, skuId: 'fresh-keys', date: 'open', qty: 1 });
+          const orderId = (placed.body as { orderId: string }).orderId;
+          expect(await node.orders.pay(orderId, { paymentId: `pk${i}`, amountCents: 700, status: 'succeeded' })).toMatchObject({ ok: true });
+          return orderId;
+        }),
+      );
+      const keys = await Promise.all(ids.map(async (id) => {
+        await waitFor(async () => (await node.stores.cardKeys.assignedTo(id)).length === 1, 5_000, `keys of ${id}`);
+        return (await node.stores.cardKeys.assignedTo(id))[0];
+      }));
+      expect(new Set(keys).size).toBe(5);
+      expect(lookedUp.filter((id) => ids.includes(id))).toEqual([]);
+    } finally {
+      node.stores.cardKeys.assignedToMany = original;
+    }
+  });
+});
