@@ -386,7 +386,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     if (range && this.deps.live) {
       const { firstSeq, events } = batch;
       const lastSeq = this.durableSeq;
-      this.deps.live.offer(range.eventId, () => rangeEvents(events, firstSeq, this.context, firstSeq, lastSeq));
+      this.deps.live.offer(range.eventId, events.length, () => rangeEvents(events, firstSeq, this.context, firstSeq, lastSeq));
     }
     this.deps.projector.enqueue(this.stream, batch.projected, this.durableSeq, batch.liveAfter, range);
     if (this.snapshotCandidate && this.snapshotCandidate.seq <= this.durableSeq) this.snapshotCandidate.durable = true;

@@ -356,7 +356,7 @@ export class OrderActor implements Behavior<OrderMessage> {
       if (p) {
         projected.push(p);
         const outbox = p.outbox;
-        if (outbox && this.deps.live) this.deps.live.offer(outbox.eventId, () => [outbox]);
+        if (outbox && this.deps.live) this.deps.live.offer(outbox.eventId, 1, () => [outbox]);
       }
     }
     this.deps.projector.enqueue(this.stream, projected, this.seq, 0);

@@ -269,10 +269,11 @@ export type PublishedRows = (rowEventId: string) => boolean | Promise<boolean>;
 
 /**
  * Takes the events of one outbox row the moment they are durable, to publish them ahead of the
- * relay (persistence/bus/live-publisher.ts). `events` is called only if the row is taken.
+ * relay (persistence/bus/live-publisher.ts). `size` bounds the row's events; `events` is called
+ * only if the row is taken.
  */
 export interface LiveEvents {
-  offer(rowEventId: string, events: () => readonly OutboxEvent[]): void;
+  offer(rowEventId: string, size: number, events: () => readonly OutboxEvent[]): void;
 }
 
 /** The outbox table, read by the relay (NATS) or by the in-process bus (embedded). */

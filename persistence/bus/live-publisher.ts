@@ -12,7 +12,8 @@
 //
 // A failed publish forgets its rows (the relay publishes them, in the table's order) and pauses this
 // publisher with a growing backoff, so during a NATS outage only the relay retries. Rows remembered
-// are bounded (rows_max); past it a row is left to the relay. A row the relay never asks about (an
+// are bounded (rows_max); past it a row is left to the relay, and so is a row of many events (a flash
+// sale's hot write: row_events_max). A row the relay never asks about (an
 // actor that recovered re-indexes its journal in different ranges) is forgotten after keep_ms.
 //
 // What a consumer may see: an event published here and then again by the relay (it read the row
@@ -26,6 +27,12 @@ import type { OutgoingEvent, Publisher } from './ports.ts';
 export interface LivePublisherOptions {
   /** Rows remembered (published or in flight) at most; past it a row is left to the relay. */
   rows_max: number;
+  /**
+   * A row of more events is left to the relay: a flash sale's hot writes (hundreds of reservations
+   * each) would take the engine's thread from the reservations when it is busiest, while the relay
+   * reads them back in bulk after the burst.
+   */
+  row_events_max: number;
   /** A row the relay has not asked about for this long is forgotten. */
   keep_ms: number;
   /** Pause after the first failed publish, doubling up to retryMax_ms. */
@@ -40,6 +47,7 @@ export interface LivePublisherOptions {
 
 export const live_publisher_defaults = {
   rows_max: 200_000,
+  row_events_max: 256,
   keep_ms: 60_000,
   retryMin_ms: 500,
   retryMax_ms: 30_000,
@@ -96,11 +104,12 @@ export class LivePublisher {
   }
 
   /**
-   * The events of one outbox row, durable now: published in this turn's publish. `events` is called
-   * only if the row is taken (a SKU/date's range makes its events from the journal write).
+   * The events of one outbox row, durable now: published in this turn's publish. `size` bounds the
+   * row's events; `events` is called only if the row is taken (a SKU/date's range makes its events
+   * from the journal write).
    */
-  offer(rowId: string, events: () => readonly OutboxEvent[]): void {
-    if (!this.active || this.rows.size >= this.o.rows_max || this.rows.has(rowId)) return;
+  offer(rowId: string, size: number, events: () => readonly OutboxEvent[]): void {
+    if (size > this.o.row_events_max || !this.active || this.rows.size >= this.o.rows_max || this.rows.has(rowId)) return;
     const made = events();
     if (made.length === 0) return;
     let flight = this.gathering;

@@ -3,7 +3,7 @@
 // them (a SKU/date range without reading its journal) and publishes only the rows it did not take;
 // a row whose publish is in flight is waited for, not published twice; after a failed publish (the
 // server killed) its rows are the relay's and the publisher pauses, then resumes once NATS is back;
-// rows remembered are bounded and forgotten after keep_ms.
+// rows remembered are bounded and forgotten after keep_ms; a row of many events is the relay's.
 import { connect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEvent } from '../../../actors/inventory-codec.ts';
@@ -101,11 +101,11 @@ describe('live publisher, with a JetStream of its own and the MariaDB outbox', (
     const published: number[] = [];
     const live = new LivePublisher(bus, { onPublished: (n) => published.push(n) });
     const before = calls.length;
-    live.offer(range.eventId, () => rangeEvents(raws, 1, context, 1, 3));
-    live.offer(e1.eventId, () => [e1]);
-    live.offer(e2.eventId, () => [e2]);
+    live.offer(range.eventId, 3, () => rangeEvents(raws, 1, context, 1, 3));
+    live.offer(e1.eventId, 1, () => [e1]);
+    live.offer(e2.eventId, 1, () => [e2]);
     // A row offered twice is published once.
-    live.offer(e2.eventId, () => [e2]);
+    live.offer(e2.eventId, 1, () => [e2]);
     await waitFor('the live publish acknowledged', () => published.length === 1, 5_000);
     const rangeIds = [1, 2, 3].map((seq) => `${stream}:${seq}`);
     expect(calls.slice(before)).toEqual([[...rangeIds, e1.eventId, e2.eventId]]);
@@ -138,7 +138,7 @@ describe('live publisher, with a JetStream of its own and the MariaDB outbox', (
     const e = orderEvent(merchant, `${merchant}-inflight`);
     const live = new LivePublisher(bus);
     const before = (await stored()).length;
-    live.offer(e.eventId, () => [e]);
+    live.offer(e.eventId, 1, () => [e]);
     const answer = live.published(e.eventId);
     expect(answer).toBeInstanceOf(Promise);
     expect(await answer).toBe(true);
@@ -147,21 +147,26 @@ describe('live publisher, with a JetStream of its own and the MariaDB outbox', (
     await live.close();
   });
 
-  it('leaves rows past rows_max to the relay, and forgets rows nobody asked about after keep_ms', async () => {
+  it('leaves rows past rows_max, and rows of more than row_events_max events, to the relay, and forgets rows nobody asked about after keep_ms', async () => {
     const merchant = `m${uniqueSuffix().toLowerCase()}`;
     const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((n) => orderEvent(merchant, `${merchant}-${n}`)) as [OutboxEvent, OutboxEvent, OutboxEvent, OutboxEvent];
     let now = 1_000_000;
-    const live = new LivePublisher(bus, { rows_max: 2, keep_ms: 10_000, now: () => now });
-    live.offer(a.eventId, () => [a]);
-    live.offer(b.eventId, () => [b]);
+    const live = new LivePublisher(bus, { rows_max: 2, keep_ms: 10_000, row_events_max: 5, now: () => now });
+    // A row of more events than row_events_max (a flash sale's hot write) is the relay's.
+    let madeBig = false;
+    live.offer(`${merchant}-big`, 6, () => ((madeBig = true), [a]));
+    expect(madeBig).toBe(false);
+    expect(live.published(`${merchant}-big`)).toBe(false);
+    live.offer(a.eventId, 1, () => [a]);
+    live.offer(b.eventId, 1, () => [b]);
     let madeC = false;
-    live.offer(c.eventId, () => ((madeC = true), [c]));
+    live.offer(c.eventId, 1, () => ((madeC = true), [c]));
     expect(madeC).toBe(false); // not taken: its events are not even made
     expect(await live.published(a.eventId)).toBe(true);
     expect(live.published(c.eventId)).toBe(false);
     expect(live.remembered).toBe(1); // b: published, never asked about
     now += 10_001;
-    live.offer(d.eventId, () => [d]);
+    live.offer(d.eventId, 1, () => [d]);
     await waitFor('d published', async () => live.remembered === 1 && (await stored()).includes(d.eventId), 5_000);
     // b was older than keep_ms when d went out: forgotten, so the relay would publish it (deduplicated).
     expect(live.published(b.eventId)).toBe(false);
@@ -176,12 +181,12 @@ describe('live publisher, with a JetStream of its own and the MariaDB outbox', (
     const live = new LivePublisher(bus, { retryMin_ms: 300, retryMax_ms: 300, onError: (e) => errors.push(e) });
     await server.kill();
     try {
-      live.offer(a.eventId, () => [a]);
+      live.offer(a.eventId, 1, () => [a]);
       await waitFor('the failed publish reported', () => errors.length === 1, 5_000);
       expect(live.active).toBe(false);
       expect(live.published(a.eventId)).toBe(false);
       // Paused: an offer now is the relay's at once.
-      live.offer(b.eventId, () => [b]);
+      live.offer(b.eventId, 1, () => [b]);
       expect(live.remembered).toBe(0);
     } finally {
       await server.start();
@@ -196,7 +201,7 @@ describe('live publisher, with a JetStream of its own and the MariaDB outbox', (
     await waitFor('the pause over', () => live.active, 5_000);
     // Once the server is back and answering, live publishes go through again.
     await waitFor('a live publish after the outage', async () => {
-      live.offer(c.eventId, () => [c]);
+      live.offer(c.eventId, 1, () => [c]);
       await sleep(100);
       return (await stored().catch((): string[] => [])).includes(c.eventId);
     }, 15_000);
