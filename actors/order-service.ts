@@ -400,7 +400,9 @@ export class OrderService {
   async freshReservation(orderId: string): Promise<InventoryView | undefined> {
     if (!this.writtenWhileReserved || this.writtenWhileReserved.has(orderId)) return undefined;
     const ref = this.streamOf(orderId);
-    if (!ref) return undefined;
+    // An inventory actor not in memory holds no live reservation (it passivates only without any):
+    // not fresh, and not worth waking it (an old order's activation reads its stream anyway).
+    if (!ref || !this.inventory.has(ref.stream)) return undefined;
     const live = await this.inventory.ask<LiveOrder | undefined>(ref.stream, { type: 'get_order', orderId });
     if (!live?.fresh || (live as { status?: string }).status !== 'reserved') return undefined;
     return { order: this.viewOrder(live, ref) };

@@ -175,4 +175,22 @@ describe.each([
       node.stores.cardKeys.assignedToMany = original;
     }
   });
+
+  it('does not wake a SKU/date to activate an order it no longer holds (an old order after a restart)', async () => {
+    const at = restartable(await backend());
+    e = await open({}, at);
+    await e.client.sku('paid-ride', '2026-12-01', 10, { delivery: 'manual', priceCents: 500 });
+    const placed = await e.node.orders.placeOrder({ userId: 'old', skuId: 'paid-ride', date: '2026-12-01', qty: 1 });
+    const orderId = (placed.body as { orderId: string }).orderId;
+    expect(await e.node.orders.pay(orderId, { paymentId: 'p-old', amountCents: 500, status: 'succeeded' })).toMatchObject({ ok: true });
+    await e.node.projector.drained();
+    await e.stop();
+    e = await open({}, at);
+    await e.node.projector.drained();
+    expect(e.node.inventory.has(SKU_STREAM)).toBe(false);
+    const got = await e.client.buyer('old', 'GET', `/v1/orders/${orderId}`);
+    expect([got.status, got.body.status]).toEqual([200, 'paid']);
+    // The order actor read its own stream, which settles it: its SKU/date was not asked.
+    expect(e.node.inventory.has(SKU_STREAM)).toBe(false);
+  });
 });
