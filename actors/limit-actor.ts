@@ -32,6 +32,7 @@ import {
 } from '../engine/index.ts';
 import type { JournalStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
+import type { BuyerStreams } from './buyer-streams.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
 
@@ -80,6 +81,8 @@ export interface LimitDeps {
   rules: () => RuleSet;
   /** What became of the order of a hold (resolving holds after a crash). */
   fateOf: (orderId: string) => Promise<HoldFate>;
+  /** Which buyers have a journal stream (actors/buyer-streams.ts); without it, every buyer may. */
+  streams?: BuyerStreams;
 }
 
 /** The live limit state of a buyer (GET /ops/buyers/{userId}, `stampede.ops.buyer.get`). */
@@ -248,6 +251,7 @@ export class LimitActor implements Behavior<LimitMessage> {
    * kept alive per hold while it waits for the group commit.
    */
   private write(events: BuyerEvent[]): Promise<void> {
+    this.deps.streams?.written(this.stream);
     const first = this.seq + 1;
     this.seq += events.length;
     return this.deps.committer.commit({ stream: this.stream, seq: first, lastSeq: this.seq, at: this.deps.now(), events });
@@ -283,7 +287,9 @@ export class LimitActor implements Behavior<LimitMessage> {
     const state = emptyBuyer();
     let seq = 0;
     let compactedSeq = 0;
-    for (const record of await this.deps.journal.readAfter(this.stream, 0)) {
+    // A buyer certainly without a stream (most buyers of a flash sale): nothing to read or resolve.
+    const records = this.deps.streams?.mayExist(this.stream) === false ? [] : await this.deps.journal.readAfter(this.stream, 0);
+    for (const record of records) {
       // The records before a `restored` one may have been dropped (a compaction): it starts the stream.
       const restores = (record.events[0] as BuyerEvent | undefined)?.type === 'restored';
       if (record.seq !== seq + 1 && !(seq === 0 && restores)) throw new UnavailableError(`journal of ${this.stream} is not contiguous at seq ${seq}`);

@@ -15,6 +15,7 @@ import { OrderActor, ORDER_STREAM_PREFIX, type OrderActorDeps, type OrderMessage
 import { OrderService } from '../actors/order-service.ts';
 import { BUYER_STREAM_PREFIX, LimitActor, type LimitDeps, type LimitMessage } from '../actors/limit-actor.ts';
 import { Projector } from '../actors/projector.ts';
+import { BuyerStreams } from '../actors/buyer-streams.ts';
 import { Reconciler } from '../actors/reconciler.ts';
 import { NoShowSweeper } from '../actors/no-show-sweeper.ts';
 import { adoptOrdersPlacedWithoutRules, type AdoptionDeps } from '../actors/rule-adoption.ts';
@@ -92,6 +93,8 @@ export class StampedeNode {
   /** NATS JetStream when STAMPEDE_NATS_URL is set, else the outbox bus (in-process, over the SQL outbox). */
   bus!: EventBus;
   relay: OutboxRelay | undefined;
+  /** Which buyers have a limit journal (their actors skip the read otherwise). */
+  readonly buyerStreams = new BuyerStreams();
   /** Publishes durable events at once, ahead of the relay (with NATS). */
   live: LivePublisher | undefined;
   messaging: Messaging | undefined;
@@ -264,6 +267,7 @@ export class StampedeNode {
       now: () => this.clock.now(),
       rules: () => this.rules.current(),
       fateOf: (orderId) => this.orders.fateOf(orderId),
+      streams: this.buyerStreams,
     };
     this.limitActors = this.runtime.define<LimitMessage>(
       'limits',
@@ -463,13 +467,18 @@ export class StampedeNode {
     const streams = new Set(await this.stores.projection.streamsWithReservations());
     const others: Promise<unknown>[] = [];
     for (const [stream, head] of await this.stores.journal.heads()) {
-      // A buyer's limit stream is not projected: its actor loads it when next asked.
-      if (stream.startsWith(BUYER_STREAM_PREFIX) || head <= this.projector.checkpoint(stream)) continue;
+      // A buyer's limit stream is not projected: its actor loads it when next asked (and only if it exists).
+      if (stream.startsWith(BUYER_STREAM_PREFIX)) {
+        this.buyerStreams.known(stream);
+        continue;
+      }
+      if (head <= this.projector.checkpoint(stream)) continue;
       // Waking an order or delivery actor hands its unprojected events to the projector again.
       if (stream.startsWith(ORDER_STREAM_PREFIX)) others.push(this.orderActors.ask(stream.slice(ORDER_STREAM_PREFIX.length), { type: 'get' }, 120_000));
       else if (stream.startsWith(DELIVERY_STREAM_PREFIX)) others.push(this.deliveryActors.ask(stream.slice(DELIVERY_STREAM_PREFIX.length), { type: 'inspect' }, 120_000));
       else streams.add(stream);
     }
+    this.buyerStreams.markComplete();
     await Promise.all([...streams].map((stream) => this.inventory.ask(stream, { type: 'inspect' }, 120_000)));
     await Promise.all(others);
     await this.projector.drained();

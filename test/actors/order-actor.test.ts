@@ -12,7 +12,7 @@ import { orderStream } from '../../actors/order-actor.ts';
 import { StoreUnavailableError } from '../../persistence/errors.ts';
 import type { JournalRecord } from '../../persistence/ports.ts';
 import { restartable, startEngine, type Backend, type TestEngine } from '../support/engine.ts';
-import { injectJournalFaults, releaseAndStop, waitFor, type JournalFaults } from '../support/journal-faults.ts';
+import { injectJournalFaults, releaseAndStop, waitFor, watchReads, type JournalFaults } from '../support/journal-faults.ts';
 import { freshMysqlDatabase } from '../support/services.ts';
 
 const SKU_STREAM = 'paid-ride/2026-12-01';
@@ -103,17 +103,7 @@ describe.each([
     e = await open({ STAMPEDE_IDLE_MS: '200' }, at);
     await e.client.sku('paid-ride', '2026-12-01', 10, { delivery: 'manual', priceCents: 500 });
     const place = async (user: string) => ((await e!.node.orders.placeOrder({ userId: user, skuId: 'paid-ride', date: '2026-12-01', qty: 1 })).body as { orderId: string }).orderId;
-    const watchReads = () => {
-      const journal = e!.node.stores.journal;
-      const original = journal.readAfter;
-      const reads: string[] = [];
-      journal.readAfter = (stream, afterSeq) => {
-        if (stream.startsWith('@o/')) reads.push(stream);
-        return original.call(journal, stream, afterSeq);
-      };
-      return reads;
-    };
-    let reads = watchReads();
+    let reads = watchReads(e.node.stores.journal, '@o/');
     const pay = (orderId: string, paymentId: string, amountCents = 500) => e!.node.orders.pay(orderId, { paymentId, amountCents, status: 'succeeded' });
 
     // Fresh: paid without reading its (empty) stream.
@@ -135,7 +125,7 @@ describe.each([
     // After a restart the reservation was recovered, not made by this incarnation: read.
     await e.stop();
     e = await open({ STAMPEDE_IDLE_MS: '200' }, at);
-    reads = watchReads();
+    reads = watchReads(e.node.stores.journal, '@o/');
     // (The node may wake orders of the previous run at start, e.g. to project what it had not.)
     const ours = () => reads.filter((stream) => stream === orderStream(c) || stream === orderStream(d));
     expect(await pay(c, 'pc')).toEqual({ ok: true, value: { orderId: c, status: 'paid' } });

@@ -90,3 +90,14 @@ export async function releaseAndStop(faults: JournalFaults | undefined, engine: 
   faults?.restore();
   await engine?.stop();
 }
+
+/** Records the stream of every `readAfter` of `journal` whose stream starts with `prefix` (from now on). */
+export function watchReads(journal: JournalStore, prefix: string): string[] {
+  const original = journal.readAfter;
+  const reads: string[] = [];
+  journal.readAfter = (stream, afterSeq) => {
+    if (stream.startsWith(prefix)) reads.push(stream);
+    return original.call(journal, stream, afterSeq);
+  };
+  return reads;
+}
