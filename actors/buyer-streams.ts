@@ -11,19 +11,17 @@ export class BuyerStreams {
   private readonly filter = new BloomFilter();
   private complete = false;
 
-  /** A buyer stream the journal held at start. */
-  known(stream: string): void {
+  /**
+   * A buyer stream that exists or is about to be written: one the journal held at start, or one a
+   * limit actor is writing (the write may fail: "maybe" is still right).
+   */
+  add(stream: string): void {
     if (!this.filter.mightContain(stream)) this.filter.add(stream);
   }
 
-  /** Every stream the journal held at start was handed over with `known`. */
+  /** Every stream the journal held at start was added. */
   markComplete(): void {
     this.complete = true;
-  }
-
-  /** Called before a buyer stream is written (the write may fail: "maybe" is still right). */
-  written(stream: string): void {
-    if (!this.filter.mightContain(stream)) this.filter.add(stream);
   }
 
   /** False: the stream certainly has no record, so there is nothing to read. */

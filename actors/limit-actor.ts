@@ -251,7 +251,7 @@ export class LimitActor implements Behavior<LimitMessage> {
    * kept alive per hold while it waits for the group commit.
    */
   private write(events: BuyerEvent[]): Promise<void> {
-    this.deps.streams?.written(this.stream);
+    this.deps.streams?.add(this.stream);
     const first = this.seq + 1;
     this.seq += events.length;
     return this.deps.committer.commit({ stream: this.stream, seq: first, lastSeq: this.seq, at: this.deps.now(), events });

@@ -469,7 +469,7 @@ export class StampedeNode {
     for (const [stream, head] of await this.stores.journal.heads()) {
       // A buyer's limit stream is not projected: its actor loads it when next asked (and only if it exists).
       if (stream.startsWith(BUYER_STREAM_PREFIX)) {
-        this.buyerStreams.known(stream);
+        this.buyerStreams.add(stream);
         continue;
       }
       if (head <= this.projector.checkpoint(stream)) continue;

@@ -84,10 +84,11 @@ export class LivePublisher {
     private readonly publisher: Publisher,
     options: Partial<LivePublisherOptions> = {},
   ) {
-    this.o = { ...live_publisher_defaults, ...stripUndefined(options) };
-    this.onError = options.onError ?? (() => {});
-    this.onPublished = options.onPublished ?? (() => {});
-    this.now = options.now ?? Date.now;
+    const { onError, onPublished, now, ...limits } = options;
+    this.o = { ...live_publisher_defaults, ...limits };
+    this.onError = onError ?? (() => {});
+    this.onPublished = onPublished ?? (() => {});
+    this.now = now ?? Date.now;
     for (const [name, v] of Object.entries(this.o)) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`live publisher: ${name} must be an integer >= 1, got ${v}`);
     }
@@ -185,8 +186,4 @@ export class LivePublisher {
       if (!r.flight) this.rows.delete(id);
     }
   }
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && typeof v !== 'function')) as Partial<T>;
 }
