@@ -10,28 +10,33 @@ const ULID_LENGTH = 26;
 const CROCKFORD_CODES = Array.from(CROCKFORD, (c) => c.charCodeAt(0));
 /** Scratch of one id's character codes (ids are made synchronously, one at a time). */
 const idCodes: number[] = [];
+/** The time part's codes are those of the previous id while the millisecond is the same. */
+let idCodesMs = -1;
 
 // The id is built as character codes and made a string in one step: a string grown by `+` is a rope
 // that V8 flattens (copies) the first time it is read, and an order id is read at once (hashed into
 // the reservation index, looked up in Maps). Measured with the other constant costs of a reservation
-// in docs/performance.md, "Session 5".
+// in docs/performance.md, "Session 5" and "Session 13".
 function writeUlid(now_ms: number, random: RandomSource): void {
-  writeTime(now_ms, idCodes);
-  const bytes = random.bytes(10);
-  // 80 bits -> 16 base32 characters, 5 bits at a time.
-  let acc = 0;
-  let bits = 0;
-  let k = 10;
-  for (let i = 0; i < 10; i++) {
-    acc = (acc << 8) | bytes[i]!;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      idCodes[k++] = CROCKFORD_CODES[(acc >> bits) & 31]!;
-    }
-    acc &= (1 << bits) - 1;
+  if (now_ms !== idCodesMs) {
+    writeTime(now_ms, idCodes);
+    idCodesMs = now_ms;
   }
-  idCodes.length = ULID_LENGTH;
+  const b = random.bytes(10);
+  // 80 bits -> 16 base32 characters: two runs of 40 bits, each as two 20-bit halves.
+  let k = 10;
+  for (let o = 0; o < 10; o += 5) {
+    const hi = (b[o]! << 12) | (b[o + 1]! << 4) | (b[o + 2]! >> 4);
+    const lo = ((b[o + 2]! & 15) << 16) | (b[o + 3]! << 8) | b[o + 4]!;
+    idCodes[k++] = CROCKFORD_CODES[hi >> 15]!;
+    idCodes[k++] = CROCKFORD_CODES[(hi >> 10) & 31]!;
+    idCodes[k++] = CROCKFORD_CODES[(hi >> 5) & 31]!;
+    idCodes[k++] = CROCKFORD_CODES[hi & 31]!;
+    idCodes[k++] = CROCKFORD_CODES[lo >> 15]!;
+    idCodes[k++] = CROCKFORD_CODES[(lo >> 10) & 31]!;
+    idCodes[k++] = CROCKFORD_CODES[(lo >> 5) & 31]!;
+    idCodes[k++] = CROCKFORD_CODES[lo & 31]!;
+  }
 }
 
 /** The ULID's time part (10 base-32 characters of the ms, most significant first) into codes[0..9]. */
@@ -43,13 +48,26 @@ function writeTime(ms: number, codes: number[]): void {
   }
 }
 
-const DASH = 45;
+/** The `-<stream>` suffix's codes of the last few stream numbers (a hot SKU/date asks for the same one). */
+const suffixCodes = new Map<number, number[]>();
+const SUFFIXES_MAX = 1024;
+
+function suffixOf(streamNo: number): number[] {
+  let codes = suffixCodes.get(streamNo);
+  if (!codes) {
+    if (suffixCodes.size >= SUFFIXES_MAX) suffixCodes.clear();
+    codes = Array.from(`-${streamNo.toString(36)}`, (c) => c.charCodeAt(0));
+    suffixCodes.set(streamNo, codes);
+  }
+  return codes;
+}
 
 export function orderIdFor(now_ms: number, random: RandomSource, streamNo: number): string {
   writeUlid(now_ms, random);
-  const suffix = streamNo.toString(36);
-  idCodes.push(DASH);
-  for (let i = 0; i < suffix.length; i++) idCodes.push(suffix.charCodeAt(i));
+  const suffix = suffixOf(streamNo);
+  let k = ULID_LENGTH;
+  for (let i = 0; i < suffix.length; i++) idCodes[k++] = suffix[i]!;
+  idCodes.length = k;
   return String.fromCharCode.apply(null, idCodes);
 }
 
