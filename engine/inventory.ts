@@ -39,6 +39,11 @@ function settledFacts(r: Reservation): SettledFacts {
   return { orderId: r.orderId, userId: r.userId, qty: r.qty, amountCents: r.amountCents, createdAt: r.createdAt, expiresAt: r.expiresAt };
 }
 
+/** A live reservation whose expiry has come, met by a command before the expiry pass: it expires now. */
+function expiredNow(r: Reservation, now: number): Decision {
+  return { events: [{ type: 'released', ...settledFacts(r), reason: 'expired', at: now }], reply: { outcome: 'not_reserved' } };
+}
+
 export interface IdempotencyMark {
   key: string;
   hash: string;
@@ -173,6 +178,9 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
     case 'cancel': {
       const r = state.reservations.get(command.orderId);
       if (!r || r.userId !== command.userId) return { events: [], reply: { outcome: 'not_reserved' } };
+      // Past its expiry the order is expired, whether or not the expiry pass reached it yet (API.md:
+      // "not paid within the TTL becomes expired"): it expires now, and the cancel finds it so.
+      if (r.expiresAt <= now) return expiredNow(r, now);
       return {
         events: [{ type: 'released', ...settledFacts(r), reason: 'cancelled', at: now }],
         reply: { outcome: 'released', reservation: r },
@@ -186,6 +194,9 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
     case 'confirm_sold': {
       const r = state.reservations.get(command.orderId);
       if (!r) return { events: [], reply: { outcome: 'not_reserved' } };
+      // A payment that arrives after the expiry (before the expiry pass got to it) takes no stock:
+      // the reservation expires now, and the order makes the payment refund_required.
+      if (r.expiresAt <= now) return expiredNow(r, now);
       return {
         events: [{ type: 'sold', ...settledFacts(r), at: now, paymentId: command.paymentId }],
         reply: { outcome: 'sold', reservation: r, paymentId: command.paymentId },

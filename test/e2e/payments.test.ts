@@ -108,6 +108,22 @@ describe.each(backends)('payment callbacks on %s', (_name, backend) => {
     const afterAll_ = (await c.admin('GET', '/ops/inventory/pay-sku/2026-12-05')).body;
     expect(afterAll_.sold).toBe(before.sold);
     expect(afterAll_.reserved).toBe(before.reserved);
+
+    // At its expiry, whether or not the expiry pass (at most a second apart) got to it first, a
+    // payment finds the order expired (refund_required, no stock taken) and a cancel finds it expired (409).
+    const toPay = await order(c, 'late-user', 'pay-sku', '2026-12-05');
+    const toCancel = await order(c, 'late-user', 'pay-sku', '2026-12-05');
+    clock.advance(60_000);
+    const [paidAtExpiry, cancelAtExpiry] = await Promise.all([
+      c.pay({ orderId: toPay.orderId, paymentId: 'pay-late-3', amountCents: toPay.amountCents, status: 'succeeded' }, { t_s: Math.floor(clock.now() / 1000) }),
+      c.buyer('late-user', 'POST', `/v1/orders/${toCancel.orderId}/cancel`),
+    ]);
+    expect(paidAtExpiry.body).toEqual({ orderId: toPay.orderId, status: 'refund_required' });
+    expect(cancelAtExpiry.status).toBe(409);
+    expect(cancelAtExpiry.body.error).toBe('invalid_state');
+    expect((await c.buyer('late-user', 'GET', `/v1/orders/${toCancel.orderId}`)).body.status).toBe('expired');
+    const atExpiry = (await c.admin('GET', '/ops/inventory/pay-sku/2026-12-05')).body;
+    expect({ sold: atExpiry.sold, reserved: atExpiry.reserved }).toEqual({ sold: before.sold, reserved: before.reserved });
   });
 
   it('answers 404 for an unknown order and 400 for a malformed callback, both correctly signed', async () => {

@@ -216,6 +216,34 @@ describe('inventory ledger', () => {
     expect(refused.events).toHaveLength(1);
     expect(refused.events[0]!.type).toBe('refused');
   });
+
+  it('expires a reservation whose expiry has come when a payment or a cancel meets it before the expiry pass', () => {
+    const s = emptyInventory();
+    for (const e of decide(s, { type: 'set_total', total: 5 }, 0).events) evolve(s, e);
+    for (const [id, user] of [['paid-late', 'u1'], ['cancelled-late', 'u2'], ['paid-in-time', 'u3']] as const) {
+      for (const e of decide(s, { type: 'reserve', orderId: id, userId: user, qty: 1, unitPriceCents: 100, ttl_ms: 1_000 }, 0).events) evolve(s, e);
+    }
+    // One millisecond before the expiry a payment is on time.
+    const inTime = decide(s, { type: 'confirm_sold', orderId: 'paid-in-time', paymentId: 'p0' }, 999);
+    expect(inTime.reply.outcome).toBe('sold');
+    for (const e of inTime.events) evolve(s, e);
+    // At the expiry, no stock is sold and nothing is cancelled: each reservation expires then.
+    for (const [cmd, id] of [
+      [{ type: 'confirm_sold', orderId: 'paid-late', paymentId: 'p1' }, 'paid-late'],
+      [{ type: 'cancel', orderId: 'cancelled-late', userId: 'u2' }, 'cancelled-late'],
+    ] as const) {
+      const d = decide(s, cmd, 1_000);
+      expect(d.reply).toEqual({ outcome: 'not_reserved' });
+      expect(d.events).toEqual([
+        { type: 'released', orderId: id, userId: id === 'paid-late' ? 'u1' : 'u2', qty: 1, amountCents: 100, createdAt: 0, expiresAt: 1_000, reason: 'expired', at: 1_000 },
+      ]);
+      for (const e of d.events) evolve(s, e);
+    }
+    expect({ reserved: s.reserved, sold: s.sold, live: s.reservations.size }).toEqual({ reserved: 0, sold: 1, live: 0 });
+    // A cancel by someone else still finds nothing of theirs (and expires nothing).
+    for (const e of decide(s, { type: 'reserve', orderId: 'other', userId: 'u1', qty: 1, unitPriceCents: 100, ttl_ms: 10 }, 1_000).events) evolve(s, e);
+    expect(decide(s, { type: 'cancel', orderId: 'other', userId: 'u2' }, 5_000)).toEqual({ events: [], reply: { outcome: 'not_reserved' } });
+  });
 });
 
 describe('journal codec', () => {
