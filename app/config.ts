@@ -4,12 +4,20 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
-const int = (min: number, max: number, dflt: number) => z.coerce.number().int().min(min).max(max).default(dflt);
+/** A whole number written in decimal digits (no sign, space, exponent or hex: " " is not 0, "9e5" not 900000). */
+const int = (min: number, max: number, dflt: number) =>
+  z
+    .string()
+    .regex(/^[0-9]{1,16}$/, { message: 'must be a whole number written in decimal digits' })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .default(dflt);
 const url = (protocols: string[]) =>
   z
     .string()
     .url()
     .refine((u) => protocols.includes(new URL(u).protocol), { message: `must be a ${protocols.join(' or ')} URL` })
+    .refine((u) => new URL(u).hostname !== '', { message: 'must name a host' })
     .optional();
 
 const schema = z.object({

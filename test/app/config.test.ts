@@ -25,10 +25,23 @@ describe('configuration', () => {
       ['STAMPEDE_MYSQL_URL', 'postgres://x'],
       ['STAMPEDE_RESERVATION_TTL_MS', 'soon'],
       ['STAMPEDE_ADMIN_TOKEN', 'short'],
+      // Numbers are decimal digits only: JavaScript's Number() would read these as 0, 16, 900000, 10.
+      ['STAMPEDE_HTTP_PORT', ' '],
+      ['STAMPEDE_HTTP_PORT', '0x10'],
+      ['STAMPEDE_RESERVATION_TTL_MS', '9e5'],
+      ['STAMPEDE_SHARDS', '10.0'],
+      ['STAMPEDE_SHARDS', '-1'],
+      // A URL must name its host.
+      ['STAMPEDE_MYSQL_URL', 'mysql://'],
     ] as const) {
       expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
       expect(() => loadConfig({ [name]: value })).toThrow(name);
     }
+  });
+
+  it('reads decimal numbers as such, and an empty variable as unset', () => {
+    const c = loadConfig({ STAMPEDE_HTTP_PORT: '8080', STAMPEDE_SHARDS: '0128', STAMPEDE_RESERVATION_TTL_MS: '' });
+    expect({ port: c.http.port, shards: c.shards, ttl: c.reservation_ttl_ms }).toEqual({ port: 8080, shards: 128, ttl: 900_000 });
   });
 
   it('keeps the pending events of one actor within one journal write', () => {
