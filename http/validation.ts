@@ -65,14 +65,36 @@ const nullableTimestamp = isoTimestamp.nullable().optional();
 const RESERVED_ATTRIBUTE_NAMES = new Set(['skuId', 'date', 'merchantId']);
 export const MAX_ATTRIBUTES = 32;
 
-const attributeName = z
+/**
+ * A dimension's name (API.md: attributes are `{string: string}`, and a dimension is any attribute
+ * name): any text of 1 to 64 characters without control characters, e.g. `venue` or `景区`.
+ * `__proto__` is refused: JSON can name a key so, a JavaScript object cannot keep it as data.
+ */
+const dimensionName = z
   .string()
-  .regex(IDENTIFIER_PATTERN, 'attribute names must match ^[A-Za-z0-9._:-]{1,64}$')
-  .refine((k) => !RESERVED_ATTRIBUTE_NAMES.has(k), 'skuId, date and merchantId are reserved dimension names');
+  .regex(/^[^\p{Cc}]{1,64}$/u, 'names are 1 to 64 characters, none of them a control character')
+  .refine((k) => k !== '__proto__', '__proto__ is not a usable name');
 
-export const attributes = z
-  .record(attributeName, z.string().max(256))
-  .refine((a) => Object.keys(a).length <= MAX_ATTRIBUTES, `at most ${MAX_ATTRIBUTES} attributes`);
+const attributeName = dimensionName.refine((k) => !RESERVED_ATTRIBUTE_NAMES.has(k), 'skuId, date and merchantId are reserved dimension names');
+
+/**
+ * An object of names (attributes, a rule's `max.distinct`): a `__proto__` key of the JSON is refused
+ * (zod's record would drop it without a word, and the request would seem to have been taken whole).
+ */
+function namedRecord<T extends z.ZodType>(record: T) {
+  return z
+    .unknown()
+    .superRefine((v, ctx) => {
+      if (v !== null && typeof v === 'object' && Object.hasOwn(v, '__proto__')) {
+        ctx.addIssue({ code: 'custom', path: ['__proto__'], message: '__proto__ is not a usable name' });
+      }
+    })
+    .pipe(record);
+}
+
+export const attributes = namedRecord(
+  z.record(attributeName, z.string().max(256)).refine((a) => Object.keys(a).length <= MAX_ATTRIBUTES, `at most ${MAX_ATTRIBUTES} attributes`),
+);
 
 export const MAX_PRICE_CENTS = 1_000_000_000_000;
 
@@ -217,7 +239,8 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, at: (strin
  * Purchase rules (API.md "Purchase rules"), PUT /v1/limit-rules/{ruleId}. Where the contract is silent:
  * - `id` in the body may be absent; when present it must equal the path's ruleId.
  * - A dimension (groupBy, max.distinct) is `skuId`, `date`, `merchantId` or an attribute name
- *   (an identifier); `__proto__` is refused (a JSON object key JavaScript cannot keep as data).
+ *   (1..64 characters, no control character); `__proto__` is refused (a JSON object key JavaScript
+ *   cannot keep as data).
  * - `match.skuIds` holds 1..1,000 distinct SKU ids; `match.attributes` is shaped like a SKU's attributes.
  * - `groupBy` holds at most 8 distinct dimensions; `max.distinct` 1..8 of them.
  * - `window` is exactly one of `{"rollingDays": 1..3650}` or `{"from", "to"}` (ISO timestamps with a zone,
@@ -226,7 +249,7 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, at: (strin
  *   every order the rule applies to).
  * Unknown fields are stripped, as everywhere; the answer is the rule as stored.
  */
-const ruleDimension = identifier.refine((d) => d !== '__proto__', '__proto__ is not a usable name');
+const ruleDimension = dimensionName;
 const ruleLimit = z.number().int().min(0).max(RULE_LIMIT_MAX);
 
 function uniqueItems(items: readonly string[]): boolean {
@@ -235,10 +258,9 @@ function uniqueItems(items: readonly string[]): boolean {
 
 const ruleMatch = z.object({
   skuIds: z.array(identifier).min(1).max(RULE_MATCH_SKU_IDS_MAX).refine(uniqueItems, 'skuIds must be distinct').optional(),
-  attributes: z
-    .record(attributeName.refine((k) => k !== '__proto__', '__proto__ is not a usable name'), z.string().max(256))
-    .refine((a) => Object.keys(a).length <= RULE_MATCH_ATTRIBUTES_MAX, `at most ${RULE_MATCH_ATTRIBUTES_MAX} attributes`)
-    .optional(),
+  attributes: namedRecord(
+    z.record(attributeName, z.string().max(256)).refine((a) => Object.keys(a).length <= RULE_MATCH_ATTRIBUTES_MAX, `at most ${RULE_MATCH_ATTRIBUTES_MAX} attributes`),
+  ).optional(),
 });
 
 const ruleWindow = z
@@ -270,10 +292,11 @@ const ruleMaxes = z
   .object({
     units: ruleLimit.optional(),
     orders: ruleLimit.optional(),
-    distinct: z
-      .record(ruleDimension, ruleLimit)
-      .refine((d) => Object.keys(d).length >= 1 && Object.keys(d).length <= RULE_DISTINCT_DIMENSIONS_MAX, `distinct names 1 to ${RULE_DISTINCT_DIMENSIONS_MAX} dimensions`)
-      .optional(),
+    distinct: namedRecord(
+      z
+        .record(ruleDimension, ruleLimit)
+        .refine((d) => Object.keys(d).length >= 1 && Object.keys(d).length <= RULE_DISTINCT_DIMENSIONS_MAX, `distinct names 1 to ${RULE_DISTINCT_DIMENSIONS_MAX} dimensions`),
+    ).optional(),
     noShows: ruleLimit.optional(),
   })
   .refine((m) => m.units !== undefined || m.orders !== undefined || m.distinct !== undefined || m.noShows !== undefined, 'max needs at least one of units, orders, distinct, noShows');

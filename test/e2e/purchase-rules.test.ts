@@ -180,4 +180,26 @@ describe.each(backends)('purchase rules on %s', (_name, backend) => {
     const again = await order('changer', 'park-3', '2026-12-20');
     expect([again.status, again.body.rule]).toEqual([403, 'venue-date']);
   });
+
+  it('an attribute named in any script is a dimension like any other (match, groupBy, distinct)', async () => {
+    const c = e.client;
+    for (const [skuId, spot] of [['west-lake-a', '西湖'], ['west-lake-b', '西湖'], ['summer-palace', '颐和园']] as const) {
+      const put = await c.admin('PUT', `/v1/skus/${skuId}`, { name: skuId, priceCents: 500, merchantId: 'm1', delivery: 'ticket', attributes: { 景区: spot, 'ticket kind': 'adult' } });
+      expect([put.status, put.body.attributes]).toEqual([200, { 景区: spot, 'ticket kind': 'adult' }]);
+      expect((await c.admin('PUT', `/v1/skus/${skuId}/stock/2026-12-20`, { total: 10 })).status).toBe(200);
+    }
+    const rule = { id: 'one-per-spot', match: { attributes: { 'ticket kind': 'adult' } }, groupBy: ['ticket kind', 'date'], max: { units: 2, distinct: { 景区: 1 } } };
+    expect((await c.admin('PUT', '/v1/limit-rules/one-per-spot', rule)).body).toEqual(rule);
+    try {
+      // Two tickets of one spot (through two SKUs): one distinct 景区; a second spot would make two.
+      expect((await order('tourist', 'west-lake-a', '2026-12-20')).status).toBe(201);
+      expect((await order('tourist', 'west-lake-b', '2026-12-20')).status).toBe(201);
+      const otherSpot = await order('tourist', 'summer-palace', '2026-12-20');
+      expect([otherSpot.status, otherSpot.body.rule]).toEqual([403, 'one-per-spot']);
+      const usage = (await c.admin('GET', '/ops/buyers/tourist')).body.usage.find((u: { ruleId: string }) => u.ruleId === 'one-per-spot');
+      expect(usage.groups).toEqual([{ group: { 'ticket kind': 'adult', date: '2026-12-20' }, units: 2, orders: 2, distinct: { 景区: 1 }, noShows: 0 }]);
+    } finally {
+      expect((await c.admin('DELETE', '/v1/limit-rules/one-per-spot')).status).toBe(204);
+    }
+  });
 });

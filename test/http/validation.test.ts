@@ -59,6 +59,8 @@ const good: [string, string, unknown, unknown?][] = [
     ...sku, priceCents: 0, attributes: { venue: 'hall.A', 'region:eu': '' },
     visibleAt: null, saleStartsAt: '2026-12-01T10:00:00+01:00', saleEndsAt: '2026-12-01T10:00:01Z',
   }],
+  // API.md: attributes are {string: string}; a name is any text of 1..64 characters but control characters.
+  ['sku attribute names with spaces and CJK', 'sku', { ...sku, attributes: { 'the venue': 'x', 景区: '西湖', ['名'.repeat(64)]: 'y' } }],
   ['sku max price, 200-char name, 32 attributes', 'sku', {
     ...sku, priceCents: 1e12, name: 'n'.repeat(200),
     attributes: Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`k${i}`, 'v'.repeat(256)])),
@@ -103,7 +105,10 @@ const bad: [string, string, unknown, (string | number)[]][] = [
   ['sku bad delivery', 'sku', { ...sku, delivery: 'email' }, ['delivery']],
   ['sku attribute value not a string', 'sku', { ...sku, attributes: { venue: 1 } }, ['attributes', 'venue']],
   ['sku attribute value 257 chars', 'sku', { ...sku, attributes: { venue: 'v'.repeat(257) } }, ['attributes', 'venue']],
-  ['sku attribute key with space', 'sku', { ...sku, attributes: { 'the venue': 'x' } }, ['attributes', 'the venue']],
+  ['sku attribute key with a control character', 'sku', { ...sku, attributes: { 'the\tvenue': 'x' } }, ['attributes', 'the\tvenue']],
+  ['sku attribute key empty', 'sku', { ...sku, attributes: { '': 'x' } }, ['attributes', '']],
+  // Refused, not dropped: zod's record would leave it out and the SKU would be stored without it.
+  ['sku attribute key __proto__', 'sku', { ...sku, attributes: JSON.parse('{"venue": "v", "__proto__": "x"}') }, ['attributes', '__proto__']],
   ['sku attribute key 65 chars', 'sku', { ...sku, attributes: { ['k'.repeat(65)]: 'x' } }, ['attributes', 'k'.repeat(65)]],
   ['sku attribute key reserved', 'sku', { ...sku, attributes: { date: 'x' } }, ['attributes', 'date']],
   ['sku 33 attributes', 'sku', { ...sku, attributes: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v'])) }, ['attributes']],
