@@ -44,7 +44,9 @@ export function storefrontRoutes(router: Router, node: StampedeNode, auth: Auth,
     if (key === undefined) {
       answer = await node.orders.placeOrder({ userId, skuId: body.skuId, date: body.date, qty: body.qty });
     } else {
-      const hash = requestHash('POST', '/v1/orders', body);
+      // Over the body as sent (keys sorted), unknown fields included: a body that differs only by a
+      // field the engine ignores is still another body (API.md: same key, other body -> 422).
+      const hash = requestHash('POST', '/v1/orders', value);
       const result = await gate.run(
         userId,
         key,

@@ -53,6 +53,12 @@ describe.each(backends)('order path on %s', (_name, backend) => {
     const other = await c.buyer('alice', 'POST', '/v1/orders', { ...order, qty: 3 }, { 'Idempotency-Key': 'k-1' });
     expect(other.status).toBe(422);
     expect(other.body.error).toBe('idempotency_key_reused');
+    // Another body, even if only by a field the engine ignores, is another request; the same fields
+    // in another order and spacing are the same body.
+    const extra = await c.buyer('alice', 'POST', '/v1/orders', { ...order, note: 'gift' }, { 'Idempotency-Key': 'k-1' });
+    expect([extra.status, extra.body.error]).toEqual([422, 'idempotency_key_reused']);
+    const reordered = await c.buyer('alice', 'POST', '/v1/orders', { qty: 2, date: '2026-12-02', skuId: 'idem' }, { 'Idempotency-Key': 'k-1' });
+    expect([reordered.status, reordered.body]).toEqual([201, racing[0]!.body]);
     // Another buyer's key space is separate.
     expect((await c.buyer('bob', 'POST', '/v1/orders', order, { 'Idempotency-Key': 'k-1' })).status).toBe(201);
     const ops = await c.admin('GET', '/ops/inventory/idem/2026-12-02');
