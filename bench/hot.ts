@@ -316,7 +316,7 @@ async function main(): Promise<void> {
       ...(opened
         ? [
             '',
-            `Open loop (${OPEN_RESERVATIONS} reservations due at ${OPEN_RATE}/s, stock for all, latency from each one's due time; the round with the median p99 of ${openRuns.length}: ${openRuns.map((r) => r.p99_ms.toFixed(1)).join(', ')} ms): ${openLine(opened.open!)}. ${opened.notes}.`,
+            `Open loop (${OPEN_RESERVATIONS} reservations due at ${OPEN_RATE}/s, stock for all, latency from each one's due time; the round with the median p99 of ${openRuns.length}: ${openRuns.map((r) => r.p99_ms.toFixed(1)).join(', ')} ms; orders answered with an error (neither 201 nor 409) by round: ${openRuns.map((r) => r.errors).join(', ')}): ${openLine(opened.open!)}. ${opened.notes}.`,
           ]
         : []),
       '',
