@@ -184,6 +184,9 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.context = { stream, skuId: this.skuId, date: this.date, merchantId: deps.merchantOf(this.skuId) };
   }
 
+  /** Restarted (ctx.restart): the rest of the batch being received is not handled, nothing is written. */
+  private discarded = false;
+
   canPassivate(): boolean {
     return (
       this.phase === 'ready' &&
@@ -202,6 +205,10 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   receive(batch: Envelope<InventoryMessage>[], ctx: ActorContext<InventoryMessage>): void {
     for (const env of batch) {
+      // Restarted by a message before this one (a failed write or recovery): this incarnation is
+      // discarded, its state may hold decisions that are not durable (a cancel whose write failed),
+      // and it must decide and write nothing more. The runtime has failed the asks of this batch.
+      if (this.discarded) return;
       const msg = env.msg;
       if (msg.type === '$recovered') this.onRecovered(msg.recovered, ctx);
       else if (msg.type === '$recovery_failed') this.onRecoveryFailed(msg.error, ctx);
@@ -253,6 +260,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const failure = new UnavailableError(`recovery of ${this.stream} failed`, { cause: error });
     for (const env of this.waitingForRecovery) ctx.fail(env, failure);
     this.waitingForRecovery = [];
+    this.discarded = true;
     ctx.restart();
   }
 
@@ -356,7 +364,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   }
 
   private commitIfIdle(ctx: ActorContext<InventoryMessage>): void {
-    if (this.phase !== 'ready' || this.inFlight || this.pending.events.length === 0) return;
+    if (this.discarded || this.phase !== 'ready' || this.inFlight || this.pending.events.length === 0) return;
     const batch = this.pending;
     const lastSeq = batch.firstSeq + batch.events.length - 1;
     batch.liveAfter = this.state.reservations.size;
@@ -403,6 +411,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.inFlight = undefined;
     this.pending = { events: [], attached: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: this.durableSeq + 1, liveAfter: 0 };
     // The in-memory state holds decisions that are not durable: discard it and recover.
+    this.discarded = true;
     ctx.restart();
   }
 

@@ -169,6 +169,44 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect((await c.buyer('doomed-a', 'GET', `/v1/orders/${failedIds[0]}`)).status).toBe(404);
   });
 
+  it('after a failed write, a command in the same batch is not decided on the discarded state (a failed cancel frees no stock)', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    const stream = 'zombie/2026-12-02';
+    await c.sku('zombie', '2026-12-02', 1);
+    const held = await c.buyer('holder', 'POST', '/v1/orders', { skuId: 'zombie', date: '2026-12-02', qty: 1 });
+    expect(held.status).toBe(201);
+    const before = await foldJournal(node.stores.journal, stream);
+
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    f.hold = true;
+    // The cancel is decided (the only unit is free in memory) and its write is held...
+    const cancel = c.buyer('holder', 'POST', `/v1/orders/${held.body.orderId}/cancel`);
+    await waitFor(() => f.held.length === 1, 5_000, 'the cancel write');
+    f.hold = false;
+    // ... then fails. Its `$commit_failed` reaches the actor's buffer within this run of microtasks
+    // (no event-loop turn passes, so the runtime has not handed it over yet), and an order placed
+    // right after lands in the same batch, behind it.
+    await f.held.shift()!.fail(new StoreUnavailableError('injected: database went away'));
+    for (let i = 0; i < 50; i++) await null;
+    const sneaky = node.orders.placeOrder({ userId: 'sneaky', skuId: 'zombie', date: '2026-12-02', qty: 1 }).then(
+      (v) => v.status,
+      (error: unknown) => mapEngineError(error)?.status,
+    );
+    expect(await sneaky).toBe(503);
+    expect((await cancel).status).toBe(503);
+
+    // Nothing was written after the failure: the unit is still the holder's, never reserved twice.
+    await sleep(100);
+    const after = await foldJournal(node.stores.journal, stream);
+    expect(after.seq).toBe(before.seq);
+    expect(after.state.reserved).toBe(1);
+    const inv = await c.admin('GET', '/ops/inventory/zombie/2026-12-02');
+    expect(inv.body).toMatchObject({ total: 1, reserved: 1, available: 0 });
+    expect((await c.buyer('late', 'POST', '/v1/orders', { skuId: 'zombie', date: '2026-12-02', qty: 1 })).status).toBe(409);
+  });
+
   it('past the mailbox and pending-events bounds, orders are refused with 503 overloaded and Retry-After; ops counts equal the 201s', async () => {
     e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_MAILBOX_MAX: '50', STAMPEDE_PENDING_EVENTS_MAX: '50' });
     const { node, client: c } = e;
