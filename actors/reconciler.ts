@@ -56,16 +56,21 @@ export interface ReconcileLimits {
   delivery_grace_ms: number;
   /** A reservation this long past its expiry means the expiry timer failed. */
   expiry_grace_ms: number;
-  /** Paid orders looked at per run at most. */
+  /** Paid orders looked at per run at most; the next run goes on after the last one. */
   paid_orders_per_run_max: number;
   /** SKU/dates compared (stock against orders) per run at most, round robin across runs. */
   streams_per_run_max: number;
 }
 
+/** Deliveries of paid orders that may fail one after the other before a run stops looking at paid orders. */
+export const PAID_DELIVERIES_FAILED_IN_A_ROW_MAX = 3;
+
 export class Reconciler {
   private running: Promise<ReconcileReport> | undefined;
   /** Where the round robin over SKU/dates continues next run. */
   private streamCursor = 0;
+  /** The last paid order looked at by the previous run (undefined: start from the first). */
+  private paidCursor: string | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -111,16 +116,36 @@ export class Reconciler {
 
   private async paidOrders(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
     const cutoff = this.deps.now() - this.deps.limits.delivery_grace_ms;
-    let after: string | undefined;
+    // Continues where the previous run stopped: paid orders that legitimately stay paid (a manual
+    // SKU's, orders waiting for card keys) cannot fill every run's budget and hide the ones after them.
+    let after = this.paidCursor;
+    let failedInARow = 0;
     while (checked.paidOrders < this.deps.limits.paid_orders_per_run_max) {
       const page = await this.deps.projection.ordersByStatus('paid', Math.min(500, this.deps.limits.paid_orders_per_run_max - checked.paidOrders), after);
-      if (page.length === 0) break;
-      after = page[page.length - 1]!.orderId;
+      if (page.length === 0) {
+        after = undefined; // the end: the next run starts from the first paid order
+        break;
+      }
       for (const o of page) {
         checked.paidOrders++;
+        after = o.orderId;
         const sku = this.deps.catalog.sku(o.skuId);
         if (!sku || sku.delivery === 'manual' || o.updatedAt > cutoff) continue;
-        const r = await this.deps.deliverPaid(o.orderId);
+        let r: Result<DeliverOutcome>;
+        try {
+          r = await this.deps.deliverPaid(o.orderId);
+          failedInARow = 0;
+        } catch (error) {
+          // One order that cannot be delivered now (an ask timing out, a busy actor) is reported and
+          // the others are still repaired; many in a row mean a dependency is down: stop until the next run.
+          const why = error instanceof Error ? error.message : String(error);
+          found({ kind: 'paid_not_delivered', id: o.orderId, detail: `delivery failed: ${why}; tried again next run`, action: 'reported' });
+          if (++failedInARow >= PAID_DELIVERIES_FAILED_IN_A_ROW_MAX) {
+            this.paidCursor = after;
+            throw new Error(`${failedInARow} deliveries in a row failed (the last: ${why}); the paid orders after ${o.orderId} wait for the next run`);
+          }
+          continue;
+        }
         if (!r.ok) {
           found({ kind: 'paid_not_delivered', id: o.orderId, detail: `delivery refused: ${r.error}: ${r.message}`, action: 'reported' });
         } else if (r.value === 'delivered') {
@@ -130,6 +155,7 @@ export class Reconciler {
         }
       }
     }
+    this.paidCursor = after;
   }
 
   private async liveReservations(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
