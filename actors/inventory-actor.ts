@@ -341,7 +341,14 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       evolve(this.state, event);
       this.pending.events.push(encodeEvent(event));
       this.pending.kinds |= outboxKindOf(event);
-      if (projected) this.pending.projected.push(projected);
+      if (projected) {
+        this.pending.projected.push(projected);
+        // Known from the decision on, not from the commit: a retry of the same key that arrives while
+        // this write is pending or in flight (its first ask timed out, say) gets this answer once it
+        // is durable, instead of making a second reservation. A failed write discards it with the
+        // incarnation.
+        if (projected.idempotency) this.unprojectedIdempotency.set(`${projected.idempotency.userId}\u0000${projected.idempotency.key}`, { row: projected.idempotency, seq: projected.seq });
+      }
     }
     if (attached && decision.reply.outcome === 'sold') this.pending.attached.push(attached);
     // A probe that found stock is no answer to the buyer yet: its reservation counts when made.

@@ -207,6 +207,34 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect((await c.buyer('late', 'POST', '/v1/orders', { skuId: 'zombie', date: '2026-12-02', qty: 1 })).status).toBe(409);
   });
 
+  it('a retry of an Idempotency-Key while the first reservation is not durable yet gets that reservation, once durable (no second one)', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    const stream = 'retry/2026-12-02';
+    await c.sku('retry', '2026-12-02', 10);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    f.hold = true;
+    const place = () => node.orders.placeOrder({ userId: 'retrier', skuId: 'retry', date: '2026-12-02', qty: 1, idempotency: { key: 'k-retry', hash: 'h-1' } });
+    // The first is decided and its write held (as if its ask had timed out and the gate forgot it)...
+    const first = place();
+    await waitFor(() => f.held.length === 1, 5_000, 'the first write');
+    // ... a retry in flight behind it (and one with another body) wait for it and get its answer.
+    const retry = place();
+    const other = node.orders.placeOrder({ userId: 'retrier', skuId: 'retry', date: '2026-12-02', qty: 2, idempotency: { key: 'k-retry', hash: 'h-2' } });
+    await sleep(50);
+    expect((await inspect(e, 'retry')).liveReservations).toBe(1);
+    f.hold = false;
+    await f.held.shift()!.release();
+    const [a, b, o] = await Promise.all([first, retry, other]);
+    expect(a.status).toBe(201);
+    expect([b.status, b.body]).toEqual([201, a.body]);
+    expect([o.status, (o.body as { error: string }).error]).toEqual([422, 'idempotency_key_reused']);
+    const journal = await foldJournal(node.stores.journal, stream);
+    expect(journal.state.reserved).toBe(1);
+    expect([...journal.state.reservations.values()].map((r) => r.orderId)).toEqual([(a.body as { orderId: string }).orderId]);
+  });
+
   it('past the mailbox and pending-events bounds, orders are refused with 503 overloaded and Retry-After; ops counts equal the 201s', async () => {
     e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_MAILBOX_MAX: '50', STAMPEDE_PENDING_EVENTS_MAX: '50' });
     const { node, client: c } = e;
@@ -258,8 +286,8 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
   });
 });
 
-async function inspect(e: TestEngine) {
-  const r = await e.node.orders.inspect('fw', '2026-12-02');
+async function inspect(e: TestEngine, skuId = 'fw') {
+  const r = await e.node.orders.inspect(skuId, '2026-12-02');
   if (!r.ok) throw new Error(r.message);
   return r.value;
 }
