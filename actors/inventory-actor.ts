@@ -19,7 +19,7 @@ import {
 } from '../engine/index.ts';
 import type { IdempotencyRow, JournalRecord, JournalStore, LiveEvents, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
-import { encodeEvent } from './inventory-codec.ts';
+import { encodeEvent, type EncodedEvent } from './inventory-codec.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import { asStreamOrder, outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
 import { outboxRangeRow, rangeEvents } from './journal-outbox.ts';
@@ -55,6 +55,8 @@ export interface InventoryObserver {
   availability(stream: string, available: number): void;
   /** A reservation whose usage a limit actor holds ended (cancelled or expired), durably. */
   limitedReleased(userId: string, orderId: string, reason: ReleaseReason): void;
+  /** Such a reservation's release was in a write that failed: whether it ended is not known here. */
+  limitedInDoubt(userId: string, orderId: string): void;
 }
 
 export interface InventoryDeps {
@@ -276,7 +278,11 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       case 'get_order': {
         const known = this.order(msg.orderId);
         if (known) {
-          ctx.reply(env, known);
+          // A reservation whose write is still pending or in flight is answered once durable: who
+          // asks (a limit actor settling a hold whose reserve ask timed out) must not take a
+          // reservation that a failed write then undoes for a real one.
+          if (known.status === 'reserved' && this.undurableReservation(msg.orderId)) this.answer(env, known, ctx);
+          else ctx.reply(env, known);
           return;
         }
         let settling: LiveOrder | undefined;
@@ -413,6 +419,10 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   private onCommitFailed(error: unknown, ctx: ActorContext<InventoryMessage>): void {
     const failure = new UnavailableError(`journal write of ${this.stream} failed`, { cause: error });
+    // A failed write may still have committed (its answer was lost): the releases of limited
+    // reservations it held are in doubt, so their buyers' limit actors settle those holds by what the
+    // recovered SKU/date says, now rather than at their next load.
+    for (const r of this.inFlight?.limitedReleases ?? []) this.deps.observer.limitedInDoubt(r.userId, r.orderId);
     for (const w of this.inFlight?.waiters ?? []) ctx.fail(w.env, failure);
     for (const w of this.pending.waiters) ctx.fail(w.env, failure);
     this.inFlight = undefined;
@@ -519,6 +529,18 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     for (const o of this.settlingOrders()) if (o.orderId > afterOrderId) byId.set(o.orderId, o);
     const out = [...byId.values()].sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
     return out.slice(0, limit);
+  }
+
+  /** Whether the reservation of `orderId` was decided in a batch not durable yet (a scan: for reads of one order, off the hot path). */
+  private undurableReservation(orderId: string): boolean {
+    for (const batch of [this.inFlight, this.pending]) {
+      if (!batch) continue;
+      for (const raw of batch.events) {
+        const e = raw as EncodedEvent; // encodeEvent's form (actors/inventory-codec.ts)
+        if ((e[0] === 'r' || e[0] === 'R') && e[1] === orderId) return true;
+      }
+    }
+    return false;
   }
 
   private order(orderId: string): LiveOrder | undefined {

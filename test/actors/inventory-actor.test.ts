@@ -235,6 +235,66 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect([...journal.state.reservations.values()].map((r) => r.orderId)).toEqual([(a.body as { orderId: string }).orderId]);
   });
 
+  it('tells the fate of a reservation whose write is still in flight only once it is durable (and not at all if the write fails)', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    const stream = 'fate/2026-12-02';
+    await c.sku('fate', '2026-12-02', 10);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    f.hold = true;
+    for (const outcome of ['committed', 'failed'] as const) {
+      const placed = node.orders.placeOrder({ userId: `fate-${outcome}`, skuId: 'fate', date: '2026-12-02', qty: 1 }).catch(() => undefined);
+      await waitFor(() => f.held.length === 1, 5_000, 'the write');
+      const held = f.held.shift()!;
+      const [orderId] = reservedIds(held.records);
+      let told: string | undefined;
+      const fate = node.orders.fateOf(orderId!).then(
+        (v) => (told = v),
+        (error: unknown) => (told = `failed: ${(error as Error).name}`),
+      );
+      await sleep(50);
+      expect(told).toBeUndefined();
+      if (outcome === 'committed') {
+        await held.release();
+        await fate;
+        expect(told).toBe('reserved');
+      } else {
+        await held.fail(new StoreUnavailableError('injected: database went away'));
+        await fate;
+        expect(told).not.toBe('reserved');
+      }
+      await placed;
+    }
+  });
+
+  it('a cancel of a limited reservation whose write committed but answered a failure frees the buyer\'s usage at once', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    const stream = 'doubt/2026-12-02';
+    expect((await c.admin('PUT', '/v1/limit-rules/one-each', { groupBy: ['skuId'], max: { units: 1 } })).status).toBe(200);
+    await c.sku('doubt', '2026-12-02', 10);
+    const first = await c.buyer('doubter', 'POST', '/v1/orders', { skuId: 'doubt', date: '2026-12-02', qty: 1 });
+    expect(first.status).toBe(201);
+    expect((await c.buyer('doubter', 'POST', '/v1/orders', { skuId: 'doubt', date: '2026-12-02', qty: 1 })).status).toBe(403);
+    // The cancel's write reaches the database, and its answer is lost on the way back.
+    const journal = node.stores.journal;
+    const append = journal.append;
+    journal.append = async (records) => {
+      await append.call(journal, records);
+      if (records.some((r) => r.stream === stream)) throw new StoreUnavailableError('injected: the answer was lost');
+    };
+    try {
+      expect((await c.buyer('doubter', 'POST', `/v1/orders/${first.body.orderId}/cancel`)).status).toBe(503);
+    } finally {
+      journal.append = append;
+    }
+    // The SKU/date recovers it cancelled; the buyer's limit actor, still in memory, learns it now.
+    await waitFor(async () => (await c.admin('GET', '/ops/buyers/doubter')).body.holds.length === 0, 2_000, 'the hold released');
+    expect((await c.buyer('doubter', 'GET', `/v1/orders/${first.body.orderId}`)).body.status).toBe('cancelled');
+    expect((await c.buyer('doubter', 'POST', '/v1/orders', { skuId: 'doubt', date: '2026-12-02', qty: 1 })).status).toBe(201);
+  });
+
   it('past the mailbox and pending-events bounds, orders are refused with 503 overloaded and Retry-After; ops counts equal the 201s', async () => {
     e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_MAILBOX_MAX: '50', STAMPEDE_PENDING_EVENTS_MAX: '50' });
     const { node, client: c } = e;
