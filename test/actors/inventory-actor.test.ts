@@ -207,14 +207,19 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect((await c.buyer('late', 'POST', '/v1/orders', { skuId: 'zombie', date: '2026-12-02', qty: 1 })).status).toBe(409);
   });
 
-  it('a retry of an Idempotency-Key while the first reservation is not durable yet gets that reservation, once durable (no second one)', async () => {
+  /** A node on SQLite with one SKU/date of `total` on 2026-12-02, whose journal writes are held for the test. */
+  async function heldStream(skuId: string, total: number): Promise<{ node: TestEngine['node']; stream: string; f: JournalFaults }> {
     e = await startEngine({ kind: 'sqlite' });
-    const { node, client: c } = e;
-    const stream = 'retry/2026-12-02';
-    await c.sku('retry', '2026-12-02', 10);
-    const f = (faults = injectJournalFaults(node.stores.journal));
+    await e.client.sku(skuId, '2026-12-02', total);
+    const stream = `${skuId}/2026-12-02`;
+    const f = (faults = injectJournalFaults(e.node.stores.journal));
     f.only = (s) => s === stream;
     f.hold = true;
+    return { node: e.node, stream, f };
+  }
+
+  it('a retry of an Idempotency-Key while the first reservation is not durable yet gets that reservation, once durable (no second one)', async () => {
+    const { node, stream, f } = await heldStream('retry', 10);
     const place = () => node.orders.placeOrder({ userId: 'retrier', skuId: 'retry', date: '2026-12-02', qty: 1, idempotency: { key: 'k-retry', hash: 'h-1' } });
     // The first is decided and its write held (as if its ask had timed out and the gate forgot it)...
     const first = place();
@@ -223,7 +228,7 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     const retry = place();
     const other = node.orders.placeOrder({ userId: 'retrier', skuId: 'retry', date: '2026-12-02', qty: 2, idempotency: { key: 'k-retry', hash: 'h-2' } });
     await sleep(50);
-    expect((await inspect(e, 'retry')).liveReservations).toBe(1);
+    expect((await inspect(e!, 'retry')).liveReservations).toBe(1);
     f.hold = false;
     await f.held.shift()!.release();
     const [a, b, o] = await Promise.all([first, retry, other]);
@@ -236,13 +241,7 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
   });
 
   it('tells the fate of a reservation whose write is still in flight only once it is durable (and not at all if the write fails)', async () => {
-    e = await startEngine({ kind: 'sqlite' });
-    const { node, client: c } = e;
-    const stream = 'fate/2026-12-02';
-    await c.sku('fate', '2026-12-02', 10);
-    const f = (faults = injectJournalFaults(node.stores.journal));
-    f.only = (s) => s === stream;
-    f.hold = true;
+    const { node, stream, f } = await heldStream('fate', 10);
     for (const outcome of ['committed', 'failed'] as const) {
       const placed = node.orders.placeOrder({ userId: `fate-${outcome}`, skuId: 'fate', date: '2026-12-02', qty: 1 }).catch(() => undefined);
       await waitFor(() => f.held.length === 1, 5_000, 'the write');
