@@ -52,6 +52,9 @@ const HTTP_BACKLOG = 4_096;
 /** The durable bus consumer that delivers paid orders. */
 export const DELIVERY_CONSUMER = 'stampede-delivery';
 
+/** In-process deliveries without a bus event behind them (deliverRetrying) are tried this many times more. */
+const DELIVERY_RETRIES = 4;
+
 /** How long a stopping node waits for requests in flight before closing their connections. */
 const SHUTDOWN_DRAIN_MS = 5_000;
 /** Cryptographic randomness, drawn 64 KiB at a time: one syscall per ~6,500 order ids, not one each. */
@@ -253,11 +256,13 @@ export class StampedeNode {
       projector: this.projector,
       merchantOf: (id) => this.catalog.sku(id)?.merchantId ?? 'unknown',
       now: () => this.clock.now(),
-      onAssigned: (orderId) => void this.deliver(orderId),
+      // Keys were assigned to a parked order (its bus event was acked while it waited): nothing else
+      // asks for its delivery, so a failed attempt is tried again (then reconciliation repairs it).
+      onAssigned: (orderId) => void this.deliverRetrying(orderId),
       // A failed write dropped the parked orders: ask for them again shortly, in order.
       onParkedDropped: (orderIds) => {
         setTimeout(() => void (async () => {
-          for (const id of orderIds) await this.deliver(id);
+          for (const id of orderIds) await this.deliverRetrying(id);
         })(), 1_000).unref();
       },
     };
@@ -451,14 +456,28 @@ export class StampedeNode {
     }
   }
 
-  /** Delivers a paid order; failures are logged and left to the bus's redelivery and the reconciler. */
-  async deliver(orderId: string): Promise<void> {
+  /** Delivers a paid order; failures are logged and left to the bus's redelivery and the reconciler. Resolves false if it failed. */
+  async deliver(orderId: string): Promise<boolean> {
     try {
       const r = await this.orders.deliverPaid(orderId);
       this.metrics.deliveries.inc({ outcome: r.ok ? r.value : r.error });
+      return true;
     } catch (error) {
       this.metrics.deliveries.inc({ outcome: 'failed' });
       this.log.warn({ err: error, orderId }, 'delivery failed; will be retried');
+      return false;
+    }
+  }
+
+  /**
+   * `deliver`, tried again after 1, 2, 4 and 8 s while it fails (an ask timing out, a database blip),
+   * for deliveries no bus event stands behind; then reconciliation's pass repairs it.
+   */
+  private async deliverRetrying(orderId: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.stopping || (await this.deliver(orderId))) return;
+      if (attempt >= DELIVERY_RETRIES) return;
+      await new Promise((resolve) => setTimeout(resolve, 1_000 * 2 ** attempt).unref());
     }
   }
 

@@ -141,4 +141,25 @@ describe.each(backends)('delivery on %s', (_name, setup) => {
     const report = await e.node.reconciler.run();
     expect(report.findings.filter((f) => f.id === 'keys-sku' || orders.includes(f.id))).toEqual([]);
   });
+
+  it('an order parked for keys whose delivery fails once the keys came is delivered by a retry, not left paid', async () => {
+    const c = e.client;
+    expect((await c.admin('PUT', '/v1/skus/retry-keys', { name: 'Game key', priceCents: 999, merchantId: 'm1', delivery: 'card_key' })).status).toBe(200);
+    expect((await c.admin('PUT', '/v1/skus/retry-keys/stock/open', { total: 1 })).status).toBe(200);
+    const orderId = await paidOrder(c, 'parked-user', 'retry-keys', 'open');
+    await until('parked', () => c.buyer('parked-user', 'GET', `/v1/orders/${orderId}`), (v) => v.body.awaitingDelivery === true);
+    // Its bus event was settled while it waited; when the keys come, the first delivery attempt fails.
+    const orders = e.node.orders;
+    const deliverPaid = orders.deliverPaid.bind(orders);
+    let failed = 0;
+    orders.deliverPaid = (id: string) => (id === orderId && failed++ === 0 ? Promise.reject(new Error('injected: ask timed out')) : deliverPaid(id));
+    try {
+      expect((await c.admin('POST', '/v1/skus/retry-keys/card-keys', { keys: ['ONLY-KEY'] })).body).toEqual({ added: 1, total: 1 });
+      const view = await until('delivered', () => c.buyer('parked-user', 'GET', `/v1/orders/${orderId}`), (v) => v.body.status === 'delivered', 10_000);
+      expect(view.body.delivery.cardKeys).toEqual(['ONLY-KEY']);
+      expect(failed).toBeGreaterThanOrEqual(2);
+    } finally {
+      orders.deliverPaid = deliverPaid;
+    }
+  });
 });
