@@ -226,11 +226,19 @@ export class OrderService {
       // checks every rule and holds the usage first; the reservation follows; a refusal releases the
       // hold. Held even when no rule matches this SKU: a rule added later counts the order (its group
       // holds every counted order of the buyer). With no rule at all, orders skip the limit actors.
-      if (!this.options.limitsActive()) return this.reserve(ref.stream, command, p);
-      return this.placeLimited(ref.stream, command, p, sku, now);
+      const placed = !this.options.limitsActive() ? this.reserve(ref.stream, command, p) : this.placeLimited(ref.stream, command, p, sku, now);
+      // A free order is paid with its reservation (API.md): its delivery starts here, as a payment's
+      // does, not only from the bus (which may be down).
+      return sku.priceCents === 0 && sku.delivery !== 'manual' ? placed.then((a) => this.startedFree(a)) : placed;
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  private startedFree(a: StoredAnswer): StoredAnswer {
+    const orderId = a.status === 201 ? (a.body as { orderId?: unknown }).orderId : undefined;
+    if (typeof orderId === 'string') this.options.paid?.(orderId);
+    return a;
   }
 
   /** The purchase saga of placeOrder (see there). */
@@ -348,8 +356,10 @@ export class OrderService {
     if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
     const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'pay', payment });
     if (reply.outcome === 'not_found') return fail('not_found', `unknown order ${orderId}`);
-    // `changed`: this callback made it paid.
-    if (reply.outcome === 'ok' && reply.changed && this.catalog.sku(reply.order.skuId)?.delivery !== 'manual') {
+    // Paid by this callback, or by an earlier one whose delivery may never have started (its answer
+    // was lost after the payment committed, the process died): delivery is idempotent, so a repeat
+    // of a payment for an order still paid starts it (again).
+    if (reply.outcome === 'ok' && reply.order.status === 'paid' && this.catalog.sku(reply.order.skuId)?.delivery !== 'manual') {
       this.options.paid?.(orderId);
     }
     return { ok: true, value: { orderId, status: reply.order.status } };
