@@ -165,7 +165,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private projectedSeq = 0;
   private snapshotSeq = 0;
   private lastSnapshotAt = 0;
-  private snapshotCandidate: { seq: number; state: InventorySnapshot; durable: boolean } | undefined;
+  /** The state at `seq`, the end of the record written at `at`; saved once durable and projected. */
+  private snapshotCandidate: { seq: number; at: number; state: InventorySnapshot; durable: boolean } | undefined;
   private pending: Batch = { events: [], attached: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
   private inFlight: Batch | undefined;
   private readonly settled = new Map<string, Settled>();
@@ -384,14 +385,16 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.pending = { events: [], attached: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
     this.inFlight = batch;
     const now = this.deps.now();
+    /** The record's time, as the journal keeps it (whole ms): a snapshot ending with it names it so. */
+    const recordAt = Math.floor(now);
     const due =
       lastSeq - this.snapshotSeq >= this.deps.limits.snapshot_every_events || now - this.lastSnapshotAt >= this.deps.limits.snapshot_every_ms;
     if (due && this.snapshotCandidate === undefined && this.state.reservations.size <= this.deps.limits.snapshot_reservations_max) {
       // The state now holds exactly the events up to lastSeq: this is the snapshot at lastSeq.
-      this.snapshotCandidate = { seq: lastSeq, state: toSnapshot(this.state), durable: false };
+      this.snapshotCandidate = { seq: lastSeq, at: recordAt, state: toSnapshot(this.state), durable: false };
       this.lastSnapshotAt = now;
     }
-    this.deps.committer.commit({ stream: this.stream, seq: batch.firstSeq, lastSeq, at: now, events: batch.events }, batch.attached.length > 0 ? batch.attached : undefined).then(
+    this.deps.committer.commit({ stream: this.stream, seq: batch.firstSeq, lastSeq, at: recordAt, events: batch.events }, batch.attached.length > 0 ? batch.attached : undefined).then(
       () => ctx.self({ type: '$committed' }),
       (error: unknown) => ctx.self({ type: '$commit_failed', error }),
     );
@@ -457,7 +460,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     if (candidate && candidate.durable && candidate.seq <= seq) {
       this.snapshotCandidate = undefined;
       this.snapshotSeq = candidate.seq;
-      const record = { stream: this.stream, seq: candidate.seq, at: this.deps.now(), state: candidate.state };
+      const record = { stream: this.stream, seq: candidate.seq, at: candidate.at, state: candidate.state };
       for (const { name, store } of this.deps.snapshots) {
         store.save(record).catch((error: unknown) => this.deps.observer.snapshotFailed(name, error));
       }

@@ -1,6 +1,7 @@
 // Recovery of one SKU/date: the newest valid snapshot, then the journal after it.
 // A snapshot is valid when it parses and its seq is the exact end of a journal record of that
-// stream; so a Redis that was flushed (no snapshot), stale (older seq: still valid, more journal
+// stream written at the snapshot's `at` (so not the end of a record of another history: a Redis
+// kept while the database was restored from a backup); so a Redis that was flushed (no snapshot), stale (older seq: still valid, more journal
 // to replay) or ahead of this journal (seq not in it) falls back to the next store and finally to
 // the journal alone. Redis keys carry the database's instance id (persistence/index.ts), so the
 // snapshots of another database on the same Redis are never even read: the seq check alone could
@@ -41,11 +42,11 @@ export async function recoverInventory(
 ): Promise<RecoveredInventory> {
   const stream = context.stream;
   let base: { state: InventoryState; seq: number; source: string } = { state: emptyInventory(), seq: 0, source: 'journal' };
-  const candidates: { name: string; seq: number; state: unknown }[] = [];
+  const candidates: { name: string; seq: number; at: number; state: unknown }[] = [];
   for (const { name, store } of snapshots) {
     try {
       const s = await store.load(stream);
-      if (s && s.seq > 0) candidates.push({ name, seq: s.seq, state: s.state });
+      if (s && s.seq > 0) candidates.push({ name, seq: s.seq, at: s.at, state: s.state });
     } catch {
       // A snapshot store is an accelerator: unreachable means "try the next one".
     }
@@ -54,7 +55,8 @@ export async function recoverInventory(
   for (const c of candidates) {
     // Never start after what the read model has: the events in between must be projected again.
     if (c.seq > projectedSeq) continue;
-    if (!(await journal.endsAt(stream, c.seq))) continue;
+    // The record the snapshot ends with, by its seq and its time: not one of another history.
+    if (!(await journal.endsAt(stream, c.seq, c.at))) continue;
     try {
       base = { state: fromSnapshot(c.state as InventorySnapshot), seq: c.seq, source: c.name };
       break;

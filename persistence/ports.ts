@@ -26,8 +26,11 @@ export interface JournalStore {
   readAfter(stream: string, afterSeq: number): Promise<JournalRecord[]>;
   /** The records of a stream holding any event with seq in fromSeq..toSeq, in order. */
   readRange(stream: string, fromSeq: number, toSeq: number): Promise<JournalRecord[]>;
-  /** The record that ends exactly at `lastSeq`, if any (to validate a snapshot). */
-  endsAt(stream: string, lastSeq: number): Promise<boolean>;
+  /**
+   * Whether a record ends exactly at `lastSeq` — and, with `at`, was written at that time (to
+   * validate a snapshot: see SnapshotRecord.at).
+   */
+  endsAt(stream: string, lastSeq: number, at?: number): Promise<boolean>;
   /** Each stream and the last seq written to it. */
   heads(): Promise<Map<string, number>>;
   /**
@@ -42,6 +45,11 @@ export interface SnapshotRecord {
   stream: string;
   /** The last event seq folded into `state`. */
   seq: number;
+  /**
+   * The `at` of the journal record ending at `seq`. With the seq it names that record, so a snapshot
+   * of another history of the stream (Redis kept while the database was restored from a backup, then
+   * written past that seq again) is not taken for one of this journal's.
+   */
   at: number;
   state: unknown;
 }

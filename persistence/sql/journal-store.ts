@@ -96,16 +96,16 @@ export class SqlJournalStore implements JournalStore {
     return affectedRows;
   }
 
-  async endsAt(stream: string, lastSeq: number): Promise<boolean> {
+  async endsAt(stream: string, lastSeq: number, at?: number): Promise<boolean> {
     // Records of a stream are contiguous, so the only one that can end at `lastSeq` is the last one
     // starting at or before it: one primary-key seek, not a scan of the stream.
-    const rows = await this.db.all<{ last_seq: number | string }>(
+    const rows = await this.db.all<{ last_seq: number | string; at: number | string }>(
       'journal.endsAt',
-      'SELECT last_seq FROM journal WHERE stream = ? AND seq <= ? ORDER BY seq DESC LIMIT 1',
+      'SELECT last_seq, at FROM journal WHERE stream = ? AND seq <= ? ORDER BY seq DESC LIMIT 1',
       [stream, lastSeq],
     );
     const row = rows[0];
-    return row !== undefined && Number(row.last_seq) === lastSeq;
+    return row !== undefined && Number(row.last_seq) === lastSeq && (at === undefined || Number(row.at) === at);
   }
 
   async heads(): Promise<Map<string, number>> {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startChildEngine, type ChildEngine } from '../support/child-engine.ts';
@@ -125,6 +126,20 @@ describe('crash and recovery on MariaDB + Redis', () => {
     await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, JSON.stringify({ stream: 'crash/2026-12-24', seq: 999_999, at: 0, state: { total: 1 }, check: 'x' }));
     expect((await check('Redis snapshot ahead of the journal')).state).toEqual(afterCrash.state);
     expect(await redis.get(`stampede:snap:${instance}:crash/2026-12-24`)).not.toBeNull();
+    // An intact snapshot (its checksum right) at a seq where a record of this journal does end, but of
+    // another history of the stream (a database restored from a backup while Redis kept newer
+    // snapshots): its record was written at another time, so it is ignored too.
+    const history = await mysql.createConnection(dbUrl);
+    const [heads] = await history.query("SELECT last_seq, at FROM journal WHERE stream = 'crash/2026-12-24' ORDER BY seq DESC LIMIT 1");
+    const [snaps] = await history.query("SELECT state FROM snapshots WHERE stream = 'crash/2026-12-24'");
+    await history.end();
+    const head = (heads as { last_seq: number; at: number }[])[0]!;
+    const sqlState = (snaps as { state: Buffer | string }[])[0]!.state;
+    const foreignState = { ...(JSON.parse(sqlState.toString()) as { total: number }), total: afterCrash.state.total + 1_000 };
+    const foreign = { stream: 'crash/2026-12-24', seq: Number(head.last_seq), at: Number(head.at) + 1, state: foreignState };
+    const checked = createHash('sha256').update(JSON.stringify(foreign)).digest('hex');
+    await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, JSON.stringify({ ...foreign, check: checked }));
+    expect((await check('Redis snapshot of another history')).state).toEqual(afterCrash.state);
     // Redis down (nothing listens on that port): recovery from MySQL alone, and the engine is ready.
     const down = { ...backend, redisUrl: 'redis://127.0.0.1:6390' };
     engine = await startChildEngine(down, env);

@@ -167,6 +167,11 @@ describe.each(backends)('journal on $name', (backend) => {
     expect(await stores.journal.endsAt('ends:a', 4)).toBe(false);
     expect(await stores.journal.endsAt('ends:a', 6)).toBe(false);
     expect(await stores.journal.endsAt('ends:none', 3)).toBe(false);
+    // With the record's time: the record ending there must have been written then (a snapshot of another history is not).
+    expect(await stores.journal.endsAt('ends:a', 3, 1_001)).toBe(true);
+    expect(await stores.journal.endsAt('ends:a', 5, 1_004)).toBe(true);
+    expect(await stores.journal.endsAt('ends:a', 5, 1_005)).toBe(false);
+    expect(await stores.journal.endsAt('ends:a', 2, 1_001)).toBe(false);
   });
 
   it('reports the last seq of every stream as its head', async () => {
