@@ -499,8 +499,15 @@ export class StampedeNode {
       else streams.add(stream);
     }
     this.buyerStreams.markComplete();
+    // Settled from now on: one of them failing while the SKU/dates recover is no unhandled rejection.
+    const woken = Promise.allSettled(others);
+    // Every SKU/date with work must recover before the node is ready (a failure fails the start).
     await Promise.all([...streams].map((stream) => this.inventory.ask(stream, { type: 'inspect' }, 120_000)));
-    await Promise.all(others);
+    // An order or delivery actor that cannot load now only delays its projection: it hands its events
+    // to the projector again when it is next asked for anything.
+    for (const r of await woken) {
+      if (r.status === 'rejected') this.log.warn({ err: r.reason }, 'an order or delivery stream with unprojected events could not be loaded at start; it is projected when next used');
+    }
     await this.projector.drained();
     if (streams.size > 0) {
       this.log.info({ streams: streams.size, ms: Math.round(performance.now() - started) }, 'recovered SKU/dates with pending work');
