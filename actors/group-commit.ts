@@ -104,6 +104,7 @@ export class GroupCommitter {
   private async write(batch: Waiting[], events: number): Promise<void> {
     this.inFlight++;
     const started = this.now();
+    let failure: { error: unknown } | undefined;
     try {
       const records: JournalRecord[] = [];
       for (const w of batch) {
@@ -111,14 +112,28 @@ export class GroupCommitter {
         if (w.with) for (const r of w.with) records.push(r);
       }
       await this.journal.append(records);
-      this.observer.committed(events, this.now() - started);
-      for (const w of batch) w.resolve();
     } catch (error) {
-      this.observer.failed(error);
-      for (const w of batch) w.reject(error);
-    } finally {
-      this.inFlight--;
-      this.pump();
+      failure = { error };
     }
+    this.inFlight--;
+    // The waiters are settled whatever the observer does: a throwing metric must not leave a write's
+    // commands waiting for ever (nor fail a write that is durable).
+    if (failure) {
+      for (const w of batch) w.reject(failure.error);
+      observe(() => this.observer.failed(failure.error));
+    } else {
+      observe(() => this.observer.committed(events, this.now() - started));
+      for (const w of batch) w.resolve();
+    }
+    this.pump();
+  }
+}
+
+/** Runs an observer's callback; what it throws is its own bug, not the write's outcome. */
+function observe(call: () => void): void {
+  try {
+    call();
+  } catch {
+    // ignored: metrics and logs only
   }
 }

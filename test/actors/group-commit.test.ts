@@ -1,0 +1,43 @@
+// Proves the group committer settles every waiter by the write's outcome whatever its observer does,
+// on the real MariaDB and SQLite journals: with an observer that throws, a durable write still
+// resolves its waiters (and the next write goes on), and a refused write (a seq taken already)
+// still rejects them — none is left waiting.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GroupCommitter } from '../../actors/group-commit.ts';
+import { backends } from '../persistence/backends.ts';
+
+describe.each(backends)('group commit on $name', (backend) => {
+  let stores: Awaited<ReturnType<typeof backend.open>>;
+  beforeAll(async () => {
+    stores = await backend.open('group_commit');
+  });
+  afterAll(async () => stores?.dispose());
+
+  it('settles its waiters when the observer throws, on success and on failure', async () => {
+    const seen: string[] = [];
+    const committer = new GroupCommitter(
+      stores.journal,
+      { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 },
+      {
+        committed: () => {
+          seen.push('committed');
+          throw new Error('a metric broke');
+        },
+        failed: () => {
+          seen.push('failed');
+          throw new Error('a log line broke');
+        },
+      },
+    );
+    const record = (stream: string, seq: number) => ({ stream, seq, lastSeq: seq, at: 1, events: [{ n: seq }] });
+    const settled = (p: Promise<void>) => p.then(() => 'durable', (error: unknown) => `refused: ${(error as Error).name}`);
+    // Two writes in turn (one in flight at a time), then a write whose seq is taken: refused.
+    const first = settled(committer.commit(record('gc:a', 1)));
+    const second = settled(committer.commit(record('gc:b', 1)));
+    expect(await Promise.all([first, second])).toEqual(['durable', 'durable']);
+    expect(await settled(committer.commit(record('gc:a', 1)))).toMatch(/^refused: /);
+    expect(seen).toContain('committed');
+    expect(seen).toContain('failed');
+    expect((await stores.journal.readAfter('gc:a', 0)).map((r) => r.events)).toEqual([[{ n: 1 }]]);
+  });
+});
