@@ -2,21 +2,17 @@
 // on the real MariaDB and SQLite journals: with an observer that throws, a durable write still
 // resolves its waiters (and the next write goes on), and a refused write (a seq taken already)
 // still rejects them — none is left waiting.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
-import { backends } from '../persistence/backends.ts';
+import { backends, storesFor } from '../persistence/backends.ts';
 
 describe.each(backends)('group commit on $name', (backend) => {
-  let stores: Awaited<ReturnType<typeof backend.open>>;
-  beforeAll(async () => {
-    stores = await backend.open('group_commit');
-  });
-  afterAll(async () => stores?.dispose());
+  const stores = storesFor(backend, 'group_commit');
 
   it('settles its waiters when the observer throws, on success and on failure', async () => {
     const seen: string[] = [];
     const committer = new GroupCommitter(
-      stores.journal,
+      stores().journal,
       { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 },
       {
         committed: () => {
@@ -38,6 +34,6 @@ describe.each(backends)('group commit on $name', (backend) => {
     expect(await settled(committer.commit(record('gc:a', 1)))).toMatch(/^refused: /);
     expect(seen).toContain('committed');
     expect(seen).toContain('failed');
-    expect((await stores.journal.readAfter('gc:a', 0)).map((r) => r.events)).toEqual([[{ n: 1 }]]);
+    expect((await stores().journal.readAfter('gc:a', 0)).map((r) => r.events)).toEqual([[{ n: 1 }]]);
   });
 });

@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
 import { freshMysqlDatabase } from '../support/services.ts';
 
@@ -35,3 +36,13 @@ export const backends: Backend[] = [
     },
   },
 ];
+
+/** Inside a describe: opens `backend`'s stores (database `name`) before its tests and disposes of them after; the getter returns them. */
+export function storesFor(backend: Backend, name: string): () => SqlStores {
+  let stores: Awaited<ReturnType<Backend['open']>> | undefined;
+  beforeAll(async () => {
+    stores = await backend.open(name);
+  });
+  afterAll(async () => stores?.dispose());
+  return () => stores!;
+}
