@@ -85,8 +85,6 @@ export type InventoryMessage =
   | { type: 'get_order'; orderId: string }
   /** Ops listing: the live reservations and the settled orders not yet in the read model, by id. */
   | { type: 'list_orders'; afterOrderId: string; limit: number }
-  | { type: '$recovered'; recovered: Awaited<ReturnType<typeof recoverInventory>> }
-  | { type: '$recovery_failed'; error: unknown }
   | { type: '$committed' }
   | { type: '$commit_failed'; error: unknown }
   | { type: '$projected'; seq: number }
@@ -157,7 +155,6 @@ interface Settled {
 
 export class InventoryActor implements Behavior<InventoryMessage> {
   private phase: 'new' | 'recovering' | 'ready' = 'new';
-  private waitingForRecovery: Envelope<InventoryMessage>[] = [];
   private state!: InventoryState;
   /** Last seq decided (speculative: may not be durable yet). */
   private seq = 0;
@@ -206,36 +203,45 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.cancelExpiry?.();
   }
 
-  receive(batch: Envelope<InventoryMessage>[], ctx: ActorContext<InventoryMessage>): void {
+  receive(batch: Envelope<InventoryMessage>[], ctx: ActorContext<InventoryMessage>): void | Promise<void> {
+    if (this.phase === 'new') return this.recoverThenReceive(batch, ctx);
     for (const env of batch) {
-      // Restarted by a message before this one (a failed write or recovery): this incarnation is
-      // discarded, its state may hold decisions that are not durable (a cancel whose write failed),
-      // and it must decide and write nothing more. The runtime has failed the asks of this batch.
+      // Restarted by a message before this one (a failed write): this incarnation is discarded, its
+      // state may hold decisions that are not durable (a cancel whose write failed), and it must
+      // decide and write nothing more. The runtime has failed the asks of this batch.
       if (this.discarded) return;
-      const msg = env.msg;
-      if (msg.type === '$recovered') this.onRecovered(msg.recovered, ctx);
-      else if (msg.type === '$recovery_failed') this.onRecoveryFailed(msg.error, ctx);
-      else if (this.phase !== 'ready') {
-        this.waitingForRecovery.push(env);
-        if (this.phase === 'new') this.startRecovery(ctx);
-      } else this.handle(env, ctx);
+      this.handle(env, ctx);
     }
     this.commitIfIdle(ctx);
   }
 
-  private startRecovery(ctx: ActorContext<InventoryMessage>): void {
+  /**
+   * The first batch: the SKU/date recovers, then the batch is handled. Until then this receive is
+   * running, so the runtime keeps what arrives meanwhile (within the mailbox bound: past it, 503
+   * overloaded) and drops the asks whose deadline passes before they are handed over; the asks of this
+   * batch that passed theirs during the recovery are skipped too. Their callers were told the request
+   * failed, so no reservation may be made for them (it would hold stock for a whole TTL).
+   */
+  private async recoverThenReceive(batch: Envelope<InventoryMessage>[], ctx: ActorContext<InventoryMessage>): Promise<void> {
     this.phase = 'recovering';
     const started = this.deps.now();
-    const projected = this.deps.projector.checkpoint(this.stream);
-    this.deps.recoveries
-      .run(() => recoverInventory(this.context, this.deps.journal, this.deps.snapshots, projected))
-      .then(
-        (recovered) => {
-          this.deps.observer.recovered(this.stream, this.deps.now() - started, recovered.source, recovered.events_replayed);
-          ctx.self({ type: '$recovered', recovered });
-        },
-        (error: unknown) => ctx.self({ type: '$recovery_failed', error }),
-      );
+    let recovered: Awaited<ReturnType<typeof recoverInventory>>;
+    try {
+      const projected = this.deps.projector.checkpoint(this.stream);
+      recovered = await this.deps.recoveries.run(() => recoverInventory(this.context, this.deps.journal, this.deps.snapshots, projected));
+    } catch (error) {
+      const failure = new UnavailableError(`recovery of ${this.stream} failed`, { cause: error });
+      for (const env of batch) ctx.fail(env, failure);
+      this.discarded = true;
+      ctx.restart();
+      return;
+    }
+    this.deps.observer.recovered(this.stream, this.deps.now() - started, recovered.source, recovered.events_replayed);
+    this.onRecovered(recovered, ctx);
+    this.receive(
+      batch.filter((env) => !ctx.answered(env)),
+      ctx,
+    );
   }
 
   private onRecovered(r: Awaited<ReturnType<typeof recoverInventory>>, ctx: ActorContext<InventoryMessage>): void {
@@ -253,18 +259,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.deps.projector.enqueue(this.stream, r.reprojected, r.seq, this.state.reservations.size, this.outboxRange(r.outboxFromSeq, r.seq, r.outboxKinds));
     this.phase = 'ready';
     this.deps.observer.availability(this.stream, available(this.state));
-    const waiting = this.waitingForRecovery;
-    this.waitingForRecovery = [];
-    for (const env of waiting) this.handle(env, ctx);
     this.armExpiry(ctx, 0);
-  }
-
-  private onRecoveryFailed(error: unknown, ctx: ActorContext<InventoryMessage>): void {
-    const failure = new UnavailableError(`recovery of ${this.stream} failed`, { cause: error });
-    for (const env of this.waitingForRecovery) ctx.fail(env, failure);
-    this.waitingForRecovery = [];
-    this.discarded = true;
-    ctx.restart();
   }
 
   private handle(env: Envelope<InventoryMessage>, ctx: ActorContext<InventoryMessage>): void {
@@ -308,9 +303,6 @@ export class InventoryActor implements Behavior<InventoryMessage> {
         this.expiryAt = Infinity;
         this.cancelExpiry = undefined;
         this.apply(undefined, { type: 'expire_due', max_orders: this.deps.limits.expire_batch_max }, ctx);
-        return;
-      case '$recovered':
-      case '$recovery_failed':
         return;
       case 'sell':
         this.apply(env, { type: 'confirm_sold', orderId: msg.orderId, paymentId: msg.paymentId }, ctx, msg.record);

@@ -62,9 +62,21 @@ export interface ActorContext<M> {
   reply(env: Envelope<M>, value: unknown): void;
   /** Rejects that ask (same no-op rules as reply). */
   fail(env: Envelope<M>, error: Error): void;
+  /**
+   * Whether that ask is settled already (answered, failed, or past its deadline: its caller has its
+   * answer). False for a tell. A behaviour that held a batch a long time (a recovery) skips such asks
+   * rather than act for a caller that was told it failed.
+   */
+  answered(env: Envelope<M>): boolean;
   /** Delivers msg to this incarnation after ms; returns a cancel function. Cancelled on crash/passivation. The timer is unref'd. */
   schedule(ms: number, msg: M): () => void;
-  /** Discards this incarnation now (e.g. after a failed write it wants a fresh recovery): the asks it holds are rejected with ActorCrashedError, stopped() is called, and the messages not yet handed to it go to a new incarnation made by the factory. */
+  /**
+   * Discards this incarnation now (e.g. after a failed write it wants a fresh recovery): the asks it
+   * holds are rejected with ActorCrashedError, stopped() is called, and the messages not yet handed to
+   * it go to a new incarnation made by the factory, which may start at once. So the behaviour must do
+   * nothing more after it: not handle the rest of the batch it is receiving, not write (its state is
+   * the discarded one).
+   */
   restart(): void;
 }
 
@@ -169,6 +181,10 @@ class Incarnation<M> implements ActorContext<M>, AskHolder {
   fail(env: Envelope<M>, error: Error): void {
     const p = (env as Env<M>).handle;
     if (p) this.core.pending.reject(p, error);
+  }
+
+  answered(env: Envelope<M>): boolean {
+    return (env as Env<M>).handle?.settled === true;
   }
 
   schedule(ms: number, msg: M): () => void {

@@ -7,7 +7,7 @@ import { emptyInventory, evolve, type InventoryState } from '../../engine/index.
 import { mapEngineError } from '../../http/engine-errors.ts';
 import { StoreUnavailableError } from '../../persistence/errors.ts';
 import type { JournalRecord, JournalStore } from '../../persistence/ports.ts';
-import { startEngine, type TestEngine } from '../support/engine.ts';
+import { restartable, startEngine, type TestEngine } from '../support/engine.ts';
 import { injectJournalFaults, releaseAndStop, sleep, waitFor, type JournalFaults } from '../support/journal-faults.ts';
 
 /** Order ids of the reservations carried by some journal records. */
@@ -292,6 +292,41 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     await waitFor(async () => (await c.admin('GET', '/ops/buyers/doubter')).body.holds.length === 0, 2_000, 'the hold released');
     expect((await c.buyer('doubter', 'GET', `/v1/orders/${first.body.orderId}`)).body.status).toBe('cancelled');
     expect((await c.buyer('doubter', 'POST', '/v1/orders', { skuId: 'doubt', date: '2026-12-02', qty: 1 })).status).toBe(201);
+  });
+
+  it('while a SKU/date recovers, its mailbox stays bounded, and orders whose callers were answered 503 meanwhile reserve nothing', async () => {
+    const backend = restartable({ kind: 'sqlite' });
+    const env = { STAMPEDE_ASK_TIMEOUT_MS: '200', STAMPEDE_MAILBOX_MAX: '10' };
+    e = await startEngine(backend, env);
+    await e.client.sku('slow', '2026-12-02', 100);
+    await e.stop();
+    // Restarted: the SKU/date has no work, so it recovers on its first order, and its journal read takes 1 s.
+    e = await startEngine(backend, env);
+    const { node } = e;
+    const journal = node.stores.journal;
+    const readAfter = journal.readAfter;
+    journal.readAfter = async (stream, afterSeq) => {
+      if (stream === 'slow/2026-12-02') await sleep(1_000);
+      return readAfter.call(journal, stream, afterSeq);
+    };
+    const outcome = (i: number) =>
+      node.orders.placeOrder({ userId: `slow-${i}`, skuId: 'slow', date: '2026-12-02', qty: 1 }).then(
+        (a) => String(a.status),
+        (error: unknown) => (error instanceof OverloadedError ? 'overloaded' : String(mapEngineError(error)?.status)),
+      );
+    // The first orders start the recovery; those sent while it runs wait in the runtime's mailbox of 10.
+    const first = Array.from({ length: 5 }, (_, i) => outcome(i));
+    await sleep(100);
+    const later = Array.from({ length: 30 }, (_, i) => outcome(100 + i));
+    const answers = await Promise.all([...first, ...later]);
+    journal.readAfter = readAfter;
+    expect(answers.filter((a) => a === 'overloaded')).toHaveLength(20);
+    expect(answers.filter((a) => a === '503')).toHaveLength(15);
+    // Every caller was answered a failure before the SKU/date could take its order: none was reserved.
+    await sleep(1_200);
+    const inv = await node.orders.inspect('slow', '2026-12-02');
+    expect(inv.ok && { reserved: inv.value.reserved, live: inv.value.liveReservations }).toEqual({ reserved: 0, live: 0 });
+    expect((await e.client.buyer('after-recovery', 'POST', '/v1/orders', { skuId: 'slow', date: '2026-12-02', qty: 1 })).status).toBe(201);
   });
 
   it('past the mailbox and pending-events bounds, orders are refused with 503 overloaded and Retry-After; ops counts equal the 201s', async () => {
