@@ -4,7 +4,7 @@
 // change never overtakes an earlier one), retries with backoff while the database is down, and tells
 // each stream how far it got so the actor can forget settled orders it was keeping for reads.
 
-import type { OutboxEvent, ProjectionBatch, ProjectionStore } from '../persistence/ports.ts';
+import { STATUS_RANK, type OutboxEvent, type ProjectionBatch, type ProjectionStore } from '../persistence/ports.ts';
 import type { ProjectedEvent } from './inventory-projection.ts';
 
 export interface ProjectorOptions {
@@ -125,14 +125,19 @@ export class Projector {
       taken.push(p);
     }
     this.pendingEvents -= events;
-    // Within a batch an order may change several times: keep its last row, all its history lines.
+    // Within a batch an order may change several times: keep its furthest row (the rule the store
+    // applies between batches: the higher status rank, a recorded visit one step further; of equal
+    // ones the later), and all its history lines. Not simply the last: a row queued again by a
+    // recovery (`paid`) can come after one it must not undo (`delivered`, retried after a failed write).
     const orders = new Map<string, ProjectionBatch['orders'][number]>();
     const batch: ProjectionBatch = { orders: [], history: [], idempotency: [], checkpoints: new Map(), live: new Map(), outbox: [] };
     for (const p of taken) {
       batch.live.set(p.stream, p.live);
       for (const e of p.events) {
         if (e.change) {
-          orders.set(e.change.row.orderId, e.change.row);
+          const row = e.change.row;
+          const known = orders.get(row.orderId);
+          if (!known || rankOf(row) >= rankOf(known)) orders.set(row.orderId, row);
           if (e.change.history) batch.history.push(e.change.history);
         }
         if (e.idempotency) batch.idempotency.push(e.idempotency);
@@ -194,4 +199,9 @@ export class Projector {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+/** How far along an order row is (the read model's `status_rank`: persistence/sql/projection-store.ts). */
+function rankOf(row: ProjectionBatch['orders'][number]): number {
+  return STATUS_RANK[row.status] * 2 + (row.visit ? 1 : 0);
 }

@@ -4,7 +4,7 @@
 // rejects when the projector closes — on the real MariaDB and SQLite projection stores.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Projector } from '../../actors/projector.ts';
-import type { ProjectionBatch, ProjectionStore } from '../../persistence/ports.ts';
+import type { OrderRow, ProjectionBatch, ProjectionStore } from '../../persistence/ports.ts';
 import { backends } from '../persistence/backends.ts';
 
 /** The real store, whose writes wait for a gate opened by the test, and can fail. */
@@ -71,5 +71,26 @@ describe.each(backends)('projector barrier on $name', (backend) => {
     // Closing wrote what was pending (seq 3), so the barrier resolved; after close, a barrier rejects.
     await late;
     await expect(projector.caughtUp()).rejects.toThrow('closed');
+  });
+
+  it('never lets a row queued again by a recovery undo a further one retried in the same batch', async () => {
+    const g = gated(stores.projection);
+    const projector = new Projector(g.store, { batch_events_max: 100, linger_ms: 0, retry_backoff_ms_max: 5 }, () => {}, () => {});
+    await projector.start();
+    const orderId = 'O-rank-1';
+    const row = (status: OrderRow['status'], stream: string, seq: number): OrderRow => ({
+      orderId, stream, userId: 'u', skuId: 'rank', date: '2027-01-02', qty: 1, amountCents: 100, status,
+      createdAt: 1, expiresAt: 2, updatedAt: seq, seq, paymentId: 'p', delivery: status === 'delivered' ? { kind: 'ticket', codes: ['T'] } : null,
+    });
+    // The order's `delivered` is written first, and that write fails...
+    projector.enqueue(`@o/${orderId}`, [{ seq: 3, change: { row: row('delivered', `@o/${orderId}`, 3), history: { orderId, stream: `@o/${orderId}`, seq: 3, status: 'delivered', at: 3, cause: 'delivered' } } }], 3, 0);
+    g.failOnce();
+    await g.open();
+    // ... meanwhile its SKU/date recovers and queues its `paid` again: the retry holds both.
+    projector.enqueue('rank/2027-01-02', [{ seq: 7, change: { row: row('paid', 'rank/2027-01-02', 7), history: { orderId, stream: 'rank/2027-01-02', seq: 7, status: 'paid', at: 2, cause: 'payment p' } } }], 7, 0);
+    await g.open();
+    await projector.caughtUp();
+    expect((await stores.projection.order(orderId))?.status).toBe('delivered');
+    await projector.close();
   });
 });
