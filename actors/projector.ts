@@ -20,7 +20,7 @@ export type ProjectedListener = (stream: string, seq: number) => void;
 interface Pending {
   stream: string;
   events: ProjectedEvent[];
-  /** The last journal seq these events cover (some events change nothing in the read model). */
+  /** The last journal seq these events cover (some events change nothing in the read model); 0 for a part before the last (no checkpoint). */
   lastSeq: number;
   /** Live reservations of the stream after these events. */
   live: number;
@@ -67,11 +67,25 @@ export class Projector {
    */
   enqueue(stream: string, events: ProjectedEvent[], lastSeq: number, live: number, outboxRange?: OutboxEvent): void {
     if (this.closed) return;
-    this.pending.push({ stream, events, lastSeq, live, outboxRange });
-    this.enqueued++;
-    this.pendingEvents += events.length + 1;
+    // More events than one batch takes (a recovery hands over everything after its snapshot, maybe
+    // hundreds of thousands): in parts, written in order, the checkpoint and the outbox row with the
+    // last part only (a checkpoint says the outbox holds everything up to it; a crash before the last
+    // part projects the whole range again, which is idempotent). One write of it all could pass the
+    // database's packet limit and then fail on every retry.
+    const part = this.options.batch_events_max;
+    let from = 0;
+    for (; events.length - from > part; from += part) {
+      this.queue({ stream, events: events.slice(from, from + part), lastSeq: 0, live, outboxRange: undefined });
+    }
+    this.queue({ stream, events: from === 0 ? events : events.slice(from), lastSeq, live, outboxRange });
     if (this.pendingEvents >= this.options.batch_events_max) this.flushSoon(0);
     else this.flushSoon(this.options.linger_ms);
+  }
+
+  private queue(p: Pending): void {
+    this.pending.push(p);
+    this.enqueued++;
+    this.pendingEvents += p.events.length + 1;
   }
 
   get backlog(): number {

@@ -172,7 +172,9 @@ export class StampedeNode {
     );
     this.projector = new Projector(
       this.stores.projection,
-      { batch_events_max: 20_000, linger_ms: 5, retry_backoff_ms_max: 5_000 },
+      // 8,000 changes: at most ~8 MiB of SQL (a delivered order's row, history and outbox row are
+      // ~1 KiB), half of MariaDB's default max_allowed_packet.
+      { batch_events_max: 8_000, linger_ms: 5, retry_backoff_ms_max: 5_000 },
       // Only a live actor needs to hear it (a passivated one kept nothing unprojected).
       (stream, seq) => this.tellProjected(stream, seq),
       (error) => this.log.warn({ err: error }, 'projection write failed; retrying'),

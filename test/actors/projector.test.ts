@@ -73,6 +73,32 @@ describe.each(backends)('projector barrier on $name', (backend) => {
     await expect(projector.caughtUp()).rejects.toThrow('closed');
   });
 
+  it('writes more changes than a batch takes in parts, checkpointing the stream with the last part only', async () => {
+    const batches: { changes: number; checkpoint: number | undefined }[] = [];
+    const store: ProjectionStore = Object.create(stores.projection);
+    store.apply = async (batch: ProjectionBatch) => {
+      batches.push({ changes: batch.idempotency.length, checkpoint: batch.checkpoints.get('parts/2027-01-03') });
+      await stores.projection.apply(batch);
+    };
+    const projector = new Projector(store, { batch_events_max: 3, linger_ms: 0, retry_backoff_ms_max: 5 }, () => {}, () => {});
+    await projector.start();
+    const events = Array.from({ length: 10 }, (_, i) => ({
+      seq: 11 + i,
+      idempotency: { userId: 'parts-user', key: `k${i}`, requestHash: 'h', status: 201, body: { n: i }, createdAt: 1 },
+    }));
+    projector.enqueue('parts/2027-01-03', events, 25, 0);
+    await projector.caughtUp();
+    expect(batches).toEqual([
+      { changes: 3, checkpoint: undefined },
+      { changes: 3, checkpoint: undefined },
+      { changes: 3, checkpoint: undefined },
+      { changes: 1, checkpoint: 25 },
+    ]);
+    expect((await stores.projection.checkpoints()).get('parts/2027-01-03')).toBe(25);
+    for (let i = 0; i < 10; i++) expect((await stores.projection.idempotency('parts-user', `k${i}`))?.body).toEqual({ n: i });
+    await projector.close();
+  });
+
   it('never lets a row queued again by a recovery undo a further one retried in the same batch', async () => {
     const g = gated(stores.projection);
     const projector = new Projector(g.store, { batch_events_max: 100, linger_ms: 0, retry_backoff_ms_max: 5 }, () => {}, () => {});
