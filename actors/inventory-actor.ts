@@ -22,7 +22,7 @@ import { UnavailableError } from './errors.ts';
 import { encodeEvent, type EncodedEvent } from './inventory-codec.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import { asStreamOrder, outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
-import { outboxRangeRow, rangeEvents } from './journal-outbox.ts';
+import { outboxRangeRow, outboxRangeRows, rangeEvents } from './journal-outbox.ts';
 import type { Projector } from './projector.ts';
 import { recoverInventory } from './recovery.ts';
 import { splitStream } from '../engine/shard.ts';
@@ -256,7 +256,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // Everything after the snapshot is handed to the projector again (idempotent), and what it
     // settled is kept for reads until the projector confirms it.
     this.trackProjected(r.reprojected);
-    this.deps.projector.enqueue(this.stream, r.reprojected, r.seq, this.state.reservations.size, this.outboxRange(r.outboxFromSeq, r.seq, r.outboxKinds));
+    this.deps.projector.enqueue(this.stream, r.reprojected, r.seq, this.state.reservations.size, this.recoveredOutboxRanges(r.outboxFromSeq, r.seq, r.outboxKinds));
     this.phase = 'ready';
     this.deps.observer.availability(this.stream, available(this.state));
     this.armExpiry(ctx, 0);
@@ -425,6 +425,12 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // The in-memory state holds decisions that are not durable: discard it and recover.
     this.discarded = true;
     ctx.restart();
+  }
+
+  /** The outbox rows of what recovery found the read model lacks: any length, so in rows of a bounded span. */
+  private recoveredOutboxRanges(fromSeq: number, toSeq: number, kinds: number): OutboxEvent[] | undefined {
+    if (kinds === 0 || toSeq < fromSeq) return undefined;
+    return outboxRangeRows({ stream: this.stream, fromSeq, toSeq, kinds, merchantId: this.context.merchantId }, this.deps.now());
   }
 
   private outboxRange(fromSeq: number, toSeq: number, kinds: number): OutboxEvent | undefined {

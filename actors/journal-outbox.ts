@@ -38,6 +38,22 @@ export function outboxRangeRow(range: OutboxRange, at: number): OutboxEvent {
   return { eventId: `${range.stream}:${range.fromSeq}-${range.toSeq}`, subject: OUTBOX_RANGE_SUBJECT, body: JSON.stringify(range), at };
 }
 
+/** Events of one range row at most: well inside a row's positions (OUTBOX_ROW_SPAN, whose last one marks the row's end). */
+export const OUTBOX_RANGE_EVENTS_MAX = 2 ** 19;
+
+/**
+ * The outbox rows of a range of any length (a recovery's: everything its SKU/date wrote since the read
+ * model's checkpoint): consecutive ranges of at most `max` events, each with the whole range's kinds
+ * (a superset: a reader may read a part none of whose events it wants, never skip one it wants).
+ */
+export function outboxRangeRows(range: OutboxRange, at: number, max = OUTBOX_RANGE_EVENTS_MAX): OutboxEvent[] {
+  const rows: OutboxEvent[] = [];
+  for (let from = range.fromSeq; from <= range.toSeq; from += max) {
+    rows.push(outboxRangeRow({ ...range, fromSeq: from, toSeq: Math.min(range.toSeq, from + max - 1) }, at));
+  }
+  return rows;
+}
+
 /** The name of the row-granular shadow of a cursor (what the table's trim compares with row ids). */
 const rowsCursor = (name: string): string => `${name}#rows`;
 

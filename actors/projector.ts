@@ -24,8 +24,8 @@ interface Pending {
   lastSeq: number;
   /** Live reservations of the stream after these events. */
   live: number;
-  /** The outbox row of these events' range (SKU/date streams), if any event in it is for the outside world. */
-  outboxRange: OutboxEvent | undefined;
+  /** The outbox rows of these events' range (SKU/date streams: one, or several for a recovery's long range), if any event in it is for the outside world. */
+  outboxRange: OutboxEvent | readonly OutboxEvent[] | undefined;
 }
 
 export class Projector {
@@ -65,7 +65,7 @@ export class Projector {
    * `events`: the read-model changes of the stream's events up to `lastSeq`; `live`: the stream's
    * live reservations after them (recorded with its checkpoint).
    */
-  enqueue(stream: string, events: ProjectedEvent[], lastSeq: number, live: number, outboxRange?: OutboxEvent): void {
+  enqueue(stream: string, events: ProjectedEvent[], lastSeq: number, live: number, outboxRange?: OutboxEvent | readonly OutboxEvent[]): void {
     if (this.closed) return;
     // More events than one batch takes (a recovery hands over everything after its snapshot, maybe
     // hundreds of thousands): in parts, written in order, the checkpoint and the outbox row with the
@@ -157,7 +157,8 @@ export class Projector {
         if (e.idempotency) batch.idempotency.push(e.idempotency);
         if (e.outbox) batch.outbox.push(e.outbox);
       }
-      if (p.outboxRange) batch.outbox.push(p.outboxRange);
+      if (Array.isArray(p.outboxRange)) batch.outbox.push(...(p.outboxRange as readonly OutboxEvent[]));
+      else if (p.outboxRange) batch.outbox.push(p.outboxRange as OutboxEvent);
       if (p.lastSeq > (batch.checkpoints.get(p.stream) ?? 0)) batch.checkpoints.set(p.stream, p.lastSeq);
     }
     batch.orders = [...orders.values()];

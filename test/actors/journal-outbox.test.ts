@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEvent } from '../../actors/inventory-codec.ts';
 import { OUTBOX_KIND } from '../../actors/inventory-projection.ts';
-import { JournalOutbox, OUTBOX_ROW_SPAN, outboxRangeRow } from '../../actors/journal-outbox.ts';
+import { JournalOutbox, OUTBOX_RANGE_EVENTS_MAX, OUTBOX_ROW_SPAN, outboxRangeRow, outboxRangeRows } from '../../actors/journal-outbox.ts';
 import type { InventoryEvent } from '../../engine/index.ts';
 import { OUTBOX_SKIP_SUBJECT, type JournalStore, type OutboxEvent, type ProjectionBatch } from '../../persistence/ports.ts';
 import { backends } from '../persistence/backends.ts';
@@ -17,6 +17,9 @@ const stream = 'kx/2026-12-31';
 function reserved(i: number): InventoryEvent {
   return { type: 'reserved', orderId: `o${i}`, userId: `u${i}`, qty: 1, amountCents: 100, createdAt: 1_000 + i, expiresAt: 901_000 + i };
 }
+
+/** The event ids of a read, without the readers' skip markers. */
+const events = (rows: { subject: string; eventId: string }[]) => rows.filter((r) => r.subject !== OUTBOX_SKIP_SUBJECT).map((r) => r.eventId);
 
 function batch(outbox: OutboxEvent[]): ProjectionBatch {
   return { orders: [], history: [], idempotency: [], checkpoints: new Map(), live: new Map(), outbox };
@@ -48,7 +51,6 @@ describe.each(backends)('journal outbox on $name', (backend) => {
   });
   afterAll(async () => stores?.dispose());
 
-  const events = (rows: { subject: string; eventId: string }[]) => rows.filter((r) => r.subject !== OUTBOX_SKIP_SUBJECT).map((r) => r.eventId);
 
   it('turns range rows into their journal events, in order, and passes whole events through', async () => {
     const outbox = new JournalOutbox(stores.outbox, journal);
@@ -121,6 +123,34 @@ describe.each(backends)('journal outbox events on $name', (backend) => {
       setFlagsFromString('--allow-natives-syntax');
       const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
       expect(rows.filter((r) => !sameMap(rows[0]!, r)).length).toBe(0);
+    } finally {
+      await stores.dispose();
+    }
+  });
+});
+
+describe.each(backends)('journal outbox of a long recovered range on $name', (backend) => {
+  it('indexes a range longer than a row may hold in consecutive rows, and a paging reader gets each event once, in order', async () => {
+    const stores = await backend.open('journal_outbox_long');
+    try {
+      const long = 'long/2026-12-31';
+      const n = 10;
+      await stores.journal.append([{ stream: long, seq: 1, lastSeq: n, at: 1, events: Array.from({ length: n }, (_, i) => encodeEvent(reserved(i))) }]);
+      // A row holds at most 4 events here (OUTBOX_RANGE_EVENTS_MAX in production).
+      const rows = outboxRangeRows({ stream: long, fromSeq: 1, toSeq: n, kinds: OUTBOX_KIND.reserved, merchantId: 'm1' }, 1, 4);
+      expect(rows.map((r) => r.eventId)).toEqual([`${long}:1-4`, `${long}:5-8`, `${long}:9-10`]);
+      expect(OUTBOX_RANGE_EVENTS_MAX).toBeLessThan(OUTBOX_ROW_SPAN);
+      await stores.projection.apply(batch(rows));
+      const outbox = new JournalOutbox(stores.outbox, stores.journal);
+      const seen: string[] = [];
+      let position = 0;
+      for (let page = 0; page < 20; page++) {
+        const got = await outbox.readAfter(position, 3);
+        if (got.length === 0) break;
+        seen.push(...events(got));
+        position = got[got.length - 1]!.id;
+      }
+      expect(seen).toEqual(Array.from({ length: n }, (_, i) => `${long}:${i + 1}`));
     } finally {
       await stores.dispose();
     }
