@@ -10,7 +10,7 @@ import { OUTBOX_KIND } from '../../actors/inventory-projection.ts';
 import { JournalOutbox, OUTBOX_RANGE_EVENTS_MAX, OUTBOX_ROW_SPAN, outboxRangeRow, outboxRangeRows } from '../../actors/journal-outbox.ts';
 import type { InventoryEvent } from '../../engine/index.ts';
 import { OUTBOX_SKIP_SUBJECT, type JournalStore, type OutboxEvent, type ProjectionBatch } from '../../persistence/ports.ts';
-import { backends } from '../persistence/backends.ts';
+import { backends, storesFor } from '../persistence/backends.ts';
 
 const stream = 'kx/2026-12-31';
 
@@ -130,29 +130,26 @@ describe.each(backends)('journal outbox events on $name', (backend) => {
 });
 
 describe.each(backends)('journal outbox of a long recovered range on $name', (backend) => {
+  const stores = storesFor(backend, 'journal_outbox_long');
   it('indexes a range longer than a row may hold in consecutive rows, and a paging reader gets each event once, in order', async () => {
-    const stores = await backend.open('journal_outbox_long');
-    try {
-      const long = 'long/2026-12-31';
-      const n = 10;
-      await stores.journal.append([{ stream: long, seq: 1, lastSeq: n, at: 1, events: Array.from({ length: n }, (_, i) => encodeEvent(reserved(i))) }]);
-      // A row holds at most 4 events here (OUTBOX_RANGE_EVENTS_MAX in production).
-      const rows = outboxRangeRows({ stream: long, fromSeq: 1, toSeq: n, kinds: OUTBOX_KIND.reserved, merchantId: 'm1' }, 1, 4);
-      expect(rows.map((r) => r.eventId)).toEqual([`${long}:1-4`, `${long}:5-8`, `${long}:9-10`]);
-      expect(OUTBOX_RANGE_EVENTS_MAX).toBeLessThan(OUTBOX_ROW_SPAN);
-      await stores.projection.apply(batch(rows));
-      const outbox = new JournalOutbox(stores.outbox, stores.journal);
-      const seen: string[] = [];
-      let position = 0;
-      for (let page = 0; page < 20; page++) {
-        const got = await outbox.readAfter(position, 3);
-        if (got.length === 0) break;
-        seen.push(...events(got));
-        position = got[got.length - 1]!.id;
-      }
-      expect(seen).toEqual(Array.from({ length: n }, (_, i) => `${long}:${i + 1}`));
-    } finally {
-      await stores.dispose();
+    const { journal, projection } = stores();
+    const long = 'long/2026-12-31';
+    const n = 10;
+    await journal.append([{ stream: long, seq: 1, lastSeq: n, at: 1, events: Array.from({ length: n }, (_, i) => encodeEvent(reserved(i))) }]);
+    // A row holds at most 4 events here (OUTBOX_RANGE_EVENTS_MAX in production).
+    const rows = outboxRangeRows({ stream: long, fromSeq: 1, toSeq: n, kinds: OUTBOX_KIND.reserved, merchantId: 'm1' }, 1, 4);
+    expect(rows.map((r) => r.eventId)).toEqual([`${long}:1-4`, `${long}:5-8`, `${long}:9-10`]);
+    expect(OUTBOX_RANGE_EVENTS_MAX).toBeLessThan(OUTBOX_ROW_SPAN);
+    await projection.apply(batch(rows));
+    const outbox = new JournalOutbox(stores().outbox, journal);
+    const seen: string[] = [];
+    let position = 0;
+    for (let page = 0; page < 20; page++) {
+      const got = await outbox.readAfter(position, 3);
+      if (got.length === 0) break;
+      seen.push(...events(got));
+      position = got[got.length - 1]!.id;
     }
+    expect(seen).toEqual(Array.from({ length: n }, (_, i) => `${long}:${i + 1}`));
   });
 });
