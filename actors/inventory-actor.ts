@@ -201,6 +201,9 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   stopped(): void {
     this.cancelExpiry?.();
+    // Discarded with a write in flight (a crash): it may still commit, and its `$committed` will not
+    // reach a discarded incarnation, so the limited releases it holds are in doubt (as after a failed write).
+    for (const r of this.inFlight?.limitedReleases ?? []) this.deps.observer.limitedInDoubt(r.userId, r.orderId);
   }
 
   receive(batch: Envelope<InventoryMessage>[], ctx: ActorContext<InventoryMessage>): void | Promise<void> {
