@@ -376,16 +376,11 @@ export class StampedeNode {
     };
   }
 
+  /** Tells a live actor the read model has its events up to `seq` (a notice: a full mailbox does not drop it; its state is pruned by it). */
   private tellProjected(stream: string, seq: number): void {
-    if (stream.startsWith(ORDER_STREAM_PREFIX)) {
-      const orderId = stream.slice(ORDER_STREAM_PREFIX.length);
-      if (this.orderActors.has(orderId)) this.orderActors.tell(orderId, { type: '$projected', seq });
-    } else if (stream.startsWith(DELIVERY_STREAM_PREFIX)) {
-      const skuId = stream.slice(DELIVERY_STREAM_PREFIX.length);
-      if (this.deliveryActors.has(skuId)) this.deliveryActors.tell(skuId, { type: '$projected', seq });
-    } else if (this.inventory.has(stream)) {
-      this.inventory.tell(stream, { type: '$projected', seq });
-    }
+    if (stream.startsWith(ORDER_STREAM_PREFIX)) this.orderActors.notify(stream.slice(ORDER_STREAM_PREFIX.length), { type: '$projected', seq });
+    else if (stream.startsWith(DELIVERY_STREAM_PREFIX)) this.deliveryActors.notify(stream.slice(DELIVERY_STREAM_PREFIX.length), { type: '$projected', seq });
+    else this.inventory.notify(stream, { type: '$projected', seq });
   }
 
   private async openBus(): Promise<void> {

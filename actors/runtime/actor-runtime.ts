@@ -310,6 +310,13 @@ class Core {
     return true;
   }
 
+  notify<M>(kind: KindState<M>, key: string, msg: M): boolean {
+    const inc = kind.live.get(key);
+    if (this.closed || !inc || inc.dead) return false;
+    this.enqueue(inc, { msg, handle: null, self: true }, false);
+    return true;
+  }
+
   enqueue<M>(inc: Incarnation<M>, env: Env<M>, external: boolean): void {
     inc.buffer.push(env);
     if (external) this.addMailbox(inc, 1);
@@ -594,6 +601,15 @@ export class ActorKind<M> {
   /** False (and dropped) when overloaded or shutting down. */
   tell(key: string, msg: M): boolean {
     return this.#core.tell(this.#kind, key, msg);
+  }
+
+  /**
+   * A control message for the live incarnation of `key` (e.g. "the read model has your events up to
+   * seq n"): never activates one, and is not held to the mailbox bound (like a message to self), so a
+   * full mailbox cannot drop it. False when no incarnation is live (or shutting down).
+   */
+  notify(key: string, msg: M): boolean {
+    return this.#core.notify(this.#kind, key, msg);
   }
 
   /** A live incarnation exists. */

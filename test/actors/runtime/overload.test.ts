@@ -1,4 +1,4 @@
-// Proves the mailbox bound: with a key's behaviour blocked, the key accepts exactly mailboxMax messages, then asks reject OverloadedError at once and tells return false, while other keys are still served and the accepted ones complete afterwards.
+// Proves the mailbox bound: with a key's behaviour blocked, the key accepts exactly mailboxMax messages, then asks reject OverloadedError at once and tells return false, while other keys are still served and the accepted ones complete afterwards; a notice to a live key passes the bound and never activates one.
 import { afterEach, describe, expect, it } from 'vitest';
 import { OverloadedError, type ActorRuntime } from '../../../actors/runtime/index.ts';
 import { deferred, runtime, until, HOSTINGS } from './support.ts';
@@ -11,8 +11,10 @@ describe.each(HOSTINGS)('overload (%s)', (hosting) => {
     rt = runtime({ mailboxMax: 10 }, hosting);
     const gate = deferred();
     const started = deferred();
+    const received: number[] = [];
     const kind = rt.define<number>('gated', (key) => ({
       async receive(batch, ctx) {
+        if (key === 'hot') received.push(...batch.map((e) => e.msg));
         if (key === 'hot' && batch[0]!.msg === 0) {
           started.resolve();
           await gate.promise;
@@ -34,6 +36,10 @@ describe.each(HOSTINGS)('overload (%s)', (hosting) => {
     expect(Date.now() - t0).toBeLessThan(50);
     expect(kind.tell('hot', 100)).toBe(false);
     expect(kind.mailboxDepth('hot')).toBe(10);
+    // A notice is not held to the bound (it is handled after the accepted ones), and never activates a key.
+    expect(kind.notify('hot', 101)).toBe(true);
+    expect(kind.notify('never-asked', 1)).toBe(false);
+    expect(kind.has('never-asked')).toBe(false);
 
     // other keys are unaffected
     expect(await kind.ask('cold', 1)).toBe('cold:1');
@@ -41,6 +47,8 @@ describe.each(HOSTINGS)('overload (%s)', (hosting) => {
     gate.resolve();
     expect(await first).toBe('hot:0');
     expect(await Promise.all(accepted)).toEqual(Array.from({ length: 10 }, (_, i) => `hot:${i + 1}`));
+    await until(() => received.includes(101));
+    expect(received.indexOf(101)).toBeGreaterThan(received.indexOf(10));
     await until(() => kind.mailboxDepth('hot') === 0);
     // room again
     expect(await kind.ask('hot', 11)).toBe('hot:11');
