@@ -5,6 +5,7 @@ import type Router from '@koa/router';
 import type { StampedeNode } from '../../app/node.ts';
 import type { Auth } from '../auth.ts';
 import { readJson } from '../body.ts';
+import { invalidState } from '../api-error.ts';
 import { failureToApiError } from '../engine-errors.ts';
 import { cardKeysBody, orderParams, parse, skuDateParams, skuParams, skuUpsertBody, stockBody } from '../validation.ts';
 
@@ -35,6 +36,15 @@ export function adminRoutes(router: Router, node: StampedeNode, auth: Auth): voi
       saleEndsAt: b.saleEndsAt ?? null,
       updatedAt: new Date(node.clock.now()).toISOString(),
     };
+    // Who owns a SKU and how it is delivered are fixed once it has stock: its orders' events name its
+    // merchant (and are published again under the same ids after a restart), its merchant's commands
+    // are checked against it, and its paid orders wait for a delivery of that kind.
+    const known = node.catalog.sku(skuId);
+    if (known && node.catalog.dates(skuId).length > 0) {
+      for (const field of ['merchantId', 'delivery'] as const) {
+        if (known[field] !== sku[field]) throw invalidState(`${field} of ${skuId} cannot change once it has stock (it is ${known[field]})`);
+      }
+    }
     await node.catalog.upsertSku(sku);
     ctx.body = sku;
   });

@@ -161,6 +161,23 @@ describe('storefront and ops on the embedded default (SQLite)', () => {
     expect(ready.status).toBe(200);
     expect(ready.body).toEqual({ status: 'ready', dependencies: { sqlite: true }, purchaseRules: { inForce: 0, pending: 0 } });
   });
+
+  it('keeps a SKU\'s merchant and delivery kind once it has stock (409, nothing changed), while other fields may change', async () => {
+    const c = e.client;
+    const body = { name: 'Fixed', priceCents: 500, merchantId: 'm-own', delivery: 'ticket' };
+    expect((await c.admin('PUT', '/v1/skus/fixed', body)).status).toBe(200);
+    // Before it has stock, anything may change.
+    expect((await c.admin('PUT', '/v1/skus/fixed', { ...body, merchantId: 'm-first' })).status).toBe(200);
+    expect((await c.admin('PUT', '/v1/skus/fixed', body)).status).toBe(200);
+    expect((await c.admin('PUT', '/v1/skus/fixed/stock/2026-12-07', { total: 5 })).status).toBe(200);
+    for (const change of [{ merchantId: 'm-other' }, { delivery: 'card_key' }]) {
+      const refused = await c.admin('PUT', '/v1/skus/fixed', { ...body, ...change });
+      expect([refused.status, refused.body.error]).toEqual([409, 'invalid_state']);
+    }
+    const renamed = await c.admin('PUT', '/v1/skus/fixed', { ...body, name: 'Fixed, renamed', priceCents: 600 });
+    expect([renamed.status, renamed.body.name, renamed.body.merchantId]).toEqual([200, 'Fixed, renamed', 'm-own']);
+    expect((await c.request('GET', '/v1/skus/fixed')).body).toMatchObject({ name: 'Fixed, renamed', priceCents: 600, delivery: 'ticket' });
+  });
 });
 
 describe('card keys on the embedded default (SQLite)', () => {
@@ -223,4 +240,5 @@ describe('card keys on the embedded default (SQLite)', () => {
     }
     rmSync(dir, { recursive: true, force: true });
   });
+
 });
