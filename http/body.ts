@@ -6,6 +6,7 @@
 // an empty body, bad UTF-8, malformed JSON.
 import type { Context } from 'koa';
 import { invalidRequest, type ApiError } from './api-error.ts';
+import { refuseDeepJson } from './json-depth.ts';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -112,6 +113,7 @@ function parseJson(raw: Buffer): JsonBody {
   } catch {
     throw invalidRequest('request body is not valid UTF-8', [{ path: [], message: 'invalid UTF-8' }]);
   }
+  refuseDeepJson(text);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -7,6 +7,7 @@
 import type { Failure } from '../actors/order-service.ts';
 import { ApiError, internal, invalidRequest } from '../http/api-error.ts';
 import { failureToApiError, mapEngineError } from '../http/engine-errors.ts';
+import { refuseDeepJson } from '../http/json-depth.ts';
 
 export type Reply = Record<string, unknown>;
 
@@ -71,6 +72,7 @@ export function readJson(data: Uint8Array, limitBytes: number): unknown {
   } catch {
     throw invalidRequest('request body is not valid UTF-8', [{ path: [], message: 'invalid UTF-8' }]);
   }
+  refuseDeepJson(text);
   try {
     return JSON.parse(text);
   } catch (error) {

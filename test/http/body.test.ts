@@ -39,6 +39,15 @@ describe('readJson', () => {
     expect(body.same).toBe(true);
   });
 
+  it('reads JSON nested 64 levels deep and refuses 65 (strings holding brackets do not count)', async () => {
+    const nest = (n: number) => `${'['.repeat(n)}"[{"${']'.repeat(n)}`;
+    expect((await postJson(echo(), `{"a":${nest(63)}}`)).status).toBe(200);
+    const body = await expect400(await postJson(echo(), `{"a":${nest(64)}}`));
+    expect(body.message).toContain('64 levels');
+    // 8,000 deep is far under 64 KiB: it used to parse, then overflow the stack of whatever walked it.
+    await expect400(await postJson(echo(), nest(8_000)));
+  });
+
   it('accepts a body of exactly 64 KiB', async () => {
     const raw = JSON.stringify('x'.repeat(BODY_LIMIT_BYTES - 2));
     expect(Buffer.byteLength(raw)).toBe(BODY_LIMIT_BYTES);

@@ -132,6 +132,10 @@ describe('merchant commands over NATS', () => {
     // Not paid yet: nothing to deliver.
     expect(await ask(nc, 'stampede.cmd.m1.order.deliver', { orderId, payload: { code: 'EARLY' } })).toMatchObject({ ok: false, error: 'invalid_state' });
     expect((await e.client.pay({ orderId, paymentId: 'pay-manual', amountCents, status: 'succeeded' })).body).toEqual({ orderId, status: 'paid' });
+    // A payload nested thousands deep is refused at the door (it could not be journaled: JSON.stringify
+    // runs out of stack, and in a journal write shared with other actors that failed their writes too).
+    const nested = `{"orderId":"${orderId}","payload":${'['.repeat(8_000)}1${']'.repeat(8_000)}}`;
+    expect(JSON.parse(await askText(nc, 'stampede.cmd.m1.order.deliver', nested, { raw: true }))).toMatchObject({ ok: false, error: 'invalid_request' });
 
     const payload = { code: 'TOUR-SECRET-7731', meet: 'North gate, 9:00' };
     const delivered = await ask(nc, 'stampede.cmd.m1.order.deliver', { orderId, payload });
