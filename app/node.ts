@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { answerClientError } from '../http/client-error.ts';
 import { pino, type Logger } from 'pino';
 import { inventoryStream, type Clock, type RandomSource } from '../engine/index.ts';
 import { Catalog } from '../actors/catalog.ts';
@@ -51,6 +52,10 @@ const HTTP_BACKLOG = 4_096;
 
 /** The durable bus consumer that delivers paid orders. */
 export const DELIVERY_CONSUMER = 'stampede-delivery';
+
+/** Headers, and a whole request, must arrive within these (see listen). */
+const HTTP_HEADERS_TIMEOUT_MS = 20_000;
+const HTTP_REQUEST_TIMEOUT_MS = 30_000;
 
 /** In-process deliveries without a bus event behind them (deliverRetrying) are tried this many times more. */
 const DELIVERY_RETRIES = 4;
@@ -522,6 +527,13 @@ export class StampedeNode {
     const server = app.listen({ port: this.config.http.port, host: this.config.http.host, backlog: HTTP_BACKLOG });
     this.server = server;
     server.keepAliveTimeout = 65_000;
+    // A request must arrive whole within these (Node's defaults, 60 s and 5 min, let slow senders hold
+    // connections and body buffers for minutes).
+    server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS;
+    server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
+    // What Node refuses before koa sees it (a header too large, a malformed request, a timeout) gets
+    // the contract's error body too, not Node's bare status line.
+    server.on('clientError', answerClientError);
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);

@@ -1,0 +1,21 @@
+// What Node's HTTP parser refuses before koa sees a request (headers too large, a malformed request,
+// a request that did not arrive within the server's timeouts) is answered with the contract's error
+// body (API.md "Errors": every non-2xx answer is {"error", "message"}), not Node's bare status line.
+import type { Duplex } from 'node:stream';
+
+/** Node's 'clientError': a 400 with the contract's body (API.md "Errors"), then the connection closes. */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const message =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'request headers too large'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'the request did not arrive in time'
+        : 'malformed HTTP request';
+  const body = JSON.stringify({ error: 'invalid_request', message });
+  socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
