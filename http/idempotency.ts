@@ -21,10 +21,20 @@ export interface IdempotencyGateOptions {
   entries_max: number;
   /** A settled entry younger than this is never evicted (covers the read model's lag). */
   keep_min_ms: number;
+  /**
+   * A settled entry older than this goes even when there is room (default IDEMPOTENCY_MEMORY_MS): its
+   * durable answer (201, 409 sold_out) is in the store by then; an answer kept only here (404,
+   * not_on_sale, limit_exceeded) is replayed this long. Memory follows recent traffic, not the peak.
+   */
+  retain_ms?: number;
   now: () => number;
 }
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+/** How long the gate keeps a settled answer in memory by default (see IdempotencyGateOptions.retain_ms). */
+export const IDEMPOTENCY_MEMORY_MS = 10 * 60_000;
+/** Old entries dropped per request at most (the trimming is spread over the requests). */
+const TRIM_PER_CALL = 32;
 
 export function requestHash(method: string, path: string, body: unknown): string {
   return createHash('sha256').update(`${method} ${path}\n${canonicalJson(body)}`).digest('base64url');
@@ -55,6 +65,7 @@ export class IdempotencyGate {
     execute: () => Promise<Answer>,
   ): Promise<Answer | 'reused' | 'full'> {
     const id = `${userId}\u0000${key}`;
+    this.trimOld();
     const known = this.entries.get(id);
     if (known) {
       if (known.hash !== hash) return 'reused';
@@ -84,6 +95,18 @@ export class IdempotencyGate {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Drops the oldest settled entries past retain_ms (insertion order is about settling order). */
+  private trimOld(): void {
+    const now = this.options.now();
+    const retain = Math.max(this.options.retain_ms ?? IDEMPOTENCY_MEMORY_MS, this.options.keep_min_ms);
+    let dropped = 0;
+    for (const [id, e] of this.entries) {
+      if (dropped >= TRIM_PER_CALL || e.settledAt === undefined || now - e.settledAt < retain) break;
+      this.entries.delete(id);
+      dropped++;
+    }
   }
 
   private makeRoom(): boolean {

@@ -1,0 +1,31 @@
+// Proves the idempotency gate keeps an answer in memory for its retention time and no longer, so its
+// memory follows recent traffic: within it a key replays its first answer (even one kept only here, a
+// 404), past it the entry is gone at the next request and the key runs again (its durable answer, if
+// any, comes from the store), and a concurrent request shares one execution.
+import { describe, expect, it } from 'vitest';
+import { IdempotencyGate, type Answer } from '../../http/idempotency.ts';
+
+describe('idempotency gate', () => {
+  it('replays within its retention, forgets after it, and shares one execution between concurrent requests', async () => {
+    let now = 1_000_000;
+    const gate = new IdempotencyGate({ entries_max: 1_000, keep_min_ms: 60_000, retain_ms: 600_000, now: () => now });
+    let executions = 0;
+    const run = (user: string, key: string, status = 404): Promise<Answer | 'reused' | 'full'> =>
+      gate.run(user, key, 'h', async () => undefined, async () => ({ status, body: { n: ++executions } }));
+
+    const [a, b] = await Promise.all([run('u1', 'k1'), run('u1', 'k1')]);
+    expect(a).toEqual({ status: 404, body: { n: 1 } });
+    expect(b).toEqual(a);
+    now += 599_000;
+    expect(await run('u1', 'k1')).toEqual({ status: 404, body: { n: 1 } });
+    expect(gate.size).toBe(1);
+    expect(await gate.run('u1', 'k1', 'other-hash', async () => undefined, async () => ({ status: 201, body: {} }))).toBe('reused');
+
+    // Past the retention: the next request (any key) drops it, and the key runs again.
+    now += 2_000;
+    expect(await run('u2', 'k2')).toEqual({ status: 404, body: { n: 2 } });
+    expect(gate.size).toBe(1);
+    expect(await run('u1', 'k1')).toEqual({ status: 404, body: { n: 3 } });
+    expect(gate.size).toBe(2);
+  });
+});
