@@ -2,7 +2,9 @@
 // no-show for its buyer. This job pages through delivered orders with no visit recorded whose date
 // ended before today (by the injected clock, UTC), records the no-show with the buyer's limit actor
 // first (idempotent per order), then marks the order — so a crash between the two is repaired by the
-// next pass, which finds the order still unmarked. Runs with reconciliation and on demand
+// next pass, which finds the order still unmarked. A pass looks at `orders_per_run_max` orders at most
+// and the next goes on after them (delivered orders of other SKU kinds are never marked, so passes
+// starting from the first could never get past them). Runs with reconciliation and on demand
 // (POST /ops/no-shows).
 
 import { DAY_MS } from '../engine/index.ts';
@@ -28,6 +30,8 @@ export interface NoShowSweeperDeps {
 
 export class NoShowSweeper {
   private running: Promise<NoShowSweepReport> | undefined;
+  /** The last order the previous pass looked at (undefined: start from the first). */
+  private cursor: string | undefined;
 
   constructor(private readonly deps: NoShowSweeperDeps) {}
 
@@ -42,12 +46,17 @@ export class NoShowSweeper {
     // An order of date D is a no-show once D has ended: D < today.
     const today = new Date(this.deps.now()).toISOString().slice(0, 10);
     const report: NoShowSweepReport = { noShows: 0, checked: 0 };
-    let after: string | undefined;
+    // Goes on where the previous pass stopped: delivered orders that are never marked (a manual or
+    // card-key SKU's with a date) cannot fill every pass's budget and hide the ticket orders after them.
+    let after = this.cursor;
     while (report.checked < this.deps.orders_per_run_max) {
-      const page = await this.deps.projection.unvisitedDelivered(today, 500, after);
-      if (page.length === 0) break;
-      after = page[page.length - 1]!.orderId;
+      const page = await this.deps.projection.unvisitedDelivered(today, Math.min(500, this.deps.orders_per_run_max - report.checked), after);
+      if (page.length === 0) {
+        after = undefined; // the end: the next pass starts from the first
+        break;
+      }
       for (const o of page) {
+        after = o.orderId;
         report.checked++;
         const sku = this.deps.catalog.sku(o.skuId);
         if (!sku || sku.delivery !== 'ticket') continue;
@@ -55,6 +64,7 @@ export class NoShowSweeper {
         if (await this.deps.orders.recordNoShow(o, sku, at)) report.noShows++;
       }
     }
+    this.cursor = after;
     return report;
   }
 }

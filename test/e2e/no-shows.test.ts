@@ -70,4 +70,32 @@ describe.each(backends)('no-shows on %s', (_name, backend) => {
     expect(history).not.toContain('no_show');
     expect((await c.admin('POST', `/v1/orders/${skipped1}/redeem`)).status).toBe(409);
   });
+
+  it('reaches a ticket order behind delivered orders that are never marked, one pass after another', async () => {
+    const c = e.client;
+    // A manual SKU's delivered order with a past date is looked at by every sweep and never marked.
+    await c.sku('man-ns', '2026-12-05', 10, { delivery: 'manual', priceCents: 0 });
+    const manual = await c.buyer('m-user', 'POST', '/v1/orders', { skuId: 'man-ns', date: '2026-12-05', qty: 1 });
+    expect(manual.status).toBe(201);
+    await until('paid', () => c.buyer('m-user', 'GET', `/v1/orders/${manual.body.orderId}`), (a) => a.body.status === 'paid', 10_000);
+    expect((await e.node.orders.deliverManual(manual.body.orderId, { guide: 'x' })).ok).toBe(true);
+    await c.sku('show', '2026-12-06', 100, { delivery: 'ticket', priceCents: 0 });
+    clock.advance(1_000); // order ids sort by their creation time: the ticket's comes after
+    const ticket = await delivered('late-visitor', '2026-12-06');
+    expect(manual.body.orderId < ticket).toBe(true);
+    clock.set(Date.parse('2026-12-07T08:00:00Z'));
+    c.forgetTokens();
+    await e.node.projector.drained();
+    // One order looked at per pass: only a pass that goes on from the previous one gets to the ticket.
+    const deps = (e.node.noShows as unknown as { deps: { orders_per_run_max: number } }).deps;
+    const max = deps.orders_per_run_max;
+    deps.orders_per_run_max = 1;
+    try {
+      for (let pass = 0; pass < 4; pass++) expect((await c.admin('POST', '/ops/no-shows')).body.checked).toBeLessThanOrEqual(1);
+    } finally {
+      deps.orders_per_run_max = max;
+    }
+    const buyer = (await c.admin('GET', '/ops/buyers/late-visitor')).body;
+    expect(buyer.noShows.map((n: { orderId: string }) => n.orderId)).toEqual([ticket]);
+  });
 });
