@@ -262,7 +262,7 @@ export class OrderService {
       } catch (error) {
         // The hold may have been written: release it (the reserve was never sent, and the tombstone
         // makes a hold that lands later a no-op).
-        this.limits.tell(p.userId, { type: 'release', orderId: command.orderId, reason: 'not_reserved' });
+        this.limits.tellAlways(p.userId, { type: 'release', orderId: command.orderId, reason: 'not_reserved' });
         throw error;
       }
       if (hold.outcome === 'limit_exceeded') return answer(fail('limit_exceeded', `refused by purchase rule ${hold.ruleId}`, hold.ruleId));
@@ -274,14 +274,14 @@ export class OrderService {
       const body = placed.body as { orderId?: string; amountCents?: number };
       outcome = placed.status === 201 && body.orderId === command.orderId ? 'reserved' : 'refused';
       // A free order is sold with its reservation: its usage is counted for good at once.
-      if (outcome === 'reserved' && body.amountCents === 0) this.limits.tell(p.userId, { type: 'confirm', orderId: command.orderId });
+      if (outcome === 'reserved' && body.amountCents === 0) this.limits.tellAlways(p.userId, { type: 'confirm', orderId: command.orderId });
       return placed;
     } finally {
       this.sagas.delete(command.orderId);
       // Refused (sold out, invalid, a replay of another order): the usage is released at once.
       // Unknown (the ask failed): the reservation may still land, so the limit actor asks its SKU/date.
-      if (command.limited && outcome === 'refused') this.limits.tell(p.userId, { type: 'release', orderId: command.orderId, reason: 'not_reserved' });
-      else if (outcome === 'unknown') this.limits.tell(p.userId, { type: 'resolve', orderId: command.orderId });
+      if (command.limited && outcome === 'refused') this.limits.tellAlways(p.userId, { type: 'release', orderId: command.orderId, reason: 'not_reserved' });
+      else if (outcome === 'unknown') this.limits.tellAlways(p.userId, { type: 'resolve', orderId: command.orderId });
     }
   }
 
@@ -472,7 +472,7 @@ export class OrderService {
       record ? { type: 'sell', orderId, paymentId, record } : { type: 'confirm_sold', orderId, paymentId },
     );
     if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${ref.stream} is overloaded`);
-    if (reply.outcome === 'sold' && reply.reservation.limited) this.limits.tell(reply.reservation.userId, { type: 'confirm', orderId });
+    if (reply.outcome === 'sold' && reply.reservation.limited) this.limits.tellAlways(reply.reservation.userId, { type: 'confirm', orderId });
     return reply.outcome === 'sold';
   }
 
@@ -480,7 +480,7 @@ export class OrderService {
     const ref = this.streamOf(orderId)!;
     const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(ref.stream, { type: 'cancel', orderId, userId });
     if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${ref.stream} is overloaded`);
-    if (reply.outcome === 'released' && reply.reservation.limited) this.limits.tell(userId, { type: 'release', orderId, reason: 'cancelled' });
+    if (reply.outcome === 'released' && reply.reservation.limited) this.limits.tellAlways(userId, { type: 'release', orderId, reason: 'cancelled' });
     return reply.outcome === 'released';
   }
 

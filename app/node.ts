@@ -222,8 +222,8 @@ export class StampedeNode {
         },
         availability: (stream, available) => this.orders.noteAvailability(stream, available),
         // Expired or cancelled: the buyer's usage is freed at once (a lost tell is resolved when the limit actor loads).
-        limitedReleased: (userId, orderId, reason) => this.limitActors.tell(userId, { type: 'release', orderId, reason }),
-        limitedInDoubt: (userId, orderId) => this.limitActors.tell(userId, { type: 'resolve', orderId }),
+        limitedReleased: (userId, orderId, reason) => this.limitActors.tellAlways(userId, { type: 'release', orderId, reason }),
+        limitedInDoubt: (userId, orderId) => this.limitActors.tellAlways(userId, { type: 'resolve', orderId }),
       },
     };
     this.inventory = this.runtime.define<InventoryMessage>('inventory', (stream) => new InventoryActor(stream, inventoryDeps));

@@ -604,6 +604,15 @@ export class ActorKind<M> {
   }
 
   /**
+   * A tell that must not be dropped (a settlement another actor depends on, e.g. a buyer's hold
+   * released): a live incarnation takes it past the mailbox bound (as notify), otherwise one is
+   * activated for it. False only when shutting down or the actor cannot be made.
+   */
+  tellAlways(key: string, msg: M): boolean {
+    return this.#core.notify(this.#kind, key, msg) || this.#core.tell(this.#kind, key, msg);
+  }
+
+  /**
    * A control message for the live incarnation of `key` (e.g. "the read model has your events up to
    * seq n"): never activates one, and is not held to the mailbox bound (like a message to self), so a
    * full mailbox cannot drop it. False when no incarnation is live (or shutting down).

@@ -1,4 +1,4 @@
-// Proves the mailbox bound: with a key's behaviour blocked, the key accepts exactly mailboxMax messages, then asks reject OverloadedError at once and tells return false, while other keys are still served and the accepted ones complete afterwards; a notice to a live key passes the bound and never activates one.
+// Proves the mailbox bound: with a key's behaviour blocked, the key accepts exactly mailboxMax messages, then asks reject OverloadedError at once and tells return false, while other keys are still served and the accepted ones complete afterwards; a notice to a live key passes the bound and never activates one, and a tell that must not be dropped passes it too (or activates the key).
 import { afterEach, describe, expect, it } from 'vitest';
 import { OverloadedError, type ActorRuntime } from '../../../actors/runtime/index.ts';
 import { deferred, runtime, until, HOSTINGS } from './support.ts';
@@ -40,6 +40,10 @@ describe.each(HOSTINGS)('overload (%s)', (hosting) => {
     expect(kind.notify('hot', 101)).toBe(true);
     expect(kind.notify('never-asked', 1)).toBe(false);
     expect(kind.has('never-asked')).toBe(false);
+    // A tell that must not be dropped: past the bound for a live key, activating one otherwise.
+    expect(kind.tellAlways('hot', 102)).toBe(true);
+    expect(kind.tellAlways('woken', 1)).toBe(true);
+    expect(kind.has('woken')).toBe(true);
 
     // other keys are unaffected
     expect(await kind.ask('cold', 1)).toBe('cold:1');
@@ -47,8 +51,9 @@ describe.each(HOSTINGS)('overload (%s)', (hosting) => {
     gate.resolve();
     expect(await first).toBe('hot:0');
     expect(await Promise.all(accepted)).toEqual(Array.from({ length: 10 }, (_, i) => `hot:${i + 1}`));
-    await until(() => received.includes(101));
+    await until(() => received.includes(101) && received.includes(102));
     expect(received.indexOf(101)).toBeGreaterThan(received.indexOf(10));
+    expect(received.indexOf(102)).toBeGreaterThan(received.indexOf(101));
     await until(() => kind.mailboxDepth('hot') === 0);
     // room again
     expect(await kind.ask('hot', 11)).toBe('hot:11');
