@@ -466,7 +466,9 @@ export class StampedeNode {
       return true;
     } catch (error) {
       this.metrics.deliveries.inc({ outcome: 'failed' });
-      this.log.warn({ err: error, orderId }, 'delivery failed; will be retried');
+      // While stopping, a delivery cut short is no incident: the next start re-drives paid orders.
+      if (this.stopping) this.log.debug({ err: error, orderId }, 'delivery cut short by the stop');
+      else this.log.warn({ err: error, orderId }, 'delivery failed; will be retried');
       return false;
     }
   }
