@@ -31,6 +31,16 @@ export interface ListedOrder {
   delivery?: { cardKeyIds: number[] } | { tickets: number } | { manual: true };
   /** A delivered ticket order redeemed, or counted a no-show once its date ended. */
   visit?: { kind: 'redeemed' | 'no_show'; at: string };
+  /**
+   * When it stopped holding stock and rule usage (its cancel or expiry), read from its history for
+   * a refund_required order: its `updatedAt` is the late payment's, later than that.
+   */
+  endedAt?: string;
+}
+
+/** When an order that no longer holds stock let it go (ms since the epoch). */
+export function releasedAt(o: ListedOrder): number {
+  return Date.parse(o.endedAt ?? o.updatedAt);
 }
 
 export interface SkuFacts {
@@ -91,6 +101,14 @@ export class EngineReader {
     return out;
   }
 
+  /** The time of an order's cancel or expiry, from its history (GET /ops/orders/{orderId}). */
+  async endOf(orderId: string): Promise<string | undefined> {
+    const a = await this.get(`/ops/orders/${encodeURIComponent(orderId)}`);
+    if (a.status !== 200) return undefined;
+    const history = (a.body as { history?: { status: string; at: string }[] }).history ?? [];
+    return history.find((h) => h.status === 'cancelled' || h.status === 'expired')?.at;
+  }
+
   async read(stock: readonly { skuId: string; date: string }[]): Promise<EngineView> {
     const view: EngineView = { read_at_ms: Date.now(), inventory: new Map(), orders: new Map(), rules: [], skus: new Map(), unreadable: [] };
     for (const { skuId, date } of stock) {
@@ -101,6 +119,12 @@ export class EngineReader {
       const orders = await this.ordersOf(skuId, date);
       if (typeof orders === 'string') view.unreadable.push(orders);
       else for (const o of orders) view.orders.set(o.orderId, o);
+    }
+    for (const o of view.orders.values()) {
+      if (o.status !== 'refund_required') continue;
+      const ended = await this.endOf(o.orderId);
+      if (ended === undefined) view.unreadable.push(`the history of ${o.orderId} could not be read`);
+      else o.endedAt = ended;
     }
     const rules = await this.get('/v1/limit-rules');
     if (rules.status === 200 && Array.isArray(rules.body)) view.rules = rules.body as Rule[];

@@ -82,6 +82,25 @@ export function paymentsHonoured(facts: RunFacts, view: EngineView): CheckResult
   return v.result('payment callbacks honoured', `${facts.payments.length} callbacks (duplicates, failures and late ones included), ${refunds} answered refund_required`);
 }
 
+/**
+ * A cancel answered 200 left the order cancelled (or refund_required: a payment that came after it);
+ * the requests of one (buyer, Idempotency-Key, body) were answered one order, never two.
+ */
+export function cancelsAndKeysHonoured(facts: RunFacts, view: EngineView): CheckResult {
+  const v = new Violations();
+  let cancelled = 0;
+  for (const c of facts.cancels) {
+    if (c.status !== 200) continue;
+    cancelled++;
+    const o = view.orders.get(c.orderId);
+    if (o && o.status !== 'cancelled' && o.status !== 'refund_required') v.add(`${c.orderId} was answered cancelled, and is now ${o.status}`);
+  }
+  for (const [key, ids] of facts.keyedOrders) {
+    if (ids.size > 1) v.add(`one Idempotency-Key (${key.split('\n').slice(0, 2).join(', ')}) was answered ${ids.size} different orders: ${[...ids].join(', ')}`);
+  }
+  return v.result('cancels and Idempotency-Keys honoured', `${cancelled} cancels answered 200 still cancelled; ${facts.keyedOrders.size} keyed requests answered one order each`);
+}
+
 /** 5xx only as the contract's 503 `overloaded` or `unavailable`; every request answered. */
 export function noUnexpected5xx(facts: RunFacts): CheckResult {
   const v = new Violations();

@@ -10,7 +10,7 @@
 // listing shows (`visit`), each at the time it was recorded, against the orders created after it.
 import { DAY_MS, type Rule } from '../../engine/rules.ts';
 import type { CheckResult } from '../run/results.ts';
-import type { EngineView, ListedOrder, SkuFacts } from './engine-view.ts';
+import { releasedAt, type EngineView, type ListedOrder, type SkuFacts } from './engine-view.ts';
 import type { RunFacts } from './run-facts.ts';
 import { Violations } from './violations.ts';
 
@@ -38,7 +38,7 @@ function inWindow(rule: Rule, created_ms: number, now_ms: number): boolean {
 
 /** Live at `at_ms`: counted now, or released only after that time. */
 function liveAt(o: ListedOrder, at_ms: number): boolean {
-  return COUNTED.has(o.status) || Date.parse(o.updatedAt) > at_ms;
+  return COUNTED.has(o.status) || releasedAt(o) > at_ms;
 }
 
 export function rulesRespected(facts: RunFacts, view: EngineView): CheckResult {

@@ -53,6 +53,8 @@ export interface RunFacts {
   lastRuleChange_ms: number | undefined;
   /** The SKU/dates the run touched. */
   stock: { skuId: string; date: string }[];
+  /** The order ids answered 201 to the requests of each (buyer, Idempotency-Key, body): one each, by the contract. */
+  keyedOrders: Map<string, Set<string>>;
 }
 
 type StockTarget = { skuId: string; date: string };
@@ -93,6 +95,7 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     stockChanges_ms: new Map(),
     lastRuleChange_ms: undefined,
     stock: stockOfLines(log.lines),
+    keyedOrders: new Map(),
   };
   for (const o of log.orders.values()) facts.orders.set(o.orderId, o);
 
@@ -115,6 +118,12 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
       const key = keyed[n];
       const first = key !== undefined ? firstSent.get(key) : undefined;
       const error = answer && (answer.body as { error?: string } | undefined)?.error;
+      const made = answer?.status === 201 ? (answer.body as { orderId?: unknown } | undefined)?.orderId : undefined;
+      if (key !== undefined && typeof made === 'string') {
+        const ids = facts.keyedOrders.get(key);
+        if (ids) ids.add(made);
+        else facts.keyedOrders.set(key, new Set([made]));
+      }
       if (target && answer?.status === 409 && error === 'sold_out') {
         const qty = Number((line.body as { qty?: unknown }).qty);
         facts.soldOut.push({

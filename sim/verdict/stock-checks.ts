@@ -2,7 +2,7 @@
 // counts are exactly the orders it lists as holding stock (so nothing is left reserved without an
 // order once expiries ran); and no buyer was refused as sold out while stock stayed free.
 import type { CheckResult } from '../run/results.ts';
-import { stockKey, type EngineView, type ListedOrder } from './engine-view.ts';
+import { releasedAt, stockKey, type EngineView, type ListedOrder } from './engine-view.ts';
 import type { RunFacts } from './run-facts.ts';
 import { Violations } from './violations.ts';
 
@@ -84,7 +84,7 @@ export function noUndersell(facts: RunFacts, view: EngineView, margin_ms: number
     let list = changes.get(key);
     if (!list) changes.set(key, (list = []));
     list.push({ t: Date.parse(o.createdAt), d: o.qty });
-    if (o.status === 'cancelled' || o.status === 'expired' || o.status === 'refund_required') list.push({ t: Date.parse(o.updatedAt), d: -o.qty });
+    if (o.status === 'cancelled' || o.status === 'expired' || o.status === 'refund_required') list.push({ t: releasedAt(o), d: -o.qty });
   }
   for (const [key, list] of changes) timelines.set(key, new TakenTimeline(list));
   let judged = 0;

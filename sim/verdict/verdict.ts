@@ -2,7 +2,7 @@
 // It passes only when every check passes; a check that could not read what it needs fails.
 import type { CheckResult, Verdict } from '../run/results.ts';
 import type { EngineView } from './engine-view.ts';
-import { deliveredOnce, noUnexpected5xx, ordersDurable, paymentsHonoured } from './order-checks.ts';
+import { cancelsAndKeysHonoured, deliveredOnce, noUnexpected5xx, ordersDurable, paymentsHonoured } from './order-checks.ts';
 import { rulesRespected } from './rule-check.ts';
 import type { RunFacts } from './run-facts.ts';
 import { noOversell, noUndersell, stockAccounted } from './stock-checks.ts';
@@ -30,6 +30,7 @@ export function judge(facts: RunFacts, view: EngineView, options: VerdictOptions
     rulesRespected(facts, view),
     deliveredOnce(facts, view),
     paymentsHonoured(facts, view),
+    cancelsAndKeysHonoured(facts, view),
     noUnexpected5xx(facts),
   ];
   return { passed: checks.every((c) => c.passed), checks };

@@ -164,6 +164,13 @@ describe('the verdict', () => {
     ok.listed[1] = { ...ok.listed[1]!, status: 'cancelled', updatedAt: iso(22) };
     ok.listed.push({ ...ok.listed[1]!, orderId: 'o3', status: 'reserved', createdAt: iso(25), updatedAt: iso(25) });
     expect(failed(ok)).not.toContain('purchase rules respected');
+    // Cancelled, then paid late (refund_required: its updatedAt is the payment's): it stopped counting
+    // at its cancel, which its history gives (endedAt), not at the late payment.
+    const late = scenario();
+    late.listed[1] = { ...late.listed[1]!, status: 'refund_required', updatedAt: iso(60), endedAt: iso(22) };
+    late.listed.push({ ...late.listed[1]!, orderId: 'o3', status: 'reserved', createdAt: iso(25), updatedAt: iso(25), endedAt: undefined });
+    late.inventory = { total: 3, reserved: 1, sold: 1, available: 1 };
+    expect(failed(late)).toEqual([]);
   });
 
   it('fails an order taken from a buyer past a no-show maximum, not one taken before the no-show', () => {
@@ -195,6 +202,35 @@ describe('the verdict', () => {
     const stuck = scenario();
     stuck.listed[0] = { ...stuck.listed[0]!, status: 'paid', deliveries: 0, delivery: undefined };
     expect(failed(stuck)).toContain('every paid order delivered exactly once');
+  });
+
+  it('fails a cancel answered 200 whose order is not cancelled, and one Idempotency-Key answered two orders', () => {
+    const cancelled = scenario();
+    cancelled.lines.push({ t: 55, method: 'POST', path: '/v1/orders/{orderId}/cancel', user: 'u2', orderRef: 2 });
+    cancelled.results.push({ line: 6, route: 'r', sent_ms: 55, answered_ms: 56, status: 200 });
+    cancelled.answers.set(6, { line: 6, orderId: 'o2', status: 200, body: { orderId: 'o2', status: 'cancelled' }, sent_ms: 55, answered_ms: 56 });
+    cancelled.listed[1] = { ...cancelled.listed[1]!, status: 'cancelled', updatedAt: iso(56) };
+    cancelled.inventory = { total: 3, reserved: 0, sold: 1, available: 2 };
+    expect(failed(cancelled)).toEqual([]);
+    const paidAfter = scenario();
+    paidAfter.lines.push(cancelled.lines[6]!);
+    paidAfter.results.push(cancelled.results[6]!);
+    paidAfter.answers.set(6, cancelled.answers.get(6)!);
+    paidAfter.listed[1] = { ...paidAfter.listed[1]!, status: 'paid', paymentId: 'p9', updatedAt: iso(57) };
+    paidAfter.inventory = { total: 3, reserved: 0, sold: 2, available: 1 };
+    const v = verdictOf(paidAfter).checks.find((c) => c.name === 'cancels and Idempotency-Keys honoured')!;
+    expect([v.passed, v.violations[0]]).toEqual([false, 'o2 was answered cancelled, and is now paid']);
+
+    const twice = scenario();
+    const keyed = { t: 60, method: 'POST', path: '/v1/orders', user: 'u5', idempotencyKey: 'k-5', body: { skuId: 's1', date: '2027-01-01', qty: 1 } } as RecordedLine;
+    twice.lines.push(keyed, { ...keyed, t: 70 });
+    for (const [line, orderId] of [[6, 'o5'], [7, 'o6']] as const) {
+      twice.results.push({ line, route: 'r', sent_ms: twice.lines[line]!.t, answered_ms: twice.lines[line]!.t + 1, status: 201 });
+      twice.answers.set(line, { line, status: 201, body: { orderId }, sent_ms: twice.lines[line]!.t, answered_ms: twice.lines[line]!.t + 1 });
+    }
+    const keys = verdictOf(twice).checks.find((c) => c.name === 'cancels and Idempotency-Keys honoured')!;
+    expect(keys.passed).toBe(false);
+    expect(keys.violations[0]).toContain('answered 2 different orders: o5, o6');
   });
 
   it('fails a signed callback not answered 200, and a 5xx that is not the contract\'s 503', () => {
