@@ -23,9 +23,13 @@ export function unitsByKey(view: EngineView): Map<string, { reserved: number; so
   return out;
 }
 
-export function noOversell(facts: RunFacts, view: EngineView): CheckResult {
+export function noOversell(facts: RunFacts, view: EngineView, margin_ms = 0): CheckResult {
   const v = new Violations();
   const units = unitsByKey(view);
+  // At every moment, not only at the end: reservations granted past the stock and released again
+  // (expired by the run's clock jump) leave no trace in the end state. Judged from the SKU/date's last
+  // stock change on, against its total then (the total now).
+  const timelines = takenTimelines(view, 'releases first');
   for (const { skuId, date } of facts.stock) {
     const key = stockKey(skuId, date);
     const inv = view.inventory.get(key);
@@ -34,8 +38,27 @@ export function noOversell(facts: RunFacts, view: EngineView): CheckResult {
     if (inv.reserved < 0 || inv.sold < 0 || inv.available < 0) v.add(`${key}: a negative count (${JSON.stringify(inv)})`);
     const u = units.get(key);
     if (u && u.reserved + u.sold > inv.total) v.add(`${key}: the orders hold ${u.reserved + u.sold} units of a total of ${inv.total}`);
+    const changes = [...(facts.stockChanges_ms.get(key) ?? []), ...(facts.stockChanges_ms.get(`${skuId}/*`) ?? [])];
+    const from = changes.length > 0 ? facts.started_wall_ms + Math.max(...changes) + margin_ms : -Infinity;
+    const most = timelines.get(key)?.maxIn(from, Infinity) ?? 0;
+    if (most > inv.total) v.add(`${key}: the orders held ${most} units at once of a total of ${inv.total}`);
   }
-  return v.result('no SKU/date oversold', `reserved + sold ≤ total, by the live actors and by the orders, on ${facts.stock.length} SKU/dates`);
+  return v.result('no SKU/date oversold', `reserved + sold ≤ total, by the live actors and by the orders, now and at every moment since each SKU/date's last stock change, on ${facts.stock.length} SKU/dates`);
+}
+
+/** Each SKU/date's units taken over time: an order holds its qty from its creation until it was cancelled or expired (paid ones for good). */
+function takenTimelines(view: EngineView, atOneInstant: 'takes first' | 'releases first'): Map<string, TakenTimeline> {
+  const changes = new Map<string, { t: number; d: number }[]>();
+  for (const o of view.orders.values()) {
+    const key = stockKey(o.skuId, o.date);
+    let list = changes.get(key);
+    if (!list) changes.set(key, (list = []));
+    list.push({ t: Date.parse(o.createdAt), d: o.qty });
+    if (o.status === 'cancelled' || o.status === 'expired' || o.status === 'refund_required') list.push({ t: releasedAt(o), d: -o.qty });
+  }
+  const out = new Map<string, TakenTimeline>();
+  for (const [key, list] of changes) out.set(key, new TakenTimeline(list, atOneInstant));
+  return out;
 }
 
 /**
@@ -77,16 +100,8 @@ export function stockAccounted(facts: RunFacts, view: EngineView, options: { exp
  */
 export function noUndersell(facts: RunFacts, view: EngineView, margin_ms: number): CheckResult {
   const v = new Violations();
-  const timelines = new Map<string, TakenTimeline>();
-  const changes = new Map<string, { t: number; d: number }[]>();
-  for (const o of view.orders.values()) {
-    const key = stockKey(o.skuId, o.date);
-    let list = changes.get(key);
-    if (!list) changes.set(key, (list = []));
-    list.push({ t: Date.parse(o.createdAt), d: o.qty });
-    if (o.status === 'cancelled' || o.status === 'expired' || o.status === 'refund_required') list.push({ t: releasedAt(o), d: -o.qty });
-  }
-  for (const [key, list] of changes) timelines.set(key, new TakenTimeline(list));
+  // At one instant, takes before releases: the higher count gives the refusal the benefit of the doubt.
+  const timelines = takenTimelines(view, 'takes first');
   let judged = 0;
   for (const s of facts.soldOut) {
     // A repeat of a keyed request gets the first answer again: decided as early as the first was sent.
@@ -110,9 +125,9 @@ export class TakenTimeline {
   /** Sparse table: level k holds the max of taken over 2^k consecutive steps. */
   private readonly table: number[][] = [];
 
-  constructor(changes: { t: number; d: number }[]) {
-    // At one instant, takes before releases: the higher count gives the refusal the benefit of the doubt.
-    changes.sort((a, b) => a.t - b.t || b.d - a.d);
+  /** `atOneInstant`: which of a take and a release at the same ms comes first (the benefit of the doubt goes to what is judged). */
+  constructor(changes: { t: number; d: number }[], atOneInstant: 'takes first' | 'releases first' = 'takes first') {
+    changes.sort(atOneInstant === 'takes first' ? (a, b) => a.t - b.t || b.d - a.d : (a, b) => a.t - b.t || a.d - b.d);
     const taken: number[] = [];
     let n = 0;
     for (const c of changes) {
@@ -130,7 +145,7 @@ export class TakenTimeline {
     }
   }
 
-  /** The most units taken at any moment of [from, to]. */
+  /** The most units taken at any moment of [from, to] (`to` may be Infinity). */
   maxIn(from: number, to: number): number {
     // The step in force at `from` is the last change at or before it (none: nothing taken yet).
     const first = this.lastAtOrBefore(from);

@@ -23,7 +23,7 @@ export function judge(facts: RunFacts, view: EngineView, options: VerdictOptions
   };
   const checks = [
     readable,
-    noOversell(facts, view),
+    noOversell(facts, view, options.clock_margin_ms),
     stockAccounted(facts, view, { ...(options.expiredBy_ms !== undefined ? { expiredBy_ms: options.expiredBy_ms } : {}), grace_ms: options.clock_margin_ms }),
     noUndersell(facts, view, options.clock_margin_ms),
     ordersDurable(facts, view),

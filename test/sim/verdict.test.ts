@@ -96,6 +96,24 @@ describe('the verdict', () => {
     expect(failed(s)).toContain('no SKU/date oversold');
   });
 
+  it('fails a SKU/date oversold for a while, even if the end state is within the total', () => {
+    const s = scenario();
+    // Two more reservations overlap the two orders held (3 units of stock), then end.
+    s.listed.push(
+      { ...s.listed[1]!, orderId: 'o3', userId: 'u3', status: 'cancelled', createdAt: iso(22), updatedAt: iso(30) },
+      { ...s.listed[1]!, orderId: 'o4', userId: 'u4', status: 'expired', createdAt: iso(24), updatedAt: iso(35) },
+    );
+    const oversold = verdictOf(s).checks.find((c) => c.name === 'no SKU/date oversold')!;
+    expect([oversold.passed, oversold.violations]).toEqual([false, ['s1/2027-01-01: the orders held 4 units at once of a total of 3']]);
+    // One of them released the very millisecond the other was taken: never more than 3 at once.
+    const ok = scenario();
+    ok.listed.push(
+      { ...ok.listed[1]!, orderId: 'o3', userId: 'u3', status: 'cancelled', createdAt: iso(22), updatedAt: iso(24) },
+      { ...ok.listed[1]!, orderId: 'o4', userId: 'u4', status: 'expired', createdAt: iso(24), updatedAt: iso(35) },
+    );
+    expect(failed(ok)).toEqual([]);
+  });
+
   it('fails stock reserved without an order, and a reservation left past its expiry', () => {
     const s = scenario();
     s.inventory = { total: 3, reserved: 2, sold: 1, available: 0 };
