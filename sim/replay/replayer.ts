@@ -202,6 +202,8 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
   };
 
   const pending: Promise<void>[] = [];
+  /** The last line sent on each referenced order, answered or not: the next one on it waits for it. */
+  const lastOnOrder = new Map<number, Promise<unknown>>();
   for (let n = 0; n < lines.length; n++) {
     const line = lines[n]!;
     if (options.speed !== 'max') {
@@ -214,7 +216,12 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
       await slotFree.promise;
     }
     inFlight++;
-    const task = runLine(n, line, adminBarrier).finally(() => {
+    // Lines on one order keep their recorded order (a cancel before a payment stays so, however late
+    // the order's own answer comes); an admin line (a stock change) waits for every line before it.
+    const ref = orderRefOf(line);
+    const previous = ref !== undefined ? lastOnOrder.get(ref) : undefined;
+    const barrier = isAdminLine(line) ? Promise.allSettled([adminBarrier, ...pending]) : previous ? Promise.all([adminBarrier, previous]) : adminBarrier;
+    const task = runLine(n, line, barrier).finally(() => {
       inFlight--;
       done++;
       options.onAnswer?.(done);
@@ -225,6 +232,7 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
     // An order line nobody answers (a crash in runLine) must not leave its referrers waiting.
     if (orderIds.has(n)) task.catch(() => orderIds.get(n)!.resolve(undefined));
     if (isAdminLine(line)) adminBarrier = task.catch(() => undefined);
+    if (ref !== undefined) lastOnOrder.set(ref, task.catch(() => undefined));
     pending.push(task);
   }
   await Promise.all(pending);

@@ -1,7 +1,7 @@
 // Proves the replayer's ordering rules against a fake engine that records what arrives and when:
 // lines are sent at their time scaled by --speed, a line that refers to an order waits for that
-// order's answer and carries its id, a reference to an order line that got no order is skipped
-// and counted, admin lines act as barriers, payments are signed over their exact bytes and
+// order's answer and carries its id (and for the previous line on that order), a reference to an
+// order line that got no order is skipped and counted, admin lines act as barriers both ways, payments are signed over their exact bytes and
 // repeat the recorded paymentId, and the in-flight bound holds.
 import { describe, expect, it } from 'vitest';
 import { createAuth } from '../../http/auth.ts';
@@ -80,6 +80,33 @@ describe('the replayer', () => {
     // Nothing was sent before the admin line's answer came.
     expect(fake.received[1]!.at_ms - fake.received[0]!.at_ms).toBeGreaterThanOrEqual(4);
     expect(log.orders.get(1)!.orderId).toBe('order-a');
+  });
+
+  it('keeps the recorded order of the lines on one order, and sends an admin line after every line before it', async () => {
+    const events: string[] = [];
+    const transport: Transport = {
+      async send(r: SimRequest): Promise<SimAnswer> {
+        const what = `${r.method} ${r.path}`;
+        events.push(`sent ${what}`);
+        // The order's answer is slow; every other answer quick.
+        await new Promise((resolve) => setTimeout(resolve, r.path === '/v1/orders' ? 50 : 5));
+        events.push(`answered ${what}`);
+        if (r.path === '/v1/orders') return { status: 201, body: { orderId: 'o-a', skuId: 's', date: 'open', qty: 1, amountCents: 700, expiresAt: new Date().toISOString() } };
+        return { status: 200, body: { status: 'cancelled' } };
+      },
+      async close() {},
+    };
+    const lines: RecordedLine[] = [
+      order(0, 'a'),
+      { t: 1, method: 'POST', path: '/v1/orders/{orderId}/cancel', user: 'a', orderRef: 0 },
+      { t: 2, method: 'POST', path: '/v1/payments/callback', payment: true, body: { orderRef: 0, status: 'succeeded', paymentId: 'late' } },
+    ];
+    await replay(lines, transport, new Credentials(secrets), { speed: 'max', concurrency_max: 10 });
+    expect(events.indexOf('sent POST /v1/payments/callback')).toBeGreaterThan(events.indexOf('answered POST /v1/orders/o-a/cancel'));
+
+    events.length = 0;
+    await replay([order(0, 'b'), { t: 1, method: 'PUT', path: '/v1/skus/s/stock/open', admin: true, body: { total: 5 } }], transport, new Credentials(secrets), { speed: 'max', concurrency_max: 10 });
+    expect(events.indexOf('sent PUT /v1/skus/s/stock/open')).toBeGreaterThan(events.indexOf('answered POST /v1/orders'));
   });
 
   it('never has more requests in flight than asked', async () => {
