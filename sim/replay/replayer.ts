@@ -153,8 +153,10 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
     } else if (line.body !== undefined) {
       body = JSON.stringify(line.body);
     }
-    // A malformed callback kept as received: signed over its exact bytes, so it meets the same validation.
-    if (!line.payment && line.path === PAYMENT_CALLBACK_PATH && body !== undefined) {
+    // A malformed callback kept as received. One whose body is not JSON is signed over its exact bytes,
+    // so it meets the same validation (400 again). One with a JSON body goes unsigned (401): it may
+    // have been refused only for its Content-Type, and sent signed as JSON it would pay its order.
+    if (!line.payment && line.path === PAYMENT_CALLBACK_PATH && line.rawBody !== undefined && body !== undefined) {
       headers['stampede-signature'] = credentials.paymentSignature(body, line.badSignature !== true);
     }
     if (body !== undefined) headers['content-type'] = 'application/json';

@@ -109,6 +109,24 @@ describe('the replayer', () => {
     expect(events.indexOf('sent PUT /v1/skus/s/stock/open')).toBeGreaterThan(events.indexOf('answered POST /v1/orders'));
   });
 
+  it('signs a recorded malformed callback only when its body is not JSON (one with a JSON body could pay when sent signed)', async () => {
+    const fake = new FakeEngine(() => ({ status: 400, body: { error: 'invalid_request' } }));
+    const body = { orderId: 'o-from-the-recording', paymentId: 'p', amountCents: 700, status: 'succeeded' };
+    await replay(
+      [
+        { t: 0, method: 'POST', path: '/v1/payments/callback', body, outcome: { status: 400, error: 'invalid_request' } },
+        { t: 1, method: 'POST', path: '/v1/payments/callback', rawBody: 'not json', outcome: { status: 400, error: 'invalid_request' } },
+      ],
+      fake,
+      new Credentials(secrets),
+      { speed: 'max', concurrency_max: 1 },
+    );
+    const auth = createAuth({ ...secrets, now: () => Date.now() });
+    const [json, raw] = fake.received.map((r) => r.request);
+    expect(json!.headers['stampede-signature']).toBeUndefined();
+    expect(auth.verifyPaymentSignature(Buffer.from(raw!.body!), raw!.headers['stampede-signature'])).toBe(true);
+  });
+
   it('never has more requests in flight than asked', async () => {
     const lines = Array.from({ length: 60 }, (_, i) => order(0, `u${i}`));
     const fake = new FakeEngine(() => ({ status: 409, body: { error: 'sold_out' } }), 3);
