@@ -18,7 +18,16 @@ export function ordersDurable(facts: RunFacts, view: EngineView): CheckResult {
       v.add(`line ${f.line}: order ${f.orderId} is ${o.userId} ${o.skuId}/${o.date} ×${o.qty}, answered as ${f.user} ${f.skuId}/${f.date} ×${f.qty}`);
     }
   }
-  return v.result('every 201 is an order', `${facts.orders.size} orders answered 201, each listed by the engine with its buyer, SKU/date and qty`);
+  // And the other way: every order the engine made was answered 201 to some request of the run. One
+  // that was not was made for a request answered with an error (a 503 whose write committed after
+  // all), which "changed nothing" by the contract.
+  let unanswered = 0;
+  for (const o of view.orders.values()) {
+    if (facts.orders.has(o.orderId)) continue;
+    unanswered++;
+    v.add(`order ${o.orderId} (${o.userId} ${o.skuId}/${o.date} ×${o.qty}) was made, but no request of the run was answered 201 with it`);
+  }
+  return v.result('every 201 is an order', `${facts.orders.size} orders answered 201, each listed by the engine with its buyer, SKU/date and qty; ${view.orders.size} listed, ${unanswered} of them never answered 201`);
 }
 
 /** Delivered once, to the right count, card keys never shared; `paid` left only where delivery waits. */

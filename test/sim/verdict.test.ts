@@ -78,6 +78,12 @@ function verdictOf(s: Scenario) {
   return judge(runFacts(log, T0), view, { clock_margin_ms: 5 });
 }
 
+/** The run's own answer (201) for an order a test adds to the engine's listing: it was made for a request of the run. */
+function answered(s: Scenario, o: ListedOrder): void {
+  const line = 1_000 + s.orders.size;
+  s.orders.set(line, { line, orderId: o.orderId, user: o.userId, skuId: o.skuId, date: o.date, qty: o.qty, amountCents: o.amountCents, expiresAt_ms: Date.parse(o.expiresAt), sent_ms: 0, answered_ms: 1 });
+}
+
 function failed(s: Scenario): string[] {
   return verdictOf(s).checks.filter((c) => !c.passed).map((c) => c.name);
 }
@@ -111,6 +117,7 @@ describe('the verdict', () => {
       { ...ok.listed[1]!, orderId: 'o3', userId: 'u3', status: 'cancelled', createdAt: iso(22), updatedAt: iso(24) },
       { ...ok.listed[1]!, orderId: 'o4', userId: 'u4', status: 'expired', createdAt: iso(24), updatedAt: iso(35) },
     );
+    for (const o of ok.listed.slice(2)) answered(ok, o);
     expect(failed(ok)).toEqual([]);
   });
 
@@ -162,6 +169,14 @@ describe('the verdict', () => {
     expect(other.violations).toEqual(['line 5: s1/2027-01-01 answered sold_out for 5, yet at most 2 of 10 units were taken while it was decided']);
   });
 
+  it('fails an order the engine made that no request was answered 201 with (a request answered with an error changed something)', () => {
+    const s = scenario();
+    s.listed.push({ ...s.listed[1]!, orderId: 'o-ghost', userId: 'u7', createdAt: iso(45) });
+    s.inventory = { total: 3, reserved: 2, sold: 1, available: 0 };
+    const check = verdictOf(s).checks.find((c) => c.name === 'every 201 is an order')!;
+    expect([check.passed, check.violations]).toEqual([false, ['order o-ghost (u7 s1/2027-01-01 ×1) was made, but no request of the run was answered 201 with it']]);
+  });
+
   it('fails a 201 the engine does not list', () => {
     const s = scenario();
     s.listed = s.listed.filter((o) => o.orderId !== 'o2');
@@ -188,6 +203,7 @@ describe('the verdict', () => {
     late.listed[1] = { ...late.listed[1]!, status: 'refund_required', updatedAt: iso(60), endedAt: iso(22) };
     late.listed.push({ ...late.listed[1]!, orderId: 'o3', status: 'reserved', createdAt: iso(25), updatedAt: iso(25), endedAt: undefined });
     late.inventory = { total: 3, reserved: 1, sold: 1, available: 1 };
+    answered(late, late.listed[2]!);
     expect(failed(late)).toEqual([]);
   });
 
