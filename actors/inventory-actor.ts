@@ -201,8 +201,10 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   stopped(): void {
     this.cancelExpiry?.();
-    // Discarded with a write in flight (a crash): it may still commit, and its `$committed` will not
-    // reach a discarded incarnation, so the limited releases it holds are in doubt (as after a failed write).
+    // Discarded with a write in flight (failed, or a crash meanwhile): it may have committed, or still
+    // commit, and its `$committed` will not reach a discarded incarnation, so the releases of limited
+    // reservations it holds are in doubt. Their buyers' limit actors settle those holds now by what the
+    // recovered SKU/date says, rather than at their next load.
     for (const r of this.inFlight?.limitedReleases ?? []) this.deps.observer.limitedInDoubt(r.userId, r.orderId);
   }
 
@@ -259,6 +261,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // Everything after the snapshot is handed to the projector again (idempotent), and what it
     // settled is kept for reads until the projector confirms it.
     this.trackProjected(r.reprojected);
+    for (const e of r.reprojected) this.rememberAnswer(e);
     this.deps.projector.enqueue(this.stream, r.reprojected, r.seq, this.state.reservations.size, this.recoveredOutboxRanges(r.outboxFromSeq, r.seq, r.outboxKinds));
     this.phase = 'ready';
     this.deps.observer.availability(this.stream, available(this.state));
@@ -349,7 +352,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
         // this write is pending or in flight (its first ask timed out, say) gets this answer once it
         // is durable, instead of making a second reservation. A failed write discards it with the
         // incarnation.
-        if (projected.idempotency) this.unprojectedIdempotency.set(`${projected.idempotency.userId}\u0000${projected.idempotency.key}`, { row: projected.idempotency, seq: projected.seq });
+        this.rememberAnswer(projected);
       }
     }
     if (attached && decision.reply.outcome === 'sold') this.pending.attached.push(attached);
@@ -417,15 +420,10 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   private onCommitFailed(error: unknown, ctx: ActorContext<InventoryMessage>): void {
     const failure = new UnavailableError(`journal write of ${this.stream} failed`, { cause: error });
-    // A failed write may still have committed (its answer was lost): the releases of limited
-    // reservations it held are in doubt, so their buyers' limit actors settle those holds by what the
-    // recovered SKU/date says, now rather than at their next load.
-    for (const r of this.inFlight?.limitedReleases ?? []) this.deps.observer.limitedInDoubt(r.userId, r.orderId);
     for (const w of this.inFlight?.waiters ?? []) ctx.fail(w.env, failure);
     for (const w of this.pending.waiters) ctx.fail(w.env, failure);
-    this.inFlight = undefined;
-    this.pending = { events: [], attached: [], limitedReleases: [], kinds: 0, projected: [], waiters: [], firstSeq: this.durableSeq + 1, liveAfter: 0 };
-    // The in-memory state holds decisions that are not durable: discard it and recover.
+    // The in-memory state holds decisions that are not durable: discard it and recover. (stopped()
+    // tells the in-doubt releases of the failed write: it may have committed after all.)
     this.discarded = true;
     ctx.restart();
   }
@@ -448,8 +446,12 @@ export class InventoryActor implements Behavior<InventoryMessage> {
         if (row.status === 'reserved') this.settled.delete(row.orderId);
         else this.settled.set(row.orderId, { seq: e.seq, order: { ...row } });
       }
-      if (e.idempotency) this.unprojectedIdempotency.set(`${e.idempotency.userId}\u0000${e.idempotency.key}`, { row: e.idempotency, seq: e.seq });
     }
+  }
+
+  /** An Idempotency-Key's answer, kept until the read model has it (the store answers it then). */
+  private rememberAnswer(e: ProjectedEvent): void {
+    if (e.idempotency) this.unprojectedIdempotency.set(`${e.idempotency.userId}\u0000${e.idempotency.key}`, { row: e.idempotency, seq: e.seq });
   }
 
   private onProjected(seq: number): void {

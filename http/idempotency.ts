@@ -97,29 +97,27 @@ export class IdempotencyGate {
     return this.entries.size;
   }
 
-  /** Drops the oldest settled entries past retain_ms (insertion order is about settling order). */
+  /** Drops a few of the oldest settled entries past retain_ms, as requests come. */
   private trimOld(): void {
-    const now = this.options.now();
-    const retain = Math.max(this.options.retain_ms ?? IDEMPOTENCY_MEMORY_MS, this.options.keep_min_ms);
-    let dropped = 0;
-    for (const [id, e] of this.entries) {
-      if (dropped >= TRIM_PER_CALL || e.settledAt === undefined || now - e.settledAt < retain) break;
-      this.entries.delete(id);
-      dropped++;
-    }
+    const limit = this.entries.size - TRIM_PER_CALL;
+    this.dropOldest(Math.max(this.options.retain_ms ?? IDEMPOTENCY_MEMORY_MS, this.options.keep_min_ms), () => this.entries.size > limit);
   }
 
+  /** When full, drops the oldest settled entries past keep_min_ms until there is room. */
   private makeRoom(): boolean {
-    if (this.entries.size < this.options.entries_max) return true;
+    const max = this.options.entries_max;
+    if (this.entries.size < max) return true;
+    this.dropOldest(this.options.keep_min_ms, () => this.entries.size >= max);
+    return this.entries.size < max;
+  }
+
+  /** Drops entries settled at least `age_ms` ago, oldest first (Map iteration is insertion order), while `more()`. */
+  private dropOldest(age_ms: number, more: () => boolean): void {
     const now = this.options.now();
-    // Map iteration is insertion order: the oldest first.
     for (const [id, e] of this.entries) {
-      if (this.entries.size < this.options.entries_max) break;
-      if (e.settledAt !== undefined && (now - e.settledAt >= this.options.keep_min_ms || now - e.settledAt >= IDEMPOTENCY_TTL_MS)) {
-        this.entries.delete(id);
-      } else break;
+      if (!more() || e.settledAt === undefined || now - e.settledAt < age_ms) break;
+      this.entries.delete(id);
     }
-    return this.entries.size < this.options.entries_max;
   }
 }
 
