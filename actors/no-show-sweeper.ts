@@ -11,6 +11,7 @@ import { DAY_MS } from '../engine/index.ts';
 import type { ProjectionStore } from '../persistence/ports.ts';
 import type { Catalog } from './catalog.ts';
 import type { OrderService } from './order-service.ts';
+import { ResumingOrderScan } from './order-scan.ts';
 
 export interface NoShowSweepReport {
   /** Orders newly recorded as no-shows. */
@@ -30,8 +31,7 @@ export interface NoShowSweeperDeps {
 
 export class NoShowSweeper {
   private running: Promise<NoShowSweepReport> | undefined;
-  /** The last order the previous pass looked at (undefined: start from the first). */
-  private cursor: string | undefined;
+  private readonly scan = new ResumingOrderScan();
 
   constructor(private readonly deps: NoShowSweeperDeps) {}
 
@@ -48,23 +48,13 @@ export class NoShowSweeper {
     const report: NoShowSweepReport = { noShows: 0, checked: 0 };
     // Goes on where the previous pass stopped: delivered orders that are never marked (a manual or
     // card-key SKU's with a date) cannot fill every pass's budget and hide the ticket orders after them.
-    let after = this.cursor;
-    while (report.checked < this.deps.orders_per_run_max) {
-      const page = await this.deps.projection.unvisitedDelivered(today, Math.min(500, this.deps.orders_per_run_max - report.checked), after);
-      if (page.length === 0) {
-        after = undefined; // the end: the next pass starts from the first
-        break;
-      }
-      for (const o of page) {
-        after = o.orderId;
-        report.checked++;
-        const sku = this.deps.catalog.sku(o.skuId);
-        if (!sku || sku.delivery !== 'ticket') continue;
-        const at = Date.parse(`${o.date}T00:00:00Z`) + DAY_MS;
-        if (await this.deps.orders.recordNoShow(o, sku, at)) report.noShows++;
-      }
+    for await (const o of this.scan.pass(this.deps.orders_per_run_max, (limit, after) => this.deps.projection.unvisitedDelivered(today, limit, after))) {
+      report.checked++;
+      const sku = this.deps.catalog.sku(o.skuId);
+      if (!sku || sku.delivery !== 'ticket') continue;
+      const at = Date.parse(`${o.date}T00:00:00Z`) + DAY_MS;
+      if (await this.deps.orders.recordNoShow(o, sku, at)) report.noShows++;
     }
-    this.cursor = after;
     return report;
   }
 }

@@ -13,6 +13,7 @@ import type { CardKeyStore, ProjectionStore } from '../persistence/ports.ts';
 import type { Catalog } from './catalog.ts';
 import type { InventoryInspection, InventoryMessage } from './inventory-actor.ts';
 import type { DeliverOutcome, Result } from './order-service.ts';
+import { ResumingOrderScan } from './order-scan.ts';
 import type { ActorKind } from './runtime/index.ts';
 
 export type FindingKind =
@@ -70,7 +71,7 @@ export class Reconciler {
   /** Where the round robin over SKU/dates continues next run. */
   private streamCursor = 0;
   /** The last paid order looked at by the previous run (undefined: start from the first). */
-  private paidCursor: string | undefined;
+  private readonly paidScan = new ResumingOrderScan();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -116,46 +117,35 @@ export class Reconciler {
 
   private async paidOrders(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
     const cutoff = this.deps.now() - this.deps.limits.delivery_grace_ms;
-    // Continues where the previous run stopped: paid orders that legitimately stay paid (a manual
-    // SKU's, orders waiting for card keys) cannot fill every run's budget and hide the ones after them.
-    let after = this.paidCursor;
+    // Continues where the previous run stopped (paid orders that legitimately stay paid, a manual
+    // SKU's or those waiting for card keys, cannot hide the ones after them), also after a throw.
     let failedInARow = 0;
-    while (checked.paidOrders < this.deps.limits.paid_orders_per_run_max) {
-      const page = await this.deps.projection.ordersByStatus('paid', Math.min(500, this.deps.limits.paid_orders_per_run_max - checked.paidOrders), after);
-      if (page.length === 0) {
-        after = undefined; // the end: the next run starts from the first paid order
-        break;
+    for await (const o of this.paidScan.pass(this.deps.limits.paid_orders_per_run_max, (limit, after) => this.deps.projection.ordersByStatus('paid', limit, after))) {
+      checked.paidOrders++;
+      const sku = this.deps.catalog.sku(o.skuId);
+      if (!sku || sku.delivery === 'manual' || o.updatedAt > cutoff) continue;
+      let r: Result<DeliverOutcome>;
+      try {
+        r = await this.deps.deliverPaid(o.orderId);
+        failedInARow = 0;
+      } catch (error) {
+        // One order that cannot be delivered now (an ask timing out, a busy actor) is reported and
+        // the others are still repaired; many in a row mean a dependency is down: stop until the next run.
+        const why = error instanceof Error ? error.message : String(error);
+        found({ kind: 'paid_not_delivered', id: o.orderId, detail: `delivery failed: ${why}; tried again next run`, action: 'reported' });
+        if (++failedInARow >= PAID_DELIVERIES_FAILED_IN_A_ROW_MAX) {
+          throw new Error(`${failedInARow} deliveries in a row failed (the last: ${why}); the paid orders after ${o.orderId} wait for the next run`);
+        }
+        continue;
       }
-      for (const o of page) {
-        checked.paidOrders++;
-        after = o.orderId;
-        const sku = this.deps.catalog.sku(o.skuId);
-        if (!sku || sku.delivery === 'manual' || o.updatedAt > cutoff) continue;
-        let r: Result<DeliverOutcome>;
-        try {
-          r = await this.deps.deliverPaid(o.orderId);
-          failedInARow = 0;
-        } catch (error) {
-          // One order that cannot be delivered now (an ask timing out, a busy actor) is reported and
-          // the others are still repaired; many in a row mean a dependency is down: stop until the next run.
-          const why = error instanceof Error ? error.message : String(error);
-          found({ kind: 'paid_not_delivered', id: o.orderId, detail: `delivery failed: ${why}; tried again next run`, action: 'reported' });
-          if (++failedInARow >= PAID_DELIVERIES_FAILED_IN_A_ROW_MAX) {
-            this.paidCursor = after;
-            throw new Error(`${failedInARow} deliveries in a row failed (the last: ${why}); the paid orders after ${o.orderId} wait for the next run`);
-          }
-          continue;
-        }
-        if (!r.ok) {
-          found({ kind: 'paid_not_delivered', id: o.orderId, detail: `delivery refused: ${r.error}: ${r.message}`, action: 'reported' });
-        } else if (r.value === 'delivered') {
-          found({ kind: 'paid_not_delivered', id: o.orderId, detail: `paid at ${new Date(o.updatedAt).toISOString()}, delivered now`, action: 'repaired' });
-        } else if (r.value === 'awaiting_card_keys') {
-          found({ kind: 'awaiting_card_keys', id: o.orderId, detail: `${o.skuId} has no card keys left; the order waits for an upload`, action: 'reported' });
-        }
+      if (!r.ok) {
+        found({ kind: 'paid_not_delivered', id: o.orderId, detail: `delivery refused: ${r.error}: ${r.message}`, action: 'reported' });
+      } else if (r.value === 'delivered') {
+        found({ kind: 'paid_not_delivered', id: o.orderId, detail: `paid at ${new Date(o.updatedAt).toISOString()}, delivered now`, action: 'repaired' });
+      } else if (r.value === 'awaiting_card_keys') {
+        found({ kind: 'awaiting_card_keys', id: o.orderId, detail: `${o.skuId} has no card keys left; the order waits for an upload`, action: 'reported' });
       }
     }
-    this.paidCursor = after;
   }
 
   private async liveReservations(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
