@@ -20,6 +20,9 @@
 //   re-drives paid-but-undelivered orders in paid order, which parks them again. After a failed write
 //   this incarnation restarts (to reload the window from the store) and hands the orders it had
 //   parked to `onParkedDropped`, for the engine to re-drive.
+// - An ask may bring its order's `delivered` record, made from the keys picked for it: it is written
+//   in the assignment's transaction (one commit for both instead of two in a row on the paid order's
+//   way to delivered), and the reply says `recorded`.
 // - A failed write fails the asks waiting on it with UnavailableError. A write that failed may still
 //   have committed (a timeout): the next ask for such an order finds its keys with `assignedTo`, and a
 //   key it took cannot be given again because the store refuses it.
@@ -44,7 +47,19 @@ export type DeliveryMessage =
    * Keys for a paid order of this SKU. `fresh`: no key can have been assigned to the order yet (its
    * order actor paid it and has not asked before), so the store is not asked which keys it holds.
    */
-  | { type: 'assign'; orderId: string; qty: number; fresh?: boolean }
+  | {
+      type: 'assign';
+      orderId: string;
+      qty: number;
+      fresh?: boolean;
+      /**
+       * The order's `delivered` journal record, given the keys picked for it: written in the same
+       * transaction as the assignment (the order is delivered with its keys or not at all, in one
+       * commit), and the reply says `recorded`. Only for keys picked by this ask, not for keys the
+       * order holds already (a repeated ask), nor for an order served later from the parked queue.
+       */
+      record?: (keyIds: number[]) => JournalRecord | undefined;
+    }
   /** Keys were uploaded (tell): reload the window and serve the parked orders. */
   | { type: 'keys_added' }
   /** Ops: answered with a DeliveryInspection. */
@@ -55,8 +70,8 @@ export type DeliveryMessage =
   | { type: '$recheck' };
 
 export type DeliveryReply =
-  /** The order's keys (the same ones on every ask), durable. */
-  | { outcome: 'assigned'; keyIds: number[] }
+  /** The order's keys (the same ones on every ask), durable; `recorded`: with the ask's `record`. */
+  | { outcome: 'assigned'; keyIds: number[]; recorded?: true }
   /** The pool cannot cover the order now: it is parked and will be served when keys arrive. */
   | { outcome: 'awaiting' }
   /** Too many orders parked already (parked_orders_max): try again later. */
@@ -150,6 +165,8 @@ interface PendingAssignment {
   waiters: Envelope<DeliveryMessage>[];
   /** Served from the parked queue: announced with onAssigned once durable. */
   fromParked: boolean;
+  /** The first waiter's journal record (its `record`), written with the assignment. */
+  journal?: JournalRecord | undefined;
 }
 
 /** What one write carries: the assignments and journal events decided since the previous write. */
@@ -355,7 +372,8 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
         return;
       }
       if (covered) {
-        this.tick.assignments.set(orderId, { keyIds: this.take(qty), waiters: [env], fromParked: false });
+        const keyIds = this.take(qty);
+        this.tick.assignments.set(orderId, { keyIds, waiters: [env], fromParked: false, journal: riding(msg, keyIds) });
         return;
       }
     }
@@ -470,8 +488,9 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   // ---- writing -------------------------------------------------------------------------------
 
   /**
-   * Makes this tick durable: the assignments in one CardKeyStore.assign, the journal event (if any)
-   * through the group committer, both at once; then answers. Throws WriteFailed (after failing the
+   * Makes this tick durable: the assignments in one CardKeyStore.assign (with the `delivered` records
+   * of the orders whose asks brought one), the journal event (if any) through the group committer,
+   * both at once; then answers. Throws WriteFailed (after failing the
    * asks that waited on the failed part) when either write failed.
    */
   private async flush(ctx: ActorContext<DeliveryMessage>): Promise<void> {
@@ -486,15 +505,17 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     const record: JournalRecord | undefined =
       events.length > 0 ? { stream: this.stream, seq: this.seq + 1, lastSeq: this.seq + events.length, at: now, events } : undefined;
 
+    const riders: JournalRecord[] = [];
+    for (const a of tick.assignments.values()) if (a.journal) riders.push(a.journal);
     const [stored, journaled] = await Promise.allSettled([
-      assignments.length > 0 ? this.deps.cardKeys.assign(assignments, now) : Promise.resolve(),
+      assignments.length > 0 ? this.deps.cardKeys.assign(assignments, now, riders) : Promise.resolve(),
       record ? this.deps.committer.commit(record) : Promise.resolve(),
     ]);
 
     if (stored.status === 'fulfilled') {
       for (const [orderId, a] of tick.assignments) {
         this.remember(orderId, a.keyIds);
-        for (const env of a.waiters) ctx.reply(env, assigned(a.keyIds));
+        a.waiters.forEach((env, i) => ctx.reply(env, assigned(a.keyIds, i === 0 && a.journal !== undefined)));
         if (a.fromParked) this.announce(orderId, a.keyIds);
       }
     } else {
@@ -589,8 +610,18 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   }
 }
 
-function assigned(keyIds: number[]): DeliveryReply {
-  return { outcome: 'assigned', keyIds: [...keyIds] };
+function assigned(keyIds: number[], recorded = false): DeliveryReply {
+  return recorded ? { outcome: 'assigned', keyIds: [...keyIds], recorded: true } : { outcome: 'assigned', keyIds: [...keyIds] };
+}
+
+/** The ask's journal record for the keys picked for it; none if it has none (or its maker fails: the order then writes its own). */
+function riding(msg: Extract<DeliveryMessage, { type: 'assign' }>, keyIds: number[]): JournalRecord | undefined {
+  if (!msg.record) return undefined;
+  try {
+    return msg.record([...keyIds]);
+  } catch {
+    return undefined;
+  }
 }
 
 function validAssign(msg: { orderId: unknown; qty: unknown }, limits: DeliveryLimits): boolean {

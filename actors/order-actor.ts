@@ -84,13 +84,21 @@ export interface OrderActorDeps {
   release(orderId: string, userId: string): Promise<boolean>;
   /**
    * Card keys for the order from its SKU's delivery actor, or 'awaiting' while the pool is empty.
-   * `fresh`: no key can be assigned to the order yet (the delivery actor need not look).
+   * `fresh`: no key can be assigned to the order yet (the delivery actor need not look). `record`:
+   * this stream's next record (the `delivered`) made from the keys picked; `recorded` says it was
+   * written in the assignment's transaction.
    */
-  assignKeys(skuId: string, orderId: string, qty: number, fresh: boolean): Promise<number[] | 'awaiting'>;
+  assignKeys(skuId: string, orderId: string, qty: number, fresh: boolean, record?: (keyIds: number[]) => JournalRecord | undefined): Promise<AssignedKeys | 'awaiting'>;
   sku(skuId: string): { delivery: Delivery; merchantId: string } | undefined;
   /** The SKU/date stream of the order (its read-model rows are filed under it). */
   inventoryStreamOf(order: { skuId: string; date: string }): string;
   observer: OrderObserver;
+}
+
+/** An order's card keys; `recorded`: its `delivered` record was written with them (see assignKeys). */
+export interface AssignedKeys {
+  keyIds: number[];
+  recorded: boolean;
 }
 
 export interface OrderObserver {
@@ -251,15 +259,35 @@ export class OrderActor implements Behavior<OrderMessage> {
       // no one has (a later ask, e.g. after a failed one, lets the delivery actor look).
       const fresh = this.paidHere && !this.keysAsked;
       this.keysAsked = true;
-      const keys = await this.deps.assignKeys(state.skuId, this.orderId, state.qty, fresh);
+      // The `delivered` rides in the assignment's transaction when the keys are picked now: one
+      // commit instead of the assignment's and then this stream's.
+      let riding: { record: JournalRecord; events: OrderEvent[] } | undefined;
+      const paid = state;
+      const record = (keyIds: number[]): JournalRecord | undefined => {
+        const d = decideOrder(paid, { type: 'deliver', delivery: { kind: 'card_key', keyIds } }, this.deps.now());
+        riding = d.events.length > 0 ? { record: this.recordOf(d.events), events: d.events } : undefined;
+        return riding?.record;
+      };
+      const keys = await this.deps.assignKeys(state.skuId, this.orderId, state.qty, fresh, record);
       if (keys === 'awaiting') return { outcome: 'awaiting', order: state, reason: 'card_keys' };
-      delivery = { kind: 'card_key', keyIds: keys };
+      if (keys.recorded) {
+        if (!riding) throw new UnavailableError(`order ${this.orderId}: its delivery was recorded with no record made`);
+        this.committed(riding.record, riding.events);
+        this.observeDelivered(state);
+        return { outcome: 'ok', order: this.state!, changed: true };
+      }
+      delivery = { kind: 'card_key', keyIds: keys.keyIds };
     }
     const d = decideOrder(state, { type: 'deliver', delivery }, this.deps.now());
     await this.persist(d.events);
-    const paidAt = [...state.history].reverse().find((h) => h.status === 'paid')?.at;
-    if (d.events.length > 0 && paidAt !== undefined) this.deps.observer.delivered(this.deps.now() - paidAt);
+    if (d.events.length > 0) this.observeDelivered(state);
     return { outcome: 'ok', order: this.state!, changed: d.events.length > 0 };
+  }
+
+  /** Tells the observer how long the order (`paid`, as it was) took from paid to delivered. */
+  private observeDelivered(paid: OrderState): void {
+    const paidAt = [...paid.history].reverse().find((h) => h.status === 'paid')?.at;
+    if (paidAt !== undefined) this.deps.observer.delivered(this.deps.now() - paidAt);
   }
 
   /** Reads this order's stream; if it does not settle the order, asks the inventory what it knows. */

@@ -30,7 +30,7 @@ import type { Catalog } from './catalog.ts';
 import type { DeliveryMessage, DeliveryReply } from './delivery-actor.ts';
 import type { InventoryInspection, InventoryMessage, LiveOrder, ReplayReply } from './inventory-actor.ts';
 import { SOLD_OUT_MESSAGE } from './inventory-projection.ts';
-import type { InventoryView, OrderActorReply, OrderMessage } from './order-actor.ts';
+import type { AssignedKeys, InventoryView, OrderActorReply, OrderMessage } from './order-actor.ts';
 import type { BuyerInspection, HoldFate, LimitMessage } from './limit-actor.ts';
 import { OverloadedError, type ActorKind } from './runtime/index.ts';
 import { UnavailableError } from './errors.ts';
@@ -528,9 +528,15 @@ export class OrderService {
     return this.limits.ask<BuyerInspection>(userId, { type: 'inspect' });
   }
 
-  async assignKeys(skuId: string, orderId: string, qty: number, fresh = false): Promise<number[] | 'awaiting'> {
-    const reply = await this.delivery.ask<DeliveryReply>(skuId, { type: 'assign', orderId, qty, fresh });
-    if (reply.outcome === 'assigned') return reply.keyIds;
+  async assignKeys(
+    skuId: string,
+    orderId: string,
+    qty: number,
+    fresh = false,
+    record?: (keyIds: number[]) => JournalRecord | undefined,
+  ): Promise<AssignedKeys | 'awaiting'> {
+    const reply = await this.delivery.ask<DeliveryReply>(skuId, record ? { type: 'assign', orderId, qty, fresh, record } : { type: 'assign', orderId, qty, fresh });
+    if (reply.outcome === 'assigned') return { keyIds: reply.keyIds, recorded: reply.recorded === true };
     if (reply.outcome === 'awaiting') return 'awaiting';
     throw new OverloadedError(`card-key delivery of ${skuId} is overloaded`);
   }

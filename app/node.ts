@@ -239,7 +239,7 @@ export class StampedeNode {
       noteWrittenWhileReserved: (id) => this.orders.noteWrittenWhileReserved(id),
       confirmSold: (id, paymentId, record) => this.orders.confirmSold(id, paymentId, record),
       release: (id, userId) => this.orders.release(id, userId),
-      assignKeys: (skuId, id, qty, fresh) => this.orders.assignKeys(skuId, id, qty, fresh),
+      assignKeys: (skuId, id, qty, fresh, record) => this.orders.assignKeys(skuId, id, qty, fresh, record),
       sku: (skuId) => this.catalog.sku(skuId),
       inventoryStreamOf: (o) => inventoryStream(o.skuId, o.date),
       observer: {

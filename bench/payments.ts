@@ -37,9 +37,11 @@
 // Reconciliation is off (STAMPEDE_RECONCILE_INTERVAL_MS=0): only the bus path delivers.
 //
 // A design that pays under 90% of the offered rate is flagged OVERLOADED: its latencies are then
-// mostly the client's queue (BENCH_RATE lower finds the rate it sustains). Sharing the process
-// costs the node: in a CPU profile at 2,000/s, undici took ~5% of the main thread and the bench's
-// own loop, subscriber and trace stamps ~3%; a node serving real providers would not carry them.
+// mostly the client's queue (BENCH_RATE lower finds the rate it sustains). The payment provider (the
+// open loop, undici) and the merchant's subscriber run on a worker thread (bench/payments-client.mjs),
+// as the other machines they are in a sale: on the server's thread they took ~8% of it (a CPU profile
+// at 2,000/s) and sent and stamped late whenever it was busy. The trace stamps stay on the server's
+// thread (they wrap its objects).
 //
 // This machine has 2 cores shared with other work: load from anything else distorts the figures
 // (the script prints the load average before it starts, the CPU each process used, and the SQL
@@ -61,7 +63,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import type { Pool as MysqlPool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { connect, type NatsConnection } from 'nats';
-import { Pool } from 'undici';
+import { Worker } from 'node:worker_threads';
 import type { StampedeNode } from '../app/node.ts';
 import { OUTBOX_ROW_SPAN } from '../actors/journal-outbox.ts';
 import { createAuth } from '../http/auth.ts';
@@ -172,80 +174,75 @@ interface LoopOutcome {
 }
 
 /**
- * Sends the planned callbacks open loop: each at its due time (timer granularity ~1 ms), whatever
- * the answers do; undici queues what exceeds its connections. Bodies and signatures are made before
- * t0 so that the loop does little more than hand requests to the pool.
+ * The payment provider and the merchant's subscriber, on a worker thread of their own
+ * (bench/payments-client.mjs): they are other machines in a real sale, so they neither wait for the
+ * engine's event loop nor take its time. Times come back on this thread's performance.now() clock.
  */
-async function openLoop(url: string, orders: OrderRef[], planned: Planned[]): Promise<LoopOutcome> {
-  const pool = new Pool(url, { connections: CONNECTIONS, pipelining: 1, headersTimeout: CALLBACK_TIMEOUT_MS, bodyTimeout: CALLBACK_TIMEOUT_MS });
-  const t_s = Math.floor(Date.now() / 1000);
-  const requests = planned.map((p) => {
-    const o = orders[p.order]!;
-    const raw = JSON.stringify({ orderId: o.orderId, paymentId: `pay-${o.orderId}`, amountCents: o.amountCents, status: 'succeeded' });
-    return { raw, signature: signPayment(SECRETS.STAMPEDE_PAYMENT_SECRET, raw, t_s) };
-  });
-  const n = planned.length;
-  const out: LoopOutcome = {
-    t0: 0,
-    plan: planned,
-    dispatched: new Float64Array(n).fill(Number.NaN),
-    answered: new Float64Array(n).fill(Number.NaN),
-    status: new Uint16Array(n),
-    orderStatus: new Array<string>(n).fill(''),
-    errors: 0,
-    firstError: undefined,
-  };
-  // Open every connection before t0, so connecting is not measured.
-  await Promise.all(Array.from({ length: CONNECTIONS }, () => pool.request({ path: '/healthz', method: 'GET' }).then((r) => r.body.dump())));
-  try {
-    await new Promise<void>((resolve) => {
-      let next = 0;
-      let open = 0;
-      const t0 = (out.t0 = performance.now() + 10);
-      const fire = (k: number) => {
-        open++;
-        out.dispatched[k] = performance.now();
-        const r = requests[k]!;
-        pool
-          .request({
-            path: CALLBACK_PATH,
-            method: 'POST',
-            headers: { 'content-type': 'application/json', 'stampede-signature': r.signature },
-            body: r.raw,
-          })
-          .then(async (res) => {
-            const text = await res.body.text();
-            out.answered[k] = performance.now();
-            out.status[k] = res.statusCode;
-            if (res.statusCode === 200) out.orderStatus[k] = (JSON.parse(text) as { status: string }).status;
-            else {
-              out.errors++;
-              out.firstError ??= `${res.statusCode} ${text.slice(0, 200)}`;
-            }
-          })
-          .catch((error: unknown) => {
-            out.answered[k] = performance.now();
-            out.errors++;
-            out.firstError ??= String(error);
-          })
-          .finally(() => {
-            open--;
-            if (next >= n && open === 0) resolve();
-          });
-      };
-      const tick = () => {
-        const now = performance.now();
-        while (next < n && t0 + planned[next]!.due_ms <= now) fire(next++);
-        if (next < n) setTimeout(tick, Math.max(0, t0 + planned[next]!.due_ms - performance.now()));
-        else if (open === 0) resolve();
-      };
-      setTimeout(tick, Math.max(0, t0 - performance.now()));
+class Client {
+  private readonly worker = new Worker(new URL('./payments-client.mjs', import.meta.url), { workerData: { mainTimeOrigin: performance.timeOrigin } });
+  private readonly waiting = new Map<number, { resolve: (m: ClientAnswer) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  /** Called with each message the subscriptions receive, stamped on arrival. */
+  onEvent: (subject: string, data: string, at: number) => void = () => {};
+
+  constructor() {
+    this.worker.on('message', (m: ClientAnswer | { type: 'events'; items: { subject: string; at: number; data: string }[] }) => {
+      if (m.type === 'events') {
+        for (const e of m.items) this.onEvent(e.subject, e.data, e.at);
+        return;
+      }
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (m.type === 'failed') w?.reject(new Error(`bench client: ${m.error}`));
+      else w?.resolve(m);
     });
-  } finally {
-    await pool.close();
+    this.worker.on('error', (error) => {
+      for (const w of this.waiting.values()) w.reject(error);
+      this.waiting.clear();
+    });
   }
-  return out;
+
+  private ask(msg: Record<string, unknown>): Promise<ClientAnswer> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ ...msg, id });
+    });
+  }
+
+  async subscribe(natsUrl: string, subjects: string[]): Promise<void> {
+    await this.ask({ type: 'subscribe', natsUrl, subjects });
+  }
+
+  /**
+   * Sends the planned callbacks open loop: each at its due time (timer granularity ~1 ms), whatever
+   * the answers do; undici queues what exceeds its connections. Bodies and signatures are made here,
+   * before t0, so the loop does little more than hand requests to the pool.
+   */
+  async openLoop(url: string, orders: OrderRef[], planned: Planned[]): Promise<LoopOutcome> {
+    const t_s = Math.floor(Date.now() / 1000);
+    const requests = planned.map((p) => {
+      const o = orders[p.order]!;
+      const raw = JSON.stringify({ orderId: o.orderId, paymentId: `pay-${o.orderId}`, amountCents: o.amountCents, status: 'succeeded' });
+      return { raw, signature: signPayment(SECRETS.STAMPEDE_PAYMENT_SECRET, raw, t_s) };
+    });
+    const answer = await this.ask({
+      type: 'loop', url, path: CALLBACK_PATH, connections: CONNECTIONS, timeout_ms: CALLBACK_TIMEOUT_MS, requests, due_ms: planned.map((p) => p.due_ms),
+    });
+    if (answer.type !== 'loop_done') throw new Error(`bench client answered ${answer.type}`);
+    return { ...answer.outcome, plan: planned };
+  }
+
+  async close(): Promise<void> {
+    await this.ask({ type: 'close' }).catch(() => {});
+    await this.worker.terminate();
+  }
 }
+
+type ClientAnswer =
+  | { type: 'subscribed' | 'closed'; id: number }
+  | { type: 'failed'; id: number; error: string }
+  | { type: 'loop_done'; id: number; outcome: Omit<LoopOutcome, 'plan'> };
 
 interface CallbackFigures {
   first: number;
@@ -335,16 +332,18 @@ function pidOf(name: string): number | undefined {
 /** CPU used by this process, mariadbd and (when given) the bench's nats-server, in % of one core. */
 class CpuMeter {
   private readonly mariadb = pidOf('mariadbd') ?? pidOf('mysqld');
-  private start = { self: process.cpuUsage(), mariadb: 0, nats: 0, at: 0 };
+  private start = { self: process.cpuUsage(), mariadb: 0, nats: 0, at: 0, loop: performance.eventLoopUtilization() };
   constructor(private readonly natsPid?: number) {}
   begin(): void {
-    this.start = { self: process.cpuUsage(), mariadb: cpuSeconds(this.mariadb), nats: cpuSeconds(this.natsPid), at: performance.now() };
+    this.start = { self: process.cpuUsage(), mariadb: cpuSeconds(this.mariadb), nats: cpuSeconds(this.natsPid), at: performance.now(), loop: performance.eventLoopUtilization() };
   }
-  end(): { self_pct: number; mariadb_pct: number; nats_pct: number } {
+  /** `self_pct`: every thread of this process (the client's worker included); `main_pct`: the server's event loop busy. */
+  end(): { self_pct: number; main_pct: number; mariadb_pct: number; nats_pct: number } {
     const s = (performance.now() - this.start.at) / 1000;
     const self = process.cpuUsage(this.start.self);
     return {
       self_pct: ((self.user + self.system) / 1e6 / s) * 100,
+      main_pct: performance.eventLoopUtilization(this.start.loop).utilization * 100,
       mariadb_pct: ((cpuSeconds(this.mariadb) - this.start.mariadb) / s) * 100,
       nats_pct: ((cpuSeconds(this.natsPid) - this.start.nats) / s) * 100,
     };
@@ -503,10 +502,10 @@ class EventLog {
     this.deliveredMessages = new Uint16Array(orders);
   }
 
-  onDelivered(data: Uint8Array): void {
-    const at = performance.now();
+  /** A delivered event `data` (JSON) received at `at` (this thread's clock). */
+  onDelivered(data: string, at: number): void {
     this.messages++;
-    const e = JSON.parse(Buffer.from(data).toString('utf8')) as { eventId: string; orderId: string };
+    const e = JSON.parse(data) as { eventId: string; orderId: string };
     const i = this.indexOf.get(e.orderId);
     if (i === undefined) {
       this.foreign++;
@@ -521,9 +520,8 @@ class EventLog {
     }
   }
 
-  onPaid(data: Uint8Array): void {
-    const at = performance.now();
-    const e = JSON.parse(Buffer.from(data).toString('utf8')) as { orderId: string };
+  onPaid(data: string, at: number): void {
+    const e = JSON.parse(data) as { orderId: string };
     const i = this.indexOf.get(e.orderId);
     if (i !== undefined && Number.isNaN(this.paidAt[i]!)) this.paidAt[i] = at;
   }
@@ -620,7 +618,7 @@ interface StampedeResult {
   jetstream: { paid: number; delivered: number };
   keys: KeyCheck;
   metrics: { paidToDelivered_avg_ms: number; paidToDelivered_le50_share: number; callback_avg_ms: number; commit_avg_ms: number; commit_events_avg: number; deliveries: Record<string, number>; published: Record<string, number>; conflicts: number };
-  cpu: { self_pct: number; mariadb_pct: number; nats_pct: number };
+  cpu: { self_pct: number; main_pct: number; mariadb_pct: number; nats_pct: number };
   /** SQL statements MariaDB received per paid order while measuring (all clients). */
   statements_per_order: number;
   loop_delay_p99_ms: number;
@@ -703,6 +701,7 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
   process.once('exit', killNats);
   let engine: TestEngine | undefined;
   let nc: NatsConnection | undefined;
+  let client: Client | undefined;
   try {
     engine = await startEngine(
       { kind: 'mysql', url: dbUrl, redisUrl: REDIS },
@@ -722,18 +721,16 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
     trace?.install(node);
 
     nc = await connect({ servers: nats.url, name: 'bench-payments' });
-    nc.subscribe(DELIVERED_SUBJECT, {
-      callback: (error, msg) => {
-        if (error) return;
-        log.onDelivered(msg.data);
-        warmLog.onDelivered(msg.data);
-      },
-    });
-    nc.subscribe(PAID_SUBJECT, { callback: (error, msg) => !error && log.onPaid(msg.data) });
-    await nc.flush(); // the subscriptions are registered with the server before the first payment
+    client = new Client();
+    client.onEvent = (subject, data, at) => {
+      if (subject === PAID_SUBJECT) return log.onPaid(data, at);
+      log.onDelivered(data, at);
+      warmLog.onDelivered(data, at);
+    };
+    await client.subscribe(nats.url, [DELIVERED_SUBJECT, PAID_SUBJECT]);
 
     if (warm.length > 0) {
-      const w = await openLoop(engine.url, warm, plan(warm.length, RATE_PER_S, DUPLICATE_SHARE, SEED + 1));
+      const w = await client.openLoop(engine.url, warm, plan(warm.length, RATE_PER_S, DUPLICATE_SHARE, SEED + 1));
       if (!(await until(() => warmLog.delivered >= warm.length, performance.now() + SETTLE_MS))) {
         throw new Error(`warm-up: ${warmLog.delivered} of ${warm.length} orders delivered (callback errors ${w.errors}: ${w.firstError})`);
       }
@@ -748,7 +745,7 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
     const statementsBefore = await sqlStatements();
     cpu.begin();
     loopDelay.enable();
-    const loop = await openLoop(engine.url, orders, plan(ORDERS, RATE_PER_S, DUPLICATE_SHARE, SEED));
+    const loop = await client.openLoop(engine.url, orders, plan(ORDERS, RATE_PER_S, DUPLICATE_SHARE, SEED));
     const callbacks = callbackFigures(loop);
     // Delivered within SETTLE_MS after the last callback was answered, or never (for this bench).
     await until(() => log.delivered >= ORDERS, callbacks.lastAnswer + SETTLE_MS);
@@ -864,6 +861,7 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
       setup_s,
     };
   } finally {
+    await client?.close();
     await nc?.close().catch(() => {});
     await engine?.stop().catch((error: unknown) => console.error('stopping the node:', error));
     await nats.dispose();
@@ -1003,7 +1001,7 @@ interface BaselineResult {
   callbacks: CallbackFigures;
   delivered: number;
   keys: { assigned: number; orders: number; minPerOrder: number; maxPerOrder: number; ok: boolean };
-  cpu: { self_pct: number; mariadb_pct: number; nats_pct: number };
+  cpu: { self_pct: number; main_pct: number; mariadb_pct: number; nats_pct: number };
   statements_per_order: number;
   flushLogAtCommit: number;
 }
@@ -1011,6 +1009,7 @@ interface BaselineResult {
 async function runBaseline(dbUrl: string): Promise<BaselineResult> {
   const pool = mysql.createPool({ uri: dbUrl, connectionLimit: BASELINE_POOL, waitForConnections: true, queueLimit: 0, connectTimeout: 5_000 });
   let server: Server | undefined;
+  let client: Client | undefined;
   try {
     await pool.query(`DROP TABLE IF EXISTS ${B_ORDERS}, ${B_KEYS}`);
     await pool.query(`CREATE TABLE ${B_ORDERS} (
@@ -1036,11 +1035,12 @@ async function runBaseline(dbUrl: string): Promise<BaselineResult> {
     for (const c of held) c.release();
     const started = await startBaselineServer(pool, (orderId) => (orderId.startsWith(`${WARM_SKU}-`) ? WARM_SKU : SKU));
     server = started.server;
-    if (warm.length > 0) await openLoop(started.url, warm, plan(warm.length, RATE_PER_S, DUPLICATE_SHARE, SEED + 1));
+    client = new Client();
+    if (warm.length > 0) await client.openLoop(started.url, warm, plan(warm.length, RATE_PER_S, DUPLICATE_SHARE, SEED + 1));
     const cpu = new CpuMeter();
     const statementsBefore = await sqlStatements();
     cpu.begin();
-    const loop = await openLoop(started.url, orders, plan(ORDERS, RATE_PER_S, DUPLICATE_SHARE, SEED));
+    const loop = await client.openLoop(started.url, orders, plan(ORDERS, RATE_PER_S, DUPLICATE_SHARE, SEED));
     const cpuUse = cpu.end();
     const statements = (await sqlStatements()) - statementsBefore;
     const callbacks = callbackFigures(loop);
@@ -1063,6 +1063,7 @@ async function runBaseline(dbUrl: string): Promise<BaselineResult> {
     keys.ok = keys.assigned === ORDERS * QTY && keys.orders === ORDERS && keys.minPerOrder === QTY && keys.maxPerOrder === QTY;
     return { callbacks, delivered: Number(delivered[0]!.n), keys, cpu: cpuUse, statements_per_order: statements / ORDERS, flushLogAtCommit: Number(flush[0]!.f) };
   } finally {
+    await client?.close();
     if (server) await new Promise<void>((resolve) => { server!.close(() => resolve()); server!.closeAllConnections(); });
     await pool.end();
   }
@@ -1123,7 +1124,7 @@ async function main(): Promise<void> {
   );
   console.log(
     `  load average ${load.toFixed(2)} on ${2} cores shared with other work${load >= 1 ? ' — NOT QUIET: other load distorts these figures' : ''}; ` +
-      'the load generator, the subscriber and the server share this process',
+      'the server runs on the main thread, the load generator and the subscriber on a worker thread of this process',
   );
   const started = performance.now();
   const dbUrl = await freshDatabase(MYSQL, DATABASE);
@@ -1144,7 +1145,7 @@ async function main(): Promise<void> {
         `journal write avg ${fmt(s.metrics.commit_avg_ms, 2)} ms for ${fmt(s.metrics.commit_events_avg)} events; deliveries ${JSON.stringify(s.metrics.deliveries)}; events published ${JSON.stringify(s.metrics.published)}; conflicts ${s.metrics.conflicts}`,
     );
     console.log(
-      `  cpu: this process ${s.cpu.self_pct.toFixed(0)}%, mariadbd ${s.cpu.mariadb_pct.toFixed(0)}%, nats-server ${s.cpu.nats_pct.toFixed(0)}% of a core; ${fmt(s.statements_per_order)} SQL statements per paid order; event-loop delay p99 ${fmt(s.loop_delay_p99_ms)} max ${fmt(s.loop_delay_max_ms)} ms`,
+      `  cpu: this process ${s.cpu.self_pct.toFixed(0)}% (the server's event loop busy ${s.cpu.main_pct.toFixed(0)}%), mariadbd ${s.cpu.mariadb_pct.toFixed(0)}%, nats-server ${s.cpu.nats_pct.toFixed(0)}% of a core; ${fmt(s.statements_per_order)} SQL statements per paid order; event-loop delay p99 ${fmt(s.loop_delay_p99_ms)} max ${fmt(s.loop_delay_max_ms)} ms`,
     );
     if (s.stages && s.answerStages) {
       console.log('  where payment → delivered goes (per order, stamped in the node; stages in order, they add up to the total):');

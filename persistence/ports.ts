@@ -238,9 +238,11 @@ export interface CardKeyStore {
   /**
    * Records the assignments in one transaction, all or nothing. A key row can be assigned once:
    * throws CardKeyConflictError (and records nothing) if any key is already assigned, or is not a
-   * key of that SKU.
+   * key of that SKU. `journal`: records appended to the journal in the same transaction (the
+   * orders' `delivered`, decided on these keys): the keys and the records are durable together or
+   * not at all; a record whose (stream, seq) exists fails the whole call (JournalConflictError).
    */
-  assign(assignments: readonly CardKeyAssignment[], at: number): Promise<void>;
+  assign(assignments: readonly CardKeyAssignment[], at: number, journal?: readonly JournalRecord[]): Promise<void>;
   /** The ids of the keys assigned to the order, ascending (empty if none). */
   assignedTo(orderId: string): Promise<number[]>;
   /** The same for many orders at once (a delivery actor's batch): every asked order is in the map, with [] if it has none. */

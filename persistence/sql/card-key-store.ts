@@ -11,10 +11,13 @@
 // updated in ascending (sku, id) order, so two transactions lock rows in the same order and cannot
 // deadlock each other. No locking read comes first: the UPDATE is the check. In the same transaction
 // each order is then checked to hold only the keys of this call, so an order never gets a second set.
+// Journal records may ride in the same transaction (the orders' `delivered`, decided on these keys):
+// an order is then delivered with its keys or not at all, in one commit instead of two in a row.
 import { CardKeyConflictError } from '../errors.ts';
-import type { CardKeyAssignment, CardKeyStore } from '../ports.ts';
+import type { CardKeyAssignment, CardKeyStore, JournalRecord } from '../ports.ts';
 import type { SqlDatabase } from './database.ts';
 import { chunks, statement_rows_max } from './dialect.ts';
+import { journalInserts } from './journal-store.ts';
 
 /** Keys in one upload (the API's bound). */
 export const card_keys_per_add_max = 10_000;
@@ -74,9 +77,13 @@ export class SqlCardKeyStore implements CardKeyStore {
     return rows.map((r) => Number(r.id));
   }
 
-  async assign(assignments: readonly CardKeyAssignment[], at: number): Promise<void> {
+  async assign(assignments: readonly CardKeyAssignment[], at: number, journal: readonly JournalRecord[] = []): Promise<void> {
     const rows = checkAssignments(assignments);
-    if (rows.length === 0) return;
+    if (rows.length === 0) {
+      if (journal.length > 0) throw new RangeError('card keys: journal records come with the assignments they were decided on');
+      return;
+    }
+    const appended = journalInserts(this.db, journal);
     // Thrown inside the transaction to roll it back; SqlDatabase maps whatever a transaction throws
     // as a driver error, so it is remembered here and rethrown as itself once the rollback is done.
     let conflict: CardKeyConflictError | undefined;
@@ -117,6 +124,7 @@ export class SqlCardKeyStore implements CardKeyStore {
             throw conflict;
           }
         }
+        for (const statement of appended) await this.db.run('cardKeys.assign', statement.sql, statement.params, trx, 'journal_conflict');
       });
     } catch (error) {
       if (conflict) throw conflict;

@@ -160,30 +160,38 @@ export class SqlJournalStore implements JournalStore {
   }
 
   private statements(records: readonly JournalRecord[]): SqlStatement[] {
-    const out: SqlStatement[] = [];
-    let params: unknown[] = [];
-    let rows = 0;
-    let bytes = 0;
-    const flush = () => {
-      if (rows === 0) return;
-      out.push({ sql: this.db.dialect.insert('journal', columns, rows), params });
-      params = [];
-      rows = 0;
-      bytes = 0;
-    };
-    for (const r of records) {
-      checkRecord(r);
-      const events = Buffer.from(JSON.stringify(r.events));
-      if (rows > 0 && (rows >= journal_rows_per_statement_max || bytes + events.length > journal_statement_bytes_max)) {
-        flush();
-      }
-      params.push(r.stream, r.seq, r.lastSeq, r.at, events);
-      rows += 1;
-      bytes += events.length;
-    }
-    flush();
-    return out;
+    return journalInserts(this.db, records);
   }
+}
+
+/**
+ * The multi-row INSERTs that append `records` to the journal (a transaction that must hold journal
+ * records with its own rows uses them too: a card-key assignment with the orders' `delivered`).
+ */
+export function journalInserts(db: Pick<SqlDatabase, 'dialect'>, records: readonly JournalRecord[]): SqlStatement[] {
+  const out: SqlStatement[] = [];
+  let params: unknown[] = [];
+  let rows = 0;
+  let bytes = 0;
+  const flush = () => {
+    if (rows === 0) return;
+    out.push({ sql: db.dialect.insert('journal', columns, rows), params });
+    params = [];
+    rows = 0;
+    bytes = 0;
+  };
+  for (const r of records) {
+    checkRecord(r);
+    const events = Buffer.from(JSON.stringify(r.events));
+    if (rows > 0 && (rows >= journal_rows_per_statement_max || bytes + events.length > journal_statement_bytes_max)) {
+      flush();
+    }
+    params.push(r.stream, r.seq, r.lastSeq, r.at, events);
+    rows += 1;
+    bytes += events.length;
+  }
+  flush();
+  return out;
 }
 
 /** A record that breaks the port's contract is a programmer mistake: refuse it before it is durable. */

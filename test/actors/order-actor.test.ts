@@ -166,6 +166,59 @@ describe.each([
     }
   });
 
+  it('writes `delivered` in the card-key assignment\'s transaction; a failed one leaves neither keys nor `delivered`, and a retry delivers once', async () => {
+    e = await open();
+    const { node, client: c } = e;
+    expect((await c.admin('PUT', '/v1/skus/ride-keys', { name: 'Key', priceCents: 700, merchantId: 'm1', delivery: 'card_key' })).status).toBe(200);
+    expect((await c.admin('POST', '/v1/skus/ride-keys/card-keys', { keys: ['R-1', 'R-2', 'R-3'] })).body).toEqual({ added: 3, total: 3 });
+    const own: string[] = [];
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (stream) => own.includes(stream);
+    const place = async (userId: string) => {
+      const placed = await node.orders.placeOrder({ userId, skuId: 'ride-keys', date: 'open', qty: 1 });
+      const orderId = (placed.body as { orderId: string }).orderId;
+      own.push(orderStream(orderId));
+      return orderId;
+    };
+    const typesOf = async (orderId: string) => (await node.stores.journal.readAfter(orderStream(orderId), 0)).flatMap((r) => r.events.map((x) => (x as { type: string }).type));
+
+    const first = await place('ride-1');
+    expect(await node.orders.pay(first, { paymentId: 'pr1', amountCents: 700, status: 'succeeded' })).toMatchObject({ ok: true });
+    await waitFor(async () => (await typesOf(first)).includes('order.delivered'), 5_000, 'the first order delivered');
+    // No append of the order's stream alone: `paid` rode with the sale, `delivered` with the keys.
+    expect(f.calls).toEqual([]);
+    expect(await typesOf(first)).toEqual(['order.reserved', 'order.paid', 'order.delivered']);
+    expect(await node.stores.cardKeys.assignedTo(first)).toHaveLength(1);
+
+    // The assignment's transaction fails once: no key, no `delivered`; the in-process retry delivers once.
+    const original = node.stores.cardKeys.assign;
+    let failures = 0;
+    let release!: () => void;
+    const retries = new Promise<void>((resolve) => (release = resolve));
+    node.stores.cardKeys.assign = async (assignments, at, journal) => {
+      if (failures++ === 0) throw new StoreUnavailableError('injected: the assignment failed');
+      await retries; // held until the failure's outcome is checked
+      return original.call(node.stores.cardKeys, assignments, at, journal);
+    };
+    try {
+      const second = await place('ride-2');
+      expect(await node.orders.pay(second, { paymentId: 'pr2', amountCents: 700, status: 'succeeded' })).toMatchObject({ ok: true });
+      await waitFor(() => failures >= 1, 5_000, 'the failed assignment');
+      expect(await node.stores.cardKeys.assignedTo(second)).toEqual([]);
+      expect(await typesOf(second)).toEqual(['order.reserved', 'order.paid']);
+      release();
+      await waitFor(async () => (await typesOf(second)).includes('order.delivered'), 10_000, 'the second order delivered by a retry');
+      expect(await typesOf(second)).toEqual(['order.reserved', 'order.paid', 'order.delivered']);
+      const keys = await node.stores.cardKeys.assignedTo(second);
+      expect(keys).toHaveLength(1);
+      const order = await node.orders.getOrder(second, 'ride-2');
+      expect(order).toMatchObject({ ok: true, value: { status: 'delivered' } });
+      expect(f.calls).toEqual([]);
+    } finally {
+      node.stores.cardKeys.assign = original;
+    }
+  });
+
   it('does not wake a SKU/date to activate an order it no longer holds (an old order after a restart)', async () => {
     const at = restartable(await backend());
     e = await open({}, at);

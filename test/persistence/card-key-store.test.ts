@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CardKeyConflictError } from '../../persistence/errors.ts';
+import { CardKeyConflictError, JournalConflictError } from '../../persistence/errors.ts';
 import type { CardKeyAssignment } from '../../persistence/ports.ts';
 import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
 import { freshMysqlDatabase } from '../support/services.ts';
@@ -197,6 +197,40 @@ describe.each(backends)('card keys on $name', (backend) => {
     await stores.cardKeys.assign(assignments.slice(0, 599), 3);
     expect(await stores.cardKeys.countUnassigned('big')).toBe(1);
     expect(await stores.cardKeys.assignedTo('big-598')).toEqual([ids[1_196], ids[1_197]]);
+  });
+
+  it('writes journal records in the assignment\'s transaction: the keys and the records together, or neither', async () => {
+    const ids = await upload(stores, 'riding', 4);
+    const delivered = (orderId: string, seq: number) => ({
+      stream: `@o/${orderId}`, seq, lastSeq: seq, at: 5, events: [{ type: 'order.delivered', at: 5, delivery: { kind: 'card_key', keyIds: [] } }],
+    });
+    await stores.cardKeys.assign(
+      [{ skuId: 'riding', orderId: 'r1', keyIds: [ids[0]!] }, { skuId: 'riding', orderId: 'r2', keyIds: [ids[1]!] }],
+      4,
+      [delivered('r1', 1), delivered('r2', 1)],
+    );
+    expect(await stores.cardKeys.assignedTo('r1')).toEqual([ids[0]]);
+    expect((await stores.journal.readAfter('@o/r1', 0)).map((r) => [r.seq, (r.events[0] as { type: string }).type])).toEqual([[1, 'order.delivered']]);
+    expect(await stores.journal.readAfter('@o/r2', 0)).toHaveLength(1);
+
+    // A record at a (stream, seq) that exists: nothing of the call is durable, not even the other order's keys.
+    const conflict = await rejection(
+      stores.cardKeys.assign(
+        [{ skuId: 'riding', orderId: 'r3', keyIds: [ids[2]!] }, { skuId: 'riding', orderId: 'r4', keyIds: [ids[3]!] }],
+        6,
+        [delivered('r3', 1), delivered('r1', 1)],
+      ),
+    );
+    expect(conflict).toBeInstanceOf(JournalConflictError);
+    expect(await stores.cardKeys.assignedTo('r3')).toEqual([]);
+    expect(await stores.cardKeys.assignedTo('r4')).toEqual([]);
+    expect(await stores.journal.readAfter('@o/r3', 0)).toEqual([]);
+    // A key already assigned: the records are not written either.
+    await expect(stores.cardKeys.assign([{ skuId: 'riding', orderId: 'r3', keyIds: [ids[0]!] }], 7, [delivered('r3', 1)])).rejects.toBeInstanceOf(CardKeyConflictError);
+    expect(await stores.journal.readAfter('@o/r3', 0)).toEqual([]);
+    expect(await stores.cardKeys.countUnassigned('riding')).toBe(2);
+    // Records without assignments are a caller's mistake.
+    await expect(stores.cardKeys.assign([], 8, [delivered('r5', 1)])).rejects.toBeInstanceOf(RangeError);
   });
 });
 
