@@ -1,7 +1,8 @@
 // The `stampede` command line: `serve` runs a node; `ops` queries a running node's ops routes.
 
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.ts';
+import { keepGeneratedCardKeySecret, type KeptSecret } from './card-key-secret.ts';
+import { loadConfig } from './config.ts';
 import { StampedeNode } from './node.ts';
 
 const HELP = `stampede — a purchase engine for flash sales
@@ -36,14 +37,13 @@ export async function main(argv: string[]): Promise<void> {
 
 async function serve(): Promise<void> {
   let config;
+  let kept: KeptSecret;
   try {
     config = loadConfig();
+    kept = keepGeneratedCardKeySecret(config);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
   }
   const node = new StampedeNode(config);
   try {
@@ -60,7 +60,13 @@ async function serve(): Promise<void> {
     lines.push('No secrets were configured, so these were generated for this session only:');
     const names = { adminToken: 'STAMPEDE_ADMIN_TOKEN', userJwtSecret: 'STAMPEDE_USER_JWT_SECRET', paymentSecret: 'STAMPEDE_PAYMENT_SECRET', cardKeySecret: 'STAMPEDE_CARD_KEY_SECRET' };
     for (const name of config.generatedSecrets) lines.push(`  ${names[name]}=${config.secrets[name]}`);
-    lines.push('Card keys uploaded under a generated STAMPEDE_CARD_KEY_SECRET cannot be read after a restart: set it to keep them.');
+  }
+  if (kept) {
+    lines.push(
+      kept.source === 'new'
+        ? `No STAMPEDE_CARD_KEY_SECRET was configured: one was generated and kept in ${kept.path}, for the card keys stored under ${config.dataDir} (keep the file with them).`
+        : `No STAMPEDE_CARD_KEY_SECRET was configured: the one kept in ${kept.path} seals the card keys.`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   let stopping = false;

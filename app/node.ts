@@ -25,6 +25,7 @@ import { JournalOutbox, OUTBOX_ROW_SPAN } from '../actors/journal-outbox.ts';
 import { ActorRuntime, type ActorKind } from '../actors/runtime/index.ts';
 import { Semaphore } from '../actors/semaphore.ts';
 import { CardKeyCipher } from '../persistence/card-key-cipher.ts';
+import { checkCardKeySecret } from './card-key-secret.ts';
 import { LivePublisher, NatsBus, OutboxBus, OutboxRelay, type EventBus, type Subscription } from '../persistence/bus/index.ts';
 import { messagingServicesOf, startMessaging, type Messaging } from '../messaging/index.ts';
 import { openStores } from '../persistence/index.ts';
@@ -141,6 +142,8 @@ export class StampedeNode {
         ? { mysqlUrl: c.mysqlUrl, redisUrl: c.redisUrl, logger: storeLog }
         : { sqlitePath: join(c.dataDir, 'stampede.sqlite'), redisUrl: c.redisUrl, logger: storeLog },
     );
+    // Keys sealed under another secret could be neither shown nor deduplicated: refuse to start.
+    await checkCardKeySecret(this.stores.cardKeys, new CardKeyCipher(c.secrets.cardKeySecret));
     const checkpointer = this.stores.walCheckpointer;
     if (checkpointer) this.metrics.setWalCheckpointerSource(() => checkpointer);
     const writer = this.stores.sqliteWriter;

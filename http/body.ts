@@ -42,7 +42,7 @@ function tooLarge(ctx: Context, limit: number): ApiError {
   // Do not read (or drain) the rest: close the connection once the 400 is written.
   ctx.set('Connection', 'close');
   return invalidRequest(`request body larger than ${limit} bytes`, [
-    { path: [], message: `the request body must be at most ${limit} bytes (64 KiB)`, limitBytes: limit },
+    { path: [], message: `the request body must be at most ${limit} bytes${limit === BODY_LIMIT_BYTES ? ' (64 KiB)' : ''}`, limitBytes: limit },
   ]);
 }
 

@@ -251,6 +251,8 @@ export interface CardKeyStore {
   reveal(skuId: string, keyIds: readonly number[]): Promise<{ id: number; ciphertext: string }[]>;
   /** Keys of the SKU not yet assigned (ops, reconciliation). */
   countUnassigned(skuId: string): Promise<number>;
+  /** The first and the last key stored (of any SKU), sealed; none when no key is stored (the start's secret check). */
+  oldestAndNewest(): Promise<{ skuId: string; ciphertext: string }[]>;
 }
 
 /** One event for the outside world, as the projector writes it to the outbox. */

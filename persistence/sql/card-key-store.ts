@@ -132,6 +132,13 @@ export class SqlCardKeyStore implements CardKeyStore {
     }
   }
 
+  async oldestAndNewest(): Promise<{ skuId: string; ciphertext: string }[]> {
+    const pick = (order: 'ASC' | 'DESC') =>
+      this.db.all<{ sku_id: string; ciphertext: string }>('cardKeys.sample', `SELECT sku_id, ciphertext FROM card_keys ORDER BY id ${order} LIMIT 1`);
+    const rows = [...(await pick('ASC')), ...(await pick('DESC'))];
+    return rows.map((r) => ({ skuId: r.sku_id, ciphertext: r.ciphertext }));
+  }
+
   async assignedTo(orderId: string): Promise<number[]> {
     const rows = await this.db.all<{ id: Num }>(
       'cardKeys.assignedTo',

@@ -9,6 +9,9 @@ const serverSockets: Socket[] = [];
 
 beforeAll(async () => {
   h = await startApp((router) => {
+    router.post('/small', async (ctx) => {
+      ctx.body = { value: (await readJson(ctx, { limitBytes: 100 })).value };
+    });
     router.post('/echo', async (ctx) => {
       const first = await readJson(ctx);
       const again = await readJson(ctx); // cached: the body is read once
@@ -29,6 +32,13 @@ async function expect400(res: Response): Promise<{ error: string; message: strin
 }
 
 describe('readJson', () => {
+  it('names the limit a route set, not the general 64 KiB, when a body exceeds it', async () => {
+    const body = await expect400(await postJson(`${h.url}/small`, JSON.stringify({ pad: 'x'.repeat(200) })));
+    expect(body.details?.[0]?.message).toBe('the request body must be at most 100 bytes');
+    const general = await expect400(await postJson(echo(), JSON.stringify({ pad: 'x'.repeat(BODY_LIMIT_BYTES) })));
+    expect(general.details?.[0]?.message).toBe(`the request body must be at most ${BODY_LIMIT_BYTES} bytes (64 KiB)`);
+  });
+
   it('returns the exact raw bytes and the parsed value', async () => {
     const raw = '{ "b":1,\n  "a": "é☃" }';
     const res = await postJson(echo(), raw, { 'content-type': 'application/json; charset=UTF-8' });
