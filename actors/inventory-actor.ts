@@ -57,6 +57,14 @@ export interface InventoryObserver {
   limitedReleased(userId: string, orderId: string, reason: ReleaseReason): void;
   /** Such a reservation's release was in a write that failed: whether it ended is not known here. */
   limitedInDoubt(userId: string, orderId: string): void;
+  /**
+   * This incarnation was discarded (a failed write, a crash) holding work that no request may come
+   * for: live reservations whose expiry timer went with it, changes in doubt. The SKU/date must be
+   * woken (`$wake`) to recover and carry on, even if no buyer asks.
+   */
+  discardedWithWork(stream: string): void;
+  /** A recovery failed (the caller was told 503); a SKU/date being woken for its work is woken again later. */
+  recoveryFailed(stream: string): void;
 }
 
 export interface InventoryDeps {
@@ -82,6 +90,8 @@ export type InventoryMessage =
    */
   | { type: 'sell'; orderId: string; paymentId: string; record: JournalRecord }
   | { type: 'inspect' }
+  /** Recover (if not in memory) and do nothing else: brings back a SKU/date discarded with work. */
+  | { type: '$wake' }
   | { type: 'get_order'; orderId: string }
   /** Ops listing: the live reservations and the settled orders not yet in the read model, by id. */
   | { type: 'list_orders'; afterOrderId: string; limit: number }
@@ -201,6 +211,10 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   stopped(): void {
     this.cancelExpiry?.();
+    // Passivation never reaches here with work (canPassivate); a shutdown's wake is ignored.
+    if (this.phase === 'ready' && (this.state.reservations.size > 0 || this.inFlight !== undefined || this.pending.events.length > 0)) {
+      this.deps.observer.discardedWithWork(this.stream);
+    }
     // Discarded with a write in flight (failed, or a crash meanwhile): it may have committed, or still
     // commit, and its `$committed` will not reach a discarded incarnation, so the releases of limited
     // reservations it holds are in doubt. Their buyers' limit actors settle those holds now by what the
@@ -239,6 +253,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       for (const env of batch) ctx.fail(env, failure);
       this.discarded = true;
       ctx.restart();
+      this.deps.observer.recoveryFailed(this.stream);
       return;
     }
     this.deps.observer.recovered(this.stream, this.deps.now() - started, recovered.source, recovered.events_replayed);
@@ -273,6 +288,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     switch (msg.type) {
       case 'inspect':
         ctx.reply(env, this.inspect());
+        return;
+      case '$wake':
         return;
       // An order settled by a decision whose write has not committed (e.g. an expiry meeting a
       // payment) is in neither the reservations nor `settled` yet (settlingOrders): answers that

@@ -35,6 +35,7 @@ import { Recorder } from '../sim/recording/index.ts';
 import { Metrics } from '../http/metrics.ts';
 import type { Config } from './config.ts';
 import { serializeError } from './log-errors.ts';
+import { Rewaker } from '../actors/rewaker.ts';
 import { join } from 'node:path';
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -117,6 +118,10 @@ export class StampedeNode {
   readonly log: Logger;
   private recovered = false;
   private stopping = false;
+  /** SKU/dates discarded with work, woken again until they recover (see InventoryObserver.discardedWithWork). */
+  private readonly wakes = new Rewaker((stream) => {
+    if (!this.stopping) this.inventory.tellAlways(stream, { type: '$wake' });
+  });
 
   constructor(readonly config: Config, options: NodeOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -218,7 +223,12 @@ export class StampedeNode {
       },
       observer: {
         reservation: (outcome) => m.countReservation(outcome),
-        recovered: (_stream, ms) => m.recoveryMs.observe(ms),
+        recovered: (stream, ms) => {
+          m.recoveryMs.observe(ms);
+          this.wakes.recovered(stream);
+        },
+        discardedWithWork: (stream) => this.wakes.wake(stream),
+        recoveryFailed: (stream) => this.wakes.failed(stream),
         snapshotFailed: (store, error) => {
           m.snapshotFailures.inc({ store });
           this.log.warn({ err: error, store }, 'snapshot write failed');
@@ -551,6 +561,7 @@ export class StampedeNode {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.wakes.stop();
     if (this.server) {
       // Stop accepting, let requests in flight get their answers (bounded), then cut what is left.
       const server = this.server;

@@ -1,0 +1,74 @@
+// Wakes actors that were discarded holding work no request may come for (a SKU/date whose write
+// failed or that crashed with live reservations: their expiry timer went with the incarnation, and
+// without a buyer or payment touching the SKU/date its expired stock would stay held). Each is woken
+// after a short delay; if its recovery fails (the database still down), again after a longer one
+// (doubling, at most `delay_max_ms`), until a recovery succeeds. One timer per key at most; timers
+// are unref'd and cleared by `stop`.
+
+export interface RewakerOptions {
+  delay_first_ms: number;
+  delay_max_ms: number;
+}
+
+export const rewaker_default: RewakerOptions = { delay_first_ms: 250, delay_max_ms: 30_000 };
+
+export class Rewaker {
+  /** Keys being woken: the failed attempts so far, and the pending timer if any. */
+  private readonly waking = new Map<string, { attempts: number; timer: NodeJS.Timeout | undefined }>();
+  private stopped = false;
+
+  constructor(
+    private readonly wakeNow: (key: string) => void,
+    private readonly options: RewakerOptions = rewaker_default,
+  ) {}
+
+  /** The key was discarded with work: wake it soon (once, however often this is called meanwhile). */
+  wake(key: string): void {
+    if (this.stopped) return;
+    const entry = this.waking.get(key);
+    if (entry) {
+      if (entry.timer === undefined) this.schedule(key, entry);
+      return;
+    }
+    const fresh = { attempts: 0, timer: undefined };
+    this.waking.set(key, fresh);
+    this.schedule(key, fresh);
+  }
+
+  /** Its recovery failed: if it is being woken, try again later (longer each time). */
+  failed(key: string): void {
+    const entry = this.waking.get(key);
+    if (!entry || entry.timer !== undefined) return;
+    entry.attempts++;
+    this.schedule(key, entry);
+  }
+
+  /** It recovered: nothing more to do for it. */
+  recovered(key: string): void {
+    const entry = this.waking.get(key);
+    if (!entry) return;
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    this.waking.delete(key);
+  }
+
+  /** Keys being woken now (ops, tests). */
+  get pending(): number {
+    return this.waking.size;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const entry of this.waking.values()) if (entry.timer !== undefined) clearTimeout(entry.timer);
+    this.waking.clear();
+  }
+
+  private schedule(key: string, entry: { attempts: number; timer: NodeJS.Timeout | undefined }): void {
+    if (this.stopped) return;
+    const delay = Math.min(this.options.delay_max_ms, this.options.delay_first_ms * 2 ** entry.attempts);
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      this.wakeNow(key);
+    }, delay);
+    entry.timer.unref();
+  }
+}

@@ -1,0 +1,55 @@
+// Proves the rewaker wakes a key once per discard (however often it is told meanwhile), wakes it
+// again later and later while its recoveries fail, stops once it recovered, and leaves nothing
+// scheduled after stop — with vitest's fake timers.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Rewaker } from '../../actors/rewaker.ts';
+
+describe('Rewaker', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('wakes once after the first delay, then doubling delays while recoveries fail, until one succeeds', () => {
+    const woken: [string, number][] = [];
+    const r = new Rewaker((key) => woken.push([key, Date.now()]), { delay_first_ms: 100, delay_max_ms: 500 });
+    const t0 = Date.now();
+    r.wake('a');
+    r.wake('a');
+    vi.advanceTimersByTime(99);
+    expect(woken).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(woken).toEqual([['a', t0 + 100]]);
+    // Recoveries fail: 200, 400, then capped at 500.
+    for (const delay of [200, 400, 500, 500]) {
+      r.failed('a');
+      r.failed('a'); // told twice: still one wake
+      const before = woken.length;
+      vi.advanceTimersByTime(delay - 1);
+      expect(woken.length).toBe(before);
+      vi.advanceTimersByTime(1);
+      expect(woken.length).toBe(before + 1);
+    }
+    r.recovered('a');
+    expect(r.pending).toBe(0);
+    // A recovery failure of a key no one is waking (its caller was told 503) schedules nothing.
+    r.failed('a');
+    vi.advanceTimersByTime(10_000);
+    expect(woken).toHaveLength(5);
+  });
+
+  it('forgets a key that recovered before its wake, and schedules nothing after stop', () => {
+    const woken: string[] = [];
+    const r = new Rewaker((key) => woken.push(key), { delay_first_ms: 100, delay_max_ms: 500 });
+    r.wake('b');
+    r.recovered('b');
+    r.wake('c');
+    r.stop();
+    r.wake('d');
+    vi.advanceTimersByTime(10_000);
+    expect(woken).toEqual([]);
+    expect(r.pending).toBe(0);
+  });
+});
