@@ -531,6 +531,11 @@ export class StampedeNode {
     }
   }
 
+  /** stop() has begun: requests still arriving are turned away (503, Connection: close). */
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
   get ready(): boolean {
     return this.recovered && !this.stopping;
   }

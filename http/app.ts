@@ -5,6 +5,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import type { StampedeNode } from '../app/node.ts';
 import { createAuth } from './auth.ts';
+import { unavailable } from './api-error.ts';
 import { errorMiddleware } from './error-middleware.ts';
 import { mapEngineError } from './engine-errors.ts';
 import { IdempotencyGate } from './idempotency.ts';
@@ -29,6 +30,15 @@ export function createHttpApp(node: StampedeNode): Koa {
   if (node.recorder) app.use(node.recorder.middleware(auth));
   app.use(node.metrics.middleware());
   app.use(errorMiddleware({ logger: node.log, mapError: mapEngineError }));
+  // While the node stops, a request arriving on a connection that was busy when the server closed
+  // changes nothing: 503 and the connection closed (the requests in flight still get their answers).
+  app.use(async (ctx, next) => {
+    if (node.isStopping) {
+      ctx.set('Connection', 'close');
+      throw unavailable(1, 'the node is stopping: retry shortly (or on another node)');
+    }
+    await next();
+  });
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
