@@ -53,7 +53,15 @@ async function serve(): Promise<void> {
     await node.stop().catch(() => undefined);
     process.exit(1);
   }
-  const url = await node.listen();
+  let url: string;
+  try {
+    url = await node.listen();
+  } catch (error) {
+    // The port is taken (another node?): stop what started, cleanly, and say so.
+    node.log.fatal({ err: error }, `could not listen on ${config.http.host}:${config.http.port}`);
+    await node.stop().catch(() => undefined);
+    process.exit(1);
+  }
   const backend = config.mysqlUrl ? 'MySQL' : `SQLite under ${config.dataDir}`;
   const lines = [`Stampede is listening on ${url}  (storage: ${backend}${config.redisUrl ? ', Redis snapshots' : ''})`];
   if (config.generatedSecrets.length > 0) {

@@ -36,6 +36,7 @@ import { Metrics } from '../http/metrics.ts';
 import type { Config } from './config.ts';
 import { serializeError } from './log-errors.ts';
 import { Rewaker } from '../actors/rewaker.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 import { join } from 'node:path';
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -110,6 +111,8 @@ export class StampedeNode {
   messaging: Messaging | undefined;
   private deliveryConsumer: Subscription | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
+  /** Releases the data folder (embedded default): one node per SQLite file. */
+  private unlockDataDir: (() => void) | undefined;
   server: Server | undefined;
   /** The traffic recording, when STAMPEDE_RECORD names a file. */
   recorder: Recorder | undefined;
@@ -132,6 +135,7 @@ export class StampedeNode {
   /** Opens everything; resolves once recovered (ready), without listening. */
   async start(): Promise<void> {
     const c = this.config;
+    if (!c.mysqlUrl) this.unlockDataDir = lockDataDir(c.dataDir);
     if (c.recordFile) {
       const m = this.metrics;
       this.recorder = await Recorder.open(c.recordFile, this.log.child({ component: 'recorder' }), {
@@ -593,5 +597,6 @@ export class StampedeNode {
     await this.relay?.stop();
     await this.bus?.close();
     await this.stores?.close();
+    this.unlockDataDir?.();
   }
 }
