@@ -4,6 +4,8 @@
 // failures surface as the runtime's and the stores' typed errors, mapped to 503s at the edge.
 
 import {
+  CARD_KEY_DATE,
+  INVENTORY_TOTAL_MAX,
   inventoryStream,
   orderBody,
   orderCreatedBody,
@@ -595,7 +597,13 @@ export class OrderService {
   // ---- catalog and stock ---------------------------------------------------------------------
 
   async setStock(skuId: string, date: string, total: number): Promise<Result<StockView>> {
-    if (!this.catalog.sku(skuId)) return fail('not_found', `unknown SKU ${skuId}`);
+    const sku = this.catalog.sku(skuId);
+    if (!sku) return fail('not_found', `unknown SKU ${skuId}`);
+    // A card_key SKU's keys are one pool (its delivery actor's), counted into date `open` (API.md):
+    // stock on another date would sell the same keys twice over and leave paid orders without any.
+    if (sku.delivery === 'card_key' && date !== CARD_KEY_DATE) {
+      return fail('invalid_state', `${skuId} sells card keys, which have one date: ${CARD_KEY_DATE}`);
+    }
     const ref = await this.catalog.ensureStream(skuId, date);
     const stream = inventoryStream(ref.skuId, ref.date);
     const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(stream, { type: 'set_total', total });
@@ -615,13 +623,24 @@ export class OrderService {
     if (sku.delivery !== 'card_key') return fail('invalid_state', `${skuId} is delivered by ${sku.delivery}, not card keys`);
     const unique = new Map<string, string>();
     for (const key of keys) unique.set(this.cipher.hash(skuId, key), key);
+    // Refused before a key is stored when even all of them new would take the stock past its bound
+    // (a refused upload changes nothing): the count after the upload is at most `bound`.
+    const bound = Math.min((await this.cardKeys.count(skuId)) + unique.size, INVENTORY_TOTAL_MAX + 1);
+    if (this.catalog.stream(skuId, CARD_KEY_DATE)) {
+      const probe = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(inventoryStream(skuId, CARD_KEY_DATE), { type: 'count_keys', keysTotal: Math.min(bound, INVENTORY_TOTAL_MAX), probe: true });
+      if (probe.outcome === 'overloaded') return fail('overloaded', 'too many requests for this SKU/date; retry shortly');
+      if (probe.outcome === 'invalid_request') return fail('invalid_request', probe.message);
+    } else if (bound > INVENTORY_TOTAL_MAX) {
+      return fail('invalid_request', `total would exceed ${INVENTORY_TOTAL_MAX}`);
+    }
     const sealed = [...unique].map(([hash, key]) => ({ hash, ciphertext: this.cipher.encrypt(skuId, key) }));
     const added = await this.cardKeys.add(skuId, sealed);
-    const ref = await this.catalog.ensureStream(skuId, 'open');
+    const ref = await this.catalog.ensureStream(skuId, CARD_KEY_DATE);
+    const stream = inventoryStream(ref.skuId, ref.date);
     const total = await this.cardKeys.count(skuId);
     // Counted by the key total, not by `added`: an upload whose stock change failed (or its retry,
     // which adds nothing new) still brings the stock up to the keys stored.
-    const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(inventoryStream(ref.skuId, ref.date), { type: 'count_keys', keysTotal: total });
+    const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(stream, { type: 'count_keys', keysTotal: total });
     if (reply.outcome === 'overloaded') return fail('overloaded', 'too many requests for this SKU/date; retry shortly');
     if (reply.outcome === 'invalid_request') return fail('invalid_request', reply.message);
     // Orders parked for want of keys are served now (the delivery actor also rechecks on a timer).

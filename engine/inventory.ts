@@ -77,7 +77,8 @@ export type InventoryCommand =
    * The SKU now holds `keysTotal` card keys: the total grows by the keys not counted yet. Idempotent,
    * so an upload whose stock change failed is counted by the next one (or its retry).
    */
-  | { type: 'count_keys'; keysTotal: number }
+  /** `probe`: the same answer, nothing changed (would that many keys fit under the total's bound?). */
+  | { type: 'count_keys'; keysTotal: number; probe?: boolean }
   /**
    * The first purchase rule arrives (actors/rule-adoption.ts): every live reservation created at or
    * after `from_ms` is from now on limited (its release or sale is told to the buyer's limit actor),
@@ -123,6 +124,8 @@ export interface Decision {
 
 /** Upper bounds of the ledger (TIGER_STYLE: a limit on everything). */
 export const INVENTORY_TOTAL_MAX = 1_000_000_000;
+/** The one date a `card_key` SKU has stock on: its keys are one pool, counted into this date (API.md). */
+export const CARD_KEY_DATE = 'open';
 export const ORDER_QTY_MAX = 100;
 /** The payment id of an order whose amount is 0: sold at once, with no callback. */
 export const FREE_PAYMENT_ID = 'free';
@@ -228,6 +231,7 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
         return { events: [], reply: { outcome: 'invalid_request', message: `total would exceed ${INVENTORY_TOTAL_MAX}` } };
       }
       const total = state.total + n;
+      if (command.probe === true) return { events: [], reply: { outcome: 'total_set', total } };
       return { events: [{ type: 'keys_counted', keysTotal: command.keysTotal, total, at: now }], reply: { outcome: 'total_set', total } };
     }
     case 'limit_reservations': {

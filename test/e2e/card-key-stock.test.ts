@@ -1,0 +1,34 @@
+// Proves a card_key SKU's stock stays its one pool of keys on date `open`: stock on another date is
+// refused (409, nothing listed), and an upload refused because the stock would pass its bound stores
+// no key (a refused request changes nothing: before, its keys were kept and counted by the next
+// upload) — on the embedded default and on MariaDB.
+import { afterEach, describe, expect, it } from 'vitest';
+import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
+
+describe.each(engineBackends('e2e_card_key_stock'))('card-key stock on %s', (_name, backend) => {
+  let e: TestEngine | undefined;
+  afterEach(async () => {
+    await e?.stop();
+    e = undefined;
+  });
+
+  it('is refused on a date other than `open`, and a refused upload stores no key', async () => {
+    e = await startEngine(await backend());
+    const c = e.client;
+    expect((await c.admin('PUT', '/v1/skus/ck', { name: 'Keys', priceCents: 100, merchantId: 'm1', delivery: 'card_key' })).status).toBe(200);
+    const dated = await c.admin('PUT', '/v1/skus/ck/stock/2030-01-01', { total: 1 });
+    expect(dated.status).toBe(409);
+    expect(dated.body.error).toBe('invalid_state');
+    expect((await c.request('GET', '/v1/skus/ck')).body.dates).toEqual([]);
+
+    expect((await c.admin('PUT', '/v1/skus/ck/stock/open', { total: 1_000_000_000 })).status).toBe(200);
+    const refused = await c.admin('POST', '/v1/skus/ck/card-keys', { keys: ['SECRET-A'] });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe('invalid_request');
+    expect(await e.node.stores.cardKeys.count('ck')).toBe(0);
+
+    expect((await c.admin('PUT', '/v1/skus/ck/stock/open', { total: 0 })).status).toBe(200);
+    expect((await c.admin('POST', '/v1/skus/ck/card-keys', { keys: ['NEW'] })).body).toEqual({ added: 1, total: 1 });
+    expect((await c.admin('GET', '/ops/inventory/ck/open')).body).toMatchObject({ total: 1, available: 1 });
+  });
+});
