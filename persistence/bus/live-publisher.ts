@@ -33,6 +33,8 @@ export interface LivePublisherOptions {
    * reads them back in bulk after the burst.
    */
   row_events_max: number;
+  /** Events in one publish at most (the bus's bound): a turn that offers more publishes them in several. */
+  publish_events_max: number;
   /** A row the relay has not asked about for this long is forgotten. */
   keep_ms: number;
   /** Pause after the first failed publish, doubling up to retryMax_ms. */
@@ -48,6 +50,7 @@ export interface LivePublisherOptions {
 export const live_publisher_defaults = {
   rows_max: 200_000,
   row_events_max: 256,
+  publish_events_max: 1_000,
   keep_ms: 60_000,
   retryMin_ms: 500,
   retryMax_ms: 30_000,
@@ -114,6 +117,11 @@ export class LivePublisher {
     const made = events();
     if (made.length === 0) return;
     let flight = this.gathering;
+    // Full: it goes now, and this row starts the turn's next publish.
+    if (flight && flight.events.length + made.length > this.o.publish_events_max) {
+      this.send(flight);
+      flight = undefined;
+    }
     if (!flight) {
       let settle!: (ok: boolean) => void;
       const outcome = new Promise<boolean>((resolve) => (settle = resolve));

@@ -133,6 +133,21 @@ describe('live publisher, with a JetStream of its own and the MariaDB outbox', (
     await live.close();
   });
 
+  it('publishes a turn of more events than the bus takes at once in several publishes, each acknowledged', async () => {
+    const merchant = `m${uniqueSuffix().toLowerCase()}`;
+    const events = Array.from({ length: 1_205 }, (_, i) => orderEvent(merchant, `${merchant}-many-${i}`));
+    const errors: unknown[] = [];
+    const published: number[] = [];
+    const live = new LivePublisher(bus, { onError: (e) => errors.push(e), onPublished: (n) => published.push(n) });
+    const before = calls.length;
+    for (const e of events) live.offer(e.eventId, 1, () => [e]);
+    await waitFor('every event acknowledged', () => published.reduce((a, b) => a + b, 0) === events.length, 10_000);
+    expect(errors).toEqual([]);
+    expect(calls.slice(before).map((c) => c.length)).toEqual([1_000, 205]);
+    for (const e of [events[0]!, events[999]!, events[1_000]!, events[1_204]!]) expect(await live.published(e.eventId)).toBe(true);
+    await live.close();
+  });
+
   it('makes the relay wait for a publish in flight instead of publishing the row again', async () => {
     const merchant = `m${uniqueSuffix().toLowerCase()}`;
     const e = orderEvent(merchant, `${merchant}-inflight`);
