@@ -134,6 +134,8 @@ interface SqliteStatement {
 interface RawMysqlConnection {
   execute(sql: string, params: unknown[], callback: (error: Error | null, result: unknown) => void): void;
   query(sql: string, callback: (error: Error | null, result: unknown) => void): void;
+  /** Closes the socket at once; pending commands fail and the pool drops the connection. */
+  destroy(): void;
 }
 
 /** Values mysql2's escaping inlines exactly as MikroORM's would: strings, finite numbers, bigints, null, bytes. */
@@ -167,6 +169,8 @@ export class SqlDatabase {
     readonly dialect: SqlDialect,
     /** SQLite: makes a commit durable (the connection runs synchronous=NORMAL in WAL mode). */
     private readonly walSync?: WalSync,
+    /** Longest a call may take before its caller is told the database is unavailable. */
+    private readonly timeout_ms: number = statement_timeout_ms,
   ) {}
 
   /**
@@ -249,13 +253,27 @@ export class SqlDatabase {
     return this.onMysqlConnection((conn) => rawMysql<T>(conn, sql, params));
   }
 
-  /** Runs `use` on a connection of MikroORM's pool, held until `use` settles. */
+  /**
+   * Runs `use` on a connection of MikroORM's pool, held until `use` settles — or, past the call's
+   * deadline, destroyed: a statement that got no answer (a network partition, a database failover
+   * behind the same address) would otherwise keep its connection until TCP gives up (two hours),
+   * and a few of them empty the pool long after the database is back. The pool drops a destroyed
+   * connection and opens a new one; the server rolls back what the connection had open.
+   */
   private async onMysqlConnection<T>(use: (conn: RawMysqlConnection) => Promise<T>): Promise<T> {
     const client = this.connection.getKnex().client as { acquireConnection(): Promise<RawMysqlConnection>; releaseConnection(c: RawMysqlConnection): Promise<void> };
     const conn = await client.acquireConnection();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        conn.destroy();
+        reject(new StoreUnavailableError(`no answer from the database within ${this.timeout_ms} ms: its connection was closed`));
+      }, this.timeout_ms);
+    });
     try {
-      return await use(conn);
+      return await Promise.race([use(conn), deadline]);
     } finally {
+      clearTimeout(timer);
       await client.releaseConnection(conn);
     }
   }
@@ -446,7 +464,7 @@ export class SqlDatabase {
 
   private async call<T>(operation: string, fn: () => Promise<T>, duplicate?: DuplicateMeaning): Promise<T> {
     try {
-      return await withDeadline(fn(), statement_timeout_ms, operation);
+      return await withDeadline(fn(), this.timeout_ms, operation);
     } catch (error) {
       throw mapSqlError(error, this.converter, operation, duplicate);
     }

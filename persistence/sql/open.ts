@@ -17,7 +17,7 @@ import { WalCheckpointer } from './wal-checkpointer.ts';
 import { WalSync } from './wal-sync.ts';
 import type { SnapshotStore, Stores } from '../ports.ts';
 import { SqlCardKeyStore } from './card-key-store.ts';
-import { SqlDatabase, statement_timeout_ms } from './database.ts';
+import { SqlDatabase, statement_timeout_ms, withDeadline } from './database.ts';
 import { SqlDialect, type DialectName } from './dialect.ts';
 import { entities } from './entities.ts';
 import { SqlJournalStore } from './journal-store.ts';
@@ -49,7 +49,19 @@ export interface SqlStoresOptions {
   sqlitePath?: string;
   /** Where MikroORM's own warnings and errors go (its query log stays off); silent when absent. */
   logger?: (message: string) => void;
+  /** Longest one store call may take (default statement_timeout_ms). */
+  statementTimeout_ms?: number;
+  /** Longest opening may take: connecting, creating or migrating the schema (default open_timeout_ms). */
+  openTimeout_ms?: number;
 }
+
+/**
+ * Longest opening the stores may take. A database that accepts the login and then answers nothing
+ * (a frozen disk, an overloaded server) must fail the start, not hang it.
+ */
+export const open_timeout_ms = 120_000;
+/** Longest closing may wait for the pool's connections (a statement stuck on a silent database). */
+export const close_timeout_ms = 10_000;
 
 /** The parts of `Stores` that live in SQL (one snapshot store; `ping` answers `{ mysql }` or `{ sqlite }`). */
 export interface SqlStores extends Omit<Stores, 'snapshots'> {
@@ -73,12 +85,21 @@ type AnyOrm = Awaited<ReturnType<typeof MySqlMikroORM.init>> | Awaited<ReturnTyp
  */
 export async function openSqlStores(opts: SqlStoresOptions): Promise<SqlStores> {
   const logger = opts.logger ?? (() => {});
-  if (opts.mysqlUrl) return open('mysql', () => initMySql(opts.mysqlUrl as string, logger));
-  if (opts.sqlitePath) {
+  const timeout_ms = opts.statementTimeout_ms ?? statement_timeout_ms;
+  let opening: Promise<SqlStores>;
+  if (opts.mysqlUrl) opening = open('mysql', () => initMySql(opts.mysqlUrl as string, logger), timeout_ms);
+  else if (opts.sqlitePath) {
     const file = resolve(opts.sqlitePath);
-    return open('sqlite', () => initSqlite(file, logger), { walSync: new WalSync(`${file}-wal`), file, logger });
+    opening = open('sqlite', () => initSqlite(file, logger), timeout_ms, { walSync: new WalSync(`${file}-wal`), file, logger });
+  } else throw new Error('openSqlStores: give mysqlUrl or sqlitePath');
+  const open_ms = opts.openTimeout_ms ?? open_timeout_ms;
+  try {
+    return await withDeadline(opening, open_ms, 'opening the database');
+  } catch (error) {
+    // Opened after all, too late: closed, not leaked.
+    if (error instanceof StoreUnavailableError) void opening.then((stores) => stores.close(), () => undefined);
+    throw error;
   }
-  throw new Error('openSqlStores: give mysqlUrl or sqlitePath');
 }
 
 /** How often the WAL checkpointer copies the WAL into the database file. */
@@ -94,7 +115,7 @@ interface SqliteFile {
   logger: (message: string) => void;
 }
 
-async function open(backend: DialectName, init: () => Promise<AnyOrm>, sqlite?: SqliteFile): Promise<SqlStores> {
+async function open(backend: DialectName, init: () => Promise<AnyOrm>, timeout_ms: number, sqlite?: SqliteFile): Promise<SqlStores> {
   const walSync = sqlite?.walSync;
   let prepared = await prepare(backend, init);
   for (let attempt = 1; prepared === 'raced'; attempt += 1) {
@@ -104,7 +125,7 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, sqlite?: 
   const orm = prepared;
   const converter = orm.em.getPlatform().getExceptionConverter();
   const connection = orm.em.getConnection() as unknown as AbstractSqlConnection;
-  const db = new SqlDatabase(connection, converter, new SqlDialect(backend), walSync);
+  const db = new SqlDatabase(connection, converter, new SqlDialect(backend), walSync, timeout_ms);
   let instanceId: string;
   let walCheckpointer: WalCheckpointer | undefined;
   let sqliteWriter: SqliteWriter | undefined;
@@ -134,7 +155,10 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, sqlite?: 
     close: async () => {
       await sqliteWriter?.stop();
       await walCheckpointer?.stop();
-      await orm.close(true);
+      // The pool waits for its connections in use: bounded, a stuck statement must not hold the stop.
+      await withDeadline(orm.close(true), close_timeout_ms, 'closing the database').catch((error: unknown) => {
+        if (!(error instanceof StoreUnavailableError)) throw error;
+      });
     },
     ...(walSync ? { walSync } : {}),
     ...(walCheckpointer ? { walCheckpointer } : {}),

@@ -6,7 +6,10 @@ import net from 'node:net';
 export class TcpProxy {
   private server: net.Server;
   private sockets = new Set<net.Socket>();
+  private clients = new Set<net.Socket>();
   private up = true;
+  /** Bytes are dropped both ways while true: connections stay open and get no answer (a partition). */
+  private blackholed = false;
   port = 0;
 
   constructor(
@@ -24,7 +27,14 @@ export class TcpProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      this.clients.add(client);
+      client.on('close', () => this.clients.delete(client));
+      client.on('data', (d: Buffer) => {
+        if (!this.blackholed) upstream.write(d);
+      });
+      upstream.on('data', (d: Buffer) => {
+        if (!this.blackholed) client.write(d);
+      });
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -44,6 +54,17 @@ export class TcpProxy {
 
   restore(): void {
     this.up = true;
+    this.blackholed = false;
+  }
+
+  /** The service goes silent: connections stay open, nothing they send is answered, nothing is refused. */
+  blackhole(): void {
+    this.blackholed = true;
+  }
+
+  /** Client connections open through the proxy now. */
+  get openConnections(): number {
+    return this.clients.size;
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,80 @@
+// Proves a MariaDB that goes silent (connections open, nothing answered: a network partition, a
+// failover behind the same address, a frozen server) has a bounded, defined effect on the stores: a
+// statement past its deadline fails with StoreUnavailableError and its connection is closed (it would
+// otherwise stay taken for hours and empty the pool after the database is back); closing the stores
+// does not wait for such a statement; opening them against a silent database fails in bounded time
+// instead of hanging the start. The database is reached through a TCP proxy that drops every byte.
+import { afterEach, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../persistence/errors.ts';
+import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
+import { freshMysqlDatabase, MYSQL_BASE_URL } from '../support/services.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
+import { until } from '../support/poll.ts';
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('a silent MariaDB', () => {
+  let proxy: TcpProxy | undefined;
+  let stores: SqlStores | undefined;
+  afterEach(async () => {
+    proxy?.restore();
+    await stores?.close();
+    stores = undefined;
+    await proxy?.stop();
+    proxy = undefined;
+  });
+
+  const through = async (name: string) => {
+    const db = new URL(await freshMysqlDatabase(name)).pathname;
+    const target = new URL(MYSQL_BASE_URL);
+    proxy = new TcpProxy(target.hostname, Number(target.port || 3306));
+    const port = await proxy.start();
+    return `mysql://root@127.0.0.1:${port}${db}`;
+  };
+
+  it('fails a statement past its deadline and closes its connection, so the pool works again once it answers', async () => {
+    stores = await openSqlStores({ mysqlUrl: await through('persist_silent_statements'), statementTimeout_ms: 400 });
+    // Three connections open and idle in the pool.
+    await Promise.all([0, 1, 2].map(() => stores!.cardKeys.count('warm')));
+    const open = proxy!.openConnections;
+    expect(open).toBeGreaterThanOrEqual(3);
+
+    proxy!.blackhole();
+    const failed = await Promise.all([0, 1, 2].map(() => rejection(stores!.cardKeys.count(`silent`))));
+    for (const error of failed) expect(error).toBeInstanceOf(StoreUnavailableError);
+    // Their connections are closed (the proxy sees them go), not kept waiting for an answer.
+    await until('the timed-out connections closed', async () => proxy!.openConnections, (n) => n <= open - 3, 5_000);
+
+    proxy!.restore();
+    expect(await Promise.all(Array.from({ length: 12 }, () => stores!.cardKeys.count('after')))).toEqual(Array(12).fill(0));
+  }, 30_000);
+
+  it('closes without waiting for a statement that gets no answer', async () => {
+    stores = await openSqlStores({ mysqlUrl: await through('persist_silent_close'), statementTimeout_ms: 60_000 });
+    await stores.cardKeys.count('warm');
+    proxy!.blackhole();
+    const stuck = stores.cardKeys.count('stuck').catch((error: unknown) => error);
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await stores.close();
+    stores = undefined;
+    expect(Date.now() - started).toBeLessThan(12_000); // close_timeout_ms (10 s), not the statement's 60 s
+    void stuck;
+  }, 30_000);
+
+  it('fails to open in bounded time when the database answers nothing', async () => {
+    const url = await through('persist_silent_open');
+    proxy!.blackhole();
+    const started = Date.now();
+    const error = await rejection(openSqlStores({ mysqlUrl: url, openTimeout_ms: 1_500 }));
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 30_000);
+});
