@@ -13,6 +13,7 @@ import type { CardKeyAssignment } from '../../persistence/ports.ts';
 import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
 import { freshMysqlDatabase } from '../support/services.ts';
 import { backends } from './backends.ts';
+import { rejection } from '../support/poll.ts';
 
 const key = (plain: string) => ({ hash: createHash('sha256').update(plain).digest('hex'), ciphertext: `enc(${plain})` });
 
@@ -20,15 +21,6 @@ const key = (plain: string) => ({ hash: createHash('sha256').update(plain).diges
 async function upload(stores: SqlStores, skuId: string, n: number, prefix = skuId): Promise<number[]> {
   expect(await stores.cardKeys.add(skuId, Array.from({ length: n }, (_, i) => key(`${prefix}-${i}`)))).toBe(n);
   return stores.cardKeys.unassigned(skuId, 0, 10_000);
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe.each(backends)('card keys on $name', (backend) => {

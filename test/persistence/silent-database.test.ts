@@ -9,16 +9,7 @@ import { StoreUnavailableError } from '../../persistence/errors.ts';
 import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
 import { freshMysqlDatabase, MYSQL_BASE_URL } from '../support/services.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
-import { until } from '../support/poll.ts';
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection, until } from '../support/poll.ts';
 
 describe('a silent MariaDB', () => {
   let proxy: TcpProxy | undefined;

@@ -26,3 +26,13 @@ export async function inParallel<T, R>(items: readonly T[], concurrency: number,
   );
   return results;
 }
+
+/** What `p` rejects with; throws if it resolves. */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
