@@ -157,6 +157,9 @@ function fail(error: Failure['error'], message: string, rule?: string): Failure 
   return (rule === undefined ? { ok: false, error, message } : { ok: false, error, message, rule }) as Failure;
 }
 
+/** A manual delivery's payload, as JSON, at most (the read model's `orders.delivery` holds 64 KiB with the rest). */
+export const MANUAL_PAYLOAD_BYTES_MAX = 32 * 1024;
+
 /** Orders remembered as written while reserved (see OrderService.freshReservation); past it, none is fresh. */
 export const written_while_reserved_max = 100_000;
 
@@ -385,6 +388,12 @@ export class OrderService {
 
   /** The merchant's delivery of a paid order of a `manual` SKU. */
   async deliverManual(orderId: string, payload: unknown): Promise<Result<OrderBody>> {
+    // As the read model stores it (JSON.stringify may lengthen what the merchant sent: 1e20 becomes
+    // 21 digits): a payload its `orders.delivery` column cannot hold would stop the projector for good.
+    const stored = JSON.stringify(payload);
+    if (stored === undefined || Buffer.byteLength(stored) > MANUAL_PAYLOAD_BYTES_MAX) {
+      return fail('invalid_request', `the payload must be at most ${MANUAL_PAYLOAD_BYTES_MAX} bytes as JSON`);
+    }
     if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
     const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'deliver', payload });
     switch (reply.outcome) {

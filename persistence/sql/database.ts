@@ -341,12 +341,19 @@ export class SqlDatabase {
   private mysqlBatch(statements: readonly SqlStatement[]): Promise<RunResult[]> {
     return this.onMysqlConnection((conn) =>
       rolledBackOnError(conn, async () => {
-        const text = ['START TRANSACTION', ...statements.map((s) => formatted(s.sql, s.params)), 'COMMIT'].join(';\n');
-        const results = await rawMysql<{ affectedRows?: number; insertId?: number }[]>(conn, text, []);
-        if (!Array.isArray(results) || results.length !== statements.length + 2) {
-          throw new Error(`batch of ${statements.length} statements answered ${Array.isArray(results) ? results.length : 'one'} result(s)`);
+        const texts = ['START TRANSACTION', ...statements.map((s) => formatted(s.sql, s.params)), 'COMMIT'];
+        const out: RunResult[] = [];
+        // Packets within the server's max_allowed_packet (16 MiB by default): one transaction, as
+        // few round trips as the size allows (one, nearly always).
+        for (const packet of packets(texts, mysql_packet_bytes_max)) {
+          const results = await rawMysql<unknown>(conn, packet.join(';\n'), []);
+          const list = packet.length === 1 ? [results] : results;
+          if (!Array.isArray(list) || list.length !== packet.length) {
+            throw new Error(`batch of ${statements.length} statements answered ${Array.isArray(list) ? list.length : 'one'} result(s) to a packet of ${packet.length}`);
+          }
+          for (const r of list as { affectedRows?: number; insertId?: number }[]) out.push({ affectedRows: Number(r.affectedRows ?? 0), insertId: Number(r.insertId ?? 0) });
         }
-        return results.slice(1, -1).map((r) => ({ affectedRows: Number(r.affectedRows ?? 0), insertId: Number(r.insertId ?? 0) }));
+        return out.slice(1, -1);
       }),
     );
   }
@@ -469,6 +476,28 @@ export class SqlDatabase {
       throw mapSqlError(error, this.converter, operation, duplicate);
     }
   }
+}
+
+/** Bytes of SQL text in one packet of a batch, at most (MariaDB's default max_allowed_packet is 16 MiB). */
+export const mysql_packet_bytes_max = 8 * 1024 * 1024;
+
+/** `texts` in order, grouped so that each group joined stays within `bytes_max` (a longer text goes alone). */
+export function packets(texts: readonly string[], bytes_max: number): string[][] {
+  const out: string[][] = [];
+  let current: string[] = [];
+  let bytes = 0;
+  for (const t of texts) {
+    const size = Buffer.byteLength(t) + 2;
+    if (current.length > 0 && bytes + size > bytes_max) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(t);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }
 
 /**

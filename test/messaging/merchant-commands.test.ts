@@ -137,6 +137,13 @@ describe('merchant commands over NATS', () => {
     const nested = `{"orderId":"${orderId}","payload":${'['.repeat(8_000)}1${']'.repeat(8_000)}}`;
     expect(JSON.parse(await askText(nc, 'stampede.cmd.m1.order.deliver', nested, { raw: true }))).toMatchObject({ ok: false, error: 'invalid_request' });
 
+    // Within the 64 KiB body, but four times that as the read model would store it (1e20 becomes 21
+    // digits): refused, nothing changed (stored, it stopped the projector for good).
+    const growing = `{"orderId":"${orderId}","payload":[${Array(12_000).fill('1e20').join(',')}]}`;
+    expect(Buffer.byteLength(growing)).toBeLessThan(64 * 1024);
+    expect(JSON.parse(await askText(nc, 'stampede.cmd.m1.order.deliver', growing, { raw: true }))).toMatchObject({ ok: false, error: 'invalid_request' });
+    expect((await e.client.buyer('u-manual', 'GET', `/v1/orders/${orderId}`)).body.status).toBe('paid');
+
     const payload = { code: 'TOUR-SECRET-7731', meet: 'North gate, 9:00' };
     const delivered = await ask(nc, 'stampede.cmd.m1.order.deliver', { orderId, payload });
     expect(delivered).toMatchObject({ ok: true, orderId, status: 'delivered', skuId: 'man-m1', date: DATE, qty: 1 });

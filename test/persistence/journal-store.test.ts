@@ -130,6 +130,17 @@ describe.each(backends)('journal on $name', (backend) => {
     expect(await journal.readAfter('many:5', 2)).toEqual(written.filter((r) => r.stream === 'many:5' && r.seq > 2));
   });
 
+  it('writes a batch larger than the server takes in one packet (16 MiB on MariaDB), in one transaction', async () => {
+    // Five records of ~3 MB of events: a statement each (4 MiB bound), ~30 MB of SQL text as hex.
+    const big = (stream: string) => ({ stream, seq: 1, lastSeq: 1, at: 7, events: [{ type: 'reserved', pad: 'p'.repeat(3_000_000) }] });
+    const records = ['big:1', 'big:2', 'big:3', 'big:4', 'big:5'].map(big);
+    await stores.journal.append(records);
+    for (const r of records) expect((await stores.journal.readAfter(r.stream, 0)).map((x) => (x.events[0] as { pad: string }).pad.length)).toEqual([3_000_000]);
+    // All or nothing still: a conflict in the last packet leaves nothing of the first.
+    await expect(stores.journal.append([big('big:6'), big('big:7'), big('big:8'), big('big:1')])).rejects.toBeInstanceOf(JournalConflictError);
+    expect(await stores.journal.readAfter('big:6', 0)).toEqual([]);
+  }, 60_000);
+
   it('keeps a batch larger than one statement all-or-nothing too', async () => {
     await stores.journal.append([record('dupbig:a', 1, 1)]);
     const many = Array.from({ length: journal_rows_per_statement_max + 10 }, (_, i) => record(`dupbig:s${i}`, 1, 1));
