@@ -37,6 +37,7 @@ import type { Config } from './config.ts';
 import { serializeError } from './log-errors.ts';
 import { Rewaker } from '../actors/rewaker.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { withDeadline } from '../persistence/sql/database.ts';
 import { join } from 'node:path';
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -65,6 +66,8 @@ const DELIVERY_RETRIES = 4;
 
 /** How long a stopping node waits for requests in flight before closing their connections. */
 const SHUTDOWN_DRAIN_MS = 5_000;
+/** Longest a start waits for the read model to take in what the recovered SKU/dates handed it. */
+const START_PROJECTION_MS = 120_000;
 /** Cryptographic randomness, drawn 64 KiB at a time: one syscall per ~6,500 order ids, not one each. */
 export class BufferedCryptoRandom implements RandomSource {
   private pool = Buffer.alloc(0);
@@ -388,7 +391,8 @@ export class StampedeNode {
   private adoptionDeps(): AdoptionDeps {
     return {
       activeStreams: () => this.orders.activeStreams(),
-      projected: () => this.projector.caughtUp(),
+      // Bounded: a read model that cannot catch up (its database failing) fails the PUT with 503.
+      projected: () => withDeadline(this.projector.caughtUp(), 3 * this.config.ask_timeout_ms, 'the read model catching up'),
       streamsWithReservations: () => this.stores.projection.streamsWithReservations(),
       limitReservations: (stream, from_ms) => this.orders.limitReservations(stream, from_ms),
       ordersByStatus: (status, limit, after) => this.stores.projection.ordersByStatus(status, limit, after),
@@ -529,7 +533,8 @@ export class StampedeNode {
     for (const r of await woken) {
       if (r.status === 'rejected') this.log.warn({ err: r.reason }, 'an order or delivery stream with unprojected events could not be loaded at start; it is projected when next used');
     }
-    await this.projector.drained();
+    // Bounded: a read model that cannot be written fails the start instead of hanging it.
+    await withDeadline(this.projector.drained(), START_PROJECTION_MS, 'projecting what the SKU/dates recovered');
     if (streams.size > 0) {
       this.log.info({ streams: streams.size, ms: Math.round(performance.now() - started) }, 'recovered SKU/dates with pending work');
     }
