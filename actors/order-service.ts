@@ -561,9 +561,20 @@ export class OrderService {
       { seq: 0, status: 'reserved' as const, at: order.createdAt, cause: 'created' },
       ...rows.filter((r) => r.status !== 'reserved').map(({ seq, status, at, cause }) => ({ seq, status, at, cause })),
     ];
-    // The newest change may not be projected yet: the live actor knows it.
-    if (history.length === 0 || history[history.length - 1]!.status !== order.status) {
-      history.push({ seq: 0, status: order.status as OrderHistoryRow['status'], at: this.clock.now(), cause: 'live' });
+    // The newest changes may not be projected yet: the order's actor has every transition, with its
+    // time and cause (`seq` 0: not a read-model row yet).
+    if (history[history.length - 1]!.status !== order.status) {
+      const live = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'get' });
+      const seen = new Set<string>(history.map((h) => h.status));
+      const transitions = live.outcome === 'ok' ? live.order.history : [];
+      for (const t of transitions) {
+        if (seen.has(t.status)) continue;
+        seen.add(t.status);
+        history.push({ seq: 0, status: t.status as OrderHistoryRow['status'], at: t.at, cause: t.cause });
+      }
+      if (history[history.length - 1]!.status !== order.status) {
+        throw new UnavailableError(`order ${orderId}: its actor does not know how it became ${order.status}`);
+      }
     }
     return { ok: true, value: Object.assign(orderBody(order), { userId: order.userId, history }) };
   }

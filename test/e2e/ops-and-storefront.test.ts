@@ -153,6 +153,34 @@ describe('storefront and ops on the embedded default (SQLite)', () => {
     expect((await c.request('GET', '/metrics')).status).toBe(401);
   });
 
+  it('GET /ops/orders/:id shows every change with its own time and cause, also those the read model has not taken in yet', async () => {
+    await e.client.sku('free-ticket', '2027-05-01', 5, { priceCents: 0 });
+    const projection = e.node.stores.projection;
+    const apply = projection.apply;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    projection.apply = async (batch) => {
+      await gate;
+      return apply.call(projection, batch);
+    };
+    try {
+      const before = Date.now();
+      const placed = await e.client.buyer('free-buyer', 'POST', '/v1/orders', { skuId: 'free-ticket', date: '2027-05-01', qty: 1 });
+      expect(placed.status).toBe(201);
+      const orderId = placed.body.orderId as string;
+      await waitFor(async () => (await e.client.buyer('free-buyer', 'GET', `/v1/orders/${orderId}`)).body.status === 'delivered', 5_000, 'the free order delivered');
+      const ops = await e.client.admin('GET', `/ops/orders/${orderId}`);
+      const lines = ops.body.history as { status: string; at: string; cause: string }[];
+      expect(lines.map((h) => h.status)).toEqual(['reserved', 'paid', 'delivered']);
+      expect(lines.map((h) => h.cause)).not.toContain('live');
+      for (const h of lines) expect(Date.parse(h.at)).toBeGreaterThanOrEqual(before - 1_000);
+      expect(Date.parse(lines[1]!.at)).toBeLessThanOrEqual(Date.parse(lines[2]!.at));
+    } finally {
+      open();
+      projection.apply = apply;
+    }
+  });
+
   it('GET /healthz is 200 and GET /readyz is 200 with its dependencies', async () => {
     const c = e.client;
     const health = await c.request('GET', '/healthz');
