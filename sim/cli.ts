@@ -2,11 +2,12 @@
 // engine in this process (embedded default, fresh data directory) or reach one at --target, run
 // the traffic with a progress bar, judge it, print the table and write the HTML and JSON reports.
 // Exit code: 0 when the verdict passed, 1 when an invariant broke, 2 on bad usage.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Rule } from '../engine/rules.ts';
+import { identifier, ruleBody } from '../http/validation.ts';
 import { FLASH_SALE_DEFAULTS, generateFlashSale, type FlashSaleOptions, type TrafficShape } from './flash-sale/generator.ts';
-import { formatLine, readRecording, RecordingFormatError, type RecordedLine } from './recording/format.ts';
+import { formatLine, parseRecordingText, RecordingFormatError, type ParsedRecording, type RecordedLine } from './recording/format.ts';
 import { HttpTransport } from './replay/transport.ts';
 import type { Speed } from './replay/replayer.ts';
 import { computeFigures, htmlReport, Progress, terminalReport, toJson } from './report/index.ts';
@@ -32,7 +33,8 @@ How the traffic runs:
   --concurrency N         requests in flight at most (default 256)
   --connections N         HTTP connections to --target (default 64)
   --settle-ms N           longest wait for deliveries and expiries after the traffic (default 60000)
-  --no-wait-expiries      judge at once (default in process: expire every reservation first)
+  --no-wait-expiries      judge at once (default: in process, expire every reservation first; with
+                          --target, wait for the expiries when they fall within --settle-ms)
 
 Reports:
   --report FILE           the HTML report (default sim-report.html)
@@ -121,14 +123,42 @@ function speedOf(values: Values, dflt: Speed): Speed {
   return n;
 }
 
+/** A file the user named, read; one that cannot be read is bad usage (exit 2), said in one line. */
+async function readUserFile(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`${what}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+  }
+}
+
 async function rulesOf(values: Values): Promise<Rule[]> {
   const raw = values.rules;
   if (raw === undefined) return FLASH_SALE_DEFAULTS.rules;
   if (raw === 'none') return [];
-  const { readFile } = await import('node:fs/promises');
-  const parsed: unknown = JSON.parse(await readFile(String(raw), 'utf8'));
-  if (!Array.isArray(parsed)) throw new UsageError('--rules must name a file holding a JSON array of rules');
-  return parsed as Rule[];
+  const what = `--rules ${String(raw)}`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readUserFile(String(raw), what));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`${what}: not JSON (${(error as Error).message})`, { cause: error });
+  }
+  if (!Array.isArray(parsed)) throw new UsageError(`${what}: must hold a JSON array of rules`);
+  // Each rule as the engine takes it (PUT /v1/limit-rules/{id}, the id in the path): a rule the engine
+  // would refuse is a mistake in the file, better said now than as a refused setup line.
+  return parsed.map((rule: unknown, i) => {
+    const id = (rule as { id?: unknown } | null)?.id;
+    const label = `rule ${i + 1}${typeof id === 'string' ? ` (${id})` : ''}`;
+    const idChecked = identifier.safeParse(id);
+    if (!idChecked.success) throw new UsageError(`${what}: ${label}: id: ${idChecked.error.issues[0]!.message}`);
+    const checked = ruleBody.safeParse(rule);
+    if (!checked.success) {
+      const issue = checked.error.issues[0]!;
+      throw new UsageError(`${what}: ${label}: ${issue.path.join('.') || 'rule'}: ${issue.message}`);
+    }
+    return rule as Rule;
+  });
 }
 
 export function flashSaleOptions(values: Values, rules: Rule[]): FlashSaleOptions {
@@ -237,15 +267,22 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
   let defaults: { speed: Speed; ttl_ms: number };
   if (mode === 'replay') {
     if (file === undefined || extra.length > 0) throw new UsageError('usage: stampede sim replay <file.jsonl> [options]');
+    let recording: ParsedRecording;
     try {
-      lines = await readRecording(file);
+      recording = parseRecordingText(await readUserFile(file, file));
     } catch (error) {
       if (error instanceof RecordingFormatError) throw new UsageError(`${file}: ${error.message}`);
       throw error;
     }
+    lines = recording.lines;
     title = `replay ${file}`;
     defaults = { speed: 1, ttl_ms: 900_000 };
     shown = { file };
+    if (recording.cut) {
+      // What a crash mid-write leaves (the recorder writes whole lines, in one write per batch).
+      out.write(`${file}: line ${recording.cut.line + 1} is cut short (not JSON, and no newline ends the file, as a crash mid-write leaves it): left out\n`);
+      shown.cut_last_line = 1;
+    }
   } else if (mode === 'flash-sale') {
     if (file !== undefined) throw new UsageError('usage: stampede sim flash-sale [options]');
     const sale = flashSaleOptions(values, await rulesOf(values));
@@ -277,7 +314,9 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
       engine,
       speed,
       concurrency_max,
-      waitForExpiries: values.target === undefined && values['no-wait-expiries'] !== true,
+      // In process the engine's clock is moved past the expiries; against --target the run waits for
+      // them when they fall within --settle-ms (runSimulation).
+      waitForExpiries: values['no-wait-expiries'] !== true,
       settle_timeout_ms,
       options: { ...shown, speed: String(speed), concurrency: concurrency_max, semi_space: semiSpace() },
       onAnswer: () => progress.tick(),

@@ -13,11 +13,15 @@
 // - `badSignature: true` (payment callbacks only): the callback was answered 401; the replayer sends a
 //   well-formed but wrong signature, so the replay is refused the same way. A plain line to the
 //   callback path (a malformed callback, kept as received) without it is signed over its exact bytes.
+//
+// Paths are kept as they were sent: which route a line goes to is the engine router's decision
+// (api-routes.ts), so `POST /V1/Orders/` is an order line as much as `POST /v1/orders`.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { isRoute, ORDERS_ROUTE, PAYMENT_ROUTE } from './api-routes.ts';
 
 /** Where payment callbacks go. */
-export const PAYMENT_CALLBACK_PATH = '/v1/payments/callback';
+export const PAYMENT_CALLBACK_PATH = PAYMENT_ROUTE;
 
 /** `{orderId}` in a path stands for the order of the line named by `orderRef`. */
 export const ORDER_ID_PLACEHOLDER = '{orderId}';
@@ -54,7 +58,7 @@ export const recordedLine = z
         ctx.addIssue({ code: 'custom', message: 'a payment line needs body {orderRef, status, amountCents?}', path: ['body'] });
       }
     }
-    if (line.badSignature && !line.payment && line.path !== PAYMENT_CALLBACK_PATH) {
+    if (line.badSignature && !line.payment && !isPaymentPath(line)) {
       ctx.addIssue({ code: 'custom', message: 'badSignature is for payment callbacks only', path: ['badSignature'] });
     }
     if (line.rawBody !== undefined && (line.body !== undefined || line.payment)) {
@@ -80,9 +84,14 @@ export function orderRefOf(line: RecordedLine): number | undefined {
   return line.payment ? paymentOf(line)!.orderRef : line.orderRef;
 }
 
-/** A line that makes an order: its answer's orderId is what later lines refer to. */
+/** A line that makes an order (any path the engine routes to `POST /v1/orders`): its answer's orderId is what later lines refer to. */
 export function isOrderLine(line: Pick<RecordedLine, 'method' | 'path'>): boolean {
-  return line.method === 'POST' && line.path === '/v1/orders';
+  return line.method === 'POST' && isRoute('POST', line.path, ORDERS_ROUTE);
+}
+
+/** A line sent to the payment callback route (a payment line, or a malformed callback kept as received). */
+export function isPaymentPath(line: Pick<RecordedLine, 'method' | 'path'>): boolean {
+  return line.method === 'POST' && isRoute('POST', line.path, PAYMENT_ROUTE);
 }
 
 export class RecordingFormatError extends Error {
@@ -96,15 +105,30 @@ export class RecordingFormatError extends Error {
   }
 }
 
+/** A recording as read: its lines, and the last line left out when a crash cut it short. */
+export interface ParsedRecording {
+  lines: RecordedLine[];
+  /**
+   * The file's last line, left out: it is not JSON and no newline ends the file, which is what a
+   * crash in the middle of a write leaves (docs/simulation-recording.md). Its number counts from 0
+   * like every line's; `chars` is how much of it there was.
+   */
+  cut?: { line: number; chars: number };
+}
+
 /**
  * Parses a recording. Throws RecordingFormatError naming the first bad line: a line that is not
  * JSON or not the format, a time that goes backwards, or a reference to a line that is not an
- * earlier order line.
+ * earlier order line. The one exception is a last line cut short by a crash (not JSON, and no
+ * newline after it): it is left out and said so in `cut`. A cut line anywhere else, or followed by a
+ * newline, is not what a crash leaves, and is refused like any bad line.
  */
-export function parseRecording(text: string): RecordedLine[] {
+export function parseRecordingText(text: string): ParsedRecording {
   const lines: RecordedLine[] = [];
   let lastT = 0;
   const raw = text.split('\n');
+  // Without a final newline the last element is the file's last line, possibly cut; with one it is ''.
+  const unterminated = raw.length - 1;
   for (let i = 0; i < raw.length; i++) {
     const source = raw[i]!.trim();
     if (source === '') continue;
@@ -113,6 +137,7 @@ export function parseRecording(text: string): RecordedLine[] {
     try {
       json = JSON.parse(source);
     } catch (error) {
+      if (i === unterminated) return { lines, cut: { line: n, chars: raw[i]!.length } };
       throw new RecordingFormatError(n, 'not JSON', { cause: error });
     }
     const parsed = recordedLine.safeParse(json);
@@ -129,11 +154,16 @@ export function parseRecording(text: string): RecordedLine[] {
     }
     lines.push(line);
   }
-  return lines;
+  return { lines };
 }
 
-export async function readRecording(file: string): Promise<RecordedLine[]> {
-  return parseRecording(await readFile(file, 'utf8'));
+/** The lines of a recording (parseRecordingText, without saying whether a cut last line was left out). */
+export function parseRecording(text: string): RecordedLine[] {
+  return parseRecordingText(text).lines;
+}
+
+export async function readRecording(file: string): Promise<ParsedRecording> {
+  return parseRecordingText(await readFile(file, 'utf8'));
 }
 
 /** One line of JSON Lines, fields in the contract's order, then the extensions. */

@@ -1,13 +1,16 @@
 // Records the traffic a node serves (`STAMPEDE_RECORD=<file>`) in the contract's recorded-traffic
 // form (format.ts), so that `stampede sim replay <file>` can play it again without editing. What
 // each request becomes is told in docs/simulation-recording.md; in short:
-// - requests under /v1/ and /ops/ are recorded once answered, whatever the answer, with `outcome`;
-//   probes (/metrics, /healthz, /readyz) are not traffic;
+// - requests under /v1/ and /ops/ are recorded, whatever the answer, with `outcome`, in the order they
+//   arrived and with `t` their arrival (a line waits for the lines of the requests that arrived before
+//   it, so one buyer's concurrent requests replay in the order the engine got them); probes
+//   (/metrics, /healthz, /readyz) are not traffic;
 // - a buyer is recorded by the `sub` of its token (`user`), the operator as `admin: true`, never a
 //   token; card keys become placeholders `<key N>`; payment callbacks name their order by line
 //   (`orderRef`) and are never signed in the file: no secret reaches the file;
 // - a request naming an order made before the recording started cannot be replayed (the replay
-//   will not have that order): it is left out and counted.
+//   will not have that order): it is left out and counted. Which route a request took is the engine
+//   router's answer (`POST /V1/Orders/` is an order), never a comparison of path strings.
 // The work on the request path is synchronous and small (build one line, hand it to the buffered
 // LineWriter); the file is never awaited by a request, and nothing here can fail a request.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
@@ -17,7 +20,8 @@ import type { Logger } from 'pino';
 import { bearerToken } from '../../http/auth.ts';
 import { routeLabel } from '../../http/metrics.ts';
 import { cardKeysBody, paymentCallbackBody } from '../../http/validation.ts';
-import { formatLine, isOrderLine, ORDER_ID_PLACEHOLDER, type RecordedLine, type RecordedPaymentBody } from './format.ts';
+import { CARD_KEYS_ROUTE, OPS_ORDER_ROUTE, OPS_ORDERS_ROUTE, ORDER_ROUTE, ORDERS_ROUTE, CANCEL_ROUTE, PAYMENT_ROUTE, REDEEM_ROUTE } from './api-routes.ts';
+import { formatLine, ORDER_ID_PLACEHOLDER, type RecordedLine, type RecordedPaymentBody } from './format.ts';
 import { LINE_WRITER_DEFAULTS, LineWriter, type DropReason, type LineWriterLimits } from './line-writer.ts';
 
 /** Why a served request has no line. */
@@ -27,9 +31,16 @@ export type SkipReason =
   /** The format cannot say it: a method other than GET/POST/PUT/DELETE, an over-long path or Idempotency-Key. */
   | 'unrepresentable';
 
+/**
+ * Why a request's line was lost: the file's reasons (line-writer.ts), or `overtaken`: the request was
+ * still unanswered past `reorder_wait_ms_max` (or `reorder_bytes_max`) while the lines of later
+ * requests waited behind it, or when the recording closed.
+ */
+export type RecorderDropReason = DropReason | 'overtaken';
+
 export interface RecorderObserver {
   written?(lines: number): void;
-  dropped?(reason: DropReason, lines: number): void;
+  dropped?(reason: RecorderDropReason, lines: number): void;
   skipped?(reason: SkipReason): void;
 }
 
@@ -46,6 +57,14 @@ export interface RecorderLimits extends LineWriterLimits {
   card_key_digests_max: number;
   /** Request body bytes kept per request at most (the card-key route's own limit, plus a read chunk). */
   body_bytes_max: number;
+  /**
+   * Lines are written in arrival order, so an answered request's line waits for those of the requests
+   * that arrived before it. The oldest request in flight holds the lines behind it at most this long
+   * after its arrival; then it is given up (its line lost, counted `overtaken`) and they are written.
+   */
+  reorder_wait_ms_max: number;
+  /** Bytes (an estimate: bodies plus 256 a line) of lines waiting behind a request in flight at most; past it, the same. */
+  reorder_bytes_max: number;
 }
 
 export const RECORDER_DEFAULTS: RecorderLimits = {
@@ -53,7 +72,12 @@ export const RECORDER_DEFAULTS: RecorderLimits = {
   order_refs_max: 2_000_000,
   card_key_digests_max: 1_000_000,
   body_bytes_max: 3 * 1024 * 1024 + 64 * 1024,
+  reorder_wait_ms_max: 10_000,
+  reorder_bytes_max: 16 * 1024 * 1024,
 };
+
+/** Bytes a waiting line is counted for, besides its body (the line object, its slot). */
+const SLOT_BYTES = 256;
 
 /** Paths the recorder sees: the API (any case, as the router matches it). Everything else (/metrics, /healthz, /readyz) is a probe. */
 const RECORDED_PATHS = /^\/(?:v1|ops)\//i;
@@ -64,9 +88,9 @@ const IDEMPOTENCY_KEY_CHARS_MAX = 64;
 const PAYMENT_ID_CHARS_MAX = 64;
 
 /** Route templates (as @koa/router names them) whose `:orderId` the recording replaces by `{orderId}`. */
-const ORDER_ROUTES = new Set(['/v1/orders/:orderId', '/v1/orders/:orderId/cancel', '/v1/orders/:orderId/redeem', '/ops/orders/:orderId']);
-const CARD_KEYS_ROUTE = '/v1/skus/:skuId/card-keys';
-const PAYMENT_ROUTE = '/v1/payments/callback';
+const ORDER_ROUTES = new Set([ORDER_ROUTE, CANCEL_ROUTE, REDEEM_ROUTE, OPS_ORDER_ROUTE]);
+/** The listing's query parameter that names an order (the page starts after it). */
+const AFTER_PARAM = 'after';
 /**
  * Answers to a request on an unknown order that did not depend on the order existing (refused
  * before it was looked up, or it was not found): the path is kept as it was and replays the same.
@@ -149,28 +173,75 @@ function stringField(body: unknown, field: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/**
+ * The query string of an ops listing with its `after` cursor, when that is one value, split around
+ * it: the value, and the query with `{orderId}` in its place.
+ */
+function afterCursor(querystring: string): { orderId: string; query: string } | undefined {
+  if (querystring === '') return undefined;
+  const values = new URLSearchParams(querystring).getAll(AFTER_PARAM);
+  if (values.length !== 1 || values[0] === '') return undefined;
+  const parts = querystring.split('&');
+  const at = parts.findIndex((p) => p.split('=')[0] === AFTER_PARAM);
+  if (at < 0) return undefined;
+  parts[at] = `${AFTER_PARAM}=${ORDER_ID_PLACEHOLDER}`;
+  return { orderId: values[0]!, query: parts.join('&') };
+}
+
 /** What the recorder counted over its life, logged when it closes. */
 export interface RecorderTotals {
   lines: number;
-  dropped: Record<DropReason, number>;
+  dropped: Record<RecorderDropReason, number>;
   skipped: Record<SkipReason, number>;
+}
+
+/** A recorded request from its arrival until its line's turn to be written (lines go out in arrival order). */
+interface Slot {
+  seq: number;
+  /** The line's `t`: its arrival, in ms since the first recorded request arrived. */
+  t: number;
+  arrived_ms: number;
+  state: 'in_flight' | 'answered' | 'given_up';
+  /** The line, once answered; none when the request is left out. */
+  line?: RecordedLine;
+  /** The order the line acts on, by id: its `orderRef` is the line that carried it, known when written. */
+  refersTo?: string;
+  /** The order this line's answer carried (an order line answered 2xx). */
+  carries?: string;
+  /** Bytes counted for it against reorder_bytes_max. */
+  bytes: number;
 }
 
 export class Recorder {
   /** performance.now() when the first recorded request arrived. */
   private origin_ms: number | undefined;
   private last_t = 0;
+  /** Arrival number of the next request, and of the oldest one whose line is not written yet. */
+  private next_seq = 0;
+  private next_out = 0;
+  /** Requests from their arrival until their line is written (or left out), by arrival number. */
+  private readonly slots = new Map<number, Slot>();
+  /** Of those, answered ones waiting for an earlier one; and the bytes counted for all of them. */
+  private waiting = 0;
+  private held_bytes = 0;
+  private reorderTimer: NodeJS.Timeout | undefined;
+  /** The request the timer waits on (its arrival number). */
+  private reorderTimerSeq = -1;
+  private closed = false;
   /** Line number the next line taken by the writer gets. */
   private next_line = 0;
+  /** Orders made by requests of this recording: the first line written that carries each, or -1 until one is. */
   private readonly orderLines = new Map<string, number>();
   private readonly keyNumbers = new Map<string, number>();
   private keys_numbered = 0;
   /** Keys the placeholder digests (never a plaintext key is kept): random per recording. */
   private readonly digestKey = randomBytes(32);
   private readonly skipped: Record<SkipReason, number> = { unreferenced: 0, unrepresentable: 0 };
+  private overtaken = 0;
   private warnedOrderRefsFull = false;
   private warnedKeyDigestsFull = false;
   private warnedFailure = false;
+  private warnedOvertaken = false;
 
   private constructor(
     private readonly writer: LineWriter,
@@ -198,8 +269,7 @@ export class Recorder {
   middleware(credentials: RecorderCredentials): Middleware {
     return async (ctx, next) => {
       if (!RECORDED_PATHS.test(ctx.path)) return next();
-      const arrived_ms = performance.now();
-      this.origin_ms ??= arrived_ms;
+      const slot = this.arrive();
       const tap = hasBody(ctx.req) ? tapBody(ctx.req, this.limits.body_bytes_max) : undefined;
       let threw = false;
       try {
@@ -210,27 +280,144 @@ export class Recorder {
       } finally {
         const raw = tap?.take();
         try {
-          await this.record(ctx, arrived_ms, raw, threw, credentials);
+          await this.record(ctx, slot, raw, threw, credentials);
         } catch (error) {
           // A bug here must cost a line, never the request.
+          slot.line = undefined;
           if (!this.warnedFailure) {
             this.warnedFailure = true;
             this.log.error({ err: error, method: ctx.method, path: ctx.path }, 'recording: a request could not be recorded (logged once)');
           }
         }
+        this.answered(slot, raw?.length ?? 0);
       }
     };
   }
 
   /** Writes every line taken, closes the file and logs what was recorded and what was not. */
   async close(): Promise<RecorderTotals> {
+    // The node closes the recording once every request in flight has its answer; one that has none
+    // by now will not get a line, and the lines behind it go out.
+    this.closed = true;
+    for (const slot of this.slots.values()) if (slot.state === 'in_flight') this.giveUp(slot);
+    this.writeReady();
+    if (this.reorderTimer) clearTimeout(this.reorderTimer);
     const w = await this.writer.close();
-    const totals: RecorderTotals = { lines: w.written_lines, dropped: { ...w.dropped_lines }, skipped: { ...this.skipped } };
+    const totals: RecorderTotals = { lines: w.written_lines, dropped: { ...w.dropped_lines, overtaken: this.overtaken }, skipped: { ...this.skipped } };
     this.log.info({ file: this.writer.file, ...totals }, 'recording closed');
     return totals;
   }
 
-  private async record(ctx: Context, arrived_ms: number, raw: Buffer | undefined, threw: boolean, credentials: RecorderCredentials): Promise<void> {
+  /** A request to record has arrived: its place in the file and its `t`. */
+  private arrive(): Slot {
+    const arrived_ms = performance.now();
+    this.origin_ms ??= arrived_ms;
+    const t = Math.max(Math.round((arrived_ms - this.origin_ms) * 10) / 10, this.last_t);
+    this.last_t = t;
+    const slot: Slot = { seq: this.next_seq++, t, arrived_ms, state: 'in_flight', bytes: SLOT_BYTES };
+    if (this.closed) slot.state = 'given_up';
+    else {
+      this.slots.set(slot.seq, slot);
+      this.held_bytes += SLOT_BYTES;
+    }
+    return slot;
+  }
+
+  /** The request's line is built (or it is left out): it goes out once every earlier one has. */
+  private answered(slot: Slot, body_bytes: number): void {
+    if (slot.state !== 'in_flight') return;
+    slot.state = 'answered';
+    if (slot.carries !== undefined && !this.orderLines.has(slot.carries)) {
+      if (this.orderLines.size < this.limits.order_refs_max) this.orderLines.set(slot.carries, -1);
+      else if (!this.warnedOrderRefsFull) {
+        this.warnedOrderRefsFull = true;
+        this.log.warn({ order_refs_max: this.limits.order_refs_max }, 'recording: too many orders to remember; requests on later orders will be left out');
+      }
+    }
+    slot.bytes += body_bytes;
+    this.held_bytes += body_bytes;
+    this.waiting++;
+    this.writeReady();
+  }
+
+  /**
+   * Writes the lines whose turn it is, in arrival order. The oldest request still in flight stops
+   * them, unless it has kept answered lines waiting past the bounds: then it is given up.
+   */
+  private writeReady(): void {
+    for (;;) {
+      const head = this.slots.get(this.next_out);
+      if (head === undefined) break;
+      if (head.state === 'in_flight') {
+        if (this.waiting === 0) break;
+        const late = performance.now() - head.arrived_ms >= this.limits.reorder_wait_ms_max || this.held_bytes > this.limits.reorder_bytes_max;
+        if (!late) break;
+        this.giveUp(head);
+      }
+      this.slots.delete(head.seq);
+      this.next_out++;
+      this.held_bytes -= head.bytes;
+      if (head.state === 'answered') {
+        this.waiting--;
+        this.write(head);
+      }
+    }
+    this.armReorderTimer();
+  }
+
+  /** While answered lines wait behind a request in flight, wake up when that request passes its bound. */
+  private armReorderTimer(): void {
+    const head = this.slots.get(this.next_out);
+    const needed = head !== undefined && head.state === 'in_flight' && this.waiting > 0 && !this.closed;
+    // Most answers leave the same request at the head: its timer stands (no timer churn per request).
+    if (needed && this.reorderTimer !== undefined && this.reorderTimerSeq === head.seq) return;
+    if (this.reorderTimer !== undefined) {
+      clearTimeout(this.reorderTimer);
+      this.reorderTimer = undefined;
+    }
+    if (!needed) return;
+    const due_ms = Math.max(0, head.arrived_ms + this.limits.reorder_wait_ms_max - performance.now());
+    this.reorderTimerSeq = head.seq;
+    this.reorderTimer = setTimeout(() => {
+      this.reorderTimer = undefined;
+      this.writeReady();
+    }, Math.ceil(due_ms) + 1);
+    this.reorderTimer.unref();
+  }
+
+  private giveUp(slot: Slot): void {
+    slot.state = 'given_up';
+    slot.line = undefined;
+    this.overtaken++;
+    this.observer.dropped?.('overtaken', 1);
+    if (!this.warnedOvertaken) {
+      this.warnedOvertaken = true;
+      this.log.warn(
+        { reorder_wait_ms_max: this.limits.reorder_wait_ms_max, reorder_bytes_max: this.limits.reorder_bytes_max },
+        'recording: a request still in flight held the lines after it past the bound (or when the recording closed); its line is left out (logged once)',
+      );
+    }
+  }
+
+  /** Hands a line to the writer, its reference resolved to the line that carried the order. */
+  private write(slot: Slot): void {
+    const line = slot.line;
+    if (line === undefined) return;
+    if (slot.refersTo !== undefined) {
+      const ref = this.orderLines.get(slot.refersTo) ?? -1;
+      // The order's line was lost (the buffer was full, or it was overtaken): nothing to refer to.
+      if (ref < 0) return this.skip('unreferenced');
+      if (line.payment) line.body = { ...(line.body as RecordedPaymentBody), orderRef: ref };
+      else line.orderRef = ref;
+    }
+    line.t = slot.t;
+    if (!this.writer.append(formatLine(line))) return;
+    const n = this.next_line++;
+    if (slot.carries !== undefined && this.orderLines.get(slot.carries) === -1) this.orderLines.set(slot.carries, n);
+  }
+
+  /** Builds the request's line into its slot (none when it is left out). */
+  private async record(ctx: Context, slot: Slot, raw: Buffer | undefined, threw: boolean, credentials: RecorderCredentials): Promise<void> {
     const method = ctx.method;
     if (!METHODS.has(method)) return this.skip('unrepresentable');
     const route = routeLabel(ctx);
@@ -256,18 +443,25 @@ export class Recorder {
     if (key !== '') {
       if (key.length <= IDEMPOTENCY_KEY_CHARS_MAX) line.idempotencyKey = key;
       // Refused (400) on the order route; ignored elsewhere, where leaving it out changes nothing.
-      else if (route === '/v1/orders') return this.skip('unrepresentable');
+      else if (route === ORDERS_ROUTE) return this.skip('unrepresentable');
     }
 
     if (method === 'POST' && route === PAYMENT_ROUTE) {
-      if (!this.paymentLine(line, raw, status)) return;
+      if (!this.paymentLine(slot, line, raw, status)) return;
     } else {
+      // An order named in the path, or as the cursor of the ops listing (`after=<orderId>`).
+      let named: { orderId: string; path: string } | undefined;
       if (ORDER_ROUTES.has(route) && typeof ctx.params?.orderId === 'string') {
-        const ref = this.orderLines.get(ctx.params.orderId);
-        if (ref !== undefined) {
-          path = route.replace(':orderId', ORDER_ID_PLACEHOLDER);
+        named = { orderId: ctx.params.orderId, path: route.replace(':orderId', ORDER_ID_PLACEHOLDER) };
+      } else if (method === 'GET' && route === OPS_ORDERS_ROUTE) {
+        const cursor = afterCursor(query);
+        if (cursor) named = { orderId: cursor.orderId, path: `${ctx.path}?${cursor.query}` };
+      }
+      if (named !== undefined) {
+        if (this.orderLines.has(named.orderId)) {
+          path = named.path;
           line.path = path;
-          line.orderRef = ref;
+          slot.refersTo = named.orderId;
         } else if (!ORDER_BLIND_STATUSES.has(status)) {
           return this.skip('unreferenced');
         }
@@ -279,26 +473,15 @@ export class Recorder {
         else line.rawBody = kept.rawBody;
       }
     }
-    if (path.length > PATH_CHARS_MAX || (line.orderRef === undefined && path.includes(ORDER_ID_PLACEHOLDER))) {
+    if (path.length > PATH_CHARS_MAX || (slot.refersTo === undefined && path.includes(ORDER_ID_PLACEHOLDER))) {
       return this.skip('unrepresentable');
     }
     line.outcome = error === undefined ? { status } : { status, error };
-
-    const t = Math.max(Math.round((arrived_ms - this.origin_ms!) * 10) / 10, this.last_t);
-    line.t = t;
-    if (!this.writer.append(formatLine(line))) return;
-    const n = this.next_line++;
-    this.last_t = t;
-    if (isOrderLine(line) && status < 300) {
+    if (method === 'POST' && route === ORDERS_ROUTE && status < 300) {
       const orderId = stringField(ctx.body, 'orderId');
-      if (orderId !== undefined && !this.orderLines.has(orderId)) {
-        if (this.orderLines.size < this.limits.order_refs_max) this.orderLines.set(orderId, n);
-        else if (!this.warnedOrderRefsFull) {
-          this.warnedOrderRefsFull = true;
-          this.log.warn({ order_refs_max: this.limits.order_refs_max }, 'recording: too many orders to remember; requests on later orders will be left out');
-        }
-      }
+      if (orderId !== undefined) slot.carries = orderId;
     }
+    slot.line = line;
   }
 
   /**
@@ -309,15 +492,17 @@ export class Recorder {
    * refuses it before looking at any order. One that reached an order made before the recording is
    * left out.
    */
-  private paymentLine(line: RecordedLine, raw: Buffer | undefined, status: number): boolean {
+  private paymentLine(slot: Slot, line: RecordedLine, raw: Buffer | undefined, status: number): boolean {
     const b = raw === undefined ? undefined : bodyOf(raw);
     const parsed = b !== undefined && 'body' in b ? paymentCallbackBody.safeParse(b.body) : undefined;
-    const ref = parsed?.success ? this.orderLines.get(parsed.data.orderId) : undefined;
+    const ours = parsed?.success === true && this.orderLines.has(parsed.data.orderId);
     // A 400 was refused before the order: replaying it as a payment of the order would pay it.
-    if (parsed?.success && ref !== undefined && status !== 400) {
+    if (parsed?.success && ours && status !== 400) {
       const p = parsed.data;
+      slot.refersTo = p.orderId;
       const body: RecordedPaymentBody = {
-        orderRef: ref,
+        // The line that carried the order, filled in when this line is written.
+        orderRef: 0,
         status: p.status,
         amountCents: p.amountCents,
         // Only equality matters (a repeated callback repeats it): a longer provider id is shortened stably.

@@ -1,5 +1,8 @@
 // Sends a recording's requests to an engine with their original timing (scaled by `speed`, or as
-// fast as the concurrency allows with `speed: 'max'`), in file order. It acts as every party of
+// fast as the concurrency allows with `speed: 'max'`), in file order, which is the order of `t` (the
+// parser refuses a `t` that goes backwards; lines of one `t` keep their file order). A recording made
+// by the engine lists requests in the order they arrived, `t` their arrival, so one buyer's concurrent
+// requests are sent again in the order the engine got them. It acts as every party of
 // the recording: it mints the buyers' tokens, uses the admin token, signs payment callbacks, and
 // puts the orderId an order line received into the lines that refer to it.
 //
@@ -7,15 +10,8 @@
 // (and is skipped, counted, when the order line got no order); an admin line (stock, rules, SKUs)
 // waits for the admin line before it, and every later line waits for it, so a sale never starts
 // before its stock is set however fast the replay runs.
-import {
-  isOrderLine,
-  ORDER_ID_PLACEHOLDER,
-  orderRefOf,
-  PAYMENT_CALLBACK_PATH,
-  paymentOf,
-  type RecordedLine,
-  type RecordedOutcome,
-} from '../recording/format.ts';
+import { CANCEL_ROUTE, isRoute } from '../recording/api-routes.ts';
+import { isOrderLine, isPaymentPath, ORDER_ID_PLACEHOLDER, orderRefOf, paymentOf, type RecordedLine, type RecordedOutcome } from '../recording/format.ts';
 import type { RequestResult } from '../run/results.ts';
 import type { Credentials } from './credentials.ts';
 import { routeName } from './routes.ts';
@@ -102,7 +98,7 @@ function isAdminLine(line: RecordedLine): boolean {
 
 /** Lines whose answer the verdict reads. */
 function keepAnswer(line: RecordedLine): boolean {
-  return isOrderLine(line) || line.payment === true || line.admin === true || line.path.endsWith('/cancel');
+  return isOrderLine(line) || line.payment === true || line.admin === true || isRoute(line.method, line.path, CANCEL_ROUTE);
 }
 
 export async function replay(lines: readonly RecordedLine[], transport: Transport, credentials: Credentials, options: ReplayOptions): Promise<ReplayLog> {
@@ -156,7 +152,7 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
     // A malformed callback kept as received. One whose body is not JSON is signed over its exact bytes,
     // so it meets the same validation (400 again). One with a JSON body goes unsigned (401): it may
     // have been refused only for its Content-Type, and sent signed as JSON it would pay its order.
-    if (!line.payment && line.path === PAYMENT_CALLBACK_PATH && line.rawBody !== undefined && body !== undefined) {
+    if (!line.payment && isPaymentPath(line) && line.rawBody !== undefined && body !== undefined) {
       headers['stampede-signature'] = credentials.paymentSignature(body, line.badSignature !== true);
     }
     if (body !== undefined) headers['content-type'] = 'application/json';

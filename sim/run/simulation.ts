@@ -4,6 +4,7 @@
 import type { RecordedLine } from '../recording/format.ts';
 import { Credentials } from '../replay/credentials.ts';
 import { replay, type ReplayLog, type Speed } from '../replay/replayer.ts';
+import { cardKeyPools } from '../verdict/card-key-pools.ts';
 import { EngineReader, type EngineView } from '../verdict/engine-view.ts';
 import { runFacts, stockOfLines, type RunFacts } from '../verdict/run-facts.ts';
 import { unitsByKey } from '../verdict/stock-checks.ts';
@@ -98,10 +99,10 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationOut
     }
   }
   o.onSettling?.('waiting for deliveries');
-  let view = await reader.read(facts.stock);
-  while (!settled(view, expiredBy_ms) && Date.now() + SETTLE_POLL_MS < deadline) {
+  let view = await reader.read(facts.stock, facts.stockExisting);
+  while (!settled(facts, view, expiredBy_ms) && Date.now() + SETTLE_POLL_MS < deadline) {
     await sleep(SETTLE_POLL_MS);
-    view = await reader.read(facts.stock);
+    view = await reader.read(facts.stock, facts.stockExisting);
   }
   // The last series sample is after settling, so the chart ends where the verdict looked.
   const verdict = judge(facts, view, { ...(expiredBy_ms !== undefined ? { expiredBy_ms } : {}), clock_margin_ms: CLOCK_MARGIN_MS });
@@ -124,14 +125,19 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationOut
 }
 
 /**
- * Nothing paid left undelivered (but manual SKUs), nothing reserved past its expiry, and the live
- * counts equal the orders listed (an expiry pass may be between the two reads).
+ * Nothing paid left undelivered (but manual SKUs, and card-key orders waiting for keys their pool has
+ * not got: no upload is coming), nothing reserved past its expiry, and the live counts equal the orders
+ * listed (an expiry pass may be between the two reads).
  */
-function settled(view: EngineView, expiredBy_ms: number | undefined): boolean {
+function settled(facts: RunFacts, view: EngineView, expiredBy_ms: number | undefined): boolean {
   const units = unitsByKey(view);
   for (const [key, inv] of view.inventory) if (inv.reserved !== (units.get(key)?.reserved ?? 0)) return false;
+  const pools = cardKeyPools(facts, view);
   for (const order of view.orders.values()) {
-    if (order.status === 'paid' && view.skus.get(order.skuId)?.delivery !== 'manual') return false;
+    if (order.status === 'paid') {
+      const delivery = view.skus.get(order.skuId)?.delivery;
+      if (delivery !== 'manual' && !(delivery === 'card_key' && pools.get(order.skuId)?.dry)) return false;
+    }
     if (expiredBy_ms !== undefined && order.status === 'reserved' && Date.parse(order.expiresAt) + CLOCK_MARGIN_MS < expiredBy_ms) return false;
   }
   return true;

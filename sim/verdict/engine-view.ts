@@ -60,6 +60,11 @@ export interface EngineView {
   skus: Map<string, SkuFacts>;
   /** What could not be read (each a sentence); the verdict fails when anything is missing. */
   unreadable: string[];
+  /**
+   * SKU/dates the traffic named that the engine does not have (the ops route answered 404 for one
+   * nothing of the run showed to exist: an order for an unknown SKU, refused): nothing to read.
+   */
+  absent?: string[];
 }
 
 /** Orders per page of the listing (the route's maximum). */
@@ -80,8 +85,14 @@ export class EngineReader {
   }
 
   async inventory(skuId: string, date: string): Promise<InventoryFigures | undefined> {
+    const figures = await this.inventoryAnswer(skuId, date);
+    return typeof figures === 'number' ? undefined : figures;
+  }
+
+  /** The live figures of a SKU/date, or the status the ops route answered instead. */
+  private async inventoryAnswer(skuId: string, date: string): Promise<InventoryFigures | number> {
     const a = await this.get(`/ops/inventory/${encodeURIComponent(skuId)}/${encodeURIComponent(date)}`);
-    if (a.status !== 200) return undefined;
+    if (a.status !== 200) return a.status;
     const b = a.body as InventoryFigures;
     return { total: b.total, reserved: b.reserved, sold: b.sold, available: b.available };
   }
@@ -109,13 +120,21 @@ export class EngineReader {
     return history.find((h) => h.status === 'cancelled' || h.status === 'expired')?.at;
   }
 
-  async read(stock: readonly { skuId: string; date: string }[]): Promise<EngineView> {
-    const view: EngineView = { read_at_ms: Date.now(), inventory: new Map(), orders: new Map(), rules: [], skus: new Map(), unreadable: [] };
+  /**
+   * Reads the SKU/dates `stock`. Those in `existing` (default: all) the engine must have; any other
+   * may never have existed (the traffic named it, the engine refused it), and a 404 for it is no
+   * failure: it is listed in `absent`, and so is its SKU when no order of it is listed.
+   */
+  async read(stock: readonly { skuId: string; date: string }[], existing?: ReadonlySet<string>): Promise<EngineView> {
+    const view: EngineView = { read_at_ms: Date.now(), inventory: new Map(), orders: new Map(), rules: [], skus: new Map(), unreadable: [], absent: [] };
     for (const { skuId, date } of stock) {
       const key = stockKey(skuId, date);
-      const figures = await this.inventory(skuId, date);
-      if (figures) view.inventory.set(key, figures);
-      else view.unreadable.push(`the inventory of ${key} could not be read`);
+      const figures = await this.inventoryAnswer(skuId, date);
+      if (typeof figures !== 'number') view.inventory.set(key, figures);
+      else if (figures === 404 && existing !== undefined && !existing.has(key)) {
+        view.absent!.push(key);
+        continue;
+      } else view.unreadable.push(`the inventory of ${key} could not be read (${figures})`);
       const orders = await this.ordersOf(skuId, date);
       if (typeof orders === 'string') view.unreadable.push(orders);
       else for (const o of orders) view.orders.set(o.orderId, o);
@@ -129,8 +148,12 @@ export class EngineReader {
     const rules = await this.get('/v1/limit-rules');
     if (rules.status === 200 && Array.isArray(rules.body)) view.rules = rules.body as Rule[];
     else view.unreadable.push(`the purchase rules could not be read (${rules.status})`);
+    // A SKU's delivery and rule dimensions are needed for its orders. One without orders may not exist,
+    // or not be visible yet (the public route answers 404 for both).
+    const ordered = new Set([...view.orders.values()].map((o) => o.skuId));
     for (const skuId of new Set(stock.map((s) => s.skuId))) {
       const a = await this.get(`/v1/skus/${encodeURIComponent(skuId)}`);
+      if (a.status === 404 && existing !== undefined && !ordered.has(skuId)) continue;
       if (a.status !== 200) {
         view.unreadable.push(`SKU ${skuId} could not be read (${a.status})`);
         continue;

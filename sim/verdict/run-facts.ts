@@ -1,6 +1,7 @@
 // The facts of a run the verdict needs, taken from the answers the replayer got: which orders were
 // made, refused as sold out, cancelled and paid, and when stock or rules changed. Run times are
 // milliseconds since the run started; `wall(ms)` turns one into the engine's clock (same machine).
+import { CANCEL_ROUTE, CARD_KEYS_ROUTE, isRoute, routeOf, RULE_ROUTE, STOCK_ROUTE } from '../recording/api-routes.ts';
 import { isOrderLine, paymentOf, type RecordedLine } from '../recording/format.ts';
 import type { OrderFact, ReplayLog } from '../replay/replayer.ts';
 import { stockKey } from './engine-view.ts';
@@ -39,6 +40,20 @@ export interface PaymentAnswer {
   order_status: string | undefined;
 }
 
+/** A request of the run that sets a SKU/date's stock: a PUT of its total, or a card-key upload (date `open`). */
+export interface StockChange {
+  line: number;
+  kind: 'total' | 'keys';
+  sent_ms: number;
+  answered_ms: number;
+  /** The answer's status (0: none came). */
+  status: number;
+  /** The total the answer gives (a PUT answered 2xx). */
+  total?: number;
+  /** The keys the answer says were added (an upload answered 2xx): the stock of `open` grows by as many. */
+  added?: number;
+}
+
 export interface RunFacts {
   log: ReplayLog;
   /** Wall-clock ms (engine clock) at run time 0. */
@@ -47,8 +62,16 @@ export interface RunFacts {
   soldOut: SoldOutAnswer[];
   cancels: CancelAnswer[];
   payments: PaymentAnswer[];
-  /** Answer times of admin lines that changed stock, per SKU/date key ('*' for a SKU's every date). */
-  stockChanges_ms: Map<string, number[]>;
+  /** The requests that set stock, per SKU/date key, in line order (the replayer sends them one at a time: admin barriers). */
+  stockChanges: Map<string, StockChange[]>;
+  /**
+   * The SKU/dates the run's answers show the engine has: a stock change answered 2xx, an order
+   * answered 201, a sold_out refusal. The verdict must read these; others the traffic names (an order
+   * for a SKU that does not exist, refused 404) may not exist at all.
+   */
+  stockExisting: Set<string>;
+  /** Card keys each SKU holds (the latest upload answer's `total`, all keys ever added to it). */
+  cardKeys: Map<string, number>;
   /** Answer time of the last rule change (PUT/DELETE /v1/limit-rules), if any. */
   lastRuleChange_ms: number | undefined;
   /** The SKU/dates the run touched. */
@@ -65,13 +88,18 @@ function orderTargetOf(line: RecordedLine): StockTarget | undefined {
   return isOrderLine(line) && b && typeof b.skuId === 'string' && typeof b.date === 'string' ? { skuId: b.skuId, date: b.date } : undefined;
 }
 
-/** The SKU/date whose stock an admin line changes: a stock setting, or a card-key upload (date `open`). */
-function stockChangeOf(line: RecordedLine): StockTarget | undefined {
-  const path = line.path.split('?')[0]!;
-  const put = line.method === 'PUT' ? /^\/v1\/skus\/([^/]+)\/stock\/([^/]+)$/.exec(path) : null;
-  if (put) return { skuId: decodeURIComponent(put[1]!), date: decodeURIComponent(put[2]!) };
-  const keys = line.method === 'POST' ? /^\/v1\/skus\/([^/]+)\/card-keys$/.exec(path) : null;
-  return keys ? { skuId: decodeURIComponent(keys[1]!), date: 'open' } : undefined;
+/** The SKU/date whose stock a line changes: a stock setting, or a card-key upload (date `open`). */
+function stockChangeOf(line: RecordedLine): (StockTarget & { kind: StockChange['kind'] }) | undefined {
+  if (line.method !== 'PUT' && line.method !== 'POST') return undefined;
+  const route = routeOf(line.method, line.path);
+  if (route?.template === STOCK_ROUTE && line.method === 'PUT') return { skuId: route.params.skuId!, date: route.params.date!, kind: 'total' };
+  if (route?.template === CARD_KEYS_ROUTE && line.method === 'POST') return { skuId: route.params.skuId!, date: 'open', kind: 'keys' };
+  return undefined;
+}
+
+function numberField(body: unknown, field: string): number | undefined {
+  const value = body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[field] : undefined;
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
 /** The SKU/dates a traffic touches: those of its orders, stock settings and card-key uploads. */
@@ -92,12 +120,17 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     soldOut: [],
     cancels: [],
     payments: [],
-    stockChanges_ms: new Map(),
+    stockChanges: new Map(),
+    stockExisting: new Set(),
+    cardKeys: new Map(),
     lastRuleChange_ms: undefined,
     stock: stockOfLines(log.lines),
     keyedOrders: new Map(),
   };
-  for (const o of log.orders.values()) facts.orders.set(o.orderId, o);
+  for (const o of log.orders.values()) {
+    facts.orders.set(o.orderId, o);
+    facts.stockExisting.add(stockKey(o.skuId, o.date));
+  }
 
   // First send of each keyed order request (buyer, key, body), whatever it was answered.
   const keyed = log.lines.map((line) =>
@@ -111,7 +144,6 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     if (first === undefined || sent < first) firstSent.set(key, sent);
   });
   log.lines.forEach((line, n) => {
-    const path = line.path.split('?')[0]!;
     const answer = log.answers.get(n);
     if (isOrderLine(line)) {
       const target = orderTargetOf(line);
@@ -125,6 +157,7 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
         else facts.keyedOrders.set(key, new Set([made]));
       }
       if (target && answer?.status === 409 && error === 'sold_out') {
+        facts.stockExisting.add(stockKey(target.skuId, target.date));
         const qty = Number((line.body as { qty?: unknown }).qty);
         facts.soldOut.push({
           line: n,
@@ -139,14 +172,29 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     }
     const changed = stockChangeOf(line);
     if (changed) {
-      if (answer) push(facts.stockChanges_ms, stockKey(changed.skuId, changed.date), answer.answered_ms);
+      if (!answer) return;
+      const key = stockKey(changed.skuId, changed.date);
+      const change: StockChange = { line: n, kind: changed.kind, sent_ms: answer.sent_ms, answered_ms: answer.answered_ms, status: answer.status };
+      if (answer.status >= 200 && answer.status < 300) {
+        facts.stockExisting.add(key);
+        const total = numberField(answer.body, 'total');
+        if (changed.kind === 'total' && total !== undefined) change.total = total;
+        if (changed.kind === 'keys') {
+          const added = numberField(answer.body, 'added');
+          if (added !== undefined) change.added = added;
+          if (total !== undefined) facts.cardKeys.set(changed.skuId, Math.max(facts.cardKeys.get(changed.skuId) ?? 0, total));
+        }
+      }
+      const list = facts.stockChanges.get(key);
+      if (list) list.push(change);
+      else facts.stockChanges.set(key, [change]);
       return;
     }
-    if (path.startsWith('/v1/limit-rules/') && (line.method === 'PUT' || line.method === 'DELETE')) {
+    if ((line.method === 'PUT' || line.method === 'DELETE') && isRoute(line.method, line.path, RULE_ROUTE)) {
       if (answer) facts.lastRuleChange_ms = Math.max(facts.lastRuleChange_ms ?? 0, answer.answered_ms);
       return;
     }
-    if (line.method === 'POST' && path.endsWith('/cancel') && answer?.orderId !== undefined) {
+    if (line.method === 'POST' && isRoute(line.method, line.path, CANCEL_ROUTE) && answer?.orderId !== undefined) {
       facts.cancels.push({ orderId: answer.orderId, status: answer.status, answered_ms: answer.answered_ms });
       return;
     }
@@ -165,10 +213,4 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     }
   });
   return facts;
-}
-
-function push(map: Map<string, number[]>, key: string, value: number): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
 }

@@ -3,7 +3,7 @@
 // order once expiries ran); and no buyer was refused as sold out while stock stayed free.
 import type { CheckResult } from '../run/results.ts';
 import { releasedAt, stockKey, type EngineView, type ListedOrder } from './engine-view.ts';
-import type { RunFacts } from './run-facts.ts';
+import type { RunFacts, StockChange } from './run-facts.ts';
 import { Violations } from './violations.ts';
 
 /** Statuses whose units are reserved, and those whose units are sold. */
@@ -38,7 +38,7 @@ export function noOversell(facts: RunFacts, view: EngineView, margin_ms = 0): Ch
     if (inv.reserved < 0 || inv.sold < 0 || inv.available < 0) v.add(`${key}: a negative count (${JSON.stringify(inv)})`);
     const u = units.get(key);
     if (u && u.reserved + u.sold > inv.total) v.add(`${key}: the orders hold ${u.reserved + u.sold} units of a total of ${inv.total}`);
-    const changes = [...(facts.stockChanges_ms.get(key) ?? []), ...(facts.stockChanges_ms.get(`${skuId}/*`) ?? [])];
+    const changes = (facts.stockChanges.get(key) ?? []).map((c) => c.answered_ms);
     const from = changes.length > 0 ? facts.started_wall_ms + Math.max(...changes) + margin_ms : -Infinity;
     const most = timelines.get(key)?.maxIn(from, Infinity) ?? 0;
     if (most > inv.total) v.add(`${key}: the orders held ${most} units at once of a total of ${inv.total}`);
@@ -90,12 +90,58 @@ export function stockAccounted(facts: RunFacts, view: EngineView, options: { exp
 }
 
 /**
+ * The SKU/date's total all the time a request was in flight (run times `from`..`to`), from the
+ * requests of the run that set it, or undefined when that is not known. The replayer sends a stock
+ * change only once every line before it is answered, and the lines after it only once it is (admin
+ * barriers), and it times them all on one clock: a change answered before `from` was in force, one
+ * sent after `to` was not yet; one in flight meanwhile (a repeat decided when its first request was
+ * sent, before the change) leaves the total unknown. A change answered 4xx changed nothing (the
+ * contract); one answered 5xx or not at all may have, from its sending on, so it leaves the total
+ * unknown until a later total is set. Known: the last total set before (the answer gives it) plus the
+ * keys uploaded since; or, when no total is set after, the engine's total now less the keys uploaded
+ * after.
+ */
+export function totalWhile(changes: readonly StockChange[], from: number, to: number, total_now: number): number | undefined {
+  /** The total set before `from` as its answer gave it, plus the keys uploaded since (undefined: not told). */
+  let before: number | undefined;
+  /** A change sent before `to` whose effect is not known (answered 5xx, or not at all) and no total set since. */
+  let uncertain = false;
+  /** Whether a change after `to` leaves the engine's total now unlike the one in force (a total set, an unknown change). */
+  let setAfter = false;
+  let addedAfter = 0;
+  for (const c of changes) {
+    if (c.status >= 400 && c.status < 500) continue;
+    const known = c.status >= 200 && c.status < 300;
+    if (c.sent_ms >= to) {
+      if (known && c.kind === 'keys' && c.added !== undefined) addedAfter += c.added;
+      else setAfter = true;
+      continue;
+    }
+    if (!known) {
+      uncertain = true;
+      continue;
+    }
+    if (c.answered_ms > from) return undefined;
+    if (c.kind === 'total') {
+      before = c.total;
+      uncertain = false;
+    } else if (before !== undefined) {
+      before = c.added === undefined ? undefined : before + c.added;
+    }
+  }
+  if (uncertain) return undefined;
+  if (!setAfter) return total_now - addedAfter;
+  return before;
+}
+
+/**
  * A sold-out answer is wrong when, at every moment it could have been decided, the stock it asked
  * for was free. The engine's own orders give the stock taken over time: each holds its qty from its
  * creation until it was cancelled or expired (paid orders for good). A refusal sent at `s` and
- * answered at `a` was decided in [s, a]; widened by `margin_ms` for the clocks, it is justified when
- * at some moment of that span total − taken < qty, i.e. when the most stock taken in the span
- * leaves less than qty. Refusals around a stock change (a PUT of stock, a card-key upload) are not
+ * answered at `a` was decided in [s, a]; widened by `margin_ms` for the clocks (the orders' times are
+ * the engine's), it is justified when at some moment of that span total − taken < qty, i.e. when the
+ * most stock taken in the span leaves less than qty. The total is the one in force all that time
+ * (totalWhile); a refusal while it is not known (a stock change in flight at the same time) is not
  * judged.
  */
 export function noUndersell(facts: RunFacts, view: EngineView, margin_ms: number): CheckResult {
@@ -104,19 +150,23 @@ export function noUndersell(facts: RunFacts, view: EngineView, margin_ms: number
   const timelines = takenTimelines(view, 'takes first');
   let judged = 0;
   for (const s of facts.soldOut) {
+    const inv = view.inventory.get(s.key);
+    if (!inv) continue;
     // A repeat of a keyed request gets the first answer again: decided as early as the first was sent.
+    const total = totalWhile(facts.stockChanges.get(s.key) ?? [], s.decided_from_ms, s.answered_ms, inv.total);
+    if (total === undefined) continue;
+    judged++;
     const from = facts.started_wall_ms + s.decided_from_ms - margin_ms;
     const to = facts.started_wall_ms + s.answered_ms + margin_ms;
-    const stockChanged = (facts.stockChanges_ms.get(s.key) ?? []).some((t) => facts.started_wall_ms + t >= from - margin_ms);
-    const inv = view.inventory.get(s.key);
-    if (stockChanged || !inv) continue;
-    judged++;
     const taken = timelines.get(s.key)?.maxIn(from, to) ?? 0;
-    if (inv.total - taken >= s.qty) {
-      v.add(`line ${s.line}: ${s.key} answered sold_out for ${s.qty}, yet at most ${taken} of ${inv.total} units were taken while it was decided`);
+    if (total - taken >= s.qty) {
+      v.add(`line ${s.line}: ${s.key} answered sold_out for ${s.qty}, yet at most ${taken} of ${total} units were taken while it was decided`);
     }
   }
-  return v.result('no SKU/date undersold', `${judged} of ${facts.soldOut.length} sold_out answers judged against the stock the engine's orders held while each was decided`);
+  return v.result(
+    'no SKU/date undersold',
+    `${judged} of ${facts.soldOut.length} sold_out answers judged against the stock the engine's orders held while each was decided (not judged: a stock change in flight at the same time)`,
+  );
 }
 
 /** Units taken over time by a SKU/date's orders, with the most taken in a span in O(log n). */

@@ -15,10 +15,14 @@ export interface VerdictOptions {
 }
 
 export function judge(facts: RunFacts, view: EngineView, options: VerdictOptions): Verdict {
+  const absent = view.absent ?? [];
+  const shown = absent.slice(0, 5).join(', ') + (absent.length > 5 ? ', ...' : '');
   const readable: CheckResult = {
     name: 'engine state readable',
     passed: view.unreadable.length === 0,
-    detail: `inventory and orders of ${facts.stock.length} SKU/dates, rules and SKUs read through the ops routes`,
+    detail:
+      `inventory and orders of ${facts.stock.length - absent.length} SKU/dates, rules and SKUs read through the ops routes` +
+      (absent.length > 0 ? `; ${absent.length} more named by refused orders do not exist (${shown})` : ''),
     violations: view.unreadable.slice(0, 20),
   };
   const checks = [

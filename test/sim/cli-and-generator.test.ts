@@ -3,11 +3,11 @@
 // line, and that the flash-sale generator is a function of its options and seed: the same seed gives
 // the same traffic line for line, another seed other traffic, and the traffic is a valid recording
 // whose shapes put buyers where they say.
+import { Writable } from 'node:stream';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +15,8 @@ import { simCommand, UsageError } from '../../sim/cli.ts';
 import { FLASH_SALE_DEFAULTS, generateFlashSale } from '../../sim/flash-sale/generator.ts';
 import { formatLine, parseRecording } from '../../sim/recording/format.ts';
 import { SECRETS, startEngine } from '../support/engine.ts';
+import { Capture } from '../support/capture.ts';
+
 
 const sink = () =>
   new Writable({
@@ -72,6 +74,58 @@ describe('stampede sim: usage', () => {
     const error = await simCommand(['replay', file], sink()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toContain('line 2: orderRef 7 is not an earlier POST /v1/orders line');
+  });
+
+  it('replays a recording whose last line a crash cut short, leaving that line out and saying so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-sim-cut-'));
+    const file = join(dir, 'cut.jsonl');
+    const lines = [
+      '{"t":0,"method":"PUT","path":"/v1/skus/cut","admin":true,"body":{"name":"C","priceCents":100,"merchantId":"m1","delivery":"ticket"}}',
+      '{"t":1,"method":"PUT","path":"/v1/skus/cut/stock/2027-06-01","admin":true,"body":{"total":2}}',
+      '{"t":2,"method":"POST","path":"/v1/orders","user":"u1","body":{"skuId":"cut","date":"2027-06-01","qty":1}}',
+      '{"t":3,"method":"POST","path":"/v1/orders","user":"u2","body":{"skuId":"cut","date":"2027-06-01","qty":1}}',
+    ];
+    const whole = `${lines.join('\n')}\n`;
+    // `head -c -25`: the last line loses its end and its newline.
+    writeFileSync(file, whole.slice(0, -25));
+    const out = new Capture();
+    const result = await simCommand(['replay', file, '--speed', 'max', '--report', join(dir, 'r.html'), '--json', join(dir, 'r.json')], out);
+    expect(result?.passed, out.text).toBe(true);
+    expect(out.text).toContain(`${file}: line 4 is cut short (not JSON, and no newline ends the file, as a crash mid-write leaves it): left out`);
+    const figures = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
+    expect(figures.totals.lines).toBe(3);
+    expect(figures.options.cut_last_line).toBe(1);
+    // Only the last line, and only when no newline follows it: anything else is a malformed recording.
+    expect(() => parseRecording(`${whole.slice(0, -25)}\n`)).toThrow('line 4: not JSON');
+    expect(() => parseRecording(`${lines[0]}\n{"t":1,"meth\n${lines[2]}`)).toThrow('line 2: not JSON');
+    expect(() => parseRecording(`${lines[0]}\n{"t":1,"method":"PATCH","path":"/v1/x"}`)).toThrow('line 2: method');
+  });
+
+  it('refuses a malformed --rules file and a missing recording as bad usage: exit 2, one line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-sim-usage-'));
+    const notJson = join(dir, 'not-json.json');
+    writeFileSync(notJson, '[{"id":"x"');
+    const notRules = join(dir, 'not-rules.json');
+    writeFileSync(notRules, '[{"id":"x","max":{}}]');
+    const cases: [string[], RegExp][] = [
+      [['flash-sale', '--rules', notJson], /^--rules .*not-json\.json: not JSON/],
+      [['flash-sale', '--rules', notRules], /^--rules .*not-rules\.json: rule 1 \(x\): max: max needs at least one of units/],
+      [['flash-sale', '--rules', join(dir, 'absent.json')], /^--rules .*absent\.json: cannot read it \(ENOENT/],
+      [['replay', join(dir, 'absent.jsonl')], /^.*absent\.jsonl: cannot read it \(ENOENT/],
+    ];
+    const run = promisify(execFile);
+    for (const [args, message] of cases) {
+      const error = await simCommand(args, sink()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as Error).message).toMatch(message);
+    }
+    for (const [args, message] of [cases[0]!, cases[3]!]) {
+      const bad = await run(process.execPath, [bin, 'sim', ...args], { env: { ...process.env, NODE_OPTIONS: '', STAMPEDE_SIM_SEMI_SPACE_MIB: '0' } }).catch((e: { code: number; stderr: string }) => e);
+      expect((bad as { code: number }).code).toBe(2);
+      const stderr = (bad as { stderr: string }).stderr;
+      expect(stderr.trim().split('\n'), stderr).toHaveLength(1);
+      expect(stderr).toMatch(message);
+    }
   });
 
   it('starts the simulator with 32 MiB semi-spaces from the binary, or with Node\'s default when asked, and passes its exit code on', async () => {

@@ -6,7 +6,6 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simCommand } from '../../sim/cli.ts';
 import { FLASH_SALE_DEFAULTS, generateFlashSale } from '../../sim/flash-sale/generator.ts';
@@ -15,14 +14,8 @@ import { runSimulation } from '../../sim/run/simulation.ts';
 import { SECRETS, startEngine, type TestEngine } from '../support/engine.ts';
 import { OwnNatsServer } from '../support/nats-server.ts';
 import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
+import { Capture } from '../support/capture.ts';
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
 
 describe('a synthetic flash sale', () => {
   it('passes its verdict on the embedded default, through the CLI, with the reports written', async () => {

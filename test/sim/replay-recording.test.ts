@@ -6,20 +6,13 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { signPayment } from '../../http/signing.ts';
 import { simCommand } from '../../sim/cli.ts';
 import { parseRecording } from '../../sim/recording/format.ts';
 import { SECRETS, startEngine } from '../support/engine.ts';
+import { Capture, statusLog } from '../support/capture.ts';
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
 
 const D = '2027-03-01';
 
@@ -29,12 +22,7 @@ describe('replaying a recording made by the server', () => {
     const file = join(dir, 'traffic.jsonl');
     const e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_RECORD: file });
     const c = e.client;
-    const statuses: number[] = [];
-    const s = async (p: Promise<{ status: number; body: any }>) => {
-      const a = await p;
-      statuses.push(a.status);
-      return a;
-    };
+    const { statuses, track: s } = statusLog();
     try {
       await s(c.admin('PUT', '/v1/skus/show', { name: 'Show', priceCents: 1000, merchantId: 'm1', delivery: 'ticket', attributes: { venue: 'v1' } }));
       await s(c.admin('PUT', `/v1/skus/show/stock/${D}`, { total: 2 }));

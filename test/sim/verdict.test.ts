@@ -65,7 +65,7 @@ function scenario(): Scenario {
   };
 }
 
-function verdictOf(s: Scenario) {
+function verdictOf(s: Scenario, margin_ms = 5) {
   const log: ReplayLog = { lines: s.lines, results: s.results, answers: s.answers, orders: s.orders, skipped: 0, compared: 0, mismatches: [], started_ms: 0, finished_ms: 60 };
   const view: EngineView = {
     read_at_ms: T0 + 100,
@@ -75,7 +75,7 @@ function verdictOf(s: Scenario) {
     skus: new Map([['s1', { skuId: 's1', delivery: 'ticket' as const, merchantId: 'm1', attributes: {} }]]),
     unreadable: [],
   };
-  return judge(runFacts(log, T0), view, { clock_margin_ms: 5 });
+  return judge(runFacts(log, T0), view, { clock_margin_ms: margin_ms });
 }
 
 /** The run's own answer (201) for an order a test adds to the engine's listing: it was made for a request of the run. */
@@ -148,6 +148,43 @@ describe('the verdict', () => {
     early.inventory = { total: 10, reserved: 1, sold: 1, available: 8 };
     early.listed.push({ ...early.listed[1]!, orderId: 'o9', userId: 'u9', qty: 7, status: 'cancelled', createdAt: iso(25), updatedAt: iso(35) });
     expect(failed(early)).toContain('no SKU/date undersold');
+  });
+
+  it('judges a sold_out answer sent right after the setup (the admin barrier had the stock set before it was sent), with the real clock margin', () => {
+    // 3 units, 2 taken (o1, o2): a refusal of 1 unit at 50 ms is an undersell, however close to the stock's setting at 0-1 ms.
+    const s = scenario();
+    s.lines[5] = { ...s.lines[5]!, body: { skuId: 's1', date: '2027-01-01', qty: 1 } };
+    const undersold = verdictOf(s, 1_000).checks.find((c) => c.name === 'no SKU/date undersold')!;
+    expect([undersold.passed, undersold.violations]).toEqual([false, ['line 5: s1/2027-01-01 answered sold_out for 1, yet at most 2 of 3 units were taken while it was decided']]);
+    // For 2 units it was right.
+    const right = scenario();
+    right.lines[5] = { ...right.lines[5]!, body: { skuId: 's1', date: '2027-01-01', qty: 2 } };
+    expect(failed(right)).toEqual([]);
+  });
+
+  it('judges a sold_out answer against the total in force while it was in flight, not against a later one', () => {
+    // The stock is set to 3 (the answer says so); a refusal of 1 unit at 50 ms while 2 are taken; later the
+    // total is lowered to 2: the refusal was an undersell all the same.
+    const lowered = (qty: number, later: number) => {
+      const s = scenario();
+      s.answers.set(0, { line: 0, status: 200, body: { skuId: 's1', date: '2027-01-01', total: 3, reserved: 0, sold: 0, available: 3 }, sent_ms: 0, answered_ms: 1 });
+      s.lines[5] = { ...s.lines[5]!, body: { skuId: 's1', date: '2027-01-01', qty } };
+      s.lines.push({ t: 60, method: 'PUT', path: '/v1/skus/s1/stock/2027-01-01', admin: true, body: { total: later } });
+      s.results.push({ line: 6, route: 'r', sent_ms: 60, answered_ms: 61, status: 200 });
+      s.answers.set(6, { line: 6, status: 200, body: { skuId: 's1', date: '2027-01-01', total: later, reserved: 1, sold: 1, available: later - 2 }, sent_ms: 60, answered_ms: 61 });
+      s.inventory = { total: later, reserved: 1, sold: 1, available: later - 2 };
+      return s;
+    };
+    const undersold = verdictOf(lowered(1, 2), 1_000).checks.find((c) => c.name === 'no SKU/date undersold')!;
+    expect([undersold.passed, undersold.violations]).toEqual([false, ['line 5: s1/2027-01-01 answered sold_out for 1, yet at most 2 of 3 units were taken while it was decided']]);
+    // A refusal of 2 units was right then (1 free of 3), though the total was raised to 10 after it.
+    expect(failed(lowered(2, 10))).toEqual([]);
+    // A stock change in flight at the same time as the refusal: the total then is not known, it is not judged.
+    const together = lowered(1, 2);
+    together.answers.set(6, { ...together.answers.get(6)!, sent_ms: 45, answered_ms: 61 });
+    const unjudged = verdictOf(together, 1_000).checks.find((c) => c.name === 'no SKU/date undersold')!;
+    expect(unjudged.passed).toBe(true);
+    expect(unjudged.detail).toMatch(/^0 of 1 sold_out answers judged/);
   });
 
   it('judges a repeated keyed request\'s sold_out from when the first was sent: the engine answers a repeat with the first answer', () => {
@@ -236,6 +273,40 @@ describe('the verdict', () => {
     const stuck = scenario();
     stuck.listed[0] = { ...stuck.listed[0]!, status: 'paid', deliveries: 0, delivery: undefined };
     expect(failed(stuck)).toContain('every paid order delivered exactly once');
+  });
+
+  it('notes a paid card-key order waiting for keys the pool does not have, and fails one the pool could have served', () => {
+    // One card key uploaded; an order of 2 keys paid: it waits for an upload (the contract's "awaiting delivery").
+    const awaiting = (keysTotal: number) => {
+      const lines: RecordedLine[] = [
+        { t: 0, method: 'POST', path: '/v1/skus/k1/card-keys', admin: true, body: { keys: ['<key 1>'] } },
+        { t: 10, method: 'POST', path: '/v1/orders', user: 'u1', body: { skuId: 'k1', date: 'open', qty: 2 } },
+        { t: 20, method: 'POST', path: '/v1/payments/callback', payment: true, body: { orderRef: 1, status: 'succeeded', amountCents: 200, paymentId: 'p1' } },
+      ];
+      const results: RequestResult[] = lines.map((l, line) => ({ line, route: 'r', sent_ms: l.t, answered_ms: l.t + 1, status: line === 1 ? 201 : 200 }));
+      const answers: ReplayLog['answers'] = new Map([
+        [0, { line: 0, status: 200, body: { added: 1, total: keysTotal }, sent_ms: 0, answered_ms: 1 }],
+        [1, { line: 1, status: 201, body: { orderId: 'o1' }, sent_ms: 10, answered_ms: 11 }],
+        [2, { line: 2, orderId: 'o1', status: 200, body: { orderId: 'o1', status: 'paid' }, sent_ms: 20, answered_ms: 21 }],
+      ]);
+      const orders = new Map([[1, { line: 1, orderId: 'o1', user: 'u1', skuId: 'k1', date: 'open', qty: 2, amountCents: 200, expiresAt_ms: T0 + 900_000, sent_ms: 10, answered_ms: 11 }]]);
+      const log: ReplayLog = { lines, results, answers, orders, skipped: 0, compared: 0, mismatches: [], started_ms: 0, finished_ms: 30 };
+      const view: EngineView = {
+        read_at_ms: T0 + 100,
+        inventory: new Map([['k1/open', { total: 3, reserved: 0, sold: 2, available: 1 }]]),
+        orders: new Map([['o1', { orderId: 'o1', userId: 'u1', skuId: 'k1', date: 'open', qty: 2, amountCents: 200, status: 'paid', createdAt: iso(10), expiresAt: iso(900_000), updatedAt: iso(20), paymentId: 'p1', deliveries: 0 }]]),
+        rules: [],
+        skus: new Map([['k1', { skuId: 'k1', delivery: 'card_key' as const, merchantId: 'm1', attributes: {} }]]),
+        unreadable: [],
+      };
+      return judge(runFacts(log, T0), view, { clock_margin_ms: 5 }).checks.find((c) => c.name === 'every paid order delivered exactly once')!;
+    };
+    const waiting = awaiting(1);
+    expect(waiting.passed, waiting.violations.join('\n')).toBe(true);
+    expect(waiting.detail).toContain('1 awaiting card keys');
+    // With 5 keys in the pool the order could have had its 2: never delivered is a failure.
+    const stuck = awaiting(5);
+    expect([stuck.passed, stuck.violations]).toEqual([false, ['o1 (k1/open) is paid but was never delivered (5 card keys of k1 unassigned)']]);
   });
 
   it('fails a cancel answered 200 whose order is not cancelled, and one Idempotency-Key answered two orders', () => {
