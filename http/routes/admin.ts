@@ -5,7 +5,7 @@ import type Router from '@koa/router';
 import type { StampedeNode } from '../../app/node.ts';
 import type { Auth } from '../auth.ts';
 import { readJson } from '../body.ts';
-import { invalidState } from '../api-error.ts';
+import { invalidRequest, invalidState } from '../api-error.ts';
 import { failureToApiError } from '../engine-errors.ts';
 import { cardKeysBody, orderParams, parse, skuDateParams, skuParams, skuUpsertBody, stockBody } from '../validation.ts';
 
@@ -24,6 +24,11 @@ export function adminRoutes(router: Router, node: StampedeNode, auth: Auth): voi
     const { skuId } = parse(skuParams, ctx.params, ['params']);
     const { value } = await readJson(ctx);
     const b = parse(skuUpsertBody, value);
+    // As for a rule's `id`: a body naming another SKU is a client's mistake, not a field to ignore.
+    const named = (value as { skuId?: unknown }).skuId;
+    if (named !== undefined && named !== skuId) {
+      throw invalidRequest('invalid request body', [{ path: ['skuId'], message: `must equal the path's skuId (${skuId}) or be absent` }]);
+    }
     const sku = {
       skuId,
       name: b.name,

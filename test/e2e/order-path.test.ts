@@ -133,6 +133,9 @@ describe.each(backends)('order path on %s', (_name, backend) => {
       ['bad delivery', 'PUT', '/v1/skus/bad', { name: 'x', priceCents: 1, merchantId: 'm1', delivery: 'drone' }, 400, 'invalid_request'],
       ['card keys for a ticket SKU', 'POST', '/v1/skus/bad/card-keys', { keys: ['k'] }, 409, 'invalid_state'],
       ['empty card keys', 'POST', '/v1/skus/bad/card-keys', { keys: [] }, 400, 'invalid_request'],
+      ['body naming another SKU', 'PUT', '/v1/skus/bad', { skuId: 'other', name: 'x', priceCents: 1, merchantId: 'm1', delivery: 'ticket' }, 400, 'invalid_request'],
+      ['an offset past year 9999', 'PUT', '/v1/skus/bad', { name: 'x', priceCents: 1, merchantId: 'm1', delivery: 'ticket', saleEndsAt: '9999-12-31T23:59:59-01:00' }, 400, 'invalid_request'],
+      ['an offset before year 0000', 'PUT', '/v1/skus/bad', { name: 'x', priceCents: 1, merchantId: 'm1', delivery: 'ticket', visibleAt: '0000-01-01T00:00:00+01:00' }, 400, 'invalid_request'],
     ];
     // Make one reservation so that lowering the total to 0 is below what is taken.
     expect((await c.buyer('frank', 'POST', '/v1/orders', { skuId: 'bad', date: '2026-12-04', qty: 1 })).status).toBe(201);
