@@ -20,6 +20,14 @@ import { splitStream } from '../engine/shard.ts';
 
 /** Positions per outbox row: more than the events one journal write can hold (STAMPEDE_COMMIT_EVENTS_MAX ≤ 100,000). */
 export const OUTBOX_ROW_SPAN = 2 ** 20;
+/**
+ * Rows wholly behind a reader `positions` behind the head (OutboxRelay.lag). A reader past a one-event
+ * row stands at the row's first position, the head at its last: SPAN - 1 positions is no row behind.
+ */
+export function outboxLagRows(positions: number): number {
+  return Math.floor(Math.max(0, positions) / OUTBOX_ROW_SPAN);
+}
+
 /** The subject of a range row in the table (never published). */
 export const OUTBOX_RANGE_SUBJECT = '$range';
 

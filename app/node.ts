@@ -21,7 +21,7 @@ import { Reconciler } from '../actors/reconciler.ts';
 import { NoShowSweeper } from '../actors/no-show-sweeper.ts';
 import { adoptOrdersPlacedWithoutRules, type AdoptionDeps } from '../actors/rule-adoption.ts';
 import { RuleBook } from '../actors/rule-book.ts';
-import { JournalOutbox, OUTBOX_ROW_SPAN } from '../actors/journal-outbox.ts';
+import { JournalOutbox, outboxLagRows } from '../actors/journal-outbox.ts';
 import { ActorRuntime, type ActorKind } from '../actors/runtime/index.ts';
 import { Semaphore } from '../actors/semaphore.ts';
 import { CardKeyCipher } from '../persistence/card-key-cipher.ts';
@@ -443,7 +443,7 @@ export class StampedeNode {
       let lag = 0;
       this.metrics.setOutboxLagSource(() => {
         // Rows behind (a row is one event, or one journal write's events of a SKU/date).
-        void this.relay?.lag().then((n) => (lag = Math.ceil(n / OUTBOX_ROW_SPAN)), () => undefined);
+        void this.relay?.lag().then((n) => (lag = outboxLagRows(n)), () => undefined);
         return lag;
       });
     } else {

@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEvent } from '../../actors/inventory-codec.ts';
 import { OUTBOX_KIND } from '../../actors/inventory-projection.ts';
-import { JournalOutbox, OUTBOX_RANGE_EVENTS_MAX, OUTBOX_ROW_SPAN, outboxRangeRow, outboxRangeRows } from '../../actors/journal-outbox.ts';
+import { JournalOutbox, OUTBOX_RANGE_EVENTS_MAX, OUTBOX_ROW_SPAN, outboxLagRows, outboxRangeRow, outboxRangeRows } from '../../actors/journal-outbox.ts';
 import type { InventoryEvent } from '../../engine/index.ts';
 import { OUTBOX_SKIP_SUBJECT, type JournalStore, type OutboxEvent, type ProjectionBatch } from '../../persistence/ports.ts';
 import { backends, storesFor } from '../persistence/backends.ts';
@@ -76,6 +76,17 @@ describe.each(backends)('journal outbox on $name', (backend) => {
     expect(rows.find((r) => r.eventId === `${stream}:7`)!.subject).toBe('stampede.evt.m1.order.cancelled');
     // Positions grow strictly.
     for (let i = 1; i < rows.length; i++) expect(rows[i]!.id).toBeGreaterThan(rows[i - 1]!.id);
+  });
+
+  it('counts no row behind a reader that has read every row, also when the last is one event', async () => {
+    const outbox = new JournalOutbox(stores.outbox, journal);
+    const rows = await outbox.readAfter(0, 100);
+    const head = await outbox.head();
+    const end = rows[rows.length - 1]!;
+    expect(end.eventId).toBe('@o/o1:2'); // a one-event row: the reader stands at its first position
+    expect(outboxLagRows(head - end.id)).toBe(0);
+    expect(outboxLagRows(head - 0)).toBeGreaterThan(0);
+    expect(outboxLagRows(OUTBOX_ROW_SPAN)).toBe(1);
   });
 
   it('resumes in the middle of a range at the next event, from a fresh reader', async () => {
