@@ -93,6 +93,12 @@ export type InventoryMessage =
   /** Recover (if not in memory) and do nothing else: brings back a SKU/date discarded with work. */
   | { type: '$wake' }
   | { type: 'get_order'; orderId: string }
+  /**
+   * The answer this SKU/date decided for an Idempotency-Key and not yet handed to the read model
+   * (replay, or idempotency_key_reused for another request's hash), once durable; `unknown` if none.
+   * Decides nothing (unlike a reserve probe, which records a sold-out refusal for the key).
+   */
+  | { type: 'idempotency_answer'; userId: string; key: string; hash: string }
   /** Ops listing: the live reservations and the settled orders not yet in the read model, by id. */
   | { type: 'list_orders'; afterOrderId: string; limit: number }
   | { type: '$committed' }
@@ -291,6 +297,16 @@ export class InventoryActor implements Behavior<InventoryMessage> {
         return;
       case '$wake':
         return;
+      case 'idempotency_answer': {
+        const seen = this.unprojectedIdempotency.get(`${msg.userId}\u0000${msg.key}`);
+        const reply: ReplayReply | { outcome: 'unknown' } = !seen
+          ? { outcome: 'unknown' }
+          : seen.row.requestHash === msg.hash
+            ? { outcome: 'replay', idempotency: seen.row }
+            : { outcome: 'idempotency_key_reused' };
+        this.answer(env, reply, ctx);
+        return;
+      }
       // An order settled by a decision whose write has not committed (e.g. an expiry meeting a
       // payment) is in neither the reservations nor `settled` yet (settlingOrders): answers that
       // include one leave once it is durable (answer), never saying "unknown" meanwhile.

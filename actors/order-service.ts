@@ -270,8 +270,19 @@ export class OrderService {
         this.limits.tellAlways(p.userId, { type: 'release', orderId: command.orderId, reason: 'not_reserved' });
         throw error;
       }
-      if (hold.outcome === 'limit_exceeded') return answer(fail('limit_exceeded', `refused by purchase rule ${hold.ruleId}`, hold.ruleId));
-      if (hold.outcome === 'too_many_orders') return answer(fail('limit_exceeded', `at most ${hold.max} open orders per buyer`, 'buyer_orders_max'));
+      if (hold.outcome === 'limit_exceeded' || hold.outcome === 'too_many_orders') {
+        // A retry of a keyed order whose first attempt is still being written (its caller timed out)
+        // is refused by that order's own hold: the SKU/date knows the key from the first decision and
+        // answers it (once durable), as the contract's "same key, same body: the first answer" says.
+        const key = command.idempotency;
+        if (key) {
+          const first = await this.inventory.ask<ReplayReply | { outcome: 'unknown' | 'overloaded' }>(stream, { type: 'idempotency_answer', userId: p.userId, key: key.key, hash: key.hash });
+          if (first.outcome === 'replay' || first.outcome === 'idempotency_key_reused') return reserveAnswer(first, p);
+        }
+        return hold.outcome === 'limit_exceeded'
+          ? answer(fail('limit_exceeded', `refused by purchase rule ${hold.ruleId}`, hold.ruleId))
+          : answer(fail('limit_exceeded', `at most ${hold.max} open orders per buyer`, 'buyer_orders_max'));
+      }
       if (hold.outcome !== 'held') throw new UnavailableError(`hold of ${command.orderId} answered ${hold.outcome}`);
       command.limited = true;
       outcome = 'unknown';
