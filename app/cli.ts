@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { keepGeneratedCardKeySecret, type KeptSecret } from './card-key-secret.ts';
 import { loadConfig } from './config.ts';
+import { mintHs256 } from '../sim/replay/credentials.ts';
 import { StampedeNode } from './node.ts';
 
 const HELP = `stampede — a purchase engine for flash sales
@@ -17,6 +18,8 @@ Usage:
   stampede ops reconcile               compare actors, orders, deliveries and card keys; repair what is safe
   stampede ops shards                  query a running node (STAMPEDE_URL, default http://127.0.0.1:3000,
                                        and STAMPEDE_ADMIN_TOKEN)
+  stampede ops no-shows                record the no-shows of dates that have ended, now
+  stampede token <userId> [--ttl-s N]  print a buyer JWT for userId (signed with STAMPEDE_USER_JWT_SECRET)
   stampede --help
 `;
 
@@ -31,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (command === 'serve') return serve();
   if (command === 'ops') return ops(rest);
+  if (command === 'token') return token(argv.slice(argv.indexOf('token') + 1));
   process.stderr.write(`unknown command: ${command}\n\n${HELP}`);
   process.exitCode = 2;
 }
@@ -110,29 +114,66 @@ async function sim(args: string[]): Promise<void> {
   }
 }
 
+/** `stampede ops <what> [ids]`: the route, its method, and the arguments it needs. */
+const OPS_COMMANDS: Record<string, { usage: string; method: 'GET' | 'POST'; path(ids: string[]): string | undefined; timeout_ms?: number }> = {
+  inventory: { usage: '<skuId> <date>', method: 'GET', path: ([sku, date]) => (sku && date ? `/ops/inventory/${encodeURIComponent(sku)}/${encodeURIComponent(date)}` : undefined) },
+  order: { usage: '<orderId>', method: 'GET', path: ([id]) => (id ? `/ops/orders/${encodeURIComponent(id)}` : undefined) },
+  buyer: { usage: '<userId>', method: 'GET', path: ([id]) => (id ? `/ops/buyers/${encodeURIComponent(id)}` : undefined) },
+  shards: { usage: '', method: 'GET', path: () => '/ops/shards' },
+  // A reconciliation pass may look at thousands of orders.
+  reconcile: { usage: '', method: 'POST', path: () => '/ops/reconcile', timeout_ms: 300_000 },
+  'no-shows': { usage: '', method: 'POST', path: () => '/ops/no-shows', timeout_ms: 300_000 },
+};
+
 async function ops(args: string[]): Promise<void> {
   const [what, ...ids] = args;
-  const paths: Record<string, (ids: string[]) => string | undefined> = {
-    inventory: ([sku, date]) => (sku && date ? `/ops/inventory/${encodeURIComponent(sku)}/${encodeURIComponent(date)}` : undefined),
-    order: ([id]) => (id ? `/ops/orders/${encodeURIComponent(id)}` : undefined),
-    buyer: ([id]) => (id ? `/ops/buyers/${encodeURIComponent(id)}` : undefined),
-    shards: () => '/ops/shards',
-    reconcile: () => '/ops/reconcile',
-  };
-  const path = what ? paths[what]?.(ids) : undefined;
+  const command = what ? OPS_COMMANDS[what] : undefined;
+  if (!command) {
+    process.stderr.write(`${what ? `unknown ops command: ${what}` : 'stampede ops: which query?'}\n\n${HELP}`);
+    process.exitCode = 2;
+    return;
+  }
+  const path = command.path(ids);
   if (!path) {
-    process.stderr.write(HELP);
+    process.stderr.write(`usage: stampede ops ${what} ${command.usage}\n`);
     process.exitCode = 2;
     return;
   }
   const base = process.env.STAMPEDE_URL ?? 'http://127.0.0.1:3000';
-  const res = await fetch(new URL(path, base), {
-    method: what === 'reconcile' ? 'POST' : 'GET',
-    headers: { authorization: `Bearer ${process.env.STAMPEDE_ADMIN_TOKEN ?? ''}` },
-    // A reconciliation pass may look at thousands of orders.
-    signal: AbortSignal.timeout(what === 'reconcile' ? 300_000 : 10_000),
-  });
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, base), {
+      method: command.method,
+      headers: { authorization: `Bearer ${process.env.STAMPEDE_ADMIN_TOKEN ?? ''}` },
+      signal: AbortSignal.timeout(command.timeout_ms ?? 10_000),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    process.stderr.write(`cannot reach the node at ${base} (STAMPEDE_URL): ${cause?.code ?? cause?.message ?? (error as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
   const text = await res.text();
   process.stdout.write(`${text}\n`);
+  if (res.status === 401 && !process.env.STAMPEDE_ADMIN_TOKEN) process.stderr.write('set STAMPEDE_ADMIN_TOKEN to the admin token the node printed at start\n');
   if (!res.ok) process.exitCode = 1;
+}
+
+/** `stampede token <userId> [--ttl-s N]`: a buyer JWT (HS256, sub, iat, exp) signed with STAMPEDE_USER_JWT_SECRET. */
+function token(args: string[]): void {
+  const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { 'ttl-s': { type: 'string' } } });
+  const [userId] = positionals;
+  const secret = process.env.STAMPEDE_USER_JWT_SECRET;
+  const ttl_s = values['ttl-s'] === undefined ? 3_600 : Number(values['ttl-s']);
+  if (!userId || positionals.length !== 1 || !Number.isSafeInteger(ttl_s) || ttl_s < 1) {
+    process.stderr.write('usage: stampede token <userId> [--ttl-s N]   (N seconds, default 3600)\n');
+    process.exitCode = 2;
+    return;
+  }
+  if (!secret) {
+    process.stderr.write('set STAMPEDE_USER_JWT_SECRET to the buyer-JWT secret the node printed at start (or was given)\n');
+    process.exitCode = 2;
+    return;
+  }
+  process.stdout.write(`${mintHs256(secret, userId, Math.floor(Date.now() / 1000), ttl_s)}\n`);
 }

@@ -1,0 +1,72 @@
+// Proves the `stampede` command line's helpers for operators and newcomers: `stampede token` prints a
+// buyer JWT the node accepts (and refuses without a secret or a user), and `stampede ops` answers a
+// node that is not there, a missing argument and an unknown query with one line and exit codes 1 / 2
+// instead of a stack trace; `ops no-shows` reaches its route — against a real node (embedded SQLite).
+import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SECRETS, startEngine, type TestEngine } from '../support/engine.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/stampede.mjs', import.meta.url));
+
+function stampede(args: string[], env: Record<string, string | undefined>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const clean = { ...process.env };
+  for (const k of Object.keys(clean)) if (k.startsWith('STAMPEDE_')) delete clean[k];
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, timeout: 30_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('the stampede command line', () => {
+  let e: TestEngine;
+  beforeAll(async () => {
+    e = await startEngine({ kind: 'sqlite' });
+  });
+  afterAll(() => e.stop());
+
+  it('prints a buyer token the node accepts', async () => {
+    const minted = await stampede(['token', 'cli-buyer'], { STAMPEDE_USER_JWT_SECRET: SECRETS.STAMPEDE_USER_JWT_SECRET });
+    expect(minted.code).toBe(0);
+    const token = minted.stdout.trim();
+    await e.client.sku('cli-sku', '2027-07-01', 3);
+    const placed = await e.client.request('POST', '/v1/orders', { body: { skuId: 'cli-sku', date: '2027-07-01', qty: 1 }, auth: token });
+    expect(placed.status).toBe(201);
+    expect((await e.client.buyer('cli-buyer', 'GET', `/v1/orders/${placed.body.orderId}`)).status).toBe(200);
+
+    const noSecret = await stampede(['token', 'cli-buyer'], {});
+    expect(noSecret.code).toBe(2);
+    expect(noSecret.stderr).toContain('STAMPEDE_USER_JWT_SECRET');
+    expect((await stampede(['token'], { STAMPEDE_USER_JWT_SECRET: 'x' })).code).toBe(2);
+    expect((await stampede(['token', 'u', '--ttl-s', '0'], { STAMPEDE_USER_JWT_SECRET: 'x' })).code).toBe(2);
+  });
+
+  it('answers ops queries, and a node that is not there or a missing argument in one line', async () => {
+    const admin = { STAMPEDE_URL: e.url, STAMPEDE_ADMIN_TOKEN: SECRETS.STAMPEDE_ADMIN_TOKEN };
+    const sweep = await stampede(['ops', 'no-shows'], admin);
+    expect(sweep.code).toBe(0);
+    expect(JSON.parse(sweep.stdout)).toMatchObject({ noShows: 0 });
+
+    // A port nothing listens on (taken and let go).
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const gone = await stampede(['ops', 'shards'], { STAMPEDE_URL: `http://127.0.0.1:${port}`, STAMPEDE_ADMIN_TOKEN: 'x' });
+    expect(gone.code).toBe(1);
+    expect(gone.stderr.trim()).toBe(`cannot reach the node at http://127.0.0.1:${port} (STAMPEDE_URL): ECONNREFUSED`);
+
+    const missing = await stampede(['ops', 'inventory', 'only-sku'], admin);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim()).toBe('usage: stampede ops inventory <skuId> <date>');
+    const unknown = await stampede(['ops', 'nonsense'], admin);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown ops command: nonsense');
+
+    const noToken = await stampede(['ops', 'shards'], { STAMPEDE_URL: e.url });
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain('set STAMPEDE_ADMIN_TOKEN');
+  });
+});
