@@ -53,6 +53,8 @@ export class NoShowSweeper {
       const sku = this.deps.catalog.sku(o.skuId);
       if (!sku || sku.delivery !== 'ticket') continue;
       const at = Date.parse(`${o.date}T00:00:00Z`) + DAY_MS;
+      // Bought once its date was over (the contract does not forbid selling it): never a no-show.
+      if (o.createdAt >= at) continue;
       if (await this.deps.orders.recordNoShow(o, sku, at)) report.noShows++;
     }
     return report;

@@ -69,6 +69,13 @@ describe.each(backends)('no-shows on %s', (_name, backend) => {
     expect(history).toContain('redeemed');
     expect(history).not.toContain('no_show');
     expect((await c.admin('POST', `/v1/orders/${skipped1}/redeem`)).status).toBe(409);
+
+    // A ticket bought once its date was over (2026-12-02, bought on the 4th) is never a no-show.
+    const late = await delivered('latecomer', '2026-12-02');
+    await e.node.projector.drained();
+    expect((await c.admin('POST', '/ops/no-shows')).body.noShows).toBe(0);
+    expect((await c.admin('GET', '/ops/buyers/latecomer')).body.noShows).toEqual([]);
+    expect((await c.admin('GET', `/ops/orders/${late}`)).body.history.map((h: { cause: string }) => h.cause)).not.toContain('no_show');
   });
 
   it('reaches a ticket order behind delivered orders that are never marked, one pass after another', async () => {
