@@ -65,6 +65,8 @@ export interface InventoryObserver {
   discardedWithWork(stream: string): void;
   /** A recovery failed (the caller was told 503); a SKU/date being woken for its work is woken again later. */
   recoveryFailed(stream: string): void;
+  /** A write of this SKU/date was durable. */
+  committed(stream: string): void;
 }
 
 export interface InventoryDeps {
@@ -436,6 +438,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     if (!batch) return;
     this.inFlight = undefined;
     this.durableSeq = batch.firstSeq + batch.events.length - 1;
+    this.deps.observer.committed(this.stream);
     this.trackProjected(batch.projected);
     const range = this.outboxRange(batch.firstSeq, this.durableSeq, batch.kinds);
     if (range && this.deps.live) {

@@ -1,9 +1,10 @@
 // Wakes actors that were discarded holding work no request may come for (a SKU/date whose write
 // failed or that crashed with live reservations: their expiry timer went with the incarnation, and
 // without a buyer or payment touching the SKU/date its expired stock would stay held). Each is woken
-// after a short delay; if its recovery fails (the database still down), again after a longer one
-// (doubling, at most `delay_max_ms`), until a recovery succeeds. One timer per key at most; timers
-// are unref'd and cleared by `stop`.
+// after a short delay; if it fails again — its recovery, or its first write after recovering (the
+// database reads but does not write: a full disk, a read-only failover) — again after a longer one
+// (doubling, at most `delay_max_ms`), until one of its writes is durable. One timer per key at most;
+// timers are unref'd and cleared by `stop`.
 
 export interface RewakerOptions {
   delay_first_ms: number;
@@ -22,12 +23,18 @@ export class Rewaker {
     private readonly options: RewakerOptions = rewaker_default,
   ) {}
 
-  /** The key was discarded with work: wake it soon (once, however often this is called meanwhile). */
+  /**
+   * The key was discarded with work: wake it soon (once, however often this is called meanwhile);
+   * later and later each time it is discarded again before a write of its was durable.
+   */
   wake(key: string): void {
     if (this.stopped) return;
     const entry = this.waking.get(key);
     if (entry) {
-      if (entry.timer === undefined) this.schedule(key, entry);
+      if (entry.timer === undefined) {
+        entry.attempts++;
+        this.schedule(key, entry);
+      }
       return;
     }
     const fresh = { attempts: 0, timer: undefined };
@@ -43,8 +50,8 @@ export class Rewaker {
     this.schedule(key, entry);
   }
 
-  /** It recovered: nothing more to do for it. */
-  recovered(key: string): void {
+  /** A write of it was durable: it works again, nothing more to do for it. */
+  settled(key: string): void {
     const entry = this.waking.get(key);
     if (!entry) return;
     if (entry.timer !== undefined) clearTimeout(entry.timer);

@@ -230,12 +230,10 @@ export class StampedeNode {
       },
       observer: {
         reservation: (outcome) => m.countReservation(outcome),
-        recovered: (stream, ms) => {
-          m.recoveryMs.observe(ms);
-          this.wakes.recovered(stream);
-        },
+        recovered: (_stream, ms) => m.recoveryMs.observe(ms),
         discardedWithWork: (stream) => this.wakes.wake(stream),
         recoveryFailed: (stream) => this.wakes.failed(stream),
+        committed: (stream) => this.wakes.settled(stream),
         snapshotFailed: (store, error) => {
           m.snapshotFailures.inc({ store });
           this.log.warn({ err: error, store }, 'snapshot write failed');
