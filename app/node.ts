@@ -135,8 +135,20 @@ export class StampedeNode {
     this.log = (options.logger ?? pino({ level: config.logLevel })).child({}, { serializers: { err: serializeError } });
   }
 
-  /** Opens everything; resolves once recovered (ready), without listening. */
+  /**
+   * Opens everything; resolves once recovered (ready), without listening. A start that fails stops
+   * what it had opened (the data folder's lock included) before it rejects.
+   */
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (error) {
+      await this.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async open(): Promise<void> {
     const c = this.config;
     if (!c.mysqlUrl) this.unlockDataDir = lockDataDir(c.dataDir);
     if (c.recordFile) {
