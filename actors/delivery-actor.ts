@@ -373,7 +373,9 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
       }
       if (covered) {
         const keyIds = this.take(qty);
-        this.tick.assignments.set(orderId, { keyIds, waiters: [env], fromParked: false, journal: riding(msg, keyIds) });
+        // An ask already answered (its deadline passed: the order actor failed that command and may
+        // be reloading) brings no record: one made from its stale seq would fail the whole write.
+        this.tick.assignments.set(orderId, { keyIds, waiters: [env], fromParked: false, journal: ctx.answered(env) ? undefined : riding(msg, keyIds) });
         return;
       }
     }

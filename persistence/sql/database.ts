@@ -134,8 +134,10 @@ interface SqliteStatement {
 interface RawMysqlConnection {
   execute(sql: string, params: unknown[], callback: (error: Error | null, result: unknown) => void): void;
   query(sql: string, callback: (error: Error | null, result: unknown) => void): void;
-  /** Closes the socket at once; pending commands fail and the pool drops the connection. */
+  /** Ends the connection (a FIN: the pool drops it); see `stream`. */
   destroy(): void;
+  /** Its socket: destroyed at once, pending commands fail. */
+  readonly stream?: { destroy(): void };
 }
 
 /** Values mysql2's escaping inlines exactly as MikroORM's would: strings, finite numbers, bigints, null, bytes. */
@@ -258,7 +260,8 @@ export class SqlDatabase {
    * deadline, destroyed: a statement that got no answer (a network partition, a database failover
    * behind the same address) would otherwise keep its connection until TCP gives up (two hours),
    * and a few of them empty the pool long after the database is back. The pool drops a destroyed
-   * connection and opens a new one; the server rolls back what the connection had open.
+   * connection and opens a new one. What the statement did is unknown to the caller (it may have
+   * committed, as any statement whose answer was lost): StoreUnavailableError says so.
    */
   private async onMysqlConnection<T>(use: (conn: RawMysqlConnection) => Promise<T>): Promise<T> {
     const client = this.connection.getKnex().client as { acquireConnection(): Promise<RawMysqlConnection>; releaseConnection(c: RawMysqlConnection): Promise<void> };
@@ -266,6 +269,8 @@ export class SqlDatabase {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
+        // The socket itself (mysql2's destroy() only ends it politely, waiting on a silent peer).
+        conn.stream?.destroy();
         conn.destroy();
         reject(new StoreUnavailableError(`no answer from the database within ${this.timeout_ms} ms: its connection was closed`));
       }, this.timeout_ms);

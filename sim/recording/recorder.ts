@@ -72,7 +72,9 @@ export const RECORDER_DEFAULTS: RecorderLimits = {
   order_refs_max: 2_000_000,
   card_key_digests_max: 1_000_000,
   body_bytes_max: 3 * 1024 * 1024 + 64 * 1024,
-  reorder_wait_ms_max: 10_000,
+  // Past the longest a request may take in the engine (an ask deadline, 10 s by default; the first
+  // rule's PUT, three of them): a slow answer is waited for, not lost.
+  reorder_wait_ms_max: 60_000,
   reorder_bytes_max: 16 * 1024 * 1024,
 };
 

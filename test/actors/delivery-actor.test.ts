@@ -391,6 +391,36 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     expect(await stores.cardKeys.countUnassigned(sku)).toBe(10 - 3);
   });
 
+  it("writes the order's delivered record with its keys, but not for an ask whose deadline passed while its batch was handled", async () => {
+    await upload(stores.cardKeys, 'rides', 3, 'r');
+    const made: string[] = [];
+    const record = (orderId: string) => (keyIds: number[]) => {
+      made.push(orderId);
+      return { stream: `@o/${orderId}`, seq: 1, lastSeq: 1, at: now, events: [{ type: 'order.delivered', at: now, delivery: { kind: 'card_key', keyIds } }] };
+    };
+    const riding = await delivery.ask<DeliveryReply>('rides', { type: 'assign', orderId: 'ride-a', qty: 1, fresh: true, record: record('ride-a') });
+    expect(riding).toMatchObject({ outcome: 'assigned', recorded: true });
+    expect((await stores.journal.readAfter('@o/ride-a', 0)).map((r) => r.seq)).toEqual([1]);
+
+    // The store look-up of the batch is slow: the ask's deadline passes while it is handled.
+    const original = stores.cardKeys.assignedToMany;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    stores.cardKeys.assignedToMany = async (ids) => {
+      await gate;
+      return original.call(stores.cardKeys, ids);
+    };
+    restoreCardKeys = () => (stores.cardKeys.assignedToMany = original);
+    const late = settle(delivery.ask<DeliveryReply>('rides', { type: 'assign', orderId: 'ride-b', qty: 1, record: record('ride-b') }, 100));
+    expect(await late).toMatchObject({ ok: false });
+    open();
+    // Its keys are assigned (a later ask finds them), but no record was made or written for it.
+    await waitFor(async () => (await stores.cardKeys.assignedTo('ride-b')).length === 1, 5_000, 'ride-b keys');
+    expect(made).toEqual(['ride-a']);
+    expect(await stores.journal.readAfter('@o/ride-b', 0)).toEqual([]);
+    expect(await ask('rides', 'ride-b')).toMatchObject({ outcome: 'assigned' });
+  });
+
   it('a failed journal write of the exhaustion event fails the parked asks, drops nothing silently, and a retry parks them under one event', async () => {
     const sku = 'journal-fault';
     await upload(stores.cardKeys, sku, 2, 'k');
