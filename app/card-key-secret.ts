@@ -2,14 +2,18 @@
 // cannot be opened (a buyer's GET of a delivered order would fail), and uploads are deduplicated by
 // an HMAC under it, so the same keys uploaded again would be stored twice and could be sold twice.
 //
-// - `keepGeneratedCardKeySecret`: with no STAMPEDE_CARD_KEY_SECRET (never in production), the
-//   secret made up for the session is kept in the data folder (`card-key-secret`, mode 0600) and
-//   read back by the next start, so `npm start` keeps its card keys across restarts. The other
-//   generated secrets stay per session (API.md "Running").
+// - `keepGeneratedCardKeySecret`: on the embedded default with no STAMPEDE_CARD_KEY_SECRET (never in
+//   production), the secret made up for the session is kept in the data folder, next to the keys it
+//   seals (`card-key-secret`, mode 0600, synced to disk) and read back by the next start, so
+//   `npm start` keeps its card keys across restarts. Taken once the node holds the folder's lock.
+//   On MySQL the keys live in a database that other nodes share: a secret kept in one node's folder
+//   would differ from its peers', so a generated one stays per session there (and the check below
+//   refuses a start that could not open the stored keys). The other generated secrets stay per
+//   session (API.md "Running").
 // - `checkCardKeySecret`: at start, the oldest and the newest stored keys must open with the
 //   configured secret; otherwise the node refuses to start (nothing is served with keys it cannot
 //   open or would duplicate).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CardKeyCipher } from '../persistence/card-key-cipher.ts';
 import type { CardKeyStore } from '../persistence/ports.ts';
@@ -22,7 +26,7 @@ export type KeptSecret = { source: 'file' | 'new'; path: string } | undefined;
 
 /** Replaces a generated card-key secret by the kept one (or keeps the new one); the config is updated in place. */
 export function keepGeneratedCardKeySecret(config: Config): KeptSecret {
-  if (!config.generatedSecrets.includes('cardKeySecret')) return undefined;
+  if (!config.generatedSecrets.includes('cardKeySecret') || config.mysqlUrl) return undefined;
   const path = join(config.dataDir, CARD_KEY_SECRET_FILE);
   let kept: string | undefined;
   try {
@@ -37,7 +41,20 @@ export function keepGeneratedCardKeySecret(config: Config): KeptSecret {
     return { source: 'file', path };
   }
   mkdirSync(config.dataDir, { recursive: true });
-  writeFileSync(path, `${config.secrets.cardKeySecret}\n`, { mode: 0o600, flag: 'wx' });
+  // On disk before any key is sealed with it: the file, then the folder's entry for it.
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    writeSync(fd, `${config.secrets.cardKeySecret}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const dir = openSync(config.dataDir, 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
   config.generatedSecrets = config.generatedSecrets.filter((name) => name !== 'cardKeySecret');
   return { source: 'new', path };
 }

@@ -1,7 +1,6 @@
 // The `stampede` command line: `serve` runs a node; `ops` queries a running node's ops routes.
 
 import { parseArgs } from 'node:util';
-import { keepGeneratedCardKeySecret, type KeptSecret } from './card-key-secret.ts';
 import { loadConfig } from './config.ts';
 import { mintHs256 } from '../sim/replay/credentials.ts';
 import { StampedeNode } from './node.ts';
@@ -41,10 +40,8 @@ export async function main(argv: string[]): Promise<void> {
 
 async function serve(): Promise<void> {
   let config;
-  let kept: KeptSecret;
   try {
     config = loadConfig();
-    kept = keepGeneratedCardKeySecret(config);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exit(2);
@@ -73,6 +70,7 @@ async function serve(): Promise<void> {
     const names = { adminToken: 'STAMPEDE_ADMIN_TOKEN', userJwtSecret: 'STAMPEDE_USER_JWT_SECRET', paymentSecret: 'STAMPEDE_PAYMENT_SECRET', cardKeySecret: 'STAMPEDE_CARD_KEY_SECRET' };
     for (const name of config.generatedSecrets) lines.push(`  ${names[name]}=${config.secrets[name]}`);
   }
+  const kept = node.keptCardKeySecret;
   if (kept) {
     lines.push(
       kept.source === 'new'

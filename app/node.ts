@@ -25,7 +25,7 @@ import { JournalOutbox, outboxLagRows } from '../actors/journal-outbox.ts';
 import { ActorRuntime, type ActorKind } from '../actors/runtime/index.ts';
 import { Semaphore } from '../actors/semaphore.ts';
 import { CardKeyCipher } from '../persistence/card-key-cipher.ts';
-import { checkCardKeySecret } from './card-key-secret.ts';
+import { checkCardKeySecret, keepGeneratedCardKeySecret, type KeptSecret } from './card-key-secret.ts';
 import { LivePublisher, NatsBus, OutboxBus, OutboxRelay, type EventBus, type Subscription } from '../persistence/bus/index.ts';
 import { messagingServicesOf, startMessaging, type Messaging } from '../messaging/index.ts';
 import { openStores } from '../persistence/index.ts';
@@ -114,6 +114,8 @@ export class StampedeNode {
   messaging: Messaging | undefined;
   private deliveryConsumer: Subscription | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
+  /** Where the card-key secret came from when none was configured (embedded default), for `serve` to say. */
+  keptCardKeySecret: KeptSecret;
   /** Releases the data folder (embedded default): one node per SQLite file. */
   private unlockDataDir: (() => void) | undefined;
   server: Server | undefined;
@@ -151,6 +153,8 @@ export class StampedeNode {
   private async open(): Promise<void> {
     const c = this.config;
     if (!c.mysqlUrl) this.unlockDataDir = lockDataDir(c.dataDir);
+    // A generated card-key secret is kept with the keys it seals (embedded default), once the folder is ours.
+    this.keptCardKeySecret = keepGeneratedCardKeySecret(c);
     if (c.recordFile) {
       const m = this.metrics;
       this.recorder = await Recorder.open(c.recordFile, this.log.child({ component: 'recorder' }), {

@@ -47,6 +47,13 @@ describe('the card-key secret', () => {
 
     child = await startChildEngine({ kind: 'sqlite', dir }, unset);
     const c = new Client(child.url);
+    // A second node on the folder is refused before it keeps or reads anything.
+    const other = mkdtempSync(join(tmpdir(), 'stampede-card-secret-'));
+    const refused = await startChildEngine({ kind: 'sqlite', dir: other }, { STAMPEDE_DATA_DIR: dir, ...unset }).then(
+      () => 'started',
+      (error: Error) => error.message,
+    );
+    expect(refused).toMatch(/used by another Stampede node/);
     const again = await c.buyer('kept-buyer', 'GET', `/v1/orders/${first.orderId}`);
     expect(again.status).toBe(200);
     expect(again.body.delivery).toEqual({ cardKeys: first.cardKeys });
@@ -69,6 +76,11 @@ describe('the card-key secret', () => {
     expect(keepGeneratedCardKeySecret(next)).toEqual({ source: 'file', path: join(dir, CARD_KEY_SECRET_FILE) });
     expect(next.secrets.cardKeySecret).toBe(generated.secrets.cardKeySecret);
     expect(readFileSync(join(dir, CARD_KEY_SECRET_FILE), 'utf8').trim()).toBe(generated.secrets.cardKeySecret);
+
+    // On MySQL (keys in a database other nodes share) a generated secret is not kept in a local folder.
+    const onMysql = loadConfig(testEnv({ kind: 'mysql', url: 'mysql://root@127.0.0.1:3306/x' }, { STAMPEDE_CARD_KEY_SECRET: '', STAMPEDE_DATA_DIR: dir }));
+    expect(keepGeneratedCardKeySecret(onMysql)).toBeUndefined();
+    expect(onMysql.generatedSecrets).toContain('cardKeySecret');
 
     writeFileSync(join(dir, CARD_KEY_SECRET_FILE), 'short\n');
     expect(() => keepGeneratedCardKeySecret(loadConfig(testEnv({ kind: 'sqlite', dir }, { STAMPEDE_CARD_KEY_SECRET: '' })))).toThrow(/no card-key secret/);
