@@ -3,6 +3,7 @@
 import { isoTime, type OrderDelivery } from '../engine/index.ts';
 import type { OrderRow } from '../persistence/ports.ts';
 import type { InventoryInspection } from './inventory-actor.ts';
+import type { BuyerInspection } from './limit-actor.ts';
 
 /** GET /ops/inventory/{skuId}/{date} and `stampede.ops.inventory.get`. */
 export function inventoryOpsView(skuId: string, date: string, v: InventoryInspection & { shard: number }, nodeId: string, mailbox: number) {
@@ -61,4 +62,17 @@ export function orderListingView(o: OrderRow, deliveries: number) {
     ...(o.delivery ? { delivery: deliveryOpsView(o.delivery) } : {}),
     ...(o.visit ? { visit: { kind: o.visit.kind, at: isoTime(o.visit.at) } } : {}),
   };
+}
+
+/**
+ * GET /ops/buyers/{userId} and `stampede.ops.buyer.get`: the limit actor's view with its times as
+ * ISO-8601 UTC strings (API.md: "Times are ISO-8601 UTC strings"), as every other body gives them.
+ */
+export function buyerOpsView(v: BuyerInspection) {
+  const withIsoTimes = <T extends object>(o: T): T => {
+    const out = { ...o } as Record<string, unknown>;
+    for (const k of ['createdAt', 'at'] as const) if (typeof out[k] === 'number') out[k] = isoTime(out[k] as number);
+    return out as T;
+  };
+  return { ...v, holds: v.holds.map(withIsoTimes), counted: v.counted.map(withIsoTimes), noShows: v.noShows.map(withIsoTimes) };
 }

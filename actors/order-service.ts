@@ -36,6 +36,7 @@ import type { AssignedKeys, InventoryView, OrderActorReply, OrderMessage } from 
 import type { BuyerInspection, HoldFate, LimitMessage } from './limit-actor.ts';
 import { OverloadedError, type ActorKind } from './runtime/index.ts';
 import { UnavailableError } from './errors.ts';
+import { buyerOpsView } from './ops-views.ts';
 
 export type Failure =
   | { ok: false; error: 'not_found'; message: string }
@@ -546,8 +547,9 @@ export class OrderService {
   }
 
   /** The buyer's live limit state (ops). */
-  async buyer(userId: string): Promise<BuyerInspection> {
-    return this.limits.ask<BuyerInspection>(userId, { type: 'inspect' });
+  /** The buyer's live limit state, as operators read it (ops-views.ts). */
+  async buyer(userId: string): Promise<ReturnType<typeof buyerOpsView>> {
+    return buyerOpsView(await this.limits.ask<BuyerInspection>(userId, { type: 'inspect' }));
   }
 
   async assignKeys(
