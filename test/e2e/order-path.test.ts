@@ -124,6 +124,9 @@ describe.each(backends)('order path on %s', (_name, backend) => {
       expect([name, a.status, a.body?.error]).toEqual([name, status, code]);
       expect(typeof a.body.message).toBe('string');
     }
+    // A 404 says what is missing once ("unknown SKU nope", not "unknown SKU nope not found").
+    expect((await c.request('POST', '/v1/orders', cases.find(([n]) => n === 'unknown sku')![2])).body.message).toBe('unknown SKU nope');
+    expect((await c.buyer('frank', 'GET', '/v1/orders/NOPE-1')).body).toEqual({ error: 'not_found', message: 'unknown order NOPE-1' });
     const adminCases: [string, string, string, unknown, number, string][] = [
       ['buyer on admin route', 'PUT', '/v1/skus/bad/stock/2026-12-04', { total: 1 }, 403, 'forbidden'],
       ['negative total', 'PUT', '/v1/skus/bad/stock/2026-12-04', { total: -1 }, 400, 'invalid_request'],

@@ -44,6 +44,7 @@ describe.each(backends)('purchase rules on %s', (_name, backend) => {
     for (const a of refused) expect(a.body).toMatchObject({ error: 'limit_exceeded', rule: 'venue-date' });
     const state = (await e.client.admin('GET', '/ops/buyers/racer')).body;
     expect(state.holds).toHaveLength(1);
+    expect(state.holds[0].createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/); // API.md: times are ISO-8601 UTC strings
     expect(state.usage.find((u: { ruleId: string }) => u.ruleId === 'venue-date').groups).toEqual([
       { group: { venue: 'venue-1', date: '2026-12-20' }, units: 1, orders: 1, distinct: {}, noShows: 0 },
     ]);
