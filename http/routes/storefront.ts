@@ -36,8 +36,10 @@ export function storefrontRoutes(router: Router, node: StampedeNode, auth: Auth,
 
   router.post('/v1/orders', auth.requireBuyer, limit, async (ctx) => {
     const userId: string = ctx.state.userId;
-    const header = ctx.get('Idempotency-Key');
-    const key = header === '' ? undefined : parse(idempotencyKey, header, ['headers', 'idempotency-key']);
+    // Absent: no key. Present, even empty or blank (Node trims it to ''): a key of 1..64 characters
+    // or 400 — a client that meant to send one must not silently lose its idempotency.
+    const header = ctx.req.headers['idempotency-key'];
+    const key = header === undefined ? undefined : parse(idempotencyKey, String(header), ['headers', 'idempotency-key']);
     const { value } = await readJson(ctx);
     const body = parseOrderBody(value);
     let answer;

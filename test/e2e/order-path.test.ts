@@ -115,6 +115,8 @@ describe.each(backends)('order path on %s', (_name, backend) => {
       ['missing field', '/v1/orders', { body: { skuId: 'bad', qty: 1 }, auth: buyer }, 400, 'invalid_request'],
       ['body over 64 KiB', '/v1/orders', { raw: JSON.stringify({ skuId: 'bad', date: '2026-12-04', qty: 1, pad: 'x'.repeat(70_000) }), auth: buyer }, 400, 'invalid_request'],
       ['long idempotency key', '/v1/orders', { body: { skuId: 'bad', date: '2026-12-04', qty: 1 }, auth: buyer, headers: { 'idempotency-key': 'k'.repeat(65) } }, 400, 'invalid_request'],
+      ['empty idempotency key', '/v1/orders', { body: { skuId: 'bad', date: '2026-12-04', qty: 1 }, auth: buyer, headers: { 'idempotency-key': '' } }, 400, 'invalid_request'],
+      ['blank idempotency key', '/v1/orders', { body: { skuId: 'bad', date: '2026-12-04', qty: 1 }, auth: buyer, headers: { 'idempotency-key': '   ' } }, 400, 'invalid_request'],
       ['unknown sku', '/v1/orders', { body: { skuId: 'nope', date: '2026-12-04', qty: 1 }, auth: buyer }, 404, 'not_found'],
       ['unknown date', '/v1/orders', { body: { skuId: 'bad', date: '2026-12-05', qty: 1 }, auth: buyer }, 404, 'not_found'],
       ['more than the stock', '/v1/orders', { body: { skuId: 'bad', date: '2026-12-04', qty: 6 }, auth: buyer }, 409, 'sold_out'],
