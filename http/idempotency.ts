@@ -4,6 +4,7 @@
 // key is a 422. 5xx answers are not kept: the client retries them.
 
 import { createHash } from 'node:crypto';
+import { IDEMPOTENCY_ANSWER_MS } from '../persistence/ports.ts';
 
 export interface Answer {
   status: number;
@@ -30,7 +31,7 @@ export interface IdempotencyGateOptions {
   now: () => number;
 }
 
-export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+export const IDEMPOTENCY_TTL_MS = IDEMPOTENCY_ANSWER_MS;
 /** How long the gate keeps a settled answer in memory by default (see IdempotencyGateOptions.retain_ms). */
 export const IDEMPOTENCY_MEMORY_MS = 10 * 60_000;
 /** Old entries dropped per request at most (the trimming is spread over the requests). */

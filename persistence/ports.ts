@@ -121,6 +121,9 @@ export type OrderStatusRow = 'reserved' | 'paid' | 'delivered' | 'cancelled' | '
  * How far along the lifecycle a status is: of two views of one order, the one of the higher rank
  * is the newer (the read model keeps it; the ops listing prefers it over a live actor's).
  */
+/** How long an Idempotency-Key's first answer stands (API.md: honoured for 24 h). */
+export const IDEMPOTENCY_ANSWER_MS = 24 * 3_600_000;
+
 export const STATUS_RANK: Readonly<Record<OrderStatusRow, number>> = {
   reserved: 0,
   paid: 1,

@@ -50,6 +50,22 @@ export class SqlDialect {
    * Inserts, or overwrites the row with the same `keys` only when the new `guard` value is greater
    * than the stored one (so replaying an older write never moves a row backwards).
    */
+  /**
+   * Insert, or on a key conflict replace the row only when the new one's `time` column is at least
+   * `age_ms` later than the stored one's (an idempotency key used again once its first answer expired).
+   */
+  upsertIfAged(table: string, columns: readonly string[], keys: readonly string[], time: string, age_ms: number, rows: number): string {
+    const updated = columns.filter((c) => !keys.includes(c) && c !== time);
+    if (this.name === 'mysql') {
+      // Assigned left to right, each seeing the previous ones: the time column last (see upsertIfGreater).
+      const aged = `VALUES(${time}) >= ${time} + ${age_ms}`;
+      const set = [...updated, time].map((c) => `${c} = IF(${aged}, VALUES(${c}), ${c})`).join(', ');
+      return `${this.insert(table, columns, rows)} ON DUPLICATE KEY UPDATE ${set}`;
+    }
+    const set = [...updated, time].map((c) => `${c} = excluded.${c}`).join(', ');
+    return `${this.insert(table, columns, rows)} ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${set} WHERE excluded.${time} >= ${table}.${time} + ${age_ms}`;
+  }
+
   upsertIfGreater(
     table: string,
     columns: readonly string[],

@@ -2,7 +2,7 @@
 // how far each stream was projected. A batch is applied in one transaction and is idempotent: orders
 // only move forward (the row with the greater journal seq wins), history and idempotency rows are
 // insert-ignore (the first answer wins), checkpoints keep the maximum.
-import { STATUS_RANK } from '../ports.ts';
+import { IDEMPOTENCY_ANSWER_MS, STATUS_RANK } from '../ports.ts';
 import type {
   IdempotencyRow,
   OrderHistoryRow,
@@ -116,7 +116,10 @@ export class SqlProjectionStore implements ProjectionStore {
       h.at,
       h.cause,
     ]);
-    this.each(statements, idempotency, (n) => d.insertIgnore('idempotency', idempotency_columns, n), (i) => [
+    // The first answer to a key stands for its 24 h (API.md); a key used again after them has a new
+    // first answer, which replaces the expired one (kept, it would have the gate run every retry of
+    // the new order again once the gate forgot it).
+    this.each(statements, idempotency, (n) => d.upsertIfAged('idempotency', idempotency_columns, ['user_id', 'idem_key'], 'created_at', IDEMPOTENCY_ANSWER_MS, n), (i) => [
       i.userId,
       i.key,
       i.requestHash,

@@ -119,6 +119,17 @@ describe.each(backends)('projection on $name', (backend) => {
     expect(await stores.projection.idempotency('u-2', 'k-1')).toBeUndefined();
   });
 
+  it('replaces an idempotent answer only with one made 24 h or more after it (the key used again once expired)', async () => {
+    const day = 24 * 3_600_000;
+    const first: IdempotencyRow = { userId: 'u-9', key: 'k-9', requestHash: 'h1', status: 201, body: { orderId: 'o-1' }, createdAt: 1_000 };
+    await stores.projection.apply(batch({ idempotency: [first] }));
+    await stores.projection.apply(batch({ idempotency: [{ ...first, body: { orderId: 'o-early' }, createdAt: 1_000 + day - 1 }] }));
+    expect(await stores.projection.idempotency('u-9', 'k-9')).toEqual(first);
+    const reused: IdempotencyRow = { ...first, requestHash: 'h2', body: { orderId: 'o-2' }, createdAt: 1_000 + day };
+    await stores.projection.apply(batch({ idempotency: [reused] }));
+    expect(await stores.projection.idempotency('u-9', 'k-9')).toEqual(reused);
+  });
+
   it('keeps the greatest checkpoint of each stream', async () => {
     await stores.projection.apply(batch({ checkpoints: new Map([['cp:a', 10], ['cp:b', 3]]) }));
     await stores.projection.apply(batch({ checkpoints: new Map([['cp:a', 5], ['cp:b', 4]]) }));
