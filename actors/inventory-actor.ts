@@ -47,6 +47,12 @@ export interface InventoryLimits {
   expiry_check_ms_max: number;
 }
 
+/**
+ * How long a SKU/date still answers an Idempotency-Key itself after the read model took the answer in:
+ * far past a durable-answer lookup's latency, which a retry's lookup may have missed it by.
+ */
+export const IDEMPOTENCY_AFTER_PROJECTION_MS = 10_000;
+
 export interface InventoryObserver {
   reservation(outcome: string): void;
   recovered(stream: string, ms: number, source: string, events: number): void;
@@ -186,6 +192,11 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private inFlight: Batch | undefined;
   private readonly settled = new Map<string, Settled>();
   private readonly unprojectedIdempotency = new Map<string, { row: IdempotencyRow; seq: number }>();
+  /**
+   * Answers of keys the read model took in lately, oldest first, kept IDEMPOTENCY_AFTER_PROJECTION_MS:
+   * a retry whose durable-answer lookup missed the row by a read's latency still gets its answer here.
+   */
+  private readonly projectedIdempotency = new Map<string, { row: IdempotencyRow; at: number }>();
   /** Reservations created after this time were made by this incarnation's decisions (set at recovery). */
   private freshAfter = Infinity;
   private cancelExpiry: (() => void) | undefined;
@@ -300,7 +311,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       case '$wake':
         return;
       case 'idempotency_answer': {
-        const seen = this.unprojectedIdempotency.get(`${msg.userId}\u0000${msg.key}`);
+        const seen = this.knownAnswer(msg.userId, msg.key);
         const reply: ReplayReply | { outcome: 'unknown' } = !seen
           ? { outcome: 'unknown' }
           : seen.row.requestHash === msg.hash
@@ -362,7 +373,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       return;
     }
     if (command.type === 'reserve' && command.idempotency) {
-      const seen = this.unprojectedIdempotency.get(`${command.userId}\u0000${command.idempotency.key}`);
+      const seen = this.knownAnswer(command.userId, command.idempotency.key);
       if (seen) {
         const reply: ReplayReply =
           seen.row.requestHash === command.idempotency.hash ? { outcome: 'replay', idempotency: seen.row } : { outcome: 'idempotency_key_reused' };
@@ -485,6 +496,12 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     }
   }
 
+  /** The answer this SKU/date decided for the buyer's key, if it still holds it (unprojected, or projected lately). */
+  private knownAnswer(userId: string, key: string): { row: IdempotencyRow } | undefined {
+    const k = `${userId}\u0000${key}`;
+    return this.unprojectedIdempotency.get(k) ?? this.projectedIdempotency.get(k);
+  }
+
   /** An Idempotency-Key's answer, kept until the read model has it (the store answers it then). */
   private rememberAnswer(e: ProjectedEvent): void {
     if (e.idempotency) this.unprojectedIdempotency.set(`${e.idempotency.userId}\u0000${e.idempotency.key}`, { row: e.idempotency, seq: e.seq });
@@ -494,7 +511,18 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     if (seq <= this.projectedSeq) return;
     this.projectedSeq = seq;
     for (const [id, s] of this.settled) if (s.seq <= seq) this.settled.delete(id);
-    for (const [k, s] of this.unprojectedIdempotency) if (s.seq <= seq) this.unprojectedIdempotency.delete(k);
+    const now = this.deps.now();
+    // Decided in seq order, so the projected ones come first.
+    for (const [k, s] of this.unprojectedIdempotency) {
+      if (s.seq > seq) break;
+      this.unprojectedIdempotency.delete(k);
+      this.projectedIdempotency.delete(k);
+      this.projectedIdempotency.set(k, { row: s.row, at: now });
+    }
+    for (const [k, p] of this.projectedIdempotency) {
+      if (p.at > now - IDEMPOTENCY_AFTER_PROJECTION_MS) break;
+      this.projectedIdempotency.delete(k);
+    }
     const candidate = this.snapshotCandidate;
     if (candidate && candidate.durable && candidate.seq <= seq) {
       this.snapshotCandidate = undefined;

@@ -1,0 +1,58 @@
+// Proves a keyed retry whose durable-answer lookup missed the first request's answer by a read's
+// latency (the answer was projected right after the lookup) still gets that first answer, not a
+// second order: the SKU/date keeps answering a key for a while after the read model took it in — on
+// the embedded default and on MariaDB. The lookup is held open to make the window certain.
+import { afterEach, describe, expect, it } from 'vitest';
+import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
+import { injectJournalFaults, releaseAndStop, waitFor, type JournalFaults } from '../support/journal-faults.ts';
+
+describe.each(engineBackends('e2e_idempotency_projection_race'))('a keyed retry racing the projection on %s', (_name, backend) => {
+  let e: TestEngine | undefined;
+  let faults: JournalFaults | undefined;
+  afterEach(async () => {
+    await releaseAndStop(faults, e);
+    e = undefined;
+    faults = undefined;
+  });
+
+  it('gets the first order once its answer was projected between the retry\'s lookup and its reserve', async () => {
+    e = await startEngine(await backend(), { STAMPEDE_ASK_TIMEOUT_MS: '400' });
+    const c = e.client;
+    await c.sku('race', '2027-08-01', 10);
+    const body = { skuId: 'race', date: '2027-08-01', qty: 1 };
+    const f = (faults = injectJournalFaults(e.node.stores.journal));
+    f.only = (stream) => stream === 'race/2027-08-01';
+    f.hold = true;
+    expect((await c.buyer('rb', 'POST', '/v1/orders', body, { 'idempotency-key': 'rk' })).status).toBe(503);
+    await waitFor(() => f.held.length === 1, 5_000, 'the first write');
+
+    // The retry's lookup reads the store now (nothing there yet) and answers only when told.
+    const projection = e.node.stores.projection;
+    const lookup = projection.idempotency;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let looked = false;
+    projection.idempotency = async (userId, key) => {
+      const row = await lookup.call(projection, userId, key);
+      looked = true;
+      await gate;
+      return row;
+    };
+    try {
+      const retry = c.buyer('rb', 'POST', '/v1/orders', body, { 'idempotency-key': 'rk' });
+      await waitFor(() => looked, 5_000, 'the retry\'s lookup');
+      f.hold = false;
+      await f.held[0]!.release();
+      await waitFor(async () => (await lookup.call(projection, 'rb', 'rk')) !== undefined, 5_000, 'the first answer projected');
+      open();
+      const again = await retry;
+      const stored = await lookup.call(projection, 'rb', 'rk');
+      expect(again.status).toBe(201);
+      expect(again.body.orderId).toBe((stored!.body as { orderId: string }).orderId);
+      expect((await c.admin('GET', '/ops/inventory/race/2027-08-01')).body).toMatchObject({ reserved: 1 });
+    } finally {
+      open();
+      projection.idempotency = lookup;
+    }
+  });
+});
