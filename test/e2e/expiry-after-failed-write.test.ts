@@ -3,28 +3,22 @@
 // again nothing would expire those reservations until a buyer or payment touched that SKU/date — the
 // stock would look sold out. Here the expiry pass's own write fails, no request follows, and the
 // expired reservation's stock is back on the storefront within seconds, on SQLite and on MariaDB.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../persistence/errors.ts';
 import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
-import { injectJournalFaults, releaseAndStop, waitFor, type JournalFaults } from '../support/journal-faults.ts';
+import { engineUnderTest, injectJournalFaults, waitFor } from '../support/journal-faults.ts';
 import { until } from '../support/poll.ts';
 
 describe.each(engineBackends('e2e_expiry_after_failed_write'))('a failed expiry write on %s', (_name, backend) => {
-  let e: TestEngine | undefined;
-  let faults: JournalFaults | undefined;
-  afterEach(async () => {
-    await releaseAndStop(faults, e);
-    e = undefined;
-    faults = undefined;
-  });
+  const t = engineUnderTest<TestEngine>();
 
   it('does not leave the expired stock held: the SKU/date is woken, recovers and expires it with no request', async () => {
-    e = await startEngine(await backend(), { STAMPEDE_RESERVATION_TTL_MS: '1000', STAMPEDE_RECONCILE_INTERVAL_MS: '0' });
+    const e = (t.engine = await startEngine(await backend(), { STAMPEDE_RESERVATION_TTL_MS: '1000', STAMPEDE_RECONCILE_INTERVAL_MS: '0' }));
     const c = e.client;
     await c.sku('woken', '2027-02-01', 1);
     const placed = await c.buyer('w1', 'POST', '/v1/orders', { skuId: 'woken', date: '2027-02-01', qty: 1 });
     expect(placed.status).toBe(201);
-    const f = (faults = injectJournalFaults(e.node.stores.journal));
+    const f = (t.faults = injectJournalFaults(e.node.stores.journal));
     f.only = (stream) => stream === 'woken/2027-02-01';
     f.hold = true;
     // The expiry pass's write: failed, as a database blip would fail it.

@@ -2,25 +2,19 @@
 // latency (the answer was projected right after the lookup) still gets that first answer, not a
 // second order: the SKU/date keeps answering a key for a while after the read model took it in — on
 // the embedded default and on MariaDB. The lookup is held open to make the window certain.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
-import { injectJournalFaults, releaseAndStop, waitFor, type JournalFaults } from '../support/journal-faults.ts';
+import { engineUnderTest, injectJournalFaults, waitFor } from '../support/journal-faults.ts';
 
 describe.each(engineBackends('e2e_idempotency_projection_race'))('a keyed retry racing the projection on %s', (_name, backend) => {
-  let e: TestEngine | undefined;
-  let faults: JournalFaults | undefined;
-  afterEach(async () => {
-    await releaseAndStop(faults, e);
-    e = undefined;
-    faults = undefined;
-  });
+  const t = engineUnderTest<TestEngine>();
 
   it('gets the first order once its answer was projected between the retry\'s lookup and its reserve', async () => {
-    e = await startEngine(await backend(), { STAMPEDE_ASK_TIMEOUT_MS: '400' });
+    const e = (t.engine = await startEngine(await backend(), { STAMPEDE_ASK_TIMEOUT_MS: '400' }));
     const c = e.client;
     await c.sku('race', '2027-08-01', 10);
     const body = { skuId: 'race', date: '2027-08-01', qty: 1 };
-    const f = (faults = injectJournalFaults(e.node.stores.journal));
+    const f = (t.faults = injectJournalFaults(e.node.stores.journal));
     f.only = (stream) => stream === 'race/2027-08-01';
     f.hold = true;
     expect((await c.buyer('rb', 'POST', '/v1/orders', body, { 'idempotency-key': 'rk' })).status).toBe(503);

@@ -2,25 +2,19 @@
 // reservation was still being written gets the first order's answer once it is durable — the same
 // 201 and order — not a 403 from the purchase rule that the first order's own hold fills; on the
 // embedded default and on MariaDB.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
-import { injectJournalFaults, releaseAndStop, waitFor, type JournalFaults } from '../support/journal-faults.ts';
+import { engineUnderTest, injectJournalFaults, waitFor } from '../support/journal-faults.ts';
 
 describe.each(engineBackends('e2e_keyed_retry_limited'))('a keyed retry of a rule-bound order on %s', (_name, backend) => {
-  let e: TestEngine | undefined;
-  let faults: JournalFaults | undefined;
-  afterEach(async () => {
-    await releaseAndStop(faults, e);
-    e = undefined;
-    faults = undefined;
-  });
+  const t = engineUnderTest<TestEngine>();
 
   it('gets the first attempt\'s 201 once it is durable, not the rule\'s 403', async () => {
-    e = await startEngine(await backend(), { STAMPEDE_ASK_TIMEOUT_MS: '400' });
+    const e = (t.engine = await startEngine(await backend(), { STAMPEDE_ASK_TIMEOUT_MS: '400' }));
     const c = e.client;
     await c.sku('keyed', '2027-06-01', 10, { attributes: { venue: 'v1' } });
     expect((await c.admin('PUT', '/v1/limit-rules/one', { groupBy: ['venue'], max: { units: 1 } })).status).toBe(200);
-    const f = (faults = injectJournalFaults(e.node.stores.journal));
+    const f = (t.faults = injectJournalFaults(e.node.stores.journal));
     f.only = (stream) => stream === 'keyed/2027-06-01';
     f.hold = true;
     const body = { skuId: 'keyed', date: '2027-06-01', qty: 1 };

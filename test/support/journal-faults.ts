@@ -1,6 +1,7 @@
 // A fault-injecting wrapper around a live node's JournalStore: it counts appends and can hold each
 // one until the test releases it (then the real store writes it), fail it (nothing is written), or
 // delay it. It replaces `append` on the store object itself, which the GroupCommitter holds.
+import { afterEach } from 'vitest';
 import type { JournalRecord, JournalStore } from '../../persistence/ports.ts';
 
 export interface HeldAppend {
@@ -89,6 +90,20 @@ export async function releaseAndStop(faults: JournalFaults | undefined, engine: 
   if (faults) for (const h of faults.held) void h.release();
   faults?.restore();
   await engine?.stop();
+}
+
+/**
+ * A test's engine and journal faults, released and stopped after each test (it registers the
+ * afterEach): `const t = engineUnderTest<TestEngine>(); ... const e = (t.engine = await startEngine(...)); t.faults = injectJournalFaults(...)`.
+ */
+export function engineUnderTest<E extends { stop(): Promise<void> }>(): { engine: E | undefined; faults: JournalFaults | undefined } {
+  const slot: { engine: E | undefined; faults: JournalFaults | undefined } = { engine: undefined, faults: undefined };
+  afterEach(async () => {
+    await releaseAndStop(slot.faults, slot.engine);
+    slot.engine = undefined;
+    slot.faults = undefined;
+  });
+  return slot;
 }
 
 /** Records the stream of every `readAfter` of `journal` whose stream starts with `prefix` (from now on). */
