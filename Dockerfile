@@ -4,6 +4,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev
 COPY . .
+# Not root: the engine needs to write only its data folder (the embedded default's).
+RUN mkdir -p /app/data && chown node:node /app/data
+USER node
 ENV NODE_ENV=production
 EXPOSE 3000
 CMD ["node", "--max-semi-space-size=32", "bin/stampede.mjs", "serve"]

@@ -10,8 +10,15 @@
 //     `stampede.cmd.<merchantId>.order.deliver` with the payload the buyer will see.
 // It imports nothing from the engine: a merchant has only the `nats` package and the contract.
 
-import { merchantSubjectToken } from '../../actors/order-events.ts';
 import { AckPolicy, connect, DeliverPolicy, ErrorCode, nanos, NatsError, type ConsumerMessages, type JsMsg, type NatsConnection } from 'nats';
+
+/**
+ * A merchant id as one NATS subject token: `.` separates tokens, so it is written `%2E` (as the
+ * engine does; docs/merchant-guide.md). Merchant `shop.eu` uses `stampede.cmd.shop%2Eeu.…`.
+ */
+export function merchantSubjectToken(merchantId: string): string {
+  return merchantId.replaceAll('.', '%2E');
+}
 
 export interface StockLine {
   skuId: string;
@@ -60,6 +67,10 @@ export interface MerchantClientOptions {
   stock?: readonly StockLine[];
   /** Longest wait for one command's reply (default 10 s). */
   requestTimeout_ms?: number;
+  /** How long a stock line refused for a passing reason is retried at start (default 60 s). */
+  stockRetry_ms?: number;
+  /** The first retry's delay, doubling per attempt (default 1 s; also for failed deliveries). */
+  retryDelay_ms?: number;
   /** Event ids remembered for dedupe, at most (default 100,000; the oldest are forgotten first). */
   seenEventsMax?: number;
   /** Where log entries go (default: one JSON line each on stdout). */
@@ -86,6 +97,8 @@ const defaults = {
   /** A failed delivery is retried after this, doubling per attempt, up to the max. */
   retryDelay_ms: 1_000,
   retryDelayMax_ms: 60_000,
+  /** How long a stock line refused for a passing reason (unavailable, overloaded) is retried at start. */
+  stockRetry_ms: 60_000,
   stop_ms: 10_000,
 } as const;
 
@@ -128,7 +141,15 @@ export async function runMerchantClient(options: MerchantClientOptions): Promise
   let messages: ConsumerMessages | undefined;
   try {
     for (const line of o.stock ?? []) {
-      const r = await command('stock.set', line);
+      // A refusal a retry can change (the engine not answering yet, overloaded) is retried with
+      // backoff for up to stockRetry_ms (merchant-guide.md), then logged as refused.
+      let r = await command('stock.set', line);
+      const until = Date.now() + o.stockRetry_ms;
+      for (let delay: number = o.retryDelay_ms; !r.ok && !PERMANENT_ERRORS.has(r.error) && Date.now() + delay <= until; delay = Math.min(delay * 2, o.retryDelayMax_ms)) {
+        log({ what: 'stock.retry', ...line, error: r.error, message: r.message, retry_ms: delay });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        r = await command('stock.set', line);
+      }
       log(r.ok ? { what: 'stock.set', ...line, available: r.available } : { what: 'stock.refused', ...line, error: r.error, message: r.message });
     }
     // Creating the durable is idempotent; its position survives restarts of this client.

@@ -90,6 +90,29 @@ describe('the example merchant client', () => {
     await restarted.stop();
     expect(delivers).toHaveLength(1);
   });
+
+  it('retries a stock line while no engine answers, and sets it once one does', async () => {
+    await messaging.stop();
+    const log: LogEntry[] = [];
+    const starting = runMerchantClient({
+      servers: nats.url,
+      merchantId: 'm1',
+      pass: TEST_NATS_PASSWORDS.STAMPEDE_NATS_M1_PASSWORD,
+      stock: [{ skuId: 'cl-ticket', date: DATE, total: 30 }],
+      retryDelay_ms: 100,
+      log: (entry) => log.push(entry),
+    });
+    await waitFor(() => log.some((l) => l.what === 'stock.retry'), 5_000, 'a retry of the stock line');
+    messaging = await startMessaging(engine, messagingServicesOf(e.node), capturingLogger().log);
+    const client = await starting;
+    try {
+      expect(log.find((l) => l.what === 'stock.retry')).toMatchObject({ skuId: 'cl-ticket', error: 'unavailable' });
+      expect(log.find((l) => l.what === 'stock.set')).toMatchObject({ skuId: 'cl-ticket', total: 30 });
+      expect((await e.client.admin('GET', `/ops/inventory/cl-ticket/${DATE}`)).body).toMatchObject({ total: 30 });
+    } finally {
+      await client.stop();
+    }
+  });
 });
 
 describe('the example merchant client with a node that publishes its own events', () => {
