@@ -1,6 +1,6 @@
 // Runs the example merchant client from the command line (README.md here):
 //   NATS_URL=nats://127.0.0.1:4222 MERCHANT_ID=m1 NATS_PASSWORD=... MANUAL_SKUS=tour-1 \
-//   STOCK=tour-1:2026-12-01:50 npx tsx examples/merchant-client/index.ts
+//   STOCK=tour-1:2027-06-01:50 npx tsx examples/merchant-client/index.ts
 // Ctrl-C stops it (the event in hand is finished and acked first).
 
 import { runMerchantClient, type StockLine } from './client.ts';
