@@ -15,6 +15,11 @@ interface Entry {
   hash: string;
   answer: Promise<Answer>;
   settledAt: number | undefined;
+  /**
+   * Its answer was a 5xx (or it threw): whether the request was applied is unknown, so the same body
+   * runs again — but the key stays this body's: another body with it is 422 (it may own an order).
+   */
+  unknownOutcome?: true;
 }
 
 export interface IdempotencyGateOptions {
@@ -70,9 +75,10 @@ export class IdempotencyGate {
     const known = this.entries.get(id);
     if (known) {
       if (known.hash !== hash) return 'reused';
-      return known.answer;
-    }
-    if (!this.makeRoom()) return 'full';
+      if (!known.unknownOutcome) return known.answer;
+      // The same body after a 5xx: runs again (the SKU/date replays the first decision if it was made).
+      this.entries.delete(id);
+    } else if (!this.makeRoom()) return 'full';
     const entry: Entry = { hash, settledAt: undefined, answer: Promise.resolve({ status: 0, body: null }) };
     entry.answer = (async () => {
       const previous = await stored();
@@ -86,10 +92,12 @@ export class IdempotencyGate {
     try {
       const answer = await entry.answer;
       entry.settledAt = this.options.now();
-      if (answer.status >= 500 || answer.status === 422) this.entries.delete(id);
+      if (answer.status >= 500) entry.unknownOutcome = true;
+      else if (answer.status === 422) this.entries.delete(id);
       return answer;
     } catch (error) {
-      this.entries.delete(id);
+      entry.settledAt = this.options.now();
+      entry.unknownOutcome = true;
       throw error;
     }
   }

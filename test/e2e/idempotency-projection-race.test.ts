@@ -1,13 +1,35 @@
-// Proves a keyed retry whose durable-answer lookup missed the first request's answer by a read's
-// latency (the answer was projected right after the lookup) still gets that first answer, not a
-// second order: the SKU/date keeps answering a key for a while after the read model took it in — on
-// the embedded default and on MariaDB. The lookup is held open to make the window certain.
+// Proves an Idempotency-Key keeps its first request's answer through the windows a retry after a 503
+// can fall in: a retry whose durable-answer lookup missed the first answer by a read's latency (it
+// was projected between the lookup and the reserve) gets the first order, not a second — the
+// SKU/date keeps answering a key for a while after the read model took it in; and a retry with the
+// key but a body for another SKU/date is 422, not a second order — on the embedded default and on
+// MariaDB. The windows are held open with injected faults.
 import { describe, expect, it } from 'vitest';
 import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
 import { engineUnderTest, injectJournalFaults, waitFor } from '../support/journal-faults.ts';
 
 describe.each(engineBackends('e2e_idempotency_projection_race'))('a keyed retry racing the projection on %s', (_name, backend) => {
   const t = engineUnderTest<TestEngine>();
+
+  it('answers a retry with the key but a body for another SKU/date 422 after the first attempt\'s 503', async () => {
+    const e = (t.engine = await startEngine(await backend(), { STAMPEDE_ASK_TIMEOUT_MS: '400' }));
+    const c = e.client;
+    await c.sku('race-a', '2027-08-01', 10);
+    await c.sku('race-b', '2027-08-01', 10);
+    const f = (t.faults = injectJournalFaults(e.node.stores.journal));
+    f.only = (stream) => stream === 'race-a/2027-08-01';
+    f.hold = true;
+    expect((await c.buyer('rb2', 'POST', '/v1/orders', { skuId: 'race-a', date: '2027-08-01', qty: 1 }, { 'idempotency-key': 'k2' })).status).toBe(503);
+    const other = await c.buyer('rb2', 'POST', '/v1/orders', { skuId: 'race-b', date: '2027-08-01', qty: 1 }, { 'idempotency-key': 'k2' });
+    expect([other.status, other.body.error]).toEqual([422, 'idempotency_key_reused']);
+    f.hold = false;
+    for (const h of f.held) await h.release();
+    expect((await c.admin('GET', '/ops/inventory/race-b/2027-08-01')).body).toMatchObject({ reserved: 0 });
+    // The first body again gets its order.
+    const again = await c.buyer('rb2', 'POST', '/v1/orders', { skuId: 'race-a', date: '2027-08-01', qty: 1 }, { 'idempotency-key': 'k2' });
+    expect(again.status).toBe(201);
+    expect((await c.admin('GET', '/ops/inventory/race-a/2027-08-01')).body).toMatchObject({ reserved: 1 });
+  });
 
   it('gets the first order once its answer was projected between the retry\'s lookup and its reserve', async () => {
     const e = (t.engine = await startEngine(await backend(), { STAMPEDE_ASK_TIMEOUT_MS: '400' }));

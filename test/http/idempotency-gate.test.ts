@@ -28,4 +28,29 @@ describe('idempotency gate', () => {
     expect(await run('u1', 'k1')).toEqual({ status: 404, body: { n: 3 } });
     expect(gate.size).toBe(2);
   });
+
+  it('after a 5xx or a throw runs the same body again, but answers another body with the key `reused`', async () => {
+    const gate = new IdempotencyGate({ entries_max: 1_000, keep_min_ms: 60_000, retain_ms: 600_000, now: () => 1_000 });
+    const answers: Answer[] = [{ status: 503, body: { error: 'unavailable' } }, { status: 201, body: { orderId: 'o1' } }];
+    let executions = 0;
+    const run = (hash: string) => gate.run('u', 'k', hash, async () => undefined, async () => answers[executions++]!);
+    expect(await run('body-a')).toEqual(answers[0]);
+    // The first request's outcome is unknown (it may own an order): another body with its key is refused.
+    expect(await run('body-b')).toBe('reused');
+    expect(executions).toBe(1);
+    expect(await run('body-a')).toEqual(answers[1]);
+    expect(await run('body-a')).toEqual(answers[1]);
+    expect(executions).toBe(2);
+
+    let fail = true;
+    const thrown = (hash: string) =>
+      gate.run('u', 'k2', hash, async () => undefined, async () => {
+        if (fail) throw new Error('injected');
+        return { status: 201, body: { orderId: 'o2' } };
+      });
+    await expect(thrown('body-a')).rejects.toThrow('injected');
+    expect(await thrown('body-b')).toBe('reused');
+    fail = false;
+    expect(await thrown('body-a')).toEqual({ status: 201, body: { orderId: 'o2' } });
+  });
 });
