@@ -97,6 +97,11 @@ function runResult(res: { changes: number; lastInsertRowid: number | bigint }): 
   return { affectedRows: res.changes, insertId: Number(res.lastInsertRowid) };
 }
 
+/** A mysql2 OK packet as a RunResult. */
+function okPacketResult(res: { affectedRows?: number; insertId?: number }): RunResult {
+  return { affectedRows: Number(res.affectedRows ?? 0), insertId: Number(res.insertId ?? 0) };
+}
+
 /**
  * Writes a reply waits for (the journal's group commit): on SQLite's writer thread they go before the
  * writes nobody waits for (the read model's batches, trims, cursors) that are queued at the time.
@@ -206,7 +211,7 @@ export class SqlDatabase {
       return this.call(operation, async () => this.onSqlite(trx, sql, (statement) => statement.all(...sqliteParams(params)) as T[]));
     }
     if (trx instanceof MysqlTransaction) return this.call(operation, () => inMysqlTransaction<T[]>(trx, sql, params));
-    if (trx === undefined && rawParams(params)) return this.call(operation, () => this.mysqlQuery<T[]>(sql, params));
+    if (trx === undefined && rawParams(params)) return this.mapped(operation, () => this.mysqlQuery<T[]>(sql, params));
     return this.call(operation, () => this.connection.execute<T[] & object[]>(sql, [...params], 'all', trx));
   }
 
@@ -230,17 +235,17 @@ export class SqlDatabase {
         return trx === undefined ? this.synced(result) : result;
       }, duplicate);
     }
+    if (trx === undefined && rawParams(params)) {
+      return this.mapped(operation, async () => okPacketResult(await this.mysqlQuery<{ affectedRows?: number; insertId?: number }>(sql, params)), duplicate);
+    }
     return this.call(
       operation,
-      async () => {
-        const res =
+      async () =>
+        okPacketResult(
           trx instanceof MysqlTransaction
             ? await inMysqlTransaction<{ affectedRows?: number; insertId?: number }>(trx, sql, params)
-            : trx === undefined && rawParams(params)
-              ? await this.mysqlQuery<{ affectedRows?: number; insertId?: number }>(sql, params)
-              : await this.connection.execute<{ affectedRows?: number; insertId?: number }>(sql, [...params], 'run', trx);
-        return { affectedRows: Number(res.affectedRows ?? 0), insertId: Number(res.insertId ?? 0) };
-      },
+            : await this.connection.execute<{ affectedRows?: number; insertId?: number }>(sql, [...params], 'run', trx),
+        ),
       duplicate,
     );
   }
@@ -265,21 +270,33 @@ export class SqlDatabase {
    */
   private async onMysqlConnection<T>(use: (conn: RawMysqlConnection) => Promise<T>): Promise<T> {
     const client = this.connection.getKnex().client as { acquireConnection(): Promise<RawMysqlConnection>; releaseConnection(c: RawMysqlConnection): Promise<void> };
-    const conn = await client.acquireConnection();
+    // One deadline for the pool wait and the work (the call's only timer: see `mapped`).
+    let conn: RawMysqlConnection | undefined;
+    let late = false;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
+        late = true;
         // The socket itself (mysql2's destroy() only ends it politely, waiting on a silent peer).
-        conn.stream?.destroy();
-        conn.destroy();
-        reject(new StoreUnavailableError(`no answer from the database within ${this.timeout_ms} ms: its connection was closed`));
+        conn?.stream?.destroy();
+        conn?.destroy();
+        reject(new StoreUnavailableError(`no answer from the database within ${this.timeout_ms} ms${conn ? ': its connection was closed' : ''}`));
       }, this.timeout_ms);
     });
+    const acquired = client.acquireConnection();
+    // Handed over after the deadline: given straight back.
+    void acquired.then(
+      (c) => {
+        if (late && !conn) void client.releaseConnection(c);
+      },
+      () => undefined,
+    );
     try {
+      conn = await Promise.race([acquired, deadline]);
       return await Promise.race([use(conn), deadline]);
     } finally {
       clearTimeout(timer);
-      await client.releaseConnection(conn);
+      if (conn) await client.releaseConnection(conn);
     }
   }
 
@@ -295,7 +312,7 @@ export class SqlDatabase {
     durability: TransactionDurability = 'flushed',
   ): Promise<RunResult[]> {
     if (statements.length === 0) return [];
-    if (this.dialect.name === 'mysql') return this.call(operation, () => this.mysqlBatch(statements), duplicate);
+    if (this.dialect.name === 'mysql') return this.mapped(operation, () => this.mysqlBatch(statements), duplicate);
     const writer = this.runningWriter();
     if (writer) {
       return this.call(operation, async () => {
@@ -333,7 +350,7 @@ export class SqlDatabase {
       }
       return this.call(operation, () => this.sqliteTransaction(work, durability), duplicate);
     }
-    return this.call(operation, () => this.mysqlTransaction(work), duplicate);
+    return this.mapped(operation, () => this.mysqlTransaction(work), duplicate);
   }
 
   /**
@@ -421,14 +438,14 @@ export class SqlDatabase {
    */
   async runBinary(operation: string, sql: string, params: readonly unknown[], duplicate: DuplicateMeaning = 'duplicate_key'): Promise<RunResult> {
     if (this.dialect.name !== 'mysql') return this.call(operation, async () => this.synced(await this.runSqlite(operation, sql, params)), duplicate);
-    return this.call(
+    return this.mapped(
       operation,
       () =>
         this.onMysqlConnection(async (conn) => {
           const res = await new Promise<{ affectedRows?: number; insertId?: number }>((resolve, reject) =>
             conn.execute(sql, params as unknown[], (error, result) => (error ? reject(error) : resolve(result as { affectedRows?: number }))),
           );
-          return { affectedRows: Number(res.affectedRows ?? 0), insertId: Number(res.insertId ?? 0) };
+          return okPacketResult(res);
         }),
       duplicate,
     );
@@ -474,9 +491,15 @@ export class SqlDatabase {
     return statement;
   }
 
-  private async call<T>(operation: string, fn: () => Promise<T>, duplicate?: DuplicateMeaning): Promise<T> {
+  /** Runs `fn` within the call's deadline, its errors mapped (map-error.ts). */
+  private call<T>(operation: string, fn: () => Promise<T>, duplicate?: DuplicateMeaning): Promise<T> {
+    return this.mapped(operation, () => withDeadline(fn(), this.timeout_ms, operation), duplicate);
+  }
+
+  /** Runs `fn`, its errors mapped: for work bounded by its own deadline (onMysqlConnection), not two timers a call. */
+  private async mapped<T>(operation: string, fn: () => Promise<T>, duplicate?: DuplicateMeaning): Promise<T> {
     try {
-      return await withDeadline(fn(), this.timeout_ms, operation);
+      return await fn();
     } catch (error) {
       throw mapSqlError(error, this.converter, operation, duplicate);
     }
