@@ -574,6 +574,10 @@ export class OrderService {
       { seq: 0, status: 'reserved' as const, at: order.createdAt, cause: 'created' },
       ...rows.filter((r) => r.status !== 'reserved').map(({ seq, status, at, cause }) => ({ seq, status, at, cause })),
     ];
+    // In the order of the changes: by time, then along the lifecycle (a free order is reserved, paid
+    // and delivered in the same millisecond; rows of two streams may share a seq).
+    const inOrder = () => history.sort((a, b) => a.at - b.at || STATUS_RANK[a.status] - STATUS_RANK[b.status]);
+    inOrder();
     // The newest changes may not be projected yet: the order's actor has every transition, with its
     // time and cause (`seq` 0: not a read-model row yet).
     if (history[history.length - 1]!.status !== order.status) {
@@ -585,10 +589,8 @@ export class OrderService {
         seen.add(t.status);
         history.push({ seq: 0, status: t.status as OrderHistoryRow['status'], at: t.at, cause: t.cause });
       }
+      inOrder();
     }
-    // In the order of the changes: by time, then along the lifecycle (a free order is reserved, paid
-    // and delivered in the same millisecond; rows of two streams may share a seq).
-    history.sort((a, b) => a.at - b.at || STATUS_RANK[a.status] - STATUS_RANK[b.status]);
     if (history[history.length - 1]!.status !== order.status) {
       history.push({ seq: 0, status: order.status as OrderHistoryRow['status'], at: this.clock.now(), cause: 'live' });
     }

@@ -4,8 +4,7 @@
 // succeed again and every 201 — before and after — is in the recovered state, nothing more.
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEngine, type TestEngine } from '../support/engine.ts';
-import { freshMysqlDatabase, MYSQL_BASE_URL } from '../support/services.ts';
-import { TcpProxy } from '../support/tcp-proxy.ts';
+import { proxiedMysql, type TcpProxy } from '../support/tcp-proxy.ts';
 
 describe('MariaDB outage', () => {
   let e: TestEngine | undefined;
@@ -17,12 +16,9 @@ describe('MariaDB outage', () => {
   });
 
   it('answers 503 unavailable while the database is unreachable and recovers when it is back', async () => {
-    const direct = await freshMysqlDatabase('e2e_outage');
-    const db = new URL(direct).pathname;
-    const target = new URL(MYSQL_BASE_URL);
-    proxy = new TcpProxy(target.hostname, Number(target.port || 3306));
-    const port = await proxy.start();
-    e = await startEngine({ kind: 'mysql', url: `mysql://root@127.0.0.1:${port}${db}` }, { STAMPEDE_ASK_TIMEOUT_MS: '3000' });
+    const proxied = await proxiedMysql('e2e_outage');
+    proxy = proxied.proxy;
+    e = await startEngine({ kind: 'mysql', url: proxied.url }, { STAMPEDE_ASK_TIMEOUT_MS: '3000' });
     const c = e.client;
     await c.sku('out', '2026-12-20', 1_000);
     const before = await Promise.all(Array.from({ length: 50 }, (_, i) => c.buyer(`b${i}`, 'POST', '/v1/orders', { skuId: 'out', date: '2026-12-20', qty: 1 })));

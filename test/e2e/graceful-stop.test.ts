@@ -3,27 +3,23 @@
 // connection is closed, while the order in flight at the stop still gets its 201; after a restart
 // only that one is reserved — on the embedded default, over real HTTP (undici, one connection).
 import { Pool } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { restartable, startEngine, type TestEngine } from '../support/engine.ts';
-import { injectJournalFaults, waitFor } from '../support/journal-faults.ts';
+import { engineUnderTest, injectJournalFaults, waitFor } from '../support/journal-faults.ts';
 
 describe('a graceful stop', () => {
-  let e: TestEngine | undefined;
-  afterEach(async () => {
-    await e?.stop();
-    e = undefined;
-  });
+  const t = engineUnderTest<TestEngine>();
 
   it('turns away requests that arrive after it began, on connections still open, and answers the one in flight', async () => {
     const backend = restartable({ kind: 'sqlite' });
-    e = await startEngine(backend);
+    let e = (t.engine = await startEngine(backend));
     await e.client.sku('stopping', '2027-03-01', 10);
     const pool = new Pool(e.url, { connections: 1, pipelining: 1 });
     const order = async (user: string) => {
       const res = await pool.request({
         path: '/v1/orders',
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${await e!.client.token(user)}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await e.client.token(user)}` },
         body: JSON.stringify({ skuId: 'stopping', date: '2027-03-01', qty: 1 }),
       });
       return { status: res.statusCode, connection: res.headers.connection, body: (await res.body.json()) as { error?: string } };
@@ -47,7 +43,7 @@ describe('a graceful stop', () => {
     } finally {
       await pool.close();
     }
-    e = await startEngine(backend);
+    e = t.engine = await startEngine(backend);
     expect((await e.client.admin('GET', '/ops/inventory/stopping/2027-03-01')).body).toMatchObject({ reserved: 1 });
   });
 });

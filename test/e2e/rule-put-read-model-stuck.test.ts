@@ -1,20 +1,17 @@
 // Proves the first purchase rule's PUT has a bounded answer when the read model cannot catch up (its
 // writes failing): 503 `unavailable` within a few ask deadlines, the rule not in force, and the same
 // PUT succeeds once the read model is written again — on the embedded default.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../persistence/errors.ts';
 import { startEngine, type TestEngine } from '../support/engine.ts';
+import { engineUnderTest } from '../support/journal-faults.ts';
 import { until } from '../support/poll.ts';
 
 describe('the first rule while the read model is stuck', () => {
-  let e: TestEngine | undefined;
-  afterEach(async () => {
-    await e?.stop();
-    e = undefined;
-  });
+  const t = engineUnderTest<TestEngine>();
 
   it('is refused with 503 in bounded time, changes nothing, and goes through once the read model is written again', async () => {
-    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '500' });
+    const e = (t.engine = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '500' }));
     const c = e.client;
     await c.sku('stuck', '2027-04-01', 10);
     const projection = e.node.stores.projection;

@@ -7,8 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../persistence/errors.ts';
 import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
-import { freshMysqlDatabase, MYSQL_BASE_URL } from '../support/services.ts';
-import { TcpProxy } from '../support/tcp-proxy.ts';
+import { proxiedMysql, type TcpProxy } from '../support/tcp-proxy.ts';
 import { rejection, until } from '../support/poll.ts';
 
 describe('a silent MariaDB', () => {
@@ -23,11 +22,9 @@ describe('a silent MariaDB', () => {
   });
 
   const through = async (name: string) => {
-    const db = new URL(await freshMysqlDatabase(name)).pathname;
-    const target = new URL(MYSQL_BASE_URL);
-    proxy = new TcpProxy(target.hostname, Number(target.port || 3306));
-    const port = await proxy.start();
-    return `mysql://root@127.0.0.1:${port}${db}`;
+    const proxied = await proxiedMysql(name);
+    proxy = proxied.proxy;
+    return proxied.url;
   };
 
   it('fails a statement past its deadline and closes its connection, so the pool works again once it answers', async () => {

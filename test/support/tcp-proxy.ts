@@ -2,6 +2,7 @@
 // (cut every connection, refuse new ones) and bring it back, without stopping the service that other
 // test files share.
 import net from 'node:net';
+import { freshMysqlDatabase, MYSQL_BASE_URL } from './services.ts';
 
 export class TcpProxy {
   private server: net.Server;
@@ -71,4 +72,13 @@ export class TcpProxy {
     this.cut();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** A fresh MariaDB database reached through a proxy of its own: the proxy, and the URL to give the engine. */
+export async function proxiedMysql(database: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const db = new URL(await freshMysqlDatabase(database)).pathname;
+  const target = new URL(MYSQL_BASE_URL);
+  const proxy = new TcpProxy(target.hostname, Number(target.port || 3306));
+  const port = await proxy.start();
+  return { proxy, url: `mysql://root@127.0.0.1:${port}${db}` };
 }
