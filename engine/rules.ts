@@ -16,8 +16,9 @@
 //   literally: a group that is over already (a rule tightened after the fact) refuses every further
 //   candidate in it, including one that adds no new distinct value. For `distinct`, an order without the
 //   dimension adds no value.
-// - `noShows` refuses a candidate the rule applies to when the buyer has >= N no-shows whose no-show time
-//   is in the window and whose orders are in the group (same match / groupBy test as orders). It does not
+// - `noShows` refuses a candidate the rule applies to when the buyer has >= N no-shows of orders created
+//   in the window (API.md: a window holds orders by creation time) and in the group (same match / groupBy
+//   test as orders); when the no-show happened does not matter. It does not
 //   depend on where the candidate falls: "blocked after 5 no-shows in the campaign" stays blocked after
 //   the campaign (until the rule is deleted).
 // - Rules are evaluated in ascending id order (code-unit order), and within a rule noShows, units, orders,
@@ -278,7 +279,7 @@ export function evaluate(rules: RuleSet, usage: Usage, candidate: UsageOrder, no
     for (const n of usage.noShows) {
       const same = sameFacts(n, candidate);
       for (const t of noShowRules) {
-        if (inWindow(t.rule.window, n.at, now) && (same || inGroup(t.rule, t.key, n))) t.noShows += 1;
+        if (inWindow(t.rule.window, n.createdAt, now) && (same || inGroup(t.rule, t.key, n))) t.noShows += 1;
       }
     }
   }
@@ -341,7 +342,9 @@ export function reachOf(rules: RuleSet, now: number, acceptFrom: number): { orde
     const o = w.kind === 'all' ? -Infinity : w.kind === 'rolling' ? now - w.span_ms : w.to_ms > acceptFrom ? w.from_ms : Infinity;
     orders_ms = Math.min(orders_ms, o);
     if (r.rule.max.noShows !== undefined) {
-      // No-shows: a candidate is refused by them whenever it comes, so a fixed window keeps its span.
+      // No-shows (by their order's creation): a candidate is refused by them whenever it comes, so a
+      // fixed window keeps its span. A no-show happens after its order's creation, so a bound on
+      // creation times is one on no-show times too (what pruning compares).
       const n = w.kind === 'all' ? -Infinity : w.kind === 'rolling' ? now - w.span_ms : w.from_ms;
       noShows_ms = Math.min(noShows_ms, n);
     }

@@ -50,7 +50,7 @@ export function usageByRule(rules: RuleSet, state: BuyerState, now: number): Rul
     if (rule.rule.max.noShows !== undefined) {
       for (const n of state.noShows.values()) {
         const key = groupKey(rule, n);
-        if (key && inWindow(rule.window, n.at, now)) groupOf(key).noShows += 1;
+        if (key && inWindow(rule.window, n.createdAt, now)) groupOf(key).noShows += 1;
       }
     }
     if (groups.size === 0) continue;

@@ -7,7 +7,8 @@
 // orders of one buyer created in the same millisecond do not count against each other, an order
 // counts as live until its last change when it is cancelled, expired or refunded, and orders made
 // before the last rule change of the run are not judged. `noShows` maxima count the no-shows the
-// listing shows (`visit`), each at the time it was recorded, against the orders created after it.
+// listing shows (`visit`) that were recorded before an order was created, each in a rule's window by
+// its own order's creation time (API.md: a window holds orders by creation).
 import { DAY_MS, type Rule } from '../../engine/rules.ts';
 import type { CheckResult } from '../run/results.ts';
 import { releasedAt, type EngineView, type ListedOrder, type SkuFacts } from './engine-view.ts';
@@ -67,7 +68,7 @@ export function rulesRespected(facts: RunFacts, view: EngineView): CheckResult {
         };
         if (rule.max.noShows !== undefined) {
           // Refused whatever its own window: a buyer blocked by no-shows stays blocked (engine/rules.ts).
-          const noShows = orders.filter((x) => x.visit?.kind === 'no_show' && Date.parse(x.visit.at) < at && inWindow(rule, Date.parse(x.visit.at), at) && sameGroup(x)).length;
+          const noShows = orders.filter((x) => x.visit?.kind === 'no_show' && Date.parse(x.visit.at) < at && inWindow(rule, Date.parse(x.createdAt), at) && sameGroup(x)).length;
           if (noShows >= rule.max.noShows) v.add(`buyer ${userId}: order ${candidate.orderId} was taken with ${noShows} no-shows, rule ${rule.id} allows fewer than ${rule.max.noShows}`);
         }
         if (!inWindow(rule, at, at)) continue;

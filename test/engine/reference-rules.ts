@@ -29,7 +29,7 @@ export function referenceRule(rule: Rule, orders: readonly UsageOrder[], noShows
   if (!matches(rule, candidate) || dims.some((d) => value(candidate, d) === undefined)) return undefined;
   const sameGroup = (o: UsageOrder) => matches(rule, o) && dims.every((d) => value(o, d) === value(candidate, d));
   if (rule.max.noShows !== undefined) {
-    const n = noShows.filter((s) => sameGroup(s) && within(rule, s.at, now)).length;
+    const n = noShows.filter((s) => sameGroup(s) && within(rule, s.createdAt, now)).length;
     if (n >= rule.max.noShows) return { kind: 'noShows', max: rule.max.noShows, value: n };
   }
   if (!within(rule, candidate.createdAt, now)) return undefined;

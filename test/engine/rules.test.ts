@@ -51,14 +51,20 @@ describe('the contract examples', () => {
     expect(check([regionWeek], [at('a', 5, 1), at('b', 5, 2), at('c', 5, 7)], at('d', 1, 0), T0 - 1)).toMatchObject({ ok: false, ruleId: 'region-week' });
   });
 
-  it('no-show: blocked with 5 no-shows in the campaign, also after it; no-shows outside the span do not count', () => {
-    const shows = (n: number, at: number): UsageNoShow[] => Array.from({ length: n }, () => ({ ...order(), at }));
+  it('no-show: blocked with 5 no-shows of orders created in the campaign, also after it; by creation, not by when the no-show happened', () => {
+    const shows = (n: number, createdAt: number, at: number): UsageNoShow[] => Array.from({ length: n }, () => ({ ...order({ createdAt }), at }));
     const inCampaign = Date.parse('2026-12-15T00:00:00Z');
-    expect(check([noShow], [], order(), T0, shows(4, inCampaign))).toEqual({ ok: true });
-    expect(check([noShow], [], order(), T0, shows(5, inCampaign))).toEqual({ ok: false, ruleId: 'no-show', reason: { kind: 'noShows', max: 5, value: 5 } });
+    const january = Date.parse('2027-01-01T00:00:00Z');
+    expect(check([noShow], [], order(), T0, shows(4, inCampaign, inCampaign))).toEqual({ ok: true });
+    expect(check([noShow], [], order(), T0, shows(5, inCampaign, inCampaign))).toEqual({ ok: false, ruleId: 'no-show', reason: { kind: 'noShows', max: 5, value: 5 } });
     const february = Date.parse('2027-02-01T00:00:00Z');
-    expect(check([noShow], [], order({ createdAt: february }), february, shows(5, inCampaign))).toMatchObject({ ok: false, ruleId: 'no-show' });
-    expect(check([noShow], [], order(), T0, shows(9, Date.parse('2027-01-01T00:00:00Z')))).toEqual({ ok: true });
+    expect(check([noShow], [], order({ createdAt: february }), february, shows(5, inCampaign, inCampaign))).toMatchObject({ ok: false, ruleId: 'no-show' });
+    // Ordered in December for 31 December, not used: the no-show is noticed in January and still counts.
+    expect(check([noShow], [], order({ createdAt: february }), february, shows(5, inCampaign, january))).toMatchObject({ ok: false, ruleId: 'no-show' });
+    // Ordered in November, a no-show in December: not an order of the campaign.
+    const november = Date.parse('2026-11-20T00:00:00Z');
+    expect(check([noShow], [], order(), T0, shows(9, november, inCampaign))).toEqual({ ok: true });
+    expect(check([noShow], [], order(), T0, shows(9, january, january))).toEqual({ ok: true });
   });
 });
 
