@@ -371,7 +371,7 @@ const fmt = (ms: number, digits = 1): string => (Number.isFinite(ms) ? ms.toFixe
 
 /** Per-order timestamps along Stampede's path (performance.now(), NaN until seen); first occurrence only. */
 const STAMPS = [
-  'payStart', 'confirmEnd', 'payEnd',
+  'payStart', 'freshStart', 'freshEnd', 'confirmStart', 'confirmEnd', 'payEnd',
   'paidProjected', 'paidPublish', 'paidAcked',
   'deliverStart', 'assignStart', 'assignEnd', 'deliverEnd',
   'deliveredProjected', 'deliveredPublish', 'deliveredAcked',
@@ -437,7 +437,8 @@ class Trace {
   install(node: StampedeNode): void {
     const orderIdOf = (args: unknown[]) => args[0] as string;
     this.wrap(node.orders, 'pay', { before: (a) => this.stamp('payStart', orderIdOf(a)), after: (a) => this.stamp('payEnd', orderIdOf(a)) });
-    this.wrap(node.orders, 'confirmSold', { after: (a) => this.stamp('confirmEnd', orderIdOf(a)) });
+    this.wrap(node.orders, 'confirmSold', { before: (a) => this.stamp('confirmStart', orderIdOf(a)), after: (a) => this.stamp('confirmEnd', orderIdOf(a)) });
+    this.wrap(node.orders, 'freshReservation', { before: (a) => this.stamp('freshStart', orderIdOf(a)), after: (a) => this.stamp('freshEnd', orderIdOf(a)) });
     this.wrap(node.orders, 'deliverPaid', { before: (a) => this.stamp('deliverStart', orderIdOf(a)), after: (a) => this.stamp('deliverEnd', orderIdOf(a)) });
     this.wrap(node.orders, 'assignKeys', { before: (a) => this.stamp('assignStart', a[1] as string), after: (a) => this.stamp('assignEnd', a[1] as string) });
     this.wrap(node.stores.projection, 'apply', {
@@ -815,7 +816,10 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
       };
       stages = [
         row('HTTP in: due → pay handler', 'due', 'payStart'),
-        row('order actor: activation + confirm_sold (inventory write)', 'payStart', 'confirmEnd'),
+        row('order actor: mailbox (activation included)', 'payStart', 'freshStart'),
+        row('order actor: fresh reservation asked of the inventory', 'freshStart', 'freshEnd'),
+        row('order actor: decide', 'freshEnd', 'confirmStart'),
+        row('inventory: confirm_sold + its write (order.paid rides in it)', 'confirmStart', 'confirmEnd'),
         row('order.paid journal write (after confirm_sold)', 'confirmEnd', 'payEnd'),
         row('delivery started in process once paid is durable', 'payEnd', 'deliverStart'),
         row('deliver: order actor mailbox', 'deliverStart', 'assignStart'),
