@@ -3,6 +3,7 @@
 // inventory. It routes each request to the inventory actor of its SKU/date; infrastructure
 // failures surface as the runtime's and the stores' typed errors, mapped to 503s at the edge.
 
+import { RefusalAnswers } from './refusal-answers.ts';
 import {
   CARD_KEY_DATE,
   INVENTORY_TOTAL_MAX,
@@ -174,6 +175,8 @@ export class OrderService {
   private readonly limits: ActorKind<LimitMessage>;
   /** Orders whose purchase saga (hold -> reserve -> confirm | release) is running in this process. */
   private readonly sagas = new Set<string>();
+  /** Keyed refusals made durable before they are sent (see refused). */
+  private readonly refusals: RefusalAnswers;
   /**
    * Orders whose own stream this process wrote while their reservation was live (a wrong amount):
    * their stream is not empty although the reservation may be fresh. Past written_while_reserved_max
@@ -195,6 +198,7 @@ export class OrderService {
     this.orderActors = actors.orders;
     this.delivery = actors.delivery;
     this.limits = actors.limits;
+    this.refusals = new RefusalAnswers(projection);
   }
 
   /** Called by inventory actors after each durable change. */
@@ -214,11 +218,11 @@ export class OrderService {
     try {
       const sku = this.catalog.sku(p.skuId);
       const now = this.clock.now();
-      if (!sku) return Promise.resolve(answer(fail('not_found', `unknown SKU ${p.skuId}`)));
-      // API.md: an SKU not (yet) visible is `not_on_sale` for an order (and 404 on its page).
-      if (!isOnSale(sku, now)) return Promise.resolve(answer(fail('not_on_sale', `${p.skuId} is not on sale`)));
+      if (!sku) return this.refused(p, answer(fail('not_found', `unknown SKU ${p.skuId}`)));
       const ref = this.catalog.stream(p.skuId, p.date);
-      if (!ref) return Promise.resolve(answer(fail('not_found', `no stock for ${p.skuId} on ${p.date}`)));
+      // API.md: an SKU not (yet) visible is `not_on_sale` for an order (and 404 on its page).
+      if (!isOnSale(sku, now)) return this.refusedOffSale(p, ref?.stream);
+      if (!ref) return this.refused(p, answer(fail('not_found', `no stock for ${p.skuId} on ${p.date}`)));
       const command: Extract<InventoryCommand, { type: 'reserve' }> = {
         type: 'reserve',
         orderId: orderIdFor(now, this.random, ref.streamNo),
@@ -239,6 +243,31 @@ export class OrderService {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * A refusal decided before any SKU/date: with an Idempotency-Key it is that key's first answer for
+   * 24 h, so it is made durable before it is sent (actors/refusal-answers.ts); the gate in memory
+   * alone forgot it after 10 minutes or a restart, and the same retry then placed an order.
+   */
+  private refused(p: PlaceOrder, a: StoredAnswer): Promise<StoredAnswer> {
+    const key = p.idempotency;
+    if (!key) return Promise.resolve(a);
+    return this.refusals.remember({ userId: p.userId, key: key.key, requestHash: key.hash, status: a.status, body: a.body, createdAt: this.clock.now() }).then(() => a);
+  }
+
+  /**
+   * Off sale. A keyed retry of an order placed while the SKU was on sale (its first answer not yet in
+   * the store: written, not projected) gets that order's answer from its SKU/date, not a refusal
+   * stored over it.
+   */
+  private async refusedOffSale(p: PlaceOrder, stream: string | undefined): Promise<StoredAnswer> {
+    const key = p.idempotency;
+    if (key && stream) {
+      const first = await this.inventory.ask<ReplayReply | { outcome: 'unknown' } | { outcome: 'overloaded' }>(stream, { type: 'idempotency_answer', userId: p.userId, key: key.key, hash: key.hash });
+      if (first.outcome !== 'unknown') return reserveAnswer(first, p);
+    }
+    return this.refused(p, answer(fail('not_on_sale', `${p.skuId} is not on sale`)));
   }
 
   private startedFree(a: StoredAnswer): StoredAnswer {
@@ -280,9 +309,12 @@ export class OrderService {
           const first = await this.inventory.ask<ReplayReply | { outcome: 'unknown' | 'overloaded' }>(stream, { type: 'idempotency_answer', userId: p.userId, key: key.key, hash: key.hash });
           if (first.outcome === 'replay' || first.outcome === 'idempotency_key_reused') return reserveAnswer(first, p);
         }
-        return hold.outcome === 'limit_exceeded'
-          ? answer(fail('limit_exceeded', `refused by purchase rule ${hold.ruleId}`, hold.ruleId))
-          : answer(fail('limit_exceeded', `at most ${hold.max} open orders per buyer`, 'buyer_orders_max'));
+        return this.refused(
+          p,
+          hold.outcome === 'limit_exceeded'
+            ? answer(fail('limit_exceeded', `refused by purchase rule ${hold.ruleId}`, hold.ruleId))
+            : answer(fail('limit_exceeded', `at most ${hold.max} open orders per buyer`, 'buyer_orders_max')),
+        );
       }
       if (hold.outcome !== 'held') throw new UnavailableError(`hold of ${command.orderId} answered ${hold.outcome}`);
       command.limited = true;

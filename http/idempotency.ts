@@ -29,8 +29,9 @@ export interface IdempotencyGateOptions {
   keep_min_ms: number;
   /**
    * A settled entry older than this goes even when there is room (default IDEMPOTENCY_MEMORY_MS): its
-   * durable answer (201, 409 sold_out) is in the store by then; an answer kept only here (404,
-   * not_on_sale, limit_exceeded) is replayed this long. Memory follows recent traffic, not the peak.
+   * durable answer is in the store by then (201 and 409 sold_out projected from their SKU/date's
+   * journal; other refusals written before they were sent, actors/refusal-answers.ts). Memory follows
+   * recent traffic, not the peak.
    */
   retain_ms?: number;
   now: () => number;

@@ -202,6 +202,11 @@ export interface ProjectionStore {
   order(orderId: string): Promise<OrderRow | undefined>;
   history(orderId: string): Promise<OrderHistoryRow[]>;
   idempotency(userId: string, key: string): Promise<IdempotencyRow | undefined>;
+  /**
+   * Durable first answers of keys that no journal holds (refusals decided before any SKU/date: 404,
+   * not_on_sale, limit_exceeded), in one transaction; a key's unexpired answer is kept.
+   */
+  saveAnswers(rows: readonly IdempotencyRow[]): Promise<void>;
   checkpoints(): Promise<Map<string, number>>;
   /** Streams that had live reservations at their checkpoint (woken after a restart to expire them). */
   streamsWithReservations(): Promise<string[]>;

@@ -116,17 +116,7 @@ export class SqlProjectionStore implements ProjectionStore {
       h.at,
       h.cause,
     ]);
-    // The first answer to a key stands for its 24 h (API.md); a key used again after them has a new
-    // first answer, which replaces the expired one (kept, it would have the gate run every retry of
-    // the new order again once the gate forgot it).
-    this.each(statements, idempotency, (n) => d.upsertIfAged('idempotency', idempotency_columns, ['user_id', 'idem_key'], 'created_at', IDEMPOTENCY_ANSWER_MS, n), (i) => [
-      i.userId,
-      i.key,
-      i.requestHash,
-      i.status,
-      JSON.stringify(i.body),
-      i.createdAt,
-    ]);
+    this.answerStatements(statements, idempotency);
     this.each(
       statements,
       marks,
@@ -140,6 +130,29 @@ export class SqlProjectionStore implements ProjectionStore {
     // -- end outbox
     // One transaction; everything here is projected from the journal again if an OS crash loses it (database.ts).
     await this.db.batch('projection.apply', statements, 'duplicate_key', 'rebuildable');
+  }
+
+  async saveAnswers(rows: readonly IdempotencyRow[]): Promise<void> {
+    const statements: SqlStatement[] = [];
+    this.answerStatements(statements, rows);
+    // Not rebuildable: these answers are in no journal.
+    await this.db.batch('projection.saveAnswers', statements, 'duplicate_key', 'flushed');
+  }
+
+  /**
+   * The first answer to a key stands for its 24 h (API.md); a key used again after them has a new
+   * first answer, which replaces the expired one (kept, it would have the gate run every retry of
+   * the new order again once the gate forgot it).
+   */
+  private answerStatements(out: SqlStatement[], rows: readonly IdempotencyRow[]): void {
+    this.each(out, rows, (n) => this.db.dialect.upsertIfAged('idempotency', idempotency_columns, ['user_id', 'idem_key'], 'created_at', IDEMPOTENCY_ANSWER_MS, n), (i) => [
+      i.userId,
+      i.key,
+      i.requestHash,
+      i.status,
+      JSON.stringify(i.body),
+      i.createdAt,
+    ]);
   }
 
   async order(orderId: string): Promise<OrderRow | undefined> {

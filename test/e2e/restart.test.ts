@@ -100,6 +100,51 @@ describe('restart on MariaDB + Redis (child process, SIGKILL)', () => {
     expect((await c.admin('GET', '/ops/inventory/ri/2026-12-11')).body.reserved).toBe(2);
   });
 
+  it('keeps a keyed refusal as the key\'s first answer across a restart: 404, not_on_sale and limit_exceeded again, not a new order', async () => {
+    const backend: Backend = { kind: 'mysql', url: await freshMysqlDatabase('e2e_restart_refusals'), redisUrl: REDIS_DB_URL };
+    let c = await start(backend);
+    const opensAt = Date.now() + 4_000;
+    await c.sku('rn', '2026-12-13', 10, { saleStartsAt: new Date(opensAt).toISOString() });
+    await c.sku('rl', '2026-12-13', 10);
+    expect((await c.admin('PUT', '/v1/limit-rules/one-open', { id: 'one-open', max: { orders: 1 } })).status).toBe(200);
+    const early = { skuId: 'rn', date: '2026-12-13', qty: 1 };
+    const ghost = { skuId: 'ghost', date: '2026-12-13', qty: 1 };
+    const limited = { skuId: 'rl', date: '2026-12-13', qty: 1 };
+    const first = {
+      early: await c.buyer('ref', 'POST', '/v1/orders', early, { 'Idempotency-Key': 'k-early' }),
+      ghost: await c.buyer('ref', 'POST', '/v1/orders', ghost, { 'Idempotency-Key': 'k-ghost' }),
+      open: await c.buyer('lim', 'POST', '/v1/orders', limited),
+      limit: undefined as undefined | Awaited<ReturnType<Client['buyer']>>,
+    };
+    first.limit = await c.buyer('lim', 'POST', '/v1/orders', limited, { 'Idempotency-Key': 'k-limit' });
+    expect([first.early.status, first.early.body.error]).toEqual([409, 'not_on_sale']);
+    expect([first.ghost.status, first.ghost.body.error]).toEqual([404, 'not_found']);
+    expect(first.open.status).toBe(201);
+    expect([first.limit.status, first.limit.body.error]).toEqual([403, 'limit_exceeded']);
+    // What refused them goes away: the buyer's open order is cancelled, the SKU gets created.
+    expect((await c.buyer('lim', 'POST', `/v1/orders/${first.open.body.orderId}/cancel`)).status).toBe(200);
+    await engine!.kill('SIGKILL');
+
+    c = await start(backend);
+    await c.sku('ghost', '2026-12-13', 10);
+    while (Date.now() < opensAt + 100) await sleep(50);
+    // The same key and body: the first answer again (API.md), not an order.
+    const again = {
+      early: await c.buyer('ref', 'POST', '/v1/orders', early, { 'Idempotency-Key': 'k-early' }),
+      ghost: await c.buyer('ref', 'POST', '/v1/orders', ghost, { 'Idempotency-Key': 'k-ghost' }),
+      limit: await c.buyer('lim', 'POST', '/v1/orders', limited, { 'Idempotency-Key': 'k-limit' }),
+    };
+    expect([again.early.status, again.early.body]).toEqual([409, first.early.body]);
+    expect([again.ghost.status, again.ghost.body]).toEqual([404, first.ghost.body]);
+    expect([again.limit.status, again.limit.body]).toEqual([403, first.limit.body]);
+    // Another body with one of those keys is 422; a new key orders as usual now.
+    expect((await c.buyer('ref', 'POST', '/v1/orders', { ...early, qty: 2 }, { 'Idempotency-Key': 'k-early' })).status).toBe(422);
+    expect((await c.buyer('ref', 'POST', '/v1/orders', early, { 'Idempotency-Key': 'k-new' })).status).toBe(201);
+    expect((await c.admin('GET', '/ops/inventory/rn/2026-12-13')).body.reserved).toBe(1);
+    expect((await c.admin('GET', '/ops/inventory/ghost/2026-12-13')).body.reserved).toBe(0);
+    expect((await c.admin('GET', '/ops/inventory/rl/2026-12-13')).body.reserved).toBe(0);
+  });
+
   it('keeps a cancel across a restart: a second cancel is 200 cancelled and the history is [reserved, cancelled]', async () => {
     const backend: Backend = { kind: 'mysql', url: await freshMysqlDatabase('e2e_restart_cancel'), redisUrl: REDIS_DB_URL };
     let c = await start(backend);
