@@ -442,11 +442,11 @@ export class Recorder {
       }
     }
     const key = ctx.get('Idempotency-Key');
-    if (key !== '') {
-      if (key.length <= IDEMPOTENCY_KEY_CHARS_MAX) line.idempotencyKey = key;
-      // Refused (400) on the order route; ignored elsewhere, where leaving it out changes nothing.
-      else if (route === ORDERS_ROUTE) return this.skip('unrepresentable');
-    }
+    if (key !== '' && key.length <= IDEMPOTENCY_KEY_CHARS_MAX) line.idempotencyKey = key;
+    // Too long, or sent empty or blank (Node trims it to ''): refused (400) on the order route, and
+    // the format has no such key (a line without it would replay as a keyless 201); ignored
+    // elsewhere, where leaving it out changes nothing.
+    else if (ctx.req.headers['idempotency-key'] !== undefined && route === ORDERS_ROUTE) return this.skip('unrepresentable');
 
     if (method === 'POST' && route === PAYMENT_ROUTE) {
       if (!this.paymentLine(slot, line, raw, status)) return;

@@ -68,6 +68,8 @@ describe('recording traffic (STAMPEDE_RECORD)', () => {
       expect(b.status).toBe(201);
       expect((await c.buyer('u3', 'POST', '/v1/orders', ORDER)).body.error).toBe('sold_out');
       expect((await c.request('POST', '/v1/orders', { raw: '{"skuId":', auth: await c.token('u3') })).status).toBe(400);
+      // A blank key is 400; the format has no such key (a line without it would replay as a 201): left out.
+      expect((await c.buyer('u3', 'POST', '/v1/orders', ORDER, { 'idempotency-key': ' ' })).status).toBe(400);
 
       expect((await c.buyer('u1', 'GET', `/v1/orders/${a.body.orderId}`)).status).toBe(200);
       expect((await c.buyer('u2', 'POST', `/v1/orders/${b.body.orderId}/cancel`)).body.status).toBe('cancelled');
@@ -94,6 +96,7 @@ describe('recording traffic (STAMPEDE_RECORD)', () => {
       for (const probe of ['/healthz', '/readyz']) expect((await c.request('GET', probe)).status).toBe(200);
       const metrics = await c.admin('GET', '/metrics');
       expect(sampleValue(metrics.body, 'stampede_record_skipped_total', { reason: 'unreferenced' })).toBe(2);
+      expect(sampleValue(metrics.body, 'stampede_record_skipped_total', { reason: 'unrepresentable' })).toBe(1);
       // Answers that end out of arrival order are written in time order all the same.
       const burst = await Promise.all(Array.from({ length: 20 }, () => c.request('GET', '/v1/skus/rec-sku')));
       for (const r of burst) expect(r.status).toBe(200);
