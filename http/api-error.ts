@@ -73,8 +73,9 @@ export function isApiError(err: unknown): err is ApiError {
   return err instanceof ApiError;
 }
 
+/** API.md: an invalid_request always has `details`; without issues of its own, one naming the whole request. */
 export function invalidRequest(message: string, details?: Issue[]): ApiError {
-  return new ApiError(400, 'invalid_request', message, details === undefined ? {} : { details });
+  return new ApiError(400, 'invalid_request', message, { details: details ?? [{ path: [], message }] });
 }
 
 export function unauthorized(message = 'missing or invalid credentials', headers?: Record<string, string>): ApiError {

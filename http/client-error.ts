@@ -15,7 +15,7 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 'the request did not arrive in time'
         : 'malformed HTTP request';
-  const body = JSON.stringify({ error: 'invalid_request', message });
+  const body = JSON.stringify({ error: 'invalid_request', message, details: [{ path: [], message }] });
   socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 

@@ -40,7 +40,7 @@ function fromHttpError(err: unknown): ApiError | undefined {
   const message = e.expose === true && typeof e.message === 'string' && e.message ? e.message : 'invalid request';
   if (status === 405) return methodNotAllowed();
   const code = CODE_BY_STATUS[status];
-  if (code === undefined || status === 409 || status === 422 || status === 429) return invalidRequest(message);
+  if (code === undefined || status === 400 || status === 409 || status === 422 || status === 429) return invalidRequest(message);
   return new ApiError(status, code, message);
 }
 

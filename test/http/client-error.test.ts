@@ -35,6 +35,6 @@ describe('requests the HTTP parser refuses', () => {
     const answer = await raw(e.url, request);
     expect(answer.startsWith('HTTP/1.1 400 ')).toBe(true);
     expect(answer).toMatch(/\r\ncontent-type: application\/json\r\n/i);
-    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ error: 'invalid_request', message });
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ error: 'invalid_request', message, details: [{ path: [], message }] });
   });
 });

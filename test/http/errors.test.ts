@@ -116,7 +116,7 @@ describe('anything else', () => {
   it('ctx.throw(400) is a 400 invalid_request, not a 500', async () => {
     const res = await fetch(`${h.url}/ctx-throw`);
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ error: 'invalid_request', message: 'bad thing' });
+    expect(await res.json()).toEqual({ error: 'invalid_request', message: 'bad thing', details: [{ path: [], message: 'bad thing' }] });
   });
 
   it('ctx.throw(413) becomes 400 invalid_request (the contract has no 413)', async () => {
