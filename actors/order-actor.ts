@@ -168,6 +168,9 @@ export class OrderActor implements Behavior<OrderMessage> {
           this.projectedSeq = Math.max(this.projectedSeq, msg.seq);
           continue;
         }
+        // Its caller was already told it failed (503: the ask timed out while an earlier command of
+        // this batch waited on a slow store): it must change nothing now (API.md: an error changed nothing).
+        if (ctx.answered(env)) continue;
         try {
           ctx.reply(env, await this.handle(msg));
         } catch (error) {
@@ -188,6 +191,9 @@ export class OrderActor implements Behavior<OrderMessage> {
     if (!state) return { outcome: 'not_found' };
     switch (msg.type) {
       case 'get':
+        // Its SKU/date expires a reservation without telling this actor, which a polling storefront
+        // keeps in memory: past its time, a reservation is looked up there (expired, or paid meanwhile).
+        if (state.status === 'reserved' && this.deps.now() >= state.expiresAt) state = await this.refresh(false);
         return { outcome: 'ok', order: state };
       case 'pay': {
         const command: OrderCommand = { type: 'pay', payment: msg.payment };

@@ -97,6 +97,32 @@ describe.each([
     expect((await node.stores.journal.readAfter(own, 0)).map((r) => [r.seq, r.lastSeq])).toEqual([[1, 2], [3, 3]]);
   });
 
+  it('does not run a command whose caller already got 503: a cancel batched behind a slow write stays undone', async () => {
+    e = await open({ STAMPEDE_ASK_TIMEOUT_MS: '300' });
+    const { node } = e;
+    await e.client.sku('paid-ride', '2026-12-01', 10, { delivery: 'manual', priceCents: 500 });
+    const placed = await node.orders.placeOrder({ userId: 'u-slow', skuId: 'paid-ride', date: '2026-12-01', qty: 1 });
+    const orderId = (placed.body as { orderId: string }).orderId;
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (stream) => stream === orderStream(orderId);
+    f.hold = true;
+    // A wrong amount (journaled on the order's stream, held) and a cancel in the same turn: one batch.
+    const settle = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+    const mismatch = settle(node.orders.pay(orderId, { paymentId: 'p-wrong', amountCents: 499, status: 'succeeded' }));
+    const cancel = settle(node.orders.cancelOrder(orderId, 'u-slow'));
+    await waitFor(() => f.held.length === 1, 5_000, 'the mismatch held');
+    const cancelled = await cancel;
+    expect(cancelled.ok).toBe(false); // timed out: the buyer got 503
+    f.hold = false;
+    await f.held[0]!.release();
+    expect((await mismatch).ok).toBe(false); // its ask timed out too, but its write was already made
+    // The cancel that was answered 503 changed nothing: the order is still reserved, its stock held.
+    // (A read through the same actor comes after its batch.)
+    expect(await node.orders.getOrder(orderId, 'u-slow')).toMatchObject({ ok: true, value: { status: 'reserved' } });
+    expect((await e.client.admin('GET', `/ops/orders/${orderId}`)).body.status).toBe('reserved');
+    expect((await e.client.admin('GET', '/ops/inventory/paid-ride/2026-12-01')).body).toMatchObject({ reserved: 1 });
+  });
+
   it('reads the order\'s stream at activation only when it may hold something', async () => {
     const at = restartable(await backend());
     // Order actors go idle quickly, so a later payment activates a new one.

@@ -96,6 +96,25 @@ describe.each(backends)('order path on %s', (_name, backend) => {
     expect(history.body.history.map((h: { status: string }) => h.status)).toEqual(['reserved', 'expired']);
   });
 
+  it('answers expired for a reservation past its TTL even while its order actor stays in memory (a polling storefront)', async () => {
+    const c = e.client;
+    await c.sku('poll', '2026-12-05', 3);
+    const placed = await c.buyer('pia', 'POST', '/v1/orders', { skuId: 'poll', date: '2026-12-05', qty: 1 });
+    expect(placed.status).toBe(201);
+    const orderId: string = placed.body.orderId;
+    // A declined card: the callback activates the order's actor, which stays reserved.
+    expect((await c.pay({ orderId, paymentId: 'declined', amountCents: 1999, status: 'failed' })).body.status).toBe('reserved');
+    // The storefront polls while time passes: the actor is never idle long enough to passivate.
+    for (let waited = 0; waited <= 61_000; waited += 5_000) {
+      clock.advance(5_000);
+      expect((await c.buyer('pia', 'GET', `/v1/orders/${orderId}`)).status).toBe(200);
+    }
+    await waitFor(async () => (await c.admin('GET', '/ops/inventory/poll/2026-12-05')).body.available === 3);
+    const got = await c.buyer('pia', 'GET', `/v1/orders/${orderId}`);
+    expect([got.status, got.body.status]).toEqual([200, 'expired']);
+    expect((await c.admin('GET', `/ops/orders/${orderId}`)).body.status).toBe('expired');
+  });
+
   it('answers each bad input with the contract error and changes nothing', async () => {
     const c = e.client;
     await c.sku('bad', '2026-12-04', 5, { saleStartsAt: new Date(clock.now() - 1000).toISOString() });
