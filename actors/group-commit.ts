@@ -5,6 +5,7 @@
 // other streams that must be durable with it or not at all (an order's `paid` with its SKU/date's
 // `sold`): they go into the same write.
 
+import { JournalConflictError } from '../persistence/errors.ts';
 import type { JournalRecord, JournalStore } from '../persistence/ports.ts';
 
 export interface GroupCommitOptions {
@@ -106,18 +107,44 @@ export class GroupCommitter {
     const started = this.now();
     let failure: { error: unknown } | undefined;
     try {
-      const records: JournalRecord[] = [];
-      for (const w of batch) {
-        records.push(w.record);
-        if (w.with) for (const r of w.with) records.push(r);
-      }
-      await this.journal.append(records);
+      await this.journal.append(recordsOf(batch));
     } catch (error) {
       failure = { error };
     }
+    // A seq taken already (a stale writer: an actor that recovered before a write of its previous
+    // incarnation landed) refuses the whole transaction, which committed nothing: the others of the
+    // batch are written again on their own, so only the stale writer fails, not every SKU/date and
+    // order that shared its write (each would answer 503 and recover).
+    if (failure && failure.error instanceof JournalConflictError && batch.length > 1) {
+      await this.writeEach(batch);
+      this.inFlight--;
+      this.pump();
+      return;
+    }
     this.inFlight--;
-    // The waiters are settled whatever the observer does: a throwing metric must not leave a write's
-    // commands waiting for ever (nor fail a write that is durable).
+    this.settle(batch, failure, events, started);
+    this.pump();
+  }
+
+  /** Each waiter (with its companions) in a transaction of its own, settled by its own outcome. */
+  private async writeEach(batch: Waiting[]): Promise<void> {
+    for (const w of batch) {
+      const started = this.now();
+      let failure: { error: unknown } | undefined;
+      try {
+        await this.journal.append(recordsOf([w]));
+      } catch (error) {
+        failure = { error };
+      }
+      this.settle([w], failure, w.events, started);
+    }
+  }
+
+  /**
+   * The waiters are settled whatever the observer does: a throwing metric must not leave a write's
+   * commands waiting for ever (nor fail a write that is durable).
+   */
+  private settle(batch: Waiting[], failure: { error: unknown } | undefined, events: number, started: number): void {
     if (failure) {
       for (const w of batch) w.reject(failure.error);
       observe(() => this.observer.failed(failure.error));
@@ -125,8 +152,16 @@ export class GroupCommitter {
       observe(() => this.observer.committed(events, this.now() - started));
       for (const w of batch) w.resolve();
     }
-    this.pump();
   }
+}
+
+function recordsOf(batch: readonly Waiting[]): JournalRecord[] {
+  const records: JournalRecord[] = [];
+  for (const w of batch) {
+    records.push(w.record);
+    if (w.with) for (const r of w.with) records.push(r);
+  }
+  return records;
 }
 
 /** Runs an observer's callback; what it throws is its own bug, not the write's outcome. */

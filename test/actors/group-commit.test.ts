@@ -1,7 +1,8 @@
 // Proves the group committer settles every waiter by the write's outcome whatever its observer does,
 // on the real MariaDB and SQLite journals: with an observer that throws, a durable write still
 // resolves its waiters (and the next write goes on), and a refused write (a seq taken already)
-// still rejects them — none is left waiting.
+// still rejects them — none is left waiting; and a seq taken already fails only its own waiter, not
+// the others that shared its write.
 import { describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
 import { backends, storesFor } from '../persistence/backends.ts';
@@ -35,5 +36,34 @@ describe.each(backends)('group commit on $name', (backend) => {
     expect(seen).toContain('committed');
     expect(seen).toContain('failed');
     expect((await stores().journal.readAfter('gc:a', 0)).map((r) => r.events)).toEqual([[{ n: 1 }]]);
+  });
+
+  it('fails only the stale writer when a batch meets a seq taken already; the rest of its write is durable', async () => {
+    const journal = stores().journal;
+    const record = (stream: string, seq: number) => ({ stream, seq, lastSeq: seq, at: 1, events: [{ n: seq }] });
+    await journal.append([record('gc-stale:a', 1)]);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let appends = 0;
+    const gated = Object.create(journal) as typeof journal;
+    gated.append = async (records) => {
+      if (appends++ === 0) await gate;
+      return journal.append(records);
+    };
+    const failures: unknown[] = [];
+    const committer = new GroupCommitter(gated, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, {
+      committed: () => undefined,
+      failed: (error) => failures.push(error),
+    });
+    const settled = (p: Promise<void>) => p.then(() => 'durable', (error: unknown) => `refused: ${(error as Error).name}`);
+    const first = settled(committer.commit(record('gc-stale:c', 1)));
+    // While the first write is in flight these two gather into the next one: a stale seq and a new one.
+    const stale = settled(committer.commit(record('gc-stale:a', 1)));
+    const fresh = settled(committer.commit(record('gc-stale:b', 1), [record('gc-stale:d', 1)]));
+    open();
+    expect(await Promise.all([first, stale, fresh])).toEqual(['durable', 'refused: JournalConflictError', 'durable']);
+    expect((await journal.readAfter('gc-stale:b', 0)).map((r) => r.seq)).toEqual([1]);
+    expect((await journal.readAfter('gc-stale:d', 0)).map((r) => r.seq)).toEqual([1]);
+    expect(failures).toHaveLength(1);
   });
 });
