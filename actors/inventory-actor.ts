@@ -352,6 +352,9 @@ export class InventoryActor implements Behavior<InventoryMessage> {
         this.onProjected(msg.seq);
         return;
       case '$expire':
+        // Told from outside (the reconciler), the armed timer is still pending: cancelled, or it
+        // would fire and start a second chain of expiry passes (no-op for the timer that fired).
+        this.cancelExpiry?.();
         this.expiryAt = Infinity;
         this.cancelExpiry = undefined;
         this.apply(undefined, { type: 'expire_due', max_orders: this.deps.limits.expire_batch_max }, ctx);

@@ -1,5 +1,5 @@
 // Proves the inventory actor's group commit, failure and overload contract on a real node over SQLite, with its journal store wrapped to hold, fail or slow each append: replies wait for their write, far fewer writes than reservations, a failed write fails its waiters as 503 unavailable and leaves nothing behind, and overload sheds as 503 overloaded.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { decodeEvent } from '../../actors/inventory-codec.ts';
 import { UnavailableError } from '../../actors/errors.ts';
 import { ActorCrashedError, OverloadedError } from '../../actors/runtime/index.ts';
@@ -40,6 +40,45 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     await releaseAndStop(faults, e);
     e = undefined;
     faults = undefined;
+  });
+
+  it('an $expire told from outside (the reconciler) replaces the armed expiry timer instead of starting another chain of them', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    await c.sku('tx', '2026-12-01', 10);
+    expect((await c.buyer('tia', 'POST', '/v1/orders', { skuId: 'tx', date: '2026-12-01', qty: 1 })).status).toBe(201);
+    // The expiry timers of a SKU/date whose reservations expire in minutes: re-armed every second
+    // (expiry_check_ms_max). Armed here = created and neither fired nor cleared.
+    const armed = new Set<unknown>();
+    const realSet = globalThis.setTimeout;
+    const realClear = globalThis.clearTimeout;
+    const spies = [
+      vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: (...a: unknown[]) => void, ms?: number, ...rest: unknown[]) => {
+        const t = realSet(() => {
+          armed.delete(t);
+          fn(...rest);
+        }, ms);
+        if (ms === 1_000) armed.add(t);
+        return t;
+      }) as unknown as typeof setTimeout),
+      vi.spyOn(globalThis, 'clearTimeout').mockImplementation(((t?: Parameters<typeof clearTimeout>[0]) => {
+        armed.delete(t);
+        realClear(t);
+      }) as typeof clearTimeout),
+    ];
+    try {
+      const inspect = () => node.inventory.ask<{ liveReservations: number }>('tx/2026-12-01', { type: 'inspect' });
+      for (let i = 0; i < 10; i++) {
+        node.inventory.tell('tx/2026-12-01', { type: '$expire' });
+        await inspect();
+      }
+      // Whatever was armed before the spy fires within a second and re-arms through it.
+      await sleep(1_500);
+      expect((await inspect()).liveReservations).toBe(1);
+      expect(armed.size).toBe(1);
+    } finally {
+      for (const s of spies) s.mockRestore();
+    }
   });
 
   it('group commit: 2,000 concurrent reserves take a few journal writes, and no reply leaves before its write resolved', async () => {
