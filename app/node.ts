@@ -520,11 +520,32 @@ export class StampedeNode {
     }
   }
 
+  /** Loads an order or delivery stream's actor (which hands its unprojected events to the projector). */
+  private loadStream(stream: string): Promise<unknown> {
+    return stream.startsWith(ORDER_STREAM_PREFIX)
+      ? this.orderActors.ask(stream.slice(ORDER_STREAM_PREFIX.length), { type: 'get' }, 120_000)
+      : this.deliveryActors.ask(stream.slice(DELIVERY_STREAM_PREFIX.length), { type: 'inspect' }, 120_000);
+  }
+
+  /** loadStream again after a failure, with backoff (1 s doubling to a minute), until it loads or the node stops. */
+  private async loadStreamRetrying(stream: string): Promise<void> {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(60_000, 1_000 * 2 ** attempt)).unref());
+      if (this.stopping) return;
+      try {
+        await this.loadStream(stream);
+        return;
+      } catch (error) {
+        if (attempt % 5 === 4) this.log.warn({ err: error, stream, attempts: attempt + 2 }, 'a stream with unprojected events still cannot be loaded');
+      }
+    }
+  }
+
   /** After a restart: every SKU/date with live reservations or unprojected events recovers now. */
   private async wakeStreamsWithWork(): Promise<void> {
     const started = performance.now();
     const streams = new Set(await this.stores.projection.streamsWithReservations());
-    const others: Promise<unknown>[] = [];
+    const others: { stream: string; loaded: Promise<unknown> }[] = [];
     for (const [stream, head] of await this.stores.journal.heads()) {
       // A buyer's limit stream is not projected: its actor loads it when next asked (and only if it exists).
       if (stream.startsWith(BUYER_STREAM_PREFIX)) {
@@ -533,20 +554,23 @@ export class StampedeNode {
       }
       if (head <= this.projector.checkpoint(stream)) continue;
       // Waking an order or delivery actor hands its unprojected events to the projector again.
-      if (stream.startsWith(ORDER_STREAM_PREFIX)) others.push(this.orderActors.ask(stream.slice(ORDER_STREAM_PREFIX.length), { type: 'get' }, 120_000));
-      else if (stream.startsWith(DELIVERY_STREAM_PREFIX)) others.push(this.deliveryActors.ask(stream.slice(DELIVERY_STREAM_PREFIX.length), { type: 'inspect' }, 120_000));
+      if (stream.startsWith(ORDER_STREAM_PREFIX) || stream.startsWith(DELIVERY_STREAM_PREFIX)) others.push({ stream, loaded: this.loadStream(stream) });
       else streams.add(stream);
     }
     this.buyerStreams.markComplete();
     // Settled from now on: one of them failing while the SKU/dates recover is no unhandled rejection.
-    const woken = Promise.allSettled(others);
+    const woken = Promise.allSettled(others.map((o) => o.loaded));
     // Every SKU/date with work must recover before the node is ready (a failure fails the start).
     await Promise.all([...streams].map((stream) => this.inventory.ask(stream, { type: 'inspect' }, 120_000)));
-    // An order or delivery actor that cannot load now only delays its projection: it hands its events
-    // to the projector again when it is next asked for anything.
-    for (const r of await woken) {
-      if (r.status === 'rejected') this.log.warn({ err: r.reason }, 'an order or delivery stream with unprojected events could not be loaded at start; it is projected when next used');
-    }
+    // An order or delivery actor that cannot load now is loaded again, with backoff, until it is: its
+    // unprojected events may be the only trace of an event for the outside world (a refund_required
+    // whose order nothing else ever touches again), and passivated it would never be asked again.
+    const results = await woken;
+    results.forEach((r, i) => {
+      if (r.status !== 'rejected') return;
+      this.log.warn({ err: r.reason, stream: others[i]!.stream }, 'a stream with unprojected events could not be loaded at start; loading it again');
+      void this.loadStreamRetrying(others[i]!.stream);
+    });
     // Bounded: a read model that cannot be written fails the start instead of hanging it.
     await withDeadline(this.projector.drained(), START_PROJECTION_MS, 'projecting what the SKU/dates recovered');
     if (streams.size > 0) {
