@@ -438,6 +438,9 @@ export class OrderService {
     if (stored === undefined || Buffer.byteLength(stored) > MANUAL_PAYLOAD_BYTES_MAX) {
       return fail('invalid_request', `the payload must be at most ${MANUAL_PAYLOAD_BYTES_MAX} bytes as JSON`);
     }
+    // A number JSON cannot hold (1e400 parses as Infinity) would be stored as null: the buyer would
+    // get a delivery of nothing, and the merchant's corrected retry an invalid_state.
+    if (hasNonFiniteNumber(payload)) return fail('invalid_request', 'the payload holds a number out of range (JSON stores it as null)');
     if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
     const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'deliver', payload });
     switch (reply.outcome) {
@@ -680,7 +683,11 @@ export class OrderService {
     if (reply.outcome === 'invalid_state') return fail('invalid_state', reply.message);
     if (reply.outcome === 'invalid_request') return fail('invalid_request', reply.message);
     if (reply.outcome === 'overloaded') return fail('overloaded', 'too many requests for this SKU/date; retry shortly');
-    return this.stock(skuId, date);
+    if (reply.outcome !== 'total_set') throw new Error(`unexpected reply to set_total: ${reply.outcome}`);
+    // The answer's own numbers (durable with it), not a second ask: on a busy SKU/date that one
+    // could be refused (503 for a change that was made) or report decisions not yet durable.
+    const { total: t, reserved, sold } = reply;
+    return { ok: true, value: { skuId, date, total: t, reserved, sold, available: t - reserved - sold } };
   }
 
   /**
@@ -855,4 +862,12 @@ function reserveAnswer(reply: ReserveReply, p: PlaceOrder): StoredAnswer {
     default:
       throw new Error(`unexpected reply to reserve: ${reply.outcome}`);
   }
+}
+
+/** Whether a parsed JSON value holds a number that JSON.stringify turns into null (Infinity, NaN). */
+function hasNonFiniteNumber(value: unknown): boolean {
+  if (typeof value === 'number') return !Number.isFinite(value);
+  if (value === null || typeof value !== 'object') return false;
+  for (const v of Array.isArray(value) ? value : Object.values(value)) if (hasNonFiniteNumber(v)) return true;
+  return false;
 }

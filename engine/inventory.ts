@@ -111,7 +111,8 @@ export type InventoryReply =
   | { outcome: 'sold'; reservation: Reservation; paymentId: string }
   /** The order is not a live reservation of this SKU/date (already settled, or someone else's). */
   | { outcome: 'not_reserved' }
-  | { outcome: 'total_set'; total: number }
+  /** With what is taken as of the decision (durable once the reply leaves): a stock change's whole answer. */
+  | { outcome: 'total_set'; total: number; reserved: number; sold: number }
   /** The live reservations created at or after the command's `from_ms` (limited now; as they were decided, before that). */
   | { outcome: 'limited'; reservations: Reservation[] }
   | { outcome: 'invalid_state'; message: string }
@@ -132,6 +133,10 @@ export const FREE_PAYMENT_ID = 'free';
 
 export function emptyInventory(): InventoryState {
   return { total: 0, reserved: 0, sold: 0, reservations: new ReservationIndex(), expiryMonotonic: true, lastExpiresAt: 0, keysCounted: 0 };
+}
+
+function totalSet(state: InventoryState, total: number): InventoryReply {
+  return { outcome: 'total_set', total, reserved: state.reserved, sold: state.sold };
 }
 
 export function available(state: InventoryState): number {
@@ -218,21 +223,21 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
           },
         };
       }
-      if (command.total === state.total) return { events: [], reply: { outcome: 'total_set', total: state.total } };
-      return { events: [{ type: 'total_set', total: command.total, at: now }], reply: { outcome: 'total_set', total: command.total } };
+      if (command.total === state.total) return { events: [], reply: totalSet(state, state.total) };
+      return { events: [{ type: 'total_set', total: command.total, at: now }], reply: totalSet(state, command.total) };
     }
     case 'count_keys': {
       if (!isCount(command.keysTotal, INVENTORY_TOTAL_MAX)) {
         return { events: [], reply: { outcome: 'invalid_request', message: `keysTotal must be an integer from 0 to ${INVENTORY_TOTAL_MAX}` } };
       }
       const n = command.keysTotal - state.keysCounted;
-      if (n <= 0) return { events: [], reply: { outcome: 'total_set', total: state.total } };
+      if (n <= 0) return { events: [], reply: totalSet(state, state.total) };
       if (!isCount(state.total + n, INVENTORY_TOTAL_MAX)) {
         return { events: [], reply: { outcome: 'invalid_request', message: `total would exceed ${INVENTORY_TOTAL_MAX}` } };
       }
       const total = state.total + n;
-      if (command.probe === true) return { events: [], reply: { outcome: 'total_set', total } };
-      return { events: [{ type: 'keys_counted', keysTotal: command.keysTotal, total, at: now }], reply: { outcome: 'total_set', total } };
+      if (command.probe === true) return { events: [], reply: totalSet(state, total) };
+      return { events: [{ type: 'keys_counted', keysTotal: command.keysTotal, total, at: now }], reply: totalSet(state, total) };
     }
     case 'limit_reservations': {
       const from_ms = Math.max(0, command.from_ms);

@@ -58,7 +58,7 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
           armed.delete(t);
           fn(...rest);
         }, ms);
-        if (ms === 1_000) armed.add(t);
+        if (ms === 1_000 && String(fn).includes('self(msg)')) armed.add(t); // the runtime's ctx.schedule
         return t;
       }) as unknown as typeof setTimeout),
       vi.spyOn(globalThis, 'clearTimeout').mockImplementation(((t?: Parameters<typeof clearTimeout>[0]) => {
@@ -146,6 +146,35 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     const journal = await foldJournal(node.stores.journal, 'gc/2026-12-01');
     expect(journal.state.reservations.size).toBe(2_000);
     expect(inv.body.journalSeq).toBe(journal.seq);
+  });
+
+  it('a stock change answers the counts its own write made durable, not reservations decided after it', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    const stream = 'sx/2026-12-02';
+    await c.sku('sx', '2026-12-02', 10);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    f.hold = true;
+    const settle = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+    // A reservation's write in flight; the stock change waits for the next write.
+    const a = settle(node.orders.placeOrder({ userId: 'sx-a', skuId: 'sx', date: '2026-12-02', qty: 1 }));
+    await waitFor(() => f.held.length === 1, 5_000, 'the reservation held');
+    const set = settle(node.orders.setStock('sx', '2026-12-02', 12));
+    await f.held[0]!.release();
+    await waitFor(() => f.held.length === 2, 5_000, 'the stock change held');
+    // A second reservation is decided while the stock change's write is in flight: it is not durable
+    // when the stock change answers (and its own write then fails).
+    const b = settle(node.orders.placeOrder({ userId: 'sx-b', skuId: 'sx', date: '2026-12-02', qty: 1 }));
+    await waitFor(async () => (await inspect(e!, 'sx')).pendingEvents === 1, 5_000, 'the second reservation decided');
+    await f.held[1]!.release();
+    expect(await set).toEqual({ ok: true, value: { ok: true, value: { skuId: 'sx', date: '2026-12-02', total: 12, reserved: 1, sold: 0, available: 11 } } });
+    await waitFor(() => f.held.length === 3, 5_000, 'the second reservation held');
+    f.hold = false;
+    await f.held[2]!.fail(new StoreUnavailableError('injected: the write failed'));
+    expect((await a).ok).toBe(true);
+    expect((await b).ok).toBe(false);
+    expect((await c.admin('GET', '/ops/inventory/sx/2026-12-02')).body).toMatchObject({ total: 12, reserved: 1 });
   });
 
   it('a failed journal write fails every command waiting on it as 503 unavailable, writes nothing, and the actor recovers from durable state', async () => {

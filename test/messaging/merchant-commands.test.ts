@@ -143,6 +143,12 @@ describe('merchant commands over NATS', () => {
     expect(Buffer.byteLength(growing)).toBeLessThan(64 * 1024);
     expect(JSON.parse(await askText(nc, 'stampede.cmd.m1.order.deliver', growing, { raw: true }))).toMatchObject({ ok: false, error: 'invalid_request' });
     expect((await e.client.buyer('u-manual', 'GET', `/v1/orders/${orderId}`)).body.status).toBe('paid');
+    // A number out of JSON's range (parsed as Infinity, stored as null): refused, not delivered as nothing.
+    for (const huge of ['1e400', '{"n":[-1e400]}']) {
+      const text = `{"orderId":"${orderId}","payload":${huge}}`;
+      expect(JSON.parse(await askText(nc, 'stampede.cmd.m1.order.deliver', text, { raw: true }))).toMatchObject({ ok: false, error: 'invalid_request' });
+    }
+    expect((await e.client.buyer('u-manual', 'GET', `/v1/orders/${orderId}`)).body.status).toBe('paid');
 
     const payload = { code: 'TOUR-SECRET-7731', meet: 'North gate, 9:00' };
     const delivered = await ask(nc, 'stampede.cmd.m1.order.deliver', { orderId, payload });
