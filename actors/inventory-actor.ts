@@ -11,6 +11,7 @@ import {
   evolve,
   toSnapshot,
   type InventoryCommand,
+  type InventoryEvent,
   type InventoryReply,
   type InventorySnapshot,
   type InventoryState,
@@ -18,13 +19,14 @@ import {
   type ReleaseReason,
 } from '../engine/index.ts';
 import type { IdempotencyRow, JournalRecord, JournalStore, LiveEvents, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
+import { JournalConflictError } from '../persistence/errors.ts';
 import { UnavailableError } from './errors.ts';
 import { encodeEvent, type EncodedEvent } from './inventory-codec.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import { asStreamOrder, outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
 import { outboxRangeRow, outboxRangeRows, rangeEvents } from './journal-outbox.ts';
 import type { Projector } from './projector.ts';
-import { recoverInventory } from './recovery.ts';
+import { recoverInventory, type RecoveredInventory } from './recovery.ts';
 import { splitStream } from '../engine/shard.ts';
 import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
 import type { Semaphore } from './semaphore.ts';
@@ -83,6 +85,12 @@ export interface InventoryDeps {
   /** Publishes a durable write's events at once, ahead of the relay (with NATS). */
   live?: LiveEvents | undefined;
   recoveries: Semaphore;
+  /**
+   * SKU/dates whose last write's outcome is unknown (it failed on a deadline or a lost connection: it
+   * may still commit). Their next incarnation fences the journal before it serves anything (see the
+   * `fenced` event); shared by every incarnation of the kind.
+   */
+  inDoubt: Set<string>;
   now: () => number;
   /** The SKU's merchant, naming the subject of its events. */
   merchantOf: (skuId: string) => string;
@@ -266,7 +274,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     let recovered: Awaited<ReturnType<typeof recoverInventory>>;
     try {
       const projected = this.deps.projector.checkpoint(this.stream);
-      recovered = await this.deps.recoveries.run(() => recoverInventory(this.context, this.deps.journal, this.deps.snapshots, projected));
+      recovered = await this.deps.recoveries.run(() => this.recoverFenced(projected));
     } catch (error) {
       const failure = new UnavailableError(`recovery of ${this.stream} failed`, { cause: error });
       for (const env of batch) ctx.fail(env, failure);
@@ -283,7 +291,32 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     );
   }
 
-  private onRecovered(r: Awaited<ReturnType<typeof recoverInventory>>, ctx: ActorContext<InventoryMessage>): void {
+  /**
+   * Recovery. After a write of the previous incarnation whose outcome is unknown, the journal is
+   * fenced first: a `fenced` record at the next seq, written before anything is answered. Without
+   * it a write that commits after its deadline (a stalled database, the SQLite writer's queue) would
+   * land behind this incarnation's back: it would answer from a state without that write (an order
+   * "unknown", so its buyer's hold released) until its own first write failed on the taken seq. If
+   * the fence finds the seq taken, that write did commit: recovered again, it is in the state.
+   */
+  private async recoverFenced(projected: number): Promise<RecoveredInventory> {
+    const r = await recoverInventory(this.context, this.deps.journal, this.deps.snapshots, projected);
+    if (!this.deps.inDoubt.has(this.stream)) return r;
+    const at = this.deps.now();
+    const fence: InventoryEvent = { type: 'fenced', at };
+    try {
+      await this.deps.journal.append([{ stream: this.stream, seq: r.seq + 1, lastSeq: r.seq + 1, at, events: [encodeEvent(fence)] }]);
+    } catch (error) {
+      if (!(error instanceof JournalConflictError)) throw error;
+      this.deps.inDoubt.delete(this.stream);
+      return recoverInventory(this.context, this.deps.journal, this.deps.snapshots, projected);
+    }
+    this.deps.inDoubt.delete(this.stream);
+    evolve(r.state, fence);
+    return { ...r, seq: r.seq + 1 };
+  }
+
+  private onRecovered(r: RecoveredInventory, ctx: ActorContext<InventoryMessage>): void {
     this.state = r.state;
     this.seq = this.durableSeq = r.seq;
     this.snapshotSeq = r.snapshotSeq;
@@ -470,6 +503,9 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   private onCommitFailed(error: unknown, ctx: ActorContext<InventoryMessage>): void {
     const failure = new UnavailableError(`journal write of ${this.stream} failed`, { cause: error });
+    // Refused for its seq: it committed nothing. Anything else (a deadline, a lost connection) may
+    // still commit: the next incarnation fences the journal first.
+    if (!(error instanceof JournalConflictError)) this.deps.inDoubt.add(this.stream);
     for (const w of this.inFlight?.waiters ?? []) ctx.fail(w.env, failure);
     for (const w of this.pending.waiters) ctx.fail(w.env, failure);
     // The in-memory state holds decisions that are not durable: discard it and recover. (stopped()

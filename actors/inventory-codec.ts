@@ -24,6 +24,8 @@ export function encodeEvent(e: InventoryEvent): EncodedEvent {
       return ['f', e.userId, e.qty, e.at, e.idempotency.key, e.idempotency.hash];
     case 'limited':
       return ['L', e.from_ms, e.at];
+    case 'fenced':
+      return ['F', e.at];
   }
 }
 
@@ -73,6 +75,8 @@ export function decodeEvent(raw: unknown): InventoryEvent {
       return { type: 'refused', userId: s(1), error: 'sold_out', qty: n(2), at: n(3), idempotency: { key: s(4), hash: s(5) } };
     case 'L':
       return { type: 'limited', from_ms: n(1), at: n(2) };
+    case 'F':
+      return { type: 'fenced', at: n(1) };
     default:
       throw new EventDecodeError(`unknown journal event tag ${String(a[0])}`);
   }

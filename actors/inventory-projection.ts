@@ -69,6 +69,7 @@ export function projectEvent(before: InventoryState, event: InventoryEvent, seq:
     case 'total_set':
     case 'keys_counted':
     case 'limited':
+    case 'fenced':
       return undefined;
   }
 }

@@ -233,6 +233,7 @@ export class StampedeNode {
       projector: this.projector,
       live: this.live,
       recoveries,
+      inDoubt: new Set(),
       now: () => this.clock.now(),
       merchantOf: (skuId) => this.catalog.sku(skuId)?.merchantId ?? 'unknown',
       limits: {

@@ -99,7 +99,14 @@ export type InventoryEvent =
    * Every live reservation created at or after `from_ms` is limited from now on (see
    * limit_reservations); `from_ms` is at least 0 (JSON has no -Infinity, and no reservation is older).
    */
-  | { type: 'limited'; from_ms: number; at: number };
+  | { type: 'limited'; from_ms: number; at: number }
+  /**
+   * Changes nothing: written by the first incarnation after a write whose outcome is unknown (its
+   * deadline passed; it may still commit). It takes that write's seq first, so the write can never
+   * commit behind the new incarnation's back (the journal's (stream, seq) key) — or, if the write
+   * did commit, the fence fails and the incarnation recovers again and sees it.
+   */
+  | { type: 'fenced'; at: number };
 
 export type InventoryReply =
   | { outcome: 'reserved'; reservation: Reservation }
@@ -297,6 +304,7 @@ export function evolve(state: InventoryState, event: InventoryEvent): InventoryS
       state.keysCounted = event.keysTotal;
       return state;
     case 'refused':
+    case 'fenced':
       return state;
     case 'limited':
       state.reservations.replaceEach((r) => (r.createdAt >= event.from_ms && !r.limited ? Object.assign({}, r, { limited: true as const }) : undefined));

@@ -5,7 +5,7 @@ import { UnavailableError } from '../../actors/errors.ts';
 import { ActorCrashedError, OverloadedError } from '../../actors/runtime/index.ts';
 import { emptyInventory, evolve, type InventoryState } from '../../engine/index.ts';
 import { mapEngineError } from '../../http/engine-errors.ts';
-import { StoreUnavailableError } from '../../persistence/errors.ts';
+import { JournalConflictError, StoreUnavailableError } from '../../persistence/errors.ts';
 import type { JournalRecord, JournalStore } from '../../persistence/ports.ts';
 import { restartable, startEngine, type TestEngine } from '../support/engine.ts';
 import { injectJournalFaults, releaseAndStop, sleep, waitFor, type JournalFaults } from '../support/journal-faults.ts';
@@ -175,6 +175,60 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect((await a).ok).toBe(true);
     expect((await b).ok).toBe(false);
     expect((await c.admin('GET', '/ops/inventory/sx/2026-12-02')).body).toMatchObject({ total: 12, reserved: 1 });
+  });
+
+  it('after a write whose outcome is unknown, the next incarnation fences the journal: a late commit is seen, never landed behind it', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    const stream = 'fz/2026-12-02';
+    await c.sku('fz', '2026-12-02', 10);
+    const journal = node.stores.journal;
+    const realAppend = journal.append.bind(journal);
+    const realRead = journal.readAfter.bind(journal);
+    const f = (faults = injectJournalFaults(journal));
+    f.only = (s) => s === stream;
+    const settle = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+    const getOrder = (orderId: string) => node.inventory.ask<{ status: string } | undefined>(stream, { type: 'get_order', orderId });
+
+    // 1. The write lands after all, right after the next incarnation read the journal.
+    f.hold = true;
+    const first = settle(node.orders.placeOrder({ userId: 'u-late', skuId: 'fz', date: '2026-12-02', qty: 2 }));
+    await waitFor(() => f.held.length === 1, 5_000, 'the write held');
+    const late = f.held.shift()!;
+    f.hold = false;
+    let landed = false;
+    journal.readAfter = async (s, after) => {
+      const rows = await realRead(s, after);
+      if (s === stream && !landed) {
+        landed = true;
+        await realAppend(late.records);
+      }
+      return rows;
+    };
+    await late.fail(new StoreUnavailableError('injected: no answer within the deadline'));
+    expect((await first).ok).toBe(false);
+    const [lateId] = reservedIds(late.records);
+    // The recovered SKU/date knows the reservation that committed late (its fate is not "unknown").
+    expect(await getOrder(lateId!)).toMatchObject({ status: 'reserved' });
+    expect(landed).toBe(true);
+    expect(await inspect(e, 'fz')).toMatchObject({ reserved: 2 });
+
+    // 2. The write never lands in time: the fence takes its seq, and the late write can never commit.
+    journal.readAfter = realRead;
+    f.hold = true;
+    const second = settle(node.orders.placeOrder({ userId: 'u-lost', skuId: 'fz', date: '2026-12-02', qty: 3 }));
+    await waitFor(() => f.held.length === 1, 5_000, 'the second write held');
+    const lost = f.held.shift()!;
+    f.hold = false;
+    await lost.fail(new StoreUnavailableError('injected: no answer within the deadline'));
+    expect((await second).ok).toBe(false);
+    expect(await inspect(e, 'fz')).toMatchObject({ reserved: 2 }); // recovered (and fenced)
+    await expect(realAppend(lost.records)).rejects.toBeInstanceOf(JournalConflictError);
+    const [lostId] = reservedIds(lost.records);
+    expect(await getOrder(lostId!)).toBeUndefined();
+    // Business goes on after the fence.
+    expect((await c.buyer('u-after', 'POST', '/v1/orders', { skuId: 'fz', date: '2026-12-02', qty: 1 })).status).toBe(201);
+    expect(await inspect(e, 'fz')).toMatchObject({ reserved: 3 });
   });
 
   it('a failed journal write fails every command waiting on it as 503 unavailable, writes nothing, and the actor recovers from durable state', async () => {

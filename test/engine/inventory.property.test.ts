@@ -127,6 +127,18 @@ describe('inventory ledger', () => {
     expect(state.reservations.get('o1')!.limited).toBe(true);
   });
 
+  it('a fence changes nothing and survives the journal codec', async () => {
+    const { encodeEvent, decodeEvent } = await import('../../actors/inventory-codec.ts');
+    const state = emptyInventory();
+    for (const e of decide(state, { type: 'set_total', total: 5 }, 1).events) evolve(state, e);
+    for (const e of decide(state, { type: 'reserve', orderId: 'o1', userId: 'alice', qty: 2, unitPriceCents: 10, ttl_ms: 100 }, 2).events) evolve(state, e);
+    const before = toSnapshot(state);
+    const fence = { type: 'fenced' as const, at: 3 };
+    expect(decodeEvent(JSON.parse(JSON.stringify(encodeEvent(fence))))).toEqual(fence);
+    evolve(state, fence);
+    expect(toSnapshot(state)).toEqual(before);
+  });
+
   it('a probe refuses exactly what the reserve would refuse, and otherwise changes nothing and asks for the hold', () => {
     const reserve = fc.record({
       orderId: fc.constantFrom('p1', 'o1', 'o2'),
