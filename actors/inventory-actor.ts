@@ -75,6 +75,11 @@ export interface InventoryObserver {
   recoveryFailed(stream: string): void;
   /** A write of this SKU/date was durable. */
   committed(stream: string): void;
+  /**
+   * Recovered holding no live reservation: nothing of it can wait for a wake any more (its next
+   * write may never come; a SKU/date being woken for its work is done).
+   */
+  recoveredIdle(stream: string): void;
 }
 
 export interface InventoryDeps {
@@ -332,6 +337,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.deps.projector.enqueue(this.stream, r.reprojected, r.seq, this.state.reservations.size, this.recoveredOutboxRanges(r.outboxFromSeq, r.seq, r.outboxKinds));
     this.phase = 'ready';
     this.deps.observer.availability(this.stream, available(this.state));
+    if (this.state.reservations.size === 0) this.deps.observer.recoveredIdle(this.stream);
     this.armExpiry(ctx, 0);
   }
 

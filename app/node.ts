@@ -127,7 +127,7 @@ export class StampedeNode {
   private recovered = false;
   private stopping = false;
   /** SKU/dates discarded with work, woken again until they recover (see InventoryObserver.discardedWithWork). */
-  private readonly wakes = new Rewaker((stream) => {
+  readonly wakes = new Rewaker((stream) => {
     if (!this.stopping) this.inventory.tellAlways(stream, { type: '$wake' });
   });
 
@@ -251,6 +251,7 @@ export class StampedeNode {
         discardedWithWork: (stream) => this.wakes.wake(stream),
         recoveryFailed: (stream) => this.wakes.failed(stream),
         committed: (stream) => this.wakes.settled(stream),
+        recoveredIdle: (stream) => this.wakes.settled(stream),
         snapshotFailed: (store, error) => {
           m.snapshotFailures.inc({ store });
           this.log.warn({ err: error, store }, 'snapshot write failed');

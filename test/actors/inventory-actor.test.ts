@@ -231,6 +231,24 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect(await inspect(e, 'fz')).toMatchObject({ reserved: 3 });
   });
 
+  it('a SKU/date woken after a failed write that recovers with no live reservation is done with, not woken for ever after', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    const stream = 'wk/2026-12-02';
+    await c.sku('wk', '2026-12-02', 10);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    f.hold = true;
+    const set = node.orders.setStock('wk', '2026-12-02', 12).then(() => 'ok', () => 'failed');
+    await waitFor(() => f.held.length === 1, 5_000, 'the stock change held');
+    f.hold = false;
+    await f.held.shift()!.fail(new StoreUnavailableError('injected: the write failed'));
+    expect(await set).toBe('failed');
+    // Discarded with a write in flight: woken; it recovers with nothing live, so nothing more is due.
+    await waitFor(() => node.wakes.pending === 0, 5_000, 'the woken SKU/date done with');
+    expect(await inspect(e, 'wk')).toMatchObject({ total: 10, reserved: 0 });
+  });
+
   it('a failed journal write fails every command waiting on it as 503 unavailable, writes nothing, and the actor recovers from durable state', async () => {
     e = await startEngine({ kind: 'sqlite' });
     const { node, client: c } = e;
