@@ -153,6 +153,7 @@ class Incarnation<M> implements ActorContext<M>, AskHolder {
   lastActive: number;
   /** Asks handed to receive and not yet settled (the sweeper counts them; see DeadlineSweeper.heldBy). */
   heldAsks = 0;
+  heldFirst: PendingAsk | null = null;
   timers: Set<NodeJS.Timeout> | null = null;
   /** Its own nact actor (a hosted kind has none: its shard's host actor runs its batches). */
   ref: Ref<Env<M>[]> | undefined;

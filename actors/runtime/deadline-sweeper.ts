@@ -20,9 +20,16 @@ import { AskTimeoutError } from './errors.ts';
 /** Slots per chunk of a queue. */
 const CHUNK_SLOTS = 512;
 
-/** Whoever an ask was handed to (an actor incarnation): counts the asks it holds that are not settled. */
+/**
+ * Whoever an ask was handed to (an actor incarnation): counts the asks it holds that are not settled,
+ * and lists them (linked through the asks themselves, see PendingAsk.heldNext), so that a discarded
+ * incarnation finds its own asks without scanning every pending one (a wide failure discards thousands
+ * of incarnations while hundreds of thousands of asks wait: scanning, that blocked the loop for tens of
+ * seconds).
+ */
 export interface AskHolder {
   heldAsks: number;
+  heldFirst: PendingAsk | null;
 }
 
 /** One ask awaiting its reply. Opaque outside the runtime (it is the envelope's reply handle). */
@@ -34,6 +41,12 @@ export interface PendingAsk {
   settled: boolean;
   /** The incarnation it was handed to (null until then, and once settled). */
   holder: AskHolder | null;
+  /**
+   * Its neighbours in its holder's list (null when none, and once settled: a settled ask is unlinked,
+   * so a pending one never keeps a settled one reachable).
+   */
+  heldPrev: PendingAsk | null;
+  heldNext: PendingAsk | null;
   /** @internal */ resolveFn: (value: unknown) => void;
   /** @internal */ rejectFn: (error: Error) => void;
   /** @internal What the caller gets is map(reply, mapArg) when set (see DeadlineSweeper.add). */
@@ -44,7 +57,7 @@ export interface PendingAsk {
 }
 
 /** What add() needs of an ask; the queue completes it (one object literal: no properties added later). */
-type NewAsk = Omit<PendingAsk, 'chunk' | 'slot' | 'id' | 'settled' | 'holder'>;
+type NewAsk = Omit<PendingAsk, 'chunk' | 'slot' | 'id' | 'settled' | 'holder' | 'heldPrev' | 'heldNext'>;
 
 interface Chunk {
   readonly slots: (PendingAsk | undefined)[];
@@ -73,6 +86,8 @@ class AskQueue {
       actorKey: a.actorKey,
       settled: false,
       holder: null,
+      heldPrev: null,
+      heldNext: null,
       resolveFn: a.resolveFn,
       rejectFn: a.rejectFn,
       map: a.map,
@@ -164,16 +179,19 @@ export class DeadlineSweeper {
   /** Marks the ask as held by `holder` (handed to it): see heldBy. */
   hold(p: PendingAsk, holder: AskHolder): void {
     if (p.settled || p.holder === holder) return;
-    if (p.holder) p.holder.heldAsks--;
+    if (p.holder) unhold(p);
     p.holder = holder;
     holder.heldAsks++;
+    const first = holder.heldFirst;
+    p.heldNext = first;
+    if (first) first.heldPrev = p;
+    holder.heldFirst = p;
   }
 
-  /** The asks `holder` holds that are not settled, oldest first per timeout value. */
+  /** The asks `holder` holds that are not settled (a copy: settling them while iterating is fine). */
   heldBy(holder: AskHolder): PendingAsk[] {
-    if (holder.heldAsks === 0) return [];
     const out: PendingAsk[] = [];
-    for (const queue of this.byTimeout.values()) for (const p of queue.pending()) if (p.holder === holder) out.push(p);
+    for (let p = holder.heldFirst; p !== null; p = p.heldNext) out.push(p);
     return out;
   }
 
@@ -249,10 +267,7 @@ export class DeadlineSweeper {
     const c = p.chunk;
     c.slots[p.slot] = undefined;
     c.live--;
-    if (p.holder) {
-      p.holder.heldAsks--;
-      p.holder = null;
-    }
+    if (p.holder) unhold(p);
     return true;
   }
 
@@ -263,6 +278,18 @@ export class DeadlineSweeper {
     p.map = null;
     p.mapArg = undefined;
   }
+}
+
+/** Takes the ask out of its holder's list and count. */
+function unhold(p: PendingAsk): void {
+  const holder = p.holder!;
+  holder.heldAsks--;
+  if (p.heldPrev) p.heldPrev.heldNext = p.heldNext;
+  else holder.heldFirst = p.heldNext;
+  if (p.heldNext) p.heldNext.heldPrev = p.heldPrev;
+  p.heldPrev = null;
+  p.heldNext = null;
+  p.holder = null;
 }
 
 const noop = (): void => {};

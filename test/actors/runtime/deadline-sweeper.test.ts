@@ -69,8 +69,8 @@ describe('DeadlineSweeper', () => {
   it('tells which unsettled asks an incarnation holds, and forgets them as they settle', () => {
     sweeper = new DeadlineSweeper(() => 0, 60_000);
     const outcomes: Outcome[] = [];
-    const a: AskHolder = { heldAsks: 0 };
-    const b: AskHolder = { heldAsks: 0 };
+    const a: AskHolder = { heldAsks: 0, heldFirst: null };
+    const b: AskHolder = { heldAsks: 0, heldFirst: null };
     const asks = Array.from({ length: 1_200 }, (_, i) => track(outcomes, 'k', i % 2 === 0 ? 5_000 : 7_000));
     asks.forEach((p, i) => sweeper.hold(p, i % 4 === 0 ? b : a));
     expect(a.heldAsks).toBe(900);
@@ -84,6 +84,14 @@ describe('DeadlineSweeper', () => {
     expect(b.heldAsks).toBe(0);
     expect(sweeper.heldBy(b)).toEqual([]);
     expect(a.heldAsks).toBe(asks.filter((_, i) => i % 4 !== 0 && i % 5 !== 0).length);
+    // Handed on to another holder (a batch redelivered to a new incarnation): listed there only.
+    const moved = asks.filter((p, i) => i % 4 !== 0 && i % 5 !== 0 && i % 3 === 0);
+    for (const p of moved) sweeper.hold(p, b);
+    expect(sweeper.heldBy(b).map((p) => p.id).sort((x, y) => x - y)).toEqual(moved.map((p) => p.id));
+    expect(sweeper.heldBy(a)).toHaveLength(a.heldAsks);
+    expect(sweeper.heldBy(a).some((p) => moved.includes(p))).toBe(false);
+    for (const p of sweeper.heldBy(a)) sweeper.resolve(p, 0);
+    expect([a.heldAsks, a.heldFirst]).toEqual([0, null]);
   });
 
   it('drops what settled asks leave behind: a long run of asks settled at once keeps no chunks', () => {
