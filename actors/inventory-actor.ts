@@ -252,6 +252,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // reservations it holds are in doubt. Their buyers' limit actors settle those holds now by what the
     // recovered SKU/date says, rather than at their next load.
     for (const r of this.inFlight?.limitedReleases ?? []) this.deps.observer.limitedInDoubt(r.userId, r.orderId);
+    // ... and the next incarnation fences the journal before it answers anything (see recoverFenced).
+    if (this.inFlight !== undefined) this.deps.inDoubt.add(this.stream);
   }
 
   receive(batch: Envelope<InventoryMessage>[], ctx: ActorContext<InventoryMessage>): void | Promise<void> {

@@ -231,6 +231,39 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect(await inspect(e, 'fz')).toMatchObject({ reserved: 3 });
   });
 
+  it('after a crash with a write in flight, the next incarnation fences the journal too: the write that lands late is seen', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    const stream = 'fc/2026-12-02';
+    await c.sku('fc', '2026-12-02', 10);
+    const journal = node.stores.journal;
+    const realRead = journal.readAfter.bind(journal);
+    const f = (faults = injectJournalFaults(journal));
+    f.only = (s) => s === stream;
+    f.hold = true;
+    const placed = node.orders.placeOrder({ userId: 'u-crash', skuId: 'fc', date: '2026-12-02', qty: 2 }).then(() => 'ok', () => 'failed');
+    await waitFor(() => f.held.length === 1, 5_000, 'the write held');
+    const late = f.held.shift()!;
+    f.hold = false;
+    // The write commits only after the next incarnation has read the journal.
+    let landed = false;
+    journal.readAfter = async (s, after) => {
+      const rows = await realRead(s, after);
+      if (s === stream && !landed) {
+        landed = true;
+        await late.release();
+      }
+      return rows;
+    };
+    // A bug in the actor (a message it cannot handle) crashes it while the write is in flight.
+    node.inventory.tell(stream, { type: 'no-such-command' } as never);
+    expect(await placed).toBe('failed');
+    const [orderId] = reservedIds(late.records);
+    expect(await node.inventory.ask<{ status: string } | undefined>(stream, { type: 'get_order', orderId: orderId! })).toMatchObject({ status: 'reserved' });
+    expect(landed).toBe(true);
+    expect(await inspect(e, 'fc')).toMatchObject({ reserved: 2 });
+  });
+
   it('a SKU/date woken after a failed write that recovers with no live reservation is done with, not woken for ever after', async () => {
     e = await startEngine({ kind: 'sqlite' });
     const { node, client: c } = e;
