@@ -116,7 +116,7 @@ export class GroupCommitter {
     // batch are written again on their own, so only the stale writer fails, not every SKU/date and
     // order that shared its write (each would answer 503 and recover).
     if (failure && failure.error instanceof JournalConflictError && batch.length > 1) {
-      await this.writeEach(batch);
+      await this.writeHalves(batch);
       this.inFlight--;
       this.pump();
       return;
@@ -126,18 +126,29 @@ export class GroupCommitter {
     this.pump();
   }
 
-  /** Each waiter (with its companions) in a transaction of its own, settled by its own outcome. */
-  private async writeEach(batch: Waiting[]): Promise<void> {
-    for (const w of batch) {
-      const started = this.now();
-      let failure: { error: unknown } | undefined;
-      try {
-        await this.journal.append(recordsOf([w]));
-      } catch (error) {
-        failure = { error };
-      }
-      this.settle([w], failure, w.events, started);
+  /**
+   * A refused batch written again in two halves at once, each settled by its own outcome and halved
+   * again while it is refused for a taken seq: the stale writer is isolated in about log2(n) rounds
+   * (one by one, the last waiters of a large batch could pass their callers' deadlines and commit
+   * after those were told 503).
+   */
+  private async writeHalves(batch: Waiting[]): Promise<void> {
+    const mid = batch.length >> 1;
+    await Promise.all([batch.slice(0, mid), batch.slice(mid)].map((half) => this.writeHalf(half)));
+  }
+
+  private async writeHalf(half: Waiting[]): Promise<void> {
+    const started = this.now();
+    let events = 0;
+    for (const w of half) events += w.events;
+    let failure: { error: unknown } | undefined;
+    try {
+      await this.journal.append(recordsOf(half));
+    } catch (error) {
+      failure = { error };
     }
+    if (failure && failure.error instanceof JournalConflictError && half.length > 1) return this.writeHalves(half);
+    this.settle(half, failure, events, started);
   }
 
   /**

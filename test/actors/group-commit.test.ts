@@ -58,10 +58,13 @@ describe.each(backends)('group commit on $name', (backend) => {
     const settled = (p: Promise<void>) => p.then(() => 'durable', (error: unknown) => `refused: ${(error as Error).name}`);
     const first = settled(committer.commit(record('gc-stale:c', 1)));
     // While the first write is in flight these two gather into the next one: a stale seq and a new one.
+    const before = Array.from({ length: 5 }, (_, i) => settled(committer.commit(record(`gc-stale:f${i}`, 1))));
     const stale = settled(committer.commit(record('gc-stale:a', 1)));
     const fresh = settled(committer.commit(record('gc-stale:b', 1), [record('gc-stale:d', 1)]));
+    const after = Array.from({ length: 6 }, (_, i) => settled(committer.commit(record(`gc-stale:g${i}`, 1))));
     open();
     expect(await Promise.all([first, stale, fresh])).toEqual(['durable', 'refused: JournalConflictError', 'durable']);
+    expect(await Promise.all([...before, ...after])).toEqual(Array(11).fill('durable'));
     expect((await journal.readAfter('gc-stale:b', 0)).map((r) => r.seq)).toEqual([1]);
     expect((await journal.readAfter('gc-stale:d', 0)).map((r) => r.seq)).toEqual([1]);
     expect(failures).toHaveLength(1);
