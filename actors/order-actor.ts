@@ -193,7 +193,10 @@ export class OrderActor implements Behavior<OrderMessage> {
       case 'get':
         // Its SKU/date expires a reservation without telling this actor, which a polling storefront
         // keeps in memory: past its time, a reservation is looked up there (expired, or paid meanwhile).
-        if (state.status === 'reserved' && this.deps.now() >= state.expiresAt) state = await this.refresh(false);
+        if (state.status === 'reserved' && this.deps.now() >= state.expiresAt) {
+          // A SKU/date too busy to answer now: the order as this actor knows it, as before the lookup.
+          state = await this.refresh(false).catch(() => state!);
+        }
         return { outcome: 'ok', order: state };
       case 'pay': {
         const command: OrderCommand = { type: 'pay', payment: msg.payment };

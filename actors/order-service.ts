@@ -221,7 +221,7 @@ export class OrderService {
       if (!sku) return this.refused(p, answer(fail('not_found', `unknown SKU ${p.skuId}`)));
       const ref = this.catalog.stream(p.skuId, p.date);
       // API.md: an SKU not (yet) visible is `not_on_sale` for an order (and 404 on its page).
-      if (!isOnSale(sku, now)) return this.refusedOffSale(p, ref?.stream);
+      if (!isOnSale(sku, now)) return this.refusedOffSale(p, sku, ref?.stream);
       if (!ref) return this.refused(p, answer(fail('not_found', `no stock for ${p.skuId} on ${p.date}`)));
       const command: Extract<InventoryCommand, { type: 'reserve' }> = {
         type: 'reserve',
@@ -261,9 +261,11 @@ export class OrderService {
    * the store: written, not projected) gets that order's answer from its SKU/date, not a refusal
    * stored over it.
    */
-  private async refusedOffSale(p: PlaceOrder, stream: string | undefined): Promise<StoredAnswer> {
+  private async refusedOffSale(p: PlaceOrder, sku: Sku, stream: string | undefined): Promise<StoredAnswer> {
     const key = p.idempotency;
-    if (key && stream) {
+    // Before its sale opens no order can exist under the key (nothing to ask, no SKU/date to wake).
+    const opened = sku.saleStartsAt === null || Date.parse(sku.saleStartsAt) <= this.clock.now();
+    if (key && stream && opened) {
       const first = await this.inventory.ask<ReplayReply | { outcome: 'unknown' } | { outcome: 'overloaded' }>(stream, { type: 'idempotency_answer', userId: p.userId, key: key.key, hash: key.hash });
       if (first.outcome !== 'unknown') return reserveAnswer(first, p);
     }
@@ -819,6 +821,8 @@ function fromState(o: OrderState): OrderView {
 function answer(f: Failure): StoredAnswer {
   const body: Record<string, unknown> = { error: f.error, message: f.message };
   if (f.error === 'limit_exceeded') body.rule = f.rule;
+  // API.md: an invalid_request has details (here the whole request: invalidRequest in http/api-error.ts).
+  if (f.error === 'invalid_request') body.details = [{ path: [], message: f.message }];
   return { status: FAILURE_STATUS[f.error], body };
 }
 

@@ -106,7 +106,7 @@ function okPacketResult(res: { affectedRows?: number; insertId?: number }): RunR
  * Writes a reply waits for (the journal's group commit): on SQLite's writer thread they go before the
  * writes nobody waits for (the read model's batches, trims, cursors) that are queued at the time.
  */
-const URGENT_WRITES: ReadonlySet<string> = new Set(['journal.append']);
+const URGENT_WRITES: ReadonlySet<string> = new Set(['journal.append', 'projection.saveAnswers']);
 
 function isUrgent(operation: string): boolean {
   return URGENT_WRITES.has(operation);
