@@ -12,12 +12,20 @@ const int = (min: number, max: number, dflt: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max))
     .default(dflt);
+/** The URL, or undefined when it does not parse (zod runs the refinements after .url() failed too). */
+const parsedUrl = (u: string): URL | undefined => {
+  try {
+    return new URL(u);
+  } catch {
+    return undefined;
+  }
+};
 const url = (protocols: string[]) =>
   z
     .string()
     .url()
-    .refine((u) => protocols.includes(new URL(u).protocol), { message: `must be a ${protocols.join(' or ')} URL` })
-    .refine((u) => new URL(u).hostname !== '', { message: 'must name a host' })
+    .refine((u) => protocols.includes(parsedUrl(u)?.protocol ?? ''), { message: `must be a ${protocols.join(' or ')} URL` })
+    .refine((u) => (parsedUrl(u)?.hostname ?? '') !== '', { message: 'must name a host' })
     .optional();
 
 const schema = z.object({
@@ -30,7 +38,12 @@ const schema = z.object({
   /** The engine's NATS user, when the server asks for one (docker/nats/nats.conf). */
   STAMPEDE_NATS_USER: z.string().min(1).optional(),
   STAMPEDE_NATS_PASSWORD: z.string().min(1).optional(),
-  STAMPEDE_ADMIN_TOKEN: z.string().min(16).optional(),
+  /** Sent as `Authorization: Bearer <token>`: visible ASCII only (a space or an edge blank could never match). */
+  STAMPEDE_ADMIN_TOKEN: z
+    .string()
+    .min(16)
+    .regex(/^[\x21-\x7E]+$/, { message: 'must be printable ASCII without spaces (it is sent as a bearer token)' })
+    .optional(),
   STAMPEDE_USER_JWT_SECRET: z.string().min(32).optional(),
   STAMPEDE_PAYMENT_SECRET: z.string().min(16).optional(),
   STAMPEDE_CARD_KEY_SECRET: z.string().min(32).optional(),

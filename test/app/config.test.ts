@@ -31,8 +31,13 @@ describe('configuration', () => {
       ['STAMPEDE_RESERVATION_TTL_MS', '9e5'],
       ['STAMPEDE_SHARDS', '10.0'],
       ['STAMPEDE_SHARDS', '-1'],
-      // A URL must name its host.
+      // A URL must name its host, and one that does not parse is named too (not a bare "Invalid URL").
       ['STAMPEDE_MYSQL_URL', 'mysql://'],
+      ['STAMPEDE_MYSQL_URL', '127.0.0.1:3306'],
+      ['STAMPEDE_REDIS_URL', 'localhost'],
+      // The admin token is a bearer token: a space in it, or at an edge, could never authenticate.
+      ['STAMPEDE_ADMIN_TOKEN', 'correct horse battery staple'],
+      ['STAMPEDE_ADMIN_TOKEN', ' 0123456789abcdef0123'],
     ] as const) {
       expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
       expect(() => loadConfig({ [name]: value })).toThrow(name);
