@@ -1,5 +1,6 @@
 // The `stampede` command line: `serve` runs a node; `ops` queries a running node's ops routes.
 
+import { IDENTIFIER_PATTERN } from '../http/validation.ts';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
 import { mintHs256 } from '../sim/replay/credentials.ts';
@@ -81,7 +82,11 @@ async function serve(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
   let stopping = false;
   const shutdown = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: the operator does not want to wait for the graceful stop.
+      node.log.warn({ signal }, 'stopping at once (a second signal during the graceful stop)');
+      process.exit(1);
+    }
     stopping = true;
     node.log.info({ signal }, 'stopping');
     node.stop().then(
@@ -125,7 +130,8 @@ const OPS_COMMANDS: Record<string, { usage: string; method: 'GET' | 'POST'; path
 
 async function ops(args: string[]): Promise<void> {
   const [what, ...ids] = args;
-  const command = what ? OPS_COMMANDS[what] : undefined;
+  // Own properties only: `constructor` or `toString` are no ops commands.
+  const command = what && Object.hasOwn(OPS_COMMANDS, what) ? OPS_COMMANDS[what] : undefined;
   if (!command) {
     process.stderr.write(`${what ? `unknown ops command: ${what}` : 'stampede ops: which query?'}\n\n${HELP}`);
     process.exitCode = 2;
@@ -139,19 +145,21 @@ async function ops(args: string[]): Promise<void> {
   }
   const base = process.env.STAMPEDE_URL ?? 'http://127.0.0.1:3000';
   let res: Response;
+  let text: string;
   try {
     res = await fetch(new URL(path, base), {
       method: command.method,
       headers: { authorization: `Bearer ${process.env.STAMPEDE_ADMIN_TOKEN ?? ''}` },
       signal: AbortSignal.timeout(command.timeout_ms ?? 10_000),
     });
+    // The body is read within the same deadline: a node that stops mid-answer is the same error.
+    text = await res.text();
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     process.stderr.write(`cannot reach the node at ${base} (STAMPEDE_URL): ${cause?.code ?? cause?.message ?? (error as Error).message}\n`);
     process.exitCode = 1;
     return;
   }
-  const text = await res.text();
   process.stdout.write(`${text}\n`);
   if (res.status === 401 && !process.env.STAMPEDE_ADMIN_TOKEN) process.stderr.write('set STAMPEDE_ADMIN_TOKEN to the admin token the node printed at start\n');
   if (!res.ok) process.exitCode = 1;
@@ -159,15 +167,24 @@ async function ops(args: string[]): Promise<void> {
 
 /** `stampede token <userId> [--ttl-s N]`: a buyer JWT (HS256, sub, iat, exp) signed with STAMPEDE_USER_JWT_SECRET. */
 function token(args: string[]): void {
-  const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { 'ttl-s': { type: 'string' } } });
+  const usage = (): void => {
+    process.stderr.write('usage: stampede token <userId> [--ttl-s N]   (userId matching ^[A-Za-z0-9._:-]{1,64}$; N seconds, default 3600)\n');
+    process.exitCode = 2;
+  };
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { 'ttl-s': { type: 'string' } } });
+  } catch (error) {
+    if (!(error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw error;
+    process.stderr.write(`${(error as Error).message}\n`);
+    return usage();
+  }
+  const { positionals, values } = parsed;
   const [userId] = positionals;
   const secret = process.env.STAMPEDE_USER_JWT_SECRET;
   const ttl_s = values['ttl-s'] === undefined ? 3_600 : Number(values['ttl-s']);
-  if (!userId || positionals.length !== 1 || !Number.isSafeInteger(ttl_s) || ttl_s < 1) {
-    process.stderr.write('usage: stampede token <userId> [--ttl-s N]   (N seconds, default 3600)\n');
-    process.exitCode = 2;
-    return;
-  }
+  // The engine refuses a token whose subject is no identifier (http/auth.ts): none is minted.
+  if (!userId || positionals.length !== 1 || !IDENTIFIER_PATTERN.test(userId) || !Number.isSafeInteger(ttl_s) || ttl_s < 1) return usage();
   if (!secret) {
     process.stderr.write('set STAMPEDE_USER_JWT_SECRET to the buyer-JWT secret the node printed at start (or was given)\n');
     process.exitCode = 2;

@@ -41,6 +41,12 @@ describe('the stampede command line', () => {
     expect(noSecret.stderr).toContain('STAMPEDE_USER_JWT_SECRET');
     expect((await stampede(['token'], { STAMPEDE_USER_JWT_SECRET: 'x' })).code).toBe(2);
     expect((await stampede(['token', 'u', '--ttl-s', '0'], { STAMPEDE_USER_JWT_SECRET: 'x' })).code).toBe(2);
+    // An unknown option is a usage error, not a stack trace; a subject the node would refuse is not minted.
+    const unknownOption = await stampede(['token', 'u', '--foo'], { STAMPEDE_USER_JWT_SECRET: 'x' });
+    expect([unknownOption.code, unknownOption.stderr]).toEqual([2, expect.stringContaining("Unknown option '--foo'")]);
+    expect(unknownOption.stderr).not.toContain('    at ');
+    const badSubject = await stampede(['token', 'bad id!'], { STAMPEDE_USER_JWT_SECRET: 'x' });
+    expect([badSubject.code, badSubject.stdout]).toEqual([2, '']);
   });
 
   it('answers ops queries, and a node that is not there or a missing argument in one line', async () => {
@@ -64,6 +70,9 @@ describe('the stampede command line', () => {
     const unknown = await stampede(['ops', 'nonsense'], admin);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown ops command: nonsense');
+    // Not an ops command either, though every object has one by that name.
+    const inherited = await stampede(['ops', 'constructor'], admin);
+    expect([inherited.code, inherited.stderr]).toEqual([2, expect.stringContaining('unknown ops command: constructor')]);
 
     const noToken = await stampede(['ops', 'shards'], { STAMPEDE_URL: e.url });
     expect(noToken.code).toBe(1);
