@@ -3,7 +3,7 @@
 // (reservations to expire, events the read model lacks), and serves HTTP. `stop()` undoes it all.
 
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { isIPv6, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { answerClientError } from '../http/client-error.ts';
 import { pino, type Logger } from 'pino';
@@ -607,8 +607,13 @@ export class StampedeNode {
       server.once('listening', resolve);
       server.once('error', reject);
     });
+    server.removeAllListeners('error');
+    // Once listening, an error of the server (accept failing: EMFILE) is logged; without a listener the
+    // second one would have crashed the process.
+    server.on('error', (err) => this.log.error({ err }, 'HTTP server error'));
     const { port } = server.address() as AddressInfo;
-    const host = this.config.http.host === '0.0.0.0' ? '127.0.0.1' : this.config.http.host;
+    const configured = this.config.http.host;
+    const host = configured === '0.0.0.0' ? '127.0.0.1' : configured === '::' ? '[::1]' : isIPv6(configured) ? `[${configured}]` : configured;
     return `http://${host}:${port}`;
   }
 
