@@ -38,6 +38,9 @@ export function createHttpApp(node: StampedeNode): Koa {
       throw unavailable(1, 'the node is stopping: retry shortly (or on another node)');
     }
     await next();
+    // Answered while the node stops (in flight when it began): the connection closes after it, so the
+    // stop does not wait out its drain for idle kept-alive connections, nor reset one being reused.
+    if (node.isStopping) ctx.set('Connection', 'close');
   });
   app.use(router.routes());
   app.use(router.allowedMethods());
