@@ -12,6 +12,7 @@ export interface Answer {
 }
 
 interface Entry {
+  userId: string;
   hash: string;
   answer: Promise<Answer>;
   settledAt: number | undefined;
@@ -28,6 +29,12 @@ export interface IdempotencyGateOptions {
   /** A settled entry younger than this is never evicted (covers the read model's lag). */
   keep_min_ms: number;
   /**
+   * Entries of one buyer at most (default IDEMPOTENCY_KEYS_PER_BUYER_MAX): past it that buyer's new keys
+   * are turned away (`busy`: 429) until some of theirs age out, so one client minting a key per request
+   * cannot fill the shared cache and have every buyer's keyed orders refused.
+   */
+  per_user_max?: number;
+  /**
    * A settled entry older than this goes even when there is room (default IDEMPOTENCY_MEMORY_MS): its
    * durable answer is in the store by then (201 and 409 sold_out projected from their SKU/date's
    * journal; other refusals written before they were sent, actors/refusal-answers.ts). Memory follows
@@ -40,6 +47,10 @@ export interface IdempotencyGateOptions {
 export const IDEMPOTENCY_TTL_MS = IDEMPOTENCY_ANSWER_MS;
 /** How long the gate keeps a settled answer in memory by default (see IdempotencyGateOptions.retain_ms). */
 export const IDEMPOTENCY_MEMORY_MS = 10 * 60_000;
+/** A buyer's keys in memory at most, by default (see IdempotencyGateOptions.per_user_max). */
+export const IDEMPOTENCY_KEYS_PER_BUYER_MAX = 1_000;
+/** Retry-After of a buyer turned away for holding too many keys (entries age out over minutes). */
+export const IDEMPOTENCY_BUSY_RETRY_S = 60;
 /** Old entries dropped per request at most (the trimming is spread over the requests). */
 const TRIM_PER_CALL = 32;
 
@@ -57,6 +68,8 @@ export function canonicalJson(value: unknown): string {
 
 export class IdempotencyGate {
   private readonly entries = new Map<string, Entry>();
+  /** Entries per buyer (only buyers with some). */
+  private readonly perUser = new Map<string, number>();
 
   constructor(private readonly options: IdempotencyGateOptions) {}
 
@@ -70,7 +83,7 @@ export class IdempotencyGate {
     hash: string,
     stored: () => Promise<(Answer & { requestHash: string; createdAt?: number }) | undefined>,
     execute: () => Promise<Answer>,
-  ): Promise<Answer | 'reused' | 'full'> {
+  ): Promise<Answer | 'reused' | 'full' | 'busy'> {
     const id = `${userId}\u0000${key}`;
     this.trimOld();
     const known = this.entries.get(id);
@@ -78,9 +91,12 @@ export class IdempotencyGate {
       if (known.hash !== hash) return 'reused';
       if (!known.unknownOutcome) return known.answer;
       // The same body after a 5xx: runs again (the SKU/date replays the first decision if it was made).
-      this.entries.delete(id);
-    } else if (!this.makeRoom()) return 'full';
-    const entry: Entry = { hash, settledAt: undefined, answer: Promise.resolve({ status: 0, body: null }) };
+      this.remove(id, known);
+    } else {
+      if ((this.perUser.get(userId) ?? 0) >= (this.options.per_user_max ?? IDEMPOTENCY_KEYS_PER_BUYER_MAX)) return 'busy';
+      if (!this.makeRoom()) return 'full';
+    }
+    const entry: Entry = { userId, hash, settledAt: undefined, answer: Promise.resolve({ status: 0, body: null }) };
     entry.answer = (async () => {
       const previous = await stored();
       if (previous && (previous.createdAt === undefined || this.options.now() - previous.createdAt < IDEMPOTENCY_TTL_MS)) {
@@ -90,11 +106,12 @@ export class IdempotencyGate {
       return execute();
     })();
     this.entries.set(id, entry);
+    this.perUser.set(userId, (this.perUser.get(userId) ?? 0) + 1);
     try {
       const answer = await entry.answer;
       entry.settledAt = this.options.now();
       if (answer.status >= 500) entry.unknownOutcome = true;
-      else if (answer.status === 422) this.entries.delete(id);
+      else if (answer.status === 422 && this.entries.get(id) === entry) this.remove(id, entry);
       return answer;
     } catch (error) {
       entry.settledAt = this.options.now();
@@ -126,8 +143,15 @@ export class IdempotencyGate {
     const now = this.options.now();
     for (const [id, e] of this.entries) {
       if (!more() || e.settledAt === undefined || now - e.settledAt < age_ms) break;
-      this.entries.delete(id);
+      this.remove(id, e);
     }
+  }
+
+  private remove(id: string, e: Entry): void {
+    this.entries.delete(id);
+    const n = (this.perUser.get(e.userId) ?? 1) - 1;
+    if (n > 0) this.perUser.set(e.userId, n);
+    else this.perUser.delete(e.userId);
   }
 }
 

@@ -1,7 +1,8 @@
 // Proves the idempotency gate keeps an answer in memory for its retention time and no longer, so its
 // memory follows recent traffic: within it a key replays its first answer (even one kept only here, a
 // 404), past it the entry is gone at the next request and the key runs again (its durable answer, if
-// any, comes from the store), and a concurrent request shares one execution.
+// any, comes from the store), and a concurrent request shares one execution; and that one buyer minting
+// keys cannot fill it for everyone: past its share that buyer is turned away (busy), others are not.
 import { describe, expect, it } from 'vitest';
 import { IdempotencyGate, type Answer } from '../../http/idempotency.ts';
 
@@ -10,7 +11,7 @@ describe('idempotency gate', () => {
     let now = 1_000_000;
     const gate = new IdempotencyGate({ entries_max: 1_000, keep_min_ms: 60_000, retain_ms: 600_000, now: () => now });
     let executions = 0;
-    const run = (user: string, key: string, status = 404): Promise<Answer | 'reused' | 'full'> =>
+    const run = (user: string, key: string, status = 404): Promise<Answer | 'reused' | 'full' | 'busy'> =>
       gate.run(user, key, 'h', async () => undefined, async () => ({ status, body: { n: ++executions } }));
 
     const [a, b] = await Promise.all([run('u1', 'k1'), run('u1', 'k1')]);
@@ -52,5 +53,20 @@ describe('idempotency gate', () => {
     expect(await thrown('body-b')).toBe('reused');
     fail = false;
     expect(await thrown('body-a')).toEqual({ status: 201, body: { orderId: 'o2' } });
+  });
+
+  it('turns away a buyer holding too many keys (busy), not the others, until that buyer\'s keys age out', async () => {
+    let now = 1_000_000;
+    const gate = new IdempotencyGate({ entries_max: 1_000, keep_min_ms: 60_000, retain_ms: 600_000, per_user_max: 50, now: () => now });
+    const run = (user: string, key: string) => gate.run(user, key, 'h', async () => undefined, async () => ({ status: 404, body: {} }));
+    for (let i = 0; i < 50; i++) expect(await run('bot', `k${i}`)).toEqual({ status: 404, body: {} });
+    expect(await run('bot', 'k-one-more')).toBe('busy');
+    // Its own keys still replay, and another buyer is served.
+    expect(await run('bot', 'k7')).toEqual({ status: 404, body: {} });
+    expect(await run('alice', 'a1')).toEqual({ status: 404, body: {} });
+    // Once its keys age out, it is served again.
+    now += 601_000;
+    for (let i = 0; i < 3; i++) await run('alice', `a-later-${i}`);
+    expect(await run('bot', 'k-one-more')).toEqual({ status: 404, body: {} });
   });
 });
