@@ -5,7 +5,7 @@
 // 400 invalid_request: wrong or missing Content-Type, a charset other than UTF-8, a Content-Encoding,
 // an empty body, bad UTF-8, malformed JSON.
 import type { Context } from 'koa';
-import { invalidRequest, type ApiError } from './api-error.ts';
+import { ApiError, invalidRequest } from './api-error.ts';
 import { refuseDeepJson } from './json-depth.ts';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -66,6 +66,21 @@ function checkContentType(ctx: Context): void {
     }
   }
   checkContentEncoding(ctx);
+}
+
+/**
+ * Why a request's body would be refused for how it was sent (its Content-Type, charset or
+ * Content-Encoding, or bytes that are not UTF-8), whatever the JSON in it; undefined when nothing.
+ * The recorder keeps such a request so that its replay is refused the same way (sim/recording).
+ */
+export function sentBodyProblem(ctx: Context, raw: Buffer): string | undefined {
+  try {
+    checkContentType(ctx);
+    utf8.decode(raw);
+    return undefined;
+  } catch (error) {
+    return error instanceof ApiError ? error.message : 'the body is not valid UTF-8';
+  }
 }
 
 function checkContentEncoding(ctx: Context): void {

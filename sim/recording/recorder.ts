@@ -18,6 +18,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { bearerToken } from '../../http/auth.ts';
+import { sentBodyProblem } from '../../http/body.ts';
 import { routeLabel } from '../../http/metrics.ts';
 import { cardKeysBody, paymentCallbackBody } from '../../http/validation.ts';
 import { CARD_KEYS_ROUTE, OPS_ORDER_ROUTE, OPS_ORDERS_ROUTE, ORDER_ROUTE, ORDERS_ROUTE, CANCEL_ROUTE, PAYMENT_ROUTE, REDEEM_ROUTE } from './api-routes.ts';
@@ -468,7 +469,12 @@ export class Recorder {
           return this.skip('unreferenced');
         }
       }
-      if (raw !== undefined) {
+      // Refused for how its body was sent (a text/plain Content-Type, a latin-1 charset, bytes that
+      // are not UTF-8): its JSON, replayed as application/json, would be served. Kept as text that is
+      // no JSON, so the replay gets the same 400.
+      const refusedAsSent = raw !== undefined && status === 400 ? sentBodyProblem(ctx, raw) : undefined;
+      if (refusedAsSent !== undefined) line.rawBody = `<refused as sent: ${refusedAsSent}>`;
+      else if (raw !== undefined) {
         const b = bodyOf(raw);
         const kept = method === 'POST' && route === CARD_KEYS_ROUTE ? this.withPlaceholders(String(ctx.params?.skuId ?? ''), b) : b;
         if ('body' in kept) line.body = kept.body;

@@ -70,6 +70,11 @@ describe('recording traffic (STAMPEDE_RECORD)', () => {
       expect((await c.request('POST', '/v1/orders', { raw: '{"skuId":', auth: await c.token('u3') })).status).toBe(400);
       // A blank key is 400; the format has no such key (a line without it would replay as a 201): left out.
       expect((await c.buyer('u3', 'POST', '/v1/orders', ORDER, { 'idempotency-key': ' ' })).status).toBe(400);
+      // Refused for how it was sent (a byte that is not UTF-8, in a field the engine ignores), though read
+      // as text its JSON is an order: recorded so that its replay is refused again, not served.
+      const notUtf8 = Buffer.concat([Buffer.from(JSON.stringify(ORDER).slice(0, -1) + ',"note":"'), Buffer.from([0xff]), Buffer.from('"}')]);
+      const asBytes = await fetch(`${e.url}/v1/orders`, { method: 'POST', body: notUtf8, headers: { 'content-type': 'application/json', authorization: `Bearer ${await c.token('u3')}` } });
+      expect(asBytes.status).toBe(400);
 
       expect((await c.buyer('u1', 'GET', `/v1/orders/${a.body.orderId}`)).status).toBe(200);
       expect((await c.buyer('u2', 'POST', `/v1/orders/${b.body.orderId}/cancel`)).body.status).toBe('cancelled');
@@ -121,6 +126,7 @@ describe('recording traffic (STAMPEDE_RECORD)', () => {
       { method: 'POST', path: '/v1/orders', user: 'u2', body: ORDER, outcome: { status: 201 } },
       { method: 'POST', path: '/v1/orders', user: 'u3', body: ORDER, outcome: { status: 409, error: 'sold_out' } },
       { method: 'POST', path: '/v1/orders', user: 'u3', rawBody: '{"skuId":', outcome: { status: 400, error: 'invalid_request' } },
+      { method: 'POST', path: '/v1/orders', user: 'u3', rawBody: '<refused as sent: the body is not valid UTF-8>', outcome: { status: 400, error: 'invalid_request' } },
       { method: 'GET', path: '/v1/orders/{orderId}', user: 'u1', orderRef: A, outcome: { status: 200 } },
       { method: 'POST', path: '/v1/orders/{orderId}/cancel', user: 'u2', orderRef: B, outcome: { status: 200 } },
       { method: 'POST', path: '/v1/payments/callback', payment: true, body: payOf('pay-1'), outcome: { status: 200 } },
