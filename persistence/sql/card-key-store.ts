@@ -15,7 +15,7 @@
 // an order is then delivered with its keys or not at all, in one commit instead of two in a row.
 import { CardKeyConflictError } from '../errors.ts';
 import type { CardKeyAssignment, CardKeyStore, JournalRecord } from '../ports.ts';
-import type { SqlDatabase } from './database.ts';
+import type { CheckedStatement, RunResult, SqlDatabase } from './database.ts';
 import { chunks, statement_rows_max } from './dialect.ts';
 import { journalInserts } from './journal-store.ts';
 
@@ -83,53 +83,50 @@ export class SqlCardKeyStore implements CardKeyStore {
       if (journal.length > 0) throw new RangeError('card keys: journal records come with the assignments they were decided on');
       return;
     }
-    const appended = journalInserts(this.db, journal);
-    // Thrown inside the transaction to roll it back; SqlDatabase maps whatever a transaction throws
-    // as a driver error, so it is remembered here and rethrown as itself once the rollback is done.
-    let conflict: CardKeyConflictError | undefined;
-    try {
-      await this.db.transaction('cardKeys.assign', async (trx) => {
-        // Rows are sorted by (sku, id); a statement never spans two SKUs.
-        for (const part of chunksBySku(rows)) {
-          const skuId = part[0]!.skuId;
-          const ids = part.map((r) => r.id);
-          const cases = part.map(() => 'WHEN ? THEN ?').join(' ');
-          const sql =
-            `UPDATE card_keys SET order_id = CASE id ${cases} END, assigned_at = ? ` +
-            `WHERE sku_id = ? AND order_id IS NULL AND id IN (${ids.map(() => '?').join(', ')})`;
-          const params = [...part.flatMap((r) => [r.id, r.orderId]), at, skuId, ...ids];
-          const res = await this.db.run('cardKeys.assign', sql, params, trx);
-          if (res.affectedRows !== part.length) {
-            conflict = new CardKeyConflictError(
-              `card keys of ${skuId}: ${part.length - res.affectedRows} of ${part.length} keys are already assigned or not keys of the SKU; nothing was assigned`,
-            );
-            throw conflict;
-          }
-        }
-        // An order gets one key set: after the updates it must hold exactly the keys of this call.
-        // (Its caller checks assignedTo first; this catches a write of an earlier, timed-out call
-        // that committed after that check.)
-        const expected = new Map<string, number>();
-        for (const r of rows) expected.set(r.orderId, (expected.get(r.orderId) ?? 0) + 1);
-        for (const part of chunks([...expected.keys()])) {
-          const held = await this.db.all<{ order_id: string; n: Num }>(
-            'cardKeys.assign',
-            `SELECT order_id, COUNT(*) AS n FROM card_keys WHERE order_id IN (${part.map(() => '?').join(', ')}) GROUP BY order_id`,
-            part,
-            trx,
-          );
-          const extra = held.find((h) => Number(h.n) !== expected.get(h.order_id));
-          if (extra) {
-            conflict = new CardKeyConflictError(`card keys: order ${extra.order_id} already has other keys; nothing was assigned`);
-            throw conflict;
-          }
-        }
-        for (const statement of appended) await this.db.run('cardKeys.assign', statement.sql, statement.params, trx, 'journal_conflict');
+    // One transaction: the updates, the check that each order holds exactly this call's keys, and the
+    // journal records that ride with them; the check reads the results before the commit (on MySQL
+    // the statements go in one packet: two round trips in all).
+    const statements: CheckedStatement[] = [];
+    const updates: { skuId: string; keys: number }[] = [];
+    // Rows are sorted by (sku, id); a statement never spans two SKUs.
+    for (const part of chunksBySku(rows)) {
+      const skuId = part[0]!.skuId;
+      const ids = part.map((r) => r.id);
+      const cases = part.map(() => 'WHEN ? THEN ?').join(' ');
+      statements.push({
+        sql: `UPDATE card_keys SET order_id = CASE id ${cases} END, assigned_at = ? WHERE sku_id = ? AND order_id IS NULL AND id IN (${ids.map(() => '?').join(', ')})`,
+        params: [...part.flatMap((r) => [r.id, r.orderId]), at, skuId, ...ids],
       });
-    } catch (error) {
-      if (conflict) throw conflict;
-      throw error;
+      updates.push({ skuId, keys: part.length });
     }
+    // An order gets one key set: after the updates it must hold exactly the keys of this call. (Its
+    // caller checks assignedTo first; this catches a write of an earlier, timed-out call that
+    // committed after that check.)
+    const expected = new Map<string, number>();
+    for (const r of rows) expected.set(r.orderId, (expected.get(r.orderId) ?? 0) + 1);
+    const counts = chunks([...expected.keys()]);
+    for (const part of counts) {
+      statements.push({ sql: `SELECT order_id, COUNT(*) AS n FROM card_keys WHERE order_id IN (${part.map(() => '?').join(', ')}) GROUP BY order_id`, params: part, rows: true });
+    }
+    statements.push(...journalInserts(this.db, journal));
+    await this.db.checkedBatch(
+      'cardKeys.assign',
+      statements,
+      (results) => {
+        updates.forEach((u, i) => {
+          const res = results[i] as RunResult;
+          if (res.affectedRows !== u.keys) {
+            throw new CardKeyConflictError(`card keys of ${u.skuId}: ${u.keys - res.affectedRows} of ${u.keys} keys are already assigned or not keys of the SKU; nothing was assigned`);
+          }
+        });
+        for (let i = 0; i < counts.length; i++) {
+          const held = results[updates.length + i] as { order_id: string; n: Num }[];
+          const extra = held.find((h) => Number(h.n) !== expected.get(h.order_id));
+          if (extra) throw new CardKeyConflictError(`card keys: order ${extra.order_id} already has other keys; nothing was assigned`);
+        }
+      },
+      'journal_conflict',
+    );
   }
 
   async oldestAndNewest(): Promise<{ skuId: string; ciphertext: string }[]> {

@@ -166,6 +166,11 @@ export interface SqlStatement {
   params: readonly unknown[];
 }
 
+/** A statement of a checked batch: `rows` for a SELECT (its result is the rows), else a write (a RunResult). */
+export interface CheckedStatement extends SqlStatement {
+  rows?: true;
+}
+
 export class SqlDatabase {
   /** SQLite: the worker thread that makes the writes (sqlite-writer.ts), while it runs. */
   private writer: SqliteWriter | undefined;
@@ -331,6 +336,68 @@ export class SqlDatabase {
       duplicate,
       durability,
     );
+  }
+
+  /**
+   * Statements in one transaction whose results `decide` reads before it commits: if it throws, the
+   * transaction is rolled back and its error is thrown as it is (not mapped). On MySQL the
+   * statements go in one packet with START TRANSACTION, then COMMIT: two round trips however many
+   * statements (one at a time each was a round trip, the card-key assignment's four). Elsewhere,
+   * `transaction` with one statement after the other.
+   */
+  async checkedBatch<T>(
+    operation: string,
+    statements: readonly CheckedStatement[],
+    decide: (results: (RunResult | unknown[])[]) => T,
+    duplicate: DuplicateMeaning = 'duplicate_key',
+  ): Promise<T> {
+    // What `decide` throws is its caller's, rethrown as itself once the rollback is done.
+    let decided: { error: unknown } | undefined;
+    const judged = (results: (RunResult | unknown[])[]): T => {
+      try {
+        return decide(results);
+      } catch (error) {
+        decided = { error };
+        throw error;
+      }
+    };
+    try {
+      if (this.dialect.name !== 'mysql') {
+        return await this.transaction(
+          operation,
+          async (trx) => {
+            const results: (RunResult | unknown[])[] = [];
+            for (const s of statements) results.push(s.rows ? await this.all(operation, s.sql, s.params, trx) : await this.run(operation, s.sql, s.params, trx, duplicate));
+            return judged(results);
+          },
+          duplicate,
+        );
+      }
+      return await this.mapped(
+        operation,
+        () =>
+          this.onMysqlConnection((conn) =>
+            rolledBackOnError(conn, async () => {
+              const texts = ['START TRANSACTION', ...statements.map((s) => formatted(s.sql, s.params))];
+              const raw: unknown[] = [];
+              for (const packet of packets(texts, mysql_packet_bytes_max)) {
+                const answered = await rawMysql<unknown>(conn, packet.join(';\n'), []);
+                const list = packet.length === 1 ? [answered] : answered;
+                if (!Array.isArray(list) || list.length !== packet.length) throw new Error(`a packet of ${packet.length} statements answered ${Array.isArray(list) ? list.length : 'one'} result(s)`);
+                raw.push(...list);
+              }
+              const results = raw.slice(1).map((r, i) => (statements[i]!.rows ? (r as unknown[]) : okPacketResult(r as { affectedRows?: number; insertId?: number })));
+              const value = judged(results);
+              await rawMysql(conn, 'COMMIT', []);
+              return value;
+            }),
+          ),
+        duplicate,
+      );
+    } catch (error) {
+      if (decided) throw decided.error;
+      throw error;
+    }
   }
 
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
