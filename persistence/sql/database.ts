@@ -489,6 +489,8 @@ export class SqlDatabase {
 
   /** True when a trivial query answers within `timeout_ms`. */
   async ping(timeout_ms = 2_000): Promise<boolean> {
+    // SQLite after a failed fsync: reachable, but no write can be made durable (wal-sync.ts).
+    if (this.walSync?.failed) return false;
     try {
       await withDeadline(this.connection.execute('SELECT 1', [], 'all'), timeout_ms, 'ping');
       return true;

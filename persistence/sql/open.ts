@@ -4,7 +4,7 @@
 // synced before it resolves (off the event loop: wal-sync.ts), because a reply is only sent after its
 // events are durably committed.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseObjectExistsException, ExceptionConverter } from '@mikro-orm/core';
 import { MikroORM as SqliteMikroORM, BetterSqliteDriver } from '@mikro-orm/better-sqlite';
@@ -90,7 +90,7 @@ export async function openSqlStores(opts: SqlStoresOptions): Promise<SqlStores> 
   if (opts.mysqlUrl) opening = open('mysql', () => initMySql(opts.mysqlUrl as string, logger), timeout_ms);
   else if (opts.sqlitePath) {
     const file = resolve(opts.sqlitePath);
-    opening = open('sqlite', () => initSqlite(file, logger), timeout_ms, { walSync: new WalSync(`${file}-wal`), file, logger });
+    opening = open('sqlite', () => initSqlite(file, logger), timeout_ms, { file, logger });
   } else throw new Error('openSqlStores: give mysqlUrl or sqlitePath');
   const open_ms = opts.openTimeout_ms ?? open_timeout_ms;
   try {
@@ -110,18 +110,19 @@ export const wal_restart_frames = 8_192;
 const sqlite_autocheckpoint_pages = 1_000;
 
 interface SqliteFile {
-  walSync: WalSync;
   file: string;
   logger: (message: string) => void;
 }
 
-async function open(backend: DialectName, init: () => Promise<AnyOrm>, timeout_ms: number, sqlite?: SqliteFile): Promise<SqlStores> {
-  const walSync = sqlite?.walSync;
+async function open(backend: DialectName, init: () => Promise<AnyOrm>, timeout_ms: number, given?: SqliteFile): Promise<SqlStores> {
   let prepared = await prepare(backend, init);
   for (let attempt = 1; prepared === 'raced'; attempt += 1) {
     if (attempt >= schema_attempts_max) throw new Error(`open ${backend}: the schema kept changing under us`);
     prepared = await prepare(backend, init);
   }
+  // The file SQLite writes, symlinks resolved (it exists now): its WAL is next to it, not to a link.
+  const sqlite = given ? { ...given, file: realpathSync(given.file) } : undefined;
+  const walSync = sqlite ? new WalSync(`${sqlite.file}-wal`) : undefined;
   const orm = prepared;
   const converter = orm.em.getPlatform().getExceptionConverter();
   const connection = orm.em.getConnection() as unknown as AbstractSqlConnection;
@@ -153,6 +154,7 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, timeout_m
     outbox: new SqlOutboxStore(db),
     ping: async () => ({ [backend]: await db.ping() }),
     close: async () => {
+      walSync?.close();
       await sqliteWriter?.stop();
       await walCheckpointer?.stop();
       // The pool waits for its connections in use: bounded, a stuck statement must not hold the stop.

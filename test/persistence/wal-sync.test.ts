@@ -3,10 +3,11 @@
 // share syncs (fewer syncs than appends, never none), a sync with no WAL file left (the last
 // connection closed, which checkpoints it) resolves, and one that cannot open the file rejects
 // instead of claiming durability.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../persistence/errors.ts';
 import type { JournalRecord } from '../../persistence/ports.ts';
 import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
 import { WalSync } from '../../persistence/sql/wal-sync.ts';
@@ -40,9 +41,46 @@ describe('WAL sync on the embedded SQLite default', () => {
     expect(await stores.journal.readAfter('ws:s199', 0)).toEqual([record('ws:s199', 1)]);
   });
 
-  it('resolves when no WAL file is left, and rejects when the file cannot be opened', async () => {
-    await expect(new WalSync(join(dir, 'absent.sqlite-wal')).sync()).resolves.toBeUndefined();
+  it('rejects when no WAL file is there while the connections are open (not the file SQLite writes), resolves once they closed, and rejects when the file cannot be opened', async () => {
+    const absent = new WalSync(join(dir, 'absent.sqlite-wal'));
+    await expect(absent.sync()).rejects.toMatchObject({ code: 'ENOENT' });
+    absent.close();
+    await expect(absent.sync()).resolves.toBeUndefined();
     await expect(new WalSync('/dev/null/not-a-dir.sqlite-wal').sync()).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+
+  it('fails every later sync once one fsync failed (a later success would vouch for a WAL with a hole)', async () => {
+    let failNext = true;
+    const wal = new WalSync(stores.walSync!.walPath, async () => ({
+      datasync: async () => {
+        if (failNext) {
+          failNext = false;
+          throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+        }
+      },
+      close: async () => undefined,
+    }));
+    await expect(wal.sync()).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(wal.failed).toBe(true);
+    // The disk answers again: still nothing is vouched for.
+    await expect(wal.sync()).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(wal.syncs).toBe(0);
+  });
+
+  it('syncs the WAL of the file a symlinked database points at (SQLite writes it there)', async () => {
+    mkdirSync(join(dir, 'real'));
+    mkdirSync(join(dir, 'linked'));
+    symlinkSync(join(dir, 'real', 'target.sqlite'), join(dir, 'linked', 'stampede.sqlite'));
+    const linked = await openSqlStores({ sqlitePath: join(dir, 'linked', 'stampede.sqlite') });
+    try {
+      const wal = linked.walSync!;
+      expect(wal.walPath).toBe(join(realpathSync(join(dir, 'real')), 'target.sqlite-wal'));
+      const before = wal.syncs;
+      await linked.journal.append([record('ws:linked', 1)]);
+      expect(wal.syncs).toBeGreaterThan(before);
+    } finally {
+      await linked.close();
+    }
   });
 
   it('shares one sync between callers that ask while it runs, and starts another after it for them', async () => {
