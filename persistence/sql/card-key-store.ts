@@ -103,10 +103,28 @@ export class SqlCardKeyStore implements CardKeyStore {
     // caller checks assignedTo first; this catches a write of an earlier, timed-out call that
     // committed after that check.)
     const expected = new Map<string, number>();
-    for (const r of rows) expected.set(r.orderId, (expected.get(r.orderId) ?? 0) + 1);
-    const counts = chunks([...expected.keys()]);
-    for (const part of counts) {
-      statements.push({ sql: `SELECT order_id, COUNT(*) AS n FROM card_keys WHERE order_id IN (${part.map(() => '?').join(', ')}) GROUP BY order_id`, params: part, rows: true });
+    const ordersBySku = new Map<string, Set<string>>();
+    for (const r of rows) {
+      expected.set(r.orderId, (expected.get(r.orderId) ?? 0) + 1);
+      let orders = ordersBySku.get(r.skuId);
+      if (!orders) ordersBySku.set(r.skuId, (orders = new Set()));
+      orders.add(r.orderId);
+    }
+    // On MySQL a locking read: a plain one reads the snapshot and would not see the keys of an earlier,
+    // timed-out call whose transaction is still committing (both would commit: the order holding two
+    // key sets); this one waits for it and then sees them. By SKU, on the (sku_id, order_id) index:
+    // it locks only those orders' entries.
+    const locking = this.db.dialect.name === 'mysql' ? ' LOCK IN SHARE MODE' : '';
+    let counts = 0;
+    for (const [skuId, orders] of ordersBySku) {
+      for (const part of chunks([...orders])) {
+        statements.push({
+          sql: `SELECT order_id, COUNT(*) AS n FROM card_keys WHERE sku_id = ? AND order_id IN (${part.map(() => '?').join(', ')}) GROUP BY order_id${locking}`,
+          params: [skuId, ...part],
+          rows: true,
+        });
+        counts++;
+      }
     }
     statements.push(...journalInserts(this.db, journal));
     await this.db.checkedBatch(
@@ -119,7 +137,7 @@ export class SqlCardKeyStore implements CardKeyStore {
             throw new CardKeyConflictError(`card keys of ${u.skuId}: ${u.keys - res.affectedRows} of ${u.keys} keys are already assigned or not keys of the SKU; nothing was assigned`);
           }
         });
-        for (let i = 0; i < counts.length; i++) {
+        for (let i = 0; i < counts; i++) {
           const held = results[updates.length + i] as { order_id: string; n: Num }[];
           const extra = held.find((h) => Number(h.n) !== expected.get(h.order_id));
           if (extra) throw new CardKeyConflictError(`card keys: order ${extra.order_id} already has other keys; nothing was assigned`);

@@ -2,6 +2,7 @@
 // once, all or nothing, even when two store instances race for it, by uploading and assigning keys
 // on the real MariaDB and SQLite.
 import { spawn } from 'node:child_process';
+import mysql from 'mysql2/promise';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -412,5 +413,38 @@ describe.each(backends.map((b) => b.name))('card key assignment races on %s', (n
       if (ra[r] === 'ok') expect([a, b]).toEqual([ids.slice(6 * r, 6 * r + 4), []]);
       else expect([a, b]).toEqual([[], ids.slice(6 * r + 2, 6 * r + 6)]);
     }
+  });
+});
+
+describe('card keys on MySQL while an earlier assignment is still committing', () => {
+  let stores: SqlStores;
+  let url: string;
+  beforeAll(async () => {
+    url = await freshMysqlDatabase('persist_card_keys_locking');
+    stores = await openSqlStores({ mysqlUrl: url });
+  });
+  afterAll(async () => {
+    await stores?.close();
+  });
+
+  it('waits for it, sees its keys and refuses a second key set for the order (a plain read would not see them)', async () => {
+    const ids = await upload(stores, 'late-game', 3);
+    // An earlier call (its caller timed out) assigned a key to the order; its COMMIT is late.
+    const earlier = await mysql.createConnection(url);
+    try {
+      await earlier.query('START TRANSACTION');
+      await earlier.query('UPDATE card_keys SET order_id = ?, assigned_at = ? WHERE id = ?', ['late-order', 1, ids[0]]);
+      const second = stores.cardKeys.assign([{ skuId: 'late-game', orderId: 'late-order', keyIds: [ids[1]!] }], 2).then(
+        () => 'assigned',
+        (error: unknown) => error,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await earlier.query('COMMIT');
+      expect(await second).toBeInstanceOf(CardKeyConflictError);
+    } finally {
+      await earlier.end();
+    }
+    expect(await stores.cardKeys.assignedTo('late-order')).toEqual([ids[0]]);
+    expect(await stores.cardKeys.unassigned('late-game', 0, 10)).toEqual([ids[1], ids[2]]);
   });
 });
