@@ -273,7 +273,7 @@ export class SqlDatabase {
    * connection and opens a new one. What the statement did is unknown to the caller (it may have
    * committed, as any statement whose answer was lost): StoreUnavailableError says so.
    */
-  private async onMysqlConnection<T>(use: (conn: RawMysqlConnection) => Promise<T>): Promise<T> {
+  private async onMysqlConnection<T>(use: (conn: RawMysqlConnection) => Promise<T>, timeout_ms = this.timeout_ms): Promise<T> {
     const client = this.connection.getKnex().client as { acquireConnection(): Promise<RawMysqlConnection>; releaseConnection(c: RawMysqlConnection): Promise<void> };
     // One deadline for the pool wait and the work (the call's only timer: see `mapped`).
     let conn: RawMysqlConnection | undefined;
@@ -285,8 +285,8 @@ export class SqlDatabase {
         // The socket itself (mysql2's destroy() only ends it politely, waiting on a silent peer).
         conn?.stream?.destroy();
         conn?.destroy();
-        reject(new StoreUnavailableError(`no answer from the database within ${this.timeout_ms} ms${conn ? ': its connection was closed' : ''}`));
-      }, this.timeout_ms);
+        reject(new StoreUnavailableError(`no answer from the database within ${timeout_ms} ms${conn ? ': its connection was closed' : ''}`));
+      }, timeout_ms);
     });
     const acquired = client.acquireConnection();
     // Handed over after the deadline: given straight back.
@@ -492,7 +492,11 @@ export class SqlDatabase {
     // SQLite after a failed fsync: reachable, but no write can be made durable (wal-sync.ts).
     if (this.walSync?.failed) return false;
     try {
-      await withDeadline(this.connection.execute('SELECT 1', [], 'all'), timeout_ms, 'ping');
+      // On MySQL through the pool with a deadline that closes the connection: a ping that got no
+      // answer (a silent database) must not keep its connection taken — a probe every few seconds
+      // emptied the pool for every purchase until TCP gave up, long after the database was back.
+      if (this.dialect.name === 'mysql') await this.onMysqlConnection((conn) => rawMysql(conn, 'SELECT 1', []), timeout_ms);
+      else await withDeadline(this.connection.execute('SELECT 1', [], 'all'), timeout_ms, 'ping');
       return true;
     } catch {
       return false;

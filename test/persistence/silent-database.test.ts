@@ -3,7 +3,8 @@
 // statement past its deadline fails with StoreUnavailableError and its connection is closed (it would
 // otherwise stay taken for hours and empty the pool after the database is back); closing the stores
 // does not wait for such a statement; opening them against a silent database fails in bounded time
-// instead of hanging the start. The database is reached through a TCP proxy that drops every byte.
+// instead of hanging the start; a ping that gets no answer gives its connection back. The database is
+// reached through a TCP proxy that drops every byte.
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../persistence/errors.ts';
 import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
@@ -42,6 +43,19 @@ describe('a silent MariaDB', () => {
 
     proxy!.restore();
     expect(await Promise.all(Array.from({ length: 12 }, () => stores!.cardKeys.count('after')))).toEqual(Array(12).fill(0));
+  }, 30_000);
+
+  it('pings without keeping a connection: many failed probes leave the pool working once it answers', async () => {
+    stores = await openSqlStores({ mysqlUrl: await through('persist_silent_ping'), statementTimeout_ms: 2_000 });
+    expect(await stores.ping()).toEqual({ mysql: true });
+    proxy!.blackhole();
+    // More probes than the pool has connections (8), each given up after its 2 s.
+    const probes = await Promise.all(Array.from({ length: 10 }, () => stores!.ping()));
+    expect(probes).toEqual(Array(10).fill({ mysql: false }));
+    proxy!.restore();
+    // The pool has its connections back: store calls are served at once, not after the 5 s acquire wait.
+    expect(await Promise.all(Array.from({ length: 8 }, () => stores!.cardKeys.count('after-ping')))).toEqual(Array(8).fill(0));
+    expect(await stores.ping()).toEqual({ mysql: true });
   }, 30_000);
 
   it('closes without waiting for a statement that gets no answer', async () => {
