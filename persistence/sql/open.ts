@@ -87,7 +87,7 @@ export async function openSqlStores(opts: SqlStoresOptions): Promise<SqlStores> 
   const logger = opts.logger ?? (() => {});
   const timeout_ms = opts.statementTimeout_ms ?? statement_timeout_ms;
   let opening: Promise<SqlStores>;
-  if (opts.mysqlUrl) opening = open('mysql', () => initMySql(opts.mysqlUrl as string, logger), timeout_ms);
+  if (opts.mysqlUrl) opening = open('mysql', () => initMySql(opts.mysqlUrl as string, logger), timeout_ms, undefined, logger);
   else if (opts.sqlitePath) {
     const file = resolve(opts.sqlitePath);
     opening = open('sqlite', () => initSqlite(file, logger), timeout_ms, { file, logger });
@@ -114,7 +114,7 @@ interface SqliteFile {
   logger: (message: string) => void;
 }
 
-async function open(backend: DialectName, init: () => Promise<AnyOrm>, timeout_ms: number, given?: SqliteFile): Promise<SqlStores> {
+async function open(backend: DialectName, init: () => Promise<AnyOrm>, timeout_ms: number, given?: SqliteFile, logger: (message: string) => void = () => {}): Promise<SqlStores> {
   let prepared = await prepare(backend, init);
   for (let attempt = 1; prepared === 'raced'; attempt += 1) {
     if (attempt >= schema_attempts_max) throw new Error(`open ${backend}: the schema kept changing under us`);
@@ -132,6 +132,7 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, timeout_m
   let sqliteWriter: SqliteWriter | undefined;
   try {
     instanceId = await databaseInstanceId(db);
+    if (backend === 'mysql') await checkMysqlServer(db, logger);
     if (sqlite) {
       sqliteWriter = await startWriter(db, sqlite);
       walCheckpointer = await startCheckpointer(db, sqlite, sqliteWriter);
@@ -304,6 +305,29 @@ export function formatMysqlQuery(sql: string, values: unknown, timezone?: string
   return mysqlFormat(sql, values as Parameters<typeof mysqlFormat>[1], false, timezone as never);
 }
 
+/** A group commit's write is at most ~8 MiB of SQL text per packet (database.ts); the server must take 16. */
+export const mysql_packet_bytes_required = 16 * 1024 * 1024;
+
+/**
+ * The server settings a durable answer rests on. Refused: a max_allowed_packet under 16 MiB (a flash
+ * sale's group commit would be refused mid-sale, each time). Warned: a redo log not flushed at each
+ * commit (innodb_flush_log_at_trx_commit other than 1), which loses the last second of answered
+ * writes if the database host crashes (API.md: a 201 survives a crash of any process).
+ */
+export async function checkMysqlServer(db: Pick<SqlDatabase, 'all'>, logger: (message: string) => void): Promise<void> {
+  const rows = await db.all<{ packet: Num; flush: Num }>('open.server_settings', 'SELECT @@max_allowed_packet AS packet, @@innodb_flush_log_at_trx_commit AS flush');
+  const packet = Number(rows[0]?.packet ?? 0);
+  const flush = Number(rows[0]?.flush ?? 1);
+  if (packet < mysql_packet_bytes_required) {
+    throw new Error(`open mysql: the server's max_allowed_packet is ${packet} bytes; Stampede needs at least ${mysql_packet_bytes_required} (16 MiB) for its group commits: raise it (SET GLOBAL max_allowed_packet = 67108864, and in the server's configuration)`);
+  }
+  if (flush !== 1) {
+    logger(`the server runs with innodb_flush_log_at_trx_commit = ${flush}: a crash of the database host can lose writes already answered (201s); set it to 1 for the durability API.md promises`);
+  }
+}
+
+type Num = number | string | bigint;
+
 async function initMySql(url: string, logger: (message: string) => void) {
   const parsed = new URL(url);
   const dbName = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || default_mysql_database;
@@ -321,7 +345,16 @@ async function initMySql(url: string, logger: (message: string) => void) {
     charset: 'utf8mb4',
     // Ids are case-sensitive in the API (and in SQLite): compare them byte for byte here too.
     collate: 'utf8mb4_bin',
-    pool: { min: 0, max: mysql_pool_connections_max },
+    pool: {
+      min: 0,
+      max: mysql_pool_connections_max,
+      // Every statement outside an explicit transaction commits at once, whatever the server's
+      // default: with autocommit off a journal INSERT answered OK would sit uncommitted on its
+      // pooled connection (its 201 sent) until something else committed or dropped it.
+      afterCreate: (conn: { query(sql: string, cb: (error: Error | null) => void): void }, done: (error: Error | null, conn: unknown) => void) => {
+        conn.query('SET SESSION autocommit = 1', (error) => done(error, conn));
+      },
+    },
     driverOptions: {
       acquireConnectionTimeout: mysql_connect_timeout_ms,
       connection: {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStores } from '../../persistence/index.ts';
+import { checkMysqlServer, openSqlStores } from '../../persistence/sql/open.ts';
 import { StoreUnavailableError } from '../../persistence/errors.ts';
 import { RedisSnapshotStore } from '../../persistence/redis/redis-snapshot-store.ts';
 import { MYSQL_BASE_URL, REDIS_URL, freshMysqlDatabase } from '../support/services.ts';
@@ -21,6 +22,19 @@ afterAll(() => {
 });
 
 describe('openStores', () => {
+  it('refuses a MySQL server whose max_allowed_packet is under 16 MiB, and warns when its redo log is not flushed at each commit', async () => {
+    const server = (packet: number, flush: number) => ({ all: async <T,>() => [{ packet, flush }] as T[] });
+    const warned: string[] = [];
+    await expect(checkMysqlServer(server(4 * 1024 * 1024, 1), (m) => warned.push(m))).rejects.toThrow(/max_allowed_packet is 4194304 bytes/);
+    await checkMysqlServer(server(16 * 1024 * 1024, 1), (m) => warned.push(m));
+    expect(warned).toEqual([]);
+    await checkMysqlServer(server(64 * 1024 * 1024, 2), (m) => warned.push(m));
+    expect(warned).toEqual([expect.stringContaining('innodb_flush_log_at_trx_commit = 2')]);
+    // The real server here passes.
+    const stores = await openSqlStores({ mysqlUrl: await freshMysqlDatabase('persist_open_settings') });
+    await stores.close();
+  });
+
   it('rejects quickly with StoreUnavailableError when MySQL is unreachable', async () => {
     const started = Date.now();
     const error = await openStores({ mysqlUrl: 'mysql://root@127.0.0.1:3399/x' }).then(() => undefined, (e: unknown) => e);
