@@ -26,13 +26,24 @@ import { StoreUnavailableError } from '../errors.ts';
 import type { SqlStatement } from './database.ts';
 import { spawnSqliteWorker } from './sqlite-worker.ts';
 
+/** Writes waiting their turn at most, by default (see SqliteWriterOptions.queue_max). */
+export const WRITER_QUEUE_MAX = 100_000;
+/** A queued write that starts later than this share of the deadline after it was queued is not made. */
+const WRITER_QUEUE_DEADLINE_SHARE = 0.9;
+
 export interface SqliteWriterOptions {
   /** Busy timeout of the worker's connection (another process holding the write lock). */
   busy_timeout_ms: number;
   /** SQLite's automatic checkpoint threshold for the worker's connection (0: off, see wal-checkpointer.ts). */
   autocheckpoint_pages: number;
-  /** Longest wait for the worker to open its connection, and for any one answer of it. */
+  /**
+   * Longest wait for the worker to open its connection, and for any one answer of it. Also the
+   * callers' deadline (database.ts: statement_timeout_ms): a write still queued at 90% of it is not
+   * run at all (its caller is about to be told it failed, so it must change nothing).
+   */
   deadline_ms: number;
+  /** Writes waiting their turn at most (default WRITER_QUEUE_MAX); past it a write fails at once. */
+  queue_max?: number;
   /** The worker failed (once): the caller writes on its own connection again. */
   onFailure: (error: Error) => void;
 }
@@ -171,7 +182,14 @@ export class SqliteWriter {
    */
   exclusive<T>(use: () => Promise<T>, urgent = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      const queuedAt = performance.now();
       const job = () => {
+        // Waited so long that its caller gives up (or has): not run, so that it changes nothing.
+        if (performance.now() - queuedAt >= this.options.deadline_ms * WRITER_QUEUE_DEADLINE_SHARE) {
+          reject(new StoreUnavailableError(`SQLite writer: a write waited its turn past its deadline (${this.options.deadline_ms} ms) and was not made`));
+          this.next();
+          return;
+        }
         let running: Promise<T>;
         try {
           running = use();
@@ -183,7 +201,13 @@ export class SqliteWriter {
       if (!this.busy) {
         this.busy = true;
         job();
-      } else (urgent ? this.urgent : this.normal).push(job);
+        return;
+      }
+      if (this.urgent.length + this.normal.length >= (this.options.queue_max ?? WRITER_QUEUE_MAX)) {
+        reject(new StoreUnavailableError(`SQLite writer: ${this.urgent.length + this.normal.length} writes already wait their turn`));
+        return;
+      }
+      (urgent ? this.urgent : this.normal).push(job);
     });
   }
 

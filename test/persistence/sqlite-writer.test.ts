@@ -3,7 +3,8 @@
 // all or nothing and no other write lands inside it, whatever the interleaving; a batch that fails
 // leaves nothing; the journal's writes go before queued read-model writes; when the worker dies, what waited on it fails as "unavailable", the failure is
 // reported once, and the next writes are made on the engine's connection; a writer that cannot open
-// its file refuses to start; stopping lets the queued writes finish; and a node shows the writer in
+// its file refuses to start; stopping lets the queued writes finish; a write that waited its turn
+// past its deadline is not made and the queue is bounded; and a node shows the writer in
 // /metrics and logs its failure.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -179,6 +180,38 @@ describe('SQLite writes on a worker thread', () => {
       const order = (check.prepare('SELECT x FROM t ORDER BY rowid').all() as { x: string }[]).map((r) => r.x);
       check.close();
       expect(order).toEqual(['running', 'urgent 1', 'urgent 2', 'normal 1', 'normal 2']);
+    } finally {
+      await writer.stop();
+    }
+  });
+
+  it('does not make a write that waited its turn past its deadline (its caller is told it failed), and bounds the queue', async () => {
+    const file = join(dir, 'late.sqlite');
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t (x)');
+    db.close();
+    const writer = new SqliteWriter(file, { busy_timeout_ms: 1_000, autocheckpoint_pages: 1_000, deadline_ms: 400, queue_max: 3, onFailure: () => {} });
+    await writer.start();
+    try {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const running = writer.transaction(async (trx) => {
+        await writer.inTransaction(trx, 'run', 'INSERT INTO t (x) VALUES (?)', ['running']);
+        await gate;
+      });
+      const queued = [1, 2, 3].map((i) => writer.run('INSERT INTO t (x) VALUES (?)', [`late ${i}`]).then(() => 'made', (e: unknown) => e));
+      // Past the queue's bound: refused at once.
+      await expect(writer.run('INSERT INTO t (x) VALUES (?)', ['one too many'])).rejects.toBeInstanceOf(StoreUnavailableError);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      release();
+      await running;
+      for (const outcome of await Promise.all(queued)) expect(outcome).toBeInstanceOf(StoreUnavailableError);
+      // A write queued now is made as usual.
+      expect((await writer.run('INSERT INTO t (x) VALUES (?)', ['fresh'])).changes).toBe(1);
+      const check = new Database(file, { readonly: true });
+      expect((check.prepare('SELECT x FROM t ORDER BY rowid').all() as { x: string }[]).map((r) => r.x)).toEqual(['running', 'fresh']);
+      check.close();
     } finally {
       await writer.stop();
     }
