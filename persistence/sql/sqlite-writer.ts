@@ -26,6 +26,9 @@ import { StoreUnavailableError } from '../errors.ts';
 import type { SqlStatement } from './database.ts';
 import { spawnSqliteWorker } from './sqlite-worker.ts';
 
+/** A queued write: false when it was not run (past its deadline), true once it is running. */
+type Job = () => boolean;
+
 /** Writes waiting their turn at most, by default (see SqliteWriterOptions.queue_max). */
 export const WRITER_QUEUE_MAX = 100_000;
 /** A queued write that starts later than this share of the deadline after it was queued is not made. */
@@ -130,8 +133,8 @@ export class SqliteWriter {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   /** Uses waiting for the writer, urgent ones first (see exclusive); whether one holds it now. */
-  private readonly urgent: (() => void)[] = [];
-  private readonly normal: (() => void)[] = [];
+  private readonly urgent: Job[] = [];
+  private readonly normal: Job[] = [];
   private busy = false;
   /** Resolves when nothing holds or waits for the writer (stop). */
   private idleWaiters: (() => void)[] = [];
@@ -180,15 +183,15 @@ export class SqliteWriter {
    * Waiting uses start in order, except that urgent ones (writes a reply waits for: the journal's)
    * go before the others (the read model's batches, which nobody waits for).
    */
-  exclusive<T>(use: () => Promise<T>, urgent = false): Promise<T> {
+  exclusive<T>(use: () => Promise<T>, urgent = false, always = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const queuedAt = performance.now();
-      const job = () => {
-        // Waited so long that its caller gives up (or has): not run, so that it changes nothing.
-        if (performance.now() - queuedAt >= this.options.deadline_ms * WRITER_QUEUE_DEADLINE_SHARE) {
+      const job: Job = () => {
+        // Waited so long that its caller gives up (or has): not run, so that it changes nothing (`next`
+        // takes the following job: a loop, not a recursion, however many are skipped).
+        if (!always && performance.now() - queuedAt >= this.options.deadline_ms * WRITER_QUEUE_DEADLINE_SHARE) {
           reject(new StoreUnavailableError(`SQLite writer: a write waited its turn past its deadline (${this.options.deadline_ms} ms) and was not made`));
-          this.next();
-          return;
+          return false;
         }
         let running: Promise<T>;
         try {
@@ -197,10 +200,11 @@ export class SqliteWriter {
           running = Promise.reject(error);
         }
         running.then(resolve, reject).finally(() => this.next());
+        return true;
       };
       if (!this.busy) {
         this.busy = true;
-        job();
+        if (!job()) this.next();
         return;
       }
       if (this.urgent.length + this.normal.length >= (this.options.queue_max ?? WRITER_QUEUE_MAX)) {
@@ -213,10 +217,8 @@ export class SqliteWriter {
 
   /** The writer is free: the next urgent use, else the next in order, else idle. */
   private next(): void {
-    const job = this.urgent.shift() ?? this.normal.shift();
-    if (job) {
-      job();
-      return;
+    for (let job = this.urgent.shift() ?? this.normal.shift(); job; job = this.urgent.shift() ?? this.normal.shift()) {
+      if (job()) return;
     }
     this.busy = false;
     const waiters = this.idleWaiters;
@@ -269,9 +271,9 @@ export class SqliteWriter {
     return this.post<T>(kind, sql, params);
   }
 
-  /** A statement for the worker's connection alone, in turn (e.g. a PRAGMA). */
+  /** A statement for the worker's connection alone, in turn (e.g. a PRAGMA); made however long it waited (no caller gives up on it). */
   exec(sql: string): Promise<void> {
-    return this.exclusive(() => this.post<WriterRunResult>('run', sql, [])).then(() => undefined);
+    return this.exclusive(() => this.post<WriterRunResult>('run', sql, []), false, true).then(() => undefined);
   }
 
   /** Lets the writes queued so far finish, then closes the worker's connection (bounded by the deadline). */

@@ -215,6 +215,22 @@ describe('SQLite writes on a worker thread', () => {
     } finally {
       await writer.stop();
     }
+    // Thousands of them skipped at once (a long stall): one after the other, not one inside the other.
+    const many = new SqliteWriter(file, { busy_timeout_ms: 1_000, autocheckpoint_pages: 1_000, deadline_ms: 300, onFailure: () => {} });
+    await many.start();
+    try {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const running = many.transaction(async () => gate);
+      const stale = Array.from({ length: 20_000 }, (_, i) => many.run('INSERT INTO t (x) VALUES (?)', [`stale ${i}`]).then(() => 'made', () => 'not made'));
+      await new Promise((resolve) => setTimeout(resolve, 350));
+      release();
+      await running;
+      expect(new Set(await Promise.all(stale))).toEqual(new Set(['not made']));
+      expect((await many.run('INSERT INTO t (x) VALUES (?)', ['after the stall'])).changes).toBe(1);
+    } finally {
+      await many.stop();
+    }
   });
 
   it('refuses to start on a file that does not exist, without calling its failure hook', async () => {
