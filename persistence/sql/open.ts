@@ -134,7 +134,7 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, timeout_m
     instanceId = await databaseInstanceId(db);
     if (backend === 'mysql') await checkMysqlServer(db, logger);
     if (sqlite) {
-      sqliteWriter = await startWriter(db, sqlite);
+      sqliteWriter = await startWriter(db, sqlite, timeout_ms);
       walCheckpointer = await startCheckpointer(db, sqlite, sqliteWriter);
     }
   } catch (error) {
@@ -173,11 +173,12 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, timeout_m
  * Moves SQLite's writes off the engine's thread (sqlite-writer.ts). If the worker cannot start, or
  * fails later, the engine's own connection makes them, as before.
  */
-async function startWriter(db: SqlDatabase, sqlite: SqliteFile): Promise<SqliteWriter | undefined> {
+async function startWriter(db: SqlDatabase, sqlite: SqliteFile, timeout_ms: number): Promise<SqliteWriter | undefined> {
   const writer = new SqliteWriter(sqlite.file, {
     busy_timeout_ms: sqlite_busy_timeout_ms,
     autocheckpoint_pages: sqlite_autocheckpoint_pages,
-    deadline_ms: statement_timeout_ms,
+    // The callers' own deadline (SqlDatabase's): a write queued past it is not made (sqlite-writer.ts).
+    deadline_ms: timeout_ms,
     onFailure: (error) => sqlite.logger(`${error.message}; SQLite writes on the engine's thread again`),
   });
   try {
@@ -310,14 +311,22 @@ export const mysql_packet_bytes_required = 16 * 1024 * 1024;
 
 /**
  * The server settings a durable answer rests on. Refused: a max_allowed_packet under 16 MiB (a flash
- * sale's group commit would be refused mid-sale, each time). Warned: a redo log not flushed at each
+ * sale's group commit would be refused mid-sale, each time), and sessions that start with autocommit
+ * off (a single-statement write answered OK, its 201 sent, would sit uncommitted on its pooled
+ * connection until something else committed or dropped it). Warned: a redo log not flushed at each
  * commit (innodb_flush_log_at_trx_commit other than 1), which loses the last second of answered
  * writes if the database host crashes (API.md: a 201 survives a crash of any process).
  */
 export async function checkMysqlServer(db: Pick<SqlDatabase, 'all'>, logger: (message: string) => void): Promise<void> {
-  const rows = await db.all<{ packet: Num; flush: Num }>('open.server_settings', 'SELECT @@max_allowed_packet AS packet, @@innodb_flush_log_at_trx_commit AS flush');
+  const rows = await db.all<{ packet: Num; flush: Num; autocommit: Num }>(
+    'open.server_settings',
+    'SELECT @@max_allowed_packet AS packet, @@innodb_flush_log_at_trx_commit AS flush, @@session.autocommit AS autocommit',
+  );
   const packet = Number(rows[0]?.packet ?? 0);
   const flush = Number(rows[0]?.flush ?? 1);
+  if (Number(rows[0]?.autocommit ?? 1) !== 1) {
+    throw new Error('open mysql: sessions start with autocommit off (the server\'s autocommit or init_connect): Stampede\'s single-statement writes would stay uncommitted; set autocommit = 1');
+  }
   if (packet < mysql_packet_bytes_required) {
     throw new Error(`open mysql: the server's max_allowed_packet is ${packet} bytes; Stampede needs at least ${mysql_packet_bytes_required} (16 MiB) for its group commits: raise it (SET GLOBAL max_allowed_packet = 67108864, and in the server's configuration)`);
   }
@@ -345,16 +354,7 @@ async function initMySql(url: string, logger: (message: string) => void) {
     charset: 'utf8mb4',
     // Ids are case-sensitive in the API (and in SQLite): compare them byte for byte here too.
     collate: 'utf8mb4_bin',
-    pool: {
-      min: 0,
-      max: mysql_pool_connections_max,
-      // Every statement outside an explicit transaction commits at once, whatever the server's
-      // default: with autocommit off a journal INSERT answered OK would sit uncommitted on its
-      // pooled connection (its 201 sent) until something else committed or dropped it.
-      afterCreate: (conn: { query(sql: string, cb: (error: Error | null) => void): void }, done: (error: Error | null, conn: unknown) => void) => {
-        conn.query('SET SESSION autocommit = 1', (error) => done(error, conn));
-      },
-    },
+    pool: { min: 0, max: mysql_pool_connections_max },
     driverOptions: {
       acquireConnectionTimeout: mysql_connect_timeout_ms,
       connection: {

@@ -22,14 +22,16 @@ afterAll(() => {
 });
 
 describe('openStores', () => {
-  it('refuses a MySQL server whose max_allowed_packet is under 16 MiB, and warns when its redo log is not flushed at each commit', async () => {
-    const server = (packet: number, flush: number) => ({ all: async <T,>() => [{ packet, flush }] as T[] });
+  it('refuses a MySQL server whose max_allowed_packet is under 16 MiB or whose sessions start without autocommit, and warns when its redo log is not flushed at each commit', async () => {
+    const server = (packet: number, flush: number, autocommit = 1) => ({ all: async <T,>() => [{ packet, flush, autocommit }] as T[] });
     const warned: string[] = [];
     await expect(checkMysqlServer(server(4 * 1024 * 1024, 1), (m) => warned.push(m))).rejects.toThrow(/max_allowed_packet is 4194304 bytes/);
     await checkMysqlServer(server(16 * 1024 * 1024, 1), (m) => warned.push(m));
     expect(warned).toEqual([]);
     await checkMysqlServer(server(64 * 1024 * 1024, 2), (m) => warned.push(m));
     expect(warned).toEqual([expect.stringContaining('innodb_flush_log_at_trx_commit = 2')]);
+    // Sessions that start with autocommit off: a single-statement write answered OK would stay uncommitted.
+    await expect(checkMysqlServer(server(64 * 1024 * 1024, 1, 0), () => undefined)).rejects.toThrow(/autocommit off/);
     // The real server here passes.
     const stores = await openSqlStores({ mysqlUrl: await freshMysqlDatabase('persist_open_settings') });
     await stores.close();
