@@ -37,10 +37,14 @@ export function createHttpApp(node: StampedeNode): Koa {
       ctx.set('Connection', 'close');
       throw unavailable(1, 'the node is stopping: retry shortly (or on another node)');
     }
-    await next();
-    // Answered while the node stops (in flight when it began): the connection closes after it, so the
-    // stop does not wait out its drain for idle kept-alive connections, nor reset one being reused.
-    if (node.isStopping) ctx.set('Connection', 'close');
+    try {
+      await next();
+    } finally {
+      // Answered while the node stops (in flight when it began), an error included: the connection
+      // closes after it, so the stop does not wait out its drain for kept-alive connections, nor
+      // reset one being reused.
+      if (node.isStopping) ctx.set('Connection', 'close');
+    }
   });
   app.use(router.routes());
   app.use(router.allowedMethods());

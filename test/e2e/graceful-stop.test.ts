@@ -59,4 +59,33 @@ describe('a graceful stop', () => {
     e = t.engine = await startEngine(backend);
     expect((await e.client.admin('GET', '/ops/inventory/stopping/2027-03-01')).body).toMatchObject({ reserved: 1 });
   });
+
+  it('closes the connection of an answer given during the stop also when it is an error', async () => {
+    const e = (t.engine = await startEngine({ kind: 'sqlite' }));
+    await e.client.sku('stopping-err', '2027-03-01', 10);
+    const pool = new Pool(e.url, { connections: 1, pipelining: 1 });
+    try {
+      const f = injectJournalFaults(e.node.stores.journal);
+      f.only = (stream) => stream === 'stopping-err/2027-03-01';
+      f.hold = true;
+      const answer = (async () => {
+        const res = await pool.request({
+          path: '/v1/orders',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${await e.client.token('s-err')}` },
+          body: JSON.stringify({ skuId: 'stopping-err', date: '2027-03-01', qty: 1 }),
+        });
+        await res.body.dump();
+        return { status: res.statusCode, connection: res.headers.connection };
+      })();
+      await waitFor(() => f.held.length === 1, 5_000, 'the order\'s write');
+      const stopped = e.node.stop();
+      f.hold = false;
+      await f.held[0]!.fail(new Error('injected: the write failed'));
+      expect(await answer).toEqual({ status: 503, connection: 'close' });
+      await stopped;
+    } finally {
+      await pool.close();
+    }
+  });
 });
