@@ -80,14 +80,16 @@ async function serve(): Promise<void> {
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const shutdown = (signal: string) => {
-    if (stopping) {
-      // A second signal: the operator does not want to wait for the graceful stop.
+    if (stoppingSince !== undefined) {
+      // A second signal a while later: the operator does not want to wait for the graceful stop. (One
+      // Ctrl-C under `npm start` can arrive twice at once: the terminal's and npm's forwarded copy.)
+      if (performance.now() - stoppingSince < REPEAT_SIGNAL_MS) return;
       node.log.warn({ signal }, 'stopping at once (a second signal during the graceful stop)');
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = performance.now();
     node.log.info({ signal }, 'stopping');
     node.stop().then(
       () => process.exit(0),
@@ -100,6 +102,9 @@ async function serve(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
+
+/** A signal repeated within this long of the first is the same one delivered twice, not an operator's second. */
+const REPEAT_SIGNAL_MS = 1_000;
 
 async function sim(args: string[]): Promise<void> {
   // Loaded only for `sim`: the server does not need the simulator.
