@@ -49,8 +49,8 @@ export const IDEMPOTENCY_TTL_MS = IDEMPOTENCY_ANSWER_MS;
 export const IDEMPOTENCY_MEMORY_MS = 10 * 60_000;
 /** A buyer's keys in memory at most, by default (see IdempotencyGateOptions.per_user_max). */
 export const IDEMPOTENCY_KEYS_PER_BUYER_MAX = 1_000;
-/** Retry-After of a buyer turned away for holding too many keys (entries age out over minutes). */
-export const IDEMPOTENCY_BUSY_RETRY_S = 60;
+/** Retry-After of a buyer turned away for holding too many keys: its entries age out over the memory's retention. */
+export const IDEMPOTENCY_BUSY_RETRY_S = 600;
 /** Old entries dropped per request at most (the trimming is spread over the requests). */
 const TRIM_PER_CALL = 32;
 
@@ -93,7 +93,14 @@ export class IdempotencyGate {
       // The same body after a 5xx: runs again (the SKU/date replays the first decision if it was made).
       this.remove(id, known);
     } else {
-      if ((this.perUser.get(userId) ?? 0) >= (this.options.per_user_max ?? IDEMPOTENCY_KEYS_PER_BUYER_MAX)) return 'busy';
+      if ((this.perUser.get(userId) ?? 0) >= (this.options.per_user_max ?? IDEMPOTENCY_KEYS_PER_BUYER_MAX)) {
+        // A key with a durable first answer still gets it (kept nowhere here); a new one waits.
+        const previous = await stored();
+        if (previous && (previous.createdAt === undefined || this.options.now() - previous.createdAt < IDEMPOTENCY_TTL_MS)) {
+          return previous.requestHash !== hash ? { status: 422, body: REUSED_BODY } : { status: previous.status, body: previous.body };
+        }
+        return 'busy';
+      }
       if (!this.makeRoom()) return 'full';
     }
     const entry: Entry = { userId, hash, settledAt: undefined, answer: Promise.resolve({ status: 0, body: null }) };

@@ -61,6 +61,10 @@ describe('idempotency gate', () => {
     const run = (user: string, key: string) => gate.run(user, key, 'h', async () => undefined, async () => ({ status: 404, body: {} }));
     for (let i = 0; i < 50; i++) expect(await run('bot', `k${i}`)).toEqual({ status: 404, body: {} });
     expect(await run('bot', 'k-one-more')).toBe('busy');
+    // A key of its own whose first answer is durable (gone from memory) still gets that answer.
+    const stored = async () => ({ status: 201, body: { orderId: 'o-old' }, requestHash: 'h', createdAt: now - 3_600_000 });
+    expect(await gate.run('bot', 'k-from-yesterday', 'h', stored, async () => ({ status: 500, body: {} }))).toEqual({ status: 201, body: { orderId: 'o-old' } });
+    expect(await gate.run('bot', 'k-from-yesterday', 'other', stored, async () => ({ status: 500, body: {} }))).toMatchObject({ status: 422 });
     // Its own keys still replay, and another buyer is served.
     expect(await run('bot', 'k7')).toEqual({ status: 404, body: {} });
     expect(await run('alice', 'a1')).toEqual({ status: 404, body: {} });
