@@ -228,6 +228,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   /** Restarted (ctx.restart): the rest of the batch being received is not handled, nothing is written. */
   private discarded = false;
+  /** The write in flight was refused for its seq (a definite failure: it committed nothing, no fence needed). */
+  private writeRefused = false;
 
   canPassivate(): boolean {
     return (
@@ -253,7 +255,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // recovered SKU/date says, rather than at their next load.
     for (const r of this.inFlight?.limitedReleases ?? []) this.deps.observer.limitedInDoubt(r.userId, r.orderId);
     // ... and the next incarnation fences the journal before it answers anything (see recoverFenced).
-    if (this.inFlight !== undefined) this.deps.inDoubt.add(this.stream);
+    if (this.inFlight !== undefined && !this.writeRefused) this.deps.inDoubt.add(this.stream);
   }
 
   receive(batch: Envelope<InventoryMessage>[], ctx: ActorContext<InventoryMessage>): void | Promise<void> {
@@ -513,7 +515,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const failure = new UnavailableError(`journal write of ${this.stream} failed`, { cause: error });
     // Refused for its seq: it committed nothing. Anything else (a deadline, a lost connection) may
     // still commit: the next incarnation fences the journal first.
-    if (!(error instanceof JournalConflictError)) this.deps.inDoubt.add(this.stream);
+    if (error instanceof JournalConflictError) this.writeRefused = true;
+    else this.deps.inDoubt.add(this.stream);
     for (const w of this.inFlight?.waiters ?? []) ctx.fail(w.env, failure);
     for (const w of this.pending.waiters) ctx.fail(w.env, failure);
     // The in-memory state holds decisions that are not durable: discard it and recover. (stopped()

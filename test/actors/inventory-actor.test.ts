@@ -231,6 +231,25 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect(await inspect(e, 'fz')).toMatchObject({ reserved: 3 });
   });
 
+  it('a write refused for its seq (a definite failure: nothing committed) needs no fence', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    const stream = 'nf/2026-12-02';
+    await c.sku('nf', '2026-12-02', 10);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    f.hold = true;
+    const placed = node.orders.placeOrder({ userId: 'u-refused', skuId: 'nf', date: '2026-12-02', qty: 1 }).then(() => 'ok', () => 'failed');
+    await waitFor(() => f.held.length === 1, 5_000, 'the write held');
+    f.hold = false;
+    await f.held.shift()!.fail(new JournalConflictError('injected: the seq is taken'));
+    expect(await placed).toBe('failed');
+    const calls = f.calls.length;
+    expect((await c.buyer('u-next', 'POST', '/v1/orders', { skuId: 'nf', date: '2026-12-02', qty: 1 })).status).toBe(201);
+    const kindsAfter = f.calls.slice(calls).flatMap((records) => records.flatMap((r) => r.events.map((raw) => decodeEvent(raw).type)));
+    expect(kindsAfter).toEqual(['reserved']);
+  });
+
   it('after a crash with a write in flight, the next incarnation fences the journal too: the write that lands late is seen', async () => {
     e = await startEngine({ kind: 'sqlite' });
     const { node, client: c } = e;
