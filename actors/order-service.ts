@@ -263,9 +263,12 @@ export class OrderService {
    */
   private async refusedOffSale(p: PlaceOrder, sku: Sku, stream: string | undefined): Promise<StoredAnswer> {
     const key = p.idempotency;
-    // Before its sale opens no order can exist under the key (nothing to ask, no SKU/date to wake).
+    // Asked only when it may hold an answer the read model lacks: once its sale has opened, or while it
+    // is in memory (the sale was moved later after orders were placed). A SKU/date that is not in
+    // memory handed all its answers to the read model before it went (canPassivate), where the gate
+    // found none; before a sale has ever opened, bots' keyed orders wake nothing.
     const opened = sku.saleStartsAt === null || Date.parse(sku.saleStartsAt) <= this.clock.now();
-    if (key && stream && opened) {
+    if (key && stream && (opened || this.inventory.has(stream))) {
       const first = await this.inventory.ask<ReplayReply | { outcome: 'unknown' } | { outcome: 'overloaded' }>(stream, { type: 'idempotency_answer', userId: p.userId, key: key.key, hash: key.hash });
       if (first.outcome !== 'unknown') return reserveAnswer(first, p);
     }

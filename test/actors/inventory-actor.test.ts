@@ -231,6 +231,21 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect(await inspect(e, 'fz')).toMatchObject({ reserved: 3 });
   });
 
+  it('a keyed retry refused as not on sale after the sale was moved later gets its order\'s answer from the SKU/date still in memory', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client: c } = e;
+    await c.sku('moved', '2026-12-02', 10);
+    const order = { userId: 'mover', skuId: 'moved', date: '2026-12-02', qty: 1, idempotency: { key: 'k-moved', hash: 'h-moved' } };
+    const first = await node.orders.placeOrder(order);
+    expect(first.status).toBe(201);
+    // The merchant moves the sale's start later.
+    const put = await c.admin('PUT', '/v1/skus/moved', { name: 'moved', priceCents: 1999, merchantId: 'm1', delivery: 'ticket', saleStartsAt: new Date(Date.now() + 3_600_000).toISOString() });
+    expect(put.status).toBe(200);
+    // The same key and body, straight to the order service (as after a gate that forgot it and a
+    // read-model lookup that missed it): the first answer, not a refusal stored over it.
+    expect(await node.orders.placeOrder(order)).toEqual(first);
+  });
+
   it('a write refused for its seq (a definite failure: nothing committed) needs no fence', async () => {
     e = await startEngine({ kind: 'sqlite' });
     const { node, client: c } = e;
