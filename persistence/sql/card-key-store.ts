@@ -103,28 +103,25 @@ export class SqlCardKeyStore implements CardKeyStore {
     // caller checks assignedTo first; this catches a write of an earlier, timed-out call that
     // committed after that check.)
     const expected = new Map<string, number>();
-    const ordersBySku = new Map<string, Set<string>>();
+    const skuOf = new Map<string, string>();
     for (const r of rows) {
       expected.set(r.orderId, (expected.get(r.orderId) ?? 0) + 1);
-      let orders = ordersBySku.get(r.skuId);
-      if (!orders) ordersBySku.set(r.skuId, (orders = new Set()));
-      orders.add(r.orderId);
+      skuOf.set(r.orderId, r.skuId);
     }
-    // On MySQL a locking read: a plain one reads the snapshot and would not see the keys of an earlier,
-    // timed-out call whose transaction is still committing (both would commit: the order holding two
-    // key sets); this one waits for it and then sees them. By SKU, on the (sku_id, order_id) index:
-    // it locks only those orders' entries.
-    const locking = this.db.dialect.name === 'mysql' ? ' LOCK IN SHARE MODE' : '';
-    let counts = 0;
-    for (const [skuId, orders] of ordersBySku) {
-      for (const part of chunks([...orders])) {
-        statements.push({
-          sql: `SELECT order_id, COUNT(*) AS n FROM card_keys WHERE sku_id = ? AND order_id IN (${part.map(() => '?').join(', ')}) GROUP BY order_id${locking}`,
-          params: [skuId, ...part],
-          rows: true,
-        });
-        counts++;
-      }
+    // One key set per order, by the unique key of `card_key_sets` (no locking read): an earlier call
+    // that assigned keys to one of these orders, committed or still committing (its caller timed out),
+    // makes this insert find the key taken (it waits for that transaction, as a second journal writer
+    // does). The count covers orders given keys before that table existed.
+    const orderIds = [...expected.keys()];
+    const parts = chunks(orderIds);
+    for (const part of parts) {
+      statements.push({
+        sql: this.db.dialect.insertIgnore('card_key_sets', ['order_id', 'sku_id', 'assigned_at'], part.length),
+        params: part.flatMap((orderId) => [orderId, skuOf.get(orderId)!, at]),
+      });
+    }
+    for (const part of parts) {
+      statements.push({ sql: `SELECT order_id, COUNT(*) AS n FROM card_keys WHERE order_id IN (${part.map(() => '?').join(', ')}) GROUP BY order_id`, params: part, rows: true });
     }
     statements.push(...journalInserts(this.db, journal));
     await this.db.checkedBatch(
@@ -137,11 +134,15 @@ export class SqlCardKeyStore implements CardKeyStore {
             throw new CardKeyConflictError(`card keys of ${u.skuId}: ${u.keys - res.affectedRows} of ${u.keys} keys are already assigned or not keys of the SKU; nothing was assigned`);
           }
         });
-        for (let i = 0; i < counts; i++) {
-          const held = results[updates.length + i] as { order_id: string; n: Num }[];
+        parts.forEach((part, i) => {
+          const inserted = (results[updates.length + i] as RunResult).affectedRows;
+          if (inserted !== part.length) throw new CardKeyConflictError(`card keys: ${part.length - inserted} of ${part.length} orders already have a key set; nothing was assigned`);
+        });
+        parts.forEach((_, i) => {
+          const held = results[updates.length + parts.length + i] as { order_id: string; n: Num }[];
           const extra = held.find((h) => Number(h.n) !== expected.get(h.order_id));
           if (extra) throw new CardKeyConflictError(`card keys: order ${extra.order_id} already has other keys; nothing was assigned`);
-        }
+        });
       },
       'journal_conflict',
     );

@@ -289,6 +289,27 @@ export const CardKey = new EntitySchema<CardKeyEntity>({
 });
 
 /**
+ * One row per order that received card keys, written in the assignment's transaction: its primary
+ * key makes a second key set for the order fail on the unique key (as the journal's (stream, seq)
+ * does for a second writer), also against an earlier assignment still committing, with no locking read.
+ */
+export interface CardKeySetEntity {
+  order_id: string;
+  sku_id: string;
+  assigned_at: number;
+}
+
+export const CardKeySet = new EntitySchema<CardKeySetEntity>({
+  name: 'CardKeySetEntity',
+  tableName: 'card_key_sets',
+  properties: {
+    order_id: { type: 'string', length: 64, primary: true },
+    sku_id: { type: 'string', length: 64 },
+    assigned_at: { type: 'bigint' },
+  },
+});
+
+/**
  * Events for the outside world, written by the projector in the read model's transaction (outbox-store.ts).
  * `id` grows in commit order; `event_id` (`<stream>:<seq>`) dedupes a re-projected event.
  */
@@ -351,6 +372,7 @@ export const StoreIdentity = new EntitySchema<StoreIdentityEntity>({
 });
 
 export const entities = [
+  CardKeySet,
   StoreIdentity,
   Journal,
   Snapshot,

@@ -416,7 +416,7 @@ describe.each(backends.map((b) => b.name))('card key assignment races on %s', (n
   });
 });
 
-describe('card keys on MySQL while an earlier assignment is still committing', () => {
+describe('card keys on MySQL while an earlier assignment is still committing (no locking read)', () => {
   let stores: SqlStores;
   let url: string;
   beforeAll(async () => {
@@ -427,13 +427,15 @@ describe('card keys on MySQL while an earlier assignment is still committing', (
     await stores?.close();
   });
 
-  it('waits for it, sees its keys and refuses a second key set for the order (a plain read would not see them)', async () => {
+  it('waits for it on the order\'s key-set row and refuses a second key set for the order (a plain read would not see its keys)', async () => {
     const ids = await upload(stores, 'late-game', 3);
     // An earlier call (its caller timed out) assigned a key to the order; its COMMIT is late.
     const earlier = await mysql.createConnection(url);
     try {
       await earlier.query('START TRANSACTION');
+      // What an assignment writes: the key, and the order's key-set row.
       await earlier.query('UPDATE card_keys SET order_id = ?, assigned_at = ? WHERE id = ?', ['late-order', 1, ids[0]]);
+      await earlier.query('INSERT INTO card_key_sets (order_id, sku_id, assigned_at) VALUES (?, ?, ?)', ['late-order', 'late-game', 1]);
       const second = stores.cardKeys.assign([{ skuId: 'late-game', orderId: 'late-order', keyIds: [ids[1]!] }], 2).then(
         () => 'assigned',
         (error: unknown) => error,
