@@ -33,6 +33,9 @@ async function foldJournal(journal: JournalStore, stream: string): Promise<{ sta
   return { state, records, seq };
 }
 
+/** The outcome of `p`, never a rejection. */
+const settle = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+
 describe('inventory actor on a real node (SQLite) with a fault-injecting journal', () => {
   let e: TestEngine | undefined;
   let faults: JournalFaults | undefined;
@@ -41,6 +44,16 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     e = undefined;
     faults = undefined;
   });
+
+  /** A node (SQLite) with SKU `skuId` stocked 10 on 2026-12-02, the journal appends of that SKU/date faulty (held or failed at will). */
+  async function faultyStream(skuId: string) {
+    const started = (e = await startEngine({ kind: 'sqlite' }));
+    await started.client.sku(skuId, '2026-12-02', 10);
+    const stream = `${skuId}/2026-12-02`;
+    const f = (faults = injectJournalFaults(started.node.stores.journal));
+    f.only = (s) => s === stream;
+    return { node: started.node, client: started.client, f, stream };
+  }
 
   it('an $expire told from outside (the reconciler) replaces the armed expiry timer instead of starting another chain of them', async () => {
     e = await startEngine({ kind: 'sqlite' });
@@ -149,14 +162,8 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
   });
 
   it('a stock change answers the counts its own write made durable, not reservations decided after it', async () => {
-    e = await startEngine({ kind: 'sqlite' });
-    const { node, client: c } = e;
-    const stream = 'sx/2026-12-02';
-    await c.sku('sx', '2026-12-02', 10);
-    const f = (faults = injectJournalFaults(node.stores.journal));
-    f.only = (s) => s === stream;
+    const { node, client: c, f, stream } = await faultyStream('sx');
     f.hold = true;
-    const settle = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
     // A reservation's write in flight; the stock change waits for the next write.
     const a = settle(node.orders.placeOrder({ userId: 'sx-a', skuId: 'sx', date: '2026-12-02', qty: 1 }));
     await waitFor(() => f.held.length === 1, 5_000, 'the reservation held');
@@ -187,7 +194,6 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     const realRead = journal.readAfter.bind(journal);
     const f = (faults = injectJournalFaults(journal));
     f.only = (s) => s === stream;
-    const settle = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
     const getOrder = (orderId: string) => node.inventory.ask<{ status: string } | undefined>(stream, { type: 'get_order', orderId });
 
     // 1. The write lands after all, right after the next incarnation read the journal.
@@ -247,12 +253,7 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
   });
 
   it('a write refused for its seq (a definite failure: nothing committed) needs no fence', async () => {
-    e = await startEngine({ kind: 'sqlite' });
-    const { node, client: c } = e;
-    const stream = 'nf/2026-12-02';
-    await c.sku('nf', '2026-12-02', 10);
-    const f = (faults = injectJournalFaults(node.stores.journal));
-    f.only = (s) => s === stream;
+    const { node, client: c, f, stream } = await faultyStream('nf');
     f.hold = true;
     const placed = node.orders.placeOrder({ userId: 'u-refused', skuId: 'nf', date: '2026-12-02', qty: 1 }).then(() => 'ok', () => 'failed');
     await waitFor(() => f.held.length === 1, 5_000, 'the write held');
@@ -299,12 +300,7 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
   });
 
   it('a SKU/date woken after a failed write that recovers with no live reservation is done with, not woken for ever after', async () => {
-    e = await startEngine({ kind: 'sqlite' });
-    const { node, client: c } = e;
-    const stream = 'wk/2026-12-02';
-    await c.sku('wk', '2026-12-02', 10);
-    const f = (faults = injectJournalFaults(node.stores.journal));
-    f.only = (s) => s === stream;
+    const { node, client: c, f, stream } = await faultyStream('wk');
     f.hold = true;
     const set = node.orders.setStock('wk', '2026-12-02', 12).then(() => 'ok', () => 'failed');
     await waitFor(() => f.held.length === 1, 5_000, 'the stock change held');
@@ -313,7 +309,7 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect(await set).toBe('failed');
     // Discarded with a write in flight: woken; it recovers with nothing live, so nothing more is due.
     await waitFor(() => node.wakes.pending === 0, 5_000, 'the woken SKU/date done with');
-    expect(await inspect(e, 'wk')).toMatchObject({ total: 10, reserved: 0 });
+    expect(await inspect(e!, 'wk')).toMatchObject({ total: 10, reserved: 0 });
   });
 
   it('a failed journal write fails every command waiting on it as 503 unavailable, writes nothing, and the actor recovers from durable state', async () => {

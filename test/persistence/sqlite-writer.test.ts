@@ -16,7 +16,7 @@ import { StampedeNode } from '../../app/node.ts';
 import { JournalConflictError, StoreUnavailableError } from '../../persistence/errors.ts';
 import type { JournalRecord } from '../../persistence/ports.ts';
 import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
-import { SqliteWriter } from '../../persistence/sql/sqlite-writer.ts';
+import { SqliteWriter, type SqliteWriterOptions } from '../../persistence/sql/sqlite-writer.ts';
 import { testEnv } from '../support/engine.ts';
 import { capturingLogger } from '../support/logs.ts';
 import { until } from '../support/poll.ts';
@@ -30,12 +30,12 @@ const record = (stream: string, seq: number, lastSeq = seq): JournalRecord => ({
 });
 
 /** A started writer on a new WAL database file holding one table `t (x)`. */
-async function writerOnNewTable(file: string): Promise<{ file: string; writer: SqliteWriter }> {
+async function writerOnNewTable(file: string, options: Partial<SqliteWriterOptions> = {}): Promise<{ file: string; writer: SqliteWriter }> {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE t (x)');
   db.close();
-  const writer = new SqliteWriter(file, { busy_timeout_ms: 1_000, autocheckpoint_pages: 1_000, deadline_ms: 5_000, onFailure: () => {} });
+  const writer = new SqliteWriter(file, { busy_timeout_ms: 1_000, autocheckpoint_pages: 1_000, deadline_ms: 5_000, onFailure: () => {}, ...options });
   await writer.start();
   return { file, writer };
 }
@@ -186,13 +186,7 @@ describe('SQLite writes on a worker thread', () => {
   });
 
   it('does not make a write that waited its turn past its deadline (its caller is told it failed), and bounds the queue', async () => {
-    const file = join(dir, 'late.sqlite');
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE t (x)');
-    db.close();
-    const writer = new SqliteWriter(file, { busy_timeout_ms: 1_000, autocheckpoint_pages: 1_000, deadline_ms: 400, queue_max: 3, onFailure: () => {} });
-    await writer.start();
+    const { file, writer } = await writerOnNewTable(join(dir, 'late.sqlite'), { deadline_ms: 400, queue_max: 3 });
     try {
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
