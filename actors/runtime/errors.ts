@@ -1,11 +1,19 @@
 // Why: the four ways an ask can end without a reply, as classes, so callers (the HTTP edge, the inventory
 // actor) branch on `instanceof` instead of parsing messages; each keeps its `cause`.
 
-/** The key's mailbox already holds `mailboxMax` messages: refused at once, nothing was queued. */
+/**
+ * The key's mailbox already holds `mailboxMax` messages: refused at once, nothing was queued.
+ * Made without a stack trace: it is how an overloaded node sheds load, thousands a second, and
+ * capturing the stack made each refusal cost more than the reservation it refused (a collapse under
+ * overload: docs/performance.md, "Session 16"). Where it was thrown says nothing an operator needs.
+ */
 export class OverloadedError extends Error {
   override name = 'OverloadedError';
   constructor(message = 'actor mailbox full', options?: { cause?: unknown }) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message, options);
+    Error.stackTraceLimit = limit;
   }
 }
 
