@@ -55,7 +55,7 @@ export class NoShowSweeper {
       const at = Date.parse(`${o.date}T00:00:00Z`) + DAY_MS;
       // Bought once its date was over (the contract does not forbid selling it): never a no-show.
       if (o.createdAt >= at) continue;
-      if (await this.deps.orders.recordNoShow(o, sku, at)) report.noShows++;
+      if (await this.deps.orders.recordNoShow(o, at)) report.noShows++;
     }
     return report;
   }

@@ -90,6 +90,12 @@ export interface OrderActorDeps {
    */
   assignKeys(skuId: string, orderId: string, qty: number, fresh: boolean, record?: (keyIds: number[]) => JournalRecord | undefined): Promise<AssignedKeys | 'awaiting'>;
   sku(skuId: string): { delivery: Delivery; merchantId: string } | undefined;
+  /**
+   * Records the order's no-show with its buyer's limit actor (idempotent per order). Called while
+   * this actor marks the order, so that a redeem waits behind it: a no-show the buyer counts is
+   * always the order's.
+   */
+  recordNoShow(order: OrderState, at: number): Promise<void>;
   /** The SKU/date stream of the order (its read-model rows are filed under it). */
   inventoryStreamOf(order: { skuId: string; date: string }): string;
   observer: OrderObserver;
@@ -239,6 +245,9 @@ export class OrderActor implements Behavior<OrderMessage> {
       case 'mark_no_show': {
         const d = decideOrder(state, msg.type === 'redeem' ? { type: 'redeem' } : { type: 'mark_no_show', at: msg.at }, this.deps.now());
         if (d.reply.outcome === 'invalid_state') return { outcome: 'invalid_state', order: state, message: d.reply.message };
+        // The buyer counts the no-show first (a failure leaves the order unmarked, for the next
+        // sweep); a redeem arriving meanwhile waits in this mailbox and finds the order a no-show.
+        if (msg.type === 'mark_no_show' && d.events.length > 0) await this.deps.recordNoShow(state, msg.at);
         await this.persist(d.events);
         return { outcome: 'ok', order: this.state!, changed: d.events.length > 0 };
       }

@@ -573,17 +573,19 @@ export class OrderService {
   }
 
   /**
-   * Records a no-show: with the buyer's limit actor first (idempotent), then on the order. Returns
-   * whether the order was newly marked (false: redeemed meanwhile, or marked already).
+   * Records a no-show: the order's actor marks it, having had its buyer's limit actor record it
+   * (recordBuyerNoShow) in the same turn. Returns whether the order was newly marked (false:
+   * redeemed before, or marked already).
    */
-  async recordNoShow(o: OrderRow, sku: Sku, at: number): Promise<boolean> {
-    const facts = buyerOrderFacts(o.orderId, o.skuId, o.date, sku, o.qty, o.createdAt);
-    // Redeemed orders must not count: ask the order first whether it can still be a no-show.
-    const current = await this.orderActors.ask<OrderActorReply>(o.orderId, { type: 'get' });
-    if (current.outcome !== 'ok' || current.order.visit !== undefined || current.order.status !== 'delivered') return false;
-    await this.limits.ask<BuyerReply>(o.userId, { type: 'no_show', order: facts, at });
+  async recordNoShow(o: OrderRow, at: number): Promise<boolean> {
     const marked = await this.orderActors.ask<OrderActorReply>(o.orderId, { type: 'mark_no_show', at });
     return marked.outcome === 'ok' && marked.changed === true;
+  }
+
+  /** The buyer's side of a no-show (idempotent per order): the order's actor calls it while it marks the order. */
+  async recordBuyerNoShow(order: OrderState, at: number): Promise<void> {
+    const facts = buyerOrderFacts(order.orderId, order.skuId, order.date, this.catalog.sku(order.skuId), order.qty, order.createdAt);
+    await this.limits.ask<BuyerReply>(order.userId, { type: 'no_show', order: facts, at });
   }
 
   /** The buyer's live limit state (ops). */

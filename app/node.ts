@@ -277,6 +277,7 @@ export class StampedeNode {
       release: (id, userId) => this.orders.release(id, userId),
       assignKeys: (skuId, id, qty, fresh, record) => this.orders.assignKeys(skuId, id, qty, fresh, record),
       sku: (skuId) => this.catalog.sku(skuId),
+      recordNoShow: (order, at) => this.orders.recordBuyerNoShow(order, at),
       inventoryStreamOf: (o) => inventoryStream(o.skuId, o.date),
       observer: {
         delivered: (ms) => m.paidToDeliveredMs.observe(ms),

@@ -1,7 +1,8 @@
 // Proves no-shows on the embedded default and on MariaDB + Redis with an injected clock: a delivered
 // ticket order redeemed (POST /v1/orders/{id}/redeem, admin) never becomes a no-show, one whose date
 // passes unredeemed does (once, however often the sweep runs), and the contract's no-show rule then
-// refuses the buyer with 403 naming it — a real node over HTTP, time moved by the test.
+// refuses the buyer with 403 naming it; a redeem racing the sweep of its order waits for it and is
+// refused, so the buyer's no-shows and the order's history agree — a real node over HTTP, time moved by the test.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../engine/index.ts';
 import { startEngine, type TestEngine, engineBackends } from '../support/engine.ts';
@@ -104,5 +105,46 @@ describe.each(backends)('no-shows on %s', (_name, backend) => {
     }
     const buyer = (await c.admin('GET', '/ops/buyers/late-visitor')).body;
     expect(buyer.noShows.map((n: { orderId: string }) => n.orderId)).toEqual([ticket]);
+  });
+
+  it('keeps a redeem that races the sweep and the buyer\'s no-show in agreement: the redeem waits for the no-show and is refused', async () => {
+    const c = e.client;
+    await c.sku('show', '2026-12-08', 100, { delivery: 'ticket', priceCents: 0 });
+    const order = await delivered('racer', '2026-12-08');
+    clock.set(Date.parse('2026-12-09T08:00:00Z'));
+    c.forgetTokens();
+    await e.node.projector.drained();
+    // The buyer's limit actor answers the sweep's no-show only when told: the redeem comes meanwhile.
+    const limits = (e.node.orders as unknown as { limits: { ask: (key: string, msg: { type: string }) => Promise<unknown> } }).limits;
+    const ask = limits.ask;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let held = false;
+    limits.ask = async function (this: unknown, key, msg) {
+      if (msg.type === 'no_show' && key === 'racer') {
+        held = true;
+        await gate;
+      }
+      return ask.call(this, key, msg);
+    };
+    try {
+      const sweep = c.admin('POST', '/ops/no-shows');
+      await until('the no-show asked', async () => held, (h) => h, 5_000);
+      const redeem = c.admin('POST', `/v1/orders/${order}/redeem`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      open();
+      const [swept, redeemed] = await Promise.all([sweep, redeem]);
+      expect(swept.body.noShows).toBe(1);
+      // The date had passed and the sweep was recording it: the order is a no-show, the redeem is refused.
+      expect([redeemed.status, redeemed.body.error]).toEqual([409, 'invalid_state']);
+    } finally {
+      limits.ask = ask;
+    }
+    await e.node.projector.drained();
+    const buyer = (await c.admin('GET', '/ops/buyers/racer')).body;
+    expect(buyer.noShows.map((n: { orderId: string }) => n.orderId)).toEqual([order]);
+    const history = (await c.admin('GET', `/ops/orders/${order}`)).body.history.map((h: { cause: string }) => h.cause);
+    expect(history).toContain('no_show');
+    expect(history).not.toContain('redeemed');
   });
 });
