@@ -32,6 +32,7 @@ export type TransactionDurability = 'flushed' | 'rebuildable';
 interface SqliteConnection {
   prepare(sql: string): SqliteStatement;
   readonly inTransaction: boolean;
+  readonly open: boolean;
 }
 
 /**
@@ -213,6 +214,9 @@ export class SqlDatabase {
       if (trx instanceof WriterTransaction) {
         return this.call(operation, async () => blobsAsBuffers(await this.writer!.inTransaction<T[]>(trx, 'all', sql, sqliteParams(params))));
       }
+      const free = trx === undefined ? this.freeSqlite() : undefined;
+      // No deadline timer: a synchronous call returns before any timer could fire.
+      if (free) return this.mapped(operation, async () => this.sqliteStatement(free, sql).all(...sqliteParams(params)) as T[]);
       return this.call(operation, async () => this.onSqlite(trx, sql, (statement) => statement.all(...sqliteParams(params)) as T[]));
     }
     if (trx instanceof MysqlTransaction) return this.call(operation, () => inMysqlTransaction<T[]>(trx, sql, params));
@@ -470,8 +474,10 @@ export class SqlDatabase {
   private async sqliteTransaction<T>(work: (trx: SqlTransaction) => Promise<T>, durability: TransactionDurability): Promise<T> {
     const client = this.sqliteClient();
     const db = await client.acquireConnection();
+    this.sqliteDb = db;
     const trx = new SqliteTransaction(db);
     let result: T;
+    this.sqliteTransactionsOpen++;
     try {
       this.sqliteStatement(db, 'BEGIN IMMEDIATE').run();
       result = await work(trx as unknown as SqlTransaction);
@@ -481,6 +487,7 @@ export class SqlDatabase {
       throw error;
     } finally {
       trx.closed = true;
+      this.sqliteTransactionsOpen--;
       await client.releaseConnection(db);
     }
     // The connection is free for the next transaction while this one's WAL frames reach the disk.
@@ -526,6 +533,22 @@ export class SqlDatabase {
 
   /** Prepared statements per SQLite connection object (a replaced connection starts afresh). */
   private sqliteStatements = new WeakMap<object, Map<string, SqliteStatement>>();
+  /** The pool's one SQLite connection, as last handed out (see freeSqlite). */
+  private sqliteDb: SqliteConnection | undefined;
+  /** Transactions of this process holding the SQLite connection across awaits (sqliteTransaction). */
+  private sqliteTransactionsOpen = 0;
+
+  /**
+   * The SQLite connection when no transaction holds it: a statement outside a transaction runs on it
+   * at once. better-sqlite3 is synchronous, so nothing interleaves with the statement; the pool's
+   * acquire and release (tarn's pending operation, its promises and timers) cost more than a point
+   * read, and ~10% of the replay's allocations (docs/performance.md, "Session 16"). A statement while
+   * a transaction is open waits for the connection (onSqlite): it must not run inside that transaction.
+   */
+  private freeSqlite(): SqliteConnection | undefined {
+    const db = this.sqliteDb;
+    return db !== undefined && this.sqliteTransactionsOpen === 0 && db.open ? db : undefined;
+  }
 
   private async runSqlite(operation: string, sql: string, params: readonly unknown[]): Promise<RunResult> {
     const writer = this.runningWriter();
@@ -543,8 +566,11 @@ export class SqlDatabase {
       if (!(trx instanceof SqliteTransaction) || trx.closed) throw new Error('a SQLite statement was given a transaction that is not open');
       return use(this.sqliteStatement(trx.db, sql));
     }
+    const free = this.freeSqlite();
+    if (free) return use(this.sqliteStatement(free, sql));
     const client = this.sqliteClient();
     const db = await client.acquireConnection();
+    this.sqliteDb = db;
     try {
       return use(this.sqliteStatement(db, sql));
     } finally {

@@ -2,7 +2,8 @@
 // the writes go to the worker and the engine's connection reads them back at once; a transaction is
 // all or nothing and no other write lands inside it, whatever the interleaving; a batch that fails
 // leaves nothing; the journal's writes go before queued read-model writes; when the worker dies, what waited on it fails as "unavailable", the failure is
-// reported once, and the next writes are made on the engine's connection; a writer that cannot open
+// reported once, and the next writes are made on the engine's connection, where a read issued while a
+// transaction is open runs after it (never inside it); a writer that cannot open
 // its file refuses to start; stopping lets the queued writes finish; a write that waited its turn
 // past its deadline is not made and the queue is bounded; and a node shows the writer in
 // /metrics and logs its failure.
@@ -16,6 +17,7 @@ import { StampedeNode } from '../../app/node.ts';
 import { JournalConflictError, StoreUnavailableError } from '../../persistence/errors.ts';
 import type { JournalRecord } from '../../persistence/ports.ts';
 import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
+import type { SqlDatabase } from '../../persistence/sql/database.ts';
 import { SqliteWriter, type SqliteWriterOptions } from '../../persistence/sql/sqlite-writer.ts';
 import { testEnv } from '../support/engine.ts';
 import { capturingLogger } from '../support/logs.ts';
@@ -137,6 +139,31 @@ describe('SQLite writes on a worker thread', () => {
     expect(writer.statements).toBe(statements);
     expect((await stores.journal.readAfter('w:queued', 0)).length).toBe(1);
     expect((await stores.journal.readAfter('w:after', 0)).map((r) => r.lastSeq)).toEqual([2]);
+  });
+
+  it('on the engine\'s connection (the worker dead), runs a read issued while a transaction is open after it: never inside it', async () => {
+    expect(stores.sqliteWriter!.running).toBe(false);
+    const db = (stores.journal as unknown as { db: SqlDatabase }).db;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let wrote!: () => void;
+    const written = new Promise<void>((resolve) => (wrote = resolve));
+    const failing = db.transaction('test.hold', async (trx) => {
+      await db.run('test.insert', INSERT_JOURNAL, ['w:open', 1, 1, 1, Buffer.from('[1]')], trx);
+      wrote();
+      await gate;
+      throw new Error('rolled back');
+    });
+    await written;
+    // Issued while the transaction is open: it must not see (or later miss) the uncommitted row.
+    const read = stores.journal.readAfter('w:open', 0);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    release();
+    await expect(failing).rejects.toThrow('rolled back');
+    expect(await read).toEqual([]);
+    // With no transaction open, reads and writes go on at once.
+    await stores.journal.append([record('w:open', 1)]);
+    expect((await stores.journal.readAfter('w:open', 0)).map((r) => r.seq)).toEqual([1]);
   });
 
   it('reads back everything written by both connections after a reopen, with a new writer', async () => {
