@@ -329,8 +329,8 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
   const figures = computeFigures(outcome.record);
   out.write(terminalReport(figures, { color: (out as NodeJS.WriteStream).isTTY === true }));
   if (outcome.log.compared > 0) {
-    const { compared, mismatches } = outcome.log;
-    out.write(`\nOutcomes as recorded: ${compared - mismatches.length} of ${compared} lines answered as in the recording\n`);
+    const { compared, mismatched, mismatches } = outcome.log;
+    out.write(`\nOutcomes as recorded: ${compared - mismatched} of ${compared} lines answered as in the recording\n`);
     for (const m of mismatches.slice(0, 10)) {
       out.write(`  line ${m.line}: recorded ${m.recorded.status} ${m.recorded.error ?? ''}, replayed ${m.replayed.status} ${m.replayed.error ?? ''}\n`);
     }

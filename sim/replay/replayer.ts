@@ -65,15 +65,17 @@ export interface ReplayLog {
   orders: Map<number, OrderFact>;
   /** Lines not sent: they referred to an order line that got no order. */
   skipped: number;
-  /** Lines with a recorded outcome, and those whose replayed answer differed. */
+  /** Lines with a recorded outcome, and how many of them were answered otherwise when replayed. */
   compared: number;
+  mismatched: number;
+  /** The first MISMATCHES_KEPT_MAX of those lines. */
   mismatches: { line: number; recorded: RecordedOutcome; replayed: RecordedOutcome }[];
   /** Run time (ms) when the first line was due and when the last answer came. */
   started_ms: number;
   finished_ms: number;
 }
 
-const MISMATCHES_KEPT_MAX = 1_000;
+export const MISMATCHES_KEPT_MAX = 1_000;
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -112,6 +114,7 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
     orders: new Map(),
     skipped: 0,
     compared: 0,
+    mismatched: 0,
     mismatches: [],
     started_ms: 0,
     finished_ms: 0,
@@ -194,6 +197,7 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
       log.compared++;
       const replayed: RecordedOutcome = { status: answer.status, ...(error ? { error } : {}) };
       if (replayed.status !== line.outcome.status || replayed.error !== line.outcome.error) {
+        log.mismatched++;
         if (log.mismatches.length < MISMATCHES_KEPT_MAX) log.mismatches.push({ line: n, recorded: line.outcome, replayed });
       }
     }

@@ -86,12 +86,19 @@ export function deliveredOnce(facts: RunFacts, view: EngineView): CheckResult {
 /**
  * Every correctly signed, well-formed callback is answered 200 (however repeated or late); one
  * with a wrong signature 401. A succeeded callback on a reserved order pays it; on a cancelled or
- * expired one it asks for a refund and takes no stock.
+ * expired one it asks for a refund and takes no stock. A signed callback the engine shed with the
+ * contract's 503 (`overloaded`, `unavailable`) is counted, not failed: the provider retries it
+ * (the replay does not), and whether it applied is unknown to its sender.
  */
 export function paymentsHonoured(facts: RunFacts, view: EngineView): CheckResult {
   const v = new Violations();
   let refunds = 0;
+  let shed = 0;
   for (const p of facts.payments) {
+    if (p.signed && p.answer_status === 503 && (p.answer_error === 'overloaded' || p.answer_error === 'unavailable')) {
+      shed++;
+      continue;
+    }
     const expected = p.signed ? 200 : 401;
     if (p.answer_status !== expected) v.add(`line ${p.line}: a ${p.signed ? 'signed' : 'badly signed'} callback for ${p.orderId} was answered ${p.answer_status}, not ${expected}`);
     if (p.order_status === 'refund_required') refunds++;
@@ -101,7 +108,7 @@ export function paymentsHonoured(facts: RunFacts, view: EngineView): CheckResult
       v.add(`line ${p.line}: a succeeded callback for ${p.orderId} was answered, yet the order is ${o.status} (not paid, not refund_required)`);
     }
   }
-  return v.result('payment callbacks honoured', `${facts.payments.length} callbacks (duplicates, failures and late ones included), ${refunds} answered refund_required`);
+  return v.result('payment callbacks honoured', `${facts.payments.length} callbacks (duplicates, failures and late ones included), ${refunds} answered refund_required${shed > 0 ? `, ${shed} shed with 503 (overloaded/unavailable)` : ''}`);
 }
 
 /**

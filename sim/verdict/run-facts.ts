@@ -36,6 +36,8 @@ export interface PaymentAnswer {
   /** The callback's amount is the order's (a wrong amount changes nothing). */
   amount_ok: boolean;
   answer_status: number;
+  /** The answer's error code, if it was an error. */
+  answer_error: string | undefined;
   /** The order's status in the answer. */
   order_status: string | undefined;
 }
@@ -208,6 +210,7 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
         signed: line.badSignature !== true,
         amount_ok: p.amountCents === undefined || p.amountCents === log.orders.get(p.orderRef)?.amountCents,
         answer_status: answer.status,
+        answer_error: (answer.body as { error?: unknown } | undefined)?.error === undefined ? undefined : String((answer.body as { error?: unknown }).error),
         order_status: (answer.body as { status?: string } | undefined)?.status,
       });
     }

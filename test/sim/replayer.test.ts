@@ -2,11 +2,12 @@
 // lines are sent at their time scaled by --speed, a line that refers to an order waits for that
 // order's answer and carries its id (and for the previous line on that order), a reference to an
 // order line that got no order is skipped and counted, admin lines act as barriers both ways, payments are signed over their exact bytes and
-// repeat the recorded paymentId, and the in-flight bound holds.
+// repeat the recorded paymentId, the in-flight bound holds, and every line answered otherwise than
+// recorded is counted (not only the ones kept for the report).
 import { describe, expect, it } from 'vitest';
 import { createAuth } from '../../http/auth.ts';
 import { Credentials, mintHs256 } from '../../sim/replay/credentials.ts';
-import { replay } from '../../sim/replay/replayer.ts';
+import { MISMATCHES_KEPT_MAX, replay } from '../../sim/replay/replayer.ts';
 import type { SimAnswer, SimRequest, Transport } from '../../sim/replay/transport.ts';
 import type { RecordedLine } from '../../sim/recording/format.ts';
 
@@ -133,6 +134,14 @@ describe('the replayer', () => {
     const log = await replay(lines, fake, new Credentials(secrets), { speed: 'max', concurrency_max: 7 });
     expect(fake.inFlightMax).toBe(7);
     expect(log.results).toHaveLength(60);
+  });
+
+  it('counts every line answered otherwise than recorded, beyond the ones it keeps', async () => {
+    // 1,500 of 2,000 recorded 201 are answered 409 now: 500 as recorded, though only 1,000 mismatches are kept.
+    const lines = Array.from({ length: 2_000 }, (_, i): RecordedLine => ({ ...order(0, `u${i}`), outcome: { status: 201 } }));
+    const fake = new FakeEngine((_r, n) => (n < 1_500 ? { status: 409, body: { error: 'sold_out' } } : { status: 201, body: { orderId: `o${n}` } }), 0);
+    const log = await replay(lines, fake, new Credentials(secrets), { speed: 'max', concurrency_max: 64 });
+    expect([log.compared, log.mismatched, log.mismatches.length]).toEqual([2_000, 1_500, MISMATCHES_KEPT_MAX]);
   });
 
   it('mints buyer tokens the engine accepts', async () => {

@@ -66,7 +66,7 @@ function scenario(): Scenario {
 }
 
 function verdictOf(s: Scenario, margin_ms = 5) {
-  const log: ReplayLog = { lines: s.lines, results: s.results, answers: s.answers, orders: s.orders, skipped: 0, compared: 0, mismatches: [], started_ms: 0, finished_ms: 60 };
+  const log: ReplayLog = { lines: s.lines, results: s.results, answers: s.answers, orders: s.orders, skipped: 0, compared: 0, mismatched: 0, mismatches: [], started_ms: 0, finished_ms: 60 };
   const view: EngineView = {
     read_at_ms: T0 + 100,
     inventory: new Map([['s1/2027-01-01', s.inventory]]),
@@ -126,7 +126,7 @@ describe('the verdict', () => {
     s.inventory = { total: 3, reserved: 2, sold: 1, available: 0 };
     expect(failed(s)).toContain('stock accounted for');
     const late = scenario();
-    const log: ReplayLog = { lines: late.lines, results: late.results, answers: late.answers, orders: late.orders, skipped: 0, compared: 0, mismatches: [], started_ms: 0, finished_ms: 60 };
+    const log: ReplayLog = { lines: late.lines, results: late.results, answers: late.answers, orders: late.orders, skipped: 0, compared: 0, mismatched: 0, mismatches: [], started_ms: 0, finished_ms: 60 };
     const view: EngineView = { read_at_ms: 0, inventory: new Map([['s1/2027-01-01', late.inventory]]), orders: new Map(late.listed.map((o) => [o.orderId, o])), rules: [], skus: new Map([['s1', { skuId: 's1', delivery: 'ticket', merchantId: 'm1', attributes: {} }]]), unreadable: [] };
     const v = judge(runFacts(log, T0), view, { clock_margin_ms: 5, expiredBy_ms: T0 + 1_000_000 });
     expect(v.checks.find((c) => c.name === 'stock accounted for')!.violations[0]).toMatch(/o2 .* still reserved/);
@@ -290,7 +290,7 @@ describe('the verdict', () => {
         [2, { line: 2, orderId: 'o1', status: 200, body: { orderId: 'o1', status: 'paid' }, sent_ms: 20, answered_ms: 21 }],
       ]);
       const orders = new Map([[1, { line: 1, orderId: 'o1', user: 'u1', skuId: 'k1', date: 'open', qty: 2, amountCents: 200, expiresAt_ms: T0 + 900_000, sent_ms: 10, answered_ms: 11 }]]);
-      const log: ReplayLog = { lines, results, answers, orders, skipped: 0, compared: 0, mismatches: [], started_ms: 0, finished_ms: 30 };
+      const log: ReplayLog = { lines, results, answers, orders, skipped: 0, compared: 0, mismatched: 0, mismatches: [], started_ms: 0, finished_ms: 30 };
       const view: EngineView = {
         read_at_ms: T0 + 100,
         inventory: new Map([['k1/open', { total: 3, reserved: 0, sold: 2, available: 1 }]]),
@@ -338,7 +338,7 @@ describe('the verdict', () => {
     expect(keys.violations[0]).toContain('answered 2 different orders: o5, o6');
   });
 
-  it('fails a signed callback not answered 200, and a 5xx that is not the contract\'s 503', () => {
+  it('fails a signed callback not answered 200 (but for the contract\'s 503), and a 5xx that is not the contract\'s 503', () => {
     const s = scenario();
     s.answers.set(3, { ...s.answers.get(3)!, status: 404, body: { error: 'not_found' } });
     expect(failed(s)).toContain('payment callbacks honoured');
@@ -348,6 +348,19 @@ describe('the verdict', () => {
     const shed = scenario();
     shed.results.push({ line: 5, route: 'r', sent_ms: 55, answered_ms: 56, status: 503, error: 'overloaded' });
     expect(failed(shed)).not.toContain("no 5xx but the contract's 503s");
+    // A signed callback shed with the contract's 503 is the provider's to retry, not a dishonoured one;
+    // any other 5xx on it still fails.
+    const shedPayment = scenario();
+    shedPayment.answers.set(3, { ...shedPayment.answers.get(3)!, status: 503, body: { error: 'overloaded', message: 'busy' } });
+    shedPayment.listed[0] = { ...shedPayment.listed[0]!, status: 'reserved', paymentId: null, deliveries: 0 };
+    delete shedPayment.listed[0].delivery;
+    shedPayment.inventory = { total: 3, reserved: 2, sold: 0, available: 1 };
+    const honoured = verdictOf(shedPayment).checks.find((c) => c.name === 'payment callbacks honoured')!;
+    expect([honoured.passed, honoured.violations]).toEqual([true, []]);
+    expect(honoured.detail).toContain('1 shed with 503');
+    const broken = scenario();
+    broken.answers.set(3, { ...broken.answers.get(3)!, status: 503, body: { error: 'internal' } });
+    expect(failed(broken)).toContain('payment callbacks honoured');
   });
 });
 
