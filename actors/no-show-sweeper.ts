@@ -7,7 +7,7 @@
 // starting from the first could never get past them). Runs with reconciliation and on demand
 // (POST /ops/no-shows).
 
-import { DAY_MS } from '../engine/index.ts';
+import { visitDeadline } from '../engine/index.ts';
 import type { ProjectionStore } from '../persistence/ports.ts';
 import type { Catalog } from './catalog.ts';
 import type { OrderService } from './order-service.ts';
@@ -52,7 +52,7 @@ export class NoShowSweeper {
       report.checked++;
       const sku = this.deps.catalog.sku(o.skuId);
       if (!sku || sku.delivery !== 'ticket') continue;
-      const at = Date.parse(`${o.date}T00:00:00Z`) + DAY_MS;
+      const at = visitDeadline(o.date);
       // Bought once its date was over (the contract does not forbid selling it): never a no-show.
       if (o.createdAt >= at) continue;
       if (await this.deps.orders.recordNoShow(o, at)) report.noShows++;

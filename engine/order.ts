@@ -6,6 +6,14 @@ export type OrderStatus = 'reserved' | 'paid' | 'delivered' | 'cancelled' | 'exp
 
 export const COUNTED_STATUSES: ReadonlySet<OrderStatus> = new Set(['reserved', 'paid', 'delivered']);
 
+/**
+ * The end of an order's date (its next midnight, UTC): a delivered ticket order not redeemed by then
+ * is a no-show (API.md), so it can no longer be redeemed. NaN for a date that is not a day (`open`).
+ */
+export function visitDeadline(date: string): number {
+  return Date.parse(`${date}T00:00:00Z`) + 86_400_000;
+}
+
 export interface OrderTransition {
   status: OrderStatus;
   at: number;
@@ -122,8 +130,11 @@ export function decideOrder(state: OrderState, command: OrderCommand, now: numbe
       if (state.status !== 'delivered' || state.delivery?.kind !== 'ticket') {
         return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: 'only a delivered ticket order can be redeemed' } };
       }
-      if (state.visit?.kind === 'no_show') {
-        return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: 'the order\'s date has passed: it was a no-show' } };
+      // Its date over unredeemed, it counts as a no-show (API.md), whether or not the sweep has marked
+      // it yet: a redeem then would be accepted or refused by when the sweep ran, and could come
+      // after the buyer's limit actor recorded the no-show.
+      if (state.visit?.kind === 'no_show' || now >= visitDeadline(state.date)) {
+        return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: `the order's date ${state.date} has passed: it can no longer be redeemed` } };
       }
       return ok([{ type: 'order.redeemed', at: now }], state.status);
     }

@@ -1,6 +1,7 @@
 // Proves no-shows on the embedded default and on MariaDB + Redis with an injected clock: a delivered
 // ticket order redeemed (POST /v1/orders/{id}/redeem, admin) never becomes a no-show, one whose date
-// passes unredeemed does (once, however often the sweep runs), and the contract's no-show rule then
+// passes unredeemed does (once, however often the sweep runs) and can no longer be redeemed from the
+// end of its date on, swept or not, and the contract's no-show rule then
 // refuses the buyer with 403 naming it; a redeem racing the sweep of its order waits for it and is
 // refused, so the buyer's no-shows and the order's history agree — a real node over HTTP, time moved by the test.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,6 +106,22 @@ describe.each(backends)('no-shows on %s', (_name, backend) => {
     }
     const buyer = (await c.admin('GET', '/ops/buyers/late-visitor')).body;
     expect(buyer.noShows.map((n: { orderId: string }) => n.orderId)).toEqual([ticket]);
+  });
+
+  it('refuses a redeem once the order\'s date has passed, before any sweep, and the sweep then counts the no-show', async () => {
+    const c = e.client;
+    await c.sku('show', '2026-12-07', 100, { delivery: 'ticket', priceCents: 0 });
+    const order = await delivered('late-scan', '2026-12-07');
+    // From the first millisecond after its date (UTC), as the sweep reckons it.
+    clock.set(Date.parse('2026-12-08T00:00:00Z'));
+    c.forgetTokens();
+    const late = await c.admin('POST', `/v1/orders/${order}/redeem`);
+    expect([late.status, late.body.error]).toEqual([409, 'invalid_state']);
+    expect(late.body.message).toContain('2026-12-07 has passed');
+    await e.node.projector.drained();
+    expect((await c.admin('POST', '/ops/no-shows')).body.noShows).toBe(1);
+    const buyer = (await c.admin('GET', '/ops/buyers/late-scan')).body;
+    expect(buyer.noShows.map((n: { orderId: string }) => n.orderId)).toEqual([order]);
   });
 
   it('keeps a redeem that races the sweep and the buyer\'s no-show in agreement: the redeem waits for the no-show and is refused', async () => {
