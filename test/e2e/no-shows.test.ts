@@ -33,6 +33,15 @@ describe.each(backends)('no-shows on %s', (_name, backend) => {
     return o.body.orderId;
   }
 
+  /** A ticket of `date` delivered to `user`, then the clock moved to `after` (past that date). */
+  async function deliveredThenPast(user: string, date: string, after: string): Promise<string> {
+    await e.client.sku('show', date, 100, { delivery: 'ticket', priceCents: 0 });
+    const order = await delivered(user, date);
+    clock.set(Date.parse(after));
+    e.client.forgetTokens();
+    return order;
+  }
+
   it('counts an unredeemed past date as a no-show, never a redeemed one, once however often it sweeps, and the rule then refuses', async () => {
     const c = e.client;
     const visited = await delivered('visitor', '2026-12-02');
@@ -110,11 +119,8 @@ describe.each(backends)('no-shows on %s', (_name, backend) => {
 
   it('refuses a redeem once the order\'s date has passed, before any sweep, and the sweep then counts the no-show', async () => {
     const c = e.client;
-    await c.sku('show', '2026-12-07', 100, { delivery: 'ticket', priceCents: 0 });
-    const order = await delivered('late-scan', '2026-12-07');
     // From the first millisecond after its date (UTC), as the sweep reckons it.
-    clock.set(Date.parse('2026-12-08T00:00:00Z'));
-    c.forgetTokens();
+    const order = await deliveredThenPast('late-scan', '2026-12-07', '2026-12-08T00:00:00Z');
     const late = await c.admin('POST', `/v1/orders/${order}/redeem`);
     expect([late.status, late.body.error]).toEqual([409, 'invalid_state']);
     expect(late.body.message).toContain('2026-12-07 has passed');
@@ -126,10 +132,7 @@ describe.each(backends)('no-shows on %s', (_name, backend) => {
 
   it('keeps a redeem that races the sweep and the buyer\'s no-show in agreement: the redeem waits for the no-show and is refused', async () => {
     const c = e.client;
-    await c.sku('show', '2026-12-08', 100, { delivery: 'ticket', priceCents: 0 });
-    const order = await delivered('racer', '2026-12-08');
-    clock.set(Date.parse('2026-12-09T08:00:00Z'));
-    c.forgetTokens();
+    const order = await deliveredThenPast('racer', '2026-12-08', '2026-12-09T08:00:00Z');
     await e.node.projector.drained();
     // The buyer's limit actor answers the sweep's no-show only when told: the redeem comes meanwhile.
     const limits = (e.node.orders as unknown as { limits: { ask: (key: string, msg: { type: string }) => Promise<unknown> } }).limits;
