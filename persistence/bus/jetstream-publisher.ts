@@ -24,6 +24,13 @@ interface Call {
 
 export class JetStreamPublishError extends Error {
   override name = 'JetStreamPublishError';
+  constructor(
+    message: string,
+    /** NATS's status code when the server answered with a status instead of an ack (503: nothing took the subject, no such stream). */
+    readonly status?: number,
+  ) {
+    super(message);
+  }
 }
 
 export class JetStreamPublisher {
@@ -101,7 +108,7 @@ export class JetStreamPublisher {
   private failureOf(msg: Msg): Error | undefined {
     const h = msg.headers;
     // A status message instead of an ack: 503 when nothing takes the subject (no such stream).
-    if (h?.hasError) return new JetStreamPublishError(`NATS ${h.code}${h.description ? ` ${h.description}` : ''}`);
+    if (h?.hasError) return new JetStreamPublishError(`NATS ${h.code}${h.description ? ` ${h.description}` : ''}`, h.code);
     let ack: { stream?: unknown; seq?: unknown; error?: { code?: number; err_code?: number; description?: string } };
     try {
       ack = JSON.parse(this.decoder.decode(msg.data)) as typeof ack;

@@ -96,6 +96,17 @@ function unavailable(what: string, cause: unknown): StoreUnavailableError {
   return new StoreUnavailableError(`${what}: ${reason}`, { cause });
 }
 
+/**
+ * NATS's "no responders" (503): nothing took the request. Since nats-server 2.10.26 a pull from a
+ * consumer or stream that does not exist is answered so (nats.js's fetch rejects with code "503"),
+ * and so is a publish to subjects no stream takes: the stream or consumer is gone (a wiped server,
+ * an operator's delete) and must be made again.
+ */
+function isNoResponders(error: unknown): boolean {
+  const e = error as { code?: unknown; status?: unknown } | undefined;
+  return e?.code === '503' || e?.status === 503 || (e instanceof Error && isNoResponders((e as { cause?: unknown }).cause));
+}
+
 /** JetStream's "stream not found" (10059) or "consumer not found" (10014). */
 function isNotFound(error: unknown): boolean {
   const e = error as { api_error?: { err_code?: number }; message?: string } | undefined;
@@ -169,8 +180,22 @@ export class NatsBus implements EventBus, Publisher {
     try {
       await this.publisher.publish(events, stream, timeout);
     } catch (error) {
+      // No stream takes the subjects any more: make it again (once at a time), so the caller's next
+      // try lands; the events wait in the outbox meanwhile.
+      if (isNoResponders(error)) this.restoreStream();
       throw unavailable(`JetStream publish to ${stream}`, error);
     }
+  }
+
+  private restoring: Promise<void> | undefined;
+
+  /** Creates the stream again if it is gone; one attempt at a time, its failure reported, never thrown. */
+  private restoreStream(): void {
+    this.restoring ??= within(ensureStream(this.jsm, this.options), this.options.connectTimeout_ms, `JetStream stream ${this.options.stream}`)
+      .catch((error: unknown) => this.options.onError(unavailable(`JetStream stream ${this.options.stream}`, error)))
+      .finally(() => {
+        this.restoring = undefined;
+      });
   }
 
   async consume(options: ConsumeOptions): Promise<Subscription> {
@@ -351,7 +376,8 @@ class NatsSubscription implements Subscription {
       } catch (error) {
         if (this.stopped) break;
         failures += 1;
-        if (isNotFound(error)) consumer = undefined;
+        // Its consumer (or stream) is gone: made again on the next turn (ensureConsumer).
+        if (isNotFound(error) || isNoResponders(error)) consumer = undefined;
         this.bus.options.onError(unavailable(`NATS consumer ${this.options.durable}`, error));
         await this.wakeup.sleep(backoff_ms(failures, o.reconnectWait_ms, nats_retry_max_ms));
       }

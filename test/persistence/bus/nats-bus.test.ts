@@ -1,8 +1,9 @@
 // Proves what only the NATS bus can get wrong — the stream's settings, the contract's Nats-Msg-Id
-// header, refusing a bad event before sending any, bounded StoreUnavailableError failures during an
+// header, refusing a bad event before sending any, making a deleted stream or consumer again (a publish
+// or a pull answered "no responders"), bounded StoreUnavailableError failures during an
 // outage, and a running consumer that carries on by itself after the server comes back — against the
 // shared JetStream and against a nats-server of our own that we kill and start again.
-import { connect, nanos, type NatsConnection } from 'nats';
+import { connect, nanos, NatsError, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../../persistence/errors.ts';
 import { openNatsBus } from '../../../persistence/bus/nats-bus.ts';
@@ -53,6 +54,43 @@ describe('NATS bus on the shared JetStream', () => {
     expect(stored.header.get('Nats-Msg-Id')).toBe('hdr-1');
     expect(stored.subject).toBe(`${prefix}.m1.order.paid`);
     expect(new TextDecoder().decode(stored.data)).toBe(body);
+    await bus.close();
+  });
+
+  it('makes the stream again when a publish finds it gone (a wiped server), with no consumer to notice', async () => {
+    const errors: unknown[] = [];
+    const bus = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`], onError: (e) => errors.push(e) });
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.delete(stream);
+    const subject = `${prefix}.m1.order.paid`;
+    // Nothing takes the subject now: NATS answers "no responders", the publish fails as unavailable.
+    await expect(bus.publish([{ id: 'gone-1', subject, data: '{}' }])).rejects.toBeInstanceOf(StoreUnavailableError);
+    // The caller (the relay) tries again: the stream is back and takes it.
+    await waitFor('a publish after the stream was made again', () => bus.publish([{ id: 'gone-1', subject, data: '{}' }]).then(() => true, () => false), 5_000);
+    const info = await jsm.streams.info(stream);
+    expect(info.config.subjects).toEqual([`${prefix}.>`]);
+    expect(info.state.messages).toBe(1);
+    expect(errors).toEqual([]);
+    await bus.close();
+  });
+
+  it('makes its consumer again when a pull is answered "no responders" (nats-server 2.10.26 on, for a deleted consumer)', async () => {
+    const bus = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`], reconnectWait_ms: 50 });
+    const ensure = bus.ensureConsumer.bind(bus);
+    let calls = 0;
+    // The first consumer handed out is one whose every pull the server answers 503, as a current
+    // server does for a consumer that was deleted.
+    bus.ensureConsumer = async (durable, filter) => {
+      calls++;
+      if (calls === 1) return { fetch: async () => Promise.reject(new NatsError('no responders', '503')) } as unknown as Awaited<ReturnType<typeof ensure>>;
+      return ensure(durable, filter);
+    };
+    const r = recorder();
+    const sub = await bus.consume({ durable: `gone_${suffix}`, filter: `${prefix}.>`, handler: r.handler });
+    await bus.publish([{ id: 'after-503', subject: `${prefix}.m2.order.paid`, data: '{}' }]);
+    await waitFor('the event through the consumer made again', () => r.acked.includes('after-503'), 10_000);
+    expect(calls).toBeGreaterThanOrEqual(2);
+    await sub.stop();
     await bus.close();
   });
 
