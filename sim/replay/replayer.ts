@@ -70,6 +70,8 @@ export interface ReplayLog {
   mismatched: number;
   /** The first MISMATCHES_KEPT_MAX of those lines. */
   mismatches: { line: number; recorded: RecordedOutcome; replayed: RecordedOutcome }[];
+  /** When the replay started, on the caller's clock (ReplayOptions.now_ms): its other times count from there. */
+  origin_ms: number;
   /** Run time (ms) when the first line was due and when the last answer came. */
   started_ms: number;
   finished_ms: number;
@@ -116,6 +118,7 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
     compared: 0,
     mismatched: 0,
     mismatches: [],
+    origin_ms: origin,
     started_ms: 0,
     finished_ms: 0,
   };

@@ -49,13 +49,15 @@ const SETTLE_POLL_MS = 500;
 export async function runSimulation(o: SimulationOptions): Promise<SimulationOutcome> {
   const credentials = new Credentials(o.engine.secrets);
   const reader = new EngineReader(o.engine.transport, o.engine.secrets);
+  // The SKU/dates the traffic touches, known before it runs (for the stock chart).
+  const stock = stockOfLines(o.lines);
+  // The run's clock starts here, after the work above (it grows with the traffic): the replay's
+  // times are read against it (runFacts), and a clock started earlier put every request that much
+  // too early for the verdict's checks of when orders were made.
   const started_at = new Date();
   const started_wall_ms = Date.now();
   const origin = performance.now();
   const clock_ms = () => performance.now() - origin;
-
-  // The SKU/dates the traffic touches, known before it runs (for the stock chart).
-  const stock = stockOfLines(o.lines);
   const sampler = new StockSampler(reader, stock, { interval_ms: STOCK_SAMPLE_INTERVAL_MS, series_max: STOCK_SERIES_MAX, clock_ms });
   sampler.start();
   let log: ReplayLog;
@@ -70,7 +72,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationOut
   } finally {
     series = await sampler.stop();
   }
-  const facts = runFacts(log, started_wall_ms);
+  // The replay's times count from its own start (log.origin_ms on this run's clock).
+  const facts = runFacts(log, started_wall_ms + log.origin_ms);
 
   // Settle: expiries first (when asked), then deliveries, re-reading until both are done or time is up.
   const deadline = Date.now() + o.settle_timeout_ms;
@@ -100,7 +103,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationOut
   }
   o.onSettling?.('waiting for deliveries');
   let view = await reader.read(facts.stock, facts.stockExisting);
-  while (!settled(facts, view, expiredBy_ms) && Date.now() + SETTLE_POLL_MS < deadline) {
+  // An engine that stopped answering is judged as it is (unreadable): waiting would change nothing.
+  while (reader.unanswered === undefined && !settled(facts, view, expiredBy_ms) && Date.now() + SETTLE_POLL_MS < deadline) {
     await sleep(SETTLE_POLL_MS);
     view = await reader.read(facts.stock, facts.stockExisting);
   }

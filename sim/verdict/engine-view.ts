@@ -80,8 +80,30 @@ export class EngineReader {
     private readonly secrets: SimSecrets,
   ) {}
 
-  get(path: string): Promise<SimAnswer> {
-    return this.transport.send({ method: 'GET', path, headers: { authorization: `Bearer ${this.secrets.adminToken}` } });
+  /** A request of the current read() got no answer (the engine died or stalled): the rest of it is not sent. */
+  private failure: string | undefined;
+  private reading = false;
+
+  /** Why the last read() took the engine for gone (a request got no answer), if it did. */
+  get unanswered(): string | undefined {
+    return this.failure;
+  }
+
+  /**
+   * A GET as admin. A request that got no answer (the engine died, stalled past the transport's
+   * timeout) is status 0, never a throw: the verdict then fails its "engine state readable" check and
+   * the run still prints its table and reports. Within one read() no request is sent after such a
+   * one (each would wait for its own timeout on a dead engine); the next read() tries again.
+   */
+  async get(path: string): Promise<SimAnswer> {
+    if (this.reading && this.failure !== undefined) return { status: 0, body: { error: 'no_answer', message: this.failure } };
+    try {
+      return await this.transport.send({ method: 'GET', path, headers: { authorization: `Bearer ${this.secrets.adminToken}` } });
+    } catch (error) {
+      const message = `the engine did not answer GET ${path}: ${error instanceof Error ? error.message : String(error)}`;
+      if (this.reading) this.failure = message;
+      return { status: 0, body: { error: 'no_answer', message } };
+    }
   }
 
   async inventory(skuId: string, date: string): Promise<InventoryFigures | undefined> {
@@ -122,16 +144,29 @@ export class EngineReader {
 
   /**
    * Reads the SKU/dates `stock`. Those in `existing` (default: all) the engine must have; any other
-   * may never have existed (the traffic named it, the engine refused it), and a 404 for it is no
-   * failure: it is listed in `absent`, and so is its SKU when no order of it is listed.
+   * may never have existed (the traffic named it, the engine refused it), and a 404 for it (or a 400:
+   * an id or date the engine refuses as malformed) is no failure: it is listed in `absent`, and so is its SKU when no order of it is listed.
    */
   async read(stock: readonly { skuId: string; date: string }[], existing?: ReadonlySet<string>): Promise<EngineView> {
+    this.failure = undefined;
+    this.reading = true;
+    try {
+      const view = await this.readAll(stock, existing);
+      if (this.failure !== undefined) view.unreadable.unshift(this.failure);
+      return view;
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private async readAll(stock: readonly { skuId: string; date: string }[], existing?: ReadonlySet<string>): Promise<EngineView> {
     const view: EngineView = { read_at_ms: Date.now(), inventory: new Map(), orders: new Map(), rules: [], skus: new Map(), unreadable: [], absent: [] };
     for (const { skuId, date } of stock) {
       const key = stockKey(skuId, date);
       const figures = await this.inventoryAnswer(skuId, date);
       if (typeof figures !== 'number') view.inventory.set(key, figures);
-      else if (figures === 404 && existing !== undefined && !existing.has(key)) {
+      // 400: the engine refuses the SKU id or date as malformed (it answered the traffic's orders 400 too).
+      else if ((figures === 404 || figures === 400) && existing !== undefined && !existing.has(key)) {
         view.absent!.push(key);
         continue;
       } else view.unreadable.push(`the inventory of ${key} could not be read (${figures})`);
@@ -153,7 +188,7 @@ export class EngineReader {
     const ordered = new Set([...view.orders.values()].map((o) => o.skuId));
     for (const skuId of new Set(stock.map((s) => s.skuId))) {
       const a = await this.get(`/v1/skus/${encodeURIComponent(skuId)}`);
-      if (a.status === 404 && existing !== undefined && !ordered.has(skuId)) continue;
+      if ((a.status === 404 || a.status === 400) && existing !== undefined && !ordered.has(skuId)) continue;
       if (a.status !== 200) {
         view.unreadable.push(`SKU ${skuId} could not be read (${a.status})`);
         continue;

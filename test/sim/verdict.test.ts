@@ -66,7 +66,7 @@ function scenario(): Scenario {
 }
 
 function verdictOf(s: Scenario, margin_ms = 5) {
-  const log: ReplayLog = { lines: s.lines, results: s.results, answers: s.answers, orders: s.orders, skipped: 0, compared: 0, mismatched: 0, mismatches: [], started_ms: 0, finished_ms: 60 };
+  const log: ReplayLog = { lines: s.lines, results: s.results, answers: s.answers, orders: s.orders, skipped: 0, compared: 0, mismatched: 0, mismatches: [], origin_ms: 0, started_ms: 0, finished_ms: 60 };
   const view: EngineView = {
     read_at_ms: T0 + 100,
     inventory: new Map([['s1/2027-01-01', s.inventory]]),
@@ -126,7 +126,7 @@ describe('the verdict', () => {
     s.inventory = { total: 3, reserved: 2, sold: 1, available: 0 };
     expect(failed(s)).toContain('stock accounted for');
     const late = scenario();
-    const log: ReplayLog = { lines: late.lines, results: late.results, answers: late.answers, orders: late.orders, skipped: 0, compared: 0, mismatched: 0, mismatches: [], started_ms: 0, finished_ms: 60 };
+    const log: ReplayLog = { lines: late.lines, results: late.results, answers: late.answers, orders: late.orders, skipped: 0, compared: 0, mismatched: 0, mismatches: [], origin_ms: 0, started_ms: 0, finished_ms: 60 };
     const view: EngineView = { read_at_ms: 0, inventory: new Map([['s1/2027-01-01', late.inventory]]), orders: new Map(late.listed.map((o) => [o.orderId, o])), rules: [], skus: new Map([['s1', { skuId: 's1', delivery: 'ticket', merchantId: 'm1', attributes: {} }]]), unreadable: [] };
     const v = judge(runFacts(log, T0), view, { clock_margin_ms: 5, expiredBy_ms: T0 + 1_000_000 });
     expect(v.checks.find((c) => c.name === 'stock accounted for')!.violations[0]).toMatch(/o2 .* still reserved/);
@@ -290,7 +290,7 @@ describe('the verdict', () => {
         [2, { line: 2, orderId: 'o1', status: 200, body: { orderId: 'o1', status: 'paid' }, sent_ms: 20, answered_ms: 21 }],
       ]);
       const orders = new Map([[1, { line: 1, orderId: 'o1', user: 'u1', skuId: 'k1', date: 'open', qty: 2, amountCents: 200, expiresAt_ms: T0 + 900_000, sent_ms: 10, answered_ms: 11 }]]);
-      const log: ReplayLog = { lines, results, answers, orders, skipped: 0, compared: 0, mismatched: 0, mismatches: [], started_ms: 0, finished_ms: 30 };
+      const log: ReplayLog = { lines, results, answers, orders, skipped: 0, compared: 0, mismatched: 0, mismatches: [], origin_ms: 0, started_ms: 0, finished_ms: 30 };
       const view: EngineView = {
         read_at_ms: T0 + 100,
         inventory: new Map([['k1/open', { total: 3, reserved: 0, sold: 2, available: 1 }]]),
