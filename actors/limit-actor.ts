@@ -314,7 +314,7 @@ export class LimitActor implements Behavior<LimitMessage> {
     // settled in hold order.
     const fates: HoldFate[] = [];
     for (let i = 0; i < held.length; i += RESOLVE_ASKS_IN_FLIGHT) {
-      fates.push(...(await Promise.all(held.slice(i, i + RESOLVE_ASKS_IN_FLIGHT).map((orderId) => this.deps.fateOf(orderId)))));
+      fates.push(...(await Promise.all(held.slice(i, i + RESOLVE_ASKS_IN_FLIGHT).map((orderId) => this.fateOrInFlight(orderId)))));
     }
     const events: BuyerEvent[] = [];
     const now = this.deps.now();
@@ -325,6 +325,16 @@ export class LimitActor implements Behavior<LimitMessage> {
       }
     });
     if (events.length > 0) await this.write(events);
+  }
+
+  /**
+   * The fate of a held order, or 'in_flight' when its SKU/date cannot say now (its recovery keeps
+   * failing, the database is away): the hold stays and counts — never fewer orders than the buyer
+   * has — and the next load asks again. Failing the load instead made one bad SKU/date refuse every
+   * order of every buyer holding an order there (503), on any SKU, and their ops view too.
+   */
+  private fateOrInFlight(orderId: string): Promise<HoldFate> {
+    return this.deps.fateOf(orderId).catch((): HoldFate => 'in_flight');
   }
 
   /** The events that settle a held order by what its SKU/date knows (none while it is reserved or in flight). */

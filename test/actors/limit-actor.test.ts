@@ -3,7 +3,8 @@
 // paid, ended, never reserved or are still reserved loads into exactly the counted orders and holds
 // those fates say, with at most RESOLVE_ASKS_IN_FLIGHT fates asked at once, the settlement journaled
 // (a second load asks nothing and gives the same state); and a hold of the buyer decided right after
-// the load sees only what still counts.
+// the load sees only what still counts; a hold whose SKU/date cannot be asked stays held (it counts)
+// and the buyer is served, the next load settling it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
 import { buyerStream, LimitActor, RESOLVE_ASKS_IN_FLIGHT, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
@@ -37,26 +38,25 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
   });
   afterAll(async () => stores?.dispose());
 
+  /** A limit actor's deps on this backend's journal, with the fates `fateOf` gives. */
+  function depsWith(fateOf: (orderId: string) => Promise<HoldFate>) {
+    const committer = new GroupCommitter(stores.journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, { committed: () => {}, failed: () => {} });
+    return { committer, deps: { journal: stores.journal, committer, now: () => T0 + 1_000, rules: () => rules, fateOf } };
+  }
+
   it('settles 40 loaded holds by their fates, a few at a time, journals it, and decides the next hold on what is left', async () => {
     const held: BuyerEvent[] = Array.from({ length: 40 }, (_, i) => ({ type: 'held', order: facts(i), at: T0 + i }));
     await stores.journal.append([{ stream: buyerStream('buyer'), seq: 1, lastSeq: 40, at: T0 + 40, events: held }]);
-    const committer = new GroupCommitter(stores.journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, { committed: () => {}, failed: () => {} });
     let inFlight = 0;
     let maxInFlight = 0;
     const asked: string[] = [];
-    const deps = {
-      journal: stores.journal,
-      committer,
-      now: () => T0 + 1_000,
-      rules: () => rules,
-      fateOf: async (orderId: string): Promise<HoldFate> => {
-        asked.push(orderId);
-        maxInFlight = Math.max(maxInFlight, ++inFlight);
-        await new Promise((r) => setTimeout(r, 1));
-        inFlight--;
-        return FATES[Number(orderId.slice(1)) % FATES.length]!;
-      },
-    };
+    const { committer, deps } = depsWith(async (orderId: string): Promise<HoldFate> => {
+      asked.push(orderId);
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      await new Promise((r) => setTimeout(r, 1));
+      inFlight--;
+      return FATES[Number(orderId.slice(1)) % FATES.length]!;
+    });
     const fateOf = (i: number) => FATES[i % FATES.length];
     const idsWhere = (fate: HoldFate) => held.map((_, i) => i).filter((i) => fateOf(i) === fate).map((i) => facts(i).orderId);
 
@@ -76,6 +76,28 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     // 20 units count (10 paid, 10 reserved) of 42: 22 more pass, 23 do not.
     expect(await send(again, { type: 'hold', order: { ...facts(100), qty: 22 } })).toEqual({ outcome: 'held', orderId: 'o100' });
     expect(await send(again, { type: 'hold', order: facts(101) })).toMatchObject({ outcome: 'limit_exceeded', ruleId: 'units-42' });
+    committer.close();
+  });
+  it('loads a buyer whose held order\'s SKU/date cannot be asked: that hold stays (it counts), the buyer is served, a later load settles it', async () => {
+    const stream = buyerStream('stuck-buyer');
+    await stores.journal.append([{ stream, seq: 1, lastSeq: 2, at: T0, events: [{ type: 'held', order: { ...facts(1), skuId: 'down' }, at: T0 }, { type: 'held', order: facts(2), at: T0 }] }]);
+    let down = true;
+    // o001's SKU/date keeps failing its recovery; o002's order was paid; the others are reserved.
+    const { committer, deps } = depsWith(async (orderId: string): Promise<HoldFate> => {
+      if (orderId === 'o001' && down) throw new Error('inventory down/2027-06-02 could not recover');
+      return orderId === 'o001' ? 'ended' : orderId === 'o002' ? 'paid' : 'reserved';
+    });
+    const actor = new LimitActor('stuck-buyer', deps);
+    const view = (await send(actor, { type: 'inspect' })) as BuyerInspection;
+    expect(view.holds.map((o) => o.orderId)).toEqual(['o001']);
+    expect(view.counted.map((o) => o.orderId)).toEqual(['o002']);
+    // 2 units count of 42: an order of another SKU/date is held.
+    expect(await send(actor, { type: 'hold', order: { ...facts(3), qty: 40 } })).toEqual({ outcome: 'held', orderId: 'o003' });
+    // Once the SKU/date answers, the next load settles the hold.
+    down = false;
+    const later = (await send(new LimitActor('stuck-buyer', deps), { type: 'inspect' })) as BuyerInspection;
+    expect(later.holds.map((o) => o.orderId)).toEqual(['o003']);
+    expect(later.counted.map((o) => o.orderId)).toEqual(['o002']);
     committer.close();
   });
 });
