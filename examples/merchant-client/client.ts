@@ -26,6 +26,26 @@ export interface StockLine {
   total: number;
 }
 
+/**
+ * `sku:date:total,sku:date:total` (the command line's STOCK). Read from the right: a SKU id may hold
+ * `:` (API.md's identifiers), a date (`YYYY-MM-DD` or `open`) and a total do not. Throws a RangeError
+ * naming the part it cannot read.
+ */
+export function parseStockLines(text: string | undefined): StockLine[] {
+  if (!text) return [];
+  return text.split(',').map((part) => {
+    const last = part.lastIndexOf(':');
+    const middle = last > 0 ? part.lastIndexOf(':', last - 1) : -1;
+    const skuId = middle > 0 ? part.slice(0, middle) : '';
+    const date = part.slice(middle + 1, last);
+    const total = Number(part.slice(last + 1));
+    if (!skuId || !date || last === part.length - 1 || !Number.isInteger(total) || total < 0) {
+      throw new RangeError(`cannot read ${JSON.stringify(part)}; expected sku:date:total`);
+    }
+    return { skuId, date, total };
+  });
+}
+
 /** The fields of an order event the client uses (API.md "NATS"; docs/orders-and-delivery.md). */
 export interface OrderEvent {
   eventId: string;
@@ -55,7 +75,7 @@ export interface MerchantClientOptions {
   pass?: string;
   /** Where replies arrive; the broker config allows `_INBOX_<merchantId>` (the default). */
   inboxPrefix?: string;
-  /** The durable consumer; the broker config allows `merchant-<merchantId>` (the default). */
+  /** The durable consumer; the broker config allows `merchant-<merchantId>` (the default; a `.` in the id written `%2E`). */
   durable?: string;
   /** The engine's event stream (default STAMPEDE_EVENTS). */
   stream?: string;
@@ -114,7 +134,8 @@ export async function runMerchantClient(options: MerchantClientOptions): Promise
   const log = o.log ?? ((entry: LogEntry) => console.log(JSON.stringify({ at: new Date().toISOString(), ...entry })));
   const manual = new Set(o.manualSkus ?? []);
   const payloadOf = o.deliveryPayload ?? ((e: OrderEvent) => ({ code: `${merchantId}-${e.orderId}`, note: 'Show this code at the counter.' }));
-  const durable = o.durable ?? `merchant-${merchantId}`;
+  // A durable's name cannot hold a dot: a dotted merchant id (`shop.eu`) is escaped as in its subjects.
+  const durable = o.durable ?? `merchant-${merchantSubjectToken(merchantId)}`;
 
   const nc: NatsConnection = await connect({
     servers: o.servers,

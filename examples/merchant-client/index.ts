@@ -3,7 +3,7 @@
 //   STOCK=tour-1:2027-06-01:50 npx tsx examples/merchant-client/index.ts
 // Ctrl-C stops it (the event in hand is finished and acked first).
 
-import { runMerchantClient, type StockLine } from './client.ts';
+import { parseStockLines, runMerchantClient, type StockLine } from './client.ts';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -14,18 +14,14 @@ function required(name: string): string {
   return value;
 }
 
-/** `sku:date:total,sku:date:total` */
-function parseStock(text: string | undefined): StockLine[] {
-  if (!text) return [];
-  return text.split(',').map((part) => {
-    const [skuId, date, total] = part.split(':');
-    const n = Number(total);
-    if (!skuId || !date || !Number.isInteger(n) || n < 0) {
-      console.error(`STOCK: cannot read ${JSON.stringify(part)}; expected sku:date:total`);
-      process.exit(2);
-    }
-    return { skuId, date, total: n };
-  });
+/** STOCK, or exit 2 saying what it cannot read. */
+function stockLines(text: string | undefined): StockLine[] {
+  try {
+    return parseStockLines(text);
+  } catch (error) {
+    console.error(`STOCK: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(2);
+  }
 }
 
 const merchantId = required('MERCHANT_ID');
@@ -35,7 +31,7 @@ const client = await runMerchantClient({
   user: process.env.NATS_USER ?? merchantId,
   ...(process.env.NATS_PASSWORD ? { pass: process.env.NATS_PASSWORD } : {}),
   manualSkus: (process.env.MANUAL_SKUS ?? '').split(',').filter(Boolean),
-  stock: parseStock(process.env.STOCK),
+  stock: stockLines(process.env.STOCK),
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void client.stop());

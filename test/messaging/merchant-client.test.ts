@@ -1,8 +1,8 @@
-// Proves the example merchant client works: within merchant m1's broker permissions (docker/nats/nats.conf on a nats-server of this file's own) it sets stock with stock.set, reads m1's events from its durable consumer (after a restart, only those it had not acked), logs every order once however often an eventId comes, and sends order.deliver for paid orders of its manual SKUs only; and end to end, with a real node publishing its own events to NATS, a buyer's paid manual order is delivered by the client and the buyer sees the payload.
+// Proves the example merchant client works (and reads its STOCK and names its durable right for any merchant id the contract allows): within merchant m1's broker permissions (docker/nats/nats.conf on a nats-server of this file's own) it sets stock with stock.set, reads m1's events from its durable consumer (after a restart, only those it had not acked), logs every order once however often an eventId comes, and sends order.deliver for paid orders of its manual SKUs only; and end to end, with a real node publishing its own events to NATS, a buyer's paid manual order is delivered by the client and the buyer sees the payload.
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orderIdFor } from '../../engine/index.ts';
-import { runMerchantClient, type LogEntry } from '../../examples/merchant-client/client.ts';
+import { parseStockLines, runMerchantClient, type LogEntry } from '../../examples/merchant-client/client.ts';
 import { messagingServicesOf, startMessaging, type Messaging } from '../../messaging/index.ts';
 import { nats_bus_defaults } from '../../persistence/bus/nats-bus.ts';
 import { startEngine, type TestEngine } from '../support/engine.ts';
@@ -156,3 +156,34 @@ describe('the example merchant client with a node that publishes its own events'
     }
   });
 });
+
+describe('the example merchant client\'s input', () => {
+  it('reads STOCK from the right, so a SKU id may hold ":"; refuses what it cannot read', () => {
+    expect(parseStockLines('tour:1:2027-06-01:5,key-K:open:0')).toEqual([
+      { skuId: 'tour:1', date: '2027-06-01', total: 5 },
+      { skuId: 'key-K', date: 'open', total: 0 },
+    ]);
+    expect(parseStockLines(undefined)).toEqual([]);
+    for (const bad of ['tour-1:2027-06-01', 'tour-1:2027-06-01:', ':2027-06-01:5', 'tour-1::5', 'tour-1:2027-06-01:-1', 'tour-1:2027-06-01:x']) {
+      expect(() => parseStockLines(bad), bad).toThrow(RangeError);
+    }
+  });
+
+  it('starts for a merchant id with a dot (shop.eu): its durable is named with the dot escaped', async () => {
+    // A broker of its own without users (the shared one's stream may already take stampede.evt.>).
+    const own = await startOwnNats();
+    const nc = await connect({ servers: own.url, timeout: 2_000 });
+    const stream = nats_bus_defaults.stream;
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: stream, subjects: [...nats_bus_defaults.subjects] });
+    try {
+      const client = await runMerchantClient({ servers: own.url, merchantId: 'shop.eu', log: () => {} });
+      expect((await jsm.consumers.info(stream, 'merchant-shop%2Eeu')).config.durable_name).toBe('merchant-shop%2Eeu');
+      await client.stop();
+    } finally {
+      await nc.close();
+      await own.stop();
+    }
+  });
+});
+
