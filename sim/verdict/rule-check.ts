@@ -4,7 +4,8 @@
 // engine/rules.ts so that a mistake there cannot hide here.
 //
 // Where the run cannot know the order of events it gives the engine the benefit of the doubt: two
-// orders of one buyer created in the same millisecond do not count against each other, an order
+// orders of one buyer created in the same millisecond do not count against each other unless both
+// still count (then the later was granted while the earlier was held), an order
 // counts as live until its last change when it is cancelled, expired or refunded, and orders made
 // before the last rule change of the run are not judged. `noShows` maxima count the no-shows the
 // listing shows (`visit`) that were recorded before an order was created, each in a rule's window by
@@ -76,7 +77,11 @@ export function rulesRespected(facts: RunFacts, view: EngineView): CheckResult {
         const group = orders.filter((x) => {
           if (x === candidate) return true;
           const created = Date.parse(x.createdAt);
-          if (created >= at || !liveAt(x, at)) return false;
+          if (created > at || !liveAt(x, at)) return false;
+          // Made in the same millisecond: counted when both still count (neither was ever released,
+          // so the later was granted while the earlier was held — the parallel requests' race);
+          // otherwise which came first is unknown (one released, the other made, in one millisecond).
+          if (created === at && !(COUNTED.has(x.status) && COUNTED.has(candidate.status))) return false;
           return inWindow(rule, created, at) && sameGroup(x);
         });
         const over: string[] = [];

@@ -244,6 +244,24 @@ describe('the verdict', () => {
     expect(failed(late)).toEqual([]);
   });
 
+  it('fails two orders of one buyer made in the same millisecond that both still count, and not one of them cancelled', () => {
+    // The typical race: parallel requests granted inside one millisecond. Both still count, so the
+    // later was granted while the earlier was held.
+    const s = scenario();
+    s.listed.push({ ...s.listed[1]!, orderId: 'o3', userId: 'u2', createdAt: s.listed[1]!.createdAt });
+    s.inventory = { total: 3, reserved: 2, sold: 1, available: 0 };
+    const rules = verdictOf(s).checks.find((c) => c.name === 'purchase rules respected')!;
+    expect(rules.passed).toBe(false);
+    expect(rules.violations[0]).toContain('2 units > 1');
+    // One of them cancelled: which came first is unknown (cancelled, then the other made, in one ms).
+    const ok = scenario();
+    ok.listed[1] = { ...ok.listed[1]!, status: 'cancelled', updatedAt: ok.listed[1]!.createdAt };
+    ok.listed.push({ ...ok.listed[1]!, orderId: 'o3', status: 'reserved', updatedAt: ok.listed[1]!.createdAt });
+    ok.inventory = { total: 3, reserved: 1, sold: 1, available: 1 };
+    answered(ok, ok.listed[2]!);
+    expect(failed(ok)).not.toContain('purchase rules respected');
+  });
+
   it('fails an order taken from a buyer past a no-show maximum, not one taken before the no-show', () => {
     const s = scenario();
     s.rules = [{ id: 'no-show', max: { noShows: 1 } }];
