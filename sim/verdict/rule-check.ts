@@ -5,11 +5,13 @@
 //
 // Where the run cannot know the order of events it gives the engine the benefit of the doubt: two
 // orders of one buyer created in the same millisecond do not count against each other unless both
-// still count (then the later was granted while the earlier was held), an order
-// counts as live until its last change when it is cancelled, expired or refunded, and orders made
-// before the last rule change of the run are not judged. `noShows` maxima count the no-shows the
-// listing shows (`visit`) that were recorded before an order was created, each in a rule's window by
-// its own order's creation time (API.md: a window holds orders by creation).
+// still count (then the later was granted while the earlier was held); an order counts as live until
+// its last change when it is cancelled, expired or refunded; orders made before the last rule change
+// of the run are not judged; and orders made before their SKU's attributes last changed are neither
+// judged nor counted in others' groups (the run cannot know the attributes they were held with).
+// `noShows` maxima count the no-shows the listing shows (`visit`) that were recorded before an order
+// was created, each in a rule's window by its own order's creation time (API.md: a window holds
+// orders by creation).
 import { DAY_MS, type Rule } from '../../engine/rules.ts';
 import type { CheckResult } from '../run/results.ts';
 import { releasedAt, type EngineView, type ListedOrder, type SkuFacts } from './engine-view.ts';
@@ -53,17 +55,24 @@ export function rulesRespected(facts: RunFacts, view: EngineView): CheckResult {
     if (list) list.push(o);
     else byBuyer.set(o.userId, [o]);
   }
+  // An order made before its SKU's attributes last changed was held with attributes the run cannot
+  // know (the SKU is read after the run): it is not judged, nor counted in another's groups.
+  const attributesKnown = (o: ListedOrder) => {
+    const changed = facts.skuChanged_ms.get(o.skuId);
+    return changed === undefined || Date.parse(o.createdAt) > facts.started_wall_ms + changed;
+  };
   let judged = 0;
   for (const [userId, orders] of byBuyer) {
     for (const candidate of orders) {
       const at = Date.parse(candidate.createdAt);
-      if (at <= from_ms) continue;
+      if (at <= from_ms || !attributesKnown(candidate)) continue;
       judged++;
       const sku = view.skus.get(candidate.skuId);
       for (const rule of rules) {
         if (!applies(rule, candidate, sku)) continue;
         const key = (rule.groupBy ?? []).map((d) => dimension(candidate, sku, d));
         const sameGroup = (x: ListedOrder) => {
+          if (!attributesKnown(x)) return false;
           const xs = view.skus.get(x.skuId);
           return applies(rule, x, xs) && (rule.groupBy ?? []).every((d, i) => dimension(x, xs, d) === key[i]);
         };

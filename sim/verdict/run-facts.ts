@@ -1,7 +1,8 @@
 // The facts of a run the verdict needs, taken from the answers the replayer got: which orders were
 // made, refused as sold out, cancelled and paid, and when stock or rules changed. Run times are
 // milliseconds since the run started; `wall(ms)` turns one into the engine's clock (same machine).
-import { CANCEL_ROUTE, CARD_KEYS_ROUTE, isRoute, routeOf, RULE_ROUTE, STOCK_ROUTE } from '../recording/api-routes.ts';
+import { canonicalJson } from '../../http/idempotency.ts';
+import { CANCEL_ROUTE, CARD_KEYS_ROUTE, isRoute, routeOf, RULE_ROUTE, SKU_ROUTE, STOCK_ROUTE } from '../recording/api-routes.ts';
 import { isOrderLine, paymentOf, type RecordedLine } from '../recording/format.ts';
 import type { OrderFact, ReplayLog } from '../replay/replayer.ts';
 import { stockKey } from './engine-view.ts';
@@ -76,6 +77,12 @@ export interface RunFacts {
   cardKeys: Map<string, number>;
   /** Answer time of the last rule change (PUT/DELETE /v1/limit-rules), if any. */
   lastRuleChange_ms: number | undefined;
+  /**
+   * Per SKU, when the last `PUT /v1/skus/{id}` of the run that changed its attributes was answered 2xx
+   * (run time): an order of it made before then was held with attributes the verdict cannot know (it
+   * reads the SKU after the run).
+   */
+  skuChanged_ms: Map<string, number>;
   /** The SKU/dates the run touched. */
   stock: { skuId: string; date: string }[];
   /** The order ids answered 201 to the requests of each (buyer, Idempotency-Key, body): one each, by the contract. */
@@ -126,6 +133,7 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     stockExisting: new Set(),
     cardKeys: new Map(),
     lastRuleChange_ms: undefined,
+    skuChanged_ms: new Map(),
     stock: stockOfLines(log.lines),
     keyedOrders: new Map(),
   };
@@ -145,6 +153,8 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     const first = firstSent.get(key);
     if (first === undefined || sent < first) firstSent.set(key, sent);
   });
+  /** Each SKU's attributes as its latest PUT answered 2xx set them (canonical JSON). */
+  const skuAttributes = new Map<string, string>();
   log.lines.forEach((line, n) => {
     const answer = log.answers.get(n);
     if (isOrderLine(line)) {
@@ -191,6 +201,17 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
       if (list) list.push(change);
       else facts.stockChanges.set(key, [change]);
       return;
+    }
+    if (line.method === 'PUT' && answer && answer.status >= 200 && answer.status < 300) {
+      const sku = routeOf(line.method, line.path);
+      if (sku?.template === SKU_ROUTE && typeof sku.params.skuId === 'string') {
+        const skuId = sku.params.skuId;
+        const attributes = canonicalJson((line.body as { attributes?: unknown } | undefined)?.attributes ?? {});
+        const before = skuAttributes.get(skuId);
+        skuAttributes.set(skuId, attributes);
+        if (before !== undefined && before !== attributes) facts.skuChanged_ms.set(skuId, Math.max(facts.skuChanged_ms.get(skuId) ?? 0, answer.answered_ms));
+        return;
+      }
     }
     if ((line.method === 'PUT' || line.method === 'DELETE') && isRoute(line.method, line.path, RULE_ROUTE)) {
       if (answer) facts.lastRuleChange_ms = Math.max(facts.lastRuleChange_ms ?? 0, answer.answered_ms);

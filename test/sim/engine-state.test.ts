@@ -1,7 +1,8 @@
 // Proves the verdict asks the engine only for what it must have, and waits only for what can happen,
 // on a correct engine in process: orders for a SKU that does not exist, for a SKU not yet visible, and
 // a sale whose card-key SKU got no keys (`--stock 0`), orders the engine refused as malformed pass
-// "engine state readable"; an engine that stops answering fails it without throwing; the verdict places
+// "engine state readable"; an engine that stops answering fails it without throwing; an order held
+// before its SKU's attributes changed is not judged by the new ones; the verdict places
 // each request at the wall time it was sent, however long the run took to prepare; a paid card-key
 // order waiting for keys the pool does not have is reported, not failed, and the run does not wait
 // the whole settle time for its delivery.
@@ -82,6 +83,23 @@ describe('what the verdict reads', () => {
     ];
     const { outcome } = await run(lines);
     expect(outcome.log.results.sort((a, b) => a.line - b.line).map((r) => `${r.status} ${r.error ?? ''}`.trim())).toEqual(['200', '200', '201', '400 invalid_request', '400 invalid_request']);
+    expect(failedChecks(outcome)).toEqual([]);
+  });
+
+  it('passes a buyer whose earlier order\'s SKU moved to another venue mid-run: it was held at its old venue', async () => {
+    const venue = (skuId: string, v: string): RecordedLine => ({ t: 0, method: 'PUT', path: `/v1/skus/${skuId}`, admin: true, body: { name: skuId, priceCents: 500, merchantId: 'm1', delivery: 'ticket', attributes: { venue: v } } });
+    const lines: RecordedLine[] = [
+      { t: 0, method: 'PUT', path: '/v1/limit-rules/venue-date', admin: true, body: { groupBy: ['venue', 'date'], max: { units: 1 } } },
+      venue('moved', 'A'),
+      { t: 0, method: 'PUT', path: `/v1/skus/moved/stock/${D}`, admin: true, body: { total: 3 } },
+      venue('stays', 'B'),
+      { t: 0, method: 'PUT', path: `/v1/skus/stays/stock/${D}`, admin: true, body: { total: 3 } },
+      { t: 1, method: 'POST', path: '/v1/orders', user: 'u1', body: { skuId: 'moved', date: D, qty: 1 } },
+      { ...venue('moved', 'B'), t: 2 },
+      { t: 3, method: 'POST', path: '/v1/orders', user: 'u1', body: { skuId: 'stays', date: D, qty: 1 } },
+    ];
+    const { outcome } = await run(lines);
+    expect(outcome.log.results.sort((a, b) => a.line - b.line).map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 201, 200, 201]);
     expect(failedChecks(outcome)).toEqual([]);
   });
 
