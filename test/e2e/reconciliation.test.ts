@@ -1,4 +1,4 @@
-// Proves reconciliation finds and safely repairs, on the embedded default and on MariaDB + Redis: with the node's delivery consumer stopped and no delivery started in process after a payment, a paid ticket order left undelivered past the grace period is reported `paid_not_delivered` / `repaired` by `POST /ops/reconcile` and is then delivered (and a second run finds nothing), a read-model row deleted behind the engine's back is reported `stock_mismatch` and left alone, `stampede ops reconcile` prints the same report and exits 0, and every finding is counted in `stampede_reconciliation_total{finding,action}` — against a real node on a real port.
+// Proves reconciliation finds and safely repairs, on the embedded default and on MariaDB + Redis: with the node's delivery consumer stopped and no delivery started in process after a payment, a paid ticket order left undelivered past the grace period is reported `paid_not_delivered` / `repaired` by `POST /ops/reconcile` and is then delivered (and a second run finds nothing), a read-model row deleted behind the engine's back is reported `stock_mismatch` and left alone, card keys assigned behind its back are reported `card_keys_mismatch` once the difference stays for a second run, `stampede ops reconcile` prints the same report and exits 0, and every finding is counted in `stampede_reconciliation_total{finding,action}` — against a real node on a real port.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,6 +131,28 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
     expect(about(await reconcile(), stream).map((f) => [f.kind, f.action])).toEqual([['stock_mismatch', 'reported']]);
   });
 
+  it('reports card keys assigned behind the engine\'s back once the difference stays for a second run, and repairs nothing', async () => {
+    const c = e.client;
+    await c.sku('rc-keys', 'open', 0, { delivery: 'card_key', priceCents: 300 });
+    expect((await c.admin('POST', '/v1/skus/rc-keys/card-keys', { keys: ['RCK-1', 'RCK-2', 'RCK-3'] })).status).toBe(200);
+    const o = await c.buyer('rc-k', 'POST', '/v1/orders', { skuId: 'rc-keys', date: 'open', qty: 1 });
+    expect(o.status).toBe(201);
+    expect((await c.pay({ orderId: o.body.orderId, paymentId: 'pay-rc-k', amountCents: 300, status: 'succeeded' })).body.status).toBe('paid');
+    // Its delivery was switched off here: a run delivers it (paid_not_delivered), with one key.
+    await until('the order delivered by a run', async () => (await reconcile(), (await c.buyer('rc-k', 'GET', `/v1/orders/${o.body.orderId}`)).body.status), (st) => st === 'delivered', 10_000);
+    await e.node.projector.drained();
+    expect(about(await reconcile(), 'rc-keys')).toEqual([]);
+    // Behind the engine's back: two keys given to an order that does not exist.
+    const db = (e.node.stores.projection as unknown as { db: SqlDatabase }).db;
+    expect((await db.run('test: assign keys', "UPDATE card_keys SET order_id = 'nobody' WHERE id IN (SELECT id FROM (SELECT id FROM card_keys WHERE sku_id = ? AND order_id IS NULL ORDER BY id LIMIT 2) AS k)", ['rc-keys'])).affectedRows).toBe(2);
+    // The first run sees it once (a sale in flight looks the same for a moment); the second reports it.
+    expect(about(await reconcile(), 'rc-keys')).toEqual([]);
+    expect(about(await reconcile(), 'rc-keys')).toEqual([
+      { kind: 'card_keys_mismatch', id: 'rc-keys', detail: '3 keys assigned; delivered orders hold 1 units and paid orders 0', action: 'reported' },
+    ]);
+    expect((await c.buyer('rc-k', 'GET', `/v1/orders/${o.body.orderId}`)).body.delivery.cardKeys).toHaveLength(1);
+  });
+
   it('reports no stock mismatch for a sale whose journal write is still in flight', async () => {
     const c = e.client;
     await c.sku('rc-fly', '2026-12-22', 10, { delivery: 'manual', priceCents: 700 });
@@ -231,8 +253,8 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
   it('counts every finding in stampede_reconciliation_total{finding,action}', async () => {
     const tally = new Map<string, number>();
     for (const f of reports.flatMap((r) => r.findings)) tally.set(`${f.kind} ${f.action}`, (tally.get(`${f.kind} ${f.action}`) ?? 0) + 1);
-    // One in the first test, two in the test of a failing delivery (where one was reported first).
-    expect(tally.get('paid_not_delivered repaired')).toBe(3);
+    // One in the first test, one in the card-key test, two in the test of a failing delivery (where one was reported first).
+    expect(tally.get('paid_not_delivered repaired')).toBe(4);
     expect(tally.get('paid_not_delivered reported')).toBeGreaterThanOrEqual(1);
     expect(tally.get('stock_mismatch reported')).toBeGreaterThanOrEqual(3);
     const text = (await e.client.admin('GET', '/metrics')).body as string;
