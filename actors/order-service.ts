@@ -535,7 +535,7 @@ export class OrderService {
       record ? { type: 'sell', orderId, paymentId, record } : { type: 'confirm_sold', orderId, paymentId },
     );
     if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${ref.stream} is overloaded`);
-    if (reply.outcome === 'sold' && reply.reservation.limited) this.limits.tellAlways(reply.reservation.userId, { type: 'confirm', orderId });
+    // A limited reservation's buyer hears of the sale from its SKU/date once durable (limitedSold).
     return reply.outcome === 'sold';
   }
 

@@ -259,6 +259,7 @@ export class StampedeNode {
         availability: (stream, available) => this.orders.noteAvailability(stream, available),
         // Expired or cancelled: the buyer's usage is freed at once (a lost tell is resolved when the limit actor loads).
         limitedReleased: (userId, orderId, reason) => this.limitActors.tellAlways(userId, { type: 'release', orderId, reason }),
+        limitedSold: (userId, orderId) => this.limitActors.tellAlways(userId, { type: 'confirm', orderId }),
         limitedInDoubt: (userId, orderId) => this.limitActors.tellAlways(userId, { type: 'resolve', orderId }),
       },
     };
