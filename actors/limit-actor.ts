@@ -104,6 +104,8 @@ interface BatchDecisions {
   rules: RuleSet;
   events: BuyerEvent[];
   replies: [Envelope<LimitMessage>, unknown][];
+  /** Messages answered with a failure (503) instead (see `unresolved`). */
+  failures: [Envelope<LimitMessage>, Error][];
   /** Only refused holds' releases were decided in this batch (they need no write of their own). */
   deferrable: boolean;
   /** The reply of an adoption waiting for its hold to be settled (decideResolution). */
@@ -123,6 +125,13 @@ export class LimitActor implements Behavior<LimitMessage> {
    * was never reserved: released then), before any command of the buyer is decided.
    */
   private unjournaled: BuyerEvent[] = [];
+  /**
+   * Holds whose order's fate could not be learnt (its SKU/date did not answer: its recovery failing,
+   * the database away, its mailbox full). They stay held — never fewer orders than the buyer has —
+   * and are asked again before each batch until they are settled; meanwhile a hold that the rules
+   * would refuse is answered 503 (retry), not 403: the refusal may be theirs.
+   */
+  private readonly unresolved = new Set<string>();
   /** Seq of the journal's last `restored` record (0: none); the events after it are what a load replays. */
   private compactedSeq = 0;
   private readonly stream: string;
@@ -138,6 +147,7 @@ export class LimitActor implements Behavior<LimitMessage> {
     try {
       if (!this.loaded) await this.load();
       const b = this.startBatch();
+      if (this.unresolved.size > 0) await this.retryUnresolved(b);
       // Decided one after the other against the state with the batch's earlier events applied (one
       // buyer, one sequence), synchronously, except where a hold must be settled by what its SKU/date
       // knows (a resolve, an adoption): there the next decision waits for that answer. (The deciding
@@ -154,6 +164,7 @@ export class LimitActor implements Behavior<LimitMessage> {
         this.unjournaled = [];
       }
       for (const [env, reply] of b.replies) ctx.reply(env, reply);
+      for (const [env, error] of b.failures) ctx.fail(env, error);
       if (this.seq - this.compactedSeq >= COMPACT_AFTER_EVENTS && this.unjournaled.length === 0) await this.compactAfterReplies();
     } catch (error) {
       // Nothing of this batch is known durable: fail it, and start again from the journal.
@@ -168,7 +179,7 @@ export class LimitActor implements Behavior<LimitMessage> {
   private startBatch(): BatchDecisions {
     const now = this.deps.now();
     const rules = this.deps.rules();
-    const b: BatchDecisions = { now, rules, events: [], replies: [], deferrable: true, adoptReply: undefined };
+    const b: BatchDecisions = { now, rules, events: [], replies: [], failures: [], deferrable: true, adoptReply: undefined };
     // Prune: what no rule in force can reach any more goes (engine/buyer.ts decidePrune; a month is
     // always kept), so a long-lived buyer's state and its BUYER_ORDERS_MAX stay about the rules'
     // windows, not about every order ever. Journaled with this batch, before its commands.
@@ -202,6 +213,10 @@ export class LimitActor implements Behavior<LimitMessage> {
       if (msg.type === 'adopt' && d.events.length > 0) {
         b.adoptReply = d.reply;
         return i;
+      }
+      if (d.reply.outcome === 'limit_exceeded' && this.unresolved.size > 0) {
+        b.failures.push([env, new UnavailableError(`limits of ${this.userId}: ${this.unresolved.size} held order(s) could not be checked with their SKU/date; retry shortly`)]);
+        continue;
       }
       b.replies.push([env, d.reply]);
     }
@@ -301,6 +316,7 @@ export class LimitActor implements Behavior<LimitMessage> {
     this.seq = seq;
     this.compactedSeq = compactedSeq;
     this.unjournaled = [];
+    this.unresolved.clear();
     this.loaded = true;
     await this.resolveHolds();
   }
@@ -312,14 +328,14 @@ export class LimitActor implements Behavior<LimitMessage> {
     if (held.length === 0) return;
     // Asked RESOLVE_ASKS_IN_FLIGHT at a time (a buyer may hold thousands: no mailbox is flooded), then
     // settled in hold order.
-    const fates: HoldFate[] = [];
+    const fates: (HoldFate | undefined)[] = [];
     for (let i = 0; i < held.length; i += RESOLVE_ASKS_IN_FLIGHT) {
-      fates.push(...(await Promise.all(held.slice(i, i + RESOLVE_ASKS_IN_FLIGHT).map((orderId) => this.fateOrInFlight(orderId)))));
+      fates.push(...(await Promise.all(held.slice(i, i + RESOLVE_ASKS_IN_FLIGHT).map((orderId) => this.fateNow(orderId)))));
     }
     const events: BuyerEvent[] = [];
     const now = this.deps.now();
     held.forEach((orderId, i) => {
-      for (const e of this.settle(orderId, fates[i]!, now)) {
+      for (const e of this.settle(orderId, fates[i], now)) {
         evolveBuyer(this.state, e);
         events.push(e);
       }
@@ -327,24 +343,48 @@ export class LimitActor implements Behavior<LimitMessage> {
     if (events.length > 0) await this.write(events);
   }
 
+  /** Asks again about the holds whose fate could not be learnt; what is settled goes in this batch. */
+  private async retryUnresolved(b: BatchDecisions): Promise<void> {
+    const ids = [...this.unresolved].slice(0, RESOLVE_ASKS_IN_FLIGHT);
+    const fates = await Promise.all(ids.map((orderId) => this.fateNow(orderId)));
+    ids.forEach((orderId, i) => {
+      const events = this.settle(orderId, fates[i], b.now);
+      if (events.length > 0) b.deferrable = false;
+      this.apply(b, events);
+    });
+  }
+
   /**
-   * The fate of a held order, or 'in_flight' when its SKU/date cannot say now (its recovery keeps
-   * failing, the database is away): the hold stays and counts — never fewer orders than the buyer
-   * has — and the next load asks again. Failing the load instead made one bad SKU/date refuse every
-   * order of every buyer holding an order there (503), on any SKU, and their ops view too.
+   * The fate of a held order, or undefined when its SKU/date cannot say now (its recovery keeps
+   * failing, the database is away, its mailbox is full): the hold is then `unresolved` — it stays
+   * and counts, and is asked again before each batch. Failing the batch instead made one bad
+   * SKU/date refuse every order of every buyer holding an order there (503), on any SKU, and their
+   * ops view too.
    */
-  private fateOrInFlight(orderId: string): Promise<HoldFate> {
-    return this.deps.fateOf(orderId).catch((): HoldFate => 'in_flight');
+  private async fateNow(orderId: string): Promise<HoldFate | undefined> {
+    try {
+      const fate = await this.deps.fateOf(orderId);
+      this.unresolved.delete(orderId);
+      return fate;
+    } catch {
+      if (this.state.orders.get(orderId)?.status === 'held') this.unresolved.add(orderId);
+      return undefined;
+    }
   }
 
   /** The events that settle a held order by what its SKU/date knows (none while it is reserved or in flight). */
   private async resolution(orderId: string, now: number): Promise<BuyerEvent[]> {
     const held = this.state.orders.get(orderId);
     if (!held || held.status !== 'held') return [];
-    return this.settle(orderId, await this.deps.fateOf(orderId), now);
+    return this.settle(orderId, await this.fateNow(orderId), now);
   }
 
-  private settle(orderId: string, fate: HoldFate, now: number): BuyerEvent[] {
+  private settle(orderId: string, fate: HoldFate | undefined, now: number): BuyerEvent[] {
+    // Settled meanwhile (a release or confirm in this batch): nothing left to resolve.
+    if (this.state.orders.get(orderId)?.status !== 'held') {
+      this.unresolved.delete(orderId);
+      return [];
+    }
     let command: BuyerCommand | undefined;
     if (fate === 'paid') command = { type: 'confirm', orderId };
     else if (fate === 'ended' || fate === 'unknown') command = { type: 'release', orderId, reason: fate === 'ended' ? 'expired' : 'not_reserved' };

@@ -3,8 +3,9 @@
 // paid, ended, never reserved or are still reserved loads into exactly the counted orders and holds
 // those fates say, with at most RESOLVE_ASKS_IN_FLIGHT fates asked at once, the settlement journaled
 // (a second load asks nothing and gives the same state); and a hold of the buyer decided right after
-// the load sees only what still counts; a hold whose SKU/date cannot be asked stays held (it counts)
-// and the buyer is served, the next load settling it.
+// the load sees only what still counts; a hold whose SKU/date cannot be asked stays held (it counts),
+// the buyer is served (a hold only it could make refused is answered 503, not 403) and it is settled
+// before the next decision once its SKU/date answers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
 import { buyerStream, LimitActor, RESOLVE_ASKS_IN_FLIGHT, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
@@ -78,7 +79,7 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     expect(await send(again, { type: 'hold', order: facts(101) })).toMatchObject({ outcome: 'limit_exceeded', ruleId: 'units-42' });
     committer.close();
   });
-  it('loads a buyer whose held order\'s SKU/date cannot be asked: that hold stays (it counts), the buyer is served, a later load settles it', async () => {
+  it('loads a buyer whose held order\'s SKU/date cannot be asked: that hold stays, the buyer is served (503 where only it could refuse), and it is settled once the SKU/date answers', async () => {
     const stream = buyerStream('stuck-buyer');
     await stores.journal.append([{ stream, seq: 1, lastSeq: 2, at: T0, events: [{ type: 'held', order: { ...facts(1), skuId: 'down' }, at: T0 }, { type: 'held', order: facts(2), at: T0 }] }]);
     let down = true;
@@ -93,10 +94,16 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     expect(view.counted.map((o) => o.orderId)).toEqual(['o002']);
     // 2 units count of 42: an order of another SKU/date is held.
     expect(await send(actor, { type: 'hold', order: { ...facts(3), qty: 40 } })).toEqual({ outcome: 'held', orderId: 'o003' });
-    // Once the SKU/date answers, the next load settles the hold.
+    // A resolve of the unknown hold answers (it stays held), not a failure of the buyer's batch.
+    expect(await send(actor, { type: 'resolve', orderId: 'o001' })).toEqual({ outcome: 'resolved' });
+    // One the rules refuse only with the unknown hold counted: 503 (retry), not 403.
+    const down42 = { ...facts(4), skuId: 'down', qty: 42 };
+    await expect(send(actor, { type: 'hold', order: down42 })).rejects.toThrow(/could not be checked/);
+    // Once the SKU/date answers, the same actor settles it before its next decision: the hold passes.
     down = false;
+    expect(await send(actor, { type: 'hold', order: down42 })).toEqual({ outcome: 'held', orderId: 'o004' });
     const later = (await send(new LimitActor('stuck-buyer', deps), { type: 'inspect' })) as BuyerInspection;
-    expect(later.holds.map((o) => o.orderId)).toEqual(['o003']);
+    expect(later.holds.map((o) => o.orderId).sort()).toEqual(['o003', 'o004']);
     expect(later.counted.map((o) => o.orderId)).toEqual(['o002']);
     committer.close();
   });
