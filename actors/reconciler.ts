@@ -47,6 +47,10 @@ export interface ReconcilerDeps {
   projection: ProjectionStore;
   cardKeys: CardKeyStore;
   deliverPaid(orderId: string): Promise<Result<DeliverOutcome>>;
+  /** The last journal seq of a SKU/date the read model holds (the projector's checkpoint). */
+  projectedSeq(stream: string): number;
+  /** Resolves once the read model holds everything committed before the call (the projector's caughtUp). */
+  projectionCaughtUp(): Promise<void>;
   now(): number;
   onFinding(finding: Finding): void;
   limits: ReconcileLimits;
@@ -70,8 +74,14 @@ export class Reconciler {
   private running: Promise<ReconcileReport> | undefined;
   /** Where the round robin over SKU/dates continues next run. */
   private streamCursor = 0;
-  /** The card-key differences the previous run saw, per SKU (its figures): one seen twice is reported. */
-  private cardKeyDifferences = new Map<string, string>();
+  /**
+   * SKU/dates compared with no difference, with the seq the read model held then. One that is not in
+   * memory and whose read model has not moved since is not woken to be compared again; any other
+   * (never compared since this process started, or changed since) is.
+   */
+  private readonly comparedClean = new Map<string, number>();
+  /** The card-key SKUs whose keys and orders differed in the previous run: a difference seen twice in a row is reported. */
+  private cardKeyDifferences = new Set<string>();
   /** The last paid order looked at by the previous run (undefined: start from the first). */
   private readonly paidScan = new ResumingOrderScan();
 
@@ -169,59 +179,87 @@ export class Reconciler {
 
   /**
    * Sold stock must equal the units of paid and delivered orders, once the read model caught up.
-   * Only live SKU/dates: a passivated one changed nothing since it was compared, and waking it
-   * would undo the passivation.
+   * SKU/dates in memory, round robin; then, within the same budget, those not in memory that were not
+   * compared since they last changed (after a start: all of them, a budget per run) — a finished
+   * sale whose read model lost a row must be found too, not only a live one. A passivated SKU/date
+   * compared clean and unchanged since is not woken again.
    */
   private async stock(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
-    const streams = [...this.deps.inventory.keys()].sort().map((stream) => this.deps.catalog.streamOf(stream)).filter((r) => r !== undefined);
+    const live = new Set(this.deps.inventory.keys());
+    const streams = [...live].sort().map((stream) => this.deps.catalog.streamOf(stream)).filter((r) => r !== undefined);
     const n = Math.min(streams.length, this.deps.limits.streams_per_run_max);
     for (let k = 0; k < n; k++) {
       const ref = streams[(this.streamCursor + k) % streams.length]!;
-      const stream = inventoryStream(ref.skuId, ref.date);
-      const i = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
-      if (i.projectedSeq < i.journalSeq) continue; // the read model is behind: compare next time
-      const counts = await this.deps.projection.countByStatus(stream);
-      // The read model moved while it was counted (a sale projected meanwhile): compare next time.
-      const after = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
-      if (after.projectedSeq !== i.projectedSeq) continue;
-      checked.streams++;
-      const soldUnits = (counts.paid?.units ?? 0) + (counts.delivered?.units ?? 0);
-      // Against what the journal holds: sales decided while their write is in flight are in neither.
-      if (soldUnits !== i.durableSold) {
-        found({ kind: 'stock_mismatch', id: stream, detail: `inventory sold ${i.durableSold}, orders paid or delivered hold ${soldUnits} units`, action: 'reported' });
-      }
-      if (i.reserved + i.sold > i.total) {
-        found({ kind: 'stock_mismatch', id: stream, detail: `reserved ${i.reserved} + sold ${i.sold} exceed total ${i.total}`, action: 'reported' });
-      }
+      await this.compareStock(inventoryStream(ref.skuId, ref.date), found, checked);
     }
     this.streamCursor = streams.length === 0 ? 0 : (this.streamCursor + n) % streams.length;
+    let budget = this.deps.limits.streams_per_run_max - n;
+    for (const ref of this.deps.catalog.allStreams()) {
+      if (budget <= 0) break;
+      const stream = inventoryStream(ref.skuId, ref.date);
+      if (live.has(stream) || this.comparedClean.get(stream) === this.deps.projectedSeq(stream)) continue;
+      budget--;
+      await this.compareStock(stream, found, checked);
+    }
+  }
+
+  private async compareStock(stream: string, found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
+    let i = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
+    if (i.projectedSeq < i.journalSeq) {
+      // The read model is behind (a SKU/date just woken hands its events to the projector again):
+      // once it caught up with what was handed over, look again; still behind, compare next time.
+      await this.deps.projectionCaughtUp();
+      i = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
+      if (i.projectedSeq < i.journalSeq) return;
+    }
+    const counts = await this.deps.projection.countByStatus(stream);
+    // The read model moved while it was counted (a sale projected meanwhile): compare next time.
+    const after = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
+    if (after.projectedSeq !== i.projectedSeq) return;
+    checked.streams++;
+    const soldUnits = (counts.paid?.units ?? 0) + (counts.delivered?.units ?? 0);
+    let clean = true;
+    // Against what the journal holds: sales decided while their write is in flight are in neither.
+    if (soldUnits !== i.durableSold) {
+      clean = false;
+      found({ kind: 'stock_mismatch', id: stream, detail: `inventory sold ${i.durableSold}, orders paid or delivered hold ${soldUnits} units`, action: 'reported' });
+    }
+    if (i.reserved + i.sold > i.total) {
+      clean = false;
+      found({ kind: 'stock_mismatch', id: stream, detail: `reserved ${i.reserved} + sold ${i.sold} exceed total ${i.total}`, action: 'reported' });
+    }
+    if (clean) this.comparedClean.set(stream, i.projectedSeq);
+    else this.comparedClean.delete(stream);
   }
 
   /**
    * Keys assigned to orders must be the keys of delivered orders (plus those of paid orders being
-   * delivered). The keys are counted in their table, the orders in the read model, which lags: an
-   * assignment commits before the projector writes its order's `paid` and `delivered` rows, so in a
-   * live sale most passes would see a difference. One is reported when the previous pass saw the very
-   * same figures (nothing moved for a whole interval): a difference that stays.
+   * delivered). The keys are counted in their table, the orders in the read model, which lags the
+   * assignments; so the reads are ordered to be comparable in a live sale: the delivered units read
+   * before the keys are counted are a floor (each delivery commits with its keys), and the paid and
+   * delivered units read once the read model caught up with everything committed before the count
+   * are a ceiling (an order only moves on from paid to delivered). A difference is reported when the
+   * previous run saw one too: an assignment whose order had not reached the projector yet when it
+   * caught up (a few event-loop turns after its commit) shows once, a lasting one every run.
    */
   private async cardKeys(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
-    const seen = new Map<string, string>();
+    const seen = new Set<string>();
     for (const sku of this.deps.catalog.allSkus()) {
       if (sku.delivery !== 'card_key') continue;
       checked.cardKeySkus++;
-      const [total, unassigned, units] = await Promise.all([
-        this.deps.cardKeys.count(sku.skuId),
-        this.deps.cardKeys.countUnassigned(sku.skuId),
-        this.deps.projection.unitsBySkuStatus(sku.skuId),
-      ]);
-      const assigned = total - unassigned;
-      const delivered = units.delivered ?? 0;
-      const paid = units.paid ?? 0;
-      if (assigned < delivered || assigned > delivered + paid) {
-        const detail = `${assigned} keys assigned; delivered orders hold ${delivered} units and paid orders ${paid}`;
-        seen.set(sku.skuId, detail);
-        if (this.cardKeyDifferences.get(sku.skuId) === detail) found({ kind: 'card_keys_mismatch', id: sku.skuId, detail, action: 'reported' });
-      }
+      const before = await this.deps.projection.unitsBySkuStatus(sku.skuId);
+      const assigned = await this.deps.cardKeys.countAssigned(sku.skuId);
+      await this.deps.projectionCaughtUp();
+      const after = await this.deps.projection.unitsBySkuStatus(sku.skuId);
+      const floor = before.delivered ?? 0;
+      const ceiling = (after.delivered ?? 0) + (after.paid ?? 0);
+      if (assigned >= floor && assigned <= ceiling) continue;
+      seen.add(sku.skuId);
+      if (!this.cardKeyDifferences.has(sku.skuId)) continue;
+      const detail = assigned < floor
+        ? `${assigned} keys assigned; delivered orders hold ${floor} units`
+        : `${assigned} keys assigned; delivered and paid orders hold ${ceiling} units`;
+      found({ kind: 'card_keys_mismatch', id: sku.skuId, detail, action: 'reported' });
     }
     this.cardKeyDifferences = seen;
   }

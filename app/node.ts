@@ -338,6 +338,8 @@ export class StampedeNode {
       projection: this.stores.projection,
       cardKeys: this.stores.cardKeys,
       deliverPaid: (orderId) => this.orders.deliverPaid(orderId),
+      projectedSeq: (stream) => this.projector.checkpoint(stream),
+      projectionCaughtUp: () => this.projector.caughtUp(),
       now: () => this.clock.now(),
       onFinding: (f) => {
         m.reconciliation.inc({ finding: f.kind, action: f.action });

@@ -259,6 +259,8 @@ export interface CardKeyStore {
   reveal(skuId: string, keyIds: readonly number[]): Promise<{ id: number; ciphertext: string }[]>;
   /** Keys of the SKU not yet assigned (ops, reconciliation). */
   countUnassigned(skuId: string): Promise<number>;
+  /** Keys of the SKU given to an order (one statement: an upload meanwhile does not skew it). */
+  countAssigned(skuId: string): Promise<number>;
   /** The first and the last key stored (of any SKU), sealed; none when no key is stored (the start's secret check). */
   oldestAndNewest(): Promise<{ skuId: string; ciphertext: string }[]>;
 }

@@ -202,6 +202,11 @@ export class SqlCardKeyStore implements CardKeyStore {
     return out;
   }
 
+  async countAssigned(skuId: string): Promise<number> {
+    const rows = await this.db.all<{ n: Num }>('cardKeys.countAssigned', 'SELECT COUNT(*) AS n FROM card_keys WHERE sku_id = ? AND order_id IS NOT NULL', [skuId]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async countUnassigned(skuId: string): Promise<number> {
     const rows = await this.db.all<{ n: Num }>(
       'cardKeys.countUnassigned',
