@@ -133,7 +133,9 @@ export function decideOrder(state: OrderState, command: OrderCommand, now: numbe
       // Its date over unredeemed, it counts as a no-show (API.md), whether or not the sweep has marked
       // it yet: a redeem then would be accepted or refused by when the sweep ran, and could come
       // after the buyer's limit actor recorded the no-show.
-      if (state.visit?.kind === 'no_show' || now >= visitDeadline(state.date)) {
+      // (One bought after its date had passed is never a no-show: it stays redeemable.)
+      const deadline = visitDeadline(state.date);
+      if (state.visit?.kind === 'no_show' || (now >= deadline && state.createdAt < deadline)) {
         return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: `the order's date ${state.date} has passed: it can no longer be redeemed` } };
       }
       return ok([{ type: 'order.redeemed', at: now }], state.status);

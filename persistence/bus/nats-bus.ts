@@ -189,9 +189,14 @@ export class NatsBus implements EventBus, Publisher {
 
   private restoring: Promise<void> | undefined;
 
-  /** Creates the stream again if it is gone; one attempt at a time, its failure reported, never thrown. */
+  /**
+   * Creates the stream again if it is gone — only then: a stream that exists (a publish answered 503
+   * during a leader election, say) keeps the settings an operator gave it. One attempt at a time, its
+   * failure reported, never thrown.
+   */
   private restoreStream(): void {
-    this.restoring ??= within(ensureStream(this.jsm, this.options), this.options.connectTimeout_ms, `JetStream stream ${this.options.stream}`)
+    this.restoring ??= within(createStreamIfMissing(this.jsm, this.options), this.options.connectTimeout_ms, `JetStream stream ${this.options.stream}`)
+      .then(() => undefined)
       .catch((error: unknown) => this.options.onError(unavailable(`JetStream stream ${this.options.stream}`, error)))
       .finally(() => {
         this.restoring = undefined;
@@ -290,21 +295,31 @@ export class NatsBus implements EventBus, Publisher {
   }
 }
 
-async function ensureStream(jsm: JetStreamManager, o: Options): Promise<void> {
-  const config: Partial<StreamConfig> = {
+function streamConfig(o: Options): Partial<StreamConfig> {
+  return {
     subjects: o.subjects,
     duplicate_window: nanos(o.duplicateWindow_ms),
     max_age: nanos(o.streamMaxAge_ms),
     max_bytes: o.streamMax_bytes,
   };
+}
+
+/** Creates the stream, or brings an existing one to the configured settings (at open). */
+async function ensureStream(jsm: JetStreamManager, o: Options): Promise<void> {
+  if (await createStreamIfMissing(jsm, o)) return;
+  await jsm.streams.update(o.stream, streamConfig(o));
+}
+
+/** Creates the stream when it does not exist; true when it did so. */
+async function createStreamIfMissing(jsm: JetStreamManager, o: Options): Promise<boolean> {
   try {
     await jsm.streams.info(o.stream);
+    return false;
   } catch (error) {
     if (!isNotFound(error)) throw error;
-    await jsm.streams.add({ name: o.stream, ...config });
-    return;
+    await jsm.streams.add({ name: o.stream, ...streamConfig(o) });
+    return true;
   }
-  await jsm.streams.update(o.stream, config);
 }
 
 /**

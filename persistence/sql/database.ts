@@ -547,7 +547,7 @@ export class SqlDatabase {
    */
   private freeSqlite(): SqliteConnection | undefined {
     const db = this.sqliteDb;
-    return db !== undefined && this.sqliteTransactionsOpen === 0 && db.open ? db : undefined;
+    return db !== undefined && this.sqliteTransactionsOpen === 0 && db.open && !db.inTransaction ? db : undefined;
   }
 
   private async runSqlite(operation: string, sql: string, params: readonly unknown[]): Promise<RunResult> {

@@ -88,13 +88,16 @@ export function deliveredOnce(facts: RunFacts, view: EngineView): CheckResult {
  * with a wrong signature 401. A succeeded callback on a reserved order pays it; on a cancelled or
  * expired one it asks for a refund and takes no stock. A signed callback the engine shed with the
  * contract's 503 (`overloaded`, `unavailable`) is counted, not failed: the provider retries it
- * (the replay does not), and whether it applied is unknown to its sender.
+ * (the replay does not), and whether it applied is unknown to its sender; more than half of them shed
+ * fails the check (an engine that takes no payment would otherwise pass).
  */
 export function paymentsHonoured(facts: RunFacts, view: EngineView): CheckResult {
   const v = new Violations();
   let refunds = 0;
   let shed = 0;
+  let signed = 0;
   for (const p of facts.payments) {
+    if (p.signed) signed++;
     if (p.signed && p.answer_status === 503 && (p.answer_error === 'overloaded' || p.answer_error === 'unavailable')) {
       shed++;
       continue;
@@ -108,6 +111,8 @@ export function paymentsHonoured(facts: RunFacts, view: EngineView): CheckResult
       v.add(`line ${p.line}: a succeeded callback for ${p.orderId} was answered, yet the order is ${o.status} (not paid, not refund_required)`);
     }
   }
+  // Shedding some under a storm is the contract's; shedding most is a sale that would not hold.
+  if (shed * 2 > signed) v.add(`${shed} of ${signed} signed callbacks were shed with 503: the engine did not take most payments`);
   return v.result('payment callbacks honoured', `${facts.payments.length} callbacks (duplicates, failures and late ones included), ${refunds} answered refund_required${shed > 0 ? `, ${shed} shed with 503 (overloaded/unavailable)` : ''}`);
 }
 

@@ -87,6 +87,8 @@ describe.each(backends)('no-shows on %s', (_name, backend) => {
     expect((await c.admin('POST', '/ops/no-shows')).body.noShows).toBe(0);
     expect((await c.admin('GET', '/ops/buyers/latecomer')).body.noShows).toEqual([]);
     expect((await c.admin('GET', `/ops/orders/${late}`)).body.history.map((h: { cause: string }) => h.cause)).not.toContain('no_show');
+    // Never a no-show, it stays redeemable.
+    expect((await c.admin('POST', `/v1/orders/${late}/redeem`)).status).toBe(200);
   });
 
   it('reaches a ticket order behind delivered orders that are never marked, one pass after another', async () => {

@@ -368,14 +368,22 @@ describe('the verdict', () => {
     expect(failed(shed)).not.toContain("no 5xx but the contract's 503s");
     // A signed callback shed with the contract's 503 is the provider's to retry, not a dishonoured one;
     // any other 5xx on it still fails.
+    // Here the provider's first callback is shed and its two retries are answered.
     const shedPayment = scenario();
+    for (const [line, t] of [[6, 32], [7, 34]] as const) {
+      shedPayment.lines.push({ ...shedPayment.lines[3]!, t });
+      shedPayment.results.push({ line, route: 'r', sent_ms: t, answered_ms: t + 1, status: 200 });
+      shedPayment.answers.set(line, { ...shedPayment.answers.get(3)!, line, status: 200, body: { orderId: 'o1', status: 'delivered' }, sent_ms: t, answered_ms: t + 1 });
+    }
     shedPayment.answers.set(3, { ...shedPayment.answers.get(3)!, status: 503, body: { error: 'overloaded', message: 'busy' } });
-    shedPayment.listed[0] = { ...shedPayment.listed[0]!, status: 'reserved', paymentId: null, deliveries: 0 };
-    delete shedPayment.listed[0].delivery;
-    shedPayment.inventory = { total: 3, reserved: 2, sold: 0, available: 1 };
     const honoured = verdictOf(shedPayment).checks.find((c) => c.name === 'payment callbacks honoured')!;
     expect([honoured.passed, honoured.violations]).toEqual([true, []]);
     expect(honoured.detail).toContain('1 shed with 503');
+    // An engine that sheds most payments fails: a sale that would not hold.
+    const sheddingAll = scenario();
+    sheddingAll.answers.set(3, { ...sheddingAll.answers.get(3)!, status: 503, body: { error: 'unavailable', message: 'down' } });
+    const most = verdictOf(sheddingAll).checks.find((c) => c.name === 'payment callbacks honoured')!;
+    expect(most.violations).toEqual(['1 of 1 signed callbacks were shed with 503: the engine did not take most payments']);
     const broken = scenario();
     broken.answers.set(3, { ...broken.answers.get(3)!, status: 503, body: { error: 'internal' } });
     expect(failed(broken)).toContain('payment callbacks honoured');

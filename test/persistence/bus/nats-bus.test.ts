@@ -74,6 +74,18 @@ describe('NATS bus on the shared JetStream', () => {
     await bus.close();
   });
 
+  it('leaves an existing stream\'s settings alone when a publish is answered "no responders" (an operator narrowed its subjects)', async () => {
+    const bus = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`] });
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.streams.info(stream);
+    await jsm.streams.update(stream, { ...info.config, subjects: [`${prefix}.m1.>`] });
+    await expect(bus.publish([{ id: 'narrowed-1', subject: `${prefix}.m2.order.paid`, data: '{}' }])).rejects.toBeInstanceOf(StoreUnavailableError);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await jsm.streams.info(stream)).config.subjects).toEqual([`${prefix}.m1.>`]);
+    await jsm.streams.update(stream, { ...info.config, subjects: [`${prefix}.>`] });
+    await bus.close();
+  });
+
   it('makes its consumer again when a pull is answered "no responders" (nats-server 2.10.26 on, for a deleted consumer)', async () => {
     const bus = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`], reconnectWait_ms: 50 });
     const ensure = bus.ensureConsumer.bind(bus);
