@@ -99,7 +99,14 @@ export interface RuntimeStats {
 /** Internal envelope: `handle` is the PendingAsk itself; `self` marks messages from ctx.self/schedule. */
 interface Env<M> extends Envelope<M> {
   readonly handle: PendingAsk | null;
+  /** Not held to the mailbox bound (a message to self, a notify, a tellAlways to a live key). */
   readonly self: boolean;
+  /**
+   * A self message that must still reach the next incarnation when this one is discarded (a
+   * tellAlways: a settlement another actor depends on). Other self messages are the dying
+   * incarnation's own (its timers, its notices) and go with it.
+   */
+  readonly keep?: true;
 }
 
 type DiscardReason = 'crash' | 'restart' | 'passivate' | 'shutdown';
@@ -311,10 +318,10 @@ class Core {
     return true;
   }
 
-  notify<M>(kind: KindState<M>, key: string, msg: M): boolean {
+  notify<M>(kind: KindState<M>, key: string, msg: M, keep = false): boolean {
     const inc = kind.live.get(key);
     if (this.closed || !inc || inc.dead) return false;
-    this.enqueue(inc, { msg, handle: null, self: true }, false);
+    this.enqueue(inc, keep ? { msg, handle: null, self: true, keep } : { msg, handle: null, self: true }, false);
     return true;
   }
 
@@ -443,7 +450,7 @@ class Core {
           : new ActorCrashedError(`${kind.name}:${key} ${reason === 'restart' ? 'restarted' : 'crashed'}`, { cause });
       for (const p of this.pending.heldBy(inc)) this.pending.reject(p, err);
     }
-    const undelivered = (inc.inflight ? inc.inflight.concat(inc.buffer) : inc.buffer).filter((e) => !e.self);
+    const undelivered = (inc.inflight ? inc.inflight.concat(inc.buffer) : inc.buffer).filter((e) => !e.self || e.keep === true);
     inc.inflight = null;
     inc.buffer = [];
     this.addMailbox(inc, -inc.mailbox);
@@ -476,7 +483,9 @@ class Core {
       return;
     }
     inc.buffer = envs.concat(inc.buffer);
-    this.addMailbox(inc, envs.length);
+    let counted = 0;
+    for (const e of envs) if (!e.self) counted++;
+    this.addMailbox(inc, counted);
     if (!inc.running && !inc.marked) {
       inc.marked = true;
       this.coalescer.mark(inc);
@@ -610,7 +619,7 @@ export class ActorKind<M> {
    * activated for it. False only when shutting down or the actor cannot be made.
    */
   tellAlways(key: string, msg: M): boolean {
-    return this.#core.notify(this.#kind, key, msg) || this.#core.tell(this.#kind, key, msg);
+    return this.#core.notify(this.#kind, key, msg, true) || this.#core.tell(this.#kind, key, msg);
   }
 
   /**

@@ -1,4 +1,4 @@
-// Proves crash handling: when receive throws or rejects (or calls ctx.restart()), every ask the incarnation holds rejects ActorCrashedError with the error as cause, stopped() runs once, its timers and late self() messages are dropped, and the next or already queued messages are served by a fresh incarnation from the factory, without nact logging or stopping anything.
+// Proves crash handling: when receive throws or rejects (or calls ctx.restart()), every ask the incarnation holds rejects ActorCrashedError with the error as cause, stopped() runs once, its timers and late self() messages are dropped, and the next or already queued messages (a tellAlways among them, a notify not) are served by a fresh incarnation from the factory, without nact logging or stopping anything.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ActorCrashedError, type ActorContext, type ActorRuntime, type Envelope } from '../../../actors/runtime/index.ts';
 import { deferred, runtime, sleep, until, HOSTINGS } from './support.ts';
@@ -120,6 +120,23 @@ describe.each(HOSTINGS)('crash (%s)', (hosting) => {
     expect(err).toBeInstanceOf(ActorCrashedError);
     expect(stoppedCalls).toEqual([1]);
     expect(await kind.ask('k', { t: 'get' })).toBe(2);
+  });
+
+  it('hands a tellAlways queued behind a restart to the next incarnation, as it does a tell (a notify goes with the dead one)', async () => {
+    rt = runtime({}, hosting);
+    const kind = define();
+    const boom = kind.ask('k', { t: 'asyncBoom' });
+    await until(() => received.length === 1);
+    // Queued while the first incarnation is in its receive: a tellAlways to the live key passes the
+    // mailbox bound (it is not counted), and must not be lost when that incarnation is discarded.
+    expect(kind.tellAlways('k', { t: 'get' })).toBe(true);
+    expect(kind.notify('k', { t: 'mark' })).toBe(true);
+    expect(kind.tell('k', { t: 'hold' })).toBe(true);
+    asyncGate.resolve();
+    await expect(boom).rejects.toBeInstanceOf(ActorCrashedError);
+    await until(() => received.filter((r) => r.inc === 2).length === 2);
+    expect(received.filter((r) => r.inc === 2).map((r) => r.t)).toEqual(['get', 'hold']);
+    expect(kind.mailboxDepth('k')).toBe(0);
   });
 
   it('survives a factory that throws', async () => {
