@@ -467,7 +467,11 @@ class Core {
     if (undelivered.length > 0) this.redeliver(kind, key, undelivered);
   }
 
-  private redeliver<M>(kind: KindState<M>, key: string, envs: Env<M>[]): void {
+  private redeliver<M>(kind: KindState<M>, key: string, carried: Env<M>[]): void {
+    // Asks whose caller already gave up would never reach a behaviour: no incarnation is made for
+    // them alone (one that never received a batch may never be ready to passivate).
+    const envs = carried.filter((e) => e.handle === null || !e.handle.settled);
+    if (envs.length === 0) return;
     let inc = this.closed ? undefined : kind.live.get(key);
     if (!inc && !this.closed) {
       try {

@@ -1,4 +1,4 @@
-// Proves crash handling: when receive throws or rejects (or calls ctx.restart()), every ask the incarnation holds rejects ActorCrashedError with the error as cause, stopped() runs once, its timers and late self() messages are dropped, and the next or already queued messages (a tellAlways among them, a notify not) are served by a fresh incarnation from the factory, without nact logging or stopping anything.
+// Proves crash handling: when receive throws or rejects (or calls ctx.restart()), every ask the incarnation holds rejects ActorCrashedError with the error as cause, stopped() runs once, its timers and late self() messages are dropped, and the next or already queued messages (a tellAlways among them, a notify not; asks already timed out make no new incarnation) are served by a fresh incarnation from the factory, without nact logging or stopping anything.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ActorCrashedError, type ActorContext, type ActorRuntime, type Envelope } from '../../../actors/runtime/index.ts';
 import { deferred, runtime, sleep, until, HOSTINGS } from './support.ts';
@@ -137,6 +137,24 @@ describe.each(HOSTINGS)('crash (%s)', (hosting) => {
     await until(() => received.filter((r) => r.inc === 2).length === 2);
     expect(received.filter((r) => r.inc === 2).map((r) => r.t)).toEqual(['get', 'hold']);
     expect(kind.mailboxDepth('k')).toBe(0);
+  });
+
+  it('makes no new incarnation for a discarded one\'s asks whose callers already gave up', async () => {
+    rt = runtime({ askTimeoutMs: 100 }, hosting);
+    const kind = define();
+    const boom = kind.ask('k', { t: 'asyncBoom' }, 1_000);
+    await until(() => received.length === 1);
+    // Queued behind the crash, and timed out before it: nothing is left for a new incarnation.
+    const late = kind.ask('k', { t: 'get' }).catch((e: unknown) => e);
+    await sleep(200);
+    asyncGate.resolve();
+    await expect(boom).rejects.toBeInstanceOf(ActorCrashedError);
+    expect((await late as Error).name).toBe('AskTimeoutError');
+    await sleep(20);
+    expect(incarnations).toBe(1);
+    expect(kind.has('k')).toBe(false);
+    // The next message gets one.
+    expect(await kind.ask('k', { t: 'get' })).toBe(2);
   });
 
   it('survives a factory that throws', async () => {
