@@ -37,6 +37,8 @@ import type { GroupCommitter } from './group-commit.ts';
 import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
 
 export const BUYER_STREAM_PREFIX = '@b/';
+/** After a failed ask about an unresolved hold, the next is not made before this many ms. */
+export const UNRESOLVED_RETRY_MS = 1_000;
 /** A buyer state with at least this many orders, tombstones and no-shows is pruned (see prune below). */
 export const PRUNE_AT_ENTRIES = 64;
 /** A live limit actor prunes at most this often. */
@@ -128,10 +130,13 @@ export class LimitActor implements Behavior<LimitMessage> {
   /**
    * Holds whose order's fate could not be learnt (its SKU/date did not answer: its recovery failing,
    * the database away, its mailbox full). They stay held — never fewer orders than the buyer has —
-   * and are asked again before each batch until they are settled; meanwhile a hold that the rules
+   * and are asked again before a batch (at most every UNRESOLVED_RETRY_MS) until they are settled;
+   * meanwhile a hold that the rules
    * would refuse is answered 503 (retry), not 403: the refusal may be theirs.
    */
   private readonly unresolved = new Set<string>();
+  /** Not before this time are the unresolved holds asked about again (a SKU/date that fails may take an ask's whole deadline). */
+  private unresolvedRetryAt = 0;
   /** Seq of the journal's last `restored` record (0: none); the events after it are what a load replays. */
   private compactedSeq = 0;
   private readonly stream: string;
@@ -147,7 +152,7 @@ export class LimitActor implements Behavior<LimitMessage> {
     try {
       if (!this.loaded) await this.load();
       const b = this.startBatch();
-      if (this.unresolved.size > 0) await this.retryUnresolved(b);
+      if (this.unresolved.size > 0 && b.now >= this.unresolvedRetryAt) await this.retryUnresolved(b);
       // Decided one after the other against the state with the batch's earlier events applied (one
       // buyer, one sequence), synchronously, except where a hold must be settled by what its SKU/date
       // knows (a resolve, an adoption): there the next decision waits for that answer. (The deciding
@@ -347,6 +352,7 @@ export class LimitActor implements Behavior<LimitMessage> {
   private async retryUnresolved(b: BatchDecisions): Promise<void> {
     const ids = [...this.unresolved].slice(0, RESOLVE_ASKS_IN_FLIGHT);
     const fates = await Promise.all(ids.map((orderId) => this.fateNow(orderId)));
+    if (fates.includes(undefined)) this.unresolvedRetryAt = this.deps.now() + UNRESOLVED_RETRY_MS;
     ids.forEach((orderId, i) => {
       const events = this.settle(orderId, fates[i], b.now);
       if (events.length > 0) b.deferrable = false;

@@ -8,7 +8,7 @@
 // before the next decision once its SKU/date answers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
-import { buyerStream, LimitActor, RESOLVE_ASKS_IN_FLIGHT, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
+import { buyerStream, LimitActor, RESOLVE_ASKS_IN_FLIGHT, UNRESOLVED_RETRY_MS, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
 import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
 import { compileRules, type BuyerEvent, type BuyerOrderFacts } from '../../engine/index.ts';
 import { backends } from '../persistence/backends.ts';
@@ -40,9 +40,9 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
   afterAll(async () => stores?.dispose());
 
   /** A limit actor's deps on this backend's journal, with the fates `fateOf` gives. */
-  function depsWith(fateOf: (orderId: string) => Promise<HoldFate>) {
+  function depsWith(fateOf: (orderId: string) => Promise<HoldFate>, now = () => T0 + 1_000) {
     const committer = new GroupCommitter(stores.journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, { committed: () => {}, failed: () => {} });
-    return { committer, deps: { journal: stores.journal, committer, now: () => T0 + 1_000, rules: () => rules, fateOf } };
+    return { committer, deps: { journal: stores.journal, committer, now, rules: () => rules, fateOf } };
   }
 
   it('settles 40 loaded holds by their fates, a few at a time, journals it, and decides the next hold on what is left', async () => {
@@ -83,11 +83,14 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     const stream = buyerStream('stuck-buyer');
     await stores.journal.append([{ stream, seq: 1, lastSeq: 2, at: T0, events: [{ type: 'held', order: { ...facts(1), skuId: 'down' }, at: T0 }, { type: 'held', order: facts(2), at: T0 }] }]);
     let down = true;
+    let clock = T0 + 1_000;
+    let asked = 0;
     // o001's SKU/date keeps failing its recovery; o002's order was paid; the others are reserved.
     const { committer, deps } = depsWith(async (orderId: string): Promise<HoldFate> => {
+      if (orderId === 'o001') asked++;
       if (orderId === 'o001' && down) throw new Error('inventory down/2027-06-02 could not recover');
       return orderId === 'o001' ? 'ended' : orderId === 'o002' ? 'paid' : 'reserved';
-    });
+    }, () => clock);
     const actor = new LimitActor('stuck-buyer', deps);
     const view = (await send(actor, { type: 'inspect' })) as BuyerInspection;
     expect(view.holds.map((o) => o.orderId)).toEqual(['o001']);
@@ -99,8 +102,13 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     // One the rules refuse only with the unknown hold counted: 503 (retry), not 403.
     const down42 = { ...facts(4), skuId: 'down', qty: 42 };
     await expect(send(actor, { type: 'hold', order: down42 })).rejects.toThrow(/could not be checked/);
-    // Once the SKU/date answers, the same actor settles it before its next decision: the hold passes.
+    // Asked again at most every UNRESOLVED_RETRY_MS: a SKU/date that fails may take an ask's deadline.
+    const before = asked;
+    await expect(send(actor, { type: 'hold', order: down42 })).rejects.toThrow(/could not be checked/);
+    expect(asked).toBe(before);
+    // Once the SKU/date answers, the same actor settles it before a next decision: the hold passes.
     down = false;
+    clock += UNRESOLVED_RETRY_MS;
     expect(await send(actor, { type: 'hold', order: down42 })).toEqual({ outcome: 'held', orderId: 'o004' });
     const later = (await send(new LimitActor('stuck-buyer', deps), { type: 'inspect' })) as BuyerInspection;
     expect(later.holds.map((o) => o.orderId).sort()).toEqual(['o003', 'o004']);
