@@ -70,6 +70,9 @@ export interface ReconcileLimits {
 /** Deliveries of paid orders that may fail one after the other before a run stops looking at paid orders. */
 export const PAID_DELIVERIES_FAILED_IN_A_ROW_MAX = 3;
 
+/** Longest a check waits for the read model to catch up before it leaves the comparison for the next run. */
+export const PROJECTION_WAIT_MS = 5_000;
+
 export class Reconciler {
   private running: Promise<ReconcileReport> | undefined;
   /** Where the round robin over SKU/dates continues next run. */
@@ -116,6 +119,21 @@ export class Reconciler {
       repaired,
       reported: findings.length - repaired,
     };
+  }
+
+  /**
+   * Waits for the read model to hold what was committed before the call, at most PROJECTION_WAIT_MS:
+   * false when it did not (the database away, the projector retrying), and the comparison waits for
+   * the next run — a pass, and `POST /ops/reconcile`, must not hang on an outage.
+   */
+  private async projectionCaughtUp(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), PROJECTION_WAIT_MS)));
+    try {
+      return await Promise.race([this.deps.projectionCaughtUp().then(() => true, () => false), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** A check that fails (a store down) is itself a finding; the other checks still run. */
@@ -208,7 +226,7 @@ export class Reconciler {
     if (i.projectedSeq < i.journalSeq) {
       // The read model is behind (a SKU/date just woken hands its events to the projector again):
       // once it caught up with what was handed over, look again; still behind, compare next time.
-      await this.deps.projectionCaughtUp();
+      if (!(await this.projectionCaughtUp())) return;
       i = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
       if (i.projectedSeq < i.journalSeq) return;
     }
@@ -249,7 +267,7 @@ export class Reconciler {
       checked.cardKeySkus++;
       const before = await this.deps.projection.unitsBySkuStatus(sku.skuId);
       const assigned = await this.deps.cardKeys.countAssigned(sku.skuId);
-      await this.deps.projectionCaughtUp();
+      if (!(await this.projectionCaughtUp())) continue; // the read model is stuck (a database outage): next run
       const after = await this.deps.projection.unitsBySkuStatus(sku.skuId);
       const floor = before.delivered ?? 0;
       const ceiling = (after.delivered ?? 0) + (after.paid ?? 0);
