@@ -4,8 +4,10 @@
 // Anything else (a syntax error is a programmer mistake) goes on as MikroORM's converted exception.
 import {
   ConnectionException,
+  DeadlockException,
   DriverException,
   LockWaitTimeoutException,
+  ReadOnlyException,
   UniqueConstraintViolationException,
   type ExceptionConverter,
 } from '@mikro-orm/core';
@@ -55,7 +57,17 @@ const unavailable_errnos = new Set([
   1044,
   1045,
   1049,
+  // Transient or the server's state, not the statement's: a retry later may pass (a 503, not a 500).
+  1213, // deadlock: the transaction was rolled back
+  1290, // read-only (--read-only: a replica promoted late, a failover in progress)
+  1836, // read-only mode (MariaDB)
+  1114, // table full (disk)
+  1153, // packet larger than max_allowed_packet
+  1317, // query execution interrupted
 ]);
+
+/** SQLite's extended codes of the same meaning (SQLITE_IOERR_WRITE, SQLITE_BUSY_SNAPSHOT, SQLITE_READONLY_DBMOVED, ...). */
+const unavailable_code_prefixes = ['SQLITE_IOERR', 'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_READONLY', 'SQLITE_CANTOPEN', 'SQLITE_FULL'];
 
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -68,10 +80,10 @@ function errnoOf(error: unknown): number | undefined {
 }
 
 function isUnavailable(error: unknown): boolean {
-  if (error instanceof ConnectionException || error instanceof LockWaitTimeoutException) return true;
+  if (error instanceof ConnectionException || error instanceof LockWaitTimeoutException || error instanceof DeadlockException || error instanceof ReadOnlyException) return true;
   if (error instanceof StoreUnavailableError) return true;
   const code = codeOf(error);
-  if (code !== undefined && unavailable_codes.has(code)) return true;
+  if (code !== undefined && (unavailable_codes.has(code) || unavailable_code_prefixes.some((p) => code.startsWith(p)))) return true;
   const errno = errnoOf(error);
   if (errno !== undefined && unavailable_errnos.has(errno)) return true;
   if (error instanceof Error) {

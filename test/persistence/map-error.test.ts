@@ -18,6 +18,20 @@ describe('mapSqlError', () => {
     expect(mapSqlError(error, converter, 'op')).toBe(error);
   });
 
+  it.each([
+    ['a MariaDB deadlock (1213)', { code: 'ER_LOCK_DEADLOCK', errno: 1213 }],
+    ['a read-only server after a failover (1290)', { code: 'ER_OPTION_PREVENTS_STATEMENT', errno: 1290 }],
+    ['a full table (1114)', { code: 'ER_RECORD_FILE_FULL', errno: 1114 }],
+    ['a packet over max_allowed_packet (1153)', { code: 'ER_NET_PACKET_TOO_LARGE', errno: 1153 }],
+    ['an interrupted query (1317)', { code: 'ER_QUERY_INTERRUPTED', errno: 1317 }],
+    ['a SQLite write I/O error', { code: 'SQLITE_IOERR_WRITE' }],
+    ['a SQLite read-only database (a read-only remount)', { code: 'SQLITE_READONLY' }],
+    ['a SQLite busy snapshot', { code: 'SQLITE_BUSY_SNAPSHOT' }],
+  ])('maps %s to StoreUnavailableError (a 503 to retry, not a 500)', (_name, fields) => {
+    const mapped = mapSqlError(Object.assign(new Error('driver error'), fields), converter, 'cardKeys.add');
+    expect(mapped).toBeInstanceOf(StoreUnavailableError);
+  });
+
   it('still maps an unreachable database to StoreUnavailableError', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:3306'), { code: 'ECONNREFUSED' });
     const mapped = mapSqlError(refused, converter, 'journal.append');
