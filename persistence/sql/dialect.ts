@@ -89,6 +89,51 @@ export class SqlDialect {
   }
 }
 
+/**
+ * Bytes of values in one multi-row statement, at most (as given, before escaping: a string's quotes and
+ * backslashes, a blob's hex can double them). Rows of a few hundred bytes never reach it; rows holding a
+ * merchant's delivery payload (up to 32 KiB) would: 500 of them passed MariaDB's max_allowed_packet
+ * (16 MiB) and the write failed on every retry.
+ */
+export const statement_value_bytes_max = 4 * 1024 * 1024;
+
+/** The bytes a statement's values take, about (see statement_value_bytes_max). */
+export function valueBytes(values: readonly unknown[]): number {
+  let n = 0;
+  for (const v of values) {
+    if (typeof v === 'string') n += v.length > 64 ? Buffer.byteLength(v) : v.length;
+    else if (v instanceof Uint8Array) n += v.byteLength;
+    else n += 8;
+  }
+  return n;
+}
+
+/**
+ * The multi-row statements that write `items`: at most statement_rows_max rows each, and at most
+ * statement_value_bytes_max bytes of values (a row larger than that goes alone).
+ */
+export function rowStatements<T>(items: readonly T[], statement: (rows: number) => string, values: (item: T) => unknown[]): { sql: string; params: unknown[] }[] {
+  const out: { sql: string; params: unknown[] }[] = [];
+  let params: unknown[] = [];
+  let rows = 0;
+  let bytes = 0;
+  for (const item of items) {
+    const v = values(item);
+    const size = valueBytes(v);
+    if (rows > 0 && (rows >= statement_rows_max || bytes + size > statement_value_bytes_max)) {
+      out.push({ sql: statement(rows), params });
+      params = [];
+      rows = 0;
+      bytes = 0;
+    }
+    for (const x of v) params.push(x);
+    rows++;
+    bytes += size;
+  }
+  if (rows > 0) out.push({ sql: statement(rows), params });
+  return out;
+}
+
 /** Splits `items` into consecutive slices of at most `size`. */
 export function chunks<T>(items: readonly T[], size: number = statement_rows_max): T[][] {
   const out: T[][] = [];

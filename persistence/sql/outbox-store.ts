@@ -9,7 +9,7 @@
 // until their commit, so a later commit always gets greater ids.
 import type { OutboxEvent, OutboxRow, OutboxStore } from '../ports.ts';
 import type { SqlDatabase, SqlStatement } from './database.ts';
-import { chunks, type SqlDialect } from './dialect.ts';
+import { rowStatements, type SqlDialect } from './dialect.ts';
 
 /** Rows one readAfter returns at most. */
 export const outbox_read_rows_max = 10_000;
@@ -41,9 +41,7 @@ export function outboxStatements(d: SqlDialect, events: readonly OutboxEvent[]):
     // Held until commit: a second writer waits here, so its rows get their ids after this commit.
     out.push({ sql: d.insertIgnore('outbox_cursors', ['name', 'id'], 1), params: [outbox_writer_lock_name, 0] });
   }
-  for (const part of chunks(events)) {
-    out.push({ sql: d.insertIgnore('outbox', outbox_columns, part.length), params: part.flatMap((e) => [e.eventId, e.subject, e.body, e.at]) });
-  }
+  out.push(...rowStatements(events, (n) => d.insertIgnore('outbox', outbox_columns, n), (e) => [e.eventId, e.subject, e.body, e.at]));
   return out;
 }
 

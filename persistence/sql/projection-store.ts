@@ -12,7 +12,7 @@ import type {
   ProjectionStore,
 } from '../ports.ts';
 import type { SqlDatabase, SqlStatement } from './database.ts';
-import { chunks } from './dialect.ts';
+import { chunks, rowStatements } from './dialect.ts';
 import { outboxStatements } from './outbox-store.ts';
 
 const order_columns = [
@@ -285,14 +285,14 @@ export class SqlProjectionStore implements ProjectionStore {
     return out;
   }
 
-  /** Adds to `out` the multi-row statements (of at most statement_rows_max rows each) that write `items`. */
+  /** Adds to `out` the multi-row statements that write `items` (bounded in rows and in bytes: rowStatements). */
   private each<T>(
     out: SqlStatement[],
     items: readonly T[],
     statement: (rows: number) => string,
     params: (item: T) => unknown[],
   ): void {
-    for (const part of chunks(items)) out.push({ sql: statement(part.length), params: part.flatMap(params) });
+    for (const st of rowStatements(items, statement, params)) out.push(st);
   }
 }
 

@@ -57,6 +57,16 @@ describe.each(backends)('projection on $name', (backend) => {
     expect(await stores.projection.history('o-none')).toEqual([]);
   });
 
+  it('writes a batch of 400 delivered orders holding quote-heavy 32 KiB payloads (past MariaDB\'s 16 MiB packet once escaped)', async () => {
+    // A merchant's manual deliveries near the payload limit, quote-heavy (escaping grows them).
+    const payload = { note: '"'.repeat(16_000) + 'x'.repeat(16_000) };
+    const orders = Array.from({ length: 400 }, (_, i) => order(`o-big-${String(i).padStart(3, '0')}`, { status: 'delivered', seq: 3, paymentId: `p${i}`, delivery: { kind: 'manual', payload } as OrderRow['delivery'] }));
+    const outbox = orders.map((o, i) => ({ eventId: `big:s:${i}`, subject: 'stampede.evt.m1.order.delivered', body: JSON.stringify({ eventId: `big:s:${i}`, orderId: o.orderId, payload }), at: 1_000 }));
+    await stores.projection.apply(batch({ orders, outbox }));
+    expect(await stores.projection.order('o-big-399')).toEqual(orders[399]);
+    expect((await stores.outbox.readAfter(0, 10_000)).filter((r) => r.eventId.startsWith('big:s:')).length).toBe(400);
+  });
+
   it('never moves an order backwards when an older batch is replayed after a newer one', async () => {
     const reserved = order('o-fwd', { seq: 3 });
     const paid = order('o-fwd', { seq: 9, status: 'paid', updatedAt: 5_000, expiresAt: 0 });
