@@ -12,6 +12,8 @@ export const redis_command_timeout_ms = 500;
 export const redis_connect_timeout_ms = 1_000;
 /** Longest wait between reconnection attempts while Redis is down. */
 export const redis_reconnect_delay_max_ms = 5_000;
+/** A command that timed out drops the connection at most this often (see dropStuckConnection). */
+export const redis_drop_interval_ms = 1_000;
 
 export const default_snapshot_key_prefix = 'stampede:snap:';
 
@@ -99,8 +101,9 @@ export class RedisSnapshotStore implements SnapshotStore {
     try {
       const value = JSON.stringify({ ...body(record), check: checksum(record) });
       await this.redis.eval(save_if_newer_lua, 1, this.key(record.stream), value, String(record.seq));
-    } catch {
+    } catch (error) {
       this.failures += 1;
+      this.dropStuckConnection(error);
     }
   }
 
@@ -108,8 +111,9 @@ export class RedisSnapshotStore implements SnapshotStore {
     let raw: string | null;
     try {
       raw = await this.redis.get(this.key(stream));
-    } catch {
+    } catch (error) {
       this.loadFailures += 1;
+      this.dropStuckConnection(error);
       return undefined;
     }
     if (raw === null) return undefined;
@@ -122,9 +126,29 @@ export class RedisSnapshotStore implements SnapshotStore {
   async ping(): Promise<boolean> {
     try {
       return (await this.redis.ping()) === 'PONG';
-    } catch {
+    } catch (error) {
+      this.dropStuckConnection(error);
       return false;
     }
+  }
+
+  private droppedAt = 0;
+
+  /**
+   * A command that timed out on a connection that is still up means a Redis that stopped answering
+   * (stopped, paused, stuck in a long fork or fsync) behind a TCP connection the kernel keeps open:
+   * ioredis rejects the caller but keeps the command queued and its bytes buffered, so every later
+   * command would queue behind it — memory growing with the traffic, and each load waiting its whole
+   * timeout. The connection is dropped instead (its queue rejected at once) and made again in the
+   * background; until Redis answers a new one, commands fail at once (no offline queue) and callers
+   * go to SQL without waiting.
+   */
+  private dropStuckConnection(error: unknown): void {
+    if (!(error instanceof Error) || !/timed? ?out/i.test(error.message)) return;
+    const now = Date.now();
+    if (now - this.droppedAt < redis_drop_interval_ms) return;
+    this.droppedAt = now;
+    this.redis.disconnect(true);
   }
 
   async close(): Promise<void> {

@@ -1,10 +1,13 @@
 // Proves the Redis snapshot store is a safe accelerator: it round-trips and keeps the newest snapshot,
-// reads a corrupt value as a miss, and answers quickly without throwing when Redis is unreachable,
-// against the real Redis (its own db index 5 and a key prefix per run) and a closed port.
+// reads a corrupt value as a miss, and answers quickly without throwing when Redis is unreachable or
+// stops answering behind an open connection (its stuck connection dropped, nothing queued behind it),
+// against the real Redis (its own db index 5 and a key prefix per run), a closed port, and a proxy to
+// it that freezes.
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisSnapshotStore } from '../../persistence/redis/redis-snapshot-store.ts';
+import { RedisSnapshotStore, redis_command_timeout_ms } from '../../persistence/redis/redis-snapshot-store.ts';
 import { REDIS_URL } from '../support/services.ts';
 
 const url = `${REDIS_URL}/5`;
@@ -76,3 +79,45 @@ describe('Redis snapshots when Redis is unreachable', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 });
+
+describe('Redis snapshots when Redis stops answering behind an open connection', () => {
+  it('drops the stuck connection: later loads miss at once instead of queueing behind it', async () => {
+    // A proxy to the real Redis that freezes: it keeps the connections open but passes nothing on
+    // (a Redis SIGSTOPped or paused: the kernel still accepts and buffers).
+    const target = new URL(REDIS_URL);
+    let frozen = false;
+    const sockets: net.Socket[] = [];
+    const proxy = net.createServer((client) => {
+      sockets.push(client);
+      if (frozen) return client.pause();
+      const upstream = net.connect(Number(target.port || 6379), target.hostname);
+      sockets.push(upstream);
+      client.on('data', (d) => (frozen ? client.pause() : upstream.write(d)));
+      upstream.on('data', (d) => {
+        if (!frozen) client.write(d);
+      });
+      client.on('error', () => {});
+      upstream.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
+    const port = (proxy.address() as net.AddressInfo).port;
+    const store = await RedisSnapshotStore.open(`redis://127.0.0.1:${port}/5`, { keyPrefix: prefix });
+    try {
+      await store.save({ stream: 'f:a', seq: 1, at: 1, state: {} });
+      expect(await store.load('f:a')).toMatchObject({ seq: 1 });
+      frozen = true;
+      // The first load waits its command timeout; the connection is then dropped.
+      expect(await store.load('f:a')).toBeUndefined();
+      const started = Date.now();
+      for (let i = 0; i < 20; i++) expect(await store.load('f:a')).toBeUndefined();
+      expect(Date.now() - started).toBeLessThan(redis_command_timeout_ms);
+      // Nothing of the 20 is queued (at most the new connection's own ready check waits there).
+      expect((store as unknown as { redis: { commandQueue: { length: number } } }).redis.commandQueue.length).toBeLessThanOrEqual(1);
+    } finally {
+      await store.close();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+  });
+});
+
