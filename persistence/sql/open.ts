@@ -106,6 +106,12 @@ export async function openSqlStores(opts: SqlStoresOptions): Promise<SqlStores> 
 export const wal_checkpoint_interval_ms = 200;
 /** The WAL is restarted from its beginning once it holds this many frames (4 KiB pages: ~32 MiB). */
 export const wal_restart_frames = 8_192;
+/**
+ * How long a RESTART checkpoint waits for the writer (and for readers of older snapshots) while it
+ * holds new writes back: the writer's transactions take milliseconds; a reader elsewhere (a backup)
+ * may hold its snapshot for minutes, and writes must not wait for it (see WalCheckpointerOptions).
+ */
+export const wal_restart_wait_ms = 250;
 /** SQLite's own default: checkpoint from a commit once the WAL holds this many pages (the fallback). */
 const sqlite_autocheckpoint_pages = 1_000;
 
@@ -205,7 +211,7 @@ async function startCheckpointer(db: SqlDatabase, sqlite: SqliteFile, writer: Sq
   const checkpointer = new WalCheckpointer(sqlite.file, {
     interval_ms: wal_checkpoint_interval_ms,
     restart_frames: wal_restart_frames,
-    restart_wait_ms: sqlite_busy_timeout_ms,
+    restart_wait_ms: wal_restart_wait_ms,
     deadline_ms: sqlite_busy_timeout_ms,
     onFailure: (error) => {
       sqlite.logger(`${error.message}; SQLite checkpoints on commits again`);

@@ -23,13 +23,21 @@ export interface WalCheckpointerOptions {
    * a remainder instead of a thousand pages) and makes the next write start the WAL from its beginning.
    */
   restart_frames: number;
-  /** How long the RESTART checkpoint waits for the writer to finish a transaction. */
+  /**
+   * How long the RESTART checkpoint waits for the writer to finish a transaction (and for readers of
+   * older snapshots): new writers wait meanwhile, so it is short; one that could not finish is tried
+   * again after a backoff (RESTART_BACKOFF_MIN_MS, doubling).
+   */
   restart_wait_ms: number;
   /** Longest wait for the worker to open its connection, and to stop. */
   deadline_ms: number;
   /** The worker failed (once): the caller falls back to SQLite's own checkpoints. */
   onFailure: (error: Error) => void;
 }
+
+/** After a RESTART checkpoint that could not finish, the next waits this long (doubling, up to the max). */
+export const RESTART_BACKOFF_MIN_MS = 1_000;
+export const RESTART_BACKOFF_MAX_MS = 60_000;
 
 type WorkerMessage = { type: 'ready' } | { type: 'checkpointed'; frames: number; restarted: boolean } | { type: 'error'; message: string };
 
@@ -68,6 +76,14 @@ const generation = () => {
 let seen = { generation: -1, backfilled: 0 };
 /** The generation of the WAL this worker last restarted (it is a new one after the next commit). */
 let restartedGeneration = -2;
+// A RESTART that could not finish (a reader elsewhere holds an old snapshot: a backup, a browser of the
+// file) held new writers back for its whole wait: the next is not tried before a backoff, doubling.
+let restartNotBefore = 0;
+let restartBackoff = ${RESTART_BACKOFF_MIN_MS};
+const backOff = () => {
+  restartNotBefore = Date.now() + restartBackoff;
+  restartBackoff = Math.min(restartBackoff * 2, ${RESTART_BACKOFF_MAX_MS});
+};
 const copiedBy = (row, gen) => {
   const copied = gen === seen.generation ? row.checkpointed - seen.backfilled : row.checkpointed;
   seen = { generation: gen, backfilled: row.checkpointed };
@@ -82,11 +98,23 @@ const checkpoint = () => {
     // Once per generation of the WAL: after a RESTART the next commit starts the WAL again (a new
     // generation), and until one comes an idle WAL has nothing left to restart. Only the frames
     // written since the passive pass are left to copy; the writer waits for that.
-    if (passive.log >= workerData.restart_frames && gen !== restartedGeneration) {
-      const restart = db.pragma('wal_checkpoint(RESTART)')[0];
+    if (passive.log >= workerData.restart_frames && gen !== restartedGeneration && Date.now() >= restartNotBefore) {
+      let restart;
+      try {
+        restart = db.pragma('wal_checkpoint(RESTART)')[0];
+      } catch (error) {
+        if (error && error.code === 'SQLITE_BUSY') backOff();
+        throw error;
+      }
       frames += copiedBy(restart, gen);
       restarted = restart.busy === 0;
-      if (restarted) restartedGeneration = gen;
+      if (restarted) {
+        restartedGeneration = gen;
+        restartNotBefore = 0;
+        restartBackoff = ${RESTART_BACKOFF_MIN_MS};
+      } else {
+        backOff();
+      }
     }
     if (frames > 0 || restarted) parentPort.postMessage({ type: 'checkpointed', frames, restarted });
   } catch (error) {

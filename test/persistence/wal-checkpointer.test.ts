@@ -2,8 +2,9 @@
 // without bound: while the engine writes, a worker thread copies the WAL into the database file and
 // the WAL is restarted from its beginning (its header's generation grows, its file stays smaller than
 // what was written); when the worker dies, the connection checkpoints on its commits again; a
-// checkpointer that cannot open its file refuses to start; everything written is read back after a
-// reopen; and a node shows the checkpointer in /metrics and logs its failure.
+// checkpointer that cannot open its file refuses to start; a reader elsewhere holding an old snapshot
+// does not get the writes held back (a RESTART that cannot finish backs off); everything written is
+// read back after a reopen; and a node shows the checkpointer in /metrics and logs its failure.
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,6 +148,47 @@ describe('WAL checkpoints on the embedded SQLite default', () => {
       expect(failures).toEqual([]);
     } finally {
       await checkpointer.stop();
+      writer.close();
+    }
+  });
+
+  it('does not hold writes back while a reader elsewhere keeps an old snapshot: a RESTART that cannot finish is tried again after a backoff', async () => {
+    const path = join(dir, 'reader.sqlite');
+    const writer = new Database(path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('synchronous = NORMAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.pragma('busy_timeout = 5000');
+    writer.exec('CREATE TABLE t (x BLOB)');
+    // A backup or a browser of the file: a read transaction open on an old snapshot for the whole test.
+    const reader = new Database(path);
+    reader.exec('BEGIN');
+    reader.prepare('SELECT COUNT(*) AS n FROM t').get();
+    const failures: Error[] = [];
+    const checkpointer = new WalCheckpointer(path, { interval_ms: 20, restart_frames: 200, restart_wait_ms: 300, deadline_ms: 5_000, onFailure: (e) => failures.push(e) });
+    await checkpointer.start();
+    try {
+      const insert = writer.prepare('INSERT INTO t (x) VALUES (?)');
+      let held_ms = 0;
+      let rows = 0;
+      const until_ms = Date.now() + 2_000;
+      while (Date.now() < until_ms) {
+        const t = performance.now();
+        insert.run(Buffer.alloc(8 * 1024));
+        const took = performance.now() - t;
+        if (took > 50) held_ms += took;
+        // Let the worker run its passes (as the engine's writes leave it room between them).
+        if (++rows % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      // A RESTART waits restart_wait_ms each time it is tried: tried every pass (20 ms), the writes
+      // would be held back most of the 2 s; with the backoff, at most twice (1 s, then 2 s).
+      expect(held_ms).toBeLessThan(800);
+      expect(checkpointer.restarts).toBe(0);
+      expect(failures).toEqual([]);
+    } finally {
+      await checkpointer.stop();
+      reader.exec('COMMIT');
+      reader.close();
       writer.close();
     }
   });
