@@ -35,6 +35,17 @@ function walGeneration(file: string): number {
   }
 }
 
+/** A connection of this thread to a new WAL file holding one table `t (x)`, with no checkpoints of its own. */
+function walWriter(path: string): Database.Database {
+  const writer = new Database(path);
+  writer.pragma('journal_mode = WAL');
+  writer.pragma('synchronous = NORMAL');
+  writer.pragma('wal_autocheckpoint = 0');
+  writer.pragma('busy_timeout = 5000');
+  writer.exec('CREATE TABLE t (x BLOB)');
+  return writer;
+}
+
 /** Writes about `mib` MiB to `stream` in appends of 1 MiB, letting the event loop turn between them. */
 async function write(stores: SqlStores, stream: string, mib: number): Promise<void> {
   let seq = 1;
@@ -122,12 +133,7 @@ describe('WAL checkpoints on the embedded SQLite default', () => {
   it('restarts a WAL that a writer never lets a passive checkpoint finish', async () => {
     // A writer with no pause at all (a synchronous loop on this thread), as under a long flash sale.
     const path = join(dir, 'busy.sqlite');
-    const writer = new Database(path);
-    writer.pragma('journal_mode = WAL');
-    writer.pragma('synchronous = NORMAL');
-    writer.pragma('wal_autocheckpoint = 0');
-    writer.pragma('busy_timeout = 5000');
-    writer.exec('CREATE TABLE t (x BLOB)');
+    const writer = walWriter(path);
     const failures: Error[] = [];
     const checkpointer = new WalCheckpointer(path, { interval_ms: 20, restart_frames: 2_000, restart_wait_ms: 5_000, deadline_ms: 5_000, onFailure: (e) => failures.push(e) });
     await checkpointer.start();
@@ -154,12 +160,7 @@ describe('WAL checkpoints on the embedded SQLite default', () => {
 
   it('does not hold writes back while a reader elsewhere keeps an old snapshot: a RESTART that cannot finish is tried again after a backoff', async () => {
     const path = join(dir, 'reader.sqlite');
-    const writer = new Database(path);
-    writer.pragma('journal_mode = WAL');
-    writer.pragma('synchronous = NORMAL');
-    writer.pragma('wal_autocheckpoint = 0');
-    writer.pragma('busy_timeout = 5000');
-    writer.exec('CREATE TABLE t (x BLOB)');
+    const writer = walWriter(path);
     // A backup or a browser of the file: a read transaction open on an old snapshot for the whole test.
     const reader = new Database(path);
     reader.exec('BEGIN');
