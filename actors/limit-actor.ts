@@ -39,6 +39,16 @@ import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
 export const BUYER_STREAM_PREFIX = '@b/';
 /** After a failed ask about an unresolved hold, the next is not made before this many ms. */
 export const UNRESOLVED_RETRY_MS = 1_000;
+/** How long a batch waits for the answers about its unresolved holds, at most. */
+export const UNRESOLVED_RETRY_WAIT_MS = 200;
+
+/** `promise`, or a rejection once `ms` have passed (the promise goes on; its late outcome is ignored). */
+function withinOrThrow<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  promise.catch(() => {}); // a late rejection is not unhandled
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
 /** A buyer state with at least this many orders, tombstones and no-shows is pruned (see prune below). */
 export const PRUNE_AT_ENTRIES = 64;
 /** A live limit actor prunes at most this often. */
@@ -219,7 +229,8 @@ export class LimitActor implements Behavior<LimitMessage> {
         b.adoptReply = d.reply;
         return i;
       }
-      if (d.reply.outcome === 'limit_exceeded' && this.unresolved.size > 0) {
+      if (d.reply.outcome === 'limit_exceeded' && this.unresolved.size > 0 && !this.refusedWithout(command, b.now)) {
+        // Refused only because of holds whose fate is unknown: whether it must be is not known yet.
         b.failures.push([env, new UnavailableError(`limits of ${this.userId}: ${this.unresolved.size} held order(s) could not be checked with their SKU/date; retry shortly`)]);
         continue;
       }
@@ -246,6 +257,17 @@ export class LimitActor implements Behavior<LimitMessage> {
       evolveBuyer(this.state, e);
       b.events.push(e);
     }
+    // A hold settled by a message (a release, a confirm) is no longer unresolved.
+    if (this.unresolved.size > 0 && events.length > 0) {
+      for (const id of this.unresolved) if (this.state.orders.get(id)?.status !== 'held') this.unresolved.delete(id);
+    }
+  }
+
+  /** The hold `command` is refused even with the unresolved holds left out (a refusal they cannot have caused). */
+  private refusedWithout(command: BuyerCommand, now: number): boolean {
+    const orders = new Map([...this.state.orders].filter(([id]) => !this.unresolved.has(id)));
+    // Without its ledger the decision reads the orders themselves (engine/buyer.ts).
+    return decideBuyer({ ...this.state, orders, ledger: undefined }, command, now).reply.outcome === 'limit_exceeded';
   }
 
   private entries(): number {
@@ -324,6 +346,8 @@ export class LimitActor implements Behavior<LimitMessage> {
     this.unresolved.clear();
     this.loaded = true;
     await this.resolveHolds();
+    // The load just asked: the first batch does not ask again at once.
+    this.unresolvedRetryAt = this.deps.now() + UNRESOLVED_RETRY_MS;
   }
 
   /** Holds whose saga is over: confirmed if paid, released if the reservation ended or never was. */
@@ -351,8 +375,14 @@ export class LimitActor implements Behavior<LimitMessage> {
   /** Asks again about the holds whose fate could not be learnt; what is settled goes in this batch. */
   private async retryUnresolved(b: BatchDecisions): Promise<void> {
     const ids = [...this.unresolved].slice(0, RESOLVE_ASKS_IN_FLIGHT);
-    const fates = await Promise.all(ids.map((orderId) => this.fateNow(orderId)));
+    // Each waited for UNRESOLVED_RETRY_WAIT_MS at most: a SKU/date that hangs would hold the buyer's
+    // batch for an ask's whole deadline (its answer, if late, is asked again at the next retry).
+    const fates = await Promise.all(ids.map((orderId) => this.fateNow(orderId, UNRESOLVED_RETRY_WAIT_MS)));
     if (fates.includes(undefined)) this.unresolvedRetryAt = this.deps.now() + UNRESOLVED_RETRY_MS;
+    // Those still unknown go to the back, so that the ones after them get their turn.
+    ids.forEach((orderId, i) => {
+      if (fates[i] === undefined && this.unresolved.delete(orderId)) this.unresolved.add(orderId);
+    });
     ids.forEach((orderId, i) => {
       const events = this.settle(orderId, fates[i], b.now);
       if (events.length > 0) b.deferrable = false;
@@ -367,9 +397,10 @@ export class LimitActor implements Behavior<LimitMessage> {
    * SKU/date refuse every order of every buyer holding an order there (503), on any SKU, and their
    * ops view too.
    */
-  private async fateNow(orderId: string): Promise<HoldFate | undefined> {
+  private async fateNow(orderId: string, wait_ms?: number): Promise<HoldFate | undefined> {
     try {
-      const fate = await this.deps.fateOf(orderId);
+      const asked = this.deps.fateOf(orderId);
+      const fate = wait_ms === undefined ? await asked : await withinOrThrow(asked, wait_ms);
       this.unresolved.delete(orderId);
       return fate;
     } catch {

@@ -99,6 +99,8 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     expect(await send(actor, { type: 'hold', order: { ...facts(3), qty: 40 } })).toEqual({ outcome: 'held', orderId: 'o003' });
     // A resolve of the unknown hold answers (it stays held), not a failure of the buyer's batch.
     expect(await send(actor, { type: 'resolve', orderId: 'o001' })).toEqual({ outcome: 'resolved' });
+    // A refusal the unknown hold cannot have caused (another SKU's group: 41 + 42 > 42) is final: 403.
+    expect(await send(actor, { type: 'hold', order: { ...facts(5), qty: 42 } })).toMatchObject({ outcome: 'limit_exceeded', ruleId: 'units-42' });
     // One the rules refuse only with the unknown hold counted: 503 (retry), not 403.
     const down42 = { ...facts(4), skuId: 'down', qty: 42 };
     await expect(send(actor, { type: 'hold', order: down42 })).rejects.toThrow(/could not be checked/);
