@@ -77,6 +77,8 @@ export class Reconciler {
   private running: Promise<ReconcileReport> | undefined;
   /** Where the round robin over SKU/dates continues next run. */
   private streamCursor = 0;
+  /** Where the scan for SKU/dates not in memory goes on next run (an index into the catalog's SKU/dates). */
+  private asleepCursor = 0;
   /**
    * SKU/dates compared with no difference, with the seq the read model held then. One that is not in
    * memory and whose read model has not moved since is not woken to be compared again; any other
@@ -208,28 +210,46 @@ export class Reconciler {
     const n = Math.min(streams.length, this.deps.limits.streams_per_run_max);
     for (let k = 0; k < n; k++) {
       const ref = streams[(this.streamCursor + k) % streams.length]!;
-      await this.compareStock(inventoryStream(ref.skuId, ref.date), found, checked);
+      await this.eachStream(inventoryStream(ref.skuId, ref.date), found, (stream) => this.compareStock(stream, found, checked));
     }
     this.streamCursor = streams.length === 0 ? 0 : (this.streamCursor + n) % streams.length;
-    let budget = this.deps.limits.streams_per_run_max - n;
-    for (const ref of this.deps.catalog.allStreams()) {
-      if (budget <= 0) break;
+    // Then those not in memory, from where the previous run stopped: woken all first (each hands its
+    // events after its snapshot to the projector again), one wait for the read model, then compared.
+    const budget = this.deps.limits.streams_per_run_max - n;
+    const all = this.deps.catalog.allStreams();
+    const asleep: string[] = [];
+    let scanned = 0;
+    while (scanned < all.length && asleep.length < budget) {
+      const ref = all[(this.asleepCursor + scanned++) % all.length]!;
       const stream = inventoryStream(ref.skuId, ref.date);
-      if (live.has(stream) || this.comparedClean.get(stream) === this.deps.projectedSeq(stream)) continue;
-      budget--;
-      await this.compareStock(stream, found, checked);
+      if (!live.has(stream) && this.comparedClean.get(stream) !== this.deps.projectedSeq(stream)) asleep.push(stream);
+    }
+    this.asleepCursor = all.length === 0 ? 0 : (this.asleepCursor + scanned) % all.length;
+    if (asleep.length === 0) return;
+    const woken: string[] = [];
+    for (const stream of asleep) {
+      await this.eachStream(stream, found, async (s) => {
+        await this.deps.inventory.ask<InventoryInspection>(s, { type: 'inspect' });
+        woken.push(s);
+      });
+    }
+    if (!(await this.projectionCaughtUp())) return; // the read model is stuck: compare next run
+    for (const stream of woken) await this.eachStream(stream, found, (s) => this.compareStock(s, found, checked));
+  }
+
+  /** Runs `check` for one SKU/date; its failure (a SKU/date that cannot recover) is a finding, and the others go on. */
+  private async eachStream(stream: string, found: (f: Finding) => void, check: (stream: string) => Promise<void>): Promise<void> {
+    try {
+      await check(stream);
+    } catch (error) {
+      found({ kind: 'check_failed', id: stream, detail: error instanceof Error ? error.message : String(error), action: 'reported' });
     }
   }
 
+  /** One SKU/date's stock against its orders, when its read model has caught up (else next run). */
   private async compareStock(stream: string, found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
-    let i = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
-    if (i.projectedSeq < i.journalSeq) {
-      // The read model is behind (a SKU/date just woken hands its events to the projector again):
-      // once it caught up with what was handed over, look again; still behind, compare next time.
-      if (!(await this.projectionCaughtUp())) return;
-      i = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
-      if (i.projectedSeq < i.journalSeq) return;
-    }
+    const i = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
+    if (i.projectedSeq < i.journalSeq) return; // the read model is behind: compare next time
     const counts = await this.deps.projection.countByStatus(stream);
     // The read model moved while it was counted (a sale projected meanwhile): compare next time.
     const after = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
@@ -261,23 +281,27 @@ export class Reconciler {
    * caught up (a few event-loop turns after its commit) shows once, a lasting one every run.
    */
   private async cardKeys(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
-    const seen = new Set<string>();
+    const counted: { skuId: string; floor: number; assigned: number }[] = [];
     for (const sku of this.deps.catalog.allSkus()) {
       if (sku.delivery !== 'card_key') continue;
       checked.cardKeySkus++;
       const before = await this.deps.projection.unitsBySkuStatus(sku.skuId);
-      const assigned = await this.deps.cardKeys.countAssigned(sku.skuId);
-      if (!(await this.projectionCaughtUp())) continue; // the read model is stuck (a database outage): next run
-      const after = await this.deps.projection.unitsBySkuStatus(sku.skuId);
-      const floor = before.delivered ?? 0;
+      counted.push({ skuId: sku.skuId, floor: before.delivered ?? 0, assigned: await this.deps.cardKeys.countAssigned(sku.skuId) });
+    }
+    if (counted.length === 0) return;
+    // One wait for all of them; the read model stuck (a database outage): compare next run.
+    if (!(await this.projectionCaughtUp())) return;
+    const seen = new Set<string>();
+    for (const { skuId, floor, assigned } of counted) {
+      const after = await this.deps.projection.unitsBySkuStatus(skuId);
       const ceiling = (after.delivered ?? 0) + (after.paid ?? 0);
       if (assigned >= floor && assigned <= ceiling) continue;
-      seen.add(sku.skuId);
-      if (!this.cardKeyDifferences.has(sku.skuId)) continue;
+      seen.add(skuId);
+      if (!this.cardKeyDifferences.has(skuId)) continue;
       const detail = assigned < floor
         ? `${assigned} keys assigned; delivered orders hold ${floor} units`
         : `${assigned} keys assigned; delivered and paid orders hold ${ceiling} units`;
-      found({ kind: 'card_keys_mismatch', id: sku.skuId, detail, action: 'reported' });
+      found({ kind: 'card_keys_mismatch', id: skuId, detail, action: 'reported' });
     }
     this.cardKeyDifferences = seen;
   }
