@@ -141,8 +141,8 @@ export class LimitActor implements Behavior<LimitMessage> {
    * Holds whose order's fate could not be learnt (its SKU/date did not answer: its recovery failing,
    * the database away, its mailbox full). They stay held — never fewer orders than the buyer has —
    * and are asked again before a batch (at most every UNRESOLVED_RETRY_MS) until they are settled;
-   * meanwhile a hold that the rules
-   * would refuse is answered 503 (retry), not 403: the refusal may be theirs.
+   * meanwhile a hold the rules refuse only with them counted is answered 503 (retry), not 403: the
+   * refusal may be theirs.
    */
   private readonly unresolved = new Set<string>();
   /** Not before this time are the unresolved holds asked about again (a SKU/date that fails may take an ask's whole deadline). */
@@ -393,7 +393,7 @@ export class LimitActor implements Behavior<LimitMessage> {
   /**
    * The fate of a held order, or undefined when its SKU/date cannot say now (its recovery keeps
    * failing, the database is away, its mailbox is full): the hold is then `unresolved` — it stays
-   * and counts, and is asked again before each batch. Failing the batch instead made one bad
+   * and counts, and is asked again later (retryUnresolved). Failing the batch instead made one bad
    * SKU/date refuse every order of every buyer holding an order there (503), on any SKU, and their
    * ops view too.
    */
