@@ -116,6 +116,9 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** How the example secrets of docker-compose.yml begin: refused when NODE_ENV=production. */
+export const EXAMPLE_SECRET_PREFIX = 'change-me';
+
 const SECRET_VARS: [keyof Secrets, keyof Env][] = [
   ['adminToken', 'STAMPEDE_ADMIN_TOKEN'],
   ['userJwtSecret', 'STAMPEDE_USER_JWT_SECRET'],
@@ -141,6 +144,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const secrets = {} as Secrets;
   for (const [name, variable] of SECRET_VARS) {
     const value = e[variable] as string | undefined;
+    if (value && e.NODE_ENV === 'production' && value.startsWith(EXAMPLE_SECRET_PREFIX)) {
+      // docker-compose.yml's example values are public: a production node must not run on them.
+      throw new ConfigError(`${variable} is an example value (it starts with "${EXAMPLE_SECRET_PREFIX}"): set a secret of your own when NODE_ENV=production`);
+    }
     if (value) secrets[name] = value;
     else {
       if (e.NODE_ENV === 'production') throw new ConfigError(`${variable} must be set when NODE_ENV=production`);

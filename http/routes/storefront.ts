@@ -72,6 +72,8 @@ export function storefrontRoutes(router: Router, node: StampedeNode, auth: Auth,
     const r = await node.orders.getOrder(orderId, ctx.state.userId);
     if (!r.ok) throw failureToApiError(r);
     const { userId: _owner, ...order } = r.value;
+    // A delivered card-key order carries its keys in clear: no cache may keep them.
+    ctx.set('Cache-Control', 'no-store');
     ctx.body = order;
   });
 

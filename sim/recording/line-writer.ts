@@ -86,7 +86,8 @@ export class LineWriter {
         await rename(file, aside);
         log.info({ file, movedTo: aside }, 'recording: an earlier recording was moved aside');
       }
-      const handle = await open(file, 'a');
+      // Buyers' identities and payment ids: readable by this user only.
+      const handle = await open(file, 'a', 0o600);
       return new LineWriter(file, handle, limits, observer, log);
     } catch (error) {
       log.error({ err: error, file }, 'recording: cannot open the file; serving on without recording');

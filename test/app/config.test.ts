@@ -1,5 +1,6 @@
 // Proves configuration is read exactly as documented: defaults, bounds, secrets generated only
 // outside production, and a bad value stops the start with the variable's name.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../app/config.ts';
 
@@ -16,6 +17,19 @@ describe('configuration', () => {
 
   it('refuses to start in production without secrets', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/STAMPEDE_ADMIN_TOKEN must be set/);
+  });
+
+  it('refuses docker-compose.yml\'s public example secrets in production, and takes them otherwise', () => {
+    const compose = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8');
+    const example = (name: string) => compose.match(new RegExp(`${name}: (\\S+)`))![1]!;
+    const env = Object.fromEntries(['STAMPEDE_ADMIN_TOKEN', 'STAMPEDE_USER_JWT_SECRET', 'STAMPEDE_PAYMENT_SECRET', 'STAMPEDE_CARD_KEY_SECRET'].map((n) => [n, example(n)]));
+    expect(() => loadConfig({ ...env, NODE_ENV: 'production' })).toThrow(/STAMPEDE_ADMIN_TOKEN is an example value/);
+    expect(loadConfig({ ...env, NODE_ENV: 'development' }).secrets.adminToken).toBe(env.STAMPEDE_ADMIN_TOKEN);
+    // The compose stack runs as a development one, on this machine's loopback only.
+    expect(compose).toMatch(/NODE_ENV: development/);
+    expect(compose).toMatch(/ports: \["127\.0\.0\.1:3000:3000"\]/);
+    const own = { ...env, STAMPEDE_ADMIN_TOKEN: 'an-operator-admin-token-0123456789', STAMPEDE_USER_JWT_SECRET: 'an-operator-jwt-secret-0123456789abcdef', STAMPEDE_PAYMENT_SECRET: 'an-operator-payment-secret-012345', STAMPEDE_CARD_KEY_SECRET: 'an-operator-card-key-secret-0123456789ab' };
+    expect(loadConfig({ ...own, NODE_ENV: 'production' }).secrets.paymentSecret).toBe(own.STAMPEDE_PAYMENT_SECRET);
   });
 
   it('names the variable of a bad value', () => {

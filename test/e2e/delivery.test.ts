@@ -133,6 +133,8 @@ describe.each(backends)('delivery on %s', (_name, setup) => {
     views = await until('300 deliveries', read, (vs) => vs.every((v) => v.body.status === 'delivered'));
     const all = views.map((v) => v.body.delivery.cardKeys as string[]);
     for (const keys of all) expect(keys).toHaveLength(1);
+    // Keys in clear: no cache may keep the answer.
+    for (const v of views) expect(v.headers.get('cache-control')).toBe('no-store');
     expect(new Set(all.flat()).size).toBe(300);
     expect(new Set(all.flat())).toEqual(new Set([...first, ...second]));
     expect(await e.node.stores.cardKeys.countUnassigned('keys-sku')).toBe(0);

@@ -2,7 +2,7 @@
 // recorded-traffic form, with no secret in it, and that a recording that cannot be written never
 // costs a request: a real node (embedded SQLite) is driven over HTTP through a realistic mix, then
 // stopped, and its file is parsed with the replayer's own parser and compared line by line.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -162,6 +162,8 @@ describe('recording traffic (STAMPEDE_RECORD)', () => {
       'Bearer',
     ];
     for (const secret of secrets) expect(text).not.toContain(secret);
+    // Buyers' identities and payment ids: the file is readable by its owner only.
+    expect(statSync(file).mode & 0o777).toBe(0o600);
     rmSync(dir, { recursive: true, force: true });
   });
 
