@@ -14,7 +14,8 @@ import type { Catalog } from './catalog.ts';
 import type { InventoryInspection, InventoryMessage } from './inventory-actor.ts';
 import type { DeliverOutcome, Result } from './order-service.ts';
 import { ResumingOrderScan } from './order-scan.ts';
-import type { ActorKind } from './runtime/index.ts';
+import { AskTimeoutError, type ActorKind } from './runtime/index.ts';
+import { StoreUnavailableError } from '../persistence/errors.ts';
 
 export type FindingKind =
   | 'paid_not_delivered'
@@ -69,6 +70,14 @@ export interface ReconcileLimits {
 
 /** Deliveries of paid orders that may fail one after the other before a run stops looking at paid orders. */
 export const PAID_DELIVERIES_FAILED_IN_A_ROW_MAX = 3;
+
+/** A store unavailable or an ask that timed out, in `error` or its causes: a dependency down, not one SKU/date's fault. */
+function dependencyDown(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof StoreUnavailableError || e instanceof AskTimeoutError) return true;
+  }
+  return false;
+}
 
 /** Longest a check waits for the read model to catch up before it leaves the comparison for the next run. */
 export const PROJECTION_WAIT_MS = 5_000;
@@ -237,11 +246,17 @@ export class Reconciler {
     for (const stream of woken) await this.eachStream(stream, found, (s) => this.compareStock(s, found, checked));
   }
 
-  /** Runs `check` for one SKU/date; its failure (a SKU/date that cannot recover) is a finding, and the others go on. */
+  /**
+   * Runs `check` for one SKU/date; its own failure (a SKU/date that cannot recover: a corrupt journal)
+   * is a finding, and the others go on. A dependency down or stalled (a store unavailable, an ask
+   * that timed out) ends the check for this run instead: every other SKU/date would wait for its own
+   * timeout (a frozen database made a run last hours).
+   */
   private async eachStream(stream: string, found: (f: Finding) => void, check: (stream: string) => Promise<void>): Promise<void> {
     try {
       await check(stream);
     } catch (error) {
+      if (dependencyDown(error)) throw error;
       found({ kind: 'check_failed', id: stream, detail: error instanceof Error ? error.message : String(error), action: 'reported' });
     }
   }

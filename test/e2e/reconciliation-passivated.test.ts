@@ -4,9 +4,11 @@
 // is what such a difference is found in); and a SKU/date compared with no difference and unchanged since is not
 // woken again by later runs (its passivation stands); and a run answers while the read model cannot be
 // written (no SKU/date in memory waits for it; those woken wait once, a bounded time); and a SKU/date
-// that cannot recover is reported and the ones after it are still compared.
+// that cannot recover is reported and the ones after it are still compared, while a store that is
+// unavailable ends the check at once (not one timeout per SKU/date).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECTION_WAIT_MS, type Finding, type ReconcileReport } from '../../actors/reconciler.ts';
+import { StoreUnavailableError } from '../../persistence/errors.ts';
 import type { SqlDatabase } from '../../persistence/sql/database.ts';
 import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
 import { until } from '../support/poll.ts';
@@ -40,27 +42,6 @@ describe.each(engineBackends('e2e_reconcile_passivated'))('reconciliation of SKU
     return { stream, orderId: o.body.orderId as string };
   }
 
-  it('wakes a passivated SKU/date never compared and reports a paid order its read model holds that its journal never had', async () => {
-    const { stream, orderId } = await soldThenAsleep('rp-extra', 2);
-    // Behind the engine's back, a row no journal event covers (a lost row would be written back by
-    // the woken SKU/date, which hands its events after its snapshot to the projector again).
-    const projection = e.node.stores.projection;
-    const row = (await projection.order(orderId))!;
-    await projection.apply({ orders: [{ ...row, orderId: `${orderId}-ghost` }], history: [], idempotency: [], checkpoints: new Map(), live: new Map(), outbox: [] });
-    expect(about(await reconcile(), stream)).toEqual([
-      { kind: 'stock_mismatch', id: stream, detail: 'inventory sold 2, orders paid or delivered hold 4 units', action: 'reported' },
-    ]);
-  });
-
-  it('does not wake again a SKU/date compared with no difference and unchanged since', async () => {
-    const { stream } = await soldThenAsleep('rp-clean', 1);
-    // Compared once (woken for it), with no difference.
-    expect(about(await reconcile(), stream)).toEqual([]);
-    await until(`${stream} passivated again`, async () => e.node.inventory.has(stream), (live) => !live, 10_000);
-    const report = await reconcile();
-    expect(about(report, stream)).toEqual([]);
-    expect(e.node.inventory.has(stream)).toBe(false);
-  });
   it('answers a run while the read model cannot be written (a database outage): what needs it waits for the next run', async () => {
     const c = e.client;
     const dates = ['2027-10-02', '2027-10-03', '2027-10-04'];
@@ -82,6 +63,27 @@ describe.each(engineBackends('e2e_reconcile_passivated'))('reconciliation of SKU
     }
   }, 30_000);
 
+  it('wakes a passivated SKU/date never compared and reports a paid order its read model holds that its journal never had', async () => {
+    const { stream, orderId } = await soldThenAsleep('rp-extra', 2);
+    // Behind the engine's back, a row no journal event covers (a lost row would be written back by
+    // the woken SKU/date, which hands its events after its snapshot to the projector again).
+    const projection = e.node.stores.projection;
+    const row = (await projection.order(orderId))!;
+    await projection.apply({ orders: [{ ...row, orderId: `${orderId}-ghost` }], history: [], idempotency: [], checkpoints: new Map(), live: new Map(), outbox: [] });
+    expect(about(await reconcile(), stream)).toEqual([
+      { kind: 'stock_mismatch', id: stream, detail: 'inventory sold 2, orders paid or delivered hold 4 units', action: 'reported' },
+    ]);
+  });
+
+  it('does not wake again a SKU/date compared with no difference and unchanged since', async () => {
+    const { stream } = await soldThenAsleep('rp-clean', 1);
+    // Compared once (woken for it), with no difference.
+    expect(about(await reconcile(), stream)).toEqual([]);
+    await until(`${stream} passivated again`, async () => e.node.inventory.has(stream), (live) => !live, 10_000);
+    const report = await reconcile();
+    expect(about(report, stream)).toEqual([]);
+    expect(e.node.inventory.has(stream)).toBe(false);
+  });
   it('goes on past a SKU/date that cannot recover: it is reported, the ones after it are compared', async () => {
     const broken = await soldThenAsleep('rp-broken', 1);
     const { stream, orderId } = await soldThenAsleep('rp-after', 2);
@@ -96,5 +98,24 @@ describe.each(engineBackends('e2e_reconcile_passivated'))('reconciliation of SKU
     expect(about(report, stream)).toEqual([
       { kind: 'stock_mismatch', id: stream, detail: 'inventory sold 2, orders paid or delivered hold 4 units', action: 'reported' },
     ]);
+  });
+  it('ends the stock check at the first store that is unavailable, instead of failing every SKU/date on its own timeout', async () => {
+    const c = e.client;
+    for (const date of ['2027-10-05', '2027-10-06', '2027-10-07']) await c.sku('rp-down', date, 10, { delivery: 'manual', priceCents: 100 });
+    await e.node.projector.drained();
+    const projection = e.node.stores.projection;
+    const count = projection.countByStatus;
+    let asked = 0;
+    projection.countByStatus = async () => {
+      asked++;
+      throw new StoreUnavailableError('injected: the database does not answer');
+    };
+    try {
+      const report = await reconcile();
+      expect(asked).toBe(1);
+      expect(report.findings.filter((f) => f.kind === 'check_failed').map((f) => f.id)).toEqual(['stock']);
+    } finally {
+      projection.countByStatus = count;
+    }
   });
 });
