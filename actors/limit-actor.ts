@@ -42,13 +42,6 @@ export const UNRESOLVED_RETRY_MS = 1_000;
 /** How long a batch waits for the answers about its unresolved holds, at most. */
 export const UNRESOLVED_RETRY_WAIT_MS = 200;
 
-/** `promise`, or a rejection once `ms` have passed (the promise goes on; its late outcome is ignored). */
-function withinOrThrow<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
-  promise.catch(() => {}); // a late rejection is not unhandled
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 /** A buyer state with at least this many orders, tombstones and no-shows is pruned (see prune below). */
 export const PRUNE_AT_ENTRIES = 64;
 /** A live limit actor prunes at most this often. */
@@ -229,9 +222,15 @@ export class LimitActor implements Behavior<LimitMessage> {
         b.adoptReply = d.reply;
         return i;
       }
-      if (d.reply.outcome === 'limit_exceeded' && this.unresolved.size > 0 && !this.refusedWithout(command, b.now)) {
-        // Refused only because of holds whose fate is unknown: whether it must be is not known yet.
-        b.failures.push([env, new UnavailableError(`limits of ${this.userId}: ${this.unresolved.size} held order(s) could not be checked with their SKU/date; retry shortly`)]);
+      if (d.reply.outcome === 'limit_exceeded' && this.unresolved.size > 0) {
+        const without = this.decidedWithout(command, b.now);
+        if (without.outcome !== 'limit_exceeded') {
+          // Refused only because of holds whose fate is unknown: whether it must be is not known yet.
+          b.failures.push([env, new UnavailableError(`limits of ${this.userId}: ${this.unresolved.size} held order(s) could not be checked with their SKU/date; retry shortly`)]);
+          continue;
+        }
+        // Refused anyway: the refusal as it stands without them (its rule, its figures).
+        b.replies.push([env, without]);
         continue;
       }
       b.replies.push([env, d.reply]);
@@ -259,15 +258,19 @@ export class LimitActor implements Behavior<LimitMessage> {
     }
     // A hold settled by a message (a release, a confirm) is no longer unresolved.
     if (this.unresolved.size > 0 && events.length > 0) {
-      for (const id of this.unresolved) if (this.state.orders.get(id)?.status !== 'held') this.unresolved.delete(id);
+      for (const id of this.unresolved) {
+        if (this.state.orders.get(id)?.status === 'held') continue;
+        this.unresolved.delete(id);
+        this.pendingFates.delete(id);
+      }
     }
   }
 
-  /** The hold `command` is refused even with the unresolved holds left out (a refusal they cannot have caused). */
-  private refusedWithout(command: BuyerCommand, now: number): boolean {
+  /** The reply to the hold `command` with the unresolved holds left out (a refusal then is not theirs). */
+  private decidedWithout(command: BuyerCommand, now: number): BuyerReply {
     const orders = new Map([...this.state.orders].filter(([id]) => !this.unresolved.has(id)));
-    // Without its ledger the decision reads the orders themselves (engine/buyer.ts).
-    return decideBuyer({ ...this.state, orders, ledger: undefined }, command, now).reply.outcome === 'limit_exceeded';
+    // Without its ledger the decision reads the orders themselves (engine/buyer.ts); nothing is applied.
+    return decideBuyer({ ...this.state, orders, ledger: undefined }, command, now).reply;
   }
 
   private entries(): number {
@@ -344,6 +347,7 @@ export class LimitActor implements Behavior<LimitMessage> {
     this.compactedSeq = compactedSeq;
     this.unjournaled = [];
     this.unresolved.clear();
+    this.pendingFates.clear();
     this.loaded = true;
     await this.resolveHolds();
     // The load just asked: the first batch does not ask again at once.
@@ -376,8 +380,9 @@ export class LimitActor implements Behavior<LimitMessage> {
   private async retryUnresolved(b: BatchDecisions): Promise<void> {
     const ids = [...this.unresolved].slice(0, RESOLVE_ASKS_IN_FLIGHT);
     // Each waited for UNRESOLVED_RETRY_WAIT_MS at most: a SKU/date that hangs would hold the buyer's
-    // batch for an ask's whole deadline (its answer, if late, is asked again at the next retry).
-    const fates = await Promise.all(ids.map((orderId) => this.fateNow(orderId, UNRESOLVED_RETRY_WAIT_MS)));
+    // batch for an ask's whole deadline. An ask still pending is not made again: its answer, when it
+    // comes, is what the next retry uses (asking again would only add to a slow SKU/date's mailbox).
+    const fates = await Promise.all(ids.map((orderId) => this.lateFate(orderId)));
     if (fates.includes(undefined)) this.unresolvedRetryAt = this.deps.now() + UNRESOLVED_RETRY_MS;
     // Those still unknown go to the back, so that the ones after them get their turn.
     ids.forEach((orderId, i) => {
@@ -397,16 +402,40 @@ export class LimitActor implements Behavior<LimitMessage> {
    * SKU/date refuse every order of every buyer holding an order there (503), on any SKU, and their
    * ops view too.
    */
-  private async fateNow(orderId: string, wait_ms?: number): Promise<HoldFate | undefined> {
+  private async fateNow(orderId: string): Promise<HoldFate | undefined> {
     try {
-      const asked = this.deps.fateOf(orderId);
-      const fate = wait_ms === undefined ? await asked : await withinOrThrow(asked, wait_ms);
+      const fate = await this.deps.fateOf(orderId);
       this.unresolved.delete(orderId);
       return fate;
     } catch {
       if (this.state.orders.get(orderId)?.status === 'held') this.unresolved.add(orderId);
       return undefined;
     }
+  }
+
+  /** Asks about unresolved holds still pending (one per order), their answers kept until used. */
+  private readonly pendingFates = new Map<string, { answer: Promise<HoldFate | undefined>; fate?: HoldFate | undefined; done: boolean }>();
+
+  /** An unresolved hold's fate: a late answer already in, else the pending (or a new) ask, waited for a short while. */
+  private async lateFate(orderId: string): Promise<HoldFate | undefined> {
+    let pending = this.pendingFates.get(orderId);
+    if (pending === undefined) {
+      const entry: { answer: Promise<HoldFate | undefined>; fate?: HoldFate | undefined; done: boolean } = { answer: Promise.resolve(undefined), done: false };
+      entry.answer = this.deps.fateOf(orderId).then(
+        (fate) => ((entry.fate = fate), (entry.done = true), fate),
+        () => ((entry.done = true), undefined),
+      );
+      this.pendingFates.set(orderId, (pending = entry));
+    }
+    if (!pending.done) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), UNRESOLVED_RETRY_WAIT_MS)));
+      await Promise.race([pending.answer, late]).finally(() => clearTimeout(timer));
+    }
+    if (!pending.done) return undefined; // still pending: kept for the next retry
+    this.pendingFates.delete(orderId);
+    if (pending.fate !== undefined) this.unresolved.delete(orderId);
+    return pending.fate;
   }
 
   /** The events that settle a held order by what its SKU/date knows (none while it is reserved or in flight). */

@@ -117,4 +117,29 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     expect(later.counted.map((o) => o.orderId)).toEqual(['o002']);
     committer.close();
   });
+  it('uses a slow SKU/date\'s late answer about an unresolved hold, asking it once, not once per retry', async () => {
+    const stream = buyerStream('slow-buyer');
+    await stores.journal.append([{ stream, seq: 1, lastSeq: 1, at: T0, events: [{ type: 'held', order: { ...facts(1), skuId: 'slow' }, at: T0 }] }]);
+    let clock = T0 + 1_000;
+    let asked = 0;
+    let slow = false;
+    const { committer, deps } = depsWith(async (orderId: string): Promise<HoldFate> => {
+      asked++;
+      if (!slow) throw new Error('inventory slow/2027-06-02: mailbox full');
+      await new Promise((resolve) => setTimeout(resolve, 400)); // longer than a batch waits
+      return 'ended';
+    }, () => clock);
+    const actor = new LimitActor('slow-buyer', deps);
+    await send(actor, { type: 'inspect' }); // the load: o001 unresolved
+    slow = true;
+    const slow42 = { ...facts(2), skuId: 'slow', qty: 42 };
+    clock += UNRESOLVED_RETRY_MS;
+    await expect(send(actor, { type: 'hold', order: slow42 })).rejects.toThrow(/could not be checked/);
+    const afterFirstRetry = asked;
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the answer comes in meanwhile
+    clock += UNRESOLVED_RETRY_MS;
+    expect(await send(actor, { type: 'hold', order: slow42 })).toEqual({ outcome: 'held', orderId: 'o002' });
+    expect(asked).toBe(afterFirstRetry);
+    committer.close();
+  });
 });
