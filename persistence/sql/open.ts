@@ -111,7 +111,7 @@ export const wal_restart_frames = 8_192;
  * holds new writes back: the writer's transactions take milliseconds; a reader elsewhere (a backup)
  * may hold its snapshot for minutes, and writes must not wait for it (see WalCheckpointerOptions).
  */
-export const wal_restart_wait_ms = 500;
+export const wal_restart_wait_ms = 250;
 /** SQLite's own default: checkpoint from a commit once the WAL holds this many pages (the fallback). */
 const sqlite_autocheckpoint_pages = 1_000;
 

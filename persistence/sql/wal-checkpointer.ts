@@ -37,7 +37,7 @@ export interface WalCheckpointerOptions {
 
 /** After a RESTART checkpoint that could not finish, the next waits this long (doubling, up to the max). */
 export const RESTART_BACKOFF_MIN_MS = 1_000;
-export const RESTART_BACKOFF_MAX_MS = 10_000;
+export const RESTART_BACKOFF_MAX_MS = 30_000;
 
 type WorkerMessage = { type: 'ready' } | { type: 'checkpointed'; frames: number; restarted: boolean } | { type: 'error'; message: string };
 

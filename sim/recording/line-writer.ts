@@ -86,8 +86,10 @@ export class LineWriter {
         await rename(file, aside);
         log.info({ file, movedTo: aside }, 'recording: an earlier recording was moved aside');
       }
-      // Buyers' identities and payment ids: readable by this user only.
+      // Buyers' identities and payment ids: readable by this user only — also a file that was there
+      // already, empty (the mode given to open applies only to a file it creates).
       const handle = await open(file, 'a', 0o600);
+      if ((await handle.stat()).isFile()) await handle.chmod(0o600);
       return new LineWriter(file, handle, limits, observer, log);
     } catch (error) {
       log.error({ err: error, file }, 'recording: cannot open the file; serving on without recording');

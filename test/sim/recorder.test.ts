@@ -2,7 +2,7 @@
 // recorded-traffic form, with no secret in it, and that a recording that cannot be written never
 // costs a request: a real node (embedded SQLite) is driven over HTTP through a realistic mix, then
 // stopped, and its file is parsed with the replayer's own parser and compared line by line.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -188,6 +188,20 @@ describe('recording traffic (STAMPEDE_RECORD)', () => {
       }
     }
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('makes a recording file that was there already, empty and readable by all, readable by its owner only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-rec-mode-'));
+    const file = join(dir, 'traffic.jsonl');
+    writeFileSync(file, '', { mode: 0o644 });
+    chmodSync(file, 0o644);
+    const writer = await LineWriter.open(file, pino({ level: 'silent' }));
+    try {
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+    } finally {
+      await writer.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('drops lines past the buffer bound, and only those, and writes the rest in order', async () => {
