@@ -385,7 +385,7 @@ export class OrderService {
     if (!order || (userId !== undefined && order.userId !== userId)) return fail('not_found', `unknown order ${orderId}`);
     // Added to the fresh body, not `{ ...orderBody(order), userId }`: a hidden class per call (docs/performance.md, "Session 10").
     const body: BuyerOrderBody & { userId: string } = Object.assign(orderBody(order), { userId: order.userId });
-    if (order.status === 'delivered' && order.delivery) body.delivery = await this.deliveryBody(order.skuId, order.delivery);
+    if (order.status === 'delivered' && order.delivery) body.delivery = await this.deliveryBody(order.skuId, order.orderId, order.delivery);
     if (order.status === 'paid') body.awaitingDelivery = true;
     return { ok: true, value: body };
   }
@@ -792,10 +792,10 @@ export class OrderService {
     return (await this.projection.order(orderId)) ?? undefined;
   }
 
-  private async deliveryBody(skuId: string, delivery: OrderDelivery): Promise<DeliveryBody> {
+  private async deliveryBody(skuId: string, orderId: string, delivery: OrderDelivery): Promise<DeliveryBody> {
     switch (delivery.kind) {
       case 'card_key': {
-        const sealed = await this.cardKeys.reveal(skuId, delivery.keyIds);
+        const sealed = await this.cardKeys.reveal(skuId, orderId, delivery.keyIds);
         return { cardKeys: sealed.map((k) => this.cipher.decrypt(skuId, k.ciphertext)) };
       }
       case 'ticket':

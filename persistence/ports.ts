@@ -255,8 +255,8 @@ export interface CardKeyStore {
   assignedTo(orderId: string): Promise<number[]>;
   /** The same for many orders at once (a delivery actor's batch): every asked order is in the map, with [] if it has none. */
   assignedToMany(orderIds: readonly string[]): Promise<Map<string, number[]>>;
-  /** The ciphertexts of those keys of the SKU (for the owning buyer's GET), in the order asked. */
-  reveal(skuId: string, keyIds: readonly number[]): Promise<{ id: number; ciphertext: string }[]>;
+  /** The ciphertexts of those keys of the SKU assigned to `orderId` (for the owning buyer's GET), in the order asked. */
+  reveal(skuId: string, orderId: string, keyIds: readonly number[]): Promise<{ id: number; ciphertext: string }[]>;
   /** Keys of the SKU not yet assigned (ops, reconciliation). */
   countUnassigned(skuId: string): Promise<number>;
   /** Keys of the SKU given to an order (one statement: an upload meanwhile does not skew it). */

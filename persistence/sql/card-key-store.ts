@@ -179,7 +179,7 @@ export class SqlCardKeyStore implements CardKeyStore {
     return out;
   }
 
-  async reveal(skuId: string, keyIds: readonly number[]): Promise<{ id: number; ciphertext: string }[]> {
+  async reveal(skuId: string, orderId: string, keyIds: readonly number[]): Promise<{ id: number; ciphertext: string }[]> {
     if (keyIds.length === 0) return [];
     if (keyIds.length > card_keys_per_reveal_max) {
       throw new RangeError(`card keys: ${keyIds.length} keys in one reveal, at most ${card_keys_per_reveal_max}`);
@@ -189,8 +189,10 @@ export class SqlCardKeyStore implements CardKeyStore {
     for (const part of chunks([...new Set(keyIds)])) {
       const rows = await this.db.all<{ id: Num; ciphertext: string }>(
         'cardKeys.reveal',
-        `SELECT id, ciphertext FROM card_keys WHERE sku_id = ? AND id IN (${part.map(() => '?').join(', ')})`,
-        [skuId, ...part],
+        // Only keys assigned to this order, whatever ids are asked for (the ids come from the order's
+        // own journal; the store checks it too).
+        `SELECT id, ciphertext FROM card_keys WHERE sku_id = ? AND order_id = ? AND id IN (${part.map(() => '?').join(', ')})`,
+        [skuId, orderId, ...part],
       );
       for (const r of rows) found.set(Number(r.id), r.ciphertext);
     }

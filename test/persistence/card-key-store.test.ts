@@ -91,14 +91,16 @@ describe.each(backends)('card keys on $name', (backend) => {
     expect(await stores.cardKeys.count('pool')).toBe(10);
     expect(await stores.cardKeys.unassigned('pool', 0, 3)).toEqual([ids[2], ids[4], ids[5]]);
 
-    // In the order asked; ids of another SKU or unknown ids are not revealed.
-    expect(await stores.cardKeys.reveal('pool', [ids[3]!, ids[0]!])).toEqual([
+    // In the order asked; ids of another SKU, of another order's keys, of a free key, or unknown ids are not revealed.
+    expect(await stores.cardKeys.reveal('pool', 'o-1', [ids[3]!, ids[0]!])).toEqual([
       { id: ids[3], ciphertext: 'enc(pool-3)' },
       { id: ids[0], ciphertext: 'enc(pool-0)' },
     ]);
-    expect(await stores.cardKeys.reveal('other-game', [ids[0]!])).toEqual([]);
-    expect(await stores.cardKeys.reveal('pool', [])).toEqual([]);
-    const [rows] = [await stores.cardKeys.reveal('pool', [ids[9]! + 1_000_000])];
+    expect(await stores.cardKeys.reveal('pool', 'o-2', [ids[3]!, ids[0]!, ids[1]!])).toEqual([{ id: ids[1], ciphertext: 'enc(pool-1)' }]);
+    expect(await stores.cardKeys.reveal('pool', 'o-1', [ids[2]!])).toEqual([]);
+    expect(await stores.cardKeys.reveal('other-game', 'o-1', [ids[0]!])).toEqual([]);
+    expect(await stores.cardKeys.reveal('pool', 'o-1', [])).toEqual([]);
+    const [rows] = [await stores.cardKeys.reveal('pool', 'o-1', [ids[9]! + 1_000_000])];
     expect(rows).toEqual([]);
   });
 
