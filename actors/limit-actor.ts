@@ -31,6 +31,7 @@ import {
   usageByRule,
 } from '../engine/index.ts';
 import type { JournalStore } from '../persistence/ports.ts';
+import { within } from '../persistence/bus/waits.ts';
 import { UnavailableError } from './errors.ts';
 import type { BuyerStreams } from './buyer-streams.ts';
 import type { GroupCommitter } from './group-commit.ts';
@@ -427,11 +428,7 @@ export class LimitActor implements Behavior<LimitMessage> {
       );
       this.pendingFates.set(orderId, (pending = entry));
     }
-    if (!pending.done) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), UNRESOLVED_RETRY_WAIT_MS)));
-      await Promise.race([pending.answer, late]).finally(() => clearTimeout(timer));
-    }
+    if (!pending.done) await within(pending.answer, UNRESOLVED_RETRY_WAIT_MS, `the fate of ${orderId}`).catch(() => undefined);
     if (!pending.done) return undefined; // still pending: kept for the next retry
     this.pendingFates.delete(orderId);
     if (pending.fate !== undefined) this.unresolved.delete(orderId);

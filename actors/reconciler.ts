@@ -15,6 +15,7 @@ import type { InventoryInspection, InventoryMessage } from './inventory-actor.ts
 import type { DeliverOutcome, Result } from './order-service.ts';
 import { ResumingOrderScan } from './order-scan.ts';
 import { AskTimeoutError, type ActorKind } from './runtime/index.ts';
+import { within } from '../persistence/bus/waits.ts';
 import { StoreUnavailableError } from '../persistence/errors.ts';
 
 export type FindingKind =
@@ -137,14 +138,8 @@ export class Reconciler {
    * false when it did not (the database away, the projector retrying), and the comparison waits for
    * the next run — a pass, and `POST /ops/reconcile`, must not hang on an outage.
    */
-  private async projectionCaughtUp(): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), PROJECTION_WAIT_MS)));
-    try {
-      return await Promise.race([this.deps.projectionCaughtUp().then(() => true, () => false), late]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private projectionCaughtUp(): Promise<boolean> {
+    return within(this.deps.projectionCaughtUp(), PROJECTION_WAIT_MS, 'the read model catching up').then(() => true, () => false);
   }
 
   /** A check that fails (a store down) is itself a finding; the other checks still run. */
