@@ -1,6 +1,6 @@
 // Proves the mailbox bound: with a key's behaviour blocked, the key accepts exactly mailboxMax messages, then asks reject OverloadedError at once (with no stack trace: shedding load stays cheap) and tells return false, while other keys are still served and the accepted ones complete afterwards; a notice to a live key passes the bound and never activates one, and a tell that must not be dropped passes it too (or activates the key).
 import { afterEach, describe, expect, it } from 'vitest';
-import { OverloadedError, type ActorRuntime } from '../../../actors/runtime/index.ts';
+import { AskTimeoutError, OverloadedError, ShuttingDownError, type ActorRuntime } from '../../../actors/runtime/index.ts';
 import { deferred, runtime, until, HOSTINGS } from './support.ts';
 
 describe.each(HOSTINGS)('overload (%s)', (hosting) => {
@@ -39,6 +39,9 @@ describe.each(HOSTINGS)('overload (%s)', (hosting) => {
     // than a reservation), and the process's own stack traces are untouched by making it.
     expect((refusal as Error).stack).toBe(`OverloadedError: gated:hot mailbox full (10)`);
     expect(new Error('probe').stack).toMatch(/\n\s+at /);
+    // So are the other ways an ask ends without a reply, which the runtime also makes in bulk.
+    expect(new AskTimeoutError('k timed out').stack).toBe('AskTimeoutError: k timed out');
+    expect(new ShuttingDownError().stack).toBe('ShuttingDownError: actor runtime is shutting down');
     expect(kind.tell('hot', 100)).toBe(false);
     expect(kind.mailboxDepth('hot')).toBe(10);
     // A notice is not held to the bound (it is handled after the accepted ones), and never activates a key.
