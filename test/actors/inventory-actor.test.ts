@@ -36,6 +36,34 @@ async function foldJournal(journal: JournalStore, stream: string): Promise<{ sta
 /** The outcome of `p`, never a rejection. */
 const settle = <T,>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
 
+/** Starts `write` with the faults holding appends, and returns it with the append it is held at. */
+async function heldWrite<T>(f: JournalFaults, write: () => Promise<T>, what = 'the write held') {
+  f.hold = true;
+  const result = write();
+  await waitFor(() => f.held.length === 1, 5_000, what);
+  const held = f.held.shift()!;
+  f.hold = false;
+  return { result, held };
+}
+
+/**
+ * Makes `land` run right after the next read of `stream`'s journal (a next incarnation's recovery):
+ * a write whose outcome was unknown committing just too late for that read. `landed()` says it ran.
+ */
+function landOnNextRead(journal: JournalStore, stream: string, land: () => Promise<void>): { landed: () => boolean } {
+  const realRead = journal.readAfter.bind(journal);
+  let landed = false;
+  journal.readAfter = async (s, after) => {
+    const rows = await realRead(s, after);
+    if (s === stream && !landed) {
+      landed = true;
+      await land();
+    }
+    return rows;
+  };
+  return { landed: () => landed };
+}
+
 describe('inventory actor on a real node (SQLite) with a fault-injecting journal', () => {
   let e: TestEngine | undefined;
   let faults: JournalFaults | undefined;
@@ -197,35 +225,19 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     const getOrder = (orderId: string) => node.inventory.ask<{ status: string } | undefined>(stream, { type: 'get_order', orderId });
 
     // 1. The write lands after all, right after the next incarnation read the journal.
-    f.hold = true;
-    const first = settle(node.orders.placeOrder({ userId: 'u-late', skuId: 'fz', date: '2026-12-02', qty: 2 }));
-    await waitFor(() => f.held.length === 1, 5_000, 'the write held');
-    const late = f.held.shift()!;
-    f.hold = false;
-    let landed = false;
-    journal.readAfter = async (s, after) => {
-      const rows = await realRead(s, after);
-      if (s === stream && !landed) {
-        landed = true;
-        await realAppend(late.records);
-      }
-      return rows;
-    };
+    const { result: first, held: late } = await heldWrite(f, () => settle(node.orders.placeOrder({ userId: 'u-late', skuId: 'fz', date: '2026-12-02', qty: 2 })));
+    const { landed } = landOnNextRead(journal, stream, () => realAppend(late.records));
     await late.fail(new StoreUnavailableError('injected: no answer within the deadline'));
     expect((await first).ok).toBe(false);
     const [lateId] = reservedIds(late.records);
     // The recovered SKU/date knows the reservation that committed late (its fate is not "unknown").
     expect(await getOrder(lateId!)).toMatchObject({ status: 'reserved' });
-    expect(landed).toBe(true);
+    expect(landed()).toBe(true);
     expect(await inspect(e, 'fz')).toMatchObject({ reserved: 2 });
 
     // 2. The write never lands in time: the fence takes its seq, and the late write can never commit.
     journal.readAfter = realRead;
-    f.hold = true;
-    const second = settle(node.orders.placeOrder({ userId: 'u-lost', skuId: 'fz', date: '2026-12-02', qty: 3 }));
-    await waitFor(() => f.held.length === 1, 5_000, 'the second write held');
-    const lost = f.held.shift()!;
-    f.hold = false;
+    const { result: second, held: lost } = await heldWrite(f, () => settle(node.orders.placeOrder({ userId: 'u-lost', skuId: 'fz', date: '2026-12-02', qty: 3 })), 'the second write held');
     await lost.fail(new StoreUnavailableError('injected: no answer within the deadline'));
     expect((await second).ok).toBe(false);
     expect(await inspect(e, 'fz')).toMatchObject({ reserved: 2 }); // recovered (and fenced)
@@ -272,30 +284,17 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     const stream = 'fc/2026-12-02';
     await c.sku('fc', '2026-12-02', 10);
     const journal = node.stores.journal;
-    const realRead = journal.readAfter.bind(journal);
     const f = (faults = injectJournalFaults(journal));
     f.only = (s) => s === stream;
-    f.hold = true;
-    const placed = node.orders.placeOrder({ userId: 'u-crash', skuId: 'fc', date: '2026-12-02', qty: 2 }).then(() => 'ok', () => 'failed');
-    await waitFor(() => f.held.length === 1, 5_000, 'the write held');
-    const late = f.held.shift()!;
-    f.hold = false;
+    const { result: placed, held: late } = await heldWrite(f, () => node.orders.placeOrder({ userId: 'u-crash', skuId: 'fc', date: '2026-12-02', qty: 2 }).then(() => 'ok', () => 'failed'));
     // The write commits only after the next incarnation has read the journal.
-    let landed = false;
-    journal.readAfter = async (s, after) => {
-      const rows = await realRead(s, after);
-      if (s === stream && !landed) {
-        landed = true;
-        await late.release();
-      }
-      return rows;
-    };
+    const { landed } = landOnNextRead(journal, stream, () => late.release());
     // A bug in the actor (a message it cannot handle) crashes it while the write is in flight.
     node.inventory.tell(stream, { type: 'no-such-command' } as never);
     expect(await placed).toBe('failed');
     const [orderId] = reservedIds(late.records);
     expect(await node.inventory.ask<{ status: string } | undefined>(stream, { type: 'get_order', orderId: orderId! })).toMatchObject({ status: 'reserved' });
-    expect(landed).toBe(true);
+    expect(landed()).toBe(true);
     expect(await inspect(e, 'fc')).toMatchObject({ reserved: 2 });
   });
 

@@ -44,6 +44,17 @@ async function writerOnNewTable(file: string, options: Partial<SqliteWriterOptio
 
 const INSERT_JOURNAL = 'INSERT INTO journal (stream, seq, last_seq, at, events) VALUES (?, ?, ?, ?, ?)';
 
+/** A transaction on `t` that writes 'running' and holds the writer until `release()`. */
+function runningUntilReleased(writer: SqliteWriter): { running: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const running = writer.transaction(async (trx) => {
+    await writer.inTransaction(trx, 'run', 'INSERT INTO t (x) VALUES (?)', ['running']);
+    await gate;
+  });
+  return { running, release };
+}
+
 /**
  * An interactive transaction that writes `stream`'s record 1, waits until `release`, writes record 2
  * and (with `thenThrow`) throws: it holds the writer meanwhile.
@@ -189,12 +200,7 @@ describe('SQLite writes on a worker thread', () => {
   it('lets a write a reply waits for (urgent) go before the queued writes nobody waits for, never ahead of the running one', async () => {
     const { file, writer } = await writerOnNewTable(join(dir, 'urgent.sqlite'));
     try {
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const running = writer.transaction(async (trx) => {
-        await writer.inTransaction(trx, 'run', 'INSERT INTO t (x) VALUES (?)', ['running']);
-        await gate;
-      });
+      const { running, release } = runningUntilReleased(writer);
       const writes = [
         writer.run('INSERT INTO t (x) VALUES (?)', ['normal 1']),
         writer.batch([{ sql: 'INSERT INTO t (x) VALUES (?)', params: ['normal 2'] }]),
@@ -215,12 +221,7 @@ describe('SQLite writes on a worker thread', () => {
   it('does not make a write that waited its turn past its deadline (its caller is told it failed), and bounds the queue', async () => {
     const { file, writer } = await writerOnNewTable(join(dir, 'late.sqlite'), { deadline_ms: 400, queue_max: 3 });
     try {
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const running = writer.transaction(async (trx) => {
-        await writer.inTransaction(trx, 'run', 'INSERT INTO t (x) VALUES (?)', ['running']);
-        await gate;
-      });
+      const { running, release } = runningUntilReleased(writer);
       const queued = [1, 2, 3].map((i) => writer.run('INSERT INTO t (x) VALUES (?)', [`late ${i}`]).then(() => 'made', (e: unknown) => e));
       // Past the queue's bound: refused at once.
       await expect(writer.run('INSERT INTO t (x) VALUES (?)', ['one too many'])).rejects.toBeInstanceOf(StoreUnavailableError);
