@@ -176,14 +176,12 @@ interface Batch {
   events: unknown[];
   /** Records of other streams written with this batch (see `sell`). */
   attached: JournalRecord[];
-  /** Limited reservations this batch releases: their buyers' limit actors hear of it once durable. */
-  limitedReleases: { userId: string; orderId: string; reason: ReleaseReason }[];
   /**
-   * Limited reservations this batch sells: their buyers' limit actors hear of it once durable — from
-   * here, not from the sale's asker, whose ask may have timed out while the write still committed
-   * (the buyer's ops view then kept a paid order as a hold until its next load).
+   * Limited reservations this batch releases or sells (`sold`): their buyers' limit actors hear of it
+   * once durable — from here, not from the asker, whose ask may have timed out while the write still
+   * committed (a sale's buyer then kept a paid order as a hold until its next load).
    */
-  limitedSales: { userId: string; orderId: string }[];
+  limitedSettled: { userId: string; orderId: string; reason: ReleaseReason | 'sold' }[];
   /** OUTBOX_KIND bits of the batch's events (which ones the outside world hears of). */
   kinds: number;
   projected: ProjectedEvent[];
@@ -209,7 +207,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private lastSnapshotAt = 0;
   /** The state at `seq`, the end of the record written at `at`; saved once durable and projected. */
   private snapshotCandidate: { seq: number; at: number; state: InventorySnapshot; durable: boolean } | undefined;
-  private pending: Batch = { events: [], attached: [], limitedReleases: [], limitedSales: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
+  private pending: Batch = { events: [], attached: [], limitedSettled: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
   private inFlight: Batch | undefined;
   private readonly settled = new Map<string, Settled>();
   private readonly unprojectedIdempotency = new Map<string, { row: IdempotencyRow; seq: number }>();
@@ -261,8 +259,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // commit, and its `$committed` will not reach a discarded incarnation, so the releases of limited
     // reservations it holds are in doubt. Their buyers' limit actors settle those holds now by what the
     // recovered SKU/date says, rather than at their next load.
-    for (const r of this.inFlight?.limitedReleases ?? []) this.deps.observer.limitedInDoubt(r.userId, r.orderId);
-    for (const r of this.inFlight?.limitedSales ?? []) this.deps.observer.limitedInDoubt(r.userId, r.orderId);
+    for (const r of this.inFlight?.limitedSettled ?? []) this.deps.observer.limitedInDoubt(r.userId, r.orderId);
     // ... and the next incarnation fences the journal before it answers anything (see recoverFenced).
     if (this.inFlight !== undefined && !this.writeRefused) this.deps.inDoubt.add(this.stream);
   }
@@ -441,10 +438,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     for (const event of decision.events) {
       this.seq++;
       const projected = projectEvent(this.state, event, this.seq, this.context);
-      if (event.type === 'released' && this.state.reservations.get(event.orderId)?.limited) {
-        this.pending.limitedReleases.push({ userId: event.userId, orderId: event.orderId, reason: event.reason });
-      } else if (event.type === 'sold' && this.state.reservations.get(event.orderId)?.limited) {
-        this.pending.limitedSales.push({ userId: event.userId, orderId: event.orderId });
+      if ((event.type === 'released' || event.type === 'sold') && this.state.reservations.get(event.orderId)?.limited) {
+        this.pending.limitedSettled.push({ userId: event.userId, orderId: event.orderId, reason: event.type === 'sold' ? 'sold' : event.reason });
       }
       evolve(this.state, event);
       this.pending.events.push(encodeEvent(event));
@@ -483,7 +478,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const batch = this.pending;
     const lastSeq = batch.firstSeq + batch.events.length - 1;
     batch.liveAfter = this.state.reservations.size;
-    this.pending = { events: [], attached: [], limitedReleases: [], limitedSales: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
+    this.pending = { events: [], attached: [], limitedSettled: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
     this.inFlight = batch;
     const now = this.deps.now();
     /** The record's time, as the journal keeps it (whole ms): a snapshot ending with it names it so. */
@@ -518,8 +513,10 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     if (this.snapshotCandidate && this.snapshotCandidate.seq <= this.durableSeq) this.snapshotCandidate.durable = true;
     this.deps.observer.availability(this.stream, available(this.state));
     for (const w of batch.waiters) ctx.reply(w.env, w.reply);
-    for (const r of batch.limitedReleases) this.deps.observer.limitedReleased(r.userId, r.orderId, r.reason);
-    for (const r of batch.limitedSales) this.deps.observer.limitedSold(r.userId, r.orderId);
+    for (const r of batch.limitedSettled) {
+      if (r.reason === 'sold') this.deps.observer.limitedSold(r.userId, r.orderId);
+      else this.deps.observer.limitedReleased(r.userId, r.orderId, r.reason);
+    }
     this.commitIfIdle(ctx);
   }
 
