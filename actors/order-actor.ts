@@ -10,6 +10,7 @@
 // Adopted transitions are written to this stream only in front of an event of its own, because the
 // SKU/date journal has them already (and published them).
 
+import { isDeepStrictEqual } from 'node:util';
 import {
   decideOrder,
   evolveOrder,
@@ -259,6 +260,11 @@ export class OrderActor implements Behavior<OrderMessage> {
     // The order.paid event may reach delivery before this actor heard of the sale.
     if (state.status === 'reserved') state = await this.refresh(false);
     if (state.status === 'delivered' && payload === undefined) return { outcome: 'ok', order: state, changed: false };
+    // A merchant's retry of the delivery it made (its reply lost, its request timed out) is that
+    // delivery, not a conflict: only another payload for a delivered order is invalid_state.
+    if (state.status === 'delivered' && state.delivery?.kind === 'manual' && sameJson(state.delivery.payload, payload)) {
+      return { outcome: 'ok', order: state, changed: false };
+    }
     if (state.status !== 'paid') {
       return { outcome: 'invalid_state', order: state, message: `order is ${state.status}; only a paid order can be delivered` };
     }
@@ -460,4 +466,10 @@ export class OrderActor implements Behavior<OrderMessage> {
 function paidBy(state: OrderState): string | null {
   const paid = state.history.find((h) => h.status === 'paid');
   return paid && paid.cause.startsWith('payment ') ? paid.cause.slice('payment '.length) : null;
+}
+
+/** Two JSON payloads alike as stored (after a reload the journal's copy holds 0 for -0), in any key order. */
+function sameJson(a: unknown, b: unknown): boolean {
+  const stored = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
+  return isDeepStrictEqual(stored(a), stored(b));
 }

@@ -611,10 +611,11 @@ export class OrderService {
     const order = await this.findOrder(orderId);
     if (!order) return fail('not_found', `unknown order ${orderId}`);
     const rows = await this.projection.history(orderId);
-    // The read model records what happened after the reservation; the reservation itself is the order's start.
+    // The read model records what happened after the reservation (a wrong amount on a reserved order
+    // among it); the reservation itself is the order's start.
     const history = [
       { seq: 0, status: 'reserved' as const, at: order.createdAt, cause: 'created' },
-      ...rows.filter((r) => r.status !== 'reserved').map(({ seq, status, at, cause }) => ({ seq, status, at, cause })),
+      ...rows.map(({ seq, status, at, cause }) => ({ seq, status, at, cause })),
     ];
     // In the order of the changes: by time, then along the lifecycle (a free order is reserved, paid
     // and delivered in the same millisecond; rows of two streams may share a seq).

@@ -164,8 +164,9 @@ export function parseOrderBody(value: unknown): OrderBody {
 export const MAX_CARD_KEYS = 10_000;
 
 /**
- * POST /v1/skus/{skuId}/card-keys. Note: the 64 KiB body limit caps an upload well below 10,000 keys
- * of any real length; both limits are the contract's. Keys are secrets: issues never echo them.
+ * POST /v1/skus/{skuId}/card-keys: 1..10,000 keys of 1..256 characters (the contract's). The route
+ * reads bodies up to CARD_KEYS_BODY_LIMIT_BYTES (http/routes/admin.ts), not the general 64 KiB, so
+ * that a full upload fits. Keys are secrets: issues never echo them.
  */
 export const cardKeysBody = z.object({
   keys: z.array(z.string().min(1).max(256)).min(1).max(MAX_CARD_KEYS),

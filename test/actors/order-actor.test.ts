@@ -96,6 +96,14 @@ describe.each([
       { [SKU_STREAM]: ['sold'], [own]: ['order.paid'] },
     ]);
     expect((await node.stores.journal.readAfter(own, 0)).map((r) => [r.seq, r.lastSeq])).toEqual([[1, 2], [3, 3]]);
+    // The ops history shows the wrong amount too, made while the order was still reserved.
+    await node.projector.drained();
+    const history = await node.orders.orderHistory(orderId);
+    expect(history.ok && history.value.history.map((h) => [h.status, h.cause])).toEqual([
+      ['reserved', 'created'],
+      ['reserved', 'payment_mismatch p-wrong of 499'],
+      ['paid', 'payment p-right'],
+    ]);
   });
 
   it('does not run a command whose caller already got 503: a cancel batched behind a slow write stays undone', async () => {
