@@ -340,7 +340,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.pending.firstSeq = r.seq + 1;
     // Recovered reservations are not fresh, even if the clock stepped back since they were made.
     this.freshAfter = Math.max(this.deps.now(), this.state.reservations.latestCreatedAt() ?? -Infinity);
-    // Everything after the snapshot is handed to the projector again (idempotent), and what it
+    // What the read model lacks (the events after its checkpoint) is handed to the projector again (idempotent), and what it
     // settled is kept for reads until the projector confirms it.
     this.trackProjected(r.reprojected);
     for (const e of r.reprojected) this.rememberAnswer(e);

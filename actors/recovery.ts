@@ -22,7 +22,7 @@ export interface RecoveredInventory {
   snapshotSeq: number;
   /** Which snapshot store served it, if any ('journal' when none). */
   source: string;
-  /** The read-model changes of every event after the snapshot, to hand to the projector again (idempotent). */
+  /** The read-model changes of the events after the projector's checkpoint, to hand to the projector again (idempotent). */
   reprojected: ProjectedEvent[];
   /** The events after the projector's checkpoint go to the outbox again: from this seq, with these OUTBOX_KIND bits. */
   outboxFromSeq: number;
@@ -78,10 +78,15 @@ export async function recoverInventory(
     for (const raw of record.events) {
       seq++;
       const event = decodeEvent(raw);
-      const projected = projectEvent(state, event, seq, context);
-      if (projected) reprojected.push(projected);
-      // Events up to the checkpoint are in the outbox already (indexed with the read model).
-      if (seq > projectedSeq) outboxKinds |= outboxKindOf(event);
+      // Events up to the checkpoint are in the read model and the outbox already. Handing them over
+      // again would be harmless but not free: the snapshot may be far behind (none is taken while a
+      // sale holds more live reservations than a snapshot may), and every order settled since would
+      // be kept in memory and written again before the SKU/date could passivate.
+      if (seq > projectedSeq) {
+        const projected = projectEvent(state, event, seq, context);
+        if (projected) reprojected.push(projected);
+        outboxKinds |= outboxKindOf(event);
+      }
       evolve(state, event);
       replayed++;
     }

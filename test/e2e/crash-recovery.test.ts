@@ -117,29 +117,32 @@ describe('crash and recovery on MariaDB + Redis', () => {
     expect(await redis.dbsize()).toBeGreaterThan(0);
     await redis.flushdb();
     expect((await check('Redis flushed')).state).toEqual(afterCrash.state);
-    // A snapshot under this database's own key that this journal cannot have made (a seq it never
-    // had, garbage state) is ignored. (Another database's snapshots live under another key altogether.)
+    // Intact snapshots (their checksum right, a real state with 1,000 more stock) under this database's
+    // own key that this journal cannot have made are ignored: (a) at a seq it never had (a Redis kept
+    // while the database was restored from an older backup), (b) at a seq where a record of this
+    // journal does end, but of another history of the stream (written at another time). (Another
+    // database's snapshots live under another key altogether.)
     const conn = await mysql.createConnection(dbUrl);
     const [ids] = await conn.query("SELECT value FROM store_identity WHERE name = 'instance'");
-    await conn.end();
+    const [snaps] = await conn.query("SELECT state FROM snapshots WHERE stream = 'crash/2026-12-24'");
+    const journalHead = async () => {
+      const [heads] = await conn.query("SELECT last_seq, at FROM journal WHERE stream = 'crash/2026-12-24' ORDER BY seq DESC LIMIT 1");
+      return (heads as { last_seq: number; at: number }[])[0]!;
+    };
     const instance = (ids as { value: string }[])[0]!.value;
-    await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, JSON.stringify({ stream: 'crash/2026-12-24', seq: 999_999, at: 0, state: { total: 1 }, check: 'x' }));
-    expect((await check('Redis snapshot ahead of the journal')).state).toEqual(afterCrash.state);
-    expect(await redis.get(`stampede:snap:${instance}:crash/2026-12-24`)).not.toBeNull();
-    // An intact snapshot (its checksum right) at a seq where a record of this journal does end, but of
-    // another history of the stream (a database restored from a backup while Redis kept newer
-    // snapshots): its record was written at another time, so it is ignored too.
-    const history = await mysql.createConnection(dbUrl);
-    const [heads] = await history.query("SELECT last_seq, at FROM journal WHERE stream = 'crash/2026-12-24' ORDER BY seq DESC LIMIT 1");
-    const [snaps] = await history.query("SELECT state FROM snapshots WHERE stream = 'crash/2026-12-24'");
-    await history.end();
-    const head = (heads as { last_seq: number; at: number }[])[0]!;
+    let head = await journalHead();
     const sqlState = (snaps as { state: Buffer | string }[])[0]!.state;
     const foreignState = { ...(JSON.parse(sqlState.toString()) as { total: number }), total: afterCrash.state.total + 1_000 };
-    const foreign = { stream: 'crash/2026-12-24', seq: Number(head.last_seq), at: Number(head.at) + 1, state: foreignState };
-    const checked = createHash('sha256').update(JSON.stringify(foreign)).digest('hex');
-    await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, JSON.stringify({ ...foreign, check: checked }));
+    const intact = (seq: number, at: number) => {
+      const record = { stream: 'crash/2026-12-24', seq, at, state: foreignState };
+      return JSON.stringify({ ...record, check: createHash('sha256').update(JSON.stringify(record)).digest('hex') });
+    };
+    await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, intact(Number(head.last_seq) + 1_000, Number(head.at)));
+    expect((await check('Redis snapshot ahead of the journal')).state).toEqual(afterCrash.state);
+    head = await journalHead();
+    await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, intact(Number(head.last_seq), Number(head.at) + 1));
     expect((await check('Redis snapshot of another history')).state).toEqual(afterCrash.state);
+    await conn.end();
     // Redis down (nothing listens on that port): recovery from MySQL alone, and the engine is ready.
     const down = { ...backend, redisUrl: 'redis://127.0.0.1:6390' };
     engine = await startChildEngine(down, env);
