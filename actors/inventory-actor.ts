@@ -98,6 +98,13 @@ export interface InventoryDeps {
    * `fenced` event); shared by every incarnation of the kind.
    */
   inDoubt: Set<string>;
+  /**
+   * Reservations made without an Idempotency-Key in a write whose outcome is unknown, by SKU/date:
+   * their callers were told the request failed (503), and no retry can name them. The next
+   * incarnation cancels those its recovered journal holds (see cancelUnanswered); shared by every
+   * incarnation of the kind.
+   */
+  unanswered: Map<string, { orderId: string; userId: string }[]>;
   now: () => number;
   /** The SKU's merchant, naming the subject of its events. */
   merchantOf: (skuId: string) => string;
@@ -260,8 +267,50 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // reservations it holds are in doubt. Their buyers' limit actors settle those holds now by what the
     // recovered SKU/date says, rather than at their next load.
     for (const r of this.inFlight?.limitedSettled ?? []) this.deps.observer.limitedInDoubt(r.userId, r.orderId);
-    // ... and the next incarnation fences the journal before it answers anything (see recoverFenced).
-    if (this.inFlight !== undefined && !this.writeRefused) this.deps.inDoubt.add(this.stream);
+    // ... and the next incarnation fences the journal before it answers anything (see recoverFenced),
+    // then cancels the keyless reservations of that write if it did commit: their callers were failed.
+    if (this.inFlight !== undefined && !this.writeRefused) {
+      this.deps.inDoubt.add(this.stream);
+      this.rememberUnanswered(this.inFlight.waiters);
+    }
+  }
+
+  /**
+   * The reservations among `waiters` that no one can ever name: made without an Idempotency-Key (a
+   * keyed retry gets its order back instead), their callers told the request failed.
+   */
+  private static keyless(waiters: readonly Waiter[]): { orderId: string; userId: string }[] {
+    const found: { orderId: string; userId: string }[] = [];
+    for (const w of waiters) {
+      const msg = w.env.msg;
+      const reply = w.reply as InventoryReply;
+      if (msg.type === 'reserve' && msg.idempotency === undefined && reply.outcome === 'reserved') {
+        found.push({ orderId: reply.reservation.orderId, userId: reply.reservation.userId });
+      }
+    }
+    return found;
+  }
+
+  private rememberUnanswered(waiters: readonly Waiter[]): void {
+    const found = InventoryActor.keyless(waiters);
+    if (found.length === 0) return;
+    const known = this.deps.unanswered.get(this.stream);
+    if (known) known.push(...found);
+    else this.deps.unanswered.set(this.stream, found);
+  }
+
+  /**
+   * After a recovery: the keyless reservations of an earlier incarnation's write whose outcome was
+   * unknown (their callers were told 503) are cancelled if that write did commit (the fence made the
+   * recovered journal final about it) — held, they would keep stock from the sale and count against
+   * their buyers' purchase rules until they expired, for orders no buyer ever heard of. Also a
+   * reservation whose caller's ask ran out of time before its write committed (onCommitted).
+   */
+  private cancelUnanswered(orders: readonly { orderId: string; userId: string }[], ctx: ActorContext<InventoryMessage>): void {
+    for (const o of orders) {
+      if (this.state.reservations.get(o.orderId)?.userId !== o.userId) continue;
+      this.apply(undefined, { type: 'cancel', orderId: o.orderId, userId: o.userId }, ctx);
+    }
   }
 
   receive(batch: Envelope<InventoryMessage>[], ctx: ActorContext<InventoryMessage>): void | Promise<void> {
@@ -347,6 +396,11 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.deps.projector.enqueue(this.stream, r.reprojected, r.seq, this.state.reservations.size, this.recoveredOutboxRanges(r.outboxFromSeq, r.seq, r.outboxKinds));
     this.phase = 'ready';
     this.deps.observer.availability(this.stream, available(this.state));
+    const unanswered = this.deps.unanswered.get(this.stream);
+    if (unanswered) {
+      this.deps.unanswered.delete(this.stream);
+      this.cancelUnanswered(unanswered, ctx);
+    }
     if (this.state.reservations.size === 0) this.deps.observer.recoveredIdle(this.stream);
     this.armExpiry(ctx, 0);
   }
@@ -418,7 +472,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   /** `attached`: a record written with this decision's events if it sells (see `sell`). */
   private apply(env: Envelope<InventoryMessage> | undefined, command: InventoryCommand, ctx: ActorContext<InventoryMessage>, attached?: JournalRecord): void {
-    if (this.pending.events.length >= this.deps.limits.pending_events_max) {
+    // The bound sheds what callers send; a cancel of this actor's own (cancelUnanswered) is never shed.
+    if (this.pending.events.length >= this.deps.limits.pending_events_max && (env !== undefined || command.type !== 'cancel')) {
       if (env) ctx.reply(env, { outcome: 'overloaded' });
       // An expiry pass refused now must still happen: look again shortly.
       if (command.type === 'expire_due') this.armExpiry(ctx, this.deps.now() + this.deps.limits.expiry_delay_min_ms);
@@ -512,7 +567,14 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.deps.projector.enqueue(this.stream, batch.projected, this.durableSeq, batch.liveAfter, range);
     if (this.snapshotCandidate && this.snapshotCandidate.seq <= this.durableSeq) this.snapshotCandidate.durable = true;
     this.deps.observer.availability(this.stream, available(this.state));
-    for (const w of batch.waiters) ctx.reply(w.env, w.reply);
+    // An ask whose deadline passed while its write was pending or in flight was answered 503: a
+    // keyless reservation of it is cancelled (see cancelUnanswered).
+    let late: Waiter[] | undefined;
+    for (const w of batch.waiters) {
+      if (ctx.answered(w.env)) (late ??= []).push(w);
+      else ctx.reply(w.env, w.reply);
+    }
+    if (late) this.cancelUnanswered(InventoryActor.keyless(late), ctx);
     for (const r of batch.limitedSettled) {
       if (r.reason === 'sold') this.deps.observer.limitedSold(r.userId, r.orderId);
       else this.deps.observer.limitedReleased(r.userId, r.orderId, r.reason);

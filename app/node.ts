@@ -234,6 +234,7 @@ export class StampedeNode {
       live: this.live,
       recoveries,
       inDoubt: new Set(),
+      unanswered: new Map(),
       now: () => this.clock.now(),
       merchantOf: (skuId) => this.catalog.sku(skuId)?.merchantId ?? 'unknown',
       limits: {

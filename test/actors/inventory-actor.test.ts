@@ -224,29 +224,84 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     f.only = (s) => s === stream;
     const getOrder = (orderId: string) => node.inventory.ask<{ status: string } | undefined>(stream, { type: 'get_order', orderId });
 
-    // 1. The write lands after all, right after the next incarnation read the journal.
-    const { result: first, held: late } = await heldWrite(f, () => settle(node.orders.placeOrder({ userId: 'u-late', skuId: 'fz', date: '2026-12-02', qty: 2 })));
+    // 1. The write lands after all, right after the next incarnation read the journal. It holds an
+    // order with an Idempotency-Key and one without (both callers answered 503).
+    const keyed = { userId: 'u-keyed', skuId: 'fz', date: '2026-12-02', qty: 1, idempotency: { key: 'k-late', hash: 'h-late' } };
+    const { result: first, held: late } = await heldWrite(f, () =>
+      Promise.all([settle(node.orders.placeOrder({ userId: 'u-late', skuId: 'fz', date: '2026-12-02', qty: 2 })), settle(node.orders.placeOrder(keyed))]),
+    );
     const { landed } = landOnNextRead(journal, stream, () => realAppend(late.records));
     await late.fail(new StoreUnavailableError('injected: no answer within the deadline'));
-    expect((await first).ok).toBe(false);
-    const [lateId] = reservedIds(late.records);
-    // The recovered SKU/date knows the reservation that committed late (its fate is not "unknown").
-    expect(await getOrder(lateId!)).toMatchObject({ status: 'reserved' });
+    expect((await first).map((r) => r.ok)).toEqual([false, false]);
+    const [lateId, keyedId] = reservedIds(late.records);
+    // The recovered SKU/date knows the reservations that committed late (their fate is not "unknown"):
+    // the keyed one stays for its retry; the one without a key, which no one can ever name (its caller
+    // was failed), is cancelled.
+    expect(await getOrder(keyedId!)).toMatchObject({ status: 'reserved' });
+    expect(await getOrder(lateId!)).toMatchObject({ status: 'cancelled' });
     expect(landed()).toBe(true);
-    expect(await inspect(e, 'fz')).toMatchObject({ reserved: 2 });
+    expect(await inspect(e, 'fz')).toMatchObject({ reserved: 1 });
+    const retried = await node.orders.placeOrder(keyed);
+    expect([retried.status, (retried.body as { orderId: string }).orderId]).toEqual([201, keyedId]);
 
     // 2. The write never lands in time: the fence takes its seq, and the late write can never commit.
     journal.readAfter = realRead;
     const { result: second, held: lost } = await heldWrite(f, () => settle(node.orders.placeOrder({ userId: 'u-lost', skuId: 'fz', date: '2026-12-02', qty: 3 })), 'the second write held');
     await lost.fail(new StoreUnavailableError('injected: no answer within the deadline'));
     expect((await second).ok).toBe(false);
-    expect(await inspect(e, 'fz')).toMatchObject({ reserved: 2 }); // recovered (and fenced)
+    expect(await inspect(e, 'fz')).toMatchObject({ reserved: 1 }); // recovered (and fenced)
     await expect(realAppend(lost.records)).rejects.toBeInstanceOf(JournalConflictError);
     const [lostId] = reservedIds(lost.records);
     expect(await getOrder(lostId!)).toBeUndefined();
     // Business goes on after the fence.
     expect((await c.buyer('u-after', 'POST', '/v1/orders', { skuId: 'fz', date: '2026-12-02', qty: 1 })).status).toBe(201);
-    expect(await inspect(e, 'fz')).toMatchObject({ reserved: 3 });
+    expect(await inspect(e, 'fz')).toMatchObject({ reserved: 2 });
+  });
+
+  it('a reservation without an Idempotency-Key whose ask ran out of time before its write committed is cancelled once it commits; a keyed one stays for its retry', async () => {
+    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '300' });
+    const { node } = e;
+    const stream = 'slowc/2026-12-02';
+    await e.client.sku('slowc', '2026-12-02', 10);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    const keyed = { userId: 'u-k', skuId: 'slowc', date: '2026-12-02', qty: 1, idempotency: { key: 'k-slow', hash: 'h-slow' } };
+    const { result, held } = await heldWrite(f, () =>
+      Promise.all([settle(node.orders.placeOrder({ userId: 'u-nokey', skuId: 'slowc', date: '2026-12-02', qty: 3 })), settle(node.orders.placeOrder(keyed))]),
+    );
+    // Both callers are told the request failed (503) while the write is still held.
+    const answers = await result;
+    expect(answers.map((a) => (a.ok ? a.value.status : mapEngineError(a.error)?.status))).toEqual([503, 503]);
+    const [noKeyId, keyedId] = reservedIds(held.records);
+    await held.release();
+    await waitFor(async () => (await inspect(e!, 'slowc')).reserved === 1, 5_000, 'the unanswered reservation cancelled');
+    const getOrder = (orderId: string) => node.inventory.ask<{ status: string } | undefined>(stream, { type: 'get_order', orderId });
+    expect(await getOrder(noKeyId!)).toMatchObject({ status: 'cancelled', userId: 'u-nokey' });
+    expect(await getOrder(keyedId!)).toMatchObject({ status: 'reserved' });
+    const retried = await node.orders.placeOrder(keyed);
+    expect([retried.status, (retried.body as { orderId: string }).orderId]).toEqual([201, keyedId]);
+    expect(await inspect(e, 'slowc')).toMatchObject({ reserved: 1, available: 9 });
+  });
+
+  it("under a purchase rule, such a cancelled reservation frees its buyer's usage: the buyer's next order is not refused by the one it never got", async () => {
+    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '300' });
+    const { node } = e;
+    const stream = 'rulec/2026-12-02';
+    await e.client.sku('rulec', '2026-12-02', 10);
+    const put = await node.rules.put({ id: 'one-each', groupBy: ['skuId'], max: { units: 1 } });
+    expect(put.ok).toBe(true);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    const order = { userId: 'u-rule', skuId: 'rulec', date: '2026-12-02', qty: 1 };
+    const { result, held } = await heldWrite(f, () => settle(node.orders.placeOrder(order)));
+    const first = await result;
+    expect(first.ok ? first.value.status : mapEngineError(first.error)?.status).toBe(503);
+    await held.release();
+    await waitFor(async () => (await inspect(e!, 'rulec')).reserved === 0, 5_000, 'the unanswered reservation cancelled');
+    // The buyer's limit actor hears of the cancel (the hold it kept unresolved ends): a new order is taken.
+    let next: Awaited<ReturnType<typeof node.orders.placeOrder>> | undefined;
+    await waitFor(async () => (next = await node.orders.placeOrder(order)).status === 201, 5_000, "the buyer's next order taken");
+    expect(await inspect(e, 'rulec')).toMatchObject({ reserved: 1 });
   });
 
   it('a keyed retry refused as not on sale after the sale was moved later gets its order\'s answer from the SKU/date still in memory', async () => {
@@ -293,9 +348,10 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     node.inventory.tell(stream, { type: 'no-such-command' } as never);
     expect(await placed).toBe('failed');
     const [orderId] = reservedIds(late.records);
-    expect(await node.inventory.ask<{ status: string } | undefined>(stream, { type: 'get_order', orderId: orderId! })).toMatchObject({ status: 'reserved' });
+    // Seen, and cancelled: made without an Idempotency-Key, its caller failed, no one can name it.
+    expect(await node.inventory.ask<{ status: string } | undefined>(stream, { type: 'get_order', orderId: orderId! })).toMatchObject({ status: 'cancelled' });
     expect(landed()).toBe(true);
-    expect(await inspect(e, 'fc')).toMatchObject({ reserved: 2 });
+    expect(await inspect(e, 'fc')).toMatchObject({ reserved: 0 });
   });
 
   it('a SKU/date woken after a failed write that recovers with no live reservation is done with, not woken for ever after', async () => {
