@@ -13,6 +13,12 @@ export interface ProjectorOptions {
   /** How long a change may wait for more to join its write. */
   linger_ms: number;
   retry_backoff_ms_max: number;
+  /**
+   * Streams of which there is one per order, without bound over the engine's life: the checkpoints of
+   * only the `max` most recently written are kept in memory; the others are read from the store when
+   * asked (checkpointOf). Every other stream's checkpoint stays in memory (one per SKU/date or SKU).
+   */
+  transient?: { matches: (stream: string) => boolean; max: number };
 }
 
 export type ProjectedListener = (stream: string, seq: number) => void;
@@ -36,6 +42,8 @@ export class Projector {
   private failures = 0;
   private closed = false;
   private readonly checkpoints = new Map<string, number>();
+  /** The transient streams' checkpoints written lately, the most recent last (a Map keeps insertion order). */
+  private readonly recentCheckpoints = new Map<string, number>();
   private idleWaiters: (() => void)[] = [];
   /** Changes enqueued and written so far (counts of enqueue calls), and who waits for a count. */
   private enqueued = 0;
@@ -51,14 +59,43 @@ export class Projector {
     private readonly onOutbox: () => void = () => {},
   ) {}
 
-  /** Loads the checkpoints written by earlier runs. */
-  async start(): Promise<void> {
-    for (const [stream, seq] of await this.store.checkpoints()) this.checkpoints.set(stream, seq);
+  /**
+   * Loads the checkpoints written by earlier runs, and returns them all, the transient streams' too,
+   * for the start's comparison with the journal (the caller lets go of them after it).
+   */
+  async start(): Promise<ReadonlyMap<string, number>> {
+    const all = await this.store.checkpoints();
+    const transient = this.options.transient;
+    for (const [stream, seq] of all) if (!transient?.matches(stream)) this.checkpoints.set(stream, seq);
+    return all;
   }
 
-  /** Last seq of the stream whose changes are in the read model. */
+  /**
+   * Last seq of the stream whose changes are in the read model, as far as memory knows: exact but for
+   * a transient stream (see ProjectorOptions.transient) not written lately, which is 0 here (ask
+   * checkpointOf).
+   */
   checkpoint(stream: string): number {
-    return this.checkpoints.get(stream) ?? 0;
+    return this.checkpoints.get(stream) ?? this.recentCheckpoints.get(stream) ?? 0;
+  }
+
+  /** Last seq of the stream whose changes are in the read model; a transient stream's from the store when memory lacks it. */
+  async checkpointOf(stream: string): Promise<number> {
+    const known = this.checkpoints.get(stream) ?? this.recentCheckpoints.get(stream);
+    if (known !== undefined || !this.options.transient?.matches(stream)) return known ?? 0;
+    return this.store.checkpoint(stream);
+  }
+
+  /** Memory follows the store only after its write committed, so a checkpoint not in memory is the store's. */
+  private remember(stream: string, seq: number): void {
+    const transient = this.options.transient;
+    if (!transient?.matches(stream)) {
+      this.checkpoints.set(stream, seq);
+      return;
+    }
+    this.recentCheckpoints.delete(stream);
+    this.recentCheckpoints.set(stream, seq);
+    if (this.recentCheckpoints.size > transient.max) this.recentCheckpoints.delete(this.recentCheckpoints.keys().next().value!);
   }
 
   /**
@@ -180,7 +217,7 @@ export class Projector {
       if (this.writtenWaiters.length > 0) this.wakeWritten();
       if (batch.outbox.length > 0) this.onOutbox();
       for (const [stream, seq] of batch.checkpoints) {
-        if (seq > this.checkpoint(stream)) this.checkpoints.set(stream, seq);
+        if (seq > this.checkpoint(stream)) this.remember(stream, seq);
         this.onProjected(stream, seq);
       }
     } catch (error) {

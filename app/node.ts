@@ -210,14 +210,16 @@ export class StampedeNode {
       this.stores.projection,
       // 8,000 changes: at most ~8 MiB of SQL (a delivered order's row, history and outbox row are
       // ~1 KiB), half of MariaDB's default max_allowed_packet.
-      { batch_events_max: 8_000, linger_ms: 5, retry_backoff_ms_max: 5_000 },
+      // The checkpoints of order streams (one per order ever paid, refunded or mismatched) are kept in
+      // memory for the most recent 65,536 only (~6 MiB): an order's actor reads its own from the store.
+      { batch_events_max: 8_000, linger_ms: 5, retry_backoff_ms_max: 5_000, transient: { matches: (stream) => stream.startsWith(ORDER_STREAM_PREFIX), max: 65_536 } },
       // Only a live actor needs to hear it (a passivated one kept nothing unprojected).
       (stream, seq) => this.tellProjected(stream, seq),
       (error) => this.log.warn({ err: error }, 'projection write failed; retrying'),
       // New outbox rows: the relay (NATS) or the outbox bus reads them at once instead of on its poll.
       () => this.nudgeOutbox(),
     );
-    await this.projector.start();
+    const startCheckpoints = await this.projector.start();
     await this.openBus();
     this.catalog = new Catalog(this.stores.skus, this.stores.streams);
     await this.catalog.load();
@@ -362,7 +364,7 @@ export class StampedeNode {
     });
     m.setMailboxDepthSource(() => this.runtime.stats().shards.reduce((n, s) => n + s.mailbox, 0));
     m.setActorCountSource(() => this.runtime.stats().byKind);
-    await this.wakeStreamsWithWork();
+    await this.wakeStreamsWithWork(startCheckpoints);
     // Paid orders reach delivery over the bus (at least once; delivery is idempotent).
     this.deliveryConsumer = await this.bus.consume({
       durable: DELIVERY_CONSUMER,
@@ -549,7 +551,7 @@ export class StampedeNode {
   }
 
   /** After a restart: every SKU/date with live reservations or unprojected events recovers now. */
-  private async wakeStreamsWithWork(): Promise<void> {
+  private async wakeStreamsWithWork(checkpoints: ReadonlyMap<string, number>): Promise<void> {
     const started = performance.now();
     const streams = new Set(await this.stores.projection.streamsWithReservations());
     const others: { stream: string; loaded: Promise<unknown> }[] = [];
@@ -559,7 +561,7 @@ export class StampedeNode {
         this.buyerStreams.add(stream);
         continue;
       }
-      if (head <= this.projector.checkpoint(stream)) continue;
+      if (head <= (checkpoints.get(stream) ?? 0)) continue;
       // Waking an order or delivery actor hands its unprojected events to the projector again.
       if (stream.startsWith(ORDER_STREAM_PREFIX) || stream.startsWith(DELIVERY_STREAM_PREFIX)) others.push({ stream, loaded: this.loadStream(stream) });
       else streams.add(stream);

@@ -208,6 +208,8 @@ export interface ProjectionStore {
    */
   saveAnswers(rows: readonly IdempotencyRow[]): Promise<void>;
   checkpoints(): Promise<Map<string, number>>;
+  /** One stream's checkpoint (0: none). */
+  checkpoint(stream: string): Promise<number>;
   /** Streams that had live reservations at their checkpoint (woken after a restart to expire them). */
   streamsWithReservations(): Promise<string[]>;
   /** Delivered orders with no visit recorded whose date is before `beforeDate` (YYYY-MM-DD), by order id. */

@@ -206,6 +206,11 @@ export class SqlProjectionStore implements ProjectionStore {
     return new Map(rows.map((r) => [r.stream, Number(r.seq)]));
   }
 
+  async checkpoint(stream: string): Promise<number> {
+    const rows = await this.db.all<{ seq: Num }>('projection.checkpoint', 'SELECT seq FROM projection_checkpoints WHERE stream = ?', [stream]);
+    return rows.length === 0 ? 0 : Number(rows[0]!.seq);
+  }
+
   async streamsWithReservations(): Promise<string[]> {
     const rows = await this.db.all<{ stream: string }>(
       'projection.streamsWithReservations',

@@ -1,7 +1,8 @@
 // Proves the projector's caughtUp() barrier (the first rule's adoption waits on it): it resolves once
 // everything enqueued before the call is written, not waiting for what is enqueued after it (a steady
 // load may never leave the projector idle), keeps waiting across a failed write and its retry, and
-// rejects when the projector closes — on the real MariaDB and SQLite projection stores.
+// rejects when the projector closes; it keeps the checkpoints of only the latest order streams in
+// memory — on the real MariaDB and SQLite projection stores.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Projector } from '../../actors/projector.ts';
 import type { OrderRow, ProjectionBatch, ProjectionStore } from '../../persistence/ports.ts';
@@ -71,6 +72,32 @@ describe.each(backends)('projector barrier on $name', (backend) => {
     // Closing wrote what was pending (seq 3), so the barrier resolved; after close, a barrier rejects.
     await late;
     await expect(projector.caughtUp()).rejects.toThrow('closed');
+  });
+
+  it("keeps in memory the checkpoints of only the most recently written order streams (transient), reading an older one's from the store, and every other stream's", async () => {
+    const options = { batch_events_max: 100, linger_ms: 0, retry_backoff_ms_max: 5, transient: { matches: (s: string) => s.startsWith('@o/'), max: 2 } };
+    const projector = new Projector(stores.projection, options, () => {}, () => {});
+    await projector.start();
+    for (const [i, stream] of ['@o/T-1', '@o/T-2', 'tr/2027-01-04', '@o/T-3'].entries()) {
+      projector.enqueue(stream, [], 10 + i, 0);
+      await projector.caughtUp();
+    }
+    // In memory: the SKU/date's and the two most recent order streams'; the first order stream's is 0
+    // there (not known), and exact from the store.
+    expect(['@o/T-1', '@o/T-2', 'tr/2027-01-04', '@o/T-3'].map((s) => projector.checkpoint(s))).toEqual([0, 11, 12, 13]);
+    expect(await Promise.all(['@o/T-1', '@o/T-2', 'tr/2027-01-04', '@o/T-3', '@o/never'].map((s) => projector.checkpointOf(s)))).toEqual([10, 11, 12, 13, 0]);
+    // Written again, an order stream is the most recent: T-2 goes instead.
+    projector.enqueue('@o/T-1', [], 20, 0);
+    await projector.caughtUp();
+    expect(['@o/T-1', '@o/T-2', '@o/T-3'].map((s) => projector.checkpoint(s))).toEqual([20, 0, 13]);
+    await projector.close();
+    // A new projector loads every stream's but keeps in memory only the others'; start() hands all of them over.
+    const next = new Projector(stores.projection, options, () => {}, () => {});
+    const loaded = await next.start();
+    expect(['@o/T-1', '@o/T-2', 'tr/2027-01-04'].map((s) => loaded.get(s))).toEqual([20, 11, 12]);
+    expect(['@o/T-1', 'tr/2027-01-04'].map((s) => next.checkpoint(s))).toEqual([0, 12]);
+    expect(await next.checkpointOf('@o/T-1')).toBe(20);
+    await next.close();
   });
 
   it('writes more changes than a batch takes in parts, checkpointing the stream with the last part only', async () => {
