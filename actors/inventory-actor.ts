@@ -99,6 +99,13 @@ export interface InventoryDeps {
    */
   inDoubt: Set<string>;
   /**
+   * Until this time (the `now` clock) every recovery fences the journal as if its stream's last write
+   * were in doubt: a write sent by a previous process that was killed may still be running in a
+   * MySQL server (waiting for a lock, a slow flush) and commit after this process read the journal.
+   * 0 when no other process can have left one (SQLite: the writer died with its process).
+   */
+  fenceAllUntil: number;
+  /**
    * Reservations made without an Idempotency-Key in a write whose outcome is unknown, by SKU/date:
    * their callers were told the request failed (503), and no retry can name them. The next
    * incarnation cancels those its recovered journal holds (see cancelUnanswered); shared by every
@@ -356,8 +363,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   }
 
   /**
-   * Recovery. After a write of the previous incarnation whose outcome is unknown, the journal is
-   * fenced first: a `fenced` record at the next seq, written before anything is answered. Without
+   * Recovery. After a write of the previous incarnation whose outcome is unknown (or of the previous
+   * process, for a while after the start: InventoryDeps.fenceAllUntil), the journal is fenced first: a `fenced` record at the next seq, written before anything is answered. Without
    * it a write that commits after its deadline (a stalled database, the SQLite writer's queue) would
    * land behind this incarnation's back: it would answer from a state without that write (an order
    * "unknown", so its buyer's hold released) until its own first write failed on the taken seq. If
@@ -365,7 +372,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
    */
   private async recoverFenced(projected: number): Promise<RecoveredInventory> {
     const r = await recoverInventory(this.context, this.deps.journal, this.deps.snapshots, projected);
-    if (!this.deps.inDoubt.has(this.stream)) return r;
+    if (!this.deps.inDoubt.has(this.stream) && this.deps.now() >= this.deps.fenceAllUntil) return r;
     const at = this.deps.now();
     const fence: InventoryEvent = { type: 'fenced', at };
     try {

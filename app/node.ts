@@ -64,6 +64,12 @@ const HTTP_REQUEST_TIMEOUT_MS = 30_000;
 /** In-process deliveries without a bus event behind them (deliverRetrying) are tried this many times more. */
 const DELIVERY_RETRIES = 4;
 
+/**
+ * How long after the start a journal write of a previous process may still commit in a MySQL server:
+ * InnoDB's default lock wait (50 s), twice, and a slow flush.
+ */
+const MYSQL_ORPHAN_WRITE_MS = 120_000;
+
 /** How long a stopping node waits for requests in flight before closing their connections. */
 const SHUTDOWN_DRAIN_MS = 5_000;
 /** Longest a start waits for the read model to take in what the recovered SKU/dates handed it. */
@@ -236,6 +242,9 @@ export class StampedeNode {
       live: this.live,
       recoveries,
       inDoubt: new Set(),
+      // A journal INSERT of a process killed just before this one started may still be running in the
+      // MySQL server (InnoDB waits 50 s for a lock by default): recoveries fence until it cannot.
+      fenceAllUntil: c.mysqlUrl ? this.clock.now() + MYSQL_ORPHAN_WRITE_MS : 0,
       unanswered: new Map(),
       now: () => this.clock.now(),
       merchantOf: (skuId) => this.catalog.sku(skuId)?.merchantId ?? 'unknown',

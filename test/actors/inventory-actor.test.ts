@@ -259,7 +259,7 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
   });
 
   it('a reservation without an Idempotency-Key whose ask ran out of time before its write committed is cancelled once it commits; a keyed one stays for its retry', async () => {
-    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '300' });
+    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '1000' });
     const { node } = e;
     const stream = 'slowc/2026-12-02';
     await e.client.sku('slowc', '2026-12-02', 10);
@@ -284,7 +284,7 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
   });
 
   it("under a purchase rule, such a cancelled reservation frees its buyer's usage: the buyer's next order is not refused by the one it never got", async () => {
-    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '300' });
+    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '1000' });
     const { node } = e;
     const stream = 'rulec/2026-12-02';
     await e.client.sku('rulec', '2026-12-02', 10);

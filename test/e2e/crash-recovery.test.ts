@@ -107,16 +107,24 @@ describe('crash and recovery on MariaDB + Redis', () => {
     const check = async (label: string) => {
       engine = await startChildEngine(backend, env);
       const inv = await expectEvery201Kept(new Client(engine.url), created, await foldJournal(dbUrl, 'crash/2026-12-24'), label);
-      const state = { total: inv.total, reserved: inv.reserved, sold: inv.sold, journalSeq: inv.journalSeq };
+      const state = { total: inv.total, reserved: inv.reserved, sold: inv.sold };
       await engine.kill('SIGTERM');
-      return { state, snapshotSeq: inv.snapshotSeq };
+      return { state, journalSeq: inv.journalSeq, snapshotSeq: inv.snapshotSeq };
     };
 
     const afterCrash = await check('after SIGKILL');
+    // Every start recovers the SKU/date (it has live reservations) and, on MySQL, fences its journal
+    // first: a write of the process before may still be running in the server. One record each.
+    const fencedOnce = async (label: string, seq: number) => {
+      const next = await check(label);
+      expect(next.journalSeq, label).toBe(seq + 1);
+      return next;
+    };
     // Redis held snapshots; now flush it: the same state comes from MySQL.
     expect(await redis.dbsize()).toBeGreaterThan(0);
     await redis.flushdb();
-    expect((await check('Redis flushed')).state).toEqual(afterCrash.state);
+    const flushed = await fencedOnce('Redis flushed', afterCrash.journalSeq);
+    expect(flushed.state).toEqual(afterCrash.state);
     // Intact snapshots (their checksum right, a real state with 1,000 more stock) under this database's
     // own key that this journal cannot have made are ignored: (a) at a seq it never had (a Redis kept
     // while the database was restored from an older backup), (b) at a seq where a record of this
@@ -138,17 +146,20 @@ describe('crash and recovery on MariaDB + Redis', () => {
       return JSON.stringify({ ...record, check: createHash('sha256').update(JSON.stringify(record)).digest('hex') });
     };
     await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, intact(Number(head.last_seq) + 1_000, Number(head.at)));
-    expect((await check('Redis snapshot ahead of the journal')).state).toEqual(afterCrash.state);
+    const ahead = await fencedOnce('Redis snapshot ahead of the journal', flushed.journalSeq);
+    expect(ahead.state).toEqual(afterCrash.state);
     head = await journalHead();
     await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, intact(Number(head.last_seq), Number(head.at) + 1));
-    expect((await check('Redis snapshot of another history')).state).toEqual(afterCrash.state);
+    const foreignHistory = await fencedOnce('Redis snapshot of another history', ahead.journalSeq);
+    expect(foreignHistory.state).toEqual(afterCrash.state);
     await conn.end();
     // Redis down (nothing listens on that port): recovery from MySQL alone, and the engine is ready.
     const down = { ...backend, redisUrl: 'redis://127.0.0.1:6390' };
     engine = await startChildEngine(down, env);
     const c = new Client(engine.url);
     const inv = await c.admin('GET', '/ops/inventory/crash/2026-12-24');
-    expect({ total: inv.body.total, reserved: inv.body.reserved, sold: inv.body.sold, journalSeq: inv.body.journalSeq }).toEqual(afterCrash.state);
+    expect({ total: inv.body.total, reserved: inv.body.reserved, sold: inv.body.sold }).toEqual(afterCrash.state);
+    expect(inv.body.journalSeq).toBe(foreignHistory.journalSeq + 1);
     expect((await c.request('GET', '/readyz')).status).toBe(200);
     await engine.kill('SIGTERM');
     engine = undefined;
