@@ -42,21 +42,25 @@ export async function recoverInventory(
 ): Promise<RecoveredInventory> {
   const stream = context.stream;
   let base: { state: InventoryState; seq: number; source: string } = { state: emptyInventory(), seq: 0, source: 'journal' };
-  const candidates: { name: string; seq: number; at: number; state: unknown }[] = [];
+  const candidates: { name: string; store: SnapshotStore; seq: number; at: number; state: unknown }[] = [];
   for (const { name, store } of snapshots) {
     try {
       const s = await store.load(stream);
-      if (s && s.seq > 0) candidates.push({ name, seq: s.seq, at: s.at, state: s.state });
+      if (s && s.seq > 0) candidates.push({ name, store, seq: s.seq, at: s.at, state: s.state });
     } catch {
       // A snapshot store is an accelerator: unreachable means "try the next one".
     }
   }
   candidates.sort((a, b) => b.seq - a.seq);
   for (const c of candidates) {
+    // The record the snapshot ends with, by its seq and its time: not one of another history (which
+    // the store is asked to drop: kept, it would refuse every newer save until the seq passed it).
+    if (!(await journal.endsAt(stream, c.seq, c.at))) {
+      void c.store.discard?.({ stream, seq: c.seq, at: c.at }).catch(() => {});
+      continue;
+    }
     // Never start after what the read model has: the events in between must be projected again.
     if (c.seq > projectedSeq) continue;
-    // The record the snapshot ends with, by its seq and its time: not one of another history.
-    if (!(await journal.endsAt(stream, c.seq, c.at))) continue;
     try {
       base = { state: fromSnapshot(c.state as InventorySnapshot), seq: c.seq, source: c.name };
       break;

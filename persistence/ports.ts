@@ -58,6 +58,11 @@ export interface SnapshotStore {
   /** Replaces the stream's snapshot if `seq` is newer than the stored one. */
   save(record: SnapshotRecord): Promise<void>;
   load(stream: string): Promise<SnapshotRecord | undefined>;
+  /**
+   * Optional: the snapshot `load` returned is not of this journal (recovery found no record ending at
+   * its seq and time); remove it if it is still the stored one, so newer saves are not refused.
+   */
+  discard?(record: Pick<SnapshotRecord, 'stream' | 'seq' | 'at'>): Promise<void>;
 }
 
 /** SKU/date streams get a small number when first created, so order ids can name their stream. */

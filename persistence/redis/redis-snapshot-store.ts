@@ -19,7 +19,9 @@ export const default_snapshot_key_prefix = 'stampede:snap:';
 
 /**
  * Stores KEYS[1] = ARGV[1] unless the stored snapshot has a seq >= ARGV[2]. A stored value that is not
- * valid JSON is replaced (it is corrupt; load ignores it anyway). Returns 1 when written.
+ * valid JSON is replaced (it is corrupt; load ignores it anyway); one that parses but is not intact is
+ * deleted by the load that finds it, and an intact one of another history by recovery (discard), so
+ * neither refuses newer saves for long. Returns 1 when written.
  */
 const save_if_newer_lua = `
 local current = redis.call('GET', KEYS[1])
@@ -31,6 +33,25 @@ if current then
 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
+`;
+
+/** Deletes KEYS[1] if it still holds exactly ARGV[1] (a value load found corrupt). Returns 1 when deleted. */
+const delete_if_same_lua = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`;
+
+/** Deletes KEYS[1] if it still holds the snapshot of seq ARGV[1] written at ARGV[2] (see discard). */
+const delete_if_snapshot_lua = `
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local ok, decoded = pcall(cjson.decode, current)
+if ok and type(decoded) == 'table' and tonumber(decoded.seq) == tonumber(ARGV[1]) and tonumber(decoded.at) == tonumber(ARGV[2]) then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 `;
 
 export interface RedisSnapshotStoreOptions {
@@ -118,8 +139,32 @@ export class RedisSnapshotStore implements SnapshotStore {
     }
     if (raw === null) return undefined;
     const record = verify(raw, stream);
-    if (record === undefined) this.loadFailures += 1;
+    if (record === undefined) {
+      this.loadFailures += 1;
+      // Gone, so that the next save lands: kept, a value that parses with a high seq would refuse
+      // every save until the stream's seq passed it.
+      void this.evalQuietly(delete_if_same_lua, this.key(stream), raw);
+    }
     return record;
+  }
+
+  /**
+   * The stored snapshot was found not to be of this journal (recovery: no record of the journal ends
+   * at its seq and time — a Redis kept while the database was restored from an older backup): it is
+   * deleted if it is still that one, so that the next save lands instead of being refused as older.
+   */
+  async discard(record: Pick<SnapshotRecord, 'stream' | 'seq' | 'at'>): Promise<void> {
+    await this.evalQuietly(delete_if_snapshot_lua, this.key(record.stream), String(record.seq), String(record.at));
+  }
+
+  /** A clean-up command: its failure is counted as a failed save, never thrown. */
+  private async evalQuietly(script: string, key: string, ...args: string[]): Promise<void> {
+    try {
+      await this.redis.eval(script, 1, key, ...args);
+    } catch (error) {
+      this.failures += 1;
+      this.dropStuckConnection(error);
+    }
   }
 
   /** True when Redis answers a PING within the command timeout. */

@@ -148,6 +148,9 @@ describe('crash and recovery on MariaDB + Redis', () => {
     await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, intact(Number(head.last_seq) + 1_000, Number(head.at)));
     const ahead = await fencedOnce('Redis snapshot ahead of the journal', flushed.journalSeq);
     expect(ahead.state).toEqual(afterCrash.state);
+    // Recovery dropped it (kept, it would have refused every save until the journal passed its seq).
+    const left = await redis.get(`stampede:snap:${instance}:crash/2026-12-24`);
+    expect(left === null ? null : (JSON.parse(left) as { seq: number }).seq).not.toBe(Number(head.last_seq) + 1_000);
     head = await journalHead();
     await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, intact(Number(head.last_seq), Number(head.at) + 1));
     const foreignHistory = await fencedOnce('Redis snapshot of another history', ahead.journalSeq);

@@ -1,5 +1,5 @@
 // Proves the Redis snapshot store is a safe accelerator: it round-trips and keeps the newest snapshot,
-// reads a corrupt value as a miss, and answers quickly without throwing when Redis is unreachable or
+// reads a corrupt value as a miss (and drops it), discards one recovery found foreign, and answers quickly without throwing when Redis is unreachable or
 // stops answering behind an open connection (its stuck connection dropped, nothing queued behind it),
 // against the real Redis (its own db index 5 and a key prefix per run), a closed port, and a proxy to
 // it that freezes.
@@ -59,6 +59,24 @@ describe('Redis snapshots on a live Redis', () => {
 
     await store.save({ stream: 'r:c', seq: 1, at: 9, state: 'fresh' });
     expect(await store.load('r:c')).toEqual({ stream: 'r:c', seq: 1, at: 9, state: 'fresh' });
+    // A tampered value with a high seq is dropped by the load that found it, so an older save lands
+    // (kept, it refused every save until the stream's seq passed it).
+    await raw.set(`${prefix}r:f`, JSON.stringify({ stream: 'r:f', seq: 1_000_000, at: 1, state: {}, check: 'tampered' }));
+    expect(await store.load('r:f')).toBeUndefined();
+    await store.save({ stream: 'r:f', seq: 5, at: 2, state: 'after' });
+    expect(await store.load('r:f')).toEqual({ stream: 'r:f', seq: 5, at: 2, state: 'after' });
+  });
+
+  it('discards an intact snapshot recovery found not to be of its journal, only if it is still that one', async () => {
+    await store.save({ stream: 'r:g', seq: 50, at: 7, state: 'other history' });
+    await store.discard({ stream: 'r:g', seq: 50, at: 8 }); // another snapshot: kept
+    await store.discard({ stream: 'r:g', seq: 49, at: 7 });
+    expect((await store.load('r:g'))?.state).toBe('other history');
+    await store.discard({ stream: 'r:g', seq: 50, at: 7 });
+    expect(await store.load('r:g')).toBeUndefined();
+    await store.save({ stream: 'r:g', seq: 3, at: 9, state: 'this journal' });
+    expect((await store.load('r:g'))?.state).toBe('this journal');
+    expect(store.failures).toBe(0);
   });
 });
 
