@@ -21,6 +21,7 @@ import {
 import type { IdempotencyRow, JournalRecord, JournalStore, LiveEvents, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
 import { JournalConflictError } from '../persistence/errors.ts';
 import { UnavailableError } from './errors.ts';
+import type { InDoubtStreams } from './in-doubt-streams.ts';
 import { encodeEvent, type EncodedEvent } from './inventory-codec.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import { asStreamOrder, outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
@@ -93,18 +94,12 @@ export interface InventoryDeps {
   live?: LiveEvents | undefined;
   recoveries: Semaphore;
   /**
-   * SKU/dates whose last write's outcome is unknown (it failed on a deadline or a lost connection: it
-   * may still commit). Their next incarnation fences the journal before it serves anything (see the
-   * `fenced` event); shared by every incarnation of the kind.
+   * SKU/dates whose journal may still take a write of unknown outcome (an earlier incarnation's that
+   * failed on a deadline or a lost connection; after a start on MySQL, the previous process's). Their
+   * next incarnation fences the journal before it serves anything (see the `fenced` event); shared by
+   * every incarnation of the kind.
    */
-  inDoubt: Set<string>;
-  /**
-   * Until this time (the `now` clock) every recovery fences the journal as if its stream's last write
-   * were in doubt: a write sent by a previous process that was killed may still be running in a
-   * MySQL server (waiting for a lock, a slow flush) and commit after this process read the journal.
-   * 0 when no other process can have left one (SQLite: the writer died with its process).
-   */
-  fenceAllUntil: number;
+  inDoubt: InDoubtStreams;
   /**
    * Reservations made without an Idempotency-Key in a write whose outcome is unknown, by SKU/date:
    * their callers were told the request failed (503), and no retry can name them. The next
@@ -196,6 +191,8 @@ interface Batch {
    * committed (a sale's buyer then kept a paid order as a hold until its next load).
    */
   limitedSettled: { userId: string; orderId: string; reason: ReleaseReason | 'sold' }[];
+  /** Cancels of this actor's own (cancelUnanswered): told again to the next incarnation if this batch fails. */
+  ownCancels: { orderId: string; userId: string }[];
   /** OUTBOX_KIND bits of the batch's events (which ones the outside world hears of). */
   kinds: number;
   projected: ProjectedEvent[];
@@ -221,9 +218,11 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private lastSnapshotAt = 0;
   /** The state at `seq`, the end of the record written at `at`; saved once durable and projected. */
   private snapshotCandidate: { seq: number; at: number; state: InventorySnapshot; durable: boolean } | undefined;
-  private pending: Batch = { events: [], attached: [], limitedSettled: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
+  private pending: Batch = { events: [], attached: [], limitedSettled: [], ownCancels: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
   private inFlight: Batch | undefined;
   private readonly settled = new Map<string, Settled>();
+  /** Keyless reservations whose callers were answered 503, to cancel as the pending bound allows (cancelUnanswered). */
+  private readonly toCancel: { orderId: string; userId: string }[] = [];
   private readonly unprojectedIdempotency = new Map<string, { row: IdempotencyRow; seq: number }>();
   /**
    * Answers of keys the read model took in lately, oldest first, kept IDEMPOTENCY_AFTER_PROJECTION_MS:
@@ -280,6 +279,10 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       this.deps.inDoubt.add(this.stream);
       this.rememberUnanswered(this.inFlight.waiters);
     }
+    // Its own cancels not known to be durable are the next incarnation's to make (a second cancel of
+    // one that did commit finds nothing to cancel).
+    const cancels = [...(this.inFlight?.ownCancels ?? []), ...this.pending.ownCancels, ...this.toCancel];
+    if (cancels.length > 0) this.rememberToCancel(cancels);
   }
 
   /**
@@ -300,10 +303,14 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   private rememberUnanswered(waiters: readonly Waiter[]): void {
     const found = InventoryActor.keyless(waiters);
-    if (found.length === 0) return;
+    if (found.length > 0) this.rememberToCancel(found);
+  }
+
+  /** For the next incarnation to cancel after its recovery (deps.unanswered). */
+  private rememberToCancel(orders: { orderId: string; userId: string }[]): void {
     const known = this.deps.unanswered.get(this.stream);
-    if (known) known.push(...found);
-    else this.deps.unanswered.set(this.stream, found);
+    if (known) known.push(...orders);
+    else this.deps.unanswered.set(this.stream, orders);
   }
 
   /**
@@ -314,9 +321,21 @@ export class InventoryActor implements Behavior<InventoryMessage> {
    * reservation whose caller's ask ran out of time before its write committed (onCommitted).
    */
   private cancelUnanswered(orders: readonly { orderId: string; userId: string }[], ctx: ActorContext<InventoryMessage>): void {
-    for (const o of orders) {
+    for (const o of orders) this.toCancel.push(o);
+    this.cancelSome(ctx);
+  }
+
+  /**
+   * Decides the cancels waiting in `toCancel` while the next write has room under the pending bound
+   * (the rest wait for the writes after it: no write may hold more than one INSERT takes).
+   */
+  private cancelSome(ctx: ActorContext<InventoryMessage>): void {
+    const room = this.deps.limits.pending_events_max;
+    while (this.toCancel.length > 0 && this.pending.events.length < room) {
+      const o = this.toCancel.shift()!;
       if (this.state.reservations.get(o.orderId)?.userId !== o.userId) continue;
       this.apply(undefined, { type: 'cancel', orderId: o.orderId, userId: o.userId }, ctx);
+      this.pending.ownCancels.push(o);
     }
   }
 
@@ -364,7 +383,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   /**
    * Recovery. After a write of the previous incarnation whose outcome is unknown (or of the previous
-   * process, for a while after the start: InventoryDeps.fenceAllUntil), the journal is fenced first: a `fenced` record at the next seq, written before anything is answered. Without
+   * process: actors/in-doubt-streams.ts), the journal is fenced first: a `fenced` record at the next
+   * seq, written before anything is answered. Without
    * it a write that commits after its deadline (a stalled database, the SQLite writer's queue) would
    * land behind this incarnation's back: it would answer from a state without that write (an order
    * "unknown", so its buyer's hold released) until its own first write failed on the taken seq. If
@@ -372,7 +392,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
    */
   private async recoverFenced(projected: number): Promise<RecoveredInventory> {
     const r = await recoverInventory(this.context, this.deps.journal, this.deps.snapshots, projected);
-    if (!this.deps.inDoubt.has(this.stream) && this.deps.now() >= this.deps.fenceAllUntil) return r;
+    if (!this.deps.inDoubt.has(this.stream)) return r;
     const at = this.deps.now();
     const fence: InventoryEvent = { type: 'fenced', at };
     try {
@@ -479,8 +499,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
 
   /** `attached`: a record written with this decision's events if it sells (see `sell`). */
   private apply(env: Envelope<InventoryMessage> | undefined, command: InventoryCommand, ctx: ActorContext<InventoryMessage>, attached?: JournalRecord): void {
-    // The bound sheds what callers send; a cancel of this actor's own (cancelUnanswered) is never shed.
-    if (this.pending.events.length >= this.deps.limits.pending_events_max && (env !== undefined || command.type !== 'cancel')) {
+    if (this.pending.events.length >= this.deps.limits.pending_events_max) {
       if (env) ctx.reply(env, { outcome: 'overloaded' });
       // An expiry pass refused now must still happen: look again shortly.
       if (command.type === 'expire_due') this.armExpiry(ctx, this.deps.now() + this.deps.limits.expiry_delay_min_ms);
@@ -540,7 +559,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const batch = this.pending;
     const lastSeq = batch.firstSeq + batch.events.length - 1;
     batch.liveAfter = this.state.reservations.size;
-    this.pending = { events: [], attached: [], limitedSettled: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
+    this.pending = { events: [], attached: [], limitedSettled: [], ownCancels: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
     this.inFlight = batch;
     const now = this.deps.now();
     /** The record's time, as the journal keeps it (whole ms): a snapshot ending with it names it so. */
@@ -575,13 +594,19 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     if (this.snapshotCandidate && this.snapshotCandidate.seq <= this.durableSeq) this.snapshotCandidate.durable = true;
     this.deps.observer.availability(this.stream, available(this.state));
     // An ask whose deadline passed while its write was pending or in flight was answered 503: a
-    // keyless reservation of it is cancelled (see cancelUnanswered).
+    // keyless reservation of it is cancelled (see cancelUnanswered) — in the write after the one that
+    // starts now with what is pending, so that no write holds more than the pending bound (a database
+    // stall makes both full: every reservation in flight late, and the next batch at its bound).
     let late: Waiter[] | undefined;
     for (const w of batch.waiters) {
       if (ctx.answered(w.env)) (late ??= []).push(w);
       else ctx.reply(w.env, w.reply);
     }
-    if (late) this.cancelUnanswered(InventoryActor.keyless(late), ctx);
+    if (late) for (const o of InventoryActor.keyless(late)) this.toCancel.push(o);
+    if (this.toCancel.length > 0) {
+      this.commitIfIdle(ctx);
+      this.cancelSome(ctx);
+    }
     for (const r of batch.limitedSettled) {
       if (r.reason === 'sold') this.deps.observer.limitedSold(r.userId, r.orderId);
       else this.deps.observer.limitedReleased(r.userId, r.orderId, r.reason);

@@ -326,10 +326,10 @@ export class OrderActor implements Behavior<OrderMessage> {
       this.loaded = true;
       return;
     }
+    const records = await this.deps.journal.readAfter(this.stream, 0);
     // The read model's checkpoint of an order stream not written lately is in the store only (the
-    // projector keeps the recent ones): read alongside the journal.
-    const [records, projected] = await Promise.all([this.deps.journal.readAfter(this.stream, 0), this.deps.projector.checkpointOf(this.stream)]);
-    this.projectedSeq = Math.max(this.projectedSeq, projected);
+    // projector keeps the recent ones): read when there is something to compare it with.
+    if (records.length > 0) this.projectedSeq = Math.max(this.projectedSeq, await this.deps.projector.checkpointOf(this.stream));
     let state: OrderState | undefined;
     // Events of this stream the read model may lack (a crash right after their write) are handed
     // to the projector again; it is idempotent.

@@ -12,6 +12,7 @@ import { Catalog } from '../actors/catalog.ts';
 import { GroupCommitter } from '../actors/group-commit.ts';
 import { DELIVERY_STREAM_PREFIX, DeliveryActor, type DeliveryDeps, type DeliveryMessage } from '../actors/delivery-actor.ts';
 import { InventoryActor, type InventoryDeps, type InventoryMessage } from '../actors/inventory-actor.ts';
+import { InDoubtStreams } from '../actors/in-doubt-streams.ts';
 import { OrderActor, ORDER_STREAM_PREFIX, type OrderActorDeps, type OrderMessage } from '../actors/order-actor.ts';
 import { OrderService } from '../actors/order-service.ts';
 import { BUYER_STREAM_PREFIX, LimitActor, type LimitDeps, type LimitMessage } from '../actors/limit-actor.ts';
@@ -241,10 +242,10 @@ export class StampedeNode {
       projector: this.projector,
       live: this.live,
       recoveries,
-      inDoubt: new Set(),
       // A journal INSERT of a process killed just before this one started may still be running in the
-      // MySQL server (InnoDB waits 50 s for a lock by default): recoveries fence until it cannot.
-      fenceAllUntil: c.mysqlUrl ? this.clock.now() + MYSQL_ORPHAN_WRITE_MS : 0,
+      // MySQL server (InnoDB waits 50 s for a lock by default): each SKU/date recovered until it cannot
+      // fences its journal once. SQLite's writer died with that process.
+      inDoubt: new InDoubtStreams(c.mysqlUrl ? performance.now() + MYSQL_ORPHAN_WRITE_MS : 0, () => performance.now()),
       unanswered: new Map(),
       now: () => this.clock.now(),
       merchantOf: (skuId) => this.catalog.sku(skuId)?.merchantId ?? 'unknown',

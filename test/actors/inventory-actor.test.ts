@@ -283,6 +283,41 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect(await inspect(e, 'slowc')).toMatchObject({ reserved: 1, available: 9 });
   });
 
+  it('the cancels of late reservations go in a write of their own, after what was pending (no write holds more than the pending bound), and a cancel whose write fails is made by the next incarnation', async () => {
+    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '1000', STAMPEDE_PENDING_EVENTS_MAX: '5', STAMPEDE_COMMIT_EVENTS_MAX: '5' });
+    const { node } = e;
+    const stream = 'boundc/2026-12-02';
+    await e.client.sku('boundc', '2026-12-02', 100);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    const place = (i: number) => settle(node.orders.placeOrder({ userId: `u-b${i}`, skuId: 'boundc', date: '2026-12-02', qty: 1 }));
+    // Five in one write (held), five more pending behind it: the bound is reached.
+    const { result: first, held } = await heldWrite(f, () => Promise.all([0, 1, 2, 3, 4].map(place)));
+    const second = Promise.all([5, 6, 7, 8, 9].map(place));
+    const answers = [...(await first), ...(await second)];
+    expect(answers.map((a) => (a.ok ? a.value.status : mapEngineError(a.error)?.status))).toEqual(Array(10).fill(503));
+    // The first write commits late; the cancels of its five go after the five pending — and that
+    // cancel write fails (its outcome unknown).
+    const types = (h: { records: readonly JournalRecord[] }) => h.records.flatMap((r) => r.events.map((raw) => decodeEvent(raw).type));
+    f.hold = true;
+    await held.release();
+    await waitFor(() => f.held.length === 1, 5_000, 'the next write held');
+    const next = f.held.shift()!;
+    expect(types(next)).toEqual(Array(5).fill('reserved'));
+    await next.release();
+    await waitFor(() => f.held.length === 1, 5_000, 'the cancel write held');
+    f.hold = false;
+    const cancelWrite = f.held.shift()!;
+    expect(types(cancelWrite)).toEqual(Array(5).fill('released'));
+    await cancelWrite.fail(new StoreUnavailableError('injected: no answer within the deadline'));
+    // The next incarnation (woken for its live reservations) cancels the first five again, and the
+    // second five, which were late too: durably (an inspect of the failing incarnation could still
+    // show its undecided state).
+    await waitFor(async () => (await foldJournal(node.stores.journal, stream)).state.reservations.size === 0, 10_000, 'every unanswered reservation cancelled, durably');
+    expect(await inspect(e, 'boundc')).toMatchObject({ reserved: 0 });
+    for (const records of f.calls) for (const r of records) expect(r.events.length).toBeLessThanOrEqual(5);
+  });
+
   it("under a purchase rule, such a cancelled reservation frees its buyer's usage: the buyer's next order is not refused by the one it never got", async () => {
     e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '1000' });
     const { node } = e;
