@@ -90,6 +90,11 @@ export interface OrderServiceOptions {
    * stays the safety net (a crash before delivery, a delivery that failed), and finds it delivered.
    */
   paid?: (orderId: string) => void;
+  /**
+   * Whether a SKU/date not in memory is being woken after it was discarded holding work (a failed
+   * write, a crash): it may hold live reservations the read model has no row for.
+   */
+  waking?: (stream: string) => boolean;
 }
 
 /**
@@ -391,7 +396,13 @@ export class OrderService {
   }
 
   async cancelOrder(orderId: string, userId: string): Promise<Result<OrderBody>> {
-    if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
+    const ref = this.streamOf(orderId);
+    if (!ref) return fail('not_found', `unknown order ${orderId}`);
+    // Unknown to the read model and to every SKU/date that could know it: not an order (see findOrder).
+    // No order actor is made for it (a journal read and asks of its SKU/date, for a made-up id).
+    if (!this.orderActors.has(orderId) && !this.mayHoldUnprojected(ref.stream) && !(await this.projection.order(orderId))) {
+      return fail('not_found', `unknown order ${orderId}`);
+    }
     const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'cancel', userId });
     switch (reply.outcome) {
       case 'ok':
@@ -768,6 +779,16 @@ export class OrderService {
 
   // ---- internals -----------------------------------------------------------------------------
 
+  /**
+   * Whether the SKU/date may know an order the read model has no row for: in memory, or being woken
+   * after it was discarded holding work. One that passivated handed everything to the read model first
+   * (InventoryActor.canPassivate), and one not woken since the start held neither a live reservation
+   * nor an unprojected event (the start wakes those).
+   */
+  private mayHoldUnprojected(stream: string): boolean {
+    return this.inventory.has(stream) || this.options.waking?.(stream) === true;
+  }
+
   private streamOf(orderId: string): { stream: string; skuId: string; date: string } | undefined {
     const parsed = parseOrderId(orderId);
     const ref = parsed && this.catalog.streamByNo(parsed.streamNo);
@@ -787,6 +808,9 @@ export class OrderService {
     }
     const row = await this.projection.order(orderId);
     if (row && row.status !== 'reserved') return row;
+    // An id anyone can make up (a ULID and a SKU/date's number) must not wake a SKU/date, costing its
+    // recovery and its mailbox: only one in memory (or being woken) can know an order the read model lacks.
+    if (!this.mayHoldUnprojected(ref.stream)) return row ?? undefined;
     const live = await this.inventory.ask<LiveOrder | undefined>(ref.stream, { type: 'get_order', orderId });
     if (live) return Object.assign({}, live, { paymentId: live.paymentId ?? null, delivery: null });
     // Settled and projected between the two reads: the read model has it now.

@@ -58,6 +58,11 @@ export class Rewaker {
     this.waking.delete(key);
   }
 
+  /** Whether the key is being woken (discarded with work, and no write of it durable since). */
+  has(key: string): boolean {
+    return this.waking.has(key);
+  }
+
   /** Keys being woken now (ops, tests). */
   get pending(): number {
     return this.waking.size;

@@ -344,6 +344,7 @@ export class StampedeNode {
       limitsActive: () => this.rules.limitsActive(),
       // Delivery right after the payment is durable, without waiting for the bus (its consumer is the safety net).
       paid: (orderId) => void this.deliver(orderId),
+      waking: (stream) => this.wakes.has(stream),
     }, this.stores.cardKeys, new CardKeyCipher(c.secrets.cardKeySecret));
     this.reconciler = new Reconciler({
       inventory: this.inventory,
