@@ -223,6 +223,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private readonly settled = new Map<string, Settled>();
   /** Keyless reservations whose callers were answered 503, to cancel as the pending bound allows (cancelUnanswered). */
   private readonly toCancel: { orderId: string; userId: string }[] = [];
+  /** Asks about an order in `toCancel` (get_order): handled once its cancel is decided, answered once durable. */
+  private readonly awaitingCancel = new Map<string, Envelope<InventoryMessage>[]>();
   private readonly unprojectedIdempotency = new Map<string, { row: IdempotencyRow; seq: number }>();
   /**
    * Answers of keys the read model took in lately, oldest first, kept IDEMPOTENCY_AFTER_PROJECTION_MS:
@@ -256,6 +258,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       this.inFlight === undefined &&
       this.pending.events.length === 0 &&
       this.state.reservations.size === 0 &&
+      this.toCancel.length === 0 &&
       this.settled.size === 0 &&
       this.unprojectedIdempotency.size === 0 &&
       this.snapshotCandidate === undefined
@@ -325,6 +328,12 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     this.cancelSome(ctx);
   }
 
+  /** Whether the order waits in `toCancel` (its cancel not decided yet: no room under the pending bound). */
+  private cancelWaiting(orderId: string): boolean {
+    for (const o of this.toCancel) if (o.orderId === orderId) return true;
+    return false;
+  }
+
   /**
    * Decides the cancels waiting in `toCancel` while the next write has room under the pending bound
    * (the rest wait for the writes after it: no write may hold more than one INSERT takes).
@@ -333,9 +342,15 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const room = this.deps.limits.pending_events_max;
     while (this.toCancel.length > 0 && this.pending.events.length < room) {
       const o = this.toCancel.shift()!;
-      if (this.state.reservations.get(o.orderId)?.userId !== o.userId) continue;
-      this.apply(undefined, { type: 'cancel', orderId: o.orderId, userId: o.userId }, ctx);
-      this.pending.ownCancels.push(o);
+      if (this.state.reservations.get(o.orderId)?.userId === o.userId) {
+        this.apply(undefined, { type: 'cancel', orderId: o.orderId, userId: o.userId }, ctx);
+        this.pending.ownCancels.push(o);
+      }
+      const asks = this.awaitingCancel.get(o.orderId);
+      if (asks && !this.cancelWaiting(o.orderId)) {
+        this.awaitingCancel.delete(o.orderId);
+        for (const env of asks) this.handle(env, ctx);
+      }
     }
   }
 
@@ -454,6 +469,12 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       // payment) is in neither the reservations nor `settled` yet (settlingOrders): answers that
       // include one leave once it is durable (answer), never saying "unknown" meanwhile.
       case 'get_order': {
+        if (this.toCancel.length > 0 && this.cancelWaiting(msg.orderId)) {
+          const asks = this.awaitingCancel.get(msg.orderId);
+          if (asks) asks.push(env);
+          else this.awaitingCancel.set(msg.orderId, [env]);
+          return;
+        }
         const known = this.order(msg.orderId);
         if (known) {
           // A reservation whose write is still pending or in flight is answered once durable: who
@@ -597,15 +618,22 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // keyless reservation of it is cancelled (see cancelUnanswered) — in the write after the one that
     // starts now with what is pending, so that no write holds more than the pending bound (a database
     // stall makes both full: every reservation in flight late, and the next batch at its bound).
+    // They are decided before the other waiters are answered: an ask about one of them (a limit actor
+    // resolving the hold its 503'd saga left) is answered with its cancel, once durable — not with the
+    // `reserved` it was decided on, which would count the order against its buyer's next one.
     let late: Waiter[] | undefined;
-    for (const w of batch.waiters) {
-      if (ctx.answered(w.env)) (late ??= []).push(w);
-      else ctx.reply(w.env, w.reply);
-    }
+    for (const w of batch.waiters) if (ctx.answered(w.env)) (late ??= []).push(w);
     if (late) for (const o of InventoryActor.keyless(late)) this.toCancel.push(o);
     if (this.toCancel.length > 0) {
       this.commitIfIdle(ctx);
       this.cancelSome(ctx);
+    }
+    for (const w of batch.waiters) {
+      if (ctx.answered(w.env)) continue;
+      const msg = w.env.msg;
+      // An order answered as reserved that is no longer (cancelled since): asked again, answered once that is durable.
+      if (msg.type === 'get_order' && (w.reply as LiveOrder | undefined)?.status === 'reserved' && !this.state.reservations.get(msg.orderId)) this.handle(w.env, ctx);
+      else ctx.reply(w.env, w.reply);
     }
     for (const r of batch.limitedSettled) {
       if (r.reason === 'sold') this.deps.observer.limitedSold(r.userId, r.orderId);
