@@ -58,7 +58,7 @@ const schema = z.object({
   STAMPEDE_WRITES_IN_FLIGHT_MAX: int(1, 64, 4),
   STAMPEDE_COMMIT_EVENTS_MAX: int(1, 100_000, 20_000),
   STAMPEDE_RECOVERY_CONCURRENCY: int(1, 256, 16),
-  STAMPEDE_IDEMPOTENCY_CACHE_MAX: int(1_000, 100_000_000, 1_000_000),
+  STAMPEDE_IDEMPOTENCY_CACHE_MAX: int(1_000, 100_000_000, 200_000),
   STAMPEDE_RATE_LIMIT_PER_S: int(0, 1_000_000, 0),
   STAMPEDE_RATE_LIMIT_BURST: int(1, 1_000_000, 20),
   /** Reconciliation runs this often (0: only on demand, `stampede ops reconcile`). */

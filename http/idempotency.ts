@@ -11,6 +11,9 @@ export interface Answer {
   body: unknown;
 }
 
+/** A first answer made durable earlier (the store's row). */
+type StoredFirstAnswer = Answer & { requestHash: string; createdAt?: number };
+
 interface Entry {
   userId: string;
   hash: string;
@@ -81,9 +84,9 @@ export class IdempotencyGate {
     userId: string,
     key: string,
     hash: string,
-    stored: () => Promise<(Answer & { requestHash: string; createdAt?: number }) | undefined>,
+    stored: () => Promise<StoredFirstAnswer | undefined>,
     execute: () => Promise<Answer>,
-  ): Promise<Answer | 'reused' | 'full' | 'busy'> {
+  ): Promise<Answer | 'reused' | 'busy'> {
     const id = `${userId}\u0000${key}`;
     this.trimOld();
     const known = this.entries.get(id);
@@ -95,23 +98,16 @@ export class IdempotencyGate {
     } else {
       if ((this.perUser.get(userId) ?? 0) >= (this.options.per_user_max ?? IDEMPOTENCY_KEYS_PER_BUYER_MAX)) {
         // A key with a durable first answer still gets it (kept nowhere here); a new one waits.
-        const previous = await stored();
-        if (previous && (previous.createdAt === undefined || this.options.now() - previous.createdAt < IDEMPOTENCY_TTL_MS)) {
-          return previous.requestHash !== hash ? { status: 422, body: REUSED_BODY } : { status: previous.status, body: previous.body };
-        }
-        return 'busy';
+        return this.storedAnswer(hash, await stored()) ?? 'busy';
       }
-      if (!this.makeRoom()) return 'full';
+      // Full of answers younger than keep_min_ms (a burst of keys from many buyers): this one runs
+      // without an entry. It loses only the sharing with a concurrent duplicate, which the SKU/date
+      // answers itself (it knows a key from its decision on); a 503 for every keyed order would hand
+      // the whole storefront to whoever fills the memory.
+      if (!this.makeRoom()) return this.ungated(hash, stored, execute);
     }
     const entry: Entry = { userId, hash, settledAt: undefined, answer: Promise.resolve({ status: 0, body: null }) };
-    entry.answer = (async () => {
-      const previous = await stored();
-      if (previous && (previous.createdAt === undefined || this.options.now() - previous.createdAt < IDEMPOTENCY_TTL_MS)) {
-        if (previous.requestHash !== hash) return { status: 422, body: REUSED_BODY };
-        return { status: previous.status, body: previous.body };
-      }
-      return execute();
-    })();
+    entry.answer = this.ungated(hash, stored, execute);
     this.entries.set(id, entry);
     this.perUser.set(userId, (this.perUser.get(userId) ?? 0) + 1);
     try {
@@ -125,6 +121,17 @@ export class IdempotencyGate {
       entry.unknownOutcome = true;
       throw error;
     }
+  }
+
+  /** The durable first answer if there is one, else the request runs: the gate's answer without its memory. */
+  private async ungated(hash: string, stored: () => Promise<StoredFirstAnswer | undefined>, execute: () => Promise<Answer>): Promise<Answer> {
+    return this.storedAnswer(hash, await stored()) ?? execute();
+  }
+
+  /** A stored first answer still in force: it for the same body, 422 for another; undefined when none. */
+  private storedAnswer(hash: string, previous: StoredFirstAnswer | undefined): Answer | undefined {
+    if (!previous || (previous.createdAt !== undefined && this.options.now() - previous.createdAt >= IDEMPOTENCY_TTL_MS)) return undefined;
+    return previous.requestHash !== hash ? { status: 422, body: REUSED_BODY } : { status: previous.status, body: previous.body };
   }
 
   get size(): number {

@@ -6,7 +6,7 @@ import type { Auth } from '../auth.ts';
 import { readJson } from '../body.ts';
 import { failureToApiError } from '../engine-errors.ts';
 import { IDEMPOTENCY_BUSY_RETRY_S, requestHash, type IdempotencyGate } from '../idempotency.ts';
-import { overloaded, rateLimited } from '../api-error.ts';
+import { rateLimited } from '../api-error.ts';
 import { rateLimit } from '../rate-limit.ts';
 import { idempotencyKey, orderParams, parse, parseOrderBody, skuParams } from '../validation.ts';
 
@@ -56,7 +56,6 @@ export function storefrontRoutes(router: Router, node: StampedeNode, auth: Auth,
         () => node.orders.storedAnswer(userId, key),
         () => node.orders.placeOrder({ userId, skuId: body.skuId, date: body.date, qty: body.qty, idempotency: { key, hash } }),
       );
-      if (result === 'full') throw overloaded(1);
       // This buyer holds too many keys in memory already (a client minting one per request).
       if (result === 'busy') throw rateLimited(IDEMPOTENCY_BUSY_RETRY_S);
       if (result === 'reused') answer = { status: 422, body: { error: 'idempotency_key_reused', message: 'this Idempotency-Key was used with another request' } };

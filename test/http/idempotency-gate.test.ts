@@ -11,7 +11,7 @@ describe('idempotency gate', () => {
     let now = 1_000_000;
     const gate = new IdempotencyGate({ entries_max: 1_000, keep_min_ms: 60_000, retain_ms: 600_000, now: () => now });
     let executions = 0;
-    const run = (user: string, key: string, status = 404): Promise<Answer | 'reused' | 'full' | 'busy'> =>
+    const run = (user: string, key: string, status = 404): Promise<Answer | 'reused' | 'busy'> =>
       gate.run(user, key, 'h', async () => undefined, async () => ({ status, body: { n: ++executions } }));
 
     const [a, b] = await Promise.all([run('u1', 'k1'), run('u1', 'k1')]);
@@ -53,6 +53,29 @@ describe('idempotency gate', () => {
     expect(await thrown('body-b')).toBe('reused');
     fail = false;
     expect(await thrown('body-a')).toEqual({ status: 201, body: { orderId: 'o2' } });
+  });
+
+  it('full of young answers (many buyers minting keys), runs a new key without keeping it: its durable answer, or the request — never a refusal for everyone', async () => {
+    let now = 1_000_000;
+    const gate = new IdempotencyGate({ entries_max: 3, keep_min_ms: 60_000, retain_ms: 600_000, now: () => now });
+    let executions = 0;
+    const run = (user: string, key: string, hash = 'h', stored: () => Promise<undefined | { status: number; body: unknown; requestHash: string; createdAt: number }> = async () => undefined) =>
+      gate.run(user, key, hash, stored, async () => ({ status: 201, body: { n: ++executions } }));
+    for (const u of ['b1', 'b2', 'b3']) await run(u, 'k');
+    expect(gate.size).toBe(3);
+    // A fourth buyer's key: served, not kept.
+    expect(await run('alice', 'a1')).toEqual({ status: 201, body: { n: 4 } });
+    expect(gate.size).toBe(3);
+    // Its durable answer (the SKU/date's, projected) is what a retry gets, and another body is 422.
+    const durable = async () => ({ status: 201, body: { n: 4 }, requestHash: 'h', createdAt: now });
+    expect(await run('alice', 'a1', 'h', durable)).toEqual({ status: 201, body: { n: 4 } });
+    expect(await run('alice', 'a1', 'other', durable)).toMatchObject({ status: 422 });
+    expect(executions).toBe(4);
+    // Once the oldest are past keep_min_ms, new keys are kept again.
+    now += 61_000;
+    expect(await run('alice', 'a2')).toEqual({ status: 201, body: { n: 5 } });
+    expect(await run('alice', 'a2')).toEqual({ status: 201, body: { n: 5 } });
+    expect(gate.size).toBe(3);
   });
 
   it('turns away a buyer holding too many keys (busy), not the others, until that buyer\'s keys age out', async () => {
