@@ -18,7 +18,7 @@ import {
   type OrderFacts,
   type ReleaseReason,
 } from '../engine/index.ts';
-import type { IdempotencyRow, JournalRecord, JournalStore, LiveEvents, OutboxEvent, SnapshotStore } from '../persistence/ports.ts';
+import { IDEMPOTENCY_ANSWER_MS, type IdempotencyRow, type JournalRecord, type JournalStore, type LiveEvents, type OutboxEvent, type SnapshotStore } from '../persistence/ports.ts';
 import { JournalConflictError } from '../persistence/errors.ts';
 import { UnavailableError } from './errors.ts';
 import type { InDoubtStreams } from './in-doubt-streams.ts';
@@ -680,7 +680,14 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   /** The answer this SKU/date decided for the buyer's key, if it still holds it (unprojected, or projected lately). */
   private knownAnswer(userId: string, key: string): { row: IdempotencyRow } | undefined {
     const k = `${userId}\u0000${key}`;
-    return this.unprojectedIdempotency.get(k) ?? this.projectedIdempotency.get(k);
+    const unprojected = this.unprojectedIdempotency.get(k);
+    if (unprojected) return unprojected;
+    // Trimmed as projections come: with none lately, an old entry may still be here; and a first
+    // answer is one for 24 hours from when it was made (API.md), however late it was projected.
+    const projected = this.projectedIdempotency.get(k);
+    const now = this.deps.now();
+    if (!projected || projected.at <= now - IDEMPOTENCY_AFTER_PROJECTION_MS || projected.row.createdAt <= now - IDEMPOTENCY_ANSWER_MS) return undefined;
+    return projected;
   }
 
   /** An Idempotency-Key's answer, kept until the read model has it (the store answers it then). */

@@ -31,6 +31,7 @@ import { LivePublisher, NatsBus, OutboxBus, OutboxRelay, type EventBus, type Sub
 import { messagingServicesOf, startMessaging, type Messaging } from '../messaging/index.ts';
 import { openStores } from '../persistence/index.ts';
 import type { OpenedStores } from '../persistence/index.ts';
+import { IDEMPOTENCY_ANSWER_MS } from '../persistence/ports.ts';
 import { createHttpApp } from '../http/app.ts';
 import { Recorder } from '../sim/recording/index.ts';
 import { Metrics } from '../http/metrics.ts';
@@ -70,6 +71,10 @@ const DELIVERY_RETRIES = 4;
  * InnoDB's default lock wait (50 s), twice, and a slow flush.
  */
 const MYSQL_ORPHAN_WRITE_MS = 120_000;
+
+/** Expired Idempotency-Key answers deleted per statement, and per run at most (see pruneAnswers). */
+const ANSWER_PRUNE_BATCH_ROWS = 5_000;
+const ANSWER_PRUNE_ROWS_PER_RUN = 100_000;
 
 /** How long a stopping node waits for requests in flight before closing their connections. */
 const SHUTDOWN_DRAIN_MS = 5_000;
@@ -417,9 +422,28 @@ export class StampedeNode {
       this.reconcileTimer = setInterval(() => {
         this.reconciler.run().catch((error: unknown) => this.log.warn({ err: error }, 'reconciliation failed'));
         this.noShows.run().catch((error: unknown) => this.log.warn({ err: error }, 'no-show sweep failed'));
+        this.pruneAnswers().catch((error: unknown) => this.log.warn({ err: error }, 'pruning expired Idempotency-Key answers failed'));
       }, c.reconcile_interval_ms);
       this.reconcileTimer.unref();
     }
+  }
+
+  /**
+   * Deletes the first answers of Idempotency-Keys past their 24 hours (API.md: a key is answered the
+   * same for 24 h; after that it is a new key), in bounded batches: at most ANSWER_PRUNE_ROWS_PER_RUN
+   * rows a run, so a backlog (the first run after an upgrade) is worked off over several runs. Without
+   * it every keyed order and refusal left a row for ever. Returns how many went.
+   */
+  async pruneAnswers(): Promise<number> {
+    const before = this.clock.now() - IDEMPOTENCY_ANSWER_MS;
+    let dropped = 0;
+    while (dropped < ANSWER_PRUNE_ROWS_PER_RUN) {
+      const n = await this.stores.projection.dropAnswersBefore(before, ANSWER_PRUNE_BATCH_ROWS);
+      dropped += n;
+      if (n < ANSWER_PRUNE_BATCH_ROWS) break;
+    }
+    if (dropped > 0) this.log.info({ dropped }, 'expired Idempotency-Key answers deleted');
+    return dropped;
   }
 
   private adoptionDeps(): AdoptionDeps {

@@ -19,6 +19,8 @@ interface Entry {
   hash: string;
   answer: Promise<Answer>;
   settledAt: number | undefined;
+  /** When the key's first answer was made (a replayed one's, from the store): it is replayed 24 hours from then. */
+  firstAt: number;
   /**
    * Its answer was a 5xx (or it threw): whether the request was applied is unknown, so the same body
    * runs again — but the key stays this body's: another body with it is 422 (it may own an order).
@@ -89,7 +91,12 @@ export class IdempotencyGate {
   ): Promise<Answer | 'reused' | 'busy'> {
     const id = `${userId}\u0000${key}`;
     this.trimOld();
-    const known = this.entries.get(id);
+    let known = this.entries.get(id);
+    // Its first answer is past its 24 hours (kept here since a replay late in them): a new key now.
+    if (known && this.options.now() - known.firstAt >= IDEMPOTENCY_TTL_MS) {
+      this.remove(id, known);
+      known = undefined;
+    }
     if (known) {
       if (known.hash !== hash) return 'reused';
       if (!known.unknownOutcome) return known.answer;
@@ -106,8 +113,14 @@ export class IdempotencyGate {
       // the whole storefront to whoever fills the memory.
       if (!this.makeRoom()) return this.ungated(hash, stored, execute);
     }
-    const entry: Entry = { userId, hash, settledAt: undefined, answer: Promise.resolve({ status: 0, body: null }) };
-    entry.answer = this.ungated(hash, stored, execute);
+    const entry: Entry = { userId, hash, settledAt: undefined, firstAt: this.options.now(), answer: Promise.resolve({ status: 0, body: null }) };
+    entry.answer = (async () => {
+      const previous = await stored();
+      const replay = this.storedAnswer(hash, previous);
+      if (!replay) return execute();
+      entry.firstAt = previous?.createdAt ?? entry.firstAt;
+      return replay;
+    })();
     this.entries.set(id, entry);
     this.perUser.set(userId, (this.perUser.get(userId) ?? 0) + 1);
     try {

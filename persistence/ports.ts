@@ -212,6 +212,8 @@ export interface ProjectionStore {
    * not_on_sale, limit_exceeded), in one transaction; a key's unexpired answer is kept.
    */
   saveAnswers(rows: readonly IdempotencyRow[]): Promise<void>;
+  /** Deletes at most `limit` first answers made before `before` (past their 24 hours), oldest first; returns how many. */
+  dropAnswersBefore(before: number, limit: number): Promise<number>;
   checkpoints(): Promise<Map<string, number>>;
   /** One stream's checkpoint (0: none). */
   checkpoint(stream: string): Promise<number>;

@@ -234,6 +234,8 @@ export const Idempotency = new EntitySchema<IdempotencyEntity>({
     body: { type: 'text', columnType: 'longtext' },
     created_at: { type: 'bigint' },
   },
+  // The daily pruning of answers past their 24 hours reads them by age.
+  indexes: [{ name: 'idempotency_created_at', properties: ['created_at'] }],
 });
 
 export interface ProjectionCheckpointEntity {

@@ -206,6 +206,16 @@ export class SqlProjectionStore implements ProjectionStore {
     return new Map(rows.map((r) => [r.stream, Number(r.seq)]));
   }
 
+  async dropAnswersBefore(before: number, limit: number): Promise<number> {
+    // Oldest first, a bounded batch: one statement never holds the table long (SQLite's DELETE has no LIMIT of its own).
+    const sql =
+      this.db.dialect.name === 'mysql'
+        ? 'DELETE FROM idempotency WHERE created_at < ? ORDER BY created_at LIMIT ?'
+        : 'DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE created_at < ? ORDER BY created_at LIMIT ?)';
+    const { affectedRows } = await this.db.run('projection.dropAnswersBefore', sql, [before, limit]);
+    return affectedRows;
+  }
+
   async checkpoint(stream: string): Promise<number> {
     const rows = await this.db.all<{ seq: Num }>('projection.checkpoint', 'SELECT seq FROM projection_checkpoints WHERE stream = ?', [stream]);
     return rows.length === 0 ? 0 : Number(rows[0]!.seq);

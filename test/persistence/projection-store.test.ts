@@ -1,6 +1,6 @@
 // Proves a projection batch is idempotent and never moves an order backwards (older batches replayed
 // after newer ones change nothing), that the first idempotent answer wins, checkpoints only grow and
-// outbox rows commit with the batch or not at all, by applying batches out of order to the real
+// outbox rows commit with the batch or not at all, answers past their time are pruned oldest first, by applying batches out of order to the real
 // MariaDB and SQLite.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IdempotencyRow, OrderHistoryRow, OrderRow, ProjectionBatch } from '../../persistence/ports.ts';
@@ -138,6 +138,20 @@ describe.each(backends)('projection on $name', (backend) => {
     const reused: IdempotencyRow = { ...first, requestHash: 'h2', body: { orderId: 'o-2' }, createdAt: 1_000 + day };
     await stores.projection.apply(batch({ idempotency: [reused] }));
     expect(await stores.projection.idempotency('u-9', 'k-9')).toEqual(reused);
+  });
+
+  it('deletes first answers made before a time, oldest first, a bounded batch at a time', async () => {
+    const base = 2_000_000_000_000;
+    await stores.projection.dropAnswersBefore(base, 1_000_000); // this file's earlier answers
+    const answer = (key: string, createdAt: number): IdempotencyRow => ({ userId: 'u-prune', key, requestHash: 'h', status: 201, body: { key }, createdAt });
+    await stores.projection.apply(batch({ idempotency: [answer('p-3', base + 3), answer('p-1', base + 1), answer('p-4', base + 4), answer('p-2', base + 2)] }));
+    expect(await stores.projection.dropAnswersBefore(base + 3, 1)).toBe(1);
+    expect(await stores.projection.idempotency('u-prune', 'p-1')).toBeUndefined();
+    expect(await stores.projection.idempotency('u-prune', 'p-2')).toBeDefined();
+    expect(await stores.projection.dropAnswersBefore(base + 3, 10)).toBe(1);
+    expect(await stores.projection.dropAnswersBefore(base + 3, 10)).toBe(0);
+    const left = await Promise.all(['p-1', 'p-2', 'p-3', 'p-4'].map((k) => stores.projection.idempotency('u-prune', k)));
+    expect(left.map((r) => r?.createdAt ?? null)).toEqual([null, null, base + 3, base + 4]);
   });
 
   it('keeps the greatest checkpoint of each stream', async () => {
