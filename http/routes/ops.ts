@@ -12,6 +12,22 @@ import { orderPageQuery, orderParams, parse, skuDateParams, userParams } from '.
 /** Redis only speeds up recovery; NATS is off the purchase path (events wait in the outbox). */
 const OPTIONAL_DEPENDENCIES = new Set(['redis', 'nats']);
 
+/**
+ * How long one check of the dependencies answers /readyz (real time): the route needs no token, and
+ * each check takes a pooled database connection, which the journal's group commits need too; a flood
+ * of probes costs one check a second. Concurrent probes share the check in flight.
+ */
+export const READINESS_CHECK_TTL_MS = 1_000;
+
+function sharedCheck(check: () => Promise<Record<string, boolean>>): () => Promise<Record<string, boolean>> {
+  let last: { at: number; result: Promise<Record<string, boolean>> } | undefined;
+  return () => {
+    const now = performance.now();
+    if (!last || now - last.at >= READINESS_CHECK_TTL_MS) last = { at: now, result: check() };
+    return last.result;
+  };
+}
+
 export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void {
   router.get('/ops/inventory/:skuId/:date', auth.requireAdmin, async (ctx) => {
     const { skuId, date } = parse(skuDateParams, ctx.params, ['params']);
@@ -71,9 +87,13 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
 
   // Ready: actors recovered and every required dependency reachable. Without an optional one
   // (Redis, NATS) the node is ready but `degraded`.
-  router.get('/readyz', async (ctx) => {
+  const dependencies = sharedCheck(async () => {
     const deps: Record<string, boolean> = await node.stores.ping();
     if (node.config.natsUrl) deps.nats = await node.bus.ping();
+    return deps;
+  });
+  router.get('/readyz', async (ctx) => {
+    const deps = { ...(await dependencies()) };
     const required = Object.entries(deps).filter(([name]) => !OPTIONAL_DEPENDENCIES.has(name));
     const down = required.filter(([, up]) => !up).map(([name]) => name);
     if (!node.ready || down.length > 0) {
