@@ -67,6 +67,8 @@ const schema = z.object({
   STAMPEDE_DELIVERY_GRACE_MS: int(100, 86_400_000, 30_000),
   STAMPEDE_NODE_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).default('node-1'),
   STAMPEDE_RECORD: z.string().min(1).optional(),
+  /** The recording stops (serving on) at the line that would take its file past this many bytes. */
+  STAMPEDE_RECORD_MAX_BYTES: int(1_024, 1_099_511_627_776, 4 * 1024 ** 3),
   STAMPEDE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -109,6 +111,7 @@ export interface Config {
   rate_limit_burst: number;
   nodeId: string;
   recordFile: string | undefined;
+  record_file_bytes_max: number;
   logLevel: Env['STAMPEDE_LOG_LEVEL'];
 }
 
@@ -183,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rate_limit_burst: e.STAMPEDE_RATE_LIMIT_BURST,
     nodeId: e.STAMPEDE_NODE_ID,
     recordFile: e.STAMPEDE_RECORD,
+    record_file_bytes_max: e.STAMPEDE_RECORD_MAX_BYTES,
     logLevel: e.STAMPEDE_LOG_LEVEL,
   };
 }

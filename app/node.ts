@@ -33,7 +33,7 @@ import { openStores } from '../persistence/index.ts';
 import type { OpenedStores } from '../persistence/index.ts';
 import { IDEMPOTENCY_ANSWER_MS } from '../persistence/ports.ts';
 import { createHttpApp } from '../http/app.ts';
-import { Recorder } from '../sim/recording/index.ts';
+import { Recorder, RECORDER_DEFAULTS } from '../sim/recording/index.ts';
 import { Metrics } from '../http/metrics.ts';
 import type { Config } from './config.ts';
 import { serializeError } from './log-errors.ts';
@@ -173,7 +173,7 @@ export class StampedeNode {
         written: (lines) => m.recordLines.inc(lines),
         dropped: (reason, lines) => m.recordDropped.inc({ reason }, lines),
         skipped: (reason) => m.recordSkipped.inc({ reason }),
-      });
+      }, { ...RECORDER_DEFAULTS, file_bytes_max: c.record_file_bytes_max });
     }
     // The database layer's own warnings (MikroORM's; on SQLite, a WAL checkpointer or writer thread that failed).
     const storeLog = (message: string) => this.log.warn({ component: 'store' }, message);

@@ -230,7 +230,7 @@ export class Metrics {
     });
     this.recordDropped = new Counter({
       name: 'stampede_record_dropped_total',
-      help: 'Recorded requests lost, by reason (buffer_full: the file is slower than the traffic; write_failed: the recording stopped on a write error; overtaken: still unanswered 60 s after it arrived while the lines of later requests waited for it).',
+      help: 'Recorded requests lost, by reason (buffer_full: the file is slower than the traffic; write_failed: the recording stopped on a write error; file_full: it stopped at STAMPEDE_RECORD_MAX_BYTES; overtaken: still unanswered 60 s after it arrived while the lines of later requests waited for it).',
       labelNames: ['reason'],
       registers,
     });

@@ -7,6 +7,8 @@
 // - the buffer (lines waiting plus the write in flight) holds at most `buffered_bytes_max`; a line
 //   that does not fit is refused (`append` → false) and counted as dropped `buffer_full`. The caller
 //   numbers only the lines that were taken, so the file never has a gap its line numbers skip over.
+// - the file holds at most `file_bytes_max`: the line that would pass it ends the recording (it and
+//   every later line dropped `file_full`; logged once).
 // - the first failed open or write (bad path, disk full) ends the recording: logged once, the
 //   lines lost and every later one counted as dropped `write_failed`, the file cut back to the
 //   last whole line. Writing on after a lost write would leave a gap that shifts every later line
@@ -14,7 +16,7 @@
 import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 
-export type DropReason = 'buffer_full' | 'write_failed';
+export type DropReason = 'buffer_full' | 'write_failed' | 'file_full';
 
 export interface LineWriterLimits {
   /** Buffered bytes that trigger a write at once. */
@@ -23,12 +25,19 @@ export interface LineWriterLimits {
   flush_interval_ms: number;
   /** Bytes held in memory at most (waiting plus being written); past it lines are dropped. */
   buffered_bytes_max: number;
+  /**
+   * Bytes the file may reach at most: the line that would pass it ends the recording (it and every
+   * later one dropped `file_full`), so that a recording left on, or fed 64 KiB bodies by anonymous
+   * clients, cannot fill the disk the database may share.
+   */
+  file_bytes_max: number;
 }
 
 export const LINE_WRITER_DEFAULTS: LineWriterLimits = {
   flush_bytes: 64 * 1024,
   flush_interval_ms: 100,
   buffered_bytes_max: 16 * 1024 * 1024,
+  file_bytes_max: 4 * 1024 ** 3,
 };
 
 export interface LineWriterObserver {
@@ -58,7 +67,10 @@ export class LineWriter {
   private failed = false;
   private closed = false;
   private fullSince: number | undefined;
-  readonly totals: LineWriterTotals = { written_lines: 0, dropped_lines: { buffer_full: 0, write_failed: 0 } };
+  /** Bytes of the lines taken so far (written, being written or waiting): what the file will reach. */
+  private taken_bytes = 0;
+  private full = false;
+  readonly totals: LineWriterTotals = { written_lines: 0, dropped_lines: { buffer_full: 0, write_failed: 0, file_full: 0 } };
 
   private constructor(
     readonly file: string,
@@ -104,6 +116,14 @@ export class LineWriter {
       return false;
     }
     const bytes = Buffer.byteLength(line);
+    if (this.full || this.taken_bytes + bytes > this.limits.file_bytes_max) {
+      if (!this.full) {
+        this.full = true;
+        this.log.warn({ file: this.file, file_bytes_max: this.limits.file_bytes_max }, 'recording: the file reached its size bound; recording stopped, serving on');
+      }
+      this.drop('file_full', 1);
+      return false;
+    }
     if (this.waiting_bytes + this.writing_bytes + bytes > this.limits.buffered_bytes_max) {
       if (this.fullSince === undefined) {
         this.fullSince = this.totals.dropped_lines.buffer_full;
@@ -114,6 +134,7 @@ export class LineWriter {
     }
     this.waiting.push(line);
     this.waiting_bytes += bytes;
+    this.taken_bytes += bytes;
     if (this.waiting_bytes >= this.limits.flush_bytes) this.kick();
     else if (this.timer === undefined) {
       this.timer = setTimeout(() => {

@@ -212,14 +212,36 @@ describe('recording traffic (STAMPEDE_RECORD)', () => {
       flush_bytes: 1_000_000,
       flush_interval_ms: 60_000,
       buffered_bytes_max: 100,
+      file_bytes_max: 1_000_000,
     });
     const taken = Array.from({ length: 20 }, (_, i) => writer.append(`{"n":${String(i).padStart(3, '0')}}\n`));
     expect(taken).toEqual([...Array(10).fill(true), ...Array(10).fill(false)]);
     expect(dropped).toEqual(Array(10).fill(1));
     const totals = await writer.close();
-    expect(totals).toEqual({ written_lines: 10, dropped_lines: { buffer_full: 10, write_failed: 0 } });
+    expect(totals).toEqual({ written_lines: 10, dropped_lines: { buffer_full: 10, write_failed: 0, file_full: 0 } });
     expect(readFileSync(file, 'utf8')).toBe(Array.from({ length: 10 }, (_, i) => `{"n":${String(i).padStart(3, '0')}}\n`).join(''));
     expect(writer.append('{"late":1}\n')).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ends the recording at the line that would take the file past its size bound: it and every later line dropped, the file whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-record-writer-'));
+    const file = join(dir, 'lines.jsonl');
+    const reasons: string[] = [];
+    const writer = await LineWriter.open(file, pino({ level: 'silent' }), { dropped: (reason) => reasons.push(reason) }, {
+      flush_bytes: 20,
+      flush_interval_ms: 10,
+      buffered_bytes_max: 1_000,
+      file_bytes_max: 50,
+    });
+    // 10 bytes a line: five fit, the sixth would pass 50 bytes, and a short one after it is refused too.
+    const taken = Array.from({ length: 6 }, (_, i) => writer.append(`{"n":${i}}00\n`));
+    expect(taken).toEqual([true, true, true, true, true, false]);
+    expect(writer.append('{}\n')).toBe(false);
+    const totals = await writer.close();
+    expect(totals).toEqual({ written_lines: 5, dropped_lines: { buffer_full: 0, write_failed: 0, file_full: 2 } });
+    expect(reasons).toEqual(['file_full', 'file_full']);
+    expect(readFileSync(file, 'utf8')).toBe(Array.from({ length: 5 }, (_, i) => `{"n":${i}}00\n`).join(''));
     rmSync(dir, { recursive: true, force: true });
   });
 });
