@@ -268,7 +268,12 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   stopped(): void {
     this.cancelExpiry?.();
     // Passivation never reaches here with work (canPassivate); a shutdown's wake is ignored.
-    if (this.phase === 'ready' && (this.state.reservations.size > 0 || this.inFlight !== undefined || this.pending.events.length > 0)) {
+    // Also with settled orders or answers not yet in the read model: until it recovers (and hands
+    // them over again), only a SKU/date being woken is asked about orders the read model lacks.
+    if (
+      this.phase === 'ready' &&
+      (this.state.reservations.size > 0 || this.inFlight !== undefined || this.pending.events.length > 0 || this.settled.size > 0 || this.unprojectedIdempotency.size > 0)
+    ) {
       this.deps.observer.discardedWithWork(this.stream);
     }
     // Discarded with a write in flight (failed, or a crash meanwhile): it may have committed, or still
@@ -632,7 +637,9 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       if (ctx.answered(w.env)) continue;
       const msg = w.env.msg;
       // An order answered as reserved that is no longer (cancelled since): asked again, answered once that is durable.
-      if (msg.type === 'get_order' && (w.reply as LiveOrder | undefined)?.status === 'reserved' && !this.state.reservations.get(msg.orderId)) this.handle(w.env, ctx);
+      if (msg.type === 'get_order' && (w.reply as LiveOrder | undefined)?.status === 'reserved' && (!this.state.reservations.get(msg.orderId) || this.cancelWaiting(msg.orderId))) {
+        this.handle(w.env, ctx);
+      }
       else ctx.reply(w.env, w.reply);
     }
     for (const r of batch.limitedSettled) {
@@ -685,8 +692,9 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // Trimmed as projections come: with none lately, an old entry may still be here; and a first
     // answer is one for 24 hours from when it was made (API.md), however late it was projected.
     const projected = this.projectedIdempotency.get(k);
+    if (!projected) return undefined;
     const now = this.deps.now();
-    if (!projected || projected.at <= now - IDEMPOTENCY_AFTER_PROJECTION_MS || projected.row.createdAt <= now - IDEMPOTENCY_ANSWER_MS) return undefined;
+    if (projected.at <= now - IDEMPOTENCY_AFTER_PROJECTION_MS || projected.row.createdAt <= now - IDEMPOTENCY_ANSWER_MS) return undefined;
     return projected;
   }
 

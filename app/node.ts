@@ -72,6 +72,8 @@ const DELIVERY_RETRIES = 4;
  */
 const MYSQL_ORPHAN_WRITE_MS = 120_000;
 
+/** How often expired Idempotency-Key answers are deleted (see pruneAnswers). */
+const ANSWER_PRUNE_INTERVAL_MS = 60_000;
 /** Expired Idempotency-Key answers deleted per statement, and per run at most (see pruneAnswers). */
 const ANSWER_PRUNE_BATCH_ROWS = 5_000;
 const ANSWER_PRUNE_ROWS_PER_RUN = 100_000;
@@ -126,6 +128,9 @@ export class StampedeNode {
   messaging: Messaging | undefined;
   private deliveryConsumer: Subscription | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  /** A pass of pruneAnswers in progress (one at a time, however slow the database). */
+  private pruning: Promise<number> | undefined;
   /** Where the card-key secret came from when none was configured (embedded default), for `serve` to say. */
   keptCardKeySecret: KeptSecret;
   /** Releases the data folder (embedded default): one node per SQLite file. */
@@ -422,10 +427,18 @@ export class StampedeNode {
       this.reconcileTimer = setInterval(() => {
         this.reconciler.run().catch((error: unknown) => this.log.warn({ err: error }, 'reconciliation failed'));
         this.noShows.run().catch((error: unknown) => this.log.warn({ err: error }, 'no-show sweep failed'));
-        this.pruneAnswers().catch((error: unknown) => this.log.warn({ err: error }, 'pruning expired Idempotency-Key answers failed'));
       }, c.reconcile_interval_ms);
       this.reconcileTimer.unref();
     }
+    this.pruneTimer = setInterval(() => {
+      this.pruning ??= this.pruneAnswers()
+        .catch((error: unknown) => {
+          this.log.warn({ err: error }, 'pruning expired Idempotency-Key answers failed');
+          return 0;
+        })
+        .finally(() => (this.pruning = undefined));
+    }, ANSWER_PRUNE_INTERVAL_MS);
+    this.pruneTimer.unref();
   }
 
   /**
@@ -677,6 +690,7 @@ export class StampedeNode {
     // Every request is answered: its line is in the recorder's buffer. Written before the stores close.
     await this.recorder?.close();
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.rules?.stop();
     await this.messaging?.stop();
     await this.deliveryConsumer?.stop();

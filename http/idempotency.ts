@@ -107,10 +107,9 @@ export class IdempotencyGate {
         // A key with a durable first answer still gets it (kept nowhere here); a new one waits.
         return this.storedAnswer(hash, await stored()) ?? 'busy';
       }
-      // Full of answers younger than keep_min_ms (a burst of keys from many buyers): this one runs
-      // without an entry. It loses only the sharing with a concurrent duplicate, which the SKU/date
-      // answers itself (it knows a key from its decision on); a 503 for every keyed order would hand
-      // the whole storefront to whoever fills the memory.
+      // Full of requests still running (as many as the entries allowed): this one runs without an
+      // entry — its durable answer, else the request; a 503 for every keyed order would hand the
+      // storefront to whoever fills the memory.
       if (!this.makeRoom()) return this.ungated(hash, stored, execute);
     }
     const entry: Entry = { userId, hash, settledAt: undefined, firstAt: this.options.now(), answer: Promise.resolve({ status: 0, body: null }) };
@@ -157,11 +156,23 @@ export class IdempotencyGate {
     this.dropOldest(Math.max(this.options.retain_ms ?? IDEMPOTENCY_MEMORY_MS, this.options.keep_min_ms), () => this.entries.size > limit);
   }
 
-  /** When full, drops the oldest settled entries past keep_min_ms until there is room. */
+  /**
+   * When full, drops the oldest settled entries past keep_min_ms until there is room — and if all are
+   * younger (keys arriving faster than entries_max a keep_min_ms: a big sale, or many bot accounts),
+   * the oldest settled ones anyway: their answers are durable or soon will be (a retry of the same
+   * body then gets its first answer from the store or from its SKU/date), while the requests still
+   * running keep their entries, so duplicates in flight still share one execution. False only when
+   * every entry is a request still running.
+   */
   private makeRoom(): boolean {
     const max = this.options.entries_max;
     if (this.entries.size < max) return true;
     this.dropOldest(this.options.keep_min_ms, () => this.entries.size >= max);
+    if (this.entries.size < max) return true;
+    for (const [id, e] of this.entries) {
+      if (this.entries.size < max) break;
+      if (e.settledAt !== undefined) this.remove(id, e);
+    }
     return this.entries.size < max;
   }
 

@@ -1,7 +1,7 @@
 // Proves that an order id anyone can make up (a ULID and a SKU/date's number) costs the node a
 // read-model lookup only: GET and cancel answer 404 without waking a passivated SKU/date or making an
-// order actor, while real orders of that SKU/date are still answered — on the embedded default, a
-// real node over HTTP.
+// order actor, while real orders of that SKU/date are still answered (also one whose SKU/date was
+// discarded with work and is not woken yet) — on the embedded default, a real node over HTTP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine, type TestEngine } from '../support/engine.ts';
 import { waitFor } from '../support/journal-faults.ts';
@@ -48,5 +48,19 @@ describe('made-up order ids', () => {
     const next = await c.buyer('mu-other', 'POST', '/v1/orders', { skuId: 'mu', date: '2027-03-01', qty: 1 });
     expect(next.status).toBe(201);
     expect((await c.buyer('mu-other', 'GET', `/v1/orders/${next.body.orderId}`)).body.status).toBe('reserved');
+  });
+
+  it('a real order of a SKU/date discarded with work, not woken yet, is still answered: that SKU/date is asked', async () => {
+    const c = e.client;
+    const stream = 'mu2/2027-03-01';
+    await c.sku('mu2', '2027-03-01', 10);
+    const placed = await c.buyer('mu2-buyer', 'POST', '/v1/orders', { skuId: 'mu2', date: '2027-03-01', qty: 1 });
+    expect(placed.status).toBe(201);
+    // A bug crashes the SKU/date with a live reservation: discarded, to be woken by the engine shortly.
+    e.node.inventory.tell(stream, { type: 'no-such-command' } as never);
+    await waitFor(() => !e.node.inventory.has(stream), 2_000, 'the SKU/date discarded');
+    expect(e.node.wakes.has(stream)).toBe(true);
+    const got = await c.buyer('mu2-buyer', 'GET', `/v1/orders/${placed.body.orderId}`);
+    expect([got.status, got.body.status]).toEqual([200, 'reserved']);
   });
 });

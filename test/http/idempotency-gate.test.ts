@@ -55,27 +55,39 @@ describe('idempotency gate', () => {
     expect(await thrown('body-a')).toEqual({ status: 201, body: { orderId: 'o2' } });
   });
 
-  it('full of young answers (many buyers minting keys), runs a new key without keeping it: its durable answer, or the request — never a refusal for everyone', async () => {
-    let now = 1_000_000;
+  it('full of young answers (keys faster than it holds), makes room with the oldest settled ones, never with a request still running — and never refuses everyone', async () => {
+    const now = 1_000_000;
     const gate = new IdempotencyGate({ entries_max: 3, keep_min_ms: 60_000, retain_ms: 600_000, now: () => now });
     let executions = 0;
     const run = (user: string, key: string, hash = 'h', stored: () => Promise<undefined | { status: number; body: unknown; requestHash: string; createdAt: number }> = async () => undefined) =>
       gate.run(user, key, hash, stored, async () => ({ status: 201, body: { n: ++executions } }));
-    for (const u of ['b1', 'b2', 'b3']) await run(u, 'k');
+    // One request still running, two settled.
+    let finish!: (a: Answer) => void;
+    const running = gate.run('slow', 'k', 'h', async () => undefined, () => new Promise<Answer>((r) => (finish = r)));
+    for (const u of ['b1', 'b2']) await run(u, 'k');
     expect(gate.size).toBe(3);
-    // A fourth buyer's key: served, not kept.
-    expect(await run('alice', 'a1')).toEqual({ status: 201, body: { n: 4 } });
+    // A new key: the oldest settled entry (b1's) makes room; the running one stays and is shared.
+    expect(await run('alice', 'a1')).toEqual({ status: 201, body: { n: 3 } });
     expect(gate.size).toBe(3);
-    // Its durable answer (the SKU/date's, projected) is what a retry gets, and another body is 422.
-    const durable = async () => ({ status: 201, body: { n: 4 }, requestHash: 'h', createdAt: now });
-    expect(await run('alice', 'a1', 'h', durable)).toEqual({ status: 201, body: { n: 4 } });
-    expect(await run('alice', 'a1', 'other', durable)).toMatchObject({ status: 422 });
-    expect(executions).toBe(4);
-    // Once the oldest are past keep_min_ms, new keys are kept again.
-    now += 61_000;
-    expect(await run('alice', 'a2')).toEqual({ status: 201, body: { n: 5 } });
-    expect(await run('alice', 'a2')).toEqual({ status: 201, body: { n: 5 } });
+    const twin = gate.run('slow', 'k', 'h', async () => undefined, async () => ({ status: 500, body: {} }));
+    finish({ status: 201, body: { slow: true } });
+    expect(await running).toEqual({ status: 201, body: { slow: true } });
+    expect(await twin).toEqual({ status: 201, body: { slow: true } });
+    // b1's retry: its durable answer (the store's), another body 422; it is not run again.
+    const durable = async () => ({ status: 201, body: { n: 1 }, requestHash: 'h', createdAt: now });
+    expect(await run('b1', 'k', 'h', durable)).toEqual({ status: 201, body: { n: 1 } });
+    expect(await run('b1', 'k', 'other', durable)).toBe('reused');
+    expect(executions).toBe(3);
     expect(gate.size).toBe(3);
+  });
+
+  it('full of requests still running, runs a new key without an entry: its durable answer, or the request', async () => {
+    const gate = new IdempotencyGate({ entries_max: 2, keep_min_ms: 60_000, retain_ms: 600_000, now: () => 1_000 });
+    const hang = () => new Promise<Answer>(() => {});
+    void gate.run('s1', 'k', 'h', async () => undefined, hang);
+    void gate.run('s2', 'k', 'h', async () => undefined, hang);
+    expect(await gate.run('alice', 'a1', 'h', async () => undefined, async () => ({ status: 201, body: { ok: 1 } }))).toEqual({ status: 201, body: { ok: 1 } });
+    expect(gate.size).toBe(2);
   });
 
   it('turns away a buyer holding too many keys (busy), not the others, until that buyer\'s keys age out', async () => {
