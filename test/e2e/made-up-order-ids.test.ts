@@ -23,13 +23,17 @@ describe('made-up order ids', () => {
   });
   afterAll(async () => e?.stop());
 
+  /** A SKU stocked 10 on 2027-03-01 and one order of `buyer` there. */
+  async function firstOrder(skuId: string, buyer: string): Promise<{ stream: string; orderId: string }> {
+    await e.client.sku(skuId, '2027-03-01', 10);
+    const placed = await e.client.buyer(buyer, 'POST', '/v1/orders', { skuId, date: '2027-03-01', qty: 1 });
+    expect(placed.status).toBe(201);
+    return { stream: `${skuId}/2027-03-01`, orderId: placed.body.orderId };
+  }
+
   it('are 404 without waking a passivated SKU/date or making an order actor; real orders still answer', async () => {
     const c = e.client;
-    const stream = 'mu/2027-03-01';
-    await c.sku('mu', '2027-03-01', 10);
-    const placed = await c.buyer('mu-buyer', 'POST', '/v1/orders', { skuId: 'mu', date: '2027-03-01', qty: 1 });
-    expect(placed.status).toBe(201);
-    const real: string = placed.body.orderId;
+    const { stream, orderId: real } = await firstOrder('mu', 'mu-buyer');
     expect((await c.buyer('mu-buyer', 'POST', `/v1/orders/${real}/cancel`)).status).toBe(200);
     await waitFor(() => !e.node.inventory.has(stream) && !e.node.orderActors.has(real), 10_000, 'the SKU/date and the order passivated');
 
@@ -52,15 +56,12 @@ describe('made-up order ids', () => {
 
   it('a real order of a SKU/date discarded with work, not woken yet, is still answered: that SKU/date is asked', async () => {
     const c = e.client;
-    const stream = 'mu2/2027-03-01';
-    await c.sku('mu2', '2027-03-01', 10);
-    const placed = await c.buyer('mu2-buyer', 'POST', '/v1/orders', { skuId: 'mu2', date: '2027-03-01', qty: 1 });
-    expect(placed.status).toBe(201);
+    const { stream, orderId } = await firstOrder('mu2', 'mu2-buyer');
     // A bug crashes the SKU/date with a live reservation: discarded, to be woken by the engine shortly.
     e.node.inventory.tell(stream, { type: 'no-such-command' } as never);
     await waitFor(() => !e.node.inventory.has(stream), 2_000, 'the SKU/date discarded');
     expect(e.node.wakes.has(stream)).toBe(true);
-    const got = await c.buyer('mu2-buyer', 'GET', `/v1/orders/${placed.body.orderId}`);
+    const got = await c.buyer('mu2-buyer', 'GET', `/v1/orders/${orderId}`);
     expect([got.status, got.body.status]).toEqual([200, 'reserved']);
   });
 });
