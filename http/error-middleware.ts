@@ -18,6 +18,36 @@ export interface ErrorMiddlewareOptions {
   logger: Logger;
   /** Maps domain errors (e.g. a store being down) to an ApiError; return undefined for "not mine". */
   mapError?: (err: unknown) => ApiError | undefined;
+  /** Real time, for the log's sampling (tests inject it). */
+  now?: () => number;
+}
+
+/**
+ * 5xx answers of one code are logged at most once a second, the line saying how many went unlogged
+ * before it: an overloaded node sheds thousands of requests a second, and a log line each would cost
+ * more than the shedding (the metrics count every answer).
+ */
+export const SERVER_ERROR_LOG_INTERVAL_MS = 1_000;
+
+class ServerErrorLog {
+  private readonly byCode = new Map<string, { at: number; unlogged: number }>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly now: () => number,
+  ) {}
+
+  log(err: ApiError, method: string, path: string): void {
+    const now = this.now();
+    const seen = this.byCode.get(err.code);
+    if (seen && now - seen.at < SERVER_ERROR_LOG_INTERVAL_MS) {
+      seen.unlogged++;
+      return;
+    }
+    const unlogged = seen?.unlogged ?? 0;
+    this.byCode.set(err.code, { at: now, unlogged: 0 });
+    this.logger.warn({ code: err.code, method, path, cause: err.cause, ...(unlogged > 0 ? { unloggedSinceLast: unlogged } : {}) }, err.message);
+  }
 }
 
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
@@ -54,6 +84,7 @@ export function sendApiError(ctx: Context, err: ApiError): void {
 
 export function errorMiddleware(opts: ErrorMiddlewareOptions): Middleware {
   const { logger, mapError } = opts;
+  const serverErrors = new ServerErrorLog(logger, opts.now ?? Date.now);
   return async function errors(ctx, next) {
     try {
       await next();
@@ -63,12 +94,14 @@ export function errorMiddleware(opts: ErrorMiddlewareOptions): Middleware {
         logger.error({ err, method: ctx.method, path: ctx.path }, 'unhandled error');
         apiErr = internal();
       } else if (apiErr.status >= 500) {
-        logger.warn({ code: apiErr.code, method: ctx.method, path: ctx.path, cause: apiErr.cause }, apiErr.message);
+        serverErrors.log(apiErr, ctx.method, ctx.path);
       } else {
         logger.debug({ code: apiErr.code, status: apiErr.status, method: ctx.method, path: ctx.path }, apiErr.message);
       }
       if (ctx.headerSent || !ctx.writable) {
-        logger.warn({ method: ctx.method, path: ctx.path }, 'error after the response started; cannot answer');
+        // A client that went away mid-request (any client can, as often as it likes) is no one's bug.
+        if (ctx.headerSent) logger.warn({ method: ctx.method, path: ctx.path }, 'error after the response started; cannot answer');
+        else logger.debug({ method: ctx.method, path: ctx.path }, 'error after the client went away; cannot answer');
         return;
       }
       sendApiError(ctx, apiErr);

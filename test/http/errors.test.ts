@@ -1,4 +1,4 @@
-// Proves every contract error code leaves the edge with its status, body and Retry-After, and that unknown routes, wrong methods and unexpected throws get contract JSON (never a stack), by serving each from a real koa app and fetching it.
+// Proves every contract error code leaves the edge with its status, body and Retry-After, that unknown routes, wrong methods and unexpected throws get contract JSON (never a stack), and that shed 5xx answers are logged once a second, not once each, by serving each from a real koa app and fetching it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ApiError,
@@ -15,6 +15,7 @@ import {
   unauthorized,
   unavailable,
 } from '../../http/api-error.ts';
+import { SERVER_ERROR_LOG_INTERVAL_MS } from '../../http/error-middleware.ts';
 import { startApp, type Harness } from './helpers.ts';
 
 class StoreDown extends Error {}
@@ -153,5 +154,26 @@ describe('anything else', () => {
     const del = await fetch(`${h.url}/ok`, { method: 'DELETE' });
     expect(del.status).toBe(204);
     expect(await del.text()).toBe('');
+  });
+});
+
+describe('5xx log lines under load shedding', () => {
+  it('logs one line a second per code, the next one saying how many went unlogged, while every request is answered', async () => {
+    const h = await startApp((router) => {
+      router.get('/shed', () => {
+        throw overloaded(1);
+      });
+    });
+    try {
+      const warned = () => h.logLines.map((l) => JSON.parse(l) as { level: number; code?: string; unloggedSinceLast?: number }).filter((l) => l.level === 40 && l.code === 'overloaded');
+      const first = await Promise.all(Array.from({ length: 50 }, () => fetch(`${h.url}/shed`).then((r) => r.status)));
+      expect(first).toEqual(Array(50).fill(503));
+      expect(warned()).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, SERVER_ERROR_LOG_INTERVAL_MS + 50));
+      expect((await fetch(`${h.url}/shed`)).status).toBe(503);
+      expect(warned().map((l) => l.unloggedSinceLast)).toEqual([undefined, 49]);
+    } finally {
+      await h.close();
+    }
   });
 });
