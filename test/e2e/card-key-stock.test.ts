@@ -1,7 +1,8 @@
 // Proves a card_key SKU's stock stays its one pool of keys on date `open`: stock on another date is
 // refused (409, nothing listed), and an upload refused because the stock would pass its bound stores
 // no key (a refused request changes nothing: before, its keys were kept and counted by the next
-// upload) — on the embedded default and on MariaDB.
+// upload), and a large upload leaves the event loop free between slices — on the embedded default
+// and on MariaDB.
 import { afterEach, describe, expect, it } from 'vitest';
 import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
 
@@ -30,5 +31,32 @@ describe.each(engineBackends('e2e_card_key_stock'))('card-key stock on %s', (_na
     expect((await c.admin('PUT', '/v1/skus/ck/stock/open', { total: 0 })).status).toBe(200);
     expect((await c.admin('POST', '/v1/skus/ck/card-keys', { keys: ['NEW'] })).body).toEqual({ added: 1, total: 1 });
     expect((await c.admin('GET', '/ops/inventory/ck/open')).body).toMatchObject({ total: 1, available: 1 });
+  });
+
+  it('hashes and seals a 10,000-key upload a slice at a time, letting the event loop run in between, and stores them all', async () => {
+    e = await startEngine(await backend());
+    const c = e.client;
+    expect((await c.admin('PUT', '/v1/skus/ck-big', { name: 'Keys', priceCents: 100, merchantId: 'm1', delivery: 'card_key' })).status).toBe(200);
+    // Turns of the event loop, counted while the upload runs; each seal notes the turn it ran in.
+    let turns = 0;
+    let counting = true;
+    const tick = () => {
+      turns++;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const cipher = (e.node.orders as unknown as { cipher: { encrypt: (skuId: string, key: string) => string } }).cipher;
+    const encrypt = cipher.encrypt.bind(cipher);
+    const sealedInTurn: number[] = [];
+    cipher.encrypt = (skuId, key) => {
+      sealedInTurn.push(turns);
+      return encrypt(skuId, key);
+    };
+    const keys = Array.from({ length: 10_000 }, (_, i) => `BIG-${String(i).padStart(5, '0')}`);
+    const added = await e.node.orders.addCardKeys('ck-big', keys);
+    counting = false;
+    expect(added).toEqual({ ok: true, value: { added: 10_000, total: 10_000 } });
+    // 500 a turn: the seals span at least 20 turns (one turn for all of them before).
+    expect(new Set(sealedInTurn).size).toBeGreaterThanOrEqual(20);
   });
 });
