@@ -211,6 +211,8 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   private readonly parkedIds = new Set<string>();
   private cancelRecheck: (() => void) | undefined;
   private tick = new Tick();
+  /** A background top-up of the window (after a write), if one runs: see prefetched(). */
+  private prefetch: Promise<void> | undefined;
 
   constructor(
     private readonly skuId: string,
@@ -395,6 +397,8 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   /** True when the window holds `qty` keys, reading more from the store if needed (never when exhausted). */
   private async cover(qty: number): Promise<boolean> {
     if (this.windowSize >= qty) return true;
+    await this.prefetched();
+    if (this.windowSize >= qty) return true;
     if (this.exhausted) return false;
     if (!this.cursorDrained) {
       await this.refill();
@@ -421,6 +425,7 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   /** Reloads the window and serves the parked orders in order, as far as the keys go. */
   private async restock(ctx: ActorContext<DeliveryMessage>): Promise<void> {
     try {
+      await this.prefetched();
       await this.reload();
     } catch {
       return; // a read failed: nothing changed; the recheck timer or the next upload tries again
@@ -428,6 +433,8 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     if (this.windowSize === 0) return;
     while (this.parkedCount > 0) {
       const head = this.parked[this.parkedHead]!;
+      // A flush below may have started a top-up: two reads after one cursor would load keys twice.
+      await this.prefetched();
       if (this.windowSize < head.qty && !this.cursorDrained) {
         try {
           await this.refill();
@@ -545,10 +552,22 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
       throw new WriteFailed(`a write of ${this.stream} failed`, { cause: stored.status === 'rejected' ? stored.reason : (journaled as PromiseRejectedResult).reason });
     }
     for (const env of tick.inspects) ctx.reply(env, this.inspect());
-    // Ahead of need: the next tick should not wait for a read.
+    // Ahead of need, in the background: the next ticks take keys from what the window still holds
+    // while the read runs (awaited here, every ~500 orders the batches behind it waited for a read on
+    // the payment's way to delivered). A failed read is retried when keys are needed.
     if (!this.exhausted && !this.cursorDrained && this.windowSize < this.limits.window_refill_below_keys) {
-      await this.refill().catch(() => {}); // a failed read is retried when keys are needed
+      this.prefetch ??= this.refill()
+        .catch(() => {})
+        .finally(() => (this.prefetch = undefined));
     }
+  }
+
+  /**
+   * Waits for the window's background top-up, if one runs: whatever reads or reloads the window
+   * after it must see it (a reload would otherwise be undone by the top-up landing after it).
+   */
+  private async prefetched(): Promise<void> {
+    if (this.prefetch) await this.prefetch;
   }
 
   private announce(orderId: string, keyIds: number[]): void {

@@ -275,6 +275,38 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     expect(await stores.cardKeys.countUnassigned(sku)).toBe(0);
   });
 
+  it('tops the window up in the background after a write: asks meanwhile are served from what it holds, not held behind the read', async () => {
+    await stopNode();
+    await startNode({ ...delivery_limits_default, window_keys_max: 10, window_refill_below_keys: 8, order_keys_max: 5 });
+    const sku = 'topup';
+    await upload(stores.cardKeys, sku, 30, 'k');
+    expect((await inspect(sku)).windowKeys).toBe(10);
+    // The next read of unassigned keys is held until the test lets it go.
+    const original = stores.cardKeys.unassigned;
+    const heldReads: (() => void)[] = [];
+    let holding = true;
+    stores.cardKeys.unassigned = async (...args) => {
+      if (holding) {
+        holding = false;
+        await new Promise<void>((resolve) => heldReads.push(resolve));
+      }
+      return original.apply(stores.cardKeys, args);
+    };
+    restoreCardKeys = () => (stores.cardKeys.unassigned = original);
+    // A write of 3 keys leaves 7 (< 8): the top-up read starts, and is held.
+    expectDistinct((await Promise.all([ask(sku, 'top-a1'), ask(sku, 'top-a2'), ask(sku, 'top-a3')])).map(keysOf));
+    await waitFor(() => heldReads.length === 1, 5_000, 'the top-up read started');
+    // Asks while it is held are answered from the 7 keys still in the window.
+    const during = await Promise.all([ask(sku, 'top-b1'), ask(sku, 'top-b2', 2)]);
+    expect(heldReads).toHaveLength(1);
+    heldReads.shift()!();
+    // An order larger than what is left waits for the top-up, then is served; no key twice.
+    const after = await Promise.all([ask(sku, 'top-c1', 5), ask(sku, 'top-c2', 5)]);
+    const all = [...during, ...after].map(keysOf);
+    expect(all.map((k) => k.length)).toEqual([1, 2, 5, 5]);
+    expectDistinct(all);
+  });
+
   it('an order of qty n gets n distinct keys; a large order at the head of the queue is served before smaller ones behind it', async () => {
     const sku = 'multi';
     await upload(stores.cardKeys, sku, 10, 'a');
