@@ -37,6 +37,7 @@ import type { AssignedKeys, InventoryView, OrderActorReply, OrderMessage } from 
 import type { BuyerInspection, HoldFate, LimitMessage } from './limit-actor.ts';
 import { OverloadedError, type ActorKind } from './runtime/index.ts';
 import { UnavailableError } from './errors.ts';
+import { Semaphore } from './semaphore.ts';
 import { buyerOpsView } from './ops-views.ts';
 
 export type Failure =
@@ -188,6 +189,10 @@ export class OrderService {
   private readonly limits: ActorKind<LimitMessage>;
   /** Orders whose purchase saga (hold -> reserve -> confirm | release) is running in this process. */
   private readonly sagas = new Set<string>();
+  /** The last card-key upload of each SKU that is running or waiting (see addCardKeys). */
+  private readonly uploads = new Map<string, Promise<void>>();
+  /** Hashing and sealing card keys: one upload's slices at a time on the node. */
+  private readonly sealing = new Semaphore(1);
   /** Keyed refusals made durable before they are sent (see refused). */
   private readonly refusals: RefusalAnswers;
   /**
@@ -721,17 +726,38 @@ export class OrderService {
    * Stores card keys encrypted (duplicates within the SKU ignored) and grows the stock of the
    * SKU's `open` date by the number added. The keys never reach an actor, an event or a log.
    */
-  async addCardKeys(skuId: string, keys: readonly string[]): Promise<Result<{ added: number; total: number }>> {
+  /**
+   * Uploads of one SKU run one after another (its checks of the stock's bound and its count, then
+   * the keys stored: two at once near the bound could both pass and leave keys a refusal kept).
+   */
+  addCardKeys(skuId: string, keys: readonly string[]): Promise<Result<{ added: number; total: number }>> {
+    const previous = this.uploads.get(skuId) ?? Promise.resolve();
+    const mine = previous.then(() => this.addCardKeysNow(skuId, keys));
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.uploads.set(skuId, settled);
+    void settled.then(() => {
+      if (this.uploads.get(skuId) === settled) this.uploads.delete(skuId);
+    });
+    return mine;
+  }
+
+  private async addCardKeysNow(skuId: string, keys: readonly string[]): Promise<Result<{ added: number; total: number }>> {
     const sku = this.catalog.sku(skuId);
     if (!sku) return fail('not_found', `unknown SKU ${skuId}`);
     if (sku.delivery !== 'card_key') return fail('invalid_state', `${skuId} is delivered by ${sku.delivery}, not card keys`);
-    // Hashed and sealed a slice at a time, the event loop free in between: 10,000 keys are tens of
+    // Hashed and sealed a slice at a time, the event loop free in between, and one upload's slices at
+    // a time on the node (uploads of other SKUs and merchants wait their turn): 10,000 keys are tens of
     // milliseconds of HMAC and AES-GCM, which every purchase on the node would otherwise wait behind.
     const unique = new Map<string, string>();
-    for (let i = 0; i < keys.length; i++) {
-      if (i > 0 && i % CARD_KEYS_PER_TURN === 0) await nextTurn();
-      unique.set(this.cipher.hash(skuId, keys[i]!), keys[i]!);
-    }
+    await this.sealing.run(async () => {
+      for (let i = 0; i < keys.length; i++) {
+        if (i % CARD_KEYS_PER_TURN === 0) await nextTurn();
+        unique.set(this.cipher.hash(skuId, keys[i]!), keys[i]!);
+      }
+    });
     // Refused before a key is stored when even all of them new would take the stock past its bound
     // (a refused upload changes nothing): the count after the upload is at most `bound`.
     const bound = Math.min((await this.cardKeys.count(skuId)) + unique.size, INVENTORY_TOTAL_MAX + 1);
@@ -743,10 +769,14 @@ export class OrderService {
       return fail('invalid_request', `total would exceed ${INVENTORY_TOTAL_MAX}`);
     }
     const sealed: { hash: string; ciphertext: string }[] = [];
-    for (const [hash, key] of unique) {
-      if (sealed.length > 0 && sealed.length % CARD_KEYS_PER_TURN === 0) await nextTurn();
-      sealed.push({ hash, ciphertext: this.cipher.encrypt(skuId, key) });
-    }
+    await this.sealing.run(async () => {
+      for (const [hash, key] of unique) {
+        if (sealed.length % CARD_KEYS_PER_TURN === 0) await nextTurn();
+        sealed.push({ hash, ciphertext: this.cipher.encrypt(skuId, key) });
+      }
+    });
+    // The SKU may have changed while its keys were sealed (an admin made it another kind).
+    if (this.catalog.sku(skuId)?.delivery !== 'card_key') return fail('invalid_state', `${skuId} is no longer delivered by card keys`);
     const added = await this.cardKeys.add(skuId, sealed);
     const ref = await this.catalog.ensureStream(skuId, CARD_KEY_DATE);
     const stream = inventoryStream(ref.skuId, ref.date);

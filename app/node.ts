@@ -691,6 +691,7 @@ export class StampedeNode {
     await this.recorder?.close();
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    await this.pruning;
     this.rules?.stop();
     await this.messaging?.stop();
     await this.deliveryConsumer?.stop();

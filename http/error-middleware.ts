@@ -29,6 +29,9 @@ export interface ErrorMiddlewareOptions {
  */
 export const SERVER_ERROR_LOG_INTERVAL_MS = 1_000;
 
+/** Codes and routes whose log lines are sampled, at most (paths are the client's: a bound on them). */
+const SAMPLED_KEYS_MAX = 1_000;
+
 class ServerErrorLog {
   private readonly byCode = new Map<string, { at: number; unlogged: number }>();
 
@@ -37,16 +40,22 @@ class ServerErrorLog {
     private readonly now: () => number,
   ) {}
 
-  log(err: ApiError, method: string, path: string): void {
+  /** `unhandled`: a throw no mapping knew (a bug): logged at error with it, sampled the same way. */
+  log(err: ApiError, method: string, path: string, unhandled?: unknown): void {
     const now = this.now();
-    const seen = this.byCode.get(err.code);
+    // An unhandled throw is a bug of its route: sampled per route, so that one bug cannot hide another.
+    const key = unhandled === undefined ? err.code : `${err.code} ${method} ${path}`;
+    const seen = this.byCode.get(key);
     if (seen && now - seen.at < SERVER_ERROR_LOG_INTERVAL_MS) {
       seen.unlogged++;
       return;
     }
     const unlogged = seen?.unlogged ?? 0;
-    this.byCode.set(err.code, { at: now, unlogged: 0 });
-    this.logger.warn({ code: err.code, method, path, cause: err.cause, ...(unlogged > 0 ? { unloggedSinceLast: unlogged } : {}) }, err.message);
+    if (this.byCode.size >= SAMPLED_KEYS_MAX && !seen) this.byCode.clear();
+    this.byCode.set(key, { at: now, unlogged: 0 });
+    const counted = unlogged > 0 ? { unloggedSinceLast: unlogged } : {};
+    if (unhandled !== undefined) this.logger.error({ err: unhandled, method, path, ...counted }, 'unhandled error');
+    else this.logger.warn({ code: err.code, method, path, cause: err.cause, ...counted }, err.message);
   }
 }
 
@@ -91,8 +100,8 @@ export function errorMiddleware(opts: ErrorMiddlewareOptions): Middleware {
     } catch (err) {
       let apiErr: ApiError | undefined = err instanceof ApiError ? err : (mapError?.(err) ?? fromHttpError(err));
       if (apiErr === undefined) {
-        logger.error({ err, method: ctx.method, path: ctx.path }, 'unhandled error');
         apiErr = internal();
+        serverErrors.log(apiErr, ctx.method, ctx.path, err);
       } else if (apiErr.status >= 500) {
         serverErrors.log(apiErr, ctx.method, ctx.path);
       } else {

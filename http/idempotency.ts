@@ -75,6 +75,8 @@ export class IdempotencyGate {
   private readonly entries = new Map<string, Entry>();
   /** Entries per buyer (only buyers with some). */
   private readonly perUser = new Map<string, number>();
+  /** Entries whose request is still running. */
+  private running = 0;
 
   constructor(private readonly options: IdempotencyGateOptions) {}
 
@@ -122,6 +124,7 @@ export class IdempotencyGate {
     })();
     this.entries.set(id, entry);
     this.perUser.set(userId, (this.perUser.get(userId) ?? 0) + 1);
+    this.running++;
     try {
       const answer = await entry.answer;
       entry.settledAt = this.options.now();
@@ -132,6 +135,8 @@ export class IdempotencyGate {
       entry.settledAt = this.options.now();
       entry.unknownOutcome = true;
       throw error;
+    } finally {
+      this.running--;
     }
   }
 
@@ -169,6 +174,8 @@ export class IdempotencyGate {
     if (this.entries.size < max) return true;
     this.dropOldest(this.options.keep_min_ms, () => this.entries.size >= max);
     if (this.entries.size < max) return true;
+    // Every place a request still running (a stalled database): nothing to walk past.
+    if (this.running >= max) return false;
     for (const [id, e] of this.entries) {
       if (this.entries.size < max) break;
       if (e.settledAt !== undefined) this.remove(id, e);
