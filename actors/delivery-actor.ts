@@ -433,7 +433,8 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     if (this.windowSize === 0) return;
     while (this.parkedCount > 0) {
       const head = this.parked[this.parkedHead]!;
-      // A flush below may have started a top-up: two reads after one cursor would load keys twice.
+      // No top-up starts while orders are parked (the pool is exhausted then); waited for all the
+      // same, since two reads after one cursor would load keys twice.
       await this.prefetched();
       if (this.windowSize < head.qty && !this.cursorDrained) {
         try {

@@ -275,13 +275,16 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     expect(await stores.cardKeys.countUnassigned(sku)).toBe(0);
   });
 
-  it('tops the window up in the background after a write: asks meanwhile are served from what it holds, not held behind the read', async () => {
+  /**
+   * A node whose delivery windows hold 10 keys (topped up below 8), `keys` keys uploaded to `sku`, and
+   * three orders served (`<prefix>-a1..3`): the window's top-up read has started and is held. Returns
+   * the held read's release (the reads after it are not held).
+   */
+  async function topUpHeld(sku: string, keys: number, prefix: string): Promise<(() => void)[]> {
     await stopNode();
     await startNode({ ...delivery_limits_default, window_keys_max: 10, window_refill_below_keys: 8, order_keys_max: 5 });
-    const sku = 'topup';
-    await upload(stores.cardKeys, sku, 30, 'k');
+    await upload(stores.cardKeys, sku, keys, 'k');
     expect((await inspect(sku)).windowKeys).toBe(10);
-    // The next read of unassigned keys is held until the test lets it go.
     const original = stores.cardKeys.unassigned;
     const heldReads: (() => void)[] = [];
     let holding = true;
@@ -294,8 +297,14 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     };
     restoreCardKeys = () => (stores.cardKeys.unassigned = original);
     // A write of 3 keys leaves 7 (< 8): the top-up read starts, and is held.
-    expectDistinct((await Promise.all([ask(sku, 'top-a1'), ask(sku, 'top-a2'), ask(sku, 'top-a3')])).map(keysOf));
+    expectDistinct((await Promise.all([1, 2, 3].map((i) => ask(sku, `${prefix}-a${i}`)))).map(keysOf));
     await waitFor(() => heldReads.length === 1, 5_000, 'the top-up read started');
+    return heldReads;
+  }
+
+  it('tops the window up in the background after a write: asks meanwhile are served from what it holds, not held behind the read', async () => {
+    const sku = 'topup';
+    const heldReads = await topUpHeld(sku, 30, 'top');
     // Asks while it is held are answered from the 7 keys still in the window.
     const during = await Promise.all([ask(sku, 'top-b1'), ask(sku, 'top-b2', 2)]);
     expect(heldReads).toHaveLength(1);
@@ -305,6 +314,20 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     const all = [...during, ...after].map(keysOf);
     expect(all.map((k) => k.length)).toEqual([1, 2, 5, 5]);
     expectDistinct(all);
+  });
+
+  it('a reload while a top-up read runs (keys uploaded meanwhile) waits for it: no key is loaded twice, every order served', async () => {
+    const sku = 'topup-reload';
+    const heldReads = await topUpHeld(sku, 12, 'tr');
+    // Keys arrive meanwhile: the restock's reload must wait for the top-up, not race it.
+    await upload(stores.cardKeys, sku, 10, 'more');
+    delivery.tell(sku, { type: 'keys_added' });
+    await new Promise((r) => setTimeout(r, 50));
+    heldReads.shift()!();
+    const replies = await Promise.all(Array.from({ length: 19 }, (_, i) => settle(ask(sku, `tr-b${i}`))));
+    expect(replies.every((r) => r.ok)).toBe(true);
+    expectDistinct(replies.map((r) => keysOf((r as { ok: true; reply: DeliveryReply }).reply)));
+    expect(await stores.cardKeys.countUnassigned(sku)).toBe(0);
   });
 
   it('an order of qty n gets n distinct keys; a large order at the head of the queue is served before smaller ones behind it', async () => {
