@@ -223,6 +223,10 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private readonly settled = new Map<string, Settled>();
   /** Keyless reservations whose callers were answered 503, to cancel as the pending bound allows (cancelUnanswered). */
   private readonly toCancel: { orderId: string; userId: string }[] = [];
+  /** Where the cancels not decided yet begin in `toCancel` (a queue: taken from the head). */
+  private toCancelHead = 0;
+  /** The orders in `toCancel` from its head, each with how many times it is there. */
+  private readonly toCancelIds = new Map<string, number>();
   /** Asks about an order in `toCancel` (get_order): handled once its cancel is decided, answered once durable. */
   private readonly awaitingCancel = new Map<string, Envelope<InventoryMessage>[]>();
   private readonly unprojectedIdempotency = new Map<string, { row: IdempotencyRow; seq: number }>();
@@ -258,7 +262,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       this.inFlight === undefined &&
       this.pending.events.length === 0 &&
       this.state.reservations.size === 0 &&
-      this.toCancel.length === 0 &&
+      this.toCancelIds.size === 0 &&
       this.settled.size === 0 &&
       this.unprojectedIdempotency.size === 0 &&
       this.snapshotCandidate === undefined
@@ -289,7 +293,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     }
     // Its own cancels not known to be durable are the next incarnation's to make (a second cancel of
     // one that did commit finds nothing to cancel).
-    const cancels = [...(this.inFlight?.ownCancels ?? []), ...this.pending.ownCancels, ...this.toCancel];
+    const cancels = [...(this.inFlight?.ownCancels ?? []), ...this.pending.ownCancels, ...this.toCancel.slice(this.toCancelHead)];
     if (cancels.length > 0) this.rememberToCancel(cancels);
   }
 
@@ -329,14 +333,18 @@ export class InventoryActor implements Behavior<InventoryMessage> {
    * reservation whose caller's ask ran out of time before its write committed (onCommitted).
    */
   private cancelUnanswered(orders: readonly { orderId: string; userId: string }[], ctx: ActorContext<InventoryMessage>): void {
-    for (const o of orders) this.toCancel.push(o);
+    for (const o of orders) this.queueCancel(o);
     this.cancelSome(ctx);
+  }
+
+  private queueCancel(o: { orderId: string; userId: string }): void {
+    this.toCancel.push(o);
+    this.toCancelIds.set(o.orderId, (this.toCancelIds.get(o.orderId) ?? 0) + 1);
   }
 
   /** Whether the order waits in `toCancel` (its cancel not decided yet: no room under the pending bound). */
   private cancelWaiting(orderId: string): boolean {
-    for (const o of this.toCancel) if (o.orderId === orderId) return true;
-    return false;
+    return this.toCancelIds.has(orderId);
   }
 
   /**
@@ -345,8 +353,15 @@ export class InventoryActor implements Behavior<InventoryMessage> {
    */
   private cancelSome(ctx: ActorContext<InventoryMessage>): void {
     const room = this.deps.limits.pending_events_max;
-    while (this.toCancel.length > 0 && this.pending.events.length < room) {
-      const o = this.toCancel.shift()!;
+    while (this.toCancelHead < this.toCancel.length && this.pending.events.length < room) {
+      const o = this.toCancel[this.toCancelHead++]!;
+      if (this.toCancelHead === this.toCancel.length) {
+        this.toCancel.length = 0;
+        this.toCancelHead = 0;
+      }
+      const n = this.toCancelIds.get(o.orderId) ?? 1;
+      if (n > 1) this.toCancelIds.set(o.orderId, n - 1);
+      else this.toCancelIds.delete(o.orderId);
       if (this.state.reservations.get(o.orderId)?.userId === o.userId) {
         this.apply(undefined, { type: 'cancel', orderId: o.orderId, userId: o.userId }, ctx);
         this.pending.ownCancels.push(o);
@@ -474,7 +489,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       // payment) is in neither the reservations nor `settled` yet (settlingOrders): answers that
       // include one leave once it is durable (answer), never saying "unknown" meanwhile.
       case 'get_order': {
-        if (this.toCancel.length > 0 && this.cancelWaiting(msg.orderId)) {
+        if (this.cancelWaiting(msg.orderId)) {
           const asks = this.awaitingCancel.get(msg.orderId);
           if (asks) asks.push(env);
           else this.awaitingCancel.set(msg.orderId, [env]);
@@ -628,8 +643,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // `reserved` it was decided on, which would count the order against its buyer's next one.
     let late: Waiter[] | undefined;
     for (const w of batch.waiters) if (ctx.answered(w.env)) (late ??= []).push(w);
-    if (late) for (const o of InventoryActor.keyless(late)) this.toCancel.push(o);
-    if (this.toCancel.length > 0) {
+    if (late) for (const o of InventoryActor.keyless(late)) this.queueCancel(o);
+    if (this.toCancelIds.size > 0) {
       this.commitIfIdle(ctx);
       this.cancelSome(ctx);
     }
