@@ -14,7 +14,7 @@ import type { Catalog } from './catalog.ts';
 import type { InventoryInspection, InventoryMessage } from './inventory-actor.ts';
 import type { DeliverOutcome, Result } from './order-service.ts';
 import { ResumingOrderScan } from './order-scan.ts';
-import { AskTimeoutError, type ActorKind } from './runtime/index.ts';
+import { AskTimeoutError, OverloadedError, type ActorKind } from './runtime/index.ts';
 import { within } from '../persistence/bus/waits.ts';
 import { StoreUnavailableError } from '../persistence/errors.ts';
 
@@ -156,15 +156,25 @@ export class Reconciler {
     // Continues where the previous run stopped (paid orders that legitimately stay paid, a manual
     // SKU's or those waiting for card keys, cannot hide the ones after them), also after a throw.
     let failedInARow = 0;
+    /** SKUs whose delivery answered busy in this run (orders parked at its bound): their other orders wait for the next. */
+    const busy = new Set<string>();
     for await (const o of this.paidScan.pass(this.deps.limits.paid_orders_per_run_max, (limit, after) => this.deps.projection.ordersByStatus('paid', limit, after))) {
       checked.paidOrders++;
       const sku = this.deps.catalog.sku(o.skuId);
-      if (!sku || sku.delivery === 'manual' || o.updatedAt > cutoff) continue;
+      if (!sku || sku.delivery === 'manual' || o.updatedAt > cutoff || busy.has(o.skuId)) continue;
       let r: Result<DeliverOutcome>;
       try {
         r = await this.deps.deliverPaid(o.orderId);
         failedInARow = 0;
       } catch (error) {
+        // A SKU whose delivery is busy (a card-key pool with orders parked at its bound) is no
+        // dependency down: its orders wait, every other SKU's are still repaired in this run (three
+        // in a row used to end the run, a pass going three orders further a minute).
+        if (error instanceof OverloadedError) {
+          busy.add(o.skuId);
+          found({ kind: 'paid_not_delivered', id: o.orderId, detail: `delivery of ${o.skuId} is busy (${error.message}); its paid orders are left for a later run`, action: 'reported' });
+          continue;
+        }
         // One order that cannot be delivered now (an ask timing out, a busy actor) is reported and
         // the others are still repaired; many in a row mean a dependency is down: stop until the next run.
         const why = error instanceof Error ? error.message : String(error);
@@ -188,14 +198,22 @@ export class Reconciler {
     const cutoff = this.deps.now() - this.deps.limits.expiry_grace_ms;
     for (const stream of [...this.deps.inventory.keys()]) {
       checked.liveStreams++;
-      const i = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
+      let i: InventoryInspection;
+      try {
+        i = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
+      } catch (error) {
+        // A store down ends the check for this run; a SKU/date too busy to answer (its mailbox full
+        // in a sale) is looked at next run, and the others now.
+        if (dependencyDown(error)) throw error;
+        continue;
+      }
       if (i.oldestExpiresAt !== null && i.oldestExpiresAt < cutoff) {
-        this.deps.inventory.tell(stream, { type: '$expire' });
+        const told = this.deps.inventory.tell(stream, { type: '$expire' });
         found({
           kind: 'expired_reservation_holding_stock',
           id: stream,
-          detail: `a reservation expired at ${new Date(i.oldestExpiresAt).toISOString()} still held stock; expiry run now`,
-          action: 'repaired',
+          detail: `a reservation expired at ${new Date(i.oldestExpiresAt).toISOString()} still held stock; ${told ? 'expiry run now' : 'its mailbox is full: tried again next run'}`,
+          action: told ? 'repaired' : 'reported',
         });
       }
     }

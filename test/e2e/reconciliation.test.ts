@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { OverloadedError } from '../../actors/runtime/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InventoryInspection } from '../../actors/inventory-actor.ts';
 import type { Finding, ReconcileReport } from '../../actors/reconciler.ts';
@@ -48,6 +49,15 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
   let e: TestEngine;
   /** Every report of this node (HTTP and CLI), to check the metric counts them all. */
   const reports: ReconcileReport[] = [];
+
+  /** A paid order of 100 cents of `user` (order ids sort by creation time to the ms: a few ms apart). */
+  async function paidOrder(user: string, skuId: string, date: string): Promise<string> {
+    await new Promise((r) => setTimeout(r, 5));
+    const o = await e.client.buyer(user, 'POST', '/v1/orders', { skuId, date, qty: 1 });
+    expect(o.status).toBe(201);
+    expect((await e.client.pay({ orderId: o.body.orderId, paymentId: `pay-${user}`, amountCents: 100, status: 'succeeded' })).body.status).toBe('paid');
+    return o.body.orderId as string;
+  }
 
   async function reconcile(): Promise<ReconcileReport> {
     const a = await e.client.admin('POST', '/ops/reconcile');
@@ -189,14 +199,7 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
     const c = e.client;
     await c.sku('rc-man', '2026-12-22', 10, { delivery: 'manual', priceCents: 100 });
     await c.sku('rc-tix2', '2026-12-22', 10, { delivery: 'ticket', priceCents: 100 });
-    const paid = async (user: string, skuId: string): Promise<string> => {
-      // Order ids sort by creation time (to the millisecond): one at a time, a few ms apart.
-      await new Promise((r) => setTimeout(r, 5));
-      const o = await c.buyer(user, 'POST', '/v1/orders', { skuId, date: '2026-12-22', qty: 1 });
-      expect(o.status).toBe(201);
-      expect((await c.pay({ orderId: o.body.orderId, paymentId: `pay-${user}`, amountCents: 100, status: 'succeeded' })).body.status).toBe('paid');
-      return o.body.orderId as string;
-    };
+    const paid = (user: string, skuId: string) => paidOrder(user, skuId, '2026-12-22');
     // In id order: a manual order (it stays paid: its merchant delivers), then two ticket orders.
     const manual = await paid('rc-m', 'rc-man');
     const failing = await paid('rc-f', 'rc-tix2');
@@ -264,5 +267,36 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
     const text = (await e.client.admin('GET', '/metrics')).body as string;
     const counted = new Map(samples(text, 'stampede_reconciliation_total').map((s) => [`${s.labels.finding} ${s.labels.action}`, s.value]));
     expect(counted).toEqual(tally);
+  });
+
+  it('a SKU whose delivery is busy (orders parked at its bound) leaves its other orders for later, and the other SKUs\' paid orders are still repaired in the run', async () => {
+    const c = e.client;
+    await c.sku('rc-busy', '2026-12-23', 10, { delivery: 'ticket', priceCents: 100 });
+    await c.sku('rc-free', '2026-12-23', 10, { delivery: 'ticket', priceCents: 100 });
+    const paid = (user: string, skuId: string) => paidOrder(user, skuId, '2026-12-23');
+    // Four orders of the busy SKU (more than the three failures in a row that end a run), then one of another.
+    const busy = [await paid('rcb-1', 'rc-busy'), await paid('rcb-2', 'rc-busy'), await paid('rcb-3', 'rc-busy'), await paid('rcb-4', 'rc-busy')];
+    const other = await paid('rcb-o', 'rc-free');
+    await until('all paid in the read model', () => Promise.all([...busy, other].map((id) => e.node.stores.projection.order(id))), (rows) => rows.every((r) => r?.status === 'paid'));
+    const orders = e.node.orders;
+    const deliverPaid = orders.deliverPaid.bind(orders);
+    let busyAsks = 0;
+    orders.deliverPaid = (orderId: string) => {
+      if (!busy.includes(orderId)) return deliverPaid(orderId);
+      busyAsks++;
+      return Promise.reject(new OverloadedError('card-key delivery of rc-busy is overloaded'));
+    };
+    try {
+      await new Promise((r) => setTimeout(r, 200)); // past the delivery grace (100 ms)
+      const report = await reconcile();
+      expect(about(report, other)).toEqual([expect.objectContaining({ kind: 'paid_not_delivered', action: 'repaired' })]);
+      expect(report.findings.filter((f) => f.kind === 'check_failed')).toEqual([]);
+      // One ask of the busy SKU per run, one finding; its other orders are not asked in that run.
+      expect(busy.flatMap((id) => about(report, id))).toEqual([expect.objectContaining({ kind: 'paid_not_delivered', id: busy[0], action: 'reported', detail: expect.stringContaining('busy') })]);
+      expect(busyAsks).toBe(1);
+    } finally {
+      orders.deliverPaid = deliverPaid;
+    }
+    expect((await c.buyer('rcb-o', 'GET', `/v1/orders/${other}`)).body.status).toBe('delivered');
   });
 });
