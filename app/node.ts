@@ -26,6 +26,7 @@ import { JournalOutbox, outboxLagRows } from '../actors/journal-outbox.ts';
 import { ActorRuntime, type ActorKind } from '../actors/runtime/index.ts';
 import { Semaphore } from '../actors/semaphore.ts';
 import { CardKeyCipher } from '../persistence/card-key-cipher.ts';
+import { lockMysqlDatabase } from './database-lock.ts';
 import { checkCardKeySecret, keepGeneratedCardKeySecret, type KeptSecret } from './card-key-secret.ts';
 import { LivePublisher, NatsBus, OutboxBus, OutboxRelay, type EventBus, type Subscription } from '../persistence/bus/index.ts';
 import { messagingServicesOf, startMessaging, type Messaging } from '../messaging/index.ts';
@@ -134,7 +135,8 @@ export class StampedeNode {
   /** Where the card-key secret came from when none was configured (embedded default), for `serve` to say. */
   keptCardKeySecret: KeptSecret;
   /** Releases the data folder (embedded default): one node per SQLite file. */
-  private unlockDataDir: (() => void) | undefined;
+  /** Releases this node's hold on its data folder (SQLite) or database (MySQL named lock). */
+  private unlockDataDir: (() => void | Promise<void>) | undefined;
   server: Server | undefined;
   /** The traffic recording, when STAMPEDE_RECORD names a file. */
   recorder: Recorder | undefined;
@@ -170,6 +172,12 @@ export class StampedeNode {
   private async open(): Promise<void> {
     const c = this.config;
     if (!c.mysqlUrl) this.unlockDataDir = lockDataDir(c.dataDir);
+    else {
+      const release = await lockMysqlDatabase(c.mysqlUrl, (error) =>
+        this.log.warn({ err: error }, 'the connection holding this node\'s database lock was lost: another node could now start on the database'),
+      );
+      this.unlockDataDir = release;
+    }
     // A generated card-key secret is kept with the keys it seals (embedded default), once the folder is ours.
     this.keptCardKeySecret = keepGeneratedCardKeySecret(c);
     if (c.recordFile) {
@@ -704,6 +712,6 @@ export class StampedeNode {
     await this.relay?.stop();
     await this.bus?.close();
     await this.stores?.close();
-    this.unlockDataDir?.();
+    await this.unlockDataDir?.();
   }
 }

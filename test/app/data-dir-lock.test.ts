@@ -1,12 +1,15 @@
 // Proves one node per data folder on the embedded default: a second `stampede serve` on the folder
 // of a running one exits with an error before serving (two nodes on one SQLite file each kept their
 // own state and broke each other's writes and purchase rules), a killed node's lock goes with its
-// process, a stop releases it, and a second node in the same process is refused too.
+// process, a stop releases it, and a second node in the same process is refused too; on MySQL the
+// same holds per database (a named lock held by the node's own connection) — against the real MariaDB.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataDirLockedError, lockDataDir } from '../../app/data-dir-lock.ts';
+import { DatabaseLockedError, lockMysqlDatabase } from '../../app/database-lock.ts';
+import { freshMysqlDatabase } from '../support/services.ts';
 import { startChildEngine, type ChildEngine } from '../support/child-engine.ts';
 import { startEngine } from '../support/engine.ts';
 
@@ -46,5 +49,34 @@ describe('the data folder lock', () => {
     expect(() => lockDataDir(dir)).toThrow(DataDirLockedError);
     release();
     lockDataDir(dir)();
+  });
+
+  it('on MySQL, one node per database: a second is refused while the first runs, a stop releases it, a killed node\'s goes with its process', async () => {
+    const url = await freshMysqlDatabase('app_database_lock');
+    const e = await startEngine({ kind: 'mysql', url });
+    try {
+      await expect(startEngine({ kind: 'mysql', url })).rejects.toBeInstanceOf(DatabaseLockedError);
+      await expect(lockMysqlDatabase(url)).rejects.toThrow(/is used by another Stampede node/);
+    } finally {
+      await e.stop();
+    }
+    // Another database on the same server is another node's to take.
+    const other = await lockMysqlDatabase(await freshMysqlDatabase('app_database_lock_other'));
+    const child = await startChildEngine({ kind: 'mysql', url });
+    children.push(child);
+    await expect(lockMysqlDatabase(url)).rejects.toBeInstanceOf(DatabaseLockedError);
+    await child.kill('SIGKILL');
+    children.splice(children.indexOf(child), 1);
+    // The server let go of it with the killed process's connection.
+    let release: (() => Promise<void>) | undefined;
+    for (let i = 0; i < 50 && !release; i++) {
+      release = await lockMysqlDatabase(url).catch(async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        return undefined;
+      });
+    }
+    expect(release).toBeDefined();
+    await release!();
+    await other();
   });
 });
