@@ -8,5 +8,7 @@ COPY . .
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 ENV NODE_ENV=production
+# In a container the engine serves the container's network (the default, loopback, would serve no one).
+ENV STAMPEDE_HTTP_HOST=0.0.0.0
 EXPOSE 3000
 CMD ["node", "--max-semi-space-size=32", "bin/stampede.mjs", "serve"]

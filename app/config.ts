@@ -30,7 +30,9 @@ const url = (protocols: string[]) =>
 
 const schema = z.object({
   STAMPEDE_HTTP_PORT: int(0, 65535, 3000),
-  STAMPEDE_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  // Loopback unless told otherwise: `npm start` prints generated secrets for a developer's machine,
+  // not for its network (the image and the compose stack set 0.0.0.0).
+  STAMPEDE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   STAMPEDE_DATA_DIR: z.string().min(1).default('./data'),
   STAMPEDE_MYSQL_URL: url(['mysql:', 'mariadb:']),
   STAMPEDE_REDIS_URL: url(['redis:', 'rediss:']),
@@ -145,19 +147,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const generated: (keyof Secrets)[] = [];
   const secrets = {} as Secrets;
+  const production = e.NODE_ENV === 'production';
+  // docker-compose.yml's example values are public: a production node must not run on them (its NATS
+  // password is one too). Every problem at once, not one per restart.
+  const problems: string[] = [];
+  const examples = [...SECRET_VARS.map(([, variable]) => variable), 'STAMPEDE_NATS_PASSWORD' as const];
+  for (const variable of examples) {
+    const value = e[variable] as string | undefined;
+    if (production && value?.startsWith(EXAMPLE_SECRET_PREFIX)) problems.push(`${variable} is an example value (it starts with "${EXAMPLE_SECRET_PREFIX}"): set a secret of your own`);
+  }
   for (const [name, variable] of SECRET_VARS) {
     const value = e[variable] as string | undefined;
-    if (value && e.NODE_ENV === 'production' && value.startsWith(EXAMPLE_SECRET_PREFIX)) {
-      // docker-compose.yml's example values are public: a production node must not run on them.
-      throw new ConfigError(`${variable} is an example value (it starts with "${EXAMPLE_SECRET_PREFIX}"): set a secret of your own when NODE_ENV=production`);
-    }
     if (value) secrets[name] = value;
+    else if (production) problems.push(`${variable} must be set`);
     else {
-      if (e.NODE_ENV === 'production') throw new ConfigError(`${variable} must be set when NODE_ENV=production`);
       secrets[name] = randomBytes(32).toString('base64url');
       generated.push(name);
     }
   }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration for NODE_ENV=production:\n  ${problems.join('\n  ')}`);
   return {
     http: { port: e.STAMPEDE_HTTP_PORT, host: e.STAMPEDE_HTTP_HOST },
     dataDir: e.STAMPEDE_DATA_DIR,

@@ -8,6 +8,7 @@ describe('configuration', () => {
   it('has the documented defaults and generates the four secrets when none is set', () => {
     const c = loadConfig({});
     expect(c.http.port).toBe(3000);
+    expect(c.http.host).toBe('127.0.0.1'); // a developer's machine, not its network
     expect(c.reservation_ttl_ms).toBe(900_000);
     expect(c.shards).toBe(64);
     expect(c.mysqlUrl).toBeUndefined();
@@ -15,8 +16,17 @@ describe('configuration', () => {
     expect(new Set(Object.values(c.secrets)).size).toBe(4);
   });
 
-  it('refuses to start in production without secrets', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/STAMPEDE_ADMIN_TOKEN must be set/);
+  it('refuses to start in production without secrets, naming every one missing at once', () => {
+    const error = (() => {
+      try {
+        loadConfig({ NODE_ENV: 'production', STAMPEDE_ADMIN_TOKEN: 'an-operator-admin-token-0123456789' });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return '';
+    })();
+    for (const name of ['STAMPEDE_USER_JWT_SECRET', 'STAMPEDE_PAYMENT_SECRET', 'STAMPEDE_CARD_KEY_SECRET']) expect(error).toContain(`${name} must be set`);
+    expect(error).not.toContain('STAMPEDE_ADMIN_TOKEN');
   });
 
   it('refuses docker-compose.yml\'s public example secrets in production, and takes them otherwise', () => {
@@ -30,6 +40,8 @@ describe('configuration', () => {
     expect(compose).toMatch(/ports: \["127\.0\.0\.1:3000:3000"\]/);
     const own = { ...env, STAMPEDE_ADMIN_TOKEN: 'an-operator-admin-token-0123456789', STAMPEDE_USER_JWT_SECRET: 'an-operator-jwt-secret-0123456789abcdef', STAMPEDE_PAYMENT_SECRET: 'an-operator-payment-secret-012345', STAMPEDE_CARD_KEY_SECRET: 'an-operator-card-key-secret-0123456789ab' };
     expect(loadConfig({ ...own, NODE_ENV: 'production' }).secrets.paymentSecret).toBe(own.STAMPEDE_PAYMENT_SECRET);
+    // The compose file's NATS password is public too.
+    expect(() => loadConfig({ ...own, STAMPEDE_NATS_PASSWORD: example('STAMPEDE_NATS_PASSWORD'), NODE_ENV: 'production' })).toThrow(/STAMPEDE_NATS_PASSWORD is an example value/);
   });
 
   it('names the variable of a bad value', () => {
