@@ -13,9 +13,20 @@ export interface ChildEngine {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/**
+ * This process's environment less what would configure the engine: a developer who exported
+ * STAMPEDE_MYSQL_URL (or NODE_ENV, STAMPEDE_RECORD, ...) to try the real backends must not have the
+ * test engines run on their database.
+ */
+function shellEnvWithoutStampede(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) if (name.startsWith('STAMPEDE_') || name === 'NODE_ENV') delete env[name];
+  return env;
+}
+
 export async function startChildEngine(backend: Backend, extra: Record<string, string> = {}, timeout_ms = 60_000): Promise<ChildEngine> {
   const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: { ...process.env, ...testEnv(backend, extra) },
+    env: { ...shellEnvWithoutStampede(), ...testEnv(backend, extra) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
