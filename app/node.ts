@@ -73,6 +73,9 @@ const DELIVERY_RETRIES = 4;
  */
 const MYSQL_ORPHAN_WRITE_MS = 120_000;
 
+/** Deliveries failing in a row that stop the start's re-drive of paid orders (see redrivePaidOrders). */
+const REDRIVE_FAILED_IN_A_ROW_MAX = 48;
+
 /** How often expired Idempotency-Key answers are deleted (see pruneAnswers). */
 const ANSWER_PRUNE_INTERVAL_MS = 60_000;
 /** Expired Idempotency-Key answers deleted per statement, and per run at most (see pruneAnswers). */
@@ -539,17 +542,31 @@ export class StampedeNode {
   }
 
   /** Every paid order of a card_key or ticket SKU is asked to deliver again (after a restart). */
-  private async redrivePaidOrders(): Promise<void> {
+  async redrivePaidOrders(): Promise<void> {
     let after: string | undefined;
     let n = 0;
+    let failedInARow = 0;
     try {
       for (;;) {
         const page = await this.stores.projection.ordersByStatus('paid', 500, after);
         if (page.length === 0 || this.stopping) break;
         after = page[page.length - 1]!.orderId;
         const due = page.filter((o) => this.catalog.sku(o.skuId)?.delivery !== 'manual');
-        // In order (a parked order keeps its place), a few at a time.
-        for (let i = 0; i < due.length; i += 16) await Promise.all(due.slice(i, i + 16).map((o) => this.deliver(o.orderId)));
+        // In order: a card-key order is parked where it asks, so those go one at a time (16 at once
+        // reached their delivery actor in the order their order actors happened to load); the others a
+        // few at a time.
+        for (let i = 0; i < due.length; ) {
+          const group = this.catalog.sku(due[i]!.skuId)?.delivery === 'card_key' ? [due[i]!] : due.slice(i, i + 16);
+          i += group.length;
+          const delivered = await Promise.all(group.map((o) => this.deliver(o.orderId)));
+          failedInARow = delivered.includes(true) ? 0 : failedInARow + group.length;
+          // A dependency down (the database, the delivery path): every order would wait its ask's
+          // deadline in turn (hours for a big backlog); reconciliation repairs them once it is back.
+          if (failedInARow >= REDRIVE_FAILED_IN_A_ROW_MAX) {
+            this.log.warn({ failedInARow, orders: n + i }, 'redelivery of paid orders after start stopped: deliveries keep failing; reconciliation will repair the rest');
+            return;
+          }
+        }
         n += due.length;
       }
       if (n > 0) this.log.info({ orders: n }, 'paid orders asked to deliver after start');

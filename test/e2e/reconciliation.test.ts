@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InventoryInspection } from '../../actors/inventory-actor.ts';
 import type { Finding, ReconcileReport } from '../../actors/reconciler.ts';
 import type { SqlDatabase } from '../../persistence/sql/database.ts';
-import { SECRETS, startEngine, type TestEngine } from '../support/engine.ts';
+import { SECRETS, startEngine, switchOffDelivery, type TestEngine } from '../support/engine.ts';
 import { injectJournalFaults, waitFor } from '../support/journal-faults.ts';
 import { samples } from '../support/metrics.ts';
 import { until } from '../support/poll.ts';
@@ -72,10 +72,7 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
       STAMPEDE_RECONCILE_INTERVAL_MS: '0',
       STAMPEDE_RESERVATION_TTL_MS: '600000',
     });
-    // A delivery that never happens: the bus's consumer stopped, and the in-process start of delivery
-    // after a payment switched off (as if the process had crashed right after the payment).
-    await e.node['deliveryConsumer']?.stop();
-    (e.node.orders['options'] as { paid?: unknown }).paid = undefined;
+    await switchOffDelivery(e);
   });
   afterAll(async () => e?.stop());
 

@@ -140,3 +140,12 @@ export class Client {
     if (stock.status !== 200) throw new Error(`stock: ${stock.status} ${JSON.stringify(stock.body)}`);
   }
 }
+
+/**
+ * A delivery that never happens after a payment: the bus's consumer stopped and the in-process start
+ * of delivery switched off (as if the process had crashed right after the payment).
+ */
+export async function switchOffDelivery(e: TestEngine): Promise<void> {
+  await e.node['deliveryConsumer']?.stop();
+  (e.node.orders['options'] as { paid?: unknown }).paid = undefined;
+}
