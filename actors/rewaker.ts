@@ -3,15 +3,23 @@
 // without a buyer or payment touching the SKU/date its expired stock would stay held). Each is woken
 // after a short delay; if it fails again — its recovery, or its first write after recovering (the
 // database reads but does not write: a full disk, a read-only failover) — again after a longer one
-// (doubling, at most `delay_max_ms`), until one of its writes is durable. One timer per key at most;
+// (doubling, at most `delay_max_ms`, each cut at random by up to `jitter` so that keys discarded
+// together do not retry together), until one of its writes is durable. One timer per key at most;
 // timers are unref'd and cleared by `stop`.
 
 export interface RewakerOptions {
   delay_first_ms: number;
   delay_max_ms: number;
+  /**
+   * Each delay is cut by up to this share, at random: after an outage thousands of SKU/dates were
+   * discarded together, and woken in lockstep they would all retry at the same instants.
+   */
+  jitter?: number;
+  /** In [0, 1): the jitter's random source (injected by tests). */
+  random?: () => number;
 }
 
-export const rewaker_default: RewakerOptions = { delay_first_ms: 250, delay_max_ms: 30_000 };
+export const rewaker_default: RewakerOptions = { delay_first_ms: 250, delay_max_ms: 30_000, jitter: 0.5 };
 
 export class Rewaker {
   /** Keys being woken: the failed attempts so far, and the pending timer if any. */
@@ -76,7 +84,9 @@ export class Rewaker {
 
   private schedule(key: string, entry: { attempts: number; timer: NodeJS.Timeout | undefined }): void {
     if (this.stopped) return;
-    const delay = Math.min(this.options.delay_max_ms, this.options.delay_first_ms * 2 ** entry.attempts);
+    const base = Math.min(this.options.delay_max_ms, this.options.delay_first_ms * 2 ** entry.attempts);
+    const jitter = this.options.jitter ?? 0;
+    const delay = jitter > 0 ? base * (1 - jitter * (this.options.random ?? Math.random)()) : base;
     entry.timer = setTimeout(() => {
       entry.timer = undefined;
       this.wakeNow(key);

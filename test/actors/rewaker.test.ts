@@ -1,6 +1,7 @@
 // Proves the rewaker wakes a key once per discard (however often it is told meanwhile), wakes it
 // again later and later while its recoveries fail or it is discarded again before a durable write,
-// stops once a write of it was durable, and leaves nothing scheduled after stop — with fake timers.
+// stops once a write of it was durable, spreads keys discarded together by a jitter, and leaves
+// nothing scheduled after stop — with fake timers.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Rewaker } from '../../actors/rewaker.ts';
 
@@ -38,6 +39,20 @@ describe('Rewaker', () => {
     r.failed('a');
     vi.advanceTimersByTime(10_000);
     expect(woken).toHaveLength(5);
+  });
+
+  it('spreads the wakes of keys discarded together when given a jitter', () => {
+    const woken: [string, number][] = [];
+    const draws = [0, 0.5, 0.98];
+    const r = new Rewaker((key) => woken.push([key, Date.now()]), { delay_first_ms: 100, delay_max_ms: 500, jitter: 0.5, random: () => draws.shift()! });
+    const t0 = Date.now();
+    for (const key of ['a', 'b', 'c']) r.wake(key);
+    vi.advanceTimersByTime(100);
+    expect(woken).toEqual([
+      ['c', t0 + 51],
+      ['b', t0 + 75],
+      ['a', t0 + 100],
+    ]);
   });
 
   it('backs off when a key recovers but is discarded again before any write of it is durable', () => {
