@@ -289,7 +289,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // then cancels the keyless reservations of that write if it did commit: their callers were failed.
     if (this.inFlight !== undefined && !this.writeRefused) {
       this.deps.inDoubt.add(this.stream);
-      this.rememberUnanswered(this.inFlight.waiters);
+      const keyless = InventoryActor.keyless(this.inFlight.waiters);
+      if (keyless.length > 0) this.rememberToCancel(keyless);
     }
     // Its own cancels not known to be durable are the next incarnation's to make (a second cancel of
     // one that did commit finds nothing to cancel).
@@ -311,11 +312,6 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       }
     }
     return found;
-  }
-
-  private rememberUnanswered(waiters: readonly Waiter[]): void {
-    const found = InventoryActor.keyless(waiters);
-    if (found.length > 0) this.rememberToCancel(found);
   }
 
   /** For the next incarnation to cancel after its recovery (deps.unanswered). */
@@ -638,23 +634,26 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     // keyless reservation of it is cancelled (see cancelUnanswered) — in the write after the one that
     // starts now with what is pending, so that no write holds more than the pending bound (a database
     // stall makes both full: every reservation in flight late, and the next batch at its bound).
-    // They are decided before the other waiters are answered: an ask about one of them (a limit actor
-    // resolving the hold its 503'd saga left) is answered with its cancel, once durable — not with the
-    // `reserved` it was decided on, which would count the order against its buyer's next one.
+    // They are decided before the asks about orders are answered (one about them — a limit actor
+    // resolving the hold its 503'd saga left — gets the cancel once durable, not the `reserved` it was
+    // decided on, which would count the order against its buyer's next one); every other waiter is
+    // answered in the same single pass over the batch.
     let late: Waiter[] | undefined;
-    for (const w of batch.waiters) if (ctx.answered(w.env)) (late ??= []).push(w);
+    let lookups: Waiter[] | undefined;
+    for (const w of batch.waiters) {
+      if (ctx.answered(w.env)) (late ??= []).push(w);
+      else if (w.env.msg.type === 'get_order') (lookups ??= []).push(w);
+      else ctx.reply(w.env, w.reply);
+    }
     if (late) for (const o of InventoryActor.keyless(late)) this.queueCancel(o);
     if (this.toCancelIds.size > 0) {
       this.commitIfIdle(ctx);
       this.cancelSome(ctx);
     }
-    for (const w of batch.waiters) {
-      if (ctx.answered(w.env)) continue;
-      const msg = w.env.msg;
-      // An order answered as reserved that is no longer (cancelled since): asked again, answered once that is durable.
-      if (msg.type === 'get_order' && (w.reply as LiveOrder | undefined)?.status === 'reserved' && (!this.state.reservations.get(msg.orderId) || this.cancelWaiting(msg.orderId))) {
-        this.handle(w.env, ctx);
-      }
+    for (const w of lookups ?? []) {
+      const orderId = (w.env.msg as Extract<InventoryMessage, { type: 'get_order' }>).orderId;
+      // Answered as reserved, and no longer (cancelled since, or its cancel waiting): asked again, answered once that is durable.
+      if ((w.reply as LiveOrder | undefined)?.status === 'reserved' && (!this.state.reservations.get(orderId) || this.cancelWaiting(orderId))) this.handle(w.env, ctx);
       else ctx.reply(w.env, w.reply);
     }
     for (const r of batch.limitedSettled) {
