@@ -433,9 +433,8 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     if (this.windowSize === 0) return;
     while (this.parkedCount > 0) {
       const head = this.parked[this.parkedHead]!;
-      // No top-up starts while orders are parked (the pool is exhausted then); waited for all the
-      // same, since two reads after one cursor would load keys twice.
-      await this.prefetched();
+      // No top-up runs here: none starts while orders are parked (the pool is exhausted then), and
+      // the one before was waited for above.
       if (this.windowSize < head.qty && !this.cursorDrained) {
         try {
           await this.refill();

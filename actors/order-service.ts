@@ -744,6 +744,20 @@ export class OrderService {
     return mine;
   }
 
+  /**
+   * `each` over `items`, CARD_KEYS_PER_TURN of them per event-loop turn, one upload's slices at a time
+   * on the node (the hashing and sealing of card keys).
+   */
+  private inSlices<T>(items: Iterable<T>, each: (item: T) => void): Promise<void> {
+    return this.sealing.run(async () => {
+      let n = 0;
+      for (const item of items) {
+        if (n++ % CARD_KEYS_PER_TURN === 0) await nextTurn();
+        each(item);
+      }
+    });
+  }
+
   private async addCardKeysNow(skuId: string, keys: readonly string[]): Promise<Result<{ added: number; total: number }>> {
     const sku = this.catalog.sku(skuId);
     if (!sku) return fail('not_found', `unknown SKU ${skuId}`);
@@ -752,12 +766,7 @@ export class OrderService {
     // a time on the node (uploads of other SKUs and merchants wait their turn): 10,000 keys are tens of
     // milliseconds of HMAC and AES-GCM, which every purchase on the node would otherwise wait behind.
     const unique = new Map<string, string>();
-    await this.sealing.run(async () => {
-      for (let i = 0; i < keys.length; i++) {
-        if (i % CARD_KEYS_PER_TURN === 0) await nextTurn();
-        unique.set(this.cipher.hash(skuId, keys[i]!), keys[i]!);
-      }
-    });
+    await this.inSlices(keys, (key) => unique.set(this.cipher.hash(skuId, key), key));
     // Refused before a key is stored when even all of them new would take the stock past its bound
     // (a refused upload changes nothing): the count after the upload is at most `bound`.
     const bound = Math.min((await this.cardKeys.count(skuId)) + unique.size, INVENTORY_TOTAL_MAX + 1);
@@ -769,12 +778,7 @@ export class OrderService {
       return fail('invalid_request', `total would exceed ${INVENTORY_TOTAL_MAX}`);
     }
     const sealed: { hash: string; ciphertext: string }[] = [];
-    await this.sealing.run(async () => {
-      for (const [hash, key] of unique) {
-        if (sealed.length % CARD_KEYS_PER_TURN === 0) await nextTurn();
-        sealed.push({ hash, ciphertext: this.cipher.encrypt(skuId, key) });
-      }
-    });
+    await this.inSlices(unique, ([hash, key]) => sealed.push({ hash, ciphertext: this.cipher.encrypt(skuId, key) }));
     // The SKU may have changed while its keys were sealed (an admin made it another kind).
     if (this.catalog.sku(skuId)?.delivery !== 'card_key') return fail('invalid_state', `${skuId} is no longer delivered by card keys`);
     const added = await this.cardKeys.add(skuId, sealed);

@@ -5,6 +5,7 @@
 // a named lock when its connection ends, so a node that dies however it dies lets go of it at once.
 import mysql from 'mysql2/promise';
 import { StoreUnavailableError } from '../persistence/errors.ts';
+import { mysqlDatabaseName } from '../persistence/sql/open.ts';
 
 /** How long taking the lock may wait for the server to answer at all. */
 const LOCK_CONNECT_TIMEOUT_MS = 10_000;
@@ -19,7 +20,7 @@ export class DatabaseLockedError extends Error {
  */
 export async function lockMysqlDatabase(url: string, onLost: (error: Error) => void = () => {}): Promise<() => Promise<void>> {
   const parsed = new URL(url);
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'stampede';
+  const database = mysqlDatabaseName(url);
   // The lock is the server's, not a database's: connect without one (it may not exist yet).
   parsed.pathname = '/';
   let connection: mysql.Connection;

@@ -139,7 +139,7 @@ export class StampedeNode {
   keptCardKeySecret: KeptSecret;
   /** Releases the data folder (embedded default): one node per SQLite file. */
   /** Releases this node's hold on its data folder (SQLite) or database (MySQL named lock). */
-  private unlockDataDir: (() => void | Promise<void>) | undefined;
+  private releaseStorageLock: (() => void | Promise<void>) | undefined;
   server: Server | undefined;
   /** The traffic recording, when STAMPEDE_RECORD names a file. */
   recorder: Recorder | undefined;
@@ -174,12 +174,12 @@ export class StampedeNode {
 
   private async open(): Promise<void> {
     const c = this.config;
-    if (!c.mysqlUrl) this.unlockDataDir = lockDataDir(c.dataDir);
+    if (!c.mysqlUrl) this.releaseStorageLock = lockDataDir(c.dataDir);
     else {
       const release = await lockMysqlDatabase(c.mysqlUrl, (error) =>
         this.log.warn({ err: error }, 'the connection holding this node\'s database lock was lost: another node could now start on the database'),
       );
-      this.unlockDataDir = release;
+      this.releaseStorageLock = release;
     }
     // A generated card-key secret is kept with the keys it seals (embedded default), once the folder is ours.
     this.keptCardKeySecret = keepGeneratedCardKeySecret(c);
@@ -729,6 +729,6 @@ export class StampedeNode {
     await this.relay?.stop();
     await this.bus?.close();
     await this.stores?.close();
-    await this.unlockDataDir?.();
+    await this.releaseStorageLock?.();
   }
 }

@@ -115,13 +115,7 @@ export class IdempotencyGate {
       if (!this.makeRoom()) return this.ungated(hash, stored, execute);
     }
     const entry: Entry = { userId, hash, settledAt: undefined, firstAt: this.options.now(), answer: Promise.resolve({ status: 0, body: null }) };
-    entry.answer = (async () => {
-      const previous = await stored();
-      const replay = this.storedAnswer(hash, previous);
-      if (!replay) return execute();
-      entry.firstAt = previous?.createdAt ?? entry.firstAt;
-      return replay;
-    })();
+    entry.answer = this.ungated(hash, stored, execute, (createdAt) => (entry.firstAt = createdAt));
     this.entries.set(id, entry);
     this.perUser.set(userId, (this.perUser.get(userId) ?? 0) + 1);
     this.running++;
@@ -140,9 +134,21 @@ export class IdempotencyGate {
     }
   }
 
-  /** The durable first answer if there is one, else the request runs: the gate's answer without its memory. */
-  private async ungated(hash: string, stored: () => Promise<StoredFirstAnswer | undefined>, execute: () => Promise<Answer>): Promise<Answer> {
-    return this.storedAnswer(hash, await stored()) ?? execute();
+  /**
+   * The durable first answer if there is one, else the request runs: the gate's answer without its
+   * memory. `replayed` hears when the stored answer was made.
+   */
+  private async ungated(
+    hash: string,
+    stored: () => Promise<StoredFirstAnswer | undefined>,
+    execute: () => Promise<Answer>,
+    replayed?: (createdAt: number) => void,
+  ): Promise<Answer> {
+    const previous = await stored();
+    const replay = this.storedAnswer(hash, previous);
+    if (!replay) return execute();
+    if (previous?.createdAt !== undefined) replayed?.(previous.createdAt);
+    return replay;
   }
 
   /** A stored first answer still in force: it for the same body, 422 for another; undefined when none. */

@@ -42,6 +42,11 @@ export const schema_lock_wait_s = 60;
 /** The database used when a MySQL URL names none. */
 export const default_mysql_database = 'stampede';
 
+/** The database a MySQL URL names (its path), or the default. */
+export function mysqlDatabaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || default_mysql_database;
+}
+
 export interface SqlStoresOptions {
   /** e.g. mysql://root@127.0.0.1:3306/stampede; wins over sqlitePath. */
   mysqlUrl?: string;
@@ -344,8 +349,7 @@ export async function checkMysqlServer(db: Pick<SqlDatabase, 'all'>, logger: (me
 type Num = number | string | bigint;
 
 async function initMySql(url: string, logger: (message: string) => void) {
-  const parsed = new URL(url);
-  const dbName = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || default_mysql_database;
+  const dbName = mysqlDatabaseName(url);
   return MySqlMikroORM.init({
     driver: MySqlDriver,
     clientUrl: url,
