@@ -1,12 +1,9 @@
 // One actor per `card_key` SKU (key = skuId): the only writer of that SKU's pool of card keys. It
 // hands out keys in id order from an in-memory window of unassigned key ids, records the assignments
 // decided in one tick with one CardKeyStore.assign (one transaction; the store refuses a key that is
-// assigned already), and replies only once that write has committed. Up to `writes_in_flight_max`
-// ticks' writes (default 2) are in flight at once, each with keys no other holds: a tick starts its
-// write while the one before is still committing, so an order waits for one commit (its own) rather
-// than for the rest of the one in flight as well. Past that bound the next asks gather in the
-// runtime's mailbox and become the next tick's single write (receive is async, and the runtime hands
-// over the next batch only when it returns). See docs/orders-and-delivery.md.
+// assigned already), and replies only once that write has committed. While a write is in flight the
+// next asks gather in the runtime's mailbox and become the next tick's single write (receive is async,
+// and the runtime hands over the next batch only when it returns). See docs/orders-and-delivery.md.
 //
 // - An order is given one key set, ever: a repeated ask (a redelivered order.paid, a crash between the
 //   assignment and the order's `delivered`) gets the keys it has, from memory or from the store
@@ -31,6 +28,7 @@
 //   key it took cannot be given again because the store refuses it.
 
 import { isoTime } from '../engine/index.ts';
+import { JournalConflictError } from '../persistence/errors.ts';
 import type { CardKeyAssignment, CardKeyStore, JournalRecord, JournalStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
 import type { GroupCommitter } from './group-commit.ts';
@@ -111,8 +109,6 @@ export interface DeliveryLimits {
   order_keys_max: number;
   /** While orders are parked, the pool is looked at again this often even without `keys_added`. */
   parked_recheck_ms: number;
-  /** Ticks' writes in flight at once (1: each tick waits for the one before to commit). */
-  writes_in_flight_max: number;
 }
 
 export const delivery_limits_default: DeliveryLimits = {
@@ -122,7 +118,6 @@ export const delivery_limits_default: DeliveryLimits = {
   assigned_in_memory_max: 10_000,
   order_keys_max: 100,
   parked_recheck_ms: 5_000,
-  writes_in_flight_max: 2,
 };
 
 /** The longest order id the store can hold (card_keys.order_id). */
@@ -185,8 +180,6 @@ class Tick {
   /** `awaiting` answers: sent once this tick's journal event (if any) is durable. */
   readonly awaiting: Envelope<DeliveryMessage>[] = [];
   readonly inspects: Envelope<DeliveryMessage>[] = [];
-  /** Settles (never rejects) when this tick's write has landed and its asks are answered. */
-  landed: Promise<void> | undefined;
 
   get empty(): boolean {
     return this.assignments.size === 0 && this.events.length === 0;
@@ -219,11 +212,6 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   private readonly parkedIds = new Set<string>();
   private cancelRecheck: (() => void) | undefined;
   private tick = new Tick();
-  /** Ticks whose write is in flight, oldest first: their assignments and keys belong to no other tick. */
-  private flights: Tick[] = [];
-  /** Why a write failed, once one did: this incarnation starts no write more and restarts once its writes landed. */
-  private broken: unknown = undefined;
-  private restarted = false;
   /** A background top-up of the window (after a write), if one runs: see prefetched(). */
   private prefetch: Promise<void> | undefined;
 
@@ -236,13 +224,12 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   }
 
   canPassivate(): boolean {
-    return !this.busy && this.flights.length === 0 && this.parkedCount === 0 && this.tick.empty;
+    return !this.busy && this.parkedCount === 0 && this.tick.empty;
   }
 
   async receive(batch: Envelope<DeliveryMessage>[], ctx: ActorContext<DeliveryMessage>): Promise<void> {
     this.busy = true;
     try {
-      if (this.broken !== undefined) throw new WriteFailed(`a write of ${this.stream} failed`, { cause: this.broken });
       if (!this.ready) {
         try {
           await this.activate();
@@ -254,11 +241,14 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
         }
       }
       await this.handleBatch(batch, ctx);
-      // A write of this receive (or one before it) failed while it ran: it restarts now (breakOff left it to it).
-      if (this.broken !== undefined) throw new WriteFailed(`a write of ${this.stream} failed`, { cause: this.broken });
     } catch (error) {
       if (!(error instanceof WriteFailed)) throw error;
-      await this.restartWhenLanded(ctx, batch);
+      // Asks of this batch not answered yet (already answered ones are no-ops) fail the same way.
+      const failure = new UnavailableError(`card-key delivery of ${this.skuId} failed`, { cause: error.cause });
+      for (const env of batch) ctx.fail(env, failure);
+      const dropped = this.parkedOrders().map((p) => p.orderId);
+      ctx.restart();
+      if (dropped.length > 0) this.deps.onParkedDropped?.(dropped);
     } finally {
       this.busy = false;
     }
@@ -328,7 +318,7 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     for (const env of batch) {
       const msg = env.msg;
       if (msg.type !== 'assign' || msg.fresh === true || !validAssign(msg, this.limits)) continue;
-      if (this.known.has(msg.orderId) || this.parkedIds.has(msg.orderId) || this.flying(msg.orderId)) continue;
+      if (this.known.has(msg.orderId) || this.parkedIds.has(msg.orderId)) continue;
       ids.add(msg.orderId);
     }
     if (ids.size === 0) return new Map();
@@ -351,7 +341,7 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
       return;
     }
     const { orderId, qty } = msg;
-    const pending = this.tick.assignments.get(orderId) ?? this.flying(orderId);
+    const pending = this.tick.assignments.get(orderId);
     if (pending) {
       pending.waiters.push(env);
       return;
@@ -481,7 +471,8 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     const ids = await this.deps.cardKeys.unassigned(this.skuId, this.cursor, room);
     this.cursorDrained = ids.length < room;
     if (ids.length === 0) return;
-    this.window = this.window.slice(this.windowHead).concat(ids.filter((id) => !this.picked(id)));
+    const taken = this.tick.taken;
+    this.window = this.window.slice(this.windowHead).concat(taken.size === 0 ? ids : ids.filter((id) => !taken.has(id)));
     this.windowHead = 0;
     this.cursor = ids[ids.length - 1]!;
   }
@@ -489,11 +480,9 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   /**
    * Loads the window afresh from the lowest unassigned id. This actor is the only writer of the pool,
    * so the store's unassigned keys are exactly the window's plus the ones not loaded yet, less the
-   * ones picked in this tick (unassigned in the store until its write commits). The writes in flight
-   * land first, so that no others are (and one read of window + tick covers it: see window_keys_ceiling).
+   * ones picked in this tick (unassigned in the store until its write commits).
    */
   private async reload(): Promise<void> {
-    await this.landed();
     const taken = this.tick.taken;
     const limit = this.limits.window_keys_max + taken.size;
     const ids = await this.deps.cardKeys.unassigned(this.skuId, 0, limit);
@@ -509,59 +498,14 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   // ---- writing -------------------------------------------------------------------------------
 
   /**
-   * Starts this tick's write: the assignments in one CardKeyStore.assign (with the `delivered` records
+   * Makes this tick durable: the assignments in one CardKeyStore.assign (with the `delivered` records
    * of the orders whose asks brought one), the journal event (if any) through the group committer,
-   * both at once; its asks are answered when it lands (write()). Waits first while
-   * `writes_in_flight_max` writes are in flight, and for all of them when the tick journals an event
-   * (its seq follows theirs). Throws WriteFailed when a write failed (this incarnation must restart).
+   * both at once; then answers. Throws WriteFailed (after failing the
+   * asks that waited on the failed part) when either write failed.
    */
   private async flush(ctx: ActorContext<DeliveryMessage>): Promise<void> {
-    if (this.tick.events.length > 0) await this.landed();
-    while (this.flights.length >= this.limits.writes_in_flight_max) await Promise.race(this.flights.map((t) => t.landed));
-    if (this.broken !== undefined) throw new WriteFailed(`a write of ${this.stream} failed`, { cause: this.broken });
     const tick = this.tick;
     this.tick = new Tick();
-    this.flights.push(tick);
-    tick.landed = this.write(tick, ctx).catch((error: unknown) => {
-      // A fault past the write's outcome (a callee threw): as a failed write, this incarnation restarts;
-      // its asks still unanswered are failed by the restart.
-      const i = this.flights.indexOf(tick);
-      if (i >= 0) this.flights.splice(i, 1);
-      this.breakOff(error, ctx);
-    });
-  }
-
-  /**
-   * Marks this incarnation broken by `cause` (once): no write starts any more, and it restarts (to
-   * reload the window from the store) once its writes in flight landed: now if no receive runs, else
-   * when that receive's next flush throws WriteFailed.
-   */
-  private breakOff(cause: unknown, ctx: ActorContext<DeliveryMessage>): void {
-    if (this.broken !== undefined) return;
-    this.broken = cause ?? new Error('write failed');
-    if (!this.busy) void this.restartWhenLanded(ctx)?.catch(() => {});
-  }
-
-  /**
-   * Restarts this broken incarnation once every write in flight has landed (the next incarnation must
-   * not read the pool while a write of this one still commits: it would pick the same keys), failing
-   * the asks of `batch` not answered yet, and hands the orders it had parked to onParkedDropped.
-   */
-  private restartWhenLanded(ctx: ActorContext<DeliveryMessage>, batch: readonly Envelope<DeliveryMessage>[] = []): Promise<void> | undefined {
-    // At once when nothing is in flight: the failed asks' callers retry as soon as they hear, and their
-    // retries must reach the next incarnation, not this one.
-    if (this.flights.length > 0) return this.landed().then(() => this.restartWhenLanded(ctx, batch));
-    const failure = new UnavailableError(`card-key delivery of ${this.skuId} failed`, { cause: this.broken });
-    for (const env of batch) ctx.fail(env, failure);
-    if (this.restarted) return;
-    this.restarted = true;
-    const dropped = this.parkedOrders().map((p) => p.orderId);
-    ctx.restart();
-    if (dropped.length > 0) this.deps.onParkedDropped?.(dropped);
-  }
-
-  /** Makes `tick` durable and answers its asks; never rejects (a failure marks this incarnation broken). */
-  private async write(tick: Tick, ctx: ActorContext<DeliveryMessage>): Promise<void> {
     const now = this.deps.now();
     const assignments: CardKeyAssignment[] = [...tick.assignments].map(([orderId, a]) => ({ skuId: this.skuId, orderId, keyIds: a.keyIds }));
     const events = tick.events;
@@ -571,13 +515,10 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     const record: JournalRecord | undefined =
       events.length > 0 ? { stream: this.stream, seq: this.seq + 1, lastSeq: this.seq + events.length, at: now, events } : undefined;
 
-    const riders: JournalRecord[] = [];
-    for (const a of tick.assignments.values()) if (a.journal) riders.push(a.journal);
     const [stored, journaled] = await Promise.allSettled([
-      assignments.length > 0 ? this.deps.cardKeys.assign(assignments, now, riders) : Promise.resolve(),
+      assignments.length > 0 ? this.store(tick, assignments, now) : Promise.resolve(),
       record ? this.deps.committer.commit(record) : Promise.resolve(),
     ]);
-    this.flights.splice(this.flights.indexOf(tick), 1);
 
     if (stored.status === 'fulfilled') {
       for (const [orderId, a] of tick.assignments) {
@@ -607,40 +548,36 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     }
 
     if (stored.status === 'rejected' || journaled.status === 'rejected') {
-      this.breakOff(stored.status === 'rejected' ? stored.reason : (journaled as PromiseRejectedResult).reason, ctx);
-      for (const env of tick.inspects) ctx.fail(env, new UnavailableError(`a write of ${this.stream} failed`, { cause: this.broken }));
-      return;
+      throw new WriteFailed(`a write of ${this.stream} failed`, { cause: stored.status === 'rejected' ? stored.reason : (journaled as PromiseRejectedResult).reason });
     }
     for (const env of tick.inspects) ctx.reply(env, this.inspect());
     // Ahead of need, in the background: the next ticks take keys from what the window still holds
     // while the read runs (awaited here, every ~500 orders the batches behind it waited for a read on
     // the payment's way to delivered). A failed read is retried when keys are needed.
-    if (this.broken === undefined && !this.exhausted && !this.cursorDrained && this.windowSize < this.limits.window_refill_below_keys) {
+    if (!this.exhausted && !this.cursorDrained && this.windowSize < this.limits.window_refill_below_keys) {
       this.prefetch ??= this.refill()
         .catch(() => {})
         .finally(() => (this.prefetch = undefined));
     }
   }
 
-  /** Until every write in flight has landed (their asks answered). */
-  private async landed(): Promise<void> {
-    while (this.flights.length > 0) await this.flights[this.flights.length - 1]!.landed;
-  }
-
-  /** The assignment of `orderId` in a write in flight, if any. */
-  private flying(orderId: string): PendingAssignment | undefined {
-    for (const t of this.flights) {
-      const a = t.assignments.get(orderId);
-      if (a) return a;
+  /**
+   * The tick's assignments, with the `delivered` records its asks brought. A record refused for a taken
+   * seq (its order actor's view was stale: a write of an earlier incarnation had landed) refuses the
+   * whole transaction, which then committed nothing: it is made again without the records, so one
+   * stale order does not fail the keys of every order beside it; each then writes its own record (the
+   * reply says not `recorded`), and only the stale one fails, on its own.
+   */
+  private async store(tick: Tick, assignments: CardKeyAssignment[], now: number): Promise<void> {
+    const riders: JournalRecord[] = [];
+    for (const a of tick.assignments.values()) if (a.journal) riders.push(a.journal);
+    try {
+      await this.deps.cardKeys.assign(assignments, now, riders);
+    } catch (error) {
+      if (!(error instanceof JournalConflictError) || riders.length === 0) throw error;
+      for (const a of tick.assignments.values()) a.journal = undefined;
+      await this.deps.cardKeys.assign(assignments, now, []);
     }
-    return undefined;
-  }
-
-  /** Whether key `id` is picked by this tick or a write in flight (unassigned in the store until it commits). */
-  private picked(id: number): boolean {
-    if (this.tick.taken.has(id)) return true;
-    for (const t of this.flights) if (t.taken.has(id)) return true;
-    return false;
   }
 
   /**

@@ -28,12 +28,18 @@ export interface CommitObserver {
   failed(error: unknown): void;
 }
 
+/**
+ * What became of a commit's `withRecords`: written with the record (`undefined`), or refused for a
+ * taken seq (a stale writer of one of their streams) and the record written without them.
+ */
+export type WithRecords = undefined | 'refused';
+
 interface Waiting {
   record: JournalRecord;
   /** Records written in the same transaction as `record`, or none. */
   with: readonly JournalRecord[] | undefined;
   events: number;
-  resolve: () => void;
+  resolve: (withRecords: WithRecords) => void;
   reject: (error: unknown) => void;
 }
 
@@ -52,9 +58,12 @@ export class GroupCommitter {
 
   /**
    * Resolves once the record is durable; rejects with the store's error if its write failed.
-   * `withRecords` (of other streams) are written in the same transaction: all durable, or none.
+   * `withRecords` (of other streams) are written in the same transaction: all durable, or none. When
+   * one of them is refused for a taken seq (its stream's writer is stale), the record is written again
+   * without them, and this resolves 'refused': their writers must write them (or learn they are stale)
+   * themselves. A stale rider thus fails only itself, not the record it rode with.
    */
-  commit(record: JournalRecord, withRecords?: readonly JournalRecord[]): Promise<void> {
+  commit(record: JournalRecord, withRecords?: readonly JournalRecord[]): Promise<WithRecords> {
     if (this.closed) return Promise.reject(new Error('group committer is closed'));
     let events = record.events.length;
     if (withRecords) for (const r of withRecords) events += r.events.length;
@@ -115,8 +124,8 @@ export class GroupCommitter {
     // incarnation landed) refuses the whole transaction, which committed nothing: the others of the
     // batch are written again on their own, so only the stale writer fails, not every SKU/date and
     // order that shared its write (each would answer 503 and recover).
-    if (failure && failure.error instanceof JournalConflictError && batch.length > 1) {
-      await this.writeHalves(batch);
+    if (failure && failure.error instanceof JournalConflictError && (batch.length > 1 || batch[0]!.with)) {
+      await (batch.length > 1 ? this.writeHalves(batch) : this.writeWithout(batch[0]!));
       this.inFlight--;
       this.pump();
       return;
@@ -147,21 +156,40 @@ export class GroupCommitter {
     } catch (error) {
       failure = { error };
     }
-    if (failure && failure.error instanceof JournalConflictError && half.length > 1) return this.writeHalves(half);
+    if (failure && failure.error instanceof JournalConflictError) {
+      if (half.length > 1) return this.writeHalves(half);
+      if (half[0]!.with) return this.writeWithout(half[0]!);
+    }
     this.settle(half, failure, events, started);
+  }
+
+  /**
+   * One record refused for a taken seq with records of other streams riding along: written again
+   * alone. Refused again, the stale writer was its own; else one of the riders', which it resolves
+   * 'refused' about.
+   */
+  private async writeWithout(w: Waiting): Promise<void> {
+    const started = this.now();
+    let failure: { error: unknown } | undefined;
+    try {
+      await this.journal.append([w.record]);
+    } catch (error) {
+      failure = { error };
+    }
+    this.settle([w], failure, w.record.events.length, started, 'refused');
   }
 
   /**
    * The waiters are settled whatever the observer does: a throwing metric must not leave a write's
    * commands waiting for ever (nor fail a write that is durable).
    */
-  private settle(batch: Waiting[], failure: { error: unknown } | undefined, events: number, started: number): void {
+  private settle(batch: Waiting[], failure: { error: unknown } | undefined, events: number, started: number, withRecords?: WithRecords): void {
     if (failure) {
       for (const w of batch) w.reject(failure.error);
       observe(() => this.observer.failed(failure.error));
     } else {
       observe(() => this.observer.committed(events, this.now() - started));
-      for (const w of batch) w.resolve();
+      for (const w of batch) w.resolve(withRecords);
     }
   }
 }

@@ -23,7 +23,7 @@ import { JournalConflictError } from '../persistence/errors.ts';
 import { UnavailableError } from './errors.ts';
 import type { InDoubtStreams } from './in-doubt-streams.ts';
 import { encodeEvent, type EncodedEvent } from './inventory-codec.ts';
-import type { GroupCommitter } from './group-commit.ts';
+import type { GroupCommitter, WithRecords } from './group-commit.ts';
 import { asStreamOrder, outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
 import { outboxRangeRow, outboxRangeRows, rangeEvents } from './journal-outbox.ts';
 import type { Projector } from './projector.ts';
@@ -118,7 +118,9 @@ export type InventoryMessage =
   | InventoryCommand
   /**
    * confirm_sold, and if it sells, `record` (the order stream's `paid`) is written in the same
-   * transaction as the `sold` event: the payment's answer waits for one commit instead of two.
+   * transaction as the `sold` event: the payment's answer waits for one commit instead of two. If a
+   * record of that write was refused for a taken seq (a stale order actor), the write is made again
+   * without the records, and a `sold` answer says `unrecorded`: the order writes its `paid` itself.
    */
   | { type: 'sell'; orderId: string; paymentId: string; record: JournalRecord }
   | { type: 'inspect' }
@@ -133,7 +135,8 @@ export type InventoryMessage =
   | { type: 'idempotency_answer'; userId: string; key: string; hash: string }
   /** Ops listing: the live reservations and the settled orders not yet in the read model, by id. */
   | { type: 'list_orders'; afterOrderId: string; limit: number }
-  | { type: '$committed' }
+  /** `withRecords` 'refused': the sells' records were not written (see `sell`). */
+  | { type: '$committed'; withRecords?: WithRecords }
   | { type: '$commit_failed'; error: unknown }
   | { type: '$projected'; seq: number }
   | { type: '$expire' };
@@ -510,7 +513,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
         this.answer(env, this.listOrders(msg.afterOrderId, msg.limit), ctx);
         return;
       case '$committed':
-        this.onCommitted(ctx);
+        this.onCommitted(ctx, msg.withRecords === 'refused');
         return;
       case '$commit_failed':
         this.onCommitFailed(msg.error, ctx);
@@ -609,12 +612,12 @@ export class InventoryActor implements Behavior<InventoryMessage> {
       this.lastSnapshotAt = now;
     }
     this.deps.committer.commit({ stream: this.stream, seq: batch.firstSeq, lastSeq, at: recordAt, events: batch.events }, batch.attached.length > 0 ? batch.attached : undefined).then(
-      () => ctx.self({ type: '$committed' }),
+      (withRecords) => ctx.self(withRecords === undefined ? committed : { type: '$committed', withRecords }),
       (error: unknown) => ctx.self({ type: '$commit_failed', error }),
     );
   }
 
-  private onCommitted(ctx: ActorContext<InventoryMessage>): void {
+  private onCommitted(ctx: ActorContext<InventoryMessage>, recordsRefused = false): void {
     const batch = this.inFlight;
     if (!batch) return;
     this.inFlight = undefined;
@@ -643,7 +646,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     for (const w of batch.waiters) {
       if (ctx.answered(w.env)) (late ??= []).push(w);
       else if (w.env.msg.type === 'get_order') (lookups ??= []).push(w);
-      else ctx.reply(w.env, w.reply);
+      else ctx.reply(w.env, recordsRefused ? unrecorded(w) : w.reply);
     }
     if (late) for (const o of InventoryActor.keyless(late)) this.queueCancel(o);
     if (this.toCancelIds.size > 0) {
@@ -832,4 +835,13 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     }
     return this.settled.get(orderId)?.order;
   }
+}
+
+/** The message of a commit that wrote all it carried (one object for every such commit). */
+const committed: InventoryMessage = { type: '$committed' };
+
+/** A waiter's answer after its write's `sell` records were refused: a `sold` says `unrecorded` (the order writes its `paid` itself). */
+function unrecorded(w: Waiter): unknown {
+  const reply = w.reply as InventoryReply | undefined;
+  return w.env.msg.type === 'sell' && reply?.outcome === 'sold' ? { ...reply, unrecorded: true } : w.reply;
 }

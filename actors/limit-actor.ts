@@ -34,7 +34,7 @@ import type { JournalStore } from '../persistence/ports.ts';
 import { within } from '../persistence/bus/waits.ts';
 import { UnavailableError } from './errors.ts';
 import type { BuyerStreams } from './buyer-streams.ts';
-import type { GroupCommitter } from './group-commit.ts';
+import type { GroupCommitter, WithRecords } from './group-commit.ts';
 import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
 
 export const BUYER_STREAM_PREFIX = '@b/';
@@ -296,7 +296,7 @@ export class LimitActor implements Behavior<LimitMessage> {
    * the actor load its journal again before its next command. Not an async function: one frame less
    * kept alive per hold while it waits for the group commit.
    */
-  private write(events: BuyerEvent[]): Promise<void> {
+  private write(events: BuyerEvent[]): Promise<WithRecords> {
     this.deps.streams?.add(this.stream);
     const first = this.seq + 1;
     this.seq += events.length;

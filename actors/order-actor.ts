@@ -78,9 +78,10 @@ export interface OrderActorDeps {
   noteWrittenWhileReserved(orderId: string): void;
   /**
    * Asks the inventory actor to sell the reserved stock; false if the reservation is gone. If it
-   * sells, `record` (this stream's next) is written in the same transaction as the sale.
+   * sells, `record` (this stream's next) is written in the same transaction as the sale (true), or,
+   * refused for its seq (this actor's view of its stream is stale), the sale without it: 'unrecorded'.
    */
-  confirmSold(orderId: string, paymentId: string, record?: JournalRecord): Promise<boolean>;
+  confirmSold(orderId: string, paymentId: string, record?: JournalRecord): Promise<boolean | 'unrecorded'>;
   /** Asks the inventory actor to release the reservation; false if it is gone. */
   release(orderId: string, userId: string): Promise<boolean>;
   /**
@@ -211,7 +212,11 @@ export class OrderActor implements Behavior<OrderMessage> {
         if (d.events[0]?.type === 'order.paid') {
           // The `paid` record rides in the sale's own write: durable together, or neither.
           const record = this.recordOf(d.events);
-          if (await this.deps.confirmSold(this.orderId, msg.payment.paymentId, record)) {
+          const sold = await this.deps.confirmSold(this.orderId, msg.payment.paymentId, record);
+          if (sold) {
+            // Sold, but the record was refused: written on its own (which fails, as it should, if this
+            // actor's view is stale: the next incarnation reads the stream and adopts the sale).
+            if (sold === 'unrecorded') await this.deps.committer.commit(record);
             this.committed(record, d.events);
             this.paidHere = true;
             return { outcome: 'ok', order: this.state!, changed: true };

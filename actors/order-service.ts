@@ -552,7 +552,7 @@ export class OrderService {
     };
   }
 
-  async confirmSold(orderId: string, paymentId: string, record?: JournalRecord): Promise<boolean> {
+  async confirmSold(orderId: string, paymentId: string, record?: JournalRecord): Promise<boolean | 'unrecorded'> {
     const ref = this.streamOf(orderId)!;
     const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(
       ref.stream,
@@ -560,7 +560,8 @@ export class OrderService {
     );
     if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${ref.stream} is overloaded`);
     // A limited reservation's buyer hears of the sale from its SKU/date once durable (limitedSold).
-    return reply.outcome === 'sold';
+    if (reply.outcome !== 'sold') return false;
+    return (reply as { unrecorded?: true }).unrecorded === true ? 'unrecorded' : true;
   }
 
   async release(orderId: string, userId: string): Promise<boolean> {

@@ -27,7 +27,7 @@ describe.each(backends)('group commit on $name', (backend) => {
       },
     );
     const record = (stream: string, seq: number) => ({ stream, seq, lastSeq: seq, at: 1, events: [{ n: seq }] });
-    const settled = (p: Promise<void>) => p.then(() => 'durable', (error: unknown) => `refused: ${(error as Error).name}`);
+    const settled = (p: Promise<unknown>) => p.then(() => 'durable', (error: unknown) => `refused: ${(error as Error).name}`);
     // Two writes in turn (one in flight at a time), then a write whose seq is taken: refused.
     const first = settled(committer.commit(record('gc:a', 1)));
     const second = settled(committer.commit(record('gc:b', 1)));
@@ -55,7 +55,7 @@ describe.each(backends)('group commit on $name', (backend) => {
       committed: () => undefined,
       failed: (error) => failures.push(error),
     });
-    const settled = (p: Promise<void>) => p.then(() => 'durable', (error: unknown) => `refused: ${(error as Error).name}`);
+    const settled = (p: Promise<unknown>) => p.then(() => 'durable', (error: unknown) => `refused: ${(error as Error).name}`);
     const first = settled(committer.commit(record('gc-stale:c', 1)));
     // While the first write is in flight these two gather into the next one: a stale seq and a new one.
     const before = Array.from({ length: 5 }, (_, i) => settled(committer.commit(record(`gc-stale:f${i}`, 1))));
@@ -68,5 +68,32 @@ describe.each(backends)('group commit on $name', (backend) => {
     expect((await journal.readAfter('gc-stale:b', 0)).map((r) => r.seq)).toEqual([1]);
     expect((await journal.readAfter('gc-stale:d', 0)).map((r) => r.seq)).toEqual([1]);
     expect(failures).toHaveLength(1);
+  });
+
+  it("a record whose rider's seq is taken is written again without its riders and resolves 'refused'; a record stale itself is refused with them; neither fails the others of its write", async () => {
+    const journal = stores().journal;
+    const record = (stream: string, seq: number) => ({ stream, seq, lastSeq: seq, at: 1, events: [{ n: seq }] });
+    await journal.append([record('gc-ride:stale-rider', 1), record('gc-ride:stale-own', 1)]);
+    const committer = new GroupCommitter(journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, {
+      committed: () => undefined,
+      failed: () => undefined,
+    });
+    const settled = (p: Promise<unknown>) => p.then((r) => `durable ${String(r)}`, (error: unknown) => `refused: ${(error as Error).name}`);
+    const outcomes = await Promise.all([
+      settled(committer.commit(record('gc-ride:p', 1))),
+      // Alone in a write and in a shared one: the rider of stream stale-rider is stale.
+      settled(committer.commit(record('gc-ride:sold', 1), [record('gc-ride:fresh-rider', 1), record('gc-ride:stale-rider', 1)])),
+      settled(committer.commit(record('gc-ride:stale-own', 1), [record('gc-ride:own-rider', 1)])),
+      settled(committer.commit(record('gc-ride:q', 1), [record('gc-ride:q-rider', 1)])),
+    ]);
+    expect(outcomes).toEqual(['durable undefined', 'durable refused', 'refused: JournalConflictError', 'durable undefined']);
+    const seqs = async (stream: string) => (await journal.readAfter(`gc-ride:${stream}`, 0)).map((r) => r.seq);
+    expect(await seqs('sold')).toEqual([1]);
+    expect(await seqs('fresh-rider')).toEqual([]);
+    expect((await journal.readAfter('gc-ride:stale-rider', 0)).length).toBe(1);
+    expect(await seqs('own-rider')).toEqual([]);
+    expect(await seqs('p')).toEqual([1]);
+    expect(await seqs('q')).toEqual([1]);
+    expect(await seqs('q-rider')).toEqual([1]);
   });
 });

@@ -106,6 +106,50 @@ describe.each([
     ]);
   });
 
+  it("a stale order actor's `paid` refused for its seq fails only its own payment, not the sale beside it in the same write; the retry pays it", async () => {
+    e = await open();
+    const { node } = e;
+    await e.client.sku('paid-ride', '2026-12-01', 10, { delivery: 'manual', priceCents: 500 });
+    const place = async (userId: string) =>
+      ((await node.orders.placeOrder({ userId, skuId: 'paid-ride', date: '2026-12-01', qty: 1 })).body as { orderId: string }).orderId;
+    const stale = await place('u-stale');
+    const beside = await place('u-beside');
+    // The stale order's actor has read its stream (a wrong amount is journaled on it) ...
+    expect(await node.orders.pay(stale, { paymentId: 'ps-wrong', amountCents: 499, status: 'succeeded' })).toEqual({ ok: true, value: { orderId: stale, status: 'reserved' } });
+    // ... and then a write of an earlier incarnation lands behind its back at its next seq.
+    const [written] = await node.stores.journal.readAfter(orderStream(stale), 0);
+    await node.stores.journal.append([{ stream: orderStream(stale), seq: 3, lastSeq: 3, at: written!.at, events: [written!.events[1]] }]);
+
+    // Both sales gather into one write of the SKU/date (a cancel's write holds it meanwhile).
+    const third = await place('u-third');
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (stream) => stream === SKU_STREAM || stream.startsWith('@o/');
+    f.hold = true;
+    const cancelled = node.orders.cancelOrder(third, 'u-third');
+    await waitFor(() => f.held.length === 1, 5_000, 'the cancel held');
+    const settle = (p: Promise<unknown>) => p.then((r) => ({ ok: true as const, r }), (error: unknown) => ({ ok: false as const, error }));
+    const payStale = settle(node.orders.pay(stale, { paymentId: 'ps', amountCents: 500, status: 'succeeded' }));
+    const payBeside = settle(node.orders.pay(beside, { paymentId: 'pb', amountCents: 500, status: 'succeeded' }));
+    await new Promise((r) => setTimeout(r, 50));
+    f.hold = false;
+    await f.held[0]!.release();
+    await cancelled;
+    await waitFor(() => f.calls.some((records) => records.some((r) => r.stream === orderStream(beside))), 5_000, 'the sales written');
+    // The write with both `paid` records was refused for the stale one's seq; the sale was made again without them.
+    const both = f.calls.find((records) => records.some((r) => r.stream === orderStream(stale)))!;
+    expect(kinds(both)).toEqual({ [SKU_STREAM]: ['sold', 'sold'], [orderStream(stale)]: ['order.paid'], [orderStream(beside)]: ['order.reserved', 'order.paid'] });
+    expect(await payBeside).toEqual({ ok: true, r: { ok: true, value: { orderId: beside, status: 'paid' } } });
+    const failed = await payStale;
+    expect(failed.ok).toBe(false);
+    expect((failed as { error: unknown }).error).toBeInstanceOf(UnavailableError);
+    // The provider retries: the order's next incarnation reads its stream and takes the sale over.
+    expect(await node.orders.pay(stale, { paymentId: 'ps', amountCents: 500, status: 'succeeded' })).toEqual({ ok: true, value: { orderId: stale, status: 'paid' } });
+    const besideRecords = await node.stores.journal.readAfter(orderStream(beside), 0);
+    expect(kinds(besideRecords)).toEqual({ [orderStream(beside)]: ['order.reserved', 'order.paid'] });
+    expect(kinds(await node.stores.journal.readAfter(SKU_STREAM, 0))[SKU_STREAM]!.filter((k) => k === 'sold')).toHaveLength(2);
+    expect((await e.client.admin('GET', `/ops/inventory/paid-ride/2026-12-01`)).body).toMatchObject({ sold: 2, reserved: 0 });
+  });
+
   it('does not run a command whose caller already got 503: a cancel batched behind a slow write stays undone', async () => {
     e = await open({ STAMPEDE_ASK_TIMEOUT_MS: '300' });
     const { node } = e;
