@@ -14,7 +14,7 @@ import type { Catalog } from './catalog.ts';
 import type { InventoryInspection, InventoryMessage } from './inventory-actor.ts';
 import type { DeliverOutcome, Result } from './order-service.ts';
 import { ResumingOrderScan } from './order-scan.ts';
-import { AskTimeoutError, OverloadedError, type ActorKind } from './runtime/index.ts';
+import { AskTimeoutError, OverloadedError, ShuttingDownError, type ActorKind } from './runtime/index.ts';
 import { within } from '../persistence/bus/waits.ts';
 import { StoreUnavailableError } from '../persistence/errors.ts';
 
@@ -55,6 +55,8 @@ export interface ReconcilerDeps {
   projectionCaughtUp(): Promise<void>;
   now(): number;
   onFinding(finding: Finding): void;
+  /** Each pass, once it ended (also one that stop() cut short): its report and how long it took. */
+  onPass?(report: ReconcileReport, duration_ms: number): void;
   limits: ReconcileLimits;
 }
 
@@ -85,6 +87,8 @@ export const PROJECTION_WAIT_MS = 5_000;
 
 export class Reconciler {
   private running: Promise<ReconcileReport> | undefined;
+  /** stop() was called: no pass starts, the one running ends at its next order or SKU/date. */
+  private stopping = false;
   /** Where the round robin over SKU/dates continues next run. */
   private streamCursor = 0;
   /** Where the scan for SKU/dates not in memory goes on next run (an index into the catalog's SKU/dates). */
@@ -102,12 +106,22 @@ export class Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
-  /** One pass; a call while a pass runs shares it. */
+  /** One pass; a call while a pass runs shares it. Rejects with ShuttingDownError once stopped. */
   run(): Promise<ReconcileReport> {
+    if (this.stopping) return Promise.reject(new ShuttingDownError());
     this.running ??= this.pass().finally(() => {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /**
+   * No pass starts any more; the one running (if any) stops at its next order or SKU/date, and this
+   * resolves when it has (before the node closes the stores and actors it uses).
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running?.catch(() => undefined);
   }
 
   private async pass(): Promise<ReconcileReport> {
@@ -118,12 +132,13 @@ export class Reconciler {
       this.deps.onFinding(f);
     };
     const checked = { paidOrders: 0, liveStreams: 0, streams: 0, cardKeySkus: 0 };
+    const started = performance.now();
     await this.guard('paid orders', found, () => this.paidOrders(found, checked));
     await this.guard('live reservations', found, () => this.liveReservations(found, checked));
     await this.guard('stock', found, () => this.stock(found, checked));
     await this.guard('card keys', found, () => this.cardKeys(found, checked));
     const repaired = findings.filter((f) => f.action === 'repaired').length;
-    return {
+    const report: ReconcileReport = {
       startedAt: new Date(startedAt).toISOString(),
       finishedAt: new Date(this.deps.now()).toISOString(),
       checked,
@@ -131,6 +146,12 @@ export class Reconciler {
       repaired,
       reported: findings.length - repaired,
     };
+    try {
+      this.deps.onPass?.(report, performance.now() - started);
+    } catch {
+      // metrics and logs only: the report stands
+    }
+    return report;
   }
 
   /**
@@ -144,6 +165,7 @@ export class Reconciler {
 
   /** A check that fails (a store down) is itself a finding; the other checks still run. */
   private async guard(what: string, found: (f: Finding) => void, check: () => Promise<void>): Promise<void> {
+    if (this.stopping) return;
     try {
       await check();
     } catch (error) {
@@ -159,6 +181,7 @@ export class Reconciler {
     /** SKUs whose delivery answered busy in this run (orders parked at its bound): their other orders wait for the next. */
     const busy = new Set<string>();
     for await (const o of this.paidScan.pass(this.deps.limits.paid_orders_per_run_max, (limit, after) => this.deps.projection.ordersByStatus('paid', limit, after))) {
+      if (this.stopping) return;
       checked.paidOrders++;
       const sku = this.deps.catalog.sku(o.skuId);
       if (!sku || sku.delivery === 'manual' || o.updatedAt > cutoff || busy.has(o.skuId)) continue;
@@ -197,6 +220,7 @@ export class Reconciler {
   private async liveReservations(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
     const cutoff = this.deps.now() - this.deps.limits.expiry_grace_ms;
     for (const stream of [...this.deps.inventory.keys()]) {
+      if (this.stopping) return;
       checked.liveStreams++;
       let i: InventoryInspection;
       try {
@@ -266,6 +290,7 @@ export class Reconciler {
    * timeout (a frozen database made a run last hours).
    */
   private async eachStream(stream: string, found: (f: Finding) => void, check: (stream: string) => Promise<void>): Promise<void> {
+    if (this.stopping) return;
     try {
       await check(stream);
     } catch (error) {
@@ -311,6 +336,7 @@ export class Reconciler {
   private async cardKeys(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
     const counted: { skuId: string; floor: number; assigned: number }[] = [];
     for (const sku of this.deps.catalog.allSkus()) {
+      if (this.stopping) return;
       if (sku.delivery !== 'card_key') continue;
       checked.cardKeySkus++;
       const before = await this.deps.projection.unitsBySkuStatus(sku.skuId);
@@ -321,6 +347,7 @@ export class Reconciler {
     if (!(await this.projectionCaughtUp())) return;
     const seen = new Set<string>();
     for (const { skuId, floor, assigned } of counted) {
+      if (this.stopping) return;
       const after = await this.deps.projection.unitsBySkuStatus(skuId);
       const ceiling = (after.delivered ?? 0) + (after.paid ?? 0);
       if (assigned >= floor && assigned <= ceiling) continue;

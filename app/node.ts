@@ -380,6 +380,13 @@ export class StampedeNode {
         m.reconciliation.inc({ finding: f.kind, action: f.action });
         this.log.warn({ finding: f.kind, id: f.id, action: f.action, detail: f.detail }, 'reconciliation finding');
       },
+      onPass: (report, duration_ms) => {
+        const result = report.findings.some((f) => f.kind === 'check_failed') ? 'check_failed' : report.findings.length > 0 ? 'findings' : 'clean';
+        m.reconciliationPasses.inc({ result });
+        m.reconciliationLastPassEnd.set(Date.now() / 1000);
+        m.reconciliationLastPassSeconds.set(duration_ms / 1000);
+        this.log.info({ result, checked: report.checked, repaired: report.repaired, reported: report.reported, duration_ms: Math.round(duration_ms) }, 'reconciliation pass');
+      },
       limits: {
         delivery_grace_ms: c.delivery_grace_ms,
         expiry_grace_ms: 60_000,
@@ -715,6 +722,8 @@ export class StampedeNode {
     // Every request is answered: its line is in the recorder's buffer. Written before the stores close.
     await this.recorder?.close();
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    // A pass in flight ends at its next order or SKU/date, before the actors and stores it uses stop.
+    await this.reconciler?.stop();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.pruning;
     this.rules?.stop();

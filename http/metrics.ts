@@ -81,6 +81,9 @@ export class Metrics {
   readonly busFailures: Counter<'what'>;
   readonly eventsPublished: Counter<'path'>;
   readonly reconciliation: Counter<'finding' | 'action'>;
+  readonly reconciliationPasses: Counter<'result'>;
+  readonly reconciliationLastPassEnd: Gauge;
+  readonly reconciliationLastPassSeconds: Gauge;
   readonly orderConflicts: Counter;
   readonly recordLines: Counter;
   readonly recordDropped: Counter<'reason'>;
@@ -216,6 +219,22 @@ export class Metrics {
       name: 'stampede_reconciliation_total',
       help: 'Differences found by reconciliation, by finding and the action taken (repaired, reported).',
       labelNames: ['finding', 'action'],
+      registers,
+    });
+    this.reconciliationPasses = new Counter({
+      name: 'stampede_reconciliation_passes_total',
+      help: 'Reconciliation passes that ended, by result: clean (no finding), findings (some, every check ran), check_failed (a check could not run: a store down, the read model stuck).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.reconciliationLastPassEnd = new Gauge({
+      name: 'stampede_reconciliation_last_pass_end_seconds',
+      help: 'When the last reconciliation pass ended (Unix time, seconds): an alert on its age finds a periodic job that stopped running.',
+      registers,
+    });
+    this.reconciliationLastPassSeconds = new Gauge({
+      name: 'stampede_reconciliation_last_pass_duration_seconds',
+      help: 'How long the last reconciliation pass took.',
       registers,
     });
     this.orderConflicts = new Counter({

@@ -264,6 +264,18 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
     const text = (await e.client.admin('GET', '/metrics')).body as string;
     const counted = new Map(samples(text, 'stampede_reconciliation_total').map((s) => [`${s.labels.finding} ${s.labels.action}`, s.value]));
     expect(counted).toEqual(tally);
+    // Each pass that ended, by result, and when the last one did.
+    const results = new Map<string, number>();
+    for (const r of reports) {
+      const result = r.findings.some((f) => f.kind === 'check_failed') ? 'check_failed' : r.findings.length > 0 ? 'findings' : 'clean';
+      results.set(result, (results.get(result) ?? 0) + 1);
+    }
+    expect(results.get('clean')).toBeGreaterThanOrEqual(1);
+    expect(results.get('findings')).toBeGreaterThanOrEqual(1);
+    expect(new Map(samples(text, 'stampede_reconciliation_passes_total').map((s) => [s.labels.result!, s.value]))).toEqual(results);
+    const lastEnd = samples(text, 'stampede_reconciliation_last_pass_end_seconds')[0]!.value;
+    expect(lastEnd * 1000).toBeGreaterThanOrEqual(Date.parse(reports.at(-1)!.finishedAt) - 60_000);
+    expect(samples(text, 'stampede_reconciliation_last_pass_duration_seconds')[0]!.value).toBeGreaterThanOrEqual(0);
   });
 
   it('a SKU whose delivery is busy (orders parked at its bound) leaves its other orders for later, and the other SKUs\' paid orders are still repaired in the run', async () => {
