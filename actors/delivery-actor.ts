@@ -22,7 +22,9 @@
 //   parked to `onParkedDropped`, for the engine to re-drive.
 // - An ask may bring its order's `delivered` record, made from the keys picked for it: it is written
 //   in the assignment's transaction (one commit for both instead of two in a row on the paid order's
-//   way to delivered), and the reply says `recorded`.
+//   way to delivered), and the reply says `recorded`. If one such record is refused for a taken seq
+//   (a stale order actor), the tick's assignments are written again without the records: the replies
+//   do not say `recorded`, and each order writes its own (see store()).
 // - A failed write fails the asks waiting on it with UnavailableError. A write that failed may still
 //   have committed (a timeout): the next ask for such an order finds its keys with `assignedTo`, and a
 //   key it took cannot be given again because the store refuses it.
@@ -56,7 +58,8 @@ export type DeliveryMessage =
       /**
        * The order's `delivered` journal record, given the keys picked for it: written in the same
        * transaction as the assignment (the order is delivered with its keys or not at all, in one
-       * commit), and the reply says `recorded`. Only for keys picked by this ask, not for keys the
+       * commit), and the reply says `recorded` — unless a record of the tick was refused for a taken
+       * seq, when the keys are written without the records (see store()). Only for keys picked by this ask, not for keys the
        * order holds already (a repeated ask), nor for an order served later from the parked queue.
        */
       record?: (keyIds: number[]) => JournalRecord | undefined;
@@ -150,6 +153,8 @@ export interface DeliveryDeps {
    * but the same order may be announced again by a later incarnation; the callee must be idempotent.
    */
   onAssigned: (orderId: string, keyIds: number[]) => void;
+  /** Delivered records refused for a taken seq (stale order actors): the assignments were written without them. */
+  onRidersRefused?: (records: readonly JournalRecord[]) => void;
   /** Orders this incarnation had parked when it restarted after a failed write: re-drive them (after a backoff). */
   onParkedDropped?: (orderIds: string[]) => void;
   limits?: DeliveryLimits;
@@ -577,6 +582,11 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
       if (!(error instanceof JournalConflictError) || riders.length === 0) throw error;
       for (const a of tick.assignments.values()) a.journal = undefined;
       await this.deps.cardKeys.assign(assignments, now, []);
+      try {
+        this.deps.onRidersRefused?.(riders);
+      } catch {
+        // metrics and logs only
+      }
     }
   }
 

@@ -2,8 +2,9 @@
 // are in flight are gathered into the next single write (one transaction, one multi-row INSERT).
 // A stream never has two records in flight (its actor waits for one before sending the next), so
 // the (stream, seq) order of the journal is the order of decisions. A record may carry records of
-// other streams that must be durable with it or not at all (an order's `paid` with its SKU/date's
-// `sold`): they go into the same write.
+// other streams that are made durable with it, in the same write (an order's `paid` with its
+// SKU/date's `sold`): all of them or none, except that riders refused for a taken seq (a stale writer
+// of their stream) are dropped and the record written without them (commit() says 'refused').
 
 import { JournalConflictError } from '../persistence/errors.ts';
 import type { JournalRecord, JournalStore } from '../persistence/ports.ts';
@@ -26,6 +27,8 @@ export interface GroupCommitOptions {
 export interface CommitObserver {
   committed(events: number, latency_ms: number): void;
   failed(error: unknown): void;
+  /** A record's riders were refused for a taken seq and it was written again without them. */
+  ridersRefused?(record: JournalRecord, riders: readonly JournalRecord[]): void;
 }
 
 /**
@@ -124,7 +127,7 @@ export class GroupCommitter {
     // incarnation landed) refuses the whole transaction, which committed nothing: the others of the
     // batch are written again on their own, so only the stale writer fails, not every SKU/date and
     // order that shared its write (each would answer 503 and recover).
-    if (failure && failure.error instanceof JournalConflictError && (batch.length > 1 || batch[0]!.with)) {
+    if (failure && failure.error instanceof JournalConflictError && (batch.length > 1 || hasRiders(batch[0]!))) {
       await (batch.length > 1 ? this.writeHalves(batch) : this.writeWithout(batch[0]!));
       this.inFlight--;
       this.pump();
@@ -158,7 +161,7 @@ export class GroupCommitter {
     }
     if (failure && failure.error instanceof JournalConflictError) {
       if (half.length > 1) return this.writeHalves(half);
-      if (half[0]!.with) return this.writeWithout(half[0]!);
+      if (hasRiders(half[0]!)) return this.writeWithout(half[0]!);
     }
     this.settle(half, failure, events, started);
   }
@@ -176,6 +179,7 @@ export class GroupCommitter {
     } catch (error) {
       failure = { error };
     }
+    if (!failure) observe(() => this.observer.ridersRefused?.(w.record, w.with ?? []));
     this.settle([w], failure, w.record.events.length, started, 'refused');
   }
 
@@ -192,6 +196,10 @@ export class GroupCommitter {
       for (const w of batch) w.resolve(withRecords);
     }
   }
+}
+
+function hasRiders(w: Waiting): boolean {
+  return w.with !== undefined && w.with.length > 0;
 }
 
 function recordsOf(batch: readonly Waiting[]): JournalRecord[] {

@@ -210,7 +210,8 @@ export class OrderActor implements Behavior<OrderMessage> {
         const command: OrderCommand = { type: 'pay', payment: msg.payment };
         let d = decideOrder(state, command, this.deps.now());
         if (d.events[0]?.type === 'order.paid') {
-          // The `paid` record rides in the sale's own write: durable together, or neither.
+          // The `paid` record rides in the sale's own write: durable together, or neither — unless it is
+          // refused for its seq (this actor is stale), when the sale is made without it ('unrecorded').
           const record = this.recordOf(d.events);
           const sold = await this.deps.confirmSold(this.orderId, msg.payment.paymentId, record);
           if (sold) {

@@ -232,6 +232,10 @@ export class StampedeNode {
           m.groupCommitLatencyMs.observe(ms);
         },
         failed: (error) => this.log.error({ err: error }, 'journal write failed'),
+        ridersRefused: (record, riders) => {
+          m.ridersRefused.inc({ write: 'sale' }, riders.length);
+          this.log.warn({ stream: record.stream, riders: riders.length, first: riders.slice(0, 5).map((r) => r.stream) }, 'order records refused for a taken seq (stale order actors): the sale was written without them');
+        },
       },
     );
     this.projector = new Projector(
@@ -338,6 +342,10 @@ export class StampedeNode {
       // Keys were assigned to a parked order (its bus event was acked while it waited): nothing else
       // asks for its delivery, so a failed attempt is tried again (then reconciliation repairs it).
       onAssigned: (orderId) => void this.deliverRetrying(orderId),
+      onRidersRefused: (riders) => {
+        m.ridersRefused.inc({ write: 'delivery' }, riders.length);
+        this.log.warn({ riders: riders.length, first: riders.slice(0, 5).map((r) => r.stream) }, 'order records refused for a taken seq (stale order actors): the card keys were assigned without them');
+      },
       // A failed write dropped the parked orders: ask for them again shortly, in order.
       onParkedDropped: (orderIds) => {
         setTimeout(() => void (async () => {

@@ -85,6 +85,7 @@ export class Metrics {
   readonly reconciliationLastPassEnd: Gauge;
   readonly reconciliationLastPassSeconds: Gauge;
   readonly orderConflicts: Counter;
+  readonly ridersRefused: Counter<'write'>;
   readonly recordLines: Counter;
   readonly recordDropped: Counter<'reason'>;
   readonly recordSkipped: Counter<'reason'>;
@@ -235,6 +236,12 @@ export class Metrics {
     this.reconciliationLastPassSeconds = new Gauge({
       name: 'stampede_reconciliation_last_pass_duration_seconds',
       help: 'How long the last reconciliation pass took.',
+      registers,
+    });
+    this.ridersRefused = new Counter({
+      name: 'stampede_journal_riders_refused_total',
+      help: "Order records refused for a taken seq (a stale order actor) while riding in another write (write: sale, delivery), which was made again without them; each such order then wrote its own record, or failed alone.",
+      labelNames: ['write'],
       registers,
     });
     this.orderConflicts = new Counter({

@@ -41,6 +41,7 @@ describe.each(backends)('delivery actor on $name', (backend) => {
   let delivery: ActorKind<DeliveryMessage>;
   let announced: { orderId: string; keyIds: number[] }[];
   let dropped: string[][];
+  let ridersRefused: string[][] = [];
   let faults: JournalFaults | undefined;
   let restoreCardKeys: (() => void) | undefined;
   let now: number;
@@ -78,6 +79,7 @@ describe.each(backends)('delivery actor on $name', (backend) => {
           now: () => now,
           onAssigned: (orderId, keyIds) => announced.push({ orderId, keyIds }),
           onParkedDropped: (orderIds) => dropped.push(orderIds),
+          onRidersRefused: (records) => ridersRefused.push(records.map((r) => r.stream)),
           limits,
         }),
     );
@@ -92,6 +94,7 @@ describe.each(backends)('delivery actor on $name', (backend) => {
   beforeEach(async () => {
     announced = [];
     dropped = [];
+    ridersRefused = [];
     now = T0;
     await startNode();
   });
@@ -499,6 +502,7 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     // No record written by the delivery actor: each order writes its own.
     expect((await stores.journal.readAfter('@o/st-a', 0)).flatMap((r) => r.events)).toEqual([{ type: 'order.paid', at: now }]);
     expect(await stores.journal.readAfter('@o/st-b', 0)).toEqual([]);
+    expect(ridersRefused).toEqual([['@o/st-a', '@o/st-b']]);
   });
 
   it('a failed journal write of the exhaustion event fails the parked asks, drops nothing silently, and a retry parks them under one event', async () => {

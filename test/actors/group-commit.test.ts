@@ -74,9 +74,11 @@ describe.each(backends)('group commit on $name', (backend) => {
     const journal = stores().journal;
     const record = (stream: string, seq: number) => ({ stream, seq, lastSeq: seq, at: 1, events: [{ n: seq }] });
     await journal.append([record('gc-ride:stale-rider', 1), record('gc-ride:stale-own', 1)]);
+    const refused: string[][] = [];
     const committer = new GroupCommitter(journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, {
       committed: () => undefined,
       failed: () => undefined,
+      ridersRefused: (r, riders) => refused.push([r.stream, ...riders.map((x) => x.stream)]),
     });
     const settled = (p: Promise<unknown>) => p.then((r) => `durable ${String(r)}`, (error: unknown) => `refused: ${(error as Error).name}`);
     const outcomes = await Promise.all([
@@ -87,6 +89,8 @@ describe.each(backends)('group commit on $name', (backend) => {
       settled(committer.commit(record('gc-ride:q', 1), [record('gc-ride:q-rider', 1)])),
     ]);
     expect(outcomes).toEqual(['durable undefined', 'durable refused', 'refused: JournalConflictError', 'durable undefined']);
+    // Told once, for the record written without its riders (not for the one refused itself).
+    expect(refused).toEqual([['gc-ride:sold', 'gc-ride:fresh-rider', 'gc-ride:stale-rider']]);
     const seqs = async (stream: string) => (await journal.readAfter(`gc-ride:${stream}`, 0)).map((r) => r.seq);
     expect(await seqs('sold')).toEqual([1]);
     expect(await seqs('fresh-rider')).toEqual([]);
