@@ -5,13 +5,14 @@
 // next pass, which finds the order still unmarked. A pass looks at `orders_per_run_max` orders at most
 // and the next goes on after them (delivered orders of other SKU kinds are never marked, so passes
 // starting from the first could never get past them). Runs with reconciliation and on demand
-// (POST /ops/no-shows).
+// (POST /ops/no-shows). stop() (the node stopping) ends a pass at its next order and waits for it.
 
 import { visitDeadline } from '../engine/index.ts';
 import type { ProjectionStore } from '../persistence/ports.ts';
 import type { Catalog } from './catalog.ts';
 import type { OrderService } from './order-service.ts';
 import { ResumingOrderScan } from './order-scan.ts';
+import { ShuttingDownError } from './runtime/index.ts';
 
 export interface NoShowSweepReport {
   /** Orders newly recorded as no-shows. */
@@ -32,14 +33,23 @@ export interface NoShowSweeperDeps {
 export class NoShowSweeper {
   private running: Promise<NoShowSweepReport> | undefined;
   private readonly scan = new ResumingOrderScan();
+  private stopping = false;
 
   constructor(private readonly deps: NoShowSweeperDeps) {}
 
+  /** One pass; a call while a pass runs shares it. Rejects with ShuttingDownError once stopped. */
   run(): Promise<NoShowSweepReport> {
+    if (this.stopping) return Promise.reject(new ShuttingDownError());
     this.running ??= this.pass().finally(() => {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /** No pass starts any more; the one running ends at its next order, and this resolves when it has. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running?.catch(() => undefined);
   }
 
   private async pass(): Promise<NoShowSweepReport> {
@@ -49,6 +59,7 @@ export class NoShowSweeper {
     // Goes on where the previous pass stopped: delivered orders that are never marked (a manual or
     // card-key SKU's with a date) cannot fill every pass's budget and hide the ticket orders after them.
     for await (const o of this.scan.pass(this.deps.orders_per_run_max, (limit, after) => this.deps.projection.unvisitedDelivered(today, limit, after))) {
+      if (this.stopping) break;
       report.checked++;
       const sku = this.deps.catalog.sku(o.skuId);
       if (!sku || sku.delivery !== 'ticket') continue;

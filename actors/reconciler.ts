@@ -41,6 +41,8 @@ export interface ReconcileReport {
   findings: Finding[];
   repaired: number;
   reported: number;
+  /** Cut short by stop() (the node stopping): some checks did not run. */
+  stopped?: true;
 }
 
 export interface ReconcilerDeps {
@@ -145,6 +147,7 @@ export class Reconciler {
       findings,
       repaired,
       reported: findings.length - repaired,
+      ...(this.stopping ? { stopped: true as const } : {}),
     };
     try {
       this.deps.onPass?.(report, performance.now() - started);
@@ -271,7 +274,7 @@ export class Reconciler {
       if (!live.has(stream) && this.comparedClean.get(stream) !== this.deps.projectedSeq(stream)) asleep.push(stream);
     }
     this.asleepCursor = all.length === 0 ? 0 : (this.asleepCursor + scanned) % all.length;
-    if (asleep.length === 0) return;
+    if (asleep.length === 0 || this.stopping) return;
     const woken: string[] = [];
     for (const stream of asleep) {
       await this.eachStream(stream, found, async (s) => {
@@ -279,7 +282,7 @@ export class Reconciler {
         woken.push(s);
       });
     }
-    if (!(await this.projectionCaughtUp())) return; // the read model is stuck: compare next run
+    if (this.stopping || !(await this.projectionCaughtUp())) return; // the read model is stuck: compare next run
     for (const stream of woken) await this.eachStream(stream, found, (s) => this.compareStock(s, found, checked));
   }
 
@@ -344,7 +347,7 @@ export class Reconciler {
     }
     if (counted.length === 0) return;
     // One wait for all of them; the read model stuck (a database outage): compare next run.
-    if (!(await this.projectionCaughtUp())) return;
+    if (this.stopping || !(await this.projectionCaughtUp())) return;
     const seen = new Set<string>();
     for (const { skuId, floor, assigned } of counted) {
       if (this.stopping) return;

@@ -233,8 +233,8 @@ export class StampedeNode {
         },
         failed: (error) => this.log.error({ err: error }, 'journal write failed'),
         ridersRefused: (record, riders) => {
-          m.ridersRefused.inc({ write: 'sale' }, riders.length);
-          this.log.warn({ stream: record.stream, riders: riders.length, first: riders.slice(0, 5).map((r) => r.stream) }, 'order records refused for a taken seq (stale order actors): the sale was written without them');
+          m.writesWithoutRiders.inc({ write: 'sale' });
+          this.log.warn({ stream: record.stream, riders: riders.length, first: riders.slice(0, 5).map((r) => r.stream) }, 'order records refused for a taken seq (at least one of them stale): the sale was written without them, each order writes its own');
         },
       },
     );
@@ -343,8 +343,8 @@ export class StampedeNode {
       // asks for its delivery, so a failed attempt is tried again (then reconciliation repairs it).
       onAssigned: (orderId) => void this.deliverRetrying(orderId),
       onRidersRefused: (riders) => {
-        m.ridersRefused.inc({ write: 'delivery' }, riders.length);
-        this.log.warn({ riders: riders.length, first: riders.slice(0, 5).map((r) => r.stream) }, 'order records refused for a taken seq (stale order actors): the card keys were assigned without them');
+        m.writesWithoutRiders.inc({ write: 'delivery' });
+        this.log.warn({ riders: riders.length, first: riders.slice(0, 5).map((r) => r.stream) }, 'order records refused for a taken seq (at least one of them stale): the card keys were assigned without them, each order writes its own');
       },
       // A failed write dropped the parked orders: ask for them again shortly, in order.
       onParkedDropped: (orderIds) => {
@@ -389,11 +389,14 @@ export class StampedeNode {
         this.log.warn({ finding: f.kind, id: f.id, action: f.action, detail: f.detail }, 'reconciliation finding');
       },
       onPass: (report, duration_ms) => {
-        const result = report.findings.some((f) => f.kind === 'check_failed') ? 'check_failed' : report.findings.length > 0 ? 'findings' : 'clean';
+        const result = report.stopped ? 'stopped' : report.findings.some((f) => f.kind === 'check_failed') ? 'check_failed' : report.findings.length > 0 ? 'findings' : 'clean';
         m.reconciliationPasses.inc({ result });
         m.reconciliationLastPassEnd.set(Date.now() / 1000);
         m.reconciliationLastPassSeconds.set(duration_ms / 1000);
-        this.log.info({ result, checked: report.checked, repaired: report.repaired, reported: report.reported, duration_ms: Math.round(duration_ms) }, 'reconciliation pass');
+        // A clean pass every minute is no news (the metrics show the job is alive).
+        const line = { result, checked: report.checked, repaired: report.repaired, reported: report.reported, duration_ms: Math.round(duration_ms) };
+        if (result === 'clean') this.log.debug(line, 'reconciliation pass');
+        else this.log.info(line, 'reconciliation pass');
       },
       limits: {
         delivery_grace_ms: c.delivery_grace_ms,
@@ -716,6 +719,10 @@ export class StampedeNode {
     if (this.stopping) return;
     this.stopping = true;
     this.wakes.stop();
+    // The background passes stop first (no new one; the one in flight ends at its next order or
+    // SKU/date) and are waited for below, before the actors and stores they use stop.
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    const passes = Promise.all([this.reconciler?.stop(), this.noShows?.stop()]);
     if (this.server) {
       // Stop accepting, let requests in flight get their answers (bounded), then cut what is left.
       const server = this.server;
@@ -729,9 +736,7 @@ export class StampedeNode {
     }
     // Every request is answered: its line is in the recorder's buffer. Written before the stores close.
     await this.recorder?.close();
-    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
-    // A pass in flight ends at its next order or SKU/date, before the actors and stores it uses stop.
-    await this.reconciler?.stop();
+    await passes;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.pruning;
     this.rules?.stop();

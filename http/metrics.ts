@@ -85,7 +85,7 @@ export class Metrics {
   readonly reconciliationLastPassEnd: Gauge;
   readonly reconciliationLastPassSeconds: Gauge;
   readonly orderConflicts: Counter;
-  readonly ridersRefused: Counter<'write'>;
+  readonly writesWithoutRiders: Counter<'write'>;
   readonly recordLines: Counter;
   readonly recordDropped: Counter<'reason'>;
   readonly recordSkipped: Counter<'reason'>;
@@ -224,13 +224,13 @@ export class Metrics {
     });
     this.reconciliationPasses = new Counter({
       name: 'stampede_reconciliation_passes_total',
-      help: 'Reconciliation passes that ended, by result: clean (no finding), findings (some, every check ran), check_failed (a check could not run: a store down, the read model stuck).',
+      help: 'Reconciliation passes that ended, by result: clean (no finding), findings (some), check_failed (a check could not run: a store down or an actor failing to recover; a read model that has not caught up leaves its comparison for the next pass without a finding), stopped (cut short by the node stopping).',
       labelNames: ['result'],
       registers,
     });
     this.reconciliationLastPassEnd = new Gauge({
       name: 'stampede_reconciliation_last_pass_end_seconds',
-      help: 'When the last reconciliation pass ended (Unix time, seconds): an alert on its age finds a periodic job that stopped running.',
+      help: 'When the last reconciliation pass ended (Unix time, seconds; 0 until the first pass ends): an alert on its age (when > 0) finds a periodic job that stopped running.',
       registers,
     });
     this.reconciliationLastPassSeconds = new Gauge({
@@ -238,9 +238,9 @@ export class Metrics {
       help: 'How long the last reconciliation pass took.',
       registers,
     });
-    this.ridersRefused = new Counter({
-      name: 'stampede_journal_riders_refused_total',
-      help: "Order records refused for a taken seq (a stale order actor) while riding in another write (write: sale, delivery), which was made again without them; each such order then wrote its own record, or failed alone.",
+    this.writesWithoutRiders = new Counter({
+      name: 'stampede_journal_writes_without_riders_total',
+      help: "Writes made again without the order records riding in them (write: sale, delivery), one of which was refused for a taken seq (a stale order actor); each of those orders then wrote its own record, and the stale one failed alone.",
       labelNames: ['write'],
       registers,
     });

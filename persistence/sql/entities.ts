@@ -187,10 +187,10 @@ export const Order = new EntitySchema<OrderEntity>({
     { name: 'orders_stream_order_index', properties: ['stream', 'order_id'] },
     { name: 'orders_sku_status_index', properties: ['sku_id', 'status'] },
     // The no-show sweep's pages (delivered, no visit, in id order), read in index order with the visit
-    // in the index (a page of 500 out of 300,000 delivered orders: 0.56 ms against 0.82 ms on SQLite by
+    // and the date in the index (a skipped order costs no row read) (a page of 500 out of 300,000 delivered orders: 0.56 ms against 0.82 ms on SQLite by
     // (status, order_id), which skips visited orders row by row). Replaces (status, visit, date), which
     // neither SQLite nor MariaDB chose for it (its pages are in id order), at start.
-    { name: 'orders_status_visit_order_index', properties: ['status', 'visit', 'order_id'] },
+    { name: 'orders_status_visit_order_index', properties: ['status', 'visit', 'order_id', 'date'] },
   ],
 });
 

@@ -95,18 +95,20 @@ describe('reconciler', () => {
     ]);
     expect(passes).toHaveLength(1);
     expect(passes[0]!.report).toBe(report);
+    // Marked as cut short: its checks after the paid orders did not run.
+    expect(report.stopped).toBe(true);
     await expect(reconciler.run()).rejects.toBeInstanceOf(ShuttingDownError);
     expect(asked).toHaveLength(2);
   });
 
-  it('hands every pass that ends to onPass with its report and duration; a throwing onPass does not fail the pass', async () => {
+  it('hands every pass that ends to onPass with its report; a throwing onPass does not fail the pass', async () => {
     const passes: { report: ReconcileReport; ms: number }[] = [];
     const reconciler = reconcilerOver([paidRow(7)], async () => ({ ok: true, value: 'already_delivered' }), passes);
     const first = await reconciler.run();
     expect(first.checked.paidOrders).toBe(1);
     expect(passes).toHaveLength(1);
     expect(passes[0]!.report).toBe(first);
-    expect(passes[0]!.ms).toBeGreaterThanOrEqual(0);
+    expect(first).not.toHaveProperty('stopped');
 
     const throwing = new Reconciler({
       ...(reconciler as unknown as { deps: ReconcilerDeps }).deps,

@@ -1,0 +1,65 @@
+// Proves the no-show sweep's stop, with its dependencies replaced by in-memory stand-ins (what it
+// reads and records on real stores is proven in test/e2e/no-shows.test.ts): stop() lets the pass in
+// flight end at its next order and resolves only once it has (the node closes its actors and stores
+// right after), and no pass starts after it.
+import { describe, expect, it } from 'vitest';
+import type { Catalog } from '../../actors/catalog.ts';
+import { NoShowSweeper } from '../../actors/no-show-sweeper.ts';
+import { ShuttingDownError } from '../../actors/runtime/index.ts';
+import type { OrderRow, ProjectionStore } from '../../persistence/ports.ts';
+
+const T0 = Date.parse('2026-12-05T12:00:00Z');
+
+function deliveredTicket(n: number): OrderRow {
+  return {
+    orderId: `t-${String(n).padStart(3, '0')}`,
+    stream: 'park/2026-12-01',
+    userId: `u${n}`,
+    skuId: 'park',
+    date: '2026-12-01',
+    qty: 1,
+    amountCents: 100,
+    status: 'delivered',
+    createdAt: Date.parse('2026-11-20T10:00:00Z'),
+    expiresAt: Date.parse('2026-11-20T10:15:00Z'),
+    updatedAt: Date.parse('2026-11-20T10:01:00Z'),
+    seq: n,
+    paymentId: `p${n}`,
+  } as OrderRow;
+}
+
+describe('no-show sweeper', () => {
+  it('stop() ends the pass in flight at its next order and resolves once it has; no pass starts after it', async () => {
+    const orders = [1, 2, 3, 4].map(deliveredTicket);
+    const recorded: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const sweeper = new NoShowSweeper({
+      projection: {
+        unvisitedDelivered: async (_before: string, limit: number, after?: string) => orders.filter((o) => after === undefined || o.orderId > after).slice(0, limit),
+      } as unknown as ProjectionStore,
+      catalog: { sku: () => ({ skuId: 'park', delivery: 'ticket' }) } as unknown as Catalog,
+      orders: {
+        recordNoShow: async (o: OrderRow) => {
+          recorded.push(o.orderId);
+          if (o.orderId === 't-002') await held;
+          return true;
+        },
+      },
+      now: () => T0,
+      orders_per_run_max: 100,
+    });
+    const pass = sweeper.run();
+    while (recorded.length < 2) await new Promise((r) => setTimeout(r, 1));
+    let stopped = false;
+    const stopping = sweeper.stop().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(await pass).toEqual({ noShows: 2, checked: 2 });
+    expect(recorded).toEqual(['t-001', 't-002']);
+    await expect(sweeper.run()).rejects.toBeInstanceOf(ShuttingDownError);
+    expect(recorded).toHaveLength(2);
+  });
+});
