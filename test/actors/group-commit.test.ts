@@ -5,6 +5,7 @@
 // the others that shared its write.
 import { describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
+import { StoreUnavailableError } from '../../persistence/errors.ts';
 import { backends, storesFor } from '../persistence/backends.ts';
 
 describe.each(backends)('group commit on $name', (backend) => {
@@ -99,5 +100,31 @@ describe.each(backends)('group commit on $name', (backend) => {
     expect(await seqs('p')).toEqual([1]);
     expect(await seqs('q')).toEqual([1]);
     expect(await seqs('q-rider')).toEqual([1]);
+  });
+
+  it('a record whose write again without its riders fails otherwise (the database away) is rejected with that error: its writer treats the outcome as unknown', async () => {
+    const journal = stores().journal;
+    const record = (stream: string, seq: number) => ({ stream, seq, lastSeq: seq, at: 1, events: [{ n: seq }] });
+    await journal.append([record('gc-ride2:stale-rider', 1)]);
+    let appends = 0;
+    const flaky = Object.create(journal) as typeof journal;
+    flaky.append = async (records) => {
+      if (appends++ === 1) throw new StoreUnavailableError('injected: the database went away');
+      return journal.append(records);
+    };
+    const refused: unknown[] = [];
+    const committer = new GroupCommitter(flaky, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, {
+      committed: () => undefined,
+      failed: () => undefined,
+      ridersRefused: (r) => refused.push(r),
+    });
+    const outcome = await committer.commit(record('gc-ride2:sold', 1), [record('gc-ride2:stale-rider', 1)]).then(
+      (r) => `durable ${String(r)}`,
+      (error: unknown) => `refused: ${(error as Error).name}`,
+    );
+    expect(outcome).toBe('refused: StoreUnavailableError');
+    expect(appends).toBe(2);
+    expect(refused).toEqual([]);
+    expect(await journal.readAfter('gc-ride2:sold', 0)).toEqual([]);
   });
 });

@@ -106,7 +106,12 @@ describe.each([
     ]);
   });
 
-  it("a stale order actor's `paid` refused for its seq fails only its own payment, not the sale beside it in the same write; the retry pays it", async () => {
+  it.each([
+    { besideOwnWrite: 'commits' as const },
+    // Its own write of the `paid` the sale was made without fails (the database away): 503, and the
+    // provider's retry finds the sale in its SKU/date and the order paid.
+    { besideOwnWrite: 'fails' as const },
+  ])("a stale order actor's `paid` refused for its seq fails only its own payment, not the sale beside it in the same write (whose own write $besideOwnWrite); the retries pay them", async ({ besideOwnWrite }) => {
     e = await open();
     const { node } = e;
     await e.client.sku('paid-ride', '2026-12-01', 10, { delivery: 'manual', priceCents: 500 });
@@ -124,6 +129,17 @@ describe.each([
     const third = await place('u-third');
     const f = (faults = injectJournalFaults(node.stores.journal));
     f.only = (stream) => stream === SKU_STREAM || stream.startsWith('@o/');
+    if (besideOwnWrite === 'fails') {
+      const faulty = node.stores.journal.append;
+      let failed = false;
+      node.stores.journal.append = async (records) => {
+        if (!failed && records.length === 1 && records[0]!.stream === orderStream(beside)) {
+          failed = true;
+          throw new StoreUnavailableError('injected: the order\'s own write failed');
+        }
+        return faulty.call(node.stores.journal, records);
+      };
+    }
     f.hold = true;
     const cancelled = node.orders.cancelOrder(third, 'u-third');
     await waitFor(() => f.held.length === 1, 5_000, 'the cancel held');
@@ -138,14 +154,23 @@ describe.each([
     // The write with both `paid` records was refused for the stale one's seq; the sale was made again without them.
     const both = f.calls.find((records) => records.some((r) => r.stream === orderStream(stale)))!;
     expect(kinds(both)).toEqual({ [SKU_STREAM]: ['sold', 'sold'], [orderStream(stale)]: ['order.paid'], [orderStream(beside)]: ['order.reserved', 'order.paid'] });
-    expect(await payBeside).toEqual({ ok: true, r: { ok: true, value: { orderId: beside, status: 'paid' } } });
+    if (besideOwnWrite === 'commits') {
+      expect(await payBeside).toEqual({ ok: true, r: { ok: true, value: { orderId: beside, status: 'paid' } } });
+    } else {
+      const refused = await payBeside;
+      expect(refused.ok).toBe(false);
+      expect((refused as { error: unknown }).error).toBeInstanceOf(UnavailableError);
+      expect(await node.orders.pay(beside, { paymentId: 'pb', amountCents: 500, status: 'succeeded' })).toEqual({ ok: true, value: { orderId: beside, status: 'paid' } });
+    }
     const failed = await payStale;
     expect(failed.ok).toBe(false);
     expect((failed as { error: unknown }).error).toBeInstanceOf(UnavailableError);
     // The provider retries: the order's next incarnation reads its stream and takes the sale over.
     expect(await node.orders.pay(stale, { paymentId: 'ps', amountCents: 500, status: 'succeeded' })).toEqual({ ok: true, value: { orderId: stale, status: 'paid' } });
     const besideRecords = await node.stores.journal.readAfter(orderStream(beside), 0);
-    expect(kinds(besideRecords)).toEqual({ [orderStream(beside)]: ['order.reserved', 'order.paid'] });
+    // Its stream holds its own `paid`, or (its write failed) nothing: the order adopted the sale its SKU/date holds.
+    expect(kinds(besideRecords)).toEqual(besideOwnWrite === 'commits' ? { [orderStream(beside)]: ['order.reserved', 'order.paid'] } : {});
+    expect(await node.orders.pay(beside, { paymentId: 'pb', amountCents: 500, status: 'succeeded' })).toEqual({ ok: true, value: { orderId: beside, status: 'paid' } });
     expect(kinds(await node.stores.journal.readAfter(SKU_STREAM, 0))[SKU_STREAM]!.filter((k) => k === 'sold')).toHaveLength(2);
     expect((await e.client.admin('GET', `/ops/inventory/paid-ride/2026-12-01`)).body).toMatchObject({ sold: 2, reserved: 0 });
   });
