@@ -79,6 +79,11 @@ export function paymentOf(line: RecordedLine): RecordedPaymentBody | undefined {
   return line.payment ? paymentBody.parse(line.body) : undefined;
 }
 
+/** The payment id a payment line is sent with: its own, else `pay-<line>` (every such line a payment of its own). */
+export function paymentIdOf(p: RecordedPaymentBody, line: number): string {
+  return p.paymentId ?? `pay-${line}`;
+}
+
 /** The line number of the order this line acts on, if any. */
 export function orderRefOf(line: RecordedLine): number | undefined {
   return line.payment ? paymentOf(line)!.orderRef : line.orderRef;

@@ -11,7 +11,7 @@
 // waits for the admin line before it, and every later line waits for it, so a sale never starts
 // before its stock is set however fast the replay runs.
 import { CANCEL_ROUTE, isRoute } from '../recording/api-routes.ts';
-import { isOrderLine, isPaymentPath, ORDER_ID_PLACEHOLDER, orderRefOf, paymentOf, type RecordedLine, type RecordedOutcome } from '../recording/format.ts';
+import { isOrderLine, isPaymentPath, ORDER_ID_PLACEHOLDER, orderRefOf, paymentIdOf, paymentOf, type RecordedLine, type RecordedOutcome } from '../recording/format.ts';
 import type { RequestResult } from '../run/results.ts';
 import type { Credentials } from './credentials.ts';
 import { routeName } from './routes.ts';
@@ -145,7 +145,7 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
       const order = log.orders.get(p.orderRef)!;
       body = JSON.stringify({
         orderId,
-        paymentId: p.paymentId ?? `pay-${n}`,
+        paymentId: paymentIdOf(p, n),
         amountCents: p.amountCents ?? order.amountCents,
         status: p.status,
       });

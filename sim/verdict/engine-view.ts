@@ -48,6 +48,8 @@ export interface SkuFacts {
   delivery: 'card_key' | 'ticket' | 'manual';
   merchantId: string;
   attributes: Record<string, string>;
+  /** The price of one unit as the engine answers it now. */
+  priceCents: number;
 }
 
 export interface EngineView {
@@ -128,7 +130,11 @@ export class EngineReader {
       const a = await this.get(`/ops/orders?${query.toString()}`);
       if (a.status !== 200) return `listing the orders of ${skuId}/${date} answered ${a.status} ${JSON.stringify(a.body)}`;
       const page = a.body as { orders: ListedOrder[]; next: string | null };
-      out.push(...page.orders);
+      for (const o of page.orders) out.push(o);
+      // A cursor that does not move on would page for ever (and keep every page).
+      if (page.next !== null && (typeof page.next !== 'string' || (after !== '' && page.next <= after))) {
+        return `listing the orders of ${skuId}/${date}: its next cursor ${JSON.stringify(page.next)} does not move past ${JSON.stringify(after)}`;
+      }
       after = page.next;
     }
     return out;
@@ -194,7 +200,7 @@ export class EngineReader {
         continue;
       }
       const b = a.body as SkuFacts;
-      view.skus.set(skuId, { skuId, delivery: b.delivery, merchantId: b.merchantId, attributes: b.attributes ?? {} });
+      view.skus.set(skuId, { skuId, delivery: b.delivery, merchantId: b.merchantId, attributes: b.attributes ?? {}, priceCents: b.priceCents });
     }
     return view;
   }

@@ -2,9 +2,10 @@
 // delivered exactly once, each card key to one order; payment callbacks were answered as the
 // contract says; and the engine answered no 5xx but the contract's 503s.
 import type { CheckResult } from '../run/results.ts';
+import { isOrderLine } from '../recording/format.ts';
 import { cardKeyPools, keysLeft } from './card-key-pools.ts';
-import type { EngineView } from './engine-view.ts';
-import type { RunFacts } from './run-facts.ts';
+import { releasedAt, type EngineView } from './engine-view.ts';
+import type { PaymentAnswer, RunFacts } from './run-facts.ts';
 import { Violations } from './violations.ts';
 
 export function ordersDurable(facts: RunFacts, view: EngineView): CheckResult {
@@ -18,6 +19,31 @@ export function ordersDurable(facts: RunFacts, view: EngineView): CheckResult {
     if (o.userId !== f.user || o.skuId !== f.skuId || o.date !== f.date || o.qty !== f.qty) {
       v.add(`line ${f.line}: order ${f.orderId} is ${o.userId} ${o.skuId}/${o.date} ×${o.qty}, answered as ${f.user} ${f.skuId}/${f.date} ×${f.qty}`);
     }
+  }
+  // Each order answered to one buyer: a 201 carrying another buyer's order (an idempotency answer
+  // keyed without its buyer) is found whichever of its answers came last.
+  const buyerOf = new Map<string, string>();
+  for (const f of facts.log.orders.values()) {
+    const first = buyerOf.get(f.orderId);
+    if (first === undefined) buyerOf.set(f.orderId, f.user);
+    else if (first !== f.user) v.add(`line ${f.line}: order ${f.orderId} was answered to ${f.user}, and to ${first} before`);
+  }
+  // A run whose orders mostly did not reach the engine proves nothing: buyer tokens it refuses (a
+  // wrong secret on --target) or most orders shed with 503.
+  let sent = 0;
+  let turnedAway = 0;
+  for (const r of facts.log.results) {
+    const line = facts.log.lines[r.line];
+    if (!line || !isOrderLine(line)) continue;
+    sent++;
+    if (r.status === 401 || r.status === 503) turnedAway++;
+  }
+  if (turnedAway * 2 > sent) v.add(`${turnedAway} of ${sent} order requests were answered 401 or 503: the engine refused the run's buyers or shed most orders`);
+  // At the SKU's price: the price now, for a SKU not changed during the run (one changed may have sold at either).
+  for (const o of view.orders.values()) {
+    const sku = view.skus.get(o.skuId);
+    if (!sku || facts.skuChanged_ms.has(o.skuId) || typeof sku.priceCents !== 'number') continue;
+    if (o.amountCents !== sku.priceCents * o.qty) v.add(`order ${o.orderId} is ${o.amountCents} cents for ${o.qty} × ${sku.priceCents}`);
   }
   // And the other way: every order the engine made was answered 201 to some request of the run. One
   // that was not was made for a request answered with an error (a 503 whose write committed after
@@ -91,11 +117,19 @@ export function deliveredOnce(facts: RunFacts, view: EngineView): CheckResult {
  * (the replay does not), and whether it applied is unknown to its sender; more than half of them shed
  * fails the check (an engine that takes no payment would otherwise pass).
  */
-export function paymentsHonoured(facts: RunFacts, view: EngineView): CheckResult {
+export function paymentsHonoured(facts: RunFacts, view: EngineView, margin_ms = 0): CheckResult {
   const v = new Violations();
   let refunds = 0;
   let shed = 0;
   let signed = 0;
+  /** The run's correctly signed `succeeded` callbacks of the order's amount, by order. */
+  const good = new Map<string, PaymentAnswer[]>();
+  for (const p of facts.payments) {
+    if (!p.signed || p.status !== 'succeeded' || !p.amount_ok) continue;
+    const list = good.get(p.orderId);
+    if (list) list.push(p);
+    else good.set(p.orderId, [p]);
+  }
   for (const p of facts.payments) {
     if (p.signed) signed++;
     if (p.signed && p.answer_status === 503 && (p.answer_error === 'overloaded' || p.answer_error === 'unavailable')) {
@@ -113,6 +147,31 @@ export function paymentsHonoured(facts: RunFacts, view: EngineView): CheckResult
   }
   // Shedding some under a storm is the contract's; shedding most is a sale that would not hold.
   if (shed * 2 > signed) v.add(`${shed} of ${signed} signed callbacks were shed with 503: the engine did not take most payments`);
+  for (const o of view.orders.values()) {
+    const callbacks = good.get(o.orderId) ?? [];
+    // Paid by a payment the run made: a correctly signed `succeeded` callback of its amount with that
+    // payment id (whatever it was answered: one shed with 503, or unanswered, may have applied). A free
+    // order (amount 0) is paid without one.
+    if ((o.status === 'paid' || o.status === 'delivered') && o.amountCents > 0 && !callbacks.some((p) => p.paymentId === o.paymentId)) {
+      v.add(`${o.orderId} is ${o.status} by payment ${o.paymentId}, yet no correctly signed succeeded callback of its amount with that id was sent`);
+    }
+    // Not ended early: an expiry at its time at the soonest, a refund only for a payment that came
+    // after the order had ended (its cancel or expiry).
+    const ended = o.status === 'expired' || o.status === 'refund_required' ? releasedAt(o) : undefined;
+    if (ended === undefined) continue;
+    const cancelled = facts.cancels.some((c) => c.orderId === o.orderId && c.status === 200);
+    if (!cancelled && ended < Date.parse(o.expiresAt) - margin_ms) {
+      v.add(`${o.orderId} ended (${o.status}) at ${new Date(ended).toISOString()}, before its expiry at ${o.expiresAt}, and no cancel of it was answered`);
+    }
+    if (o.status === 'refund_required') {
+      const refunded = callbacks.filter((p) => p.answer_status === 200 && p.order_status === 'refund_required');
+      let first = Infinity;
+      for (const p of refunded) first = Math.min(first, facts.started_wall_ms + p.answered_ms);
+      if (first !== Infinity && ended > first + margin_ms) {
+        v.add(`${o.orderId} was answered refund_required at ${new Date(first).toISOString()}, before it ended at ${new Date(ended).toISOString()}`);
+      }
+    }
+  }
   return v.result('payment callbacks honoured', `${facts.payments.length} callbacks (duplicates, failures and late ones included), ${refunds} answered refund_required${shed > 0 ? `, ${shed} shed with 503 (overloaded/unavailable)` : ''}`);
 }
 

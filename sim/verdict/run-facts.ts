@@ -3,7 +3,7 @@
 // milliseconds since the run started; `wall(ms)` turns one into the engine's clock (same machine).
 import { canonicalJson } from '../../http/idempotency.ts';
 import { CANCEL_ROUTE, CARD_KEYS_ROUTE, isRoute, routeOf, RULE_ROUTE, SKU_ROUTE, STOCK_ROUTE } from '../recording/api-routes.ts';
-import { isOrderLine, paymentOf, type RecordedLine } from '../recording/format.ts';
+import { isOrderLine, paymentIdOf, paymentOf, type RecordedLine } from '../recording/format.ts';
 import type { OrderFact, ReplayLog } from '../replay/replayer.ts';
 import { stockKey } from './engine-view.ts';
 
@@ -30,7 +30,8 @@ export interface CancelAnswer {
 export interface PaymentAnswer {
   line: number;
   orderId: string;
-  paymentId: string | undefined;
+  /** As sent (paymentIdOf). */
+  paymentId: string;
   status: 'succeeded' | 'failed';
   /** Whether the replayer signed it correctly (a recorded bad signature is replayed as one). */
   signed: boolean;
@@ -41,6 +42,8 @@ export interface PaymentAnswer {
   answer_error: string | undefined;
   /** The order's status in the answer. */
   order_status: string | undefined;
+  /** When its answer came (run time, ms). */
+  answered_ms: number;
 }
 
 /** A request of the run that sets a SKU/date's stock: a PUT of its total, or a card-key upload (date `open`). */
@@ -226,13 +229,14 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
       facts.payments.push({
         line: n,
         orderId: answer.orderId,
-        paymentId: p.paymentId,
+        paymentId: paymentIdOf(p, n),
         status: p.status,
         signed: line.badSignature !== true,
         amount_ok: p.amountCents === undefined || p.amountCents === log.orders.get(p.orderRef)?.amountCents,
         answer_status: answer.status,
         answer_error: (answer.body as { error?: unknown } | undefined)?.error === undefined ? undefined : String((answer.body as { error?: unknown }).error),
         order_status: (answer.body as { status?: string } | undefined)?.status,
+        answered_ms: answer.answered_ms,
       });
     }
   });

@@ -39,7 +39,10 @@ export function noOversell(facts: RunFacts, view: EngineView, margin_ms = 0): Ch
     const u = units.get(key);
     if (u && u.reserved + u.sold > inv.total) v.add(`${key}: the orders hold ${u.reserved + u.sold} units of a total of ${inv.total}`);
     const changes = (facts.stockChanges.get(key) ?? []).map((c) => c.answered_ms);
-    const from = changes.length > 0 ? facts.started_wall_ms + Math.max(...changes) + margin_ms : -Infinity;
+    // (A loop, not Math.max(...changes): a recording with ~100,000 uploads of one SKU overflows the stack.)
+    let last = -Infinity;
+    for (const c of changes) if (c > last) last = c;
+    const from = changes.length > 0 ? facts.started_wall_ms + last + margin_ms : -Infinity;
     const most = timelines.get(key)?.maxIn(from, Infinity) ?? 0;
     if (most > inv.total) v.add(`${key}: the orders held ${most} units at once of a total of ${inv.total}`);
   }

@@ -33,7 +33,7 @@ export function judge(facts: RunFacts, view: EngineView, options: VerdictOptions
     ordersDurable(facts, view),
     rulesRespected(facts, view),
     deliveredOnce(facts, view),
-    paymentsHonoured(facts, view),
+    paymentsHonoured(facts, view, options.clock_margin_ms),
     cancelsAndKeysHonoured(facts, view),
     noUnexpected5xx(facts),
   ];

@@ -72,7 +72,7 @@ function verdictOf(s: Scenario, margin_ms = 5) {
     inventory: new Map([['s1/2027-01-01', s.inventory]]),
     orders: new Map(s.listed.map((o) => [o.orderId, o])),
     rules: s.rules,
-    skus: new Map([['s1', { skuId: 's1', delivery: 'ticket' as const, merchantId: 'm1', attributes: {} }]]),
+    skus: new Map([['s1', { skuId: 's1', delivery: 'ticket' as const, merchantId: 'm1', attributes: {}, priceCents: 100 }]]),
     unreadable: [],
   };
   return judge(runFacts(log, T0), view, { clock_margin_ms: margin_ms });
@@ -107,7 +107,7 @@ describe('the verdict', () => {
     // Two more reservations overlap the two orders held (3 units of stock), then end.
     s.listed.push(
       { ...s.listed[1]!, orderId: 'o3', userId: 'u3', status: 'cancelled', createdAt: iso(22), updatedAt: iso(30) },
-      { ...s.listed[1]!, orderId: 'o4', userId: 'u4', status: 'expired', createdAt: iso(24), updatedAt: iso(35) },
+      { ...s.listed[1]!, orderId: 'o4', userId: 'u4', status: 'expired', createdAt: iso(24), expiresAt: iso(35), updatedAt: iso(35) },
     );
     const oversold = verdictOf(s).checks.find((c) => c.name === 'no SKU/date oversold')!;
     expect([oversold.passed, oversold.violations]).toEqual([false, ['s1/2027-01-01: the orders held 4 units at once of a total of 3']]);
@@ -115,7 +115,7 @@ describe('the verdict', () => {
     const ok = scenario();
     ok.listed.push(
       { ...ok.listed[1]!, orderId: 'o3', userId: 'u3', status: 'cancelled', createdAt: iso(22), updatedAt: iso(24) },
-      { ...ok.listed[1]!, orderId: 'o4', userId: 'u4', status: 'expired', createdAt: iso(24), updatedAt: iso(35) },
+      { ...ok.listed[1]!, orderId: 'o4', userId: 'u4', status: 'expired', createdAt: iso(24), expiresAt: iso(35), updatedAt: iso(35) },
     );
     for (const o of ok.listed.slice(2)) answered(ok, o);
     expect(failed(ok)).toEqual([]);
@@ -127,7 +127,7 @@ describe('the verdict', () => {
     expect(failed(s)).toContain('stock accounted for');
     const late = scenario();
     const log: ReplayLog = { lines: late.lines, results: late.results, answers: late.answers, orders: late.orders, skipped: 0, compared: 0, mismatched: 0, mismatches: [], origin_ms: 0, started_ms: 0, finished_ms: 60 };
-    const view: EngineView = { read_at_ms: 0, inventory: new Map([['s1/2027-01-01', late.inventory]]), orders: new Map(late.listed.map((o) => [o.orderId, o])), rules: [], skus: new Map([['s1', { skuId: 's1', delivery: 'ticket', merchantId: 'm1', attributes: {} }]]), unreadable: [] };
+    const view: EngineView = { read_at_ms: 0, inventory: new Map([['s1/2027-01-01', late.inventory]]), orders: new Map(late.listed.map((o) => [o.orderId, o])), rules: [], skus: new Map([['s1', { skuId: 's1', delivery: 'ticket', merchantId: 'm1', attributes: {}, priceCents: 100 }]]), unreadable: [] };
     const v = judge(runFacts(log, T0), view, { clock_margin_ms: 5, expiredBy_ms: T0 + 1_000_000 });
     expect(v.checks.find((c) => c.name === 'stock accounted for')!.violations[0]).toMatch(/o2 .* still reserved/);
   });
@@ -237,7 +237,7 @@ describe('the verdict', () => {
     // Cancelled, then paid late (refund_required: its updatedAt is the payment's): it stopped counting
     // at its cancel, which its history gives (endedAt), not at the late payment.
     const late = scenario();
-    late.listed[1] = { ...late.listed[1]!, status: 'refund_required', updatedAt: iso(60), endedAt: iso(22) };
+    late.listed[1] = { ...late.listed[1]!, status: 'refund_required', expiresAt: iso(22), updatedAt: iso(60), endedAt: iso(22) };
     late.listed.push({ ...late.listed[1]!, orderId: 'o3', status: 'reserved', createdAt: iso(25), updatedAt: iso(25), endedAt: undefined });
     late.inventory = { total: 3, reserved: 1, sold: 1, available: 1 };
     answered(late, late.listed[2]!);
@@ -314,7 +314,7 @@ describe('the verdict', () => {
         inventory: new Map([['k1/open', { total: 3, reserved: 0, sold: 2, available: 1 }]]),
         orders: new Map([['o1', { orderId: 'o1', userId: 'u1', skuId: 'k1', date: 'open', qty: 2, amountCents: 200, status: 'paid', createdAt: iso(10), expiresAt: iso(900_000), updatedAt: iso(20), paymentId: 'p1', deliveries: 0 }]]),
         rules: [],
-        skus: new Map([['k1', { skuId: 'k1', delivery: 'card_key' as const, merchantId: 'm1', attributes: {} }]]),
+        skus: new Map([['k1', { skuId: 'k1', delivery: 'card_key' as const, merchantId: 'm1', attributes: {}, priceCents: 100 }]]),
         unreadable: [],
       };
       return judge(runFacts(log, T0), view, { clock_margin_ms: 5 }).checks.find((c) => c.name === 'every paid order delivered exactly once')!;
@@ -387,6 +387,75 @@ describe('the verdict', () => {
     const broken = scenario();
     broken.answers.set(3, { ...broken.answers.get(3)!, status: 503, body: { error: 'internal' } });
     expect(failed(broken)).toContain('payment callbacks honoured');
+  });
+
+  it('fails an order paid by no payment of the run: by another payment id, on a failed callback, or on a wrong amount', () => {
+    const violations = (s: Scenario) => verdictOf(s).checks.find((c) => c.name === 'payment callbacks honoured')!.violations;
+    const otherId = scenario();
+    otherId.listed[0] = { ...otherId.listed[0]!, paymentId: 'p-elsewhere' };
+    expect(violations(otherId)).toEqual(['o1 is delivered by payment p-elsewhere, yet no correctly signed succeeded callback of its amount with that id was sent']);
+    const onFailed = scenario();
+    onFailed.lines[3] = { ...onFailed.lines[3]!, body: { orderRef: 1, status: 'failed', amountCents: 100, paymentId: 'p1' } };
+    expect(violations(onFailed)).toContain('o1 is delivered by payment p1, yet no correctly signed succeeded callback of its amount with that id was sent');
+    const wrongAmount = scenario();
+    wrongAmount.lines[3] = { ...wrongAmount.lines[3]!, body: { orderRef: 1, status: 'succeeded', amountCents: 99, paymentId: 'p1' } };
+    expect(failed(wrongAmount)).toContain('payment callbacks honoured');
+    // A free order is paid without a callback.
+    const free = scenario();
+    free.listed.push({ ...free.listed[0]!, orderId: 'o9', userId: 'u9', amountCents: 0, paymentId: 'free', createdAt: iso(45) });
+    answered(free, free.listed.at(-1)!);
+    free.inventory = { total: 3, reserved: 1, sold: 2, available: 0 };
+    expect(violations(free)).toEqual([]);
+  });
+
+  it('fails an order expired before its time, and a refund answered before its order had ended; not one ended by its cancel', () => {
+    const violations = (s: Scenario) => verdictOf(s).checks.find((c) => c.name === 'payment callbacks honoured')!.violations;
+    const early = scenario();
+    early.listed[1] = { ...early.listed[1]!, status: 'expired', updatedAt: iso(40) };
+    early.inventory = { total: 3, reserved: 0, sold: 1, available: 2 };
+    expect(violations(early)).toEqual([`o2 ended (expired) at ${iso(40)}, before its expiry at ${iso(900_000)}, and no cancel of it was answered`]);
+    // Paid late: the engine answered refund_required at 31 ms, but the order ended only at 50 ms.
+    const refundFirst = scenario();
+    refundFirst.lines[3] = { ...refundFirst.lines[3]!, body: { orderRef: 2, status: 'succeeded', amountCents: 100, paymentId: 'p2' } };
+    refundFirst.answers.set(3, { line: 3, orderId: 'o2', status: 200, body: { orderId: 'o2', status: 'refund_required' }, sent_ms: 30, answered_ms: 31 });
+    refundFirst.listed[0] = { ...refundFirst.listed[0]!, status: 'reserved', paymentId: null, deliveries: 0, delivery: undefined };
+    refundFirst.listed[1] = { ...refundFirst.listed[1]!, status: 'refund_required', paymentId: 'p2', expiresAt: iso(50), updatedAt: iso(31), endedAt: iso(50) };
+    refundFirst.inventory = { total: 3, reserved: 1, sold: 0, available: 2 };
+    expect(violations(refundFirst)).toEqual([`o2 was answered refund_required at ${iso(31)}, before it ended at ${iso(50)}`]);
+    // Cancelled at 25 ms (answered), then paid: a refund, and its early end is its cancel's.
+    const cancelledFirst = scenario();
+    cancelledFirst.lines.push({ t: 24, method: 'POST', path: '/v1/orders/{orderId}/cancel', user: 'u2', orderRef: 2 });
+    cancelledFirst.results.push({ line: 6, route: 'r', sent_ms: 24, answered_ms: 25, status: 200 });
+    cancelledFirst.answers.set(6, { line: 6, orderId: 'o2', status: 200, body: { orderId: 'o2', status: 'cancelled' }, sent_ms: 24, answered_ms: 25 });
+    cancelledFirst.lines[3] = refundFirst.lines[3]!;
+    cancelledFirst.answers.set(3, refundFirst.answers.get(3)!);
+    cancelledFirst.listed[0] = refundFirst.listed[0]!;
+    cancelledFirst.listed[1] = { ...refundFirst.listed[1]!, expiresAt: iso(900_000), endedAt: iso(25) };
+    cancelledFirst.inventory = refundFirst.inventory;
+    expect(violations(cancelledFirst)).toEqual([]);
+  });
+
+  it('fails an order answered to two buyers, and one not at its SKU\'s price', () => {
+    const violations = (s: Scenario) => verdictOf(s).checks.find((c) => c.name === 'every 201 is an order')!.violations;
+    // The other buyer's answer came first: the last answer (the one the listing agrees with) hid it.
+    const twice = scenario();
+    twice.orders = new Map([[7, { ...twice.orders.get(2)!, line: 7, user: 'u7' }], ...twice.orders]);
+    expect(violations(twice)).toEqual(['line 2: order o2 was answered to u2, and to u7 before']);
+    const priced = scenario();
+    priced.listed[1] = { ...priced.listed[1]!, amountCents: 50 };
+    expect(violations(priced)).toEqual(['order o2 is 50 cents for 1 × 100']);
+  });
+
+  it('fails a run whose orders mostly did not reach the engine (buyer tokens refused, or most orders shed)', () => {
+    const s = scenario();
+    for (const line of [4, 5]) s.results[line] = { ...s.results[line]!, status: 401, error: 'unauthorized' };
+    s.results[2] = { ...s.results[2]!, status: 503, error: 'overloaded' };
+    expect(verdictOf(s).checks.find((c) => c.name === 'every 201 is an order')!.violations).toContain(
+      '3 of 4 order requests were answered 401 or 503: the engine refused the run\'s buyers or shed most orders',
+    );
+    const half = scenario();
+    half.results[4] = { ...half.results[4]!, status: 503, error: 'overloaded' };
+    expect(failed(half)).not.toContain('every 201 is an order');
   });
 });
 
