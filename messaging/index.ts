@@ -54,6 +54,18 @@ export function messagingServicesOf(node: StampedeNode): MessagingServices {
  * (a request sent after that reaches this node). The connection stays the caller's to close.
  */
 export async function startMessaging(connection: NatsConnection, services: MessagingServices, log: Logger): Promise<Messaging> {
+  // Requests dropped for a reply subject that is no inbox (request-service.ts): a warning a second at
+  // most, with how many were dropped since the last one (a requester could send them in a loop).
+  let refusedSince = 0;
+  let refusedLoggedAt = -Infinity;
+  const onRefusedReply = (reply: string, subject: string) => {
+    refusedSince++;
+    const now = Date.now();
+    if (now - refusedLoggedAt < 1_000) return;
+    refusedLoggedAt = now;
+    log.warn({ subject, reply: reply.slice(0, 200), dropped: refusedSince }, 'request dropped: its reply subject is not an inbox');
+    refusedSince = 0;
+  };
   const serve = (handlers: Record<string, (data: Uint8Array, subject: string) => Promise<Uint8Array>>, inFlightMax: number): RequestService[] =>
     Object.entries(handlers).map(([subject, handler]) =>
       serveRequests(connection, subject, messaging_queue, handler, {
@@ -61,6 +73,7 @@ export async function startMessaging(connection: NatsConnection, services: Messa
         stopTimeout_ms: messaging_limits.stop_timeout_ms,
         errorReply: (error) => encodeReply(apiErrorReply(outcomeOfThrown(error).error)),
         onError: (error, requestSubject) => logThrown(log, error, requestSubject),
+        onRefusedReply,
       }),
     );
 

@@ -51,7 +51,9 @@ export const live_publisher_defaults = {
   rows_max: 200_000,
   row_events_max: 256,
   publish_events_max: 1_000,
-  keep_ms: 60_000,
+  // Longer than JetStream's duplicate window (2 minutes): a row forgotten sooner, which the relay then
+  // reaches more than that window after its live publish, is stored a second time.
+  keep_ms: 180_000,
   retryMin_ms: 500,
   retryMax_ms: 30_000,
 } as const;

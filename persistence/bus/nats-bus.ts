@@ -151,6 +151,11 @@ export class NatsBus implements EventBus, Publisher {
         // Error and a timeout NatsError) in case it fails: ~5% of the payment path's CPU, measured.
         // A failure still says what failed (the bus wraps it as unavailable with the subject).
         noAsyncTraces: true,
+        // By default two authentication errors in a row (a server restarting with its users not yet
+        // loaded, a resolver not yet synced) close the connection for good: the relay, the delivery
+        // consumer and merchant commands dead until the process restarts, though NATS is back. Keep
+        // reconnecting instead, as for any other outage.
+        ignoreAuthErrorAbort: true,
         ...(user === undefined ? {} : { user, pass }),
       });
     } catch (error) {
@@ -268,7 +273,10 @@ export class NatsBus implements EventBus, Publisher {
         } else if (
           info.config.filter_subject !== filter ||
           info.config.ack_wait !== wanted.ack_wait ||
-          info.config.max_ack_pending !== wanted.max_ack_pending
+          info.config.max_ack_pending !== wanted.max_ack_pending ||
+          // A consumer edited to give up after n deliveries would drop a paid order for good during a
+          // database outage of a minute (the naks' backoff reaches 16 s): unlimited, always.
+          (info.config.max_deliver ?? -1) > 0
         ) {
           await this.jsm.consumers.update(o.stream, durable, wanted);
         }

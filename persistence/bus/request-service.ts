@@ -2,6 +2,15 @@
 // subscription whose handler answers each request. Bounded like everything else: requests handled at
 // once have a limit (beyond it the request is answered `overloaded` at once), and stop() waits for
 // the ones in flight for a bounded time. The client re-subscribes by itself after a reconnect.
+//
+// The reply goes where the request's reply subject says, published with the ENGINE's permissions
+// (NATS checks a requester's right to publish its request, not where its reply subject points). So a
+// request whose reply subject is not an inbox is dropped unanswered (onRefusedReply): one pointing at
+// `$JS.API.STREAM.PURGE.STAMPEDE_EVENTS` would have the engine purge the event stream, one at
+// `stampede.evt.<other merchant>.…` would store junk "events" there. (A reply aimed at the engine
+// connection's own inbox, which a merchant subscribed to its own event subjects can learn, is not
+// refused: a requester on the engine's own connection uses it too. It can only make one of the
+// engine's JetStream publishes fail, never pass: the relay publishes that event again.)
 import type { Msg, NatsConnection, Subscription as NatsSub } from 'nats';
 import { within } from './waits.ts';
 
@@ -17,6 +26,19 @@ export interface RequestServiceOptions {
   errorReply?: (error: unknown) => Uint8Array | string;
   /** Told about each handler failure, e.g. to log it. */
   onError?: (error: unknown, subject: string) => void;
+  /** Told about each request dropped for its reply subject (see replySubjectAllowed). */
+  onRefusedReply?: (reply: string, subject: string) => void;
+}
+
+/**
+ * Whether the engine may publish a reply to `reply`: not a system or JetStream API subject (`$…`), not
+ * the engine's own subjects (`stampede.…`), nothing with wildcards or empty tokens.
+ */
+export function replySubjectAllowed(reply: string): boolean {
+  if (reply.length === 0 || reply.length > 512) return false;
+  if (reply.startsWith('$') || reply.startsWith('stampede.')) return false;
+  const tokens = reply.split('.');
+  return tokens.every((t) => t.length > 0 && t !== '*' && t !== '>' && !/\s/.test(t));
 }
 
 export interface RequestService {
@@ -68,6 +90,10 @@ export function serveRequests(
     queue,
     callback: (error, msg) => {
       if (error || !msg.reply || stopping) return; // a publish without reply asks for nothing
+      if (!replySubjectAllowed(msg.reply)) {
+        options.onRefusedReply?.(msg.reply, msg.subject);
+        return;
+      }
       if (running.size >= inFlightMax) {
         respond(msg, overloaded_reply);
         return;

@@ -86,6 +86,20 @@ describe('NATS bus on the shared JetStream', () => {
     await bus.close();
   });
 
+  it('sets its consumer back to unlimited deliveries when an operator edited it to give up after a few', async () => {
+    const bus = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`] });
+    const durable = `capped_${suffix}`;
+    await bus.ensureConsumer(durable, `${prefix}.>`);
+    const jsm = await nc.jetstreamManager();
+    expect((await jsm.consumers.info(stream, durable)).config.max_deliver).toBe(-1);
+    await jsm.consumers.update(stream, durable, { max_deliver: 5 });
+    expect((await jsm.consumers.info(stream, durable)).config.max_deliver).toBe(5);
+    await bus.ensureConsumer(durable, `${prefix}.>`);
+    expect((await jsm.consumers.info(stream, durable)).config.max_deliver).toBe(-1);
+    await jsm.consumers.delete(stream, durable);
+    await bus.close();
+  });
+
   it('makes its consumer again when a pull is answered "no responders" (nats-server 2.10.26 on, for a deleted consumer)', async () => {
     const bus = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`], reconnectWait_ms: 50 });
     const ensure = bus.ensureConsumer.bind(bus);

@@ -89,4 +89,35 @@ describe('request/reply services on NATS', () => {
     expect(await inFlight).toBe('done');
     await expect(client.request(`${subjectBase}.stop`, 'y', { timeout: 1_000 })).rejects.toThrow();
   });
+
+  it('publishes no reply to a reply subject that is not an inbox ($JS API, the engine\'s subjects), and still answers an inbox', async () => {
+    const refused: string[] = [];
+    let handled = 0;
+    const service = serveRequests(
+      server,
+      `${subjectBase}.guarded`,
+      'guarded',
+      async () => {
+        handled++;
+        return '{"ok":false,"error":"invalid_request"}';
+      },
+      { onRefusedReply: (reply) => refused.push(reply) },
+    );
+    await server.flush();
+    // Where a hostile requester would aim the engine's answer, each watched by a subscriber.
+    const targets = [`$JS.API.STREAM.INFO.${subjectBase.replaceAll('.', '_')}`, `stampede.evt.victim_${subjectBase.split('.')[0]}.order.paid`, `${subjectBase}.wild.*`];
+    const seen: string[] = [];
+    const watchers = targets.map((t) => client.subscribe(t, { callback: (_e, m) => seen.push(m.subject) }));
+    await client.flush();
+    for (const t of targets) client.publish(`${subjectBase}.guarded`, 'junk', { reply: t });
+    await client.flush();
+    // A plain inbox is still answered (and this request, sent after them, is handled after them).
+    expect(await ask(`${subjectBase}.guarded`, 'junk')).toBe('{"ok":false,"error":"invalid_request"}');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual([]);
+    expect(refused).toEqual(targets);
+    expect(handled).toBe(1);
+    for (const w of watchers) w.unsubscribe();
+    await service.stop();
+  });
 });
