@@ -420,10 +420,20 @@ export class StampedeNode {
       durable: DELIVERY_CONSUMER,
       filter: 'stampede.evt.*.order.paid',
       concurrency: 256,
-      handler: async (event) => {
+      handler: async (event, delivery) => {
         const { orderId } = JSON.parse(Buffer.from(event.data).toString('utf8')) as { orderId?: unknown };
         if (typeof orderId !== 'string') return; // not an order event of ours: nothing to deliver
-        const r = await this.orders.deliverPaid(orderId);
+        let r;
+        try {
+          r = await this.orders.deliverPaid(orderId);
+        } catch (error) {
+          // Not acked: the bus delivers it again, with a growing backoff, for ever. Counted, and told
+          // on the 5th attempt and every 50th after it: one that keeps failing needs a person.
+          this.metrics.deliveries.inc({ outcome: 'failed' });
+          const n = delivery.deliveryCount;
+          if (n === 5 || (n > 5 && n % 50 === 0)) this.log.warn({ err: error, orderId, event: event.id, deliveries: n }, 'delivery of a paid order keeps failing; the bus will try again');
+          throw error;
+        }
         this.metrics.deliveries.inc({ outcome: r.ok ? r.value : r.error });
         // Overloaded: not acked, so the bus delivers it again later.
         if (!r.ok && r.error === 'overloaded') throw new Error(`delivery of ${orderId} overloaded`);

@@ -52,7 +52,9 @@ export const request_service_defaults = {
 
 /** The contract's error replies (API.md, "NATS"). */
 const unavailable_reply = JSON.stringify({ ok: false, error: 'unavailable', message: 'the request could not be handled now; try again' });
-const overloaded_reply = JSON.stringify({ ok: false, error: 'overloaded', message: 'too many requests in flight; try again' });
+const overloaded_reply = JSON.stringify({ ok: false, error: 'overloaded', message: 'too many requests in flight; try again', retryAfter_s: 1 });
+/** A reply the broker would not carry (over its max_payload): the requester hears that instead of nothing. */
+const too_large_reply = JSON.stringify({ ok: false, error: 'unavailable', message: "the reply is larger than the broker's max_payload" });
 
 export function serveRequests(
   connection: NatsConnection,
@@ -70,8 +72,15 @@ export function serveRequests(
   const respond = (msg: Msg, body: Uint8Array | string) => {
     try {
       msg.respond(body);
-    } catch {
-      // The connection closed meanwhile: the requester times out and may ask again.
+    } catch (error) {
+      // Over the broker's max_payload (nats.js throws before sending): say so. Else the connection
+      // closed meanwhile: the requester times out and may ask again.
+      if ((error as { code?: unknown }).code !== 'MAX_PAYLOAD_EXCEEDED') return;
+      try {
+        msg.respond(too_large_reply);
+      } catch {
+        // closed meanwhile
+      }
     }
   };
 

@@ -65,7 +65,7 @@ describe('request/reply services on NATS', () => {
 
     const held = [ask(`${subjectBase}.slow`, '1'), ask(`${subjectBase}.slow`, '2')];
     await waitFor('two in flight', () => running === 2);
-    expect(JSON.parse(await ask(`${subjectBase}.slow`, '3'))).toMatchObject({ ok: false, error: 'overloaded' });
+    expect(JSON.parse(await ask(`${subjectBase}.slow`, '3'))).toMatchObject({ ok: false, error: 'overloaded', retryAfter_s: 1 });
     release();
     expect(await Promise.all(held)).toEqual(['{"ok":true}', '{"ok":true}']);
     await Promise.all([failing.stop(), slow.stop()]);
@@ -88,6 +88,14 @@ describe('request/reply services on NATS', () => {
     await stopping;
     expect(await inFlight).toBe('done');
     await expect(client.request(`${subjectBase}.stop`, 'y', { timeout: 1_000 })).rejects.toThrow();
+  });
+
+  it("answers unavailable when the handler's reply is over the broker's max_payload, instead of leaving the requester waiting", async () => {
+    const big = 'x'.repeat(server.info!.max_payload + 1);
+    const service = serveRequests(server, `${subjectBase}.big`, 'big', async () => big);
+    await server.flush();
+    expect(JSON.parse(await ask(`${subjectBase}.big`, 'q'))).toMatchObject({ ok: false, error: 'unavailable' });
+    await service.stop();
   });
 
   it('publishes no reply to a reply subject that is not an inbox ($JS API, the engine\'s subjects), and still answers an inbox', async () => {
