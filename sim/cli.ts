@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { Rule } from '../engine/rules.ts';
 import { identifier, ruleBody } from '../http/validation.ts';
 import { FLASH_SALE_DEFAULTS, generateFlashSale, type FlashSaleOptions, type TrafficShape } from './flash-sale/generator.ts';
-import { formatLine, parseRecordingText, RecordingFormatError, type ParsedRecording, type RecordedLine } from './recording/format.ts';
+import { formatLine, readRecording, RecordingFormatError, type ParsedRecording, type RecordedLine } from './recording/format.ts';
 import { HttpTransport } from './replay/transport.ts';
 import type { Speed } from './replay/replayer.ts';
 import { computeFigures, htmlReport, Progress, terminalReport, toJson } from './report/index.ts';
@@ -269,9 +269,13 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
     if (file === undefined || extra.length > 0) throw new UsageError('usage: stampede sim replay <file.jsonl> [options]');
     let recording: ParsedRecording;
     try {
-      recording = parseRecordingText(await readUserFile(file, file));
+      // Read as it is parsed (never one string of the whole file: Node cannot hold one past ~512 MiB).
+      recording = await readRecording(file);
     } catch (error) {
       if (error instanceof RecordingFormatError) throw new UsageError(`${file}: ${error.message}`);
+      if ((error as NodeJS.ErrnoException).code !== undefined) {
+        throw new UsageError(`${file}: cannot read it (${(error as NodeJS.ErrnoException).code})`, { cause: error });
+      }
       throw error;
     }
     lines = recording.lines;

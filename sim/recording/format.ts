@@ -16,7 +16,8 @@
 //
 // Paths are kept as they were sent: which route a line goes to is the engine router's decision
 // (api-routes.ts), so `POST /V1/Orders/` is an order line as much as `POST /v1/orders`.
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
 import { isRoute, ORDERS_ROUTE, PAYMENT_ROUTE } from './api-routes.ts';
 
@@ -122,27 +123,30 @@ export interface ParsedRecording {
 }
 
 /**
- * Parses a recording. Throws RecordingFormatError naming the first bad line: a line that is not
- * JSON or not the format, a time that goes backwards, or a reference to a line that is not an
+ * Parses a recording line by line. Throws RecordingFormatError naming the first bad line: a line that
+ * is not JSON or not the format, a time that goes backwards, or a reference to a line that is not an
  * earlier order line. The one exception is a last line cut short by a crash (not JSON, and no
  * newline after it): it is left out and said so in `cut`. A cut line anywhere else, or followed by a
  * newline, is not what a crash leaves, and is refused like any bad line.
  */
-export function parseRecordingText(text: string): ParsedRecording {
-  const lines: RecordedLine[] = [];
-  let lastT = 0;
-  const raw = text.split('\n');
-  // Without a final newline the last element is the file's last line, possibly cut; with one it is ''.
-  const unterminated = raw.length - 1;
-  for (let i = 0; i < raw.length; i++) {
-    const source = raw[i]!.trim();
-    if (source === '') continue;
-    const n = lines.length;
+class RecordingParser {
+  readonly lines: RecordedLine[] = [];
+  private lastT = 0;
+  cut: { line: number; chars: number } | undefined;
+
+  /** One line of the file, without its newline; `unterminated`: the file's last line, with no newline after it. */
+  add(raw: string, unterminated: boolean): void {
+    const source = raw.trim();
+    if (source === '') return;
+    const n = this.lines.length;
     let json: unknown;
     try {
       json = JSON.parse(source);
     } catch (error) {
-      if (i === unterminated) return { lines, cut: { line: n, chars: raw[i]!.length } };
+      if (unterminated) {
+        this.cut = { line: n, chars: raw.length };
+        return;
+      }
       throw new RecordingFormatError(n, 'not JSON', { cause: error });
     }
     const parsed = recordedLine.safeParse(json);
@@ -151,15 +155,27 @@ export function parseRecordingText(text: string): ParsedRecording {
       throw new RecordingFormatError(n, `${issue.path.join('.') || 'line'}: ${issue.message}`);
     }
     const line = parsed.data;
-    if (line.t < lastT) throw new RecordingFormatError(n, `t ${line.t} is before the line above (${lastT})`);
-    lastT = line.t;
+    if (line.t < this.lastT) throw new RecordingFormatError(n, `t ${line.t} is before the line above (${this.lastT})`);
+    this.lastT = line.t;
     const ref = orderRefOf(line);
-    if (ref !== undefined && (ref >= n || !isOrderLine(lines[ref]!))) {
+    if (ref !== undefined && (ref >= n || !isOrderLine(this.lines[ref]!))) {
       throw new RecordingFormatError(n, `orderRef ${ref} is not an earlier POST /v1/orders line`);
     }
-    lines.push(line);
+    this.lines.push(line);
   }
-  return { lines };
+
+  result(): ParsedRecording {
+    return this.cut ? { lines: this.lines, cut: this.cut } : { lines: this.lines };
+  }
+}
+
+/** Parses a recording held in memory (see RecordingParser). */
+export function parseRecordingText(text: string): ParsedRecording {
+  const parser = new RecordingParser();
+  const raw = text.split('\n');
+  // Without a final newline the last element is the file's last line, possibly cut; with one it is ''.
+  for (let i = 0; i < raw.length; i++) parser.add(raw[i]!, i === raw.length - 1);
+  return parser.result();
 }
 
 /** The lines of a recording (parseRecordingText, without saying whether a cut last line was left out). */
@@ -167,8 +183,25 @@ export function parseRecording(text: string): RecordedLine[] {
   return parseRecordingText(text).lines;
 }
 
+/**
+ * Parses a recording file as it is read, a chunk at a time (see RecordingParser): never the whole
+ * file as one string, which Node cannot hold past ~512 MiB (the recorder writes up to 4 GiB).
+ */
 export async function readRecording(file: string): Promise<ParsedRecording> {
-  return parseRecordingText(await readFile(file, 'utf8'));
+  const parser = new RecordingParser();
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    const text = rest + decoder.write(chunk as Buffer);
+    let from = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
+      parser.add(text.slice(from, nl), false);
+      from = nl + 1;
+    }
+    rest = text.slice(from);
+  }
+  parser.add(rest + decoder.end(), true);
+  return parser.result();
 }
 
 /** One line of JSON Lines, fields in the contract's order, then the extensions. */

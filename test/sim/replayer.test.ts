@@ -136,6 +136,19 @@ describe('the replayer', () => {
     expect(log.results).toHaveLength(60);
   });
 
+  it("keeps the answers the verdict reads (orders, payments, admin changes), not an admin GET's", async () => {
+    const lines: RecordedLine[] = [
+      { t: 0, method: 'PUT', path: '/v1/skus/s/stock/open', admin: true, body: { total: 1 } },
+      order(0, 'a'),
+      { t: 0, method: 'GET', path: '/ops/orders', admin: true },
+      { t: 0, method: 'POST', path: '/v1/payments/callback', payment: true, body: { orderRef: 1, status: 'succeeded', paymentId: 'pay-a' } },
+    ];
+    const fake = new FakeEngine((r) => (r.method === 'GET' ? { status: 200, body: { orders: Array.from({ length: 100 }, (_, i) => ({ orderId: `x${i}` })), next: null } } : r.path === '/v1/orders' ? { status: 201, body: { orderId: 'o1' } } : { status: 200, body: {} }), 0);
+    const log = await replay(lines, fake, new Credentials(secrets), { speed: 'max', concurrency_max: 4 });
+    expect(log.results).toHaveLength(4);
+    expect([...log.answers.keys()].sort()).toEqual([0, 1, 3]);
+  });
+
   it('counts every line answered otherwise than recorded, beyond the ones it keeps', async () => {
     // 1,500 of 2,000 recorded 201 are answered 409 now: 500 as recorded, though only 1,000 mismatches are kept.
     const lines = Array.from({ length: 2_000 }, (_, i): RecordedLine => ({ ...order(0, `u${i}`), outcome: { status: 201 } }));
