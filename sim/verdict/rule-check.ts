@@ -6,8 +6,8 @@
 // Where the run cannot know the order of events it gives the engine the benefit of the doubt: two
 // orders of one buyer created in the same millisecond do not count against each other unless both
 // still count (then the later was granted while the earlier was held); an order counts as live until
-// its last change when it is cancelled, expired or refunded; orders made before the last rule change
-// of the run are not judged; and orders made before their SKU's attributes last changed are neither
+// its last change when it is cancelled, expired or refunded; each order is judged by the rules known
+// to be in force when it was made (RuleTimeline); and orders made before their SKU's attributes last changed are neither
 // judged nor counted in others' groups (the run cannot know the attributes they were held with).
 // `noShows` maxima count the no-shows the listing shows (`visit`) that were recorded before an order
 // was created, each in a rule's window by its own order's creation time (API.md: a window holds
@@ -45,10 +45,64 @@ function liveAt(o: ListedOrder, at_ms: number): boolean {
   return COUNTED.has(o.status) || releasedAt(o) > at_ms;
 }
 
+const limiting = (r: Rule) => r.max.units !== undefined || r.max.orders !== undefined || r.max.distinct !== undefined || r.max.noShows !== undefined;
+
+/** What the run knows of one rule id at a time: in force as `Rule`, absent, or unknown. */
+type RuleState = Rule | 'absent' | 'unknown';
+
+/**
+ * The rules in force at each time of the run, as far as its rule changes tell. A rule the run never
+ * changed is as the engine lists it now, all along. One it changed is unknown before its first change
+ * (it may have existed, with any body), then what each change answered 2xx made it (a PUT's body, or
+ * absent after a DELETE); a change answered 4xx or 503 changed nothing (the contract), and one answered
+ * otherwise or not at all leaves it unknown until the next. While a change is in flight (sent, not yet
+ * answered) its rule is unknown too. An order is judged by the rules known to be in force when it was
+ * created — before, a rule change anywhere in the run (a teardown DELETE, a routine re-PUT) stopped
+ * the check for every order made before it.
+ */
+class RuleTimeline {
+  /** The state after each change, and when it was sent and answered (wall ms). */
+  private readonly steps: { sent: number; answered: number; ruleId: string; after: RuleState }[] = [];
+  private readonly initial = new Map<string, RuleState>();
+
+  constructor(facts: RunFacts, view: EngineView) {
+    for (const r of view.rules) this.initial.set(r.id, r);
+    const state = new Map<string, RuleState>();
+    for (const c of facts.ruleChanges) state.set(c.ruleId, 'unknown');
+    for (const [id, s] of state) this.initial.set(id, s);
+    for (const c of facts.ruleChanges) {
+      const ok = c.status >= 200 && c.status < 300;
+      const unchanged = (c.status >= 400 && c.status < 500) || c.status === 503;
+      let after: RuleState;
+      if (ok) after = c.rule ? { ...c.rule, id: c.ruleId } : 'absent';
+      else if (unchanged) after = state.get(c.ruleId)!;
+      else after = 'unknown';
+      state.set(c.ruleId, after);
+      this.steps.push({ sent: facts.started_wall_ms + c.sent_ms, answered: facts.started_wall_ms + c.answered_ms, ruleId: c.ruleId, after });
+    }
+  }
+
+  /** The limiting rules known to be in force at `at` (wall ms). */
+  at(at: number): Rule[] {
+    const state = new Map(this.initial);
+    for (const s of this.steps) {
+      if (s.answered < at) state.set(s.ruleId, s.after);
+      else if (s.sent <= at) state.set(s.ruleId, 'unknown'); // in flight: either
+    }
+    const rules: Rule[] = [];
+    for (const s of state.values()) if (typeof s === 'object' && limiting(s)) rules.push(s);
+    return rules;
+  }
+
+  get changes(): number {
+    return this.steps.length;
+  }
+}
+
 export function rulesRespected(facts: RunFacts, view: EngineView): CheckResult {
   const v = new Violations();
-  const rules = view.rules.filter((r) => r.max.units !== undefined || r.max.orders !== undefined || r.max.distinct !== undefined || r.max.noShows !== undefined);
-  const from_ms = facts.lastRuleChange_ms !== undefined ? facts.started_wall_ms + facts.lastRuleChange_ms : -Infinity;
+  const timeline = new RuleTimeline(facts, view);
+  const judgedRules = new Set<string>();
   const byBuyer = new Map<string, ListedOrder[]>();
   for (const o of view.orders.values()) {
     const list = byBuyer.get(o.userId);
@@ -65,10 +119,12 @@ export function rulesRespected(facts: RunFacts, view: EngineView): CheckResult {
   for (const [userId, orders] of byBuyer) {
     for (const candidate of orders) {
       const at = Date.parse(candidate.createdAt);
-      if (at <= from_ms || !attributesKnown(candidate)) continue;
+      if (!attributesKnown(candidate)) continue;
+      const rules = timeline.at(at);
       judged++;
       const sku = view.skus.get(candidate.skuId);
       for (const rule of rules) {
+        judgedRules.add(rule.id);
         if (!applies(rule, candidate, sku)) continue;
         const key = (rule.groupBy ?? []).map((d) => dimension(candidate, sku, d));
         const sameGroup = (x: ListedOrder) => {
@@ -108,5 +164,6 @@ export function rulesRespected(facts: RunFacts, view: EngineView): CheckResult {
       }
     }
   }
-  return v.result('purchase rules respected', `${judged} orders of ${byBuyer.size} buyers against ${rules.length} rules (units, orders, distinct, no-shows)`);
+  const changes = timeline.changes > 0 ? `, each by the rules in force when it was made (${timeline.changes} rule changes in the run)` : '';
+  return v.result('purchase rules respected', `${judged} orders of ${byBuyer.size} buyers against ${judgedRules.size} rules (units, orders, distinct, no-shows)${changes}`);
 }

@@ -1,6 +1,7 @@
 // The facts of a run the verdict needs, taken from the answers the replayer got: which orders were
 // made, refused as sold out, cancelled and paid, and when stock or rules changed. Run times are
 // milliseconds since the run started; `wall(ms)` turns one into the engine's clock (same machine).
+import type { Rule } from '../../engine/rules.ts';
 import { canonicalJson } from '../../http/idempotency.ts';
 import { CANCEL_ROUTE, CARD_KEYS_ROUTE, isRoute, routeOf, RULE_ROUTE, SKU_ROUTE, STOCK_ROUTE } from '../recording/api-routes.ts';
 import { isOrderLine, paymentIdOf, paymentOf, type RecordedLine } from '../recording/format.ts';
@@ -60,6 +61,16 @@ export interface StockChange {
   added?: number;
 }
 
+export interface RuleChange {
+  ruleId: string;
+  /** The rule it put (a PUT's body); undefined for a DELETE. */
+  rule: Rule | undefined;
+  sent_ms: number;
+  answered_ms: number;
+  /** The answer's status; 0 when none came (whether it applied is unknown). */
+  status: number;
+}
+
 export interface RunFacts {
   log: ReplayLog;
   /** Wall-clock ms (engine clock) at run time 0. */
@@ -78,8 +89,8 @@ export interface RunFacts {
   stockExisting: Set<string>;
   /** Card keys each SKU holds (the latest upload answer's `total`, all keys ever added to it). */
   cardKeys: Map<string, number>;
-  /** Answer time of the last rule change (PUT/DELETE /v1/limit-rules), if any. */
-  lastRuleChange_ms: number | undefined;
+  /** The run's rule changes (PUT/DELETE /v1/limit-rules/{ruleId}) that got an answer or none, in line order (admin lines go one at a time). */
+  ruleChanges: RuleChange[];
   /**
    * Per SKU, when the last `PUT /v1/skus/{id}` of the run that changed its attributes was answered 2xx
    * (run time): an order of it made before then was held with attributes the verdict cannot know (it
@@ -135,7 +146,7 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     stockChanges: new Map(),
     stockExisting: new Set(),
     cardKeys: new Map(),
-    lastRuleChange_ms: undefined,
+    ruleChanges: [],
     skuChanged_ms: new Map(),
     stock: stockOfLines(log.lines),
     keyedOrders: new Map(),
@@ -217,7 +228,18 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
       }
     }
     if ((line.method === 'PUT' || line.method === 'DELETE') && isRoute(line.method, line.path, RULE_ROUTE)) {
-      if (answer) facts.lastRuleChange_ms = Math.max(facts.lastRuleChange_ms ?? 0, answer.answered_ms);
+      const route = routeOf(line.method, line.path);
+      const ruleId = route?.params.ruleId;
+      if (typeof ruleId === 'string') {
+        // No answer kept (none came): in flight from the start to the end, as far as the verdict knows.
+        facts.ruleChanges.push({
+          ruleId,
+          rule: line.method === 'PUT' ? (line.body as Rule | undefined) : undefined,
+          sent_ms: answer?.sent_ms ?? 0,
+          answered_ms: answer?.answered_ms ?? Infinity,
+          status: answer?.status ?? 0,
+        });
+      }
       return;
     }
     if (line.method === 'POST' && isRoute(line.method, line.path, CANCEL_ROUTE) && answer?.orderId !== undefined) {

@@ -244,6 +244,37 @@ describe('the verdict', () => {
     expect(failed(late)).toEqual([]);
   });
 
+  it('judges each order by the rules in force when it was made: a rule deleted at the end still judges the orders before it; one put mid-run only those after', async () => {
+    const withChanges = (changes: { t: number; method: 'PUT' | 'DELETE'; status: number; rule?: object }[], finalRules: EngineView['rules']) => {
+      const s = scenario();
+      s.listed.push({ ...s.listed[1]!, orderId: 'o3', userId: 'u2', createdAt: iso(25) });
+      answered(s, s.listed.at(-1)!);
+      s.inventory = { total: 3, reserved: 2, sold: 1, available: 0 };
+      s.rules = finalRules;
+      for (const c of changes) {
+        const line = s.lines.length;
+        s.lines.push({ t: c.t, method: c.method, path: '/v1/limit-rules/cap', admin: true, ...(c.rule ? { body: c.rule } : {}) });
+        s.results.push({ line, route: 'r', sent_ms: c.t, answered_ms: c.t + 1, status: c.status });
+        s.answers.set(line, { line, status: c.status, body: {}, sent_ms: c.t, answered_ms: c.t + 1 });
+      }
+      return verdictOf(s).checks.find((c) => c.name === 'purchase rules respected')!;
+    };
+    const cap = { id: 'cap', groupBy: ['skuId'], max: { units: 1 } };
+    // Put before the orders, deleted after them (a teardown): u2's two orders broke it meanwhile.
+    const teardown = withChanges([{ t: 1, method: 'PUT', status: 200, rule: cap }, { t: 55, method: 'DELETE', status: 204 }], []);
+    expect(teardown.violations).toEqual(['buyer u2: order o3 broke rule cap (skuId=s1): 2 units > 1']);
+    // Put again, the same, between the orders: still judged.
+    expect(withChanges([{ t: 1, method: 'PUT', status: 200, rule: cap }, { t: 22, method: 'PUT', status: 200, rule: cap }], [cap]).violations).toHaveLength(1);
+    // Put after the second order was made: no order was made under it.
+    const late = withChanges([{ t: 30, method: 'PUT', status: 200, rule: cap }], [cap]);
+    expect([late.passed, late.violations]).toEqual([true, []]);
+    // Refused (400): it changed nothing, and what the rule was before is unknown — nothing judged by it.
+    expect(withChanges([{ t: 1, method: 'PUT', status: 400, rule: cap }], []).passed).toBe(true);
+    // In flight while the second order was made (sent at 24, answered at 25 + 1): not judged by it.
+    const inFlight = withChanges([{ t: 1, method: 'PUT', status: 200, rule: { ...cap, max: { units: 5 } } }, { t: 24, method: 'PUT', status: 200, rule: cap }], [cap]);
+    expect(inFlight.passed).toBe(true);
+  });
+
   it('fails two orders of one buyer made in the same millisecond that both still count, and not one of them cancelled', () => {
     // The typical race: parallel requests granted inside one millisecond. Both still count, so the
     // later was granted while the earlier was held.
