@@ -23,7 +23,7 @@ import { NoShowSweeper } from '../actors/no-show-sweeper.ts';
 import { adoptOrdersPlacedWithoutRules, type AdoptionDeps } from '../actors/rule-adoption.ts';
 import { RuleBook } from '../actors/rule-book.ts';
 import { JournalOutbox, outboxLagRows } from '../actors/journal-outbox.ts';
-import { ActorRuntime, type ActorKind } from '../actors/runtime/index.ts';
+import { ActorRuntime, OverloadedError, type ActorKind } from '../actors/runtime/index.ts';
 import { Semaphore } from '../actors/semaphore.ts';
 import { CardKeyCipher } from '../persistence/card-key-cipher.ts';
 import { lockMysqlDatabase } from './database-lock.ts';
@@ -427,11 +427,12 @@ export class StampedeNode {
         try {
           r = await this.orders.deliverPaid(orderId);
         } catch (error) {
-          // Not acked: the bus delivers it again, with a growing backoff, for ever. Counted, and told
-          // on the 5th attempt and every 50th after it: one that keeps failing needs a person.
-          this.metrics.deliveries.inc({ outcome: 'failed' });
-          const n = delivery.deliveryCount;
-          if (n === 5 || (n > 5 && n % 50 === 0)) this.log.warn({ err: error, orderId, event: event.id, deliveries: n }, 'delivery of a paid order keeps failing; the bus will try again');
+          // Not acked: the bus delivers it again, with a growing backoff, for ever. Counted, and an
+          // order still failing from its 5th attempt on is logged (a line a second at most for all of
+          // them, with how many were not logged since: an outage fails every paid order at once).
+          const busy = error instanceof OverloadedError;
+          this.metrics.deliveries.inc({ outcome: busy ? 'overloaded' : 'failed' });
+          if (!busy && delivery.deliveryCount >= 5) this.logDeliveryFailing(error, orderId, delivery.deliveryCount);
           throw error;
         }
         this.metrics.deliveries.inc({ outcome: r.ok ? r.value : r.error });
@@ -601,6 +602,19 @@ export class StampedeNode {
     } catch (error) {
       this.log.warn({ err: error }, 'redelivery of paid orders after start failed; reconciliation will retry');
     }
+  }
+
+  private deliveryFailing = { loggedAt: -Infinity, since: 0 };
+
+  /** A paid order whose delivery from the bus keeps failing: a warning a second at most, counting the ones in between. */
+  private logDeliveryFailing(error: unknown, orderId: string, deliveries: number): void {
+    const d = this.deliveryFailing;
+    d.since++;
+    const now = Date.now();
+    if (now - d.loggedAt < 1_000) return;
+    this.log.warn({ err: error, orderId, deliveries, failing: d.since }, 'deliveries of paid orders keep failing; the bus will try them again');
+    d.loggedAt = now;
+    d.since = 0;
   }
 
   /** Delivers a paid order; failures are logged and left to the bus's redelivery and the reconciler. Resolves false if it failed. */

@@ -191,7 +191,7 @@ export class Metrics {
     });
     this.deliveries = new Counter({
       name: 'stampede_deliveries_total',
-      help: 'Delivery attempts of paid orders by outcome (delivered, awaiting_card_keys, awaiting_merchant, failed).',
+      help: 'Delivery attempts of paid orders by outcome: delivered, already_delivered, awaiting_card_keys, awaiting_merchant, overloaded (the actor busy: tried again), failed (a store or actor failed: tried again), or a refusal\'s error code.',
       labelNames: ['outcome'],
       registers,
     });

@@ -53,8 +53,11 @@ export const request_service_defaults = {
 /** The contract's error replies (API.md, "NATS"). */
 const unavailable_reply = JSON.stringify({ ok: false, error: 'unavailable', message: 'the request could not be handled now; try again' });
 const overloaded_reply = JSON.stringify({ ok: false, error: 'overloaded', message: 'too many requests in flight; try again', retryAfter_s: 1 });
-/** A reply the broker would not carry (over its max_payload): the requester hears that instead of nothing. */
-const too_large_reply = JSON.stringify({ ok: false, error: 'unavailable', message: "the reply is larger than the broker's max_payload" });
+/**
+ * A reply the broker would not carry (over its max_payload): the requester hears that instead of
+ * nothing. `internal`, not `unavailable` (which says retry): the same request would get the same reply.
+ */
+const too_large_reply = JSON.stringify({ ok: false, error: 'internal', message: "the reply is larger than the broker's max_payload" });
 
 export function serveRequests(
   connection: NatsConnection,

@@ -29,21 +29,24 @@ export function ordersDurable(facts: RunFacts, view: EngineView): CheckResult {
     else if (first !== f.user) v.add(`line ${f.line}: order ${f.orderId} was answered to ${f.user}, and to ${first} before`);
   }
   // A run whose orders mostly did not reach the engine proves nothing: buyer tokens it refuses (a
-  // wrong secret on --target) or most orders shed with 503.
+  // wrong secret on --target) or most orders shed with 503. Only buyers' orders the recording did not
+  // see refused so (a recorded request without a valid token is replayed without one, and refused again).
   let sent = 0;
   let turnedAway = 0;
   for (const r of facts.log.results) {
     const line = facts.log.lines[r.line];
-    if (!line || !isOrderLine(line)) continue;
+    if (!line || !isOrderLine(line) || line.user === undefined) continue;
+    if (line.outcome?.status === 401 || line.outcome?.status === 503) continue;
     sent++;
     if (r.status === 401 || r.status === 503) turnedAway++;
   }
   if (turnedAway * 2 > sent) v.add(`${turnedAway} of ${sent} order requests were answered 401 or 503: the engine refused the run's buyers or shed most orders`);
-  // At the SKU's price: the price now, for a SKU not changed during the run (one changed may have sold at either).
+  // At the SKU's price when it was made: the one the latest of the run's SKU PUTs answered before it
+  // set (not judged while one was in flight, nor before the run's first if it has any: the price then
+  // is unknown), else the price now.
   for (const o of view.orders.values()) {
-    const sku = view.skus.get(o.skuId);
-    if (!sku || facts.skuChanged_ms.has(o.skuId) || typeof sku.priceCents !== 'number') continue;
-    if (o.amountCents !== sku.priceCents * o.qty) v.add(`order ${o.orderId} is ${o.amountCents} cents for ${o.qty} × ${sku.priceCents}`);
+    const price = priceAt(facts, view, o.skuId, Date.parse(o.createdAt));
+    if (price !== undefined && o.amountCents !== price * o.qty) v.add(`order ${o.orderId} is ${o.amountCents} cents for ${o.qty} × ${price}`);
   }
   // And the other way: every order the engine made was answered 201 to some request of the run. One
   // that was not was made for a request answered with an error (a 503 whose write committed after
@@ -55,6 +58,18 @@ export function ordersDurable(facts: RunFacts, view: EngineView): CheckResult {
     v.add(`order ${o.orderId} (${o.userId} ${o.skuId}/${o.date} ×${o.qty}) was made, but no request of the run was answered 201 with it`);
   }
   return v.result('every 201 is an order', `${facts.orders.size} orders answered 201, each listed by the engine with its buyer, SKU/date and qty; ${view.orders.size} listed, ${unanswered} of them never answered 201`);
+}
+
+/** The price of one unit of `skuId` at `at` (wall ms) as far as the run knows (see ordersDurable); undefined if unknown. */
+function priceAt(facts: RunFacts, view: EngineView, skuId: string, at: number): number | undefined {
+  const puts = facts.skuPrices.get(skuId);
+  if (!puts || puts.length === 0) return view.skus.get(skuId)?.priceCents;
+  let price: number | undefined;
+  for (const p of puts) {
+    if (facts.started_wall_ms + p.answered_ms < at) price = p.priceCents;
+    else if (facts.started_wall_ms + p.sent_ms <= at) return undefined; // in flight: either
+  }
+  return price;
 }
 
 /**
@@ -159,7 +174,8 @@ export function paymentsHonoured(facts: RunFacts, view: EngineView, margin_ms = 
     // after the order had ended (its cancel or expiry).
     const ended = o.status === 'expired' || o.status === 'refund_required' ? releasedAt(o) : undefined;
     if (ended === undefined) continue;
-    const cancelled = facts.cancels.some((c) => c.orderId === o.orderId && c.status === 200);
+    // Any cancel of it, whatever it was answered (one answered 503 may have applied: its own check says so).
+    const cancelled = facts.cancels.some((c) => c.orderId === o.orderId);
     if (!cancelled && ended < Date.parse(o.expiresAt) - margin_ms) {
       v.add(`${o.orderId} ended (${o.status}) at ${new Date(ended).toISOString()}, before its expiry at ${o.expiresAt}, and no cancel of it was answered`);
     }

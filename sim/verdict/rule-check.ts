@@ -61,37 +61,43 @@ type RuleState = Rule | 'absent' | 'unknown';
  * the check for every order made before it.
  */
 class RuleTimeline {
-  /** The state after each change, and when it was sent and answered (wall ms). */
-  private readonly steps: { sent: number; answered: number; ruleId: string; after: RuleState }[] = [];
-  private readonly initial = new Map<string, RuleState>();
+  /** The changes that may have changed something (all but 4xx and 503 answers), in order: sent and answered (wall ms). */
+  private readonly steps: { sent: number; answered: number; ruleId: string }[] = [];
+  /** The limiting rules known in force after k steps (k = 0..steps), and the state they come from. */
+  private readonly known: Rule[][] = [];
 
   constructor(facts: RunFacts, view: EngineView) {
-    for (const r of view.rules) this.initial.set(r.id, r);
     const state = new Map<string, RuleState>();
-    for (const c of facts.ruleChanges) state.set(c.ruleId, 'unknown');
-    for (const [id, s] of state) this.initial.set(id, s);
-    for (const c of facts.ruleChanges) {
+    for (const r of view.rules) state.set(r.id, r);
+    const changes = facts.ruleChanges.filter((c) => !((c.status >= 400 && c.status < 500) || c.status === 503));
+    for (const c of changes) state.set(c.ruleId, 'unknown');
+    const snapshot = () => {
+      const rules: Rule[] = [];
+      for (const s of state.values()) if (typeof s === 'object' && limiting(s)) rules.push(s);
+      return rules;
+    };
+    this.known.push(snapshot());
+    for (const c of changes) {
       const ok = c.status >= 200 && c.status < 300;
-      const unchanged = (c.status >= 400 && c.status < 500) || c.status === 503;
-      let after: RuleState;
-      if (ok) after = c.rule ? { ...c.rule, id: c.ruleId } : 'absent';
-      else if (unchanged) after = state.get(c.ruleId)!;
-      else after = 'unknown';
-      state.set(c.ruleId, after);
-      this.steps.push({ sent: facts.started_wall_ms + c.sent_ms, answered: facts.started_wall_ms + c.answered_ms, ruleId: c.ruleId, after });
+      state.set(c.ruleId, ok ? (c.rule ? { ...c.rule, id: c.ruleId } : 'absent') : 'unknown');
+      this.steps.push({ sent: facts.started_wall_ms + c.sent_ms, answered: facts.started_wall_ms + c.answered_ms, ruleId: c.ruleId });
+      this.known.push(snapshot());
     }
   }
 
-  /** The limiting rules known to be in force at `at` (wall ms). */
+  /** The limiting rules known to be in force at `at` (wall ms). Admin lines go one at a time, so the steps are in time order. */
   at(at: number): Rule[] {
-    const state = new Map(this.initial);
-    for (const s of this.steps) {
-      if (s.answered < at) state.set(s.ruleId, s.after);
-      else if (s.sent <= at) state.set(s.ruleId, 'unknown'); // in flight: either
+    let lo = 0;
+    let hi = this.steps.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.steps[mid]!.answered < at) lo = mid + 1;
+      else hi = mid;
     }
-    const rules: Rule[] = [];
-    for (const s of state.values()) if (typeof s === 'object' && limiting(s)) rules.push(s);
-    return rules;
+    const rules = this.known[lo]!;
+    const next = this.steps[lo];
+    // A change in flight at `at` (sent, not answered): its rule may be either.
+    return next !== undefined && next.sent <= at ? rules.filter((r) => r.id !== next.ruleId) : rules;
   }
 
   get changes(): number {

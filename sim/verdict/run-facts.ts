@@ -89,8 +89,10 @@ export interface RunFacts {
   stockExisting: Set<string>;
   /** Card keys each SKU holds (the latest upload answer's `total`, all keys ever added to it). */
   cardKeys: Map<string, number>;
-  /** The run's rule changes (PUT/DELETE /v1/limit-rules/{ruleId}) that got an answer or none, in line order (admin lines go one at a time). */
+  /** The run's admin rule changes (PUT/DELETE /v1/limit-rules/{ruleId}) and their answers, in line order (admin lines go one at a time). */
   ruleChanges: RuleChange[];
+  /** Per SKU, the prices its `PUT /v1/skus/{id}` lines answered 2xx set, in line order (sent and answered: run time). */
+  skuPrices: Map<string, { sent_ms: number; answered_ms: number; priceCents: number }[]>;
   /**
    * Per SKU, when the last `PUT /v1/skus/{id}` of the run that changed its attributes was answered 2xx
    * (run time): an order of it made before then was held with attributes the verdict cannot know (it
@@ -147,6 +149,7 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     stockExisting: new Set(),
     cardKeys: new Map(),
     ruleChanges: [],
+    skuPrices: new Map(),
     skuChanged_ms: new Map(),
     stock: stockOfLines(log.lines),
     keyedOrders: new Map(),
@@ -223,6 +226,12 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
         const attributes = canonicalJson((line.body as { attributes?: unknown } | undefined)?.attributes ?? {});
         const before = skuAttributes.get(skuId);
         skuAttributes.set(skuId, attributes);
+        const price = (line.body as { priceCents?: unknown } | undefined)?.priceCents;
+        if (typeof price === 'number') {
+          const prices = facts.skuPrices.get(skuId) ?? [];
+          prices.push({ sent_ms: answer.sent_ms, answered_ms: answer.answered_ms, priceCents: price });
+          facts.skuPrices.set(skuId, prices);
+        }
         if (before !== undefined && before !== attributes) facts.skuChanged_ms.set(skuId, Math.max(facts.skuChanged_ms.get(skuId) ?? 0, answer.answered_ms));
         return;
       }
@@ -230,7 +239,9 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     if ((line.method === 'PUT' || line.method === 'DELETE') && isRoute(line.method, line.path, RULE_ROUTE)) {
       const route = routeOf(line.method, line.path);
       const ruleId = route?.params.ruleId;
-      if (typeof ruleId === 'string') {
+      // An admin line's answer is kept; a rule request without admin credentials was refused (401/403)
+      // and changed nothing.
+      if (typeof ruleId === 'string' && line.admin === true) {
         // No answer kept (none came): in flight from the start to the end, as far as the verdict knows.
         facts.ruleChanges.push({
           ruleId,

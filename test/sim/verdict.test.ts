@@ -268,8 +268,9 @@ describe('the verdict', () => {
     // Put after the second order was made: no order was made under it.
     const late = withChanges([{ t: 30, method: 'PUT', status: 200, rule: cap }], [cap]);
     expect([late.passed, late.violations]).toEqual([true, []]);
-    // Refused (400): it changed nothing, and what the rule was before is unknown — nothing judged by it.
-    expect(withChanges([{ t: 1, method: 'PUT', status: 400, rule: cap }], []).passed).toBe(true);
+    // Refused (400): it changed nothing, so the rule is as the engine lists it after the run, all along.
+    expect(withChanges([{ t: 1, method: 'PUT', status: 400, rule: { ...cap, max: { units: 9 } } }], []).passed).toBe(true);
+    expect(withChanges([{ t: 1, method: 'PUT', status: 400, rule: { ...cap, max: { units: 9 } } }], [cap]).violations).toHaveLength(1);
     // In flight while the second order was made (sent at 24, answered at 25 + 1): not judged by it.
     const inFlight = withChanges([{ t: 1, method: 'PUT', status: 200, rule: { ...cap, max: { units: 5 } } }, { t: 24, method: 'PUT', status: 200, rule: cap }], [cap]);
     expect(inFlight.passed).toBe(true);
@@ -475,9 +476,40 @@ describe('the verdict', () => {
     const priced = scenario();
     priced.listed[1] = { ...priced.listed[1]!, amountCents: 50 };
     expect(violations(priced)).toEqual(['order o2 is 50 cents for 1 × 100']);
+    // The price changed mid-run (from 50 to 100, answered at 16 ms): o2 (made at 20 ms) at 100 is right,
+    // and one made before the change at 50 too; one made while the change was in flight is not judged.
+    const discounted = scenario();
+    for (const [t, priceCents] of [[0, 50], [15, 100]] as const) {
+      const line = discounted.lines.length;
+      discounted.lines.push({ t, method: 'PUT', path: '/v1/skus/s1', admin: true, body: { name: 'S', priceCents, merchantId: 'm1', delivery: 'ticket' } });
+      discounted.results.push({ line, route: 'r', sent_ms: t, answered_ms: t + 1, status: 200 });
+      discounted.answers.set(line, { line, status: 200, body: {}, sent_ms: t, answered_ms: t + 1 });
+    }
+    discounted.listed[0] = { ...discounted.listed[0]!, amountCents: 50, createdAt: iso(10) };
+    discounted.orders.set(1, { ...discounted.orders.get(1)!, amountCents: 50 });
+    discounted.lines[3] = { ...discounted.lines[3]!, body: { orderRef: 1, status: 'succeeded', amountCents: 50, paymentId: 'p1' } };
+    discounted.listed.push({ ...discounted.listed[1]!, orderId: 'o5', userId: 'u5', amountCents: 77, createdAt: iso(15) });
+    answered(discounted, discounted.listed.at(-1)!);
+    discounted.rules = [];
+    discounted.inventory = { total: 3, reserved: 2, sold: 1, available: 0 };
+    expect(violations(discounted)).toEqual([]);
+    discounted.listed[0] = { ...discounted.listed[0]!, amountCents: 100 };
+    expect(violations(discounted)).toContain('order o1 is 100 cents for 1 × 50');
   });
 
   it('fails a run whose orders mostly did not reach the engine (buyer tokens refused, or most orders shed)', () => {
+    // Recorded refused 401 (an expired token, a bot with none): replayed refused again, as recorded.
+    const asRecorded = scenario();
+    for (const line of [4, 5]) {
+      asRecorded.lines[line] = { ...asRecorded.lines[line]!, outcome: { status: 401, error: 'unauthorized' } };
+      asRecorded.results[line] = { ...asRecorded.results[line]!, status: 401, error: 'unauthorized' };
+    }
+    asRecorded.lines[2] = { ...asRecorded.lines[2]!, user: undefined };
+    asRecorded.results[2] = { ...asRecorded.results[2]!, status: 401, error: 'unauthorized' };
+    asRecorded.orders.delete(2);
+    asRecorded.listed.pop();
+    asRecorded.inventory = { total: 3, reserved: 0, sold: 1, available: 2 };
+    expect(verdictOf(asRecorded).checks.find((c) => c.name === 'every 201 is an order')!.violations).toEqual([]);
     const s = scenario();
     for (const line of [4, 5]) s.results[line] = { ...s.results[line]!, status: 401, error: 'unauthorized' };
     s.results[2] = { ...s.results[2]!, status: 503, error: 'overloaded' };

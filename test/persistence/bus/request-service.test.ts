@@ -90,11 +90,11 @@ describe('request/reply services on NATS', () => {
     await expect(client.request(`${subjectBase}.stop`, 'y', { timeout: 1_000 })).rejects.toThrow();
   });
 
-  it("answers unavailable when the handler's reply is over the broker's max_payload, instead of leaving the requester waiting", async () => {
+  it("answers internal when the handler's reply is over the broker's max_payload, instead of leaving the requester waiting", async () => {
     const big = 'x'.repeat(server.info!.max_payload + 1);
     const service = serveRequests(server, `${subjectBase}.big`, 'big', async () => big);
     await server.flush();
-    expect(JSON.parse(await ask(`${subjectBase}.big`, 'q'))).toMatchObject({ ok: false, error: 'unavailable' });
+    expect(JSON.parse(await ask(`${subjectBase}.big`, 'q'))).toMatchObject({ ok: false, error: 'internal' });
     await service.stop();
   });
 
