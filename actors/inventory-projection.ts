@@ -113,6 +113,11 @@ export function asStreamOrder<T extends object, S extends string>(o: T, c: Strea
 }
 
 /** The event the outside world receives for journal event `seq` of a SKU/date, if any. */
+/** Whether inventoryOutboxEvent makes an outbox event of an event of this type (keep the two together). */
+export function publishedInventoryType(type: InventoryEvent['type']): boolean {
+  return type === 'reserved' || type === 'sold' || type === 'released';
+}
+
 export function inventoryOutboxEvent(event: InventoryEvent, seq: number, c: StreamContext): OutboxEvent | undefined {
   switch (event.type) {
     case 'reserved':

@@ -14,7 +14,7 @@
 import { OUTBOX_SKIP_SUBJECT, type JournalStore, type OutboxEvent, type OutboxRow, type OutboxStore, type PublishedRows } from '../persistence/ports.ts';
 import { subjectMatches } from '../persistence/bus/subjects.ts';
 import { decodeEvent } from './inventory-codec.ts';
-import { inventoryOutboxEvent, outboxTypesOf, type StreamContext } from './inventory-projection.ts';
+import { inventoryOutboxEvent, outboxTypesOf, publishedInventoryType, type StreamContext } from './inventory-projection.ts';
 import { eventSubject } from './order-events.ts';
 import { splitStream } from '../engine/shard.ts';
 
@@ -67,7 +67,7 @@ const rowsCursor = (name: string): string => `${name}#rows`;
 
 export class JournalOutbox implements OutboxStore {
   /** The last range expanded: a reader that stopped in its middle resumes without reading the journal again. */
-  private cached: { rowId: number; events: OutboxEvent[] } | undefined;
+  private cached: { rowId: number; range: ExpandedRange } | undefined;
 
   constructor(
     private readonly rows: OutboxStore,
@@ -89,11 +89,11 @@ export class JournalOutbox implements OutboxStore {
         const range = JSON.parse(row.body) as OutboxRange;
         if (!done && (filter === undefined || mayMatch(range, filter))) {
           const events = await this.expand(row.id, range);
-          for (let i = 0; i < events.length && out.length < limit; i++) {
+          for (let i = Math.max(0, afterPos - base + 1); i < events.count && out.length < limit; i++) {
             // A literal, not `{ ...e, id }`: a spread followed by a new key took a hidden class of
             // its own per event (docs/performance.md, "Session 10").
-            const e = events[i]!;
-            if (base + i > afterPos) out.push({ id: base + i, eventId: e.eventId, subject: e.subject, body: e.body, at: e.at });
+            const e = events.event(i);
+            out.push({ id: base + i, eventId: e.eventId, subject: e.subject, body: e.body, at: e.at });
           }
           if (out.length >= limit) break;
         }
@@ -125,17 +125,40 @@ export class JournalOutbox implements OutboxStore {
     return row === 0 ? 0 : row * OUTBOX_ROW_SPAN + OUTBOX_ROW_SPAN - 1;
   }
 
-  private async expand(rowId: number, range: OutboxRange): Promise<OutboxEvent[]> {
-    if (this.cached?.rowId === rowId) return this.cached.events;
+  /**
+   * The range's events for the outside world, made one at a time as the reader asks for them: what is
+   * kept meanwhile is the journal's encoded events (a range after a recovery may hold 2^19 of them;
+   * made whole, their JSON bodies took ~250 MB).
+   */
+  private async expand(rowId: number, range: OutboxRange): Promise<ExpandedRange> {
+    if (this.cached?.rowId === rowId) return this.cached.range;
     const [skuId, date] = splitStream(range.stream);
     const context = { stream: range.stream, skuId, date, merchantId: range.merchantId };
-    const events: OutboxEvent[] = [];
+    const raws: unknown[] = [];
+    const seqs: number[] = [];
     for (const record of await this.journal.readRange(range.stream, range.fromSeq, range.toSeq)) {
-      rangeEvents(record.events, record.seq, context, range.fromSeq, range.toSeq, events);
+      let seq = record.seq;
+      for (const raw of record.events) {
+        if (seq >= range.fromSeq && seq <= range.toSeq && publishedInventoryType(decodeEvent(raw).type)) {
+          raws.push(raw);
+          seqs.push(seq);
+        }
+        seq++;
+      }
     }
-    this.cached = { rowId, events };
-    return events;
+    const expanded: ExpandedRange = {
+      count: raws.length,
+      event: (i) => inventoryOutboxEvent(decodeEvent(raws[i]), seqs[i]!, context)!,
+    };
+    this.cached = { rowId, range: expanded };
+    return expanded;
   }
+}
+
+/** A range row's events for the outside world, by their index in the row (see expand). */
+interface ExpandedRange {
+  count: number;
+  event(i: number): OutboxEvent;
 }
 
 /**
