@@ -57,6 +57,8 @@ export interface StockChange {
   status: number;
   /** The total the answer gives (a PUT answered 2xx). */
   total?: number;
+  /** The total the PUT asked for (its body). */
+  requested?: number;
   /** The keys the answer says were added (an upload answered 2xx): the stock of `open` grows by as many. */
   added?: number;
 }
@@ -204,6 +206,8 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
       if (!answer) return;
       const key = stockKey(changed.skuId, changed.date);
       const change: StockChange = { line: n, kind: changed.kind, sent_ms: answer.sent_ms, answered_ms: answer.answered_ms, status: answer.status };
+      const requested = (line.body as { total?: unknown } | undefined)?.total;
+      if (changed.kind === 'total' && typeof requested === 'number') change.requested = requested;
       if (answer.status >= 200 && answer.status < 300) {
         facts.stockExisting.add(key);
         const total = numberField(answer.body, 'total');

@@ -27,8 +27,10 @@ export function noOversell(facts: RunFacts, view: EngineView, margin_ms = 0): Ch
   const v = new Violations();
   const units = unitsByKey(view);
   // At every moment, not only at the end: reservations granted past the stock and released again
-  // (expired by the run's clock jump) leave no trace in the end state. Judged from the SKU/date's last
-  // stock change on, against its total then (the total now).
+  // (expired by the run's clock jump) leave no trace in the end state. Judged between each two stock
+  // changes of the SKU/date (and after the last), against the total in force then (totalWhile: the
+  // total a PUT answered, plus the keys uploaded since; after the last change, the total now); not
+  // while a change is in flight, nor where the total is not known.
   const timelines = takenTimelines(view, 'releases first');
   for (const { skuId, date } of facts.stock) {
     const key = stockKey(skuId, date);
@@ -38,15 +40,35 @@ export function noOversell(facts: RunFacts, view: EngineView, margin_ms = 0): Ch
     if (inv.reserved < 0 || inv.sold < 0 || inv.available < 0) v.add(`${key}: a negative count (${JSON.stringify(inv)})`);
     const u = units.get(key);
     if (u && u.reserved + u.sold > inv.total) v.add(`${key}: the orders hold ${u.reserved + u.sold} units of a total of ${inv.total}`);
-    const changes = (facts.stockChanges.get(key) ?? []).map((c) => c.answered_ms);
-    // (A loop, not Math.max(...changes): a recording with ~100,000 uploads of one SKU overflows the stack.)
-    let last = -Infinity;
-    for (const c of changes) if (c > last) last = c;
-    const from = changes.length > 0 ? facts.started_wall_ms + last + margin_ms : -Infinity;
-    const most = timelines.get(key)?.maxIn(from, Infinity) ?? 0;
-    if (most > inv.total) v.add(`${key}: the orders held ${most} units at once of a total of ${inv.total}`);
+    const changes = facts.stockChanges.get(key) ?? [];
+    // A stock set answered with another total than it asked for (an engine adding instead of setting).
+    for (const c of changes) {
+      if (c.kind === 'total' && c.total !== undefined && c.requested !== undefined && c.total !== c.requested) {
+        v.add(`line ${c.line}: ${key}: stock set to ${c.requested} was answered total ${c.total}`);
+      }
+    }
+    const timeline = timelines.get(key);
+    if (!timeline) continue;
+    // The spans between changes, in run time: [answered of one, sent of the next).
+    const bounds: [number, number][] = [];
+    let from = -Infinity;
+    for (const c of changes) {
+      bounds.push([from, c.sent_ms]);
+      from = Math.max(from, c.answered_ms);
+    }
+    bounds.push([from, Infinity]);
+    for (const [a, b] of bounds) {
+      if (b <= a) continue;
+      const total = totalWhile(changes, a, b, inv.total);
+      if (total === undefined) continue;
+      const most = timeline.maxIn(facts.started_wall_ms + a + margin_ms, facts.started_wall_ms + b - margin_ms);
+      if (most > total) {
+        const when = b === Infinity ? (a === -Infinity ? '' : ' since its last stock change') : ' between two stock changes';
+        v.add(`${key}: the orders held ${most} units at once of a total of ${total}${when}`);
+      }
+    }
   }
-  return v.result('no SKU/date oversold', `reserved + sold ≤ total, by the live actors and by the orders, now and at every moment since each SKU/date's last stock change, on ${facts.stock.length} SKU/dates`);
+  return v.result('no SKU/date oversold', `reserved + sold ≤ total, by the live actors and by the orders, now and at every moment, against the total in force then, on ${facts.stock.length} SKU/dates`);
 }
 
 /** Each SKU/date's units taken over time: an order holds its qty from its creation until it was cancelled or expired (paid ones for good). */

@@ -110,7 +110,7 @@ describe('the verdict', () => {
       { ...s.listed[1]!, orderId: 'o4', userId: 'u4', status: 'expired', createdAt: iso(24), expiresAt: iso(35), updatedAt: iso(35) },
     );
     const oversold = verdictOf(s).checks.find((c) => c.name === 'no SKU/date oversold')!;
-    expect([oversold.passed, oversold.violations]).toEqual([false, ['s1/2027-01-01: the orders held 4 units at once of a total of 3']]);
+    expect([oversold.passed, oversold.violations]).toEqual([false, ['s1/2027-01-01: the orders held 4 units at once of a total of 3 since its last stock change']]);
     // One of them released the very millisecond the other was taken: never more than 3 at once.
     const ok = scenario();
     ok.listed.push(
@@ -119,6 +119,28 @@ describe('the verdict', () => {
     );
     for (const o of ok.listed.slice(2)) answered(ok, o);
     expect(failed(ok)).toEqual([]);
+  });
+
+  it('judges the time between two stock changes against the total then, and fails a stock set answered with another total', () => {
+    // Oversold at 22–30 ms while the total was 3; the stock was raised to 10 at 40 ms.
+    const s = scenario();
+    s.answers.set(0, { ...s.answers.get(0)!, body: { total: 3 } });
+    s.lines.push({ t: 40, method: 'PUT', path: '/v1/skus/s1/stock/2027-01-01', admin: true, body: { total: 10 } });
+    s.results.push({ line: 6, route: 'r', sent_ms: 40, answered_ms: 41, status: 200 });
+    s.answers.set(6, { line: 6, status: 200, body: { total: 10 }, sent_ms: 40, answered_ms: 41 });
+    s.listed.push(
+      { ...s.listed[1]!, orderId: 'o3', userId: 'u3', status: 'cancelled', createdAt: iso(22), updatedAt: iso(30) },
+      { ...s.listed[1]!, orderId: 'o4', userId: 'u4', status: 'cancelled', createdAt: iso(24), updatedAt: iso(30) },
+    );
+    for (const o of s.listed.slice(2)) answered(s, o);
+    s.inventory = { total: 10, reserved: 1, sold: 1, available: 8 };
+    const oversold = verdictOf(s).checks.find((c) => c.name === 'no SKU/date oversold')!;
+    expect(oversold.violations).toEqual(['s1/2027-01-01: the orders held 4 units at once of a total of 3 between two stock changes']);
+    // An engine that adds instead of setting: asked 3, answered 6.
+    const adding = scenario();
+    adding.answers.set(0, { ...adding.answers.get(0)!, body: { total: 6 } });
+    adding.inventory = { ...adding.inventory, total: 6, available: 4 };
+    expect(verdictOf(adding).checks.find((c) => c.name === 'no SKU/date oversold')!.violations).toEqual(['line 0: s1/2027-01-01: stock set to 3 was answered total 6']);
   });
 
   it('fails stock reserved without an order, and a reservation left past its expiry', () => {
