@@ -19,6 +19,8 @@ export interface NoShowSweepReport {
   noShows: number;
   /** Delivered orders looked at. */
   checked: number;
+  /** Cut short by stop() (the node stopping): the orders after the last one looked at wait for the next pass. */
+  stopped?: true;
 }
 
 export interface NoShowSweeperDeps {
@@ -59,7 +61,10 @@ export class NoShowSweeper {
     // Goes on where the previous pass stopped: delivered orders that are never marked (a manual or
     // card-key SKU's with a date) cannot fill every pass's budget and hide the ticket orders after them.
     for await (const o of this.scan.pass(this.deps.orders_per_run_max, (limit, after) => this.deps.projection.unvisitedDelivered(today, limit, after))) {
-      if (this.stopping) break;
+      if (this.stopping) {
+        report.stopped = true;
+        break;
+      }
       report.checked++;
       const sku = this.deps.catalog.sku(o.skuId);
       if (!sku || sku.delivery !== 'ticket') continue;

@@ -168,6 +168,11 @@ async function ops(args: string[]): Promise<void> {
   process.stdout.write(`${text}\n`);
   if (res.status === 401 && !process.env.STAMPEDE_ADMIN_TOKEN) process.stderr.write('set STAMPEDE_ADMIN_TOKEN to the admin token the node printed at start\n');
   if (!res.ok) process.exitCode = 1;
+  // A pass the node cut short as it stopped (reconcile, no-shows): not a whole pass.
+  else if (stoppedPass(text)) {
+    process.stderr.write('the node stopped during this pass: it did not finish; run it again\n');
+    process.exitCode = 1;
+  }
 }
 
 /** `stampede token <userId> [--ttl-s N]`: a buyer JWT (HS256, sub, iat, exp) signed with STAMPEDE_USER_JWT_SECRET. */
@@ -196,4 +201,13 @@ function token(args: string[]): void {
     return;
   }
   process.stdout.write(`${mintHs256(secret, userId, Math.floor(Date.now() / 1000), ttl_s)}\n`);
+}
+
+/** Whether an ops answer is the report of a pass the node cut short as it stopped (`"stopped": true`). */
+function stoppedPass(text: string): boolean {
+  try {
+    return (JSON.parse(text) as { stopped?: unknown } | null)?.stopped === true;
+  } catch {
+    return false;
+  }
 }

@@ -174,8 +174,9 @@ export function paymentsHonoured(facts: RunFacts, view: EngineView, margin_ms = 
     // after the order had ended (its cancel or expiry).
     const ended = o.status === 'expired' || o.status === 'refund_required' ? releasedAt(o) : undefined;
     if (ended === undefined) continue;
-    // Any cancel of it, whatever it was answered (one answered 503 may have applied: its own check says so).
-    const cancelled = facts.cancels.some((c) => c.orderId === o.orderId);
+    // A cancel of it that may have applied: answered 2xx, or 5xx or nothing (whose own check says so);
+    // one refused 4xx changed nothing (an engine expiring early has the buyer's cancel refused 409).
+    const cancelled = facts.cancels.some((c) => c.orderId === o.orderId && !(c.status >= 400 && c.status < 500));
     if (!cancelled && ended < Date.parse(o.expiresAt) - margin_ms) {
       v.add(`${o.orderId} ended (${o.status}) at ${new Date(ended).toISOString()}, before its expiry at ${o.expiresAt}, and no cancel of it was answered`);
     }

@@ -61,7 +61,12 @@ export function noOversell(facts: RunFacts, view: EngineView, margin_ms = 0): Ch
       if (b <= a) continue;
       const total = totalWhile(changes, a, b, inv.total);
       if (total === undefined) continue;
-      const most = timeline.maxIn(facts.started_wall_ms + a + margin_ms, facts.started_wall_ms + b - margin_ms);
+      // Narrowed by the clocks' margin at both ends; a span shorter than twice the margin (two changes
+      // close together) cannot be placed on the orders' clock: not judged.
+      const lo = facts.started_wall_ms + a + margin_ms;
+      const hi = facts.started_wall_ms + b - margin_ms;
+      if (lo > hi) continue;
+      const most = timeline.maxIn(lo, hi);
       if (most > total) {
         const when = b === Infinity ? (a === -Infinity ? '' : ' since its last stock change') : ' between two stock changes';
         v.add(`${key}: the orders held ${most} units at once of a total of ${total}${when}`);
@@ -222,6 +227,7 @@ export class TakenTimeline {
 
   /** The most units taken at any moment of [from, to] (`to` may be Infinity). */
   maxIn(from: number, to: number): number {
+    if (from > to) throw new RangeError(`maxIn: from ${from} is after to ${to}`);
     // The step in force at `from` is the last change at or before it (none: nothing taken yet).
     const first = this.lastAtOrBefore(from);
     const last = this.lastAtOrBefore(to);

@@ -57,7 +57,7 @@ describe('no-show sweeper', () => {
     expect(stopped).toBe(false);
     release();
     await stopping;
-    expect(await pass).toEqual({ noShows: 2, checked: 2 });
+    expect(await pass).toEqual({ noShows: 2, checked: 2, stopped: true });
     expect(recorded).toEqual(['t-001', 't-002']);
     await expect(sweeper.run()).rejects.toBeInstanceOf(ShuttingDownError);
     expect(recorded).toHaveLength(2);

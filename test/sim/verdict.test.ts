@@ -136,6 +136,15 @@ describe('the verdict', () => {
     s.inventory = { total: 10, reserved: 1, sold: 1, available: 8 };
     const oversold = verdictOf(s).checks.find((c) => c.name === 'no SKU/date oversold')!;
     expect(oversold.violations).toEqual(['s1/2027-01-01: the orders held 4 units at once of a total of 3 between two stock changes']);
+    // Two changes closer together than the clocks' margin (1 → 3 within 2 ms, margin 100 ms): the span
+    // between them cannot be placed on the orders' clock, and the orders held later are not judged by it.
+    const close = scenario();
+    close.answers.set(0, { ...close.answers.get(0)!, body: { total: 1 } });
+    close.lines[0] = { ...close.lines[0]!, body: { total: 1 } };
+    close.lines.push({ t: 2, method: 'PUT', path: '/v1/skus/s1/stock/2027-01-01', admin: true, body: { total: 3 } });
+    close.results.push({ line: 6, route: 'r', sent_ms: 2, answered_ms: 3, status: 200 });
+    close.answers.set(6, { line: 6, status: 200, body: { total: 3 }, sent_ms: 2, answered_ms: 3 });
+    expect(verdictOf(close, 100).checks.find((c) => c.name === 'no SKU/date oversold')!.violations).toEqual([]);
     // An engine that adds instead of setting: asked 3, answered 6.
     const adding = scenario();
     adding.answers.set(0, { ...adding.answers.get(0)!, body: { total: 6 } });
@@ -468,6 +477,11 @@ describe('the verdict', () => {
     early.listed[1] = { ...early.listed[1]!, status: 'expired', updatedAt: iso(40) };
     early.inventory = { total: 3, reserved: 0, sold: 1, available: 2 };
     expect(violations(early)).toEqual([`o2 ended (expired) at ${iso(40)}, before its expiry at ${iso(900_000)}, and no cancel of it was answered`]);
+    // Its buyer's cancel refused 409 (the order already expired) changed nothing: no excuse.
+    early.lines.push({ t: 45, method: 'POST', path: '/v1/orders/{orderId}/cancel', user: 'u2', orderRef: 2 });
+    early.results.push({ line: 6, route: 'r', sent_ms: 45, answered_ms: 46, status: 409, error: 'invalid_state' });
+    early.answers.set(6, { line: 6, orderId: 'o2', status: 409, body: { error: 'invalid_state' }, sent_ms: 45, answered_ms: 46 });
+    expect(violations(early)).toHaveLength(1);
     // Paid late: the engine answered refund_required at 31 ms, but the order ended only at 50 ms.
     const refundFirst = scenario();
     refundFirst.lines[3] = { ...refundFirst.lines[3]!, body: { orderRef: 2, status: 'succeeded', amountCents: 100, paymentId: 'p2' } };
