@@ -26,7 +26,7 @@ import { JournalOutbox, outboxLagRows } from '../actors/journal-outbox.ts';
 import { ActorRuntime, OverloadedError, type ActorKind } from '../actors/runtime/index.ts';
 import { Semaphore } from '../actors/semaphore.ts';
 import { CardKeyCipher } from '../persistence/card-key-cipher.ts';
-import { lockMysqlDatabase } from './database-lock.ts';
+import { lockMysqlDatabase, type DatabaseLock } from './database-lock.ts';
 import { checkCardKeySecret, keepGeneratedCardKeySecret, type KeptSecret } from './card-key-secret.ts';
 import { LivePublisher, NatsBus, OutboxBus, OutboxRelay, type EventBus, type Subscription } from '../persistence/bus/index.ts';
 import { messagingServicesOf, startMessaging, type Messaging } from '../messaging/index.ts';
@@ -140,6 +140,8 @@ export class StampedeNode {
   /** Releases the data folder (embedded default): one node per SQLite file. */
   /** Releases this node's hold on its data folder (SQLite) or database (MySQL named lock). */
   private releaseStorageLock: (() => void | Promise<void>) | undefined;
+  /** MySQL: this node's lock on its database (held: /readyz's `databaseLock`). */
+  databaseLock: DatabaseLock | undefined;
   server: Server | undefined;
   /** The traffic recording, when STAMPEDE_RECORD names a file. */
   recorder: Recorder | undefined;
@@ -176,10 +178,13 @@ export class StampedeNode {
     const c = this.config;
     if (!c.mysqlUrl) this.releaseStorageLock = lockDataDir(c.dataDir);
     else {
-      const release = await lockMysqlDatabase(c.mysqlUrl, (error) =>
-        this.log.warn({ err: error }, 'the connection holding this node\'s database lock was lost: another node could now start on the database'),
-      );
-      this.releaseStorageLock = release;
+      const lock = await lockMysqlDatabase(c.mysqlUrl, {
+        lost: (error) => this.log.warn({ err: error }, 'the connection holding this node\'s database lock was lost; taking it again'),
+        regained: () => this.log.info('this node holds its database lock again'),
+        taken: (error) => this.log.error({ err: error }, 'another node took this node\'s database lock while it was lost: two nodes run on one database; stop one'),
+      });
+      this.databaseLock = lock;
+      this.releaseStorageLock = () => lock.release();
     }
     // A generated card-key secret is kept with the keys it seals (embedded default), once the folder is ours.
     this.keptCardKeySecret = keepGeneratedCardKeySecret(c);

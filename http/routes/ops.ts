@@ -89,6 +89,8 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
   // (Redis, NATS) the node is ready but `degraded`.
   const dependencies = sharedCheck(async () => {
     const deps: Record<string, boolean> = await node.stores.ping();
+    // MySQL: this node's lock on its database, lost with its connection and taken again (app/database-lock.ts).
+    if (node.databaseLock) deps.databaseLock = node.databaseLock.held;
     if (node.config.natsUrl) deps.nats = await node.bus.ping();
     return deps;
   });

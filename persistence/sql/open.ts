@@ -102,7 +102,8 @@ export async function openSqlStores(opts: SqlStoresOptions): Promise<SqlStores> 
     return await withDeadline(opening, open_ms, 'opening the database');
   } catch (error) {
     // Opened after all, too late: closed, not leaked.
-    if (error instanceof StoreUnavailableError) void opening.then((stores) => stores.close(), () => undefined);
+    // (A close that fails then has no one to tell: caught, not an unhandled rejection.)
+    if (error instanceof StoreUnavailableError) void opening.then((stores) => stores.close(), () => undefined).catch(() => undefined);
     throw error;
   }
 }

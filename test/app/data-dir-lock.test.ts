@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataDirLockedError, lockDataDir } from '../../app/data-dir-lock.ts';
-import { DatabaseLockedError, lockMysqlDatabase } from '../../app/database-lock.ts';
+import mysql from 'mysql2/promise';
+import { DatabaseLockedError, lockMysqlDatabase, type DatabaseLock } from '../../app/database-lock.ts';
+import { waitFor } from '../support/journal-faults.ts';
 import { freshMysqlDatabase } from '../support/services.ts';
 import { startChildEngine, type ChildEngine } from '../support/child-engine.ts';
 import { startEngine } from '../support/engine.ts';
@@ -62,21 +64,69 @@ describe('the data folder lock', () => {
     }
     // Another database on the same server is another node's to take.
     const other = await lockMysqlDatabase(await freshMysqlDatabase('app_database_lock_other'));
+    expect(other.held).toBe(true);
     const child = await startChildEngine({ kind: 'mysql', url });
     children.push(child);
     await expect(lockMysqlDatabase(url)).rejects.toBeInstanceOf(DatabaseLockedError);
     await child.kill('SIGKILL');
     children.splice(children.indexOf(child), 1);
     // The server let go of it with the killed process's connection.
-    let release: (() => Promise<void>) | undefined;
-    for (let i = 0; i < 50 && !release; i++) {
-      release = await lockMysqlDatabase(url).catch(async () => {
+    let lock: DatabaseLock | undefined;
+    for (let i = 0; i < 50 && !lock; i++) {
+      lock = await lockMysqlDatabase(url).catch(async () => {
         await new Promise((r) => setTimeout(r, 100));
         return undefined;
       });
     }
-    expect(release).toBeDefined();
-    await release!();
-    await other();
+    expect(lock).toBeDefined();
+    await lock!.release();
+    await other.release();
+  });
+
+  it('on MySQL, a node whose lock connection the server ended answers /readyz 503 (databaseLock) until it holds the lock again', async () => {
+    const url = await freshMysqlDatabase('app_database_lock_ready');
+    const e = await startEngine({ kind: 'mysql', url });
+    const admin = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/' });
+    try {
+      expect((await e.client.request('GET', '/readyz')).status).toBe(200);
+      const name = `stampede.node.${new URL(url).pathname.slice(1)}`.slice(0, 64);
+      const [rows] = await admin.query('SELECT IS_USED_LOCK(?) AS id', [name]);
+      await admin.query(`KILL CONNECTION ${Number((rows as { id: number }[])[0]!.id)}`);
+      await waitFor(async () => (await e.client.request('GET', '/readyz')).status === 503, 10_000, '/readyz 503');
+      expect(JSON.stringify((await e.client.request('GET', '/readyz')).body)).toContain('databaseLock');
+      expect(e.node.databaseLock!.held).toBe(false);
+    } finally {
+      await admin.end();
+      await e.stop();
+    }
+  });
+
+  it('on MySQL, a lock whose connection the server ended is taken again at the next check; one another node took meanwhile is said so', async () => {
+    const url = await freshMysqlDatabase('app_database_lock_lost');
+    const events: string[] = [];
+    const lock = await lockMysqlDatabase(url, { lost: () => events.push('lost'), regained: () => events.push('regained'), taken: () => events.push('taken') }, 100);
+    const admin = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/' });
+    try {
+      const name = `stampede.node.${new URL(url).pathname.slice(1)}`.slice(0, 64);
+      const holder = async () => Number(((await admin.query('SELECT IS_USED_LOCK(?) AS id', [name]))[0] as { id: number | null }[])[0]!.id);
+      // The server ends the lock's connection (its idle timeout, a restart): the lock goes with it.
+      await admin.query(`KILL CONNECTION ${await holder()}`);
+      await waitFor(() => events.includes('lost') && events.includes('regained'), 10_000, 'the lock taken again');
+      expect(lock.held).toBe(true);
+      const id = await holder();
+      expect(id).toBeGreaterThan(0);
+      // Lost again, and another node takes it first: said so, not held.
+      const other = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/' });
+      await admin.query(`KILL CONNECTION ${id}`);
+      await other.query('SELECT GET_LOCK(?, 0)', [name]);
+      await waitFor(() => events.includes('taken'), 10_000, 'the lock found taken');
+      expect(lock.held).toBe(false);
+      // Freed: taken again.
+      await other.end();
+      await waitFor(() => lock.held, 10_000, 'the lock taken again after the other let go');
+    } finally {
+      await lock.release();
+      await admin.end();
+    }
   });
 });
