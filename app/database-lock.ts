@@ -7,7 +7,8 @@
 // The same holds for a connection the server ends while the node lives: its idle timeout
 // (`wait_timeout`, 8 hours by default, raised to a year on this connection), a restart of the server,
 // a failover. So the lock is looked at every `check_ms`: still ours (IS_USED_LOCK is this connection),
-// else taken again on a new connection. Until it is, `held` is false (the node's /readyz answers 503
+// else taken again on a new connection — and once lost, tried again every `retry_ms` (a second) until
+// it is taken. Until it is, `held` is false (the node's /readyz answers 503
 // with `databaseLock` down); if another node took it meanwhile, `onTaken` says so — two nodes now run
 // on one database, which an operator must end.
 import mysql from 'mysql2/promise';
@@ -16,8 +17,10 @@ import { mysqlDatabaseName } from '../persistence/sql/open.ts';
 
 /** How long taking or checking the lock may wait for the server to answer at all. */
 const LOCK_CONNECT_TIMEOUT_MS = 10_000;
-/** How often the lock is checked (and taken again when lost). */
+/** How often a held lock is checked. */
 export const LOCK_CHECK_MS = 30_000;
+/** How often a lost lock is tried again. */
+const LOCK_RETRY_MS = 1_000;
 /** wait_timeout of the lock's connection: it is idle between checks, and must outlive any of them. */
 const LOCK_CONNECTION_WAIT_TIMEOUT_S = 31_536_000;
 
@@ -98,7 +101,16 @@ class MysqlNodeLock implements DatabaseLock {
   }
 
   watch(): void {
-    this.timer = setInterval(() => void this.check(), this.check_ms);
+    let checkedAt = Date.now();
+    this.timer = setInterval(
+      () => {
+        // Held: looked at every check_ms. Lost: tried again at every tick.
+        if (this.held && Date.now() - checkedAt < this.check_ms) return;
+        checkedAt = Date.now();
+        void this.check();
+      },
+      Math.min(this.check_ms, LOCK_RETRY_MS),
+    );
     this.timer.unref();
   }
 

@@ -83,20 +83,27 @@ describe('the data folder lock', () => {
     await other.release();
   });
 
-  it('on MySQL, a node whose lock connection the server ended answers /readyz 503 (databaseLock) until it holds the lock again', async () => {
+  it('on MySQL, a node whose lock connection the server ended answers /readyz 503 (databaseLock) while it cannot hold the lock again, and 200 once it does', async () => {
     const url = await freshMysqlDatabase('app_database_lock_ready');
     const e = await startEngine({ kind: 'mysql', url });
     const admin = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/' });
+    const other = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/' });
     try {
       expect((await e.client.request('GET', '/readyz')).status).toBe(200);
       const name = `stampede.node.${new URL(url).pathname.slice(1)}`.slice(0, 64);
       const [rows] = await admin.query('SELECT IS_USED_LOCK(?) AS id', [name]);
+      // The server ends the node's lock connection, and another connection takes the lock at once.
       await admin.query(`KILL CONNECTION ${Number((rows as { id: number }[])[0]!.id)}`);
+      await waitFor(async () => Number(((await other.query('SELECT GET_LOCK(?, 0) AS ok', [name]))[0] as { ok: number }[])[0]!.ok) === 1, 5_000, 'the lock taken by another');
       await waitFor(async () => (await e.client.request('GET', '/readyz')).status === 503, 10_000, '/readyz 503');
       expect(JSON.stringify((await e.client.request('GET', '/readyz')).body)).toContain('databaseLock');
       expect(e.node.databaseLock!.held).toBe(false);
+      // The other lets go: the node takes it again within a second or so, and is ready.
+      await other.query('SELECT RELEASE_LOCK(?)', [name]);
+      await waitFor(async () => (await e.client.request('GET', '/readyz')).status === 200, 10_000, '/readyz 200 again');
+      expect(e.node.databaseLock!.held).toBe(true);
     } finally {
-      await admin.end();
+      await Promise.all([admin.end(), other.end()]);
       await e.stop();
     }
   });
