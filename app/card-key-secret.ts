@@ -13,7 +13,7 @@
 // - `checkCardKeySecret`: at start, the oldest and the newest stored keys must open with the
 //   configured secret; otherwise the node refuses to start (nothing is served with keys it cannot
 //   open or would duplicate).
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CardKeyCipher } from '../persistence/card-key-cipher.ts';
 import type { CardKeyStore } from '../persistence/ports.ts';
@@ -41,14 +41,24 @@ export function keepGeneratedCardKeySecret(config: Config): KeptSecret {
     return { source: 'file', path };
   }
   mkdirSync(config.dataDir, { recursive: true });
-  // On disk before any key is sealed with it: the file, then the folder's entry for it.
-  const fd = openSync(path, 'wx', 0o600);
+  // On disk before any key is sealed with it: the file, then the folder's entry for it. Written whole
+  // under a temporary name and then linked into place (which, unlike a rename, refuses to replace a
+  // file): a write cut short (a full disk, a kill before the sync) leaves at most a temporary file,
+  // never a `card-key-secret` without a secret that would refuse every later start.
+  const tmp = `${path}.tmp`;
+  rmSync(tmp, { force: true });
+  const fd = openSync(tmp, 'wx', 0o600);
   try {
     writeSync(fd, `${config.secrets.cardKeySecret}\n`);
     fsyncSync(fd);
-  } finally {
+  } catch (error) {
     closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw error;
   }
+  closeSync(fd);
+  linkSync(tmp, path);
+  rmSync(tmp, { force: true });
   const dir = openSync(config.dataDir, 'r');
   try {
     fsyncSync(dir);

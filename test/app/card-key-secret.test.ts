@@ -86,6 +86,17 @@ describe('the card-key secret', () => {
     expect(() => keepGeneratedCardKeySecret(loadConfig(testEnv({ kind: 'sqlite', dir }, { STAMPEDE_CARD_KEY_SECRET: '' })))).toThrow(/no card-key secret/);
   });
 
+  it('a write of a new secret cut short leaves only its temporary file, which the next start writes over', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-card-secret-cut-'));
+    // What a kill (or a full disk) during the first start's write left: part of a temporary file.
+    writeFileSync(join(dir, `${CARD_KEY_SECRET_FILE}.tmp`), 'abc');
+    const config = loadConfig(testEnv({ kind: 'sqlite', dir }, { STAMPEDE_CARD_KEY_SECRET: '' }));
+    expect(keepGeneratedCardKeySecret(config)).toEqual({ source: 'new', path: join(dir, CARD_KEY_SECRET_FILE) });
+    expect(readFileSync(join(dir, CARD_KEY_SECRET_FILE), 'utf8').trim()).toBe(config.secrets.cardKeySecret);
+    expect(() => statSync(join(dir, `${CARD_KEY_SECRET_FILE}.tmp`))).toThrow();
+    expect(statSync(join(dir, CARD_KEY_SECRET_FILE)).mode & 0o777).toBe(0o600);
+  });
+
   describe.each(engineBackends('app_card_key_secret'))('on %s', (_name, backend) => {
     it('that does not open the stored keys stops the node from starting; the right one starts it', async () => {
       const at = restartable(await backend());
