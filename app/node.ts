@@ -744,9 +744,33 @@ export class StampedeNode {
     return `http://${host}:${port}`;
   }
 
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  /**
+   * Stops the node. A second call gets the same stop (it resolves when the whole stop has). A step that
+   * fails still lets the stores close and the storage lock go (a node stopped, for an embedder such as
+   * the in-process simulator, must not keep a pool, a worker or the lock); its error is rethrown after.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.stopNow();
+    return this.stopped;
+  }
+
+  private stopped: Promise<void> | undefined;
+
+  private async stopNow(): Promise<void> {
     this.stopping = true;
+    try {
+      await this.stopServing();
+    } finally {
+      try {
+        await this.stores?.close();
+      } finally {
+        await this.releaseStorageLock?.();
+      }
+    }
+  }
+
+  /** Everything of stop() before the stores close. */
+  private async stopServing(): Promise<void> {
     this.wakes.stop();
     // The background passes stop first (no new one; the one in flight ends at its next order or
     // SKU/date) and are waited for below, before the actors and stores they use stop.
@@ -779,7 +803,5 @@ export class StampedeNode {
     await this.live?.close();
     await this.relay?.stop();
     await this.bus?.close();
-    await this.stores?.close();
-    await this.releaseStorageLock?.();
   }
 }

@@ -53,6 +53,22 @@ describe('the data folder lock', () => {
     lockDataDir(dir)();
   });
 
+  it('a stop whose step fails still closes the stores and lets the folder go, and a second stop() gets the same stop', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-stop-fails-'));
+    const e = await startEngine({ kind: 'sqlite', dir });
+    // A step of the stop that fails (here the bus's close; any step before the stores close).
+    e.node.bus.close = async () => {
+      throw new Error('injected: the bus would not close');
+    };
+    const first = e.node.stop();
+    const second = e.node.stop();
+    expect(second).toBe(first);
+    await expect(first).rejects.toThrow(/the bus would not close/);
+    // The folder's lock is free: another node (here, its lock alone) may take it.
+    const release = lockDataDir(dir);
+    release();
+  });
+
   it('on MySQL, one node per database: a second is refused while the first runs, a stop releases it, a killed node\'s goes with its process', async () => {
     const url = await freshMysqlDatabase('app_database_lock');
     const e = await startEngine({ kind: 'mysql', url });
