@@ -112,12 +112,7 @@ export function asStreamOrder<T extends object, S extends string>(o: T, c: Strea
   return Object.assign({}, o, { skuId: c.skuId, date: c.date, status });
 }
 
-/** The event the outside world receives for journal event `seq` of a SKU/date, if any. */
-/** Whether inventoryOutboxEvent makes an outbox event of an event of this type (keep the two together). */
-export function publishedInventoryType(type: InventoryEvent['type']): boolean {
-  return type === 'reserved' || type === 'sold' || type === 'released';
-}
-
+/** The event the outside world receives for journal event `seq` of a SKU/date, if any (those of a non-zero outboxKindOf). */
 export function inventoryOutboxEvent(event: InventoryEvent, seq: number, c: StreamContext): OutboxEvent | undefined {
   switch (event.type) {
     case 'reserved':

@@ -14,7 +14,7 @@
 import { OUTBOX_SKIP_SUBJECT, type JournalStore, type OutboxEvent, type OutboxRow, type OutboxStore, type PublishedRows } from '../persistence/ports.ts';
 import { subjectMatches } from '../persistence/bus/subjects.ts';
 import { decodeEvent } from './inventory-codec.ts';
-import { inventoryOutboxEvent, outboxTypesOf, publishedInventoryType, type StreamContext } from './inventory-projection.ts';
+import { inventoryOutboxEvent, outboxKindOf, outboxTypesOf, type StreamContext } from './inventory-projection.ts';
 import { eventSubject } from './order-events.ts';
 import { splitStream } from '../engine/shard.ts';
 
@@ -139,7 +139,7 @@ export class JournalOutbox implements OutboxStore {
     for (const record of await this.journal.readRange(range.stream, range.fromSeq, range.toSeq)) {
       let seq = record.seq;
       for (const raw of record.events) {
-        if (seq >= range.fromSeq && seq <= range.toSeq && publishedInventoryType(decodeEvent(raw).type)) {
+        if (seq >= range.fromSeq && seq <= range.toSeq && outboxKindOf(decodeEvent(raw)) !== 0) {
           raws.push(raw);
           seqs.push(seq);
         }

@@ -726,8 +726,6 @@ export class OrderService {
   /**
    * Stores card keys encrypted (duplicates within the SKU ignored) and grows the stock of the
    * SKU's `open` date by the number added. The keys never reach an actor, an event or a log.
-   */
-  /**
    * Uploads of one SKU run one after another (its checks of the stock's bound and its count, then
    * the keys stored: two at once near the bound could both pass and leave keys a refusal kept).
    */

@@ -38,6 +38,7 @@ import { Recorder, RECORDER_DEFAULTS } from '../sim/recording/index.ts';
 import { Metrics } from '../http/metrics.ts';
 import type { Config } from './config.ts';
 import { serializeError } from './log-errors.ts';
+import { LogSampler } from './log-sampler.ts';
 import { Rewaker } from '../actors/rewaker.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { withDeadline } from '../persistence/sql/database.ts';
@@ -609,17 +610,12 @@ export class StampedeNode {
     }
   }
 
-  private deliveryFailing = { loggedAt: -Infinity, since: 0 };
+  /** Paid orders whose delivery from the bus keeps failing: a warning a second at most. */
+  private readonly deliveryFailing = new LogSampler(1_000);
 
-  /** A paid order whose delivery from the bus keeps failing: a warning a second at most, counting the ones in between. */
   private logDeliveryFailing(error: unknown, orderId: string, deliveries: number): void {
-    const d = this.deliveryFailing;
-    d.since++;
-    const now = Date.now();
-    if (now - d.loggedAt < 1_000) return;
-    this.log.warn({ err: error, orderId, deliveries, failing: d.since }, 'deliveries of paid orders keep failing; the bus will try them again');
-    d.loggedAt = now;
-    d.since = 0;
+    const unlogged = this.deliveryFailing.take('delivery');
+    if (unlogged !== undefined) this.log.warn({ err: error, orderId, deliveries, unloggedSinceLast: unlogged }, 'deliveries of paid orders keep failing; the bus will try them again');
   }
 
   /** Delivers a paid order; failures are logged and left to the bus's redelivery and the reconciler. Resolves false if it failed. */

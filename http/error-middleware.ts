@@ -13,6 +13,7 @@
 import type { Middleware, Context } from 'koa';
 import type { Logger } from 'pino';
 import { ApiError, internal, invalidRequest, methodNotAllowed, type ErrorCode } from './api-error.ts';
+import { LogSampler } from '../app/log-sampler.ts';
 
 export interface ErrorMiddlewareOptions {
   logger: Logger;
@@ -29,30 +30,21 @@ export interface ErrorMiddlewareOptions {
  */
 export const SERVER_ERROR_LOG_INTERVAL_MS = 1_000;
 
-/** Codes and routes whose log lines are sampled, at most (paths are the client's: a bound on them). */
-const SAMPLED_KEYS_MAX = 1_000;
-
 class ServerErrorLog {
-  private readonly byCode = new Map<string, { at: number; unlogged: number }>();
+  private readonly sampler: LogSampler;
 
   constructor(
     private readonly logger: Logger,
-    private readonly now: () => number,
-  ) {}
+    now: () => number,
+  ) {
+    this.sampler = new LogSampler(SERVER_ERROR_LOG_INTERVAL_MS, now);
+  }
 
   /** `unhandled`: a throw no mapping knew (a bug): logged at error with it, sampled the same way. */
   log(err: ApiError, method: string, path: string, unhandled?: unknown): void {
-    const now = this.now();
     // An unhandled throw is a bug of its route: sampled per route, so that one bug cannot hide another.
-    const key = unhandled === undefined ? err.code : `${err.code} ${method} ${path}`;
-    const seen = this.byCode.get(key);
-    if (seen && now - seen.at < SERVER_ERROR_LOG_INTERVAL_MS) {
-      seen.unlogged++;
-      return;
-    }
-    const unlogged = seen?.unlogged ?? 0;
-    if (this.byCode.size >= SAMPLED_KEYS_MAX && !seen) this.byCode.clear();
-    this.byCode.set(key, { at: now, unlogged: 0 });
+    const unlogged = this.sampler.take(unhandled === undefined ? err.code : `${err.code} ${method} ${path}`);
+    if (unlogged === undefined) return;
     const counted = unlogged > 0 ? { unloggedSinceLast: unlogged } : {};
     if (unhandled !== undefined) this.logger.error({ err: unhandled, method, path, ...counted }, 'unhandled error');
     else this.logger.warn({ code: err.code, method, path, cause: err.cause, ...counted }, err.message);

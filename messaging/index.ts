@@ -14,6 +14,7 @@ import { merchantCommandHandlers } from './merchant-commands.ts';
 import { opsQueryHandlers } from './ops-queries.ts';
 import { apiErrorReply, encodeReply, outcomeOfThrown } from './replies.ts';
 import type { MessagingServices } from './services.ts';
+import { LogSampler } from '../app/log-sampler.ts';
 
 export type { MessagingOrders, MessagingServices } from './services.ts';
 export { merchant_command_limits, merchant_command_subjects } from './merchant-commands.ts';
@@ -55,16 +56,11 @@ export function messagingServicesOf(node: StampedeNode): MessagingServices {
  */
 export async function startMessaging(connection: NatsConnection, services: MessagingServices, log: Logger): Promise<Messaging> {
   // Requests dropped for a reply subject that is no inbox (request-service.ts): a warning a second at
-  // most, with how many were dropped since the last one (a requester could send them in a loop).
-  let refusedSince = 0;
-  let refusedLoggedAt = -Infinity;
+  // most, with how many went unlogged since the last one (a requester could send them in a loop).
+  const refusals = new LogSampler(1_000);
   const onRefusedReply = (reply: string, subject: string) => {
-    refusedSince++;
-    const now = Date.now();
-    if (now - refusedLoggedAt < 1_000) return;
-    refusedLoggedAt = now;
-    log.warn({ subject, reply: reply.slice(0, 200), dropped: refusedSince }, 'request dropped: its reply subject is not an inbox');
-    refusedSince = 0;
+    const unlogged = refusals.take('refused');
+    if (unlogged !== undefined) log.warn({ subject, reply: reply.slice(0, 200), unloggedSinceLast: unlogged }, 'request dropped: its reply subject is not an inbox');
   };
   const serve = (handlers: Record<string, (data: Uint8Array, subject: string) => Promise<Uint8Array>>, inFlightMax: number): RequestService[] =>
     Object.entries(handlers).map(([subject, handler]) =>
