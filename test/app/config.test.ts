@@ -38,6 +38,10 @@ describe('configuration', () => {
     // The compose stack runs as a development one, on this machine's loopback only.
     expect(compose).toMatch(/NODE_ENV: development/);
     expect(compose).toMatch(/ports: \["127\.0\.0\.1:3000:3000"\]/);
+    // The engine is not the container's PID 1 (which ignores SIGTERM until the engine's handler is
+    // set, i.e. during a whole start): an init forwards `docker stop`'s signal to it.
+    const engine = compose.slice(compose.indexOf('\n  engine:\n'), compose.indexOf('\n  merchant-m1:\n'));
+    expect(engine).toMatch(/\n    init: true\n/);
     const own = { ...env, STAMPEDE_ADMIN_TOKEN: 'an-operator-admin-token-0123456789', STAMPEDE_USER_JWT_SECRET: 'an-operator-jwt-secret-0123456789abcdef', STAMPEDE_PAYMENT_SECRET: 'an-operator-payment-secret-012345', STAMPEDE_CARD_KEY_SECRET: 'an-operator-card-key-secret-0123456789ab' };
     expect(loadConfig({ ...own, NODE_ENV: 'production' }).secrets.paymentSecret).toBe(own.STAMPEDE_PAYMENT_SECRET);
     // The compose file's NATS password is public too.
