@@ -49,21 +49,15 @@ async function serve(): Promise<void> {
   }
   const node = new StampedeNode(config);
   try {
-    await node.start();
+    // Listening from the moment the storage is this node's: probes answer during the recovery, and a
+    // port that is taken (another node?) fails the start before it.
+    await node.start({ listen: true });
   } catch (error) {
-    node.log.fatal({ err: error }, 'could not start');
+    node.log.fatal({ err: error, host: config.http.host, port: config.http.port }, 'could not start');
     await node.stop().catch(() => undefined);
     process.exit(1);
   }
-  let url: string;
-  try {
-    url = await node.listen();
-  } catch (error) {
-    // The port is taken (another node?): stop what started, cleanly, and say so.
-    node.log.fatal({ err: error }, `could not listen on ${config.http.host}:${config.http.port}`);
-    await node.stop().catch(() => undefined);
-    process.exit(1);
-  }
+  const url = node.url!;
   const backend = config.mysqlUrl ? 'MySQL' : `SQLite under ${config.dataDir}`;
   const lines = [`Stampede is listening on ${url}  (storage: ${backend}${config.redisUrl ? ', Redis snapshots' : ''})`];
   if (config.generatedSecrets.length > 0) {

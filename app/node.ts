@@ -160,22 +160,33 @@ export class StampedeNode {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? new BufferedCryptoRandom();
     this.log = (options.logger ?? pino({ level: config.logLevel })).child({}, { serializers: { err: serializeError } });
+    this.metrics.setReadySource(() => this.ready);
   }
 
   /**
-   * Opens everything; resolves once recovered (ready), without listening. A start that fails stops
-   * what it had opened (the data folder's lock included) before it rejects.
+   * Opens everything; resolves once recovered (ready). A start that fails stops what it had opened
+   * (the data folder's lock and the HTTP server included) before it rejects.
+   *
+   * With `listen`, the HTTP server listens as soon as the storage is this node's (its lock taken),
+   * before the stores open and the SKU/dates recover: `/healthz` answers during a long recovery (a
+   * liveness probe does not kill the node it is waiting for), `/readyz` answers 503 "recovering",
+   * `/metrics` shows the recovery, and every other route answers 503 `unavailable` with Retry-After
+   * until the node is ready. A port that is taken fails the start before any recovery. `url` is
+   * then the address it listens on.
    */
-  async start(): Promise<void> {
+  async start(options: { listen?: boolean } = {}): Promise<void> {
     try {
-      await this.open();
+      await this.open(options.listen === true);
     } catch (error) {
       await this.stop().catch(() => undefined);
       throw error;
     }
   }
 
-  private async open(): Promise<void> {
+  /** Where the node listens (set by listen()). */
+  url: string | undefined;
+
+  private async open(listen: boolean): Promise<void> {
     const c = this.config;
     if (!c.mysqlUrl) this.releaseStorageLock = lockDataDir(c.dataDir);
     else {
@@ -196,6 +207,10 @@ export class StampedeNode {
         dropped: (reason, lines) => m.recordDropped.inc({ reason }, lines),
         skipped: (reason) => m.recordSkipped.inc({ reason }),
       }, { ...RECORDER_DEFAULTS, file_bytes_max: c.record_file_bytes_max });
+    }
+    if (listen) {
+      await this.listen();
+      this.log.info({ url: this.url }, 'listening; not ready until the stores are open and the SKU/dates recovered');
     }
     // The database layer's own warnings (MikroORM's; on SQLite, a WAL checkpointer or writer thread that failed).
     const storeLog = (message: string) => this.log.warn({ component: 'store' }, message);
@@ -712,6 +727,11 @@ export class StampedeNode {
     return this.recovered && !this.stopping;
   }
 
+  /** The start has not finished (the node may listen meanwhile: see start()). */
+  get isStarting(): boolean {
+    return !this.recovered && !this.stopping;
+  }
+
   async listen(): Promise<string> {
     const app = createHttpApp(this);
     // A flash sale opens thousands of connections in the same second: a deep accept queue keeps the
@@ -737,7 +757,8 @@ export class StampedeNode {
     const { port } = server.address() as AddressInfo;
     const configured = this.config.http.host;
     const host = configured === '0.0.0.0' ? '127.0.0.1' : configured === '::' ? '[::1]' : isIPv6(configured) ? `[${configured}]` : configured;
-    return `http://${host}:${port}`;
+    this.url = `http://${host}:${port}`;
+    return this.url;
   }
 
   /**

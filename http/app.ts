@@ -15,6 +15,11 @@ import { paymentRoutes } from './routes/payments.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { storefrontRoutes } from './routes/storefront.ts';
 
+/** What answers while the node starts: the probes, and the metrics that show the recovery. */
+const STARTING_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+/** Retry-After while the node starts (a recovery takes seconds). */
+const STARTING_RETRY_AFTER_S = 2;
+
 export function createHttpApp(node: StampedeNode): Koa {
   const app = new Koa();
   app.proxy = false;
@@ -37,6 +42,9 @@ export function createHttpApp(node: StampedeNode): Koa {
       ctx.set('Connection', 'close');
       throw unavailable(1, 'the node is stopping: retry shortly (or on another node)');
     }
+    // Listening while it starts (node.start({ listen: true })): only the probes answer until it is
+    // ready; nothing else may reach stores and actors that are not open yet.
+    if (node.isStarting && !STARTING_ROUTES.has(ctx.path)) throw unavailable(STARTING_RETRY_AFTER_S, 'the node is starting (recovering what it holds): retry shortly');
     try {
       await next();
     } finally {

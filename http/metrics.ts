@@ -351,6 +351,11 @@ export class Metrics {
     );
   }
 
+  /** Whether the node is ready (recovered, not stopping), read at scrape time (stampede_ready). */
+  setReadySource(ready: () => boolean): void {
+    upGauge([this.registry], 'stampede_ready', 'The node: 1 when ready (stores open, SKU/dates recovered, not stopping), 0 while it starts or stops (it listens during a start: see /readyz).', ready);
+  }
+
   /** The outbox rows not yet published (NATS) or consumed (in-process), read at scrape time. */
   setOutboxLagSource(source: (() => number) | undefined): void {
     this.outboxLagSource = source;

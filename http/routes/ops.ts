@@ -95,11 +95,13 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
     return deps;
   });
   router.get('/readyz', async (ctx) => {
+    // Starting (its stores may not be open yet) or stopping (they may be closed already).
+    if (!node.ready) throw unavailable(1, node.isStopping ? 'not ready: stopping' : 'not ready: recovering');
     const deps = { ...(await dependencies()) };
     const required = Object.entries(deps).filter(([name]) => !OPTIONAL_DEPENDENCIES.has(name));
     const down = required.filter(([, up]) => !up).map(([name]) => name);
     if (!node.ready || down.length > 0) {
-      throw unavailable(1, node.ready ? `not ready: ${down.join(', ')} unreachable` : 'not ready: recovering');
+      throw unavailable(1, node.ready ? `not ready: ${down.join(', ')} unreachable` : 'not ready: stopping');
     }
     const degraded = Object.entries(deps).filter(([, up]) => !up).map(([name]) => name);
     // Stored purchase rules wait out of force while the orders placed without rules are adopted.
