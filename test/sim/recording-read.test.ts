@@ -13,8 +13,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** ~3 MiB of order lines (chunks are 1 MiB), each with a user name of multi-byte characters. */
 function bigRecording(): string {
   const lines: string[] = ['{"t":0,"method":"PUT","path":"/v1/skus/s1/stock/2027-06-01","admin":true,"body":{"total":100000}}'];
-  for (let i = 1; lines.join('\n').length < 3 * 1024 * 1024 && i < 100_000; i++) {
-    lines.push(JSON.stringify({ t: i, method: 'POST', path: '/v1/orders', user: `ü${'ß'.repeat(i % 7)}${i}`, body: { skuId: 's1', date: '2027-06-01', qty: 1 } }));
+  let length = lines[0]!.length;
+  for (let i = 1; length < 3 * 1024 * 1024 && i < 100_000; i++) {
+    const line = JSON.stringify({ t: i, method: 'POST', path: '/v1/orders', user: `ü${'ß'.repeat(i % 7)}${i}`, body: { skuId: 's1', date: '2027-06-01', qty: 1 } });
+    lines.push(line);
+    length += line.length + 1;
   }
   return lines.join('\n');
 }
