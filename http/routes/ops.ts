@@ -9,7 +9,11 @@ import { unavailable } from '../api-error.ts';
 import { failureToApiError } from '../engine-errors.ts';
 import { orderPageQuery, orderParams, parse, skuDateParams, userParams } from '../validation.ts';
 
-/** Redis only speeds up recovery; NATS is off the purchase path (events wait in the outbox). */
+/**
+ * Redis only speeds up recovery; NATS is off the purchase path (events wait in the outbox). Required:
+ * the database (`mysql` or `sqlite`: it answers a read), `databaseWrites` (it makes a durable write
+ * within 2 s) and, on MySQL, `databaseLock`.
+ */
 const OPTIONAL_DEPENDENCIES = new Set(['redis', 'nats']);
 
 /**
@@ -101,7 +105,7 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
     const required = Object.entries(deps).filter(([name]) => !OPTIONAL_DEPENDENCIES.has(name));
     const down = required.filter(([, up]) => !up).map(([name]) => name);
     if (!node.ready || down.length > 0) {
-      throw unavailable(1, node.ready ? `not ready: ${down.join(', ')} unreachable` : 'not ready: stopping');
+      throw unavailable(1, node.ready ? `not ready: ${down.join(', ')} down` : 'not ready: stopping');
     }
     const degraded = Object.entries(deps).filter(([, up]) => !up).map(([name]) => name);
     // Stored purchase rules wait out of force while the orders placed without rules are adopted.

@@ -64,6 +64,9 @@ function formatted(sql: string, params: readonly unknown[]): string {
 }
 
 /** Runs one statement as text on a raw mysql2 connection. */
+/** The row of `store_identity` that pingWrite() writes (its value: when, in ms since the epoch). */
+export const WRITE_PROBE_ROW = 'write_probe';
+
 function rawMysql<T>(conn: RawMysqlConnection, sql: string, params: readonly unknown[]): Promise<T> {
   const text = formatted(sql, params);
   return new Promise<T>((resolve, reject) => conn.query(text, (error, result) => (error ? reject(error) : resolve(result as T))));
@@ -104,10 +107,11 @@ function okPacketResult(res: { affectedRows?: number; insertId?: number }): RunR
 }
 
 /**
- * Writes a reply waits for (the journal's group commit): on SQLite's writer thread they go before the
- * writes nobody waits for (the read model's batches, trims, cursors) that are queued at the time.
+ * Writes a reply waits for (the journal's group commit; /readyz's write probe, which a busy read
+ * model must not fail): on SQLite's writer thread they go before the writes nobody waits for (the read
+ * model's batches, trims, cursors) that are queued at the time.
  */
-const URGENT_WRITES: ReadonlySet<string> = new Set(['journal.append', 'projection.saveAnswers']);
+const URGENT_WRITES: ReadonlySet<string> = new Set(['journal.append', 'projection.saveAnswers', 'write.probe']);
 
 function isUrgent(operation: string): boolean {
   return URGENT_WRITES.has(operation);
@@ -504,6 +508,26 @@ export class SqlDatabase {
       // emptied the pool for every purchase until TCP gave up, long after the database was back.
       if (this.dialect.name === 'mysql') await this.onMysqlConnection((conn) => rawMysql(conn, 'SELECT 1', []), timeout_ms);
       else await withDeadline(this.connection.execute('SELECT 1', [], 'all'), timeout_ms, 'ping');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * True when a durable write answers within `timeout_ms`: one upsert of the `write_probe` row of
+   * `store_identity`, made the way every write is (on SQLite through the writer thread and the WAL's
+   * sync). A database that answers reads but refuses or holds writes (read-only after a failover, a
+   * full disk, a lock held on the table) passes ping() and fails this.
+   */
+  async pingWrite(timeout_ms = 2_000): Promise<boolean> {
+    if (this.walSync?.failed) return false;
+    const sql = this.dialect.upsert('store_identity', ['name', 'value'], ['name'], 1);
+    const params = [WRITE_PROBE_ROW, String(Date.now())];
+    try {
+      // On MySQL with a deadline that closes the connection, as ping() (a held write must not keep it).
+      if (this.dialect.name === 'mysql') await this.onMysqlConnection((conn) => rawMysql(conn, sql, params), timeout_ms);
+      else await withDeadline(this.run('write.probe', sql, params), timeout_ms, 'write probe');
       return true;
     } catch {
       return false;

@@ -359,9 +359,10 @@ export const OutboxCursor = new EntitySchema<OutboxCursorEntity>({
 
 /** Every table of the SQL stores, for MikroORM's discovery and schema generator. */
 /**
- * Facts about this database itself; one row: `instance`, a random id made when the database was first
+ * Facts about this database itself. `instance`: a random id made when the database was first
  * opened. Caches outside the database (Redis snapshots) are keyed by it, so a database created afresh
  * (a test run, a new environment on a shared Redis) never reads another database's snapshots.
+ * `write_probe`: when /readyz last made a durable write here (SqlDatabase.pingWrite).
  */
 export interface StoreIdentityEntity {
   name: string;

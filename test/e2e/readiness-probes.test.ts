@@ -2,9 +2,11 @@
 // probes arrive (each check takes a pooled database connection the journal needs too): concurrent
 // probes share one check, and a probe a second later makes a new one — a real node on the embedded
 // default, its store's ping counted.
+import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { READINESS_CHECK_TTL_MS } from '../../http/routes/ops.ts';
 import { startEngine, type TestEngine } from '../support/engine.ts';
+import { freshMysqlDatabase } from '../support/services.ts';
 
 describe('/readyz under a flood of probes', () => {
   let e: TestEngine;
@@ -28,5 +30,39 @@ describe('/readyz under a flood of probes', () => {
     await new Promise((r) => setTimeout(r, READINESS_CHECK_TTL_MS + 50));
     expect((await e.client.request('GET', '/readyz')).status).toBe(200);
     expect(checks).toBe(2);
+  });
+});
+
+// Proves /readyz fails a database that answers reads but holds its writes, and passes again once
+// writes go through: on the real MariaDB, another connection holds a READ lock on the table the
+// probe writes (as a read-only database, a full disk or a stuck lock would hold every write).
+describe('/readyz when the database takes reads but not writes', () => {
+  let e: TestEngine;
+  beforeAll(async () => {
+    e = await startEngine({ kind: 'mysql', url: await freshMysqlDatabase('stampede_readyz_writes') });
+  });
+  afterAll(async () => e?.stop());
+
+  it('answers 503 naming databaseWrites while writes are held, 200 once they go through', async () => {
+    const ok = await e.client.request('GET', '/readyz');
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ status: 'ready', dependencies: { mysql: true, databaseWrites: true } });
+    const locker = await mysql.createConnection(e.config.mysqlUrl!);
+    try {
+      await new Promise((r) => setTimeout(r, READINESS_CHECK_TTL_MS + 50));
+      await locker.query('LOCK TABLES store_identity READ');
+      const held = await e.client.request('GET', '/readyz');
+      expect(held.status).toBe(503);
+      expect(held.body).toMatchObject({ error: 'unavailable' });
+      expect(held.body.message).toMatch(/databaseWrites/);
+      expect(held.body.message).not.toMatch(/mysql/);
+      await locker.query('UNLOCK TABLES');
+    } finally {
+      await locker.end();
+    }
+    await new Promise((r) => setTimeout(r, READINESS_CHECK_TTL_MS + 50));
+    const back = await e.client.request('GET', '/readyz');
+    expect(back.status).toBe(200);
+    expect(back.body).toMatchObject({ dependencies: { mysql: true, databaseWrites: true } });
   });
 });
