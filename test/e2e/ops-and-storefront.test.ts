@@ -187,7 +187,7 @@ describe('storefront and ops on the embedded default (SQLite)', () => {
     expect(health.status).toBe(200);
     const ready = await c.request('GET', '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body).toEqual({ status: 'ready', dependencies: { sqlite: true }, purchaseRules: { inForce: 0, pending: 0 } });
+    expect(ready.body).toEqual({ status: 'ready', dependencies: { sqlite: true, databaseWrites: true }, purchaseRules: { inForce: 0, pending: 0 } });
   });
 
   it('keeps a SKU\'s merchant and delivery kind once it has stock (409, nothing changed), while other fields may change', async () => {
