@@ -48,32 +48,8 @@ async function serve(): Promise<void> {
     process.exit(2);
   }
   const node = new StampedeNode(config);
-  try {
-    // Listening from the moment the storage is this node's: probes answer during the recovery, and a
-    // port that is taken (another node?) fails the start before it.
-    await node.start({ listen: true });
-  } catch (error) {
-    node.log.fatal({ err: error, host: config.http.host, port: config.http.port }, 'could not start');
-    await node.stop().catch(() => undefined);
-    process.exit(1);
-  }
-  const url = node.url!;
-  const backend = config.mysqlUrl ? 'MySQL' : `SQLite under ${config.dataDir}`;
-  const lines = [`Stampede is listening on ${url}  (storage: ${backend}${config.redisUrl ? ', Redis snapshots' : ''})`];
-  if (config.generatedSecrets.length > 0) {
-    lines.push('No secrets were configured, so these were generated for this session only:');
-    const names = { adminToken: 'STAMPEDE_ADMIN_TOKEN', userJwtSecret: 'STAMPEDE_USER_JWT_SECRET', paymentSecret: 'STAMPEDE_PAYMENT_SECRET', cardKeySecret: 'STAMPEDE_CARD_KEY_SECRET' };
-    for (const name of config.generatedSecrets) lines.push(`  ${names[name]}=${config.secrets[name]}`);
-  }
-  const kept = node.keptCardKeySecret;
-  if (kept) {
-    lines.push(
-      kept.source === 'new'
-        ? `No STAMPEDE_CARD_KEY_SECRET was configured: one was generated and kept in ${kept.path}, for the card keys stored under ${config.dataDir} (keep the file with them).`
-        : `No STAMPEDE_CARD_KEY_SECRET was configured: the one kept in ${kept.path} seals the card keys.`,
-    );
-  }
-  process.stdout.write(`${lines.join('\n')}\n`);
+  // Set before the start: a signal during a long recovery (the node listens meanwhile) stops it the
+  // same graceful way, and the start then ends at its next step.
   let stoppingSince: number | undefined;
   const shutdown = (signal: string) => {
     if (stoppingSince !== undefined) {
@@ -95,6 +71,35 @@ async function serve(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  try {
+    // Listening from the moment the storage is this node's: probes answer during the recovery, and a
+    // port that is taken (another node?) fails the start before it.
+    await node.start({ listen: true });
+  } catch (error) {
+    // Stopped by a signal while it started: the shutdown above ends the process.
+    if (stoppingSince !== undefined) return;
+    node.log.fatal({ err: error, host: config.http.host, port: config.http.port }, 'could not start');
+    await node.stop().catch(() => undefined);
+    process.exit(1);
+  }
+  if (stoppingSince !== undefined) return;
+  const url = node.url!;
+  const backend = config.mysqlUrl ? 'MySQL' : `SQLite under ${config.dataDir}`;
+  const lines = [`Stampede is listening on ${url}  (storage: ${backend}${config.redisUrl ? ', Redis snapshots' : ''})`];
+  if (config.generatedSecrets.length > 0) {
+    lines.push('No secrets were configured, so these were generated for this session only:');
+    const names = { adminToken: 'STAMPEDE_ADMIN_TOKEN', userJwtSecret: 'STAMPEDE_USER_JWT_SECRET', paymentSecret: 'STAMPEDE_PAYMENT_SECRET', cardKeySecret: 'STAMPEDE_CARD_KEY_SECRET' };
+    for (const name of config.generatedSecrets) lines.push(`  ${names[name]}=${config.secrets[name]}`);
+  }
+  const kept = node.keptCardKeySecret;
+  if (kept) {
+    lines.push(
+      kept.source === 'new'
+        ? `No STAMPEDE_CARD_KEY_SECRET was configured: one was generated and kept in ${kept.path}, for the card keys stored under ${config.dataDir} (keep the file with them).`
+        : `No STAMPEDE_CARD_KEY_SECRET was configured: the one kept in ${kept.path} seals the card keys.`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 /** A signal repeated within this long of the first is the same one delivered twice, not an operator's second. */

@@ -40,6 +40,7 @@ import type { Config } from './config.ts';
 import { serializeError } from './log-errors.ts';
 import { LogSampler } from './log-sampler.ts';
 import { Rewaker } from '../actors/rewaker.ts';
+import { WriteProbe } from './write-probe.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { withDeadline } from '../persistence/sql/database.ts';
 import { join } from 'node:path';
@@ -110,6 +111,8 @@ export interface NodeOptions {
 
 export class StampedeNode {
   readonly metrics = new Metrics();
+  /** /readyz's `databaseWrites`: recent journal commits, else a durable write probe (app/write-probe.ts). */
+  readonly writeProbe = new WriteProbe(() => this.stores.pingWrite());
   stores!: OpenedStores;
   runtime!: ActorRuntime;
   inventory!: ActorKind<InventoryMessage>;
@@ -175,15 +178,27 @@ export class StampedeNode {
    * then the address it listens on.
    */
   async start(options: { listen?: boolean } = {}): Promise<void> {
+    if (this.opening) throw new Error('the node was started already');
+    const opening = this.open(options.listen === true);
+    this.opening = opening;
     try {
-      await this.open(options.listen === true);
+      await opening;
     } catch (error) {
+      // A stop() during the start is that same stop (it waited for this open to end).
       await this.stop().catch(() => undefined);
       throw error;
     }
   }
 
-  /** Where the node listens (set by listen()). */
+  /** The start's opening of everything: a stop() waits for it to end (it ends at its next step). */
+  private opening: Promise<void> | undefined;
+
+  /** Between the start's steps: a stop() has begun, so the start goes no further. */
+  private throwIfStopping(): void {
+    if (this.stopping) throw new Error('the node was stopped while it started');
+  }
+
+  /** Where the node listens (set by listen(), cleared once stop() has closed the server). */
   url: string | undefined;
 
   private async open(listen: boolean): Promise<void> {
@@ -198,6 +213,7 @@ export class StampedeNode {
       this.databaseLock = lock;
       this.releaseStorageLock = () => lock.release();
     }
+    this.throwIfStopping();
     // A generated card-key secret is kept with the keys it seals (embedded default), once the folder is ours.
     this.keptCardKeySecret = keepGeneratedCardKeySecret(c);
     if (c.recordFile) {
@@ -208,10 +224,12 @@ export class StampedeNode {
         skipped: (reason) => m.recordSkipped.inc({ reason }),
       }, { ...RECORDER_DEFAULTS, file_bytes_max: c.record_file_bytes_max });
     }
+    this.throwIfStopping();
     if (listen) {
       await this.listen();
       this.log.info({ url: this.url }, 'listening; not ready until the stores are open and the SKU/dates recovered');
     }
+    this.throwIfStopping();
     // The database layer's own warnings (MikroORM's; on SQLite, a WAL checkpointer or writer thread that failed).
     const storeLog = (message: string) => this.log.warn({ component: 'store' }, message);
     this.stores = await openStores(
@@ -220,6 +238,7 @@ export class StampedeNode {
         : { sqlitePath: join(c.dataDir, 'stampede.sqlite'), redisUrl: c.redisUrl, logger: storeLog },
     );
     // Keys sealed under another secret could be neither shown nor deduplicated: refuse to start.
+    this.throwIfStopping();
     await checkCardKeySecret(this.stores.cardKeys, new CardKeyCipher(c.secrets.cardKeySecret));
     const checkpointer = this.stores.walCheckpointer;
     if (checkpointer) this.metrics.setWalCheckpointerSource(() => checkpointer);
@@ -251,6 +270,7 @@ export class StampedeNode {
         committed: (events, ms) => {
           m.groupCommitBatchEvents.observe(events);
           m.groupCommitLatencyMs.observe(ms);
+          this.writeProbe.written();
         },
         failed: (error) => this.log.error({ err: error }, 'journal write failed'),
         ridersRefused: (record, riders) => {
@@ -273,11 +293,14 @@ export class StampedeNode {
       () => this.nudgeOutbox(),
     );
     const startCheckpoints = await this.projector.start();
+    this.throwIfStopping();
     await this.openBus();
+    this.throwIfStopping();
     this.catalog = new Catalog(this.stores.skus, this.stores.streams);
     await this.catalog.load();
     this.rules = new RuleBook(this.stores.rules, () => this.clock.now());
     await this.rules.load();
+    this.throwIfStopping();
     const recoveries = new Semaphore(c.recovery_concurrency);
     const snapshots = this.stores.snapshots.map((store, i) => ({ name: this.stores.snapshotNames[i] ?? `store-${i}`, store }));
     // One deps object per kind, shared by all its actors: an activation allocates no closures.
@@ -435,7 +458,9 @@ export class StampedeNode {
     });
     m.setMailboxDepthSource(() => this.runtime.stats().shards.reduce((n, s) => n + s.mailbox, 0));
     m.setActorCountSource(() => this.runtime.stats().byKind);
+    this.throwIfStopping();
     await this.wakeStreamsWithWork(startCheckpoints);
+    this.throwIfStopping();
     // Paid orders reach delivery over the bus (at least once; delivery is idempotent).
     this.deliveryConsumer = await this.bus.consume({
       durable: DELIVERY_CONSUMER,
@@ -480,6 +505,7 @@ export class StampedeNode {
       (error) => this.log.warn({ err: error }, 'adopting the orders placed without purchase rules failed'),
     );
     m.setRuleBookSource(() => this.rules.state());
+    this.throwIfStopping();
     this.recovered = true;
     // Parked orders (awaiting card keys) live in memory only: park them again, in order. In the
     // background: the node serves meanwhile, and delivery is idempotent.
@@ -733,6 +759,7 @@ export class StampedeNode {
   }
 
   async listen(): Promise<string> {
+    if (this.server) throw new Error('the node listens already');
     const app = createHttpApp(this);
     // A flash sale opens thousands of connections in the same second: a deep accept queue keeps the
     // kernel from resetting them while the event loop is busy (capped by net.core.somaxconn).
@@ -775,6 +802,9 @@ export class StampedeNode {
 
   private async stopNow(): Promise<void> {
     this.stopping = true;
+    // A start still opening ends at its next step (throwIfStopping): what it opened is closed below,
+    // and the storage lock is released only once nothing of it runs any more.
+    await this.opening?.catch(() => undefined);
     try {
       await this.stopServing();
     } finally {
@@ -803,6 +833,7 @@ export class StampedeNode {
         server.closeAllConnections();
         await closed;
       }
+      this.url = undefined;
     }
     // Every request is answered: its line is in the recorder's buffer. Written before the stores close.
     await this.recorder?.close();

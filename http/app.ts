@@ -17,6 +17,11 @@ import { storefrontRoutes } from './routes/storefront.ts';
 
 /** What answers while the node starts: the probes, and the metrics that show the recovery. */
 const STARTING_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+/** A path as the router matches it: case-insensitive, a trailing slash ignored. */
+function routePath(path: string): string {
+  const lower = path.toLowerCase();
+  return lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower;
+}
 /** Retry-After while the node starts (a recovery takes seconds). */
 const STARTING_RETRY_AFTER_S = 2;
 
@@ -31,8 +36,13 @@ export function createHttpApp(node: StampedeNode): Koa {
   adminRoutes(router, node, auth);
   ruleRoutes(router, node, auth);
   opsRoutes(router, node, auth);
-  // Outermost: the recording sees the final status and error body of every request.
-  if (node.recorder) app.use(node.recorder.middleware(auth));
+  // Outermost: the recording sees the final status and error body of every request (not those a
+  // starting node turned away: replayed, they would be orders made against a ready engine).
+  const recorder = node.recorder;
+  if (recorder) {
+    const record = recorder.middleware(auth);
+    app.use((ctx, next) => (node.isStarting ? next() : record(ctx, next)));
+  }
   app.use(node.metrics.middleware());
   app.use(errorMiddleware({ logger: node.log, mapError: mapEngineError }));
   // While the node stops, a request arriving on a connection that was busy when the server closed
@@ -44,7 +54,7 @@ export function createHttpApp(node: StampedeNode): Koa {
     }
     // Listening while it starts (node.start({ listen: true })): only the probes answer until it is
     // ready; nothing else may reach stores and actors that are not open yet.
-    if (node.isStarting && !STARTING_ROUTES.has(ctx.path)) throw unavailable(STARTING_RETRY_AFTER_S, 'the node is starting (recovering what it holds): retry shortly');
+    if (node.isStarting && !STARTING_ROUTES.has(routePath(ctx.path))) throw unavailable(STARTING_RETRY_AFTER_S, 'the node is starting (recovering what it holds): retry shortly');
     try {
       await next();
     } finally {

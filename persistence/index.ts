@@ -67,6 +67,7 @@ export async function openStores(opts: StoresOptions): Promise<OpenedStores> {
       const [sqlOk, redisOk] = await Promise.all([sql.ping(), redis?.ping()]);
       return redis ? { ...sqlOk, redis: redisOk === true } : sqlOk;
     },
+    pingWrite: () => sql.pingWrite(),
     async close() {
       await Promise.allSettled([sql.close(), redis?.close()]);
     },

@@ -338,5 +338,7 @@ export interface Stores {
   outbox: OutboxStore;
   /** Liveness of each dependency for /readyz. */
   ping(): Promise<Record<string, boolean>>;
+  /** True when the database makes a durable write within a short deadline (/readyz: app/write-probe.ts). */
+  pingWrite(): Promise<boolean>;
   close(): Promise<void>;
 }

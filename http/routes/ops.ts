@@ -24,10 +24,18 @@ const OPTIONAL_DEPENDENCIES = new Set(['redis', 'nats']);
 export const READINESS_CHECK_TTL_MS = 1_000;
 
 function sharedCheck(check: () => Promise<Record<string, boolean>>): () => Promise<Record<string, boolean>> {
-  let last: { at: number; result: Promise<Record<string, boolean>> } | undefined;
+  let last: { at: number; result: Promise<Record<string, boolean>>; settled: boolean } | undefined;
   return () => {
     const now = performance.now();
-    if (!last || now - last.at >= READINESS_CHECK_TTL_MS) last = { at: now, result: check() };
+    // A check still running (a silent database: up to its deadlines) is shared however old it is: a new
+    // one a second would take one more pooled connection each.
+    if (!last || (last.settled && now - last.at >= READINESS_CHECK_TTL_MS)) {
+      const entry = { at: now, result: check(), settled: false };
+      void entry.result.finally(() => {
+        entry.settled = true;
+      }).catch(() => undefined);
+      last = entry;
+    }
     return last.result;
   };
 }
@@ -93,6 +101,8 @@ export function opsRoutes(router: Router, node: StampedeNode, auth: Auth): void 
   // (Redis, NATS) the node is ready but `degraded`.
   const dependencies = sharedCheck(async () => {
     const deps: Record<string, boolean> = await node.stores.ping();
+    // Only a database that answers reads is asked for a write (a silent one would cost a second deadline).
+    deps.databaseWrites = deps[node.config.mysqlUrl ? 'mysql' : 'sqlite'] === true && (await node.writeProbe.check());
     // MySQL: this node's lock on its database, lost with its connection and taken again (app/database-lock.ts).
     if (node.databaseLock) deps.databaseLock = node.databaseLock.held;
     if (node.config.natsUrl) deps.nats = await node.bus.ping();

@@ -63,10 +63,10 @@ function formatted(sql: string, params: readonly unknown[]): string {
   return params.length === 0 ? sql : mysqlFormat(sql, params as Parameters<typeof mysqlFormat>[1]);
 }
 
-/** Runs one statement as text on a raw mysql2 connection. */
 /** The row of `store_identity` that pingWrite() writes (its value: when, in ms since the epoch). */
 export const WRITE_PROBE_ROW = 'write_probe';
 
+/** Runs one statement as text on a raw mysql2 connection. */
 function rawMysql<T>(conn: RawMysqlConnection, sql: string, params: readonly unknown[]): Promise<T> {
   const text = formatted(sql, params);
   return new Promise<T>((resolve, reject) => conn.query(text, (error, result) => (error ? reject(error) : resolve(result as T))));

@@ -165,11 +165,8 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, timeout_m
     projection: new SqlProjectionStore(db),
     cardKeys: new SqlCardKeyStore(db),
     outbox: new SqlOutboxStore(db),
-    // Reads, then a durable write (only when reads answer: a silent database costs one deadline).
-    ping: async () => {
-      const up = await db.ping();
-      return { [backend]: up, databaseWrites: up && (await db.pingWrite()) };
-    },
+    ping: async () => ({ [backend]: await db.ping() }),
+    pingWrite: () => db.pingWrite(),
     close: async () => {
       walSync?.close();
       await sqliteWriter?.stop();

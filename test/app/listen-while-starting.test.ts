@@ -51,6 +51,8 @@ describe('a node listening while it starts', () => {
     const client = new Client(base);
 
     expect((await client.request('GET', '/healthz')).status).toBe(200);
+    // Matched as the router matches it (case, a trailing slash).
+    expect((await client.request('GET', '/Healthz/')).status).toBe(200);
     const ready = await client.request('GET', '/readyz');
     expect(ready.status).toBe(503);
     expect(ready.body).toMatchObject({ error: 'unavailable' });
@@ -75,6 +77,47 @@ describe('a node listening while it starts', () => {
     const inventory = await client.admin('GET', '/ops/inventory/early/2026-12-24');
     expect(inventory.body).toMatchObject({ total: 5, reserved: 0, sold: 0 });
     expect((await client.buyer('early-buyer', 'POST', '/v1/orders', { skuId: 'early', date: '2026-12-24', qty: 1 })).status).toBe(201);
+  });
+
+  it('stops cleanly when stopped during the start: the start ends at its next step, then the server closes and the storage lock goes', async () => {
+    const url = await freshMysqlDatabase('stampede_listen_stopped');
+    const backend: Backend = { kind: 'mysql', url };
+    const first: TestEngine = await startEngine(backend);
+    await first.client.sku('stopped', '2026-12-24', 5);
+    await first.stop();
+
+    const locker = await mysql.createConnection(url);
+    stops.push(() => locker.end());
+    await locker.query('LOCK TABLES skus WRITE');
+    const node = new StampedeNode(loadConfig(testEnv(backend)), { logger: pino({ level: 'silent' }) });
+    const started = node.start({ listen: true });
+    const outcome = started.then(() => 'started', (error: unknown) => String(error));
+    stops.push(() => node.stop());
+    const base = await until('the node to listen', async () => node.url);
+    expect((await new Client(base).request('GET', '/healthz')).status).toBe(200);
+    // Stopped once the start waits for the table (its catalog read), not between two of its steps.
+    const database = new URL(url).pathname.slice(1);
+    await until('the start to wait for the table lock', async () => {
+      const [rows] = await locker.query("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = ? AND state LIKE 'Waiting for table%'", [database]);
+      return Number((rows as { n: number }[])[0]!.n) > 0 ? true : undefined;
+    });
+    const stopped = node.stop();
+    // The stop waits for the start, held at the catalog's table: nothing is closed under it meanwhile.
+    await new Promise((r) => setTimeout(r, 200));
+    const answer = await new Client(base).request('GET', '/healthz');
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get('connection')).toBe('close');
+    await locker.query('UNLOCK TABLES');
+    await stopped;
+    expect(await outcome).toMatch(/stopped while it started/);
+    expect(node.ready).toBe(false);
+    expect(node.url).toBeUndefined();
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+    // The database's node lock went with the stop: the next node starts on it and serves.
+    const next: TestEngine = await startEngine(backend);
+    stops.push(() => next.stop());
+    expect((await next.client.request('GET', '/readyz')).status).toBe(200);
+    expect((await next.client.request('GET', '/v1/skus/stopped')).status).toBe(200);
   });
 
   it('fails a start whose port is taken before it recovers anything, and leaves the storage to the next node', async () => {

@@ -4,6 +4,7 @@
 // default, its store's ping counted.
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WRITE_PROBE_DEFAULTS } from '../../app/write-probe.ts';
 import { READINESS_CHECK_TTL_MS } from '../../http/routes/ops.ts';
 import { startEngine, type TestEngine } from '../support/engine.ts';
 import { freshMysqlDatabase } from '../support/services.ts';
@@ -49,20 +50,32 @@ describe('/readyz when the database takes reads but not writes', () => {
     expect(ok.body).toMatchObject({ status: 'ready', dependencies: { mysql: true, databaseWrites: true } });
     const locker = await mysql.createConnection(e.config.mysqlUrl!);
     try {
-      await new Promise((r) => setTimeout(r, READINESS_CHECK_TTL_MS + 50));
+      // Past the check's TTL, and past the time a successful write vouches for writes (no commit since).
+      await new Promise((r) => setTimeout(r, Math.max(READINESS_CHECK_TTL_MS, WRITE_PROBE_DEFAULTS.evidence_ms) + 100));
       await locker.query('LOCK TABLES store_identity READ');
+      const probes = e.node.writeProbe.probes;
       const held = await e.client.request('GET', '/readyz');
       expect(held.status).toBe(503);
       expect(held.body).toMatchObject({ error: 'unavailable' });
       expect(held.body.message).toMatch(/databaseWrites/);
       expect(held.body.message).not.toMatch(/mysql/);
+      expect(e.node.writeProbe.probes).toBe(probes + 1);
+      // Checks within the backoff after a failed probe answer "down" without a new probe.
+      await new Promise((r) => setTimeout(r, READINESS_CHECK_TTL_MS + 50));
+      expect((await e.client.request('GET', '/readyz')).status).toBe(503);
+      expect(e.node.writeProbe.probes).toBe(probes + 1);
       await locker.query('UNLOCK TABLES');
     } finally {
       await locker.end();
     }
-    await new Promise((r) => setTimeout(r, READINESS_CHECK_TTL_MS + 50));
-    const back = await e.client.request('GET', '/readyz');
+    // Ready again at the first probe after the backoff.
+    const deadline = Date.now() + WRITE_PROBE_DEFAULTS.backoff_min_ms + 5_000;
+    let back = await e.client.request('GET', '/readyz');
+    while (back.status !== 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      back = await e.client.request('GET', '/readyz');
+    }
     expect(back.status).toBe(200);
     expect(back.body).toMatchObject({ dependencies: { mysql: true, databaseWrites: true } });
-  });
+  }, 20_000);
 });
