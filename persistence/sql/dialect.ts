@@ -51,19 +51,24 @@ export class SqlDialect {
    * than the stored one (so replaying an older write never moves a row backwards).
    */
   /**
-   * Insert, or on a key conflict replace the row only when the new one's `time` column is at least
-   * `age_ms` later than the stored one's (an idempotency key used again once its first answer expired).
+   * Insert, or on a key conflict replace the row only when the new one is the first answer of its
+   * period: its `time` is at least `age_ms` after the stored one's (the stored one expired: an
+   * idempotency key used again once its first answer ran out), or earlier than the stored one's and
+   * within `age_ms` of it (the stored row was written later for a request that came after it: the new
+   * row is the real first, written late — a reservation's answer reaches the read model after a
+   * refusal of the same key, stored at once, was).
    */
-  upsertIfAged(table: string, columns: readonly string[], keys: readonly string[], time: string, age_ms: number, rows: number): string {
+  upsertFirstOfPeriod(table: string, columns: readonly string[], keys: readonly string[], time: string, age_ms: number, rows: number): string {
     const updated = columns.filter((c) => !keys.includes(c) && c !== time);
     if (this.name === 'mysql') {
       // Assigned left to right, each seeing the previous ones: the time column last (see upsertIfGreater).
-      const aged = `VALUES(${time}) >= ${time} + ${age_ms}`;
-      const set = [...updated, time].map((c) => `${c} = IF(${aged}, VALUES(${c}), ${c})`).join(', ');
+      const first = `(VALUES(${time}) >= ${time} + ${age_ms} OR (VALUES(${time}) < ${time} AND VALUES(${time}) + ${age_ms} > ${time}))`;
+      const set = [...updated, time].map((c) => `${c} = IF(${first}, VALUES(${c}), ${c})`).join(', ');
       return `${this.insert(table, columns, rows)} ON DUPLICATE KEY UPDATE ${set}`;
     }
     const set = [...updated, time].map((c) => `${c} = excluded.${c}`).join(', ');
-    return `${this.insert(table, columns, rows)} ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${set} WHERE excluded.${time} >= ${table}.${time} + ${age_ms}`;
+    const t = `${table}.${time}`;
+    return `${this.insert(table, columns, rows)} ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${set} WHERE excluded.${time} >= ${t} + ${age_ms} OR (excluded.${time} < ${t} AND excluded.${time} + ${age_ms} > ${t})`;
   }
 
   upsertIfGreater(

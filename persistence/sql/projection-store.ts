@@ -142,10 +142,13 @@ export class SqlProjectionStore implements ProjectionStore {
   /**
    * The first answer to a key stands for its 24 h (API.md); a key used again after them has a new
    * first answer, which replaces the expired one (kept, it would have the gate run every retry of
-   * the new order again once the gate forgot it).
+   * the new order again once the gate forgot it). The earliest answer within 24 h wins whatever the
+   * order of the writes: a reservation's 201 reaches this table through the read model, after a
+   * refusal of a later request with the same key (another body, another SKU) that was stored at once;
+   * kept, that refusal answered 422 to the retry of the original request once the gate forgot it.
    */
   private answerStatements(out: SqlStatement[], rows: readonly IdempotencyRow[]): void {
-    this.each(out, rows, (n) => this.db.dialect.upsertIfAged('idempotency', idempotency_columns, ['user_id', 'idem_key'], 'created_at', IDEMPOTENCY_ANSWER_MS, n), (i) => [
+    this.each(out, rows, (n) => this.db.dialect.upsertFirstOfPeriod('idempotency', idempotency_columns, ['user_id', 'idem_key'], 'created_at', IDEMPOTENCY_ANSWER_MS, n), (i) => [
       i.userId,
       i.key,
       i.requestHash,

@@ -140,6 +140,26 @@ describe.each(backends)('projection on $name', (backend) => {
     expect(await stores.projection.idempotency('u-9', 'k-9')).toEqual(reused);
   });
 
+  it('keeps the earliest answer within 24 h whatever order the writes come in (a refusal stored at once, the 201 it followed projected later)', async () => {
+    const day = 24 * 3_600_000;
+    // A later request with the same key and another body is refused, and its answer stored at once...
+    const refusal: IdempotencyRow = { userId: 'u-late', key: 'k-late', requestHash: 'h-other', status: 409, body: { error: 'not_on_sale' }, createdAt: 5_000 };
+    await stores.projection.saveAnswers([refusal]);
+    // ...then the read model takes in the reservation the key first answered, made before it.
+    const reservation: IdempotencyRow = { ...refusal, requestHash: 'h-first', status: 201, body: { orderId: 'o-first', status: 'reserved' }, createdAt: 4_000 };
+    await stores.projection.apply(batch({ idempotency: [reservation] }));
+    expect(await stores.projection.idempotency('u-late', 'k-late')).toEqual(reservation);
+    // Written again (a projection replayed after a restart): unchanged; a later answer does not replace it.
+    await stores.projection.apply(batch({ idempotency: [reservation] }));
+    await stores.projection.saveAnswers([{ ...refusal, createdAt: 4_500 }]);
+    expect(await stores.projection.idempotency('u-late', 'k-late')).toEqual(reservation);
+    // An answer from 24 h or more before the stored one belongs to an earlier period of the key: it does not replace it.
+    const older: IdempotencyRow = { ...refusal, key: 'k-periods', createdAt: 10 * day };
+    await stores.projection.saveAnswers([older]);
+    await stores.projection.apply(batch({ idempotency: [{ ...reservation, key: 'k-periods', createdAt: 9 * day }] }));
+    expect(await stores.projection.idempotency('u-late', 'k-periods')).toEqual(older);
+  });
+
   it('deletes first answers made before a time, oldest first, a bounded batch at a time', async () => {
     const base = 2_000_000_000_000;
     await stores.projection.dropAnswersBefore(base, 1_000_000); // this file's earlier answers
