@@ -4,7 +4,7 @@ import { IDENTIFIER_PATTERN } from '../http/validation.ts';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
 import { mintHs256 } from '../sim/replay/credentials.ts';
-import { StampedeNode } from './node.ts';
+import { StampedeNode, StoppedWhileStartingError } from './node.ts';
 
 const HELP = `stampede — a purchase engine for flash sales
 
@@ -51,6 +51,7 @@ async function serve(): Promise<void> {
   // Set before the start: a signal during a long recovery (the node listens meanwhile) stops it the
   // same graceful way, and the start then ends at its next step.
   let stoppingSince: number | undefined;
+  let starting: Promise<void> | undefined;
   const shutdown = (signal: string) => {
     if (stoppingSince !== undefined) {
       // A second signal a while later: the operator does not want to wait for the graceful stop. (One
@@ -62,7 +63,8 @@ async function serve(): Promise<void> {
     stoppingSince = performance.now();
     node.log.info({ signal }, 'stopping');
     node.stop().then(
-      () => process.exit(0),
+      // A start that failed on its own (not cut short by this stop) still exits 1, once serve() logged it.
+      async () => process.exit((await startFailed(starting)) ? 1 : 0),
       (error: unknown) => {
         node.log.error({ err: error }, 'stop failed');
         process.exit(1);
@@ -74,11 +76,12 @@ async function serve(): Promise<void> {
   try {
     // Listening from the moment the storage is this node's: probes answer during the recovery, and a
     // port that is taken (another node?) fails the start before it.
-    await node.start({ listen: true });
+    starting = node.start({ listen: true });
+    await starting;
   } catch (error) {
-    // Stopped by a signal while it started: the shutdown above ends the process.
+    if (!(error instanceof StoppedWhileStartingError)) node.log.fatal({ err: error, host: config.http.host, port: config.http.port }, 'could not start');
+    // Stopped by a signal while it started (or failing while a signal stops it): the shutdown above ends the process.
     if (stoppingSince !== undefined) return;
-    node.log.fatal({ err: error, host: config.http.host, port: config.http.port }, 'could not start');
     await node.stop().catch(() => undefined);
     process.exit(1);
   }
@@ -100,6 +103,15 @@ async function serve(): Promise<void> {
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** True when the start failed for a reason of its own (not cut short by a stop). */
+async function startFailed(start: Promise<void> | undefined): Promise<boolean> {
+  if (!start) return false;
+  return start.then(
+    () => false,
+    (error: unknown) => !(error instanceof StoppedWhileStartingError),
+  );
 }
 
 /** A signal repeated within this long of the first is the same one delivered twice, not an operator's second. */

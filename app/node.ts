@@ -30,6 +30,8 @@ import { lockMysqlDatabase, type DatabaseLock } from './database-lock.ts';
 import { checkCardKeySecret, keepGeneratedCardKeySecret, type KeptSecret } from './card-key-secret.ts';
 import { LivePublisher, NatsBus, OutboxBus, OutboxRelay, type EventBus, type Subscription } from '../persistence/bus/index.ts';
 import { messagingServicesOf, startMessaging, type Messaging } from '../messaging/index.ts';
+import { JournalConflictError } from '../persistence/errors.ts';
+import { RedisSnapshotStore } from '../persistence/redis/redis-snapshot-store.ts';
 import { openStores } from '../persistence/index.ts';
 import type { OpenedStores } from '../persistence/index.ts';
 import { IDEMPOTENCY_ANSWER_MS } from '../persistence/ports.ts';
@@ -44,6 +46,14 @@ import { WriteProbe } from './write-probe.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { withDeadline } from '../persistence/sql/database.ts';
 import { join } from 'node:path';
+
+/** A start cut short by stop(): not a failure of its own. */
+export class StoppedWhileStartingError extends Error {
+  override name = 'StoppedWhileStartingError';
+  constructor() {
+    super('the node was stopped while it started');
+  }
+}
 
 export const systemClock: Clock = { now: () => Date.now() };
 
@@ -179,6 +189,8 @@ export class StampedeNode {
    */
   async start(options: { listen?: boolean } = {}): Promise<void> {
     if (this.opening) throw new Error('the node was started already');
+    // Stopped before it started: nothing to open (a lock taken now would never be released).
+    if (this.stopping) throw new StoppedWhileStartingError();
     const opening = this.open(options.listen === true);
     this.opening = opening;
     try {
@@ -195,7 +207,7 @@ export class StampedeNode {
 
   /** Between the start's steps: a stop() has begun, so the start goes no further. */
   private throwIfStopping(): void {
-    if (this.stopping) throw new Error('the node was stopped while it started');
+    if (this.stopping) throw new StoppedWhileStartingError();
   }
 
   /** Where the node listens (set by listen(), cleared once stop() has closed the server). */
@@ -244,6 +256,8 @@ export class StampedeNode {
     if (checkpointer) this.metrics.setWalCheckpointerSource(() => checkpointer);
     const writer = this.stores.sqliteWriter;
     if (writer) this.metrics.setSqliteWriterSource(() => writer);
+    const redis = this.stores.snapshots.find((s) => s instanceof RedisSnapshotStore);
+    if (redis) this.metrics.setRedisSnapshotSource(() => redis);
     this.runtime = new ActorRuntime({
       shards: c.shards,
       mailboxMax: c.mailbox_max,
@@ -272,7 +286,11 @@ export class StampedeNode {
           m.groupCommitLatencyMs.observe(ms);
           this.writeProbe.written();
         },
-        failed: (error) => this.log.error({ err: error }, 'journal write failed'),
+        failed: (error) => {
+          // A write the database refused or lost says nothing more holds for writes (a stale writer's seq does).
+          if (!(error instanceof JournalConflictError)) this.writeProbe.failed();
+          this.log.error({ err: error }, 'journal write failed');
+        },
         ridersRefused: (record, riders) => {
           m.writesWithoutRiders.inc({ write: 'sale' });
           this.log.warn({ stream: record.stream, riders: riders.length, first: riders.slice(0, 5).map((r) => r.stream) }, 'order records refused for a taken seq (at least one of them stale): the sale was written without them, each order writes its own');
@@ -489,6 +507,7 @@ export class StampedeNode {
     if (this.bus instanceof NatsBus) this.messaging = await startMessaging(this.bus.connection, messagingServicesOf(this), this.log.child({ component: 'messaging' }));
     // The first rule counts the orders placed with none (actors/rule-adoption.ts); one left pending
     // by an earlier run is run now, in the background (its rules stay out of force until it is done).
+    this.throwIfStopping();
     this.rules.start(
       async (emptySince, rules) => {
         let report;
@@ -753,6 +772,11 @@ export class StampedeNode {
     return this.recovered && !this.stopping;
   }
 
+  /** The start finished: the node recovered (it may be stopping since). */
+  get isStarted(): boolean {
+    return this.recovered;
+  }
+
   /** The start has not finished (the node may listen meanwhile: see start()). */
   get isStarting(): boolean {
     return !this.recovered && !this.stopping;
@@ -775,7 +799,11 @@ export class StampedeNode {
     server.on('clientError', answerClientError);
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
-      server.once('error', reject);
+      server.once('error', (error) => {
+        // Not listening (the port is taken): a later listen() may try again.
+        this.server = undefined;
+        reject(error);
+      });
     });
     server.removeAllListeners('error');
     // Once listening, an error of the server (accept failing: EMFILE) is logged; without a listener the

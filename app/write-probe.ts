@@ -37,9 +37,16 @@ export class WriteProbe {
     this.backoff_ms = options.backoff_min_ms;
   }
 
-  /** A durable write went through (a journal commit). */
+  /** A durable write went through (a journal commit): proof, and the end of any backoff. */
   written(): void {
     this.lastWrite = this.now();
+    this.backoff_ms = this.options.backoff_min_ms;
+    this.failedUntil = Number.NEGATIVE_INFINITY;
+  }
+
+  /** A write failed in the database (refused, lost, timed out): earlier commits vouch no more. */
+  failed(): void {
+    this.lastWrite = Number.NEGATIVE_INFINITY;
   }
 
   /** True when writes go through: a recent commit, else a probe (shared; not repeated soon after a failure). */

@@ -41,7 +41,7 @@ export function createHttpApp(node: StampedeNode): Koa {
   const recorder = node.recorder;
   if (recorder) {
     const record = recorder.middleware(auth);
-    app.use((ctx, next) => (node.isStarting ? next() : record(ctx, next)));
+    app.use((ctx, next) => (node.isStarted ? record(ctx, next) : next()));
   }
   app.use(node.metrics.middleware());
   app.use(errorMiddleware({ logger: node.log, mapError: mapEngineError }));

@@ -102,6 +102,7 @@ export class Metrics {
   /** Registered once a WAL checkpointer is plugged in: a MySQL node has none of these metrics. */
   private walMetricsRegistered = false;
   private writerMetricsRegistered = false;
+  private redisMetricsRegistered = false;
 
   /**
    * One reservation attempt of `outcome`, on the hot path: a plain tally moved into
@@ -348,6 +349,27 @@ export class Metrics {
       'stampede_sqlite_writer_statements_total',
       'Embedded SQLite: statements the writer thread ran (a transaction of several statements counts each).',
       () => writer().statements,
+    );
+  }
+
+  /**
+   * The Redis snapshot store's failures, read at scrape time (it never throws: a failed save leaves the
+   * snapshot in SQL only, a failed load falls back to SQL). Its metrics exist from this call on.
+   */
+  setRedisSnapshotSource(redis: () => { failures: number; loadFailures: number }): void {
+    if (this.redisMetricsRegistered) throw new Error('Metrics: a Redis snapshot source is set already');
+    this.redisMetricsRegistered = true;
+    followingCounter(
+      [this.registry],
+      'stampede_redis_snapshot_save_failures_total',
+      'Snapshot writes (and clean-ups) Redis refused or did not answer within its timeout (down, slow, at maxmemory): those snapshots are in SQL only.',
+      () => redis().failures,
+    );
+    followingCounter(
+      [this.registry],
+      'stampede_redis_snapshot_load_failures_total',
+      'Snapshot reads from Redis that failed (down, slow) or found a corrupt value: recovery read SQL instead.',
+      () => redis().loadFailures,
     );
   }
 

@@ -11,8 +11,8 @@ import { orderPageQuery, orderParams, parse, skuDateParams, userParams } from '.
 
 /**
  * Redis only speeds up recovery; NATS is off the purchase path (events wait in the outbox). Required:
- * the database (`mysql` or `sqlite`: it answers a read), `databaseWrites` (it makes a durable write
- * within 2 s) and, on MySQL, `databaseLock`.
+ * the database (`mysql` or `sqlite`: it answers a read), `databaseWrites` (a journal commit in the
+ * last 2 s, else a durable write within 2 s: app/write-probe.ts) and, on MySQL, `databaseLock`.
  */
 const OPTIONAL_DEPENDENCIES = new Set(['redis', 'nats']);
 

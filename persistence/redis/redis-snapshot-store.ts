@@ -18,10 +18,17 @@ export const redis_drop_interval_ms = 1_000;
 export const default_snapshot_key_prefix = 'stampede:snap:';
 
 /**
- * Stores KEYS[1] = ARGV[1] unless the stored snapshot has a seq >= ARGV[2]. A stored value that is not
- * valid JSON is replaced (it is corrupt; load ignores it anyway); one that parses but is not intact is
- * deleted by the load that finds it, and an intact one of another history by recovery (discard), so
- * neither refuses newer saves for long. Returns 1 when written.
+ * A snapshot left alone this long expires (each save sets it again): Redis only speeds up recovery,
+ * and without an expiry the key of every SKU/date ever sold (and of every database instance ever
+ * used with this Redis) stayed for ever, up to ~3 MB each, until Redis reached its maxmemory.
+ */
+export const redis_snapshot_ttl_ms = 7 * 24 * 3_600_000;
+
+/**
+ * Stores KEYS[1] = ARGV[1] (expiring after ARGV[3] ms) unless the stored snapshot has a seq >= ARGV[2].
+ * A stored value that is not valid JSON is replaced (it is corrupt; load ignores it anyway); one that
+ * parses but is not intact is deleted by the load that finds it, and an intact one of another history
+ * by recovery (discard), so neither refuses newer saves for long. Returns 1 when written.
  */
 const save_if_newer_lua = `
 local current = redis.call('GET', KEYS[1])
@@ -31,7 +38,7 @@ if current then
     return 0
   end
 end
-redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1
 `;
 
@@ -121,7 +128,7 @@ export class RedisSnapshotStore implements SnapshotStore {
   async save(record: SnapshotRecord): Promise<void> {
     try {
       const value = JSON.stringify({ ...body(record), check: checksum(record) });
-      await this.redis.eval(save_if_newer_lua, 1, this.key(record.stream), value, String(record.seq));
+      await this.redis.eval(save_if_newer_lua, 1, this.key(record.stream), value, String(record.seq), String(redis_snapshot_ttl_ms));
     } catch (error) {
       this.failures += 1;
       this.dropStuckConnection(error);

@@ -47,10 +47,6 @@ export class SqlDialect {
   }
 
   /**
-   * Inserts, or overwrites the row with the same `keys` only when the new `guard` value is greater
-   * than the stored one (so replaying an older write never moves a row backwards).
-   */
-  /**
    * Insert, or on a key conflict replace the row only when the new one is the first answer of its
    * period: its `time` is at least `age_ms` after the stored one's (the stored one expired: an
    * idempotency key used again once its first answer ran out), or earlier than the stored one's and
@@ -71,6 +67,10 @@ export class SqlDialect {
     return `${this.insert(table, columns, rows)} ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${set} WHERE excluded.${time} >= ${t} + ${age_ms} OR (excluded.${time} < ${t} AND excluded.${time} + ${age_ms} > ${t})`;
   }
 
+  /**
+   * Inserts, or overwrites the row with the same `keys` only when the new `guard` value is greater
+   * than the stored one (so replaying an older write never moves a row backwards).
+   */
   upsertIfGreater(
     table: string,
     columns: readonly string[],

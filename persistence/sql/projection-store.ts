@@ -1,7 +1,7 @@
 // The read model the projector keeps from the journal: orders, their history, idempotent answers and
 // how far each stream was projected. A batch is applied in one transaction and is idempotent: orders
-// only move forward (the row with the greater journal seq wins), history and idempotency rows are
-// insert-ignore (the first answer wins), checkpoints keep the maximum.
+// only move forward (the row with the greater journal seq wins), history rows are insert-ignore,
+// idempotency rows keep the earliest answer of their 24 h (answerStatements), checkpoints keep the maximum.
 import { IDEMPOTENCY_ANSWER_MS, STATUS_RANK } from '../ports.ts';
 import type {
   IdempotencyRow,

@@ -10,7 +10,7 @@ import mysql from 'mysql2/promise';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../app/config.ts';
-import { StampedeNode } from '../../app/node.ts';
+import { StampedeNode, StoppedWhileStartingError } from '../../app/node.ts';
 import { Client, startEngine, testEnv, type Backend, type TestEngine } from '../support/engine.ts';
 import { freshMysqlDatabase } from '../support/services.ts';
 
@@ -118,6 +118,18 @@ describe('a node listening while it starts', () => {
     stops.push(() => next.stop());
     expect((await next.client.request('GET', '/readyz')).status).toBe(200);
     expect((await next.client.request('GET', '/v1/skus/stopped')).status).toBe(200);
+  });
+
+  it('refuses a start after a stop, taking nothing (the data folder stays free)', async () => {
+    const env = testEnv({ kind: 'sqlite' });
+    const node = new StampedeNode(loadConfig(env), { logger: pino({ level: 'silent' }) });
+    await node.stop();
+    await expect(node.start({ listen: true })).rejects.toBeInstanceOf(StoppedWhileStartingError);
+    expect(node.url).toBeUndefined();
+    const next = new StampedeNode(loadConfig(env), { logger: pino({ level: 'silent' }) });
+    stops.push(() => next.stop());
+    await next.start({ listen: true });
+    expect((await new Client(next.url!).request('GET', '/readyz')).status).toBe(200);
   });
 
   it('fails a start whose port is taken before it recovers anything, and leaves the storage to the next node', async () => {

@@ -72,6 +72,26 @@ describe('the write probe', () => {
     expect(probes).toBe(7);
   });
 
+  it('forgets its proof when a write fails, and ends a backoff at the next commit', async () => {
+    let now = 0;
+    let ok = false;
+    let probes = 0;
+    const p = new WriteProbe(async () => (probes++, ok), options, () => now);
+    p.written();
+    now = 500;
+    p.failed();
+    expect(await p.check()).toBe(false); // no proof left: probed, and it fails
+    expect(probes).toBe(1);
+    now = 1_000;
+    expect(await p.check()).toBe(false); // backing off
+    p.written(); // a commit went through meanwhile
+    expect(await p.check()).toBe(true);
+    now = 3_000; // the commit no longer vouches: probed at once, no backoff left
+    ok = true;
+    expect(await p.check()).toBe(true);
+    expect(probes).toBe(2);
+  });
+
   it('counts a probe that throws as a failure', async () => {
     const p = new WriteProbe(async () => {
       throw new Error('gone');

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WRITE_PROBE_DEFAULTS } from '../../app/write-probe.ts';
 import { READINESS_CHECK_TTL_MS } from '../../http/routes/ops.ts';
 import { startEngine, type TestEngine } from '../support/engine.ts';
-import { freshMysqlDatabase } from '../support/services.ts';
+import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
 
 describe('/readyz under a flood of probes', () => {
   let e: TestEngine;
@@ -40,14 +40,16 @@ describe('/readyz under a flood of probes', () => {
 describe('/readyz when the database takes reads but not writes', () => {
   let e: TestEngine;
   beforeAll(async () => {
-    e = await startEngine({ kind: 'mysql', url: await freshMysqlDatabase('stampede_readyz_writes') });
+    e = await startEngine({ kind: 'mysql', url: await freshMysqlDatabase('stampede_readyz_writes'), redisUrl: REDIS_URL });
   });
   afterAll(async () => e?.stop());
 
   it('answers 503 naming databaseWrites while writes are held, 200 once they go through', async () => {
     const ok = await e.client.request('GET', '/readyz');
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ status: 'ready', dependencies: { mysql: true, databaseWrites: true } });
+    expect(ok.body).toMatchObject({ status: 'ready', dependencies: { mysql: true, databaseWrites: true, redis: true } });
+    // The Redis snapshot store's failures are scraped (none here).
+    expect(String((await e.client.admin('GET', '/metrics')).body)).toMatch(/^stampede_redis_snapshot_save_failures_total 0$/m);
     const locker = await mysql.createConnection(e.config.mysqlUrl!);
     try {
       // Past the check's TTL, and past the time a successful write vouches for writes (no commit since).

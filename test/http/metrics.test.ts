@@ -105,6 +105,19 @@ describe('Metrics', () => {
     expect(await b.text()).toContain('stampede_mailbox_depth 0');
   });
 
+  it('counts the Redis snapshot store\'s failed saves and loads once it is plugged in', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    expect(await m.text()).not.toContain('stampede_redis_snapshot');
+    const store = { failures: 0, loadFailures: 0 };
+    m.setRedisSnapshotSource(() => store);
+    expect(await m.text()).toMatch(/^stampede_redis_snapshot_save_failures_total 0$/m);
+    Object.assign(store, { failures: 4, loadFailures: 2 });
+    const text = await m.text();
+    expect(text).toMatch(/^stampede_redis_snapshot_save_failures_total 4$/m);
+    expect(text).toMatch(/^stampede_redis_snapshot_load_failures_total 2$/m);
+    expect(() => m.setRedisSnapshotSource(() => store)).toThrow(/set already/);
+  });
+
   it('shows the SQLite WAL checkpointer only once one is plugged in, its counters growing by what it did', async () => {
     const m = new Metrics({ defaultMetrics: false });
     expect(await m.text()).not.toContain('stampede_sqlite_wal');

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisSnapshotStore, redis_command_timeout_ms } from '../../persistence/redis/redis-snapshot-store.ts';
+import { RedisSnapshotStore, redis_command_timeout_ms, redis_snapshot_ttl_ms } from '../../persistence/redis/redis-snapshot-store.ts';
 import { REDIS_URL } from '../support/services.ts';
 
 const url = `${REDIS_URL}/5`;
@@ -34,6 +34,24 @@ describe('Redis snapshots on a live Redis', () => {
     expect(await store.load('r:none')).toBeUndefined();
     expect(await store.ping()).toBe(true);
     expect(store.failures).toBe(0);
+    // It expires unless saved again (a key per SKU/date ever sold would otherwise stay for ever).
+    const ttl = await raw.pttl(`${prefix}r:a`);
+    expect(ttl).toBeGreaterThan(redis_snapshot_ttl_ms - 60_000);
+    expect(ttl).toBeLessThanOrEqual(redis_snapshot_ttl_ms);
+  });
+
+  it('counts a save Redis refuses (the key holds another type) as a failure, without throwing', async () => {
+    const own = await RedisSnapshotStore.open(url, { keyPrefix: prefix });
+    try {
+      await raw.rpush(`${prefix}r:wrong`, 'x');
+      await expect(own.save({ stream: 'r:wrong', seq: 1, at: 1, state: {} })).resolves.toBeUndefined();
+      expect(own.failures).toBe(1);
+      expect(await own.load('r:wrong')).toBeUndefined();
+      expect(own.loadFailures).toBe(1);
+    } finally {
+      await raw.del(`${prefix}r:wrong`);
+      await own.close();
+    }
   });
 
   it('replaces a snapshot only with a newer one', async () => {
