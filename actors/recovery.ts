@@ -42,15 +42,21 @@ export async function recoverInventory(
 ): Promise<RecoveredInventory> {
   const stream = context.stream;
   let base: { state: InventoryState; seq: number; source: string } = { state: emptyInventory(), seq: 0, source: 'journal' };
-  const candidates: { name: string; store: SnapshotStore; seq: number; at: number; state: unknown }[] = [];
-  for (const { name, store } of snapshots) {
-    try {
-      const s = await store.load(stream);
-      if (s && s.seq > 0) candidates.push({ name, store, seq: s.seq, at: s.at, state: s.state });
-    } catch {
-      // A snapshot store is an accelerator: unreachable means "try the next one".
-    }
-  }
+  type Candidate = { name: string; store: SnapshotStore; seq: number; at: number; state: unknown };
+  // Every store at once (one round trip's wait, not one per store); the newest valid one wins, the
+  // earlier store (Redis) on a tie: the sort is stable.
+  const loaded = await Promise.all(
+    snapshots.map(async ({ name, store }): Promise<Candidate | undefined> => {
+      try {
+        const s = await store.load(stream);
+        return s && s.seq > 0 ? { name, store, seq: s.seq, at: s.at, state: s.state } : undefined;
+      } catch {
+        // A snapshot store is an accelerator: unreachable means "use another one".
+        return undefined;
+      }
+    }),
+  );
+  const candidates = loaded.filter((c): c is Candidate => c !== undefined);
   candidates.sort((a, b) => b.seq - a.seq);
   for (const c of candidates) {
     // The record the snapshot ends with, by its seq and its time: not one of another history (which

@@ -65,8 +65,10 @@ async function serve(): Promise<void> {
     node.stop().then(
       // A start that failed on its own (not cut short by this stop) still exits 1, once serve() logged it.
       async () => process.exit((await startFailed(starting)) ? 1 : 0),
-      (error: unknown) => {
+      async (error: unknown) => {
         node.log.error({ err: error }, 'stop failed');
+        // A start that failed meanwhile is logged by serve() first.
+        await startFailed(starting);
         process.exit(1);
       },
     );

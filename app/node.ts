@@ -756,6 +756,8 @@ export class StampedeNode {
       this.log.warn({ err: r.reason, stream: others[i]!.stream }, 'a stream with unprojected events could not be loaded at start; loading it again');
       void this.loadStreamRetrying(others[i]!.stream);
     });
+    // A stop meanwhile ends the start here (each wait of the start has its own deadline of 2 minutes).
+    this.throwIfStopping();
     // Bounded: a read model that cannot be written fails the start instead of hanging it.
     await withDeadline(this.projector.drained(), START_PROJECTION_MS, 'projecting what the SKU/dates recovered');
     if (streams.size > 0) {

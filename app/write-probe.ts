@@ -37,10 +37,13 @@ export class WriteProbe {
     this.backoff_ms = options.backoff_min_ms;
   }
 
-  /** A durable write went through (a journal commit): proof, and the end of any backoff. */
+  /**
+   * A durable write went through (a journal commit): proof, and the end of the current wait after a
+   * failed probe (its growing length stays: commits a few seconds apart while the probe's own row is
+   * held must not bring back a probe every few seconds).
+   */
   written(): void {
     this.lastWrite = this.now();
-    this.backoff_ms = this.options.backoff_min_ms;
     this.failedUntil = Number.NEGATIVE_INFINITY;
   }
 

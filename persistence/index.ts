@@ -48,7 +48,7 @@ export async function openStores(opts: StoresOptions): Promise<OpenedStores> {
     await sql.close(); // a malformed Redis URL: leave nothing open behind the error
     throw error;
   }
-  // Fastest first: a reader takes the first usable snapshot and falls back to the next.
+  // Fastest first: recovery reads them all at once and starts from the newest valid one (Redis on a tie).
   const snapshots: SnapshotStore[] = redis ? [redis, sql.snapshots] : [sql.snapshots];
   const snapshotNames = redis ? ['redis', sql.backend] : [sql.backend];
   return {

@@ -88,6 +88,9 @@ export class RedisSnapshotStore implements SnapshotStore {
       // Fail at once while disconnected instead of queueing behind a reconnect.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
+      // A command left unanswered on a dropped connection was failed to its caller by its timeout
+      // already: not sent again once reconnected (ioredis would, by default).
+      autoResendUnfulfilledCommands: false,
       commandTimeout: redis_command_timeout_ms,
       connectTimeout: redis_connect_timeout_ms,
       // Keep trying in the background, backing off, so the accelerator comes back by itself.
@@ -191,8 +194,8 @@ export class RedisSnapshotStore implements SnapshotStore {
    * (stopped, paused, stuck in a long fork or fsync) behind a TCP connection the kernel keeps open:
    * ioredis rejects the caller but keeps the command queued and its bytes buffered, so every later
    * command would queue behind it — memory growing with the traffic, and each load waiting its whole
-   * timeout. The connection is dropped instead (its queue rejected at once) and made again in the
-   * background; until Redis answers a new one, commands fail at once (no offline queue) and callers
+   * timeout. The connection is dropped instead (what it had queued is not sent again:
+   * autoResendUnfulfilledCommands is off) and made again in the background; until Redis answers a new one, commands fail at once (no offline queue) and callers
    * go to SQL without waiting.
    */
   private dropStuckConnection(error: unknown): void {

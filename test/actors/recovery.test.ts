@@ -10,6 +10,7 @@ import { encodeEvent } from '../../actors/inventory-codec.ts';
 import { OUTBOX_KIND } from '../../actors/inventory-projection.ts';
 import { recoverInventory } from '../../actors/recovery.ts';
 import { emptyInventory, evolve, toSnapshot, type InventoryEvent } from '../../engine/index.ts';
+import type { SnapshotStore } from '../../persistence/ports.ts';
 import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
 
 const context = { stream: 'rec/2026-12-02', skuId: 'rec', date: '2026-12-02', merchantId: 'm1' };
@@ -85,5 +86,19 @@ describe('recoverInventory', () => {
     expect([caughtUp.source, caughtUp.snapshotSeq, caughtUp.seq, caughtUp.events_replayed]).toEqual(['mysql', 6, 6, 0]);
     expect([caughtUp.state.total, caughtUp.state.reservations.size, caughtUp.state.sold]).toEqual([10, 1, 1]);
     expect(changes(caughtUp)).toEqual([]);
+  });
+
+  it('asks every snapshot store at once, and takes the first store\'s snapshot when both hold the same seq', async () => {
+    const state = emptyInventory();
+    for (const e of EVENTS) evolve(state, e);
+    const record = { stream: context.stream, seq: 6, at: 3_000, state: toSnapshot(state) };
+    // The first store answers only once the second has been asked: read one after the other, the
+    // recovery would wait for ever (the test's timeout).
+    let secondAsked!: () => void;
+    const asked = new Promise<void>((resolve) => (secondAsked = resolve));
+    const first: SnapshotStore = { save: async () => {}, load: async () => (await asked, record) };
+    const second: SnapshotStore = { save: async () => {}, load: async () => (secondAsked(), record) };
+    const r = await recoverInventory(context, stores.journal, [{ name: 'redis', store: first }, { name: 'mysql', store: second }], 6);
+    expect([r.source, r.snapshotSeq, r.events_replayed]).toEqual(['redis', 6, 0]);
   });
 });

@@ -86,10 +86,17 @@ describe('the write probe', () => {
     expect(await p.check()).toBe(false); // backing off
     p.written(); // a commit went through meanwhile
     expect(await p.check()).toBe(true);
-    now = 3_000; // the commit no longer vouches: probed at once, no backoff left
+    now = 3_000; // the commit no longer vouches: probed at once, no wait left; it fails again
+    expect(await p.check()).toBe(false);
+    expect(probes).toBe(2);
+    // The wait kept its growth (10 s now, not 5 s): commits a few seconds apart bring no probe storm.
+    now = 3_000 + 9_999;
+    expect(await p.check()).toBe(false);
+    expect(probes).toBe(2);
+    now = 3_000 + 10_000;
     ok = true;
     expect(await p.check()).toBe(true);
-    expect(probes).toBe(2);
+    expect(probes).toBe(3);
   });
 
   it('counts a probe that throws as a failure', async () => {
