@@ -8,7 +8,7 @@
 // (POST /ops/reconcile) and periodically (STAMPEDE_RECONCILE_INTERVAL_MS). Every finding goes to
 // the log and to metrics (stampede_reconciliation_total{finding, action}).
 
-import { inventoryStream } from '../engine/index.ts';
+import { CARD_KEY_DATE, inventoryStream, type InventoryReply } from '../engine/index.ts';
 import type { CardKeyStore, ProjectionStore } from '../persistence/ports.ts';
 import type { Catalog } from './catalog.ts';
 import type { InventoryInspection, InventoryMessage } from './inventory-actor.ts';
@@ -24,6 +24,7 @@ export type FindingKind =
   | 'expired_reservation_holding_stock'
   | 'stock_mismatch'
   | 'card_keys_mismatch'
+  | 'card_keys_uncounted'
   | 'check_failed';
 
 export interface Finding {
@@ -342,6 +343,7 @@ export class Reconciler {
       if (this.stopping) return;
       if (sku.delivery !== 'card_key') continue;
       checked.cardKeySkus++;
+      await this.countStoredKeys(sku.skuId, found);
       const before = await this.deps.projection.unitsBySkuStatus(sku.skuId);
       counted.push({ skuId: sku.skuId, floor: before.delivered ?? 0, assigned: await this.deps.cardKeys.countAssigned(sku.skuId) });
     }
@@ -362,5 +364,25 @@ export class Reconciler {
       found({ kind: 'card_keys_mismatch', id: skuId, detail, action: 'reported' });
     }
     this.cardKeyDifferences = seen;
+  }
+
+  /**
+   * Keys stored but not in the stock: an upload whose keys were stored and whose stock change then
+   * failed (its SKU/date overloaded, a write failing) was answered an error, and a merchant who does
+   * not retry it would leave them unsold. Counting is idempotent (the stock grows by the keys not
+   * counted yet, never shrinks), so it is repaired: the SKU/date is told the number of keys stored.
+   */
+  private async countStoredKeys(skuId: string, found: (f: Finding) => void): Promise<void> {
+    const ref = this.deps.catalog.stream(skuId, CARD_KEY_DATE);
+    if (!ref) return;
+    const stream = inventoryStream(ref.skuId, ref.date);
+    const before = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
+    const stored = await this.deps.cardKeys.count(skuId);
+    const reply = await this.deps.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(stream, { type: 'count_keys', keysTotal: stored });
+    if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${stream} is overloaded`);
+    if (reply.outcome !== 'total_set') throw new Error(`counting the card keys of ${skuId} answered ${reply.outcome}`);
+    if (reply.total > before.total) {
+      found({ kind: 'card_keys_uncounted', id: skuId, detail: `${reply.total - before.total} stored keys were not in the stock; counted now (total ${reply.total})`, action: 'repaired' });
+    }
   }
 }

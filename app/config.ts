@@ -97,6 +97,11 @@ export interface Config {
   secrets: Secrets;
   /** Names of the secrets made up for this session because none was set. */
   generatedSecrets: (keyof Secrets)[];
+  /**
+   * STAMPEDE_* variables set that the engine does not know (a typo such as STAMPEDE_PORT, or one for
+   * another tool): the node warns of them at start, since each leaves a setting at its default.
+   */
+  unknownVariables: string[];
   reservation_ttl_ms: number;
   shards: number;
   mailbox_max: number;
@@ -131,6 +136,9 @@ const SECRET_VARS: [keyof Secrets, keyof Env][] = [
   ['cardKeySecret', 'STAMPEDE_CARD_KEY_SECRET'],
 ];
 
+/** STAMPEDE_* variables read elsewhere than the node's configuration (the CLI; STAMPEDE_TEST_* are the tests'). */
+const OTHER_KNOWN_VARIABLES = new Set(['STAMPEDE_URL', 'STAMPEDE_SIM_SEMI_SPACE_MIB']);
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => (k.startsWith('STAMPEDE_') || k === 'NODE_ENV') && v !== ''));
   const parsed = schema.safeParse(present);
@@ -147,7 +155,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const generated: (keyof Secrets)[] = [];
   const secrets = {} as Secrets;
-  const production = e.NODE_ENV === 'production';
+  // "Production", "PRODUCTION " and the like are production too: a typo must not turn the checks off.
+  const production = e.NODE_ENV?.trim().toLowerCase() === 'production';
   // docker-compose.yml's example values are public: a production node must not run on them (its NATS
   // password is one too). Every problem at once, not one per restart.
   const problems: string[] = [];
@@ -178,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     delivery_grace_ms: e.STAMPEDE_DELIVERY_GRACE_MS,
     secrets,
     generatedSecrets: generated,
+    unknownVariables: Object.keys(present).filter((k) => k.startsWith('STAMPEDE_') && !(k in schema.shape) && !OTHER_KNOWN_VARIABLES.has(k) && !k.startsWith('STAMPEDE_TEST_')).sort(),
     reservation_ttl_ms: e.STAMPEDE_RESERVATION_TTL_MS,
     shards: e.STAMPEDE_SHARDS,
     mailbox_max: e.STAMPEDE_MAILBOX_MAX,

@@ -215,6 +215,9 @@ export class StampedeNode {
 
   private async open(listen: boolean): Promise<void> {
     const c = this.config;
+    if (c.unknownVariables.length > 0) {
+      this.log.warn({ variables: c.unknownVariables }, 'unknown STAMPEDE_* variables set: ignored (a misspelt one leaves its setting at the default; see the README\'s configuration table)');
+    }
     if (!c.mysqlUrl) this.releaseStorageLock = lockDataDir(c.dataDir);
     else {
       const lock = await lockMysqlDatabase(c.mysqlUrl, {

@@ -145,8 +145,10 @@ export function createAuth(config: AuthConfig): Auth {
   const verifyPaymentSignature = (raw: Buffer, header: string | undefined): boolean => {
     const parsed = parseSignatureHeader(header);
     if (parsed === undefined) return false;
-    const skew_ms = Math.abs(config.now() - parsed.t_s * 1000);
-    if (!(skew_ms <= PAYMENT_TOLERANCE_S * 1000)) return false;
+    // In whole seconds, as `t` is: a `t` stamped 300 s ago is within the tolerance however far into
+    // the current second the engine's clock is (in milliseconds it was refused after the first one).
+    const skew_s = Math.abs(Math.floor(config.now() / 1000) - parsed.t_s);
+    if (!(skew_s <= PAYMENT_TOLERANCE_S)) return false;
     // Signed over t exactly as sent (leading zeros included), then the raw bytes.
     const expected = createHmac('sha256', paymentKey).update(`${parsed.t}.`).update(raw).digest();
     let ok = false;

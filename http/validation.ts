@@ -169,8 +169,20 @@ export const MAX_CARD_KEYS = 10_000;
  * that a full upload fits. Keys are secrets: issues never echo them.
  */
 export const cardKeysBody = z.object({
-  keys: z.array(z.string().min(1).max(256)).min(1).max(MAX_CARD_KEYS),
+  keys: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(256)
+        // A lone surrogate (JSON allows "\ud800") becomes U+FFFD when the key is sealed: two such keys
+        // would be one, and the buyer would be shown another string than was uploaded.
+        .refine((k) => !LONE_SURROGATE.test(k), 'must be well-formed Unicode (no lone surrogate)'),
+    )
+    .min(1)
+    .max(MAX_CARD_KEYS),
 });
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 export type CardKeysBody = z.infer<typeof cardKeysBody>;
 
 /** The provider's payment id is not an engine identifier (providers use e.g. `pi_3Mtw...`): 1..128 printable ASCII. */

@@ -45,7 +45,8 @@ export function adminRoutes(router: Router, node: StampedeNode, auth: Auth): voi
     // merchant (and are published again under the same ids after a restart), its merchant's commands
     // are checked against it, and its paid orders wait for a delivery of that kind.
     const known = node.catalog.sku(skuId);
-    if (known && node.catalog.dates(skuId).length > 0) {
+    // Card keys stored count as stock (a first upload stores them before it makes the stock's date).
+    if (known && (node.catalog.dates(skuId).length > 0 || (known.delivery === 'card_key' && (await node.stores.cardKeys.count(skuId)) > 0))) {
       for (const field of ['merchantId', 'delivery'] as const) {
         if (known[field] !== sku[field]) throw invalidState(`${field} of ${skuId} cannot change once it has stock (it is ${known[field]})`);
       }

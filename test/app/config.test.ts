@@ -74,6 +74,19 @@ describe('configuration', () => {
     }
   });
 
+  it('names the STAMPEDE_* variables it does not know (a typo leaves its setting at the default), not the CLI\'s or the tests\'', () => {
+    const c = loadConfig({ STAMPEDE_PORT: '8080', STAMPEDE_RESERVATION_TTL: '60000', STAMPEDE_URL: 'http://127.0.0.1:3000', STAMPEDE_TEST_MYSQL_URL: 'mysql://x', STAMPEDE_HTTP_PORT: '3001', OTHER: '1' });
+    expect(c.unknownVariables).toEqual(['STAMPEDE_PORT', 'STAMPEDE_RESERVATION_TTL']);
+    expect([c.http.port, c.reservation_ttl_ms]).toEqual([3001, 900_000]);
+    expect(loadConfig({}).unknownVariables).toEqual([]);
+  });
+
+  it('takes NODE_ENV=production in any case as production (its checks on)', () => {
+    for (const value of ['Production', 'PRODUCTION', ' production ']) {
+      expect(() => loadConfig({ NODE_ENV: value })).toThrow(/NODE_ENV=production/);
+    }
+  });
+
   it('reads decimal numbers as such, and an empty variable as unset', () => {
     const c = loadConfig({ STAMPEDE_HTTP_PORT: '8080', STAMPEDE_SHARDS: '0128', STAMPEDE_RESERVATION_TTL_MS: '' });
     expect({ port: c.http.port, shards: c.shards, ttl: c.reservation_ttl_ms }).toEqual({ port: 8080, shards: 128, ttl: 900_000 });

@@ -4,7 +4,8 @@
 // upload), and a large upload leaves the event loop free between slices — on the embedded default
 // and on MariaDB.
 import { afterEach, describe, expect, it } from 'vitest';
-import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
+import { CardKeyCipher } from '../../persistence/card-key-cipher.ts';
+import { engineBackends, SECRETS, startEngine, type TestEngine } from '../support/engine.ts';
 
 describe.each(engineBackends('e2e_card_key_stock'))('card-key stock on %s', (_name, backend) => {
   let e: TestEngine | undefined;
@@ -31,6 +32,22 @@ describe.each(engineBackends('e2e_card_key_stock'))('card-key stock on %s', (_na
     expect((await c.admin('PUT', '/v1/skus/ck/stock/open', { total: 0 })).status).toBe(200);
     expect((await c.admin('POST', '/v1/skus/ck/card-keys', { keys: ['NEW'] })).body).toEqual({ added: 1, total: 1 });
     expect((await c.admin('GET', '/ops/inventory/ck/open')).body).toMatchObject({ total: 1, available: 1 });
+  });
+
+  it('fixes the SKU\'s merchant and delivery once keys are stored, even before its stock has a date', async () => {
+    e = await startEngine(await backend());
+    const c = e.client;
+    const sku = { name: 'Keys', priceCents: 100, merchantId: 'm1', delivery: 'card_key' };
+    expect((await c.admin('PUT', '/v1/skus/ck-owned', sku)).status).toBe(200);
+    // Keys stored, the stock's date not made yet (a first upload between its two steps).
+    const cipher = new CardKeyCipher(SECRETS.STAMPEDE_CARD_KEY_SECRET);
+    expect(await e.node.stores.cardKeys.add('ck-owned', [{ hash: cipher.hash('ck-owned', 'K-1'), ciphertext: cipher.encrypt('ck-owned', 'K-1') }])).toBe(1);
+    expect((await c.request('GET', '/v1/skus/ck-owned')).body.dates).toEqual([]);
+    for (const change of [{ merchantId: 'm2' }, { delivery: 'ticket' }]) {
+      const moved = await c.admin('PUT', '/v1/skus/ck-owned', { ...sku, ...change });
+      expect([moved.status, moved.body.error]).toEqual([409, 'invalid_state']);
+    }
+    expect((await c.admin('PUT', '/v1/skus/ck-owned', { ...sku, name: 'Keys, renamed' })).status).toBe(200);
   });
 
   it('hashes and seals 10,000-key uploads a slice at a time, one upload at a time, letting the event loop run in between, and stores them all', async () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InventoryInspection } from '../../actors/inventory-actor.ts';
 import type { Finding, ReconcileReport } from '../../actors/reconciler.ts';
 import type { SqlDatabase } from '../../persistence/sql/database.ts';
+import { CardKeyCipher } from '../../persistence/card-key-cipher.ts';
 import { SECRETS, startEngine, switchOffDelivery, type TestEngine } from '../support/engine.ts';
 import { injectJournalFaults, waitFor } from '../support/journal-faults.ts';
 import { samples } from '../support/metrics.ts';
@@ -161,6 +162,23 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
       { kind: 'card_keys_mismatch', id: 'rc-keys', detail: expect.stringMatching(/^[34] keys assigned; delivered and paid orders hold 2 units$/), action: 'reported' },
     ]);
     expect((await c.buyer('rc-k', 'GET', `/v1/orders/${o.body.orderId}`)).body.delivery.cardKeys).toHaveLength(1);
+  });
+
+  it('counts card keys stored but missing from the stock (an upload whose stock change failed), once', async () => {
+    const c = e.client;
+    await c.sku('rc-uncounted', 'open', 0, { delivery: 'card_key', priceCents: 300 });
+    expect((await c.admin('POST', '/v1/skus/rc-uncounted/card-keys', { keys: ['RCU-1', 'RCU-2'] })).body).toMatchObject({ added: 2, total: 2 });
+    expect(about(await reconcile(), 'rc-uncounted')).toEqual([]);
+    // Three more keys stored, their stock change never made (as when the SKU/date answered overloaded).
+    const cipher = new CardKeyCipher(SECRETS.STAMPEDE_CARD_KEY_SECRET);
+    const keys = ['RCU-3', 'RCU-4', 'RCU-5'].map((k) => ({ hash: cipher.hash('rc-uncounted', k), ciphertext: cipher.encrypt('rc-uncounted', k) }));
+    expect(await e.node.stores.cardKeys.add('rc-uncounted', keys)).toBe(3);
+    expect((await c.request('GET', '/v1/skus/rc-uncounted')).body.dates).toEqual([expect.objectContaining({ date: 'open', available: 2 })]);
+    expect(about(await reconcile(), 'rc-uncounted')).toEqual([
+      { kind: 'card_keys_uncounted', id: 'rc-uncounted', detail: '3 stored keys were not in the stock; counted now (total 5)', action: 'repaired' },
+    ]);
+    expect((await c.request('GET', '/v1/skus/rc-uncounted')).body.dates).toEqual([expect.objectContaining({ date: 'open', available: 5 })]);
+    expect(about(await reconcile(), 'rc-uncounted')).toEqual([]);
   });
 
   it('reports no stock mismatch for a sale whose journal write is still in flight', async () => {

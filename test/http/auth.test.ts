@@ -151,6 +151,16 @@ describe('verifyPaymentSignature', () => {
     expect(verify(signPayment(PAY_SECRET, raw, t - 300))).toBe(true);
     expect(verify(signPayment(PAY_SECRET, raw, t + 300))).toBe(true);
   });
+  it('300 s in whole seconds, however far into its second the clock is; 301 s → false', () => {
+    const at = (ms: number, header: string) => {
+      clock = T0 + ms;
+      return auth.verifyPaymentSignature(raw, header);
+    };
+    expect(at(999, signPayment(PAY_SECRET, raw, t - 300))).toBe(true);
+    expect(at(999, signPayment(PAY_SECRET, raw, t + 300))).toBe(true);
+    expect(at(500, signPayment(PAY_SECRET, raw, t - 301))).toBe(false);
+    expect(at(500, signPayment(PAY_SECRET, raw, t + 301))).toBe(false);
+  });
   it('wrong secret → false', () => {
     expect(verify(signPayment('other-secret', raw, t))).toBe(false);
   });

@@ -71,6 +71,7 @@ const good: [string, string, unknown, unknown?][] = [
   ['order open, qty 100', 'order', { skuId: 'A.b:c-9', date: 'open', qty: 100 }],
   ['card keys 1', 'cardKeys', { keys: ['k'] }],
   ['card keys 256 chars', 'cardKeys', { keys: ['x'.repeat(256), 'y'] }],
+  ['card keys with a surrogate pair (an emoji)', 'cardKeys', { keys: ['KEY-\ud83c\udfab-1'] }],
   ['payment succeeded', 'payment', { orderId: 'o-1', paymentId: 'pi_3Mtw', amountCents: 0, status: 'succeeded' }],
   ['payment failed', 'payment', { orderId: 'o-1', paymentId: 'p1', amountCents: 12, status: 'failed' }],
 ];
@@ -146,6 +147,8 @@ const bad: [string, string, unknown, (string | number)[]][] = [
   ['card keys 257-char key', 'cardKeys', { keys: ['x'.repeat(257)] }, ['keys', 0]],
   ['card keys non-string', 'cardKeys', { keys: [1] }, ['keys', 0]],
   ['card keys not a list', 'cardKeys', { keys: 'abc' }, ['keys']],
+  ['card keys lone high surrogate', 'cardKeys', { keys: ['ok', 'KEY-\ud800'] }, ['keys', 1]],
+  ['card keys lone low surrogate', 'cardKeys', { keys: ['\udc00-KEY'] }, ['keys', 0]],
   ['payment bad status', 'payment', { orderId: 'o', paymentId: 'p', amountCents: 1, status: 'ok' }, ['status']],
   ['payment negative amount', 'payment', { orderId: 'o', paymentId: 'p', amountCents: -1, status: 'failed' }, ['amountCents']],
   ['payment bad orderId', 'payment', { orderId: 'o o', paymentId: 'p', amountCents: 1, status: 'failed' }, ['orderId']],
