@@ -343,7 +343,7 @@ export class Reconciler {
       if (this.stopping) return;
       if (sku.delivery !== 'card_key') continue;
       checked.cardKeySkus++;
-      await this.countStoredKeys(sku.skuId, found);
+      await this.eachStream(sku.skuId, found, (skuId) => this.countStoredKeys(skuId, found));
       const before = await this.deps.projection.unitsBySkuStatus(sku.skuId);
       counted.push({ skuId: sku.skuId, floor: before.delivered ?? 0, assigned: await this.deps.cardKeys.countAssigned(sku.skuId) });
     }
@@ -373,16 +373,31 @@ export class Reconciler {
    * counted yet, never shrinks), so it is repaired: the SKU/date is told the number of keys stored.
    */
   private async countStoredKeys(skuId: string, found: (f: Finding) => void): Promise<void> {
-    const ref = this.deps.catalog.stream(skuId, CARD_KEY_DATE);
-    if (!ref) return;
-    const stream = inventoryStream(ref.skuId, ref.date);
-    const before = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
     const stored = await this.deps.cardKeys.count(skuId);
-    const reply = await this.deps.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(stream, { type: 'count_keys', keysTotal: stored });
-    if (reply.outcome === 'overloaded') throw new OverloadedError(`inventory ${stream} is overloaded`);
+    // Asked of the SKU/date only when the keys stored changed since this node last saw them counted
+    // (its first pass asks each card-key SKU once): a passivated SKU/date is not woken every pass.
+    if (stored === 0 || this.keysSeenCounted.get(skuId) === stored) return;
+    // A first upload stores its keys before it makes the stock's date: that date may be missing.
+    const ref = this.deps.catalog.stream(skuId, CARD_KEY_DATE) ?? (await this.deps.catalog.ensureStream(skuId, CARD_KEY_DATE));
+    const stream = inventoryStream(ref.skuId, ref.date);
+    let before: InventoryInspection;
+    let reply: InventoryReply | { outcome: 'overloaded' };
+    try {
+      before = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
+      reply = await this.deps.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(stream, { type: 'count_keys', keysTotal: stored });
+    } catch (error) {
+      // Busy in a sale (its mailbox full, an ask past its deadline): counted by a later pass.
+      if (error instanceof OverloadedError || error instanceof AskTimeoutError) return;
+      throw error;
+    }
+    if (reply.outcome === 'overloaded') return; // too many events waiting for its write: a later pass
     if (reply.outcome !== 'total_set') throw new Error(`counting the card keys of ${skuId} answered ${reply.outcome}`);
+    this.keysSeenCounted.set(skuId, stored);
     if (reply.total > before.total) {
       found({ kind: 'card_keys_uncounted', id: skuId, detail: `${reply.total - before.total} stored keys were not in the stock; counted now (total ${reply.total})`, action: 'repaired' });
     }
   }
+
+  /** Card keys stored per SKU when this node last saw them all counted in its stock (countStoredKeys). */
+  private readonly keysSeenCounted = new Map<string, number>();
 }

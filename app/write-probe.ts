@@ -25,6 +25,7 @@ export class WriteProbe {
   private lastWrite = Number.NEGATIVE_INFINITY;
   private inFlight: Promise<boolean> | undefined;
   private failedUntil = Number.NEGATIVE_INFINITY;
+  private failedAt = Number.NEGATIVE_INFINITY;
   private backoff_ms: number;
   /** Probes made (tests). */
   probes = 0;
@@ -38,13 +39,12 @@ export class WriteProbe {
   }
 
   /**
-   * A durable write went through (a journal commit): proof, and the end of the current wait after a
-   * failed probe (its growing length stays: commits a few seconds apart while the probe's own row is
-   * held must not bring back a probe every few seconds).
+   * A durable write went through (a journal commit): proof for `evidence_ms`, and "up" for the rest of
+   * a wait after a failed probe (the wait itself stays: commits a few seconds apart while only the
+   * probe's own row is held must not bring a probe back after each of them).
    */
   written(): void {
     this.lastWrite = this.now();
-    this.failedUntil = Number.NEGATIVE_INFINITY;
   }
 
   /** A write failed in the database (refused, lost, timed out): earlier commits vouch no more. */
@@ -57,7 +57,8 @@ export class WriteProbe {
     const now = this.now();
     if (now - this.lastWrite < this.options.evidence_ms) return Promise.resolve(true);
     if (this.inFlight) return this.inFlight;
-    if (now < this.failedUntil) return Promise.resolve(false);
+    // Waiting after a failed probe: up if a commit went through since it failed, down otherwise.
+    if (now < this.failedUntil) return Promise.resolve(this.lastWrite > this.failedAt);
     this.probes++;
     const probe = this.probe().then(
       (ok) => this.settle(ok),
@@ -74,7 +75,8 @@ export class WriteProbe {
       this.backoff_ms = this.options.backoff_min_ms;
       this.failedUntil = Number.NEGATIVE_INFINITY;
     } else {
-      this.failedUntil = this.now() + this.backoff_ms;
+      this.failedAt = this.now();
+      this.failedUntil = this.failedAt + this.backoff_ms;
       this.backoff_ms = Math.min(this.backoff_ms * 2, this.options.backoff_max_ms);
     }
     return ok;

@@ -45,11 +45,11 @@ export function adminRoutes(router: Router, node: StampedeNode, auth: Auth): voi
     // merchant (and are published again under the same ids after a restart), its merchant's commands
     // are checked against it, and its paid orders wait for a delivery of that kind.
     const known = node.catalog.sku(skuId);
-    // Card keys stored count as stock (a first upload stores them before it makes the stock's date).
-    if (known && (node.catalog.dates(skuId).length > 0 || (known.delivery === 'card_key' && (await node.stores.cardKeys.count(skuId)) > 0))) {
-      for (const field of ['merchantId', 'delivery'] as const) {
-        if (known[field] !== sku[field]) throw invalidState(`${field} of ${skuId} cannot change once it has stock (it is ${known[field]})`);
-      }
+    const changing = known && (['merchantId', 'delivery'] as const).find((field) => known[field] !== sku[field]);
+    // Card keys stored count as stock (a first upload stores them before it makes the stock's date);
+    // the store is asked only when one of the two changes.
+    if (known && changing && (node.catalog.dates(skuId).length > 0 || (known.delivery === 'card_key' && (await node.stores.cardKeys.count(skuId)) > 0))) {
+      throw invalidState(`${changing} of ${skuId} cannot change once it has stock (it is ${known[changing]})`);
     }
     await node.catalog.upsertSku(sku);
     ctx.body = sku;

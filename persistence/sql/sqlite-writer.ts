@@ -45,6 +45,8 @@ export interface SqliteWriterOptions {
    * run at all (its caller is about to be told it failed, so it must change nothing).
    */
   deadline_ms: number;
+  /** Longest wait for the worker to open its connection, if not deadline_ms (a thread's start on a busy machine). */
+  start_deadline_ms?: number;
   /** Writes waiting their turn at most (default WRITER_QUEUE_MAX); past it a write fails at once. */
   queue_max?: number;
   /** The worker failed (once): the caller writes on its own connection again. */
@@ -164,7 +166,7 @@ export class SqliteWriter {
       // The worker holds prepared statements and one message at a time, but a message can be a read
       // model batch of 20,000 orders (tens of MiB once cloned): room for that, used only when needed.
       resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16, codeRangeSizeMb: 4 },
-      deadline_ms: this.options.deadline_ms,
+      deadline_ms: this.options.start_deadline_ms ?? this.options.deadline_ms,
       readiness: (m) => ('ready' in m ? (m.ready ? 'ready' : { failed: String(m.message) }) : undefined),
       onMessage: (m) => this.answer(m as Reply),
       onBroken: (error) => this.fail(error),

@@ -72,7 +72,7 @@ describe('the write probe', () => {
     expect(probes).toBe(7);
   });
 
-  it('forgets its proof when a write fails, and ends a backoff at the next commit', async () => {
+  it('forgets its proof when a write fails; during a wait, a commit since the failed probe says up, without a probe', async () => {
     let now = 0;
     let ok = false;
     let probes = 0;
@@ -80,20 +80,25 @@ describe('the write probe', () => {
     p.written();
     now = 500;
     p.failed();
-    expect(await p.check()).toBe(false); // no proof left: probed, and it fails
+    expect(await p.check()).toBe(false); // no proof left: probed, and it fails (wait until 5,500)
     expect(probes).toBe(1);
     now = 1_000;
-    expect(await p.check()).toBe(false); // backing off
-    p.written(); // a commit went through meanwhile
+    expect(await p.check()).toBe(false); // waiting, no commit since
+    p.written(); // a commit went through (only the probe's own row is held)
+    now = 4_000; // past the commit's 2 s of proof, still in the wait: up, and no probe
     expect(await p.check()).toBe(true);
-    now = 3_000; // the commit no longer vouches: probed at once, no wait left; it fails again
+    expect(probes).toBe(1);
+    now = 5_500; // the wait is over: one probe, which fails again (next wait 10 s)
     expect(await p.check()).toBe(false);
     expect(probes).toBe(2);
-    // The wait kept its growth (10 s now, not 5 s): commits a few seconds apart bring no probe storm.
-    now = 3_000 + 9_999;
-    expect(await p.check()).toBe(false);
-    expect(probes).toBe(2);
-    now = 3_000 + 10_000;
+    now = 6_000;
+    p.written();
+    now = 9_000;
+    expect(await p.check()).toBe(true); // a commit since the failure: up
+    now = 15_499;
+    expect(await p.check()).toBe(true);
+    expect(probes).toBe(2); // commits every few seconds bring no probe before the wait ends
+    now = 15_500;
     ok = true;
     expect(await p.check()).toBe(true);
     expect(probes).toBe(3);

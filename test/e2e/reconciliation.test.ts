@@ -179,6 +179,13 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
     ]);
     expect((await c.request('GET', '/v1/skus/rc-uncounted')).body.dates).toEqual([expect.objectContaining({ date: 'open', available: 5 })]);
     expect(about(await reconcile(), 'rc-uncounted')).toEqual([]);
+    // A first upload whose keys were stored before its stock's date was made: the date is made too.
+    await c.admin('PUT', '/v1/skus/rc-undated', { name: 'rc-undated', priceCents: 300, merchantId: 'm1', delivery: 'card_key' });
+    const undated = ['RCD-1', 'RCD-2'].map((k) => ({ hash: cipher.hash('rc-undated', k), ciphertext: cipher.encrypt('rc-undated', k) }));
+    expect(await e.node.stores.cardKeys.add('rc-undated', undated)).toBe(2);
+    expect((await c.request('GET', '/v1/skus/rc-undated')).body.dates).toEqual([]);
+    expect(about(await reconcile(), 'rc-undated').map((f) => [f.kind, f.action])).toEqual([['card_keys_uncounted', 'repaired']]);
+    expect((await c.request('GET', '/v1/skus/rc-undated')).body.dates).toEqual([expect.objectContaining({ date: 'open', available: 2 })]);
   });
 
   it('reports no stock mismatch for a sale whose journal write is still in flight', async () => {

@@ -37,7 +37,9 @@ async function writerOnNewTable(file: string, options: Partial<SqliteWriterOptio
   db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE t (x)');
   db.close();
-  const writer = new SqliteWriter(file, { busy_timeout_ms: 1_000, autocheckpoint_pages: 1_000, deadline_ms: 5_000, onFailure: () => {}, ...options });
+  // The short deadlines some tests give their writes are not the worker's start's: a thread starting
+  // on a busy machine took over 300 ms in CI.
+  const writer = new SqliteWriter(file, { busy_timeout_ms: 1_000, autocheckpoint_pages: 1_000, deadline_ms: 5_000, start_deadline_ms: 10_000, onFailure: () => {}, ...options });
   await writer.start();
   return { file, writer };
 }
@@ -238,7 +240,7 @@ describe('SQLite writes on a worker thread', () => {
       await writer.stop();
     }
     // Thousands of them skipped at once (a long stall): one after the other, not one inside the other.
-    const many = new SqliteWriter(file, { busy_timeout_ms: 1_000, autocheckpoint_pages: 1_000, deadline_ms: 300, onFailure: () => {} });
+    const many = new SqliteWriter(file, { busy_timeout_ms: 1_000, autocheckpoint_pages: 1_000, deadline_ms: 300, start_deadline_ms: 10_000, onFailure: () => {} });
     await many.start();
     try {
       let release!: () => void;
