@@ -377,8 +377,13 @@ export class Reconciler {
     // Asked of the SKU/date only when the keys stored changed since this node last saw them counted
     // (its first pass asks each card-key SKU once): a passivated SKU/date is not woken every pass.
     if (stored === 0 || this.keysSeenCounted.get(skuId) === stored) return;
-    // A first upload stores its keys before it makes the stock's date: that date may be missing.
-    const ref = this.deps.catalog.stream(skuId, CARD_KEY_DATE) ?? (await this.deps.catalog.ensureStream(skuId, CARD_KEY_DATE));
+    // A first upload stores its keys before it makes the stock's date: that date may be missing (made
+    // only for a SKU still sold by card keys).
+    let ref = this.deps.catalog.stream(skuId, CARD_KEY_DATE);
+    if (!ref) {
+      if (this.deps.catalog.sku(skuId)?.delivery !== 'card_key') return;
+      ref = await this.deps.catalog.ensureStream(skuId, CARD_KEY_DATE);
+    }
     const stream = inventoryStream(ref.skuId, ref.date);
     let before: InventoryInspection;
     let reply: InventoryReply | { outcome: 'overloaded' };
@@ -386,8 +391,9 @@ export class Reconciler {
       before = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
       reply = await this.deps.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(stream, { type: 'count_keys', keysTotal: stored });
     } catch (error) {
-      // Busy in a sale (its mailbox full, an ask past its deadline): counted by a later pass.
-      if (error instanceof OverloadedError || error instanceof AskTimeoutError) return;
+      // Busy in a sale (its mailbox full): counted by a later pass. An ask past its deadline ends the
+      // check for this pass (eachStream: a database holding writes would make each SKU wait its own).
+      if (error instanceof OverloadedError) return;
       throw error;
     }
     if (reply.outcome === 'overloaded') return; // too many events waiting for its write: a later pass

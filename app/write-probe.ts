@@ -57,8 +57,9 @@ export class WriteProbe {
     const now = this.now();
     if (now - this.lastWrite < this.options.evidence_ms) return Promise.resolve(true);
     if (this.inFlight) return this.inFlight;
-    // Waiting after a failed probe: up if a commit went through since it failed, down otherwise.
-    if (now < this.failedUntil) return Promise.resolve(this.lastWrite > this.failedAt);
+    // Waiting after a failed probe: up if a commit went through since it failed (and not long ago),
+    // down otherwise.
+    if (now < this.failedUntil) return Promise.resolve(this.lastWrite > this.failedAt && now - this.lastWrite < this.options.backoff_min_ms);
     this.probes++;
     const probe = this.probe().then(
       (ok) => this.settle(ok),

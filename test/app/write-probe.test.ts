@@ -95,6 +95,9 @@ describe('the write probe', () => {
     p.written();
     now = 9_000;
     expect(await p.check()).toBe(true); // a commit since the failure: up
+    now = 11_500;
+    expect(await p.check()).toBe(false); // but not one 5 s old or more (the database may have gone read-only since)
+    p.written();
     now = 15_499;
     expect(await p.check()).toBe(true);
     expect(probes).toBe(2); // commits every few seconds bring no probe before the wait ends
