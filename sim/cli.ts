@@ -2,10 +2,13 @@
 // engine in this process (embedded default, fresh data directory) or reach one at --target, run
 // the traffic with a progress bar, judge it, print the table and write the HTML and JSON reports.
 // Exit code: 0 when the verdict passed, 1 when an invariant broke, 2 on bad usage.
-import { readFile, writeFile } from 'node:fs/promises';
+import { constants as fsConstants, createWriteStream } from 'node:fs';
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import type { Rule } from '../engine/rules.ts';
-import { identifier, ruleBody } from '../http/validation.ts';
+import { identifier, isCalendarDate, ruleBody } from '../http/validation.ts';
 import { FLASH_SALE_DEFAULTS, generateFlashSale, type FlashSaleOptions, type TrafficShape } from './flash-sale/generator.ts';
 import { formatLine, readRecording, RecordingFormatError, type ParsedRecording, type RecordedLine } from './recording/format.ts';
 import { HttpTransport } from './replay/transport.ts';
@@ -98,10 +101,12 @@ export class UsageError extends Error {
 
 type Values = Partial<Record<keyof typeof options, string | boolean>>;
 
+// Decimal digits only (as the engine's configuration): `Number('')` is 0, so `--buyers "$N"` with N
+// unset ran a sale of nobody that passed; `0x10`, `1e3` and ` 5` are refused too.
 function int(values: Values, name: keyof typeof options, dflt: number, min: number, max: number): number {
   const raw = values[name];
   if (raw === undefined) return dflt;
-  const n = Number(raw);
+  const n = typeof raw === 'string' && /^[0-9]{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
   return n;
 }
@@ -109,9 +114,23 @@ function int(values: Values, name: keyof typeof options, dflt: number, min: numb
 function share(values: Values, name: keyof typeof options, dflt: number): number {
   const raw = values[name];
   if (raw === undefined) return dflt;
-  const n = Number(raw);
+  const n = typeof raw === 'string' && /^(0|1)(\.[0-9]{1,6})?$|^\.[0-9]{1,6}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--${name} must be a share from 0 to 1`);
   return n;
+}
+
+/** A file the run will write: refused before the run (not after hours of it) when its folder cannot take it. */
+async function writablePath(values: Values, name: 'write' | 'report' | 'json', dflt?: string): Promise<string | undefined> {
+  const raw = values[name] ?? dflt;
+  if (raw === undefined) return undefined;
+  const file = String(raw);
+  if (file === '') throw new UsageError(`--${name} must name a file`);
+  try {
+    await access(dirname(resolve(file)), fsConstants.W_OK);
+  } catch {
+    throw new UsageError(`--${name} ${file}: its folder does not exist or cannot be written`);
+  }
+  return file;
 }
 
 function speedOf(values: Values, dflt: Speed): Speed {
@@ -161,11 +180,21 @@ async function rulesOf(values: Values): Promise<Rule[]> {
   });
 }
 
+/** Buyers of one generated sale at most (1,000,000 measured: ~390 MiB of heap, 12 s to generate). */
+export const FLASH_SALE_BUYERS_MAX = 2_000_000;
+/** Bot requests of one generated sale at most. */
+export const FLASH_SALE_BOT_LINES_MAX = 2_000_000;
+/** Card keys one generated sale uploads at most. */
+export const FLASH_SALE_CARD_KEYS_MAX = 2_000_000;
+
 export function flashSaleOptions(values: Values, rules: Rule[]): FlashSaleOptions {
   const shape = (values.shape ?? FLASH_SALE_DEFAULTS.shape) as TrafficShape;
   if (!['pulse', 'ramp', 'steady'].includes(shape)) throw new UsageError('--shape must be pulse, ramp or steady');
   const dates = values.dates === undefined ? FLASH_SALE_DEFAULTS.dates : String(values.dates).split(',').map((d) => d.trim()).filter(Boolean);
-  if (dates.length === 0 || dates.some((d) => !/^\d{4}-\d{2}-\d{2}$/.test(d))) throw new UsageError('--dates must be YYYY-MM-DD[,YYYY-MM-DD...]');
+  // Real calendar dates, each once: the engine refuses 2027-02-30 (its buyers would all get 400).
+  if (dates.length === 0 || dates.some((d) => !isCalendarDate(d)) || new Set(dates).size !== dates.length) {
+    throw new UsageError('--dates must be distinct calendar dates YYYY-MM-DD[,YYYY-MM-DD...]');
+  }
   const skus = int(values, 'skus', FLASH_SALE_DEFAULTS.skus, 1, 1_000);
   const o: FlashSaleOptions = {
     seed: int(values, 'seed', FLASH_SALE_DEFAULTS.seed, 0, 2 ** 32 - 1),
@@ -173,7 +202,7 @@ export function flashSaleOptions(values: Values, rules: Rule[]): FlashSaleOption
     cardKeySkus: int(values, 'card-key-skus', Math.min(FLASH_SALE_DEFAULTS.cardKeySkus, skus), 0, skus),
     dates,
     stock: int(values, 'stock', FLASH_SALE_DEFAULTS.stock, 0, 10_000_000),
-    buyers: int(values, 'buyers', FLASH_SALE_DEFAULTS.buyers, 0, 10_000_000),
+    buyers: int(values, 'buyers', FLASH_SALE_DEFAULTS.buyers, 0, FLASH_SALE_BUYERS_MAX),
     shape,
     duration_ms: int(values, 'duration-ms', FLASH_SALE_DEFAULTS.duration_ms, 0, 86_400_000),
     pay: share(values, 'pay', FLASH_SALE_DEFAULTS.pay),
@@ -189,6 +218,9 @@ export function flashSaleOptions(values: Values, rules: Rule[]): FlashSaleOption
     priceCents: FLASH_SALE_DEFAULTS.priceCents,
   };
   if (o.pay + o.cancel > 1) throw new UsageError('--pay and --cancel together must not exceed 1');
+  // The generated sale is held in memory whole (~400 bytes a line): bounded where it was measured.
+  if (o.bots * o.botRequests > FLASH_SALE_BOT_LINES_MAX) throw new UsageError(`--bots × --bot-requests must not exceed ${FLASH_SALE_BOT_LINES_MAX}`);
+  if (o.cardKeySkus * o.stock > FLASH_SALE_CARD_KEYS_MAX) throw new UsageError(`--card-key-skus × --stock must not exceed ${FLASH_SALE_CARD_KEYS_MAX} card keys`);
   return o;
 }
 
@@ -295,9 +327,11 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
     defaults = { speed: 'max', ttl_ms: 900_000 };
     const { rules, dates, ...rest } = sale;
     shown = { ...rest, dates: dates.join(','), rules: rules.map((r) => r.id).join(',') || 'none' };
-    if (values.write !== undefined) {
-      await writeFile(String(values.write), lines.map(formatLine).join(''));
-      out.write(`wrote the traffic (${lines.length} lines) to ${values.write}\n`);
+    const writeTo = await writablePath(values, 'write');
+    if (writeTo !== undefined) {
+      // A line at a time: one string of the whole sale passed Node's limit (~512 MiB) at 2,000,000 buyers.
+      await writeLines(writeTo, lines);
+      out.write(`wrote the traffic (${lines.length} lines) to ${writeTo}\n`);
     }
   } else {
     throw new UsageError(`unknown sim command: ${mode}`);
@@ -305,8 +339,8 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
   const speed = speedOf(values, defaults.speed);
   const concurrency_max = int(values, 'concurrency', 256, 1, 100_000);
   const settle_timeout_ms = int(values, 'settle-ms', 60_000, 0, 3_600_000);
-  const reportFile = String(values.report ?? 'sim-report.html');
-  const jsonFile = String(values.json ?? 'sim-report.json');
+  const reportFile = (await writablePath(values, 'report', 'sim-report.html'))!;
+  const jsonFile = (await writablePath(values, 'json', 'sim-report.json'))!;
 
   const engine = await engineFor(values, defaults.ttl_ms);
   const progress = new Progress({ total: lines.length, label: mode });
@@ -343,4 +377,16 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
   await writeFile(jsonFile, toJson(figures));
   out.write(`\nReports: ${reportFile} (open it in a browser), ${jsonFile}\n`);
   return { passed: outcome.record.verdict?.passed === true, reportFile, jsonFile };
+}
+
+/** Writes the recording line by line, waiting when the stream's buffer is full. */
+async function writeLines(file: string, lines: readonly RecordedLine[]): Promise<void> {
+  const stream = createWriteStream(file);
+  const failed = once(stream, 'error').then(([error]) => Promise.reject(error as Error));
+  failed.catch(() => undefined);
+  for (const line of lines) {
+    if (!stream.write(formatLine(line))) await Promise.race([once(stream, 'drain'), failed]);
+  }
+  stream.end();
+  await Promise.race([once(stream, 'finish'), failed]);
 }
