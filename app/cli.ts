@@ -188,10 +188,13 @@ async function ops(args: string[]): Promise<void> {
   }
 }
 
+/** The longest `stampede token --ttl-s` (a year): a token for trying the storefront by hand. */
+const TOKEN_TTL_MAX_S = 365 * 86_400;
+
 /** `stampede token <userId> [--ttl-s N]`: a buyer JWT (HS256, sub, iat, exp) signed with STAMPEDE_USER_JWT_SECRET. */
 function token(args: string[]): void {
   const usage = (): void => {
-    process.stderr.write('usage: stampede token <userId> [--ttl-s N]   (userId matching ^[A-Za-z0-9._:-]{1,64}$; N seconds, default 3600)\n');
+    process.stderr.write('usage: stampede token <userId> [--ttl-s N]   (userId matching ^[A-Za-z0-9._:-]{1,64}$; N seconds from 1 to 31536000, default 3600)\n');
     process.exitCode = 2;
   };
   let parsed;
@@ -205,7 +208,9 @@ function token(args: string[]): void {
   const { positionals, values } = parsed;
   const [userId] = positionals;
   const secret = process.env.STAMPEDE_USER_JWT_SECRET;
-  const ttl_s = values['ttl-s'] === undefined ? 3_600 : Number(values['ttl-s']);
+  // Decimal digits, as the configuration's numbers (`Number` took "1e3", "0x10" and " 60"), at most a year.
+  const rawTtl = values['ttl-s'];
+  const ttl_s = rawTtl === undefined ? 3_600 : typeof rawTtl === 'string' && /^[0-9]{1,9}$/.test(rawTtl) && Number(rawTtl) <= TOKEN_TTL_MAX_S ? Number(rawTtl) : Number.NaN;
   // The engine refuses a token whose subject is no identifier (http/auth.ts): none is minted.
   if (!userId || positionals.length !== 1 || !IDENTIFIER_PATTERN.test(userId) || !Number.isSafeInteger(ttl_s) || ttl_s < 1) return usage();
   if (!secret) {

@@ -41,6 +41,11 @@ describe('the stampede command line', () => {
     expect(noSecret.stderr).toContain('STAMPEDE_USER_JWT_SECRET');
     expect((await stampede(['token'], { STAMPEDE_USER_JWT_SECRET: 'x' })).code).toBe(2);
     expect((await stampede(['token', 'u', '--ttl-s', '0'], { STAMPEDE_USER_JWT_SECRET: 'x' })).code).toBe(2);
+    // Decimal digits only, up to a year ("1e3" and "0x10" were taken; a huge one minted a token for ever).
+    for (const ttl of ['1e3', '0x10', ' 60', '31536001']) {
+      expect((await stampede(['token', 'u', '--ttl-s', ttl], { STAMPEDE_USER_JWT_SECRET: 'x' })).code, ttl).toBe(2);
+    }
+    expect((await stampede(['token', 'u', '--ttl-s', '31536000'], { STAMPEDE_USER_JWT_SECRET: 'x' })).code).toBe(0);
     // An unknown option is a usage error, not a stack trace; a subject the node would refuse is not minted.
     const unknownOption = await stampede(['token', 'u', '--foo'], { STAMPEDE_USER_JWT_SECRET: 'x' });
     expect([unknownOption.code, unknownOption.stderr]).toEqual([2, expect.stringContaining("Unknown option '--foo'")]);
