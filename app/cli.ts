@@ -2,7 +2,7 @@
 
 import { IDENTIFIER_PATTERN } from '../http/validation.ts';
 import { parseArgs } from 'node:util';
-import { loadConfig } from './config.ts';
+import { decimalInteger, loadConfig } from './config.ts';
 import { mintHs256 } from '../sim/replay/credentials.ts';
 import { StampedeNode, StoppedWhileStartingError } from './node.ts';
 
@@ -210,9 +210,9 @@ function token(args: string[]): void {
   const secret = process.env.STAMPEDE_USER_JWT_SECRET;
   // Decimal digits, as the configuration's numbers (`Number` took "1e3", "0x10" and " 60"), at most a year.
   const rawTtl = values['ttl-s'];
-  const ttl_s = rawTtl === undefined ? 3_600 : typeof rawTtl === 'string' && /^[0-9]{1,9}$/.test(rawTtl) && Number(rawTtl) <= TOKEN_TTL_MAX_S ? Number(rawTtl) : Number.NaN;
+  const ttl_s = rawTtl === undefined ? 3_600 : decimalInteger(rawTtl);
   // The engine refuses a token whose subject is no identifier (http/auth.ts): none is minted.
-  if (!userId || positionals.length !== 1 || !IDENTIFIER_PATTERN.test(userId) || !Number.isSafeInteger(ttl_s) || ttl_s < 1) return usage();
+  if (!userId || positionals.length !== 1 || !IDENTIFIER_PATTERN.test(userId) || !Number.isSafeInteger(ttl_s) || ttl_s < 1 || ttl_s > TOKEN_TTL_MAX_S) return usage();
   if (!secret) {
     process.stderr.write('set STAMPEDE_USER_JWT_SECRET to the buyer-JWT secret the node printed at start (or was given)\n');
     process.exitCode = 2;

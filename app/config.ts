@@ -5,10 +5,17 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
 /** A whole number written in decimal digits (no sign, space, exponent or hex: " " is not 0, "9e5" not 900000). */
+export const DECIMAL_INTEGER = /^[0-9]{1,16}$/;
+
+/** `raw` read as a number by DECIMAL_INTEGER's rule, else NaN (command-line options read it too). */
+export function decimalInteger(raw: unknown): number {
+  return typeof raw === 'string' && DECIMAL_INTEGER.test(raw) ? Number(raw) : Number.NaN;
+}
+
 const int = (min: number, max: number, dflt: number) =>
   z
     .string()
-    .regex(/^[0-9]{1,16}$/, { message: 'must be a whole number written in decimal digits' })
+    .regex(DECIMAL_INTEGER, { message: 'must be a whole number written in decimal digits' })
     .transform(Number)
     .pipe(z.number().int().min(min).max(max))
     .default(dflt);

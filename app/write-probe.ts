@@ -10,6 +10,7 @@
 // write held by the database (a lock, a full disk) may go on waiting there after its client gave up
 // on it, so probing every second would pile up such writes (and connections) on the server.
 import { performance } from 'node:perf_hooks';
+import { backoff_ms } from '../persistence/bus/waits.ts';
 
 export interface WriteProbeOptions {
   /** A commit this recent is proof that writes go through. */
@@ -26,7 +27,8 @@ export class WriteProbe {
   private inFlight: Promise<boolean> | undefined;
   private failedUntil = Number.NEGATIVE_INFINITY;
   private failedAt = Number.NEGATIVE_INFINITY;
-  private backoff_ms: number;
+  /** Probes failed in a row (the wait after the last one grows with them). */
+  private failures = 0;
   /** Probes made (tests). */
   probes = 0;
 
@@ -34,9 +36,7 @@ export class WriteProbe {
     private readonly probe: () => Promise<boolean>,
     private readonly options: WriteProbeOptions = WRITE_PROBE_DEFAULTS,
     private readonly now: () => number = () => performance.now(),
-  ) {
-    this.backoff_ms = options.backoff_min_ms;
-  }
+  ) {}
 
   /**
    * A durable write went through (a journal commit): proof for `evidence_ms`, and "up" for the rest of
@@ -73,12 +73,12 @@ export class WriteProbe {
     this.inFlight = undefined;
     if (ok) {
       this.lastWrite = this.now();
-      this.backoff_ms = this.options.backoff_min_ms;
+      this.failures = 0;
       this.failedUntil = Number.NEGATIVE_INFINITY;
     } else {
+      this.failures++;
       this.failedAt = this.now();
-      this.failedUntil = this.failedAt + this.backoff_ms;
-      this.backoff_ms = Math.min(this.backoff_ms * 2, this.options.backoff_max_ms);
+      this.failedUntil = this.failedAt + backoff_ms(this.failures, this.options.backoff_min_ms, this.options.backoff_max_ms);
     }
     return ok;
   }

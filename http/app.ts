@@ -17,11 +17,6 @@ import { storefrontRoutes } from './routes/storefront.ts';
 
 /** What answers while the node starts: the probes, and the metrics that show the recovery. */
 const STARTING_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
-/** A path as the router matches it: case-insensitive, a trailing slash ignored. */
-function routePath(path: string): string {
-  const lower = path.toLowerCase();
-  return lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower;
-}
 /** Retry-After while the node starts (a recovery takes seconds). */
 const STARTING_RETRY_AFTER_S = 2;
 
@@ -54,7 +49,8 @@ export function createHttpApp(node: StampedeNode): Koa {
     }
     // Listening while it starts (node.start({ listen: true })): only the probes answer until it is
     // ready; nothing else may reach stores and actors that are not open yet.
-    if (node.isStarting && !STARTING_ROUTES.has(routePath(ctx.path))) throw unavailable(STARTING_RETRY_AFTER_S, 'the node is starting (recovering what it holds): retry shortly');
+    // Matched by the router itself (its rules on case and a trailing slash), only while starting.
+    if (node.isStarting && !router.match(ctx.path, ctx.method).pathAndMethod.some((l) => typeof l.path === 'string' && STARTING_ROUTES.has(l.path))) throw unavailable(STARTING_RETRY_AFTER_S, 'the node is starting (recovering what it holds): retry shortly');
     try {
       await next();
     } finally {

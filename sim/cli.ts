@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import type { Rule } from '../engine/rules.ts';
+import { decimalInteger } from '../app/config.ts';
 import { identifier, isCalendarDate, ruleBody } from '../http/validation.ts';
 import { FLASH_SALE_DEFAULTS, generateFlashSale, type FlashSaleOptions, type TrafficShape } from './flash-sale/generator.ts';
 import { formatLine, readRecording, RecordingFormatError, type ParsedRecording, type RecordedLine } from './recording/format.ts';
@@ -106,7 +107,7 @@ type Values = Partial<Record<keyof typeof options, string | boolean>>;
 function int(values: Values, name: keyof typeof options, dflt: number, min: number, max: number): number {
   const raw = values[name];
   if (raw === undefined) return dflt;
-  const n = typeof raw === 'string' && /^[0-9]{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+  const n = decimalInteger(raw);
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
   return n;
 }

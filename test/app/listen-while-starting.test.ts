@@ -30,24 +30,30 @@ describe('a node listening while it starts', () => {
     for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
   });
 
-  it('answers its probes during the start, refuses every other route with 503 and Retry-After, then serves', async () => {
-    const url = await freshMysqlDatabase('stampede_listen_starting');
+  /**
+   * A node on a MariaDB database whose first run made the schema and `skuId` with 5 on 2026-12-24,
+   * started with `listen` while another connection holds a WRITE lock on the catalog's table (the
+   * start reads it, so it waits there until the lock goes).
+   */
+  async function startHeldAtCatalog(database: string, skuId: string) {
+    const url = await freshMysqlDatabase(database);
     const backend: Backend = { kind: 'mysql', url };
-    // A first run makes the schema and a SKU with stock.
     const first: TestEngine = await startEngine(backend);
-    await first.client.sku('early', '2026-12-24', 5);
+    await first.client.sku(skuId, '2026-12-24', 5);
     await first.stop();
-
-    // The start reads the catalog: a WRITE lock on its table holds the start there.
     const locker = await mysql.createConnection(url);
     stops.push(() => locker.end());
     await locker.query('LOCK TABLES skus WRITE');
-    const config = loadConfig(testEnv(backend));
-    const node = new StampedeNode(config, { logger: pino({ level: 'silent' }) });
+    const node = new StampedeNode(loadConfig(testEnv(backend)), { logger: pino({ level: 'silent' }) });
     const started = node.start({ listen: true });
     started.catch(() => undefined);
     stops.push(() => node.stop());
     const base = await until('the node to listen', async () => node.url);
+    return { url, backend, locker, node, started, base };
+  }
+
+  it('answers its probes during the start, refuses every other route with 503 and Retry-After, then serves', async () => {
+    const { locker, node, started, base } = await startHeldAtCatalog('stampede_listen_starting', 'early');
     const client = new Client(base);
 
     expect((await client.request('GET', '/healthz')).status).toBe(200);
@@ -80,20 +86,8 @@ describe('a node listening while it starts', () => {
   });
 
   it('stops cleanly when stopped during the start: the start ends at its next step, then the server closes and the storage lock goes', async () => {
-    const url = await freshMysqlDatabase('stampede_listen_stopped');
-    const backend: Backend = { kind: 'mysql', url };
-    const first: TestEngine = await startEngine(backend);
-    await first.client.sku('stopped', '2026-12-24', 5);
-    await first.stop();
-
-    const locker = await mysql.createConnection(url);
-    stops.push(() => locker.end());
-    await locker.query('LOCK TABLES skus WRITE');
-    const node = new StampedeNode(loadConfig(testEnv(backend)), { logger: pino({ level: 'silent' }) });
-    const started = node.start({ listen: true });
+    const { url, backend, locker, node, started, base } = await startHeldAtCatalog('stampede_listen_stopped', 'stopped');
     const outcome = started.then(() => 'started', (error: unknown) => String(error));
-    stops.push(() => node.stop());
-    const base = await until('the node to listen', async () => node.url);
     expect((await new Client(base).request('GET', '/healthz')).status).toBe(200);
     // Stopped once the start waits for the table (its catalog read), not between two of its steps.
     const database = new URL(url).pathname.slice(1);
