@@ -109,8 +109,7 @@ describe('the data folder lock', () => {
       const name = `stampede.node.${new URL(url).pathname.slice(1)}`.slice(0, 64);
       const [rows] = await admin.query('SELECT IS_USED_LOCK(?) AS id', [name]);
       // The server ends the node's lock connection, and another connection takes the lock at once.
-      await admin.query(`KILL CONNECTION ${Number((rows as { id: number }[])[0]!.id)}`);
-      await waitFor(async () => Number(((await other.query('SELECT GET_LOCK(?, 0) AS ok', [name]))[0] as { ok: number }[])[0]!.ok) === 1, 5_000, 'the lock taken by another');
+      await killAndTakeLock(admin, other, name, Number((rows as { id: number }[])[0]!.id));
       await waitFor(async () => (await e.client.request('GET', '/readyz')).status === 503, 10_000, '/readyz 503');
       expect(JSON.stringify((await e.client.request('GET', '/readyz')).body)).toContain('databaseLock');
       expect(e.node.databaseLock!.held).toBe(false);
@@ -140,8 +139,7 @@ describe('the data folder lock', () => {
       expect(id).toBeGreaterThan(0);
       // Lost again, and another node takes it first: said so, not held.
       const other = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/' });
-      await admin.query(`KILL CONNECTION ${id}`);
-      await other.query('SELECT GET_LOCK(?, 0)', [name]);
+      await killAndTakeLock(admin, other, name, id);
       await waitFor(() => events.includes('taken'), 10_000, 'the lock found taken');
       expect(lock.held).toBe(false);
       // Freed: taken again.
@@ -153,3 +151,16 @@ describe('the data folder lock', () => {
     }
   });
 });
+
+/**
+ * The server ends the lock's connection `holder`, and `other` takes the lock as it is freed: `other`
+ * waits for the lock before the kill, so the server hands it over at once (taking it after the kill
+ * raced the lock's own next check, which may take it back first, and then `other` never got it).
+ */
+async function killAndTakeLock(admin: mysql.Connection, other: mysql.Connection, name: string, holder: number): Promise<void> {
+  const taking = other.query('SELECT GET_LOCK(?, 30) AS ok', [name]);
+  const waiting = async () => Number(((await admin.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO LIKE 'SELECT GET_LOCK%'", [other.threadId]))[0] as { n: number }[])[0]!.n) === 1;
+  await waitFor(waiting, 5_000, 'the other waiting for the lock');
+  await admin.query(`KILL CONNECTION ${holder}`);
+  expect(Number(((await taking)[0] as { ok: number }[])[0]!.ok)).toBe(1);
+}
