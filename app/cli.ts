@@ -24,18 +24,33 @@ Usage:
 `;
 
 export async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
-  const [command, ...rest] = positionals;
+  // The command is the first word that is no option; before it, only --help (a misspelt or unknown
+  // option was ignored, and `stampede --port 4000 serve` ran on the configured port without a word).
+  const at = argv.findIndex((arg) => !arg.startsWith('-'));
+  const before = at < 0 ? argv : argv.slice(0, at);
+  const command = at < 0 ? undefined : argv[at];
+  const rest = at < 0 ? [] : argv.slice(at + 1);
+  const unknown = before.find((arg) => arg !== '--help' && arg !== '-h');
+  if (unknown !== undefined) return usageError(`unknown option: ${unknown}`);
   // The simulator parses its own options (and its own --help): hand it everything after `sim`.
-  if (command === 'sim') return sim(argv.slice(argv.indexOf('sim') + 1));
-  if (values.help || command === undefined || command === 'help') {
+  if (command === 'sim') return sim(rest);
+  if (before.length > 0 || command === undefined || command === 'help') {
     process.stdout.write(HELP);
     return;
   }
-  if (command === 'serve') return serve();
+  if (command === 'serve') {
+    // Configured by STAMPEDE_* variables only: an argument (`serve --port 4000`) would be ignored.
+    if (rest.length > 0) return usageError(`stampede serve takes no arguments (${rest.join(' ')}): it is configured by STAMPEDE_* variables (see README)`);
+    return serve();
+  }
   if (command === 'ops') return ops(rest);
-  if (command === 'token') return token(argv.slice(argv.indexOf('token') + 1));
-  process.stderr.write(`unknown command: ${command}\n\n${HELP}`);
+  if (command === 'token') return token(rest);
+  usageError(`unknown command: ${command}`);
+}
+
+/** A command line the CLI cannot run: one line and the usage on stderr, exit code 2. */
+function usageError(message: string): void {
+  process.stderr.write(`${message}\n\n${HELP}`);
   process.exitCode = 2;
 }
 
@@ -136,10 +151,10 @@ async function sim(args: string[]): Promise<void> {
 }
 
 /** `stampede ops <what> [ids]`: the route, its method, and the arguments it needs. */
-const OPS_COMMANDS: Record<string, { usage: string; method: 'GET' | 'POST'; path(ids: string[]): string | undefined; timeout_ms?: number }> = {
-  inventory: { usage: '<skuId> <date>', method: 'GET', path: ([sku, date]) => (sku && date ? `/ops/inventory/${encodeURIComponent(sku)}/${encodeURIComponent(date)}` : undefined) },
-  order: { usage: '<orderId>', method: 'GET', path: ([id]) => (id ? `/ops/orders/${encodeURIComponent(id)}` : undefined) },
-  buyer: { usage: '<userId>', method: 'GET', path: ([id]) => (id ? `/ops/buyers/${encodeURIComponent(id)}` : undefined) },
+const OPS_COMMANDS: Record<string, { usage: string; method: 'GET' | 'POST'; path(ids: string[]): string; timeout_ms?: number }> = {
+  inventory: { usage: '<skuId> <date>', method: 'GET', path: ([sku, date]) => `/ops/inventory/${encodeURIComponent(sku!)}/${encodeURIComponent(date!)}` },
+  order: { usage: '<orderId>', method: 'GET', path: ([id]) => `/ops/orders/${encodeURIComponent(id!)}` },
+  buyer: { usage: '<userId>', method: 'GET', path: ([id]) => `/ops/buyers/${encodeURIComponent(id!)}` },
   shards: { usage: '', method: 'GET', path: () => '/ops/shards' },
   // A reconciliation pass may look at thousands of orders.
   reconcile: { usage: '', method: 'POST', path: () => '/ops/reconcile', timeout_ms: 300_000 },
@@ -155,12 +170,14 @@ async function ops(args: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const path = command.path(ids);
-  if (!path) {
-    process.stderr.write(`usage: stampede ops ${what} ${command.usage}\n`);
+  // Exactly the arguments the query takes, none empty: an extra one (a typo, a second id) was ignored.
+  const arity = command.usage === '' ? 0 : command.usage.split(' ').length;
+  if (ids.length !== arity || ids.some((id) => id === '')) {
+    process.stderr.write(`usage: stampede ops ${what}${command.usage ? ` ${command.usage}` : ''}\n`);
     process.exitCode = 2;
     return;
   }
+  const path = command.path(ids);
   const base = process.env.STAMPEDE_URL ?? 'http://127.0.0.1:3000';
   let res: Response;
   let text: string;

@@ -72,6 +72,11 @@ describe('the stampede command line', () => {
     const missing = await stampede(['ops', 'inventory', 'only-sku'], admin);
     expect(missing.code).toBe(2);
     expect(missing.stderr.trim()).toBe('usage: stampede ops inventory <skuId> <date>');
+    // An extra argument (a typo, a second id) is a usage error, not ignored.
+    const extra = await stampede(['ops', 'inventory', 'sku', '2027-07-01', 'more'], admin);
+    expect([extra.code, extra.stderr.trim(), extra.stdout]).toEqual([2, 'usage: stampede ops inventory <skuId> <date>', '']);
+    const extraShards = await stampede(['ops', 'shards', 'all'], admin);
+    expect([extraShards.code, extraShards.stderr.trim()]).toEqual([2, 'usage: stampede ops shards']);
     const unknown = await stampede(['ops', 'nonsense'], admin);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown ops command: nonsense');
@@ -82,5 +87,19 @@ describe('the stampede command line', () => {
     const noToken = await stampede(['ops', 'shards'], { STAMPEDE_URL: e.url });
     expect(noToken.code).toBe(1);
     expect(noToken.stderr).toContain('set STAMPEDE_ADMIN_TOKEN');
+  });
+
+  it('refuses arguments serve would ignore, and unknown options before the command, starting nothing', async () => {
+    // Configured by STAMPEDE_* variables only: `serve --port 4000` ran on the configured port without a word.
+    const cases = [['serve', '--port', '4000'], ['serve', 'now'], ['--port', '4000', 'serve'], ['--verbose']];
+    const answers = await Promise.all(cases.map((args) => stampede(args, { STAMPEDE_HTTP_PORT: '0' })));
+    for (const [i, refused] of answers.entries()) {
+      const args = cases[i]!;
+      expect([refused.code, refused.stdout], args.join(' ')).toEqual([2, '']);
+      expect(refused.stderr, args.join(' ')).toMatch(/^(stampede serve takes no arguments|unknown option: --)/);
+      expect(refused.stderr).toContain('Usage:');
+    }
+    const help = await stampede(['--help'], {});
+    expect([help.code, help.stdout]).toEqual([0, expect.stringContaining('stampede serve')]);
   });
 });
