@@ -9,7 +9,7 @@
 // environment). Snapshots are only written once their seq is projected, so the
 // events after the snapshot are all the read model can be missing.
 
-import { emptyInventory, evolve, fromSnapshot, type InventorySnapshot, type InventoryState } from '../engine/index.ts';
+import { emptyInventory, evolve, fromSnapshot, type InventoryState } from '../engine/index.ts';
 import type { JournalStore, SnapshotStore } from '../persistence/ports.ts';
 import { decodeEvent } from './inventory-codec.ts';
 import { outboxKindOf, projectEvent, type ProjectedEvent, type StreamContext } from './inventory-projection.ts';
@@ -68,7 +68,8 @@ export async function recoverInventory(
     // Never start after what the read model has: the events in between must be projected again.
     if (c.seq > projectedSeq) continue;
     try {
-      base = { state: fromSnapshot(c.state as InventorySnapshot), seq: c.seq, source: c.name };
+      // Checked field by field (engine/inventory.ts): one of another format or malformed is passed over.
+      base = { state: fromSnapshot(c.state), seq: c.seq, source: c.name };
       break;
     } catch {
       continue;

@@ -317,14 +317,29 @@ export function orderIdOf(event: InventoryEvent): string | undefined {
   return 'orderId' in event ? event.orderId : undefined;
 }
 
-// Snapshots: a plain JSON form of the state.
+// Snapshots: a plain JSON form of the state, with the number of its format.
+
+/**
+ * The format toSnapshot writes. A snapshot of any other format (a newer engine's, read by an older one
+ * after a downgrade) is refused by fromSnapshot, and recovery replays the journal instead; snapshots
+ * written before formats were numbered have none and are format 1.
+ */
+export const INVENTORY_SNAPSHOT_FORMAT = 1;
+
 export interface InventorySnapshot {
+  /** INVENTORY_SNAPSHOT_FORMAT; absent in snapshots taken before formats were numbered (format 1). */
+  format?: number;
   total: number;
   reserved: number;
   sold: number;
   reservations: Reservation[];
   /** Absent in snapshots taken before card keys were counted (0). */
   keysCounted?: number;
+}
+
+/** A stored snapshot recovery must not start from (another format, a field missing or out of range). */
+export class InvalidSnapshotError extends Error {
+  override name = 'InvalidSnapshotError';
 }
 
 export function toSnapshot(state: InventoryState): InventorySnapshot {
@@ -334,15 +349,45 @@ export function toSnapshot(state: InventoryState): InventorySnapshot {
     if (r.limited) copy.limited = true;
     reservations.push(copy);
   }
-  return { total: state.total, reserved: state.reserved, sold: state.sold, reservations, keysCounted: state.keysCounted };
+  return { format: INVENTORY_SNAPSHOT_FORMAT, total: state.total, reserved: state.reserved, sold: state.sold, reservations, keysCounted: state.keysCounted };
 }
 
-export function fromSnapshot(s: InventorySnapshot): InventoryState {
+const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const instant = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * The state a stored snapshot holds, checked field by field: what a store hands back is only JSON
+ * (a snapshot of another format, or one a tool rewrote), and a missing count would otherwise make
+ * the ledger's arithmetic NaN — every comparison false, so stock checks pass. Throws
+ * InvalidSnapshotError for anything toSnapshot does not write.
+ */
+export function fromSnapshot(stored: unknown): InventoryState {
+  const s = stored as Partial<Record<keyof InventorySnapshot, unknown>> | null;
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new InvalidSnapshotError('snapshot is not an object');
+  if (s.format !== undefined && s.format !== INVENTORY_SNAPSHOT_FORMAT) throw new InvalidSnapshotError(`snapshot format ${String(s.format)} is not ${INVENTORY_SNAPSHOT_FORMAT}`);
+  if (!count(s.total) || !count(s.reserved) || !count(s.sold) || (s.keysCounted !== undefined && !count(s.keysCounted)) || !Array.isArray(s.reservations)) {
+    throw new InvalidSnapshotError('snapshot counts are missing or not whole numbers of at least 0');
+  }
+  if (s.reserved + s.sold > s.total) throw new InvalidSnapshotError(`snapshot takes more than its total: reserved ${s.reserved} + sold ${s.sold} > ${s.total}`);
   const state = emptyInventory();
   state.total = s.total;
   state.sold = s.sold;
   state.keysCounted = s.keysCounted ?? 0;
-  for (const r of s.reservations) evolve(state, { type: 'reserved', ...r });
-  if (state.reserved !== s.reserved) throw new Error(`snapshot is inconsistent: reserved ${s.reserved} != sum of reservations ${state.reserved}`);
+  for (const item of s.reservations as unknown[]) {
+    const r = item as Partial<Record<keyof Reservation, unknown>> | null;
+    if (
+      typeof r !== 'object' || r === null ||
+      typeof r.orderId !== 'string' || r.orderId === '' || typeof r.userId !== 'string' || r.userId === '' ||
+      !count(r.qty) || r.qty === 0 || !count(r.amountCents) || !instant(r.createdAt) || !instant(r.expiresAt) ||
+      (r.limited !== undefined && r.limited !== true)
+    ) {
+      throw new InvalidSnapshotError('snapshot holds a malformed reservation');
+    }
+    if (state.reservations.has(r.orderId)) throw new InvalidSnapshotError(`snapshot holds reservation ${r.orderId} twice`);
+    const reservation: Extract<InventoryEvent, { type: 'reserved' }> = { type: 'reserved', orderId: r.orderId, userId: r.userId, qty: r.qty, amountCents: r.amountCents, createdAt: r.createdAt, expiresAt: r.expiresAt };
+    if (r.limited) reservation.limited = true;
+    evolve(state, reservation);
+  }
+  if (state.reserved !== s.reserved) throw new InvalidSnapshotError(`snapshot is inconsistent: reserved ${s.reserved} != sum of reservations ${state.reserved}`);
   return state;
 }

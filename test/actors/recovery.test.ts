@@ -101,4 +101,16 @@ describe('recoverInventory', () => {
     const r = await recoverInventory(context, stores.journal, [{ name: 'redis', store: first }, { name: 'mysql', store: second }], 6);
     expect([r.source, r.snapshotSeq, r.events_replayed]).toEqual(['redis', 6, 0]);
   });
+
+  it('passes over a snapshot of another format or with a count missing, and replays the journal instead', async () => {
+    const state = emptyInventory();
+    for (const e of EVENTS) evolve(state, e);
+    const good = toSnapshot(state);
+    for (const stored of [{ ...good, format: 2 }, { ...good, sold: undefined }]) {
+      const store: SnapshotStore = { save: async () => {}, load: async () => ({ stream: context.stream, seq: 6, at: 3_000, state: stored }) };
+      const r = await recoverInventory(context, stores.journal, [{ name: 'redis', store }], 6);
+      expect([r.source, r.snapshotSeq, r.events_replayed]).toEqual(['journal', 0, 6]);
+      expect([r.state.total, r.state.reserved, r.state.sold]).toEqual([10, 1, 1]);
+    }
+  });
 });
