@@ -91,7 +91,9 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationOut
         engineClock.advance(jump_ms);
       }
       expiredBy_ms = engineClock.now();
-    } else if (lastExpiry + CLOCK_MARGIN_MS <= deadline) {
+    } else if (lastExpiry + CLOCK_MARGIN_MS + 2 * SETTLE_POLL_MS <= deadline) {
+      // With time left for two reads after it: one read alone may find an expiry whose write has not
+      // committed yet, and judge it still reserved.
       // Reservations that outlive the settle time are judged as they stand (still reserved is fine then).
       const wait_ms = lastExpiry + CLOCK_MARGIN_MS - Date.now();
       if (wait_ms > 0) {
@@ -108,6 +110,9 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationOut
     await sleep(SETTLE_POLL_MS);
     view = await reader.read(facts.stock, facts.stockExisting);
   }
+  // What the buyers of delivered orders are shown, as they see it: tokens on the engine's clock (which
+  // the run may have moved past the replay's tokens' hour).
+  if (reader.unanswered === undefined) view.goods = await reader.readGoods(view, new Credentials(o.engine.secrets, o.engine.clock?.now ?? Date.now));
   // The last series sample is after settling, so the chart ends where the verdict looked.
   const verdict = judge(facts, view, { ...(expiredBy_ms !== undefined ? { expiredBy_ms } : {}), clock_margin_ms: CLOCK_MARGIN_MS });
   for (const s of series) {

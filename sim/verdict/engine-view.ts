@@ -3,7 +3,7 @@
 // purchase rules and the SKUs' rule dimensions. The verdict compares this with the answers the run
 // got; it never reads the engine's database behind its back.
 import type { OrderStatus, Rule } from '../../engine/index.ts';
-import type { SimSecrets } from '../replay/credentials.ts';
+import type { Credentials, SimSecrets } from '../replay/credentials.ts';
 import type { SimAnswer, Transport } from '../replay/transport.ts';
 
 export interface InventoryFigures {
@@ -67,7 +67,21 @@ export interface EngineView {
    * nothing of the run showed to exist: an order for an unknown SKU, refused): nothing to read.
    */
   absent?: string[];
+  /**
+   * What the buyer of each delivered card-key or ticket order is shown (GET /v1/orders/{orderId} as its
+   * owner), by order id; read once the engine has settled (readGoods). Absent: not read.
+   */
+  goods?: Map<string, DeliveredGoods>;
 }
+
+/** A delivered order as its buyer sees it: the card keys or ticket codes shown, or why it could not be read. */
+export type DeliveredGoods = { items: string[] } | { unreadable: string };
+
+/** Delivered orders read at once by readGoods. */
+const GOODS_READS_IN_FLIGHT = 32;
+/** A read answered 503 (the engine shedding load) is tried this many times in all, this far apart. */
+const GOODS_READ_ATTEMPTS = 5;
+const GOODS_RETRY_MS = 200;
 
 /** Orders per page of the listing (the route's maximum). */
 const LISTING_PAGE_MAX = 5_000;
@@ -138,6 +152,48 @@ export class EngineReader {
       after = page.next;
     }
     return out;
+  }
+
+  /**
+   * What each delivered card-key or ticket order's buyer is shown, read as that buyer (`credentials`:
+   * tokens minted on the engine's clock, which a run may have moved on). The ops listing gives key ids
+   * and counts only: a key stored twice under two ids, a key decrypted wrong, or one ticket code given
+   * to two orders shows only here. The strings are kept for the verdict, never printed.
+   */
+  async readGoods(view: EngineView, credentials: Credentials): Promise<Map<string, DeliveredGoods>> {
+    const goods = new Map<string, DeliveredGoods>();
+    const delivered = [...view.orders.values()].filter((o) => {
+      const delivery = view.skus.get(o.skuId)?.delivery;
+      return o.status === 'delivered' && (delivery === 'card_key' || delivery === 'ticket');
+    });
+    let next = 0;
+    const readOne = async (o: ListedOrder): Promise<DeliveredGoods> => {
+      let a: SimAnswer = { status: 0, body: undefined };
+      for (let attempt = 1; attempt <= GOODS_READ_ATTEMPTS; attempt++) {
+        try {
+          a = await this.transport.send({ method: 'GET', path: `/v1/orders/${encodeURIComponent(o.orderId)}`, headers: { authorization: `Bearer ${credentials.buyerToken(o.userId)}` } });
+        } catch (error) {
+          return { unreadable: `${o.orderId} could not be read as its buyer: ${error instanceof Error ? error.message : String(error)}` };
+        }
+        if (a.status !== 503) break;
+        await new Promise((resolve) => setTimeout(resolve, GOODS_RETRY_MS));
+      }
+      if (a.status !== 200) return { unreadable: `${o.orderId} is listed delivered, but its buyer's GET answered ${a.status}` };
+      const body = a.body as { status?: unknown; delivery?: { cardKeys?: unknown; payload?: { tickets?: unknown } } } | undefined;
+      if (body?.status !== 'delivered') return { unreadable: `${o.orderId} is listed delivered, but its buyer is shown it ${String(body?.status)}` };
+      const items = body.delivery?.cardKeys ?? body.delivery?.payload?.tickets;
+      if (!Array.isArray(items) || !items.every((i): i is string => typeof i === 'string')) return { unreadable: `${o.orderId} is delivered, but its buyer is shown no list of card keys or ticket codes` };
+      return { items };
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(GOODS_READS_IN_FLIGHT, delivered.length) }, async () => {
+        while (next < delivered.length) {
+          const o = delivered[next++]!;
+          goods.set(o.orderId, await readOne(o));
+        }
+      }),
+    );
+    return goods;
   }
 
   /** The time of an order's cancel or expiry, from its history (GET /ops/orders/{orderId}). */

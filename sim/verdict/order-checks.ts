@@ -5,7 +5,7 @@ import type { CheckResult } from '../run/results.ts';
 import { isOrderLine } from '../recording/format.ts';
 import { cardKeyPools, keysLeft } from './card-key-pools.ts';
 import { releasedAt, type EngineView } from './engine-view.ts';
-import type { PaymentAnswer, RunFacts } from './run-facts.ts';
+import type { KeyedRequest, PaymentAnswer, RunFacts } from './run-facts.ts';
 import { Violations } from './violations.ts';
 
 export function ordersDurable(facts: RunFacts, view: EngineView): CheckResult {
@@ -125,6 +125,52 @@ export function deliveredOnce(facts: RunFacts, view: EngineView): CheckResult {
 }
 
 /**
+ * Each card key and ticket code to one order, as the buyers see them (EngineView.goods: read with each
+ * buyer's token once settled): a delivered order is shown as many as its qty, all distinct; no card
+ * key of a SKU and no ticket code is shown to two orders; and when the run's uploads account for every
+ * key a SKU holds, each key shown is one of them (a key decrypted wrong is not). Keys and codes are
+ * never printed.
+ */
+export function goodsToOneOrder(facts: RunFacts, view: EngineView): CheckResult {
+  const v = new Violations();
+  const owner = new Map<string, string>();
+  let read = 0;
+  let keys = 0;
+  let codes = 0;
+  for (const o of view.orders.values()) {
+    const delivery = view.skus.get(o.skuId)?.delivery;
+    if (o.status !== 'delivered' || (delivery !== 'card_key' && delivery !== 'ticket')) continue;
+    const goods = view.goods?.get(o.orderId);
+    if (!goods) {
+      v.add(`${o.orderId} is delivered, but what its buyer is shown was not read`);
+      continue;
+    }
+    if ('unreadable' in goods) {
+      v.add(goods.unreadable);
+      continue;
+    }
+    read++;
+    const what = delivery === 'card_key' ? 'card key' : 'ticket code';
+    if (goods.items.length !== o.qty) v.add(`${o.orderId}'s buyer is shown ${goods.items.length} ${what}s for qty ${o.qty}`);
+    if (new Set(goods.items).size !== goods.items.length) v.add(`${o.orderId}'s buyer is shown one ${what} twice`);
+    // Only when every key the SKU holds came from the run (its uploads' answers say so): keys uploaded
+    // before the run (against --target) are unknown here.
+    const uploaded = delivery === 'card_key' ? facts.uploadedKeys.get(o.skuId) : undefined;
+    const known = uploaded !== undefined && (facts.cardKeys.get(o.skuId) ?? Infinity) <= uploaded.size ? uploaded : undefined;
+    for (const item of goods.items) {
+      if (delivery === 'card_key') keys++;
+      else codes++;
+      if (known && !known.has(item)) v.add(`${o.orderId}'s buyer is shown a card key no upload of ${o.skuId} held`);
+      const id = delivery === 'card_key' ? `k\u0000${o.skuId}\u0000${item}` : `t\u0000${item}`;
+      const other = owner.get(id);
+      if (other === undefined) owner.set(id, o.orderId);
+      else if (other !== o.orderId) v.add(`${other} and ${o.orderId} are shown the same ${what}`);
+    }
+  }
+  return v.result('card keys and ticket codes each to one order', `${read} delivered orders read as their buyers see them: ${keys} card keys and ${codes} ticket codes, each shown to one order`);
+}
+
+/**
  * Every correctly signed, well-formed callback is answered 200 (however repeated or late); one
  * with a wrong signature 401. A succeeded callback on a reserved order pays it; on a cancelled or
  * expired one it asks for a refund and takes no stock. A signed callback the engine shed with the
@@ -167,8 +213,15 @@ export function paymentsHonoured(facts: RunFacts, view: EngineView, margin_ms = 
     // Paid by a payment the run made: a correctly signed `succeeded` callback of its amount with that
     // payment id (whatever it was answered: one shed with 503, or unanswered, may have applied). A free
     // order (amount 0) is paid without one.
-    if ((o.status === 'paid' || o.status === 'delivered') && o.amountCents > 0 && !callbacks.some((p) => p.paymentId === o.paymentId)) {
-      v.add(`${o.orderId} is ${o.status} by payment ${o.paymentId}, yet no correctly signed succeeded callback of its amount with that id was sent`);
+    if ((o.status === 'paid' || o.status === 'delivered') && o.amountCents > 0) {
+      const paying = callbacks.filter((p) => p.paymentId === o.paymentId);
+      if (paying.length === 0) {
+        v.add(`${o.orderId} is ${o.status} by payment ${o.paymentId}, yet no correctly signed succeeded callback of its amount with that id was sent`);
+      } else if (paying.every((p) => facts.started_wall_ms + p.sent_ms > Date.parse(o.expiresAt) + margin_ms)) {
+        // Every callback that could have paid it was sent after its reservation expired: the engine must
+        // have expired it first (refund_required), whether or not its expiry pass had run yet.
+        v.add(`${o.orderId} is ${o.status} by payment ${o.paymentId}, whose callbacks were all sent after the reservation expired at ${o.expiresAt}`);
+      }
     }
     // Not ended early: an expiry at its time at the soonest, a refund only for a payment that came
     // after the order had ended (its cancel or expiry).
@@ -207,6 +260,23 @@ export function cancelsAndKeysHonoured(facts: RunFacts, view: EngineView): Check
   }
   for (const [key, ids] of facts.keyedOrders) {
     if (ids.size > 1) v.add(`one Idempotency-Key (${key.split('\n').slice(0, 2).join(', ')}) was answered ${ids.size} different orders: ${[...ids].join(', ')}`);
+  }
+  // "Same key, same body: the first answer; another body: 422." Of the requests of one (buyer, key),
+  // those whose answer is a decision (not 401 before the key was looked at, not 429 turned away, not
+  // a 5xx or no answer: whether those applied is unknown, and the same body runs again) are answered
+  // alike for one body; and at most one body gets a 201.
+  for (const [key, requests] of facts.keyedRequests) {
+    const who = key.split('\n').join(', ');
+    const ordered = new Set<string>();
+    const firstOf = new Map<string, KeyedRequest>();
+    for (const r of requests) {
+      if (r.status === 0 || r.status === 401 || r.status === 429 || r.status >= 500) continue;
+      if (r.status === 201) ordered.add(r.body);
+      const first = firstOf.get(r.body);
+      if (!first) firstOf.set(r.body, r);
+      else if (first.status !== r.status) v.add(`line ${r.line}: a repeat of the keyed order request of line ${first.line} (${who}) was answered ${r.status}, the first ${first.status}`);
+    }
+    if (ordered.size > 1) v.add(`one Idempotency-Key (${who}) was answered 201 for ${ordered.size} different bodies: another body with a used key is 422`);
   }
   return v.result('cancels and Idempotency-Keys honoured', `${cancelled} cancels answered 200 still cancelled; ${facts.keyedOrders.size} keyed requests answered one order each`);
 }

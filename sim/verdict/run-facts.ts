@@ -43,6 +43,8 @@ export interface PaymentAnswer {
   answer_error: string | undefined;
   /** The order's status in the answer. */
   order_status: string | undefined;
+  /** When it was sent (run time, ms). */
+  sent_ms: number;
   /** When its answer came (run time, ms). */
   answered_ms: number;
 }
@@ -91,6 +93,8 @@ export interface RunFacts {
   stockExisting: Set<string>;
   /** Card keys each SKU holds (the latest upload answer's `total`, all keys ever added to it). */
   cardKeys: Map<string, number>;
+  /** Per SKU, the card keys the run's uploads may have added (each upload not refused 4xx): its lines' own strings. */
+  uploadedKeys: Map<string, Set<string>>;
   /** The run's admin rule changes (PUT/DELETE /v1/limit-rules/{ruleId}) and their answers, in line order (admin lines go one at a time). */
   ruleChanges: RuleChange[];
   /** Per SKU, the prices its `PUT /v1/skus/{id}` lines answered 2xx set, in line order (sent and answered: run time). */
@@ -105,6 +109,19 @@ export interface RunFacts {
   stock: { skuId: string; date: string }[];
   /** The order ids answered 201 to the requests of each (buyer, Idempotency-Key, body): one each, by the contract. */
   keyedOrders: Map<string, Set<string>>;
+  /**
+   * Per (buyer, Idempotency-Key), every keyed order request answered, in line order, with its body as
+   * canonical JSON (the engine hashes bodies so: the same fields in another order are the same body).
+   */
+  keyedRequests: Map<string, KeyedRequest[]>;
+}
+
+export interface KeyedRequest {
+  line: number;
+  /** The request's body, canonical JSON. */
+  body: string;
+  /** The answer's status (0: none came). */
+  status: number;
 }
 
 type StockTarget = { skuId: string; date: string };
@@ -150,21 +167,23 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     stockChanges: new Map(),
     stockExisting: new Set(),
     cardKeys: new Map(),
+    uploadedKeys: new Map(),
     ruleChanges: [],
     skuPrices: new Map(),
     skuChanged_ms: new Map(),
     stock: stockOfLines(log.lines),
     keyedOrders: new Map(),
+    keyedRequests: new Map(),
   };
   for (const o of log.orders.values()) {
     facts.orders.set(o.orderId, o);
     facts.stockExisting.add(stockKey(o.skuId, o.date));
   }
 
-  // First send of each keyed order request (buyer, key, body), whatever it was answered.
-  const keyed = log.lines.map((line) =>
-    isOrderLine(line) && line.idempotencyKey !== undefined ? `${line.user ?? ''}\n${line.idempotencyKey}\n${JSON.stringify(line.body)}` : undefined,
-  );
+  // First send of each keyed order request (buyer, key, body), whatever it was answered. Bodies as
+  // canonical JSON, as the engine compares them: the same fields in another order are a repeat.
+  const bodies = log.lines.map((line) => (isOrderLine(line) && line.idempotencyKey !== undefined ? canonicalJson(line.body) : undefined));
+  const keyed = log.lines.map((line, n) => (bodies[n] !== undefined ? `${line.user ?? ''}\n${line.idempotencyKey!}\n${bodies[n]}` : undefined));
   const firstSent = new Map<string, number>();
   keyed.forEach((key, n) => {
     const sent = log.answers.get(n)?.sent_ms;
@@ -182,6 +201,14 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
       const first = key !== undefined ? firstSent.get(key) : undefined;
       const error = answer && (answer.body as { error?: string } | undefined)?.error;
       const made = answer?.status === 201 ? (answer.body as { orderId?: unknown } | undefined)?.orderId : undefined;
+      const body = bodies[n];
+      if (body !== undefined && answer) {
+        const buyerKey = `${line.user ?? ''}\n${line.idempotencyKey!}`;
+        const requests = facts.keyedRequests.get(buyerKey);
+        const request: KeyedRequest = { line: n, body, status: answer.status };
+        if (requests) requests.push(request);
+        else facts.keyedRequests.set(buyerKey, [request]);
+      }
       if (key !== undefined && typeof made === 'string') {
         const ids = facts.keyedOrders.get(key);
         if (ids) ids.add(made);
@@ -208,6 +235,12 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
       const change: StockChange = { line: n, kind: changed.kind, sent_ms: answer.sent_ms, answered_ms: answer.answered_ms, status: answer.status };
       const requested = (line.body as { total?: unknown } | undefined)?.total;
       if (changed.kind === 'total' && typeof requested === 'number') change.requested = requested;
+      const keys = (line.body as { keys?: unknown } | undefined)?.keys;
+      if (changed.kind === 'keys' && !(answer.status >= 400 && answer.status < 500) && Array.isArray(keys)) {
+        let uploaded = facts.uploadedKeys.get(changed.skuId);
+        if (!uploaded) facts.uploadedKeys.set(changed.skuId, (uploaded = new Set()));
+        for (const k of keys) if (typeof k === 'string') uploaded.add(k);
+      }
       if (answer.status >= 200 && answer.status < 300) {
         facts.stockExisting.add(key);
         const total = numberField(answer.body, 'total');
@@ -273,6 +306,7 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
         answer_status: answer.status,
         answer_error: (answer.body as { error?: unknown } | undefined)?.error === undefined ? undefined : String((answer.body as { error?: unknown }).error),
         order_status: (answer.body as { status?: string } | undefined)?.status,
+        sent_ms: answer.sent_ms,
         answered_ms: answer.answered_ms,
       });
     }

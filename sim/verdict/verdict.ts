@@ -2,7 +2,7 @@
 // It passes only when every check passes; a check that could not read what it needs fails.
 import type { CheckResult, Verdict } from '../run/results.ts';
 import type { EngineView } from './engine-view.ts';
-import { cancelsAndKeysHonoured, deliveredOnce, noUnexpected5xx, ordersDurable, paymentsHonoured } from './order-checks.ts';
+import { cancelsAndKeysHonoured, deliveredOnce, goodsToOneOrder, noUnexpected5xx, ordersDurable, paymentsHonoured } from './order-checks.ts';
 import { rulesRespected } from './rule-check.ts';
 import type { RunFacts } from './run-facts.ts';
 import { noOversell, noUndersell, stockAccounted } from './stock-checks.ts';
@@ -33,6 +33,7 @@ export function judge(facts: RunFacts, view: EngineView, options: VerdictOptions
     ordersDurable(facts, view),
     rulesRespected(facts, view),
     deliveredOnce(facts, view),
+    goodsToOneOrder(facts, view),
     paymentsHonoured(facts, view, options.clock_margin_ms),
     cancelsAndKeysHonoured(facts, view),
     noUnexpected5xx(facts),

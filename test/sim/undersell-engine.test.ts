@@ -14,9 +14,20 @@ describe('the verdict on an engine that undersells', () => {
     const lines = generateFlashSale({ ...FLASH_SALE_DEFAULTS, seed: 5, buyers: 400, stock: 200, duration_ms: 1_000, bots: 0 });
     const engine = await startInProcessEngine();
     let orders = 0;
+    // Refused keys are refused again on a repeat, as an engine keeps a key's first answer: only the
+    // refusals are wrong, not the idempotency.
+    const refusedKeys = new Set<string>();
+    const passedKeys = new Set<string>();
     const refusing: Transport = {
       async send(request) {
-        if (request.method === 'POST' && request.path === '/v1/orders' && ++orders % 3 === 0) return { status: 409, body: { error: 'sold_out', message: 'sold out' } };
+        if (request.method === 'POST' && request.path === '/v1/orders') {
+          const key = `${request.headers.authorization}\n${request.headers['idempotency-key']}`;
+          if (refusedKeys.has(key) || (!passedKeys.has(key) && ++orders % 3 === 0)) {
+            refusedKeys.add(key);
+            return { status: 409, body: { error: 'sold_out', message: 'sold out' } };
+          }
+          passedKeys.add(key);
+        }
         return engine.transport.send(request);
       },
       close: () => engine.transport.close(),

@@ -23,6 +23,19 @@ interface Scenario {
   listed: ListedOrder[];
   inventory: { total: number; reserved: number; sold: number; available: number };
   rules: EngineView['rules'];
+  /** What the buyers of delivered orders are shown; default: what the listing says, each key and code its own. */
+  goods?: EngineView['goods'];
+}
+
+/** The goods a consistent engine shows for the listed orders: a code per ticket, a string per card key id. */
+function goodsOf(listed: ListedOrder[]): NonNullable<EngineView['goods']> {
+  const goods: NonNullable<EngineView['goods']> = new Map();
+  for (const o of listed) {
+    if (o.status !== 'delivered' || !o.delivery) continue;
+    if ('tickets' in o.delivery) goods.set(o.orderId, { items: Array.from({ length: o.delivery.tickets }, (_, i) => `T-${o.orderId}-${i}`) });
+    else if ('cardKeyIds' in o.delivery) goods.set(o.orderId, { items: o.delivery.cardKeyIds.map((id) => `<key ${id}>`) });
+  }
+  return goods;
 }
 
 /** A small consistent sale of one ticket SKU/date of 3 units: a paid order, a reserved one, a sold-out refusal, a cancel. */
@@ -74,6 +87,7 @@ function verdictOf(s: Scenario, margin_ms = 5) {
     rules: s.rules,
     skus: new Map([['s1', { skuId: 's1', delivery: 'ticket' as const, merchantId: 'm1', attributes: {}, priceCents: 100 }]]),
     unreadable: [],
+    goods: s.goods ?? goodsOf(s.listed),
   };
   return judge(runFacts(log, T0), view, { clock_margin_ms: margin_ms });
 }
@@ -356,6 +370,63 @@ describe('the verdict', () => {
     expect(failed(stuck)).toContain('every paid order delivered exactly once');
   });
 
+  it('fails a ticket code or card key shown to two orders, the wrong number shown, and a key no upload held, as the buyers read them', () => {
+    const check = (s: Scenario) => verdictOf(s).checks.find((c) => c.name === 'card keys and ticket codes each to one order')!;
+    const two = () => {
+      const s = scenario();
+      s.listed[1] = { ...s.listed[1]!, status: 'delivered', paymentId: 'p2', deliveries: 1, delivery: { tickets: 1 } };
+      s.lines.push({ t: 32, method: 'POST', path: '/v1/payments/callback', payment: true, body: { orderRef: 2, status: 'succeeded', amountCents: 100, paymentId: 'p2' } });
+      s.results.push({ line: 6, route: 'r', sent_ms: 32, answered_ms: 33, status: 200 });
+      s.answers.set(6, { line: 6, orderId: 'o2', status: 200, body: { orderId: 'o2', status: 'delivered' }, sent_ms: 32, answered_ms: 33 });
+      s.inventory = { total: 3, reserved: 0, sold: 2, available: 1 };
+      return s;
+    };
+    const fine = check(two());
+    expect([fine.passed, fine.detail]).toEqual([true, '2 delivered orders read as their buyers see them: 0 card keys and 2 ticket codes, each shown to one order']);
+    const sameCode = two();
+    sameCode.goods = new Map([['o1', { items: ['T-1'] }], ['o2', { items: ['T-1'] }]]);
+    expect(check(sameCode).violations).toEqual(['o1 and o2 are shown the same ticket code']);
+    const wrongCount = two();
+    wrongCount.goods = new Map([['o1', { items: ['T-1', 'T-2'] }], ['o2', { items: ['T-3'] }]]);
+    expect(check(wrongCount).violations).toEqual(["o1's buyer is shown 2 ticket codes for qty 1"]);
+    const unread = two();
+    unread.goods = new Map([['o1', { unreadable: 'o1 is listed delivered, but its buyer\'s GET answered 404' }]]);
+    expect(check(unread).violations).toEqual(["o1 is listed delivered, but its buyer's GET answered 404", 'o2 is delivered, but what its buyer is shown was not read']);
+
+    // Card keys: two orders given distinct key ids whose strings are the same key, or a key no upload held.
+    const keyed = (total: number, goods: [string, string[]][]) => {
+      const lines: RecordedLine[] = [
+        { t: 0, method: 'POST', path: '/v1/skus/k1/card-keys', admin: true, body: { keys: ['<key 1>', '<key 2>'] } },
+        { t: 10, method: 'POST', path: '/v1/orders', user: 'u1', body: { skuId: 'k1', date: 'open', qty: 1 } },
+        { t: 12, method: 'POST', path: '/v1/orders', user: 'u2', body: { skuId: 'k1', date: 'open', qty: 1 } },
+      ];
+      const results: RequestResult[] = lines.map((l, line) => ({ line, route: 'r', sent_ms: l.t, answered_ms: l.t + 1, status: line === 0 ? 200 : 201 }));
+      const answers: ReplayLog['answers'] = new Map([
+        [0, { line: 0, status: 200, body: { added: 2, total }, sent_ms: 0, answered_ms: 1 }],
+        [1, { line: 1, status: 201, body: { orderId: 'o1' }, sent_ms: 10, answered_ms: 11 }],
+        [2, { line: 2, status: 201, body: { orderId: 'o2' }, sent_ms: 12, answered_ms: 13 }],
+      ]);
+      const fact = (line: number, orderId: string, user: string) => ({ line, orderId, user, skuId: 'k1', date: 'open', qty: 1, amountCents: 0, expiresAt_ms: T0 + 900_000, sent_ms: line, answered_ms: line + 1 });
+      const log: ReplayLog = { lines, results, answers, orders: new Map([[1, fact(1, 'o1', 'u1')], [2, fact(2, 'o2', 'u2')]]), skipped: 0, compared: 0, mismatched: 0, mismatches: [], origin_ms: 0, started_ms: 0, finished_ms: 30 };
+      const order = (orderId: string, userId: string, id: number): ListedOrder => ({ orderId, userId, skuId: 'k1', date: 'open', qty: 1, amountCents: 0, status: 'delivered', createdAt: iso(10), expiresAt: iso(900_000), updatedAt: iso(20), paymentId: 'free', deliveries: 1, delivery: { cardKeyIds: [id] } });
+      const view: EngineView = {
+        read_at_ms: T0 + 100,
+        inventory: new Map([['k1/open', { total, reserved: 0, sold: 2, available: total - 2 }]]),
+        orders: new Map([['o1', order('o1', 'u1', 1)], ['o2', order('o2', 'u2', 2)]]),
+        rules: [],
+        skus: new Map([['k1', { skuId: 'k1', delivery: 'card_key' as const, merchantId: 'm1', attributes: {}, priceCents: 0 }]]),
+        unreadable: [],
+        goods: new Map(goods.map(([orderId, items]) => [orderId, { items }])),
+      };
+      return judge(runFacts(log, T0), view, { clock_margin_ms: 5 }).checks.find((c) => c.name === 'card keys and ticket codes each to one order')!.violations;
+    };
+    expect(keyed(2, [['o1', ['<key 1>']], ['o2', ['<key 2>']]])).toEqual([]);
+    expect(keyed(2, [['o1', ['<key 1>']], ['o2', ['<key 1>']]])).toEqual(['o1 and o2 are shown the same card key']);
+    expect(keyed(2, [['o1', ['<key 1>']], ['o2', ['garbled']]])).toEqual(["o2's buyer is shown a card key no upload of k1 held"]);
+    // The SKU holds keys from before the run (its total is more than the run uploaded): those are unknown here.
+    expect(keyed(5, [['o1', ['<key 1>']], ['o2', ['older key']]])).toEqual([]);
+  });
+
   it('notes a paid card-key order waiting for keys the pool does not have, and fails one the pool could have served', () => {
     // One card key uploaded; an order of 2 keys paid: it waits for an upload (the contract's "awaiting delivery").
     const awaiting = (keysTotal: number) => {
@@ -419,6 +490,36 @@ describe('the verdict', () => {
     expect(keys.violations[0]).toContain('answered 2 different orders: o5, o6');
   });
 
+  it('fails a keyed repeat answered otherwise than its first answer, and a used key answered 201 for another body; not a repeat after a 503', () => {
+    const keyedCheck = (answersOf: [number, string | undefined][], bodies: Record<string, unknown>[]) => {
+      const s = scenario();
+      answersOf.forEach(([status, orderId], i) => {
+        const line = 6 + i;
+        const t = 60 + 10 * i;
+        s.lines.push({ t, method: 'POST', path: '/v1/orders', user: 'u5', idempotencyKey: 'k-5', body: bodies[i] } as RecordedLine);
+        s.results.push({ line, route: 'r', sent_ms: t, answered_ms: t + 1, status });
+        s.answers.set(line, { line, status, body: orderId ? { orderId } : { error: status === 409 ? 'sold_out' : 'unavailable' }, sent_ms: t, answered_ms: t + 1 });
+        if (orderId && !s.listed.some((o) => o.orderId === orderId)) {
+          const body = bodies[i] as { qty: number };
+          const o: ListedOrder = { ...s.listed[1]!, orderId, userId: 'u5', qty: body.qty, amountCents: 100 * body.qty, status: 'cancelled', createdAt: iso(t), updatedAt: iso(t + 1) };
+          s.listed.push(o);
+          answered(s, o);
+        }
+      });
+      return verdictOf(s).checks.find((c) => c.name === 'cancels and Idempotency-Keys honoured')!;
+    };
+    const body = { skuId: 's1', date: '2027-01-01', qty: 1 };
+    // The same fields in another order are the same body, as the engine hashes it: one order, answered alike.
+    const reordered = { qty: 1, date: '2027-01-01', skuId: 's1' };
+    expect(keyedCheck([[201, 'o5'], [201, 'o5']], [body, reordered]).violations).toEqual([]);
+    // A repeat answered sold_out after its first 201: the engine forgot the key's first answer.
+    expect(keyedCheck([[201, 'o5'], [409, undefined]], [body, reordered]).violations).toEqual(['line 7: a repeat of the keyed order request of line 6 (u5, k-5) was answered 409, the first 201']);
+    // Another body with the used key is 422, not a second order.
+    expect(keyedCheck([[201, 'o5'], [201, 'o6']], [body, { ...body, qty: 2 }]).violations).toEqual(['one Idempotency-Key (u5, k-5) was answered 201 for 2 different bodies: another body with a used key is 422']);
+    // After a 503 (whether it applied is unknown) the same body runs again.
+    expect(keyedCheck([[503, undefined], [201, 'o5']], [body, body]).violations).toEqual([]);
+  });
+
   it('fails a signed callback not answered 200 (but for the contract\'s 503), and a 5xx that is not the contract\'s 503', () => {
     const s = scenario();
     s.answers.set(3, { ...s.answers.get(3)!, status: 404, body: { error: 'not_found' } });
@@ -463,6 +564,14 @@ describe('the verdict', () => {
     const wrongAmount = scenario();
     wrongAmount.lines[3] = { ...wrongAmount.lines[3]!, body: { orderRef: 1, status: 'succeeded', amountCents: 99, paymentId: 'p1' } };
     expect(failed(wrongAmount)).toContain('payment callbacks honoured');
+    // Paid by a callback sent after the reservation expired: the engine must have expired it first.
+    const paidLate = scenario();
+    paidLate.listed[0] = { ...paidLate.listed[0]!, expiresAt: iso(20) };
+    expect(violations(paidLate)).toEqual([`o1 is delivered by payment p1, whose callbacks were all sent after the reservation expired at ${iso(20)}`]);
+    // Sent within the clock margin of its expiry: the engine's clock may have been behind.
+    const paidInTime = scenario();
+    paidInTime.listed[0] = { ...paidInTime.listed[0]!, expiresAt: iso(27) };
+    expect(violations(paidInTime)).toEqual([]);
     // A free order is paid without a callback.
     const free = scenario();
     free.listed.push({ ...free.listed[0]!, orderId: 'o9', userId: 'u9', amountCents: 0, paymentId: 'free', createdAt: iso(45) });
