@@ -527,7 +527,9 @@ export class InventoryActor implements Behavior<InventoryMessage> {
         this.cancelExpiry?.();
         this.expiryAt = Infinity;
         this.cancelExpiry = undefined;
-        this.apply(undefined, { type: 'expire_due', max_orders: this.deps.limits.expire_batch_max }, ctx);
+        // No more releases than the pending bound leaves room for (no write may hold more than one INSERT
+        // takes); a pass cut short re-arms itself at once (its nextExpiresAt is now).
+        this.apply(undefined, { type: 'expire_due', max_orders: Math.max(1, Math.min(this.deps.limits.expire_batch_max, this.deps.limits.pending_events_max - this.pending.events.length)) }, ctx);
         return;
       case 'sell':
         this.apply(env, { type: 'confirm_sold', orderId: msg.orderId, paymentId: msg.paymentId }, ctx, msg.record);

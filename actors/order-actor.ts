@@ -28,7 +28,7 @@ import type { GroupCommitter } from './group-commit.ts';
 import type { ProjectedEvent } from './inventory-projection.ts';
 import { orderOutboxEvent, type OrderEventType } from './order-events.ts';
 import type { Projector } from './projector.ts';
-import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
+import { OverloadedError, type ActorContext, type Behavior, type Envelope } from './runtime/index.ts';
 
 export const ORDER_STREAM_PREFIX = '@o/';
 
@@ -182,6 +182,13 @@ export class OrderActor implements Behavior<OrderMessage> {
         try {
           ctx.reply(env, await this.handle(msg));
         } catch (error) {
+          // Turned away by a busy SKU/date or delivery actor before anything was decided: 503
+          // overloaded, as the caller's retry should read it; what this actor holds is still the
+          // durable state (an ask refused changes nothing), so no reload under the very load that refused it.
+          if (error instanceof OverloadedError) {
+            ctx.fail(env, error);
+            continue;
+          }
           // A store or another actor failed: nothing was answered as done. Forget what is in memory,
           // so the next command starts again from durable state.
           ctx.fail(env, error instanceof UnavailableError ? error : new UnavailableError(`order ${this.orderId}: ${String((error as Error)?.message ?? error)}`, { cause: error }));

@@ -325,6 +325,57 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     for (const records of f.calls) for (const r of records) expect(r.events.length).toBeLessThanOrEqual(5);
   });
 
+  it('an expiry pass takes no more releases than the pending bound leaves room for: no write holds more than the bound', async () => {
+    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_RESERVATION_TTL_MS: '1000', STAMPEDE_PENDING_EVENTS_MAX: '5', STAMPEDE_COMMIT_EVENTS_MAX: '5' });
+    const { node } = e;
+    const stream = 'boundx/2026-12-02';
+    await e.client.sku('boundx', '2026-12-02', 100);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    const place = (i: number) => settle(node.orders.placeOrder({ userId: `u-x${i}`, skuId: 'boundx', date: '2026-12-02', qty: 1 }));
+    // Five reservations durable; they expire in a second.
+    expect((await Promise.all([0, 1, 2, 3, 4].map(place))).every((a) => a.ok && a.value.status === 201)).toBe(true);
+    // A write held in flight, and four events pending behind it when the five fall due: the expiry
+    // pass may add one release, not five (nine events in one write).
+    const { result: inFlight, held } = await heldWrite(f, () => place(5));
+    f.hold = true;
+    const pending = Promise.all([6, 7, 8, 9].map(place));
+    await sleep(1_600);
+    await held.release();
+    f.hold = false;
+    for (const h of f.held.splice(0)) await h.release();
+    await Promise.all([inFlight, pending]);
+    await waitFor(async () => (await foldJournal(node.stores.journal, stream)).state.reservations.size === 0, 10_000, 'every reservation expired, durably');
+    for (const records of f.calls) for (const r of records) expect(r.events.length).toBeLessThanOrEqual(5);
+  });
+
+  it('a payment turned away by its overloaded SKU/date is answered 503 overloaded (not unavailable), and goes through once the SKU/date has room', async () => {
+    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_PENDING_EVENTS_MAX: '5', STAMPEDE_COMMIT_EVENTS_MAX: '5' });
+    const { node, client } = e;
+    const stream = 'busyp/2026-12-02';
+    await client.sku('busyp', '2026-12-02', 100);
+    const placed = await client.buyer('u-p0', 'POST', '/v1/orders', { skuId: 'busyp', date: '2026-12-02', qty: 1 });
+    expect(placed.status).toBe(201);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    // A write held, and five events pending behind it: the SKU/date refuses more until the write lands.
+    const place = (i: number) => settle(node.orders.placeOrder({ userId: `u-p${i}`, skuId: 'busyp', date: '2026-12-02', qty: 1 }));
+    const { result: first, held } = await heldWrite(f, () => place(1));
+    f.hold = true;
+    const pending = Promise.all([2, 3, 4, 5, 6].map(place));
+    await waitFor(async () => (await node.inventory.ask<{ pendingEvents?: number; liveReservations: number }>(stream, { type: 'inspect' })).liveReservations >= 1, 5_000, 'the SKU/date answering');
+    const payment = { orderId: placed.body.orderId as string, paymentId: 'pay-busy', amountCents: 1999, status: 'succeeded' as const };
+    const refused = await client.pay(payment);
+    expect([refused.status, refused.body.error, refused.headers.get('retry-after') !== null]).toEqual([503, 'overloaded', true]);
+    // Room again: the same callback pays the order.
+    f.hold = false;
+    await held.release();
+    for (const h of f.held.splice(0)) await h.release();
+    await Promise.all([first, pending]);
+    const paid = await client.pay(payment);
+    expect([paid.status, paid.body.status]).toEqual([200, expect.stringMatching(/^(paid|delivered)$/)]);
+  });
+
   it("under a purchase rule, such a cancelled reservation frees its buyer's usage: the buyer's next order is not refused by the one it never got", async () => {
     e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '1000' });
     const { node } = e;
