@@ -620,7 +620,12 @@ export class ActorKind<M> {
   /**
    * A tell that must not be dropped (a settlement another actor depends on, e.g. a buyer's hold
    * released): a live incarnation takes it past the mailbox bound (as notify), otherwise one is
-   * activated for it. False only when shutting down or the actor cannot be made.
+   * activated for it. False only when shutting down or the actor cannot be made. Kept until it is
+   * handed to a behaviour's receive: one still queued when its incarnation is discarded goes to the
+   * next, but one handed over in a batch whose receive then restarts or crashes before reaching it is
+   * not (the runtime cannot tell how far the receive got). A kind that restarts itself mid-batch
+   * (inventory, delivery) is therefore sent no tellAlways it cannot have again by other means: the
+   * limit actors, which take them, never restart themselves.
    */
   tellAlways(key: string, msg: M): boolean {
     return this.#core.notify(this.#kind, key, msg, true) || this.#core.tell(this.#kind, key, msg);
