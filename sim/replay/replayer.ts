@@ -7,10 +7,13 @@
 // puts the orderId an order line received into the lines that refer to it.
 //
 // Ordering the timing cannot give: a line that refers to an order waits for that order's answer
-// (and is skipped, counted, when the order line got no order); an admin line (stock, rules, SKUs)
-// waits for the admin line before it, and every later line waits for it, so a sale never starts
-// before its stock is set however fast the replay runs.
-import { CANCEL_ROUTE, isRoute } from '../recording/api-routes.ts';
+// (and is skipped, counted, when the order line got no order) and for the line before it on that
+// order; a catalog change (SKU, stock, card keys, rules) waits for every line before it, and every
+// later line waits for it, so a sale never starts before its stock is set however fast the replay
+// runs. Other admin lines (a gate's redeems, a no-shows pass, ops reads) are not barriers: a day's
+// recording holds tens of thousands of redeems, and each one holding up the traffic behind it would
+// bend the timing (a redeem keeps its place on its order through the order's own chain).
+import { CANCEL_ROUTE, CARD_KEYS_ROUTE, isRoute, routeOf, RULE_ROUTE, SKU_ROUTE, STOCK_ROUTE } from '../recording/api-routes.ts';
 import { isOrderLine, isPaymentPath, ORDER_ID_PLACEHOLDER, orderRefOf, paymentIdOf, paymentOf, type RecordedLine, type RecordedOutcome } from '../recording/format.ts';
 import type { RequestResult } from '../run/results.ts';
 import type { Credentials } from './credentials.ts';
@@ -100,6 +103,25 @@ function isAdminLine(line: RecordedLine): boolean {
   return line.admin === true && line.method !== 'GET';
 }
 
+/** The catalog-changing routes: what the traffic after such a line depends on. */
+const CATALOG_CHANGES: readonly (readonly [method: string, template: string])[] = [
+  ['PUT', SKU_ROUTE],
+  ['PUT', STOCK_ROUTE],
+  ['POST', CARD_KEYS_ROUTE],
+  ['PUT', RULE_ROUTE],
+  ['DELETE', RULE_ROUTE],
+];
+
+/**
+ * A line that acts as a barrier: an admin change of SKUs, stock, card keys or rules. Only with the
+ * admin token: the same request from a buyer or without credentials is refused and changes nothing.
+ */
+function isCatalogChange(line: RecordedLine): boolean {
+  if (line.admin !== true || line.method === 'GET') return false;
+  const template = routeOf(line.method, line.path)?.template;
+  return CATALOG_CHANGES.some(([method, t]) => method === line.method && t === template);
+}
+
 /**
  * Lines whose answer the verdict reads. Not an admin GET's: a dashboard polling the ops listing of
  * 5,000 orders every few seconds through a replayed day would keep every page it was answered.
@@ -133,7 +155,8 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
     if (ref !== undefined && !orderIds.has(ref)) orderIds.set(ref, deferred());
   }
 
-  let adminBarrier: Promise<unknown> = Promise.resolve();
+  /** The last catalog change sent (settled: answered or failed); every later line waits for it. */
+  let barrier: Promise<unknown> = Promise.resolve();
   let inFlight = 0;
   let done = 0;
   let slotFree: Deferred<void> | undefined;
@@ -171,8 +194,8 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
     return { method: line.method, path, headers, ...(body !== undefined ? { body } : {}) };
   };
 
-  const runLine = async (n: number, line: RecordedLine, barrier: Promise<unknown>): Promise<void> => {
-    await barrier;
+  const runLine = async (n: number, line: RecordedLine, waitFor: Promise<unknown>): Promise<void> => {
+    await waitFor;
     const ref = orderRefOf(line);
     let orderId: string | undefined;
     if (ref !== undefined) {
@@ -210,6 +233,13 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
   };
 
   const pending: Promise<void>[] = [];
+  /**
+   * Lines sent since the last catalog change. The next change waits for them and for that change,
+   * which itself waited for everything before it: so each line is waited for by one change only,
+   * and a recording of many changes replays in linear work (waiting for every line sent so far made
+   * it quadratic).
+   */
+  let sinceBarrier: Promise<void>[] = [];
   /** The last line sent on each referenced order, answered or not: the next one on it waits for it. */
   const lastOnOrder = new Map<number, Promise<unknown>>();
   for (let n = 0; n < lines.length; n++) {
@@ -224,12 +254,14 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
       await slotFree.promise;
     }
     inFlight++;
-    // Lines on one order keep their recorded order (a cancel before a payment stays so, however late
-    // the order's own answer comes); an admin line (a stock change) waits for every line before it.
+    // Lines on one order keep their recorded order (a cancel before a payment, a payment before a
+    // redeem stay so, however late the order's own answer comes); a catalog change (a stock change)
+    // waits for every line before it.
     const ref = orderRefOf(line);
     const previous = ref !== undefined ? lastOnOrder.get(ref) : undefined;
-    const barrier = isAdminLine(line) ? Promise.allSettled([adminBarrier, ...pending]) : previous ? Promise.all([adminBarrier, previous]) : adminBarrier;
-    const task = runLine(n, line, barrier).finally(() => {
+    const catalogChange = isCatalogChange(line);
+    const waitFor = catalogChange ? Promise.allSettled([barrier, ...sinceBarrier]) : previous ? Promise.all([barrier, previous]) : barrier;
+    const task = runLine(n, line, waitFor).finally(() => {
       inFlight--;
       done++;
       options.onAnswer?.(done);
@@ -239,7 +271,12 @@ export async function replay(lines: readonly RecordedLine[], transport: Transpor
     });
     // An order line nobody answers (a crash in runLine) must not leave its referrers waiting.
     if (orderIds.has(n)) task.catch(() => orderIds.get(n)!.resolve(undefined));
-    if (isAdminLine(line)) adminBarrier = task.catch(() => undefined);
+    if (catalogChange) {
+      barrier = task.catch(() => undefined);
+      sinceBarrier = [];
+    } else {
+      sinceBarrier.push(task);
+    }
     if (ref !== undefined) lastOnOrder.set(ref, task.catch(() => undefined));
     pending.push(task);
   }

@@ -1,10 +1,12 @@
 // Proves the replayer's ordering rules against a fake engine that records what arrives and when:
 // lines are sent at their time scaled by --speed, a line that refers to an order waits for that
 // order's answer and carries its id (and for the previous line on that order), a reference to an
-// order line that got no order is skipped and counted, admin lines act as barriers both ways, payments are signed over their exact bytes and
+// order line that got no order is skipped and counted, catalog changes act as barriers both ways (in
+// linear work: a barrier waits for the lines since the one before it) while other admin lines (redeems,
+// no-shows) do not, payments are signed over their exact bytes and
 // repeat the recorded paymentId, the in-flight bound holds, and every line answered otherwise than
 // recorded is counted (not only the ones kept for the report).
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createAuth } from '../../http/auth.ts';
 import { Credentials, mintHs256 } from '../../sim/replay/credentials.ts';
 import { MISMATCHES_KEPT_MAX, replay } from '../../sim/replay/replayer.ts';
@@ -37,6 +39,8 @@ class FakeEngine implements Transport {
 const order = (t: number, user: string): RecordedLine => ({ t, method: 'POST', path: '/v1/orders', user, body: { skuId: 's', date: 'open', qty: 1 } });
 
 describe('the replayer', () => {
+  afterEach(() => vi.restoreAllMocks());
+
   it('keeps the recorded timing scaled by speed', async () => {
     const lines = [order(0, 'a'), order(400, 'b'), order(800, 'c')];
     const fake = new FakeEngine(() => ({ status: 409, body: { error: 'sold_out' } }));
@@ -83,7 +87,7 @@ describe('the replayer', () => {
     expect(log.orders.get(1)!.orderId).toBe('order-a');
   });
 
-  it('keeps the recorded order of the lines on one order, and sends an admin line after every line before it', async () => {
+  it('keeps the recorded order of the lines on one order, and sends a stock change after every line before it', async () => {
     const events: string[] = [];
     const transport: Transport = {
       async send(r: SimRequest): Promise<SimAnswer> {
@@ -108,6 +112,84 @@ describe('the replayer', () => {
     events.length = 0;
     await replay([order(0, 'b'), { t: 1, method: 'PUT', path: '/v1/skus/s/stock/open', admin: true, body: { total: 5 } }], transport, new Credentials(secrets), { speed: 'max', concurrency_max: 10 });
     expect(events.indexOf('sent PUT /v1/skus/s/stock/open')).toBeGreaterThan(events.indexOf('answered POST /v1/orders'));
+  });
+
+  it('applies each of many stock changes after the lines before it and before the lines after it, waiting for each line once', async () => {
+    // Orders with answers of varying speed, a stock change after every third: 200 changes, 600 orders.
+    const lines: RecordedLine[] = [];
+    for (let i = 0; i < 800; i++) {
+      lines.push(i % 4 === 3 ? { t: i, method: 'PUT', path: `/v1/skus/s/stock/open`, admin: true, body: { total: i } } : order(i, `u${i}`));
+    }
+    const events: string[] = [];
+    const transport: Transport = {
+      async send(r: SimRequest): Promise<SimAnswer> {
+        const what = r.method === 'PUT' ? `stock ${JSON.parse(r.body!).total}` : `order ${JSON.parse(Buffer.from(r.headers.authorization!.split('.')[1]!, 'base64url').toString()).sub}`;
+        events.push(`sent ${what}`);
+        // Every other answer waits a few turns of the event loop, so later lines overtake it.
+        for (let k = events.length % 2 === 0 ? 3 : 0; k > 0; k--) await new Promise((resolve) => setImmediate(resolve));
+        events.push(`answered ${what}`);
+        return r.method === 'PUT' ? { status: 200, body: { total: 1 } } : { status: 409, body: { error: 'sold_out' } };
+      },
+      async close() {},
+    };
+    // What each barrier waits on: the previous barrier and the lines since, not every line so far.
+    const allSettled = vi.spyOn(Promise, 'allSettled');
+    await replay(lines, transport, new Credentials(secrets), { speed: 'max', concurrency_max: 64 });
+    const waitedOn = allSettled.mock.calls.reduce((sum, [promises]) => sum + [...(promises as Iterable<unknown>)].length, 0);
+    expect(allSettled).toHaveBeenCalledTimes(200);
+    // One each for the 600 orders and the 200 previous barriers (every line so far was ~60,000).
+    expect(waitedOn).toBe(800);
+    const at = new Map(events.map((e, i) => [e, i]));
+    const what = (m: number) => (lines[m]!.method === 'PUT' ? `stock ${m}` : `order u${m}`);
+    // Each stock change is sent after the last answer before it, and answered before the first line after it is sent.
+    let lastAnswerBefore = -1;
+    lines.forEach((line, n) => {
+      if (line.method === 'PUT') {
+        const sent = at.get(`sent stock ${n}`)!;
+        expect(lastAnswerBefore, `every line before line ${n} answered before its stock change is sent`).toBeLessThan(sent);
+        let firstSentAfter = Infinity;
+        for (let m = n + 1; m < lines.length; m++) firstSentAfter = Math.min(firstSentAfter, at.get(`sent ${what(m)}`)!);
+        expect(firstSentAfter, `no line after line ${n} sent before its stock change is answered`).toBeGreaterThan(at.get(`answered stock ${n}`)!);
+      }
+      lastAnswerBefore = Math.max(lastAnswerBefore, at.get(`answered ${what(n)}`)!);
+    });
+  });
+
+  it("does not hold the traffic at a redeem or a no-shows pass, and sends a redeem after its order's payment", async () => {
+    const events: string[] = [];
+    // Buyer b's order is answered once the lines after it are sent (or after a second, when they wait for it).
+    const after = ['POST /v1/orders/o-a/redeem admin', 'POST /ops/no-shows admin', 'POST /v1/orders c'];
+    let afterSent!: () => void;
+    const allAfterSent = new Promise<void>((resolve) => (afterSent = resolve));
+    const transport: Transport = {
+      async send(r: SimRequest): Promise<SimAnswer> {
+        const who = r.headers.authorization?.includes('.') ? JSON.parse(Buffer.from(r.headers.authorization.split('.')[1]!, 'base64url').toString()).sub : 'admin';
+        const what = `${r.method} ${r.path} ${who}`;
+        events.push(`sent ${what}`);
+        if (after.every((a) => events.includes(`sent ${a}`))) afterSent();
+        // Every answer but b's order comes at once.
+        if (r.path === '/v1/orders' && who === 'b') await Promise.race([allAfterSent, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+        else await new Promise((resolve) => setImmediate(resolve));
+        events.push(`answered ${what}`);
+        if (r.path === '/v1/orders') return { status: 201, body: { orderId: `o-${who}`, skuId: 's', date: 'open', qty: 1, amountCents: 700, expiresAt: new Date().toISOString() } };
+        return { status: 200, body: { status: 'paid' } };
+      },
+      async close() {},
+    };
+    const lines: RecordedLine[] = [
+      order(0, 'a'),
+      { t: 1, method: 'POST', path: '/v1/payments/callback', payment: true, body: { orderRef: 0, status: 'succeeded', paymentId: 'pay-a' } },
+      order(2, 'b'),
+      { t: 3, method: 'POST', path: '/v1/orders/{orderId}/redeem', admin: true, orderRef: 0 },
+      { t: 4, method: 'POST', path: '/ops/no-shows', admin: true },
+      order(5, 'c'),
+    ];
+    await replay(lines, transport, new Credentials(secrets), { speed: 'max', concurrency_max: 10 });
+    const bAnswered = events.indexOf('answered POST /v1/orders b');
+    expect(events.indexOf('sent POST /v1/orders/o-a/redeem admin')).toBeGreaterThan(events.indexOf('answered POST /v1/payments/callback admin'));
+    expect(events.indexOf('sent POST /v1/orders/o-a/redeem admin')).toBeLessThan(bAnswered);
+    expect(events.indexOf('sent POST /ops/no-shows admin')).toBeLessThan(bAnswered);
+    expect(events.indexOf('sent POST /v1/orders c')).toBeLessThan(bAnswered);
   });
 
   it('signs a recorded malformed callback only when its body is not JSON (one with a JSON body could pay when sent signed)', async () => {
