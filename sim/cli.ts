@@ -35,7 +35,9 @@ Where the engine is:
 How the traffic runs:
   --speed N|max           N× the recorded timing (default 1 for replay, max for flash-sale)
   --concurrency N         requests in flight at most (default 256)
-  --connections N         HTTP connections to --target (default 64)
+  --connections N         HTTP connections to --target (default: the concurrency); each carries one
+                          request at a time, so with fewer the concurrency is cut to them (a request
+                          queued in the client for a connection would count its wait as latency)
   --settle-ms N           longest wait for deliveries and expiries after the traffic (default 60000)
   --no-wait-expiries      judge at once (default: in process, expire every reservation first; with
                           --target, wait for the expiries when they fall within --settle-ms)
@@ -225,7 +227,10 @@ export function flashSaleOptions(values: Values, rules: Rule[]): FlashSaleOption
   return o;
 }
 
-async function engineFor(values: Values, ttl_ms: number): Promise<SimEngine> {
+/** HTTP connections to --target at most (one socket each, and the engine's own limits behind them). */
+export const TARGET_CONNECTIONS_MAX = 10_000;
+
+async function engineFor(values: Values, ttl_ms: number, connections: number): Promise<SimEngine> {
   const target = values.target;
   if (target === undefined) {
     return startInProcessEngine({ env: { STAMPEDE_RESERVATION_TTL_MS: String(int(values, 'ttl-ms', ttl_ms, 1_000, 7 * 86_400_000)) } });
@@ -239,7 +244,7 @@ async function engineFor(values: Values, ttl_ms: number): Promise<SimEngine> {
   const env = process.env;
   const missing = ['STAMPEDE_ADMIN_TOKEN', 'STAMPEDE_USER_JWT_SECRET', 'STAMPEDE_PAYMENT_SECRET'].filter((k) => !env[k]);
   if (missing.length > 0) throw new UsageError(`--target needs the engine's secrets: set ${missing.join(', ')}`);
-  const transport = new HttpTransport(url.origin, { connections: int(values, 'connections', 64, 1, 10_000), timeout_ms: 30_000 });
+  const transport = new HttpTransport(url.origin, { connections, timeout_ms: 30_000 });
   // Before any traffic: the engine answers, and takes the admin token the verdict will read with.
   const probe = await transport
     .send({ method: 'GET', path: '/ops/shards', headers: { authorization: `Bearer ${env.STAMPEDE_ADMIN_TOKEN}` } })
@@ -338,12 +343,19 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
     throw new UsageError(`unknown sim command: ${mode}`);
   }
   const speed = speedOf(values, defaults.speed);
-  const concurrency_max = int(values, 'concurrency', 256, 1, 100_000);
+  let concurrency_max = int(values, 'concurrency', 256, 1, 100_000);
+  // Over HTTP a request is timed from when the replayer hands it to the client; past the connections
+  // (one request at a time each) it would wait in the client's queue and that wait would read as the
+  // engine's latency (4x the server's time at the old default of 256 over 64). So one connection per
+  // request in flight by default, and never more in flight than connections.
+  const target = values.target !== undefined;
+  const connections = int(values, 'connections', Math.min(concurrency_max, TARGET_CONNECTIONS_MAX), 1, TARGET_CONNECTIONS_MAX);
+  if (target) concurrency_max = Math.min(concurrency_max, connections);
   const settle_timeout_ms = int(values, 'settle-ms', 60_000, 0, 3_600_000);
   const reportFile = (await writablePath(values, 'report', 'sim-report.html'))!;
   const jsonFile = (await writablePath(values, 'json', 'sim-report.json'))!;
 
-  const engine = await engineFor(values, defaults.ttl_ms);
+  const engine = await engineFor(values, defaults.ttl_ms, connections);
   const progress = new Progress({ total: lines.length, label: mode });
   let outcome;
   try {
@@ -357,7 +369,7 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
       // them when they fall within --settle-ms (runSimulation).
       waitForExpiries: values['no-wait-expiries'] !== true,
       settle_timeout_ms,
-      options: { ...shown, speed: String(speed), concurrency: concurrency_max, semi_space: semiSpace() },
+      options: { ...shown, speed: String(speed), concurrency: concurrency_max, ...(target ? { connections } : {}), semi_space: semiSpace() },
       onAnswer: () => progress.tick(),
       onSettling: (what) => progress.done(what),
     });
