@@ -5,7 +5,7 @@
 import type { RunRecord, StockSeries, Verdict } from '../run/results.ts';
 
 /** Format tag of the JSON report, bumped when a field changes meaning. */
-export const FIGURES_FORMAT = 'stampede-sim-figures/1';
+export const FIGURES_FORMAT = 'stampede-sim-figures/2';
 
 /** The outcome label of a request that got no answer (status 0). */
 export const NO_ANSWER_LABEL = 'no answer';
@@ -50,12 +50,21 @@ export interface OutcomeFigures {
   share_pct: number;
 }
 
-/** What finished (got an answer, or was given up on) within one bucket of the timeline. */
+/**
+ * What finished (got an answer, or was given up on) within one bucket of the timeline. Format 2 added
+ * `span_ms`, and `rate_per_s` is over it (format 1 divided by `bucket_ms`, so the edge buckets read low).
+ */
 export interface TimelineBucket {
-  /** Start of the bucket, ms since the run started. */
+  /** Start of the bucket, ms since the run started (a multiple of `bucket_ms`). */
   t_ms: number;
+  /**
+   * How much of the bucket the run covers: from `max(t_ms, totals.first_sent_ms)` to
+   * `min(t_ms + bucket_ms, totals.last_answered_ms)`. `bucket_ms` but for the first and last buckets
+   * (the run starts and ends inside them); 0 only for a run of no length. The spans add up to the run's.
+   */
+  span_ms: number;
   requests: number;
-  /** `requests` over the bucket's length. */
+  /** `requests` over `span_ms` (0 when it is 0): the edge buckets read the rate of the time they cover. */
   rate_per_s: number;
   status_2xx: number;
   status_4xx: number;
@@ -161,7 +170,7 @@ export function computeFigures(run: RunRecord, options: FiguresOptions = {}): Ru
     .map(([route, { requests, latencies }]) => ({ route, requests, ...summarize(latencies) }))
     .sort((a, b) => b.requests - a.requests || compare(a.route, b.route));
 
-  const bucket_ms = chooseBucketMs(span_ms, options.bucket_ms);
+  const bucket_ms = chooseBucketMs(first_sent_ms, last_answered_ms, options.bucket_ms);
   return {
     format: FIGURES_FORMAT,
     title: run.title,
@@ -222,7 +231,9 @@ function summarize(latencies: number[]): LatencySummary {
 function timeline(run: RunRecord, first_sent_ms: number, last_answered_ms: number, bucket_ms: number): TimelineBucket[] {
   if (run.results.length === 0) return [];
   const start_ms = Math.floor(first_sent_ms / bucket_ms) * bucket_ms;
-  const count = Math.floor((last_answered_ms - start_ms) / bucket_ms) + 1;
+  // Buckets up to the last answer, not one past it: a run ending on a boundary gets no empty bucket
+  // of no length after it (which also pushed the count one past its bound).
+  const count = bucketCount(first_sent_ms, last_answered_ms, bucket_ms);
   const acc = Array.from({ length: count }, () => ({
     requests: 0,
     status_2xx: 0,
@@ -247,10 +258,16 @@ function timeline(run: RunRecord, first_sent_ms: number, last_answered_ms: numbe
   }
   return acc.map((b, i) => {
     const sorted = Float64Array.from(b.latencies).sort();
+    // The first bucket starts before the run when it did not start on a boundary, and the last ends
+    // after it: a rate over the whole bucket read them low (the last ~50% on average).
+    const from_ms = Math.max(start_ms + i * bucket_ms, first_sent_ms);
+    const to_ms = Math.min(start_ms + (i + 1) * bucket_ms, last_answered_ms);
+    const span_ms = Math.max(0, to_ms - from_ms);
     return {
       t_ms: start_ms + i * bucket_ms,
+      span_ms: round3(span_ms),
       requests: b.requests,
-      rate_per_s: round3(b.requests / (bucket_ms / 1000)),
+      rate_per_s: span_ms > 0 ? round3(b.requests / (span_ms / 1000)) : 0,
       status_2xx: b.status_2xx,
       status_4xx: b.status_4xx,
       status_5xx: b.status_5xx,
@@ -261,8 +278,16 @@ function timeline(run: RunRecord, first_sent_ms: number, last_answered_ms: numbe
   });
 }
 
-function chooseBucketMs(span_ms: number, requested_ms: number | undefined): number {
-  const fits = (bucket: number) => span_ms / bucket < TIMELINE_BUCKETS_MAX;
+/** Buckets of `bucket_ms` from the boundary at or before the first send to the last answer: at least one. */
+function bucketCount(first_sent_ms: number, last_answered_ms: number, bucket_ms: number): number {
+  const start_ms = Math.floor(first_sent_ms / bucket_ms) * bucket_ms;
+  return Math.max(1, Math.ceil((last_answered_ms - start_ms) / bucket_ms));
+}
+
+function chooseBucketMs(first_sent_ms: number, last_answered_ms: number, requested_ms: number | undefined): number {
+  const span_ms = Math.max(0, last_answered_ms - first_sent_ms);
+  // The count the timeline will have, its first bucket aligned before the start included.
+  const fits = (bucket: number) => bucketCount(first_sent_ms, last_answered_ms, bucket) <= TIMELINE_BUCKETS_MAX;
   if (requested_ms !== undefined) {
     if (!(requested_ms > 0) || !Number.isFinite(requested_ms)) {
       throw new RangeError(`bucket_ms must be a positive number of milliseconds, got ${requested_ms}`);
@@ -273,8 +298,12 @@ function chooseBucketMs(span_ms: number, requested_ms: number | undefined): numb
   const preferred_ms = FINER_STEPS_MS.find((step_ms) => span_ms / step_ms >= TIMELINE_POINTS_MIN) ?? 100;
   const lower_ms = Math.max(preferred_ms, requested_ms ?? 0);
   for (const step_ms of BUCKET_STEPS_MS) if (step_ms >= lower_ms && fits(step_ms)) return step_ms;
-  // Longer than a thousand hours: whole hours, still under the bound.
-  return Math.ceil(span_ms / TIMELINE_BUCKETS_MAX / 3_600_000) * 3_600_000;
+  // Longer than a thousand hours: whole hours, still under the bound (more when the aligned first
+  // bucket adds one; a few steps at most).
+  const hour_ms = 3_600_000;
+  let hours_ms = Math.max(1, Math.ceil(span_ms / TIMELINE_BUCKETS_MAX / hour_ms)) * hour_ms;
+  while (!fits(hours_ms)) hours_ms += hour_ms;
+  return hours_ms;
 }
 
 function latencyOf(sent_ms: number, answered_ms: number): number {

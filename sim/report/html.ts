@@ -549,27 +549,31 @@ const CHART_SCRIPT = String.raw`
     return status === 0 ? C.s0 : status < 300 ? C.s2 : status < 400 ? C.s3 : status < 500 ? C.s4 : C.s5;
   }
 
+  // A bucket's point is the middle of the time it covers (the edge buckets cover part of theirs:
+  // the run starts and ends inside them), and its rates are over that time, as rate_per_s is.
+  function bucketMid(b) { return (Math.max(b.t_ms, figures.totals.first_sent_ms) + b.span_ms / 2) / 1000; }
+  function perSecond(n, b) { return b.span_ms > 0 ? n / (b.span_ms / 1000) : 0; }
+
   function throughput(svg) {
-    var tl = figures.timeline, per_s = tl.bucket_ms / 1000;
-    function mid(b) { return (b.t_ms + tl.bucket_ms / 2) / 1000; }
+    var tl = figures.timeline;
     function s(name, color, f, extra) {
-      var o = { name: name, color: color, points: tl.buckets.map(function (b) { return [mid(b), f(b)]; }) };
+      var o = { name: name, color: color, points: tl.buckets.map(function (b) { return [bucketMid(b), f(b)]; }) };
       for (var k in extra || {}) o[k] = extra[k];
       return o;
     }
     var series = [
       s('all', C.total, function (b) { return b.rate_per_s; }, { width: 2.4 }),
-      s('2xx', C.s2, function (b) { return b.status_2xx / per_s; }),
-      s('4xx', C.s4, function (b) { return b.status_4xx / per_s; }),
-      s('5xx', C.s5, function (b) { return b.status_5xx / per_s; })
+      s('2xx', C.s2, function (b) { return perSecond(b.status_2xx, b); }),
+      s('4xx', C.s4, function (b) { return perSecond(b.status_4xx, b); }),
+      s('5xx', C.s5, function (b) { return perSecond(b.status_5xx, b); })
     ];
-    if (figures.totals.no_answer > 0) series.push(s('no answer', C.s0, function (b) { return b.no_answer / per_s; }, { dash: '4 3' }));
+    if (figures.totals.no_answer > 0) series.push(s('no answer', C.s0, function (b) { return perSecond(b.no_answer, b); }, { dash: '4 3' }));
     return lineChart(svg, { series: series, xLabel: 'time since start (s)', yLabel: 'requests / s' });
   }
 
   function latency(svg) {
     var tl = figures.timeline;
-    function pts(f) { return tl.buckets.map(function (b) { return [(b.t_ms + tl.bucket_ms / 2) / 1000, f(b)]; }); }
+    function pts(f) { return tl.buckets.map(function (b) { return [bucketMid(b), f(b)]; }); }
     return lineChart(svg, { series: [
       { name: 'p50', color: C.p50, points: pts(function (b) { return b.p50_ms; }) },
       { name: 'p99', color: C.p99, points: pts(function (b) { return b.p99_ms; }) }

@@ -1,7 +1,8 @@
 // Proves the HTML report works where it is read, in a browser: a five-second synthetic run with two
 // stock series and a failed check is written to a file and opened in headless Chromium, which must
 // draw all four charts with data (both stock lines), show the title and FAIL, request nothing but the
-// file itself, raise no script error, and save a non-empty PNG.
+// file itself, raise no script error, and save a non-empty PNG; and that its throughput chart reads
+// each bucket over the time it covers: a run of 2xx answers only draws its 2xx line where its total.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,8 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RequestResult, RunRecord, StockSeries } from '../../sim/run/results.ts';
 import { computeFigures, htmlReport } from '../../sim/report/index.ts';
-import { renderReport, type RenderedReport } from '../../sim/report/screenshot.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH_DEFAULT, renderReport, type RenderedReport } from '../../sim/report/screenshot.ts';
+import { chromium } from 'playwright-core';
 
 /** 3,000 requests spread evenly over 5 s; each SKU/date sells out after its stock of 201s. */
 function syntheticRun(): RunRecord {
@@ -120,4 +122,30 @@ describe('HTML report in headless Chromium', () => {
     expect(png.length).toBeGreaterThan(10_000);
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
   });
+});
+
+describe('HTML report throughput chart', () => {
+  it('draws the 2xx rate of each bucket over the time the bucket covers, as the total rate is', async () => {
+    // Every answer a 200, one a millisecond from 130.5 ms to 2374.5 ms: the run starts and ends mid-bucket.
+    const run = syntheticRun();
+    run.results = Array.from({ length: 2_245 }, (_, k) => ({ line: k, route: 'GET /v1/skus/{skuId}', sent_ms: 130 + k, answered_ms: 130.5 + k, status: 200 }));
+    const dir = await mkdtemp(join(tmpdir(), 'stampede-report-rates-'));
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH_DEFAULT, headless: true, args: CHROMIUM_ARGS });
+    try {
+      const file = join(dir, 'report.html');
+      await writeFile(file, htmlReport(computeFigures(run)));
+      const page = await browser.newPage();
+      await page.goto(pathToFileURL(file).href);
+      await page.waitForSelector('body[data-rendered]', { state: 'attached' });
+      const lines = Object.fromEntries(
+        await page.$$eval('svg[data-chart="throughput"] path', (paths) => paths.map((p) => [p.querySelector('title')?.textContent ?? '', p.getAttribute('d') ?? ''])),
+      );
+      expect(Object.keys(lines).sort()).toEqual(['2xx', '4xx', '5xx', 'all']);
+      // Over the whole bucket the first and last points of the 2xx line fell to about half the total's.
+      expect(lines['2xx']).toBe(lines.all);
+    } finally {
+      await browser.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
 });

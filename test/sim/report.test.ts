@@ -112,9 +112,12 @@ describe('computeFigures', () => {
   it('puts each request in the bucket where it finished; a one-second run gets 100 ms buckets', () => {
     const { bucket_ms, buckets } = figures.timeline;
     expect(bucket_ms).toBe(100);
-    expect(buckets).toHaveLength(11);
+    // Ten, the last ending with the run: no bucket of no length at 1000 ms for the last answer.
+    expect(buckets).toHaveLength(10);
+    expect(buckets.map((b) => b.span_ms)).toEqual(Array(10).fill(100));
     expect(buckets[0]).toEqual({
       t_ms: 0,
+      span_ms: 100,
       requests: 3,
       rate_per_s: 30,
       status_2xx: 2,
@@ -128,7 +131,7 @@ describe('computeFigures', () => {
     expect(buckets[2]).toMatchObject({ t_ms: 200, requests: 1, status_5xx: 1, p50_ms: 50, p99_ms: 50 });
     expect(buckets[5]).toMatchObject({ t_ms: 500, requests: 0, rate_per_s: 0, p50_ms: null, p99_ms: null });
     expect(buckets[7]).toMatchObject({ t_ms: 700, requests: 1, no_answer: 1, p50_ms: null });
-    expect(buckets[10]).toMatchObject({ t_ms: 1000, requests: 1, status_4xx: 1, p50_ms: 100 });
+    expect(buckets[9]).toMatchObject({ t_ms: 900, requests: 1, status_4xx: 1, p50_ms: 100 });
     expect(buckets.reduce((n, b) => n + b.requests, 0)).toBe(10);
   });
 
@@ -139,9 +142,40 @@ describe('computeFigures', () => {
       [0, 5, 20],
       [250, 3, 12],
       [500, 1, 4],
-      [750, 0, 0],
-      [1000, 1, 4],
+      [750, 1, 4],
     ]);
+  });
+
+  /** A request sent every millisecond from 130 ms, each answered 0.5 ms later: 1,000 answers a second. */
+  const steady = handMadeRun({ results: Array.from({ length: 2_245 }, (_, k) => result(k, SKU, 130 + k, 130.5 + k, 200)) });
+
+  it('reads the edge buckets of a constant-rate run at the rate of the middle ones, over the time they cover', () => {
+    const { buckets } = computeFigures(steady, { bucket_ms: 250 }).timeline;
+    // The run is 130 to 2374.5 ms: the first bucket covers 120 ms of its 250, the last 124.5.
+    expect([buckets[0]!.span_ms, buckets.at(-1)!.span_ms]).toEqual([120, 124.5]);
+    expect(buckets[0]!.rate_per_s).toBeCloseTo(1_000, 6);
+    for (const b of buckets.slice(1, -1)) expect([b.span_ms, b.rate_per_s]).toEqual([250, 1_000]);
+    // 125 answers in 124.5 ms: the one more a closed span holds, not half the rate.
+    expect(buckets.at(-1)!.rate_per_s).toBeCloseTo(1_004.016, 3);
+  });
+
+  it("has bucket rates that, weighted by the time each covers, add up to the run's rate", () => {
+    for (const [run, bucket_ms] of [[steady, 250], [steady, 1_000], [handMadeRun(), 250], [handMadeRun(), 300]] as const) {
+      const f = computeFigures(run, { bucket_ms });
+      const spans_ms = f.timeline.buckets.reduce((sum, b) => sum + b.span_ms, 0);
+      expect(spans_ms).toBeCloseTo(f.totals.last_answered_ms - f.totals.first_sent_ms, 6);
+      const weighted_per_s = f.timeline.buckets.reduce((sum, b) => sum + b.rate_per_s * b.span_ms, 0) / spans_ms;
+      expect(weighted_per_s).toBeCloseTo(f.totals.requests_per_s, 2);
+    }
+  });
+
+  it('keeps the timeline within its bound when the run does not start on a boundary', () => {
+    // 1,199.9 buckets of 100 ms long, from 60 ms: aligned to 0 it would take 1,201 of them.
+    const run = handMadeRun({ results: [result(0, SKU, 60, 61, 200), result(1, SKU, 120_040, 120_050, 200)] });
+    const { bucket_ms, buckets } = computeFigures(run, { bucket_ms: 100 }).timeline;
+    expect(buckets.length).toBeLessThanOrEqual(TIMELINE_BUCKETS_MAX);
+    // The length asked does not fit, so the run's default (1 s, for two minutes) stands.
+    expect(bucket_ms).toBe(1_000);
   });
 
   it('chooses 1 s buckets for long runs, finer under 40 s, coarser past the bound', () => {
