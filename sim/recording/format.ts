@@ -58,6 +58,12 @@ export const recordedLine = z
       if (!paymentBody.safeParse(line.body).success) {
         ctx.addIssue({ code: 'custom', message: 'a payment line needs body {orderRef, status, amountCents?}', path: ['body'] });
       }
+      // The replayer signs the body and sends it where the line says: anywhere else (a hand-edited
+      // `/v1/payment/callback`) it would get a 404, and the verdict would blame the engine for not
+      // honouring a callback it never received.
+      if (!isPaymentPath(line)) {
+        ctx.addIssue({ code: 'custom', message: `a payment line goes to POST ${PAYMENT_CALLBACK_PATH}, not ${line.method} ${line.path}`, path: ['path'] });
+      }
     }
     if (line.badSignature && !line.payment && !isPaymentPath(line)) {
       ctx.addIssue({ code: 'custom', message: 'badSignature is for payment callbacks only', path: ['badSignature'] });

@@ -89,6 +89,28 @@ describe('stampede sim: usage', () => {
     expect((error as Error).message).toContain('line 2: orderRef 7 is not an earlier POST /v1/orders line');
   });
 
+  it('refuses a payment line that does not go to the payment callback route: exit 2, naming the line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-sim-bad-payment-'));
+    const file = join(dir, 'bad-payment.jsonl');
+    writeFileSync(
+      file,
+      '{"t":0,"method":"POST","path":"/v1/orders","user":"u1","body":{"skuId":"s","date":"open","qty":1}}\n' +
+        '{"t":5,"method":"POST","path":"/v1/payment/callback","payment":true,"body":{"orderRef":0,"status":"succeeded"}}\n',
+    );
+    // Reports into the test's folder, should the recording be replayed after all.
+    const error = await simCommand(['replay', file, '--report', join(dir, 'r.html'), '--json', join(dir, 'r.json')], sink()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe(`${file}: line 2: path: a payment line goes to POST /v1/payments/callback, not POST /v1/payment/callback`);
+    const bad = await promisify(execFile)(process.execPath, [bin, 'sim', 'replay', file, '--report', join(dir, 'r.html'), '--json', join(dir, 'r.json')], { env: { ...process.env, NODE_OPTIONS: '', STAMPEDE_SIM_SEMI_SPACE_MIB: '0' } }).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(2);
+    expect((bad as { stderr: string }).stderr).toContain('line 2: path: a payment line goes to POST /v1/payments/callback');
+    // The route as the engine's router takes it (any case, a trailing slash) is the payment route.
+    expect(parseRecording(readFileSync(file, 'utf8').replace('/v1/payment/callback', '/V1/Payments/Callback/'))).toHaveLength(2);
+    expect(() => parseRecording(readFileSync(file, 'utf8').replace('"method":"POST","path":"/v1/payment/callback"', '"method":"PUT","path":"/v1/payments/callback"'))).toThrow(
+      'line 2: path: a payment line goes to POST /v1/payments/callback, not PUT /v1/payments/callback',
+    );
+  });
+
   it('replays a recording whose last line a crash cut short, leaving that line out and saying so', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'stampede-sim-cut-'));
     const file = join(dir, 'cut.jsonl');
