@@ -356,6 +356,7 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
   const jsonFile = (await writablePath(values, 'json', 'sim-report.json'))!;
 
   const engine = await engineFor(values, defaults.ttl_ms, connections);
+  // Every line to start with; the lines the replay skips are taken off as it finds them.
   const progress = new Progress({ total: lines.length, label: mode });
   let outcome;
   try {
@@ -371,6 +372,8 @@ export async function simCommand(args: string[], out: NodeJS.WritableStream = pr
       settle_timeout_ms,
       options: { ...shown, speed: String(speed), concurrency: concurrency_max, ...(target ? { connections } : {}), semi_space: semiSpace() },
       onAnswer: () => progress.tick(),
+      // A skipped line is never sent: off the total, so the bar still ends full, and not a request.
+      onSkip: () => progress.skip(),
       onSettling: (what) => progress.done(what),
     });
   } finally {

@@ -12,7 +12,7 @@ export interface ProgressStream {
 }
 
 export interface ProgressOptions {
-  /** Units of work in all (requests); 0 or less when unknown: no bar, no percentage, no ETA. */
+  /** Units of work in all (lines to send); 0 or less when unknown: no bar, no percentage, no ETA. */
   total: number;
   stream?: ProgressStream;
   /** Shown first on the line, e.g. `replay`. */
@@ -34,7 +34,7 @@ const BAR_COLS_MAX = 30;
 const BAR_COLS_MIN = 10;
 
 export class Progress {
-  readonly total: number;
+  private total_count: number;
   private readonly stream: ProgressStream;
   private readonly label: string;
   private readonly now_ms: () => number;
@@ -49,7 +49,7 @@ export class Progress {
   private finished = false;
 
   constructor(options: ProgressOptions) {
-    this.total = options.total > 0 ? options.total : 0;
+    this.total_count = options.total > 0 ? options.total : 0;
     this.stream = options.stream ?? process.stderr;
     this.label = options.label ?? '';
     this.now_ms = options.now_ms ?? (() => performance.now());
@@ -62,9 +62,24 @@ export class Progress {
     if (!this.tty) this.last_draw_ms = this.started_ms;
   }
 
+  /** Units of work in all, less those skipped; 0 when unknown. */
+  get total(): number {
+    return this.total_count;
+  }
+
   /** `n` more units done (default 1). */
   tick(n = 1, extra?: string): void {
     this.update(this.done_count + n, extra);
+  }
+
+  /**
+   * `n` units (default 1) that will not be done after all (lines the replay skips, never sent): taken
+   * off the total and not counted as done, so the rate counts only requests and the bar still ends
+   * full. Counted as done, they made the live rate read high (~30% in the docs' example).
+   */
+  skip(n = 1): void {
+    if (this.finished || this.total_count === 0) return;
+    this.total_count = Math.max(this.done_count, this.total_count - n);
   }
 
   /** `done` units done in all; `extra` (e.g. `409 sold_out: 1,204`) is shown at the end of the line. */
@@ -90,7 +105,7 @@ export class Progress {
     const average_per_s = elapsed_s > 0 ? this.done_count / elapsed_s : 0;
     const parts = [
       this.label,
-      this.total > 0 ? `${count(this.done_count)}/${count(this.total)}` : count(this.done_count),
+      this.total_count > 0 ? `${count(this.done_count)}/${count(this.total_count)}` : count(this.done_count),
       `in ${duration(elapsed_s)}`,
       `${count(average_per_s)} req/s`,
       this.extra,
@@ -113,18 +128,18 @@ export class Progress {
     const rate = this.rate_per_s(t_ms);
     const parts: string[] = [];
     if (this.label) parts.push(this.label);
-    if (this.total > 0) {
-      const fraction = Math.min(1, this.done_count / this.total);
+    if (this.total_count > 0) {
+      const fraction = Math.min(1, this.done_count / this.total_count);
       const pct = `${Math.floor(fraction * 100)}%`.padStart(4);
       if (this.tty) parts.push(`${this.bar(fraction)} ${pct}`);
       else parts.push(pct.trimStart());
-      parts.push(`${count(this.done_count)}/${count(this.total)}`);
+      parts.push(`${count(this.done_count)}/${count(this.total_count)}`);
     } else {
       parts.push(count(this.done_count));
     }
     parts.push(`${count(rate)} req/s`);
-    if (this.total > 0) {
-      const left = this.total - this.done_count;
+    if (this.total_count > 0) {
+      const left = this.total_count - this.done_count;
       parts.push(left <= 0 ? 'ETA 0s' : rate > 0 ? `ETA ${duration(left / rate)}` : 'ETA ?');
     }
     if (this.extra) parts.push(this.extra);

@@ -29,6 +29,8 @@ export interface SimulationOptions {
   /** Shown in the reports. */
   options: Record<string, string | number | boolean>;
   onAnswer?: (done: number) => void;
+  /** Called for each line the replay skips (ReplayOptions.onSkip). */
+  onSkip?: (skipped: number) => void;
   /** Called when the traffic is sent and the run waits for the engine to settle. */
   onSettling?: (what: string) => void;
 }
@@ -68,6 +70,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationOut
       concurrency_max: o.concurrency_max,
       now_ms: () => performance.now() - origin,
       ...(o.onAnswer ? { onAnswer: o.onAnswer } : {}),
+      ...(o.onSkip ? { onSkip: o.onSkip } : {}),
     });
   } finally {
     series = await sampler.stop();

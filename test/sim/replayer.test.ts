@@ -52,7 +52,7 @@ describe('the replayer', () => {
     expect(offsets[2]! - offsets[0]!).toBeLessThan(800);
   });
 
-  it('sends references after their order answered, with its id; skips those of orders refused', async () => {
+  it('sends references after their order answered, with its id; skips (and reports as skipped) those of orders refused', async () => {
     const lines: RecordedLine[] = [
       { t: 0, method: 'PUT', path: '/v1/skus/s/stock/open', admin: true, body: { total: 1 } },
       order(0, 'a'),
@@ -69,8 +69,13 @@ describe('the replayer', () => {
       }
       return { status: 200, body: { status: 'paid' } };
     });
-    const log = await replay(lines, fake, new Credentials(secrets), { speed: 'max', concurrency_max: 10 });
+    const answered: number[] = [];
+    const skipped: number[] = [];
+    const log = await replay(lines, fake, new Credentials(secrets), { speed: 'max', concurrency_max: 10, onAnswer: (n) => answered.push(n), onSkip: (n) => skipped.push(n) });
     expect(log.skipped).toBe(1);
+    // The progress hooks: the skipped cancel is reported as skipped, not as a request answered.
+    expect(skipped).toEqual([1]);
+    expect(answered).toEqual([1, 2, 3, 4, 5, 6]);
     const paths = fake.received.map((r) => `${r.request.method} ${r.request.path}`);
     expect(paths[0]).toBe('PUT /v1/skus/s/stock/open');
     expect(paths).not.toContain('POST /v1/orders/undefined/cancel');

@@ -303,4 +303,24 @@ describe('Progress', () => {
     expect(writes[0]).toBe('flash-sale  41%  500/1,200  100 req/s  ETA 7s\n');
     expect(writes[2]).toBe('flash-sale  1,200/1,200  in 12s  100 req/s\n');
   });
+
+  it('takes skipped lines off the total without counting them as requests', () => {
+    let now = 0;
+    const { writes, stream } = fakeStream(false);
+    const progress = new Progress({ total: 1_000, stream, label: 'replay', now_ms: () => now });
+    // Each 100 ms: 30 requests answered and 10 lines skipped, for two seconds.
+    for (now = 100; now <= 2_000; now += 100) {
+      progress.tick(30);
+      progress.skip(10);
+    }
+    now = 2_000;
+    expect(progress.total).toBe(800);
+    expect(progress.rate_per_s(now)).toBe(300);
+    expect(progress.line(now)).toBe('replay  75%  600/800  300 req/s  ETA 1s');
+    for (now = 2_100; now <= 2_600; now += 100) progress.tick(30);
+    now = 2_600;
+    progress.skip(20);
+    progress.done();
+    expect(writes.at(-1)).toBe('replay  780/780  in 3s  300 req/s\n');
+  });
 });
