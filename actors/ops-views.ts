@@ -14,6 +14,9 @@ export function inventoryOpsView(skuId: string, date: string, v: InventoryInspec
     reserved: v.reserved,
     sold: v.sold,
     available: v.available,
+    // Sold units whose write committed (sales still in flight left out): what reconciliation's
+    // stock_mismatch compares with the read model's paid and delivered orders.
+    durableSold: v.durableSold,
     shard: v.shard,
     node: nodeId,
     journalSeq: v.journalSeq,

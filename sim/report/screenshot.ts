@@ -2,7 +2,7 @@
 // browser drew: each chart's name and number of points, the title, the verdict, every request the page
 // made (there should be one: the file itself) and any script error. Optionally saves a full-page PNG.
 // Used by the report's test and, run as a script, to make the screenshot in the docs:
-//   node --import tsx sim/report/screenshot.ts [docs/images/sim-report.png]
+//   node --import tsx sim/report/screenshot.ts [docs/images/sim-report.png [report.html]]
 import { constants } from 'node:fs';
 import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -249,10 +249,13 @@ export function exampleRun(seed = 7): RunRecord {
 
 async function main(argv: string[]): Promise<void> {
   const pngFile = argv[0] ?? 'docs/images/sim-report.png';
+  // A real run's report when one is given (the docs' screenshot is of the documented example run);
+  // else the made-up example run below (what the report's test draws).
+  const given = argv[1];
   const dir = await mkdtemp(join(tmpdir(), 'stampede-report-'));
   try {
-    const htmlFile = join(dir, 'report.html');
-    await writeFile(htmlFile, htmlReport(computeFigures(exampleRun())));
+    const htmlFile = given ?? join(dir, 'report.html');
+    if (!given) await writeFile(htmlFile, htmlReport(computeFigures(exampleRun())));
     const rendered = await renderReport(htmlFile, { pngFile, viewport: { width: 1280, height: 900 } });
     for (const c of rendered.charts) process.stdout.write(`${c.name}: ${c.points} points${c.error ? ` (${c.error})` : ''}\n`);
     if (rendered.errors.length > 0) process.stdout.write(`page errors:\n  ${rendered.errors.join('\n  ')}\n`);

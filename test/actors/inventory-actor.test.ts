@@ -374,6 +374,8 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     await Promise.all([first, pending]);
     const paid = await client.pay(payment);
     expect([paid.status, paid.body.status]).toEqual([200, expect.stringMatching(/^(paid|delivered)$/)]);
+    // The ops view shows the sold units whose write committed (what reconciliation compares).
+    expect((await client.admin('GET', '/ops/inventory/busyp/2026-12-02')).body).toMatchObject({ sold: 1, durableSold: 1 });
   });
 
   it("under a purchase rule, such a cancelled reservation frees its buyer's usage: the buyer's next order is not refused by the one it never got", async () => {
