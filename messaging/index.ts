@@ -8,6 +8,7 @@
 import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { StampedeNode } from '../app/node.ts';
+import { nats_engine_inbox_prefix } from '../persistence/bus/nats-bus.ts';
 import { serveRequests, type RequestService } from '../persistence/bus/request-service.ts';
 import { within } from '../persistence/bus/waits.ts';
 import { merchantCommandHandlers } from './merchant-commands.ts';
@@ -55,12 +56,12 @@ export function messagingServicesOf(node: StampedeNode): MessagingServices {
  * (a request sent after that reaches this node). The connection stays the caller's to close.
  */
 export async function startMessaging(connection: NatsConnection, services: MessagingServices, log: Logger): Promise<Messaging> {
-  // Requests dropped for a reply subject that is no inbox (request-service.ts): a warning a second at
-  // most, with how many went unlogged since the last one (a requester could send them in a loop).
+  // Requests dropped for a reply subject that is no requester's inbox (request-service.ts): a warning
+  // a second at most, with how many went unlogged since the last one (a requester could send them in a loop).
   const refusals = new LogSampler(1_000);
   const onRefusedReply = (reply: string, subject: string) => {
     const unlogged = refusals.take('refused');
-    if (unlogged !== undefined) log.warn({ subject, reply: reply.slice(0, 200), unloggedSinceLast: unlogged }, 'request dropped: its reply subject is not an inbox');
+    if (unlogged !== undefined) log.warn({ subject, reply: reply.slice(0, 200), unloggedSinceLast: unlogged }, "request dropped: its reply subject is not a requester's inbox");
   };
   const serve = (handlers: Record<string, (data: Uint8Array, subject: string) => Promise<Uint8Array>>, inFlightMax: number): RequestService[] =>
     Object.entries(handlers).map(([subject, handler]) =>
@@ -70,6 +71,8 @@ export async function startMessaging(connection: NatsConnection, services: Messa
         errorReply: (error) => encodeReply(apiErrorReply(outcomeOfThrown(error).error)),
         onError: (error, requestSubject) => logThrown(log, error, requestSubject),
         onRefusedReply,
+        // Whichever connection this is, a reply aimed at the engine's inboxes (any node's) is refused.
+        engineInboxPrefixes: [nats_engine_inbox_prefix],
       }),
     );
 

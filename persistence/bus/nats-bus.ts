@@ -84,6 +84,13 @@ export const nats_publish_events_max = 1_000;
 export const nats_ping_timeout_ms = 1_000;
 /** Longest a failing subscription loop waits before trying again. */
 export const nats_retry_max_ms = 5_000;
+/**
+ * The inbox prefix of the engine's connection: every reply it waits for (its JetStream publishes'
+ * acks, JetStream API answers, pulled events) arrives under it. Fixed, not per node: the request
+ * service refuses to answer a request whose reply subject is under it (request-service.ts), and
+ * whichever node of a cluster takes a request must refuse one aimed at any node's inbox.
+ */
+export const nats_engine_inbox_prefix = '_INBOX.stampede-engine';
 /** Client pings: a silent server is noticed within about interval × (outstanding + 1). */
 export const nats_ping_interval_ms = 5_000;
 export const nats_pings_outstanding_max = 2;
@@ -128,7 +135,7 @@ export class NatsBus implements EventBus, Publisher {
     private readonly js: JetStreamClient,
     readonly options: Options,
   ) {
-    this.publisher = new JetStreamPublisher(connection);
+    this.publisher = new JetStreamPublisher(connection, nats_engine_inbox_prefix);
     void this.watchStatus();
   }
 
@@ -147,6 +154,7 @@ export class NatsBus implements EventBus, Publisher {
         pingInterval: nats_ping_interval_ms,
         maxPingOut: nats_pings_outstanding_max,
         name: 'stampede-bus',
+        inboxPrefix: nats_engine_inbox_prefix,
         // Without it every request and JetStream publish captures two stack traces up front (an
         // Error and a timeout NatsError) in case it fails: ~5% of the payment path's CPU, measured.
         // A failure still says what failed (the bus wraps it as unavailable with the subject).

@@ -5,12 +5,13 @@
 //
 // The reply goes where the request's reply subject says, published with the ENGINE's permissions
 // (NATS checks a requester's right to publish its request, not where its reply subject points). So a
-// request whose reply subject is not an inbox is dropped unanswered (onRefusedReply): one pointing at
-// `$JS.API.STREAM.PURGE.STAMPEDE_EVENTS` would have the engine purge the event stream, one at
-// `stampede.evt.<other merchant>.…` would store junk "events" there. (A reply aimed at the engine
-// connection's own inbox, which a merchant subscribed to its own event subjects can learn, is not
-// refused: a requester on the engine's own connection uses it too. It can only make one of the
-// engine's JetStream publishes fail, never pass: the relay publishes that event again.)
+// request whose reply subject is not a requester's inbox is dropped unanswered (onRefusedReply): one
+// pointing at `$JS.API.STREAM.PURGE.STAMPEDE_EVENTS` would have the engine purge the event stream, one
+// at `stampede.evt.<other merchant>.…` would store junk "events" there, and one under the engine's own
+// inboxes (engineInboxPrefixes), which a merchant learns from the reply subjects of the event
+// publishes it sees on its own event subjects, would land the answer where the engine waits for the
+// stream's acks of those publishes: answered at once, it came before the real ack and failed the
+// whole publish, again on every retry, so one merchant could stop the events of all.
 import type { Msg, NatsConnection, Subscription as NatsSub } from 'nats';
 import { within } from './waits.ts';
 
@@ -28,15 +29,23 @@ export interface RequestServiceOptions {
   onError?: (error: unknown, subject: string) => void;
   /** Told about each request dropped for its reply subject (see replySubjectAllowed). */
   onRefusedReply?: (reply: string, subject: string) => void;
+  /**
+   * Inbox prefixes the engine itself receives replies under (nats_engine_inbox_prefix): a request
+   * whose reply subject is under one is dropped unanswered.
+   */
+  engineInboxPrefixes?: readonly string[];
 }
 
 /**
  * Whether the engine may publish a reply to `reply`: not a system or JetStream API subject (`$…`), not
- * the engine's own subjects (`stampede.…`), nothing with wildcards or empty tokens.
+ * the engine's own subjects (`stampede.…`), not under one of the engine's inbox prefixes (whole
+ * tokens: `_INBOX.engine` covers `_INBOX.engine.x`, not `_INBOX.engine2.x`), nothing with wildcards
+ * or empty tokens.
  */
-export function replySubjectAllowed(reply: string): boolean {
+export function replySubjectAllowed(reply: string, engineInboxPrefixes: readonly string[] = []): boolean {
   if (reply.length === 0 || reply.length > 512) return false;
   if (reply.startsWith('$') || reply.startsWith('stampede.')) return false;
+  for (const prefix of engineInboxPrefixes) if (reply === prefix || reply.startsWith(`${prefix}.`)) return false;
   const tokens = reply.split('.');
   return tokens.every((t) => t.length > 0 && t !== '*' && t !== '>' && !/\s/.test(t));
 }
@@ -69,6 +78,7 @@ export function serveRequests(
   const inFlightMax = options.inFlightMax ?? request_service_defaults.inFlightMax;
   const stopTimeout_ms = options.stopTimeout_ms ?? request_service_defaults.stopTimeout_ms;
   const errorReply = options.errorReply ?? (() => unavailable_reply);
+  const engineInboxPrefixes = options.engineInboxPrefixes ?? [];
   const running = new Set<Promise<void>>();
   let stopping: Promise<void> | undefined;
 
@@ -102,7 +112,7 @@ export function serveRequests(
     queue,
     callback: (error, msg) => {
       if (error || !msg.reply || stopping) return; // a publish without reply asks for nothing
-      if (!replySubjectAllowed(msg.reply)) {
+      if (!replySubjectAllowed(msg.reply, engineInboxPrefixes)) {
         options.onRefusedReply?.(msg.reply, msg.subject);
         return;
       }

@@ -1,6 +1,7 @@
 // Proves serveRequests answers each request once through its queue group, turns a throwing handler
 // into the contract's `unavailable` reply without its message, answers `overloaded` beyond its
-// in-flight bound, and stops answering after stop(), on the shared NATS server.
+// in-flight bound, stops answering after stop(), and answers no reply subject that is not a
+// requester's inbox (the engine's own inboxes included), on the shared NATS server.
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveRequests } from '../../../persistence/bus/request-service.ts';
@@ -126,6 +127,44 @@ describe('request/reply services on NATS', () => {
     expect(refused).toEqual(targets);
     expect(handled).toBe(1);
     for (const w of watchers) w.unsubscribe();
+    await service.stop();
+  });
+
+  it("publishes no reply under the engine's own inbox prefixes (where its JetStream acks come back), and still answers other inboxes", async () => {
+    const engineInboxes = `_INBOX.${subjectBase.replaceAll('.', '_')}_engine`;
+    const refused: string[] = [];
+    let handled = 0;
+    const service = serveRequests(
+      server,
+      `${subjectBase}.own`,
+      'own',
+      async () => {
+        handled++;
+        return '{"ok":false,"error":"invalid_request"}';
+      },
+      { engineInboxPrefixes: [engineInboxes], onRefusedReply: (reply) => refused.push(reply) },
+    );
+    await server.flush();
+    const seen: string[] = [];
+    const watcher = client.subscribe(`${engineInboxes}.>`, { callback: (_e, m) => seen.push(m.subject) });
+    // The prefix's own tokens only: a longer token that begins the same is another inbox.
+    const neighbour = `${engineInboxes}x.abc`;
+    const answered: string[] = [];
+    const neighbourWatch = client.subscribe(neighbour, { callback: (_e, m) => answered.push(decoder.decode(m.data)) });
+    await client.flush();
+    const targets = [`${engineInboxes}.pub.7`, `${engineInboxes}.AbC123.0`];
+    for (const t of targets) client.publish(`${subjectBase}.own`, '', { reply: t });
+    client.publish(`${subjectBase}.own`, '', { reply: neighbour });
+    await client.flush();
+    // Sent after them, so handled after them.
+    expect(await ask(`${subjectBase}.own`, '')).toBe('{"ok":false,"error":"invalid_request"}');
+    await client.flush();
+    expect(seen).toEqual([]);
+    expect(refused).toEqual(targets);
+    expect(answered).toEqual(['{"ok":false,"error":"invalid_request"}']);
+    expect(handled).toBe(2);
+    watcher.unsubscribe();
+    neighbourWatch.unsubscribe();
     await service.stop();
   });
 });
