@@ -44,7 +44,7 @@ const schema = z.object({
   STAMPEDE_MYSQL_URL: url(['mysql:', 'mariadb:']),
   STAMPEDE_REDIS_URL: url(['redis:', 'rediss:']),
   STAMPEDE_NATS_URL: url(['nats:', 'tls:']),
-  /** The engine's NATS user, when the server asks for one (docker/nats/nats.conf). */
+  /** The engine's NATS user (docker/nats/nats.conf); with NODE_ENV=production and a NATS URL, required. */
   STAMPEDE_NATS_USER: z.string().min(1).optional(),
   STAMPEDE_NATS_PASSWORD: z.string().min(1).optional(),
   /** Sent as `Authorization: Bearer <token>`: visible ASCII only (a space or an edge blank could never match). */
@@ -179,6 +179,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else {
       secrets[name] = randomBytes(32).toString('base64url');
       generated.push(name);
+    }
+  }
+  // The broker's users are what keep merchants apart: the engine takes a merchant's identity from the
+  // command's subject alone (messaging/merchant-commands.ts), so on a server without users anyone could
+  // command any merchant's SKUs and read every merchant's events. A production node with NATS signs in.
+  if (production && e.STAMPEDE_NATS_URL) {
+    for (const variable of ['STAMPEDE_NATS_USER', 'STAMPEDE_NATS_PASSWORD'] as const) {
+      if (!e[variable]) problems.push(`${variable} must be set with STAMPEDE_NATS_URL (the engine's NATS user: the broker's per-merchant permissions are what keep merchants apart)`);
     }
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration for NODE_ENV=production:\n  ${problems.join('\n  ')}`);

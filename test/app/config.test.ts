@@ -48,6 +48,43 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...own, STAMPEDE_NATS_PASSWORD: example('STAMPEDE_NATS_PASSWORD'), NODE_ENV: 'production' })).toThrow(/STAMPEDE_NATS_PASSWORD is an example value/);
   });
 
+  it('refuses to start in production on NATS without the engine\'s NATS user and password (the broker\'s users keep merchants apart), and takes NATS without them otherwise', () => {
+    const own = { STAMPEDE_ADMIN_TOKEN: 'an-operator-admin-token-0123456789', STAMPEDE_USER_JWT_SECRET: 'an-operator-jwt-secret-0123456789abcdef', STAMPEDE_PAYMENT_SECRET: 'an-operator-payment-secret-012345', STAMPEDE_CARD_KEY_SECRET: 'an-operator-card-key-secret-0123456789ab' };
+    const nats = { STAMPEDE_NATS_URL: 'nats://127.0.0.1:4222' };
+    const refusal = (env: Record<string, string>) => {
+      try {
+        loadConfig({ ...own, ...nats, NODE_ENV: 'production', ...env });
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+      return '';
+    };
+    const neither = refusal({});
+    expect(neither).toMatch(/NODE_ENV=production/);
+    expect(neither).toContain('STAMPEDE_NATS_USER must be set');
+    expect(neither).toContain('STAMPEDE_NATS_PASSWORD must be set');
+    expect(refusal({ STAMPEDE_NATS_USER: 'stampede-engine' })).toContain('STAMPEDE_NATS_PASSWORD must be set');
+    expect(refusal({ STAMPEDE_NATS_USER: 'stampede-engine' })).not.toContain('STAMPEDE_NATS_USER');
+    expect(refusal({ STAMPEDE_NATS_PASSWORD: 'an-operator-nats-password-0123' })).toContain('STAMPEDE_NATS_USER must be set');
+    // Listed with the other problems, all at once.
+    const all = (() => {
+      try {
+        loadConfig({ ...nats, NODE_ENV: 'production' });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return '';
+    })();
+    expect(all).toContain('STAMPEDE_ADMIN_TOKEN must be set');
+    expect(all).toContain('STAMPEDE_NATS_USER must be set');
+    const signedIn = loadConfig({ ...own, ...nats, NODE_ENV: 'production', STAMPEDE_NATS_USER: 'stampede-engine', STAMPEDE_NATS_PASSWORD: 'an-operator-nats-password-0123' });
+    expect([signedIn.natsUser, signedIn.natsPassword]).toEqual(['stampede-engine', 'an-operator-nats-password-0123']);
+    // Without NATS there is nothing to sign in to; outside production a server without users is a developer's.
+    expect(loadConfig({ ...own, NODE_ENV: 'production' }).natsUrl).toBeUndefined();
+    expect(loadConfig({ ...own, ...nats, NODE_ENV: 'development' }).natsUser).toBeUndefined();
+  });
+
   it('names the variable of a bad value', () => {
     for (const [name, value] of [
       ['STAMPEDE_HTTP_PORT', '70000'],
