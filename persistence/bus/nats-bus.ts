@@ -28,7 +28,10 @@ import { backoff_ms, within, Wakeup } from './waits.ts';
 export { serveRequests, type RequestHandler, type RequestService, type RequestServiceOptions } from './request-service.ts';
 
 export interface NatsBusOptions {
-  /** Credentials of the engine's NATS user (docker/nats/nats.conf), when the server asks for them. */
+  /**
+   * Credentials of the engine's NATS user (docker/nats/nats.conf). Given a user, open() refuses a
+   * server that does not ask for one (NatsServerWithoutUsersError).
+   */
   user?: string;
   pass?: string;
   stream?: string;
@@ -121,6 +124,15 @@ function isNotFound(error: unknown): boolean {
   return code === 10059 || code === 10014 || e?.message === 'stream not found' || e?.message === 'consumer not found';
 }
 
+/**
+ * The bus was given a user, and the server does not ask for one: it takes every connection and
+ * ignores the credentials, so the per-merchant users and permissions the engine relies on to keep
+ * merchants apart (docker/nats/nats.conf) are not there. A configuration error, not an outage.
+ */
+export class NatsServerWithoutUsersError extends Error {
+  override name = 'NatsServerWithoutUsersError';
+}
+
 export class NatsBus implements EventBus, Publisher {
   private readonly subscriptions = new Set<NatsSubscription>();
   private closing: Promise<void> | undefined;
@@ -168,6 +180,12 @@ export class NatsBus implements EventBus, Publisher {
       });
     } catch (error) {
       throw unavailable(`NATS at ${url}`, error);
+    }
+    if (user !== undefined && nc.info?.auth_required !== true) {
+      await nc.close().catch(() => {});
+      throw new NatsServerWithoutUsersError(
+        `NATS at ${url} does not ask for a user, so it ignores the engine's (${user}) and keeps no merchant apart: configure its users (docker/nats/nats.conf)`,
+      );
     }
     try {
       const jsm = await within(nc.jetstreamManager({ timeout: o.connectTimeout_ms }), o.connectTimeout_ms, 'JetStream');

@@ -1,12 +1,13 @@
 // Proves what only the NATS bus can get wrong — the stream's settings, the contract's Nats-Msg-Id
 // header, refusing a bad event before sending any, making a deleted stream or consumer again (a publish
-// or a pull answered "no responders"), bounded StoreUnavailableError failures during an
+// or a pull answered "no responders"), refusing a server without users when given a user, bounded
+// StoreUnavailableError failures during an
 // outage, and a running consumer that carries on by itself after the server comes back — against the
 // shared JetStream and against a nats-server of our own that we kill and start again.
 import { connect, nanos, NatsError, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../../persistence/errors.ts';
-import { openNatsBus } from '../../../persistence/bus/nats-bus.ts';
+import { NatsServerWithoutUsersError, openNatsBus } from '../../../persistence/bus/nats-bus.ts';
 import { freePort, OwnNatsServer } from '../../support/nats-server.ts';
 import { nats_url, recorder, uniqueSuffix, waitFor } from './support.ts';
 
@@ -129,6 +130,16 @@ describe('NATS bus on the shared JetStream', () => {
     await expect(bus.publish([{ id: '', subject: `${prefix}.m1.order.paid`, data: '{}' }])).rejects.toThrow(RangeError);
     await expect(bus.publish([{ ...ok, subject: `${prefix}.m1.*` }])).rejects.toThrow(RangeError);
     expect((await jsm.streams.info(stream)).state.last_seq).toBe(before);
+    await bus.close();
+  });
+
+  it('refuses a server without users when it is given a user: the server would ignore the credentials and keep no merchant apart', async () => {
+    // The shared server has no users: it takes any connection, credentials or not.
+    const error = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`], user: 'stampede-engine', pass: 'any-password-0123456789' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NatsServerWithoutUsersError);
+    expect(String((error as Error).message)).toMatch(/does not ask for a user/);
+    // Without a user (a developer's server) it opens as before.
+    const bus = await openNatsBus(nats_url, { stream, subjects: [`${prefix}.>`] });
     await bus.close();
   });
 
