@@ -3,15 +3,15 @@
 // subscription (`stampede`), so the nodes of a cluster share the requests. Every request that asks
 // for a reply gets one — a result, a refusal, or, when the handler throws, `unavailable` /
 // `overloaded` for a dependency down (as http/engine-errors.ts maps them) and `internal` for a bug —
-// and requests in flight are bounded per subject (beyond: `overloaded` at once) and per merchant.
+// and requests in flight are bounded per merchant, then per subject (beyond either: `overloaded` at once).
 
 import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { StampedeNode } from '../app/node.ts';
 import { nats_engine_inbox_prefix } from '../persistence/bus/nats-bus.ts';
-import { serveRequests, type RequestService } from '../persistence/bus/request-service.ts';
+import { serveRequests, type RequestAdmission, type RequestService } from '../persistence/bus/request-service.ts';
 import { within } from '../persistence/bus/waits.ts';
-import { merchantCommandHandlers } from './merchant-commands.ts';
+import { merchant_command_subjects, merchantCommandAdmission, merchantCommandHandlers } from './merchant-commands.ts';
 import { opsQueryHandlers } from './ops-queries.ts';
 import { apiErrorReply, encodeReply, outcomeOfThrown } from './replies.ts';
 import type { MessagingServices } from './services.ts';
@@ -25,8 +25,17 @@ export { ops_query_subjects } from './ops-queries.ts';
 export const messaging_queue = 'stampede';
 
 export const messaging_limits = {
-  /** Merchant commands handled at once per subject (there are three). */
-  command_in_flight_max: 64,
+  /**
+   * Merchant commands handled at once per subject, all merchants together: a bound on memory, checked
+   * after each merchant's own (merchant_command_limits), and sized so that it takes 16 merchants at
+   * their own bound on that subject at once to reach it (16 × 16 stock.set or order.deliver of at
+   * most 64 KiB, 16 × 4 card_keys.add of at most 3 MiB: 16 + 16 + 192 MiB of requests at most).
+   */
+  command_in_flight_max: {
+    [merchant_command_subjects.stockSet]: 256,
+    [merchant_command_subjects.orderDeliver]: 256,
+    [merchant_command_subjects.cardKeysAdd]: 64,
+  } as Readonly<Record<string, number>>,
   /** Ops queries handled at once per subject (there are three). */
   query_in_flight_max: 16,
   /** Longest start() waits for the server to confirm the subscriptions, and stop() for the unsubscribes. */
@@ -63,10 +72,15 @@ export async function startMessaging(connection: NatsConnection, services: Messa
     const unlogged = refusals.take('refused');
     if (unlogged !== undefined) log.warn({ subject, reply: reply.slice(0, 200), unloggedSinceLast: unlogged }, "request dropped: its reply subject is not a requester's inbox");
   };
-  const serve = (handlers: Record<string, (data: Uint8Array, subject: string) => Promise<Uint8Array>>, inFlightMax: number): RequestService[] =>
+  const serve = (
+    handlers: Record<string, (data: Uint8Array, subject: string) => Promise<Uint8Array>>,
+    inFlightMax: (subject: string) => number,
+    admission?: RequestAdmission,
+  ): RequestService[] =>
     Object.entries(handlers).map(([subject, handler]) =>
       serveRequests(connection, subject, messaging_queue, handler, {
-        inFlightMax,
+        inFlightMax: inFlightMax(subject),
+        ...(admission ? { admission } : {}),
         stopTimeout_ms: messaging_limits.stop_timeout_ms,
         errorReply: (error) => encodeReply(apiErrorReply(outcomeOfThrown(error).error)),
         onError: (error, requestSubject) => logThrown(log, error, requestSubject),
@@ -83,8 +97,14 @@ export async function startMessaging(connection: NatsConnection, services: Messa
     if (!connection.isClosed()) await within(connection.flush(), messaging_limits.flush_timeout_ms, 'NATS flush').catch(() => {});
   };
   try {
-    services_.push(...serve(merchantCommandHandlers(services, log), messaging_limits.command_in_flight_max));
-    services_.push(...serve(opsQueryHandlers(services), messaging_limits.query_in_flight_max));
+    // One admission for the three command subjects: a merchant's bound counts its commands on all three.
+    const commandBound = (subject: string) => {
+      const bound = messaging_limits.command_in_flight_max[subject];
+      if (bound === undefined) throw new Error(`no in-flight bound for ${subject} in messaging_limits`);
+      return bound;
+    };
+    services_.push(...serve(merchantCommandHandlers(services, log), commandBound, merchantCommandAdmission(log)));
+    services_.push(...serve(opsQueryHandlers(services), () => messaging_limits.query_in_flight_max));
     await within(connection.flush(), messaging_limits.flush_timeout_ms, 'NATS subscriptions');
   } catch (error) {
     await stopAll();

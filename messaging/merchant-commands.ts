@@ -19,6 +19,7 @@ import { BODY_LIMIT_BYTES } from '../http/body.ts';
 import { CARD_KEYS_BODY_LIMIT_BYTES } from '../http/routes/admin.ts';
 import { cardKeysBody, date, identifier, IDENTIFIER_PATTERN, parse, stockBody } from '../http/validation.ts';
 import { apiErrorReply, encodeReply, failureReply, okReply, readJson, type Reply } from './replies.ts';
+import type { RequestAdmission } from '../persistence/bus/request-service.ts';
 import type { MessagingServices } from './services.ts';
 
 export const merchant_command_subjects = {
@@ -38,6 +39,12 @@ export const merchant_command_limits = {
   card_keys_body_bytes_max: CARD_KEYS_BODY_LIMIT_BYTES,
   /** Commands of one merchant in flight at once, across the three subjects; beyond it `overloaded`. */
   merchant_in_flight_max: 16,
+  /**
+   * Of those, card_keys.add at most: an upload holds up to 3 MiB while it waits its turn (a node
+   * seals one upload at a time), so the bound all merchants share on that subject is kept small in
+   * memory (messaging_limits) and still takes 16 merchants at their own bound to reach.
+   */
+  merchant_card_keys_in_flight_max: 4,
 } as const;
 
 /** stampede.cmd.<m>.stock.set: the PUT /v1/skus/{skuId}/stock/{date} path parameters and body in one. */
@@ -114,24 +121,48 @@ export class InFlightPerKey {
 
 export type CommandHandler = (data: Uint8Array, subject: string) => Promise<Uint8Array>;
 
-/** The three handlers, keyed by subject. Thrown errors (bad bodies, dependencies down) are the request service's to answer. */
-export function merchantCommandHandlers(services: MessagingServices, log: Logger): Record<string, CommandHandler> {
-  const inFlight = new InFlightPerKey(merchant_command_limits.merchant_in_flight_max);
+/**
+ * The per-merchant bounds, for the request services of the three command subjects together. They
+ * are checked before each subject's bound shared by all merchants (request-service.ts), so the
+ * commands a merchant has beyond its own bound are refused without taking a place of that shared
+ * bound: one merchant's load, slow commands or a flood, leaves the others theirs. The merchant is
+ * the subject's third token as sent (a bad one is refused by the handler, its count kept all the same).
+ */
+export function merchantCommandAdmission(log: Logger): RequestAdmission {
+  const commands = new InFlightPerKey(merchant_command_limits.merchant_in_flight_max);
+  const uploads = new InFlightPerKey(merchant_command_limits.merchant_card_keys_in_flight_max);
+  const isUpload = (tokens: string[]) => tokens[3] === 'card_keys' && tokens[4] === 'add';
+  const refused = encodeReply(apiErrorReply(overloaded(1)));
+  return {
+    enter(subject) {
+      const tokens = subject.split('.');
+      const merchant = tokens[2] ?? '';
+      const upload = isUpload(tokens);
+      if (commands.tryEnter(merchant)) {
+        if (!upload || uploads.tryEnter(merchant)) return undefined;
+        commands.leave(merchant);
+      }
+      log.warn({ merchantId: merchant, command: tokens.slice(3).join('.') }, 'merchant command refused: too many of this merchant in flight');
+      return refused;
+    },
+    leave(subject) {
+      const tokens = subject.split('.');
+      const merchant = tokens[2] ?? '';
+      commands.leave(merchant);
+      if (isUpload(tokens)) uploads.leave(merchant);
+    },
+  };
+}
 
+/**
+ * The three handlers, keyed by subject. Thrown errors (bad bodies, dependencies down) are the request
+ * service's to answer; the per-merchant bounds are merchantCommandAdmission's, checked before a handler runs.
+ */
+export function merchantCommandHandlers(services: MessagingServices, log: Logger): Record<string, CommandHandler> {
   const command =
     (name: string, limitBytes: number, run: (merchantId: string, value: unknown) => Promise<Reply>): CommandHandler =>
-    async (data, subject) => {
-      const merchantId = merchantOf(subject, name);
-      if (!inFlight.tryEnter(merchantId)) {
-        log.warn({ merchantId, command: name }, 'merchant command refused: too many of this merchant in flight');
-        return encodeReply(apiErrorReply(overloaded(1)));
-      }
-      try {
-        return encodeReply(await run(merchantId, readJson(data, limitBytes)));
-      } finally {
-        inFlight.leave(merchantId);
-      }
-    };
+    async (data, subject) =>
+      encodeReply(await run(merchantOf(subject, name), readJson(data, limitBytes)));
 
   const { orders } = services;
   return {

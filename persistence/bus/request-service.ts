@@ -1,7 +1,8 @@
 // A request/reply service on core NATS (merchant commands, ops queries): one queue-group
 // subscription whose handler answers each request. Bounded like everything else: requests handled at
-// once have a limit (beyond it the request is answered `overloaded` at once), and stop() waits for
-// the ones in flight for a bounded time. The client re-subscribes by itself after a reconnect.
+// once have a limit (beyond it the request is answered `overloaded` at once), checked after the
+// caller's own bound if it has one (per merchant), and stop() waits for the ones in flight for a
+// bounded time. The client re-subscribes by itself after a reconnect.
 //
 // The reply goes where the request's reply subject says, published with the ENGINE's permissions
 // (NATS checks a requester's right to publish its request, not where its reply subject points). So a
@@ -18,9 +19,23 @@ import { within } from './waits.ts';
 /** Answers one request: the reply body, as bytes or text (sent as UTF-8). */
 export type RequestHandler = (data: Uint8Array, subject: string) => Promise<Uint8Array | string>;
 
+/**
+ * A bound of the caller's, checked before the service's own (inFlightMax), so that a request it
+ * refuses never holds one of the service's places: per merchant, one merchant's flood or slow
+ * commands must not fill the bound all merchants share. `enter` answers undefined to admit the
+ * request (`leave` is called once it has been answered, or refused by the service's own bound) or
+ * the reply that refuses it.
+ */
+export interface RequestAdmission {
+  enter(subject: string): Uint8Array | string | undefined;
+  leave(subject: string): void;
+}
+
 export interface RequestServiceOptions {
-  /** Requests handled at once, at most. */
+  /** Requests handled at once, at most (after `admission`). */
   inFlightMax?: number;
+  /** The caller's bound, checked first (e.g. per merchant). */
+  admission?: RequestAdmission;
   /** Longest stop() waits for requests in flight. */
   stopTimeout_ms?: number;
   /** The reply when the handler throws (a bug or a broken dependency; its message is not sent). */
@@ -116,11 +131,21 @@ export function serveRequests(
         options.onRefusedReply?.(msg.reply, msg.subject);
         return;
       }
+      const { admission } = options;
+      const refusal = admission?.enter(msg.subject);
+      if (refusal !== undefined) {
+        respond(msg, refusal);
+        return;
+      }
       if (running.size >= inFlightMax) {
+        admission?.leave(msg.subject);
         respond(msg, overloaded_reply);
         return;
       }
-      const done: Promise<void> = answer(msg).finally(() => running.delete(done));
+      const done: Promise<void> = answer(msg).finally(() => {
+        running.delete(done);
+        admission?.leave(msg.subject);
+      });
       running.add(done);
     },
   });

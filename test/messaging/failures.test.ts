@@ -1,4 +1,4 @@
-// Proves every NATS request that asks for a reply gets one, however its handler ends — a journal write that fails (injected into a real node's journal) is `unavailable` with retryAfter_s, a bug is `internal` without its message, one merchant past its in-flight bound is `overloaded` at once while another merchant is served — and that stop() takes the subscriptions away, on a nats-server of this file's own.
+// Proves every NATS request that asks for a reply gets one, however its handler ends — a journal write that fails (injected into a real node's journal) is `unavailable` with retryAfter_s, a bug is `internal` without its message, one merchant past its in-flight bound is `overloaded` at once while another merchant is served, even when four merchants are each at their bound of slow commands or uploads (their handlers held at a gate) — and that stop() takes the subscriptions away, on a nats-server of this file's own.
 import { connect, ErrorCode, type NatsConnection, type NatsError } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { merchant_command_limits, messagingServicesOf, startMessaging, type Messaging, type MessagingServices } from '../../messaging/index.ts';
@@ -23,8 +23,12 @@ describe('NATS replies when handlers fail', () => {
     await e.client.sku('f-m1', DATE, 10);
     await e.client.sku('f-m2', DATE, 10, { merchantId: 'm2' });
   });
+  /** Opens a gate of heldAt's, so that a failed test leaves no request held. */
+  let releaseGate: (() => void) | undefined;
   // One messaging instance at a time: two in the queue group would share the requests.
   afterEach(async () => {
+    releaseGate?.();
+    releaseGate = undefined;
     faults?.restore();
     for (const held of faults?.held.splice(0) ?? []) await held.release();
     faults = undefined;
@@ -95,6 +99,74 @@ describe('NATS replies when handlers fail', () => {
     for (const held of faults.held.splice(0)) await held.release();
     const replies = await Promise.all(waiting);
     expect(replies.filter((r) => r.ok !== true)).toEqual([]);
+  });
+
+  /** A node's services whose stock.set and card_keys.add wait at `gate` for SKUs named `slow-…`, counting those that reached it. */
+  const heldAt = (gate: Promise<void>) => {
+    const services = messagingServicesOf(e.node);
+    const entered = { count: 0 };
+    const hold = async (skuId: string) => {
+      if (!skuId.startsWith('slow-')) return;
+      entered.count++;
+      await gate;
+    };
+    const held: MessagingServices = {
+      ...services,
+      orders: {
+        setStock: async (skuId, date, total) => {
+          await hold(skuId);
+          return services.orders.setStock(skuId, date, total);
+        },
+        addCardKeys: async (skuId, keys) => {
+          await hold(skuId);
+          return services.orders.addCardKeys(skuId, keys);
+        },
+        inspect: (...args) => services.orders.inspect(...args),
+        orderHistory: (...args) => services.orders.orderHistory(...args),
+        deliverManual: (...args) => services.orders.deliverManual(...args),
+      },
+    };
+    return { held, entered };
+  };
+
+  it("merchants each at their own bound leave another merchant served: four with 16 slow stock.set each, and a fifth's is answered", async () => {
+    const merchants = ['m1', 'm2', 'm3', 'm4'];
+    for (const m of merchants) await e.client.sku(`slow-${m}`, DATE, 10, { merchantId: m });
+    await e.client.sku('fast-m5', DATE, 10, { merchantId: 'm5' });
+    let release!: () => void;
+    const { held, entered } = heldAt(new Promise<void>((resolve) => (release = releaseGate = resolve)));
+    messaging = await startMessaging(nc, held, capturingLogger().log);
+    const bound = merchant_command_limits.merchant_in_flight_max;
+    const waiting = merchants.flatMap((m) => Array.from({ length: bound }, (_, i) => ask(nc, `stampede.cmd.${m}.stock.set`, { skuId: `slow-${m}`, date: DATE, total: 20 + i })));
+    await waitFor(() => entered.count === merchants.length * bound, 10_000, 'every merchant at its bound');
+    expect(await ask(nc, 'stampede.cmd.m5.stock.set', { skuId: 'fast-m5', date: DATE, total: 11 })).toMatchObject({ ok: true, total: 11 });
+    release();
+    const replies = await Promise.all(waiting);
+    expect(replies.filter((r) => r.ok !== true)).toEqual([]);
+  });
+
+  it("merchants flooding card_keys.add leave another merchant's upload served: four send 16 slow uploads each, past their own bound of uploads", async () => {
+    const merchants = ['m1', 'm2', 'm3', 'm4'];
+    for (const m of merchants) expect((await e.client.admin('PUT', `/v1/skus/slow-keys-${m}`, { name: 'k', priceCents: 100, merchantId: m, delivery: 'card_key' })).status).toBe(200);
+    expect((await e.client.admin('PUT', '/v1/skus/fast-keys-m5', { name: 'k', priceCents: 100, merchantId: 'm5', delivery: 'card_key' })).status).toBe(200);
+    let release!: () => void;
+    const { held, entered } = heldAt(new Promise<void>((resolve) => (release = releaseGate = resolve)));
+    messaging = await startMessaging(nc, held, capturingLogger().log);
+    const sent = 16;
+    const answers: any[] = [];
+    const waiting = merchants.flatMap((m) =>
+      Array.from({ length: sent }, (_, i) => ask(nc, `stampede.cmd.${m}.card_keys.add`, { skuId: `slow-keys-${m}`, keys: [`${m}-key-${i}`] }).then((r) => answers.push(r))),
+    );
+    // Every upload either waits at the gate or is answered.
+    await waitFor(() => entered.count + answers.length === merchants.length * sent, 10_000, 'every upload held or answered');
+    expect(await ask(nc, 'stampede.cmd.m5.card_keys.add', { skuId: 'fast-keys-m5', keys: ['m5-key'] })).toEqual({ ok: true, added: 1, total: 1 });
+    // Each merchant's uploads past its bound were answered overloaded at once.
+    const uploads = merchant_command_limits.merchant_card_keys_in_flight_max;
+    expect(entered.count).toBe(merchants.length * uploads);
+    expect(answers.every((r) => r.ok === false && r.error === 'overloaded')).toBe(true);
+    release();
+    await Promise.all(waiting);
+    expect(answers.filter((r) => r.ok === true)).toHaveLength(merchants.length * uploads);
   });
 
   it('a publish without a reply subject changes nothing; after stop() nobody answers', async () => {

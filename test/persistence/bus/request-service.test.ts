@@ -1,6 +1,6 @@
 // Proves serveRequests answers each request once through its queue group, turns a throwing handler
 // into the contract's `unavailable` reply without its message, answers `overloaded` beyond its
-// in-flight bound, stops answering after stop(), and answers no reply subject that is not a
+// in-flight bound (checked after the caller's admission), stops answering after stop(), and answers no reply subject that is not a
 // requester's inbox (the engine's own inboxes included), on the shared NATS server.
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,46 @@ describe('request/reply services on NATS', () => {
     release();
     expect(await Promise.all(held)).toEqual(['{"ok":true}', '{"ok":true}']);
     await Promise.all([failing.stop(), slow.stop()]);
+  });
+
+  it("checks the caller's admission (a per-key bound) before its own bound: requests the admission refuses take none of its places", async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const inFlight = new Map<string, number>();
+    const keyOf = (subject: string) => subject.split('.').at(-2)!;
+    const service = serveRequests(
+      server,
+      `${subjectBase}.admit.*.q`,
+      'admit',
+      async (data) => {
+        await gate;
+        return `done ${decoder.decode(data)}`;
+      },
+      {
+        inFlightMax: 2,
+        admission: {
+          enter: (subject) => {
+            const n = inFlight.get(keyOf(subject)) ?? 0;
+            if (n >= 1) return '{"ok":false,"error":"overloaded","message":"this key"}';
+            inFlight.set(keyOf(subject), n + 1);
+            return undefined;
+          },
+          leave: (subject) => inFlight.set(keyOf(subject), inFlight.get(keyOf(subject))! - 1),
+        },
+      },
+    );
+    await server.flush();
+    // One key floods; another key's request comes right behind.
+    const flood = Array.from({ length: 10 }, (_, i) => ask(`${subjectBase}.admit.a.q`, `a${i}`));
+    const other = ask(`${subjectBase}.admit.b.q`, 'b');
+    const refused = await Promise.all(flood.slice(1));
+    expect(refused.every((r) => r.includes('this key'))).toBe(true);
+    release();
+    expect(await Promise.all([flood[0], other])).toEqual(['done a0', 'done b']);
+    // Each answered request left its key's count: the key is admitted again.
+    expect(await ask(`${subjectBase}.admit.a.q`, 'again')).toBe('done again');
+    expect([...inFlight.values()]).toEqual([0, 0]);
+    await service.stop();
   });
 
   it('stops answering after stop(), letting the request in flight finish', async () => {
