@@ -22,6 +22,8 @@ export class Catalog {
   private readonly streamsByNo = new Map<number, CatalogStream>();
   /** SKU -> date -> stream: the purchase path finds its SKU/date without building the key string. */
   private readonly streamsBySku = new Map<string, Map<string, CatalogStream>>();
+  /** Per SKU, the end of its changes queued or running (changeSku); gone once they are done. */
+  private readonly changes = new Map<string, Promise<void>>();
 
   constructor(
     private readonly skuStore: SkuStore,
@@ -40,6 +42,28 @@ export class Catalog {
   async upsertSku(sku: Sku): Promise<void> {
     await this.skuStore.upsert(sku);
     this.skus.set(sku.skuId, held(sku));
+  }
+
+  /**
+   * Runs `change` once the SKU's earlier changes are done; its later ones wait for it. What must hold
+   * together runs in one: a check of the SKU's owner or kind and the write it allows. An admin's
+   * change of owner is allowed only while the SKU has no stock (http/routes/admin.ts), a merchant's
+   * new stock date or card keys only while the SKU is the merchant's: without this, one could land
+   * between the other's check and write, and a merchant's stock end up on another merchant's SKU.
+   * The queue of a SKU is bounded by its callers' (admin requests, merchant commands in flight).
+   */
+  changeSku<T>(skuId: string, change: () => Promise<T>): Promise<T> {
+    const previous = this.changes.get(skuId) ?? Promise.resolve();
+    const mine = previous.then(change);
+    const done = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.changes.set(skuId, done);
+    void done.then(() => {
+      if (this.changes.get(skuId) === done) this.changes.delete(skuId);
+    });
+    return mine;
   }
 
   stream(skuId: string, date: string): CatalogStream | undefined {

@@ -42,6 +42,7 @@ import { buyerOpsView } from './ops-views.ts';
 
 export type Failure =
   | { ok: false; error: 'not_found'; message: string }
+  | { ok: false; error: 'forbidden'; message: string }
   | { ok: false; error: 'sold_out'; message: string }
   | { ok: false; error: 'not_on_sale'; message: string }
   | { ok: false; error: 'invalid_state'; message: string }
@@ -702,15 +703,21 @@ export class OrderService {
 
   // ---- catalog and stock ---------------------------------------------------------------------
 
-  async setStock(skuId: string, date: string, total: number): Promise<Result<StockView>> {
-    const sku = this.catalog.sku(skuId);
-    if (!sku) return fail('not_found', `unknown SKU ${skuId}`);
-    // A card_key SKU's keys are one pool (its delivery actor's), counted into date `open` (API.md):
-    // stock on another date would sell the same keys twice over and leave paid orders without any.
-    if (sku.delivery === 'card_key' && date !== CARD_KEY_DATE) {
-      return fail('invalid_state', `${skuId} sells card keys, which have one date: ${CARD_KEY_DATE}`);
+  /**
+   * Sets the total of a SKU/date, making the date if it is new. `merchantId`: the merchant asking
+   * (a merchant command), refused `forbidden` unless the SKU is theirs where the change is made.
+   */
+  async setStock(skuId: string, date: string, total: number, merchantId?: string): Promise<Result<StockView>> {
+    const refused = this.stockRefusal(skuId, date, merchantId);
+    if (refused) return refused;
+    let ref = this.catalog.stream(skuId, date);
+    if (!ref) {
+      // A new date: checked again in the SKU's change that makes it, since an admin's change of the
+      // SKU may have landed since the check above (with the date made, no change of owner or kind can).
+      const made = await this.catalog.changeSku(skuId, async () => this.stockRefusal(skuId, date, merchantId) ?? (await this.catalog.ensureStream(skuId, date)));
+      if ('ok' in made) return made;
+      ref = made;
     }
-    const ref = await this.catalog.ensureStream(skuId, date);
     const stream = inventoryStream(ref.skuId, ref.date);
     const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(stream, { type: 'set_total', total });
     if (reply.outcome === 'invalid_state') return fail('invalid_state', reply.message);
@@ -723,15 +730,39 @@ export class OrderService {
     return { ok: true, value: { skuId, date, total: t, reserved, sold, available: t - reserved - sold } };
   }
 
+  /** Why stock of this SKU/date may not be set (for `merchantId`, when a merchant asks), if it may not. */
+  private stockRefusal(skuId: string, date: string, merchantId: string | undefined): Failure | undefined {
+    const sku = this.catalog.sku(skuId);
+    if (!sku) return fail('not_found', `unknown SKU ${skuId}`);
+    // The message does not name the owner.
+    if (merchantId !== undefined && sku.merchantId !== merchantId) return fail('forbidden', `SKU ${skuId} is not a SKU of merchant ${merchantId}`);
+    // A card_key SKU's keys are one pool (its delivery actor's), counted into date `open` (API.md):
+    // stock on another date would sell the same keys twice over and leave paid orders without any.
+    if (sku.delivery === 'card_key' && date !== CARD_KEY_DATE) {
+      return fail('invalid_state', `${skuId} sells card keys, which have one date: ${CARD_KEY_DATE}`);
+    }
+    return undefined;
+  }
+
+  /** Why card keys may not be added to this SKU (for `merchantId`, when a merchant asks), if they may not. */
+  private cardKeysRefusal(skuId: string, merchantId: string | undefined): Failure | undefined {
+    const sku = this.catalog.sku(skuId);
+    if (!sku) return fail('not_found', `unknown SKU ${skuId}`);
+    if (merchantId !== undefined && sku.merchantId !== merchantId) return fail('forbidden', `SKU ${skuId} is not a SKU of merchant ${merchantId}`);
+    if (sku.delivery !== 'card_key') return fail('invalid_state', `${skuId} is delivered by ${sku.delivery}, not card keys`);
+    return undefined;
+  }
+
   /**
    * Stores card keys encrypted (duplicates within the SKU ignored) and grows the stock of the
-   * SKU's `open` date by the number added. The keys never reach an actor, an event or a log.
+   * SKU's `open` date by the number added. `merchantId`: the merchant asking (a merchant command),
+   * refused `forbidden` unless the SKU is theirs when the keys are stored. The keys never reach an actor, an event or a log.
    * Uploads of one SKU run one after another (its checks of the stock's bound and its count, then
    * the keys stored: two at once near the bound could both pass and leave keys a refusal kept).
    */
-  addCardKeys(skuId: string, keys: readonly string[]): Promise<Result<{ added: number; total: number }>> {
+  addCardKeys(skuId: string, keys: readonly string[], merchantId?: string): Promise<Result<{ added: number; total: number }>> {
     const previous = this.uploads.get(skuId) ?? Promise.resolve();
-    const mine = previous.then(() => this.addCardKeysNow(skuId, keys));
+    const mine = previous.then(() => this.addCardKeysNow(skuId, keys, merchantId));
     const settled = mine.then(
       () => undefined,
       () => undefined,
@@ -757,10 +788,9 @@ export class OrderService {
     });
   }
 
-  private async addCardKeysNow(skuId: string, keys: readonly string[]): Promise<Result<{ added: number; total: number }>> {
-    const sku = this.catalog.sku(skuId);
-    if (!sku) return fail('not_found', `unknown SKU ${skuId}`);
-    if (sku.delivery !== 'card_key') return fail('invalid_state', `${skuId} is delivered by ${sku.delivery}, not card keys`);
+  private async addCardKeysNow(skuId: string, keys: readonly string[], merchantId: string | undefined): Promise<Result<{ added: number; total: number }>> {
+    const refused = this.cardKeysRefusal(skuId, merchantId);
+    if (refused) return refused;
     // Hashed and sealed a slice at a time, the event loop free in between, and one upload's slices at
     // a time on the node (uploads of other SKUs and merchants wait their turn): 10,000 keys are tens of
     // milliseconds of HMAC and AES-GCM, which every purchase on the node would otherwise wait behind.
@@ -778,10 +808,17 @@ export class OrderService {
     }
     const sealed: { hash: string; ciphertext: string }[] = [];
     await this.inSlices(unique, ([hash, key]) => sealed.push({ hash, ciphertext: this.cipher.encrypt(skuId, key) }));
-    // The SKU may have changed while its keys were sealed (an admin made it another kind).
-    if (this.catalog.sku(skuId)?.delivery !== 'card_key') return fail('invalid_state', `${skuId} is no longer delivered by card keys`);
-    const added = await this.cardKeys.add(skuId, sealed);
-    const ref = await this.catalog.ensureStream(skuId, CARD_KEY_DATE);
+    // The SKU may have changed while its keys were sealed (an admin made it another kind, or gave it
+    // to another merchant): checked again in the SKU's change that stores them. Once stored they
+    // count as stock, and no change of owner or kind can land any more (http/routes/admin.ts).
+    const stored = await this.catalog.changeSku(skuId, async () => {
+      const refusedNow = this.cardKeysRefusal(skuId, merchantId);
+      if (refusedNow) return refusedNow;
+      const added = await this.cardKeys.add(skuId, sealed);
+      return { added, ref: await this.catalog.ensureStream(skuId, CARD_KEY_DATE) };
+    });
+    if ('ok' in stored) return stored;
+    const { added, ref } = stored;
     const stream = inventoryStream(ref.skuId, ref.date);
     const total = await this.cardKeys.count(skuId);
     // Counted by the key total, not by `added`: an upload whose stock change failed (or its retry,
@@ -908,6 +945,7 @@ function answer(f: Failure): StoredAnswer {
 
 export const FAILURE_STATUS: Record<Failure['error'], number> = {
   not_found: 404,
+  forbidden: 403,
   sold_out: 409,
   not_on_sale: 409,
   invalid_state: 409,

@@ -5,7 +5,7 @@ import { ActorCrashedError, AskTimeoutError, OverloadedError, ShuttingDownError 
 import { UnavailableError } from '../actors/errors.ts';
 import type { Failure } from '../actors/order-service.ts';
 import { JournalConflictError, StoreUnavailableError } from '../persistence/errors.ts';
-import { ApiError, idempotencyKeyReused, limitExceeded, invalidRequest, invalidState, notOnSale, overloaded, soldOut, unavailable } from './api-error.ts';
+import { ApiError, forbidden, idempotencyKeyReused, limitExceeded, invalidRequest, invalidState, notOnSale, overloaded, soldOut, unavailable } from './api-error.ts';
 
 export function mapEngineError(error: unknown): ApiError | undefined {
   if (error instanceof OverloadedError) return overloaded(1);
@@ -27,6 +27,8 @@ export function failureToApiError(f: Failure): ApiError {
     case 'not_found':
       // The engine's message names what is missing already ("unknown order X", "no stock for S on D").
       return new ApiError(404, 'not_found', f.message);
+    case 'forbidden':
+      return forbidden(f.message);
     case 'sold_out':
       return soldOut();
     case 'not_on_sale':

@@ -170,7 +170,8 @@ export function merchantCommandHandlers(services: MessagingServices, log: Logger
       const { skuId, date, total } = parse(stockSetCommand, value);
       const refused = ownSku(services, merchantId, skuId);
       if (refused) return refused;
-      const r = await orders.setStock(skuId, date, total);
+      // Checked again where the change is made (an admin may give the SKU to another merchant meanwhile).
+      const r = await orders.setStock(skuId, date, total, merchantId);
       if (!r.ok) return failureReply(r);
       log.info({ merchantId, command: 'stock.set', skuId, date, total }, 'merchant set stock');
       return okReply(r.value);
@@ -180,7 +181,7 @@ export function merchantCommandHandlers(services: MessagingServices, log: Logger
       const { skuId, keys } = parse(cardKeysAddCommand, value);
       const refused = ownSku(services, merchantId, skuId);
       if (refused) return refused;
-      const r = await orders.addCardKeys(skuId, keys);
+      const r = await orders.addCardKeys(skuId, keys, merchantId);
       if (!r.ok) return failureReply(r);
       // Counts only: the keys are secrets.
       log.info({ merchantId, command: 'card_keys.add', skuId, sent: keys.length, added: r.value.added }, 'merchant added card keys');

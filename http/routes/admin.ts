@@ -43,15 +43,19 @@ export function adminRoutes(router: Router, node: StampedeNode, auth: Auth): voi
     };
     // Who owns a SKU and how it is delivered are fixed once it has stock: its orders' events name its
     // merchant (and are published again under the same ids after a restart), its merchant's commands
-    // are checked against it, and its paid orders wait for a delivery of that kind.
-    const known = node.catalog.sku(skuId);
-    const changing = known && (['merchantId', 'delivery'] as const).find((field) => known[field] !== sku[field]);
-    // Card keys stored count as stock (a first upload stores them before it makes the stock's date);
-    // the store is asked only when one of the two changes.
-    if (known && changing && (node.catalog.dates(skuId).length > 0 || (known.delivery === 'card_key' && (await node.stores.cardKeys.count(skuId)) > 0))) {
-      throw invalidState(`${changing} of ${skuId} cannot change once it has stock (it is ${known[changing]})`);
-    }
-    await node.catalog.upsertSku(sku);
+    // are checked against it, and its paid orders wait for a delivery of that kind. Checked and
+    // written as one change of the SKU (catalog.changeSku), so that no stock date or card key of a
+    // merchant's lands between the check and the write.
+    await node.catalog.changeSku(skuId, async () => {
+      const known = node.catalog.sku(skuId);
+      const changing = known && (['merchantId', 'delivery'] as const).find((field) => known[field] !== sku[field]);
+      // Card keys stored count as stock (a first upload stores them before it makes the stock's date);
+      // the store is asked only when one of the two changes.
+      if (known && changing && (node.catalog.dates(skuId).length > 0 || (known.delivery === 'card_key' && (await node.stores.cardKeys.count(skuId)) > 0))) {
+        throw invalidState(`${changing} of ${skuId} cannot change once it has stock (it is ${known[changing]})`);
+      }
+      await node.catalog.upsertSku(sku);
+    });
     ctx.body = sku;
   });
 

@@ -113,13 +113,13 @@ describe('NATS replies when handlers fail', () => {
     const held: MessagingServices = {
       ...services,
       orders: {
-        setStock: async (skuId, date, total) => {
-          await hold(skuId);
-          return services.orders.setStock(skuId, date, total);
+        setStock: async (...args) => {
+          await hold(args[0]);
+          return services.orders.setStock(...args);
         },
-        addCardKeys: async (skuId, keys) => {
-          await hold(skuId);
-          return services.orders.addCardKeys(skuId, keys);
+        addCardKeys: async (...args) => {
+          await hold(args[0]);
+          return services.orders.addCardKeys(...args);
         },
         inspect: (...args) => services.orders.inspect(...args),
         orderHistory: (...args) => services.orders.orderHistory(...args),
