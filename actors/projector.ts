@@ -10,6 +10,13 @@ import type { ProjectedEvent } from './inventory-projection.ts';
 export interface ProjectorOptions {
   /** Events per write at most. */
   batch_events_max: number;
+  /**
+   * Bytes per write at most, as estimated from the events' outbox bodies (a manual delivery's payload,
+   * up to 32 KiB, rides in its order row and its event alike): default PROJECTOR_BATCH_BYTES_MAX. By
+   * count alone, 8,000 such deliveries backed up behind a slow database made one write of ~500 MB that
+   * could never finish within its deadline, failing on every retry while the read model stood still.
+   */
+  batch_bytes_max?: number;
   /** How long a change may wait for more to join its write. */
   linger_ms: number;
   retry_backoff_ms_max: number;
@@ -23,9 +30,21 @@ export interface ProjectorOptions {
 
 export type ProjectedListener = (stream: string, seq: number) => void;
 
+/** See ProjectorOptions.batch_bytes_max. */
+export const PROJECTOR_BATCH_BYTES_MAX = 4 * 1024 * 1024;
+/** What a change costs a write besides its outbox body (its row, history line and their SQL), roughly. */
+const CHANGE_BYTES = 400;
+
+/** A change's estimated share of a write: its outbox body twice (the event, and the payload in its row). */
+function bytesOf(e: ProjectedEvent): number {
+  return CHANGE_BYTES + (e.outbox ? 2 * e.outbox.body.length : 0);
+}
+
 interface Pending {
   stream: string;
   events: ProjectedEvent[];
+  /** Estimated bytes of these events' write (bytesOf). */
+  bytes: number;
   /** The last journal seq these events cover (some events change nothing in the read model); 0 for a part before the last (no checkpoint). */
   lastSeq: number;
   /** Live reservations of the stream after these events. */
@@ -109,12 +128,21 @@ export class Projector {
     // last part only (a checkpoint says the outbox holds everything up to it; a crash before the last
     // part projects the whole range again, which is idempotent). One write of it all could pass the
     // database's packet limit and then fail on every retry.
+    // Parts are bounded by bytes too (a recovery's range of heavy manual deliveries).
     const part = this.options.batch_events_max;
+    const bytesMax = this.options.batch_bytes_max ?? PROJECTOR_BATCH_BYTES_MAX;
     let from = 0;
-    for (; events.length - from > part; from += part) {
-      this.queue({ stream, events: events.slice(from, from + part), lastSeq: 0, live, outboxRange: undefined });
+    let bytes = 0;
+    for (let i = 0; i < events.length; i++) {
+      const size = bytesOf(events[i]!);
+      if (i > from && (i - from >= part || bytes + size > bytesMax)) {
+        this.queue({ stream, events: events.slice(from, i), bytes, lastSeq: 0, live, outboxRange: undefined });
+        from = i;
+        bytes = 0;
+      }
+      bytes += size;
     }
-    this.queue({ stream, events: from === 0 ? events : events.slice(from), lastSeq, live, outboxRange });
+    this.queue({ stream, events: from === 0 ? events : events.slice(from), bytes, lastSeq, live, outboxRange });
     if (this.pendingEvents >= this.options.batch_events_max) this.flushSoon(0);
     else this.flushSoon(this.options.linger_ms);
   }
@@ -170,9 +198,15 @@ export class Projector {
   private takeBatch(): { batch: ProjectionBatch; taken: Pending[] } {
     const taken: Pending[] = [];
     let events = 0;
-    while (this.pending.length > 0 && (taken.length === 0 || events + this.pending[0]!.events.length <= this.options.batch_events_max)) {
+    let bytes = 0;
+    const bytesMax = this.options.batch_bytes_max ?? PROJECTOR_BATCH_BYTES_MAX;
+    while (
+      this.pending.length > 0 &&
+      (taken.length === 0 || (events + this.pending[0]!.events.length <= this.options.batch_events_max && bytes + this.pending[0]!.bytes <= bytesMax))
+    ) {
       const p = this.pending.shift()!;
       events += p.events.length + 1;
+      bytes += p.bytes;
       taken.push(p);
     }
     this.pendingEvents -= events;

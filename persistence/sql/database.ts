@@ -73,12 +73,18 @@ function rawMysql<T>(conn: RawMysqlConnection, sql: string, params: readonly unk
 }
 
 /** Runs `run` (which opened a transaction on `conn`); if it throws, the transaction is rolled back first. */
-async function rolledBackOnError<T>(conn: RawMysqlConnection, run: () => Promise<T>): Promise<T> {
+export async function rolledBackOnError<T>(conn: RawMysqlConnection, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    // A lost connection rolled back already (and the pool drops it); otherwise undo what was done.
-    await rawMysql(conn, 'ROLLBACK', []).catch(() => undefined);
+    // A lost connection rolled back already (and the pool drops it); otherwise undo what was done. A
+    // ROLLBACK that fails leaves the connection in doubt (a transaction may still be open on it: the
+    // next autocommit statement on it would be answered OK and never committed): it is destroyed, and
+    // the pool drops it and opens another.
+    await rawMysql(conn, 'ROLLBACK', []).catch(() => {
+      conn.stream?.destroy();
+      conn.destroy();
+    });
     throw error;
   }
 }
@@ -141,7 +147,7 @@ interface SqliteStatement {
 }
 
 /** The callback API of the pooled mysql2 connection under knex. */
-interface RawMysqlConnection {
+export interface RawMysqlConnection {
   execute(sql: string, params: unknown[], callback: (error: Error | null, result: unknown) => void): void;
   query(sql: string, callback: (error: Error | null, result: unknown) => void): void;
   /** Ends the connection (a FIN: the pool drops it); see `stream`. */
@@ -198,10 +204,17 @@ export class SqlDatabase {
     this.writer = writer;
   }
 
-  /** The SQLite writer, if writes go to it now. */
+  /**
+   * The SQLite writer, if writes go to it now; undefined when they go to this connection (no writer, or
+   * it failed and its thread is gone). Throws StoreUnavailableError while a failed writer's thread is
+   * still stuck (see SqliteWriter.failedAndHolding): a write here would block the event loop.
+   */
   private runningWriter(): SqliteWriter | undefined {
     const w = this.writer;
-    return w !== undefined && w.running ? w : undefined;
+    if (w === undefined) return undefined;
+    if (w.running) return w;
+    if (w.failedAndHolding) throw new StoreUnavailableError('SQLite writer: failed, and its thread has not let go of the database yet');
+    return undefined;
   }
 
   /** After a durable write on SQLite: its WAL frames on disk. */

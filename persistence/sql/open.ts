@@ -147,7 +147,7 @@ async function open(backend: DialectName, init: () => Promise<AnyOrm>, timeout_m
     if (backend === 'mysql') await checkMysqlServer(db, logger);
     if (sqlite) {
       sqliteWriter = await startWriter(db, sqlite, timeout_ms);
-      walCheckpointer = await startCheckpointer(db, sqlite, sqliteWriter);
+      walCheckpointer = await startCheckpointer(db, sqlite, sqliteWriter, walSync);
     }
   } catch (error) {
     await sqliteWriter?.stop();
@@ -208,7 +208,7 @@ async function startWriter(db: SqlDatabase, sqlite: SqliteFile, timeout_ms: numb
  * Moves the WAL's checkpoints off the engine's thread (wal-checkpointer.ts). If the worker cannot
  * start, or fails later, the connection checkpoints on its commits again, as SQLite does by default.
  */
-async function startCheckpointer(db: SqlDatabase, sqlite: SqliteFile, writer: SqliteWriter | undefined): Promise<WalCheckpointer | undefined> {
+async function startCheckpointer(db: SqlDatabase, sqlite: SqliteFile, writer: SqliteWriter | undefined, walSync: WalSync | undefined): Promise<WalCheckpointer | undefined> {
   // A commit checkpoints on the connection that made it: set on both (the writer's, and this one,
   // which writes again if the writer fails).
   const automatic = async (pages: number) => {
@@ -221,6 +221,9 @@ async function startCheckpointer(db: SqlDatabase, sqlite: SqliteFile, writer: Sq
     restart_wait_ms: wal_restart_wait_ms,
     deadline_ms: sqlite_busy_timeout_ms,
     onFailure: (error) => {
+      // An I/O error on the WAL or the database file (the checkpointer syncs the WAL before copying
+      // it): the kernel may have dropped pages, so no write is vouched for any more (wal-sync.ts).
+      if (/^SQLITE_IOERR/.test(String((error as { code?: unknown }).code ?? ''))) walSync?.markFailed(error);
       sqlite.logger(`${error.message}; SQLite checkpoints on commits again`);
       automatic(sqlite_autocheckpoint_pages).catch((e: unknown) => sqlite.logger(`could not turn SQLite's checkpoints back on: ${(e as Error).message}`));
     },
@@ -328,17 +331,28 @@ export const mysql_packet_bytes_required = 16 * 1024 * 1024;
  * off (a single-statement write answered OK, its 201 sent, would sit uncommitted on its pooled
  * connection until something else committed or dropped it). Warned: a redo log not flushed at each
  * commit (innodb_flush_log_at_trx_commit other than 1), which loses the last second of answered
- * writes if the database host crashes (API.md: a 201 survives a crash of any process).
+ * writes if the database host crashes (API.md: a 201 survives a crash of any process), and a binary log
+ * not synced at each commit (log_bin on, sync_binlog other than 1: crash recovery rolls back the
+ * transactions the binlog lost, answered ones among them). Refused too: sessions in the
+ * NO_BACKSLASH_ESCAPES SQL mode — batched writes inline their values with mysql2's backslash
+ * escaping, which that mode reads otherwise: a quote in a buyer's Idempotency-Key would end its string
+ * and run what follows as SQL.
  */
 export async function checkMysqlServer(db: Pick<SqlDatabase, 'all'>, logger: (message: string) => void): Promise<void> {
-  const rows = await db.all<{ packet: Num; flush: Num; autocommit: Num }>(
+  const rows = await db.all<{ packet: Num; flush: Num; autocommit: Num; mode: string | null; logBin: Num; syncBinlog: Num }>(
     'open.server_settings',
-    'SELECT @@max_allowed_packet AS packet, @@innodb_flush_log_at_trx_commit AS flush, @@session.autocommit AS autocommit',
+    'SELECT @@max_allowed_packet AS packet, @@innodb_flush_log_at_trx_commit AS flush, @@session.autocommit AS autocommit, @@session.sql_mode AS mode, @@log_bin AS logBin, @@sync_binlog AS syncBinlog',
   );
   const packet = Number(rows[0]?.packet ?? 0);
   const flush = Number(rows[0]?.flush ?? 1);
   if (Number(rows[0]?.autocommit ?? 1) !== 1) {
     throw new Error('open mysql: sessions start with autocommit off (the server\'s autocommit or init_connect): Stampede\'s single-statement writes would stay uncommitted; set autocommit = 1');
+  }
+  if (String(rows[0]?.mode ?? '').toUpperCase().split(',').includes('NO_BACKSLASH_ESCAPES')) {
+    throw new Error('open mysql: sessions run in the NO_BACKSLASH_ESCAPES SQL mode (the server\'s sql_mode or init_connect): Stampede\'s batched writes escape values with backslashes; remove NO_BACKSLASH_ESCAPES from sql_mode');
+  }
+  if (Number(rows[0]?.logBin ?? 0) === 1 && Number(rows[0]?.syncBinlog ?? 1) !== 1) {
+    logger(`the server writes a binary log not synced at each commit (log_bin on, sync_binlog = ${String(rows[0]?.syncBinlog)}): a crash of the database host can roll back writes already answered (201s); set sync_binlog = 1 for the durability API.md promises`);
   }
   if (packet < mysql_packet_bytes_required) {
     throw new Error(`open mysql: the server's max_allowed_packet is ${packet} bytes; Stampede needs at least ${mysql_packet_bytes_required} (16 MiB) for its group commits: raise it (SET GLOBAL max_allowed_packet = 67108864, and in the server's configuration)`);

@@ -16,7 +16,7 @@ export interface SqliteWorkerSpec<M> {
   resourceLimits: ResourceLimits;
   deadline_ms: number;
   /** What a message says of the connection: open, failed (with the worker's text), or neither (then `onMessage`). */
-  readiness(message: M): 'ready' | { failed: string } | undefined;
+  readiness(message: M): 'ready' | { failed: string; code?: string } | undefined;
   onMessage(message: M): void;
   /** The worker broke: it reported a failure, raised an error or exited (`exited`), at start or later. */
   onBroken(error: Error, exited: boolean): void;
@@ -42,7 +42,8 @@ export function spawnSqliteWorker<M>(spec: SqliteWorkerSpec<M>): { worker: Worke
       const readiness = spec.readiness(m);
       if (readiness === undefined) spec.onMessage(m);
       else if (readiness === 'ready') settle();
-      else broken(new Error(`${spec.label}: ${readiness.failed}`), false);
+      // The worker's error code (SQLITE_IOERR_FSYNC, ...) kept: a caller tells an I/O error by it.
+      else broken(Object.assign(new Error(`${spec.label}: ${readiness.failed}`), readiness.code === undefined ? {} : { code: readiness.code }), false);
     });
     worker.on('error', (error) => broken(error, false));
     worker.on('exit', (code) => broken(new Error(`${spec.label}: the worker exited (code ${code})`), true));

@@ -141,6 +141,8 @@ export class SqliteWriter {
   /** Resolves when nothing holds or waits for the writer (stop). */
   private idleWaiters: (() => void)[] = [];
   private failure: Error | undefined;
+  /** The worker thread has exited (after a failure, a stop, or on its own). */
+  private exited = false;
   private stopping = false;
   private started = false;
   /** Statements the worker ran (tests, metrics). */
@@ -156,6 +158,16 @@ export class SqliteWriter {
     return this.started && this.failure === undefined && !this.stopping;
   }
 
+  /**
+   * Failed, but its thread has not exited yet: a worker stuck in a native call (a disk stall) cannot be
+   * terminated until it returns, and it may hold the database's write lock until then. A write on the
+   * engine's connection meanwhile would wait out SQLite's busy timeout (5 s) on the event loop, each:
+   * writes fail at once instead (503) until the thread is gone.
+   */
+  get failedAndHolding(): boolean {
+    return this.failure !== undefined && !this.exited;
+  }
+
   /** Starts the worker; resolves once its connection is open (rejects, and stops it, if it cannot be). */
   async start(): Promise<void> {
     const { busy_timeout_ms, autocheckpoint_pages } = this.options;
@@ -169,7 +181,10 @@ export class SqliteWriter {
       deadline_ms: this.options.start_deadline_ms ?? this.options.deadline_ms,
       readiness: (m) => ('ready' in m ? (m.ready ? 'ready' : { failed: String(m.message) }) : undefined),
       onMessage: (m) => this.answer(m as Reply),
-      onBroken: (error) => this.fail(error),
+      onBroken: (error, exited) => {
+        if (exited) this.exited = true;
+        this.fail(error);
+      },
     });
     this.worker = worker;
     await ready.catch(async (error: unknown) => {

@@ -39,7 +39,7 @@ export interface WalCheckpointerOptions {
 export const RESTART_BACKOFF_MIN_MS = 1_000;
 export const RESTART_BACKOFF_MAX_MS = 30_000;
 
-type WorkerMessage = { type: 'ready' } | { type: 'checkpointed'; frames: number; restarted: boolean } | { type: 'error'; message: string };
+type WorkerMessage = { type: 'ready' } | { type: 'checkpointed'; frames: number; restarted: boolean } | { type: 'error'; message: string; code?: string };
 
 // The worker, as plain JavaScript (a worker thread does not load the TypeScript sources): better-sqlite3
 // is required by the absolute path the engine resolved, so it is the same build wherever the process runs.
@@ -121,7 +121,7 @@ const checkpoint = () => {
     // SQLITE_BUSY: the writer held on longer than restart_wait_ms; try again next time.
     if (error && error.code === 'SQLITE_BUSY') return;
     clearInterval(timer);
-    parentPort.postMessage({ type: 'error', message: String(error && error.message || error) });
+    parentPort.postMessage({ type: 'error', message: String(error && error.message || error), code: error && typeof error.code === 'string' ? error.code : undefined });
   }
 };
 const timer = setInterval(checkpoint, workerData.interval_ms);
@@ -162,7 +162,7 @@ export class WalCheckpointer {
       // A small isolate: the worker allocates next to nothing (every MiB counts in a million-buyer sale).
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2, codeRangeSizeMb: 4 },
       deadline_ms: this.options.deadline_ms,
-      readiness: (m) => (m.type === 'ready' ? 'ready' : m.type === 'error' ? { failed: m.message } : undefined),
+      readiness: (m) => (m.type === 'ready' ? 'ready' : m.type === 'error' ? { failed: m.message, ...(m.code === undefined ? {} : { code: m.code }) } : undefined),
       onMessage: (m) => {
         if (m.type !== 'checkpointed') return;
         this.checkpoints++;

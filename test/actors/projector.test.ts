@@ -126,6 +126,29 @@ describe.each(backends)('projector barrier on $name', (backend) => {
     await projector.close();
   });
 
+  it('bounds a write by bytes too: heavy events (a manual delivery\'s payload) go in several writes, a stream\'s range in parts', async () => {
+    const sizes: number[] = [];
+    const store: ProjectionStore = Object.create(stores.projection);
+    store.apply = async (batch: ProjectionBatch) => {
+      sizes.push(batch.outbox.length);
+      await stores.projection.apply(batch);
+    };
+    const projector = new Projector(store, { batch_events_max: 1_000, batch_bytes_max: 1024 * 1024, linger_ms: 0, retry_backoff_ms_max: 5 }, () => {}, () => {});
+    await projector.start();
+    const heavy = (stream: string, seq: number) => ({
+      seq,
+      outbox: { eventId: `${stream}:${seq}`, subject: 'stampede.evt.m1.order.delivered', body: JSON.stringify({ payload: 'p'.repeat(200_000) }), at: 1 },
+    });
+    // One stream's range of 10 (a recovery's), then 10 streams of one each: ~400 KB a change, 1 MiB a write.
+    projector.enqueue('@o/heavy-range', Array.from({ length: 10 }, (_, i) => heavy('@o/heavy-range', i + 1)), 10, 0);
+    for (let i = 0; i < 10; i++) projector.enqueue(`@o/heavy-${i}`, [heavy(`@o/heavy-${i}`, 1)], 1, 0);
+    await projector.caughtUp();
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(20);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(2);
+    expect((await stores.projection.checkpoints()).get('@o/heavy-range')).toBe(10);
+    await projector.close();
+  });
+
   it('never lets a row queued again by a recovery undo a further one retried in the same batch', async () => {
     const g = gated(stores.projection);
     const projector = new Projector(g.store, { batch_events_max: 100, linger_ms: 0, retry_backoff_ms_max: 5 }, () => {}, () => {});

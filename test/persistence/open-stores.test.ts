@@ -22,8 +22,10 @@ afterAll(() => {
 });
 
 describe('openStores', () => {
-  it('refuses a MySQL server whose max_allowed_packet is under 16 MiB or whose sessions start without autocommit, and warns when its redo log is not flushed at each commit', async () => {
-    const server = (packet: number, flush: number, autocommit = 1) => ({ all: async <T,>() => [{ packet, flush, autocommit }] as T[] });
+  it('refuses a MySQL server whose max_allowed_packet is under 16 MiB, whose sessions start without autocommit or escape no backslashes, and warns when its redo log or binary log is not flushed at each commit', async () => {
+    const server = (packet: number, flush: number, autocommit = 1, mode = 'STRICT_TRANS_TABLES', logBin = 0, syncBinlog = 0) => ({
+      all: async <T,>() => [{ packet, flush, autocommit, mode, logBin, syncBinlog }] as T[],
+    });
     const warned: string[] = [];
     await expect(checkMysqlServer(server(4 * 1024 * 1024, 1), (m) => warned.push(m))).rejects.toThrow(/max_allowed_packet is 4194304 bytes/);
     await checkMysqlServer(server(16 * 1024 * 1024, 1), (m) => warned.push(m));
@@ -32,6 +34,14 @@ describe('openStores', () => {
     expect(warned).toEqual([expect.stringContaining('innodb_flush_log_at_trx_commit = 2')]);
     // Sessions that start with autocommit off: a single-statement write answered OK would stay uncommitted.
     await expect(checkMysqlServer(server(64 * 1024 * 1024, 1, 0), () => undefined)).rejects.toThrow(/autocommit off/);
+    // Values inlined with backslash escaping would be read otherwise: a quote in a key would end its string.
+    await expect(checkMysqlServer(server(64 * 1024 * 1024, 1, 1, 'STRICT_TRANS_TABLES,no_backslash_escapes'), () => undefined)).rejects.toThrow(/NO_BACKSLASH_ESCAPES/);
+    // A binary log not synced at each commit: crash recovery can roll back answered writes.
+    const binlog: string[] = [];
+    await checkMysqlServer(server(64 * 1024 * 1024, 1, 1, '', 1, 0), (m) => binlog.push(m));
+    await checkMysqlServer(server(64 * 1024 * 1024, 1, 1, '', 1, 1), (m) => binlog.push(m));
+    await checkMysqlServer(server(64 * 1024 * 1024, 1, 1, '', 0, 0), (m) => binlog.push(m));
+    expect(binlog).toEqual([expect.stringContaining('sync_binlog = 0')]);
     // The real server here passes.
     const stores = await openSqlStores({ mysqlUrl: await freshMysqlDatabase('persist_open_settings') });
     await stores.close();

@@ -257,6 +257,26 @@ describe('SQLite writes on a worker thread', () => {
     }
   });
 
+  it('when a write gets no answer while the worker is stuck in SQLite (a disk stall, a lock), says it still holds on until its thread exits', async () => {
+    const { file, writer } = await writerOnNewTable(join(dir, 'stuck.sqlite'), { deadline_ms: 300, busy_timeout_ms: 3_000 });
+    // Another connection holds the write lock: the worker's write waits inside SQLite's busy handler,
+    // where terminating the thread cannot reach it.
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const write = writer.run('INSERT INTO t (x) VALUES (?)', ['stuck']);
+      await expect(write).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect([writer.running, writer.failedAndHolding]).toEqual([false, true]);
+      // The lock let go: the busy wait returns, the thread ends, and writes may go elsewhere.
+      other.exec('ROLLBACK');
+      await until('the stuck thread gone', async () => writer.failedAndHolding, (holding) => !holding, 10_000);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await writer.stop();
+    }
+  });
+
   it('refuses to start on a file that does not exist, without calling its failure hook', async () => {
     const failures: Error[] = [];
     const writer = new SqliteWriter(join(dir, 'absent.sqlite'), { busy_timeout_ms: 100, autocheckpoint_pages: 1_000, deadline_ms: 5_000, onFailure: (e) => failures.push(e) });

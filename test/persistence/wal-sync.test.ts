@@ -3,7 +3,7 @@
 // share syncs (fewer syncs than appends, never none), a sync with no WAL file left (the last
 // connection closed, which checkpoints it) resolves, and one that cannot open the file rejects
 // instead of claiming durability.
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,5 +89,29 @@ describe('WAL sync on the embedded SQLite default', () => {
     await Promise.all(calls);
     // The first call starts a sync; the 49 that came while it ran share exactly one more.
     expect(wal.syncs).toBe(2);
+  });
+
+  it('syncs through one descriptor for the life of the stores (a write-back error is reported to the descriptors open when it happened), opening another only for a replaced file', async () => {
+    const path = join(dir, 'kept.sqlite-wal');
+    writeFileSync(path, 'frames');
+    const wal = new WalSync(path);
+    for (let i = 0; i < 5; i++) await wal.sync();
+    expect([wal.syncs, wal.opened]).toEqual([5, 1]);
+    // The file at the path replaced (another inode): its own descriptor from then on.
+    rmSync(path);
+    writeFileSync(path, 'new frames');
+    await wal.sync();
+    await wal.sync();
+    expect([wal.syncs, wal.opened]).toEqual([7, 2]);
+    wal.close();
+  });
+
+  it('fails every sync once the WAL was reported failed elsewhere (an I/O error the checkpointer met)', async () => {
+    const wal = new WalSync(stores.walSync!.walPath);
+    await wal.sync();
+    wal.markFailed(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_FSYNC' }));
+    expect(wal.failed).toBe(true);
+    await expect(wal.sync()).rejects.toBeInstanceOf(StoreUnavailableError);
+    wal.close();
   });
 });
