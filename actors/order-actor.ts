@@ -361,7 +361,16 @@ export class OrderActor implements Behavior<OrderMessage> {
     if (this.seq > this.projectedSeq) this.deps.projector.enqueue(this.stream, reprojected, this.seq, 0);
     this.state = state;
     this.loaded = true;
-    if (!state || state.status === 'reserved') await this.refresh(false);
+    if (!state || state.status === 'reserved') {
+      try {
+        await this.refresh(false);
+      } catch (error) {
+        // Loaded is what is durable: an empty stream whose reservation could not be looked up (its
+        // SKU/date too busy) is not an order known to be unknown — the next message loads again.
+        if (!this.state) this.loaded = false;
+        throw error;
+      }
+    }
   }
 
   /** Takes over what the inventory settled. `mustKnow`: the inventory refused a command, so it must have settled it. */

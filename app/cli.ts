@@ -38,6 +38,11 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
+  // `stampede serve --help`, `stampede ops order --help`, `stampede token --help`: the help, not a request.
+  if (rest.some((arg) => arg === '--help' || arg === '-h')) {
+    process.stdout.write(HELP);
+    return;
+  }
   if (command === 'serve') {
     // Configured by STAMPEDE_* variables only: an argument (`serve --port 4000`) would be ignored.
     if (rest.length > 0) return usageError(`stampede serve takes no arguments (${rest.join(' ')}): it is configured by STAMPEDE_* variables (see README)`);

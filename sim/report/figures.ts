@@ -61,6 +61,8 @@ export interface TimelineBucket {
    * How much of the bucket the run covers: from `max(t_ms, totals.first_sent_ms)` to
    * `min(t_ms + bucket_ms, totals.last_answered_ms)`. `bucket_ms` but for the first and last buckets
    * (the run starts and ends inside them); 0 only for a run of no length. The spans add up to the run's.
+   * An edge bucket the run covers less than half of is merged into its neighbour, whose span is then
+   * up to 1.5 × `bucket_ms` (a sliver's few answers would read as a spike).
    */
   span_ms: number;
   requests: number;
@@ -256,15 +258,42 @@ function timeline(run: RunRecord, first_sent_ms: number, last_answered_ms: numbe
     else if (r.status >= 500) b.status_5xx++;
     b.latencies.push(latencyOf(r.sent_ms, r.answered_ms));
   }
+  // The first bucket starts before the run when it did not start on a boundary, and the last ends
+  // after it: a rate over the whole bucket read them low (the last ~50% on average). Each bucket's rate
+  // is over the part of it the run covers; an edge bucket covering less than half a bucket is merged
+  // into its neighbour (a few answers over a sliver of milliseconds would read as a spike and set the
+  // chart's scale).
+  const spans = acc.map((_, i) => Math.max(0, Math.min(start_ms + (i + 1) * bucket_ms, last_answered_ms) - Math.max(start_ms + i * bucket_ms, first_sent_ms)));
+  const starts = acc.map((_, i) => start_ms + i * bucket_ms);
+  const merge = (into: number, from: number) => {
+    const a = acc[into]!;
+    const b = acc[from]!;
+    a.requests += b.requests;
+    a.status_2xx += b.status_2xx;
+    a.status_4xx += b.status_4xx;
+    a.status_5xx += b.status_5xx;
+    a.no_answer += b.no_answer;
+    for (const l of b.latencies) a.latencies.push(l);
+    spans[into]! += spans[from]!;
+  };
+  if (acc.length > 1 && spans[acc.length - 1]! < bucket_ms / 2) {
+    merge(acc.length - 2, acc.length - 1);
+    acc.pop();
+    spans.pop();
+    starts.pop();
+  }
+  if (acc.length > 1 && spans[0]! < bucket_ms / 2) {
+    merge(1, 0);
+    starts[1] = starts[0]!;
+    acc.shift();
+    spans.shift();
+    starts.shift();
+  }
   return acc.map((b, i) => {
     const sorted = Float64Array.from(b.latencies).sort();
-    // The first bucket starts before the run when it did not start on a boundary, and the last ends
-    // after it: a rate over the whole bucket read them low (the last ~50% on average).
-    const from_ms = Math.max(start_ms + i * bucket_ms, first_sent_ms);
-    const to_ms = Math.min(start_ms + (i + 1) * bucket_ms, last_answered_ms);
-    const span_ms = Math.max(0, to_ms - from_ms);
+    const span_ms = spans[i]!;
     return {
-      t_ms: start_ms + i * bucket_ms,
+      t_ms: starts[i]!,
       span_ms: round3(span_ms),
       requests: b.requests,
       rate_per_s: span_ms > 0 ? round3(b.requests / (span_ms / 1000)) : 0,

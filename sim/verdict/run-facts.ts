@@ -93,7 +93,7 @@ export interface RunFacts {
   stockExisting: Set<string>;
   /** Card keys each SKU holds (the latest upload answer's `total`, all keys ever added to it). */
   cardKeys: Map<string, number>;
-  /** Per SKU, the card keys the run's uploads may have added (each upload not refused 4xx): its lines' own strings. */
+  /** Per SKU, the card keys the run's uploads answered 2xx sent: its lines' own strings. */
   uploadedKeys: Map<string, Set<string>>;
   /** The run's admin rule changes (PUT/DELETE /v1/limit-rules/{ruleId}) and their answers, in line order (admin lines go one at a time). */
   ruleChanges: RuleChange[];
@@ -236,7 +236,9 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
       const requested = (line.body as { total?: unknown } | undefined)?.total;
       if (changed.kind === 'total' && typeof requested === 'number') change.requested = requested;
       const keys = (line.body as { keys?: unknown } | undefined)?.keys;
-      if (changed.kind === 'keys' && !(answer.status >= 400 && answer.status < 500) && Array.isArray(keys)) {
+      // Only uploads answered 2xx: one answered 5xx or not at all may or may not hold its keys, so a
+      // SKU's total past the keys of its 2xx uploads says some keys came from elsewhere (the check is off).
+      if (changed.kind === 'keys' && answer.status >= 200 && answer.status < 300 && Array.isArray(keys)) {
         let uploaded = facts.uploadedKeys.get(changed.skuId);
         if (!uploaded) facts.uploadedKeys.set(changed.skuId, (uploaded = new Set()));
         for (const k of keys) if (typeof k === 'string') uploaded.add(k);

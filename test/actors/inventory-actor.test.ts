@@ -378,6 +378,34 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect((await client.admin('GET', '/ops/inventory/busyp/2026-12-02')).body).toMatchObject({ sold: 1, durableSold: 1 });
   });
 
+  it('an order actor whose first lookup of its reservation is turned away (overloaded) looks again on the next message: not an unknown order', async () => {
+    e = await startEngine({ kind: 'sqlite' });
+    const { node, client } = e;
+    await client.sku('busyl', '2026-12-02', 10);
+    const placed = await client.buyer('u-l0', 'POST', '/v1/orders', { skuId: 'busyl', date: '2026-12-02', qty: 1 });
+    expect(placed.status).toBe(201);
+    const orderId = placed.body.orderId as string;
+    // Its stream is empty and it is not taken for fresh (as after a restart): the actor reads the
+    // stream, finds nothing, and asks the SKU/date — which is too busy once.
+    const inventory = node.inventory as unknown as { ask: (key: string, msg: { type: string }, ...rest: unknown[]) => Promise<unknown> };
+    const realAsk = inventory.ask.bind(inventory);
+    const lookups: string[] = [];
+    inventory.ask = (key, msg, ...rest) => {
+      if (msg.type === 'get_order') {
+        lookups.push(lookups.length === 0 ? 'not fresh' : lookups.length === 1 ? 'overloaded' : 'answered');
+        if (lookups.length === 1) return Promise.resolve(undefined);
+        if (lookups.length === 2) return Promise.reject(new OverloadedError('inventory busyl/2026-12-02 is overloaded'));
+      }
+      return realAsk(key, msg, ...rest);
+    };
+    const payment = { orderId, paymentId: 'pay-l', amountCents: 1999, status: 'succeeded' as const };
+    const refused = await client.pay(payment);
+    expect([refused.status, refused.body.error]).toEqual([503, 'overloaded']);
+    const paid = await client.pay(payment);
+    expect([paid.status, paid.body.status]).toEqual([200, expect.stringMatching(/^(paid|delivered)$/)]);
+    expect(lookups.slice(0, 3)).toEqual(['not fresh', 'overloaded', 'answered']);
+  });
+
   it("under a purchase rule, such a cancelled reservation frees its buyer's usage: the buyer's next order is not refused by the one it never got", async () => {
     e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '1000' });
     const { node } = e;

@@ -101,5 +101,8 @@ describe('the stampede command line', () => {
     }
     const help = await stampede(['--help'], {});
     expect([help.code, help.stdout]).toEqual([0, expect.stringContaining('stampede serve')]);
+    // --help after a command is the help too, not an argument, an ops query or a request.
+    const helps = await Promise.all([['serve', '--help'], ['ops', '--help'], ['ops', 'order', '--help'], ['token', '-h']].map((args) => stampede(args, { STAMPEDE_URL: 'http://127.0.0.1:9' })));
+    for (const h of helps) expect([h.code, h.stdout, h.stderr]).toEqual([0, expect.stringContaining('stampede serve'), '']);
   });
 });

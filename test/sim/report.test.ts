@@ -151,12 +151,25 @@ describe('computeFigures', () => {
 
   it('reads the edge buckets of a constant-rate run at the rate of the middle ones, over the time they cover', () => {
     const { buckets } = computeFigures(steady, { bucket_ms: 250 }).timeline;
-    // The run is 130 to 2374.5 ms: the first bucket covers 120 ms of its 250, the last 124.5.
-    expect([buckets[0]!.span_ms, buckets.at(-1)!.span_ms]).toEqual([120, 124.5]);
+    // The run is 130 to 2374.5 ms: the first bucket covers 120 ms of its 250 and the last 124.5, each
+    // under half a bucket, so each is merged into its neighbour.
+    expect([buckets[0]!.t_ms, buckets[0]!.span_ms, buckets.at(-1)!.span_ms]).toEqual([0, 370, 374.5]);
     expect(buckets[0]!.rate_per_s).toBeCloseTo(1_000, 6);
     for (const b of buckets.slice(1, -1)) expect([b.span_ms, b.rate_per_s]).toEqual([250, 1_000]);
-    // 125 answers in 124.5 ms: the one more a closed span holds, not half the rate.
-    expect(buckets.at(-1)!.rate_per_s).toBeCloseTo(1_004.016, 3);
+    // 375 answers in 374.5 ms: the one more a closed span holds, not half the rate.
+    expect(buckets.at(-1)!.rate_per_s).toBeCloseTo(1_001.335, 3);
+    // Edges covering more than half a bucket stay buckets of their own, at the same rate.
+    const wide = computeFigures(handMadeRun({ results: Array.from({ length: 2_100 }, (_, k) => result(k, SKU, 60 + k, 60.5 + k, 200)) }), { bucket_ms: 250 }).timeline.buckets;
+    expect([wide[0]!.span_ms, wide.at(-1)!.span_ms]).toEqual([190, 159.5]);
+    for (const b of wide) expect(b.rate_per_s).toBeCloseTo(1_000, -1);
+  });
+
+  it('merges a sliver of an edge bucket into its neighbour instead of reading its few answers as a spike', () => {
+    // 1,000 answers a second, the last 3 of them in the run's last 2 ms (a new bucket from 2,250 ms).
+    const run = handMadeRun({ results: Array.from({ length: 2_123 }, (_, k) => result(k, SKU, 130 + k, 130.5 + k, 200)) });
+    const { buckets } = computeFigures(run, { bucket_ms: 250 }).timeline;
+    expect(Math.max(...buckets.map((b) => b.rate_per_s))).toBeLessThan(1_100);
+    expect(buckets.at(-1)!.span_ms).toBeGreaterThan(250);
   });
 
   it("has bucket rates that, weighted by the time each covers, add up to the run's rate", () => {
