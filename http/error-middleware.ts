@@ -14,6 +14,7 @@ import type { Middleware, Context } from 'koa';
 import type { Logger } from 'pino';
 import { ApiError, internal, invalidRequest, methodNotAllowed, type ErrorCode } from './api-error.ts';
 import { LogSampler } from '../app/log-sampler.ts';
+import { routeLabel } from './metrics.ts';
 
 export interface ErrorMiddlewareOptions {
   logger: Logger;
@@ -41,9 +42,10 @@ class ServerErrorLog {
   }
 
   /** `unhandled`: a throw no mapping knew (a bug): logged at error with it, sampled the same way. */
-  log(err: ApiError, method: string, path: string, unhandled?: unknown): void {
-    // An unhandled throw is a bug of its route: sampled per route, so that one bug cannot hide another.
-    const unlogged = this.sampler.take(unhandled === undefined ? err.code : `${err.code} ${method} ${path}`);
+  log(err: ApiError, method: string, path: string, route: string, unhandled?: unknown): void {
+    // An unhandled throw is a bug of its route: sampled per route (its template: keyed on the path, a
+    // client varying an id got a log line per request), so that one bug cannot hide another.
+    const unlogged = this.sampler.take(unhandled === undefined ? err.code : `${err.code} ${method} ${route}`);
     if (unlogged === undefined) return;
     const counted = unlogged > 0 ? { unloggedSinceLast: unlogged } : {};
     if (unhandled !== undefined) this.logger.error({ err: unhandled, method, path, ...counted }, 'unhandled error');
@@ -93,9 +95,9 @@ export function errorMiddleware(opts: ErrorMiddlewareOptions): Middleware {
       let apiErr: ApiError | undefined = err instanceof ApiError ? err : (mapError?.(err) ?? fromHttpError(err));
       if (apiErr === undefined) {
         apiErr = internal();
-        serverErrors.log(apiErr, ctx.method, ctx.path, err);
+        serverErrors.log(apiErr, ctx.method, ctx.path, routeLabel(ctx), err);
       } else if (apiErr.status >= 500) {
-        serverErrors.log(apiErr, ctx.method, ctx.path);
+        serverErrors.log(apiErr, ctx.method, ctx.path, routeLabel(ctx));
       } else {
         logger.debug({ code: apiErr.code, status: apiErr.status, method: ctx.method, path: ctx.path }, apiErr.message);
       }

@@ -3,6 +3,8 @@
 // Content-Length and Transfer-Encoding each get 400 {"error":"invalid_request","message"} and the
 // connection closes — against a real node on a real port.
 import { connect } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { answerClientError } from '../../http/client-error.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine, type TestEngine } from '../support/engine.ts';
 
@@ -36,5 +38,25 @@ describe('requests the HTTP parser refuses', () => {
     expect(answer.startsWith('HTTP/1.1 400 ')).toBe(true);
     expect(answer).toMatch(/\r\ncontent-type: application\/json\r\n/i);
     expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ error: 'invalid_request', message, details: [{ path: [], message }] });
+  });
+
+  it('destroys the connection after its 400 (not only ends it), and writes none over a response under way', () => {
+    // A stand-in socket: Node calls the handler with the request's socket; a silent client would keep
+    // an ended-only one open for ever (timeouts do not look at a connection twice).
+    const socket = (headerSent: boolean) => {
+      const seen: string[] = [];
+      const s = Object.assign(new PassThrough(), { _httpMessage: headerSent ? { _headerSent: true } : undefined });
+      s.write = ((chunk: string) => (seen.push(`write ${chunk.slice(0, 24)}`), true)) as typeof s.write;
+      s.end = ((() => (seen.push('end'), s)) as unknown) as typeof s.end;
+      s.destroy = ((() => (seen.push('destroy'), s)) as unknown) as typeof s.destroy;
+      return { s, seen };
+    };
+    const timedOut = Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
+    const fresh = socket(false);
+    answerClientError(timedOut, fresh.s);
+    expect(fresh.seen).toEqual(['write HTTP/1.1 400 Bad Request', 'destroy']);
+    const answering = socket(true);
+    answerClientError(timedOut, answering.s);
+    expect(answering.seen).toEqual(['destroy']);
   });
 });

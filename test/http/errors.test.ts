@@ -176,4 +176,20 @@ describe('5xx log lines under load shedding', () => {
       await h.close();
     }
   });
+
+  it('samples a route\'s unhandled errors by its template: a client varying the id in the path gets no log line per request', async () => {
+    const h = await startApp((router) => {
+      router.get('/bug/:id', () => {
+        throw new Error('a bug of this route');
+      });
+    });
+    try {
+      const logged = () => h.logLines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 50 && l.msg === 'unhandled error');
+      const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => fetch(`${h.url}/bug/a${i}`).then((r) => r.status)));
+      expect(statuses).toEqual(Array(40).fill(500));
+      expect(logged()).toHaveLength(1);
+    } finally {
+      await h.close();
+    }
+  });
 });
