@@ -32,9 +32,14 @@ export interface NoShowSweeperDeps {
   orders_per_run_max: number;
 }
 
+/** Passes in a row that may start with one order whose no-show could not be recorded, before it is left for the scan's next round. */
+export const NO_SHOW_TRIES_MAX = 3;
+
 export class NoShowSweeper {
   private running: Promise<NoShowSweepReport> | undefined;
   private readonly scan = new ResumingOrderScan();
+  /** The order whose marking failed last, and in how many passes in a row. */
+  private failing: { orderId: string; tries: number } | undefined;
   private stopping = false;
 
   constructor(private readonly deps: NoShowSweeperDeps) {}
@@ -71,7 +76,22 @@ export class NoShowSweeper {
       const at = visitDeadline(o.date);
       // Bought once its date was over (the contract does not forbid selling it): never a no-show.
       if (o.createdAt >= at) continue;
-      if (await this.deps.orders.recordNoShow(o, at)) report.noShows++;
+      try {
+        if (await this.deps.orders.recordNoShow(o, at)) report.noShows++;
+      } catch (error) {
+        // Not marked (an ask timing out, an actor busy): the next pass starts with this order, instead
+        // of after it (which left it unmarked until the scan came round again). One that keeps failing
+        // is left for that round after NO_SHOW_TRIES_MAX passes, so that it cannot hold every other back.
+        const tries = this.failing?.orderId === o.orderId ? this.failing.tries + 1 : 1;
+        if (tries >= NO_SHOW_TRIES_MAX) {
+          this.failing = undefined;
+          throw error;
+        }
+        this.failing = { orderId: o.orderId, tries };
+        this.scan.again();
+        throw error;
+      }
+      if (this.failing?.orderId === o.orderId) this.failing = undefined;
     }
     return report;
   }

@@ -644,6 +644,7 @@ export class StampedeNode {
     let after: string | undefined;
     let n = 0;
     let failedInARow = 0;
+    const busy = new Set<string>();
     try {
       for (;;) {
         const page = await this.stores.projection.ordersByStatus('paid', 500, after);
@@ -654,10 +655,21 @@ export class StampedeNode {
         // reached their delivery actor in the order their order actors happened to load); the others a
         // few at a time.
         for (let i = 0; i < due.length; ) {
-          const group = this.catalog.sku(due[i]!.skuId)?.delivery === 'card_key' ? [due[i]!] : due.slice(i, i + 16);
-          i += group.length;
-          const delivered = await Promise.all(group.map((o) => this.deliver(o.orderId)));
-          failedInARow = delivered.includes(true) ? 0 : failedInARow + group.length;
+          // A SKU whose delivery answered busy (more orders parked for its keys than it keeps) is skipped
+          // for the rest of the pass, and is no dependency down: the other SKUs' orders still go
+          // (reconciliation gives the busy one's the time it needs).
+          if (busy.has(due[i]!.skuId)) {
+            i++;
+            continue;
+          }
+          const group = this.catalog.sku(due[i]!.skuId)?.delivery === 'card_key' ? [due[i]!] : due.slice(i, i + 16).filter((o) => !busy.has(o.skuId));
+          i += this.catalog.sku(due[i]!.skuId)?.delivery === 'card_key' ? 1 : Math.min(16, due.length - i);
+          const outcomes = await Promise.all(group.map((o) => this.deliverOutcome(o.orderId)));
+          group.forEach((o, k) => {
+            if (outcomes[k] === 'busy') busy.add(o.skuId);
+          });
+          if (outcomes.includes('delivered')) failedInARow = 0;
+          else failedInARow += outcomes.filter((o) => o === 'failed').length;
           // A dependency down (the database, the delivery path): every order would wait its ask's
           // deadline in turn (hours for a big backlog); reconciliation repairs them once it is back.
           if (failedInARow >= REDRIVE_FAILED_IN_A_ROW_MAX) {
@@ -667,7 +679,7 @@ export class StampedeNode {
         }
         n += due.length;
       }
-      if (n > 0) this.log.info({ orders: n }, 'paid orders asked to deliver after start');
+      if (n > 0) this.log.info({ orders: n, ...(busy.size > 0 ? { busySkus: [...busy].slice(0, 20) } : {}) }, 'paid orders asked to deliver after start');
     } catch (error) {
       this.log.warn({ err: error }, 'redelivery of paid orders after start failed; reconciliation will retry');
     }
@@ -683,16 +695,26 @@ export class StampedeNode {
 
   /** Delivers a paid order; failures are logged and left to the bus's redelivery and the reconciler. Resolves false if it failed. */
   async deliver(orderId: string): Promise<boolean> {
+    return (await this.deliverOutcome(orderId)) === 'delivered';
+  }
+
+  /** `deliver`, telling a delivery actor too busy to take it (overloaded: tried again later) from a failure. */
+  private async deliverOutcome(orderId: string): Promise<'delivered' | 'busy' | 'failed'> {
     try {
       const r = await this.orders.deliverPaid(orderId);
       this.metrics.deliveries.inc({ outcome: r.ok ? r.value : r.error });
-      return true;
+      return 'delivered';
     } catch (error) {
+      if (error instanceof OverloadedError) {
+        this.metrics.deliveries.inc({ outcome: 'overloaded' });
+        this.log.debug({ err: error, orderId }, 'delivery busy; will be retried');
+        return 'busy';
+      }
       this.metrics.deliveries.inc({ outcome: 'failed' });
       // While stopping, a delivery cut short is no incident: the next start re-drives paid orders.
       if (this.stopping) this.log.debug({ err: error, orderId }, 'delivery cut short by the stop');
       else this.log.warn({ err: error, orderId }, 'delivery failed; will be retried');
-      return false;
+      return 'failed';
     }
   }
 

@@ -62,4 +62,44 @@ describe('no-show sweeper', () => {
     await expect(sweeper.run()).rejects.toBeInstanceOf(ShuttingDownError);
     expect(recorded).toHaveLength(2);
   });
+
+  it('starts the next pass with an order whose no-show could not be recorded; one failing 3 passes in a row is left for the next round', async () => {
+    const orders = [1, 2, 3, 4].map(deliveredTicket);
+    const asked: string[] = [];
+    const marked = new Set<string>();
+    let failures: Record<string, number> = { 't-002': 1 };
+    const sweeper = new NoShowSweeper({
+      projection: {
+        // Orders still unmarked, after `after`.
+        unvisitedDelivered: async (_before: string, limit: number, after?: string) => orders.filter((o) => !marked.has(o.orderId) && (after === undefined || o.orderId > after)).slice(0, limit),
+      } as unknown as ProjectionStore,
+      catalog: { sku: () => ({ skuId: 'park', delivery: 'ticket' }) } as unknown as Catalog,
+      orders: {
+        recordNoShow: async (o: OrderRow) => {
+          asked.push(o.orderId);
+          if ((failures[o.orderId] ?? 0) > 0) {
+            failures[o.orderId]!--;
+            throw new Error('injected: the buyer actor did not answer');
+          }
+          marked.add(o.orderId);
+          return true;
+        },
+      },
+      now: () => T0,
+      orders_per_run_max: 100,
+    });
+    await expect(sweeper.run()).rejects.toThrow('did not answer');
+    expect(await sweeper.run()).toEqual({ noShows: 3, checked: 3 });
+    // The failed order first again, not skipped until the scan came round.
+    expect(asked).toEqual(['t-001', 't-002', 't-002', 't-003', 't-004']);
+    expect([...marked].sort()).toEqual(['t-001', 't-002', 't-003', 't-004']);
+
+    // An order that keeps failing holds the sweep back for 3 passes at most.
+    orders.push(deliveredTicket(5), deliveredTicket(6));
+    failures = { 't-005': 10 };
+    asked.length = 0;
+    for (let pass = 0; pass < 3; pass++) await expect(sweeper.run()).rejects.toThrow('did not answer');
+    expect(await sweeper.run()).toEqual({ noShows: 1, checked: 1 });
+    expect(asked).toEqual(['t-005', 't-005', 't-005', 't-006']);
+  });
 });

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine, switchOffDelivery, type TestEngine } from '../support/engine.ts';
 import { until } from '../support/poll.ts';
+import { OverloadedError } from '../../actors/runtime/index.ts';
 
 describe('the re-drive of paid orders after a start', () => {
   let e: TestEngine;
@@ -42,5 +43,41 @@ describe('the re-drive of paid orders after a start', () => {
     await e.node.redrivePaidOrders();
     const rows = await Promise.all(ids.map((id) => c.buyer(`rd-${ids.indexOf(id)}`, 'GET', `/v1/orders/${id}`)));
     expect(rows.map((r) => r.body.status)).toEqual(Array(60).fill('delivered'));
+  });
+
+  it('skips a SKU whose delivery answers busy (overloaded) and goes on with the others, not counting it as failures', async () => {
+    const c = e.client;
+    await c.sku('rd-busy', '2027-04-02', 100, { delivery: 'ticket', priceCents: 100 });
+    await c.sku('rd-fine', '2027-04-02', 100, { delivery: 'ticket', priceCents: 100 });
+    const ids: { id: string; user: string; sku: string }[] = [];
+    // The busy SKU's 60 paid orders come first in id order, the other SKU's 5 after them.
+    for (const [sku, n] of [['rd-busy', 60], ['rd-fine', 5]] as const) {
+      for (let i = 0; i < n; i++) {
+        const user = `${sku}-${i}`;
+        const o = await c.buyer(user, 'POST', '/v1/orders', { skuId: sku, date: '2027-04-02', qty: 1 });
+        expect((await c.pay({ orderId: o.body.orderId, paymentId: `${user}-pay`, amountCents: 100, status: 'succeeded' })).body.status).toBe('paid');
+        ids.push({ id: o.body.orderId, user, sku });
+      }
+    }
+    await until('all paid in the read model', () => e.node.stores.projection.ordersByStatus('paid', 1_000), (rows) => ids.every(({ id }) => rows.some((r) => r.orderId === id)));
+    const orders = e.node.orders;
+    const deliverPaid = orders.deliverPaid.bind(orders);
+    let busyAsked = 0;
+    orders.deliverPaid = (orderId: string) => {
+      if (ids.find((o) => o.id === orderId)?.sku === 'rd-busy') {
+        busyAsked++;
+        return Promise.reject(new OverloadedError('card-key delivery of rd-busy is overloaded'));
+      }
+      return deliverPaid(orderId);
+    };
+    try {
+      await e.node.redrivePaidOrders();
+    } finally {
+      orders.deliverPaid = deliverPaid;
+    }
+    // The busy SKU was asked once per group it met, not 48 times; the other SKU's orders were delivered.
+    expect(busyAsked).toBeLessThanOrEqual(16);
+    const fine = await Promise.all(ids.filter((o) => o.sku === 'rd-fine').map((o) => c.buyer(o.user, 'GET', `/v1/orders/${o.id}`)));
+    expect(fine.map((r) => r.body.status)).toEqual(Array(5).fill('delivered'));
   });
 });
