@@ -96,7 +96,11 @@ export interface DeliveryInspection {
 
 /** The events of a delivery stream `@d/<skuId>` (pool events only; assignments live in card_keys). */
 export type DeliveryEvent =
-  | { type: 'card_keys_exhausted'; at: number; awaitingOrders: number }
+  /**
+   * `keysLeft`: unassigned keys when the episode began (a head order may need more than are left);
+   * absent in events written before session 20.
+   */
+  | { type: 'card_keys_exhausted'; at: number; awaitingOrders: number; keysLeft?: number }
   | { type: 'card_keys_restocked'; at: number };
 
 export interface DeliveryLimits {
@@ -307,8 +311,11 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     this.seq = seq;
     this.exhausted = last?.type === 'card_keys_exhausted';
     await this.reload();
-    // Keys arrived while no incarnation was looking: the open episode is over.
-    if (this.exhausted && this.windowSize > 0) this.endEpisode();
+    // Keys arrived while no incarnation was looking: the open episode is over. Not merely keys left: a
+    // head order needing more than were left opens an episode with some in the window, and ending it
+    // at every restart published a second exhaustion for the same shortage when the order parked again.
+    const keysLeft = last?.type === 'card_keys_exhausted' ? (last.keysLeft ?? 0) : 0;
+    if (this.exhausted && this.windowSize > keysLeft) this.endEpisode();
     this.ready = true;
   }
 
@@ -396,7 +403,7 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     this.tick.awaiting.push(env);
     if (!this.exhausted) {
       this.exhausted = true;
-      this.tick.events.push({ type: 'card_keys_exhausted', at: this.deps.now(), awaitingOrders: this.parkedCount });
+      this.tick.events.push({ type: 'card_keys_exhausted', at: this.deps.now(), awaitingOrders: this.parkedCount, keysLeft: this.windowSize });
     }
   }
 

@@ -157,7 +157,7 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     for (const i of [0, 57, 99]) expect(await stores.cardKeys.assignedTo(orders[i]!)).toEqual(keysOf(replies[i]!));
 
     // Exactly one exhaustion event, journaled and published.
-    expect(await journalEvents(sku)).toEqual([{ type: 'card_keys_exhausted', at: T0, awaitingOrders: 200 }]);
+    expect(await journalEvents(sku)).toEqual([{ type: 'card_keys_exhausted', at: T0, awaitingOrders: 200, keysLeft: 0 }]);
     const [event, ...more] = await outboxOf(sku);
     expect(more).toEqual([]);
     expect(event!.subject).toBe(`stampede.evt.m-${sku}.sku.card_keys_exhausted`);
@@ -200,9 +200,9 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     now = T0 + 120_000;
     expect(await ask(sku, 'late-1')).toEqual({ outcome: 'awaiting' });
     expect(await journalEvents(sku)).toEqual([
-      { type: 'card_keys_exhausted', at: T0, awaitingOrders: 200 },
+      { type: 'card_keys_exhausted', at: T0, awaitingOrders: 200, keysLeft: 0 },
       { type: 'card_keys_restocked', at: T0 + 60_000 },
-      { type: 'card_keys_exhausted', at: T0 + 120_000, awaitingOrders: 1 },
+      { type: 'card_keys_exhausted', at: T0 + 120_000, awaitingOrders: 1, keysLeft: 0 },
     ]);
     expect((await outboxOf(sku)).map((r) => r.eventId)).toEqual(['@d/flash:1', '@d/flash:3']);
 
@@ -361,6 +361,25 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     await expect(ask(sku, 'f', 101)).rejects.toThrow(RangeError);
   });
 
+  it('a restart keeps an episode open that began with keys left (a head order needs more): no second exhaustion for the same shortage; one after keys came is over', async () => {
+    const sku = 'short';
+    await upload(stores.cardKeys, sku, 2, 'a');
+    expect(await ask(sku, 'short-big', 3)).toEqual({ outcome: 'awaiting' });
+    expect(await journalEvents(sku)).toEqual([{ type: 'card_keys_exhausted', at: T0, awaitingOrders: 1, keysLeft: 2 }]);
+    // A restart: the parked order is gone from memory; asked again, it parks under the same episode.
+    await stopNode();
+    await startNode();
+    expect(await ask(sku, 'short-big', 3)).toEqual({ outcome: 'awaiting' });
+    expect((await journalEvents(sku)).map((e) => e.type)).toEqual(['card_keys_exhausted']);
+    expect((await outboxOf(sku)).length).toBe(1);
+    // Keys uploaded while no incarnation looks: the next one finds more than were left, and the episode is over.
+    await stopNode();
+    await upload(stores.cardKeys, sku, 2, 'b');
+    await startNode();
+    expect(keysOf(await ask(sku, 'short-big', 3))).toHaveLength(3);
+    expect((await journalEvents(sku)).map((e) => e.type)).toEqual(['card_keys_exhausted', 'card_keys_restocked']);
+  });
+
   it('parked orders are served without keys_added once the recheck timer finds the upload', async () => {
     await stopNode();
     await startNode({ ...delivery_limits_default, parked_recheck_ms: 50 });
@@ -516,7 +535,7 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     f.hold = true;
     const parked = [settle(ask(sku, 'j3')), settle(ask(sku, 'j4'))];
     await waitFor(() => f.held.length === 1, 10_000, 'the exhaustion event write');
-    expect(f.held[0]!.records[0]!.events).toEqual([{ type: 'card_keys_exhausted', at: T0, awaitingOrders: 2 }]);
+    expect(f.held[0]!.records[0]!.events).toEqual([{ type: 'card_keys_exhausted', at: T0, awaitingOrders: 2, keysLeft: 0 }]);
     f.hold = false;
     await f.held.shift()!.fail(new StoreUnavailableError('injected: database went away'));
     for (const r of await Promise.all(parked)) {
