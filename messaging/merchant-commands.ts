@@ -11,6 +11,7 @@
 // are secrets for the buyer: they are never logged and never in a reply.
 
 import { merchantFromSubjectToken } from '../actors/order-events.ts';
+import { LogSampler } from '../app/log-sampler.ts';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { parseOrderId } from '../engine/index.ts';
@@ -133,6 +134,8 @@ export function merchantCommandAdmission(log: Logger): RequestAdmission {
   const uploads = new InFlightPerKey(merchant_command_limits.merchant_card_keys_in_flight_max);
   const isUpload = (tokens: string[]) => tokens[3] === 'card_keys' && tokens[4] === 'add';
   const refused = encodeReply(apiErrorReply(overloaded(1)));
+  // A merchant flooding past its bound: a warning a second per merchant, saying how many went unlogged.
+  const warnings = new LogSampler(1_000);
   return {
     enter(subject) {
       const tokens = subject.split('.');
@@ -142,7 +145,8 @@ export function merchantCommandAdmission(log: Logger): RequestAdmission {
         if (!upload || uploads.tryEnter(merchant)) return undefined;
         commands.leave(merchant);
       }
-      log.warn({ merchantId: merchant, command: tokens.slice(3).join('.') }, 'merchant command refused: too many of this merchant in flight');
+      const unlogged = warnings.take(merchant);
+      if (unlogged !== undefined) log.warn({ merchantId: merchant, command: tokens.slice(3).join('.'), ...(unlogged > 0 ? { unloggedSinceLast: unlogged } : {}) }, 'merchant command refused: too many of this merchant in flight');
       return refused;
     },
     leave(subject) {
