@@ -831,6 +831,11 @@ export class OrderService {
     return { ok: true, value: { added, total } };
   }
 
+  /** Keys of the SKU were counted into its stock (reconciliation): its orders parked for keys are served now. */
+  keysCounted(skuId: string): void {
+    this.delivery.tell(skuId, { type: 'keys_added' });
+  }
+
   async stock(skuId: string, date: string): Promise<Result<StockView>> {
     const inspection = await this.inspect(skuId, date);
     if (!inspection.ok) return inspection;

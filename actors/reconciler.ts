@@ -52,6 +52,8 @@ export interface ReconcilerDeps {
   projection: ProjectionStore;
   cardKeys: CardKeyStore;
   deliverPaid(orderId: string): Promise<Result<DeliverOutcome>>;
+  /** Keys of the SKU were counted into its stock now: its orders parked for keys may be served. */
+  keysCounted?(skuId: string): void;
   /** The last journal seq of a SKU/date the read model holds (the projector's checkpoint). */
   projectedSeq(stream: string): number;
   /** Resolves once the read model holds everything committed before the call (the projector's caughtUp). */
@@ -385,10 +387,8 @@ export class Reconciler {
       ref = await this.deps.catalog.ensureStream(skuId, CARD_KEY_DATE);
     }
     const stream = inventoryStream(ref.skuId, ref.date);
-    let before: InventoryInspection;
     let reply: InventoryReply | { outcome: 'overloaded' };
     try {
-      before = await this.deps.inventory.ask<InventoryInspection>(stream, { type: 'inspect' });
       reply = await this.deps.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(stream, { type: 'count_keys', keysTotal: stored });
     } catch (error) {
       // Busy in a sale (its mailbox full): counted by a later pass. An ask past its deadline ends the
@@ -399,8 +399,14 @@ export class Reconciler {
     if (reply.outcome === 'overloaded') return; // too many events waiting for its write: a later pass
     if (reply.outcome !== 'total_set') throw new Error(`counting the card keys of ${skuId} answered ${reply.outcome}`);
     this.keysSeenCounted.set(skuId, stored);
-    if (reply.total > before.total) {
-      found({ kind: 'card_keys_uncounted', id: skuId, detail: `${reply.total - before.total} stored keys were not in the stock; counted now (total ${reply.total})`, action: 'repaired' });
+    // What this count added, as the SKU/date answers it: not the total's growth since an inspect
+    // before it (an upload counting its own keys, or a stock.set, landing between the two was taken
+    // for a repair).
+    const counted = reply.counted ?? 0;
+    if (counted > 0) {
+      found({ kind: 'card_keys_uncounted', id: skuId, detail: `${counted} stored keys were not in the stock; counted now (total ${reply.total})`, action: 'repaired' });
+      // Orders parked for want of keys need not wait for the delivery actor's recheck.
+      this.deps.keysCounted?.(skuId);
     }
   }
 

@@ -446,6 +446,7 @@ export class StampedeNode {
       projection: this.stores.projection,
       cardKeys: this.stores.cardKeys,
       deliverPaid: (orderId) => this.orders.deliverPaid(orderId),
+      keysCounted: (skuId) => this.orders.keysCounted(skuId),
       projectedSeq: (stream) => this.projector.checkpoint(stream),
       projectionCaughtUp: () => this.projector.caughtUp(),
       now: () => this.clock.now(),

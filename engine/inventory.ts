@@ -119,7 +119,8 @@ export type InventoryReply =
   /** The order is not a live reservation of this SKU/date (already settled, or someone else's). */
   | { outcome: 'not_reserved' }
   /** With what is taken as of the decision (durable once the reply leaves): a stock change's whole answer. */
-  | { outcome: 'total_set'; total: number; reserved: number; sold: number }
+  /** `counted`: of a count_keys, the keys it added to the stock now (0: all were counted already). */
+  | { outcome: 'total_set'; total: number; reserved: number; sold: number; counted?: number }
   /** The live reservations created at or after the command's `from_ms` (limited now; as they were decided, before that). */
   | { outcome: 'limited'; reservations: Reservation[] }
   | { outcome: 'invalid_state'; message: string }
@@ -238,13 +239,13 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
         return { events: [], reply: { outcome: 'invalid_request', message: `keysTotal must be an integer from 0 to ${INVENTORY_TOTAL_MAX}` } };
       }
       const n = command.keysTotal - state.keysCounted;
-      if (n <= 0) return { events: [], reply: totalSet(state, state.total) };
+      if (n <= 0) return { events: [], reply: Object.assign(totalSet(state, state.total), { counted: 0 }) };
       if (!isCount(state.total + n, INVENTORY_TOTAL_MAX)) {
         return { events: [], reply: { outcome: 'invalid_request', message: `total would exceed ${INVENTORY_TOTAL_MAX}` } };
       }
       const total = state.total + n;
-      if (command.probe === true) return { events: [], reply: totalSet(state, total) };
-      return { events: [{ type: 'keys_counted', keysTotal: command.keysTotal, total, at: now }], reply: totalSet(state, total) };
+      if (command.probe === true) return { events: [], reply: Object.assign(totalSet(state, total), { counted: n }) };
+      return { events: [{ type: 'keys_counted', keysTotal: command.keysTotal, total, at: now }], reply: Object.assign(totalSet(state, total), { counted: n }) };
     }
     case 'limit_reservations': {
       const from_ms = Math.max(0, command.from_ms);

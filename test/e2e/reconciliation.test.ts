@@ -174,9 +174,22 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
     const keys = ['RCU-3', 'RCU-4', 'RCU-5'].map((k) => ({ hash: cipher.hash('rc-uncounted', k), ciphertext: cipher.encrypt('rc-uncounted', k) }));
     expect(await e.node.stores.cardKeys.add('rc-uncounted', keys)).toBe(3);
     expect((await c.request('GET', '/v1/skus/rc-uncounted')).body.dates).toEqual([expect.objectContaining({ date: 'open', available: 2 })]);
-    expect(about(await reconcile(), 'rc-uncounted')).toEqual([
-      { kind: 'card_keys_uncounted', id: 'rc-uncounted', detail: '3 stored keys were not in the stock; counted now (total 5)', action: 'repaired' },
-    ]);
+    const told: string[] = [];
+    const orders = e.node.orders;
+    const keysCounted = orders.keysCounted.bind(orders);
+    orders.keysCounted = (skuId: string) => {
+      told.push(skuId);
+      keysCounted(skuId);
+    };
+    try {
+      expect(about(await reconcile(), 'rc-uncounted')).toEqual([
+        { kind: 'card_keys_uncounted', id: 'rc-uncounted', detail: '3 stored keys were not in the stock; counted now (total 5)', action: 'repaired' },
+      ]);
+    } finally {
+      orders.keysCounted = keysCounted;
+    }
+    // Its orders parked for keys are told at once (not left to the delivery actor's recheck).
+    expect(told).toEqual(['rc-uncounted']);
     expect((await c.request('GET', '/v1/skus/rc-uncounted')).body.dates).toEqual([expect.objectContaining({ date: 'open', available: 5 })]);
     expect(about(await reconcile(), 'rc-uncounted')).toEqual([]);
     // A first upload whose keys were stored before its stock's date was made: the date is made too.

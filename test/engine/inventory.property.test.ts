@@ -197,11 +197,11 @@ describe('inventory ledger', () => {
       for (const e of d.events) evolve(s, e);
       return d;
     };
-    expect(apply(10).reply).toMatchObject({ outcome: 'total_set', total: 15 });
-    // A retry of the same upload, or an older count arriving late, changes nothing.
-    expect(apply(10).events).toEqual([]);
-    expect(apply(7).events).toEqual([]);
-    expect(apply(12).reply).toMatchObject({ outcome: 'total_set', total: 17 });
+    expect(apply(10).reply).toMatchObject({ outcome: 'total_set', total: 15, counted: 10 });
+    // A retry of the same upload, or an older count arriving late, changes nothing (and says so).
+    expect(apply(10)).toMatchObject({ events: [], reply: { counted: 0 } });
+    expect(apply(7)).toMatchObject({ events: [], reply: { counted: 0 } });
+    expect(apply(12).reply).toMatchObject({ outcome: 'total_set', total: 17, counted: 2 });
     expect(fromSnapshot(toSnapshot(s)).keysCounted).toBe(12);
     expect(s.total).toBe(17);
   });
