@@ -387,6 +387,10 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
         return;
       }
       if (covered) {
+        // Served with nobody waiting while an episode is open (it stayed open across a restart, its
+        // parked orders gone from memory): the shortage that opened it has nothing left waiting, so it
+        // ends — kept open, the next real shortage would park without telling the merchant.
+        if (this.exhausted) this.endEpisode();
         const keyIds = this.take(qty);
         // An ask already answered (its deadline passed: the order actor failed that command and may
         // be reloading) brings no record: one made from its stale seq would fail the whole write.

@@ -38,8 +38,10 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  // `stampede serve --help`, `stampede ops order --help`, `stampede token --help`: the help, not a request.
-  if (rest.some((arg) => arg === '--help' || arg === '-h')) {
+  // `stampede serve --help`, `stampede ops order --help`, `stampede token --help`: the help, not a
+  // request. After `--` an argument is only an argument (`stampede ops buyer -- -h` asks for buyer -h).
+  const options = rest.indexOf('--') < 0 ? rest : rest.slice(0, rest.indexOf('--'));
+  if (options.some((arg) => arg === '--help' || arg === '-h')) {
     process.stdout.write(HELP);
     return;
   }
@@ -167,7 +169,8 @@ const OPS_COMMANDS: Record<string, { usage: string; method: 'GET' | 'POST'; path
 };
 
 async function ops(args: string[]): Promise<void> {
-  const [what, ...ids] = args;
+  // `--` ends the options: what follows is ids even if it looks like one (`-h`).
+  const [what, ...ids] = args.filter((arg, i) => !(arg === '--' && i === args.indexOf('--')));
   // Own properties only: `constructor` or `toString` are no ops commands.
   const command = what && Object.hasOwn(OPS_COMMANDS, what) ? OPS_COMMANDS[what] : undefined;
   if (!command) {

@@ -62,7 +62,8 @@ export interface TimelineBucket {
    * `min(t_ms + bucket_ms, totals.last_answered_ms)`. `bucket_ms` but for the first and last buckets
    * (the run starts and ends inside them); 0 only for a run of no length. The spans add up to the run's.
    * An edge bucket the run covers less than half of is merged into its neighbour, whose span is then
-   * up to 1.5 × `bucket_ms` (a sliver's few answers would read as a spike).
+   * up to 1.5 × `bucket_ms` (2 × when both edges merge into the one bucket between them): a sliver's
+   * few answers would read as a spike.
    */
   span_ms: number;
   requests: number;

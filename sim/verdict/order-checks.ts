@@ -160,7 +160,7 @@ export function goodsToOneOrder(facts: RunFacts, view: EngineView): CheckResult 
     for (const item of goods.items) {
       if (delivery === 'card_key') keys++;
       else codes++;
-      if (known && !known.has(item)) v.add(`${o.orderId}'s buyer is shown a card key no upload of ${o.skuId} held`);
+      if (known && !known.has(item) && facts.unsureKeys.get(o.skuId)?.has(item) !== true) v.add(`${o.orderId}'s buyer is shown a card key no upload of ${o.skuId} held`);
       const id = delivery === 'card_key' ? `k\u0000${o.skuId}\u0000${item}` : `t\u0000${item}`;
       const other = owner.get(id);
       if (other === undefined) owner.set(id, o.orderId);

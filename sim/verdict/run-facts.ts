@@ -95,6 +95,8 @@ export interface RunFacts {
   cardKeys: Map<string, number>;
   /** Per SKU, the card keys the run's uploads answered 2xx sent: its lines' own strings. */
   uploadedKeys: Map<string, Set<string>>;
+  /** Per SKU, the card keys of uploads answered 5xx or not at all: stored or not, nobody knows. */
+  unsureKeys: Map<string, Set<string>>;
   /** The run's admin rule changes (PUT/DELETE /v1/limit-rules/{ruleId}) and their answers, in line order (admin lines go one at a time). */
   ruleChanges: RuleChange[];
   /** Per SKU, the prices its `PUT /v1/skus/{id}` lines answered 2xx set, in line order (sent and answered: run time). */
@@ -168,6 +170,7 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
     stockExisting: new Set(),
     cardKeys: new Map(),
     uploadedKeys: new Map(),
+    unsureKeys: new Map(),
     ruleChanges: [],
     skuPrices: new Map(),
     skuChanged_ms: new Map(),
@@ -236,12 +239,14 @@ export function runFacts(log: ReplayLog, started_wall_ms: number): RunFacts {
       const requested = (line.body as { total?: unknown } | undefined)?.total;
       if (changed.kind === 'total' && typeof requested === 'number') change.requested = requested;
       const keys = (line.body as { keys?: unknown } | undefined)?.keys;
-      // Only uploads answered 2xx: one answered 5xx or not at all may or may not hold its keys, so a
-      // SKU's total past the keys of its 2xx uploads says some keys came from elsewhere (the check is off).
-      if (changed.kind === 'keys' && answer.status >= 200 && answer.status < 300 && Array.isArray(keys)) {
-        let uploaded = facts.uploadedKeys.get(changed.skuId);
-        if (!uploaded) facts.uploadedKeys.set(changed.skuId, (uploaded = new Set()));
-        for (const k of keys) if (typeof k === 'string') uploaded.add(k);
+      // Uploads answered 2xx apart from those answered 5xx or not at all (which may or may not hold
+      // their keys): a SKU's total past the keys of its 2xx uploads says some came from elsewhere.
+      const ok = answer.status >= 200 && answer.status < 300;
+      if (changed.kind === 'keys' && (ok || answer.status === 0 || answer.status >= 500) && Array.isArray(keys)) {
+        const into = ok ? facts.uploadedKeys : facts.unsureKeys;
+        let set = into.get(changed.skuId);
+        if (!set) into.set(changed.skuId, (set = new Set()));
+        for (const k of keys) if (typeof k === 'string') set.add(k);
       }
       if (answer.status >= 200 && answer.status < 300) {
         facts.stockExisting.add(key);

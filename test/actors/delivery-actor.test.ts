@@ -380,6 +380,22 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     expect((await journalEvents(sku)).map((e) => e.type)).toEqual(['card_keys_exhausted', 'card_keys_restocked']);
   });
 
+  it('an episode kept open across a restart ends once an order is served with nobody waiting, so the next shortage is told', async () => {
+    const sku = 'short2';
+    await upload(stores.cardKeys, sku, 2, 'a');
+    expect(await ask(sku, 'short2-big', 3)).toEqual({ outcome: 'awaiting' });
+    // Restarted with the same 2 keys: the episode stays open (same shortage); a smaller order, first to
+    // ask, is served from them with nobody parked: the episode is over.
+    await stopNode();
+    await startNode();
+    expect(keysOf(await ask(sku, 'short2-small', 2))).toHaveLength(2);
+    expect((await journalEvents(sku)).map((e) => e.type)).toEqual(['card_keys_exhausted', 'card_keys_restocked']);
+    // The pool empty now: the next order that waits is a new shortage, and the merchant hears of it.
+    expect(await ask(sku, 'short2-big', 3)).toEqual({ outcome: 'awaiting' });
+    expect((await journalEvents(sku)).map((e) => e.type)).toEqual(['card_keys_exhausted', 'card_keys_restocked', 'card_keys_exhausted']);
+    expect((await outboxOf(sku)).length).toBe(2);
+  });
+
   it('parked orders are served without keys_added once the recheck timer finds the upload', async () => {
     await stopNode();
     await startNode({ ...delivery_limits_default, parked_recheck_ms: 50 });

@@ -104,5 +104,8 @@ describe('the stampede command line', () => {
     // --help after a command is the help too, not an argument, an ops query or a request.
     const helps = await Promise.all([['serve', '--help'], ['ops', '--help'], ['ops', 'order', '--help'], ['token', '-h']].map((args) => stampede(args, { STAMPEDE_URL: 'http://127.0.0.1:9' })));
     for (const h of helps) expect([h.code, h.stdout, h.stderr]).toEqual([0, expect.stringContaining('stampede serve'), '']);
+    // After `--`, `-h` is an argument: here a user id for a token.
+    const dashed = await stampede(['token', '--', '-h'], { STAMPEDE_USER_JWT_SECRET: 'x' });
+    expect([dashed.code, dashed.stdout.split('.').length]).toEqual([0, 3]);
   });
 });

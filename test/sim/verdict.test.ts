@@ -394,17 +394,20 @@ describe('the verdict', () => {
     expect(check(unread).violations).toEqual(["o1 is listed delivered, but its buyer's GET answered 404", 'o2 is delivered, but what its buyer is shown was not read']);
 
     // Card keys: two orders given distinct key ids whose strings are the same key, or a key no upload held.
-    const keyed = (total: number, goods: [string, string[]][]) => {
+    const keyed = (total: number, goods: [string, string[]][], unsure: string[] = []) => {
       const lines: RecordedLine[] = [
         { t: 0, method: 'POST', path: '/v1/skus/k1/card-keys', admin: true, body: { keys: ['<key 1>', '<key 2>'] } },
         { t: 10, method: 'POST', path: '/v1/orders', user: 'u1', body: { skuId: 'k1', date: 'open', qty: 1 } },
         { t: 12, method: 'POST', path: '/v1/orders', user: 'u2', body: { skuId: 'k1', date: 'open', qty: 1 } },
+        // An upload answered 503 (its keys stored or not: its stock change was refused).
+        ...(unsure.length > 0 ? [{ t: 14, method: 'POST', path: '/v1/skus/k1/card-keys', admin: true, body: { keys: unsure } } as RecordedLine] : []),
       ];
-      const results: RequestResult[] = lines.map((l, line) => ({ line, route: 'r', sent_ms: l.t, answered_ms: l.t + 1, status: line === 0 ? 200 : 201 }));
+      const results: RequestResult[] = lines.map((l, line) => ({ line, route: 'r', sent_ms: l.t, answered_ms: l.t + 1, status: line === 0 ? 200 : line === 3 ? 503 : 201 }));
       const answers: ReplayLog['answers'] = new Map([
         [0, { line: 0, status: 200, body: { added: 2, total }, sent_ms: 0, answered_ms: 1 }],
         [1, { line: 1, status: 201, body: { orderId: 'o1' }, sent_ms: 10, answered_ms: 11 }],
         [2, { line: 2, status: 201, body: { orderId: 'o2' }, sent_ms: 12, answered_ms: 13 }],
+        ...(unsure.length > 0 ? [[3, { line: 3, status: 503, body: { error: 'overloaded' }, sent_ms: 14, answered_ms: 15 }] as const] : []),
       ]);
       const fact = (line: number, orderId: string, user: string) => ({ line, orderId, user, skuId: 'k1', date: 'open', qty: 1, amountCents: 0, expiresAt_ms: T0 + 900_000, sent_ms: line, answered_ms: line + 1 });
       const log: ReplayLog = { lines, results, answers, orders: new Map([[1, fact(1, 'o1', 'u1')], [2, fact(2, 'o2', 'u2')]]), skipped: 0, compared: 0, mismatched: 0, mismatches: [], origin_ms: 0, started_ms: 0, finished_ms: 30 };
@@ -425,6 +428,8 @@ describe('the verdict', () => {
     expect(keyed(2, [['o1', ['<key 1>']], ['o2', ['garbled']]])).toEqual(["o2's buyer is shown a card key no upload of k1 held"]);
     // The SKU holds keys from before the run (its total is more than the run uploaded): those are unknown here.
     expect(keyed(5, [['o1', ['<key 1>']], ['o2', ['older key']]])).toEqual([]);
+    // A key of an upload answered 503 may be stored: shown, it is no failure.
+    expect(keyed(2, [['o1', ['<key 1>']], ['o2', ['<key 3>']]], ['<key 3>'])).toEqual([]);
   });
 
   it('notes a paid card-key order waiting for keys the pool does not have, and fails one the pool could have served', () => {
