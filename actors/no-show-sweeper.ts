@@ -7,7 +7,7 @@
 // starting from the first could never get past them). Runs with reconciliation and on demand
 // (POST /ops/no-shows). stop() (the node stopping) ends a pass at its next order and waits for it.
 
-import { visitDeadline } from '../engine/index.ts';
+import { TIME_ZONE_ATTRIBUTE, visitDeadline } from '../engine/index.ts';
 import type { ProjectionStore } from '../persistence/ports.ts';
 import type { Catalog } from './catalog.ts';
 import type { OrderService } from './order-service.ts';
@@ -73,7 +73,10 @@ export class NoShowSweeper {
       report.checked++;
       const sku = this.deps.catalog.sku(o.skuId);
       if (!sku || sku.delivery !== 'ticket') continue;
-      const at = visitDeadline(o.date);
+      // The date ends at midnight in the venue's time zone (the SKU's attribute), else UTC: a venue east
+      // of UTC is swept by the UTC date, after its own midnight; one west of it only once its own came.
+      const at = visitDeadline(o.date, sku.attributes?.[TIME_ZONE_ATTRIBUTE]);
+      if (this.deps.now() < at) continue;
       // Bought once its date was over (the contract does not forbid selling it): never a no-show.
       if (o.createdAt >= at) continue;
       try {

@@ -14,6 +14,7 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   decideOrder,
   evolveOrder,
+  TIME_ZONE_ATTRIBUTE,
   type OrderCommand,
   type OrderDelivery,
   type OrderEvent,
@@ -91,7 +92,7 @@ export interface OrderActorDeps {
    * written in the assignment's transaction.
    */
   assignKeys(skuId: string, orderId: string, qty: number, fresh: boolean, record?: (keyIds: number[]) => JournalRecord | undefined): Promise<AssignedKeys | 'awaiting'>;
-  sku(skuId: string): { delivery: Delivery; merchantId: string } | undefined;
+  sku(skuId: string): { delivery: Delivery; merchantId: string; attributes?: Record<string, string> } | undefined;
   /**
    * Records the order's no-show with its buyer's limit actor (idempotent per order). Called while
    * this actor marks the order, so that a redeem waits behind it: a no-show the buyer counts is
@@ -257,7 +258,8 @@ export class OrderActor implements Behavior<OrderMessage> {
         return this.deliver(msg.payload);
       case 'redeem':
       case 'mark_no_show': {
-        const d = decideOrder(state, msg.type === 'redeem' ? { type: 'redeem' } : { type: 'mark_no_show', at: msg.at }, this.deps.now());
+        const timeZone = this.deps.sku(state.skuId)?.attributes?.[TIME_ZONE_ATTRIBUTE];
+        const d = decideOrder(state, msg.type === 'redeem' ? (timeZone === undefined ? { type: 'redeem' } : { type: 'redeem', timeZone }) : { type: 'mark_no_show', at: msg.at }, this.deps.now());
         if (d.reply.outcome === 'invalid_state') return { outcome: 'invalid_state', order: state, message: d.reply.message };
         // The buyer counts the no-show first (a failure leaves the order unmarked, for the next
         // sweep); a redeem arriving meanwhile waits in this mailbox and finds the order a no-show.

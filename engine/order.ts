@@ -10,8 +10,50 @@ export const COUNTED_STATUSES: ReadonlySet<OrderStatus> = new Set(['reserved', '
  * The end of an order's date (its next midnight, UTC): a delivered ticket order not redeemed by then
  * is a no-show (API.md), so it can no longer be redeemed. NaN for a date that is not a day (`open`).
  */
-export function visitDeadline(date: string): number {
-  return Date.parse(`${date}T00:00:00Z`) + 86_400_000;
+export function visitDeadline(date: string, timeZone?: string): number {
+  const nextMidnightUtc = Date.parse(`${date}T00:00:00Z`) + 86_400_000;
+  if (timeZone === undefined || timeZone === 'UTC') return nextMidnightUtc;
+  // The instant whose wall clock in the zone reads the next day's 00:00: t + offset(t) = that reading.
+  // A second pass settles a daylight-saving change between the guess and the answer.
+  let t = nextMidnightUtc - zoneOffsetMs(timeZone, nextMidnightUtc);
+  t = nextMidnightUtc - zoneOffsetMs(timeZone, t);
+  return t;
+}
+
+/**
+ * The SKU attribute naming its venue's time zone (an IANA name, e.g. `America/Los_Angeles`): a ticket's
+ * date ends at midnight there, not at midnight UTC (a venue west of UTC lost the evening of its date).
+ */
+export const TIME_ZONE_ATTRIBUTE = 'timeZone';
+
+/** Whether `name` is a time zone this runtime knows (IANA names; Intl throws on others). */
+export function isTimeZone(name: string): boolean {
+  try {
+    zoneFormat(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Formatters by zone (making one is slow; the zones a node sells in are few). */
+const zoneFormats = new Map<string, Intl.DateTimeFormat>();
+
+function zoneFormat(timeZone: string): Intl.DateTimeFormat {
+  let f = zoneFormats.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    if (zoneFormats.size < 1_000) zoneFormats.set(timeZone, f);
+  }
+  return f;
+}
+
+/** How far the zone's wall clock is ahead of UTC at `at` (ms; negative west of UTC). */
+function zoneOffsetMs(timeZone: string, at: number): number {
+  const parts = zoneFormat(timeZone).formatToParts(new Date(at));
+  const get = (type: Intl.DateTimeFormatPartTypes) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  const wall = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+  return wall - (at - (((at % 1_000) + 1_000) % 1_000));
 }
 
 export interface OrderTransition {
@@ -65,7 +107,8 @@ export type OrderCommand =
   /** The inventory actor settled the reservation (sold, cancelled, expired): the order takes it over. */
   | { type: 'adopt'; settlement: Settlement }
   /** The buyer visited (POST /v1/orders/{id}/redeem): only a delivered ticket order. */
-  | { type: 'redeem' }
+  /** `timeZone`: the venue's (its SKU's TIME_ZONE_ATTRIBUTE), whose midnight ends the order's date; UTC when absent. */
+  | { type: 'redeem'; timeZone?: string }
   /** The order's date ended unredeemed (`at`: the end of its date). */
   | { type: 'mark_no_show'; at: number };
 
@@ -134,7 +177,7 @@ export function decideOrder(state: OrderState, command: OrderCommand, now: numbe
       // it yet: a redeem then would be accepted or refused by when the sweep ran, and could come
       // after the buyer's limit actor recorded the no-show.
       // (One bought after its date had passed is never a no-show: it stays redeemable.)
-      const deadline = visitDeadline(state.date);
+      const deadline = visitDeadline(state.date, command.timeZone);
       if (state.visit?.kind === 'no_show' || (now >= deadline && state.createdAt < deadline)) {
         return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: `the order's date ${state.date} has passed: it can no longer be redeemed` } };
       }

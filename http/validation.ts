@@ -13,6 +13,7 @@ import {
   RULE_WINDOW_DAYS_MAX,
   type RuleWindow,
 } from '../engine/rules.ts';
+import { isTimeZone, TIME_ZONE_ATTRIBUTE } from '../engine/order.ts';
 import { invalidRequest, type Issue } from './api-error.ts';
 
 export const IDENTIFIER_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -116,6 +117,12 @@ export const skuUpsertBody = z
   .superRefine((v, ctx) => {
     if (v.saleStartsAt && v.saleEndsAt && Date.parse(v.saleEndsAt) <= Date.parse(v.saleStartsAt)) {
       ctx.addIssue({ code: 'custom', path: ['saleEndsAt'], message: 'saleEndsAt must be after saleStartsAt' });
+    }
+    // The venue's time zone ends a ticket's date (no-shows, redeems): a name the runtime does not know
+    // would silently fall back to UTC, so it is refused.
+    const timeZone = v.attributes?.[TIME_ZONE_ATTRIBUTE];
+    if (timeZone !== undefined && !isTimeZone(timeZone)) {
+      ctx.addIssue({ code: 'custom', path: ['attributes', TIME_ZONE_ATTRIBUTE], message: 'must be an IANA time zone, e.g. Europe/Paris' });
     }
   });
 export type SkuUpsertBody = z.infer<typeof skuUpsertBody>;

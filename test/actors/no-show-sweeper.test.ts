@@ -102,4 +102,28 @@ describe('no-show sweeper', () => {
     expect(await sweeper.run()).toEqual({ noShows: 1, checked: 1 });
     expect(asked).toEqual(['t-005', 't-005', 't-005', 't-006']);
   });
+
+  it("marks an order of a venue west of UTC only once its date has ended there (the SKU's timeZone)", async () => {
+    const orders = [deliveredTicket(1)];
+    const marked: string[] = [];
+    let now = Date.parse('2026-12-02T03:00:00Z'); // 19:00 on the 1st in Los Angeles
+    const sweeper = new NoShowSweeper({
+      projection: {
+        unvisitedDelivered: async (_before: string, limit: number, after?: string) => orders.filter((o) => !marked.includes(o.orderId) && (after === undefined || o.orderId > after)).slice(0, limit),
+      } as unknown as ProjectionStore,
+      catalog: { sku: () => ({ skuId: 'park', delivery: 'ticket', attributes: { timeZone: 'America/Los_Angeles' } }) } as unknown as Catalog,
+      orders: {
+        recordNoShow: async (o: OrderRow, at: number) => {
+          marked.push(`${o.orderId}@${new Date(at).toISOString()}`);
+          return true;
+        },
+      },
+      now: () => now,
+      orders_per_run_max: 100,
+    });
+    expect(await sweeper.run()).toEqual({ noShows: 0, checked: 1 });
+    now = Date.parse('2026-12-02T09:00:00Z');
+    expect(await sweeper.run()).toEqual({ noShows: 1, checked: 1 });
+    expect(marked).toEqual(['t-001@2026-12-02T08:00:00.000Z']);
+  });
 });

@@ -169,4 +169,33 @@ describe.each(backends)('no-shows on %s', (_name, backend) => {
     expect(history).toContain('no_show');
     expect(history).not.toContain('redeemed');
   });
+
+  // Last: it moves the shared clock weeks on.
+  it("ends a date at midnight in its venue's time zone (the SKU's timeZone): redeemable in a western evening, a no-show only after its midnight", async () => {
+    const c = e.client;
+    const date = new Date(clock.now() + 40 * 86_400_000).toISOString().slice(0, 10);
+    await c.sku('show-la', date, 100, { delivery: 'ticket', priceCents: 0, attributes: { timeZone: 'America/Los_Angeles' } });
+    const orderOf = async (user: string) => {
+      const o = await c.buyer(user, 'POST', '/v1/orders', { skuId: 'show-la', date, qty: 1 });
+      expect(o.status).toBe(201);
+      await until('delivery', () => c.buyer(user, 'GET', `/v1/orders/${o.body.orderId}`), (a) => a.body.status === 'delivered', 10_000);
+      return o.body.orderId as string;
+    };
+    const visitor = await orderOf('la-visitor');
+    const absent = await orderOf('la-absent');
+    // 19:00 in Los Angeles on the date (03:00 UTC the next day): still the date there.
+    const next = new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+    clock.set(Date.parse(`${next}T03:00:00Z`));
+    c.forgetTokens();
+    expect((await c.admin('POST', `/v1/orders/${visitor}/redeem`)).status).toBe(200);
+    await e.node.projector.drained();
+    await c.admin('POST', '/ops/no-shows');
+    expect((await c.admin('GET', '/ops/buyers/la-absent')).body.noShows).toEqual([]);
+    // Past midnight in Los Angeles (08:00 UTC): a no-show, and too late to redeem.
+    clock.set(Date.parse(`${next}T08:00:00Z`));
+    c.forgetTokens();
+    expect((await c.admin('POST', `/v1/orders/${absent}/redeem`)).status).toBe(409);
+    await c.admin('POST', '/ops/no-shows');
+    expect((await c.admin('GET', '/ops/buyers/la-absent')).body.noShows.map((n: { orderId: string }) => n.orderId)).toEqual([absent]);
+  });
 });

@@ -65,6 +65,7 @@ const good: [string, string, unknown, unknown?][] = [
     ...sku, priceCents: 1e12, name: 'n'.repeat(200),
     attributes: Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`k${i}`, 'v'.repeat(256)])),
   }],
+  ['sku with its venue\'s time zone', 'sku', { ...sku, attributes: { venue: 'pier', timeZone: 'America/Los_Angeles' } }],
   ['stock 0', 'stock', { total: 0 }],
   ['stock 10^9', 'stock', { total: 1e9 }],
   ['order dated', 'order', { skuId: 'sku-1', date: '2028-02-29', qty: 1 }],
@@ -108,6 +109,7 @@ const bad: [string, string, unknown, (string | number)[]][] = [
   ['sku attribute value 257 chars', 'sku', { ...sku, attributes: { venue: 'v'.repeat(257) } }, ['attributes', 'venue']],
   ['sku attribute key with a control character', 'sku', { ...sku, attributes: { 'the\tvenue': 'x' } }, ['attributes', 'the\tvenue']],
   ['sku attribute key empty', 'sku', { ...sku, attributes: { '': 'x' } }, ['attributes', '']],
+  ['sku time zone no IANA name', 'sku', { ...sku, attributes: { timeZone: 'Mars/Olympus' } }, ['attributes', 'timeZone']],
   // Refused, not dropped: zod's record would leave it out and the SKU would be stored without it.
   ['sku attribute key __proto__', 'sku', { ...sku, attributes: JSON.parse('{"venue": "v", "__proto__": "x"}') }, ['attributes', '__proto__']],
   ['sku attribute key 65 chars', 'sku', { ...sku, attributes: { ['k'.repeat(65)]: 'x' } }, ['attributes', 'k'.repeat(65)]],

@@ -1,0 +1,46 @@
+// Proves a ticket's date ends at midnight in its venue's time zone (the SKU's `timeZone` attribute),
+// UTC when none is given: the deadline across zones east and west of UTC and across daylight-saving
+// changes, a redeem in a western venue's evening accepted where midnight UTC refused it, and unknown
+// zone names told apart.
+import { describe, expect, it } from 'vitest';
+import { decideOrder, evolveOrder, isTimeZone, visitDeadline, type OrderEvent, type OrderState } from '../../engine/index.ts';
+
+const at = (iso: string) => Date.parse(iso);
+
+describe("a ticket date's end", () => {
+  it('is midnight UTC without a zone, and midnight in the venue\'s zone with one, daylight saving included', () => {
+    expect(visitDeadline('2026-12-01')).toBe(at('2026-12-02T00:00:00Z'));
+    expect(visitDeadline('2026-12-01', 'UTC')).toBe(at('2026-12-02T00:00:00Z'));
+    expect(visitDeadline('2026-12-01', 'America/Los_Angeles')).toBe(at('2026-12-02T08:00:00Z'));
+    expect(visitDeadline('2026-12-01', 'Asia/Tokyo')).toBe(at('2026-12-01T15:00:00Z'));
+    expect(visitDeadline('2026-12-01', 'Asia/Kolkata')).toBe(at('2026-12-01T18:30:00Z'));
+    // New York springs forward on 2026-03-08 at 02:00: the 7th ends at 00:00 EST, the 8th at 00:00 EDT.
+    expect(visitDeadline('2026-03-07', 'America/New_York')).toBe(at('2026-03-08T05:00:00Z'));
+    expect(visitDeadline('2026-03-08', 'America/New_York')).toBe(at('2026-03-09T04:00:00Z'));
+    // And falls back on 2026-11-01: the 31st ends at 00:00 EDT, the 1st at 00:00 EST.
+    expect(visitDeadline('2026-10-31', 'America/New_York')).toBe(at('2026-11-01T04:00:00Z'));
+    expect(visitDeadline('2026-11-01', 'America/New_York')).toBe(at('2026-11-02T05:00:00Z'));
+  });
+
+  it('lets a western venue redeem in the evening of its date, and refuses the next morning', () => {
+    const reserved: OrderEvent = {
+      type: 'order.reserved',
+      order: { orderId: 'o-tz', userId: 'u', skuId: 'park-la', date: '2026-12-01', qty: 1, amountCents: 100, createdAt: at('2026-11-20T10:00:00Z'), expiresAt: at('2026-11-20T10:15:00Z') },
+      at: at('2026-11-20T10:00:00Z'),
+    };
+    let state: OrderState | undefined;
+    for (const e of [reserved, { type: 'order.paid', paymentId: 'p', at: at('2026-11-20T10:01:00Z') }, { type: 'order.delivered', delivery: { kind: 'ticket', codes: ['T1'] }, at: at('2026-11-20T10:01:01Z') }] as OrderEvent[]) {
+      state = evolveOrder(state, e);
+    }
+    // 19:00 in Los Angeles on the 1st is 03:00 UTC on the 2nd.
+    const evening = at('2026-12-02T03:00:00Z');
+    expect(decideOrder(state!, { type: 'redeem' }, evening).reply.outcome).toBe('invalid_state');
+    expect(decideOrder(state!, { type: 'redeem', timeZone: 'America/Los_Angeles' }, evening).events.map((e) => e.type)).toEqual(['order.redeemed']);
+    expect(decideOrder(state!, { type: 'redeem', timeZone: 'America/Los_Angeles' }, at('2026-12-02T08:00:00Z')).reply.outcome).toBe('invalid_state');
+  });
+
+  it('knows IANA zone names, and not made-up ones', () => {
+    expect(['Europe/Paris', 'America/Los_Angeles', 'UTC', 'Asia/Kolkata'].map(isTimeZone)).toEqual([true, true, true, true]);
+    expect(['Mars/Olympus', '', 'GMT+25', 'Europe/Pariss'].map(isTimeZone)).toEqual([false, false, false, false]);
+  });
+});
