@@ -95,6 +95,9 @@ export interface DeliveryInspection {
 }
 
 /** The events of a delivery stream `@d/<skuId>` (pool events only; assignments live in card_keys). */
+/** How long after an activation kept an episode open an order served with nobody waiting may end it. */
+export const EPISODE_KEPT_OPEN_GRACE_MS = 60_000;
+
 export type DeliveryEvent =
   /**
    * `keysLeft`: unassigned keys when the episode began (a head order may need more than are left);
@@ -207,6 +210,8 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   private seq = 0;
   private projectedSeq = 0;
   private exhausted = false;
+  /** When an activation kept an open episode (see assign); undefined otherwise. */
+  private keptOpenAt: number | undefined;
   /** Unassigned key ids, ascending; `window[windowHead]` is the next to give. */
   private window: number[] = [];
   private windowHead = 0;
@@ -316,6 +321,7 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
     // at every restart published a second exhaustion for the same shortage when the order parked again.
     const keysLeft = last?.type === 'card_keys_exhausted' ? (last.keysLeft ?? 0) : 0;
     if (this.exhausted && this.windowSize > keysLeft) this.endEpisode();
+    if (this.exhausted) this.keptOpenAt = this.deps.now();
     this.ready = true;
   }
 
@@ -390,7 +396,10 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
         // Served with nobody waiting while an episode is open (it stayed open across a restart, its
         // parked orders gone from memory): the shortage that opened it has nothing left waiting, so it
         // ends — kept open, the next real shortage would park without telling the merchant.
-        if (this.exhausted) this.endEpisode();
+        // Not at once after the activation that kept it open: the parked orders it lost come back
+        // meanwhile (the start's re-drive, their order actors asking again) in another order than
+        // they parked in, and a smaller one served first would end a shortage that still stands.
+        if (this.exhausted && (this.keptOpenAt === undefined || this.deps.now() - this.keptOpenAt >= EPISODE_KEPT_OPEN_GRACE_MS)) this.endEpisode();
         const keyIds = this.take(qty);
         // An ask already answered (its deadline passed: the order actor failed that command and may
         // be reloading) brings no record: one made from its stale seq would fail the whole write.
@@ -471,6 +480,7 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
 
   private endEpisode(): void {
     this.exhausted = false;
+    this.keptOpenAt = undefined;
     this.tick.events.push({ type: 'card_keys_restocked', at: this.deps.now() });
   }
 

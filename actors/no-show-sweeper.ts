@@ -32,6 +32,9 @@ export interface NoShowSweeperDeps {
   orders_per_run_max: number;
 }
 
+/** UTC+14 (Pacific/Kiritimati): a date ends there first. */
+const EASTERNMOST_OFFSET_MS = 14 * 3_600_000;
+
 /** Passes in a row that may start with one order whose no-show could not be recorded, before it is left for the scan's next round. */
 export const NO_SHOW_TRIES_MAX = 3;
 
@@ -60,8 +63,11 @@ export class NoShowSweeper {
   }
 
   private async pass(): Promise<NoShowSweepReport> {
-    // An order of date D is a no-show once D has ended: D < today.
-    const today = new Date(this.deps.now()).toISOString().slice(0, 10);
+    // An order of date D is a no-show once D has ended in its venue's time zone: read those of dates
+    // before today in the easternmost zone (UTC+14, where a date ends first), each then judged by its
+    // own zone's midnight (UTC when its SKU names none). By the UTC date, an eastern venue's redeems were
+    // refused hours before its buyers' no-shows were counted.
+    const today = new Date(this.deps.now() + EASTERNMOST_OFFSET_MS).toISOString().slice(0, 10);
     const report: NoShowSweepReport = { noShows: 0, checked: 0 };
     // Goes on where the previous pass stopped: delivered orders that are never marked (a manual or
     // card-key SKU's with a date) cannot fill every pass's budget and hide the ticket orders after them.

@@ -12,12 +12,14 @@ export const COUNTED_STATUSES: ReadonlySet<OrderStatus> = new Set(['reserved', '
  */
 export function visitDeadline(date: string, timeZone?: string): number {
   const nextMidnightUtc = Date.parse(`${date}T00:00:00Z`) + 86_400_000;
-  if (timeZone === undefined || timeZone === 'UTC') return nextMidnightUtc;
+  if (timeZone === undefined || timeZone === 'UTC' || !isTimeZone(timeZone)) return nextMidnightUtc;
   // The instant whose wall clock in the zone reads the next day's 00:00: t + offset(t) = that reading.
-  // A second pass settles a daylight-saving change between the guess and the answer.
-  let t = nextMidnightUtc - zoneOffsetMs(timeZone, nextMidnightUtc);
-  t = nextMidnightUtc - zoneOffsetMs(timeZone, t);
-  return t;
+  // A second pass settles a daylight-saving change between the guess and the answer. Where the clock
+  // skips midnight (Santiago, Havana move forward at 00:00) no instant reads 00:00: the next day starts
+  // at the change, the later of the two guesses (the second one lands an hour before it).
+  const t0 = nextMidnightUtc - zoneOffsetMs(timeZone, nextMidnightUtc);
+  const t1 = nextMidnightUtc - zoneOffsetMs(timeZone, t0);
+  return t1 + zoneOffsetMs(timeZone, t1) === nextMidnightUtc ? t1 : Math.max(t0, t1);
 }
 
 /**
@@ -26,7 +28,11 @@ export function visitDeadline(date: string, timeZone?: string): number {
  */
 export const TIME_ZONE_ATTRIBUTE = 'timeZone';
 
-/** Whether `name` is a time zone this runtime knows (IANA names; Intl throws on others). */
+/**
+ * Whether `name` is a time zone this runtime knows (IANA names; Intl throws on others). A SKU stored
+ * with another value (before names were checked, or a zone newer than this runtime's data) ends its
+ * dates at midnight UTC rather than failing its redeems and the no-show sweep.
+ */
 export function isTimeZone(name: string): boolean {
   try {
     zoneFormat(name);

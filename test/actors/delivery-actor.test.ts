@@ -8,6 +8,7 @@ import {
   DeliveryActor,
   deliveryStream,
   delivery_limits_default,
+  EPISODE_KEPT_OPEN_GRACE_MS,
   type DeliveryInspection,
   type DeliveryLimits,
   type DeliveryMessage,
@@ -380,18 +381,26 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     expect((await journalEvents(sku)).map((e) => e.type)).toEqual(['card_keys_exhausted', 'card_keys_restocked']);
   });
 
-  it('an episode kept open across a restart ends once an order is served with nobody waiting, so the next shortage is told', async () => {
+  it('an episode kept open across a restart ends once an order is served with nobody waiting, past a grace for the lost parked orders to come back', async () => {
     const sku = 'short2';
-    await upload(stores.cardKeys, sku, 2, 'a');
-    expect(await ask(sku, 'short2-big', 3)).toEqual({ outcome: 'awaiting' });
-    // Restarted with the same 2 keys: the episode stays open (same shortage); a smaller order, first to
-    // ask, is served from them with nobody parked: the episode is over.
+    await upload(stores.cardKeys, sku, 3, 'a');
+    expect(await ask(sku, 'short2-big', 4)).toEqual({ outcome: 'awaiting' });
+    // Restarted with the same 3 keys: the episode stays open (same shortage). A smaller order asking
+    // first, before the lost big one comes back, is served, and the shortage still stands: no event.
     await stopNode();
     await startNode();
-    expect(keysOf(await ask(sku, 'short2-small', 2))).toHaveLength(2);
+    expect(keysOf(await ask(sku, 'short2-small', 1))).toHaveLength(1);
+    expect(await ask(sku, 'short2-big', 4)).toEqual({ outcome: 'awaiting' });
+    expect((await journalEvents(sku)).map((e) => e.type)).toEqual(['card_keys_exhausted']);
+    // Restarted again; past the grace, an order served with nobody waiting ends the episode ...
+    await stopNode();
+    await startNode();
+    expect(await inspect(sku)).toMatchObject({ exhausted: true, parked: [] });
+    now += EPISODE_KEPT_OPEN_GRACE_MS;
+    expect(keysOf(await ask(sku, 'short2-small2', 2))).toHaveLength(2);
     expect((await journalEvents(sku)).map((e) => e.type)).toEqual(['card_keys_exhausted', 'card_keys_restocked']);
-    // The pool empty now: the next order that waits is a new shortage, and the merchant hears of it.
-    expect(await ask(sku, 'short2-big', 3)).toEqual({ outcome: 'awaiting' });
+    // ... so the next order that waits is a new shortage, and the merchant hears of it.
+    expect(await ask(sku, 'short2-big', 4)).toEqual({ outcome: 'awaiting' });
     expect((await journalEvents(sku)).map((e) => e.type)).toEqual(['card_keys_exhausted', 'card_keys_restocked', 'card_keys_exhausted']);
     expect((await outboxOf(sku)).length).toBe(2);
   });

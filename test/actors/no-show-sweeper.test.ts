@@ -126,4 +126,27 @@ describe('no-show sweeper', () => {
     expect(await sweeper.run()).toEqual({ noShows: 1, checked: 1 });
     expect(marked).toEqual(['t-001@2026-12-02T08:00:00.000Z']);
   });
+
+  it("marks an order of a venue east of UTC once its date has ended there, before the UTC date has", async () => {
+    const orders = [deliveredTicket(1)];
+    const marked: string[] = [];
+    const now = Date.parse('2026-12-01T16:00:00Z'); // 01:00 on the 2nd in Tokyo, still the 1st in UTC
+    const sweeper = new NoShowSweeper({
+      projection: {
+        // As the store reads them: delivered orders of dates before `before`.
+        unvisitedDelivered: async (before: string, limit: number, after?: string) => orders.filter((o) => o.date < before && !marked.includes(o.orderId) && (after === undefined || o.orderId > after)).slice(0, limit),
+      } as unknown as ProjectionStore,
+      catalog: { sku: () => ({ skuId: 'park', delivery: 'ticket', attributes: { timeZone: 'Asia/Tokyo' } }) } as unknown as Catalog,
+      orders: {
+        recordNoShow: async (o: OrderRow) => {
+          marked.push(o.orderId);
+          return true;
+        },
+      },
+      now: () => now,
+      orders_per_run_max: 100,
+    });
+    expect(await sweeper.run()).toEqual({ noShows: 1, checked: 1 });
+    expect(marked).toEqual(['t-001']);
+  });
 });

@@ -20,6 +20,12 @@ describe("a ticket date's end", () => {
     // And falls back on 2026-11-01: the 31st ends at 00:00 EDT, the 1st at 00:00 EST.
     expect(visitDeadline('2026-10-31', 'America/New_York')).toBe(at('2026-11-01T04:00:00Z'));
     expect(visitDeadline('2026-11-01', 'America/New_York')).toBe(at('2026-11-02T05:00:00Z'));
+    // Santiago moves its clocks forward at 00:00 on 2026-09-06: no instant reads midnight there; the
+    // 5th ends at the change (04:00 UTC, 01:00 local), not an hour before it (23:00 on the 5th).
+    expect(visitDeadline('2026-09-05', 'America/Santiago')).toBe(at('2026-09-06T04:00:00Z'));
+    expect(visitDeadline('2026-09-04', 'America/Santiago')).toBe(at('2026-09-05T04:00:00Z'));
+    // A name the runtime does not know (a SKU stored before names were checked): midnight UTC.
+    expect(visitDeadline('2026-12-01', 'Pacific Time')).toBe(at('2026-12-02T00:00:00Z'));
   });
 
   it('lets a western venue redeem in the evening of its date, and refuses the next morning', () => {
