@@ -181,11 +181,34 @@ export class Reconciler {
 
   private async paidOrders(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
     const cutoff = this.deps.now() - this.deps.limits.delivery_grace_ms;
+    /** SKUs whose delivery answered busy in this run (orders parked at its bound): their other orders wait for the next. */
+    const busy = new Set<string>();
+    /**
+     * Paid orders waiting for card keys, per SKU: one finding for each SKU, not one per order (a dry
+     * pool of 10,000 waiting orders wrote 10,000 warnings a pass).
+     */
+    const awaiting = new Map<string, { orders: number; first: string }>();
+    try {
+      await this.paidOrdersScan(found, checked, cutoff, busy, awaiting);
+    } finally {
+      for (const [skuId, a] of awaiting) {
+        found({ kind: 'awaiting_card_keys', id: skuId, detail: a.orders === 1
+          ? `1 paid order of ${skuId} (${a.first}) waits for card keys: too few left; delivered after an upload`
+          : `${a.orders} paid orders of ${skuId} (${a.first} among them) wait for card keys: too few left for the first in line; delivered after an upload`, action: 'reported' });
+      }
+    }
+  }
+
+  private async paidOrdersScan(
+    found: (f: Finding) => void,
+    checked: ReconcileReport['checked'],
+    cutoff: number,
+    busy: Set<string>,
+    awaiting: Map<string, { orders: number; first: string }>,
+  ): Promise<void> {
     // Continues where the previous run stopped (paid orders that legitimately stay paid, a manual
     // SKU's or those waiting for card keys, cannot hide the ones after them), also after a throw.
     let failedInARow = 0;
-    /** SKUs whose delivery answered busy in this run (orders parked at its bound): their other orders wait for the next. */
-    const busy = new Set<string>();
     for await (const o of this.paidScan.pass(this.deps.limits.paid_orders_per_run_max, (limit, after) => this.deps.projection.ordersByStatus('paid', limit, after))) {
       if (this.stopping) return;
       checked.paidOrders++;
@@ -218,7 +241,9 @@ export class Reconciler {
       } else if (r.value === 'delivered') {
         found({ kind: 'paid_not_delivered', id: o.orderId, detail: `paid at ${new Date(o.updatedAt).toISOString()}, delivered now`, action: 'repaired' });
       } else if (r.value === 'awaiting_card_keys') {
-        found({ kind: 'awaiting_card_keys', id: o.orderId, detail: `${o.skuId} has no card keys left; the order waits for an upload`, action: 'reported' });
+        const a = awaiting.get(o.skuId);
+        if (a) a.orders++;
+        else awaiting.set(o.skuId, { orders: 1, first: o.orderId });
       }
     }
   }

@@ -164,6 +164,17 @@ describe.each(backends)('reconciliation on %s', (_name, backend) => {
     expect((await c.buyer('rc-k', 'GET', `/v1/orders/${o.body.orderId}`)).body.delivery.cardKeys).toHaveLength(1);
   });
 
+  it('reports the paid orders waiting for card keys once per SKU, not once per order', async () => {
+    const c = e.client;
+    // Stock set above the keys (none): paid orders wait for an upload.
+    await c.sku('rc-dry', 'open', 5, { delivery: 'card_key', priceCents: 100 });
+    const ids = [await paidOrder('rc-dry-1', 'rc-dry', 'open'), await paidOrder('rc-dry-2', 'rc-dry', 'open'), await paidOrder('rc-dry-3', 'rc-dry', 'open')];
+    await e.node.projector.drained();
+    const report = await until('the three waiting orders found', reconcile, (r) => about(r, 'rc-dry')[0]?.detail.startsWith('3 ') === true, 10_000);
+    expect(about(report, 'rc-dry')).toEqual([{ kind: 'awaiting_card_keys', id: 'rc-dry', detail: expect.stringMatching(/^3 paid orders of rc-dry \(\S+ among them\) wait for card keys/), action: 'reported' }]);
+    for (const id of ids) expect(about(report, id)).toEqual([]);
+  });
+
   it('counts card keys stored but missing from the stock (an upload whose stock change failed), once', async () => {
     const c = e.client;
     await c.sku('rc-uncounted', 'open', 0, { delivery: 'card_key', priceCents: 300 });
