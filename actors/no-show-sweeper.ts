@@ -1,6 +1,7 @@
 // No-shows (API.md "Delivery"): a delivered ticket order whose date has passed unredeemed counts as a
 // no-show for its buyer. This job pages through delivered orders with no visit recorded whose date
-// ended before today (by the injected clock, UTC), records the no-show with the buyer's limit actor
+// has ended (by the injected clock, at midnight in the venue's time zone: the SKU's `timeZone`, else
+// UTC), records the no-show with the buyer's limit actor
 // first (idempotent per order), then marks the order — so a crash between the two is repaired by the
 // next pass, which finds the order still unmarked. A pass looks at `orders_per_run_max` orders at most
 // and the next goes on after them (delivered orders of other SKU kinds are never marked, so passes
