@@ -79,8 +79,11 @@ export type DeliveredGoods = { items: string[] } | { unreadable: string };
 
 /** Delivered orders read at once by readGoods. */
 const GOODS_READS_IN_FLIGHT = 32;
-/** A read answered 503 (the engine shedding load) is tried this many times in all, this far apart. */
-const GOODS_READ_ATTEMPTS = 5;
+/**
+ * A read answered 503 (the engine shedding load) or 429 (a target limiting each buyer's requests) is
+ * tried this many times in all, first this far apart, doubling (~6 s in all).
+ */
+const GOODS_READ_ATTEMPTS = 6;
 const GOODS_RETRY_MS = 200;
 
 /** Orders per page of the listing (the route's maximum). */
@@ -175,8 +178,8 @@ export class EngineReader {
         } catch (error) {
           return { unreadable: `${o.orderId} could not be read as its buyer: ${error instanceof Error ? error.message : String(error)}` };
         }
-        if (a.status !== 503) break;
-        await new Promise((resolve) => setTimeout(resolve, GOODS_RETRY_MS));
+        if ((a.status !== 503 && a.status !== 429) || attempt === GOODS_READ_ATTEMPTS) break;
+        await new Promise((resolve) => setTimeout(resolve, GOODS_RETRY_MS * 2 ** (attempt - 1)));
       }
       if (a.status !== 200) return { unreadable: `${o.orderId} is listed delivered, but its buyer's GET answered ${a.status}` };
       const body = a.body as { status?: unknown; delivery?: { cardKeys?: unknown; payload?: { tickets?: unknown } } } | undefined;

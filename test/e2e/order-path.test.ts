@@ -198,8 +198,13 @@ describe('per-buyer rate limit', () => {
       expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 429, 429]);
       expect(answers[3]!.body.error).toBe('rate_limited');
       expect(Number(answers[3]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-      expect((await c.buyer('patient', 'POST', '/v1/orders', { skuId: 'rl', date: '2026-12-09', qty: 1 })).status).toBe(201);
+      const patient = await c.buyer('patient', 'POST', '/v1/orders', { skuId: 'rl', date: '2026-12-09', qty: 1 });
+      expect(patient.status).toBe(201);
       expect((await c.admin('GET', '/ops/inventory/rl/2026-12-09')).body.reserved).toBe(4);
+      // Reads of orders count too (a flood of made-up ids would reach the SKU/date's mailbox).
+      const reads = [];
+      for (let i = 0; i < 3; i++) reads.push((await c.buyer('patient', 'GET', `/v1/orders/${patient.body.orderId}`)).status);
+      expect(reads).toEqual([200, 200, 429]);
     } finally {
       await e.stop();
     }
