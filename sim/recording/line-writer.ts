@@ -56,16 +56,23 @@ export function asideName(file: string, now: Date): string {
   return `${file}.${now.toISOString().replace(/[-:]/g, '')}`;
 }
 
+/** How long close() waits for the disk before it gives the unwritten lines up (see close). */
+export const LINE_WRITER_CLOSE_DEADLINE_MS = 5_000;
+
 export class LineWriter {
   private waiting: string[] = [];
   private waiting_bytes = 0;
   private writing_bytes = 0;
+  /** Lines of the write in flight. */
+  private writing_lines = 0;
   /** Bytes of whole lines in the file: where a failed write is cut back to. */
   private file_bytes = 0;
   private writing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private failed = false;
   private closed = false;
+  /** close() gave the lines in flight up as lost: what becomes of their write is not counted again. */
+  private abandoned = false;
   private fullSince: number | undefined;
   /** Bytes of the lines taken so far (written, being written or waiting): what the file will reach. */
   private taken_bytes = 0;
@@ -146,18 +153,41 @@ export class LineWriter {
     return true;
   }
 
-  /** Writes everything taken so far, then closes the file. Later lines are refused. */
-  async close(): Promise<LineWriterTotals> {
+  /**
+   * Writes everything taken so far, then closes the file. Later lines are refused. A disk that does not
+   * answer within `deadline_ms` (a stalled network mount) does not hold the node's stop: the lines not
+   * written by then are counted lost (`write_failed`) and the stop goes on.
+   */
+  async close(deadline_ms = LINE_WRITER_CLOSE_DEADLINE_MS): Promise<LineWriterTotals> {
     if (this.closed) return this.totals;
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.writing;
-    if (this.waiting.length > 0) {
-      this.kick();
+    const finish = async (): Promise<'done'> => {
       await this.writing;
+      if (this.waiting.length > 0) {
+        this.kick();
+        await this.writing;
+      }
+      await this.handle?.close().catch((error: unknown) => this.log.warn({ err: error, file: this.file }, 'recording: closing the file failed'));
+      return 'done';
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), deadline_ms);
+      timer.unref();
+    });
+    const outcome = await Promise.race([finish(), late]);
+    clearTimeout(timer);
+    if (outcome === 'late') {
+      const lost = this.waiting.length + this.writing_lines;
+      this.failed = true;
+      this.abandoned = true;
+      this.waiting = [];
+      this.waiting_bytes = 0;
+      this.drop('write_failed', lost);
+      this.log.error({ file: this.file, deadline_ms, lost }, 'recording: the disk did not take the last lines in time; the stop goes on without them');
     }
-    await this.handle?.close().catch((error: unknown) => this.log.warn({ err: error, file: this.file }, 'recording: closing the file failed'));
     return this.totals;
   }
 
@@ -181,6 +211,7 @@ export class LineWriter {
       const data = Buffer.from(lines.join(''), 'utf8');
       this.waiting = [];
       this.writing_bytes = this.waiting_bytes;
+      this.writing_lines = lines.length;
       this.waiting_bytes = 0;
       try {
         for (let offset = 0; offset < data.length; ) {
@@ -188,6 +219,7 @@ export class LineWriter {
           offset += bytesWritten;
         }
         this.file_bytes += data.length;
+        if (this.abandoned) return;
         this.totals.written_lines += lines.length;
         this.observer.written?.(lines.length);
         if (this.fullSince !== undefined) {
@@ -198,12 +230,14 @@ export class LineWriter {
         await this.fail(error, lines.length);
       } finally {
         this.writing_bytes = 0;
+        this.writing_lines = 0;
       }
     }
     // What is left is not worth a write yet: the timer armed when it was taken sends it.
   }
 
   private async fail(error: unknown, lostLines: number): Promise<void> {
+    if (this.abandoned) return;
     this.failed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;

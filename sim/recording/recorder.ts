@@ -414,7 +414,17 @@ export class Recorder {
       else line.orderRef = ref;
     }
     line.t = slot.t;
-    if (!this.writer.append(formatLine(line))) return;
+    // A body JSON.parse took but JSON.stringify cannot write (nested thousands deep: a request the
+    // engine refused, a callback answered 401 before its depth was looked at) is left out, counted: it
+    // threw here, in whichever request's answer or timer wrote the line — a 500 for another buyer's
+    // committed order, or the process down from the reorder timer.
+    let text: string;
+    try {
+      text = formatLine(line);
+    } catch {
+      return this.skip('unrepresentable');
+    }
+    if (!this.writer.append(text)) return;
     const n = this.next_line++;
     if (slot.carries !== undefined && this.orderLines.get(slot.carries) === -1) this.orderLines.set(slot.carries, n);
   }

@@ -2,7 +2,8 @@
 // recorded-traffic form, with no secret in it, and that a recording that cannot be written never
 // costs a request: a real node (embedded SQLite) is driven over HTTP through a realistic mix, then
 // stopped, and its file is parsed with the replayer's own parser and compared line by line.
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, closeSync, constants, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -188,6 +189,51 @@ describe('recording traffic (STAMPEDE_RECORD)', () => {
       }
     }
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('leaves out a body nested too deep to write again (a callback answered 401 before its depth was looked at), and answers it as without a recording', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-record-deep-'));
+    const file = join(dir, 'traffic.jsonl');
+    const e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_RECORD: file });
+    try {
+      // 6,000 levels: JSON.parse takes it, JSON.stringify runs out of stack.
+      const deep = `${'['.repeat(6_000)}${']'.repeat(6_000)}`;
+      const answer = await e.client.request('POST', '/v1/payments/callback', { raw: deep, headers: { 'content-type': 'application/json' } });
+      expect(answer.status).toBe(401);
+      // The node serves on, and records what comes after.
+      await e.client.sku('deep-rec', DATE, 10);
+      expect((await e.client.buyer('d1', 'POST', '/v1/orders', { skuId: 'deep-rec', date: DATE, qty: 1 })).status).toBe(201);
+      const metrics = (await e.client.admin('GET', '/metrics')).body;
+      expect(sampleValue(metrics, 'stampede_record_skipped_total', { reason: 'unrepresentable' })).toBeGreaterThanOrEqual(1);
+    } finally {
+      await e.stop();
+    }
+    const lines = parseRecording(readFileSync(file, 'utf8'));
+    expect(lines.some((l) => l.path === '/v1/payments/callback')).toBe(false);
+    expect(lines.filter((l) => l.path === '/v1/orders')).toHaveLength(1);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('does not hold the stop on a disk that takes no more: close gives the unwritten lines up as lost after its deadline', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stampede-record-stuck-'));
+    // A pipe nobody reads from: once its buffer (64 KiB) is full, a write waits for ever, as on a
+    // stalled mount.
+    const fifo = join(dir, 'traffic.jsonl');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = await LineWriter.open(fifo, pino({ level: 'silent' }));
+    try {
+      const line = `${JSON.stringify({ t: 0, method: 'GET', path: `/healthz?${'x'.repeat(1_000)}` })}\n`;
+      for (let i = 0; i < 200; i++) expect(writer.append(line)).toBe(true);
+      // Resolves (it waited for ever before): the stop goes on.
+      const totals = await writer.close(300);
+      // Some lines may have gone into the pipe's buffer; the rest are counted lost, none twice.
+      expect(totals.written_lines + totals.dropped_lines.write_failed).toBeLessThanOrEqual(200);
+      expect(totals.dropped_lines.write_failed).toBeGreaterThan(0);
+    } finally {
+      closeSync(reader);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('makes a recording file that was there already, empty and readable by all, readable by its owner only', async () => {
