@@ -3,6 +3,7 @@
 
 import { inventoryStream, splitStream } from '../engine/shard.ts';
 import type { Sku, SkuStore, StreamRef, StreamStore } from '../persistence/ports.ts';
+import { KeyedQueue } from './keyed-queue.ts';
 
 /**
  * A SKU as the catalog holds it: its attributes a frozen copy of their own, so that every order of
@@ -22,8 +23,8 @@ export class Catalog {
   private readonly streamsByNo = new Map<number, CatalogStream>();
   /** SKU -> date -> stream: the purchase path finds its SKU/date without building the key string. */
   private readonly streamsBySku = new Map<string, Map<string, CatalogStream>>();
-  /** Per SKU, the end of its changes queued or running (changeSku); gone once they are done. */
-  private readonly changes = new Map<string, Promise<void>>();
+  /** Per SKU, its changes queued or running (changeSku). */
+  private readonly changes = new KeyedQueue();
 
   constructor(
     private readonly skuStore: SkuStore,
@@ -53,17 +54,7 @@ export class Catalog {
    * The queue of a SKU is bounded by its callers' (admin requests, merchant commands in flight).
    */
   changeSku<T>(skuId: string, change: () => Promise<T>): Promise<T> {
-    const previous = this.changes.get(skuId) ?? Promise.resolve();
-    const mine = previous.then(change);
-    const done = mine.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.changes.set(skuId, done);
-    void done.then(() => {
-      if (this.changes.get(skuId) === done) this.changes.delete(skuId);
-    });
-    return mine;
+    return this.changes.run(skuId, change);
   }
 
   stream(skuId: string, date: string): CatalogStream | undefined {

@@ -38,6 +38,7 @@ import type { BuyerInspection, HoldFate, LimitMessage } from './limit-actor.ts';
 import { OverloadedError, type ActorKind } from './runtime/index.ts';
 import { UnavailableError } from './errors.ts';
 import { Semaphore } from './semaphore.ts';
+import { KeyedQueue } from './keyed-queue.ts';
 import { buyerOpsView } from './ops-views.ts';
 
 export type Failure =
@@ -190,8 +191,8 @@ export class OrderService {
   private readonly limits: ActorKind<LimitMessage>;
   /** Orders whose purchase saga (hold -> reserve -> confirm | release) is running in this process. */
   private readonly sagas = new Set<string>();
-  /** The last card-key upload of each SKU that is running or waiting (see addCardKeys). */
-  private readonly uploads = new Map<string, Promise<void>>();
+  /** Card-key uploads of each SKU, one at a time (see addCardKeys). */
+  private readonly uploads = new KeyedQueue();
   /** Hashing and sealing card keys: one upload's slices at a time on the node. */
   private readonly sealing = new Semaphore(1);
   /** Keyed refusals made durable before they are sent (see refused). */
@@ -761,17 +762,7 @@ export class OrderService {
    * the keys stored: two at once near the bound could both pass and leave keys a refusal kept).
    */
   addCardKeys(skuId: string, keys: readonly string[], merchantId?: string): Promise<Result<{ added: number; total: number }>> {
-    const previous = this.uploads.get(skuId) ?? Promise.resolve();
-    const mine = previous.then(() => this.addCardKeysNow(skuId, keys, merchantId));
-    const settled = mine.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.uploads.set(skuId, settled);
-    void settled.then(() => {
-      if (this.uploads.get(skuId) === settled) this.uploads.delete(skuId);
-    });
-    return mine;
+    return this.uploads.run(skuId, () => this.addCardKeysNow(skuId, keys, merchantId));
   }
 
   /**
