@@ -180,16 +180,13 @@ export class Reconciler {
   }
 
   private async paidOrders(found: (f: Finding) => void, checked: ReconcileReport['checked']): Promise<void> {
-    const cutoff = this.deps.now() - this.deps.limits.delivery_grace_ms;
-    /** SKUs whose delivery answered busy in this run (orders parked at its bound): their other orders wait for the next. */
-    const busy = new Set<string>();
     /**
      * Paid orders waiting for card keys, per SKU: one finding for each SKU, not one per order (a dry
      * pool of 10,000 waiting orders wrote 10,000 warnings a pass).
      */
     const awaiting = new Map<string, { orders: number; first: string }>();
     try {
-      await this.paidOrdersScan(found, checked, cutoff, busy, awaiting);
+      await this.paidOrdersScan(found, checked, awaiting);
     } finally {
       for (const [skuId, a] of awaiting) {
         found({ kind: 'awaiting_card_keys', id: skuId, detail: a.orders === 1
@@ -199,13 +196,11 @@ export class Reconciler {
     }
   }
 
-  private async paidOrdersScan(
-    found: (f: Finding) => void,
-    checked: ReconcileReport['checked'],
-    cutoff: number,
-    busy: Set<string>,
-    awaiting: Map<string, { orders: number; first: string }>,
-  ): Promise<void> {
+  /** The paid orders of this run, each delivered if it can be; those waiting for card keys are counted into `awaiting`. */
+  private async paidOrdersScan(found: (f: Finding) => void, checked: ReconcileReport['checked'], awaiting: Map<string, { orders: number; first: string }>): Promise<void> {
+    const cutoff = this.deps.now() - this.deps.limits.delivery_grace_ms;
+    /** SKUs whose delivery answered busy in this run (orders parked at its bound): their other orders wait for the next. */
+    const busy = new Set<string>();
     // Continues where the previous run stopped (paid orders that legitimately stay paid, a manual
     // SKU's or those waiting for card keys, cannot hide the ones after them), also after a throw.
     let failedInARow = 0;

@@ -34,6 +34,7 @@ import {
 } from '../engine/index.ts';
 import type { OrderRow, Sku } from '../persistence/ports.ts';
 import { buyerOrderFacts } from './order-service.ts';
+import { inParallel } from './in-parallel.ts';
 
 export interface AdoptionDeps {
   /** SKU/dates whose inventory actor is in memory. */
@@ -87,7 +88,7 @@ export async function adoptOrdersPlacedWithoutRules(deps: AdoptionDeps, emptySin
     report.streams++;
     const [skuId, date] = splitStream(stream);
     const sku = deps.sku(skuId);
-    await inParallel(reservations, (r) => deps.adopt(r.userId, buyerOrderFacts(r.orderId, skuId, date, sku, r.qty, r.createdAt), 'held').then(tally));
+    await inParallel(reservations, ADOPTIONS_IN_FLIGHT, (r) => deps.adopt(r.userId, buyerOrderFacts(r.orderId, skuId, date, sku, r.qty, r.createdAt), 'held').then(tally));
   }
 
   await deps.projected();
@@ -96,25 +97,10 @@ export async function adoptOrdersPlacedWithoutRules(deps: AdoptionDeps, emptySin
     let after = floor;
     for (;;) {
       const page = await deps.ordersByStatus(status, PAGE, after);
-      await inParallel(page, (o) => deps.adopt(o.userId, buyerOrderFacts(o.orderId, o.skuId, o.date, deps.sku(o.skuId), o.qty, o.createdAt), 'counted').then(tally));
+      await inParallel(page, ADOPTIONS_IN_FLIGHT, (o) => deps.adopt(o.userId, buyerOrderFacts(o.orderId, o.skuId, o.date, deps.sku(o.skuId), o.qty, o.createdAt), 'counted').then(tally));
       if (page.length < PAGE) break;
       after = page[page.length - 1]!.orderId;
     }
   }
   return report;
-}
-
-/** Runs `work` over the items, at most ADOPTIONS_IN_FLIGHT at once; rejects with the first failure, after which no item starts. */
-async function inParallel<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const lanes = Array.from({ length: Math.min(ADOPTIONS_IN_FLIGHT, items.length) }, async () => {
-    try {
-      while (next < items.length && !failed) await work(items[next++]!);
-    } catch (error) {
-      failed = true;
-      throw error;
-    }
-  });
-  await Promise.all(lanes);
 }

@@ -663,8 +663,9 @@ export class StampedeNode {
             i++;
             continue;
           }
-          const group = this.catalog.sku(due[i]!.skuId)?.delivery === 'card_key' ? [due[i]!] : due.slice(i, i + 16).filter((o) => !busy.has(o.skuId));
-          i += this.catalog.sku(due[i]!.skuId)?.delivery === 'card_key' ? 1 : Math.min(16, due.length - i);
+          const span = this.catalog.sku(due[i]!.skuId)?.delivery === 'card_key' ? 1 : 16;
+          const group = due.slice(i, i + span).filter((o) => !busy.has(o.skuId));
+          i = Math.min(i + span, due.length);
           const outcomes = await Promise.all(group.map((o) => this.deliverOutcome(o.orderId)));
           group.forEach((o, k) => {
             if (outcomes[k] === 'busy') busy.add(o.skuId);

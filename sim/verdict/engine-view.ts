@@ -5,6 +5,7 @@
 import type { OrderStatus, Rule } from '../../engine/index.ts';
 import type { Credentials, SimSecrets } from '../replay/credentials.ts';
 import type { SimAnswer, Transport } from '../replay/transport.ts';
+import { inParallel } from '../../actors/in-parallel.ts';
 
 export interface InventoryFigures {
   total: number;
@@ -169,7 +170,6 @@ export class EngineReader {
       const delivery = view.skus.get(o.skuId)?.delivery;
       return o.status === 'delivered' && (delivery === 'card_key' || delivery === 'ticket');
     });
-    let next = 0;
     const readOne = async (o: ListedOrder): Promise<DeliveredGoods> => {
       let a: SimAnswer = { status: 0, body: undefined };
       for (let attempt = 1; attempt <= GOODS_READ_ATTEMPTS; attempt++) {
@@ -188,14 +188,9 @@ export class EngineReader {
       if (!Array.isArray(items) || !items.every((i): i is string => typeof i === 'string')) return { unreadable: `${o.orderId} is delivered, but its buyer is shown no list of card keys or ticket codes` };
       return { items };
     };
-    await Promise.all(
-      Array.from({ length: Math.min(GOODS_READS_IN_FLIGHT, delivered.length) }, async () => {
-        while (next < delivered.length) {
-          const o = delivered[next++]!;
-          goods.set(o.orderId, await readOne(o));
-        }
-      }),
-    );
+    await inParallel(delivered, GOODS_READS_IN_FLIGHT, async (o) => {
+      goods.set(o.orderId, await readOne(o));
+    });
     return goods;
   }
 
