@@ -57,10 +57,12 @@ export const date = z
  */
 export const isoTimestamp = z.iso
   .datetime({ offset: true, message: 'must be an ISO-8601 timestamp with Z or an offset, e.g. 2026-12-01T10:00:00Z' })
-  .refine((s) => Number.isFinite(Date.parse(s)), 'not a valid timestamp')
+  // `abort`: zod runs the checks after a failed one too, and the next would throw on a date that does
+  // not parse (e.g. month 13, which the pattern lets through): a 500 for bad input.
+  .refine((s) => Number.isFinite(Date.parse(s)), { message: 'not a valid timestamp', abort: true })
   // In UTC within the years 0000–9999: an offset must not carry it outside, where the UTC form needs
   // an expanded year (+010000-…) that this same check would refuse when it is sent back.
-  .refine((s) => /^\d{4}-/.test(new Date(s).toISOString()), 'must fall within the years 0000–9999 in UTC')
+  .refine((s) => /^\d{4}-/.test(new Date(Date.parse(s)).toISOString()), 'must fall within the years 0000–9999 in UTC')
   .transform((s) => new Date(s).toISOString());
 
 const nullableTimestamp = isoTimestamp.nullable().optional();

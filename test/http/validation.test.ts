@@ -119,6 +119,11 @@ const bad: [string, string, unknown, (string | number)[]][] = [
   ['sku timestamp without zone', 'sku', { ...sku, visibleAt: '2026-12-01T10:00:00' }, ['visibleAt']],
   ['sku timestamp date only', 'sku', { ...sku, saleStartsAt: '2026-12-01' }, ['saleStartsAt']],
   ['sku timestamp impossible day', 'sku', { ...sku, saleStartsAt: '2026-02-30T00:00:00Z' }, ['saleStartsAt']],
+  // The pattern lets these through and Date cannot parse them: a 400, never a 500 from the next check.
+  ['sku timestamp month 13', 'sku', { ...sku, saleStartsAt: '2026-13-01T00:00:00Z' }, ['saleStartsAt']],
+  ['sku timestamp second 60', 'sku', { ...sku, visibleAt: '2026-01-01T00:00:60Z' }, ['visibleAt']],
+  ['sku timestamp offset +24:00', 'sku', { ...sku, saleEndsAt: '2026-01-01T00:00:00+24:00' }, ['saleEndsAt']],
+  ['sku timestamp a word', 'sku', { ...sku, saleStartsAt: 'soon' }, ['saleStartsAt']],
   ['sku timestamp a number', 'sku', { ...sku, saleEndsAt: 1764583200000 }, ['saleEndsAt']],
   ['sku end before start', 'sku', { ...sku, saleStartsAt: '2026-12-02T00:00:00Z', saleEndsAt: '2026-12-01T00:00:00Z' }, ['saleEndsAt']],
   ['sku end equals start', 'sku', { ...sku, saleStartsAt: '2026-12-02T00:00:00Z', saleEndsAt: '2026-12-02T01:00:00+01:00' }, ['saleEndsAt']],
