@@ -50,12 +50,12 @@ const schema = z.object({
   /** Sent as `Authorization: Bearer <token>`: visible ASCII only (a space or an edge blank could never match). */
   STAMPEDE_ADMIN_TOKEN: z
     .string()
-    .min(16)
     .regex(/^[\x21-\x7E]+$/, { message: 'must be printable ASCII without spaces (it is sent as a bearer token)' })
     .optional(),
-  STAMPEDE_USER_JWT_SECRET: z.string().min(32).optional(),
-  STAMPEDE_PAYMENT_SECRET: z.string().min(16).optional(),
-  STAMPEDE_CARD_KEY_SECRET: z.string().min(32).optional(),
+  // Their lengths are checked below (SECRET_LENGTH_MIN): refused in production, a warning elsewhere.
+  STAMPEDE_USER_JWT_SECRET: z.string().optional(),
+  STAMPEDE_PAYMENT_SECRET: z.string().optional(),
+  STAMPEDE_CARD_KEY_SECRET: z.string().optional(),
   STAMPEDE_RESERVATION_TTL_MS: int(1_000, 7 * 86_400_000, 900_000),
   STAMPEDE_SHARDS: int(1, 4096, 64),
   STAMPEDE_MAILBOX_MAX: int(1, 10_000_000, 100_000),
@@ -109,6 +109,8 @@ export interface Config {
    * another tool): the node warns of them at start, since each leaves a setting at its default.
    */
   unknownVariables: string[];
+  /** Settings the node runs with but warns of at start (a secret shorter than advised, outside production). */
+  warnings: string[];
   reservation_ttl_ms: number;
   shards: number;
   mailbox_max: number;
@@ -135,6 +137,13 @@ export class ConfigError extends Error {
 
 /** How the example secrets of docker-compose.yml begin: refused when NODE_ENV=production. */
 export const EXAMPLE_SECRET_PREFIX = 'change-me';
+
+/**
+ * Advised least lengths of the secrets: a production node refuses shorter ones; any other node runs
+ * with them and warns (the contract sets no length, and a developer's short secret must not stop it).
+ * 32 for the keys of HMAC-SHA256 and HKDF (RFC 7518 §3.2: a key as long as the hash's output).
+ */
+export const SECRET_LENGTH_MIN: Record<keyof Secrets, number> = { adminToken: 16, userJwtSecret: 32, paymentSecret: 16, cardKeySecret: 32 };
 
 const SECRET_VARS: [keyof Secrets, keyof Env][] = [
   ['adminToken', 'STAMPEDE_ADMIN_TOKEN'],
@@ -172,8 +181,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const value = e[variable] as string | undefined;
     if (production && value?.startsWith(EXAMPLE_SECRET_PREFIX)) problems.push(`${variable} is an example value (it starts with "${EXAMPLE_SECRET_PREFIX}"): set a secret of your own`);
   }
+  const warnings: string[] = [];
   for (const [name, variable] of SECRET_VARS) {
     const value = e[variable] as string | undefined;
+    if (value && value.length < SECRET_LENGTH_MIN[name]) {
+      const short = `${variable} is ${value.length} characters long; at least ${SECRET_LENGTH_MIN[name]} are advised`;
+      if (production) problems.push(short);
+      else warnings.push(short);
+    }
     if (value) secrets[name] = value;
     else if (production) problems.push(`${variable} must be set`);
     else {
@@ -202,6 +217,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     delivery_grace_ms: e.STAMPEDE_DELIVERY_GRACE_MS,
     secrets,
     generatedSecrets: generated,
+    warnings,
     unknownVariables: Object.keys(present).filter((k) => k.startsWith('STAMPEDE_') && !(k in schema.shape) && !OTHER_KNOWN_VARIABLES.has(k) && !k.startsWith('STAMPEDE_TEST_')).sort(),
     reservation_ttl_ms: e.STAMPEDE_RESERVATION_TTL_MS,
     shards: e.STAMPEDE_SHARDS,

@@ -218,6 +218,7 @@ export class StampedeNode {
     if (c.unknownVariables.length > 0) {
       this.log.warn({ variables: c.unknownVariables }, 'unknown STAMPEDE_* variables set: ignored (a misspelt one leaves its setting at the default; see the README\'s configuration table)');
     }
+    for (const warning of c.warnings) this.log.warn(warning);
     if (!c.mysqlUrl) this.releaseStorageLock = lockDataDir(c.dataDir);
     else {
       const lock = await lockMysqlDatabase(c.mysqlUrl, {

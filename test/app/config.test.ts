@@ -91,7 +91,6 @@ describe('configuration', () => {
       ['STAMPEDE_SHARDS', '0'],
       ['STAMPEDE_MYSQL_URL', 'postgres://x'],
       ['STAMPEDE_RESERVATION_TTL_MS', 'soon'],
-      ['STAMPEDE_ADMIN_TOKEN', 'short'],
       // Numbers are decimal digits only: JavaScript's Number() would read these as 0, 16, 900000, 10.
       ['STAMPEDE_HTTP_PORT', ' '],
       ['STAMPEDE_HTTP_PORT', '0x10'],
@@ -109,6 +108,21 @@ describe('configuration', () => {
       expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
       expect(() => loadConfig({ [name]: value })).toThrow(name);
     }
+  });
+
+  it('runs with a secret shorter than advised outside production, warning of it by name, and refuses it in production', () => {
+    const own = { STAMPEDE_ADMIN_TOKEN: 'an-operator-admin-token-0123456789', STAMPEDE_USER_JWT_SECRET: 'an-operator-jwt-secret-0123456789abcdef', STAMPEDE_PAYMENT_SECRET: 'an-operator-payment-secret-012345', STAMPEDE_CARD_KEY_SECRET: 'an-operator-card-key-secret-0123456789ab' };
+    const short = { STAMPEDE_USER_JWT_SECRET: 'my-jwt-secret', STAMPEDE_PAYMENT_SECRET: 'pay' };
+    const dev = loadConfig({ ...own, ...short });
+    expect([dev.secrets.userJwtSecret, dev.secrets.paymentSecret]).toEqual(['my-jwt-secret', 'pay']);
+    expect(dev.warnings).toHaveLength(2);
+    expect(dev.warnings.join('\n')).toMatch(/STAMPEDE_USER_JWT_SECRET is 13 characters long; at least 32/);
+    expect(dev.warnings.join('\n')).toMatch(/STAMPEDE_PAYMENT_SECRET is 3 characters long; at least 16/);
+    expect(loadConfig(own).warnings).toEqual([]);
+    const refused = () => loadConfig({ ...own, ...short, NODE_ENV: 'production' });
+    expect(refused).toThrow(/STAMPEDE_USER_JWT_SECRET is 13 characters long/);
+    expect(refused).toThrow(/STAMPEDE_PAYMENT_SECRET is 3 characters long/);
+    expect(() => loadConfig({ ...own, NODE_ENV: 'production' })).not.toThrow();
   });
 
   it('names the STAMPEDE_* variables it does not know (a typo leaves its setting at the default), not the CLI\'s or the tests\'', () => {
