@@ -216,6 +216,11 @@ export class OrderActor implements Behavior<OrderMessage> {
         return { outcome: 'ok', order: state };
       case 'pay': {
         const command: OrderCommand = { type: 'pay', payment: msg.payment };
+        // Past its time the reservation may be expired by its SKU/date, which does not tell this actor:
+        // looked up first, or a failed payment, a repeat or a wrong amount would be answered (and a
+        // mismatch journaled) on a `reserved` that no longer holds. A lookup that fails fails the
+        // callback (503): the provider retries it.
+        if (state.status === 'reserved' && this.deps.now() >= state.expiresAt) state = await this.refresh(false);
         let d = decideOrder(state, command, this.deps.now());
         if (d.events[0]?.type === 'order.paid') {
           // The `paid` record rides in the sale's own write: durable together, or neither — unless it is

@@ -135,3 +135,40 @@ describe.each(backends)('payment callbacks on %s', (_name, backend) => {
     expect(bad.body.error).toBe('invalid_request');
   });
 });
+
+// A reservation shorter than an order actor's idle time (10 s): the actor that answered a callback is
+// still in memory, holding `reserved`, when its SKU/date expires the order.
+describe.each(engineBackends('e2e_payments_stale'))('payment callbacks after an expiry the order actor did not see, on %s', (_name, backend) => {
+  let e: TestEngine;
+  const clock = new ManualClock(Date.now());
+  beforeAll(async () => {
+    e = await startEngine(await backend(), { STAMPEDE_RESERVATION_TTL_MS: '5000' }, clock);
+    await e.client.sku('pay-sku', '2026-12-05', 100, { delivery: 'manual', priceCents: 2500 });
+  });
+  afterAll(async () => e?.stop());
+
+  it('answers a failed or wrong-amount callback with the expired status when the order actor last saw the order reserved', async () => {
+    const c = e.client;
+    const o = await order(c, 'stale-user', 'pay-sku', '2026-12-05');
+    // A failed callback first: the order's actor is now in memory, holding `reserved`.
+    expect((await c.pay({ orderId: o.orderId, paymentId: 'pay-stale-0', amountCents: o.amountCents, status: 'failed' })).body).toEqual({ orderId: o.orderId, status: 'reserved' });
+    const reservedBefore = (await c.admin('GET', '/ops/inventory/pay-sku/2026-12-05')).body.reserved;
+    clock.advance(6_000);
+    // Its SKU/date expires it (without telling the order's actor): wait on the inventory, not on a
+    // GET of the order (a read looks the order up again and would hide the stale view).
+    const until = Date.now() + 10_000;
+    while ((await c.admin('GET', '/ops/inventory/pay-sku/2026-12-05')).body.reserved >= reservedBefore && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const t_s = Math.floor(clock.now() / 1000);
+    const failed = await c.pay({ orderId: o.orderId, paymentId: 'pay-stale-1', amountCents: o.amountCents, status: 'failed' }, { t_s });
+    expect(failed.body).toEqual({ orderId: o.orderId, status: 'expired' });
+    const wrong = await c.pay({ orderId: o.orderId, paymentId: 'pay-stale-2', amountCents: o.amountCents + 1, status: 'succeeded' }, { t_s });
+    expect(wrong.body).toEqual({ orderId: o.orderId, status: 'expired' });
+    // Its history: reserved, then expired, never reserved again after it.
+    const history = (await c.admin('GET', `/ops/orders/${o.orderId}`)).body.history as { status: string }[];
+    const statuses = history.map((h) => h.status);
+    expect(statuses.slice(statuses.indexOf('expired'))).not.toContain('reserved');
+    expect((await c.buyer('stale-user', 'GET', `/v1/orders/${o.orderId}`)).body.status).toBe('expired');
+  });
+});
