@@ -84,8 +84,10 @@ export class NoShowSweeper {
       // of UTC is swept by the UTC date, after its own midnight; one west of it only once its own came.
       const at = visitDeadline(o.date, sku.attributes?.[TIME_ZONE_ATTRIBUTE]);
       if (this.deps.now() < at) continue;
-      // Bought once its date was over (the contract does not forbid selling it): never a no-show.
-      if (o.createdAt >= at) continue;
+      // Delivered once its date was over (bought or paid late; the contract does not forbid selling it):
+      // never a no-show. The row's last change is its delivery (no visit recorded); the order's actor
+      // decides by its own history (engine/order.ts `deliveredBefore`), this only spares it the ask.
+      if (o.createdAt >= at || o.updatedAt >= at) continue;
       try {
         if (await this.deps.orders.recordNoShow(o, at)) report.noShows++;
       } catch (error) {

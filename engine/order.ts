@@ -62,6 +62,12 @@ function zoneOffsetMs(timeZone: string, at: number): number {
   return wall - (at - (((at % 1_000) + 1_000) % 1_000));
 }
 
+/** Whether the order was delivered before `deadline` (its `delivered` transition; false while undelivered). */
+export function deliveredBefore(state: OrderState, deadline: number): boolean {
+  for (const t of state.history) if (t.status === 'delivered') return t.at < deadline;
+  return false;
+}
+
 export interface OrderTransition {
   status: OrderStatus;
   at: number;
@@ -182,15 +188,18 @@ export function decideOrder(state: OrderState, command: OrderCommand, now: numbe
       // Its date over unredeemed, it counts as a no-show (API.md), whether or not the sweep has marked
       // it yet: a redeem then would be accepted or refused by when the sweep ran, and could come
       // after the buyer's limit actor recorded the no-show.
-      // (One bought after its date had passed is never a no-show: it stays redeemable.)
+      // (One delivered after its date had passed is never a no-show: it stays redeemable.)
       const deadline = visitDeadline(state.date, command.timeZone);
-      if (state.visit?.kind === 'no_show' || (now >= deadline && state.createdAt < deadline)) {
+      if (state.visit?.kind === 'no_show' || (now >= deadline && deliveredBefore(state, deadline))) {
         return { events: [], reply: { outcome: 'invalid_state', status: state.status, message: `the order's date ${state.date} has passed: it can no longer be redeemed` } };
       }
       return ok([{ type: 'order.redeemed', at: now }], state.status);
     }
     case 'mark_no_show':
       if (state.status !== 'delivered' || state.delivery?.kind !== 'ticket' || state.visit !== undefined) return ok([], state.status);
+      // Not delivered by the end of its date (bought, paid or delivered after it): it could never be
+      // redeemed in time, so it is no no-show — the buyer is not blocked for a ticket they never held.
+      if (!deliveredBefore(state, command.at)) return ok([], state.status);
       return ok([{ type: 'order.no_show', at: command.at }], state.status);
     case 'adopt': {
       const st = command.settlement;

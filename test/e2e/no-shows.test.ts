@@ -170,6 +170,30 @@ describe.each(backends)('no-shows on %s', (_name, backend) => {
     expect(history).not.toContain('redeemed');
   });
 
+  it('never counts a ticket delivered after its date ended (reserved before midnight, paid after) as a no-show; it stays redeemable', async () => {
+    const c = e.client;
+    const date = new Date(clock.now() + 20 * 86_400_000).toISOString().slice(0, 10);
+    await c.sku('show-paid', date, 10, { delivery: 'ticket', priceCents: 500 });
+    clock.set(Date.parse(`${date}T23:55:00Z`));
+    c.forgetTokens();
+    const o = await c.buyer('midnight', 'POST', '/v1/orders', { skuId: 'show-paid', date, qty: 1 });
+    expect(o.status).toBe(201);
+    // Ten minutes later, past the date's end (the reservation lives an hour): paid and delivered.
+    clock.set(Date.parse(`${date}T23:55:00Z`) + 10 * 60_000);
+    c.forgetTokens();
+    const paid = await c.pay({ orderId: o.body.orderId, paymentId: 'pay-midnight', amountCents: 500, status: 'succeeded' }, { t_s: Math.floor(clock.now() / 1000) });
+    expect(paid.body).toEqual({ orderId: o.body.orderId, status: 'paid' });
+    await until('delivery', () => c.buyer('midnight', 'GET', `/v1/orders/${o.body.orderId}`), (a) => a.body.status === 'delivered', 10_000);
+    await e.node.projector.drained();
+    await c.admin('POST', '/ops/no-shows');
+    expect((await c.admin('GET', '/ops/buyers/midnight')).body.noShows).toEqual([]);
+    // The order's own decision, without the sweep's filter: marking it is a no-op.
+    expect(await e.node.orders.recordNoShow((await e.node.stores.projection.order(o.body.orderId))!, Date.parse(`${date}T23:59:59.999Z`) + 1)).toBe(false);
+    expect((await c.admin('GET', '/ops/buyers/midnight')).body.noShows).toEqual([]);
+    expect((await c.admin('GET', `/ops/orders/${o.body.orderId}`)).body.history.map((h: { cause: string }) => h.cause)).not.toContain('no_show');
+    expect((await c.admin('POST', `/v1/orders/${o.body.orderId}/redeem`)).status).toBe(200);
+  });
+
   // Last: it moves the shared clock weeks on.
   it("ends a date at midnight in its venue's time zone (the SKU's timeZone): redeemable in a western evening, a no-show only after its midnight", async () => {
     const c = e.client;

@@ -45,6 +45,26 @@ describe("a ticket date's end", () => {
     expect(decideOrder(state!, { type: 'redeem', timeZone: 'America/Los_Angeles' }, at('2026-12-02T08:00:00Z')).reply.outcome).toBe('invalid_state');
   });
 
+  it('counts a no-show only for a ticket delivered before its date ended; one delivered after stays redeemable', () => {
+    const deliveredAt = (at_: number): OrderState => {
+      let state: OrderState | undefined;
+      const events: OrderEvent[] = [
+        { type: 'order.reserved', order: { orderId: 'o-late', userId: 'u', skuId: 'park', date: '2026-12-01', qty: 1, amountCents: 100, createdAt: at('2026-12-01T23:55:00Z'), expiresAt: at('2026-12-02T00:55:00Z') }, at: at('2026-12-01T23:55:00Z') },
+        { type: 'order.paid', paymentId: 'p', at: at_ - 1 },
+        { type: 'order.delivered', delivery: { kind: 'ticket', codes: ['T1'] }, at: at_ },
+      ];
+      for (const e of events) state = evolveOrder(state, e);
+      return state!;
+    };
+    const end = at('2026-12-02T00:00:00Z');
+    const later = at('2026-12-03T00:00:00Z');
+    expect(decideOrder(deliveredAt(end - 1), { type: 'mark_no_show', at: end }, later).events.map((e) => e.type)).toEqual(['order.no_show']);
+    expect(decideOrder(deliveredAt(end), { type: 'mark_no_show', at: end }, later).events).toEqual([]);
+    expect(decideOrder(deliveredAt(end + 5 * 60_000), { type: 'mark_no_show', at: end }, later).events).toEqual([]);
+    expect(decideOrder(deliveredAt(end - 1), { type: 'redeem' }, later).reply.outcome).toBe('invalid_state');
+    expect(decideOrder(deliveredAt(end + 5 * 60_000), { type: 'redeem' }, later).events.map((e) => e.type)).toEqual(['order.redeemed']);
+  });
+
   it('knows IANA zone names, and not made-up ones', () => {
     expect(['Europe/Paris', 'America/Los_Angeles', 'UTC', 'Asia/Kolkata'].map(isTimeZone)).toEqual([true, true, true, true]);
     expect(['Mars/Olympus', '', 'GMT+25', 'Europe/Pariss'].map(isTimeZone)).toEqual([false, false, false, false]);
