@@ -139,7 +139,9 @@ function run(rs: Rule[], facts: Omit<UsageOrder, 'createdAt'>[], steps: Step[], 
       } else if (model.live.has(o.orderId)) {
         expect(d).toEqual({ events: [], reply: { outcome: 'held', orderId: o.orderId } });
       } else {
-        const expected = referenceEvaluate(rs, [...model.live.values()], [...model.noShows.values()], o, now);
+        // Windows reach back from the candidate's creation (API.md: orders created in the last N×24 h
+        // before it), however late its hold is decided.
+        const expected = referenceEvaluate(rs, [...model.live.values()], [...model.noShows.values()], o, Math.min(o.createdAt, now));
         if (expected.ok) {
           expect(d.reply).toEqual({ outcome: 'held', orderId: o.orderId });
           model.live.set(o.orderId, { ...o, status: 'held' });
