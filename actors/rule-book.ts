@@ -43,6 +43,12 @@ export class RuleBook {
   private emptySince: number | null = -Infinity;
   /** A PUT is adopting the orders placed with no rule: the saga is on, no rule in force yet. */
   private adoptingForPut = false;
+  /**
+   * The store may hold an `empty_since` that memory does not (the last rule's DELETE stored it, then
+   * failed, and so did taking it back): cleared by the next write, or the next start would hold every
+   * rule out of force until a needless adoption ran.
+   */
+  private emptySinceStale = false;
   private adopter: RuleAdopter | undefined;
   private onError: (error: unknown) => void = () => {};
   private retry: NodeJS.Timeout | undefined;
@@ -142,7 +148,7 @@ export class RuleBook {
         this.adoptingForPut = false;
       }
       this.compiled = compiled;
-      if (since !== null) await this.adopted();
+      if (since !== null || this.emptySinceStale) await this.adopted();
       return { ok: true, rule, created };
     });
   }
@@ -151,14 +157,24 @@ export class RuleBook {
   delete(ruleId: string): Promise<boolean> {
     return this.sequenced(async () => {
       // The last rule: the time the book becomes empty is stored first, so every order placed without
-      // rules is created at or after it (a crash before the delete only makes a needless adoption).
+      // rules is created at or after it. A crash between the two leaves it stored with the rule: the next
+      // start holds the rules out of force until a needless adoption has run (seconds; a failed delete
+      // takes the time back below, so only a crash does that).
       let emptyAt: number | undefined;
       if (this.rules.size === 1 && this.rules.has(ruleId) && this.emptySince === null) {
         emptyAt = this.now();
         await this.store.setEmptySince(emptyAt);
       }
       // Deleted in the store even when memory lacks it, so a row memory never saw cannot linger.
-      const stored = await this.store.delete(ruleId);
+      let stored: boolean;
+      try {
+        stored = await this.store.delete(ruleId);
+      } catch (error) {
+        // The rule stays (the DELETE answers 503): the time stored for an empty book is taken back, or
+        // the next start would find it with rules stored and hold them all out of force.
+        if (emptyAt !== undefined) await this.forgetEmptySince();
+        throw error;
+      }
       const known = this.rules.delete(ruleId);
       if (this.rules.size === 0 && emptyAt !== undefined) this.emptySince = emptyAt;
       if (known) this.compiled = this.emptySince === null ? compileRules([...this.rules.values()]) : EMPTY_RULE_SET;
@@ -174,9 +190,16 @@ export class RuleBook {
   /** The adoption is done (its rules in force): forgotten in the store (a failure there only repeats it at the next start). */
   private async adopted(): Promise<void> {
     this.emptySince = null;
+    await this.forgetEmptySince();
+  }
+
+  /** Clears the stored `empty_since`; a failure is reported and left for the next write (emptySinceStale). */
+  private async forgetEmptySince(): Promise<void> {
     try {
       await this.store.setEmptySince(null);
+      this.emptySinceStale = false;
     } catch (error) {
+      this.emptySinceStale = true;
       this.onError(error);
     }
   }

@@ -1,7 +1,8 @@
 // Proves the rule book puts the first rule in force only after the orders placed without rules were
 // adopted, on the real MariaDB and SQLite rule stores: the saga is on (limitsActive) while no rule is
 // in force yet; a failed adoption or store write fails the PUT and changes nothing (the next PUT adopts
-// from the same time); deleting the last rule stores the time first; and an adoption left pending by
+// from the same time); deleting the last rule stores the time first, and takes it back when the delete
+// fails (else the next start held every rule out of force); and an adoption left pending by
 // an earlier run (rules stored, time not forgotten) holds the rules out of force at load until it ran,
 // retried after a failure.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -15,14 +16,14 @@ const two: Rule = { id: 'two', groupBy: ['date'], max: { units: 2 } };
 
 /** The real store, with writes that fail on demand. */
 function faulty(store: RuleStore) {
-  const fail = { upsert: false, delete: false, setEmptySince: false };
+  const fail = { upsert: false, delete: false, setEmptySince: false, clearEmptySince: false };
   const wrapped: RuleStore = {
     upsert: (r) => (fail.upsert ? Promise.reject(new Error('upsert down')) : store.upsert(r)),
     delete: (id) => (fail.delete ? Promise.reject(new Error('delete down')) : store.delete(id)),
     get: (id) => store.get(id),
     all: () => store.all(),
     emptySince: () => store.emptySince(),
-    setEmptySince: (at) => (fail.setEmptySince ? Promise.reject(new Error('setEmptySince down')) : store.setEmptySince(at)),
+    setEmptySince: (at) => (fail.setEmptySince || (at === null && fail.clearEmptySince) ? Promise.reject(new Error('setEmptySince down')) : store.setEmptySince(at)),
   };
   return { store: wrapped, fail };
 }
@@ -75,8 +76,19 @@ describe.each(backends)('the rule book on $name', (backend) => {
     now = 2_000_000;
     fail.delete = true;
     await expect(book.delete('one')).rejects.toThrow('delete down');
-    expect([book.size, book.current().rules.length, await stores.rules.emptySince()]).toEqual([1, 1, 2_000_000]);
+    // The rule stays, and so does no time for an empty book: a start now finds the rule in force.
+    expect([book.size, book.current().rules.length, await stores.rules.emptySince()]).toEqual([1, 1, null]);
+    const restarted = new RuleBook(stores.rules, () => now);
+    await restarted.load();
+    expect([restarted.adoptionPending(), restarted.current().rules.map((r) => r.rule.id)]).toEqual([false, ['one']]);
+    // Taking the time back failing too: the next write of a rule clears it.
+    fail.clearEmptySince = true;
+    await expect(book.delete('one')).rejects.toThrow('delete down');
+    expect(await stores.rules.emptySince()).toBe(2_000_000);
+    fail.clearEmptySince = false;
     fail.delete = false;
+    expect((await book.put(one)).ok).toBe(true);
+    expect([await stores.rules.emptySince(), calls.length]).toEqual([null, 3]);
     now = 3_000_000;
     expect(await book.delete('one')).toBe(true);
     expect([book.size, book.limitsActive(), await stores.rules.emptySince()]).toEqual([0, false, 3_000_000]);
