@@ -819,9 +819,13 @@ export class OrderService {
     const reply = await this.inventory.ask<InventoryReply | { outcome: 'overloaded' }>(stream, { type: 'count_keys', keysTotal: total });
     if (reply.outcome === 'overloaded') return fail('overloaded', 'too many requests for this SKU/date; retry shortly');
     if (reply.outcome === 'invalid_request') return fail('invalid_request', reply.message);
+    // API.md: the stock grows by `added`. A retry of an upload whose stock change failed stores nothing
+    // new (its keys were kept) but brings them into the stock now: answered with what the stock grew
+    // by, not 0, which told the merchant its keys were duplicates.
+    const grown = Math.max(added, reply.outcome === 'total_set' ? (reply.counted ?? 0) : 0);
     // Orders parked for want of keys are served now (the delivery actor also rechecks on a timer).
-    if (added > 0) this.delivery.tell(skuId, { type: 'keys_added' });
-    return { ok: true, value: { added, total } };
+    if (grown > 0) this.delivery.tell(skuId, { type: 'keys_added' });
+    return { ok: true, value: { added: grown, total } };
   }
 
   /** Keys of the SKU were counted into its stock (reconciliation): its orders parked for keys are served now. */

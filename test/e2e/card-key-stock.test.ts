@@ -1,7 +1,8 @@
 // Proves a card_key SKU's stock stays its one pool of keys on date `open`: stock on another date is
 // refused (409, nothing listed), and an upload refused because the stock would pass its bound stores
 // no key (a refused request changes nothing: before, its keys were kept and counted by the next
-// upload), and a large upload leaves the event loop free between slices — on the embedded default
+// upload), the retry of an upload whose stock change failed is answered with what the stock grew by,
+// and a large upload leaves the event loop free between slices — on the embedded default
 // and on MariaDB.
 import { afterEach, describe, expect, it } from 'vitest';
 import { CardKeyCipher } from '../../persistence/card-key-cipher.ts';
@@ -32,6 +33,23 @@ describe.each(engineBackends('e2e_card_key_stock'))('card-key stock on %s', (_na
     expect((await c.admin('PUT', '/v1/skus/ck/stock/open', { total: 0 })).status).toBe(200);
     expect((await c.admin('POST', '/v1/skus/ck/card-keys', { keys: ['NEW'] })).body).toEqual({ added: 1, total: 1 });
     expect((await c.admin('GET', '/ops/inventory/ck/open')).body).toMatchObject({ total: 1, available: 1 });
+  });
+
+  it('answers the retry of an upload whose stock change failed with the keys it brought into the stock', async () => {
+    e = await startEngine(await backend());
+    const c = e.client;
+    await c.sku('ck-retry', 'open', 0, { delivery: 'card_key', priceCents: 100 });
+    expect((await c.admin('POST', '/v1/skus/ck-retry/card-keys', { keys: ['R-1', 'R-2'] })).body).toEqual({ added: 2, total: 2 });
+    // The first attempt of an upload stored its keys, then its stock change failed (503): as here.
+    const cipher = new CardKeyCipher(SECRETS.STAMPEDE_CARD_KEY_SECRET);
+    const keys = ['R-3', 'R-4', 'R-5'];
+    expect(await e.node.stores.cardKeys.add('ck-retry', keys.map((k) => ({ hash: cipher.hash('ck-retry', k), ciphertext: cipher.encrypt('ck-retry', k) })))).toBe(3);
+    expect((await c.admin('GET', '/ops/inventory/ck-retry/open')).body).toMatchObject({ total: 2 });
+    // Its retry stores nothing new, and the stock grows by 3: `added` says so (API.md: the stock grows by `added`).
+    expect((await c.admin('POST', '/v1/skus/ck-retry/card-keys', { keys })).body).toEqual({ added: 3, total: 5 });
+    expect((await c.admin('GET', '/ops/inventory/ck-retry/open')).body).toMatchObject({ total: 5, available: 5 });
+    // Sent once more: nothing stored, nothing counted.
+    expect((await c.admin('POST', '/v1/skus/ck-retry/card-keys', { keys })).body).toEqual({ added: 0, total: 5 });
   });
 
   it('fixes the SKU\'s merchant and delivery once keys are stored, even before its stock has a date', async () => {
