@@ -260,6 +260,10 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private writeRefused = false;
 
   canPassivate(): boolean {
+    // Never received a batch (every ask that woke it ran out of time before it was handed over, e.g.
+    // behind a long turn of the event loop): nothing recovered, nothing held. Kept, it would stay in
+    // memory for ever, and count as live to the lookups of order ids the read model lacks.
+    if (this.phase === 'new') return true;
     return (
       this.phase === 'ready' &&
       this.inFlight === undefined &&

@@ -500,6 +500,23 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect(await inspect(e!, 'wk')).toMatchObject({ total: 10, reserved: 0 });
   });
 
+  it('an incarnation whose every ask ran out of time before it was handed over (it never recovered) is passivated like an idle one', async () => {
+    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_IDLE_MS: '100' });
+    await e.client.sku('nw', '2026-12-02', 10);
+    const stream = 'nw/2026-12-02';
+    const inventory = (e.node.orders as unknown as { inventory: { has(key: string): boolean; ask(key: string, msg: unknown, timeoutMs?: number): Promise<unknown> } }).inventory;
+    await waitFor(() => !inventory.has(stream), 10_000, 'the SKU/date passivated after its stock change');
+    // An ask of 1 ms, then the event loop busy past it: dropped before the actor ever gets it.
+    const asked = settle(inventory.ask(stream, { type: 'inspect' }, 1));
+    const busyUntil = Date.now() + 60;
+    while (Date.now() < busyUntil) { /* a long turn of the event loop */ }
+    const outcome = await asked;
+    expect(outcome.ok).toBe(false);
+    expect(inventory.has(stream)).toBe(true);
+    await waitFor(() => !inventory.has(stream), 10_000, 'the never-recovered incarnation passivated');
+    expect(await inspect(e, 'nw')).toMatchObject({ total: 10, reserved: 0 });
+  });
+
   it('a failed journal write fails every command waiting on it as 503 unavailable, writes nothing, and the actor recovers from durable state', async () => {
     e = await startEngine({ kind: 'sqlite' });
     const { node, client: c } = e;
