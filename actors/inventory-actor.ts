@@ -203,6 +203,8 @@ interface Batch {
   firstSeq: number;
   /** Live reservations once this batch is applied (set when it is sealed). */
   liveAfter: number;
+  /** Units available once this batch is applied (set when it is sealed): what its commit makes durable. */
+  availableAfter: number;
 }
 
 interface Settled {
@@ -221,7 +223,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private lastSnapshotAt = 0;
   /** The state at `seq`, the end of the record written at `at`; saved once durable and projected. */
   private snapshotCandidate: { seq: number; at: number; state: InventorySnapshot; durable: boolean } | undefined;
-  private pending: Batch = { events: [], attached: [], limitedSettled: [], ownCancels: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0 };
+  private pending: Batch = { events: [], attached: [], limitedSettled: [], ownCancels: [], kinds: 0, projected: [], waiters: [], firstSeq: 1, liveAfter: 0, availableAfter: 0 };
   private inFlight: Batch | undefined;
   private readonly settled = new Map<string, Settled>();
   /** Keyless reservations whose callers were answered 503, to cancel as the pending bound allows (cancelUnanswered). */
@@ -605,7 +607,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const batch = this.pending;
     const lastSeq = batch.firstSeq + batch.events.length - 1;
     batch.liveAfter = this.state.reservations.size;
-    this.pending = { events: [], attached: [], limitedSettled: [], ownCancels: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0 };
+    batch.availableAfter = available(this.state);
+    this.pending = { events: [], attached: [], limitedSettled: [], ownCancels: [], kinds: 0, projected: [], waiters: [], firstSeq: lastSeq + 1, liveAfter: 0, availableAfter: 0 };
     this.inFlight = batch;
     const now = this.deps.now();
     /** The record's time, as the journal keeps it (whole ms): a snapshot ending with it names it so. */
@@ -638,7 +641,8 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     }
     this.deps.projector.enqueue(this.stream, batch.projected, this.durableSeq, batch.liveAfter, range);
     if (this.snapshotCandidate && this.snapshotCandidate.seq <= this.durableSeq) this.snapshotCandidate.durable = true;
-    this.deps.observer.availability(this.stream, available(this.state));
+    // What this write made durable, not the state with the decisions pending meanwhile (their write may fail).
+    this.deps.observer.availability(this.stream, batch.availableAfter);
     // An ask whose deadline passed while its write was pending or in flight was answered 503: a
     // keyless reservation of it is cancelled (see cancelUnanswered) — in the write after the one that
     // starts now with what is pending, so that no write holds more than the pending bound (a database

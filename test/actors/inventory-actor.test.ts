@@ -500,6 +500,25 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect(await inspect(e!, 'wk')).toMatchObject({ total: 10, reserved: 0 });
   });
 
+  it('the storefront\'s availability follows what each write made durable, not decisions pending behind it (whose write may fail)', async () => {
+    const { node, client: c, f } = await faultyStream('av');
+    const shown = async () => (await c.request('GET', '/v1/skus/av')).body.dates[0].available as number;
+    expect(await shown()).toBe(10);
+    const first = await heldWrite(f, () => node.orders.placeOrder({ userId: 'u1', skuId: 'av', date: '2026-12-02', qty: 1 }));
+    // Decided while the first write is in flight: pending, not durable.
+    const second = settle(node.orders.placeOrder({ userId: 'u2', skuId: 'av', date: '2026-12-02', qty: 2 }));
+    await waitFor(async () => (await inspect(e!, 'av')).reserved === 3, 5_000, 'the second order decided');
+    f.hold = true;
+    await first.held.release();
+    expect((await first.result).status).toBe(201);
+    await waitFor(() => f.held.length === 1, 5_000, 'the second write held');
+    f.hold = false;
+    expect(await shown()).toBe(9);
+    await f.held.shift()!.fail(new StoreUnavailableError('injected: the write failed'));
+    expect((await second).ok).toBe(false);
+    expect(await shown()).toBe(9);
+  });
+
   it('an incarnation whose every ask ran out of time before it was handed over (it never recovered) is passivated like an idle one', async () => {
     e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_IDLE_MS: '100' });
     await e.client.sku('nw', '2026-12-02', 10);
