@@ -25,6 +25,8 @@ import { RuleBook } from '../actors/rule-book.ts';
 import { JournalOutbox, outboxLagRows } from '../actors/journal-outbox.ts';
 import { ActorRuntime, OverloadedError, type ActorKind } from '../actors/runtime/index.ts';
 import { Semaphore } from '../actors/semaphore.ts';
+import { inParallel } from '../actors/in-parallel.ts';
+import type { InventoryInspection } from '../actors/inventory-actor.ts';
 import { CardKeyCipher } from '../persistence/card-key-cipher.ts';
 import { lockMysqlDatabase, type DatabaseLock } from './database-lock.ts';
 import { checkCardKeySecret, keepGeneratedCardKeySecret, type KeptSecret } from './card-key-secret.ts';
@@ -96,6 +98,9 @@ const ANSWER_PRUNE_ROWS_PER_RUN = 100_000;
 
 /** How long a stopping node waits for requests in flight before closing their connections. */
 const SHUTDOWN_DRAIN_MS = 5_000;
+/** A stop's drain of the SKU/dates (drainInventory): asks in flight at most, and the pause between looks. */
+const DRAIN_ASKS_IN_FLIGHT = 32;
+const DRAIN_POLL_MS = 10;
 /** Longest a start waits for the read model to take in what the recovered SKU/dates handed it. */
 const START_PROJECTION_MS = 120_000;
 /** Cryptographic randomness, drawn 64 KiB at a time: one syscall per ~6,500 order ids, not one each. */
@@ -126,6 +131,8 @@ export class StampedeNode {
   stores!: OpenedStores;
   runtime!: ActorRuntime;
   inventory!: ActorKind<InventoryMessage>;
+  /** Cancels owed by SKU/dates to callers told 503, for their next incarnation to make (InventoryDeps.unanswered). */
+  private readonly unansweredCancels = new Map<string, { orderId: string; userId: string }[]>();
   orderActors!: ActorKind<OrderMessage>;
   deliveryActors!: ActorKind<DeliveryMessage>;
   limitActors!: ActorKind<LimitMessage>;
@@ -337,7 +344,7 @@ export class StampedeNode {
       // MySQL server (InnoDB waits 50 s for a lock by default): each SKU/date recovered until it cannot
       // fences its journal once. SQLite's writer died with that process.
       inDoubt: new InDoubtStreams(c.mysqlUrl ? performance.now() + MYSQL_ORPHAN_WRITE_MS : 0, () => performance.now()),
-      unanswered: new Map(),
+      unanswered: this.unansweredCancels,
       now: () => this.clock.now(),
       merchantOf: (skuId) => this.catalog.sku(skuId)?.merchantId ?? 'unknown',
       limits: {
@@ -874,6 +881,34 @@ export class StampedeNode {
     }
   }
 
+  /**
+   * Before the actors stop: each SKU/date in memory writes what it has decided, and one that owes
+   * cancels (of reservations whose callers were told 503, an earlier incarnation's write having failed)
+   * recovers and makes them — kept only in memory, they were lost with the process, and each such
+   * reservation held its stock and its buyer's usage for a whole reservation TTL after the restart.
+   * Bounded by SHUTDOWN_DRAIN_MS: a database that does not answer leaves them to that expiry.
+   */
+  private async drainInventory(): Promise<void> {
+    const deadline = performance.now() + SHUTDOWN_DRAIN_MS;
+    let streams = new Set([...this.inventory.keys(), ...this.unansweredCancels.keys()]);
+    while (streams.size > 0 && performance.now() < deadline) {
+      const busy = new Set<string>(this.unansweredCancels.keys());
+      await inParallel([...streams], DRAIN_ASKS_IN_FLIGHT, async (stream) => {
+        const left = deadline - performance.now();
+        if (left <= 0) return;
+        try {
+          const i = await this.inventory.ask<InventoryInspection>(stream, { type: 'inspect' }, Math.max(1, Math.ceil(left)));
+          if (i.pendingEvents > 0 || i.writeInFlight) busy.add(stream);
+        } catch {
+          busy.add(stream);
+        }
+      });
+      streams = busy;
+      if (streams.size > 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    if (streams.size > 0) this.log.warn({ streams: [...streams].slice(0, 20), count: streams.size }, 'stopping with SKU/dates whose writes or owed cancels did not finish in time: their reservations expire after their TTL');
+  }
+
   /** Everything of stop() before the stores close. */
   private async stopServing(): Promise<void> {
     this.wakes.stop();
@@ -901,6 +936,7 @@ export class StampedeNode {
     this.rules?.stop();
     await this.messaging?.stop();
     await this.deliveryConsumer?.stop();
+    if (this.inventory) await this.drainInventory();
     await this.runtime?.stop();
     // Writes already handed to the database finish before it is closed.
     await this.committer?.drained();

@@ -290,6 +290,29 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     expect(await inspect(e, 'slowc')).toMatchObject({ reserved: 1, available: 9 });
   });
 
+  it('a stop makes the cancels owed to callers told 503 durable first: after a restart the reservation is not held', async () => {
+    const backend = restartable({ kind: 'sqlite' });
+    e = await startEngine(backend, { STAMPEDE_ASK_TIMEOUT_MS: '300' });
+    const { node } = e;
+    const stream = 'stopc/2026-12-02';
+    await e.client.sku('stopc', '2026-12-02', 10);
+    const f = (faults = injectJournalFaults(node.stores.journal));
+    f.only = (s) => s === stream;
+    const { result, held } = await heldWrite(f, () => settle(node.orders.placeOrder({ userId: 'u-stop', skuId: 'stopc', date: '2026-12-02', qty: 2 })));
+    expect((await result).ok).toBe(false);
+    // The reservation commits after its caller was told 503: its cancel is owed. Its write fails, so
+    // the next incarnation owes it — and the node is stopped right then.
+    f.hold = true;
+    await held.release();
+    await waitFor(() => f.held.length === 1, 5_000, 'the cancel\'s write held');
+    f.hold = false;
+    await f.held.shift()!.fail(new StoreUnavailableError('injected: the cancel\'s write failed'));
+    await e.stop();
+    faults = undefined;
+    e = await startEngine(backend);
+    expect(await inspect(e, 'stopc')).toMatchObject({ reserved: 0, available: 10, liveReservations: 0 });
+  });
+
   it('the cancels of late reservations go in a write of their own, after what was pending (no write holds more than the pending bound), and a cancel whose write fails is made by the next incarnation', async () => {
     e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_ASK_TIMEOUT_MS: '1000', STAMPEDE_PENDING_EVENTS_MAX: '5', STAMPEDE_COMMIT_EVENTS_MAX: '5' });
     const { node } = e;
