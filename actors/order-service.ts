@@ -343,8 +343,6 @@ export class OrderService {
       }
       if (hold.outcome !== 'held') throw new UnavailableError(`hold of ${command.orderId} answered ${hold.outcome}`);
       command.limited = true;
-      // Created at the time its hold was judged at (facts.createdAt): the order shows the time its buyer's windows count.
-      command.heldAt = facts.createdAt;
       outcome = 'unknown';
       const placed = await this.reserve(stream, command, p);
       const body = placed.body as { orderId?: string; amountCents?: number };

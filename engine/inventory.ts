@@ -61,12 +61,6 @@ export type InventoryCommand =
       /** A purchase rule matched: the buyer's limit actor holds the usage. */
       limited?: true;
       /**
-       * With `limited`: when the buyer's limit actor held the order (the time its rules' windows count
-       * it at). The reservation is created at it (at `now` if later than now), so the order's
-       * `createdAt` is the time the rules judged, not the hold's commit later.
-       */
-      heldAt?: number;
-      /**
        * Only refuse: the buyer's limit actor holds nothing for this order yet. Too little stock gives
        * the usual sold_out (recorded for an Idempotency-Key as always); enough stock changes nothing
        * and replies hold_required, so the caller holds the usage first and then reserves. Lets a
@@ -187,7 +181,7 @@ export function decide(state: InventoryState, command: InventoryCommand, now: nu
       const amountCents = command.qty * command.unitPriceCents;
       const expiresAt = now + command.ttl_ms;
       const event: Extract<InventoryEvent, { type: 'reserved' }> = command.limited
-        ? { type: 'reserved', orderId: command.orderId, userId: command.userId, qty: command.qty, amountCents, createdAt: Math.min(command.heldAt ?? now, now), expiresAt, limited: true }
+        ? { type: 'reserved', orderId: command.orderId, userId: command.userId, qty: command.qty, amountCents, createdAt: now, expiresAt, limited: true }
         : { type: 'reserved', orderId: command.orderId, userId: command.userId, qty: command.qty, amountCents, createdAt: now, expiresAt };
       if (command.idempotency) event.idempotency = command.idempotency;
       // API.md: an order whose amount is 0 needs no payment; it is sold in the same write.

@@ -284,6 +284,17 @@ describe('buyer limit state, by example', () => {
     expect(apply(s, { type: 'hold', order: { ...facts, orderId: 'o3' }, rules: oneTicket }, T0 + 4).reply).toMatchObject({ outcome: 'limit_exceeded', ruleId: 'venue-date' });
   });
 
+  it("judges a rolling window back from the candidate's own creation, not from when its hold is decided (later, under load)", () => {
+    const daily = compileRules([{ id: 'daily', window: { rollingDays: 1 }, max: { orders: 1 } }]);
+    const s = emptyBuyer();
+    expect(apply(s, { type: 'hold', order: facts, rules: daily }, T0 + 5).reply.outcome).toBe('held');
+    // Created a millisecond inside 24 h of the first, decided 300 ms later: the first is still in its window.
+    const inside = { ...facts, orderId: 'o2', createdAt: T0 + DAY_MS - 1 };
+    expect(apply(s, { type: 'hold', order: inside, rules: daily }, T0 + DAY_MS + 300).reply).toMatchObject({ outcome: 'limit_exceeded', ruleId: 'daily' });
+    // Created 24 h after it: passes.
+    expect(apply(s, { type: 'hold', order: { ...facts, orderId: 'o3', createdAt: T0 + DAY_MS }, rules: daily }, T0 + DAY_MS + 300).reply.outcome).toBe('held');
+  });
+
   it('hold, confirm and release are idempotent; a release frees the group; a retried hold after it is refused', () => {
     const s = emptyBuyer();
     expect(apply(s, { type: 'hold', order: facts, rules: oneTicket }, T0).events).toHaveLength(1);
