@@ -629,12 +629,8 @@ export class StampedeNode {
         published: (rowId) => live.published(rowId),
         onPublished: (n) => this.metrics.eventsPublished.inc({ path: 'relay' }, n),
       }).start();
-      let lag = 0;
-      this.metrics.setOutboxLagSource(() => {
-        // Rows behind (a row is one event, or one journal write's events of a SKU/date).
-        void this.relay?.lag().then((n) => (lag = outboxLagRows(n)), () => undefined);
-        return lag;
-      });
+      // Rows behind (a row is one event, or one journal write's events of a SKU/date).
+      this.metrics.setOutboxLagSource(async () => outboxLagRows((await this.relay?.lag()) ?? 0));
     } else {
       this.bus = new OutboxBus(outbox, { durables: [DELIVERY_CONSUMER], onError: onError('consume') });
     }

@@ -14,6 +14,8 @@ export interface MetricsOptions {
 }
 
 export const UNMATCHED_ROUTE = 'unmatched';
+/** How long a scrape waits for the outbox lag read (stampede_outbox_lag_rows) before it reports the last value. */
+const OUTBOX_LAG_READ_MS = 2_000;
 
 /** What the metrics read of the SQLite WAL checkpointer (persistence/sql/wal-checkpointer.ts). */
 export interface WalCheckpointerFigures {
@@ -98,7 +100,7 @@ export class Metrics {
   private actorCountSource: (() => Record<string, number>) | undefined;
   private ruleBookSource: (() => { inForce: number; pending: number }) | undefined;
 
-  private outboxLagSource: (() => number) | undefined;
+  private outboxLagSource: (() => Promise<number>) | undefined;
   /** Registered once a WAL checkpointer is plugged in: a MySQL node has none of these metrics. */
   private walMetricsRegistered = false;
   private writerMetricsRegistered = false;
@@ -200,9 +202,22 @@ export class Metrics {
       name: 'stampede_outbox_lag_rows',
       help: 'Outbox rows not yet published to NATS (a row is one event, or one journal write of a SKU/date), read at scrape time; 0 without NATS.',
       registers,
-      collect() {
+      // Awaited (prom-client awaits an async collect): the scrape reports the lag as it is now, not
+      // what the scrape before it started reading. A read that fails or takes longer than
+      // OUTBOX_LAG_READ_MS (the database down or slow) leaves the last value read.
+      async collect() {
         const source = self.outboxLagSource;
-        this.set(source ? source() : 0);
+        if (!source) return void this.set(0);
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), OUTBOX_LAG_READ_MS)));
+        try {
+          const rows = await Promise.race([source(), late]);
+          if (rows !== undefined) this.set(rows);
+        } catch {
+          // The last value read stays.
+        } finally {
+          clearTimeout(timer);
+        }
       },
     });
     this.busFailures = new Counter({
@@ -379,7 +394,7 @@ export class Metrics {
   }
 
   /** The outbox rows not yet published (NATS) or consumed (in-process), read at scrape time. */
-  setOutboxLagSource(source: (() => number) | undefined): void {
+  setOutboxLagSource(source: (() => Promise<number>) | undefined): void {
     this.outboxLagSource = source;
   }
 
