@@ -93,6 +93,8 @@ export interface OrderServiceOptions {
    * stays the safety net (a crash before delivery, a delivery that failed), and finds it delivered.
    */
   paid?: (orderId: string) => void;
+  /** An order refused before any SKU/date decided it (not_found, not_on_sale, limit_exceeded), by its error code. */
+  refused?: (error: string) => void;
   /**
    * Whether a SKU/date not in memory is being woken after it was discarded holding work (a failed
    * write, a crash): it may hold live reservations the read model has no row for.
@@ -271,6 +273,7 @@ export class OrderService {
    * alone forgot it after 10 minutes or a restart, and the same retry then placed an order.
    */
   private refused(p: PlaceOrder, a: StoredAnswer): Promise<StoredAnswer> {
+    this.options.refused?.((a.body as { error?: string }).error ?? String(a.status));
     const key = p.idempotency;
     if (!key) return Promise.resolve(a);
     return this.refusals.remember({ userId: p.userId, key: key.key, requestHash: key.hash, status: a.status, body: a.body, createdAt: this.clock.now() }).then(() => a);

@@ -446,6 +446,8 @@ export class StampedeNode {
       limitsActive: () => this.rules.limitsActive(),
       // Delivery right after the payment is durable, without waiting for the bus (its consumer is the safety net).
       paid: (orderId) => void this.deliver(orderId),
+      // Counted with the SKU/dates' own outcomes: every attempt decided has one.
+      refused: (error) => this.metrics.countReservation(error),
       waking: (stream) => this.wakes.has(stream),
     }, this.stores.cardKeys, new CardKeyCipher(c.secrets.cardKeySecret));
     this.reconciler = new Reconciler({

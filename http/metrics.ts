@@ -125,7 +125,7 @@ export class Metrics {
     const tallies = this.reservationTallies;
     this.reservations = new Counter({
       name: 'stampede_reservations_total',
-      help: 'Reservation attempts by outcome (e.g. reserved, sold_out, not_on_sale, limit_exceeded).',
+      help: 'Reservation attempts decided, by outcome: reserved, sold_out, invalid_request (by the SKU/date), not_found, not_on_sale, limit_exceeded (before it); attempts turned away as overloaded or unavailable are in stampede_http_requests_total.',
       labelNames: ['outcome'],
       registers,
       collect() {
