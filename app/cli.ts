@@ -210,6 +210,21 @@ async function ops(args: string[]): Promise<void> {
   else if (stoppedPass(text)) {
     process.stderr.write('the node stopped during this pass: it did not finish; run it again\n');
     process.exitCode = 1;
+  } else if (failedChecks(text) > 0) {
+    // A reconciliation whose checks could not all run (a store down, a SKU/date that cannot recover)
+    // did not check everything: a cron or a script must not take it for a clean pass.
+    process.stderr.write(`${failedChecks(text)} check(s) of this pass could not run (check_failed): run it again once the node's dependencies answer\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** The `check_failed` findings of a reconciliation report (0 for any other body). */
+function failedChecks(text: string): number {
+  try {
+    const findings = (JSON.parse(text) as { findings?: unknown } | null)?.findings;
+    return Array.isArray(findings) ? findings.filter((f) => (f as { kind?: unknown } | null)?.kind === 'check_failed').length : 0;
+  } catch {
+    return 0;
   }
 }
 

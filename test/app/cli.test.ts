@@ -1,8 +1,10 @@
 // Proves the `stampede` command line's helpers for operators and newcomers: `stampede token` prints a
 // buyer JWT the node accepts (and refuses without a secret or a user), and `stampede ops` answers a
 // node that is not there, a missing argument and an unknown query with one line and exit codes 1 / 2
-// instead of a stack trace; `ops no-shows` reaches its route — against a real node (embedded SQLite).
+// instead of a stack trace; `ops no-shows` reaches its route — against a real node (embedded SQLite);
+// and that `ops reconcile` exits 1 for a pass that did not check everything (a stand-in node's report).
 import { execFile } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +21,36 @@ function stampede(args: string[], env: Record<string, string | undefined>): Prom
     );
   });
 }
+
+/** A stand-in node answering POST /ops/reconcile with `body` (what the CLI makes of a report, whatever the pass found). */
+async function answering(body: unknown): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createHttpServer((req, res) => {
+    res.writeHead(req.method === 'POST' && req.url === '/ops/reconcile' ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('stampede ops reconcile, by what the pass reports', () => {
+  it('exits 0 for a whole pass, 1 for one cut short by a stop or with checks that could not run', async () => {
+    const finding = (kind: string) => ({ kind, id: 'x', detail: 'd', action: 'reported' });
+    for (const [body, code] of [
+      [{ findings: [], repaired: 0 }, 0],
+      [{ findings: [finding('stock_mismatch')], repaired: 0 }, 0],
+      [{ findings: [finding('check_failed'), finding('stock_mismatch')], repaired: 0 }, 1],
+      [{ findings: [], repaired: 0, stopped: true }, 1],
+    ] as const) {
+      const node = await answering(body);
+      try {
+        const run = await stampede(['ops', 'reconcile'], { STAMPEDE_URL: node.url, STAMPEDE_ADMIN_TOKEN: 'stand-in-admin-token' });
+        expect([run.code, JSON.parse(run.stdout)], JSON.stringify(body)).toEqual([code, body]);
+      } finally {
+        await node.close();
+      }
+    }
+  });
+});
 
 describe('the stampede command line', () => {
   let e: TestEngine;
