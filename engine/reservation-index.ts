@@ -17,8 +17,9 @@
 // double, so a SKU/date with a handful of reservations stays small); a deleted row is only marked,
 // and a chunk whose rows are all deleted lets its arrays go. A reservation read from the table is a
 // new object each time (`get`, `values`): callers read it, they never compare identities. Walks that
-// need one field of every row (the expiry pass, the earliest expiry, an operator's page of ids after
-// a cursor) read its column in place and build only the reservations they return.
+// need one field of every row (the expiry pass, the earliest expiry) read its column in place and
+// build only the reservations they return; an operator's page of ids after a cursor reads only the
+// chunks whose range of ids can hold some of it (`after`).
 
 import type { Reservation } from './inventory.ts';
 
@@ -68,6 +69,15 @@ class Chunk {
   flags: Uint8Array;
   text: Uint8Array;
   textEnd = 0;
+  /**
+   * The least and the greatest order id among the chunk's live rows, as of its first `boundedRows`
+   * rows: computed when a listing first reads the chunk, extended over the rows appended since (rows
+   * are only appended; a deleted row never comes back, so deletions only leave the bounds wider than
+   * they need be). Not kept up to date by `set`: that is the reservation hot path.
+   */
+  idMin: string | undefined;
+  idMax: string | undefined;
+  boundedRows = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -104,6 +114,23 @@ class Chunk {
     }
     this.textEnd += bytes;
     return at;
+  }
+
+  /** Brings idMin and idMax up to the rows appended since they were computed (see idMin). */
+  bound(): void {
+    if (this.boundedRows === this.rows) return;
+    let min = -1;
+    let max = -1;
+    for (let i = this.boundedRows; i < this.rows; i++) {
+      // A deleted row's flags are cleared (its id's width too): it is never live again, so not bounded.
+      if (!(this.flags[i]! & LIVE)) continue;
+      if (min < 0 || compareRows(this, i, this, min) < 0) min = i;
+      if (max < 0 || compareRows(this, i, this, max) > 0) max = i;
+    }
+    this.boundedRows = this.rows;
+    if (min < 0) return;
+    if (this.idMin === undefined || compareId(this, min, this.idMin) < 0) this.idMin = idOf(this, min);
+    if (this.idMax === undefined || compareId(this, max, this.idMax) > 0) this.idMax = idOf(this, max);
   }
 
   /** Lets the arrays go (every row deleted, none to come: the chunk is full). */
@@ -212,6 +239,33 @@ function compareText(text: Uint8Array, at: number, length: number, wide: boolean
 function compareId(chunk: Chunk, i: number, s: string): number {
   const t = i * INTS;
   return compareText(chunk.text, chunk.ints[t + ID_AT]!, chunk.ints[t + ID_LENGTH]!, (chunk.flags[i]! & WIDE_ID) !== 0, s);
+}
+
+/** Two rows' order ids against each other (see compareText); both rows live (their flags hold the width). */
+function compareRows(a: Chunk, i: number, b: Chunk, j: number): number {
+  const s = i * INTS;
+  const t = j * INTS;
+  const aText = a.text;
+  const bText = b.text;
+  const aAt = a.ints[s + ID_AT]!;
+  const bAt = b.ints[t + ID_AT]!;
+  const aLength = a.ints[s + ID_LENGTH]!;
+  const bLength = b.ints[t + ID_LENGTH]!;
+  const aWide = (a.flags[i]! & WIDE_ID) !== 0;
+  const bWide = (b.flags[j]! & WIDE_ID) !== 0;
+  const n = Math.min(aLength, bLength);
+  for (let k = 0; k < n; k++) {
+    const c = aWide ? aText[aAt + 2 * k]! | (aText[aAt + 2 * k + 1]! << 8) : aText[aAt + k]!;
+    const d = bWide ? bText[bAt + 2 * k]! | (bText[bAt + 2 * k + 1]! << 8) : bText[bAt + k]!;
+    if (c !== d) return c - d;
+  }
+  return aLength - bLength;
+}
+
+/** A row's order id as a string. */
+function idOf(chunk: Chunk, i: number): string {
+  const t = i * INTS;
+  return readText(chunk.text, chunk.ints[t + ID_AT]!, chunk.ints[t + ID_LENGTH]!, (chunk.flags[i]! & WIDE_ID) !== 0);
 }
 
 function reservation(orderId: string, userId: string, qty: number, amountCents: number, createdAt: number, expiresAt: number, limited: boolean): Reservation {
@@ -366,35 +420,53 @@ export class ReservationIndex {
 
   /**
    * The live reservations whose order id comes after `afterOrderId` (in code-unit order), the
-   * `limit` first of them in that order. Ids are compared in their columns: a page of an operator's
-   * listing over a million live reservations builds `limit` of them, not a million.
+   * `limit` first of them in that order. An operator pages a whole sale this way, up to a million
+   * live reservations, in the SKU/date's actor (the node's one event loop): a walk over every row per
+   * page took 77–150 ms at 1,000,000 (docs/performance.md, "Operators' listing"). Order ids grow with
+   * time (engine/ids.ts) and rows are appended in arrival order, so each chunk holds a narrow range
+   * of ids: a chunk whose ids are all at or before the cursor, or all at or after the `limit`-th id
+   * found so far, is passed over on its bounds (Chunk.idMin/idMax) without reading its rows. Ids
+   * are compared in their columns; only the reservations returned are built.
    */
   after(afterOrderId: string, limit: number): Reservation[] {
-    const ids: string[] = [];
-    const rows: number[] = [];
     if (limit <= 0) return [];
-    this.scan((chunk, i, rowId) => {
-      if (compareId(chunk, i, afterOrderId) <= 0) return true;
-      if (ids.length === limit && compareId(chunk, i, ids[limit - 1]!) >= 0) return true;
-      const t = i * INTS;
-      const id = readText(chunk.text, chunk.ints[t + ID_AT]!, chunk.ints[t + ID_LENGTH]!, (chunk.flags[i]! & WIDE_ID) !== 0);
-      // Insert in order (ids are unique); the list never exceeds `limit`.
-      let lo = 0;
-      let hi = ids.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (ids[mid]! < id) lo = mid + 1;
-        else hi = mid;
+    /** Row ids of the candidates, in id order; never more than `limit`. */
+    const rows: number[] = [];
+    // The `limit`-th candidate, once there are `limit`: a row must come before it to be one.
+    let lastChunk: Chunk | undefined;
+    let lastI = 0;
+    for (let k = 0; k < this.chunks.length; k++) {
+      const chunk = this.chunks[k]!;
+      if (chunk.live === 0) continue;
+      chunk.bound();
+      if (chunk.idMax! <= afterOrderId) continue;
+      if (lastChunk && compareId(lastChunk, lastI, chunk.idMin!) <= 0) continue;
+      const base = (this.firstChunk + k) << CHUNK_BITS;
+      for (let i = 0; i < chunk.rows; i++) {
+        if (!(chunk.flags[i]! & LIVE)) continue;
+        if (compareId(chunk, i, afterOrderId) <= 0) continue;
+        if (lastChunk && compareRows(chunk, i, lastChunk, lastI) >= 0) continue;
+        // Insert in order (ids are unique): mostly at the end, rows being nearly in id order.
+        let lo = 0;
+        let hi = rows.length;
+        const end = rows[hi - 1];
+        if (end !== undefined && compareRows(this.chunkOf(end), end & ROW_IN_CHUNK, chunk, i) < 0) lo = hi;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          const other = rows[mid]!;
+          if (compareRows(this.chunkOf(other), other & ROW_IN_CHUNK, chunk, i) < 0) lo = mid + 1;
+          else hi = mid;
+        }
+        rows.splice(lo, 0, base + i);
+        if (rows.length > limit) rows.pop();
+        if (rows.length === limit) {
+          const last = rows[limit - 1]!;
+          lastChunk = this.chunkOf(last);
+          lastI = last & ROW_IN_CHUNK;
+        }
       }
-      ids.splice(lo, 0, id);
-      rows.splice(lo, 0, rowId);
-      if (ids.length > limit) {
-        ids.pop();
-        rows.pop();
-      }
-      return true;
-    });
-    return rows.map((rowId, n) => this.read(rowId, ids[n]));
+    }
+    return rows.map((rowId) => this.read(rowId, undefined));
   }
 
   /** Visits the live rows in arrival order until `visit` returns false (not while the index changes). */
