@@ -676,16 +676,23 @@ export class OrderService {
    * Settled orders come from the read model; live reservations (never in the read model) and orders
    * settled but not yet projected come from the SKU/date's actor; where both know an order, the one
    * further along its lifecycle wins. Each order comes with the number of deliveries its history
-   * records (one grouped read per page).
+   * records (one grouped read per page). The SKU/date's actor is asked only while it may know orders
+   * the read model lacks (mayHoldUnprojected): a passivated one handed them all over first, and
+   * asking it would recover it (snapshot, journal replay, a recovery slot, idle_ms in memory) to
+   * answer nothing.
    */
   async ordersPage(skuId: string, date: string, afterOrderId: string | undefined, limit: number): Promise<Result<OrdersPage>> {
     if (!this.catalog.sku(skuId)) return fail('not_found', `unknown SKU ${skuId}`);
     if (!this.catalog.stream(skuId, date)) return fail('not_found', `no stock for ${skuId} on ${date}`);
     const stream = inventoryStream(skuId, date);
+    // Decided before the read model is read: a SKU/date neither in memory nor being woken now has every
+    // order of its in the read model already, so the read below sees them; one that hands its last
+    // orders over and passivates after this check is still asked (and woken).
+    const askLive = this.mayHoldUnprojected(stream);
     // One row more than asked tells whether another page follows, so the last page says null.
     const [rows, live] = await Promise.all([
       this.projection.ordersOfStream(stream, limit + 1, afterOrderId),
-      this.inventory.ask<LiveOrder[]>(stream, { type: 'list_orders', afterOrderId: afterOrderId ?? '', limit: limit + 1 }),
+      askLive ? this.inventory.ask<LiveOrder[]>(stream, { type: 'list_orders', afterOrderId: afterOrderId ?? '', limit: limit + 1 }) : ([] as LiveOrder[]),
     ]);
     const merged = new Map<string, OrderRow>(rows.map((r) => [r.orderId, r]));
     for (const o of live) {
