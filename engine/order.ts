@@ -12,6 +12,8 @@ export const COUNTED_STATUSES: ReadonlySet<OrderStatus> = new Set(['reserved', '
  */
 export function visitDeadline(date: string, timeZone?: string): number {
   const nextMidnightUtc = Date.parse(`${date}T00:00:00Z`) + 86_400_000;
+  // `open` (or any non-day) never ends, in any zone: the formatter below throws on an invalid time.
+  if (Number.isNaN(nextMidnightUtc)) return Number.NaN;
   if (timeZone === undefined || timeZone === 'UTC' || !isTimeZone(timeZone)) return nextMidnightUtc;
   // The instant whose wall clock in the zone reads the next day's 00:00: t + offset(t) = that reading.
   // A second pass settles a daylight-saving change between the guess and the answer. Where the clock

@@ -1,7 +1,7 @@
 // Proves a ticket's date ends at midnight in its venue's time zone (the SKU's `timeZone` attribute),
 // UTC when none is given: the deadline across zones east and west of UTC and across daylight-saving
-// changes, a redeem in a western venue's evening accepted where midnight UTC refused it, and unknown
-// zone names told apart.
+// changes, a redeem in a western venue's evening accepted where midnight UTC refused it, an undated
+// ticket that never ends in any zone, and unknown zone names told apart.
 import { describe, expect, it } from 'vitest';
 import { decideOrder, evolveOrder, isTimeZone, visitDeadline, type OrderEvent, type OrderState } from '../../engine/index.ts';
 
@@ -63,6 +63,23 @@ describe("a ticket date's end", () => {
     expect(decideOrder(deliveredAt(end + 5 * 60_000), { type: 'mark_no_show', at: end }, later).events).toEqual([]);
     expect(decideOrder(deliveredAt(end - 1), { type: 'redeem' }, later).reply.outcome).toBe('invalid_state');
     expect(decideOrder(deliveredAt(end + 5 * 60_000), { type: 'redeem' }, later).events.map((e) => e.type)).toEqual(['order.redeemed']);
+  });
+
+  it('never ends an undated (`open`) ticket, with or without a venue zone: its redeem is accepted, not thrown', () => {
+    expect(visitDeadline('open')).toBeNaN();
+    expect(visitDeadline('open', 'Asia/Tokyo')).toBeNaN();
+    const reserved: OrderEvent = {
+      type: 'order.reserved',
+      order: { orderId: 'o-open', userId: 'u', skuId: 'museum-pass', date: 'open', qty: 1, amountCents: 100, createdAt: at('2026-11-20T10:00:00Z'), expiresAt: at('2026-11-20T10:15:00Z') },
+      at: at('2026-11-20T10:00:00Z'),
+    };
+    let state: OrderState | undefined;
+    for (const e of [reserved, { type: 'order.paid', paymentId: 'p', at: at('2026-11-20T10:01:00Z') }, { type: 'order.delivered', delivery: { kind: 'ticket', codes: ['T1'] }, at: at('2026-11-20T10:01:01Z') }] as OrderEvent[]) {
+      state = evolveOrder(state, e);
+    }
+    for (const timeZone of [undefined, 'UTC', 'Asia/Tokyo', 'America/Los_Angeles']) {
+      expect(decideOrder(state!, { type: 'redeem', timeZone }, at('2027-06-01T00:00:00Z')).events.map((e) => e.type)).toEqual(['order.redeemed']);
+    }
   });
 
   it('knows IANA zone names, and not made-up ones', () => {
