@@ -146,7 +146,11 @@ describe.each([
     const settle = (p: Promise<unknown>) => p.then((r) => ({ ok: true as const, r }), (error: unknown) => ({ ok: false as const, error }));
     const payStale = settle(node.orders.pay(stale, { paymentId: 'ps', amountCents: 500, status: 'succeeded' }));
     const payBeside = settle(node.orders.pay(beside, { paymentId: 'pb', amountCents: 500, status: 'succeeded' }));
-    await new Promise((r) => setTimeout(r, 50));
+    // Both sales decided behind the held write (not a guess at how long that takes): they gather into its successor.
+    await waitFor(async () => {
+      const r = await node.orders.inspect('paid-ride', '2026-12-01');
+      return r.ok && r.value.pendingEvents === 2;
+    }, 5_000, 'both sales decided behind the held write');
     f.hold = false;
     await f.held[0]!.release();
     await cancelled;
