@@ -82,18 +82,38 @@ describe('NATS replies when handlers fail', () => {
   });
 
   it('a merchant past its in-flight bound is refused overloaded at once; another merchant is still served', async () => {
-    messaging = await startMessaging(nc, messagingServicesOf(e.node), capturingLogger().log);
+    // The stock.set handler counts the requests that reached it (the bound's, not the one past it).
+    const services = messagingServicesOf(e.node);
+    const reached = { m1: 0 };
+    const counted: MessagingServices = {
+      ...services,
+      orders: {
+        ...services.orders,
+        setStock: (...args) => {
+          if (args[0] === 'f-m1') reached.m1++;
+          return services.orders.setStock(...args);
+        },
+        addCardKeys: (...args) => services.orders.addCardKeys(...args),
+        inspect: (...args) => services.orders.inspect(...args),
+        orderHistory: (...args) => services.orders.orderHistory(...args),
+        deliverManual: (...args) => services.orders.deliverManual(...args),
+      },
+    };
+    messaging = await startMessaging(nc, counted, capturingLogger().log);
     faults = injectJournalFaults(e.node.stores.journal);
     faults.only = (stream) => stream === `f-m1/${DATE}`;
     faults.hold = true;
     const bound = merchant_command_limits.merchant_in_flight_max;
     const waiting = Array.from({ length: bound }, (_, i) => ask(nc, 'stampede.cmd.m1.stock.set', { skuId: 'f-m1', date: DATE, total: 20 + i }));
     await waitFor(() => faults!.held.length >= 1, 10_000, 'a held journal write');
-    // Every one of the bound's requests reaches the handler before the next is sent past it.
-    await new Promise((r) => setTimeout(r, 200));
-    const started_ms = Date.now();
+    // Every one of the bound's requests has reached the handler (none can finish: the write is held).
+    await waitFor(() => reached.m1 === bound, 10_000, `the ${bound} requests at the handler`);
+    // The next is refused without waiting for a slot: the slots are held until after its answer, so
+    // an answer at all (before the request's own 10 s deadline) is one that did not queue; and it
+    // never reached the handler.
     expect(await ask(nc, 'stampede.cmd.m1.stock.set', { skuId: 'f-m1', date: DATE, total: 1 })).toMatchObject({ ok: false, error: 'overloaded', retryAfter_s: 1 });
-    expect(Date.now() - started_ms).toBeLessThan(2_000);
+    expect(reached.m1).toBe(bound);
+    expect(faults.held.length).toBeGreaterThanOrEqual(1);
     expect(await ask(nc, 'stampede.cmd.m2.stock.set', { skuId: 'f-m2', date: DATE, total: 15 })).toMatchObject({ ok: true, total: 15 });
     faults.hold = false;
     for (const held of faults.held.splice(0)) await held.release();
