@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { decodeEvent } from '../../actors/inventory-codec.ts';
 import { UnavailableError } from '../../actors/errors.ts';
 import { ActorCrashedError, OverloadedError } from '../../actors/runtime/index.ts';
-import { emptyInventory, evolve, type InventoryState } from '../../engine/index.ts';
+import { emptyInventory, evolve, ManualClock, type InventoryState } from '../../engine/index.ts';
 import { mapEngineError } from '../../http/engine-errors.ts';
 import { JournalConflictError, StoreUnavailableError } from '../../persistence/errors.ts';
 import type { JournalRecord, JournalStore } from '../../persistence/ports.ts';
@@ -349,25 +349,35 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
   });
 
   it('an expiry pass takes no more releases than the pending bound leaves room for: no write holds more than the bound', async () => {
-    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_RESERVATION_TTL_MS: '1000', STAMPEDE_PENDING_EVENTS_MAX: '5', STAMPEDE_COMMIT_EVENTS_MAX: '5' });
+    // A manual clock: the reservations fall due when the test says, not while it is still setting up.
+    const clock = new ManualClock(Date.now());
+    e = await startEngine({ kind: 'sqlite' }, { STAMPEDE_RESERVATION_TTL_MS: '1000', STAMPEDE_PENDING_EVENTS_MAX: '5', STAMPEDE_COMMIT_EVENTS_MAX: '5' }, clock);
     const { node } = e;
     const stream = 'boundx/2026-12-02';
     await e.client.sku('boundx', '2026-12-02', 100);
     const f = (faults = injectJournalFaults(node.stores.journal));
     f.only = (s) => s === stream;
     const place = (i: number) => settle(node.orders.placeOrder({ userId: `u-x${i}`, skuId: 'boundx', date: '2026-12-02', qty: 1 }));
-    // Five reservations durable; they expire in a second.
+    // Five reservations durable; they expire a second later on the clock.
     expect((await Promise.all([0, 1, 2, 3, 4].map(place))).every((a) => a.ok && a.value.status === 201)).toBe(true);
-    // A write held in flight, and four events pending behind it when the five fall due: the expiry
-    // pass may add one release, not five (nine events in one write).
+    // A write held in flight, and four events pending behind it ...
     const { result: inFlight, held } = await heldWrite(f, () => place(5));
-    f.hold = true;
     const pending = Promise.all([6, 7, 8, 9].map(place));
-    await sleep(1_600);
+    await waitFor(async () => (await inspect(e!, 'boundx')).pendingEvents === 4, 5_000, 'four reservations pending behind the held write');
+    expect(await inspect(e, 'boundx')).toMatchObject({ liveReservations: 10, writeInFlight: true });
+    // ... when all ten fall due: the expiry pass (its timer looks again within a second) may add one
+    // release, not ten (fourteen events in one write); the passes after it are refused at the bound.
+    clock.advance(1_000);
+    await waitFor(async () => (await inspect(e!, 'boundx')).liveReservations < 10, 5_000, 'an expiry pass while the write is held');
+    expect(await inspect(e, 'boundx')).toMatchObject({ liveReservations: 9, pendingEvents: 5, writeInFlight: true });
+    expect(f.held).toEqual([]); // the held write is still the first one: nothing else was written meanwhile
+    const callsBefore = f.calls.length;
     await held.release();
-    f.hold = false;
-    for (const h of f.held.splice(0)) await h.release();
     await Promise.all([inFlight, pending]);
+    // The write after the held one is the four reservations and the one release decided behind it.
+    const types = (records: readonly JournalRecord[]) => records.flatMap((r) => r.events.map((raw) => decodeEvent(raw).type));
+    await waitFor(() => f.calls.length > callsBefore, 5_000, 'the write after the held one');
+    expect(types(f.calls[callsBefore]!)).toEqual(['reserved', 'reserved', 'reserved', 'reserved', 'released']);
     await waitFor(async () => (await foldJournal(node.stores.journal, stream)).state.reservations.size === 0, 10_000, 'every reservation expired, durably');
     for (const records of f.calls) for (const r of records) expect(r.events.length).toBeLessThanOrEqual(5);
   });
