@@ -6,6 +6,7 @@ import { startChildEngine, type ChildEngine } from '../support/child-engine.ts';
 import { Client, type Backend } from '../support/engine.ts';
 import { freshMysqlDatabase } from '../support/services.ts';
 import { sleep } from '../support/journal-faults.ts';
+import { until } from '../support/poll.ts';
 
 const REDIS_DB_URL = 'redis://127.0.0.1:6379/8';
 
@@ -27,7 +28,7 @@ describe('restart on MariaDB + Redis (child process, SIGKILL)', () => {
     return new Client(engine.url);
   }
 
-  it('expires reservations whose TTL passed while the engine was down, within 3 s of ready, with no request to wake them', async () => {
+  it('expires reservations whose TTL passed while the engine was down, right after start, with no request to wake them', async () => {
     const dbUrl = await freshMysqlDatabase('e2e_restart_expiry');
     const backend: Backend = { kind: 'mysql', url: dbUrl, redisUrl: REDIS_DB_URL };
     const env = { STAMPEDE_RESERVATION_TTL_MS: '3000' };
@@ -44,24 +45,24 @@ describe('restart on MariaDB + Redis (child process, SIGKILL)', () => {
 
     const latest = Math.max(...orders.map((o) => o.expiresAt));
     while (Date.now() < latest + 300) await sleep(50);
-    c = await start(backend, env);
-    const ready = Date.now();
+    // Reconciliation off: nothing but the start itself can wake the SKU/date (its periodic run would,
+    // a minute later by default, and no request is made).
+    c = await start(backend, { ...env, STAMPEDE_RECONCILE_INTERVAL_MS: '0' });
 
-    // The read model (MariaDB) shows them expired without a single request on the SKU/date.
+    // The read model (MariaDB) shows them expired without a single request on the SKU/date (polled;
+    // the bound is only the hang guard).
     const conn = await mysql.createConnection(dbUrl);
     try {
-      let statuses: string[] = [];
-      while (Date.now() - ready < 3_000) {
-        const [rows] = await conn.query('SELECT status FROM orders WHERE order_id IN (?)', [orders.map((o) => o.id)]);
-        statuses = (rows as { status: string }[]).map((r) => r.status);
-        if (statuses.length === 3 && statuses.every((s) => s === 'expired')) break;
-        await sleep(50);
-      }
+      const statuses = await until(
+        'the three orders expired in the read model',
+        async () => ((await conn.query('SELECT status FROM orders WHERE order_id IN (?)', [orders.map((o) => o.id)]))[0] as { status: string }[]).map((r) => r.status),
+        (st) => st.length === 3 && st.every((x) => x === 'expired'),
+        20_000,
+      );
       expect(statuses).toEqual(['expired', 'expired', 'expired']);
     } finally {
       await conn.end();
     }
-    expect(Date.now() - ready).toBeLessThan(3_000);
 
     for (const o of orders) {
       const got = await c.buyer(o.user, 'GET', `/v1/orders/${o.id}`);
