@@ -52,17 +52,13 @@ describe('storefront and ops on the embedded default (SQLite)', () => {
     expect((await c.buyer('sf-a', 'POST', '/v1/orders', { skuId: 'sf', date: '2026-12-01', qty: 1 })).status).toBe(201);
     expect((await c.buyer('sf-b', 'POST', '/v1/orders', { skuId: 'sf', date: '2026-12-01', qty: 2 })).status).toBe(201);
     expect((await c.buyer('sf-c', 'POST', '/v1/orders', { skuId: 'sf', date: '2026-12-02', qty: 5 })).status).toBe(201);
-    const reservedAt = Date.now();
-    let dates: unknown;
-    await waitFor(
-      async () => {
-        dates = (await c.request('GET', '/v1/skus/sf')).body.dates;
-        return JSON.stringify(dates) === JSON.stringify([{ date: '2026-12-01', available: 7 }, { date: '2026-12-02', available: 0 }]);
-      },
-      1_000,
-      `available to catch up (last seen ${JSON.stringify(dates)})`,
-    );
-    expect(Date.now() - reservedAt).toBeLessThanOrEqual(1_000);
+    // The contract lets `available` lag by up to a second; this engine notes each SKU/date's
+    // availability when a write commits, before the write's replies go out: once the 201s are in,
+    // the page shows them (no clock involved).
+    expect((await c.request('GET', '/v1/skus/sf')).body.dates).toEqual([
+      { date: '2026-12-01', available: 7 },
+      { date: '2026-12-02', available: 0 },
+    ]);
   });
 
   it('is not on sale before saleStartsAt nor after saleEndsAt: onSale false and POST /v1/orders 409 not_on_sale, taking nothing', async () => {
