@@ -50,11 +50,11 @@ describe('JetStream publisher', () => {
 
   it('fails a call on an error ack (another stream expected), with the server\'s reason', async () => {
     const publisher = new JetStreamPublisher(nc);
-    const started = performance.now();
+    // The server's reason, not the call's own timeout (which would say so): the error ack failed it.
     const error = await publisher.publish([event('wrong-stream')], 'NOT_THIS_STREAM', 5_000).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(JetStreamPublishError);
     expect(String((error as Error).message)).toMatch(/expected stream/i);
-    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(String((error as Error).message)).not.toMatch(/no PubAck within/);
     publisher.close();
   });
 
@@ -62,13 +62,13 @@ describe('JetStream publisher', () => {
     const publisher = new JetStreamPublisher(nc);
     const jsm = await nc.jetstreamManager();
     const before = (await jsm.streams.info(stream)).state.last_seq;
-    const started = performance.now();
     const error = await publisher
       .publish([event('stored-1'), { id: 'nowhere', subject: `unrouted_${suffix}.evt`, data: '{}' }, event('stored-2')], stream, 5_000)
       .catch((e: unknown) => e);
+    // Failed by the 503 (no responders), not by the call's own timeout.
     expect(error).toBeInstanceOf(JetStreamPublishError);
     expect(String((error as Error).message)).toMatch(/503/);
-    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(String((error as Error).message)).not.toMatch(/no PubAck within/);
     expect((await jsm.streams.info(stream)).state.last_seq).toBe(before + 2);
     publisher.close();
   });
