@@ -143,12 +143,14 @@ describe('NATS bus on the shared JetStream', () => {
     await bus.close();
   });
 
-  it('rejects opening a server nobody listens on with StoreUnavailableError, in bounded time', async () => {
+  it('rejects opening a server nobody listens on with StoreUnavailableError, naming the server and the client\'s reason', async () => {
     const port = await freePort();
-    const started_ms = Date.now();
+    // Not retried for ever (maxReconnectAttempts is -1 once connected): the first connect fails the
+    // open, with the client's own error as the cause (the test's timeout is the hang guard).
     const error = await openNatsBus(`nats://127.0.0.1:${port}`, { connectTimeout_ms: 1_000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect(Date.now() - started_ms).toBeLessThan(5_000);
+    expect(String((error as Error).message)).toContain(`NATS at nats://127.0.0.1:${port}: `);
+    expect((error as Error).cause).toBeInstanceOf(NatsError);
   });
 });
 
@@ -161,48 +163,57 @@ describe('NATS bus through an outage of its own nats-server', () => {
     await server?.dispose();
   });
 
-  it('fails publish and ping fast while the server is down; a running consumer carries on once it is back', async () => {
+  it('fails publish and ping at once while the server is down; a running consumer carries on once it is back', async () => {
     const errors: unknown[] = [];
     const bus = await openNatsBus(server.url, { publishTimeout_ms: 1_000, reconnectWait_ms: 200, onError: (e) => errors.push(e) });
-    const subject = 'stampede.evt.m1.order.reserved';
-    const r = recorder();
-    const sub = await bus.consume({ durable: 'outage', filter: 'stampede.evt.>', handler: r.handler });
-    await bus.publish([{ id: 'before', subject, data: '{}' }]);
-    await waitFor('before', () => r.acked.includes('before'));
-    expect(await bus.ping()).toBe(true);
+    try {
+      const subject = 'stampede.evt.m1.order.reserved';
+      const r = recorder();
+      const sub = await bus.consume({ durable: 'outage', filter: 'stampede.evt.>', handler: r.handler });
+      await bus.publish([{ id: 'before', subject, data: '{}' }]);
+      await waitFor('before', () => r.acked.includes('before'));
+      expect(await bus.ping()).toBe(true);
 
-    await server.kill();
-    await waitFor('the client to notice', () => !bus.isConnected, 5_000);
-    const started_ms = Date.now();
-    const error = await bus.publish([{ id: 'during', subject, data: '{}' }]).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(StoreUnavailableError);
-    expect(Date.now() - started_ms).toBeLessThan(3_000);
-    expect(await bus.ping()).toBe(false);
-
-    await server.start();
-    await waitFor(
-      'a publish after the restart',
-      () => bus.publish([{ id: 'after', subject, data: '{}' }]).then(() => true, () => false),
-      15_000,
-    );
-    expect(await bus.ping()).toBe(true);
-    // The same subscription, never restarted by us.
-    await waitFor('after', () => r.acked.includes('after'), 15_000);
-    await sub.stop();
-    expect(r.acked).toEqual(['before', 'after']);
-    await bus.close();
+      await server.kill();
+      try {
+        await waitFor('the client to notice', () => !bus.isConnected, 5_000);
+        // Refused because the bus knows NATS is away, not after the publish's own 1 s deadline (and
+        // not left in the client's buffer to go out stale on reconnect).
+        const error = await bus.publish([{ id: 'during', subject, data: '{}' }]).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(String((error as Error).message)).toBe('NATS is disconnected');
+        expect(await bus.ping()).toBe(false);
+      } finally {
+        await server.start();
+      }
+      await waitFor(
+        'a publish after the restart',
+        () => bus.publish([{ id: 'after', subject, data: '{}' }]).then(() => true, () => false),
+        15_000,
+      );
+      expect(await bus.ping()).toBe(true);
+      // The same subscription, never restarted by us.
+      await waitFor('after', () => r.acked.includes('after'), 15_000);
+      await sub.stop();
+      expect(r.acked).toEqual(['before', 'after']);
+    } finally {
+      await bus.close();
+    }
   });
 
-  it('closes promptly, consumers included, while the server is down', async () => {
+  it('closes, consumers included, while the server is down', async () => {
     const bus = await openNatsBus(server.url, { reconnectWait_ms: 200 });
-    const r = recorder();
-    await bus.consume({ durable: 'closing', filter: 'stampede.evt.>', handler: r.handler });
-    await server.kill();
-    const started_ms = Date.now();
-    await bus.close();
-    expect(Date.now() - started_ms).toBeLessThan(3_000);
-    expect(await bus.ping()).toBe(false);
-    await expect(bus.publish([{ id: 'late', subject: 'stampede.evt.m1.order.paid', data: '{}' }])).rejects.toThrow(StoreUnavailableError);
-    await server.start();
+    try {
+      const r = recorder();
+      await bus.consume({ durable: 'closing', filter: 'stampede.evt.>', handler: r.handler });
+      await server.kill();
+      // Resolves with no server to say goodbye to (the test's timeout is the hang guard).
+      await bus.close();
+      expect(await bus.ping()).toBe(false);
+      await expect(bus.publish([{ id: 'late', subject: 'stampede.evt.m1.order.paid', data: '{}' }])).rejects.toThrow(new StoreUnavailableError('NATS bus is closed'));
+    } finally {
+      await bus.close();
+      await server.start();
+    }
   });
 });
