@@ -206,12 +206,19 @@ describe.each(backends)('journal on $name after close', (backend) => {
   it('fails with StoreUnavailableError instead of hanging', async () => {
     const stores = await backend.open('persist_journal_closed');
     await stores.dispose();
-    const started = Date.now();
-    await expect(stores.journal.append([record('closed:a', 1, 1)])).rejects.toBeInstanceOf(StoreUnavailableError);
-    await expect(stores.journal.heads()).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Refused because the pool is gone, not after waiting to acquire a connection from it (knex's
+    // 'Timeout acquiring a connection'); the test's timeout is the hang guard.
+    const closed = /database unavailable: Unable to acquire a connection$/;
     // Whole-stream reads coalesced into one SELECT all fail with it.
-    const reads = await Promise.allSettled([stores.journal.readAfter('closed:a', 0), stores.journal.readAfter('closed:b', 0)]);
-    for (const r of reads) expect(r.status === 'rejected' && r.reason instanceof StoreUnavailableError).toBe(true);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    const calls = await Promise.allSettled([
+      stores.journal.append([record('closed:a', 1, 1)]),
+      stores.journal.heads(),
+      stores.journal.readAfter('closed:a', 0),
+      stores.journal.readAfter('closed:b', 0),
+    ]);
+    for (const r of calls) {
+      expect(r.status === 'rejected' && r.reason instanceof StoreUnavailableError).toBe(true);
+      expect(String((r as PromiseRejectedResult).reason.message)).toMatch(closed);
+    }
   });
 });
