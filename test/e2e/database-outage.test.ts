@@ -25,15 +25,14 @@ describe('MariaDB outage', () => {
     expect(before.every((a) => a.status === 201)).toBe(true);
 
     proxy.cut();
-    const started = Date.now();
+    // Every order is answered (the ask deadline and the store's time limits end it; the test's
+    // timeout is the hang guard), and the answer is the defined one: 503 unavailable, Retry-After.
     const during = await Promise.all(Array.from({ length: 20 }, (_, i) => c.buyer(`d${i}`, 'POST', '/v1/orders', { skuId: 'out', date: '2026-12-20', qty: 1 })));
-    const waited = Date.now() - started;
     for (const a of during) {
       expect(a.status).toBe(503);
       expect(a.body.error).toBe('unavailable');
       expect(Number(a.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     }
-    expect(waited).toBeLessThan(20_000); // bounded by the ask deadline and the store's time limits, never a hang
     expect((await c.request('GET', '/readyz')).status).toBe(503);
 
     proxy.restore();

@@ -20,11 +20,11 @@ describe('the first rule while the read model is stuck', () => {
     try {
       expect((await c.buyer('b1', 'POST', '/v1/orders', { skuId: 'stuck', date: '2027-04-01', qty: 1 })).status).toBe(201);
       const rule = { groupBy: ['skuId'], max: { units: 1 } };
-      const started = Date.now();
+      // Answered while the read model is still stuck (its wait has a deadline; the test's timeout is
+      // the hang guard), and the answer is the defined one.
       const put = await c.admin('PUT', '/v1/limit-rules/one-each', rule);
       expect(put.status).toBe(503);
       expect(put.body.error).toBe('unavailable');
-      expect(Date.now() - started).toBeLessThan(10_000);
       expect((await c.admin('GET', '/v1/limit-rules')).body).toEqual([]);
     } finally {
       projection.apply = apply;
