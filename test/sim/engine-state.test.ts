@@ -15,9 +15,8 @@ import { runSimulation } from '../../sim/run/simulation.ts';
 async function run(lines: RecordedLine[], settle_timeout_ms = 10_000) {
   const engine = await startInProcessEngine();
   try {
-    const started = performance.now();
     const outcome = await runSimulation({ title: 't', lines, engine, speed: 'max', concurrency_max: 32, waitForExpiries: true, settle_timeout_ms, options: {} });
-    return { outcome, elapsed_ms: performance.now() - started };
+    return { outcome };
   } finally {
     await engine.stop();
   }
@@ -66,12 +65,13 @@ describe('what the verdict reads', () => {
         '{"t":4,"method":"POST","path":"/v1/payments/callback","payment":true,"body":{"orderRef":3,"status":"succeeded"}}',
       ].join('\n'),
     );
-    const { outcome, elapsed_ms } = await run(lines, 8_000);
+    // A settle time far past the test's own timeout: the run can only finish (and the test pass) if
+    // it does not wait for a delivery that cannot come.
+    const { outcome } = await run(lines, 600_000);
     expect(failedChecks(outcome)).toEqual([]);
     const delivered = outcome.record.verdict!.checks.find((c) => c.name === 'every paid order delivered exactly once')!;
     expect(delivered.detail).toContain('1 awaiting card keys');
     expect([...outcome.view.orders.values()].map((o) => o.status)).toEqual(['paid']);
-    expect(elapsed_ms).toBeLessThan(5_000);
   });
 
   it('passes orders the engine refused as malformed (a SKU id or a date it does not accept): those SKU/dates never existed', async () => {
