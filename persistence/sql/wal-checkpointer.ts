@@ -39,7 +39,7 @@ export interface WalCheckpointerOptions {
 export const RESTART_BACKOFF_MIN_MS = 1_000;
 export const RESTART_BACKOFF_MAX_MS = 30_000;
 
-type WorkerMessage = { type: 'ready' } | { type: 'checkpointed'; frames: number; restarted: boolean } | { type: 'error'; message: string; code?: string };
+type WorkerMessage = { type: 'ready' } | { type: 'checkpointed'; frames: number; restarted: boolean } | { type: 'restart_refused' } | { type: 'error'; message: string; code?: string };
 
 // The worker, as plain JavaScript (a worker thread does not load the TypeScript sources): better-sqlite3
 // is required by the absolute path the engine resolved, so it is the same build wherever the process runs.
@@ -83,6 +83,7 @@ let restartBackoff = ${RESTART_BACKOFF_MIN_MS};
 const backOff = () => {
   restartNotBefore = Date.now() + restartBackoff;
   restartBackoff = Math.min(restartBackoff * 2, ${RESTART_BACKOFF_MAX_MS});
+  parentPort.postMessage({ type: 'restart_refused' });
 };
 const copiedBy = (row, gen) => {
   const copied = gen === seen.generation ? row.checkpointed - seen.backfilled : row.checkpointed;
@@ -141,6 +142,8 @@ export class WalCheckpointer {
   checkpoints = 0;
   /** Times the WAL was made to start again from its beginning. */
   restarts = 0;
+  /** RESTARTs tried that could not finish (a reader held an old snapshot), each followed by a backoff (tests). */
+  restartsRefused = 0;
   private worker: Worker | undefined;
   private failed = false;
   private stopping = false;
@@ -164,6 +167,7 @@ export class WalCheckpointer {
       deadline_ms: this.options.deadline_ms,
       readiness: (m) => (m.type === 'ready' ? 'ready' : m.type === 'error' ? { failed: m.message, ...(m.code === undefined ? {} : { code: m.code }) } : undefined),
       onMessage: (m) => {
+        if (m.type === 'restart_refused') this.restartsRefused++;
         if (m.type !== 'checkpointed') return;
         this.checkpoints++;
         this.framesCheckpointed += m.frames;
