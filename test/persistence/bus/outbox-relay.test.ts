@@ -84,47 +84,56 @@ describe('outbox relay through an outage of its own nats-server', () => {
   it('delivers every event after NATS restarts while rows keep arriving, none lost, none twice to a deduping consumer', async () => {
     const relayErrors: unknown[] = [];
     const bus = await openNatsBus(server.url, { publishTimeout_ms: 1_000, reconnectWait_ms: 100, ackWait_ms: 3_000, redeliveryDelay_ms: 100 });
-    const relay = new OutboxRelay({
-      outbox: stores.outbox,
-      publisher: bus,
-      poll_ms: 200,
-      retryMin_ms: 50,
-      retryMax_ms: 500,
-      onError: (e) => relayErrors.push(e),
-    }).start();
+    let relay: OutboxRelay | undefined;
+    let sub: Awaited<ReturnType<typeof bus.consume>> | undefined;
     // The consumer dedupes by event id, as the contract asks of every consumer.
     const seen = new Set<string>();
     let deliveries = 0;
-    const sub = await bus.consume({
-      durable: 'outage',
-      filter: 'stampede.evt.>',
-      concurrency: 16,
-      handler: async (e) => {
-        deliveries += 1;
-        seen.add(e.id);
-      },
-    });
-    const write = async (from: number, to: number) => {
-      for (let i = from; i <= to; i += 5) {
-        await stores.projection.apply(outboxBatch(outboxEvents('stampede.evt.m1', 'outage', ...names(i, Math.min(to, i + 4)))));
-        relay.nudge();
-        await new Promise((resolve) => setTimeout(resolve, 10));
+    try {
+      const started = new OutboxRelay({
+        outbox: stores.outbox,
+        publisher: bus,
+        poll_ms: 200,
+        retryMin_ms: 50,
+        retryMax_ms: 500,
+        onError: (e) => relayErrors.push(e),
+      }).start();
+      relay = started;
+      sub = await bus.consume({
+        durable: 'outage',
+        filter: 'stampede.evt.>',
+        concurrency: 16,
+        handler: async (e) => {
+          deliveries += 1;
+          seen.add(e.id);
+        },
+      });
+      const write = async (from: number, to: number) => {
+        for (let i = from; i <= to; i += 5) {
+          await stores.projection.apply(outboxBatch(outboxEvents('stampede.evt.m1', 'outage', ...names(i, Math.min(to, i + 4)))));
+          started.nudge();
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
+
+      await write(1, 100);
+      await waitFor('some events through', () => seen.size >= 50);
+      await server.kill();
+      try {
+        await write(101, 200);
+        await waitFor('the relay to fail and report', () => relayErrors.length >= 2, 10_000);
+      } finally {
+        // Back for the rest of this test, and for any test after it, whatever failed above.
+        await server.start();
       }
-    };
-
-    await write(1, 100);
-    await waitFor('some events through', () => seen.size >= 50);
-    await server.kill();
-    await write(101, 200);
-    await waitFor('the relay to fail and report', () => relayErrors.length >= 2, 10_000);
-    await server.start();
-    await write(201, 300);
-    await waitFor('every event after the restart', () => seen.size === 300, 30_000);
-    await waitFor('no lag', async () => (await relay.lag()) === 0, 10_000);
-
-    await relay.stop();
-    await sub.stop();
-    await bus.close();
+      await write(201, 300);
+      await waitFor('every event after the restart', () => seen.size === 300, 30_000);
+      await waitFor('no lag', async () => (await started.lag()) === 0, 10_000);
+    } finally {
+      await relay?.stop();
+      await sub?.stop();
+      await bus.close();
+    }
     expect(seen).toEqual(new Set(names(1, 300).map((n) => `outage-${n}`)));
     expect(deliveries).toBeGreaterThanOrEqual(300);
     expect(relayErrors.every((e) => e instanceof StoreUnavailableError)).toBe(true);
