@@ -150,25 +150,30 @@ describe('a NATS outage mid-sale on MariaDB + Redis + NATS', () => {
     await until('a third of the sale', async () => done, (n) => n >= SCENARIOS / 3, 30_000, 5);
     await nats.kill();
     natsDown = true;
-    const downSince = Date.now();
-    const ready = await c.request('GET', '/readyz');
-    // NATS is not on the purchase path: the node stays ready, and says it is degraded.
-    expect(ready.status).toBe(200);
-    expect(ready.body).toMatchObject({ status: 'degraded', dependencies: { nats: false } });
-    await until('sales and time while NATS is down', async () => ({ n: doneWhileDown, ms: Date.now() - downSince, all: done === SCENARIOS }), (s) => (s.n >= 80 || s.all) && s.ms >= 1_500, 30_000, 20);
-    expect((await c.request('GET', '/readyz')).status).toBe(200);
-    // The relay did meet the outage (and retried), the purchases did not.
-    // (A publish caught in flight by the kill fails only at its PubAck timeout, hence the wait.)
-    await until('a failed publish while NATS is down', async () => sampleValue(await metricText(), 'stampede_bus_failures_total', { what: 'publish' }), (n) => n > publishFailuresBefore, 15_000, 100);
-    // Delivery starts in process as soon as a payment is durable: the orders paid during the outage
-    // are delivered while NATS is still down (the bus's consumer is only the safety net).
-    const whileDown = [...paidWhileDown];
-    expect(whileDown.length).toBeGreaterThan(0);
-    const statusOf = async (o: { id: string; user: string }) => (await c.buyer(o.user, 'GET', `/v1/orders/${o.id}`)).body.status as string;
-    await until('orders paid during the outage delivered without the bus', async () => (await Promise.all(whileDown.map(statusOf))).filter((s) => s !== 'delivered').length, (n) => n === 0, 10_000, 50);
-    await nats.start();
-    natsDown = false;
-    await Promise.all(workers);
+    try {
+      const downSince = Date.now();
+      const ready = await c.request('GET', '/readyz');
+      // NATS is not on the purchase path: the node stays ready, and says it is degraded.
+      expect(ready.status).toBe(200);
+      expect(ready.body).toMatchObject({ status: 'degraded', dependencies: { nats: false } });
+      await until('sales and time while NATS is down', async () => ({ n: doneWhileDown, ms: Date.now() - downSince, all: done === SCENARIOS }), (s) => (s.n >= 80 || s.all) && s.ms >= 1_500, 30_000, 20);
+      expect((await c.request('GET', '/readyz')).status).toBe(200);
+      // The relay did meet the outage (and retried), the purchases did not.
+      // (A publish caught in flight by the kill fails only at its PubAck timeout, hence the wait.)
+      await until('a failed publish while NATS is down', async () => sampleValue(await metricText(), 'stampede_bus_failures_total', { what: 'publish' }), (n) => n > publishFailuresBefore, 15_000, 100);
+      // Delivery starts in process as soon as a payment is durable: the orders paid during the outage
+      // are delivered while NATS is still down (the bus's consumer is only the safety net).
+      const whileDown = [...paidWhileDown];
+      expect(whileDown.length).toBeGreaterThan(0);
+      const statusOf = async (o: { id: string; user: string }) => (await c.buyer(o.user, 'GET', `/v1/orders/${o.id}`)).body.status as string;
+      await until('orders paid during the outage delivered without the bus', async () => (await Promise.all(whileDown.map(statusOf))).filter((s) => s !== 'delivered').length, (n) => n === 0, 10_000, 50);
+    } finally {
+      // Started again whatever failed while it was down; the buyers finish before the test ends.
+      await nats.start();
+      natsDown = false;
+      await Promise.allSettled(workers);
+    }
+    await Promise.all(workers); // a buyer's failed expectation fails the test
     expect(doneWhileDown).toBeGreaterThan(0);
 
     const ourKeys = () => {
