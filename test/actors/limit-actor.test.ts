@@ -6,7 +6,7 @@
 // the load sees only what still counts; a hold whose SKU/date cannot be asked stays held (it counts),
 // the buyer is served (a hold only it could make refused is answered 503, not 403) and it is settled
 // before the next decision once its SKU/date answers.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
 import { buyerStream, LimitActor, RESOLVE_ASKS_IN_FLIGHT, UNRESOLVED_RETRY_MS, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
 import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
@@ -40,9 +40,15 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
   afterAll(async () => stores?.dispose());
 
   /** A limit actor's deps on this backend's journal, with the fates `fateOf` gives. */
+  /** Every test's committers, closed after it whether it passed or not. */
+  const committers: GroupCommitter[] = [];
+  afterEach(() => {
+    for (const c of committers.splice(0)) c.close();
+  });
   function depsWith(fateOf: (orderId: string) => Promise<HoldFate>, now = () => T0 + 1_000) {
     const committer = new GroupCommitter(stores.journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, { committed: () => {}, failed: () => {} });
-    return { committer, deps: { journal: stores.journal, committer, now, rules: () => rules, fateOf } };
+    committers.push(committer);
+    return { deps: { journal: stores.journal, committer, now, rules: () => rules, fateOf } };
   }
 
   it('settles 40 loaded holds by their fates, a few at a time, journals it, and decides the next hold on what is left', async () => {
@@ -51,7 +57,7 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     let inFlight = 0;
     let maxInFlight = 0;
     const asked: string[] = [];
-    const { committer, deps } = depsWith(async (orderId: string): Promise<HoldFate> => {
+    const { deps } = depsWith(async (orderId: string): Promise<HoldFate> => {
       asked.push(orderId);
       maxInFlight = Math.max(maxInFlight, ++inFlight);
       await new Promise((r) => setTimeout(r, 1));
@@ -77,7 +83,6 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     // 20 units count (10 paid, 10 reserved) of 42: 22 more pass, 23 do not.
     expect(await send(again, { type: 'hold', order: { ...facts(100), qty: 22 } })).toEqual({ outcome: 'held', orderId: 'o100' });
     expect(await send(again, { type: 'hold', order: facts(101) })).toMatchObject({ outcome: 'limit_exceeded', ruleId: 'units-42' });
-    committer.close();
   });
   it('loads a buyer whose held order\'s SKU/date cannot be asked: that hold stays, the buyer is served (503 where only it could refuse), and it is settled once the SKU/date answers', async () => {
     const stream = buyerStream('stuck-buyer');
@@ -86,7 +91,7 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     let clock = T0 + 1_000;
     let asked = 0;
     // o001's SKU/date keeps failing its recovery; o002's order was paid; the others are reserved.
-    const { committer, deps } = depsWith(async (orderId: string): Promise<HoldFate> => {
+    const { deps } = depsWith(async (orderId: string): Promise<HoldFate> => {
       if (orderId === 'o001') asked++;
       if (orderId === 'o001' && down) throw new Error('inventory down/2027-06-02 could not recover');
       return orderId === 'o001' ? 'ended' : orderId === 'o002' ? 'paid' : 'reserved';
@@ -115,7 +120,6 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     const later = (await send(new LimitActor('stuck-buyer', deps), { type: 'inspect' })) as BuyerInspection;
     expect(later.holds.map((o) => o.orderId).sort()).toEqual(['o003', 'o004']);
     expect(later.counted.map((o) => o.orderId)).toEqual(['o002']);
-    committer.close();
   });
   it('uses a slow SKU/date\'s late answer about an unresolved hold, asking it once, not once per retry', async () => {
     const stream = buyerStream('slow-buyer');
@@ -123,7 +127,7 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     let clock = T0 + 1_000;
     let asked = 0;
     let slow = false;
-    const { committer, deps } = depsWith(async (orderId: string): Promise<HoldFate> => {
+    const { deps } = depsWith(async (orderId: string): Promise<HoldFate> => {
       asked++;
       if (!slow) throw new Error('inventory slow/2027-06-02: mailbox full');
       await new Promise((resolve) => setTimeout(resolve, 400)); // longer than a batch waits
@@ -140,6 +144,5 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     clock += UNRESOLVED_RETRY_MS;
     expect(await send(actor, { type: 'hold', order: slow42 })).toEqual({ outcome: 'held', orderId: 'o002' });
     expect(asked).toBe(afterFirstRetry);
-    committer.close();
   });
 });
