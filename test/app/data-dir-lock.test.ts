@@ -11,7 +11,7 @@ import { DataDirLockedError, lockDataDir } from '../../app/data-dir-lock.ts';
 import mysql from 'mysql2/promise';
 import { DatabaseLockedError, lockMysqlDatabase, type DatabaseLock } from '../../app/database-lock.ts';
 import { waitFor } from '../support/journal-faults.ts';
-import { freshMysqlDatabase } from '../support/services.ts';
+import { MYSQL_BASE_URL, freshMysqlDatabase } from '../support/services.ts';
 import { startChildEngine, type ChildEngine } from '../support/child-engine.ts';
 import { startEngine } from '../support/engine.ts';
 
@@ -80,31 +80,37 @@ describe('the data folder lock', () => {
     }
     // Another database on the same server is another node's to take.
     const other = await lockMysqlDatabase(await freshMysqlDatabase('app_database_lock_other'));
-    expect(other.held).toBe(true);
-    const child = await startChildEngine({ kind: 'mysql', url });
-    children.push(child);
-    await expect(lockMysqlDatabase(url)).rejects.toBeInstanceOf(DatabaseLockedError);
-    await child.kill('SIGKILL');
-    children.splice(children.indexOf(child), 1);
-    // The server let go of it with the killed process's connection.
     let lock: DatabaseLock | undefined;
-    for (let i = 0; i < 50 && !lock; i++) {
-      lock = await lockMysqlDatabase(url).catch(async () => {
-        await new Promise((r) => setTimeout(r, 100));
-        return undefined;
-      });
+    try {
+      expect(other.held).toBe(true);
+      const child = await startChildEngine({ kind: 'mysql', url });
+      children.push(child);
+      await expect(lockMysqlDatabase(url)).rejects.toBeInstanceOf(DatabaseLockedError);
+      await child.kill('SIGKILL');
+      children.splice(children.indexOf(child), 1);
+      // The server let go of it with the killed process's connection.
+      for (let i = 0; i < 50 && !lock; i++) {
+        lock = await lockMysqlDatabase(url).catch(async () => {
+          await new Promise((r) => setTimeout(r, 100));
+          return undefined;
+        });
+      }
+      expect(lock).toBeDefined();
+    } finally {
+      // Their connections closed whether the test passed or not.
+      await lock?.release();
+      await other.release();
     }
-    expect(lock).toBeDefined();
-    await lock!.release();
-    await other.release();
   });
 
   it('on MySQL, a node whose lock connection the server ended answers /readyz 503 (databaseLock) while it cannot hold the lock again, and 200 once it does', async () => {
     const url = await freshMysqlDatabase('app_database_lock_ready');
     const e = await startEngine({ kind: 'mysql', url });
-    const admin = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/' });
-    const other = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/' });
+    let admin: mysql.Connection | undefined;
+    let other: mysql.Connection | undefined;
     try {
+      admin = await mysql.createConnection({ uri: `${MYSQL_BASE_URL}/` });
+      other = await mysql.createConnection({ uri: `${MYSQL_BASE_URL}/` });
       expect((await e.client.request('GET', '/readyz')).status).toBe(200);
       const name = `stampede.node.${new URL(url).pathname.slice(1)}`.slice(0, 64);
       const [rows] = await admin.query('SELECT IS_USED_LOCK(?) AS id', [name]);
@@ -118,7 +124,7 @@ describe('the data folder lock', () => {
       await waitFor(async () => (await e.client.request('GET', '/readyz')).status === 200, 10_000, '/readyz 200 again');
       expect(e.node.databaseLock!.held).toBe(true);
     } finally {
-      await Promise.all([admin.end(), other.end()]);
+      await Promise.all([admin?.end(), other?.end()]);
       await e.stop();
     }
   });
@@ -127,7 +133,8 @@ describe('the data folder lock', () => {
     const url = await freshMysqlDatabase('app_database_lock_lost');
     const events: string[] = [];
     const lock = await lockMysqlDatabase(url, { lost: () => events.push('lost'), regained: () => events.push('regained'), taken: () => events.push('taken') }, 100);
-    const admin = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/' });
+    const admin = await mysql.createConnection({ uri: `${MYSQL_BASE_URL}/` });
+    let other: mysql.Connection | undefined;
     try {
       const name = `stampede.node.${new URL(url).pathname.slice(1)}`.slice(0, 64);
       const holder = async () => Number(((await admin.query('SELECT IS_USED_LOCK(?) AS id', [name]))[0] as { id: number | null }[])[0]!.id);
@@ -138,14 +145,17 @@ describe('the data folder lock', () => {
       const id = await holder();
       expect(id).toBeGreaterThan(0);
       // Lost again, and another node takes it first: said so, not held.
-      const other = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/' });
+      other = await mysql.createConnection({ uri: `${MYSQL_BASE_URL}/` });
       await killAndTakeLock(admin, other, name, id);
       await waitFor(() => events.includes('taken'), 10_000, 'the lock found taken');
       expect(lock.held).toBe(false);
       // Freed: taken again.
-      await other.end();
+      const freed = other;
+      other = undefined;
+      await freed.end();
       await waitFor(() => lock.held, 10_000, 'the lock taken again after the other let go');
     } finally {
+      await other?.end();
       await lock.release();
       await admin.end();
     }
