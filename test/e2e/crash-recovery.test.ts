@@ -23,9 +23,12 @@ type JournalRows = { seq: number; last_seq: number; events: Buffer }[];
 /** The inventory state the durable journal describes, folded with the engine's own evolve. */
 async function foldJournal(dbUrl: string, stream: string): Promise<InventoryState> {
   const conn = await mysql.createConnection(dbUrl);
-  const [rows] = await conn.query('SELECT seq, last_seq, events FROM journal WHERE stream = ? ORDER BY seq', [stream]);
-  await conn.end();
-  return fold(rows as JournalRows);
+  try {
+    const [rows] = await conn.query('SELECT seq, last_seq, events FROM journal WHERE stream = ? ORDER BY seq', [stream]);
+    return fold(rows as JournalRows);
+  } finally {
+    await conn.end();
+  }
 }
 
 function fold(rows: JournalRows): InventoryState {
@@ -96,77 +99,84 @@ describe('crash and recovery on MariaDB + Redis', () => {
   it('keeps every 201 across a SIGKILL, and recovers the same state with Redis flushed, down, or foreign', async () => {
     const dbUrl = await freshMysqlDatabase('e2e_crash');
     const redis = new Redis(REDIS_DB_URL);
-    await redis.flushdb();
-    const backend = { kind: 'mysql' as const, url: dbUrl, redisUrl: REDIS_DB_URL };
-    // Small snapshot interval so recovery really starts from snapshots.
-    const env = { STAMPEDE_SNAPSHOT_EVERY_EVENTS: '200', STAMPEDE_SNAPSHOT_EVERY_MS: '100' };
-    engine = await startChildEngine(backend, env);
-    const created = await reserveThenKill(engine, 1_500);
-    expect(created.size).toBeGreaterThan(300);
-
-    const check = async (label: string) => {
+    let conn: mysql.Connection | undefined;
+    try {
+      await redis.flushdb();
+      const backend = { kind: 'mysql' as const, url: dbUrl, redisUrl: REDIS_DB_URL };
+      // Small snapshot interval so recovery really starts from snapshots.
+      const env = { STAMPEDE_SNAPSHOT_EVERY_EVENTS: '200', STAMPEDE_SNAPSHOT_EVERY_MS: '100' };
       engine = await startChildEngine(backend, env);
-      const inv = await expectEvery201Kept(new Client(engine.url), created, await foldJournal(dbUrl, 'crash/2026-12-24'), label);
-      const state = { total: inv.total, reserved: inv.reserved, sold: inv.sold };
-      await engine.kill('SIGTERM');
-      return { state, journalSeq: inv.journalSeq, snapshotSeq: inv.snapshotSeq };
-    };
+      const created = await reserveThenKill(engine, 1_500);
+      expect(created.size).toBeGreaterThan(300);
 
-    const afterCrash = await check('after SIGKILL');
-    // Every start recovers the SKU/date (it has live reservations) and, on MySQL, fences its journal
-    // first: a write of the process before may still be running in the server. One record each.
-    const fencedOnce = async (label: string, seq: number) => {
-      const next = await check(label);
-      expect(next.journalSeq, label).toBe(seq + 1);
-      return next;
-    };
-    // Redis held snapshots; now flush it: the same state comes from MySQL.
-    expect(await redis.dbsize()).toBeGreaterThan(0);
-    await redis.flushdb();
-    const flushed = await fencedOnce('Redis flushed', afterCrash.journalSeq);
-    expect(flushed.state).toEqual(afterCrash.state);
-    // Intact snapshots (their checksum right, a real state with 1,000 more stock) under this database's
-    // own key that this journal cannot have made are ignored: (a) at a seq it never had (a Redis kept
-    // while the database was restored from an older backup), (b) at a seq where a record of this
-    // journal does end, but of another history of the stream (written at another time). (Another
-    // database's snapshots live under another key altogether.)
-    const conn = await mysql.createConnection(dbUrl);
-    const [ids] = await conn.query("SELECT value FROM store_identity WHERE name = 'instance'");
-    const [snaps] = await conn.query("SELECT state FROM snapshots WHERE stream = 'crash/2026-12-24'");
-    const journalHead = async () => {
-      const [heads] = await conn.query("SELECT last_seq, at FROM journal WHERE stream = 'crash/2026-12-24' ORDER BY seq DESC LIMIT 1");
-      return (heads as { last_seq: number; at: number }[])[0]!;
-    };
-    const instance = (ids as { value: string }[])[0]!.value;
-    let head = await journalHead();
-    const sqlState = (snaps as { state: Buffer | string }[])[0]!.state;
-    const foreignState = { ...(JSON.parse(sqlState.toString()) as { total: number }), total: afterCrash.state.total + 1_000 };
-    const intact = (seq: number, at: number) => {
-      const record = { stream: 'crash/2026-12-24', seq, at, state: foreignState };
-      return JSON.stringify({ ...record, check: createHash('sha256').update(JSON.stringify(record)).digest('hex') });
-    };
-    await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, intact(Number(head.last_seq) + 1_000, Number(head.at)));
-    const ahead = await fencedOnce('Redis snapshot ahead of the journal', flushed.journalSeq);
-    expect(ahead.state).toEqual(afterCrash.state);
-    // Recovery dropped it (kept, it would have refused every save until the journal passed its seq).
-    const left = await redis.get(`stampede:snap:${instance}:crash/2026-12-24`);
-    expect(left === null ? null : (JSON.parse(left) as { seq: number }).seq).not.toBe(Number(head.last_seq) + 1_000);
-    head = await journalHead();
-    await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, intact(Number(head.last_seq), Number(head.at) + 1));
-    const foreignHistory = await fencedOnce('Redis snapshot of another history', ahead.journalSeq);
-    expect(foreignHistory.state).toEqual(afterCrash.state);
-    await conn.end();
-    // Redis down (nothing listens on that port): recovery from MySQL alone, and the engine is ready.
-    const down = { ...backend, redisUrl: 'redis://127.0.0.1:6390' };
-    engine = await startChildEngine(down, env);
-    const c = new Client(engine.url);
-    const inv = await c.admin('GET', '/ops/inventory/crash/2026-12-24');
-    expect({ total: inv.body.total, reserved: inv.body.reserved, sold: inv.body.sold }).toEqual(afterCrash.state);
-    expect(inv.body.journalSeq).toBe(foreignHistory.journalSeq + 1);
-    expect((await c.request('GET', '/readyz')).status).toBe(200);
-    await engine.kill('SIGTERM');
-    engine = undefined;
-    redis.disconnect();
+      const check = async (label: string) => {
+        engine = await startChildEngine(backend, env);
+        const inv = await expectEvery201Kept(new Client(engine.url), created, await foldJournal(dbUrl, 'crash/2026-12-24'), label);
+        const state = { total: inv.total, reserved: inv.reserved, sold: inv.sold };
+        await engine.kill('SIGTERM');
+        return { state, journalSeq: inv.journalSeq, snapshotSeq: inv.snapshotSeq };
+      };
+
+      const afterCrash = await check('after SIGKILL');
+      // Every start recovers the SKU/date (it has live reservations) and, on MySQL, fences its journal
+      // first: a write of the process before may still be running in the server. One record each.
+      const fencedOnce = async (label: string, seq: number) => {
+        const next = await check(label);
+        expect(next.journalSeq, label).toBe(seq + 1);
+        return next;
+      };
+      // Redis held snapshots; now flush it: the same state comes from MySQL.
+      expect(await redis.dbsize()).toBeGreaterThan(0);
+      await redis.flushdb();
+      const flushed = await fencedOnce('Redis flushed', afterCrash.journalSeq);
+      expect(flushed.state).toEqual(afterCrash.state);
+      // Intact snapshots (their checksum right, a real state with 1,000 more stock) under this database's
+      // own key that this journal cannot have made are ignored: (a) at a seq it never had (a Redis kept
+      // while the database was restored from an older backup), (b) at a seq where a record of this
+      // journal does end, but of another history of the stream (written at another time). (Another
+      // database's snapshots live under another key altogether.)
+      const db = (conn = await mysql.createConnection(dbUrl));
+      const [ids] = await db.query("SELECT value FROM store_identity WHERE name = 'instance'");
+      const [snaps] = await db.query("SELECT state FROM snapshots WHERE stream = 'crash/2026-12-24'");
+      const journalHead = async () => {
+        const [heads] = await db.query("SELECT last_seq, at FROM journal WHERE stream = 'crash/2026-12-24' ORDER BY seq DESC LIMIT 1");
+        return (heads as { last_seq: number; at: number }[])[0]!;
+      };
+      const instance = (ids as { value: string }[])[0]!.value;
+      let head = await journalHead();
+      const sqlState = (snaps as { state: Buffer | string }[])[0]!.state;
+      const foreignState = { ...(JSON.parse(sqlState.toString()) as { total: number }), total: afterCrash.state.total + 1_000 };
+      const intact = (seq: number, at: number) => {
+        const record = { stream: 'crash/2026-12-24', seq, at, state: foreignState };
+        return JSON.stringify({ ...record, check: createHash('sha256').update(JSON.stringify(record)).digest('hex') });
+      };
+      await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, intact(Number(head.last_seq) + 1_000, Number(head.at)));
+      const ahead = await fencedOnce('Redis snapshot ahead of the journal', flushed.journalSeq);
+      expect(ahead.state).toEqual(afterCrash.state);
+      // Recovery dropped it (kept, it would have refused every save until the journal passed its seq).
+      const left = await redis.get(`stampede:snap:${instance}:crash/2026-12-24`);
+      expect(left === null ? null : (JSON.parse(left) as { seq: number }).seq).not.toBe(Number(head.last_seq) + 1_000);
+      head = await journalHead();
+      await redis.set(`stampede:snap:${instance}:crash/2026-12-24`, intact(Number(head.last_seq), Number(head.at) + 1));
+      const foreignHistory = await fencedOnce('Redis snapshot of another history', ahead.journalSeq);
+      expect(foreignHistory.state).toEqual(afterCrash.state);
+      conn = undefined;
+      await db.end();
+      // Redis down (nothing listens on that port): recovery from MySQL alone, and the engine is ready.
+      const down = { ...backend, redisUrl: 'redis://127.0.0.1:6390' };
+      engine = await startChildEngine(down, env);
+      const c = new Client(engine.url);
+      const inv = await c.admin('GET', '/ops/inventory/crash/2026-12-24');
+      expect({ total: inv.body.total, reserved: inv.body.reserved, sold: inv.body.sold }).toEqual(afterCrash.state);
+      expect(inv.body.journalSeq).toBe(foreignHistory.journalSeq + 1);
+      expect((await c.request('GET', '/readyz')).status).toBe(200);
+      await engine.kill('SIGTERM');
+      engine = undefined;
+    } finally {
+      // Closed whether the test passed or not.
+      await conn?.end();
+      redis.disconnect();
+    }
   }, 180_000);
 });
 
