@@ -1,13 +1,12 @@
 // Helpers of the messaging tests: a nats-server of the test file's own (optionally with a config
 // file, e.g. docker/nats/nats.conf), so the fixed `stampede.cmd.*` / `stampede.ops.*` subjects of
 // two engines never meet in one queue group; a JSON request helper; a log that keeps its lines (test/support/logs.ts).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from 'nats';
-import { freePort, listening } from '../support/nats-server.ts';
+import { spawnNatsOnFreePort } from '../support/nats-server.ts';
 
 /** The broker config of docker-compose.yml, tested as it ships. */
 export const NATS_CONF_PATH = fileURLToPath(new URL('../../docker/nats/nats.conf', import.meta.url));
@@ -27,33 +26,23 @@ export interface OwnNats {
   stop(): Promise<void>;
 }
 
-const SERVER_START_MS_MAX = 10_000;
 const SERVER_STOP_MS_MAX = 5_000;
 
 /**
- * Starts `nats-server` with JetStream on a free loopback port and a temporary store. With `config`,
- * the file is used as is except for what the command line overrides: address, port, store folder.
+ * Starts `nats-server` with JetStream on a free loopback port (another one if the port probed was
+ * taken before the server bound it) and a temporary store; started once it says it listens. With
+ * `config`, the file is used as is except for what the command line overrides: address, port, store folder.
  */
 export async function startOwnNats(opts: { config?: string; env?: Record<string, string> } = {}): Promise<OwnNats> {
-  const port = await freePort();
   const storeDir = mkdtempSync(join(tmpdir(), 'stampede-msg-nats-'));
-  const args = [...(opts.config ? ['-c', opts.config] : []), '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir];
-  const child: ChildProcess = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    if (stderr.length < 10_000) stderr += chunk.toString();
-  });
-  child.on('error', () => {});
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline_ms = Date.now() + SERVER_START_MS_MAX;
-  while (!(await listening(port))) {
-    if (child.exitCode !== null || Date.now() > deadline_ms) {
-      if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL');
-      rmSync(storeDir, { recursive: true, force: true });
-      throw new Error(`nats-server ${args.join(' ')} did not start: ${stderr.slice(0, 2_000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
+  let started: Awaited<ReturnType<typeof spawnNatsOnFreePort>>;
+  try {
+    started = await spawnNatsOnFreePort((port) => [...(opts.config ? ['-c', opts.config] : []), '-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], { ...process.env, ...opts.env });
+  } catch (error) {
+    rmSync(storeDir, { recursive: true, force: true });
+    throw error;
   }
+  const { child, exited, port } = started;
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
