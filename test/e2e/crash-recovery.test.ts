@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startChildEngine, type ChildEngine } from '../support/child-engine.ts';
 import { Client } from '../support/engine.ts';
-import { freshMysqlDatabase } from '../support/services.ts';
+import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
 import { emptyInventory, evolve, type InventoryState } from '../../engine/index.ts';
 import { decodeEvent } from '../../actors/inventory-codec.ts';
 
@@ -43,7 +43,7 @@ function fold(rows: JournalRows): InventoryState {
   return state;
 }
 
-const REDIS_DB_URL = 'redis://127.0.0.1:6379/7';
+const REDIS_DB_URL = `${REDIS_URL}/7`;
 const TOTAL = 5_000;
 
 /** Reservations of 200 concurrent buyers until about `answers` were answered, then SIGKILL: the orders that got a 201, by id. */

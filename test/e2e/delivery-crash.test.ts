@@ -7,10 +7,10 @@ import { Client, type Answer, type Backend } from '../support/engine.ts';
 import { OwnNatsServer } from '../support/nats-server.ts';
 import { sampleValue } from '../support/metrics.ts';
 import { inParallel, until } from '../support/poll.ts';
-import { freshMysqlDatabase } from '../support/services.ts';
+import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
 
 /** Our own Redis db: no snapshot of an earlier run may stand in for this run's streams. */
-const REDIS_DB_URL = 'redis://127.0.0.1:6379/9';
+const REDIS_DB_URL = `${REDIS_URL}/9`;
 
 /** `order.delivered` events per order, from the durable journal (the order streams `@o/<orderId>`). */
 async function deliveredEventsPerOrder(dbUrl: string): Promise<Map<string, number>> {

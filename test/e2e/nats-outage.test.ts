@@ -6,10 +6,10 @@ import { startEngine, type TestEngine } from '../support/engine.ts';
 import { sampleValue } from '../support/metrics.ts';
 import { OwnNatsServer } from '../support/nats-server.ts';
 import { until } from '../support/poll.ts';
-import { freshMysqlDatabase } from '../support/services.ts';
+import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
 
 /** Our own Redis db: no snapshot of an earlier run may stand in for this run's streams. */
-const REDIS_DB_URL = 'redis://127.0.0.1:6379/10';
+const REDIS_DB_URL = `${REDIS_URL}/10`;
 const STREAM = 'STAMPEDE_EVENTS';
 const DURABLE = 'test-outage-collector';
 

@@ -13,11 +13,11 @@ import { SECRETS, startEngine, switchOffDelivery, type TestEngine } from '../sup
 import { injectJournalFaults, waitFor } from '../support/journal-faults.ts';
 import { samples } from '../support/metrics.ts';
 import { until } from '../support/poll.ts';
-import { freshMysqlDatabase } from '../support/services.ts';
+import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
 
 const BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bin', 'stampede.mjs');
 /** Our own Redis db: no snapshot of an earlier run may stand in for this run's streams. */
-const REDIS_DB_URL = 'redis://127.0.0.1:6379/11';
+const REDIS_DB_URL = `${REDIS_URL}/11`;
 
 const backends = [
   ['embedded SQLite', async () => ({ kind: 'sqlite' as const })],

@@ -4,11 +4,11 @@ import { Redis } from 'ioredis';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startChildEngine, type ChildEngine } from '../support/child-engine.ts';
 import { Client, type Backend } from '../support/engine.ts';
-import { freshMysqlDatabase } from '../support/services.ts';
+import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
 import { sleep } from '../support/journal-faults.ts';
 import { until } from '../support/poll.ts';
 
-const REDIS_DB_URL = 'redis://127.0.0.1:6379/8';
+const REDIS_DB_URL = `${REDIS_URL}/8`;
 
 describe('restart on MariaDB + Redis (child process, SIGKILL)', () => {
   let engine: ChildEngine | undefined;

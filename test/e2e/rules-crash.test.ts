@@ -12,11 +12,11 @@ import { decodeEvent } from '../../actors/inventory-codec.ts';
 import { startChildEngine, type ChildEngine } from '../support/child-engine.ts';
 import { Client } from '../support/engine.ts';
 import { inParallel } from '../support/poll.ts';
-import { freshMysqlDatabase } from '../support/services.ts';
+import { freshMysqlDatabase, REDIS_URL } from '../support/services.ts';
 import { seededFloats } from '../../engine/random.ts';
 
 /** A Redis database no other test file uses (7-11 are taken): this test flushes it. */
-const REDIS_DB_URL = 'redis://127.0.0.1:6379/12';
+const REDIS_DB_URL = `${REDIS_URL}/12`;
 // Far in the future: no order here can become a no-show while the suite runs.
 const DATES = ['2030-06-01', '2030-06-02'] as const;
 /** skuId -> its rule dimensions. v4 is alone in its region; its second date has little stock (sold out). */

@@ -80,5 +80,10 @@ export async function proxiedMysql(database: string): Promise<{ proxy: TcpProxy;
   const target = new URL(MYSQL_BASE_URL);
   const proxy = new TcpProxy(target.hostname, Number(target.port || 3306));
   const port = await proxy.start();
-  return { proxy, url: `mysql://root@127.0.0.1:${port}${db}` };
+  // The configured server's user and password, the proxy's address.
+  const url = new URL(target.href);
+  url.hostname = '127.0.0.1';
+  url.port = String(port);
+  url.pathname = db;
+  return { proxy, url: url.href };
 }
