@@ -122,12 +122,38 @@ describe('WAL checkpoints on the embedded SQLite default', () => {
     expect(checkpointer.framesCheckpointed).toBe(framesBefore);
   });
 
-  it('reads back everything written after a reopen', async () => {
-    await stores.close();
-    stores = await openSqlStores({ sqlitePath: file });
-    expect(stores.walCheckpointer?.running).toBe(true);
-    expect((await stores.journal.readAfter('ckpt:a2', 0)).length).toBe(Math.ceil((1.5 * wal_restart_frames * 4096) / MIB) * 16);
-    expect((await stores.journal.readAfter('ckpt:b', 0)).length).toBe(8 * 16);
+  it('reads back everything written after a reopen: what the worker restarted the WAL over, and what commits checkpointed once it died', async () => {
+    // A file of this test's own, written here (not what the tests before it left).
+    const own = join(dir, 'db', 'reopen.sqlite');
+    const warnings: string[] = [];
+    const first = await openSqlStores({ sqlitePath: own, logger: (m) => warnings.push(m) });
+    const mib = Math.ceil((1.5 * wal_restart_frames * 4096) / MIB);
+    try {
+      const checkpointer = first.walCheckpointer!;
+      await write(first, 'reopen:a', 1);
+      const generation = walGeneration(own);
+      await write(first, 'reopen:a2', mib);
+      await until('checkpoints', async () => checkpointer.framesCheckpointed, (n) => n > wal_restart_frames, 5_000);
+      // The WAL started again from its beginning over what the worker copied (as in the first test).
+      await write(first, 'reopen:a3', 1);
+      expect(walGeneration(own)).toBeGreaterThan(generation);
+      await (checkpointer as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      await until('the worker gone', async () => checkpointer.running, (running) => !running, 5_000);
+      await write(first, 'reopen:b', 8);
+    } finally {
+      await first.close();
+    }
+    const reopened = await openSqlStores({ sqlitePath: own });
+    try {
+      expect(reopened.walCheckpointer?.running).toBe(true);
+      expect((await reopened.journal.readAfter('reopen:a', 0)).length).toBe(16);
+      expect((await reopened.journal.readAfter('reopen:a2', 0)).length).toBe(mib * 16);
+      expect((await reopened.journal.readAfter('reopen:a3', 0)).length).toBe(16);
+      expect((await reopened.journal.readAfter('reopen:b', 0)).length).toBe(8 * 16);
+    } finally {
+      await reopened.close();
+    }
+    expect(warnings).toEqual([expect.stringMatching(/WAL checkpointer: the worker exited/)]);
   });
 
   it('restarts a WAL that a writer never lets a passive checkpoint finish', async () => {
