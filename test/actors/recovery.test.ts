@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeEvent } from '../../actors/inventory-codec.ts';
 import { OUTBOX_KIND } from '../../actors/inventory-projection.ts';
 import { recoverInventory } from '../../actors/recovery.ts';
@@ -26,9 +26,10 @@ const EVENTS: InventoryEvent[] = [
 ];
 
 describe('recoverInventory', () => {
+  // Each test its own database with the same journal: a snapshot one test saves is no other test's.
   let dir: string;
   let stores: SqlStores;
-  beforeAll(async () => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'stampede-recovery-'));
     stores = await openSqlStores({ sqlitePath: join(dir, 'db.sqlite') });
     await stores.journal.append([
@@ -36,7 +37,7 @@ describe('recoverInventory', () => {
       { stream: context.stream, seq: 4, lastSeq: 6, at: 3_000, events: EVENTS.slice(3).map(encodeEvent) },
     ]);
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await stores.close();
     rmSync(dir, { recursive: true, force: true });
   });
