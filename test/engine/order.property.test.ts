@@ -102,6 +102,8 @@ interface Model {
   paymentIds: string[];
   ended?: 'cancelled' | 'expired';
   delivery?: OrderDelivery;
+  /** When it was delivered: a ticket delivered once its date was over is never a no-show. */
+  deliveredAt?: number;
   visit?: { kind: 'redeemed' | 'no_show'; at: number };
 }
 
@@ -182,6 +184,7 @@ function expectModelDecision(m: Model, c: OrderCommand, now: number, d: OrderDec
       if (m.status === 'paid') {
         moveTo(m, 'delivered', now, 'delivered');
         m.delivery = c.delivery;
+        m.deliveredAt = now;
         ok([{ type: 'order.delivered', delivery: c.delivery, at: now }]);
         seen('delivered');
       } else if (m.status === 'delivered') {
@@ -204,19 +207,20 @@ function expectModelDecision(m: Model, c: OrderCommand, now: number, d: OrderDec
       } else if (m.visit?.kind === 'no_show') {
         refused('invalid_state');
         seen('redeem_after_no_show');
-      } else if (dateEnd !== undefined && now >= dateEnd && m.order.createdAt < dateEnd) {
-        // Its date over unredeemed: a no-show, whether or not the sweep marked it yet.
+      } else if (dateEnd !== undefined && now >= dateEnd && m.deliveredAt! < dateEnd) {
+        // Its date over unredeemed, delivered before it ended: a no-show, whether or not the sweep marked it yet.
         refused('invalid_state');
         seen('redeem_after_date');
       } else {
         m.visit = { kind: 'redeemed', at: now };
         ok([{ type: 'order.redeemed', at: now }]);
-        seen(dateEnd === undefined ? 'redeemed_open_date' : m.order.createdAt >= dateEnd ? 'redeemed_bought_after_date' : 'redeemed');
+        seen(dateEnd === undefined ? 'redeemed_open_date' : m.deliveredAt! >= dateEnd ? 'redeemed_delivered_after_date' : 'redeemed');
       }
       return;
     }
     case 'mark_no_show':
-      if (m.status === 'delivered' && m.delivery?.kind === 'ticket' && m.visit === undefined) {
+      // `at`: the end of its date. Delivered at or after it: it could never have been redeemed in time.
+      if (m.status === 'delivered' && m.delivery?.kind === 'ticket' && m.visit === undefined && m.deliveredAt! < c.at) {
         m.visit = { kind: 'no_show', at: c.at };
         ok([{ type: 'order.no_show', at: c.at }]);
         seen('no_show');
@@ -306,7 +310,7 @@ describe('order lifecycle', () => {
       'paid', 'pay_failed', 'pay_repeated', 'pay_mismatch', 'refund_after_cancelled', 'refund_after_expired', 'refund_after_refund_required', 'refund_second_payment',
       'cancelled', 'cancel_repeated', 'cancel_refused', 'expired', 'expire_ignored',
       'delivered', 'deliver_repeated', 'deliver_refused',
-      'redeemed', 'redeemed_open_date', 'redeemed_bought_after_date', 'redeem_repeated', 'redeem_not_a_delivered_ticket', 'redeem_after_no_show', 'redeem_after_date',
+      'redeemed', 'redeemed_open_date', 'redeemed_delivered_after_date', 'redeem_repeated', 'redeem_not_a_delivered_ticket', 'redeem_after_no_show', 'redeem_after_date',
       'no_show', 'no_show_ignored',
       'adopted_paid', 'adopted_cancelled', 'adopted_expired', 'adopt_agrees', 'adopt_conflict',
     ]) {
@@ -314,7 +318,7 @@ describe('order lifecycle', () => {
     }
   });
 
-  it('refuses a redeem from the very millisecond a ticket\'s date ends (in the zone told), unless it was bought by then', () => {
+  it('refuses a redeem from the very millisecond a ticket\'s date ends (in the zone told), unless it was bought and delivered after it', () => {
     const cases: Outcomes = {};
     fc.assert(
       fc.property(
