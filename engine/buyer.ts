@@ -143,8 +143,11 @@ export type BuyerEvent =
    * journal's JSON writes -Infinity as null, so evolve reads null as -Infinity.
    */
   | { type: 'pruned'; ordersBefore_ms: number | null; noShowsBefore_ms: number | null; acceptFrom_ms: number; at: number }
-  /** The buyer's whole state: applying it replaces the state, whatever came before. */
-  | { type: 'restored'; snapshot: BuyerSnapshot; at: number };
+  /**
+   * The buyer's whole state: applying it replaces the state, whatever came before. A compaction
+   * writes the compact format; journals written before it hold the plain one, read as well.
+   */
+  | { type: 'restored'; snapshot: BuyerCompactSnapshot | BuyerSnapshot; at: number };
 
 export type BuyerReply =
   /** Held now, or held already (idempotent). */
@@ -306,7 +309,7 @@ export function decideBuyer(state: BuyerState, command: BuyerCommand, now: numbe
     case 'prune':
       return decidePrune(state, command.rules, now);
     case 'compact':
-      return { events: [{ type: 'restored', snapshot: buyerToSnapshot(state), at: now }], reply: { outcome: 'compacted' } };
+      return { events: [{ type: 'restored', snapshot: buyerToCompactSnapshot(state), at: now }], reply: { outcome: 'compacted' } };
   }
 }
 
@@ -399,11 +402,38 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
   }
 }
 
-/** The state as plain JSON (maps as entry lists, in their order), for snapshots and the ops view. */
+/**
+ * The state as plain JSON (maps as entry lists, in their order), for the ops view and the tests; the
+ * `restored` events of journals written before the compact format hold it too (see buyerFromSnapshot).
+ */
 export interface BuyerSnapshot {
   orders: BuyerOrder[];
   released: [string, number][];
   noShows: NoShow[];
+  /** null for -Infinity (JSON has none). */
+  acceptFrom_ms: number | null;
+  noShowsFrom_ms: number | null;
+}
+
+/** The `format` of a BuyerCompactSnapshot (a BuyerSnapshot has none). */
+export const BUYER_SNAPSHOT_FORMAT = 2;
+
+/**
+ * The state as a compaction writes it. Each distinct set of facts (SKU, date, merchant, attributes) is
+ * written once and the orders and no-shows refer to it by index: in the plain snapshot every order
+ * repeated its SKU's whole attributes, and a buyer with 1,000 orders of a SKU with 32 attributes of
+ * 256 characters made a record of 8.3 MiB (a buyer's orders are mostly of a few SKUs). Tuples, not
+ * objects: the field names would be most of an order's bytes.
+ */
+export interface BuyerCompactSnapshot {
+  format: typeof BUYER_SNAPSHOT_FORMAT;
+  /** [skuId, date, merchantId, attributes], each distinct set once. */
+  facts: [string, string, string, Record<string, string>][];
+  /** [orderId, index in facts, qty, createdAt, 1 if counted else 0 (held)], in the state's order. */
+  orders: [string, number, number, number, 0 | 1][];
+  released: [string, number][];
+  /** [orderId, index in facts, qty, createdAt, at], in the state's order. */
+  noShows: [string, number, number, number, number][];
   /** null for -Infinity (JSON has none). */
   acceptFrom_ms: number | null;
   noShowsFrom_ms: number | null;
@@ -419,7 +449,40 @@ export function buyerToSnapshot(state: BuyerState): BuyerSnapshot {
   };
 }
 
-export function buyerFromSnapshot(s: BuyerSnapshot): BuyerState {
+export function buyerToCompactSnapshot(state: BuyerState): BuyerCompactSnapshot {
+  const facts: BuyerCompactSnapshot['facts'] = [];
+  // Interned attributes (engine/facts-intern.ts): equal ones are nearly always the same object, so it
+  // keys the lookup; equal contents in two objects are only written twice, never confused.
+  const index = new Map<Readonly<Record<string, string>>, Map<string, number>>();
+  const indexOf = (o: UsageOrder): number => {
+    let bySku = index.get(o.attributes);
+    if (bySku === undefined) index.set(o.attributes, (bySku = new Map()));
+    const key = `${o.skuId}\u0000${o.date}\u0000${o.merchantId}`;
+    let i = bySku.get(key);
+    if (i === undefined) {
+      bySku.set(key, (i = facts.length));
+      facts.push([o.skuId, o.date, o.merchantId, { ...o.attributes }]);
+    }
+    return i;
+  };
+  const orders: BuyerCompactSnapshot['orders'] = [];
+  for (const o of state.orders.values()) orders.push([o.orderId, indexOf(o), o.qty, o.createdAt, o.status === 'counted' ? 1 : 0]);
+  const noShows: BuyerCompactSnapshot['noShows'] = [];
+  for (const n of state.noShows.values()) noShows.push([n.orderId, indexOf(n), n.qty, n.createdAt, n.at]);
+  return {
+    format: BUYER_SNAPSHOT_FORMAT,
+    facts,
+    orders,
+    released: [...state.released.entries()],
+    noShows,
+    acceptFrom_ms: Number.isFinite(state.acceptFrom_ms) ? state.acceptFrom_ms : null,
+    noShowsFrom_ms: Number.isFinite(state.noShowsFrom_ms) ? state.noShowsFrom_ms : null,
+  };
+}
+
+/** The state a snapshot holds, in either format (a journal keeps `restored` events of both). */
+export function buyerFromSnapshot(s: BuyerCompactSnapshot | BuyerSnapshot): BuyerState {
+  if ('format' in s) return buyerFromCompactSnapshot(s);
   const orders = new Map<string, BuyerOrder>(s.orders.map((o) => [o.orderId, new CountedOrder(o, o.status)]));
   return {
     orders,
@@ -431,3 +494,31 @@ export function buyerFromSnapshot(s: BuyerSnapshot): BuyerState {
   };
 }
 
+function buyerFromCompactSnapshot(s: BuyerCompactSnapshot): BuyerState {
+  // A format this code does not know would be read as garbage: refuse it (the load fails, 503).
+  if (s.format !== BUYER_SNAPSHOT_FORMAT) throw new RangeError(`buyer snapshot format ${String(s.format)} is not known (this code reads ${BUYER_SNAPSHOT_FORMAT})`);
+  const facts = s.facts.map(([skuId, date, merchantId, attributes]) => ({ skuId, date, merchantId, attributes }));
+  const factsAt = (i: number, orderId: string) => {
+    const f = facts[i];
+    if (f === undefined) throw new RangeError(`buyer snapshot: order ${orderId} refers to facts ${i} of ${facts.length}`);
+    return f;
+  };
+  const orders = new Map<string, BuyerOrder>();
+  for (const [orderId, i, qty, createdAt, counted] of s.orders) {
+    orders.set(orderId, new CountedOrder({ orderId, ...factsAt(i, orderId), qty, createdAt }, counted === 1 ? 'counted' : 'held'));
+  }
+  let noShows: ReadonlyMap<string, NoShow> = NONE;
+  if (s.noShows.length > 0) {
+    const map = new Map<string, NoShow>();
+    for (const [orderId, i, qty, createdAt, at] of s.noShows) map.set(orderId, new RecordedNoShow({ orderId, ...factsAt(i, orderId), qty, createdAt }, at));
+    noShows = map;
+  }
+  return {
+    orders,
+    released: s.released.length > 0 ? new Map(s.released) : NONE,
+    noShows,
+    acceptFrom_ms: s.acceptFrom_ms ?? -Infinity,
+    noShowsFrom_ms: s.noShowsFrom_ms ?? -Infinity,
+    ledger: ledgerOf(orders),
+  };
+}

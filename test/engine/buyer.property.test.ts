@@ -1,13 +1,15 @@
 // Proves the buyer's limit state never lets a group pass a max, refuses exactly the orders the rules refuse
 // (checked against a brute-force evaluator over a model that never prunes, so pruning is proved harmless),
 // never counts an order released before its hold, and replays its events to the same state (also through
-// JSON, as the journal stores them, and from a compaction on): fast-check drives random interleavings of
-// holds, confirms, releases, no-shows, prunes, compactions and clock jumps of up to weeks.
+// JSON, as the journal stores them, and from a compaction on, in its compact and its older plain
+// format): fast-check drives random interleavings of holds, confirms, releases, no-shows, prunes,
+// compactions and clock jumps of up to weeks.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   LEDGER_ORDERS_MIN,
   buyerFromSnapshot,
+  buyerToCompactSnapshot,
   buyerToSnapshot,
   compileRules,
   DAY_MS,
@@ -215,9 +217,16 @@ describe('buyer limit state', () => {
           const compacted = (JSON.parse(JSON.stringify(events.slice(from))) as BuyerEvent[]).reduce(evolveBuyer, emptyBuyer());
           expect(buyerToSnapshot(compacted)).toEqual(buyerToSnapshot(state));
           expect(compacted.ledger === undefined).toBe(state.ledger === undefined);
+          // ... also when its `restored` event holds the plain format journals written before the
+          // compact one hold.
+          const plain = events.slice(from).map((e): BuyerEvent => (e.type === 'restored' ? { ...e, snapshot: buyerToSnapshot(buyerFromSnapshot(e.snapshot)) } : e));
+          const fromPlain = (JSON.parse(JSON.stringify(plain)) as BuyerEvent[]).reduce(evolveBuyer, emptyBuyer());
+          expect(buyerToSnapshot(fromPlain)).toEqual(buyerToSnapshot(state));
         }
-        const roundTrip = buyerFromSnapshot(JSON.parse(JSON.stringify(buyerToSnapshot(state))));
-        expect(buyerToSnapshot(roundTrip)).toEqual(buyerToSnapshot(state));
+        for (const snapshot of [buyerToSnapshot(state), buyerToCompactSnapshot(state)]) {
+          const roundTrip = buyerFromSnapshot(JSON.parse(JSON.stringify(snapshot)));
+          expect(buyerToSnapshot(roundTrip)).toEqual(buyerToSnapshot(state));
+        }
       }),
       { numRuns: 600 },
     );

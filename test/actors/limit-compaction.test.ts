@@ -1,0 +1,90 @@
+// Proves a limit actor's journal compaction on the real MariaDB and SQLite journals: past
+// COMPACT_AFTER_EVENTS it writes one `restored` record in the compact format (each SKU's facts once:
+// some 150 orders of a SKU with 32 attributes of 256 characters in a record of a few KiB, not over 1 MiB),
+// drops the records before it, and a new actor loads the same state from it; and a journal compacted
+// before that format (a plain `restored` record) still loads, with the records after it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GroupCommitter } from '../../actors/group-commit.ts';
+import { buyerStream, COMPACT_AFTER_EVENTS, LimitActor, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
+import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
+import { BUYER_SNAPSHOT_FORMAT, buyerToSnapshot, compileRules, emptyBuyer, evolveBuyer, type BuyerEvent, type BuyerOrderFacts } from '../../engine/index.ts';
+import { backends } from '../persistence/backends.ts';
+
+const T0 = Date.parse('2027-06-01T10:00:00Z');
+const rules = compileRules([{ id: 'units-1000', groupBy: ['skuId'], max: { units: 1_000 } }]);
+const attributes = Object.fromEntries(Array.from({ length: 32 }, (_, k) => [`attr${k}`, `v${k}-`.padEnd(256, 'x')]));
+
+function facts(i: number): BuyerOrderFacts {
+  return { orderId: `o${String(i).padStart(4, '0')}`, skuId: 'big-sku', date: '2027-06-02', merchantId: 'm1', attributes, qty: 1, createdAt: T0 + i };
+}
+
+/** Delivers one message to the actor, as the runtime would, and returns the reply. */
+async function send(actor: LimitActor, msg: LimitMessage): Promise<unknown> {
+  let answer: unknown;
+  let failure: Error | undefined;
+  const env = { msg, handle: {} } as unknown as Envelope<LimitMessage>;
+  const ctx = { key: 'buyer', reply: (_e: unknown, v: unknown) => (answer = v), fail: (_e: unknown, e: Error) => (failure = e) } as unknown as ActorContext<LimitMessage>;
+  await actor.receive([env], ctx);
+  if (failure) throw failure;
+  return answer;
+}
+
+describe.each(backends)('limit actor compaction on $name', (backend) => {
+  let stores: Awaited<ReturnType<typeof backend.open>>;
+  beforeAll(async () => {
+    stores = await backend.open('limit_compaction');
+  });
+  afterAll(async () => stores?.dispose());
+
+  function deps() {
+    const committer = new GroupCommitter(stores.journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, { committed: () => {}, failed: () => {} });
+    // Every hold's order still reserved: a load keeps them held.
+    return { committer, deps: { journal: stores.journal, committer, now: () => T0 + 1_000, rules: () => rules, fateOf: async (): Promise<HoldFate> => 'reserved' } };
+  }
+  const view = async (actor: LimitActor) => {
+    const v = (await send(actor, { type: 'inspect' })) as BuyerInspection;
+    return { holds: v.holds, counted: v.counted, noShows: v.noShows };
+  };
+
+  it('compacts past COMPACT_AFTER_EVENTS into one compact record, and a new actor loads the same state from it', async () => {
+    const { committer, deps: d } = deps();
+    const actor = new LimitActor('compacting', d);
+    const n = Math.ceil(COMPACT_AFTER_EVENTS / 1.75) + 4;
+    for (let i = 0; i < n; i++) {
+      expect(await send(actor, { type: 'hold', order: facts(i) })).toEqual({ outcome: 'held', orderId: facts(i).orderId });
+      if (i % 4 !== 3) expect(await send(actor, { type: 'confirm', orderId: facts(i).orderId })).toEqual({ outcome: 'confirmed' });
+    }
+    const before = await view(actor);
+    expect(before.holds.length + before.counted.length).toBe(n);
+
+    const records = await stores.journal.readAfter(buyerStream('compacting'), 0);
+    const restored = records.find((r) => (r.events[0] as BuyerEvent).type === 'restored')!;
+    expect(records.map((r) => (r.events[0] as BuyerEvent).type)[0]).toBe('restored'); // the records before it dropped
+    expect((restored.events[0] as BuyerEvent & { type: 'restored' }).snapshot).toMatchObject({ format: BUYER_SNAPSHOT_FORMAT });
+    // Each order repeating its SKU's 8 KiB of attributes made this record over 1 MiB.
+    expect(Buffer.byteLength(JSON.stringify(restored.events))).toBeLessThan(32 * 1024);
+
+    expect(await view(new LimitActor('compacting', d))).toEqual(before);
+    committer.close();
+  });
+
+  it('loads a journal compacted before the compact format: its plain `restored` record and the records after it', async () => {
+    const { committer, deps: d } = deps();
+    const stream = buyerStream('compacted-long-ago');
+    // The state as the plain-format compaction wrote it, the records before it dropped long ago.
+    const old = emptyBuyer();
+    for (let i = 0; i < 6; i++) evolveBuyer(old, { type: 'held', order: facts(i), at: T0 + i });
+    evolveBuyer(old, { type: 'confirmed', orderId: facts(0).orderId, at: T0 + 10 });
+    evolveBuyer(old, { type: 'released', orderId: facts(1).orderId, reason: 'cancelled', at: T0 + 11 });
+    evolveBuyer(old, { type: 'no_show_recorded', noShow: { ...facts(90), at: T0 + 12 }, at: T0 + 12 });
+    await stores.journal.append([{ stream, seq: 301, lastSeq: 301, at: T0 + 13, events: [{ type: 'restored', snapshot: buyerToSnapshot(old), at: T0 + 13 }] }]);
+    await stores.journal.append([{ stream, seq: 302, lastSeq: 302, at: T0 + 14, events: [{ type: 'confirmed', orderId: facts(2).orderId, at: T0 + 14 }] }]);
+
+    const loaded = await view(new LimitActor('compacted-long-ago', d));
+    expect(loaded.counted.map((o) => o.orderId)).toEqual([facts(0).orderId, facts(2).orderId]);
+    expect(loaded.holds.map((o) => o.orderId)).toEqual([3, 4, 5].map((i) => facts(i).orderId));
+    expect(loaded.holds[0]).toEqual({ ...facts(3), status: 'held' });
+    expect(loaded.noShows).toEqual([{ ...facts(90), at: T0 + 12 }]);
+    committer.close();
+  });
+});
