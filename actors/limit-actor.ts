@@ -12,7 +12,9 @@
 // saga is still running in this process.
 //
 // The journal stays short: every COMPACT_AFTER_EVENTS events the actor writes its whole state as one
-// `restored` record and drops the records before it (see compactAfterReplies).
+// `restored` record and drops the records before it (see compactAfterReplies), unless that record
+// would be over BUYER_SNAPSHOT_BYTES_MAX (engine/buyer.ts): then the journal stays whole, and the
+// compaction is tried again only once the journal has grown as much again.
 
 import {
   buyerToSnapshot,
@@ -53,6 +55,13 @@ export const PRUNE_EVERY_MS = 60 * 60 * 1000;
  * most about this many events, however long the buyer has been buying.
  */
 export const COMPACT_AFTER_EVENTS = 256;
+/**
+ * A compaction refused because the state's snapshot is over BUYER_SNAPSHOT_BYTES_MAX is tried again
+ * once the journal has grown by as many events again as it had (the state may have shrunk, by a
+ * prune or releases), and at least this often in events: trying after every batch rebuilt and
+ * measured a snapshot of megabytes each time, for nothing.
+ */
+export const COMPACT_RETRY_EVENTS_MAX = 16_384;
 
 /** When a limit actor loads, the fates of its holds it asks for at once. */
 export const RESOLVE_ASKS_IN_FLIGHT = 16;
@@ -89,6 +98,8 @@ export interface LimitDeps {
   fateOf: (orderId: string) => Promise<HoldFate>;
   /** Which buyers have a journal stream (actors/buyer-streams.ts); without it, every buyer may. */
   streams?: BuyerStreams;
+  /** Told of each compaction refused as too large (a warning and a metric, app/node.ts). */
+  compactionSkipped?: (userId: string, bytes: number, max: number) => void;
 }
 
 /** The live limit state of a buyer (GET /ops/buyers/{userId}, `stampede.ops.buyer.get`). */
@@ -143,6 +154,12 @@ export class LimitActor implements Behavior<LimitMessage> {
   private unresolvedRetryAt = 0;
   /** Seq of the journal's last `restored` record (0: none); the events after it are what a load replays. */
   private compactedSeq = 0;
+  /**
+   * No compaction is tried before the journal reaches this seq: set when one was refused as too
+   * large (see COMPACT_RETRY_EVENTS_MAX). Kept in memory only: a new incarnation tries once more
+   * (as costly as its load, which reads that whole journal).
+   */
+  private compactRetrySeq = 0;
   private readonly stream: string;
 
   constructor(
@@ -174,7 +191,7 @@ export class LimitActor implements Behavior<LimitMessage> {
       }
       for (const [env, reply] of b.replies) ctx.reply(env, reply);
       for (const [env, error] of b.failures) ctx.fail(env, error);
-      if (this.seq - this.compactedSeq >= COMPACT_AFTER_EVENTS && this.unjournaled.length === 0) await this.compactAfterReplies();
+      if (this.seq - this.compactedSeq >= COMPACT_AFTER_EVENTS && this.seq >= this.compactRetrySeq && this.unjournaled.length === 0) await this.compactAfterReplies();
     } catch (error) {
       // Nothing of this batch is known durable: fail it, and start again from the journal.
       const failure = error instanceof UnavailableError ? error : new UnavailableError(`limits of ${this.userId}: ${(error as Error)?.message ?? error}`, { cause: error });
@@ -313,6 +330,18 @@ export class LimitActor implements Behavior<LimitMessage> {
   private async compactAfterReplies(): Promise<void> {
     // The `restored` event is the live state itself: applying it here would only rebuild a copy.
     const d = decideBuyer(this.state, { type: 'compact' }, this.deps.now());
+    if (d.reply.outcome === 'snapshot_too_large') {
+      // Too large for one record (engine/buyer.ts BUYER_SNAPSHOT_BYTES_MAX): the journal stays as it
+      // is, and still rebuilds the buyer; tried again once it has grown as much again.
+      const since = this.seq - this.compactedSeq;
+      this.compactRetrySeq = this.seq + Math.min(since, COMPACT_RETRY_EVENTS_MAX);
+      try {
+        this.deps.compactionSkipped?.(this.userId, d.reply.bytes, d.reply.max);
+      } catch {
+        // a log line or metric that throws is its own bug, not the buyer's
+      }
+      return;
+    }
     try {
       await this.write(d.events);
     } catch {

@@ -434,6 +434,10 @@ export class StampedeNode {
       rules: () => this.rules.current(),
       fateOf: (orderId) => this.orders.fateOf(orderId),
       streams: this.buyerStreams,
+      compactionSkipped: (userId, bytes, max) => {
+        this.metrics.buyerCompactionsSkipped.inc();
+        this.log.warn({ userId, bytes, max }, "a buyer's limit state is too large for one compaction record: its journal is kept whole (it still loads from it) and compacted once it has grown as much again");
+      },
     };
     this.limitActors = this.runtime.define<LimitMessage>(
       'limits',

@@ -21,6 +21,7 @@
 // - prune: drops what no rule in force can reach any more (state stays bounded), see `decidePrune`.
 // - compact: the whole state as one `restored` event, which replaces the state when applied: the
 //   journal before it is no longer needed to rebuild the buyer (actors/limit-actor.ts drops it).
+//   None when its snapshot is over BUYER_SNAPSHOT_BYTES_MAX (the journal then stays whole).
 //
 // Time: `now` must not go backwards between commands to one buyer (the actor's clock). An order's
 // `createdAt` is stamped before anyone can release it, so a tombstone's time is >= its order's creation.
@@ -48,6 +49,17 @@ export const BUYER_NO_SHOWS_MAX = 10_000;
 export const TOMBSTONE_KEEP_MS = DAY_MS;
 /** Prune keeps at least this much history, whatever the rules, so a rule added later still sees the last month. */
 export const PRUNE_KEEP_MIN_MS = 31 * DAY_MS;
+
+/**
+ * The largest `restored` snapshot a compaction writes, in bytes of JSON; past it the compaction is
+ * refused (`snapshot_too_large`) and the journal stays as it is, which rebuilds the buyer all the
+ * same (actors/limit-actor.ts backs off). The record goes to MySQL in one statement, as bytes when
+ * prepared but as X'hex' text (twice its size) in a batch, and a statement must fit the server's
+ * max_allowed_packet (16 MiB at least, persistence/sql/open.ts): 4 MiB is 8 MiB as hex, half of it. A
+ * buyer at every bound above (10,000 orders, tombstones and no-shows) of 20 SKUs takes 1.6 MiB;
+ * only thousands of distinct SKUs with long attributes take more (each set of facts is written once).
+ */
+export const BUYER_SNAPSHOT_BYTES_MAX = 4 * 1024 * 1024;
 
 /** An order as the buyer state knows it: the facts a rule looks at, and its id. */
 export interface BuyerOrderFacts extends UsageOrder {
@@ -167,7 +179,9 @@ export type BuyerReply =
   /** The no-show is older than `noShowsFrom_ms`: no rule in force could count it. Nothing recorded. */
   | { outcome: 'no_show_too_old'; noShowsFrom_ms: number }
   | { outcome: 'pruned'; orders: number; noShows: number; tombstones: number }
-  | { outcome: 'compacted' };
+  | { outcome: 'compacted' }
+  /** The state's snapshot is `bytes` long, over BUYER_SNAPSHOT_BYTES_MAX: nothing to write. */
+  | { outcome: 'snapshot_too_large'; bytes: number; max: number };
 
 export interface BuyerDecision {
   events: BuyerEvent[];
@@ -308,8 +322,12 @@ export function decideBuyer(state: BuyerState, command: BuyerCommand, now: numbe
     }
     case 'prune':
       return decidePrune(state, command.rules, now);
-    case 'compact':
-      return { events: [{ type: 'restored', snapshot: buyerToCompactSnapshot(state), at: now }], reply: { outcome: 'compacted' } };
+    case 'compact': {
+      const snapshot = buyerToCompactSnapshot(state);
+      const bytes = utf8Bytes(JSON.stringify(snapshot));
+      if (bytes > BUYER_SNAPSHOT_BYTES_MAX) return { events: [], reply: { outcome: 'snapshot_too_large', bytes, max: BUYER_SNAPSHOT_BYTES_MAX } };
+      return { events: [{ type: 'restored', snapshot, at: now }], reply: { outcome: 'compacted' } };
+    }
   }
 }
 
@@ -336,6 +354,21 @@ function decidePrune(state: BuyerState, rules: RuleSet, now: number): BuyerDecis
   // Nothing to drop: no event, and acceptFrom stays (it only has to cover what was dropped).
   if (orders + noShows + tombstones === 0) return { events: [], reply };
   return { events: [{ type: 'pruned', ordersBefore_ms, noShowsBefore_ms, acceptFrom_ms, at: now }], reply };
+}
+
+/** The length of `s` in UTF-8 (as the journal stores it), without encoding it. */
+function utf8Bytes(s: string): number {
+  let bytes = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a surrogate pair: 4 bytes for its 2 code units
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
 }
 
 export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {

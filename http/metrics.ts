@@ -93,6 +93,7 @@ export class Metrics {
   readonly recordSkipped: Counter<'reason'>;
   readonly ruleAdoptions: Counter<'outcome'>;
   readonly ruleAdoptedOrders: Counter<'status'>;
+  readonly buyerCompactionsSkipped: Counter;
 
   /** Reservations counted since the last scrape, by outcome (see countReservation). */
   private readonly reservationTallies = new Map<string, number>();
@@ -292,6 +293,11 @@ export class Metrics {
       name: 'stampede_rule_adopted_orders_total',
       help: 'Orders placed while no purchase rule existed, taken in by their buyers for a first rule, by status (held, counted, skipped).',
       labelNames: ['status'],
+      registers,
+    });
+    this.buyerCompactionsSkipped = new Counter({
+      name: 'stampede_buyer_compactions_skipped_total',
+      help: "Compactions of a buyer's limit journal not written: its state's snapshot was over BUYER_SNAPSHOT_BYTES_MAX (4 MiB). The journal stays whole (the buyer still loads from it, more slowly); tried again once it has grown as much again.",
       registers,
     });
     new Gauge({

@@ -1,13 +1,15 @@
 // Proves a limit actor's journal compaction on the real MariaDB and SQLite journals: past
 // COMPACT_AFTER_EVENTS it writes one `restored` record in the compact format (each SKU's facts once:
 // some 150 orders of a SKU with 32 attributes of 256 characters in a record of a few KiB, not over 1 MiB),
-// drops the records before it, and a new actor loads the same state from it; and a journal compacted
-// before that format (a plain `restored` record) still loads, with the records after it.
+// drops the records before it, and a new actor loads the same state from it; a journal compacted
+// before that format (a plain `restored` record) still loads, with the records after it; and a buyer
+// whose snapshot is over BUYER_SNAPSHOT_BYTES_MAX is not compacted — reported once, not tried again
+// with each batch, its journal left whole and loading to the same state.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
-import { buyerStream, COMPACT_AFTER_EVENTS, LimitActor, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
+import { buyerStream, COMPACT_AFTER_EVENTS, COMPACT_RETRY_EVENTS_MAX, LimitActor, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
 import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
-import { BUYER_SNAPSHOT_FORMAT, buyerToSnapshot, compileRules, emptyBuyer, evolveBuyer, type BuyerEvent, type BuyerOrderFacts } from '../../engine/index.ts';
+import { BUYER_SNAPSHOT_BYTES_MAX, BUYER_SNAPSHOT_FORMAT, buyerToSnapshot, compileRules, emptyBuyer, evolveBuyer, type BuyerEvent, type BuyerOrderFacts } from '../../engine/index.ts';
 import { backends } from '../persistence/backends.ts';
 
 const T0 = Date.parse('2027-06-01T10:00:00Z');
@@ -38,8 +40,20 @@ describe.each(backends)('limit actor compaction on $name', (backend) => {
 
   function deps() {
     const committer = new GroupCommitter(stores.journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, { committed: () => {}, failed: () => {} });
+    const skipped: { userId: string; bytes: number; max: number }[] = [];
     // Every hold's order still reserved: a load keeps them held.
-    return { committer, deps: { journal: stores.journal, committer, now: () => T0 + 1_000, rules: () => rules, fateOf: async (): Promise<HoldFate> => 'reserved' } };
+    return {
+      committer,
+      skipped,
+      deps: {
+        journal: stores.journal,
+        committer,
+        now: () => T0 + 1_000,
+        rules: () => rules,
+        fateOf: async (): Promise<HoldFate> => 'reserved',
+        compactionSkipped: (userId: string, bytes: number, max: number) => skipped.push({ userId, bytes, max }),
+      },
+    };
   }
   const view = async (actor: LimitActor) => {
     const v = (await send(actor, { type: 'inspect' })) as BuyerInspection;
@@ -85,6 +99,35 @@ describe.each(backends)('limit actor compaction on $name', (backend) => {
     expect(loaded.holds.map((o) => o.orderId)).toEqual([3, 4, 5].map((i) => facts(i).orderId));
     expect(loaded.holds[0]).toEqual({ ...facts(3), status: 'held' });
     expect(loaded.noShows).toEqual([{ ...facts(90), at: T0 + 12 }]);
+    committer.close();
+  });
+
+  it('leaves the journal of a buyer whose snapshot is over BUYER_SNAPSHOT_BYTES_MAX whole: reported once, not retried with every batch, and it still loads', async () => {
+    const { committer, skipped, deps: d } = deps();
+    const stream = buyerStream('oversized');
+    // 700 holds of distinct SKUs with 32 attributes of 256 characters each: ~4.6 MiB of facts that no
+    // format can share, journaled 100 to a record.
+    const big = (i: number): BuyerOrderFacts => ({ ...facts(i), skuId: `sku-${i}`, attributes: Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, `${i}-${v}`.slice(0, 256)])) });
+    for (let r = 0; r < 7; r++) {
+      const events = Array.from({ length: 100 }, (_, k): BuyerEvent => ({ type: 'held', order: big(r * 100 + k), at: T0 + r }));
+      await stores.journal.append([{ stream, seq: r * 100 + 1, lastSeq: r * 100 + 100, at: T0 + r, events }]);
+    }
+    const actor = new LimitActor('oversized', d);
+    const loaded = await view(actor); // a batch 700 events past the last compaction: one is due
+    expect(loaded.holds).toHaveLength(700);
+    expect(skipped).toHaveLength(1);
+    expect(skipped[0]).toMatchObject({ userId: 'oversized', max: BUYER_SNAPSHOT_BYTES_MAX });
+    expect(skipped[0]!.bytes).toBeGreaterThan(BUYER_SNAPSHOT_BYTES_MAX);
+    // Batches that write go on; none tries the compaction again (until 700 events more).
+    expect(COMPACT_RETRY_EVENTS_MAX).toBeGreaterThan(700);
+    for (let i = 700; i < 710; i++) expect(await send(actor, { type: 'hold', order: facts(i) })).toEqual({ outcome: 'held', orderId: facts(i).orderId });
+    expect(skipped).toHaveLength(1);
+    // Nothing dropped, no `restored` record: the journal rebuilds the buyer as before.
+    const records = await stores.journal.readAfter(stream, 0);
+    expect(records[0]!.seq).toBe(1);
+    expect(records.some((r) => (r.events[0] as BuyerEvent).type === 'restored')).toBe(false);
+    const again = await view(new LimitActor('oversized', d));
+    expect(again.holds.map((o) => o.orderId)).toEqual([...loaded.holds.map((o) => o.orderId), ...Array.from({ length: 10 }, (_, k) => facts(700 + k).orderId)]);
     committer.close();
   });
 });

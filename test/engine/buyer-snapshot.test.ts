@@ -1,10 +1,16 @@
 // Proves a compaction's `restored` snapshot writes each distinct set of an order's facts once (a buyer
 // with 1,000 orders of one SKU with 32 attributes of 256 characters made a record of 8.3 MiB when every
-// order repeated them), and that both formats — the compact one and the plain one of the journals
-// written before it — load to the same state, through JSON as the journal stores them.
+// order repeated them), that a buyer at every per-buyer bound fits BUYER_SNAPSHOT_BYTES_MAX while one
+// past it gets no `restored` event at all (snapshot_too_large), and that both formats — the compact one
+// and the plain one of the journals written before it — load to the same state, through JSON as the
+// journal stores them.
 import { describe, expect, it } from 'vitest';
 import {
+  BUYER_NO_SHOWS_MAX,
+  BUYER_ORDERS_MAX,
+  BUYER_SNAPSHOT_BYTES_MAX,
   BUYER_SNAPSHOT_FORMAT,
+  BUYER_TOMBSTONES_MAX,
   buyerFromSnapshot,
   buyerToCompactSnapshot,
   buyerToSnapshot,
@@ -54,6 +60,41 @@ describe('buyer snapshots', () => {
     expect(Buffer.byteLength(JSON.stringify(buyerToSnapshot(s)))).toBeGreaterThan(8 * 1024 * 1024);
     // Compact: two sets of facts (~8 KiB each) and ~50 bytes an order.
     expect(bytes).toBeLessThan(100 * 1024);
+  });
+
+  it('fit a buyer at every per-buyer bound (10,000 orders, tombstones and no-shows with 8 attributes of 40 characters: 11.6 MiB in the plain format) under BUYER_SNAPSHOT_BYTES_MAX', () => {
+    const s = emptyBuyer();
+    const attributesOf = (sku: number) => Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`attribute-${k}`, `sku-${sku}-${k}`.padEnd(40, '.')]));
+    const ids = (prefix: string, i: number) => `01JD${String(i).padStart(22, '0')}-${prefix}`;
+    for (let i = 0; i < BUYER_ORDERS_MAX; i++) {
+      const orderId = ids('o', i);
+      evolveBuyer(s, { type: 'held', order: { ...order(i, `sku-${i % 20}`, attributesOf(i % 20)), orderId }, at: T0 + i });
+      evolveBuyer(s, { type: 'confirmed', orderId, at: T0 + i });
+    }
+    for (let i = 0; i < BUYER_TOMBSTONES_MAX; i++) evolveBuyer(s, { type: 'released', orderId: ids('r', i), reason: 'cancelled', at: T0 + i });
+    for (let i = 0; i < BUYER_NO_SHOWS_MAX; i++) {
+      evolveBuyer(s, { type: 'no_show_recorded', noShow: { ...order(i, `sku-${i % 20}`, attributesOf(i % 20)), orderId: ids('n', i), at: T0 + DAY_MS + i }, at: T0 + DAY_MS + i });
+    }
+    expect(Buffer.byteLength(JSON.stringify(buyerToSnapshot(s)))).toBeGreaterThan(11 * 1024 * 1024);
+    const d = decideBuyer(s, { type: 'compact' }, T0 + 2 * DAY_MS);
+    expect(d.reply).toEqual({ outcome: 'compacted' });
+    expect(Buffer.byteLength(JSON.stringify(d.events))).toBeLessThan(BUYER_SNAPSHOT_BYTES_MAX / 1.5);
+  });
+
+  it('are not written past BUYER_SNAPSHOT_BYTES_MAX: a buyer of 700 distinct SKUs with 32×256-character attributes gets no `restored` event', () => {
+    const s = emptyBuyer();
+    for (let i = 0; i < 700; i++) evolveBuyer(s, { type: 'held', order: order(i, `sku-${i}`, bigAttributes(`sku-${i}`)), at: T0 + i });
+    const bytes = Buffer.byteLength(JSON.stringify(buyerToCompactSnapshot(s)));
+    expect(bytes).toBeGreaterThan(BUYER_SNAPSHOT_BYTES_MAX);
+    expect(decideBuyer(s, { type: 'compact' }, T0 + DAY_MS)).toEqual({ events: [], reply: { outcome: 'snapshot_too_large', bytes, max: BUYER_SNAPSHOT_BYTES_MAX } });
+    // Non-ASCII text counts in UTF-8 bytes, as the journal stores it (2 and 4 bytes a character here).
+    const wide = emptyBuyer();
+    const attributes = { name: 'é'.repeat(400) + '🎟'.repeat(300) };
+    for (let i = 0; i < 2_300; i++) evolveBuyer(wide, { type: 'held', order: order(i, `w-${i}`, attributes), at: T0 + i });
+    const wideBytes = Buffer.byteLength(JSON.stringify(buyerToCompactSnapshot(wide)));
+    expect(JSON.stringify(buyerToCompactSnapshot(wide)).length).toBeLessThan(BUYER_SNAPSHOT_BYTES_MAX);
+    expect(wideBytes).toBeGreaterThan(BUYER_SNAPSHOT_BYTES_MAX);
+    expect(decideBuyer(wide, { type: 'compact' }, T0 + DAY_MS).reply).toEqual({ outcome: 'snapshot_too_large', bytes: wideBytes, max: BUYER_SNAPSHOT_BYTES_MAX });
   });
 
   it('load to the same state from either format, through JSON: the compact one and the plain one older journals hold', () => {
