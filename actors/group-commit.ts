@@ -4,7 +4,9 @@
 // the (stream, seq) order of the journal is the order of decisions. A record may carry records of
 // other streams that are made durable with it, in the same write (an order's `paid` with its
 // SKU/date's `sold`): all of them or none, except that riders refused for a taken seq (a stale writer
-// of their stream) are dropped and the record written without them (commit() says 'refused').
+// of their stream) are dropped and the record written without them (commit() says 'refused'). A
+// record committed `alone` (large, and awaited by no caller: a buyer's compaction) gets a write of
+// its own, so that its failure fails nothing else.
 
 import { JournalConflictError } from '../persistence/errors.ts';
 import type { JournalRecord, JournalStore } from '../persistence/ports.ts';
@@ -42,6 +44,8 @@ interface Waiting {
   /** Records written in the same transaction as `record`, or none. */
   with: readonly JournalRecord[] | undefined;
   events: number;
+  /** Written in a write of its own (see commit). */
+  alone: boolean;
   resolve: (withRecords: WithRecords) => void;
   reject: (error: unknown) => void;
 }
@@ -65,13 +69,17 @@ export class GroupCommitter {
    * one of them is refused for a taken seq (its stream's writer is stale), the record is written again
    * without them, and this resolves 'refused': their writers must write them (or learn they are stale)
    * themselves. A stale rider thus fails only itself, not the record it rode with.
+   *
+   * `alone`: the record goes in a write of its own, with no other waiter's records, for a record
+   * that is large and can wait (a buyer's compaction): a write is all or nothing, and one that fails
+   * for its size (past the database's packet) would fail every other record gathered with it.
    */
-  commit(record: JournalRecord, withRecords?: readonly JournalRecord[]): Promise<WithRecords> {
+  commit(record: JournalRecord, withRecords?: readonly JournalRecord[], options?: { alone?: boolean }): Promise<WithRecords> {
     if (this.closed) return Promise.reject(new Error('group committer is closed'));
     let events = record.events.length;
     if (withRecords) for (const r of withRecords) events += r.events.length;
     return new Promise((resolve, reject) => {
-      this.queue.push({ record, with: withRecords, events, resolve, reject });
+      this.queue.push({ record, with: withRecords, events, alone: options?.alone === true, resolve, reject });
       if (!this.options.gather_turn) this.pump();
       else if (!this.pumpScheduled) {
         this.pumpScheduled = true;
@@ -104,10 +112,11 @@ export class GroupCommitter {
       let events = 0;
       let n = 0;
       while (n < this.queue.length && n < this.options.batch_records_max) {
-        const size = this.queue[n]!.events;
-        if (n > 0 && events + size > this.options.batch_events_max) break;
-        events += size;
+        const w = this.queue[n]!;
+        if (n > 0 && (w.alone || events + w.events > this.options.batch_events_max)) break;
+        events += w.events;
         n++;
+        if (w.alone) break;
       }
       const batch = this.queue.splice(0, n);
       void this.write(batch, events);

@@ -66,6 +66,9 @@ export const COMPACT_RETRY_EVENTS_MAX = 16_384;
 /** When a limit actor loads, the fates of its holds it asks for at once. */
 export const RESOLVE_ASKS_IN_FLIGHT = 16;
 
+/** The commit option of a compaction's record (one object, not one per write). */
+const ALONE = { alone: true } as const;
+
 export function buyerStream(userId: string): string {
   return `${BUYER_STREAM_PREFIX}${userId}`;
 }
@@ -313,11 +316,11 @@ export class LimitActor implements Behavior<LimitMessage> {
    * the actor load its journal again before its next command. Not an async function: one frame less
    * kept alive per hold while it waits for the group commit.
    */
-  private write(events: BuyerEvent[]): Promise<WithRecords> {
+  private write(events: BuyerEvent[], alone = false): Promise<WithRecords> {
     this.deps.streams?.add(this.stream);
     const first = this.seq + 1;
     this.seq += events.length;
-    return this.deps.committer.commit({ stream: this.stream, seq: first, lastSeq: this.seq, at: this.deps.now(), events });
+    return this.deps.committer.commit({ stream: this.stream, seq: first, lastSeq: this.seq, at: this.deps.now(), events }, undefined, alone ? ALONE : undefined);
   }
 
   /**
@@ -343,7 +346,9 @@ export class LimitActor implements Behavior<LimitMessage> {
       return;
     }
     try {
-      await this.write(d.events);
+      // In a write of its own: up to BUYER_SNAPSHOT_BYTES_MAX, it is no rider for other buyers' and
+      // SKU/dates' records (a write fails or succeeds whole), and no one waits for it.
+      await this.write(d.events, true);
     } catch {
       // Whether it was written is unknown (the batch's replies are gone already): load again.
       this.loaded = false;

@@ -2,7 +2,8 @@
 // on the real MariaDB and SQLite journals: with an observer that throws, a durable write still
 // resolves its waiters (and the next write goes on), and a refused write (a seq taken already)
 // still rejects them — none is left waiting; and a seq taken already fails only its own waiter, not
-// the others that shared its write.
+// the others that shared its write; and a record committed `alone` (a buyer's compaction) goes in a
+// write of its own, so its failure (too large for the database's packet) fails no other record.
 import { describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
 import { StoreUnavailableError } from '../../persistence/errors.ts';
@@ -126,5 +127,35 @@ describe.each(backends)('group commit on $name', (backend) => {
     expect(appends).toBe(2);
     expect(refused).toEqual([]);
     expect(await journal.readAfter('gc-ride2:sold', 0)).toEqual([]);
+  });
+
+  it('writes a record committed alone in a write of its own, so that its failure fails no record gathered around it', async () => {
+    const journal = stores().journal;
+    const record = (stream: string) => ({ stream: `gc-alone:${stream}`, seq: 1, lastSeq: 1, at: 1, events: [{ n: stream }] });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const writes: string[][] = [];
+    const refusing = Object.create(journal) as typeof journal;
+    refusing.append = async (records) => {
+      writes.push(records.map((r) => r.stream.slice('gc-alone:'.length)));
+      if (writes.length === 1) await gate;
+      // As MariaDB refuses a statement past its max_allowed_packet: the whole write fails.
+      if (records.some((r) => r.stream === 'gc-alone:compaction')) throw new StoreUnavailableError('injected: packet too large');
+      return journal.append(records);
+    };
+    const committer = new GroupCommitter(refusing, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, { committed: () => undefined, failed: () => undefined });
+    const settled = (p: Promise<unknown>) => p.then(() => 'durable', (error: unknown) => `refused: ${(error as Error).name}`);
+    const first = settled(committer.commit(record('first')));
+    // Gathered while the first write is in flight: the compaction between two others.
+    const gathered = [
+      settled(committer.commit(record('before'))),
+      settled(committer.commit(record('compaction'), undefined, { alone: true })),
+      settled(committer.commit(record('after-1'))),
+      settled(committer.commit(record('after-2'))),
+    ];
+    open();
+    expect(await Promise.all([first, ...gathered])).toEqual(['durable', 'durable', 'refused: StoreUnavailableError', 'durable', 'durable']);
+    expect(writes).toEqual([['first'], ['before'], ['compaction'], ['after-1', 'after-2']]);
+    for (const stream of ['before', 'after-1', 'after-2']) expect(await journal.readAfter(`gc-alone:${stream}`, 0)).toHaveLength(1);
   });
 });

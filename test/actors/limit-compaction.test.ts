@@ -1,10 +1,11 @@
 // Proves a limit actor's journal compaction on the real MariaDB and SQLite journals: past
 // COMPACT_AFTER_EVENTS it writes one `restored` record in the compact format (each SKU's facts once:
-// some 150 orders of a SKU with 32 attributes of 256 characters in a record of a few KiB, not over 1 MiB),
-// drops the records before it, and a new actor loads the same state from it; a journal compacted
-// before that format (a plain `restored` record) still loads, with the records after it; and a buyer
-// whose snapshot is over BUYER_SNAPSHOT_BYTES_MAX is not compacted — reported once, not tried again
-// with each batch, its journal left whole and loading to the same state.
+// some 150 orders of a SKU with 32 attributes of 256 characters in a record of a few KiB, not over
+// 1 MiB), handed to the group commit to be written alone, drops the records before it, and a new actor
+// loads the same state from it; a journal compacted before that format (a plain `restored` record)
+// still loads, with the records after it; and a buyer whose snapshot is over BUYER_SNAPSHOT_BYTES_MAX
+// is not compacted — reported once, not tried again with each batch, its journal left whole and
+// loading to the same state.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
 import { buyerStream, COMPACT_AFTER_EVENTS, COMPACT_RETRY_EVENTS_MAX, LimitActor, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
@@ -62,6 +63,13 @@ describe.each(backends)('limit actor compaction on $name', (backend) => {
 
   it('compacts past COMPACT_AFTER_EVENTS into one compact record, and a new actor loads the same state from it', async () => {
     const { committer, deps: d } = deps();
+    // How each record was handed to the group committer.
+    const handed: { type: string; alone: boolean }[] = [];
+    const commit = committer.commit.bind(committer);
+    committer.commit = (record, withRecords, options) => {
+      handed.push({ type: (record.events[0] as BuyerEvent).type, alone: options?.alone === true });
+      return commit(record, withRecords, options);
+    };
     const actor = new LimitActor('compacting', d);
     const n = Math.ceil(COMPACT_AFTER_EVENTS / 1.75) + 4;
     for (let i = 0; i < n; i++) {
@@ -77,6 +85,9 @@ describe.each(backends)('limit actor compaction on $name', (backend) => {
     expect((restored.events[0] as BuyerEvent & { type: 'restored' }).snapshot).toMatchObject({ format: BUYER_SNAPSHOT_FORMAT });
     // Each order repeating its SKU's 8 KiB of attributes made this record over 1 MiB.
     expect(Buffer.byteLength(JSON.stringify(restored.events))).toBeLessThan(32 * 1024);
+    // Large and awaited by no caller: written alone, never in a write with other streams' records.
+    expect(handed.filter((h) => h.alone)).toEqual([{ type: 'restored', alone: true }]);
+    expect(handed.filter((h) => h.type === 'restored')).toHaveLength(1);
 
     expect(await view(new LimitActor('compacting', d))).toEqual(before);
     committer.close();
