@@ -31,6 +31,7 @@ import {
   DAY_MS,
   evaluate,
   reachOf,
+  usageReach,
   type UsageNoShow,
   type UsageOrder,
   type RefusalReason,
@@ -49,6 +50,11 @@ export const BUYER_NO_SHOWS_MAX = 10_000;
 export const TOMBSTONE_KEEP_MS = DAY_MS;
 /** Prune keeps at least this much history, whatever the rules, so a rule added later still sees the last month. */
 export const PRUNE_KEEP_MIN_MS = 31 * DAY_MS;
+/**
+ * Order and no-show ids one `pruned` event lists at most (~40 KiB of JSON); a prune dropping more
+ * decides as many events as it takes (a buyer at BUYER_ORDERS_MAX and BUYER_NO_SHOWS_MAX: 20).
+ */
+export const PRUNE_IDS_PER_EVENT_MAX = 1_000;
 
 /**
  * The largest `restored` snapshot a compaction writes, in bytes of JSON; past it the compaction is
@@ -151,10 +157,22 @@ export type BuyerEvent =
   | { type: 'released'; orderId: string; reason: BuyerReleaseReason; at: number }
   | { type: 'no_show_recorded'; noShow: NoShow; at: number }
   /**
-   * The bounds are -Infinity when nothing of that kind may go (a rule reaches back for ever); the
-   * journal's JSON writes -Infinity as null, so evolve reads null as -Infinity.
+   * Drops the orders created before `ordersBefore_ms`, the no-shows before `noShowsBefore_ms`, the
+   * tombstones before `acceptFrom_ms`, and the orders and no-shows listed by id (what no rule can
+   * reach by its own facts, see decidePrune; at most PRUNE_IDS_PER_EVENT_MAX ids an event, absent in
+   * events journaled before them). The bounds are -Infinity when nothing of that kind may go by time
+   * (a rule reaches back for ever); the journal's JSON writes -Infinity as null, so evolve reads null
+   * as -Infinity.
    */
-  | { type: 'pruned'; ordersBefore_ms: number | null; noShowsBefore_ms: number | null; acceptFrom_ms: number; at: number }
+  | {
+      type: 'pruned';
+      ordersBefore_ms: number | null;
+      noShowsBefore_ms: number | null;
+      acceptFrom_ms: number;
+      orderIds?: string[];
+      noShowIds?: string[];
+      at: number;
+    }
   /**
    * The buyer's whole state: applying it replaces the state, whatever came before. A compaction
    * writes the compact format; journals written before it hold the plain one, read as well.
@@ -335,25 +353,57 @@ export function decideBuyer(state: BuyerState, command: BuyerCommand, now: numbe
  * What no rule in force can reach any more, given that holds of orders created before `acceptFrom_ms`
  * are refused from now on: orders created before the rules' reach, no-shows before the reach of the
  * no-show rules, tombstones older than TOMBSTONE_KEEP_MS; never anything younger than PRUNE_KEEP_MIN_MS
- * (tombstones aside). A rule put later sees only what is left: rules without a window keep everything.
- * An order is dropped only if created before the new acceptFrom, so a repeated hold of it is refused as
- * stale instead of counted twice.
+ * (tombstones aside). A rule put later sees only what is left. An order is dropped only if created
+ * before the new acceptFrom, so a repeated hold of it is refused as stale instead of counted twice.
+ *
+ * Two steps. By time for every order at once (reachOf: the rules' windows, whatever an order's facts),
+ * a bound each event carries; then order by order (usageReach: each rule's `match`, groupBy and
+ * window), by id, for what is older than the floor but within that bound. With time alone, one rule
+ * without a window on a single SKU (or a long campaign) kept every order of every SKU for ever, and a
+ * buyer of 10,000 orders of other SKUs was refused every further order (BUYER_ORDERS_MAX) though no
+ * rule counted them.
  */
 function decidePrune(state: BuyerState, rules: RuleSet, now: number): BuyerDecision {
   const acceptFrom_ms = Math.max(state.acceptFrom_ms, now - TOMBSTONE_KEEP_MS);
-  const reach = reachOf(rules, now, acceptFrom_ms);
-  const ordersBefore_ms = Math.min(reach.orders_ms, now - PRUNE_KEEP_MIN_MS, acceptFrom_ms);
-  const noShowsBefore_ms = Math.min(reach.noShows_ms, now - PRUNE_KEEP_MIN_MS);
+  // Rolling windows from the earliest a candidate can be evaluated at: a hold is evaluated at its
+  // order's creation (decideBuyer), which may be as early as acceptFrom (a day before now).
+  const reach = reachOf(rules, Math.min(now, acceptFrom_ms), acceptFrom_ms);
+  const floor_ms = now - PRUNE_KEEP_MIN_MS;
+  const ordersBefore_ms = Math.min(reach.orders_ms, floor_ms, acceptFrom_ms);
+  const noShowsBefore_ms = Math.min(reach.noShows_ms, floor_ms);
+  const each = usageReach(rules, now, acceptFrom_ms);
+  const keepOrdersFrom_ms = Math.min(floor_ms, acceptFrom_ms);
   let orders = 0;
-  for (const o of state.orders.values()) if (o.createdAt < ordersBefore_ms) orders++;
+  const orderIds: string[] = [];
+  for (const o of state.orders.values()) {
+    if (o.createdAt < ordersBefore_ms) orders++;
+    else if (o.createdAt < keepOrdersFrom_ms && !each.order(o)) orderIds.push(o.orderId);
+  }
   let noShows = 0;
-  for (const n of state.noShows.values()) if (n.at < noShowsBefore_ms) noShows++;
+  const noShowIds: string[] = [];
+  for (const n of state.noShows.values()) {
+    if (n.at < noShowsBefore_ms) noShows++;
+    else if (n.at < floor_ms && !each.noShow(n)) noShowIds.push(n.orderId);
+  }
   let tombstones = 0;
   for (const at of state.released.values()) if (at < acceptFrom_ms) tombstones++;
-  const reply: BuyerReply = { outcome: 'pruned', orders, noShows, tombstones };
+  const reply: BuyerReply = { outcome: 'pruned', orders: orders + orderIds.length, noShows: noShows + noShowIds.length, tombstones };
   // Nothing to drop: no event, and acceptFrom stays (it only has to cover what was dropped).
-  if (orders + noShows + tombstones === 0) return { events: [], reply };
-  return { events: [{ type: 'pruned', ordersBefore_ms, noShowsBefore_ms, acceptFrom_ms, at: now }], reply };
+  if (reply.orders + reply.noShows + tombstones === 0) return { events: [], reply };
+  // The ids in events of at most PRUNE_IDS_PER_EVENT_MAX; each carries the bounds (applying them
+  // again drops nothing more), so every event is whole on its own.
+  const events: BuyerEvent[] = [];
+  let o = 0;
+  let n = 0;
+  do {
+    const event: BuyerEvent = { type: 'pruned', ordersBefore_ms, noShowsBefore_ms, acceptFrom_ms, at: now };
+    const takeOrders = Math.min(orderIds.length - o, PRUNE_IDS_PER_EVENT_MAX);
+    if (takeOrders > 0) event.orderIds = orderIds.slice(o, (o += takeOrders));
+    const takeNoShows = Math.min(noShowIds.length - n, PRUNE_IDS_PER_EVENT_MAX - takeOrders);
+    if (takeNoShows > 0) event.noShowIds = noShowIds.slice(n, (n += takeNoShows));
+    events.push(event);
+  } while (o < orderIds.length || n < noShowIds.length);
+  return { events, reply };
 }
 
 /** The length of `s` in UTF-8 (as the journal stores it), without encoding it. */
@@ -417,10 +467,12 @@ export function evolveBuyer(state: BuyerState, event: BuyerEvent): BuyerState {
       const ordersBefore_ms = event.ordersBefore_ms ?? -Infinity;
       const noShowsBefore_ms = event.noShowsBefore_ms ?? -Infinity;
       for (const [id, o] of state.orders) if (o.createdAt < ordersBefore_ms) state.orders.delete(id);
+      if (event.orderIds) for (const id of event.orderIds) state.orders.delete(id);
       state.ledger = ledgerOf(state.orders);
       if (state.noShows.size > 0) {
         const noShows = noShowsOf(state);
         for (const [id, n] of noShows) if (n.at < noShowsBefore_ms) noShows.delete(id);
+        if (event.noShowIds) for (const id of event.noShowIds) noShows.delete(id);
       }
       if (state.released.size > 0) {
         const released = tombstonesOf(state);

@@ -331,7 +331,8 @@ function refusal(t: Tally): RefusalReason | undefined {
 /**
  * The earliest creation time (for orders) and no-show time any of these rules can still count for a
  * candidate created at or after `acceptFrom` and evaluated at or after `now`; -Infinity when one can
- * count everything (a rule without a window), +Infinity when none can count anything. Prune uses it.
+ * count everything (a rule without a window), +Infinity when none can count anything. A bound for all
+ * of a buyer's orders at once, whatever their facts: `usageReach` tells order by order.
  */
 export function reachOf(rules: RuleSet, now: number, acceptFrom: number): { orders_ms: number; noShows_ms: number } {
   let orders_ms = Infinity;
@@ -350,4 +351,69 @@ export function reachOf(rules: RuleSet, now: number, acceptFrom: number): { orde
     }
   }
   return { orders_ms, noShows_ms };
+}
+
+/** Whether the rules can still count one of a buyer's orders, or no-shows (see usageReach). */
+export interface UsageReach {
+  order(o: UsageOrder): boolean;
+  noShow(n: UsageNoShow): boolean;
+}
+
+/** What the rules that apply to one set of facts can reach, by creation time. */
+interface FactsReach {
+  /** A rule without a window applies. */
+  all: boolean;
+  /** Reached when created after this (rolling windows). */
+  after: number;
+  /** Reached when created in one of these [from, to) (fixed windows). */
+  fixed: [number, number][];
+}
+
+/**
+ * Order by order, whether any of these rules can still count it for a candidate created at or after
+ * `acceptFrom` (an older hold is refused as stale) and evaluated at or after `now`: a rule counts an
+ * order only if the order matches it and has a value for each of its groupBy dimensions (else it is in
+ * none of the rule's groups), the rule has a max that counts orders (units, orders, distinct; a
+ * no-show-only rule counts no order), and its window can still hold the order for such a candidate:
+ * always without a window, created after `min(now, acceptFrom) - span` for a rolling one (a hold is
+ * evaluated at its order's creation, when that is before now), created in [from, to) for a fixed one
+ * that a candidate can still fall in (to > acceptFrom). A no-show: the rule has a noShows max, matches
+ * and groups it, and its window holds its order's creation (a fixed one whenever the candidate comes).
+ * Unlike reachOf this reads each rule's `match`: an all-time rule on one SKU keeps that SKU's orders
+ * for ever, not every order of the buyer. Worked out once per distinct set of facts.
+ */
+export function usageReach(rules: RuleSet, now: number, acceptFrom: number): UsageReach {
+  const earliest = Math.min(now, acceptFrom);
+  const counting = rules.rules.filter((r) => r.rule.max.units !== undefined || r.rule.max.orders !== undefined || r.distinct.length > 0);
+  const noShowRules = rules.rules.filter((r) => r.rule.max.noShows !== undefined);
+  const reachOfFacts = (list: readonly CompiledRule[], facts: OrderFactsOnly, forNoShows: boolean): FactsReach => {
+    const reach: FactsReach = { all: false, after: Infinity, fixed: [] };
+    for (const r of list) {
+      if (groupKey(r, facts) === undefined) continue;
+      const w = r.window;
+      if (w.kind === 'all') reach.all = true;
+      else if (w.kind === 'rolling') reach.after = Math.min(reach.after, earliest - w.span_ms);
+      else if (forNoShows || w.to_ms > acceptFrom) reach.fixed.push([w.from_ms, w.to_ms]);
+    }
+    return reach;
+  };
+  const reaches = (reach: FactsReach, createdAt: number): boolean => {
+    if (reach.all || createdAt > reach.after) return true;
+    for (const [from, to] of reach.fixed) if (createdAt >= from && createdAt < to) return true;
+    return false;
+  };
+  // Keyed by the attributes object (shared by equal facts: engine/facts-intern.ts), then the rest.
+  const memo = (list: readonly CompiledRule[], forNoShows: boolean) => {
+    const byAttributes = new Map<Readonly<Record<string, string>>, Map<string, FactsReach>>();
+    return (o: UsageOrder): boolean => {
+      if (list.length === 0) return false;
+      let byKey = byAttributes.get(o.attributes);
+      if (byKey === undefined) byAttributes.set(o.attributes, (byKey = new Map()));
+      const key = `${o.skuId}\u0000${o.date}\u0000${o.merchantId}`;
+      let reach = byKey.get(key);
+      if (reach === undefined) byKey.set(key, (reach = reachOfFacts(list, o, forNoShows)));
+      return reaches(reach, o.createdAt);
+    };
+  };
+  return { order: memo(counting, false), noShow: memo(noShowRules, true) };
 }

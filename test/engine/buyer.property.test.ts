@@ -7,7 +7,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  BUYER_ORDERS_MAX,
   LEDGER_ORDERS_MIN,
+  PRUNE_IDS_PER_EVENT_MAX,
   buyerFromSnapshot,
   buyerToCompactSnapshot,
   buyerToSnapshot,
@@ -129,6 +131,12 @@ function run(rs: Rule[], facts: Omit<UsageOrder, 'createdAt'>[], steps: Step[], 
     // The model's answer.
     if (d.reply.outcome === 'pruned') {
       for (const k of ['orders', 'noShows', 'tombstones'] as const) if (d.reply[k] > 0) outcomes[`pruned_${k}`] = (outcomes[`pruned_${k}`] ?? 0) + 1;
+      // ... of which by id: what no rule reaches by its own facts, within the bound by time.
+      for (const e of d.events) {
+        if (e.type !== 'pruned') continue;
+        if (e.orderIds) outcomes.pruned_order_ids = (outcomes.pruned_order_ids ?? 0) + 1;
+        if (e.noShowIds) outcomes.pruned_no_show_ids = (outcomes.pruned_no_show_ids ?? 0) + 1;
+      }
     }
     if (s.kind === 'hold') {
       const o = order!;
@@ -238,6 +246,8 @@ describe('buyer limit state', () => {
     expect(totals.hold_with_ledger ?? 0, 'hold_with_ledger').toBeGreaterThan(100);
     // ... and prune dropped orders, no-shows and tombstones many times over.
     for (const dropped of ['pruned_orders', 'pruned_noShows', 'pruned_tombstones']) expect(totals[dropped] ?? 0, dropped).toBeGreaterThan(20);
+    // ... many of them by id: orders and no-shows no rule can reach by their facts (`match`, groupBy).
+    for (const dropped of ['pruned_order_ids', 'pruned_no_show_ids']) expect(totals[dropped] ?? 0, dropped).toBeGreaterThan(20);
     // ... and compacted journals were replayed.
     expect(totals.compacted_replays ?? 0, 'compacted_replays').toBeGreaterThan(100);
   });
@@ -253,6 +263,23 @@ describe('buyer limit state', () => {
         for (const o of state.orders.values()) expect(o.createdAt).toBeGreaterThanOrEqual(now - 31 * DAY_MS);
         for (const n of state.noShows.values()) expect(n.at).toBeGreaterThanOrEqual(now - 31 * DAY_MS);
         for (const at of state.released.values()) expect(at).toBeGreaterThanOrEqual(now - TOMBSTONE_KEEP_MS);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('prunes, with an all-time rule on one SKU and a 2-day rule, every other SKU\'s orders and no-shows older than the 31-day floor', () => {
+    fc.assert(
+      fc.property(world, fc.array(step, { minLength: 50, maxLength: 120, size: 'max' }), jitters, (facts, steps, jitter) => {
+        const rs: Rule[] = [
+          { id: 'a-ever', match: { skuIds: ['a'] }, max: { orders: 3, noShows: 2 } },
+          { id: 'two-days', window: { rollingDays: 2 }, max: { units: 6, noShows: 2 } },
+        ];
+        const pruned = [...steps.flatMap((s, i) => (i % 10 === 9 ? [s, { kind: 'prune' as const, dt: 0 }] : [s])), { kind: 'prune' as const, dt: 0 }];
+        const { state } = run(rs, facts, pruned, jitter);
+        const now = T0 + pruned.reduce((t, s) => t + s.dt, 0);
+        for (const o of state.orders.values()) if (o.createdAt < now - 31 * DAY_MS) expect(o.skuId).toBe('a');
+        for (const n of state.noShows.values()) if (n.at < now - 31 * DAY_MS) expect(n.skuId).toBe('a');
       }),
       { numRuns: 200 },
     );
@@ -339,6 +366,76 @@ describe('buyer limit state, by example', () => {
       ruleId: 'no-show',
       reason: { kind: 'noShows', max: 1, value: 1 },
     });
+  });
+
+  it('prune drops the orders of SKUs a rule without a window does not match: 10,000 paid coffee orders an hour apart beside a vip-once rule never reach BUYER_ORDERS_MAX', () => {
+    // The review's case: `vip-once` (vip-A, one order, no window) and a 7-day rule. Pruned by time
+    // alone, the window-less rule kept every order of every SKU, and after ~14 months the buyer's
+    // 10,001st coffee order was refused too_many_orders though no rule counted the old ones.
+    const rules = compileRules([
+      { id: 'vip-once', match: { skuIds: ['vip-A'] }, max: { orders: 1 } },
+      { id: 'weekly', window: { rollingDays: 7 }, max: { units: 500 } },
+    ]);
+    const s = emptyBuyer();
+    const HOUR_MS = 60 * MINUTE_MS;
+    const coffee = (i: number): BuyerOrderFacts => ({ orderId: `coffee-${i}`, skuId: 'coffee-B', date: 'open', merchantId: 'm1', attributes: { venue: 'v1' }, qty: 1, createdAt: T0 + i * HOUR_MS });
+    const vip: BuyerOrderFacts = { orderId: 'vip-1', skuId: 'vip-A', date: 'open', merchantId: 'm1', attributes: {}, qty: 1, createdAt: T0 - HOUR_MS };
+    expect(apply(s, { type: 'hold', order: vip, rules }, vip.createdAt).reply.outcome).toBe('held');
+    apply(s, { type: 'confirm', orderId: 'vip-1' }, vip.createdAt);
+    let dropped = 0;
+    for (let i = 0; i < BUYER_ORDERS_MAX; i++) {
+      const now = T0 + i * HOUR_MS;
+      // The limit actor prunes with its batch (at most once an hour), then decides the order.
+      const p = apply(s, { type: 'prune', rules }, now);
+      if (p.reply.outcome === 'pruned') dropped += p.reply.orders;
+      expect(apply(s, { type: 'hold', order: coffee(i), rules }, now).reply, `order ${i}`).toEqual({ outcome: 'held', orderId: `coffee-${i}` });
+      apply(s, { type: 'confirm', orderId: `coffee-${i}` }, now);
+    }
+    const now = T0 + BUYER_ORDERS_MAX * HOUR_MS;
+    expect(apply(s, { type: 'hold', order: coffee(BUYER_ORDERS_MAX), rules }, now).reply.outcome).toBe('held');
+    // What is left: the last 31 days of coffee (a day more: holds up to a day late are not stale),
+    // and the vip order the window-less rule still counts.
+    expect(dropped).toBeGreaterThan(BUYER_ORDERS_MAX - 33 * 24);
+    expect(s.orders.size).toBeLessThan(33 * 24);
+    expect(s.orders.has('vip-1')).toBe(true);
+    expect(apply(s, { type: 'hold', order: { ...vip, orderId: 'vip-2', createdAt: now }, rules }, now).reply).toMatchObject({ outcome: 'limit_exceeded', ruleId: 'vip-once' });
+  });
+
+  it('prune drops ids in events of at most PRUNE_IDS_PER_EVENT_MAX, which replay through JSON to the same state', () => {
+    const rules = compileRules([{ id: 'vip-once', match: { skuIds: ['vip-A'] }, max: { orders: 1, noShows: 1 } }]);
+    const s = emptyBuyer();
+    const n = 2 * PRUNE_IDS_PER_EVENT_MAX + 10;
+    const events: BuyerEvent[] = [];
+    const record = (command: BuyerCommand, now: number) => events.push(...apply(s, command, now).events);
+    for (let i = 0; i < n; i++) {
+      const order: BuyerOrderFacts = { ...facts, orderId: `o-${i}`, createdAt: T0 + i };
+      record({ type: 'hold', order, rules }, T0 + i);
+      record({ type: 'no_show', order: { ...order, orderId: `n-${i}` }, at: T0 + DAY_MS }, T0 + DAY_MS);
+    }
+    const later = T0 + 40 * DAY_MS;
+    const d = apply(s, { type: 'prune', rules }, later);
+    events.push(...d.events);
+    expect(d.reply).toEqual({ outcome: 'pruned', orders: n, noShows: n, tombstones: 0 });
+    expect(d.events).toHaveLength(Math.ceil((2 * n) / PRUNE_IDS_PER_EVENT_MAX));
+    for (const e of d.events) {
+      const ids = e.type === 'pruned' ? (e.orderIds?.length ?? 0) + (e.noShowIds?.length ?? 0) : 0;
+      expect(ids).toBeGreaterThan(0);
+      expect(ids).toBeLessThanOrEqual(PRUNE_IDS_PER_EVENT_MAX);
+    }
+    expect(s.orders.size + s.noShows.size).toBe(0);
+    const replayed = (JSON.parse(JSON.stringify(events)) as BuyerEvent[]).reduce(evolveBuyer, emptyBuyer());
+    expect(buyerToSnapshot(replayed)).toEqual(buyerToSnapshot(s));
+  });
+
+  it('prune keeps what a long rolling window counts for a hold up to a day late (evaluated at its order\'s creation)', () => {
+    const rules = compileRules([{ id: 'once-in-40-days', window: { rollingDays: 40 }, max: { orders: 1 } }]);
+    const s = emptyBuyer();
+    apply(s, { type: 'hold', order: facts, rules }, T0);
+    const now = T0 + 40 * DAY_MS + 12 * 60 * MINUTE_MS;
+    expect(apply(s, { type: 'prune', rules }, now).reply).toMatchObject({ orders: 0 });
+    // Created 39.6 days after o1 (not stale: within a day of now), held now: its 40 days reach o1.
+    const late = { ...facts, orderId: 'o2', createdAt: T0 + 39 * DAY_MS + 14 * 60 * MINUTE_MS };
+    expect(apply(s, { type: 'hold', order: late, rules }, now).reply).toMatchObject({ outcome: 'limit_exceeded', ruleId: 'once-in-40-days' });
   });
 
   it('prune keeps what an all-time rule can reach, drops old tombstones and then refuses a hold that old as stale', () => {

@@ -1,6 +1,7 @@
 // Proves `evaluate` reads the contract's rule examples and the documented edge cases as written (missing
 // attributes, match mismatches, window edges, tightened rules, no-shows after a campaign, evaluation order,
-// bounds), by evaluating hand-made usages at chosen times.
+// bounds), by evaluating hand-made usages at chosen times; and that `reachOf` and `usageReach` (what prune
+// may drop) keep exactly what a rule can still count, the latter order by order by its facts.
 import { describe, expect, it } from 'vitest';
 import {
   compileRules,
@@ -8,6 +9,7 @@ import {
   evaluate,
   reachOf,
   RULES_MAX,
+  usageReach,
   type Rule,
   type UsageNoShow,
   type UsageOrder,
@@ -136,5 +138,35 @@ describe('edge cases', () => {
     expect(reachOf(campaign, now, now - HOUR)).toEqual({ orders_ms: Date.parse('2026-12-01T00:00:00Z'), noShows_ms: Date.parse('2026-12-01T00:00:00Z') });
     const after = Date.parse('2027-02-01T00:00:00Z');
     expect(reachOf(campaign, after, after - HOUR)).toEqual({ orders_ms: Infinity, noShows_ms: Date.parse('2026-12-01T00:00:00Z') });
+  });
+
+  it('usageReach: per order, by each rule\'s match, groupBy, maxima and window', () => {
+    const now = T0;
+    const acceptFrom = now - HOUR;
+    const reach = (rules: Rule[]) => usageReach(compileRules(rules), now, acceptFrom);
+    const old = order({ createdAt: now - 400 * DAY_MS });
+    // An all-time rule reaches what it matches and groups, for ever; nothing else.
+    const louvreEver: Rule = { id: 'louvre-ever', match: { attributes: { venue: 'louvre' } }, groupBy: ['region'], max: { orders: 3 } };
+    expect(reach([louvreEver]).order(old)).toBe(true);
+    expect(reach([louvreEver]).order({ ...old, attributes: { venue: 'orsay', region: 'idf' } })).toBe(false);
+    expect(reach([louvreEver]).order({ ...old, attributes: { venue: 'louvre' } })).toBe(false); // no region: in no group
+    // A rule of no-shows only counts no order; a rule of orders only no no-show.
+    const noShowsEver: Rule = { id: 'ns', max: { noShows: 2 } };
+    expect(reach([noShowsEver]).order(old)).toBe(false);
+    expect(reach([noShowsEver]).noShow({ ...old, at: old.createdAt })).toBe(true);
+    expect(reach([louvreEver]).noShow({ ...old, at: old.createdAt })).toBe(false);
+    // Rolling: created after the earliest evaluation (acceptFrom, before now) less the span.
+    expect(reach([regionWeek]).order(order({ createdAt: acceptFrom - 7 * DAY_MS + 1 }))).toBe(true);
+    expect(reach([regionWeek]).order(order({ createdAt: acceptFrom - 7 * DAY_MS }))).toBe(false);
+    // Fixed: its orders while a candidate can still fall in it, its no-shows for ever; never outside it.
+    const campaign: Rule = { ...noShow, id: 'campaign', max: { units: 1, noShows: 1 } };
+    const during = order({ createdAt: Date.parse('2026-12-05T00:00:00Z') });
+    expect(reach([campaign]).order(during)).toBe(true);
+    expect(reach([campaign]).order({ ...during, createdAt: Date.parse('2026-11-30T00:00:00Z') })).toBe(false);
+    const after = usageReach(compileRules([campaign]), Date.parse('2027-02-01T00:00:00Z'), Date.parse('2027-01-31T00:00:00Z'));
+    expect(after.order(during)).toBe(false);
+    expect(after.noShow({ ...during, at: during.createdAt + DAY_MS })).toBe(true);
+    // No rules: nothing reached.
+    expect(reach([]).order(order())).toBe(false);
   });
 });
