@@ -47,7 +47,11 @@ export const UNRESOLVED_RETRY_WAIT_MS = 200;
 
 /** A buyer state with at least this many orders, tombstones and no-shows is pruned (see prune below). */
 export const PRUNE_AT_ENTRIES = 64;
-/** A live limit actor prunes at most this often. */
+/**
+ * A limit actor prunes with its first batch after a load, then at most this often while in memory.
+ * The time is not kept across a load (a limit actor idle for 3 s is passivated: app/node.ts): a
+ * prune that drops nothing writes nothing, and is one pass over the state, as its load was.
+ */
 export const PRUNE_EVERY_MS = 60 * 60 * 1000;
 /**
  * After this many events since the last compaction (or the stream's start), the actor writes its
