@@ -72,6 +72,8 @@ export const RESOLVE_ASKS_IN_FLIGHT = 16;
 
 /** The commit option of a compaction's record (one object, not one per write). */
 const ALONE = { alone: true } as const;
+/** A compaction record this large (JSON bytes) or more goes in a journal write of its own (see compactAfterReplies). */
+export const COMPACTION_ALONE_BYTES_MIN = 256 * 1024;
 
 export function buyerStream(userId: string): string {
   return `${BUYER_STREAM_PREFIX}${userId}`;
@@ -350,9 +352,11 @@ export class LimitActor implements Behavior<LimitMessage> {
       return;
     }
     try {
-      // In a write of its own: up to BUYER_SNAPSHOT_BYTES_MAX, it is no rider for other buyers' and
-      // SKU/dates' records (a write fails or succeeds whole), and no one waits for it.
-      await this.write(d.events, true);
+      // A large one in a write of its own: up to BUYER_SNAPSHOT_BYTES_MAX, it is no rider for other
+      // buyers' and SKU/dates' records (a write fails or succeeds whole), and no one waits for it. A
+      // small one (nearly all) rides as any record: a write of its own would take one of the few
+      // writes in flight from everyone's group commits.
+      await this.write(d.events, d.reply.outcome === 'compacted' && d.reply.bytes >= COMPACTION_ALONE_BYTES_MIN);
     } catch {
       // Whether it was written is unknown (the batch's replies are gone already): load again.
       this.loaded = false;

@@ -830,7 +830,8 @@ export class OrderService {
     // API.md: the stock grows by `added`. A retry of an upload whose stock change failed stores nothing
     // new (its keys were kept) but brings them into the stock now: answered with what the stock grew
     // by, not 0, which told the merchant its keys were duplicates.
-    const grown = Math.max(added, reply.outcome === 'total_set' ? (reply.counted ?? 0) : 0);
+    // At most this upload's own keys: another upload's, stored and not yet counted, are its to report.
+    const grown = Math.max(added, Math.min(reply.outcome === 'total_set' ? (reply.counted ?? 0) : 0, unique.size));
     // Orders parked for want of keys are served now (the delivery actor also rechecks on a timer).
     if (grown > 0) this.delivery.tell(skuId, { type: 'keys_added' });
     return { ok: true, value: { added: grown, total } };

@@ -63,7 +63,7 @@ export const PRUNE_IDS_PER_EVENT_MAX = 1_000;
  * prepared but as X'hex' text (twice its size) in a batch, and a statement must fit the server's
  * max_allowed_packet (16 MiB at least, persistence/sql/open.ts): 4 MiB is 8 MiB as hex, half of it. A
  * buyer at every bound above (10,000 orders, tombstones and no-shows) of 20 SKUs takes 1.6 MiB;
- * only thousands of distinct SKUs with long attributes take more (each set of facts is written once).
+ * only hundreds of distinct SKUs with long attributes take more (each set of attributes is written once).
  */
 export const BUYER_SNAPSHOT_BYTES_MAX = 4 * 1024 * 1024;
 
@@ -197,7 +197,8 @@ export type BuyerReply =
   /** The no-show is older than `noShowsFrom_ms`: no rule in force could count it. Nothing recorded. */
   | { outcome: 'no_show_too_old'; noShowsFrom_ms: number }
   | { outcome: 'pruned'; orders: number; noShows: number; tombstones: number }
-  | { outcome: 'compacted' }
+  /** `bytes`: the snapshot's JSON, in UTF-8 bytes (a large one gets a journal write of its own). */
+  | { outcome: 'compacted'; bytes: number }
   /** The state's snapshot is `bytes` long, over BUYER_SNAPSHOT_BYTES_MAX: nothing to write. */
   | { outcome: 'snapshot_too_large'; bytes: number; max: number };
 
@@ -344,7 +345,7 @@ export function decideBuyer(state: BuyerState, command: BuyerCommand, now: numbe
       const snapshot = buyerToCompactSnapshot(state);
       const bytes = utf8Bytes(JSON.stringify(snapshot));
       if (bytes > BUYER_SNAPSHOT_BYTES_MAX) return { events: [], reply: { outcome: 'snapshot_too_large', bytes, max: BUYER_SNAPSHOT_BYTES_MAX } };
-      return { events: [{ type: 'restored', snapshot, at: now }], reply: { outcome: 'compacted' } };
+      return { events: [{ type: 'restored', snapshot, at: now }], reply: { outcome: 'compacted', bytes } };
     }
   }
 }
@@ -504,16 +505,19 @@ export interface BuyerSnapshot {
 export const BUYER_SNAPSHOT_FORMAT = 2;
 
 /**
- * The state as a compaction writes it. Each distinct set of facts (SKU, date, merchant, attributes) is
- * written once and the orders and no-shows refer to it by index: in the plain snapshot every order
- * repeated its SKU's whole attributes, and a buyer with 1,000 orders of a SKU with 32 attributes of
- * 256 characters made a record of 8.3 MiB (a buyer's orders are mostly of a few SKUs). Tuples, not
- * objects: the field names would be most of an order's bytes.
+ * The state as a compaction writes it. Each distinct set of attributes is written once, each distinct
+ * set of facts (SKU, date, merchant, attributes) once, and the orders and no-shows refer to them by
+ * index: in the plain snapshot every order repeated its SKU's whole attributes, and a buyer with 1,000
+ * orders of a SKU with 32 attributes of 256 characters made a record of 8.3 MiB (a buyer's orders are
+ * mostly of a few SKUs, on many dates for tickets: the attributes apart from the dates, or 600 dates of
+ * one such SKU made 5 MiB). Tuples, not objects: the field names would be most of an order's bytes.
  */
 export interface BuyerCompactSnapshot {
   format: typeof BUYER_SNAPSHOT_FORMAT;
-  /** [skuId, date, merchantId, attributes], each distinct set once. */
-  facts: [string, string, string, Record<string, string>][];
+  /** Each distinct set of attributes once. */
+  attributes: Record<string, string>[];
+  /** [skuId, date, merchantId, index in attributes], each distinct set once. */
+  facts: [string, string, string, number][];
   /** [orderId, index in facts, qty, createdAt, 1 if counted else 0 (held)], in the state's order. */
   orders: [string, number, number, number, 0 | 1][];
   released: [string, number][];
@@ -535,18 +539,22 @@ export function buyerToSnapshot(state: BuyerState): BuyerSnapshot {
 }
 
 export function buyerToCompactSnapshot(state: BuyerState): BuyerCompactSnapshot {
+  const attributes: BuyerCompactSnapshot['attributes'] = [];
   const facts: BuyerCompactSnapshot['facts'] = [];
   // Interned attributes (engine/facts-intern.ts): equal ones are nearly always the same object, so it
   // keys the lookup; equal contents in two objects are only written twice, never confused.
-  const index = new Map<Readonly<Record<string, string>>, Map<string, number>>();
+  const index = new Map<Readonly<Record<string, string>>, { at: number; bySku: Map<string, number> }>();
   const indexOf = (o: UsageOrder): number => {
-    let bySku = index.get(o.attributes);
-    if (bySku === undefined) index.set(o.attributes, (bySku = new Map()));
+    let a = index.get(o.attributes);
+    if (a === undefined) {
+      index.set(o.attributes, (a = { at: attributes.length, bySku: new Map() }));
+      attributes.push({ ...o.attributes });
+    }
     const key = `${o.skuId}\u0000${o.date}\u0000${o.merchantId}`;
-    let i = bySku.get(key);
+    let i = a.bySku.get(key);
     if (i === undefined) {
-      bySku.set(key, (i = facts.length));
-      facts.push([o.skuId, o.date, o.merchantId, { ...o.attributes }]);
+      a.bySku.set(key, (i = facts.length));
+      facts.push([o.skuId, o.date, o.merchantId, a.at]);
     }
     return i;
   };
@@ -556,6 +564,7 @@ export function buyerToCompactSnapshot(state: BuyerState): BuyerCompactSnapshot 
   for (const n of state.noShows.values()) noShows.push([n.orderId, indexOf(n), n.qty, n.createdAt, n.at]);
   return {
     format: BUYER_SNAPSHOT_FORMAT,
+    attributes,
     facts,
     orders,
     released: [...state.released.entries()],
@@ -582,7 +591,11 @@ export function buyerFromSnapshot(s: BuyerCompactSnapshot | BuyerSnapshot): Buye
 function buyerFromCompactSnapshot(s: BuyerCompactSnapshot): BuyerState {
   // A format this code does not know would be read as garbage: refuse it (the load fails, 503).
   if (s.format !== BUYER_SNAPSHOT_FORMAT) throw new RangeError(`buyer snapshot format ${String(s.format)} is not known (this code reads ${BUYER_SNAPSHOT_FORMAT})`);
-  const facts = s.facts.map(([skuId, date, merchantId, attributes]) => ({ skuId, date, merchantId, attributes }));
+  const facts = s.facts.map(([skuId, date, merchantId, a]) => {
+    const attributes = s.attributes[a];
+    if (attributes === undefined) throw new RangeError(`buyer snapshot: facts of ${skuId} refer to attributes ${a} of ${s.attributes.length}`);
+    return { skuId, date, merchantId, attributes };
+  });
   const factsAt = (i: number, orderId: string) => {
     const f = facts[i];
     if (f === undefined) throw new RangeError(`buyer snapshot: order ${orderId} refers to facts ${i} of ${facts.length}`);

@@ -1,14 +1,14 @@
 // Proves a limit actor's journal compaction on the real MariaDB and SQLite journals: past
 // COMPACT_AFTER_EVENTS it writes one `restored` record in the compact format (each SKU's facts once:
 // some 150 orders of a SKU with 32 attributes of 256 characters in a record of a few KiB, not over
-// 1 MiB), handed to the group commit to be written alone, drops the records before it, and a new actor
+// 1 MiB), handed to the group commit as any record (one of 256 KiB or more alone), drops the records before it, and a new actor
 // loads the same state from it; a journal compacted before that format (a plain `restored` record)
 // still loads, with the records after it; and a buyer whose snapshot is over BUYER_SNAPSHOT_BYTES_MAX
 // is not compacted — reported once, not tried again with each batch, its journal left whole and
 // loading to the same state.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
-import { buyerStream, COMPACT_AFTER_EVENTS, COMPACT_RETRY_EVENTS_MAX, LimitActor, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
+import { buyerStream, COMPACT_AFTER_EVENTS, COMPACT_RETRY_EVENTS_MAX, COMPACTION_ALONE_BYTES_MIN, LimitActor, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
 import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
 import { BUYER_SNAPSHOT_BYTES_MAX, BUYER_SNAPSHOT_FORMAT, buyerToSnapshot, compileRules, emptyBuyer, evolveBuyer, type BuyerEvent, type BuyerOrderFacts } from '../../engine/index.ts';
 import { backends } from '../persistence/backends.ts';
@@ -19,6 +19,23 @@ const attributes = Object.fromEntries(Array.from({ length: 32 }, (_, k) => [`att
 
 function facts(i: number): BuyerOrderFacts {
   return { orderId: `o${String(i).padStart(4, '0')}`, skuId: 'big-sku', date: '2027-06-02', merchantId: 'm1', attributes, qty: 1, createdAt: T0 + i };
+}
+
+/** An order of one of 40 SKUs, each with 32 attributes of 256 characters of its own (8 KiB each in a snapshot). */
+function factsOfMany(i: number): BuyerOrderFacts {
+  const sku = `big-${i % 40}`;
+  return { ...facts(i), skuId: sku, attributes: Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, `${sku}-${v}`.slice(0, 256)])) };
+}
+
+/** How each record is handed to the group committer from now on: its first event's type, and whether alone. */
+function handedTo(committer: GroupCommitter): { type: string; alone: boolean }[] {
+  const handed: { type: string; alone: boolean }[] = [];
+  const commit = committer.commit.bind(committer);
+  committer.commit = (record, withRecords, options) => {
+    handed.push({ type: (record.events[0] as BuyerEvent).type, alone: options?.alone === true });
+    return commit(record, withRecords, options);
+  };
+  return handed;
 }
 
 /** Delivers one message to the actor, as the runtime would, and returns the reply. */
@@ -63,13 +80,7 @@ describe.each(backends)('limit actor compaction on $name', (backend) => {
 
   it('compacts past COMPACT_AFTER_EVENTS into one compact record, and a new actor loads the same state from it', async () => {
     const { committer, deps: d } = deps();
-    // How each record was handed to the group committer.
-    const handed: { type: string; alone: boolean }[] = [];
-    const commit = committer.commit.bind(committer);
-    committer.commit = (record, withRecords, options) => {
-      handed.push({ type: (record.events[0] as BuyerEvent).type, alone: options?.alone === true });
-      return commit(record, withRecords, options);
-    };
+    const handed = handedTo(committer);
     const actor = new LimitActor('compacting', d);
     const n = Math.ceil(COMPACT_AFTER_EVENTS / 1.75) + 4;
     for (let i = 0; i < n; i++) {
@@ -85,11 +96,27 @@ describe.each(backends)('limit actor compaction on $name', (backend) => {
     expect((restored.events[0] as BuyerEvent & { type: 'restored' }).snapshot).toMatchObject({ format: BUYER_SNAPSHOT_FORMAT });
     // Each order repeating its SKU's 8 KiB of attributes made this record over 1 MiB.
     expect(Buffer.byteLength(JSON.stringify(restored.events))).toBeLessThan(32 * 1024);
-    // Large and awaited by no caller: written alone, never in a write with other streams' records.
-    expect(handed.filter((h) => h.alone)).toEqual([{ type: 'restored', alone: true }]);
+    // Small (nearly every compaction): it rides in a group commit as any record does.
+    expect(handed.filter((h) => h.alone)).toEqual([]);
     expect(handed.filter((h) => h.type === 'restored')).toHaveLength(1);
 
     expect(await view(new LimitActor('compacting', d))).toEqual(before);
+    committer.close();
+  });
+
+  it(`writes a compaction record of ${COMPACTION_ALONE_BYTES_MIN / 1024} KiB or more alone: never a rider in other streams' write`, async () => {
+    const { committer, deps: d } = deps();
+    const handed = handedTo(committer);
+    const actor = new LimitActor('compacting-large', d);
+    const n = Math.ceil(COMPACT_AFTER_EVENTS / 1.75) + 4;
+    for (let i = 0; i < n; i++) {
+      expect(await send(actor, { type: 'hold', order: factsOfMany(i) })).toEqual({ outcome: 'held', orderId: factsOfMany(i).orderId });
+      if (i % 4 !== 3) expect(await send(actor, { type: 'confirm', orderId: factsOfMany(i).orderId })).toEqual({ outcome: 'confirmed' });
+    }
+    const records = await stores.journal.readAfter(buyerStream('compacting-large'), 0);
+    const restored = records.find((r) => (r.events[0] as BuyerEvent).type === 'restored')!;
+    expect(Buffer.byteLength(JSON.stringify((restored.events[0] as BuyerEvent & { type: 'restored' }).snapshot))).toBeGreaterThanOrEqual(COMPACTION_ALONE_BYTES_MIN);
+    expect(handed.filter((h) => h.alone)).toEqual([{ type: 'restored', alone: true }]);
     committer.close();
   });
 

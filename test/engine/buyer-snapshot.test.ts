@@ -77,7 +77,7 @@ describe('buyer snapshots', () => {
     }
     expect(Buffer.byteLength(JSON.stringify(buyerToSnapshot(s)))).toBeGreaterThan(11 * 1024 * 1024);
     const d = decideBuyer(s, { type: 'compact' }, T0 + 2 * DAY_MS);
-    expect(d.reply).toEqual({ outcome: 'compacted' });
+    expect(d.reply).toEqual({ outcome: 'compacted', bytes: Buffer.byteLength(JSON.stringify((d.events[0] as BuyerEvent & { type: 'restored' }).snapshot)) });
     expect(Buffer.byteLength(JSON.stringify(d.events))).toBeLessThan(BUYER_SNAPSHOT_BYTES_MAX / 1.5);
   });
 
@@ -89,12 +89,24 @@ describe('buyer snapshots', () => {
     expect(decideBuyer(s, { type: 'compact' }, T0 + DAY_MS)).toEqual({ events: [], reply: { outcome: 'snapshot_too_large', bytes, max: BUYER_SNAPSHOT_BYTES_MAX } });
     // Non-ASCII text counts in UTF-8 bytes, as the journal stores it (2 and 4 bytes a character here).
     const wide = emptyBuyer();
-    const attributes = { name: 'é'.repeat(400) + '🎟'.repeat(300) };
-    for (let i = 0; i < 2_300; i++) evolveBuyer(wide, { type: 'held', order: order(i, `w-${i}`, attributes), at: T0 + i });
+    for (let i = 0; i < 2_300; i++) evolveBuyer(wide, { type: 'held', order: order(i, `w-${i}`, { name: `${i}`.padEnd(400, 'é') + '🎟'.repeat(300) }), at: T0 + i });
     const wideBytes = Buffer.byteLength(JSON.stringify(buyerToCompactSnapshot(wide)));
     expect(JSON.stringify(buyerToCompactSnapshot(wide)).length).toBeLessThan(BUYER_SNAPSHOT_BYTES_MAX);
     expect(wideBytes).toBeGreaterThan(BUYER_SNAPSHOT_BYTES_MAX);
     expect(decideBuyer(wide, { type: 'compact' }, T0 + DAY_MS).reply).toEqual({ outcome: 'snapshot_too_large', bytes: wideBytes, max: BUYER_SNAPSHOT_BYTES_MAX });
+  });
+
+  it('write a SKU\'s attributes once for all its dates: 600 dates of one SKU with 32×256-character attributes stay far below the bound', () => {
+    const s = emptyBuyer();
+    const attributes = bigAttributes('festival');
+    for (let i = 0; i < 600; i++) {
+      const date = new Date(Date.UTC(2027, 0, 1) + i * DAY_MS).toISOString().slice(0, 10);
+      evolveBuyer(s, { type: 'held', order: { ...order(i, 'festival', { ...attributes }), date }, at: T0 + i });
+    }
+    const compact = buyerToCompactSnapshot(s);
+    expect([compact.attributes.length, compact.facts.length]).toEqual([1, 600]);
+    expect(Buffer.byteLength(JSON.stringify(compact))).toBeLessThan(100 * 1024);
+    expect(buyerToSnapshot(buyerFromSnapshot(throughJson(compact)))).toEqual(buyerToSnapshot(s));
   });
 
   it('load to the same state from either format, through JSON: the compact one and the plain one older journals hold', () => {

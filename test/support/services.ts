@@ -17,5 +17,6 @@ const CHECKOUT = createHash('sha256').update(fileURLToPath(new URL('../..', impo
 
 /** Drops and creates `stampede_t_<name>_<checkout>`, returns its URL. */
 export function freshMysqlDatabase(name: string): Promise<string> {
-  return freshDatabase(MYSQL_BASE_URL, `stampede_t_${name.replace(/[^a-z0-9_]/gi, '_')}_${CHECKOUT}`.slice(0, 64));
+  // MySQL names are 64 characters at most: the file's part is cut, never the checkout's.
+  return freshDatabase(MYSQL_BASE_URL, `stampede_t_${name.replace(/[^a-z0-9_]/gi, '_').slice(0, 64 - 'stampede_t_'.length - 1 - CHECKOUT.length)}_${CHECKOUT}`);
 }
