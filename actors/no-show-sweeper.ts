@@ -9,7 +9,7 @@
 // (POST /ops/no-shows). stop() (the node stopping) ends a pass at its next order and waits for it.
 
 import { TIME_ZONE_ATTRIBUTE, visitDeadline } from '../engine/index.ts';
-import type { ProjectionStore } from '../persistence/ports.ts';
+import type { OrderRow, ProjectionStore } from '../persistence/ports.ts';
 import type { Catalog } from './catalog.ts';
 import type { OrderService } from './order-service.ts';
 import { ResumingOrderScan } from './order-scan.ts';
@@ -38,6 +38,13 @@ const EASTERNMOST_OFFSET_MS = 14 * 3_600_000;
 
 /** Passes in a row that may start with one order whose no-show could not be recorded, before it is left for the scan's next round. */
 export const NO_SHOW_TRIES_MAX = 3;
+/**
+ * Orders seen before their date had ended in their venue's zone (read by the easternmost date, at most
+ * ~26 hours early) kept to be judged by the first pass after their deadline, at most: without it such an
+ * order waited for the scan to come round to it again (with many delivered orders, hours), and its buyer
+ * could order meanwhile as if no no-show counted. Past it, they wait for the scan as before.
+ */
+export const NO_SHOW_WAITING_MAX = 10_000;
 
 export class NoShowSweeper {
   private running: Promise<NoShowSweepReport> | undefined;
@@ -45,6 +52,8 @@ export class NoShowSweeper {
   /** The order whose marking failed last, and in how many passes in a row. */
   private failing: { orderId: string; tries: number } | undefined;
   private stopping = false;
+  /** Orders seen before their deadline, by id, to be judged once it has passed (NO_SHOW_WAITING_MAX). */
+  private readonly waiting = new Map<string, { order: OrderRow; at: number }>();
 
   constructor(private readonly deps: NoShowSweeperDeps) {}
 
@@ -70,6 +79,25 @@ export class NoShowSweeper {
     // refused hours before its buyers' no-shows were counted.
     const today = new Date(this.deps.now() + EASTERNMOST_OFFSET_MS).toISOString().slice(0, 10);
     const report: NoShowSweepReport = { noShows: 0, checked: 0 };
+    // First the orders seen before their date had ended and due now (a failure leaves one waiting);
+    // the scan below passes over them (its read model may not show their mark yet).
+    const judged = new Set<string>();
+    for (const [orderId, w] of this.waiting) {
+      if (this.stopping) {
+        report.stopped = true;
+        return report;
+      }
+      if (this.deps.now() < w.at) continue;
+      this.waiting.delete(orderId);
+      judged.add(orderId);
+      report.checked++;
+      try {
+        if (await this.deps.orders.recordNoShow(w.order, w.at)) report.noShows++;
+      } catch (error) {
+        this.waiting.set(orderId, w);
+        throw error;
+      }
+    }
     // Goes on where the previous pass stopped: delivered orders that are never marked (a manual or
     // card-key SKU's with a date) cannot fill every pass's budget and hide the ticket orders after them.
     for await (const o of this.scan.pass(this.deps.orders_per_run_max, (limit, after) => this.deps.projection.unvisitedDelivered(today, limit, after))) {
@@ -77,13 +105,18 @@ export class NoShowSweeper {
         report.stopped = true;
         break;
       }
+      if (judged.has(o.orderId)) continue;
       report.checked++;
       const sku = this.deps.catalog.sku(o.skuId);
       if (!sku || sku.delivery !== 'ticket') continue;
       // The date ends at midnight in the venue's time zone (the SKU's attribute), else UTC: a venue east
       // of UTC is swept by the UTC date, after its own midnight; one west of it only once its own came.
       const at = visitDeadline(o.date, sku.attributes?.[TIME_ZONE_ATTRIBUTE]);
-      if (this.deps.now() < at) continue;
+      if (this.deps.now() < at) {
+        if (o.createdAt < at && o.updatedAt < at && (this.waiting.has(o.orderId) || this.waiting.size < NO_SHOW_WAITING_MAX)) this.waiting.set(o.orderId, { order: o, at });
+        continue;
+      }
+      this.waiting.delete(o.orderId);
       // Delivered once its date was over (bought or paid late; the contract does not forbid selling it):
       // never a no-show. The row's last change is its delivery (no visit recorded); the order's actor
       // decides by its own history (engine/order.ts `deliveredBefore`), this only spares it the ask.

@@ -1,7 +1,8 @@
 // Proves the no-show sweep's stop, with its dependencies replaced by in-memory stand-ins (what it
 // reads and records on real stores is proven in test/e2e/no-shows.test.ts): stop() lets the pass in
 // flight end at its next order and resolves only once it has (the node closes its actors and stores
-// right after), and no pass starts after it.
+// right after), and no pass starts after it; and that orders seen before their date ended in their
+// venue's zone are judged at the first pass after it.
 import { describe, expect, it } from 'vitest';
 import type { Catalog } from '../../actors/catalog.ts';
 import { NoShowSweeper } from '../../actors/no-show-sweeper.ts';
@@ -125,6 +126,33 @@ describe('no-show sweeper', () => {
     now = Date.parse('2026-12-02T09:00:00Z');
     expect(await sweeper.run()).toEqual({ noShows: 1, checked: 1 });
     expect(marked).toEqual(['t-001@2026-12-02T08:00:00.000Z']);
+  });
+
+  it("marks an order of a western venue at the first pass after its date ends there, not when the scan comes round to it again", async () => {
+    // 50 delivered orders of a manual SKU (never marked) around a western ticket, 10 looked at a pass.
+    const orders = Array.from({ length: 51 }, (_, n) => (n === 5 ? deliveredTicket(n) : { ...deliveredTicket(n), skuId: 'guide' }));
+    const marked: string[] = [];
+    let now = Date.parse('2026-12-02T03:00:00Z'); // 19:00 on the 1st in Los Angeles
+    const sweeper = new NoShowSweeper({
+      projection: {
+        unvisitedDelivered: async (_before: string, limit: number, after?: string) => orders.filter((o) => !marked.includes(o.orderId) && (after === undefined || o.orderId > after)).slice(0, limit),
+      } as unknown as ProjectionStore,
+      catalog: { sku: (skuId: string) => ({ skuId, delivery: skuId === 'park' ? 'ticket' : 'manual', attributes: { timeZone: 'America/Los_Angeles' } }) } as unknown as Catalog,
+      orders: {
+        recordNoShow: async (o: OrderRow) => {
+          marked.push(o.orderId);
+          return true;
+        },
+      },
+      now: () => now,
+      orders_per_run_max: 10,
+    });
+    expect(await sweeper.run()).toEqual({ noShows: 0, checked: 10 }); // the ticket seen, not yet due
+    expect(await sweeper.run()).toEqual({ noShows: 0, checked: 10 });
+    now = Date.parse('2026-12-02T09:00:00Z'); // past midnight in Los Angeles; the scan is far from it
+    expect(await sweeper.run()).toEqual({ noShows: 1, checked: 11 });
+    expect(marked).toEqual([deliveredTicket(5).orderId]);
+    expect(await sweeper.run()).toEqual({ noShows: 0, checked: 10 });
   });
 
   it("marks an order of a venue east of UTC once its date has ended there, before the UTC date has", async () => {
