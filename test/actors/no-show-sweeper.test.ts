@@ -29,6 +29,28 @@ function deliveredTicket(n: number): OrderRow {
   } as OrderRow;
 }
 
+/**
+ * A sweeper over `orders` as the store reads them (delivered, unmarked, dates before the easternmost
+ * today), the venue's zone `timeZone` for SKU `park` (any other SKU a manual one), recording each
+ * no-show's order id in `marked`.
+ */
+function sweeperOf(orders: OrderRow[], marked: string[], timeZone: string, now: () => number, perPass: number): NoShowSweeper {
+  return new NoShowSweeper({
+    projection: {
+      unvisitedDelivered: async (before: string, limit: number, after?: string) => orders.filter((o) => o.date < before && !marked.includes(o.orderId) && (after === undefined || o.orderId > after)).slice(0, limit),
+    } as unknown as ProjectionStore,
+    catalog: { sku: (skuId: string) => ({ skuId, delivery: skuId === 'park' ? 'ticket' : 'manual', attributes: { timeZone } }) } as unknown as Catalog,
+    orders: {
+      recordNoShow: async (o: OrderRow) => {
+        marked.push(o.orderId);
+        return true;
+      },
+    },
+    now,
+    orders_per_run_max: perPass,
+  });
+}
+
 describe('no-show sweeper', () => {
   it('stop() ends the pass in flight at its next order and resolves once it has; no pass starts after it', async () => {
     const orders = [1, 2, 3, 4].map(deliveredTicket);
@@ -133,20 +155,7 @@ describe('no-show sweeper', () => {
     const orders = Array.from({ length: 51 }, (_, n) => (n === 5 ? deliveredTicket(n) : { ...deliveredTicket(n), skuId: 'guide' }));
     const marked: string[] = [];
     let now = Date.parse('2026-12-02T03:00:00Z'); // 19:00 on the 1st in Los Angeles
-    const sweeper = new NoShowSweeper({
-      projection: {
-        unvisitedDelivered: async (_before: string, limit: number, after?: string) => orders.filter((o) => !marked.includes(o.orderId) && (after === undefined || o.orderId > after)).slice(0, limit),
-      } as unknown as ProjectionStore,
-      catalog: { sku: (skuId: string) => ({ skuId, delivery: skuId === 'park' ? 'ticket' : 'manual', attributes: { timeZone: 'America/Los_Angeles' } }) } as unknown as Catalog,
-      orders: {
-        recordNoShow: async (o: OrderRow) => {
-          marked.push(o.orderId);
-          return true;
-        },
-      },
-      now: () => now,
-      orders_per_run_max: 10,
-    });
+    const sweeper = sweeperOf(orders, marked, 'America/Los_Angeles', () => now, 10);
     expect(await sweeper.run()).toEqual({ noShows: 0, checked: 10 }); // the ticket seen, not yet due
     expect(await sweeper.run()).toEqual({ noShows: 0, checked: 10 });
     now = Date.parse('2026-12-02T09:00:00Z'); // past midnight in Los Angeles; the scan is far from it
@@ -159,21 +168,7 @@ describe('no-show sweeper', () => {
     const orders = [deliveredTicket(1)];
     const marked: string[] = [];
     const now = Date.parse('2026-12-01T16:00:00Z'); // 01:00 on the 2nd in Tokyo, still the 1st in UTC
-    const sweeper = new NoShowSweeper({
-      projection: {
-        // As the store reads them: delivered orders of dates before `before`.
-        unvisitedDelivered: async (before: string, limit: number, after?: string) => orders.filter((o) => o.date < before && !marked.includes(o.orderId) && (after === undefined || o.orderId > after)).slice(0, limit),
-      } as unknown as ProjectionStore,
-      catalog: { sku: () => ({ skuId: 'park', delivery: 'ticket', attributes: { timeZone: 'Asia/Tokyo' } }) } as unknown as Catalog,
-      orders: {
-        recordNoShow: async (o: OrderRow) => {
-          marked.push(o.orderId);
-          return true;
-        },
-      },
-      now: () => now,
-      orders_per_run_max: 100,
-    });
+    const sweeper = sweeperOf(orders, marked, 'Asia/Tokyo', () => now, 100);
     expect(await sweeper.run()).toEqual({ noShows: 1, checked: 1 });
     expect(marked).toEqual(['t-001']);
   });
