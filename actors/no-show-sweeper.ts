@@ -113,14 +113,14 @@ export class NoShowSweeper {
       // of UTC is swept by the UTC date, after its own midnight; one west of it only once its own came.
       const at = visitDeadline(o.date, sku.attributes?.[TIME_ZONE_ATTRIBUTE]);
       if (this.deps.now() < at) {
-        if (o.createdAt < at && o.updatedAt < at && (this.waiting.has(o.orderId) || this.waiting.size < NO_SHOW_WAITING_MAX)) this.waiting.set(o.orderId, { order: o, at });
+        if (o.createdAt < at && (this.waiting.has(o.orderId) || this.waiting.size < NO_SHOW_WAITING_MAX)) this.waiting.set(o.orderId, { order: o, at });
         continue;
       }
       this.waiting.delete(o.orderId);
-      // Delivered once its date was over (bought or paid late; the contract does not forbid selling it):
-      // never a no-show. The row's last change is its delivery (no visit recorded); the order's actor
-      // decides by its own history (engine/order.ts `deliveredBefore`), this only spares it the ask.
-      if (o.createdAt >= at || o.updatedAt >= at) continue;
+      // Bought once its date was over (the contract does not forbid selling it): never a no-show. One
+      // delivered after it (paid late) is left to its actor's history (engine/order.ts deliveredBefore):
+      // the row's last change may be a later stray callback's, not its delivery.
+      if (o.createdAt >= at) continue;
       try {
         if (await this.deps.orders.recordNoShow(o, at)) report.noShows++;
       } catch (error) {

@@ -299,8 +299,9 @@ export function decideBuyer(state: BuyerState, command: BuyerCommand, now: numbe
       // The candidate's facts shared like the held orders' (factsOf), so that evaluate finds the orders
       // of the same SKU/date by identity; the same copy is the event's.
       const facts = factsOf(o);
-      // Windows from the order's own creation (the time it shows, and that later orders count it at),
-      // not from this decision's a moment later: "created in the last N×24 h" before this order.
+      // Windows from the order's own creation (its hold's time, which later orders count it at; its
+      // shown createdAt comes after, when its SKU/date takes the stock), not from this decision's a
+      // moment later: "created in the last N×24 h" before this order.
       const verdict = evaluate(command.rules, buyerUsage(state), facts, Math.min(facts.createdAt, now));
       if (!verdict.ok) return { events: [], reply: { outcome: 'limit_exceeded', ruleId: verdict.ruleId, reason: verdict.reason } };
       return { events: [{ type: 'held', order: facts, at: now }], reply: { outcome: 'held', orderId: o.orderId } };

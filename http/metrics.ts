@@ -399,7 +399,7 @@ export class Metrics {
     upGauge([this.registry], 'stampede_ready', 'The node: 1 when ready (stores open, SKU/dates recovered, not stopping), 0 while it starts or stops (it listens during a start: see /readyz).', ready);
   }
 
-  /** The outbox rows not yet published (NATS) or consumed (in-process), read at scrape time. */
+  /** The outbox rows not yet published to NATS, read at scrape time (no source without NATS: 0). */
   setOutboxLagSource(source: (() => Promise<number>) | undefined): void {
     this.outboxLagSource = source;
   }
