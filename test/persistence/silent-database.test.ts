@@ -66,8 +66,10 @@ describe('a silent MariaDB', () => {
     await stores.cardKeys.count('warm');
     proxy!.blackhole();
     let stuckSettled = false;
+    const droppedBefore = proxy!.droppedFromClients;
     void stores.cardKeys.count('stuck').then(() => (stuckSettled = true), () => (stuckSettled = true));
-    await new Promise((r) => setTimeout(r, 100));
+    // The statement is on the wire (the proxy dropped its bytes), not still waiting for a connection.
+    await until('the statement sent into the silence', async () => proxy!.droppedFromClients, (n) => n > droppedBefore, 10_000);
     // close() returns (bounded by close_timeout_ms; the test's 30 s timeout, below the statement's
     // 60 s, is the hang guard) while the statement is still unanswered: it did not wait for it.
     await stores.close();

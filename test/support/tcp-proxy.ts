@@ -11,6 +11,8 @@ export class TcpProxy {
   private up = true;
   /** Bytes are dropped both ways while true: connections stay open and get no answer (a partition). */
   private blackholed = false;
+  /** Bytes clients sent while blackholed, dropped before the service: a statement sent into the silence shows here. */
+  droppedFromClients = 0;
   port = 0;
 
   constructor(
@@ -32,6 +34,7 @@ export class TcpProxy {
       client.on('close', () => this.clients.delete(client));
       client.on('data', (d: Buffer) => {
         if (!this.blackholed) upstream.write(d);
+        else this.droppedFromClients += d.length;
       });
       upstream.on('data', (d: Buffer) => {
         if (!this.blackholed) client.write(d);
