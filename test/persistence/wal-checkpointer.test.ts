@@ -35,6 +35,11 @@ function walGeneration(file: string): number {
   }
 }
 
+/** Frames in a WAL that was never restarted: its 32-byte header, then frames of a 24-byte header and a 4 KiB page. */
+function walFrames(file: string): number {
+  return (statSync(`${file}-wal`).size - 32) / (24 + 4096);
+}
+
 /** A connection of this thread to a new WAL file holding one table `t (x)`, with no checkpoints of its own. */
 function walWriter(path: string): Database.Database {
   const writer = new Database(path);
@@ -88,22 +93,37 @@ describe('WAL checkpoints on the embedded SQLite default', () => {
   });
 
   it('counts what a pass copied, not what the WAL holds copied: passes over an idle WAL count nothing', async () => {
-    const checkpointer = stores.walCheckpointer!;
-    const before = { passes: checkpointer.checkpoints, frames: checkpointer.framesCheckpointed };
-    await write(stores, 'ckpt:idle', 1);
-    await until('the write copied', async () => checkpointer.checkpoints, (n) => n > before.passes, 5_000);
-    // 16 records of ~64 KiB: a few hundred frames at least.
-    expect(checkpointer.framesCheckpointed - before.frames).toBeGreaterThan(200);
-    // A pass may have run between the appends (20 ms apart): the next one copies the rest. Settled
-    // once two passes in a row copied nothing.
-    let last = -1;
-    for (const until_ms = Date.now() + 5_000; checkpointer.framesCheckpointed !== last && Date.now() < until_ms; ) {
-      last = checkpointer.framesCheckpointed;
-      await new Promise((resolve) => setTimeout(resolve, 450));
+    // A file and a checkpointer of this test's own, the WAL written before the worker starts: nothing
+    // copied it yet, so it was never restarted and its size says how many frames it holds. The worker is
+    // then the only one to checkpoint it: what its passes report must add up to those frames exactly,
+    // and once they do, nothing is left for a pass to copy (no waiting for "no change for a while").
+    const path = join(dir, 'db', 'idle.sqlite');
+    const writer = walWriter(path);
+    const insert = writer.prepare('INSERT INTO t (x) VALUES (?)');
+    for (let i = 0; i < 16; i++) insert.run(Buffer.alloc(64 * 1024));
+    const frames = walFrames(path);
+    // 16 rows of 64 KiB: a few hundred frames at least.
+    expect(frames).toBeGreaterThan(200);
+    const failures: Error[] = [];
+    const checkpointer = new WalCheckpointer(path, { interval_ms: 20, restart_frames: 1_000_000, restart_wait_ms: 5_000, deadline_ms: 5_000, onFailure: (e) => failures.push(e) });
+    await checkpointer.start();
+    try {
+      // Every frame copied, each counted once: a pass reporting what the WAL holds copied would count some twice.
+      await until('the WAL copied', async () => checkpointer.framesCheckpointed, (n) => n >= frames, 10_000);
+      expect(checkpointer.framesCheckpointed).toBe(frames);
+      const settled = { passes: checkpointer.checkpoints, frames: checkpointer.framesCheckpointed };
+      expect(settled.passes).toBeGreaterThan(0);
+      // Passes over the idle WAL: those the interval runs meanwhile (not counted on, the machine may be
+      // slow; nothing is left to copy, so no report can legitimately come), and for certain stop()'s
+      // last pass, whose report would reach this thread before the worker's exit does.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await checkpointer.stop();
+      expect({ passes: checkpointer.checkpoints, frames: checkpointer.framesCheckpointed }).toEqual(settled);
+      expect(failures).toEqual([]);
+    } finally {
+      await checkpointer.stop();
+      writer.close();
     }
-    const settled = { passes: checkpointer.checkpoints, frames: checkpointer.framesCheckpointed };
-    await new Promise((resolve) => setTimeout(resolve, 1_000)); // five passes, nothing written
-    expect({ passes: checkpointer.checkpoints, frames: checkpointer.framesCheckpointed }).toEqual(settled);
   });
 
   it('checkpoints on commits again once the worker has died', async () => {
