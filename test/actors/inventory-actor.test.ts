@@ -8,6 +8,7 @@ import { mapEngineError } from '../../http/engine-errors.ts';
 import { JournalConflictError, StoreUnavailableError } from '../../persistence/errors.ts';
 import type { JournalRecord, JournalStore } from '../../persistence/ports.ts';
 import { restartable, startEngine, type TestEngine } from '../support/engine.ts';
+import { until } from '../support/poll.ts';
 import { injectJournalFaults, releaseAndStop, sleep, waitFor, type JournalFaults } from '../support/journal-faults.ts';
 
 /** Order ids of the reservations carried by some journal records. */
@@ -97,12 +98,14 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     // The expiry timers of a SKU/date whose reservations expire in minutes: re-armed every second
     // (expiry_check_ms_max). Armed here = created and neither fired nor cleared.
     const armed = new Set<unknown>();
+    /** Timers armed through the spy that have fired. */
+    let fired = 0;
     const realSet = globalThis.setTimeout;
     const realClear = globalThis.clearTimeout;
     const spies = [
       vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: (...a: unknown[]) => void, ms?: number, ...rest: unknown[]) => {
         const t = realSet(() => {
-          armed.delete(t);
+          if (armed.delete(t)) fired++;
           fn(...rest);
         }, ms);
         if (ms === 1_000 && String(fn).includes('self(msg)')) armed.add(t); // the runtime's ctx.schedule
@@ -119,8 +122,11 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
         node.inventory.tell('tx/2026-12-01', { type: '$expire' });
         await inspect();
       }
-      // Whatever was armed before the spy fires within a second and re-arms through it.
-      await sleep(1_500);
+      // Whatever was armed before the spy fires within a second and re-arms through it. Timers fire in
+      // the order they were armed (one for a shorter wait, sooner), so once one armed through the spy
+      // has fired, every one armed before the spy has fired too; the inspect is answered behind the
+      // expiry passes they sent.
+      await waitFor(() => fired > 0, 10_000, 'an expiry timer armed through the spy fired');
       expect((await inspect()).liveReservations).toBe(1);
       expect(armed.size).toBe(1);
     } finally {
@@ -760,13 +766,20 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
     e = await startEngine(backend, env);
     await e.client.sku('slow', '2026-12-02', 100);
     await e.stop();
-    // Restarted: the SKU/date has no work, so it recovers on its first order, and its journal read takes 1 s.
+    // Restarted: the SKU/date has no work, so it recovers on its first order, and its journal read
+    // waits until every caller has had its answer (as a read slower than every ask's deadline would).
     e = await startEngine(backend, env);
     const { node } = e;
     const journal = node.stores.journal;
     const readAfter = journal.readAfter;
+    let readStarted = false;
+    let releaseRead!: () => void;
+    const readGate = new Promise<void>((resolve) => (releaseRead = resolve));
     journal.readAfter = async (stream, afterSeq) => {
-      if (stream === 'slow/2026-12-02') await sleep(1_000);
+      if (stream === 'slow/2026-12-02') {
+        readStarted = true;
+        await readGate;
+      }
       return readAfter.call(journal, stream, afterSeq);
     };
     const outcome = (i: number) =>
@@ -776,16 +789,19 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
       );
     // The first orders start the recovery; those sent while it runs wait in the runtime's mailbox of 10.
     const first = Array.from({ length: 5 }, (_, i) => outcome(i));
-    await sleep(100);
+    // The recovery has taken them (its journal read runs): the mailbox is empty for the next ones.
+    await waitFor(() => readStarted && node.inventory.mailboxDepth('slow/2026-12-02') === 0, 5_000, 'the recovery under way');
     const later = Array.from({ length: 30 }, (_, i) => outcome(100 + i));
     const answers = await Promise.all([...first, ...later]);
     journal.readAfter = readAfter;
+    releaseRead();
     expect(answers.filter((a) => a === 'overloaded')).toHaveLength(20);
     expect(answers.filter((a) => a === '503')).toHaveLength(15);
     // Every caller was answered a failure before the SKU/date could take its order: none was reserved.
-    await sleep(1_200);
-    const inv = await node.orders.inspect('slow', '2026-12-02');
-    expect(inv.ok && { reserved: inv.value.reserved, live: inv.value.liveReservations }).toEqual({ reserved: 0, live: 0 });
+    // An inspect is answered behind the orders queued during the recovery (one mailbox, in order); one
+    // may time out while the recovery ends, so asked until answered.
+    const inv = await until('the SKU/date recovered', () => node.orders.inspect('slow', '2026-12-02').catch(() => undefined), (r) => r !== undefined, 10_000);
+    expect(inv?.ok && { reserved: inv.value.reserved, live: inv.value.liveReservations }).toEqual({ reserved: 0, live: 0 });
     expect((await e.client.buyer('after-recovery', 'POST', '/v1/orders', { skuId: 'slow', date: '2026-12-02', qty: 1 })).status).toBe(201);
   });
 
