@@ -718,7 +718,10 @@ describe('inventory actor on a real node (SQLite) with a fault-injecting journal
         (v) => (told = v),
         (error: unknown) => (told = `failed: ${(error as Error).name}`),
       );
-      await sleep(50);
+      // The SKU/date has handled the fate's ask once it answers an inspect sent after it (one mailbox,
+      // in order); an answer it gave would have reached `told` by the next turn of the event loop.
+      await inspect(e!, 'fate');
+      await new Promise((r) => setImmediate(r));
       expect(told).toBeUndefined();
       if (outcome === 'committed') {
         await held.release();
