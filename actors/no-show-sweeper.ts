@@ -53,7 +53,7 @@ export class NoShowSweeper {
   private failing: { orderId: string; tries: number } | undefined;
   private stopping = false;
   /** Orders seen before their deadline, by id, to be judged once it has passed (NO_SHOW_WAITING_MAX). */
-  private readonly waiting = new Map<string, { order: OrderRow; at: number }>();
+  private readonly waiting = new Map<string, { order: OrderRow; at: number; tries: number }>();
 
   constructor(private readonly deps: NoShowSweeperDeps) {}
 
@@ -94,7 +94,9 @@ export class NoShowSweeper {
       try {
         if (await this.deps.orders.recordNoShow(w.order, w.at)) report.noShows++;
       } catch (error) {
-        this.waiting.set(orderId, w);
+        // Tried again first by the next pass; one failing NO_SHOW_TRIES_MAX passes in a row is left for
+        // the scan's next round, so that it cannot keep every pass from reaching the scan.
+        if (w.tries + 1 < NO_SHOW_TRIES_MAX) this.waiting.set(orderId, { ...w, tries: w.tries + 1 });
         throw error;
       }
     }
@@ -113,7 +115,7 @@ export class NoShowSweeper {
       // of UTC is swept by the UTC date, after its own midnight; one west of it only once its own came.
       const at = visitDeadline(o.date, sku.attributes?.[TIME_ZONE_ATTRIBUTE]);
       if (this.deps.now() < at) {
-        if (o.createdAt < at && (this.waiting.has(o.orderId) || this.waiting.size < NO_SHOW_WAITING_MAX)) this.waiting.set(o.orderId, { order: o, at });
+        if (o.createdAt < at && (this.waiting.has(o.orderId) || this.waiting.size < NO_SHOW_WAITING_MAX)) this.waiting.set(o.orderId, { order: o, at, tries: 0 });
         continue;
       }
       this.waiting.delete(o.orderId);

@@ -5,7 +5,7 @@
 // venue's zone are judged at the first pass after it.
 import { describe, expect, it } from 'vitest';
 import type { Catalog } from '../../actors/catalog.ts';
-import { NoShowSweeper } from '../../actors/no-show-sweeper.ts';
+import { NO_SHOW_TRIES_MAX, NoShowSweeper } from '../../actors/no-show-sweeper.ts';
 import { ShuttingDownError } from '../../actors/runtime/index.ts';
 import type { OrderRow, ProjectionStore } from '../../persistence/ports.ts';
 
@@ -161,6 +161,20 @@ describe('no-show sweeper', () => {
     now = Date.parse('2026-12-02T09:00:00Z'); // past midnight in Los Angeles; the scan is far from it
     expect(await sweeper.run()).toEqual({ noShows: 1, checked: 11 });
     expect(marked).toEqual([deliveredTicket(5).orderId]);
+    expect(await sweeper.run()).toEqual({ noShows: 0, checked: 10 });
+  });
+
+  it(`leaves a waiting order whose no-show cannot be recorded to the scan after ${NO_SHOW_TRIES_MAX} passes, so it cannot stop every pass`, async () => {
+    const orders = Array.from({ length: 31 }, (_, n) => (n === 5 ? deliveredTicket(n) : { ...deliveredTicket(n), skuId: 'guide' }));
+    const marked: string[] = [];
+    let now = Date.parse('2026-12-02T03:00:00Z');
+    const sweeper = sweeperOf(orders, marked, 'America/Los_Angeles', () => now, 10);
+    expect(await sweeper.run()).toEqual({ noShows: 0, checked: 10 });
+    now = Date.parse('2026-12-02T09:00:00Z');
+    const failing = sweeper as unknown as { deps: { orders: { recordNoShow: () => Promise<boolean> } } };
+    failing.deps.orders.recordNoShow = () => Promise.reject(new Error('the order actor is busy'));
+    for (let pass = 0; pass < NO_SHOW_TRIES_MAX; pass++) await expect(sweeper.run()).rejects.toThrow('busy');
+    // Left for the scan: this pass reaches the scan (the manual SKU's orders after the cursor), not the ticket first.
     expect(await sweeper.run()).toEqual({ noShows: 0, checked: 10 });
   });
 
