@@ -127,11 +127,13 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     let clock = T0 + 1_000;
     let asked = 0;
     let slow = false;
+    // The slow SKU/date's answer comes when the test says: after the batch that asked has given up on it.
+    let answer: (fate: HoldFate) => void = () => {};
+    const answered = new Promise<HoldFate>((resolve) => (answer = resolve));
     const { deps } = depsWith(async (orderId: string): Promise<HoldFate> => {
       asked++;
       if (!slow) throw new Error('inventory slow/2027-06-02: mailbox full');
-      await new Promise((resolve) => setTimeout(resolve, 400)); // longer than a batch waits
-      return 'ended';
+      return answered;
     }, () => clock);
     const actor = new LimitActor('slow-buyer', deps);
     await send(actor, { type: 'inspect' }); // the load: o001 unresolved
@@ -140,7 +142,9 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     clock += UNRESOLVED_RETRY_MS;
     await expect(send(actor, { type: 'hold', order: slow42 })).rejects.toThrow(/could not be checked/);
     const afterFirstRetry = asked;
-    await new Promise((resolve) => setTimeout(resolve, 500)); // the answer comes in meanwhile
+    // The answer comes in meanwhile (the actor takes it in a promise callback: one turn later it has it).
+    answer('ended');
+    await new Promise((resolve) => setImmediate(resolve));
     clock += UNRESOLVED_RETRY_MS;
     expect(await send(actor, { type: 'hold', order: slow42 })).toEqual({ outcome: 'held', orderId: 'o002' });
     expect(asked).toBe(afterFirstRetry);
