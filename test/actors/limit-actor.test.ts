@@ -8,10 +8,10 @@
 // before the next decision once its SKU/date answers.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
-import { buyerStream, LimitActor, RESOLVE_ASKS_IN_FLIGHT, UNRESOLVED_RETRY_MS, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
-import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
+import { buyerStream, LimitActor, RESOLVE_ASKS_IN_FLIGHT, UNRESOLVED_RETRY_MS, type BuyerInspection, type HoldFate } from '../../actors/limit-actor.ts';
 import { compileRules, type BuyerEvent, type BuyerOrderFacts } from '../../engine/index.ts';
 import { backends } from '../persistence/backends.ts';
+import { send, testCommitter } from './limit-support.ts';
 
 const T0 = Date.parse('2027-06-01T10:00:00Z');
 const FATES: HoldFate[] = ['paid', 'ended', 'unknown', 'reserved'];
@@ -19,17 +19,6 @@ const rules = compileRules([{ id: 'units-42', groupBy: ['skuId'], max: { units: 
 
 function facts(i: number): BuyerOrderFacts {
   return { orderId: `o${String(i).padStart(3, '0')}`, skuId: 'la-1', date: '2027-06-02', merchantId: 'm1', attributes: {}, qty: 1, createdAt: T0 + i };
-}
-
-/** Delivers one message to the actor, as the runtime would, and returns the reply. */
-async function send(actor: LimitActor, msg: LimitMessage): Promise<unknown> {
-  let answer: unknown;
-  let failure: Error | undefined;
-  const env = { msg, handle: {} } as unknown as Envelope<LimitMessage>;
-  const ctx = { key: 'buyer', reply: (_e: unknown, v: unknown) => (answer = v), fail: (_e: unknown, e: Error) => (failure = e) } as unknown as ActorContext<LimitMessage>;
-  await actor.receive([env], ctx);
-  if (failure) throw failure;
-  return answer;
 }
 
 describe.each(backends)('limit actor loading on $name', (backend) => {
@@ -46,7 +35,7 @@ describe.each(backends)('limit actor loading on $name', (backend) => {
     for (const c of committers.splice(0)) c.close();
   });
   function depsWith(fateOf: (orderId: string) => Promise<HoldFate>, now = () => T0 + 1_000) {
-    const committer = new GroupCommitter(stores.journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, { committed: () => {}, failed: () => {} });
+    const committer = testCommitter(stores.journal);
     committers.push(committer);
     return { deps: { journal: stores.journal, committer, now, rules: () => rules, fateOf } };
   }

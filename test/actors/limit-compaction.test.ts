@@ -8,10 +8,10 @@
 // loading to the same state.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../actors/group-commit.ts';
-import { buyerStream, COMPACT_AFTER_EVENTS, COMPACT_RETRY_EVENTS_MAX, COMPACTION_ALONE_BYTES_MIN, LimitActor, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
-import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
+import { buyerStream, COMPACT_AFTER_EVENTS, COMPACT_RETRY_EVENTS_MAX, COMPACTION_ALONE_BYTES_MIN, LimitActor, type BuyerInspection, type HoldFate } from '../../actors/limit-actor.ts';
 import { BUYER_SNAPSHOT_BYTES_MAX, BUYER_SNAPSHOT_FORMAT, buyerToSnapshot, compileRules, emptyBuyer, evolveBuyer, type BuyerEvent, type BuyerOrderFacts } from '../../engine/index.ts';
 import { backends } from '../persistence/backends.ts';
+import { send, testCommitter } from './limit-support.ts';
 
 const T0 = Date.parse('2027-06-01T10:00:00Z');
 const rules = compileRules([{ id: 'units-1000', groupBy: ['skuId'], max: { units: 1_000 } }]);
@@ -38,17 +38,6 @@ function handedTo(committer: GroupCommitter): { type: string; alone: boolean }[]
   return handed;
 }
 
-/** Delivers one message to the actor, as the runtime would, and returns the reply. */
-async function send(actor: LimitActor, msg: LimitMessage): Promise<unknown> {
-  let answer: unknown;
-  let failure: Error | undefined;
-  const env = { msg, handle: {} } as unknown as Envelope<LimitMessage>;
-  const ctx = { key: 'buyer', reply: (_e: unknown, v: unknown) => (answer = v), fail: (_e: unknown, e: Error) => (failure = e) } as unknown as ActorContext<LimitMessage>;
-  await actor.receive([env], ctx);
-  if (failure) throw failure;
-  return answer;
-}
-
 describe.each(backends)('limit actor compaction on $name', (backend) => {
   let stores: Awaited<ReturnType<typeof backend.open>>;
   beforeAll(async () => {
@@ -57,7 +46,7 @@ describe.each(backends)('limit actor compaction on $name', (backend) => {
   afterAll(async () => stores?.dispose());
 
   function deps() {
-    const committer = new GroupCommitter(stores.journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, { committed: () => {}, failed: () => {} });
+    const committer = testCommitter(stores.journal);
     const skipped: { userId: string; bytes: number; max: number }[] = [];
     // Every hold's order still reserved: a load keeps them held.
     return {

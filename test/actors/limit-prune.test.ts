@@ -4,11 +4,10 @@
 // batch, journaled as `pruned` events listing the ids (at most PRUNE_IDS_PER_EVENT_MAX each) that a
 // new actor replays to the same state; the vip order stays, and the rules still decide as before.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GroupCommitter } from '../../actors/group-commit.ts';
-import { buyerStream, LimitActor, type BuyerInspection, type HoldFate, type LimitMessage } from '../../actors/limit-actor.ts';
-import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
+import { buyerStream, LimitActor, type BuyerInspection, type HoldFate } from '../../actors/limit-actor.ts';
 import { buyerToCompactSnapshot, compileRules, DAY_MS, emptyBuyer, evolveBuyer, PRUNE_IDS_PER_EVENT_MAX, PRUNE_KEEP_MIN_MS, type BuyerEvent, type BuyerOrderFacts } from '../../engine/index.ts';
 import { backends } from '../persistence/backends.ts';
+import { send, testCommitter } from './limit-support.ts';
 
 const HOUR_MS = 3_600_000;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -23,17 +22,6 @@ function coffee(i: number): BuyerOrderFacts {
   return { orderId: `coffee-${String(i).padStart(5, '0')}`, skuId: 'coffee-B', date: 'open', merchantId: 'm1', attributes: { roast: 'dark' }, qty: 1, createdAt: T0 + i * HOUR_MS };
 }
 const vip: BuyerOrderFacts = { orderId: 'vip-1', skuId: 'vip-A', date: 'open', merchantId: 'm1', attributes: {}, qty: 1, createdAt: T0 - DAY_MS };
-
-/** Delivers one message to the actor, as the runtime would, and returns the reply. */
-async function send(actor: LimitActor, msg: LimitMessage): Promise<unknown> {
-  let answer: unknown;
-  let failure: Error | undefined;
-  const env = { msg, handle: {} } as unknown as Envelope<LimitMessage>;
-  const ctx = { key: 'buyer', reply: (_e: unknown, v: unknown) => (answer = v), fail: (_e: unknown, e: Error) => (failure = e) } as unknown as ActorContext<LimitMessage>;
-  await actor.receive([env], ctx);
-  if (failure) throw failure;
-  return answer;
-}
 
 describe.each(backends)('limit actor prune on $name', (backend) => {
   let stores: Awaited<ReturnType<typeof backend.open>>;
@@ -51,7 +39,7 @@ describe.each(backends)('limit actor prune on $name', (backend) => {
       evolveBuyer(state, { type: 'confirmed', orderId: o.orderId, at: o.createdAt });
     }
     await stores.journal.append([{ stream, seq: 1, lastSeq: 1, at: NOW - HOUR_MS, events: [{ type: 'restored', snapshot: buyerToCompactSnapshot(state), at: NOW - HOUR_MS }] }]);
-    const committer = new GroupCommitter(stores.journal, { writes_in_flight_max: 1, batch_records_max: 100, batch_events_max: 1_000 }, { committed: () => {}, failed: () => {} });
+    const committer = testCommitter(stores.journal);
     const deps = { journal: stores.journal, committer, now: () => NOW, rules: () => rules, fateOf: async (): Promise<HoldFate> => 'paid' };
 
     const view = (await send(new LimitActor('coffee-buyer', deps), { type: 'inspect' })) as BuyerInspection;
