@@ -7,6 +7,18 @@ import { decideOrder, evolveOrder, isTimeZone, visitDeadline, type OrderEvent, t
 
 const at = (iso: string) => Date.parse(iso);
 
+/** A ticket order of `date`, created at `createdAt`, paid a millisecond before `deliveredAt` and delivered then. */
+function deliveredTicket(date: string, createdAt: number, deliveredAt: number): OrderState {
+  const events: OrderEvent[] = [
+    { type: 'order.reserved', order: { orderId: 'o-1', userId: 'u', skuId: 'park', date, qty: 1, amountCents: 100, createdAt, expiresAt: createdAt + 3_600_000 }, at: createdAt },
+    { type: 'order.paid', paymentId: 'p', at: deliveredAt - 1 },
+    { type: 'order.delivered', delivery: { kind: 'ticket', codes: ['T1'] }, at: deliveredAt },
+  ];
+  let state: OrderState | undefined;
+  for (const e of events) state = evolveOrder(state, e);
+  return state!;
+}
+
 describe("a ticket date's end", () => {
   it('is midnight UTC without a zone, and midnight in the venue\'s zone with one, daylight saving included', () => {
     expect(visitDeadline('2026-12-01')).toBe(at('2026-12-02T00:00:00Z'));
@@ -29,33 +41,16 @@ describe("a ticket date's end", () => {
   });
 
   it('lets a western venue redeem in the evening of its date, and refuses the next morning', () => {
-    const reserved: OrderEvent = {
-      type: 'order.reserved',
-      order: { orderId: 'o-tz', userId: 'u', skuId: 'park-la', date: '2026-12-01', qty: 1, amountCents: 100, createdAt: at('2026-11-20T10:00:00Z'), expiresAt: at('2026-11-20T10:15:00Z') },
-      at: at('2026-11-20T10:00:00Z'),
-    };
-    let state: OrderState | undefined;
-    for (const e of [reserved, { type: 'order.paid', paymentId: 'p', at: at('2026-11-20T10:01:00Z') }, { type: 'order.delivered', delivery: { kind: 'ticket', codes: ['T1'] }, at: at('2026-11-20T10:01:01Z') }] as OrderEvent[]) {
-      state = evolveOrder(state, e);
-    }
+    const state = deliveredTicket('2026-12-01', at('2026-11-20T10:00:00Z'), at('2026-11-20T10:01:01Z'));
     // 19:00 in Los Angeles on the 1st is 03:00 UTC on the 2nd.
     const evening = at('2026-12-02T03:00:00Z');
-    expect(decideOrder(state!, { type: 'redeem' }, evening).reply.outcome).toBe('invalid_state');
-    expect(decideOrder(state!, { type: 'redeem', timeZone: 'America/Los_Angeles' }, evening).events.map((e) => e.type)).toEqual(['order.redeemed']);
-    expect(decideOrder(state!, { type: 'redeem', timeZone: 'America/Los_Angeles' }, at('2026-12-02T08:00:00Z')).reply.outcome).toBe('invalid_state');
+    expect(decideOrder(state, { type: 'redeem' }, evening).reply.outcome).toBe('invalid_state');
+    expect(decideOrder(state, { type: 'redeem', timeZone: 'America/Los_Angeles' }, evening).events.map((e) => e.type)).toEqual(['order.redeemed']);
+    expect(decideOrder(state, { type: 'redeem', timeZone: 'America/Los_Angeles' }, at('2026-12-02T08:00:00Z')).reply.outcome).toBe('invalid_state');
   });
 
   it('counts a no-show only for a ticket delivered before its date ended; one delivered after stays redeemable', () => {
-    const deliveredAt = (at_: number): OrderState => {
-      let state: OrderState | undefined;
-      const events: OrderEvent[] = [
-        { type: 'order.reserved', order: { orderId: 'o-late', userId: 'u', skuId: 'park', date: '2026-12-01', qty: 1, amountCents: 100, createdAt: at('2026-12-01T23:55:00Z'), expiresAt: at('2026-12-02T00:55:00Z') }, at: at('2026-12-01T23:55:00Z') },
-        { type: 'order.paid', paymentId: 'p', at: at_ - 1 },
-        { type: 'order.delivered', delivery: { kind: 'ticket', codes: ['T1'] }, at: at_ },
-      ];
-      for (const e of events) state = evolveOrder(state, e);
-      return state!;
-    };
+    const deliveredAt = (t: number) => deliveredTicket('2026-12-01', at('2026-12-01T23:55:00Z'), t);
     const end = at('2026-12-02T00:00:00Z');
     const later = at('2026-12-03T00:00:00Z');
     expect(decideOrder(deliveredAt(end - 1), { type: 'mark_no_show', at: end }, later).events.map((e) => e.type)).toEqual(['order.no_show']);
@@ -68,17 +63,9 @@ describe("a ticket date's end", () => {
   it('never ends an undated (`open`) ticket, with or without a venue zone: its redeem is accepted, not thrown', () => {
     expect(visitDeadline('open')).toBeNaN();
     expect(visitDeadline('open', 'Asia/Tokyo')).toBeNaN();
-    const reserved: OrderEvent = {
-      type: 'order.reserved',
-      order: { orderId: 'o-open', userId: 'u', skuId: 'museum-pass', date: 'open', qty: 1, amountCents: 100, createdAt: at('2026-11-20T10:00:00Z'), expiresAt: at('2026-11-20T10:15:00Z') },
-      at: at('2026-11-20T10:00:00Z'),
-    };
-    let state: OrderState | undefined;
-    for (const e of [reserved, { type: 'order.paid', paymentId: 'p', at: at('2026-11-20T10:01:00Z') }, { type: 'order.delivered', delivery: { kind: 'ticket', codes: ['T1'] }, at: at('2026-11-20T10:01:01Z') }] as OrderEvent[]) {
-      state = evolveOrder(state, e);
-    }
+    const state = deliveredTicket('open', at('2026-11-20T10:00:00Z'), at('2026-11-20T10:01:01Z'));
     for (const timeZone of [undefined, 'UTC', 'Asia/Tokyo', 'America/Los_Angeles']) {
-      expect(decideOrder(state!, { type: 'redeem', timeZone }, at('2027-06-01T00:00:00Z')).events.map((e) => e.type)).toEqual(['order.redeemed']);
+      expect(decideOrder(state, { type: 'redeem', timeZone }, at('2027-06-01T00:00:00Z')).events.map((e) => e.type)).toEqual(['order.redeemed']);
     }
   });
 
