@@ -102,6 +102,15 @@ export interface OrderActorDeps {
   /** The SKU/date stream of the order (its read-model rows are filed under it). */
   inventoryStreamOf(order: { skuId: string; date: string }): string;
   observer: OrderObserver;
+  /**
+   * True: a payment that leaves the order paid (a SKU the engine delivers: card keys, tickets) is
+   * followed by its delivery in the same turn of this actor, right after the payment's answer left
+   * (one ask through the mailbox less on the way from payment to delivered); what became of it is
+   * told to deliveredAfterPayment. The bus's `order.paid` consumer stays the safety net (a crash, a
+   * failed delivery).
+   */
+  deliversAfterPayment?(): boolean;
+  deliveredAfterPayment?(orderId: string, result: { reply: OrderActorReply } | { thrown: unknown }): void;
 }
 
 /** An order's card keys; `recorded`: its `delivered` record was written with them (see assignKeys). */
@@ -181,7 +190,9 @@ export class OrderActor implements Behavior<OrderMessage> {
         // this batch waited on a slow store): it must change nothing now (API.md: an error changed nothing).
         if (ctx.answered(env)) continue;
         try {
-          ctx.reply(env, await this.handle(msg));
+          const reply = await this.handle(msg);
+          ctx.reply(env, reply);
+          if (msg.type === 'pay' && reply.outcome === 'ok') await this.deliverAfterPayment();
         } catch (error) {
           // Turned away by a busy SKU/date or delivery actor before anything was decided: 503
           // overloaded, as the caller's retry should read it; what this actor holds is still the
@@ -272,6 +283,29 @@ export class OrderActor implements Behavior<OrderMessage> {
         await this.persist(d.events);
         return { outcome: 'ok', order: this.state!, changed: d.events.length > 0 };
       }
+    }
+  }
+
+  /**
+   * The delivery of an order this actor just answered a payment of (deliveredAfterPayment), when the
+   * order is paid and its SKU is not the merchant's to deliver. Its failure fails no one (the payment
+   * was answered): told, and left to the bus's consumer and reconciliation; a store's failure makes the
+   * next command start again from durable state, as any failed command does.
+   */
+  private async deliverAfterPayment(): Promise<void> {
+    const state = this.state;
+    if (this.deps.deliversAfterPayment?.() !== true || state?.status !== 'paid' || this.deps.sku(state.skuId)?.delivery === 'manual') return;
+    let result: { reply: OrderActorReply } | { thrown: unknown };
+    try {
+      result = { reply: await this.deliver(undefined) };
+    } catch (error) {
+      if (!(error instanceof OverloadedError)) this.loaded = false;
+      result = { thrown: error };
+    }
+    try {
+      this.deps.deliveredAfterPayment?.(this.orderId, result);
+    } catch {
+      // a failing report (a metric) must not fail the payment it follows, answered already
     }
   }
 

@@ -88,11 +88,18 @@ export interface OrderServiceOptions {
    */
   limitsActive: () => boolean;
   /**
-   * An order became paid (its `order.paid` is durable) and its SKU is delivered by the engine (card
-   * keys, tickets): delivery starts here at once, in this process. The bus's `order.paid` consumer
-   * stays the safety net (a crash before delivery, a delivery that failed), and finds it delivered.
+   * An order was sold free (amount 0: sold with its reservation, no payment callback): delivery
+   * starts here at once, in this process. A paid order's delivery starts in its order actor right
+   * after the payment's answer (see deliveryAttempted). The bus's `order.paid` consumer stays the
+   * safety net of both (a crash before delivery, a delivery that failed), and finds them delivered.
    */
   paid?: (orderId: string) => void;
+  /**
+   * Set: an order actor delivers a paid order right after answering its payment, and what came of it
+   * (a result, or what it threw) is told here. Unset: no delivery starts in this process after a
+   * payment (the bus's consumer and reconciliation deliver).
+   */
+  deliveryAttempted?: (orderId: string, result: Result<DeliverOutcome> | { thrown: unknown }) => void;
   /** An order refused before any SKU/date decided it (not_found, not_on_sale, limit_exceeded), by its error code. */
   refused?: (error: string) => void;
   /**
@@ -170,6 +177,20 @@ function liveOrderRow(o: LiveOrder, stream: string): OrderRow {
 
 /** The outcome of asking for a paid order's delivery. */
 export type DeliverOutcome = 'delivered' | 'already_delivered' | 'awaiting_card_keys' | 'awaiting_merchant';
+
+/** An order actor's answer to a delivery, as a delivery's outcome. */
+function deliverResult(orderId: string, reply: OrderActorReply): Result<DeliverOutcome> {
+  switch (reply.outcome) {
+    case 'ok':
+      return { ok: true, value: reply.changed === false ? 'already_delivered' : 'delivered' };
+    case 'awaiting':
+      return { ok: true, value: reply.reason === 'card_keys' ? 'awaiting_card_keys' : 'awaiting_merchant' };
+    case 'invalid_state':
+      return fail('invalid_state', reply.message);
+    default:
+      return fail('not_found', `unknown order ${orderId}`);
+  }
+}
 
 function fail<E extends Exclude<Failure['error'], 'limit_exceeded'>>(error: E, message: string): { ok: false; error: E; message: string };
 function fail(error: 'limit_exceeded', message: string, rule: string): { ok: false; error: 'limit_exceeded'; message: string; rule: string };
@@ -437,31 +458,29 @@ export class OrderService {
   /** A verified payment callback: answered once the order's new state is durable. */
   async pay(orderId: string, payment: PaymentCallback): Promise<Result<{ orderId: string; status: string }>> {
     if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
+    // An order left paid (by this callback, or by an earlier one whose delivery may never have
+    // started: its answer lost after the payment committed, the process died) is delivered by its
+    // order actor right after this answer (OrderActorDeps.deliveredAfterPayment); delivery is
+    // idempotent, so a repeat of a payment for an order still paid starts it again.
     const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'pay', payment });
     if (reply.outcome === 'not_found') return fail('not_found', `unknown order ${orderId}`);
-    // Paid by this callback, or by an earlier one whose delivery may never have started (its answer
-    // was lost after the payment committed, the process died): delivery is idempotent, so a repeat
-    // of a payment for an order still paid starts it (again).
-    if (reply.outcome === 'ok' && reply.order.status === 'paid' && this.catalog.sku(reply.order.skuId)?.delivery !== 'manual') {
-      this.options.paid?.(orderId);
-    }
     return { ok: true, value: { orderId, status: reply.order.status } };
+  }
+
+  /** Whether an order actor delivers a paid order right after the payment's answer (see the option `deliveryAttempted`). */
+  get deliversAfterPayment(): boolean {
+    return this.options.deliveryAttempted !== undefined;
+  }
+
+  /** What the order actor's delivery right after a payment came to (OrderActorDeps.deliveredAfterPayment): told to `deliveryAttempted`. */
+  deliveredAfterPayment(orderId: string, result: { reply: OrderActorReply } | { thrown: unknown }): void {
+    this.options.deliveryAttempted?.(orderId, 'reply' in result ? deliverResult(orderId, result.reply) : result);
   }
 
   /** Delivers a paid order (the delivery consumer, the reconciler, keys arriving for a parked order). */
   async deliverPaid(orderId: string): Promise<Result<DeliverOutcome>> {
     if (!this.streamOf(orderId)) return fail('not_found', `unknown order ${orderId}`);
-    const reply = await this.orderActors.ask<OrderActorReply>(orderId, { type: 'deliver' });
-    switch (reply.outcome) {
-      case 'ok':
-        return { ok: true, value: reply.changed === false ? 'already_delivered' : 'delivered' };
-      case 'awaiting':
-        return { ok: true, value: reply.reason === 'card_keys' ? 'awaiting_card_keys' : 'awaiting_merchant' };
-      case 'invalid_state':
-        return fail('invalid_state', reply.message);
-      default:
-        return fail('not_found', `unknown order ${orderId}`);
-    }
+    return deliverResult(orderId, await this.orderActors.ask<OrderActorReply>(orderId, { type: 'deliver' }));
   }
 
   /** The merchant's delivery of a paid order of a `manual` SKU. */

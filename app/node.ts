@@ -14,7 +14,7 @@ import { DELIVERY_STREAM_PREFIX, DeliveryActor, type DeliveryDeps, type Delivery
 import { InventoryActor, type InventoryDeps, type InventoryMessage } from '../actors/inventory-actor.ts';
 import { InDoubtStreams } from '../actors/in-doubt-streams.ts';
 import { OrderActor, ORDER_STREAM_PREFIX, type OrderActorDeps, type OrderMessage } from '../actors/order-actor.ts';
-import { OrderService } from '../actors/order-service.ts';
+import { OrderService, type DeliverOutcome, type Result } from '../actors/order-service.ts';
 import { BUYER_STREAM_PREFIX, LimitActor, type LimitDeps, type LimitMessage } from '../actors/limit-actor.ts';
 import { Projector } from '../actors/projector.ts';
 import { BuyerStreams } from '../actors/buyer-streams.ts';
@@ -391,6 +391,8 @@ export class StampedeNode {
       sku: (skuId) => this.catalog.sku(skuId),
       recordNoShow: (order, at) => this.orders.recordBuyerNoShow(order, at),
       inventoryStreamOf: (o) => inventoryStream(o.skuId, o.date),
+      deliversAfterPayment: () => this.orders.deliversAfterPayment,
+      deliveredAfterPayment: (id, result) => this.orders.deliveredAfterPayment(id, result),
       observer: {
         delivered: (ms) => m.paidToDeliveredMs.observe(ms),
         conflict: (orderId, message) => {
@@ -448,8 +450,10 @@ export class StampedeNode {
     this.orders = new OrderService({ inventory: this.inventory, orders: this.orderActors, delivery: this.deliveryActors, limits: this.limitActors }, this.catalog, this.stores.projection, this.clock, this.random, {
       reservation_ttl_ms: c.reservation_ttl_ms,
       limitsActive: () => this.rules.limitsActive(),
-      // Delivery right after the payment is durable, without waiting for the bus (its consumer is the safety net).
+      // Delivery right after a free order's sale is durable, without waiting for the bus (its consumer
+      // is the safety net); a paid order's starts in its order actor right after the payment's answer.
       paid: (orderId) => void this.deliver(orderId),
+      deliveryAttempted: (orderId, result) => void this.noteDelivery(orderId, result),
       // Counted with the SKU/dates' own outcomes: every attempt decided has one.
       refused: (error) => this.metrics.countReservation(error),
       waking: (stream) => this.wakes.has(stream),
@@ -712,22 +716,32 @@ export class StampedeNode {
 
   /** `deliver`, telling a delivery actor too busy to take it (overloaded: tried again later) from a failure. */
   private async deliverOutcome(orderId: string): Promise<'delivered' | 'busy' | 'failed'> {
+    let result: Result<DeliverOutcome> | { thrown: unknown };
     try {
-      const r = await this.orders.deliverPaid(orderId);
-      this.metrics.deliveries.inc({ outcome: r.ok ? r.value : r.error });
-      return 'delivered';
+      result = await this.orders.deliverPaid(orderId);
     } catch (error) {
-      if (error instanceof OverloadedError) {
-        this.metrics.deliveries.inc({ outcome: 'overloaded' });
-        this.log.debug({ err: error, orderId }, 'delivery busy; will be retried');
-        return 'busy';
-      }
-      this.metrics.deliveries.inc({ outcome: 'failed' });
-      // While stopping, a delivery cut short is no incident: the next start re-drives paid orders.
-      if (this.stopping) this.log.debug({ err: error, orderId }, 'delivery cut short by the stop');
-      else this.log.warn({ err: error, orderId }, 'delivery failed; will be retried');
-      return 'failed';
+      result = { thrown: error };
     }
+    return this.noteDelivery(orderId, result);
+  }
+
+  /** Counts a delivery attempt by its outcome; a failure is logged (the bus's redelivery and the reconciler try again). */
+  private noteDelivery(orderId: string, result: Result<DeliverOutcome> | { thrown: unknown }): 'delivered' | 'busy' | 'failed' {
+    if (!('thrown' in result)) {
+      this.metrics.deliveries.inc({ outcome: result.ok ? result.value : result.error });
+      return 'delivered';
+    }
+    const error = result.thrown;
+    if (error instanceof OverloadedError) {
+      this.metrics.deliveries.inc({ outcome: 'overloaded' });
+      this.log.debug({ err: error, orderId }, 'delivery busy; will be retried');
+      return 'busy';
+    }
+    this.metrics.deliveries.inc({ outcome: 'failed' });
+    // While stopping, a delivery cut short is no incident: the next start re-drives paid orders.
+    if (this.stopping) this.log.debug({ err: error, orderId }, 'delivery cut short by the stop');
+    else this.log.warn({ err: error, orderId }, 'delivery failed; will be retried');
+    return 'failed';
   }
 
   /**

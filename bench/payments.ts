@@ -373,7 +373,7 @@ const fmt = (ms: number, digits = 1): string => (Number.isFinite(ms) ? ms.toFixe
 const STAMPS = [
   'payStart', 'freshStart', 'freshEnd', 'confirmStart', 'confirmEnd', 'payEnd',
   'paidProjected', 'paidPublish', 'paidAcked',
-  'deliverStart', 'assignStart', 'assignEnd', 'deliverEnd',
+  'assignStart', 'assignEnd', 'deliverEnd',
   'deliveredProjected', 'deliveredPublish', 'deliveredAcked',
 ] as const;
 type Stamp = (typeof STAMPS)[number];
@@ -439,7 +439,14 @@ class Trace {
     this.wrap(node.orders, 'pay', { before: (a) => this.stamp('payStart', orderIdOf(a)), after: (a) => this.stamp('payEnd', orderIdOf(a)) });
     this.wrap(node.orders, 'confirmSold', { before: (a) => this.stamp('confirmStart', orderIdOf(a)), after: (a) => this.stamp('confirmEnd', orderIdOf(a)) });
     this.wrap(node.orders, 'freshReservation', { before: (a) => this.stamp('freshStart', orderIdOf(a)), after: (a) => this.stamp('freshEnd', orderIdOf(a)) });
-    this.wrap(node.orders, 'deliverPaid', { before: (a) => this.stamp('deliverStart', orderIdOf(a)), after: (a) => this.stamp('deliverEnd', orderIdOf(a)) });
+    // Delivered by the order actor right after the payment's answer (deliveredAfterPayment tells when),
+    // else by the bus's consumer or a retry (deliverPaid): the first to end stamps it.
+    this.wrap(node.orders, 'deliverPaid', { after: (a) => this.stamp('deliverEnd', orderIdOf(a)) });
+    const told = node.orders.deliveredAfterPayment.bind(node.orders);
+    node.orders.deliveredAfterPayment = (orderId, result) => {
+      this.stamp('deliverEnd', orderId);
+      told(orderId, result);
+    };
     this.wrap(node.orders, 'assignKeys', { before: (a) => this.stamp('assignStart', a[1] as string), after: (a) => this.stamp('assignEnd', a[1] as string) });
     this.wrap(node.stores.projection, 'apply', {
       after: (a, started) => {
@@ -820,9 +827,7 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
         row('order actor: fresh reservation asked of the inventory', 'freshStart', 'freshEnd'),
         row('order actor: decide', 'freshEnd', 'confirmStart'),
         row('inventory: confirm_sold + its write (order.paid rides in it)', 'confirmStart', 'confirmEnd'),
-        row('order.paid journal write (after confirm_sold)', 'confirmEnd', 'payEnd'),
-        row('delivery started in process once paid is durable', 'payEnd', 'deliverStart'),
-        row('deliver: order actor mailbox', 'deliverStart', 'assignStart'),
+        row('deliver: order actor, from the sale to asking for keys (paid applied, answer sent)', 'confirmEnd', 'assignStart'),
         row('deliver: delivery actor (key lookup + assign tx)', 'assignStart', 'assignEnd'),
         row('deliver: order.delivered journal write', 'assignEnd', 'deliverEnd'),
         row('delivered: publish (live at commit, else relay)', 'deliverEnd', 'deliveredPublish'),
@@ -830,6 +835,7 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
         row('total: payment → delivered', 'due', 'seen'),
       ];
       answerStages = [
+        row('order.paid journal write (after confirm_sold)', 'confirmEnd', 'payEnd'),
         row('HTTP out: handler done → client has the 200', 'payEnd', 'answered'),
         row('total: callback answer', 'due', 'answered'),
         row('order.paid event: publish after confirm_sold (live at commit, else relay)', 'confirmEnd', 'paidPublish'),

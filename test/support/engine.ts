@@ -147,5 +147,7 @@ export class Client {
  */
 export async function switchOffDelivery(e: TestEngine): Promise<void> {
   await e.node['deliveryConsumer']?.stop();
-  (e.node.orders['options'] as { paid?: unknown }).paid = undefined;
+  const options = e.node.orders['options'] as { paid?: unknown; deliveryAttempted?: unknown };
+  options.paid = undefined;
+  options.deliveryAttempted = undefined;
 }
