@@ -15,6 +15,7 @@ import { InventoryActor, type InventoryDeps, type InventoryMessage } from '../ac
 import { InDoubtStreams } from '../actors/in-doubt-streams.ts';
 import { OrderActor, ORDER_STREAM_PREFIX, type OrderActorDeps, type OrderMessage } from '../actors/order-actor.ts';
 import { OrderService, type DeliverOutcome, type Result } from '../actors/order-service.ts';
+import { WarmBuyers } from '../actors/warm-buyers.ts';
 import { BUYER_STREAM_PREFIX, LimitActor, type LimitDeps, type LimitMessage } from '../actors/limit-actor.ts';
 import { Projector } from '../actors/projector.ts';
 import { BuyerStreams } from '../actors/buyer-streams.ts';
@@ -67,6 +68,12 @@ const QUICK_IDLE_MS = 10_000;
  * ~10,000 live instead of ~40,000 and the peak RSS at 1,655 MiB instead of 2,060 (default flags).
  */
 const LIMIT_IDLE_MS = 3_000;
+/**
+ * Passivated buyers' states kept for their next incarnation (actors/warm-buyers.ts): bytes at most (as
+ * estimated from what the states hold: ~100,000 buyers of one or two orders each), and for this long.
+ */
+const WARM_BUYERS_BYTES_MAX = 64 * 1024 * 1024;
+const WARM_BUYERS_AGE_MAX_MS = 60_000;
 
 /** Pending connections the kernel may queue for accept(). */
 const HTTP_BACKLOG = 4_096;
@@ -146,6 +153,8 @@ export class StampedeNode {
   /** NATS JetStream when STAMPEDE_NATS_URL is set, else the outbox bus (in-process, over the SQL outbox). */
   bus!: EventBus;
   relay: OutboxRelay | undefined;
+  /** Passivated buyers' states, for their next incarnation (actors/warm-buyers.ts). */
+  readonly warmBuyers = new WarmBuyers(WARM_BUYERS_BYTES_MAX, WARM_BUYERS_AGE_MAX_MS);
   /** Which buyers have a limit journal (their actors skip the read otherwise). */
   readonly buyerStreams = new BuyerStreams();
   /** Publishes durable events at once, ahead of the relay (with NATS). */
@@ -436,6 +445,7 @@ export class StampedeNode {
       rules: () => this.rules.current(),
       fateOf: (orderId) => this.orders.fateOf(orderId),
       streams: this.buyerStreams,
+      warm: this.warmBuyers,
       compactionSkipped: (userId, bytes, max) => {
         this.metrics.buyerCompactionsSkipped.inc();
         this.log.warn({ userId, bytes, max }, "a buyer's limit state is too large for one compaction record: its journal is kept whole (it still loads from it) and compacted once it has grown as much again");

@@ -1,0 +1,99 @@
+// Limit actors passivate a few seconds after their last message (app/node.ts, LIMIT_IDLE_MS), so that
+// a sale of a million buyers fits in memory. A buyer who comes back soon after (pays, cancels, orders
+// again) was then loaded again from the journal: a read, its rows parsed, its events replayed, its
+// holds asked about. On bench:hot's rules variant (every buyer orders three times, ~5 s apart) those
+// loads were about 40% of a rule-bound reservation's CPU.
+//
+// Here a passivated limit actor that leaves nothing undecided behind (every event it applied is
+// journaled, no hold's fate unknown: its state is exactly its journal) leaves that state object, and
+// its next incarnation starts from it instead of the journal (kept as the object: the text of a
+// compact snapshot made each passivation and load cost about as much as the read it saved). Whatever happens to the buyer meanwhile reaches that next incarnation as a message (a
+// settlement told to a passivated buyer activates one), so it needs no resolution of its holds
+// either. Each entry is taken once: an incarnation that fails starts again from the journal.
+// Bounded by the bytes kept (estimated from what a state holds), the oldest dropped first; in memory
+// only (a restart reads journals).
+
+import type { BuyerState } from '../engine/index.ts';
+
+/** A buyer's state as its passivated limit actor left it. */
+export interface WarmBuyer {
+  /** No longer the passivated actor's: the next incarnation's own. */
+  state: BuyerState;
+  /** The journal's last seq the state holds. */
+  seq: number;
+  /** Seq of the journal's last `restored` record (0: none). */
+  compactedSeq: number;
+  /** No compaction before this seq (see LimitActor). */
+  compactRetrySeq: number;
+}
+
+/** What an entry costs besides its state: the map's slot, the entry object. */
+const ENTRY_OVERHEAD_BYTES = 96;
+/** Heap bytes of a state with nothing in it (its object, maps, ledger slot). */
+const STATE_BYTES = 200;
+/**
+ * Heap bytes per order, tombstone and no-show of a state, about (docs/performance.md, session 6: a
+ * live buyer's CountedOrder 88 B, its map slot, its id string, boxed times; facts are shared).
+ */
+const ORDER_BYTES = 250;
+const TOMBSTONE_BYTES = 80;
+
+export class WarmBuyers {
+  private readonly entries = new Map<string, WarmBuyer & { at: number }>();
+  private bytesKept = 0;
+
+  constructor(
+    private readonly bytes_max: number,
+    /** An entry older than this is dropped (its buyer did not come back soon: the journal will do). */
+    private readonly age_max_ms: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /**
+   * Keeps `entry` as `userId`'s (replacing any), once the entries past their age are dropped; not
+   * kept when the rest still fill the bound. (Dropping the oldest to make room would keep none of a
+   * sale whose buyers come back in a cycle larger than the bound: each would be dropped just before
+   * its buyer came back. Refused, the first ones are kept, and found.)
+   */
+  put(userId: string, entry: WarmBuyer): void {
+    this.drop(userId);
+    const at = this.now();
+    for (const [oldest, e] of this.entries) {
+      if (at - e.at < this.age_max_ms) break;
+      this.drop(oldest);
+    }
+    const cost = costOf(userId, entry);
+    if (this.bytesKept + cost > this.bytes_max) return;
+    this.entries.set(userId, { ...entry, at });
+    this.bytesKept += cost;
+  }
+
+  /** `userId`'s entry, removed: each is used once. */
+  take(userId: string): WarmBuyer | undefined {
+    const entry = this.entries.get(userId);
+    if (entry === undefined) return undefined;
+    this.drop(userId);
+    return this.now() - entry.at < this.age_max_ms ? entry : undefined;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Bytes kept, as counted against the bound. */
+  get bytes(): number {
+    return this.bytesKept;
+  }
+
+  private drop(userId: string): void {
+    const entry = this.entries.get(userId);
+    if (entry === undefined) return;
+    this.entries.delete(userId);
+    this.bytesKept -= costOf(userId, entry);
+  }
+}
+
+function costOf(userId: string, entry: WarmBuyer): number {
+  const s = entry.state;
+  return ENTRY_OVERHEAD_BYTES + userId.length + STATE_BYTES + (s.orders.size + s.noShows.size) * ORDER_BYTES + s.released.size * TOMBSTONE_BYTES;
+}

@@ -1,0 +1,156 @@
+// Proves a passivated limit actor's state is taken up by its next incarnation instead of its journal,
+// only when it is exactly the journal, on the real MariaDB and SQLite journals: the next incarnation
+// reads nothing and asks no fate and decides as the journal would; an actor stopped with a release it
+// had not journaled (a refused order's), or after a failed write, leaves nothing, and its next
+// incarnation loads and settles its holds from the journal. And the cache itself: each entry is taken
+// once, entries past their age are not, and a full cache keeps the entries it has rather than the
+// newest (a cycle of buyers larger than it still finds the ones it kept).
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { GroupCommitter } from '../../actors/group-commit.ts';
+import { buyerStream, LimitActor, type BuyerInspection, type HoldFate, type LimitDeps, type LimitMessage } from '../../actors/limit-actor.ts';
+import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
+import { WarmBuyers } from '../../actors/warm-buyers.ts';
+import { compileRules, emptyBuyer, type BuyerOrderFacts } from '../../engine/index.ts';
+import { StoreUnavailableError } from '../../persistence/errors.ts';
+import { backends } from '../persistence/backends.ts';
+import { send, testCommitter } from './limit-support.ts';
+
+const T0 = Date.parse('2027-06-01T10:00:00Z');
+const rules = compileRules([{ id: 'units-3', groupBy: ['skuId'], max: { units: 3 } }]);
+
+/** Delivers a message no one waits for (a tell), as the runtime would. */
+async function tell(actor: LimitActor, msg: LimitMessage): Promise<void> {
+  const env = { msg, handle: null } as unknown as Envelope<LimitMessage>;
+  await actor.receive([env], { key: 'buyer', reply: () => {}, fail: () => {} } as unknown as ActorContext<LimitMessage>);
+}
+
+function facts(i: number, qty = 1): BuyerOrderFacts {
+  return { orderId: `w${String(i).padStart(3, '0')}`, skuId: 'wb-1', date: '2027-06-02', merchantId: 'm1', attributes: { venue: 'v' }, qty, createdAt: T0 + i };
+}
+
+describe('WarmBuyers', () => {
+  const entry = (orders = 0) => {
+    const state = emptyBuyer();
+    for (let i = 0; i < orders; i++) state.orders.set(`o${i}`, { ...facts(i), status: 'held' });
+    return { state, seq: orders, compactedSeq: 0, compactRetrySeq: 0 };
+  };
+
+  it('gives an entry once, and none past its age', () => {
+    let now = 0;
+    const warm = new WarmBuyers(1 << 20, 1_000, () => now);
+    const e = entry(1);
+    warm.put('a', e);
+    warm.put('b', entry(1));
+    expect(warm.take('a')?.state).toBe(e.state);
+    expect(warm.take('a')).toBeUndefined();
+    now = 1_000;
+    expect(warm.take('b')).toBeUndefined();
+    expect([warm.size, warm.bytes]).toEqual([0, 0]);
+  });
+
+  it('when full keeps what it has, drops what aged out first, and counts a replaced entry once', () => {
+    let now = 0;
+    const one = (() => {
+      const w = new WarmBuyers(1 << 20, 10_000, () => now);
+      w.put('u0', entry(1));
+      return w.bytes;
+    })();
+    const warm = new WarmBuyers(3 * one, 10_000, () => now);
+    for (const u of ['u1', 'u2', 'u3', 'u4']) warm.put(u, entry(1));
+    expect(warm.size).toBe(3);
+    expect(warm.take('u4')).toBeUndefined();
+    warm.put('u1', entry(1));
+    expect([warm.size, warm.bytes]).toEqual([3, 3 * one]);
+    // u2 and u3 age out: the next buyer gets their room.
+    now = 5_000;
+    warm.put('u1', entry(1));
+    now = 10_000;
+    warm.put('u5', entry(1));
+    expect(warm.take('u2')).toBeUndefined();
+    expect(warm.take('u5')).toBeDefined();
+    expect(warm.take('u1')).toBeDefined();
+    // A state too large for the bound is not kept at all.
+    warm.put('big', entry(50));
+    expect(warm.take('big')).toBeUndefined();
+  });
+});
+
+describe.each(backends)('a limit actor passivated on $name', (backend) => {
+  let stores: Awaited<ReturnType<typeof backend.open>>;
+  beforeAll(async () => {
+    stores = await backend.open('limit_warm');
+  });
+  afterAll(async () => stores?.dispose());
+  const committers: GroupCommitter[] = [];
+  afterEach(() => {
+    for (const c of committers.splice(0)) c.close();
+  });
+
+  /** Deps on this backend's journal with a cache, counting the journal's reads of `stream` and the fates asked. */
+  function world(stream: string, fate: HoldFate = 'reserved') {
+    const committer = testCommitter(stores.journal);
+    committers.push(committer);
+    const seen = { reads: 0, fates: 0 };
+    const journal = Object.create(stores.journal) as typeof stores.journal;
+    journal.readAfter = (s, after) => {
+      if (s === stream) seen.reads++;
+      return stores.journal.readAfter(s, after);
+    };
+    const warm = new WarmBuyers(1 << 20, 60_000);
+    const deps: LimitDeps = { journal, committer, now: () => T0 + 1_000, rules: () => rules, warm, fateOf: async () => (seen.fates++, fate) };
+    return { deps, warm, seen };
+  }
+
+  it('hands its state to its next incarnation, which reads no journal, asks no fate, and decides as the journal would', async () => {
+    const { deps, warm, seen } = world(buyerStream('warm-1'));
+    const first = new LimitActor('warm-1', deps);
+    expect(await send(first, { type: 'hold', order: facts(1, 2) })).toEqual({ outcome: 'held', orderId: 'w001' });
+    const before = (await send(first, { type: 'inspect' })) as BuyerInspection;
+    first.stopped();
+    expect(warm.size).toBe(1);
+    const reads = seen.reads;
+    const next = new LimitActor('warm-1', deps);
+    expect(await send(next, { type: 'inspect' })).toEqual(before);
+    expect([seen.reads - reads, seen.fates, warm.size]).toEqual([0, 0, 0]);
+    // 2 units held of 3: one more passes, then none; the journal says the same to a cold load.
+    expect(await send(next, { type: 'hold', order: facts(2) })).toEqual({ outcome: 'held', orderId: 'w002' });
+    expect(await send(next, { type: 'hold', order: facts(3) })).toMatchObject({ outcome: 'limit_exceeded', ruleId: 'units-3' });
+    const cold = (await send(new LimitActor('warm-1', { ...deps, warm: undefined }), { type: 'inspect' })) as BuyerInspection;
+    expect(cold.holds).toEqual(((await send(next, { type: 'inspect' })) as BuyerInspection).holds);
+    expect(cold.journalSeq).toBe(2);
+  });
+
+  it('leaves nothing with a release it had not journaled: the next incarnation loads the journal and settles its holds', async () => {
+    const { deps, warm, seen } = world(buyerStream('warm-2'), 'unknown');
+    const first = new LimitActor('warm-2', deps);
+    expect(await send(first, { type: 'hold', order: facts(1) })).toEqual({ outcome: 'held', orderId: 'w001' });
+    // Its order was refused (sold out): the saga's release (a tell) waits for the buyer's next write.
+    await tell(first, { type: 'release', orderId: 'w001', reason: 'not_reserved' });
+    first.stopped();
+    expect(warm.size).toBe(0);
+    const reads = seen.reads;
+    const view = (await send(new LimitActor('warm-2', deps), { type: 'inspect' })) as BuyerInspection;
+    expect(seen.reads - reads).toBe(1);
+    // The journal has the hold only: asked about, never reserved, released.
+    expect(seen.fates).toBe(1);
+    expect(view.holds).toEqual([]);
+  });
+
+  it('leaves nothing after a failed write: the next incarnation loads the journal', async () => {
+    const { deps, warm, seen } = world(buyerStream('warm-3'));
+    const failing = Object.create(deps.journal) as typeof deps.journal;
+    failing.append = async () => {
+      throw new StoreUnavailableError('injected: the write failed');
+    };
+    const committer = testCommitter(failing);
+    committers.push(committer);
+    const first = new LimitActor('warm-3', { ...deps, journal: failing, committer });
+    await expect(send(first, { type: 'hold', order: facts(1) })).rejects.toThrow();
+    first.stopped();
+    expect(warm.size).toBe(0);
+    const reads = seen.reads;
+    const view = (await send(new LimitActor('warm-3', deps), { type: 'inspect' })) as BuyerInspection;
+    expect(seen.reads - reads).toBe(1);
+    expect([view.holds, view.journalSeq]).toEqual([[], 0]);
+  });
+});
