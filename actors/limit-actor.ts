@@ -69,6 +69,13 @@ export const COMPACT_AFTER_EVENTS = 256;
  */
 export const COMPACT_RETRY_EVENTS_MAX = 16_384;
 
+/**
+ * A buyer's state handed from one limit actor to the next (actors/warm-buyers.ts) is taken up only
+ * this long after it was last loaded from the journal: a buyer who keeps coming back is still loaded,
+ * and its holds asked about, now and then (the repair of a settlement that never reached it).
+ */
+export const WARM_RELOAD_AFTER_MS = 10 * 60_000;
+
 /** When a limit actor loads, the fates of its holds it asks for at once. */
 export const RESOLVE_ASKS_IN_FLIGHT = 16;
 
@@ -169,12 +176,15 @@ export class LimitActor implements Behavior<LimitMessage> {
   private compactedSeq = 0;
   /**
    * No compaction is tried before the journal reaches this seq: set when one was refused as too
-   * large (see COMPACT_RETRY_EVENTS_MAX). Kept in memory only: a new incarnation tries once more
-   * (as costly as its load, which reads that whole journal).
+   * large (see COMPACT_RETRY_EVENTS_MAX). Kept in memory only (handed on with the state, see
+   * actors/warm-buyers.ts): an incarnation loaded from the journal tries once more (as costly as its
+   * load, which reads that whole journal).
    */
   private compactRetrySeq = 0;
   /** A batch is being received (its decisions may not be durable yet). */
   private receiving = false;
+  /** When the state was last loaded from the journal (by this incarnation or one it took it from). */
+  private loadedAt = 0;
   private readonly stream: string;
 
   constructor(
@@ -192,7 +202,7 @@ export class LimitActor implements Behavior<LimitMessage> {
   stopped(): void {
     const warm = this.deps.warm;
     if (!warm || !this.loaded || this.receiving || this.unjournaled.length > 0 || this.unresolved.size > 0 || this.pendingFates.size > 0) return;
-    warm.put(this.userId, { state: this.state, seq: this.seq, compactedSeq: this.compactedSeq, compactRetrySeq: this.compactRetrySeq });
+    warm.put(this.userId, { state: this.state, seq: this.seq, compactedSeq: this.compactedSeq, compactRetrySeq: this.compactRetrySeq, loadedAt: this.loadedAt });
   }
 
   async receive(batch: Envelope<LimitMessage>[], ctx: ActorContext<LimitMessage>): Promise<void> {
@@ -395,8 +405,9 @@ export class LimitActor implements Behavior<LimitMessage> {
     // Left by this buyer's previous incarnation with nothing undecided (actors/warm-buyers.ts): what
     // happened to its orders since reaches this one as messages, so its holds need no asking.
     const warm = this.deps.warm?.take(this.userId);
-    if (warm !== undefined) {
+    if (warm !== undefined && this.deps.now() - warm.loadedAt < WARM_RELOAD_AFTER_MS) {
       this.state = warm.state;
+      this.loadedAt = warm.loadedAt;
       this.seq = warm.seq;
       this.compactedSeq = warm.compactedSeq;
       this.compactRetrySeq = warm.compactRetrySeq;
@@ -406,6 +417,7 @@ export class LimitActor implements Behavior<LimitMessage> {
       this.loaded = true;
       return;
     }
+    this.loadedAt = this.deps.now();
     const state = emptyBuyer();
     let seq = 0;
     let compactedSeq = 0;
@@ -483,6 +495,7 @@ export class LimitActor implements Behavior<LimitMessage> {
     try {
       const fate = await this.deps.fateOf(orderId);
       this.unresolved.delete(orderId);
+      this.pendingFates.delete(orderId);
       return fate;
     } catch {
       if (this.state.orders.get(orderId)?.status === 'held') this.unresolved.add(orderId);
@@ -522,6 +535,7 @@ export class LimitActor implements Behavior<LimitMessage> {
     // Settled meanwhile (a release or confirm in this batch): nothing left to resolve.
     if (this.state.orders.get(orderId)?.status !== 'held') {
       this.unresolved.delete(orderId);
+      this.pendingFates.delete(orderId);
       return [];
     }
     let command: BuyerCommand | undefined;

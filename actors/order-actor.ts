@@ -179,6 +179,9 @@ export class OrderActor implements Behavior<OrderMessage> {
 
   async receive(batch: Envelope<OrderMessage>[], ctx: ActorContext<OrderMessage>): Promise<void> {
     this.busy = true;
+    // A payment of this batch left the order paid: delivered once the batch's other messages are
+    // answered (they do not wait behind a key assignment), however many payments it held.
+    let paidNow = false;
     try {
       for (const env of batch) {
         const msg = env.msg;
@@ -192,7 +195,7 @@ export class OrderActor implements Behavior<OrderMessage> {
         try {
           const reply = await this.handle(msg);
           ctx.reply(env, reply);
-          if (msg.type === 'pay' && reply.outcome === 'ok') await this.deliverAfterPayment();
+          if (msg.type === 'pay' && reply.outcome === 'ok') paidNow = true;
         } catch (error) {
           // Turned away by a busy SKU/date or delivery actor before anything was decided: 503
           // overloaded, as the caller's retry should read it; what this actor holds is still the
@@ -207,6 +210,7 @@ export class OrderActor implements Behavior<OrderMessage> {
           this.loaded = false;
         }
       }
+      if (paidNow && this.loaded) await this.deliverAfterPayment();
     } finally {
       this.busy = false;
     }
@@ -287,8 +291,8 @@ export class OrderActor implements Behavior<OrderMessage> {
   }
 
   /**
-   * The delivery of an order this actor just answered a payment of (deliveredAfterPayment), when the
-   * order is paid and its SKU is not the merchant's to deliver. Its failure fails no one (the payment
+   * The delivery of an order this actor answered a payment of in the batch just handled
+   * (deliveredAfterPayment), when the order is still paid and its SKU is not the merchant's to deliver. Its failure fails no one (the payment
    * was answered): told, and left to the bus's consumer and reconciliation; a store's failure makes the
    * next command start again from durable state, as any failed command does.
    */

@@ -9,7 +9,9 @@
 // its next incarnation starts from it instead of the journal (kept as the object: the text of a
 // compact snapshot made each passivation and load cost about as much as the read it saved). Whatever happens to the buyer meanwhile reaches that next incarnation as a message (a
 // settlement told to a passivated buyer activates one), so it needs no resolution of its holds
-// either. Each entry is taken once: an incarnation that fails starts again from the journal.
+// either; a state last loaded from the journal more than WARM_RELOAD_AFTER_MS ago is loaded again all
+// the same (a buyer who keeps coming back still has its holds asked about now and then). Each entry
+// is taken once: an incarnation that fails starts again from the journal.
 // Bounded by the bytes kept (estimated from what a state holds), the oldest dropped first; in memory
 // only (a restart reads journals).
 
@@ -25,6 +27,8 @@ export interface WarmBuyer {
   compactedSeq: number;
   /** No compaction before this seq (see LimitActor). */
   compactRetrySeq: number;
+  /** When the state was last loaded from the journal (see WARM_RELOAD_AFTER_MS in actors/limit-actor.ts). */
+  loadedAt: number;
 }
 
 /** What an entry costs besides its state: the map's slot, the entry object. */

@@ -377,7 +377,8 @@ export class StampedeNode {
           this.log.warn({ err: error, store }, 'snapshot write failed');
         },
         availability: (stream, available) => this.orders.noteAvailability(stream, available),
-        // Expired or cancelled: the buyer's usage is freed at once (a lost tell is resolved when the limit actor loads).
+        // Expired or cancelled: the buyer's usage is freed at once (a tell lost in a crash is resolved when
+        // the limit actor next loads from the journal; a passivated one takes it as its next incarnation's message).
         limitedReleased: (userId, orderId, reason) => this.limitActors.tellAlways(userId, { type: 'release', orderId, reason }),
         limitedSold: (userId, orderId) => this.limitActors.tellAlways(userId, { type: 'confirm', orderId }),
         limitedInDoubt: (userId, orderId) => this.limitActors.tellAlways(userId, { type: 'resolve', orderId }),

@@ -4,10 +4,12 @@
 // had not journaled (a refused order's), or after a failed write, leaves nothing, and its next
 // incarnation loads and settles its holds from the journal. And the cache itself: each entry is taken
 // once, entries past their age are not, and a full cache keeps the entries it has rather than the
-// newest (a cycle of buyers larger than it still finds the ones it kept).
+// newest (a cycle of buyers larger than it still finds the ones it kept). A state last loaded from the
+// journal WARM_RELOAD_AFTER_MS ago is loaded again (its holds asked about); a hold whose fate is
+// unknown, or a batch still waiting for its write, leaves nothing.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GroupCommitter } from '../../actors/group-commit.ts';
-import { buyerStream, LimitActor, type BuyerInspection, type HoldFate, type LimitDeps, type LimitMessage } from '../../actors/limit-actor.ts';
+import { buyerStream, LimitActor, WARM_RELOAD_AFTER_MS, type BuyerInspection, type HoldFate, type LimitDeps, type LimitMessage } from '../../actors/limit-actor.ts';
 import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
 import { WarmBuyers } from '../../actors/warm-buyers.ts';
 import { compileRules, emptyBuyer, type BuyerOrderFacts } from '../../engine/index.ts';
@@ -32,7 +34,7 @@ describe('WarmBuyers', () => {
   const entry = (orders = 0) => {
     const state = emptyBuyer();
     for (let i = 0; i < orders; i++) state.orders.set(`o${i}`, { ...facts(i), status: 'held' });
-    return { state, seq: orders, compactedSeq: 0, compactRetrySeq: 0 };
+    return { state, seq: orders, compactedSeq: 0, compactRetrySeq: 0, loadedAt: 0 };
   };
 
   it('gives an entry once, and none past its age', () => {
@@ -86,19 +88,24 @@ describe.each(backends)('a limit actor passivated on $name', (backend) => {
     for (const c of committers.splice(0)) c.close();
   });
 
-  /** Deps on this backend's journal with a cache, counting the journal's reads of `stream` and the fates asked. */
-  function world(stream: string, fate: HoldFate = 'reserved') {
+  /**
+   * Deps on this backend's journal with a cache, counting the journal's reads of `stream` and the fates
+   * asked (`fate` answers them; a function may throw), on a clock the test moves.
+   */
+  function world(stream: string, fate: HoldFate | (() => HoldFate) = 'reserved') {
     const committer = testCommitter(stores.journal);
     committers.push(committer);
     const seen = { reads: 0, fates: 0 };
+    const clock = { now: T0 + 1_000 };
     const journal = Object.create(stores.journal) as typeof stores.journal;
     journal.readAfter = (s, after) => {
       if (s === stream) seen.reads++;
       return stores.journal.readAfter(s, after);
     };
     const warm = new WarmBuyers(1 << 20, 60_000);
-    const deps: LimitDeps = { journal, committer, now: () => T0 + 1_000, rules: () => rules, warm, fateOf: async () => (seen.fates++, fate) };
-    return { deps, warm, seen };
+    const fateOf = async () => (seen.fates++, typeof fate === 'function' ? fate() : fate);
+    const deps: LimitDeps = { journal, committer, now: () => clock.now, rules: () => rules, warm, fateOf };
+    return { deps, warm, seen, clock };
   }
 
   it('hands its state to its next incarnation, which reads no journal, asks no fate, and decides as the journal would', async () => {
@@ -134,6 +141,65 @@ describe.each(backends)('a limit actor passivated on $name', (backend) => {
     // The journal has the hold only: asked about, never reserved, released.
     expect(seen.fates).toBe(1);
     expect(view.holds).toEqual([]);
+  });
+
+  it('is loaded from the journal again, its holds asked about, once its state was last loaded from it WARM_RELOAD_AFTER_MS ago', async () => {
+    const { deps, warm, seen, clock } = world(buyerStream('warm-4'));
+    const first = new LimitActor('warm-4', deps);
+    expect(await send(first, { type: 'hold', order: facts(1) })).toEqual({ outcome: 'held', orderId: 'w001' });
+    first.stopped();
+    // Handed on once, inside the time: the second incarnation reads nothing and hands it on again.
+    clock.now += WARM_RELOAD_AFTER_MS - 1;
+    const second = new LimitActor('warm-4', deps);
+    await send(second, { type: 'inspect' });
+    expect([seen.reads, seen.fates]).toEqual([1, 0]);
+    second.stopped();
+    // Past it (counted from the first load, not from the hand-over): the journal, and the hold's fate.
+    clock.now += 1;
+    const third = (await send(new LimitActor('warm-4', deps), { type: 'inspect' })) as BuyerInspection;
+    expect([seen.reads, seen.fates, warm.size]).toEqual([2, 1, 0]);
+    expect(third.holds.map((o) => o.orderId)).toEqual(['w001']);
+  });
+
+  it('leaves nothing with a hold whose fate it could not learn: the next incarnation asks again', async () => {
+    let down = true;
+    const { deps, warm, seen } = world(buyerStream('warm-5'), () => {
+      if (down) throw new Error('inventory wb-1/2027-06-02 could not recover');
+      return 'ended';
+    });
+    await stores.journal.append([{ stream: buyerStream('warm-5'), seq: 1, lastSeq: 1, at: T0, events: [{ type: 'held', order: facts(1), at: T0 }] }]);
+    const first = new LimitActor('warm-5', deps);
+    expect(((await send(first, { type: 'inspect' })) as BuyerInspection).holds.map((o) => o.orderId)).toEqual(['w001']);
+    first.stopped();
+    expect(warm.size).toBe(0);
+    down = false;
+    const next = (await send(new LimitActor('warm-5', deps), { type: 'inspect' })) as BuyerInspection;
+    expect([seen.reads, seen.fates]).toEqual([2, 2]);
+    expect(next.holds).toEqual([]);
+  });
+
+  it('leaves nothing when stopped while a batch waits for its write', async () => {
+    const { deps, warm } = world(buyerStream('warm-6'));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let writing!: () => void;
+    const written = new Promise<void>((r) => (writing = r));
+    const held = Object.create(deps.journal) as typeof deps.journal;
+    held.append = async (records) => {
+      writing();
+      await gate;
+      return deps.journal.append(records);
+    };
+    const committer = testCommitter(held);
+    committers.push(committer);
+    const first = new LimitActor('warm-6', { ...deps, journal: held, committer });
+    const holding = send(first, { type: 'hold', order: facts(1) });
+    // The hold is decided and applied, its write not durable.
+    await written;
+    first.stopped();
+    expect(warm.size).toBe(0);
+    release();
+    expect(await holding).toEqual({ outcome: 'held', orderId: 'w001' });
   });
 
   it('leaves nothing after a failed write: the next incarnation loads the journal', async () => {
