@@ -31,6 +31,7 @@ import type { CardKeyCipher } from '../persistence/card-key-cipher.ts';
 import { STATUS_RANK, type CardKeyStore, type IdempotencyRow, type JournalRecord, type OrderHistoryRow, type OrderRow, type ProjectionStore, type Sku } from '../persistence/ports.ts';
 import type { Catalog } from './catalog.ts';
 import type { DeliveryMessage, DeliveryReply } from './delivery-actor.ts';
+import type { AnswerKeys } from './answer-keys.ts';
 import type { InventoryInspection, InventoryMessage, LiveOrder, ReplayReply } from './inventory-actor.ts';
 import { SOLD_OUT_MESSAGE } from './inventory-projection.ts';
 import type { AssignedKeys, InventoryView, OrderActorReply, OrderMessage } from './order-actor.ts';
@@ -82,6 +83,8 @@ export interface StockView {
 
 export interface OrderServiceOptions {
   reservation_ttl_ms: number;
+  /** Which Idempotency-Keys may have a stored answer (actors/answer-keys.ts): the others are not looked up. */
+  answerKeys?: AnswerKeys;
   /**
    * Whether orders go through their buyers' limit actors (the purchase saga): while any rule is in
    * force or the first one is being adopted (actors/rule-book.ts). Read per order.
@@ -241,7 +244,7 @@ export class OrderService {
     this.orderActors = actors.orders;
     this.delivery = actors.delivery;
     this.limits = actors.limits;
-    this.refusals = new RefusalAnswers(projection);
+    this.refusals = new RefusalAnswers(projection, options.answerKeys);
   }
 
   /** Called by inventory actors after each durable change. */
@@ -420,6 +423,8 @@ export class OrderService {
 
   /** The stored first answer of an Idempotency-Key, if it was already made durable and projected. */
   async storedAnswer(userId: string, key: string): Promise<(StoredAnswer & { requestHash: string; createdAt: number }) | undefined> {
+    // A key certainly without one (most keys of a sale are new): no read.
+    if (this.options.answerKeys?.mayExist(userId, key) === false) return undefined;
     const row: IdempotencyRow | undefined = await this.projection.idempotency(userId, key);
     return row ? { status: row.status, body: row.body, requestHash: row.requestHash, createdAt: row.createdAt } : undefined;
   }

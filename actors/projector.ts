@@ -6,6 +6,7 @@
 
 import { STATUS_RANK, type OutboxEvent, type ProjectionBatch, type ProjectionStore } from '../persistence/ports.ts';
 import type { ProjectedEvent } from './inventory-projection.ts';
+import type { AnswerKeys } from './answer-keys.ts';
 
 export interface ProjectorOptions {
   /** Events per write at most. */
@@ -20,6 +21,8 @@ export interface ProjectorOptions {
   /** How long a change may wait for more to join its write. */
   linger_ms: number;
   retry_backoff_ms_max: number;
+  /** Told of each stored answer's key before it is written (actors/answer-keys.ts). */
+  answerKeys?: AnswerKeys;
   /**
    * Streams of which there is one per order, without bound over the engine's life: the checkpoints of
    * only the `max` most recently written are kept in memory; the others are read from the store when
@@ -225,7 +228,10 @@ export class Projector {
           if (!known || rankOf(row) >= rankOf(known)) orders.set(row.orderId, row);
           if (e.change.history) batch.history.push(e.change.history);
         }
-        if (e.idempotency) batch.idempotency.push(e.idempotency);
+        if (e.idempotency) {
+          batch.idempotency.push(e.idempotency);
+          this.options.answerKeys?.add(e.idempotency.userId, e.idempotency.key);
+        }
         if (e.outbox) batch.outbox.push(e.outbox);
       }
       if (Array.isArray(p.outboxRange)) batch.outbox.push(...(p.outboxRange as readonly OutboxEvent[]));

@@ -8,6 +8,7 @@
 // a write per turn, not one per request.
 
 import type { IdempotencyRow, ProjectionStore } from '../persistence/ports.ts';
+import type { AnswerKeys } from './answer-keys.ts';
 
 /** Rows per write at most (one transaction; the statement is split into packets as needed). */
 const ROWS_PER_WRITE_MAX = 1_000;
@@ -23,10 +24,15 @@ export class RefusalAnswers {
   private writing = false;
   private scheduled = false;
 
-  constructor(private readonly store: Pick<ProjectionStore, 'saveAnswers'>) {}
+  constructor(
+    private readonly store: Pick<ProjectionStore, 'saveAnswers'>,
+    /** Told of each answer's key before it is written (actors/answer-keys.ts). */
+    private readonly keys?: AnswerKeys,
+  ) {}
 
   /** Resolves once `row` is durable; rejects with the store's error if its write failed. */
   remember(row: IdempotencyRow): Promise<void> {
+    this.keys?.add(row.userId, row.key);
     return new Promise((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
       this.schedule();

@@ -16,6 +16,7 @@ import { InDoubtStreams } from '../actors/in-doubt-streams.ts';
 import { OrderActor, ORDER_STREAM_PREFIX, type OrderActorDeps, type OrderMessage } from '../actors/order-actor.ts';
 import { OrderService, type DeliverOutcome, type Result } from '../actors/order-service.ts';
 import { WarmBuyers } from '../actors/warm-buyers.ts';
+import { AnswerKeys } from '../actors/answer-keys.ts';
 import { BUYER_STREAM_PREFIX, LimitActor, type LimitDeps, type LimitMessage } from '../actors/limit-actor.ts';
 import { Projector } from '../actors/projector.ts';
 import { BuyerStreams } from '../actors/buyer-streams.ts';
@@ -94,6 +95,8 @@ const DELIVERY_RETRIES = 4;
  */
 const MYSQL_ORPHAN_WRITE_MS = 120_000;
 
+/** Stored answers' keys read at once at start (see loadAnswerKeys). */
+const ANSWER_KEYS_PAGE = 10_000;
 /** Deliveries failing in a row that stop the start's re-drive of paid orders (see redrivePaidOrders). */
 const REDRIVE_FAILED_IN_A_ROW_MAX = 48;
 
@@ -153,6 +156,8 @@ export class StampedeNode {
   /** NATS JetStream when STAMPEDE_NATS_URL is set, else the outbox bus (in-process, over the SQL outbox). */
   bus!: EventBus;
   relay: OutboxRelay | undefined;
+  /** Which Idempotency-Keys may have a stored answer (actors/answer-keys.ts). */
+  readonly answerKeys: AnswerKeys;
   /** Passivated buyers' states, for their next incarnation (actors/warm-buyers.ts). */
   readonly warmBuyers = new WarmBuyers(WARM_BUYERS_BYTES_MAX, WARM_BUYERS_AGE_MAX_MS);
   /** Which buyers have a limit journal (their actors skip the read otherwise). */
@@ -187,6 +192,7 @@ export class StampedeNode {
 
   constructor(readonly config: Config, options: NodeOptions = {}) {
     this.clock = options.clock ?? systemClock;
+    this.answerKeys = new AnswerKeys(() => this.clock.now());
     this.random = options.random ?? new BufferedCryptoRandom();
     this.log = (options.logger ?? pino({ level: config.logLevel })).child({}, { serializers: { err: serializeError } });
     this.metrics.setReadySource(() => this.ready);
@@ -323,7 +329,7 @@ export class StampedeNode {
       // ~1 KiB), half of MariaDB's default max_allowed_packet.
       // The checkpoints of order streams (one per order ever paid, refunded or mismatched) are kept in
       // memory for the most recent 65,536 only (~6 MiB): an order's actor reads its own from the store.
-      { batch_events_max: 8_000, linger_ms: 5, retry_backoff_ms_max: 5_000, transient: { matches: (stream) => stream.startsWith(ORDER_STREAM_PREFIX), max: 65_536 } },
+      { batch_events_max: 8_000, linger_ms: 5, retry_backoff_ms_max: 5_000, answerKeys: this.answerKeys, transient: { matches: (stream) => stream.startsWith(ORDER_STREAM_PREFIX), max: 65_536 } },
       // Only a live actor needs to hear it (a passivated one kept nothing unprojected).
       (stream, seq) => this.tellProjected(stream, seq),
       (error) => this.log.warn({ err: error }, 'projection write failed; retrying'),
@@ -460,6 +466,7 @@ export class StampedeNode {
     );
     this.orders = new OrderService({ inventory: this.inventory, orders: this.orderActors, delivery: this.deliveryActors, limits: this.limitActors }, this.catalog, this.stores.projection, this.clock, this.random, {
       reservation_ttl_ms: c.reservation_ttl_ms,
+      answerKeys: this.answerKeys,
       limitsActive: () => this.rules.limitsActive(),
       // Delivery right after a free order's sale is durable, without waiting for the bus (its consumer
       // is the safety net); a paid order's starts in its order actor right after the payment's answer.
@@ -562,6 +569,8 @@ export class StampedeNode {
     // Parked orders (awaiting card keys) live in memory only: park them again, in order. In the
     // background: the node serves meanwhile, and delivery is idempotent.
     void this.redrivePaidOrders();
+    // Until every stored answer's key is in, each new key is looked up in the store (as before).
+    void this.loadAnswerKeys();
     if (c.reconcile_interval_ms > 0) {
       this.reconcileTimer = setInterval(() => {
         this.reconciler.run().catch((error: unknown) => this.log.warn({ err: error }, 'reconciliation failed'));
@@ -710,6 +719,34 @@ export class StampedeNode {
     } catch (error) {
       this.log.warn({ err: error }, 'redelivery of paid orders after start failed; reconciliation will retry');
     }
+  }
+
+  /**
+   * Adds the key of every answer the store holds to `answerKeys`, a page at a time, in the background;
+   * a failed page is read again after a growing pause (up to 30 s), for as long as the node runs.
+   */
+  private async loadAnswerKeys(): Promise<void> {
+    const started = performance.now();
+    let after: readonly [string, string] | undefined;
+    let keys = 0;
+    for (let pause = 1_000; !this.stopping; ) {
+      let page: [string, string][];
+      try {
+        page = await this.stores.projection.answerKeys(after, ANSWER_KEYS_PAGE);
+      } catch (error) {
+        this.log.warn({ err: error, keys }, 'reading the stored answers\' keys failed; trying again (meanwhile every Idempotency-Key is looked up)');
+        await new Promise((resolve) => setTimeout(resolve, pause).unref());
+        pause = Math.min(pause * 2, 30_000);
+        continue;
+      }
+      for (const [userId, key] of page) this.answerKeys.add(userId, key);
+      keys += page.length;
+      if (page.length < ANSWER_KEYS_PAGE) break;
+      after = page[page.length - 1];
+    }
+    if (this.stopping) return;
+    this.answerKeys.markComplete();
+    this.log.info({ keys, ms: Math.round(performance.now() - started) }, 'stored answers\' keys read');
   }
 
   /** Paid orders whose delivery from the bus keeps failing: a warning a second at most. */

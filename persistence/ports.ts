@@ -208,6 +208,11 @@ export interface ProjectionStore {
   history(orderId: string): Promise<OrderHistoryRow[]>;
   idempotency(userId: string, key: string): Promise<IdempotencyRow | undefined>;
   /**
+   * The (buyer, key) pairs of the stored answers after `after`, in that order, `limit` at most: the
+   * node reads them all at start (actors/answer-keys.ts), a page at a time.
+   */
+  answerKeys(after: readonly [string, string] | undefined, limit: number): Promise<[string, string][]>;
+  /**
    * Durable first answers of keys that no journal holds (refusals decided before any SKU/date: 404,
    * not_on_sale, limit_exceeded), in one transaction; a key's unexpired answer is kept.
    */

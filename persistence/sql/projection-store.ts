@@ -183,6 +183,18 @@ export class SqlProjectionStore implements ProjectionStore {
     }));
   }
 
+  async answerKeys(after: readonly [string, string] | undefined, limit: number): Promise<[string, string][]> {
+    // Keyset pagination on the primary key (binary collation on MySQL: the order is the bytes').
+    const rows = await this.db.all<{ user_id: string; idem_key: string }>(
+      'projection.answerKeys',
+      after === undefined
+        ? 'SELECT user_id, idem_key FROM idempotency ORDER BY user_id, idem_key LIMIT ?'
+        : 'SELECT user_id, idem_key FROM idempotency WHERE user_id > ? OR (user_id = ? AND idem_key > ?) ORDER BY user_id, idem_key LIMIT ?',
+      after === undefined ? [limit] : [after[0], after[0], after[1], limit],
+    );
+    return rows.map((r) => [r.user_id, r.idem_key]);
+  }
+
   async idempotency(userId: string, key: string): Promise<IdempotencyRow | undefined> {
     const rows = await this.db.all<{ user_id: string; idem_key: string; request_hash: string; status: Num; body: string; created_at: Num }>(
       'projection.idempotency',

@@ -42,17 +42,20 @@ describe.each(engineBackends('e2e_idempotency_projection_race'))('a keyed retry 
     expect((await c.buyer('rb', 'POST', '/v1/orders', body, { 'idempotency-key': 'rk' })).status).toBe(503);
     await waitFor(() => f.held.length === 1, 5_000, 'the first write');
 
-    // The retry's lookup reads the store now (nothing there yet) and answers only when told.
+    // The retry's lookup of a durable answer finds nothing now (none is stored yet: it may not even
+    // read, actors/answer-keys.ts) and answers only when told.
     const projection = e.node.stores.projection;
     const lookup = projection.idempotency;
+    const orders = e.node.orders;
+    const storedAnswer = orders.storedAnswer;
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     let looked = false;
-    projection.idempotency = async (userId, key) => {
-      const row = await lookup.call(projection, userId, key);
+    orders.storedAnswer = async (userId, key) => {
+      const answer = await storedAnswer.call(orders, userId, key);
       looked = true;
       await gate;
-      return row;
+      return answer;
     };
     try {
       const retry = c.buyer('rb', 'POST', '/v1/orders', body, { 'idempotency-key': 'rk' });
@@ -68,7 +71,7 @@ describe.each(engineBackends('e2e_idempotency_projection_race'))('a keyed retry 
       expect((await c.admin('GET', '/ops/inventory/race/2027-08-01')).body).toMatchObject({ reserved: 1 });
     } finally {
       open();
-      projection.idempotency = lookup;
+      orders.storedAnswer = storedAnswer;
     }
   });
 });
