@@ -569,8 +569,11 @@ export class StampedeNode {
     // Parked orders (awaiting card keys) live in memory only: park them again, in order. In the
     // background: the node serves meanwhile, and delivery is idempotent.
     void this.redrivePaidOrders();
-    // Until every stored answer's key is in, each new key is looked up in the store (as before).
-    void this.loadAnswerKeys();
+    // Until every stored answer's key is in, each new key is looked up in the store (as before). On
+    // MySQL a refusal's answer written by a process killed just before this one may still commit for a
+    // while (MYSQL_ORPHAN_WRITE_MS): read after that, or the key of such a late row would be missed
+    // for its 24 hours.
+    void this.sleepUnlessStopping(c.mysqlUrl ? MYSQL_ORPHAN_WRITE_MS : 0).then(() => this.readAnswerKeys());
     if (c.reconcile_interval_ms > 0) {
       this.reconcileTimer = setInterval(() => {
         this.reconciler.run().catch((error: unknown) => this.log.warn({ err: error }, 'reconciliation failed'));
@@ -722,31 +725,41 @@ export class StampedeNode {
   }
 
   /**
-   * Adds the key of every answer the store holds to `answerKeys`, a page at a time, in the background;
-   * a failed page is read again after a growing pause (up to 30 s), for as long as the node runs.
+   * Adds the key of every answer the store holds to `answerKeys`, `page` at a time, then marks it
+   * complete; a failed page is read again after a growing pause (up to 30 s), for as long as the node
+   * runs. Run once in the background at start.
    */
-  private async loadAnswerKeys(): Promise<void> {
+  async readAnswerKeys(page = ANSWER_KEYS_PAGE): Promise<void> {
+    if (this.stopping) return;
     const started = performance.now();
     let after: readonly [string, string] | undefined;
     let keys = 0;
     for (let pause = 1_000; !this.stopping; ) {
-      let page: [string, string][];
+      let rows: [string, string][];
       try {
-        page = await this.stores.projection.answerKeys(after, ANSWER_KEYS_PAGE);
+        rows = await this.stores.projection.answerKeys(after, page);
       } catch (error) {
         this.log.warn({ err: error, keys }, 'reading the stored answers\' keys failed; trying again (meanwhile every Idempotency-Key is looked up)');
-        await new Promise((resolve) => setTimeout(resolve, pause).unref());
+        await this.sleepUnlessStopping(pause);
         pause = Math.min(pause * 2, 30_000);
         continue;
       }
-      for (const [userId, key] of page) this.answerKeys.add(userId, key);
-      keys += page.length;
-      if (page.length < ANSWER_KEYS_PAGE) break;
-      after = page[page.length - 1];
+      for (const [userId, key] of rows) this.answerKeys.add(userId, key);
+      keys += rows.length;
+      if (rows.length < page) break;
+      after = rows[rows.length - 1];
     }
     if (this.stopping) return;
     this.answerKeys.markComplete();
     this.log.info({ keys, ms: Math.round(performance.now() - started) }, 'stored answers\' keys read');
+  }
+
+  /** Resolves after `ms`, or at once once the node is stopping (the timer does not hold the process). */
+  private async sleepUnlessStopping(ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    while (!this.stopping && performance.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, until - performance.now())).unref());
+    }
   }
 
   /** Paid orders whose delivery from the bus keeps failing: a warning a second at most. */

@@ -189,7 +189,9 @@ export class SqlProjectionStore implements ProjectionStore {
       'projection.answerKeys',
       after === undefined
         ? 'SELECT user_id, idem_key FROM idempotency ORDER BY user_id, idem_key LIMIT ?'
-        : 'SELECT user_id, idem_key FROM idempotency WHERE user_id > ? OR (user_id = ? AND idem_key > ?) ORDER BY user_id, idem_key LIMIT ?',
+        : // Written so that both engines seek the primary key to the cursor (an OR of the two cases made
+          // SQLite scan the index from its start on every page: quadratic over a table of millions).
+          'SELECT user_id, idem_key FROM idempotency WHERE user_id >= ? AND (user_id > ? OR idem_key > ?) ORDER BY user_id, idem_key LIMIT ?',
       after === undefined ? [limit] : [after[0], after[0], after[1], limit],
     );
     return rows.map((r) => [r.user_id, r.idem_key]);

@@ -142,6 +142,29 @@ describe.each(backends)('projection on $name', (backend) => {
     expect(await stores.projection.idempotency('u-9', 'k-9')).toEqual(reused);
   });
 
+  it('lists the stored answers\' keys a page at a time, in order, each once, however the pages fall', async () => {
+    // Of users and keys that sort together: a user's keys on both sides of a page boundary, a user id
+    // that is another's prefix, keys that differ in case (binary order).
+    const pairs: [string, string][] = [
+      ['ak-a', 'K1'], ['ak-a', 'k1'], ['ak-a', 'k2'], ['ak-a', 'k3'], ['ak-ab', 'k1'], ['ak-b', 'A'], ['ak-b', 'b'],
+    ];
+    await stores.projection.saveAnswers(pairs.map(([userId, key], i) => ({ userId, key, requestHash: 'h', status: 404, body: {}, createdAt: 1_000 + i })));
+    const ours = (rows: [string, string][]) => rows.filter(([u]) => u.startsWith('ak-'));
+    const all = ours(await stores.projection.answerKeys(undefined, 1_000));
+    expect(all).toEqual([...pairs].sort(([u1, k1], [u2, k2]) => (u1 < u2 ? -1 : u1 > u2 ? 1 : k1 < k2 ? -1 : k1 > k2 ? 1 : 0)));
+    for (const size of [1, 2, 3]) {
+      const paged: [string, string][] = [];
+      let after: [string, string] | undefined;
+      for (;;) {
+        const page = await stores.projection.answerKeys(after, size);
+        paged.push(...page);
+        if (page.length < size) break;
+        after = page[page.length - 1];
+      }
+      expect(ours(paged)).toEqual(all);
+    }
+  });
+
   it('keeps the earliest answer within 24 h whatever order the writes come in (a refusal stored at once, the 201 it followed projected later)', async () => {
     const day = 24 * 3_600_000;
     // A later request with the same key and another body is refused, and its answer stored at once...
