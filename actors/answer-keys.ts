@@ -8,16 +8,22 @@
 // "maybe" (a key with an answer, or a false positive) reads.
 //
 // An answer is honoured for IDEMPOTENCY_ANSWER_MS (24 h) from when it was made, so the keys go in
-// generations of that length: a key is looked up in the current generation and the one before, and
-// stays in one of them at least that long (the current one is kept as the previous one when the next
-// begins, however long after). Memory follows the last two days' keys, not every key ever.
+// generations of that length: a key is looked up in the current generation and the two before, and
+// stays in one of them at least two generations (the current one is kept as an older one when the next
+// begins, however long after). One would do on one clock; the second covers an answer made on a clock
+// ahead of this node's (a restart on another host) by up to a day. Memory follows the last three days'
+// keys, not every key ever.
 
 import { BloomFilter } from '../engine/bloom-filter.ts';
 import { IDEMPOTENCY_ANSWER_MS } from '../persistence/ports.ts';
 
+/** Generations kept besides the current one. */
+const OLDER_GENERATIONS = 2;
+
 export class AnswerKeys {
   private current = new BloomFilter();
-  private previous: BloomFilter | undefined;
+  /** The generations before the current one, the newest first (OLDER_GENERATIONS at most). */
+  private older: BloomFilter[] = [];
   private startedAt: number;
   private complete = false;
 
@@ -45,22 +51,19 @@ export class AnswerKeys {
     if (!this.complete) return true;
     this.turn();
     const id = idOf(userId, key);
-    return this.current.mightContain(id) || this.previous?.mightContain(id) === true;
+    return this.current.mightContain(id) || this.older.some((f) => f.mightContain(id));
   }
 
-  /** Keys remembered in both generations and the bytes they take (ops, tests). */
+  /** Keys remembered in every generation kept and the bytes they take (ops, tests). */
   get stats(): { keys: number; bytes: number; complete: boolean } {
-    return {
-      keys: this.current.size + (this.previous?.size ?? 0),
-      bytes: this.current.bytes + (this.previous?.bytes ?? 0),
-      complete: this.complete,
-    };
+    const all = [this.current, ...this.older];
+    return { keys: all.reduce((n, f) => n + f.size, 0), bytes: all.reduce((n, f) => n + f.bytes, 0), complete: this.complete };
   }
 
   private turn(): void {
     const now = this.now();
     if (now - this.startedAt < this.generation_ms) return;
-    this.previous = this.current;
+    this.older = [this.current, ...this.older].slice(0, OLDER_GENERATIONS);
     this.current = new BloomFilter();
     this.startedAt = now;
   }
