@@ -104,9 +104,9 @@ export interface OrderActorDeps {
   observer: OrderObserver;
   /**
    * True: a payment that leaves the order paid (a SKU the engine delivers: card keys, tickets) is
-   * followed by its delivery in the same turn of this actor, right after the payment's answer left
-   * (one ask through the mailbox less on the way from payment to delivered); what became of it is
-   * told to deliveredAfterPayment. The bus's `order.paid` consumer stays the safety net (a crash, a
+   * followed by its delivery in the same receive of this actor, once the payment's answer left and
+   * the rest of its batch was answered (one ask through the mailbox less on the way from payment to
+   * delivered); what became of it is told to deliveredAfterPayment. The bus's `order.paid` consumer stays the safety net (a crash, a
    * failed delivery).
    */
   deliversAfterPayment?(): boolean;
@@ -292,9 +292,10 @@ export class OrderActor implements Behavior<OrderMessage> {
 
   /**
    * The delivery of an order this actor answered a payment of in the batch just handled
-   * (deliveredAfterPayment), when the order is still paid and its SKU is not the merchant's to deliver. Its failure fails no one (the payment
-   * was answered): told, and left to the bus's consumer and reconciliation; a store's failure makes the
-   * next command start again from durable state, as any failed command does.
+   * (deliveredAfterPayment), when the order is still paid and its SKU is not the merchant's to
+   * deliver. Its failure fails no one (the payment was answered): told, and left to the bus's consumer
+   * and reconciliation; a store's failure makes the next command start again from durable state, as
+   * any failed command does.
    */
   private async deliverAfterPayment(): Promise<void> {
     const state = this.state;

@@ -7,13 +7,13 @@
 // Here a passivated limit actor that leaves nothing undecided behind (every event it applied is
 // journaled, no hold's fate unknown: its state is exactly its journal) leaves that state object, and
 // its next incarnation starts from it instead of the journal (kept as the object: the text of a
-// compact snapshot made each passivation and load cost about as much as the read it saved). Whatever happens to the buyer meanwhile reaches that next incarnation as a message (a
-// settlement told to a passivated buyer activates one), so it needs no resolution of its holds
-// either; a state last loaded from the journal more than WARM_RELOAD_AFTER_MS ago is loaded again all
-// the same (a buyer who keeps coming back still has its holds asked about now and then). Each entry
-// is taken once: an incarnation that fails starts again from the journal.
-// Bounded by the bytes kept (estimated from what a state holds), the oldest dropped first; in memory
-// only (a restart reads journals).
+// compact snapshot made each passivation and load cost about as much as the read it saved). Whatever
+// happens to the buyer meanwhile reaches that next incarnation as a message (a settlement told to a
+// passivated buyer activates one), so it needs no resolution of its holds either; a state last loaded
+// from the journal more than WARM_RELOAD_AFTER_MS ago is loaded again all the same (a buyer who keeps
+// coming back still has its holds asked about now and then). Each entry is taken once: an incarnation
+// that fails starts again from the journal. Bounded by the bytes kept (estimated from what a state
+// holds) and by age; full, it refuses new entries (see put). In memory only: a restart reads journals.
 
 import type { BuyerState } from '../engine/index.ts';
 

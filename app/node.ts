@@ -95,7 +95,7 @@ const DELIVERY_RETRIES = 4;
  */
 const MYSQL_ORPHAN_WRITE_MS = 120_000;
 
-/** Stored answers' keys read at once at start (see loadAnswerKeys). */
+/** Stored answers' keys read a page at a time at start (see readAnswerKeys). */
 const ANSWER_KEYS_PAGE = 10_000;
 /** Deliveries failing in a row that stop the start's re-drive of paid orders (see redrivePaidOrders). */
 const REDRIVE_FAILED_IN_A_ROW_MAX = 48;
