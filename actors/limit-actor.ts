@@ -405,7 +405,9 @@ export class LimitActor implements Behavior<LimitMessage> {
     // Left by this buyer's previous incarnation with nothing undecided (actors/warm-buyers.ts): what
     // happened to its orders since reaches this one as messages, so its holds need no asking.
     const warm = this.deps.warm?.take(this.userId);
-    if (warm !== undefined && this.deps.now() - warm.loadedAt < WARM_RELOAD_AFTER_MS) {
+    // (A clock stepped back since that load makes the age negative: loaded again too.)
+    const age = warm === undefined ? Number.NaN : this.deps.now() - warm.loadedAt;
+    if (warm !== undefined && age >= 0 && age < WARM_RELOAD_AFTER_MS) {
       this.state = warm.state;
       this.loadedAt = warm.loadedAt;
       this.seq = warm.seq;

@@ -573,7 +573,9 @@ export class StampedeNode {
     // MySQL a refusal's answer written by a process killed just before this one may still commit for a
     // while (MYSQL_ORPHAN_WRITE_MS): read after that, or the key of such a late row would be missed
     // for its 24 hours.
-    void this.sleepUnlessStopping(c.mysqlUrl ? MYSQL_ORPHAN_WRITE_MS : 0).then(() => this.readAnswerKeys());
+    void this.sleepUnlessStopping(c.mysqlUrl ? MYSQL_ORPHAN_WRITE_MS : 0)
+      .then(() => this.readAnswerKeys())
+      .catch((error: unknown) => this.log.warn({ err: error }, 'reading the stored answers\' keys stopped; every Idempotency-Key is looked up'));
     if (c.reconcile_interval_ms > 0) {
       this.reconcileTimer = setInterval(() => {
         this.reconciler.run().catch((error: unknown) => this.log.warn({ err: error }, 'reconciliation failed'));
@@ -739,6 +741,7 @@ export class StampedeNode {
       try {
         rows = await this.stores.projection.answerKeys(after, page);
       } catch (error) {
+        if (this.stopping) return;
         this.log.warn({ err: error, keys }, 'reading the stored answers\' keys failed; trying again (meanwhile every Idempotency-Key is looked up)');
         await this.sleepUnlessStopping(pause);
         pause = Math.min(pause * 2, 30_000);

@@ -9,7 +9,7 @@
 // unknown, or a batch still waiting for its write, leaves nothing.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GroupCommitter } from '../../actors/group-commit.ts';
-import { buyerStream, LimitActor, WARM_RELOAD_AFTER_MS, type BuyerInspection, type HoldFate, type LimitDeps, type LimitMessage } from '../../actors/limit-actor.ts';
+import { buyerStream, LimitActor, UNRESOLVED_RETRY_MS, WARM_RELOAD_AFTER_MS, type BuyerInspection, type HoldFate, type LimitDeps, type LimitMessage } from '../../actors/limit-actor.ts';
 import type { ActorContext, Envelope } from '../../actors/runtime/index.ts';
 import { WarmBuyers } from '../../actors/warm-buyers.ts';
 import { compileRules, emptyBuyer, type BuyerOrderFacts } from '../../engine/index.ts';
@@ -194,12 +194,36 @@ describe.each(backends)('a limit actor passivated on $name', (backend) => {
     committers.push(committer);
     const first = new LimitActor('warm-6', { ...deps, journal: held, committer });
     const holding = send(first, { type: 'hold', order: facts(1) });
-    // The hold is decided and applied, its write not durable.
-    await written;
-    first.stopped();
-    expect(warm.size).toBe(0);
-    release();
+    try {
+      // The hold is decided and applied, its write not durable.
+      await written;
+      first.stopped();
+      expect(warm.size).toBe(0);
+    } finally {
+      release();
+    }
     expect(await holding).toEqual({ outcome: 'held', orderId: 'w001' });
+  });
+
+  it('hands its state on once a hold whose late answer was still awaited is settled by another ask', async () => {
+    let mode: 'down' | 'hang' | 'ended' = 'down';
+    const { deps, warm, clock } = world(buyerStream('warm-7'), () => {
+      if (mode === 'down') throw new Error('inventory wb-1/2027-06-02 could not recover');
+      // A SKU/date that does not answer (yet): the ask stays pending.
+      if (mode === 'hang') return new Promise<HoldFate>(() => {}) as unknown as HoldFate;
+      return 'ended';
+    });
+    await stores.journal.append([{ stream: buyerStream('warm-7'), seq: 1, lastSeq: 1, at: T0, events: [{ type: 'held', order: facts(1), at: T0 }] }]);
+    const first = new LimitActor('warm-7', deps);
+    await send(first, { type: 'inspect' }); // the load: w001's fate unknown
+    mode = 'hang';
+    clock.now += UNRESOLVED_RETRY_MS;
+    await send(first, { type: 'inspect' }); // asked again: the answer does not come in time, the ask stays pending
+    mode = 'ended';
+    expect(await send(first, { type: 'resolve', orderId: 'w001' })).toEqual({ outcome: 'resolved' });
+    first.stopped();
+    expect(warm.size).toBe(1);
+    expect(((await send(new LimitActor('warm-7', deps), { type: 'inspect' })) as BuyerInspection).holds).toEqual([]);
   });
 
   it('leaves nothing after a failed write: the next incarnation loads the journal', async () => {

@@ -27,6 +27,14 @@ describe.each(backends)('delivery right after a payment on %s', (_name, backend)
     const own = orderStream(o.body.orderId);
     const kinds = async () => (await e.node.stores.journal.readAfter(own, 0)).flatMap((r) => r.events.map((ev) => (ev as { type: string }).type));
     const [failedBefore, deliveredBefore] = [await deliveries(e, 'failed'), await deliveries(e, 'delivered')];
+    // What the order actor told of its own delivery after the payment (and nothing else tells it).
+    const told: unknown[] = [];
+    const orders = e.node.orders;
+    const tell = orders.deliveredAfterPayment;
+    orders.deliveredAfterPayment = (orderId, result) => {
+      if (orderId === o.body.orderId) told.push(result);
+      tell.call(orders, orderId, result);
+    };
     // The order's `delivered` record (written on its own: a ticket's codes need no keys) is held, then fails.
     const f = injectJournalFaults(e.node.stores.journal);
     f.only = (stream) => stream === own;
@@ -39,7 +47,10 @@ describe.each(backends)('delivery right after a payment on %s', (_name, backend)
       expect(f.held[0]!.records.map((r) => r.events.map((ev) => (ev as { type: string }).type))).toEqual([['order.delivered']]);
       f.hold = false;
       await f.held[0]!.fail(new StoreUnavailableError('injected: the delivered write failed'));
-      await until('the failed delivery counted', () => deliveries(e, 'failed'), (n) => n === failedBefore + 1, 5_000);
+      await until('the failed delivery counted', () => deliveries(e, 'failed'), (n) => n >= failedBefore + 1, 5_000);
+      // It was the order actor's own, right after the payment: it told of the write's failure.
+      expect(told).toHaveLength(1);
+      expect((told[0] as { thrown?: unknown }).thrown).toBeInstanceOf(Error);
       // The bus's consumer of `order.paid` (the safety net) delivers it: no callback is repeated.
       const view = await until('delivered', () => c.buyer('fail-user', 'GET', `/v1/orders/${o.body.orderId}`), (v) => v.body.status === 'delivered', 10_000);
       expect(view.body.delivery.payload.tickets).toHaveLength(1);
@@ -48,6 +59,7 @@ describe.each(backends)('delivery right after a payment on %s', (_name, backend)
     } finally {
       for (const h of f.held) void h.release();
       f.restore();
+      orders.deliveredAfterPayment = tell;
     }
   });
 });
