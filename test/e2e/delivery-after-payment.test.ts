@@ -1,10 +1,11 @@
 // Proves a paid order is delivered by the order actor that answered its payment, and that a delivery
 // failing there is left to the bus: the callback is answered `paid` while the delivery's write is still
 // held, that write then fails (counted `failed`, the order still paid, nothing of the delivery durable),
-// and the bus's consumer of `order.paid` delivers the order, once — against a real node on the embedded
-// default and on MariaDB + Redis (the in-process outbox bus).
+// and the bus's consumer of `order.paid` delivers the order, once; and the delivery waits for the rest
+// of the payment's batch (a get asked with the payment is answered while the delivery's write is held)
+// — against a real node on the embedded default and on MariaDB + Redis (the in-process outbox bus).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { orderStream } from '../../actors/order-actor.ts';
+import { orderStream, type OrderActorReply } from '../../actors/order-actor.ts';
 import { StoreUnavailableError } from '../../persistence/errors.ts';
 import { engineBackends, startEngine, type TestEngine } from '../support/engine.ts';
 import { injectJournalFaults, waitFor } from '../support/journal-faults.ts';
@@ -60,6 +61,33 @@ describe.each(backends)('delivery right after a payment on %s', (_name, backend)
       for (const h of f.held) void h.release();
       f.restore();
       orders.deliveredAfterPayment = tell;
+    }
+  });
+
+  it('answers the rest of the payment\'s batch before delivering: a get asked with the payment is not held by the delivery', async () => {
+    const c = e.client;
+    await c.sku('batch-tix', '2026-12-24', 5, { delivery: 'ticket', priceCents: 700 });
+    const o = await c.buyer('batch-user', 'POST', '/v1/orders', { skuId: 'batch-tix', date: '2026-12-24', qty: 1 });
+    expect(o.status).toBe(201);
+    const orderId = o.body.orderId as string;
+    const f = injectJournalFaults(e.node.stores.journal);
+    f.only = (stream) => stream === orderStream(orderId);
+    f.hold = true;
+    try {
+      // Asked in one turn: one batch of the order actor, the payment first.
+      const kind = e.node.orders['orderActors'];
+      const paying = kind.ask<OrderActorReply>(orderId, { type: 'pay', payment: { paymentId: 'pay-batch', amountCents: 700, status: 'succeeded' } });
+      const getting = kind.ask<OrderActorReply>(orderId, { type: 'get' });
+      // Answered while the delivery's write is still held (it would wait for it, behind the delivery).
+      expect(await getting).toMatchObject({ outcome: 'ok', order: { status: 'paid' } });
+      expect(await paying).toMatchObject({ outcome: 'ok', order: { status: 'paid' } });
+      await waitFor(() => f.held.length === 1, 5_000, 'the delivered record held');
+      f.hold = false;
+      await f.held[0]!.release();
+      await until('delivered', () => c.buyer('batch-user', 'GET', `/v1/orders/${orderId}`), (v) => v.body.status === 'delivered', 10_000);
+    } finally {
+      for (const h of f.held) void h.release();
+      f.restore();
     }
   });
 });
