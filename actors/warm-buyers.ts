@@ -13,7 +13,8 @@
 // from the journal more than WARM_RELOAD_AFTER_MS ago is loaded again all the same (a buyer who keeps
 // coming back still has its holds asked about now and then). Each entry is taken once: an incarnation
 // that fails starts again from the journal. Bounded by the bytes kept (estimated from what a state
-// holds) and by age; full, it refuses new entries (see put). In memory only: a restart reads journals.
+// holds) and by age (in two generations of half the age each: see WarmBuyers); full, it refuses new
+// entries (see put). In memory only: a restart reads journals.
 
 import type { BuyerState } from '../engine/index.ts';
 
@@ -42,59 +43,95 @@ const STATE_BYTES = 200;
 const ORDER_BYTES = 250;
 const TOMBSTONE_BYTES = 80;
 
+type Entry = WarmBuyer & { at: number };
+
+/** The entries put within one half of the age bound, and the bytes they count. */
+class Generation {
+  readonly entries = new Map<string, Entry>();
+  bytes = 0;
+
+  constructor(readonly since: number) {}
+}
+
+/**
+ * Aging is by generation, not by entry: entries are put into the current generation, which becomes the
+ * previous one after half the age bound, and the previous one is let go whole when the next one starts
+ * (an entry is kept between half the bound and the bound; `take` gives none past the bound). Evicting
+ * aged entries one by one walked the map from its oldest slot on every put, and a map keeps a deleted
+ * entry's slot until its next rehash: with buyers taken and put back in a cycle, each put stepped over
+ * up to ~100,000 such slots (32 µs a take and put at 100,000 warm buyers, measured).
+ */
 export class WarmBuyers {
-  private readonly entries = new Map<string, WarmBuyer & { at: number }>();
-  private bytesKept = 0;
+  private current: Generation;
+  private previous: Generation;
 
   constructor(
     private readonly bytes_max: number,
     /** An entry older than this is dropped (its buyer did not come back soon: the journal will do). */
     private readonly age_max_ms: number,
     private readonly now: () => number = () => performance.now(),
-  ) {}
+  ) {
+    const at = now();
+    this.current = new Generation(at);
+    this.previous = new Generation(at);
+  }
 
   /**
-   * Keeps `entry` as `userId`'s (replacing any), once the entries past their age are dropped; not
-   * kept when the rest still fill the bound. (Dropping the oldest to make room would keep none of a
-   * sale whose buyers come back in a cycle larger than the bound: each would be dropped just before
-   * its buyer came back. Refused, the first ones are kept, and found.)
+   * Keeps `entry` as `userId`'s (replacing any), once the generation past its age is let go; not kept
+   * when the rest still fill the bound. (Dropping the oldest to make room would keep none of a sale
+   * whose buyers come back in a cycle larger than the bound: each would be dropped just before its
+   * buyer came back. Refused, the first ones are kept, and found.)
    */
   put(userId: string, entry: WarmBuyer): void {
-    this.drop(userId);
     const at = this.now();
-    for (const [oldest, e] of this.entries) {
-      if (at - e.at < this.age_max_ms) break;
-      this.drop(oldest);
-    }
+    this.age(at);
+    this.drop(userId);
     const cost = costOf(userId, entry);
-    if (this.bytesKept + cost > this.bytes_max) return;
-    this.entries.set(userId, { ...entry, at });
-    this.bytesKept += cost;
+    if (this.bytes + cost > this.bytes_max) return;
+    this.current.entries.set(userId, { ...entry, at });
+    this.current.bytes += cost;
   }
 
   /** `userId`'s entry, removed: each is used once. */
   take(userId: string): WarmBuyer | undefined {
-    const entry = this.entries.get(userId);
+    const at = this.now();
+    this.age(at);
+    const entry = this.current.entries.get(userId) ?? this.previous.entries.get(userId);
     if (entry === undefined) return undefined;
     this.drop(userId);
-    return this.now() - entry.at < this.age_max_ms ? entry : undefined;
+    return at - entry.at < this.age_max_ms ? entry : undefined;
   }
 
   get size(): number {
-    return this.entries.size;
+    this.age(this.now());
+    return this.current.entries.size + this.previous.entries.size;
   }
 
   /** Bytes kept, as counted against the bound. */
   get bytes(): number {
-    return this.bytesKept;
+    return this.current.bytes + this.previous.bytes;
+  }
+
+  /** Starts a new generation once the current one is half the age bound old, letting the previous one go. */
+  private age(at: number): void {
+    const half = this.age_max_ms / 2;
+    if (at - this.current.since < half) return;
+    // Both past the bound when no generation started for a whole bound: neither is kept.
+    this.previous = at - this.current.since < 2 * half ? this.current : new Generation(at);
+    this.current = new Generation(at);
   }
 
   private drop(userId: string): void {
-    const entry = this.entries.get(userId);
-    if (entry === undefined) return;
-    this.entries.delete(userId);
-    this.bytesKept -= costOf(userId, entry);
+    dropFrom(this.current, userId);
+    dropFrom(this.previous, userId);
   }
+}
+
+function dropFrom(g: Generation, userId: string): void {
+  const entry = g.entries.get(userId);
+  if (entry === undefined) return;
+  g.entries.delete(userId);
+  g.bytes -= costOf(userId, entry);
 }
 
 function costOf(userId: string, entry: WarmBuyer): number {

@@ -50,6 +50,27 @@ describe('WarmBuyers', () => {
     expect([warm.size, warm.bytes]).toEqual([0, 0]);
   });
 
+  it('keeps an entry at least half its age bound, gives none past the bound, and lets an aged generation go whole', () => {
+    let now = 0;
+    const warm = new WarmBuyers(1 << 20, 1_000, () => now);
+    warm.put('a', entry(1));
+    now = 499;
+    warm.put('b', entry(1));
+    now = 500;
+    warm.put('c', entry(1)); // a new generation: a and b are the previous one
+    expect(warm.size).toBe(3);
+    now = 999;
+    expect(warm.take('b')?.seq).toBe(1);
+    now = 1_000; // the next generation: a's goes whole, c's is the previous one
+    expect(warm.take('a')).toBeUndefined();
+    expect(warm.take('c')).toBeDefined();
+    expect([warm.size, warm.bytes]).toEqual([0, 0]);
+    // Nothing put for a whole bound: neither generation is kept.
+    warm.put('d', entry(1));
+    now = 2_000;
+    expect([warm.size, warm.bytes]).toEqual([0, 0]);
+  });
+
   it('when full keeps what it has, drops what aged out first, and counts a replaced entry once', () => {
     let now = 0;
     const one = (() => {
