@@ -5,7 +5,7 @@ import type { Middleware, Context } from 'koa';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface MetricsOptions {
-  /** Node/process default metrics on this registry; default true. */
+  /** The process's default metrics (CPU, memory, GC, event loop) in this node's scrape; default true. */
   defaultMetrics?: boolean;
   /** Sum of the depths of all actor mailboxes, read at scrape time. */
   mailboxDepth?: () => number;
@@ -14,6 +14,24 @@ export interface MetricsOptions {
 }
 
 export const UNMATCHED_ROUTE = 'unmatched';
+
+let processMetrics: Registry | undefined;
+
+/**
+ * The process's own metrics (prom-client's defaults: CPU, memory, GC, event loop), collected once per
+ * process on a registry of their own and appended to each node's scrape. Not on a node's registry:
+ * prom-client's GC metric observes with a PerformanceObserver it never disconnects, which kept the
+ * registry it was given, every metric on it and, through their collect callbacks, the whole node alive
+ * after stop() — every engine a test, a benchmark or the simulator started in one process stayed in
+ * memory (~100 MB each after bench:hot's rules variant), and the collector marked them all.
+ */
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
 /** How long a scrape waits for the outbox lag read (stampede_outbox_lag_rows) before it reports the last value. */
 const OUTBOX_LAG_READ_MS = 2_000;
 
@@ -97,6 +115,8 @@ export class Metrics {
 
   /** Reservations counted since the last scrape, by outcome (see countReservation). */
   private readonly reservationTallies = new Map<string, number>();
+  /** The process's metrics (processRegistry), appended to this node's in every scrape; none with defaultMetrics false. */
+  private readonly processMetrics: Registry | undefined;
   private mailboxDepthSource: (() => number) | undefined;
   private actorCountSource: (() => Record<string, number>) | undefined;
   private ruleBookSource: (() => { inForce: number; pending: number }) | undefined;
@@ -119,7 +139,7 @@ export class Metrics {
   constructor(opts: MetricsOptions = {}) {
     this.registry = new Registry();
     const registers = [this.registry];
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (opts.defaultMetrics !== false) this.processMetrics = processRegistry();
     this.mailboxDepthSource = opts.mailboxDepth;
     this.actorCountSource = opts.actorCounts;
 
@@ -419,8 +439,10 @@ export class Metrics {
     return this.registry.contentType;
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /** The node's metrics, then the process's (when this registry reports them). */
+  async text(): Promise<string> {
+    const own = await this.registry.metrics();
+    return this.processMetrics ? `${own}${await this.processMetrics.metrics()}` : own;
   }
 
   /** Records stampede_http_requests_total / stampede_http_request_ms. Mount it first (outside errorMiddleware). */

@@ -1,4 +1,6 @@
-// Proves Metrics exposes every engine metric on its own registry, reads gauges from the owner's callbacks at scrape time, and labels HTTP metrics with the route template (not the raw path), by driving a real koa app with fetch and reading GET /metrics.
+// Proves Metrics exposes every engine metric on its own registry (the process's default metrics appended, and nothing of a dropped node kept alive), reads gauges from the owner's callbacks at scrape time, and labels HTTP metrics with the route template (not the raw path), by driving a real koa app with fetch and reading GET /metrics.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notFound } from '../../http/api-error.ts';
 import { Metrics } from '../../http/metrics.ts';
@@ -34,6 +36,23 @@ async function scrape(): Promise<{ text: string; type: string | null }> {
 }
 
 describe('Metrics', () => {
+  it('keeps nothing its gauges read alive once dropped, with the process metrics on', async () => {
+    // A stopped node is dropped: what its metrics' callbacks reach (the node) must go with it.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    /** A node's metrics, scraped once and dropped; what its gauge read, weakly. */
+    const dropped = async (i: number): Promise<WeakRef<object>> => {
+      const held = { actors: new Array<number>(1_000).fill(i) };
+      const m = new Metrics({ mailboxDepth: () => held.actors.length });
+      expect(await m.text()).toContain('stampede_mailbox_depth 1000');
+      return new WeakRef(held);
+    };
+    const refs = [await dropped(0), await dropped(1), await dropped(2)];
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    gc();
+    expect(refs.map((r) => r.deref() === undefined)).toEqual([true, true, true]);
+  });
+
   it('reservations tallied on the hot path are in every scrape, added to the counter once', async () => {
     const m = new Metrics({ defaultMetrics: false });
     for (let i = 0; i < 3; i++) m.countReservation('sold_out');
