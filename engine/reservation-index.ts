@@ -550,7 +550,6 @@ export class ReservationIndex {
     return this.chunks[(rowId >>> CHUNK_BITS) - this.firstChunk]!;
   }
 
-  /** The row of a live order id, or -1. */
   /**
    * Throws if the hash index disagrees with the rows (tests call it; O(slots)): every slot holding a
    * row names a live row with its id's hash, the live rows are held exactly once, and the counts of
@@ -579,6 +578,7 @@ export class ReservationIndex {
     if (held !== this.count) throw new Error(`reservation index: ${held} rows in its index for ${this.count} reservations`);
   }
 
+  /** The row of a live order id, or -1. */
   private rowOf(orderId: string, hash: number): number {
     let i = this.slotOf(this.slots, orderId, hash);
     if (i >= 0) return this.slots.entries[2 * i]! - 1;
