@@ -58,6 +58,12 @@ const FLUSH_ATTEMPTS_MAX = 5;
  * Nearest-rank percentile of ascending latencies; `p` in 0..100 (e.g. 99).
  * NaN for an empty array (nothing was measured).
  */
+/** The middle value of `xs` (the upper one of an even count), without changing `xs`. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
 export function percentile(sortedMs: number[], p: number): number {
   const n = sortedMs.length;
   if (n === 0) return Number.NaN;

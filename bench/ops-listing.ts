@@ -14,14 +14,12 @@
 // Knobs (environment): BENCH_LISTING_SIZES (100000,1000000), BENCH_LISTING_LIMIT (1000),
 // BENCH_LISTING_REPEATS (3).
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { orderIdFor, ReservationIndex, seededFloats, type RandomSource, type Reservation } from '../engine/index.ts';
+import { median } from './baselines.ts';
 import { writeDocsSection } from './docs.ts';
+import { importFromGit } from './from-git.ts';
 
 /** The last commit whose `after` read every live row on each page. */
 const BASELINE_COMMIT = '162007cb76c4dd82912479992716f7f40f93c594';
@@ -49,20 +47,10 @@ function fastRandom(seed: number): RandomSource {
   };
 }
 
-/** The index before the change, from git, in a temporary file (it imports only types). */
+/** The index before the change, from git (it imports only types). */
 async function baselineIndex(): Promise<{ make: () => Listing; done: () => void }> {
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  const source = execFileSync('git', ['show', `${BASELINE_COMMIT}:engine/reservation-index.ts`], { cwd: root, encoding: 'utf8' });
-  const dir = mkdtempSync(join(tmpdir(), 'stampede-listing-baseline-'));
-  const file = join(dir, 'reservation-index.ts');
-  writeFileSync(file, source);
-  const module = (await import(pathToFileURL(file).href)) as { ReservationIndex: new () => Listing };
-  return { make: () => new module.ReservationIndex(), done: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  const { module, done } = await importFromGit<{ ReservationIndex: new () => Listing }>(BASELINE_COMMIT, 'engine/reservation-index.ts');
+  return { make: () => new module.ReservationIndex(), done };
 }
 
 /** The median time of REPEATS runs of one page, and its ids. */

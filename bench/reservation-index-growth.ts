@@ -13,6 +13,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Reservation } from '../engine/inventory.ts';
 import { ReservationIndex, type ReservationIndexOptions } from '../engine/reservation-index.ts';
+import { median } from './baselines.ts';
 
 const N = Number(process.env.BENCH_RESERVATIONS ?? 700_000);
 const BLOCK = Number(process.env.BENCH_BLOCK ?? 1_000);
@@ -53,22 +54,21 @@ function run(options: ReservationIndexOptions): Run {
   }
   const total_ms = performance.now() - started;
   const sorted = [...blocks].sort((a, b) => a - b);
-  const median = sorted[sorted.length >> 1]!;
+  const middle = sorted[sorted.length >> 1]!;
   const first = Math.floor(GROWTH_AT / BLOCK);
   const around = blocks.slice(first, first + AFTER_BLOCKS);
   const worst = sorted[sorted.length - 1]!;
   return {
     worstBlock_ms: worst,
     worstAt: (blocks.indexOf(worst) + 1) * BLOCK,
-    medianBlock_ms: median,
-    growthExtra_ms: around.reduce((a, b) => a + b, 0) - around.length * median,
+    medianBlock_ms: middle,
+    growthExtra_ms: around.reduce((a, b) => a + b, 0) - around.length * middle,
     total_ms,
   };
 }
 
 function medianOf(runs: Run[], pick: (r: Run) => number): number {
-  const v = runs.map(pick).sort((a, b) => a - b);
-  return v[v.length >> 1]!;
+  return median(runs.map(pick));
 }
 
 const designs: [string, ReservationIndexOptions][] = [

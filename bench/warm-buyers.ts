@@ -10,13 +10,10 @@
 //
 // Knobs (environment): BENCH_WARM (100000), BENCH_OPS (500000), BENCH_AGE_MS (60000), BENCH_ROUNDS (3).
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WarmBuyers, type WarmBuyer } from '../actors/warm-buyers.ts';
 import { emptyBuyer } from '../engine/buyer.ts';
+import { median } from './baselines.ts';
+import { importFromGit } from './from-git.ts';
 
 const WARM = Number(process.env.BENCH_WARM ?? 100_000);
 const OPS = Number(process.env.BENCH_OPS ?? 500_000);
@@ -32,15 +29,10 @@ interface Cache {
 }
 type Make = (bytes_max: number, age_max_ms: number, now: () => number) => Cache;
 
-/** The cache before the change, from git, in a temporary file (it imports only types). */
+/** The cache before the change, from git (it imports only types). */
 async function baseline(): Promise<{ make: Make; done: () => void }> {
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  const source = execFileSync('git', ['show', `${BASELINE_COMMIT}:actors/warm-buyers.ts`], { cwd: root, encoding: 'utf8' });
-  const dir = mkdtempSync(join(tmpdir(), 'stampede-warm-baseline-'));
-  const file = join(dir, 'warm-buyers.ts');
-  writeFileSync(file, source);
-  const module = (await import(pathToFileURL(file).href)) as { WarmBuyers: new (b: number, a: number, n: () => number) => Cache };
-  return { make: (b, a, n) => new module.WarmBuyers(b, a, n), done: () => rmSync(dir, { recursive: true, force: true }) };
+  const { module, done } = await importFromGit<{ WarmBuyers: new (b: number, a: number, n: () => number) => Cache }>(BASELINE_COMMIT, 'actors/warm-buyers.ts');
+  return { make: (b, a, n) => new module.WarmBuyers(b, a, n), done };
 }
 
 const users = Array.from({ length: WARM }, (_, i) => `u${i}`);
@@ -73,11 +65,6 @@ function arriving(make: Make): number {
   const ns = Number(process.hrtime.bigint() - started) / OPS;
   if (cache.size > AGE_MS) throw new Error(`arriving: ${cache.size} kept past the age bound`);
   return ns;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
 }
 
 const old = await baseline();
