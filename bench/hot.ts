@@ -15,7 +15,10 @@
 // Knobs (environment): BENCH_RESERVATIONS (300000), BENCH_STOCK (200000), BENCH_CONCURRENCY (1000),
 // BENCH_BUYERS (100000), BENCH_WARMUP (50000 reservations per design before measuring), BENCH_ROUNDS (3),
 // BENCH_OPEN_RATE (150000 orders/s offered), BENCH_OPEN_RESERVATIONS (600000),
-// BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_REDIS_URL.
+// BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_REDIS_URL, BENCH_TIMELINE (0; 1 lists each
+// open-loop run's 50 ms windows of due time holding an answer over 10 ms, each with the GC pauses,
+// long turns and slow journal writes around it: bench/timeline.ts), BENCH_CPU_PROFILE (a file: a CPU
+// profile of the first open-loop run only, bench/cpu-profile.ts).
 
 import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
@@ -26,6 +29,8 @@ import type { Rule } from '../engine/index.ts';
 import { percentile, runMysqlRowLock, runRedisLua, type HotRunOptions, type HotRunResult } from './baselines.ts';
 import { freshDatabase } from './database.ts';
 import { writeDocsSection } from './docs.ts';
+import { profileThread } from './cpu-profile.ts';
+import { slowWindows, TimelineMarks } from './timeline.ts';
 
 const env = process.env;
 const opts: HotRunOptions = {
@@ -45,6 +50,8 @@ const DATE = '2026-01-01';
 /** The open-loop run of (i): offered orders/s (issue 2's target load) and how many. */
 const OPEN_RATE = Number(env.BENCH_OPEN_RATE ?? 150_000);
 const OPEN_RESERVATIONS = Number(env.BENCH_OPEN_RESERVATIONS ?? 600_000);
+const TIMELINE = env.BENCH_TIMELINE === '1';
+let cpuProfile = env.BENCH_CPU_PROFILE;
 
 
 /** (i) Stampede: the purchase path below HTTP (order service -> inventory actor -> group commit). */
@@ -72,9 +79,9 @@ export interface OpenLoopFigures {
 
 /**
  * Open loop: attempt k is issued at t0 + k/rate (by a setImmediate pump that issues every attempt
- * due), whatever the answers do; its latency counts from its due time. Resolves with the latencies.
+ * due), whatever the answers do; its latency counts from its due time (t0 + k * interval_ms).
  */
-async function openLoop(attempts: number, rate_per_s: number, attempt: (k: number) => Promise<void>): Promise<Float64Array> {
+async function openLoop(attempts: number, rate_per_s: number, attempt: (k: number) => Promise<void>): Promise<{ latency: Float64Array; t0: number; interval_ms: number }> {
   const latency = new Float64Array(attempts);
   const interval_ms = 1000 / rate_per_s;
   const t0 = performance.now();
@@ -97,7 +104,7 @@ async function openLoop(attempts: number, rate_per_s: number, attempt: (k: numbe
     if (attempts === 0) resolve();
     else pump();
   });
-  return latency;
+  return { latency, t0, interval_ms };
 }
 
 export async function runStampede(
@@ -155,8 +162,19 @@ export async function runStampede(
   await node.metrics.groupCommitLatencyMs.reset();
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
-  if (open) latencies = Array.from(await openLoop(o.reservations, open.rate_per_s, place));
-  else {
+  if (open) {
+    const marks = TIMELINE ? new TimelineMarks(node) : undefined;
+    const stopProfile = cpuProfile ? await profileThread(cpuProfile) : undefined;
+    cpuProfile = undefined;
+    const loop = await openLoop(o.reservations, open.rate_per_s, place);
+    await stopProfile?.();
+    marks?.stop();
+    latencies = Array.from(loop.latency);
+    if (TIMELINE) {
+      const due = Float64Array.from(loop.latency, (_, k) => loop.t0 + k * loop.interval_ms);
+      console.log(slowWindows(loop.t0, due, loop.latency, { windowMs: 50, slowMs: 10, what: 'an answer' }, marks));
+    }
+  } else {
     await Promise.all(
       Array.from({ length: o.concurrency }, async () => {
         while (next < o.reservations) {

@@ -53,7 +53,8 @@
 // BENCH_SEED (1), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_REDIS_URL (redis://127.0.0.1:6379),
 // BENCH_TIMELINE (0; 1 lists Stampede's 50 ms windows of due time holding a delivery over 50 ms, each
 // with the GC pauses, event-loop turns over 5 ms and journal writes over 5 ms on the server's thread
-// around it: whether the slowest 1% is one stall or spread out, and what it coincided with).
+// around it: whether the slowest 1% is one stall or spread out, and what it coincided with),
+// BENCH_CPU_PROFILE (a file: a CPU profile of the server's thread over Stampede's open loop only).
 // `--write-docs` writes the figures into docs/performance.md (section bench:payments).
 
 import { execFileSync } from 'node:child_process';
@@ -62,7 +63,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
-import { constants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import type { Pool as MysqlPool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { connect, type NatsConnection } from 'nats';
@@ -76,6 +77,8 @@ import type { ProjectionBatch } from '../persistence/ports.ts';
 import { SECRETS, startEngine, type TestEngine } from '../test/support/engine.ts';
 import { OwnNatsServer } from '../test/support/nats-server.ts';
 import { percentile } from './baselines.ts';
+import { profileThread } from './cpu-profile.ts';
+import { slowWindows, TimelineMarks } from './timeline.ts';
 import { freshDatabase } from './database.ts';
 import { writeDocsSection } from './docs.ts';
 import { seededFloats } from '../engine/random.ts';
@@ -92,6 +95,7 @@ const BASELINE_POOL = positiveInt('BENCH_BASELINE_POOL', 32);
 const TRACE = env.BENCH_TRACE !== '0';
 /** Lists the 50 ms windows (by due time) holding a delivery over 50 ms, with what happened around them. */
 const TIMELINE = env.BENCH_TIMELINE === '1';
+const CPU_PROFILE = env.BENCH_CPU_PROFILE;
 const DESIGNS = new Set((env.BENCH_DESIGNS ?? 'stampede,baseline').split(',').map((s) => s.trim()));
 const SEED = Number(env.BENCH_SEED ?? 1);
 const MYSQL = env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
@@ -706,54 +710,6 @@ function histogramAvg(values: { metricName?: string; value: number }[]): number 
   return count > 0 ? sum / count : Number.NaN;
 }
 
-/**
- * What happened on the server's thread while the open loop ran (BENCH_TIMELINE): GC pauses, event-loop
- * turns longer than 5 ms (a 1 ms timer's lateness) and journal writes slower than 5 ms, on this
- * thread's clock, so that a window of slow deliveries can be put next to its cause.
- */
-class TimelineMarks {
-  private readonly gcs: [number, number, string][] = [];
-  private readonly lags: [number, number][] = [];
-  private readonly commits: [number, number][] = [];
-  private readonly observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) this.gcs.push([e.startTime, e.duration, (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR ? 'major' : 'minor']);
-  });
-  private readonly timer: NodeJS.Timeout;
-  private readonly restore: () => void;
-
-  constructor(node: StampedeNode) {
-    this.observer.observe({ entryTypes: ['gc'] });
-    let last = performance.now();
-    this.timer = setInterval(() => {
-      const now = performance.now();
-      if (now - last > 6) this.lags.push([last, now - last - 1]);
-      last = now;
-    }, 1);
-    const histogram = node.metrics.groupCommitLatencyMs;
-    const observe = histogram.observe.bind(histogram);
-    histogram.observe = ((ms: number) => {
-      if (ms > 5) this.commits.push([performance.now() - ms, ms]);
-      observe(ms);
-    }) as typeof histogram.observe;
-    this.restore = () => {
-      histogram.observe = observe as typeof histogram.observe;
-    };
-  }
-
-  stop(): void {
-    this.observer.disconnect();
-    clearInterval(this.timer);
-    this.restore();
-  }
-
-  /** What started in [from, to], as offsets from t0 (start+duration ms). */
-  around(from: number, to: number, t0: number): string {
-    const list = (marks: [number, number, ...unknown[]][]) =>
-      marks.filter(([at]) => at >= from && at <= to).map(([at, ms, kind]) => `${(at - t0).toFixed(0)}+${ms.toFixed(1)}${kind ? ` ${String(kind)}` : ''}`).join(', ') || '-';
-    return `gc ${list(this.gcs)}; turns > 5 ms ${list(this.lags)}; journal writes > 5 ms ${list(this.commits)}`;
-  }
-}
-
 async function runStampede(dbUrl: string): Promise<StampedeResult> {
   const setupStarted = performance.now();
   const nats = await OwnNatsServer.start();
@@ -807,7 +763,9 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
     cpu.begin();
     loopDelay.enable();
     const marks = TIMELINE ? new TimelineMarks(node) : undefined;
+    const stopProfile = CPU_PROFILE ? await profileThread(CPU_PROFILE) : undefined;
     const loop = await client.openLoop(engine.url, orders, plan(ORDERS, RATE_PER_S, DUPLICATE_SHARE, SEED));
+    await stopProfile?.();
     marks?.stop();
     const callbacks = callbackFigures(loop);
     // Delivered within SETTLE_MS after the last callback was answered, or never (for this bench).
@@ -835,23 +793,7 @@ async function runStampede(dbUrl: string): Promise<StampedeResult> {
     }
     const toDelivered = Array.from(log.deliveredAt, (t, i) => t - due[i]!);
     const toPaid = Array.from(log.paidAt, (t, i) => t - due[i]!);
-    if (TIMELINE) {
-      // Where the slow deliveries are in time: 50 ms windows of due time with any delivery over 50 ms.
-      const t0 = loop.t0;
-      const windows = new Map<number, number[]>();
-      toDelivered.forEach((ms, i) => {
-        const w = Math.floor((due[i]! - t0) / 50);
-        const list = windows.get(w);
-        if (list) list.push(ms);
-        else windows.set(w, [ms]);
-      });
-      const slow = [...windows].filter(([, v]) => v.some((ms) => ms > 50)).sort((a, b) => a[0] - b[0]);
-      console.log(`  timeline: ${slow.length} of ${windows.size} windows of 50 ms hold a delivery over 50 ms; over 50 ms in all: ${toDelivered.filter((ms) => ms > 50).length}`);
-      for (const [w, v] of slow) {
-        console.log(`    due ${(w * 50).toString().padStart(6)} ms: ${v.filter((ms) => ms > 50).length}/${v.length} over 50 ms, max ${Math.max(...v).toFixed(1)}`);
-        if (marks) console.log(`      ${marks.around(t0 + w * 50 - 100, t0 + w * 50 + 100, t0)}`);
-      }
-    }
+    if (TIMELINE) console.log(slowWindows(loop.t0, due, toDelivered, { windowMs: 50, slowMs: 50, what: 'a delivery' }, marks));
 
     // JetStream's own count (it drops a republished Nats-Msg-Id): one paid and one delivered per order.
     const jsm = await nc.jetstreamManager();
