@@ -30,6 +30,7 @@ import { percentile, runMysqlRowLock, runRedisLua, type HotRunOptions, type HotR
 import { freshDatabase } from './database.ts';
 import { writeDocsSection } from './docs.ts';
 import { profileThread } from './cpu-profile.ts';
+import { cpuReferenceMs } from './machine.ts';
 import { slowWindows, TimelineMarks } from './timeline.ts';
 
 const env = process.env;
@@ -243,7 +244,8 @@ function line(r: HotRunResult): string {
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:hot — ${opts.reservations} reservations, stock ${opts.stock}, ${opts.concurrency} concurrent, ${opts.buyers} buyers, warm-up ${WARMUP}`);
+  const cpuReference = cpuReferenceMs();
+  console.log(`bench:hot — ${opts.reservations} reservations, stock ${opts.stock}, ${opts.concurrency} concurrent, ${opts.buyers} buyers, warm-up ${WARMUP}; CPU reference ${cpuReference.toFixed(0)} ms (bench/machine.ts: ~620-700 on a quiet hour)`);
   // This machine's figures move by ±20% from run to run (the database's background flushing, GC
   // timing), so (i) and (ii) alternate ROUNDS times and the median run of each is reported.
   const warm = { ...opts, reservations: WARMUP, stock: WARMUP };
@@ -292,6 +294,7 @@ async function main(): Promise<void> {
     reservations: opts.reservations,
     stock: opts.stock,
     concurrency: opts.concurrency,
+    cpu_reference_ms: Math.round(cpuReference),
     stampede_rps: Math.round(stampede.rps),
     stampede_p50_ms: +stampede.p50_ms.toFixed(2),
     stampede_p99_ms: +stampede.p99_ms.toFixed(2),
@@ -323,7 +326,7 @@ async function main(): Promise<void> {
   console.log(`cost of 5 rules: (i)/(iv) = ${figures.rules_cost_ratio} (a reservation with 5 rules costs ${figures.rules_cost_ratio}× one without)`);
   if (process.argv.includes('--write-docs')) {
     writeDocsSection('bench:hot', [
-      `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine (${opts.reservations} reservations, stock ${opts.stock}, ${opts.concurrency} concurrent, ${opts.buyers} buyers, after a warm-up of ${WARMUP} reservations per design; (i) and (ii): median of ${ROUNDS} alternating runs):`,
+      `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine (CPU reference ${cpuReference.toFixed(0)} ms, bench/machine.ts; ${opts.reservations} reservations, stock ${opts.stock}, ${opts.concurrency} concurrent, ${opts.buyers} buyers, after a warm-up of ${WARMUP} reservations per design; (i) and (ii): median of ${ROUNDS} alternating runs):`,
       '',
       '| design | reservations/s | p50 ms | p99 ms | durable when answered | oversold |',
       '|---|---|---|---|---|---|',

@@ -78,6 +78,7 @@ import { SECRETS, startEngine, type TestEngine } from '../test/support/engine.ts
 import { OwnNatsServer } from '../test/support/nats-server.ts';
 import { percentile } from './baselines.ts';
 import { profileThread } from './cpu-profile.ts';
+import { cpuReferenceMs } from './machine.ts';
 import { slowWindows, TimelineMarks } from './timeline.ts';
 import { freshDatabase } from './database.ts';
 import { writeDocsSection } from './docs.ts';
@@ -1142,13 +1143,14 @@ function printTable(rows: StageRow[]): void {
 
 async function main(): Promise<void> {
   const load = loadavg()[0]!;
+  const cpuReference = cpuReferenceMs();
   console.log(
     `bench:payments — ${ORDERS} orders × ${QTY} key, ${RATE_PER_S} first callbacks/s open loop (+${Math.round(DUPLICATE_SHARE * 100)}% repeats 1-2 s later), ` +
       `${CONNECTIONS} connections, warm-up ${WARMUP_ORDERS} orders, settle ${SETTLE_MS / 1000} s, trace ${TRACE ? 'on' : 'off'}`,
   );
   console.log(
     `  load average ${load.toFixed(2)} on ${2} cores shared with other work${load >= 1 ? ' — NOT QUIET: other load distorts these figures' : ''}; ` +
-      'the server runs on the main thread, the load generator and the subscriber on a worker thread of this process',
+      `the server runs on the main thread, the load generator and the subscriber on a worker thread of this process; CPU reference ${cpuReference.toFixed(0)} ms (bench/machine.ts: ~620-700 on a quiet hour)`,
   );
   const started = performance.now();
   const dbUrl = await freshDatabase(MYSQL, DATABASE);
@@ -1200,6 +1202,7 @@ async function main(): Promise<void> {
     orders: ORDERS,
     rate_per_s: RATE_PER_S,
     load_avg: +load.toFixed(2),
+    cpu_reference_ms: Math.round(cpuReference),
     stampede_paid_per_s: r2(stampede?.callbacks.paid_per_s),
     stampede_answer_p50_ms: r2(stampede?.callbacks.p50_ms),
     stampede_answer_p99_ms: r2(stampede?.callbacks.p99_ms),
@@ -1222,7 +1225,7 @@ async function main(): Promise<void> {
     ratio_answer_p99: r2(answerRatio),
   };
   console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  if (process.argv.includes('--write-docs')) writeDocs(stampede, baseline, figures, load);
+  if (process.argv.includes('--write-docs')) writeDocs(stampede, baseline, figures, load, cpuReference);
   console.log(JSON.stringify(figures));
   const broken =
     (stampede && (stampede.undeliveredPaid > 0 || stampede.doubleDelivered > 0 || !stampede.keys.ok || stampede.deliveredWithinSettle < ORDERS)) ||
@@ -1230,11 +1233,11 @@ async function main(): Promise<void> {
   if (broken) process.exitCode = 1;
 }
 
-function writeDocs(s: StampedeResult | undefined, b: BaselineResult | undefined, figures: object, load: number): void {
+function writeDocs(s: StampedeResult | undefined, b: BaselineResult | undefined, figures: object, load: number, cpuReference: number): void {
   const row = (design: string, c: CallbackFigures, d: { p50_ms: number; p95_ms: number; p99_ms: number; max_ms: number }, delivered: string, keys: boolean) =>
     `| ${design} | ${c.paid_per_s.toFixed(0)} | ${fmt(c.p50_ms)} | ${fmt(c.p99_ms)} | ${fmt(d.p50_ms)} | ${fmt(d.p95_ms)} | ${fmt(d.p99_ms)} | ${fmt(d.max_ms)} | ${delivered} | ${keys ? 'ok' : 'MISMATCH'} |`;
   const lines = [
-    `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine (load average ${load.toFixed(2)} at the start; other load distorts these figures): ` +
+    `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine (load average ${load.toFixed(2)} at the start, CPU reference ${cpuReference.toFixed(0)} ms from bench/machine.ts; other load distorts these figures): ` +
       `${ORDERS} orders of one card_key SKU, ${RATE_PER_S} first callbacks/s open loop over HTTP (${CONNECTIONS} keep-alive connections), ` +
       `${Math.round(DUPLICATE_SHARE * 100)}% of the orders paid again 1-2 s later, after a warm-up of ${WARMUP_ORDERS} orders; latencies from each callback's due time.`,
     '',

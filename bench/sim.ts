@@ -22,6 +22,7 @@ import { InjectTransport } from '../sim/replay/transport.ts';
 import { startInProcessEngine } from '../sim/run/in-process-engine.ts';
 import { runSimulation } from '../sim/run/simulation.ts';
 import { writeDocsSection } from './docs.ts';
+import { cpuReferenceMs } from './machine.ts';
 
 const REPLAY_BUYERS = Number(process.env.BENCH_SIM_REPLAY_BUYERS ?? 20_000);
 const SALE_BUYERS = Number(process.env.BENCH_SIM_BUYERS ?? 100_000);
@@ -95,7 +96,8 @@ async function flashSale() {
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:sim — load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on 2 cores; concurrency ${CONCURRENCY}`);
+  const cpuReference = cpuReferenceMs();
+  console.log(`bench:sim — load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on 2 cores, CPU reference ${cpuReference.toFixed(0)} ms (bench/machine.ts: ~620-700 on a quiet hour); concurrency ${CONCURRENCY}`);
   const r = await replayRate();
   console.log(`replay of a ${REPLAY_BUYERS}-buyer sale (${r.lines} lines) at --speed max:`);
   console.log(`  baseline (trivial handler): ${r.baseline_rps.toFixed(0)} requests/s`);
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
     `traffic sent in ${f.sent_s.toFixed(1)} s (${f.rps.toFixed(0)} requests/s), settled and judged in ${f.settled_and_judged_s.toFixed(1)} s; end to end ${f.total_s.toFixed(1)} s; verdict ${f.passed ? 'PASS' : `FAIL (${f.failed.join(', ')})`}`);
   const json = {
     bench: 'sim',
+    cpu_reference_ms: Math.round(cpuReference),
     replay_buyers: REPLAY_BUYERS,
     replay_baseline_rps: Math.round(r.baseline_rps),
     replay_engine_rps: Math.round(r.engine_rps),
@@ -119,7 +122,7 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(json));
   if (!process.argv.includes('--write-docs')) return;
   writeDocsSection('bench:sim', [
-    `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine (load average at start ${loadavg()[0]!.toFixed(2)}), embedded SQLite, concurrency ${CONCURRENCY}.`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on this 2-core machine (load average at start ${loadavg()[0]!.toFixed(2)}, CPU reference ${cpuReference.toFixed(0)} ms), embedded SQLite, concurrency ${CONCURRENCY}.`,
     '',
     '| run | requests | requests/s | notes |',
     '|---|---|---|---|',

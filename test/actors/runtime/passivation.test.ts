@@ -76,6 +76,37 @@ describe.each(HOSTINGS)('passivation (%s)', (hosting) => {
     expect(await kind.ask('a', { t: 'inc' })).toEqual({ id: 2, count: 1 });
   });
 
+  it('sweeps many idle actors in turns of idleSweepPerTurn, and passivates every one of them', async () => {
+    let now = 0;
+    rt = runtime({ idleMs: 20, now: () => now, idleSweepPerTurn: 100 }, hosting);
+    // canPassivate() is asked of each idle actor as the sweep looks at it: counted per synchronous
+    // run of the sweep (a microtask runs once the run has returned, before the next turn).
+    const perRun: number[] = [];
+    let inRun = 0;
+    const kind = rt.define<Msg>('many', () => ({
+      receive(batch: Envelope<Msg>[], ctx: { reply(e: Envelope<Msg>, v: unknown): void }) {
+        for (const e of batch) ctx.reply(e, 1);
+      },
+      canPassivate: () => {
+        if (inRun++ === 0) {
+          queueMicrotask(() => {
+            perRun.push(inRun);
+            inRun = 0;
+          });
+        }
+        return true;
+      },
+    }));
+    await Promise.all(Array.from({ length: 350 }, (_, i) => kind.ask(`k${i}`, { t: 'get' })));
+    expect(rt.stats().actors).toBe(350);
+    now += 21;
+    await until(() => rt.stats().actors === 0, 2_000, 'every idle actor passivated');
+    expect(perRun.reduce((a, b) => a + b, 0)).toBe(350);
+    expect(Math.max(...perRun)).toBeLessThanOrEqual(100);
+    expect(perRun.length).toBeGreaterThanOrEqual(4);
+    expect(() => runtime({ idleSweepPerTurn: 0 })).toThrow(RangeError);
+  });
+
   it('loses no message sent while the sweeper keeps passivating the actor', async () => {
     // a fast clock (1 real ms = 20 ms) so that a finished incarnation is idle almost at once
     rt = runtime({ idleMs: 10, now: () => performance.now() * 20 }, hosting);
