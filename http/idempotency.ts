@@ -15,6 +15,8 @@ export interface Answer {
 type StoredFirstAnswer = Answer & { requestHash: string; createdAt?: number };
 
 interface Entry {
+  /** Its key in `entries` (buyer and Idempotency-Key). */
+  id: string;
   userId: string;
   hash: string;
   answer: Promise<Answer>;
@@ -71,8 +73,21 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
 }
 
+/** Stale places in the eviction queue tolerated past the live entries before it is rebuilt (see compact). */
+const QUEUE_SLACK = 16;
+
 export class IdempotencyGate {
   private readonly entries = new Map<string, Entry>();
+  /**
+   * The entries in the order they were made, oldest at `head`: what eviction walks, oldest first. An
+   * entry removed from `entries` (evicted, or removed for a 422 or a retry) stays here, stale, until
+   * the walk passes it or the queue is rebuilt. Not the Map's own order: a Map keeps a deleted entry's
+   * slot until its table is rebuilt, and a walk from its start passed every slot deleted since, one
+   * for each request once old keys left as new ones came (`bench/idempotency-gate.ts`: 19.0 µs per
+   * keyed request at 200,000 keys, 2.9 µs with the queue).
+   */
+  private queue: (Entry | undefined)[] = [];
+  private head = 0;
   /** Entries per buyer (only buyers with some). */
   private readonly perUser = new Map<string, number>();
   /** Entries whose request is still running. */
@@ -114,9 +129,10 @@ export class IdempotencyGate {
       // storefront to whoever fills the memory.
       if (!this.makeRoom()) return this.ungated(hash, stored, execute);
     }
-    const entry: Entry = { userId, hash, settledAt: undefined, firstAt: this.options.now(), answer: Promise.resolve({ status: 0, body: null }) };
+    const entry: Entry = { id, userId, hash, settledAt: undefined, firstAt: this.options.now(), answer: Promise.resolve({ status: 0, body: null }) };
     entry.answer = this.ungated(hash, stored, execute, (createdAt) => (entry.firstAt = createdAt));
     this.entries.set(id, entry);
+    this.queue.push(entry);
     this.perUser.set(userId, (this.perUser.get(userId) ?? 0) + 1);
     this.running++;
     try {
@@ -182,19 +198,61 @@ export class IdempotencyGate {
     if (this.entries.size < max) return true;
     // Every place a request still running (a stalled database): nothing to walk past.
     if (this.running >= max) return false;
-    for (const [id, e] of this.entries) {
-      if (this.entries.size < max) break;
-      if (e.settledAt !== undefined) this.remove(id, e);
+    for (let i = this.head; i < this.queue.length && this.entries.size >= max; i++) {
+      const e = this.queue[i];
+      if (e && this.entries.get(e.id) === e && e.settledAt !== undefined) this.remove(e.id, e);
     }
+    this.compact();
     return this.entries.size < max;
   }
 
-  /** Drops entries settled at least `age_ms` ago, oldest first (Map iteration is insertion order), while `more()`. */
+  /** Drops entries settled at least `age_ms` ago, oldest first (in the order they were made), while `more()`. */
   private dropOldest(age_ms: number, more: () => boolean): void {
     const now = this.options.now();
-    for (const [id, e] of this.entries) {
-      if (!more() || e.settledAt === undefined || now - e.settledAt < age_ms) break;
-      this.remove(id, e);
+    while (this.head < this.queue.length && more()) {
+      const e = this.queue[this.head];
+      if (e && this.entries.get(e.id) === e) {
+        if (e.settledAt === undefined || now - e.settledAt < age_ms) break;
+        this.remove(e.id, e);
+      }
+      this.queue[this.head++] = undefined;
+    }
+    this.compact();
+  }
+
+  /**
+   * Rebuilds the queue without its stale places once they outnumber the live entries by QUEUE_SLACK
+   * (or the places passed at its head are half of it): its length stays within twice the entries and
+   * the slack, and each rebuild is paid for by as many removals.
+   */
+  private compact(): void {
+    const places = this.queue.length - this.head;
+    if (places <= 2 * this.entries.size + QUEUE_SLACK && this.head <= this.queue.length / 2) return;
+    const live: Entry[] = [];
+    for (let i = this.head; i < this.queue.length; i++) {
+      const e = this.queue[i];
+      if (e && this.entries.get(e.id) === e) live.push(e);
+    }
+    this.queue = live;
+    this.head = 0;
+  }
+
+  /**
+   * For tests: throws unless every entry is in the queue exactly once, after its head, in the order the
+   * entries were made (the Map's own order), and the queue is within its bound.
+   */
+  checkIntegrity(): void {
+    const queued: Entry[] = [];
+    for (let i = this.head; i < this.queue.length; i++) {
+      const e = this.queue[i];
+      if (e && this.entries.get(e.id) === e) queued.push(e);
+    }
+    const made = [...this.entries.values()];
+    if (queued.length !== made.length || queued.some((e, i) => e !== made[i])) {
+      throw new Error(`idempotency gate: ${made.length} entries, ${queued.length} of them queued in their order`);
+    }
+    if (this.queue.length - this.head > 2 * this.entries.size + QUEUE_SLACK + 1) {
+      throw new Error(`idempotency gate: ${this.queue.length - this.head} places queued for ${this.entries.size} entries`);
     }
   }
 
