@@ -103,6 +103,21 @@ describe('the data folder lock', () => {
     }
   });
 
+  it('on MySQL, a released lock is free the moment release() returns: taken again at once, time after time (a restart)', async () => {
+    const url = await freshMysqlDatabase('app_database_lock_release');
+    const name = `stampede.node.${new URL(url).pathname.slice(1)}`.slice(0, 64);
+    const admin = await mysql.createConnection({ uri: `${MYSQL_BASE_URL}/` });
+    try {
+      for (let i = 0; i < 30; i++) {
+        const lock = await lockMysqlDatabase(url);
+        await lock.release();
+        expect(Number(((await admin.query('SELECT IS_FREE_LOCK(?) AS free', [name]))[0] as { free: number }[])[0]!.free)).toBe(1);
+      }
+    } finally {
+      await admin.end();
+    }
+  });
+
   it('on MySQL, a node whose lock connection the server ended answers /readyz 503 (databaseLock) while it cannot hold the lock again, and 200 once it does', async () => {
     const url = await freshMysqlDatabase('app_database_lock_ready');
     const e = await startEngine({ kind: 'mysql', url });
