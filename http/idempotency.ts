@@ -200,7 +200,7 @@ export class IdempotencyGate {
     if (this.running >= max) return false;
     for (let i = this.head; i < this.queue.length && this.entries.size >= max; i++) {
       const e = this.queue[i];
-      if (e && this.entries.get(e.id) === e && e.settledAt !== undefined) this.remove(e.id, e);
+      if (this.kept(e) && e.settledAt !== undefined) this.remove(e.id, e);
     }
     this.compact();
     return this.entries.size < max;
@@ -211,7 +211,7 @@ export class IdempotencyGate {
     const now = this.options.now();
     while (this.head < this.queue.length && more()) {
       const e = this.queue[this.head];
-      if (e && this.entries.get(e.id) === e) {
+      if (this.kept(e)) {
         if (e.settledAt === undefined || now - e.settledAt < age_ms) break;
         this.remove(e.id, e);
       }
@@ -228,13 +228,23 @@ export class IdempotencyGate {
   private compact(): void {
     const places = this.queue.length - this.head;
     if (places <= 2 * this.entries.size + QUEUE_SLACK && this.head <= this.queue.length / 2) return;
-    const live: Entry[] = [];
+    this.queue = this.queued();
+    this.head = 0;
+  }
+
+  /** Whether a place of the queue holds an entry still in `entries` (not a stale place). */
+  private kept(e: Entry | undefined): e is Entry {
+    return e !== undefined && this.entries.get(e.id) === e;
+  }
+
+  /** The entries the queue holds from its head, oldest first, without its stale places. */
+  private queued(): Entry[] {
+    const kept: Entry[] = [];
     for (let i = this.head; i < this.queue.length; i++) {
       const e = this.queue[i];
-      if (e && this.entries.get(e.id) === e) live.push(e);
+      if (this.kept(e)) kept.push(e);
     }
-    this.queue = live;
-    this.head = 0;
+    return kept;
   }
 
   /**
@@ -242,11 +252,7 @@ export class IdempotencyGate {
    * entries were made (the Map's own order), and the queue is within its bound.
    */
   checkIntegrity(): void {
-    const queued: Entry[] = [];
-    for (let i = this.head; i < this.queue.length; i++) {
-      const e = this.queue[i];
-      if (e && this.entries.get(e.id) === e) queued.push(e);
-    }
+    const queued = this.queued();
     const made = [...this.entries.values()];
     if (queued.length !== made.length || queued.some((e, i) => e !== made[i])) {
       throw new Error(`idempotency gate: ${made.length} entries, ${queued.length} of them queued in their order`);

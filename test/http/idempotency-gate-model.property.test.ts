@@ -193,6 +193,8 @@ describe('idempotency gate against a plain model of its rules', () => {
     // (with every live entry, in order) many times over.
     const statuses = [201, 201, 422, 503] as const;
     const passing: Step[] = Array.from({ length: 400 }, (_, i) => ({ op: 'request' as const, user: i % 5, key: i % 12, other: i % 7 === 0, status: statuses[i % 4]! }));
-    await play([{ op: 'hang', user: 0, key: 100 }, ...passing, { op: 'tick', ms: 70_000 }, ...passing.slice(0, 50), { op: 'finish' }, ...passing.slice(50, 150)]);
+    // Its key asked again once it finishes: kept all along (a request still running is never evicted), it replays.
+    const again: Step = { op: 'request', user: 0, key: 100, other: false, status: 201 };
+    await play([{ op: 'hang', user: 0, key: 100 }, ...passing, { op: 'tick', ms: 70_000 }, ...passing.slice(0, 50), { op: 'finish' }, again, ...passing.slice(50, 150)]);
   });
 });
