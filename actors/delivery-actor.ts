@@ -30,6 +30,7 @@
 //   key it took cannot be given again because the store refuses it.
 
 import { isoTime } from '../engine/index.ts';
+import { RecentMap } from '../engine/recent-map.ts';
 import { JournalConflictError } from '../persistence/errors.ts';
 import type { CardKeyAssignment, CardKeyStore, JournalRecord, JournalStore } from '../persistence/ports.ts';
 import { UnavailableError } from './errors.ts';
@@ -113,7 +114,7 @@ export interface DeliveryLimits {
   window_refill_below_keys: number;
   /** Orders parked awaiting keys at most; past it an ask is answered `overloaded`. */
   parked_orders_max: number;
-  /** Recent assignments kept for repeated asks; older ones are read back from the store. */
+  /** Recent assignments kept for repeated asks (at most this many; the half made last always); older ones are read back from the store. */
   assigned_in_memory_max: number;
   /** Keys one order may ask for (the API's qty bound). */
   order_keys_max: number;
@@ -219,8 +220,8 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   private cursor = 0;
   /** The last read after `cursor` found nothing more (until keys are added). */
   private cursorDrained = false;
-  /** Durable assignments remembered (oldest first, bounded). */
-  private readonly known = new Map<string, number[]>();
+  /** Durable assignments remembered, the most recent (bounded). */
+  private readonly known: RecentMap<string, number[]>;
   private parked: Parked[] = [];
   private parkedHead = 0;
   private readonly parkedIds = new Set<string>();
@@ -235,6 +236,7 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   ) {
     this.stream = deliveryStream(skuId);
     this.limits = checkLimits(deps.limits ?? delivery_limits_default);
+    this.known = new RecentMap(this.limits.assigned_in_memory_max);
   }
 
   canPassivate(): boolean {
@@ -328,24 +330,29 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   // ---- assign --------------------------------------------------------------------------------
 
   /**
-   * The keys the store holds for the orders of this batch that this incarnation does not know, in one
-   * `assignedToMany` (the store splits it into statements). A failed read fails the asks of those orders.
+   * The keys of the orders of this batch that already have some: those this incarnation remembers (as
+   * of now: a write later in the batch may let an entry go from memory before its ask is handled, and
+   * the ask must still find them), and those the store holds for the others, in one `assignedToMany`
+   * (the store splits it into statements). A failed read fails the asks of those orders.
    */
   private async lookUp(batch: Envelope<DeliveryMessage>[]): Promise<Map<string, number[] | Error>> {
+    const found = new Map<string, number[] | Error>();
     const ids = new Set<string>();
     for (const env of batch) {
       const msg = env.msg;
       if (msg.type !== 'assign' || msg.fresh === true || !validAssign(msg, this.limits)) continue;
-      if (this.known.has(msg.orderId) || this.parkedIds.has(msg.orderId)) continue;
-      ids.add(msg.orderId);
+      const known = this.known.peek(msg.orderId);
+      if (known) found.set(msg.orderId, known);
+      else if (!this.parkedIds.has(msg.orderId)) ids.add(msg.orderId);
     }
-    if (ids.size === 0) return new Map();
+    if (ids.size === 0) return found;
     try {
-      return await this.deps.cardKeys.assignedToMany([...ids]);
+      for (const [id, keyIds] of await this.deps.cardKeys.assignedToMany([...ids])) found.set(id, keyIds);
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
-      return new Map([...ids].map((id) => [id, failure]));
+      for (const id of ids) found.set(id, failure);
     }
+    return found;
   }
 
   private async assign(
@@ -640,9 +647,7 @@ export class DeliveryActor implements Behavior<DeliveryMessage> {
   // ---- bookkeeping ---------------------------------------------------------------------------
 
   private remember(orderId: string, keyIds: number[]): void {
-    this.known.delete(orderId);
     this.known.set(orderId, keyIds);
-    if (this.known.size > this.limits.assigned_in_memory_max) this.known.delete(this.known.keys().next().value!);
   }
 
   private get parkedCount(): number {

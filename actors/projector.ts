@@ -4,6 +4,7 @@
 // change never overtakes an earlier one), retries with backoff while the database is down, and tells
 // each stream how far it got so the actor can forget settled orders it was keeping for reads.
 
+import { RecentMap } from '../engine/recent-map.ts';
 import { STATUS_RANK, type OutboxEvent, type ProjectionBatch, type ProjectionStore } from '../persistence/ports.ts';
 import type { ProjectedEvent } from './inventory-projection.ts';
 import type { AnswerKeys } from './answer-keys.ts';
@@ -25,8 +26,8 @@ export interface ProjectorOptions {
   answerKeys?: AnswerKeys;
   /**
    * Streams of which there is one per order, without bound over the engine's life: the checkpoints of
-   * only the `max` most recently written are kept in memory; the others are read from the store when
-   * asked (checkpointOf). Every other stream's checkpoint stays in memory (one per SKU/date or SKU).
+   * only the most recently written are kept in memory (at most `max`; the `max / 2` written last
+   * always); the others are read from the store when asked (checkpointOf). Every other stream's checkpoint stays in memory (one per SKU/date or SKU).
    */
   transient?: { matches: (stream: string) => boolean; max: number };
 }
@@ -64,8 +65,8 @@ export class Projector {
   private failures = 0;
   private closed = false;
   private readonly checkpoints = new Map<string, number>();
-  /** The transient streams' checkpoints written lately, the most recent last (a Map keeps insertion order). */
-  private readonly recentCheckpoints = new Map<string, number>();
+  /** The transient streams' checkpoints written lately (bounded by `transient.max`). */
+  private readonly recentCheckpoints: RecentMap<string, number>;
   private idleWaiters: (() => void)[] = [];
   /** Changes enqueued and written so far (counts of enqueue calls), and who waits for a count. */
   private enqueued = 0;
@@ -79,7 +80,9 @@ export class Projector {
     private readonly onError: (error: unknown) => void,
     /** After a write that added outbox events (their readers need not wait for their poll). */
     private readonly onOutbox: () => void = () => {},
-  ) {}
+  ) {
+    this.recentCheckpoints = new RecentMap(options.transient?.max ?? 1);
+  }
 
   /**
    * Loads the checkpoints written by earlier runs, and returns them all, the transient streams' too,
@@ -98,12 +101,12 @@ export class Projector {
    * checkpointOf).
    */
   checkpoint(stream: string): number {
-    return this.checkpoints.get(stream) ?? this.recentCheckpoints.get(stream) ?? 0;
+    return this.checkpoints.get(stream) ?? this.recentCheckpoints.peek(stream) ?? 0;
   }
 
   /** Last seq of the stream whose changes are in the read model; a transient stream's from the store when memory lacks it. */
   async checkpointOf(stream: string): Promise<number> {
-    const known = this.checkpoints.get(stream) ?? this.recentCheckpoints.get(stream);
+    const known = this.checkpoints.get(stream) ?? this.recentCheckpoints.peek(stream);
     if (known !== undefined || !this.options.transient?.matches(stream)) return known ?? 0;
     return this.store.checkpoint(stream);
   }
@@ -115,9 +118,7 @@ export class Projector {
       this.checkpoints.set(stream, seq);
       return;
     }
-    this.recentCheckpoints.delete(stream);
     this.recentCheckpoints.set(stream, seq);
-    if (this.recentCheckpoints.size > transient.max) this.recentCheckpoints.delete(this.recentCheckpoints.keys().next().value!);
   }
 
   /**

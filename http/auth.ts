@@ -10,6 +10,7 @@
 //   "<t>." + the raw body bytes; |now - t| <= 300 s; constant-time; any v1 may match; malformed → false.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Middleware, Context } from 'koa';
+import { RecentMap } from '../engine/recent-map.ts';
 import { ApiError, forbidden, unauthorized } from './api-error.ts';
 import { Hs256Verifier } from './jwt-hs256.ts';
 import { IDENTIFIER_PATTERN } from './validation.ts';
@@ -97,8 +98,8 @@ export function createAuth(config: AuthConfig): Auth {
   // Verified tokens, so a buyer's next request costs a map lookup instead of parsing and an HMAC check
   // (a quarter of the purchase path's CPU when measured, through jose and WebCrypto before
   // jwt-hs256.ts). An entry is only trusted until the token's own `exp`; the map is bounded and
-  // forgets the oldest first.
-  const verified = new Map<string, { sub: string; exp_ms: number }>();
+  // forgets the tokens used least recently first (engine/recent-map.ts).
+  const verified = new RecentMap<string, { sub: string; exp_ms: number }>(VERIFIED_TOKENS_MAX);
   // Synchronous (the verification is): the buyer routes call it without an await of their own.
   const buyerIdOfNow = (token: string): string | undefined => {
     const now = config.now();
@@ -111,7 +112,6 @@ export function createAuth(config: AuthConfig): Auth {
     if (payload === undefined) return undefined;
     const sub = payload.sub;
     if (typeof sub !== 'string' || !IDENTIFIER_PATTERN.test(sub)) return undefined;
-    if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
     verified.set(token, { sub, exp_ms: typeof payload.exp === 'number' ? payload.exp * 1000 : now + VERIFIED_TOKEN_TTL_MS });
     return sub;
   };

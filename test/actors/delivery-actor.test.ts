@@ -253,6 +253,34 @@ describe.each(backends)('delivery actor on $name', (backend) => {
     expect(calls).toHaveLength(2);
   });
 
+  it('an order asking again gets its keys though a write earlier in its batch let them go from memory', async () => {
+    await stopNode();
+    // Memory for 4 assignments (the last 2 always kept), writes of at most 2 keys.
+    await startNode({ ...delivery_limits_default, window_keys_max: 2, window_refill_below_keys: 1, order_keys_max: 1, assigned_in_memory_max: 4 });
+    const sku = 'forgotten';
+    await upload(stores.cardKeys, sku, 20, 'k');
+    const first = keysOf(await ask(sku, 'o1'));
+    const original = stores.cardKeys.assign;
+    const held: (() => void)[] = [];
+    stores.cardKeys.assign = async (...args) => {
+      if (held.length === 0) await new Promise<void>((resolve) => held.push(resolve));
+      return original.apply(stores.cardKeys, args);
+    };
+    restoreCardKeys = () => (stores.cardKeys.assign = original);
+    const blocker = ask(sku, 'blocker');
+    await waitFor(() => held.length === 1, 10_000, 'the held write');
+    // One batch behind the held write: o3 and o4 fill a write (2 keys) that is made before o1's turn,
+    // and remembering them lets o1's assignment go from memory.
+    const batch = [ask(sku, 'o3'), ask(sku, 'o4'), ask(sku, 'o1')];
+    await new Promise((r) => setTimeout(r, 50));
+    held[0]!();
+    const blocked = keysOf(await blocker);
+    const [o3, o4, again] = await Promise.all(batch);
+    expect(keysOf(again!)).toEqual(first);
+    expectDistinct([first, blocked, keysOf(o3!), keysOf(o4!)]);
+    expect((await stores.cardKeys.assignedToMany(['o1'])).get('o1')).toEqual(first);
+  });
+
   it('a bounded window: with room for 10 keys, 30 parallel asks are assigned in writes of at most 10 keys, from a window refilled as it drains', async () => {
     await stopNode();
     await startNode({ ...delivery_limits_default, window_keys_max: 10, window_refill_below_keys: 5, order_keys_max: 5 });
