@@ -18,7 +18,8 @@
 // BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306), BENCH_REDIS_URL, BENCH_TIMELINE (0; 1 lists each
 // open-loop run's 50 ms windows of due time holding an answer over 10 ms, each with the GC pauses,
 // long turns and slow journal writes around it: bench/timeline.ts), BENCH_CPU_PROFILE (a file: a CPU
-// profile of the first open-loop run only, bench/cpu-profile.ts).
+// profile of the first open-loop run only, bench/cpu-profile.ts), BENCH_HEAP_PROFILE (a file: a sampling
+// heap profile of the first open-loop run only, and its heaviest allocation sites: bench/heap-profile.ts).
 
 import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
@@ -30,6 +31,7 @@ import { percentile, runMysqlRowLock, runRedisLua, type HotRunOptions, type HotR
 import { freshDatabase } from './database.ts';
 import { writeDocsSection } from './docs.ts';
 import { profileThread } from './cpu-profile.ts';
+import { profileHeap } from './heap-profile.ts';
 import { cpuReferenceMs } from './machine.ts';
 import { slowWindows, TimelineMarks } from './timeline.ts';
 
@@ -53,6 +55,7 @@ const OPEN_RATE = Number(env.BENCH_OPEN_RATE ?? 150_000);
 const OPEN_RESERVATIONS = Number(env.BENCH_OPEN_RESERVATIONS ?? 600_000);
 const TIMELINE = env.BENCH_TIMELINE === '1';
 let cpuProfile = env.BENCH_CPU_PROFILE;
+let heapProfile = env.BENCH_HEAP_PROFILE;
 
 
 /** (i) Stampede: the purchase path below HTTP (order service -> inventory actor -> group commit). */
@@ -167,8 +170,11 @@ export async function runStampede(
     const marks = TIMELINE ? new TimelineMarks(node) : undefined;
     const stopProfile = cpuProfile ? await profileThread(cpuProfile) : undefined;
     cpuProfile = undefined;
+    const stopHeapProfile = heapProfile ? await profileHeap(heapProfile) : undefined;
+    heapProfile = undefined;
     const loop = await openLoop(o.reservations, open.rate_per_s, place);
     await stopProfile?.();
+    await stopHeapProfile?.(o.reservations, 'attempt');
     marks?.stop();
     latencies = Array.from(loop.latency);
     if (TIMELINE) {
