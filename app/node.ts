@@ -100,6 +100,14 @@ const ANSWER_KEYS_PAGE = 10_000;
 /** Deliveries failing in a row that stop the start's re-drive of paid orders (see redrivePaidOrders). */
 const REDRIVE_FAILED_IN_A_ROW_MAX = 48;
 
+/** What the start's re-drive of paid orders did so far (see redrivePaidOrders). */
+interface RedrivePass {
+  asked: number;
+  failedInARow: number;
+  /** SKUs whose delivery answered busy: skipped for the rest of the pass. */
+  busy: Set<string>;
+}
+
 /** How often expired Idempotency-Key answers are deleted (see pruneAnswers). */
 const ANSWER_PRUNE_INTERVAL_MS = 60_000;
 /** Expired Idempotency-Key answers deleted per statement, and per run at most (see pruneAnswers). */
@@ -679,51 +687,69 @@ export class StampedeNode {
     else if (this.bus instanceof OutboxBus) this.bus.nudge();
   }
 
-  /** Every paid order of a card_key or ticket SKU is asked to deliver again (after a restart). */
+  /**
+   * Every paid order of a card_key or ticket SKU is asked to deliver again (after a restart): ticket
+   * orders (and any of a SKU the catalog lacks) as the pages of paid orders come, 16 at a time; card-key
+   * orders after the last page, one at a time, in the order they were paid (a paid order's `updatedAt`
+   * in the read model), so that those waiting for keys park again in the order they had parked in
+   * (FIFO), not in the order they were created (a pass in id order served an order created earlier but
+   * paid later first).
+   */
   async redrivePaidOrders(): Promise<void> {
-    let after: string | undefined;
-    let n = 0;
-    let failedInARow = 0;
-    const busy = new Set<string>();
+    const pass: RedrivePass = { asked: 0, failedInARow: 0, busy: new Set() };
+    const cardKeyOrders: { orderId: string; skuId: string; paidAt: number }[] = [];
     try {
+      let after: string | undefined;
       for (;;) {
         const page = await this.stores.projection.ordersByStatus('paid', 500, after);
         if (page.length === 0 || this.stopping) break;
         after = page[page.length - 1]!.orderId;
-        const due = page.filter((o) => this.catalog.sku(o.skuId)?.delivery !== 'manual');
-        // In order: a card-key order is parked where it asks, so those go one at a time (16 at once
-        // reached their delivery actor in the order their order actors happened to load); the others a
-        // few at a time.
-        for (let i = 0; i < due.length; ) {
-          // A SKU whose delivery answered busy (more orders parked for its keys than it keeps) is skipped
-          // for the rest of the pass, and is no dependency down: the other SKUs' orders still go
-          // (reconciliation gives the busy one's the time it needs).
-          if (busy.has(due[i]!.skuId)) {
-            i++;
-            continue;
-          }
-          const span = this.catalog.sku(due[i]!.skuId)?.delivery === 'card_key' ? 1 : 16;
-          const group = due.slice(i, i + span).filter((o) => !busy.has(o.skuId));
-          i = Math.min(i + span, due.length);
-          const outcomes = await Promise.all(group.map((o) => this.deliverOutcome(o.orderId)));
-          group.forEach((o, k) => {
-            if (outcomes[k] === 'busy') busy.add(o.skuId);
-          });
-          if (outcomes.includes('delivered')) failedInARow = 0;
-          else failedInARow += outcomes.filter((o) => o === 'failed').length;
-          // A dependency down (the database, the delivery path): every order would wait its ask's
-          // deadline in turn (hours for a big backlog); reconciliation repairs them once it is back.
-          if (failedInARow >= REDRIVE_FAILED_IN_A_ROW_MAX) {
-            this.log.warn({ failedInARow, orders: n + i }, 'redelivery of paid orders after start stopped: deliveries keep failing; reconciliation will repair the rest');
-            return;
-          }
+        const now: { orderId: string; skuId: string }[] = [];
+        for (const o of page) {
+          const delivery = this.catalog.sku(o.skuId)?.delivery;
+          if (delivery === 'card_key') cardKeyOrders.push({ orderId: o.orderId, skuId: o.skuId, paidAt: o.updatedAt });
+          else if (delivery !== 'manual') now.push(o);
         }
-        n += due.length;
+        if (!(await this.redriveInGroups(now, 16, pass))) return;
       }
-      if (n > 0) this.log.info({ orders: n, ...(busy.size > 0 ? { busySkus: [...busy].slice(0, 20) } : {}) }, 'paid orders asked to deliver after start');
+      cardKeyOrders.sort((a, b) => a.paidAt - b.paidAt || (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
+      if (!(await this.redriveInGroups(cardKeyOrders, 1, pass))) return;
+      if (pass.asked > 0) this.log.info({ orders: pass.asked, ...(pass.busy.size > 0 ? { busySkus: [...pass.busy].slice(0, 20) } : {}) }, 'paid orders asked to deliver after start');
     } catch (error) {
       this.log.warn({ err: error }, 'redelivery of paid orders after start failed; reconciliation will retry');
     }
+  }
+
+  /**
+   * Asks `due` to deliver, `span` orders at a time, in order. False when the pass must stop: the node is
+   * stopping, or deliveries keep failing (a dependency down: every order would wait its ask's deadline
+   * in turn, hours for a big backlog; reconciliation repairs them once it is back).
+   */
+  private async redriveInGroups(due: readonly { orderId: string; skuId: string }[], span: number, pass: RedrivePass): Promise<boolean> {
+    for (let i = 0; i < due.length; ) {
+      if (this.stopping) return false;
+      // A SKU whose delivery answered busy (more orders parked for its keys than it keeps) is skipped
+      // for the rest of the pass, and is no dependency down: the other SKUs' orders still go
+      // (reconciliation gives the busy one's the time it needs).
+      if (pass.busy.has(due[i]!.skuId)) {
+        i++;
+        continue;
+      }
+      const group = due.slice(i, i + span).filter((o) => !pass.busy.has(o.skuId));
+      i = Math.min(i + span, due.length);
+      const outcomes = await Promise.all(group.map((o) => this.deliverOutcome(o.orderId)));
+      pass.asked += group.length;
+      group.forEach((o, k) => {
+        if (outcomes[k] === 'busy') pass.busy.add(o.skuId);
+      });
+      if (outcomes.includes('delivered')) pass.failedInARow = 0;
+      else pass.failedInARow += outcomes.filter((o) => o === 'failed').length;
+      if (pass.failedInARow >= REDRIVE_FAILED_IN_A_ROW_MAX) {
+        this.log.warn({ failedInARow: pass.failedInARow, orders: pass.asked }, 'redelivery of paid orders after start stopped: deliveries keep failing; reconciliation will repair the rest');
+        return false;
+      }
+    }
+    return true;
   }
 
   /**
