@@ -27,7 +27,8 @@ export interface ProjectorOptions {
   /**
    * Streams of which there is one per order, without bound over the engine's life: the checkpoints of
    * only the most recently written are kept in memory (at most `max`; the `max / 2` written last
-   * always); the others are read from the store when asked (checkpointOf). Every other stream's checkpoint stays in memory (one per SKU/date or SKU).
+   * always); the others are read from the store when asked (checkpointOf). Every other stream's
+   * checkpoint stays in memory (one per SKU/date or SKU).
    */
   transient?: { matches: (stream: string) => boolean; max: number };
 }

@@ -704,13 +704,13 @@ export class StampedeNode {
         const page = await this.stores.projection.ordersByStatus('paid', 500, after);
         if (page.length === 0 || this.stopping) break;
         after = page[page.length - 1]!.orderId;
-        const now: { orderId: string; skuId: string }[] = [];
+        const others: { orderId: string; skuId: string }[] = [];
         for (const o of page) {
           const delivery = this.catalog.sku(o.skuId)?.delivery;
           if (delivery === 'card_key') cardKeyOrders.push({ orderId: o.orderId, skuId: o.skuId, paidAt: o.updatedAt });
-          else if (delivery !== 'manual') now.push(o);
+          else if (delivery !== 'manual') others.push(o);
         }
-        if (!(await this.redriveInGroups(now, 16, pass))) return;
+        if (!(await this.redriveInGroups(others, 16, pass))) return;
       }
       cardKeyOrders.sort((a, b) => a.paidAt - b.paidAt || (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
       if (!(await this.redriveInGroups(cardKeyOrders, 1, pass))) return;

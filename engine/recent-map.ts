@@ -4,8 +4,8 @@
 // Why not one Map evicting its oldest key with `keys().next()`: a Map keeps a deleted entry's slot
 // until its table is rebuilt, and an iteration steps over every such slot, so once the bound is
 // reached each eviction walked past every key evicted (and every key moved to the back) since the
-// last rebuild: ~7 µs per eviction at 10,000 keys, ~35 µs at 100,000, against under 1 µs for the
-// insert itself (docs/performance.md, "Session 25"). The same walk cost the warm buyers' cache and
+// last rebuild: ~5 µs per new key at 10,000 keys, ~32 µs at 100,000, against under 1 µs here
+// (bench/recent-map.ts; docs/performance.md, "Session 25"). The same walk cost the warm buyers' cache and
 // the idempotency gate before (sessions 23 and 24).
 //
 // Here entries live in two generations. A new or used entry goes into the current one; once that
@@ -65,11 +65,6 @@ export class RecentMap<K, V> {
   delete(key: K): boolean {
     const inCurrent = this.current.delete(key);
     return this.previous.delete(key) || inCurrent;
-  }
-
-  clear(): void {
-    this.current = new Map();
-    this.previous = new Map();
   }
 
   /** Adds a key the current generation lacks; a full generation becomes the previous one. */
