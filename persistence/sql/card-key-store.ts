@@ -84,8 +84,9 @@ export class SqlCardKeyStore implements CardKeyStore {
       return;
     }
     // One transaction: the updates, the check that each order holds exactly this call's keys, and the
-    // journal records that ride with them; the check reads the results before the commit (on MySQL
-    // the statements go in one packet: two round trips in all).
+    // journal records that ride with them. On MySQL the checks are guards in the same packet as the
+    // statements and the COMMIT (one round trip; a failed guard rolls back and the batch runs again
+    // with the checks read before the commit, which say what conflicted): guardedBatch.
     const statements: CheckedStatement[] = [];
     const updates: { skuId: string; keys: number }[] = [];
     // Rows are sorted by (sku, id); a statement never spans two SKUs.
@@ -96,6 +97,7 @@ export class SqlCardKeyStore implements CardKeyStore {
       statements.push({
         sql: `UPDATE card_keys SET order_id = CASE id ${cases} END, assigned_at = ? WHERE sku_id = ? AND order_id IS NULL AND id IN (${ids.map(() => '?').join(', ')})`,
         params: [...part.flatMap((r) => [r.id, r.orderId]), at, skuId, ...ids],
+        guard: { sql: 'ROW_COUNT() = ?', params: [part.length] },
       });
       updates.push({ skuId, keys: part.length });
     }
@@ -118,13 +120,23 @@ export class SqlCardKeyStore implements CardKeyStore {
       statements.push({
         sql: this.db.dialect.insertIgnore('card_key_sets', ['order_id', 'sku_id', 'assigned_at'], part.length),
         params: part.flatMap((orderId) => [orderId, skuOf.get(orderId)!, at]),
+        guard: { sql: 'ROW_COUNT() = ?', params: [part.length] },
       });
     }
     for (const part of parts) {
-      statements.push({ sql: `SELECT order_id, COUNT(*) AS n FROM card_keys WHERE order_id IN (${part.map(() => '?').join(', ')}) GROUP BY order_id`, params: part, rows: true });
+      const inList = part.map(() => '?').join(', ');
+      statements.push({
+        sql: `SELECT order_id, COUNT(*) AS n FROM card_keys WHERE order_id IN (${inList}) GROUP BY order_id`,
+        params: part,
+        rows: true,
+        guard: {
+          sql: `NOT EXISTS (SELECT 1 FROM card_keys WHERE order_id IN (${inList}) GROUP BY order_id HAVING COUNT(*) <> CASE order_id ${part.map(() => 'WHEN ? THEN ?').join(' ')} END)`,
+          params: [...part, ...part.flatMap((orderId) => [orderId, expected.get(orderId)!])],
+        },
+      });
     }
     statements.push(...journalInserts(this.db, journal));
-    await this.db.checkedBatch(
+    await this.db.guardedBatch(
       'cardKeys.assign',
       statements,
       (results) => {

@@ -180,7 +180,26 @@ export interface SqlStatement {
 /** A statement of a checked batch: `rows` for a SELECT (its result is the rows), else a write (a RunResult). */
 export interface CheckedStatement extends SqlStatement {
   rows?: true;
+  /**
+   * What the batch's `decide` checks of this statement's result, as a boolean SQL expression that
+   * MySQL evaluates right after the statement in its transaction (`ROW_COUNT()` is then this
+   * statement's count) and that is true exactly when `decide` accepts the result. A SELECT with a
+   * guard is read for its check only: `guardedBatch` sends the guard in its place.
+   */
+  guard?: SqlStatement;
 }
+
+/**
+ * The MySQL statement that fails the batch (error 1242, "Subquery returns more than 1 row") when a
+ * guard is false, so that the COMMIT after it in the same packet never runs. DO would not do: it
+ * turns the error into a warning. NULL counts as true (the WHERE drops it); guards compare counts.
+ */
+export function guardStatement(guard: SqlStatement): SqlStatement {
+  return { sql: `SET @stampede_guard = (SELECT 1 UNION ALL SELECT 1 FROM DUAL WHERE NOT (${guard.sql}))`, params: guard.params };
+}
+
+/** MySQL's answer to a guard found false (ER_SUBQUERY_NO_1_ROW). */
+const guard_failed_errno = 1242;
 
 export class SqlDatabase {
   /** SQLite: the worker thread that makes the writes (sqlite-writer.ts), while it runs. */
@@ -419,6 +438,51 @@ export class SqlDatabase {
       if (decided) throw decided.error;
       throw error;
     }
+  }
+
+  /**
+   * `checkedBatch` in one round trip on MySQL: each check of `decide` is a statement's guard, and the
+   * packet is `START TRANSACTION; <each statement and its guard>; COMMIT` — a false guard stops the
+   * server before the COMMIT and the transaction is rolled back. The checked batch's second round
+   * trip (its COMMIT after `decide` read the results) was on the payment path's critical path, once
+   * per card-key delivery write. A false guard runs the batch again as `checkedBatch`, so `decide`
+   * names what conflicted (it throws its caller's error, as before) — or, if what the guard saw has
+   * changed meanwhile, the batch commits then. Elsewhere than MySQL, `checkedBatch` itself. Every
+   * statement that `decide` reads must have a guard.
+   */
+  async guardedBatch(
+    operation: string,
+    statements: readonly CheckedStatement[],
+    decide: (results: (RunResult | unknown[])[]) => void,
+    duplicate: DuplicateMeaning = 'duplicate_key',
+  ): Promise<void> {
+    if (this.dialect.name !== 'mysql') return this.checkedBatch(operation, statements, decide, duplicate);
+    const texts = ['START TRANSACTION'];
+    for (const s of statements) {
+      if (!s.rows) texts.push(formatted(s.sql, s.params));
+      if (s.guard) {
+        const g = guardStatement(s.guard);
+        texts.push(formatted(g.sql, g.params));
+      }
+    }
+    texts.push('COMMIT');
+    const committed = await this.mapped(
+      operation,
+      () =>
+        this.onMysqlConnection(async (conn) => {
+          try {
+            await rolledBackOnError(conn, async () => {
+              for (const packet of packets(texts, mysql_packet_bytes_max)) await rawMysql<unknown>(conn, packet.join(';\n'), []);
+            });
+            return true;
+          } catch (error) {
+            if ((error as { errno?: unknown }).errno === guard_failed_errno) return false;
+            throw error;
+          }
+        }),
+      duplicate,
+    );
+    if (!committed) await this.checkedBatch(operation, statements, decide, duplicate);
   }
 
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
