@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CardKeyConflictError, JournalConflictError } from '../../persistence/errors.ts';
 import type { CardKeyAssignment } from '../../persistence/ports.ts';
+import type { SqlDatabase } from '../../persistence/sql/database.ts';
 import { openSqlStores, type SqlStores } from '../../persistence/sql/open.ts';
 import { freshMysqlDatabase } from '../support/services.ts';
 import { backends } from './backends.ts';
@@ -178,6 +179,27 @@ describe.each(backends)('card keys on $name', (backend) => {
       3,
     );
     expect(await stores.cardKeys.assignedTo('pair')).toEqual([ids[1], ids[3]]);
+  });
+
+  it('an order given keys before key-set rows existed (keys, no key-set row) gets no second set: the count of its keys refuses it', async () => {
+    const ids = await upload(stores, 'legacy-set', 3);
+    // As an assignment made before `card_key_sets` was written: the key row alone.
+    const db = (stores.cardKeys as unknown as { db: SqlDatabase }).db;
+    await db.run('test.legacy', 'UPDATE card_keys SET order_id = ?, assigned_at = ? WHERE id = ?', ['old-holder', 1, ids[0]!]);
+    const error = await rejection(
+      stores.cardKeys.assign(
+        [
+          { skuId: 'legacy-set', orderId: 'newcomer', keyIds: [ids[1]!] },
+          { skuId: 'legacy-set', orderId: 'old-holder', keyIds: [ids[2]!] },
+        ],
+        2,
+      ),
+    );
+    expect(error).toBeInstanceOf(CardKeyConflictError);
+    expect((error as Error).message).toContain('old-holder already has other keys');
+    expect(await stores.cardKeys.assignedTo('old-holder')).toEqual([ids[0]]);
+    expect(await stores.cardKeys.assignedTo('newcomer')).toEqual([]);
+    expect(await stores.cardKeys.countUnassigned('legacy-set')).toBe(2);
   });
 
   it('assigns a large batch in bounded statements, in one transaction', async () => {
