@@ -183,8 +183,9 @@ export interface CheckedStatement extends SqlStatement {
   /**
    * What the batch's `decide` checks of this statement's result, as a boolean SQL expression that
    * MySQL evaluates right after the statement in its transaction (`ROW_COUNT()` is then this
-   * statement's count) and that is true exactly when `decide` accepts the result. A SELECT with a
-   * guard is read for its check only: `guardedBatch` sends the guard in its place.
+   * statement's count) and that is true exactly when `decide` accepts the result (given that the
+   * guards before it held). A SELECT with a guard is read for its check only: `guardedBatch` sends
+   * the guard in its place.
    */
   guard?: SqlStatement;
 }
@@ -194,7 +195,7 @@ export interface CheckedStatement extends SqlStatement {
  * guard is false, so that the COMMIT after it in the same packet never runs. DO would not do: it
  * turns the error into a warning. NULL counts as true (the WHERE drops it); guards compare counts.
  */
-export function guardStatement(guard: SqlStatement): SqlStatement {
+function guardStatement(guard: SqlStatement): SqlStatement {
   return { sql: `SET @stampede_guard = (SELECT 1 UNION ALL SELECT 1 FROM DUAL WHERE NOT (${guard.sql}))`, params: guard.params };
 }
 
