@@ -458,29 +458,21 @@ export class SqlDatabase {
     duplicate: DuplicateMeaning = 'duplicate_key',
   ): Promise<void> {
     if (this.dialect.name !== 'mysql') return this.checkedBatch(operation, statements, decide, duplicate);
-    const texts = ['START TRANSACTION'];
+    const sent: SqlStatement[] = [];
     for (const s of statements) {
-      if (!s.rows) texts.push(formatted(s.sql, s.params));
-      if (s.guard) {
-        const g = guardStatement(s.guard);
-        texts.push(formatted(g.sql, g.params));
-      }
+      if (!s.rows) sent.push(s);
+      if (s.guard) sent.push(guardStatement(s.guard));
     }
-    texts.push('COMMIT');
+    // mysqlBatch: one packet with START TRANSACTION and COMMIT, rolled back when a statement fails.
     const committed = await this.mapped(
       operation,
-      () =>
-        this.onMysqlConnection(async (conn) => {
-          try {
-            await rolledBackOnError(conn, async () => {
-              for (const packet of packets(texts, mysql_packet_bytes_max)) await rawMysql<unknown>(conn, packet.join(';\n'), []);
-            });
-            return true;
-          } catch (error) {
-            if ((error as { errno?: unknown }).errno === guard_failed_errno) return false;
-            throw error;
-          }
-        }),
+      () => this.mysqlBatch(sent).then(
+        () => true,
+        (error: unknown) => {
+          if ((error as { errno?: unknown }).errno === guard_failed_errno) return false;
+          throw error;
+        },
+      ),
       duplicate,
     );
     if (!committed) await this.checkedBatch(operation, statements, decide, duplicate);
