@@ -28,6 +28,7 @@ import { asStreamOrder, outboxKindOf, projectEvent, type ProjectedEvent, type St
 import { outboxRangeRow, outboxRangeRows, rangeEvents } from './journal-outbox.ts';
 import type { Projector } from './projector.ts';
 import { recoverInventory, type RecoveredInventory } from './recovery.ts';
+import { AgedMap } from '../engine/aged-map.ts';
 import { splitStream } from '../engine/shard.ts';
 import type { ActorContext, Behavior, Envelope } from './runtime/index.ts';
 import type { Semaphore } from './semaphore.ts';
@@ -236,10 +237,12 @@ export class InventoryActor implements Behavior<InventoryMessage> {
   private readonly awaitingCancel = new Map<string, Envelope<InventoryMessage>[]>();
   private readonly unprojectedIdempotency = new Map<string, { row: IdempotencyRow; seq: number }>();
   /**
-   * Answers of keys the read model took in lately, oldest first, kept IDEMPOTENCY_AFTER_PROJECTION_MS:
-   * a retry whose durable-answer lookup missed the row by a read's latency still gets its answer here.
+   * Answers of keys the read model took in lately, each kept IDEMPOTENCY_AFTER_PROJECTION_MS after it
+   * did: a retry whose durable-answer lookup missed the row by a read's latency still gets its answer
+   * here. Aged by generations, never walked (engine/aged-map.ts: a Map trimmed from its start walked
+   * past every key trimmed since its table was last rebuilt, on every projection).
    */
-  private readonly projectedIdempotency = new Map<string, { row: IdempotencyRow; at: number }>();
+  private readonly projectedIdempotency = new AgedMap<string, IdempotencyRow>(IDEMPOTENCY_AFTER_PROJECTION_MS);
   /** Reservations created after this time were made by this incarnation's decisions (set at recovery). */
   private freshAfter = Infinity;
   private cancelExpiry: (() => void) | undefined;
@@ -716,13 +719,11 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     const k = `${userId}\u0000${key}`;
     const unprojected = this.unprojectedIdempotency.get(k);
     if (unprojected) return unprojected;
-    // Trimmed as projections come: with none lately, an old entry may still be here; and a first
-    // answer is one for 24 hours from when it was made (API.md), however late it was projected.
-    const projected = this.projectedIdempotency.get(k);
-    if (!projected) return undefined;
+    // A first answer is one for 24 hours from when it was made (API.md), however late it was projected.
     const now = this.deps.now();
-    if (projected.at <= now - IDEMPOTENCY_AFTER_PROJECTION_MS || projected.row.createdAt <= now - IDEMPOTENCY_ANSWER_MS) return undefined;
-    return projected;
+    const projected = this.projectedIdempotency.get(k, now);
+    if (!projected || projected.createdAt <= now - IDEMPOTENCY_ANSWER_MS) return undefined;
+    return { row: projected };
   }
 
   /** An Idempotency-Key's answer, kept until the read model has it (the store answers it then). */
@@ -739,12 +740,7 @@ export class InventoryActor implements Behavior<InventoryMessage> {
     for (const [k, s] of this.unprojectedIdempotency) {
       if (s.seq > seq) break;
       this.unprojectedIdempotency.delete(k);
-      this.projectedIdempotency.delete(k);
-      this.projectedIdempotency.set(k, { row: s.row, at: now });
-    }
-    for (const [k, p] of this.projectedIdempotency) {
-      if (p.at > now - IDEMPOTENCY_AFTER_PROJECTION_MS) break;
-      this.projectedIdempotency.delete(k);
+      this.projectedIdempotency.set(k, s.row, now);
     }
     const candidate = this.snapshotCandidate;
     if (candidate && candidate.durable && candidate.seq <= seq) {
