@@ -157,6 +157,14 @@ type HostedBatches = { inc: Incarnation<any>; batch: Env<any>[] }[];
 const noop = (): void => {};
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
 
+/** What `new Promise(captureSettlers)` was handed, taken by the caller right after (see ask). */
+let capturedResolve: ((value: unknown) => void) | undefined;
+let capturedReject: ((error: Error) => void) | undefined;
+function captureSettlers(resolve: (value: unknown) => void, reject: (error: Error) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 /** One live actor for one key; it is also the ActorContext handed to its behaviour. */
 class Incarnation<M> implements ActorContext<M>, AskHolder {
   /** Accepted, not yet dispatched to nact. */
@@ -315,10 +323,18 @@ class Core {
     }
     const timeout = timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : this.opts.askTimeoutMs;
     const target = inc;
-    return new Promise((resolve, reject) => {
+    // The promise's executor is one shared function (no closure made per ask, on the hottest path).
+    const promise = new Promise(captureSettlers);
+    const resolve = capturedResolve!;
+    const reject = capturedReject!;
+    capturedResolve = capturedReject = undefined;
+    try {
       const p = this.pending.add(key, timeout, resolve, reject, map, mapArg);
       this.enqueue(target, { msg, handle: p, self: false }, true);
-    });
+    } catch (error) {
+      reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return promise;
   }
 
   tell<M>(kind: KindState<M>, key: string, msg: M): boolean {

@@ -56,8 +56,6 @@ export interface PendingAsk {
   /** @internal */ slot: number;
 }
 
-/** What add() needs of an ask; the queue completes it (one object literal: no properties added later). */
-type NewAsk = Omit<PendingAsk, 'chunk' | 'slot' | 'id' | 'settled' | 'holder' | 'heldPrev' | 'heldNext'>;
 
 interface Chunk {
   readonly slots: (PendingAsk | undefined)[];
@@ -73,7 +71,16 @@ interface Chunk {
 class AskQueue {
   chunks: Chunk[] = [];
 
-  push(id: number, a: NewAsk): PendingAsk {
+  /** A new ask, completed here in one object literal (no properties added later); its parts as arguments, not an object of its own per ask. */
+  push(
+    id: number,
+    deadline: number,
+    actorKey: string,
+    resolveFn: (value: unknown) => void,
+    rejectFn: (error: Error) => void,
+    map: ((value: any, arg: any) => unknown) | null,
+    mapArg: unknown,
+  ): PendingAsk {
     let tail = this.chunks[this.chunks.length - 1];
     if (!tail || tail.filled === CHUNK_SLOTS) {
       // Sized once: a growing array would leave its old backing store pointing at the asks.
@@ -82,16 +89,16 @@ class AskQueue {
     }
     const ask: PendingAsk = {
       id,
-      deadline: a.deadline,
-      actorKey: a.actorKey,
+      deadline,
+      actorKey,
       settled: false,
       holder: null,
       heldPrev: null,
       heldNext: null,
-      resolveFn: a.resolveFn,
-      rejectFn: a.rejectFn,
-      map: a.map,
-      mapArg: a.mapArg,
+      resolveFn,
+      rejectFn,
+      map,
+      mapArg,
       chunk: tail,
       slot: tail.filled++,
     };
@@ -166,7 +173,7 @@ export class DeadlineSweeper {
       this.byTimeout.set(timeoutMs, queue);
     }
     this.count++;
-    return queue.push(this.nextId++, { deadline: this.now() - this.base + timeoutMs, actorKey, resolveFn: resolve, rejectFn: reject, map, mapArg });
+    return queue.push(this.nextId++, this.now() - this.base + timeoutMs, actorKey, resolve, reject, map, mapArg);
   }
 
   /** Slots the queues keep (settled or not): what the pending asks cost beyond themselves. */
