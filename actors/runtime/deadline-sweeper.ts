@@ -56,7 +56,6 @@ export interface PendingAsk {
   /** @internal */ slot: number;
 }
 
-
 interface Chunk {
   readonly slots: (PendingAsk | undefined)[];
   /** Slots handed out so far (the next free one). */
