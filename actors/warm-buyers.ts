@@ -16,6 +16,7 @@
 // holds) and by age (in two generations of half the age each: see WarmBuyers); full, it refuses new
 // entries (see put). In memory only: a restart reads journals.
 
+import { AgedMap } from '../engine/aged-map.ts';
 import type { BuyerState } from '../engine/index.ts';
 
 /** A buyer's state as its passivated limit actor left it. */
@@ -43,37 +44,25 @@ const STATE_BYTES = 200;
 const ORDER_BYTES = 250;
 const TOMBSTONE_BYTES = 80;
 
-type Entry = WarmBuyer & { at: number };
-
-/** The entries put within one half of the age bound, and the bytes they count. */
-class Generation {
-  readonly entries = new Map<string, Entry>();
-  bytes = 0;
-
-  constructor(readonly since: number) {}
-}
-
 /**
- * Aging is by generation, not by entry: entries are put into the current generation, which becomes the
- * previous one after half the age bound, and the previous one is let go whole when the next one starts
- * (an entry is kept between half the bound and the bound; `take` gives none past the bound). Evicting
- * aged entries one by one walked the map from its oldest slot on every put, and a map keeps a deleted
- * entry's slot until its next rehash: with buyers taken and put back in a cycle, each put stepped over
- * up to ~100,000 such slots (32 µs a take and put at 100,000 warm buyers, measured).
+ * Aging is by generation, not by entry (engine/aged-map.ts): entries are put into the current
+ * generation, which becomes the previous one after half the age bound, and the previous one is let go
+ * whole when the next one starts (an entry is kept between half the bound and the bound; `take` gives
+ * none past the bound). Evicting aged entries one by one walked the map from its oldest slot on every
+ * put, and a map keeps a deleted entry's slot until its next rehash: with buyers taken and put back in a
+ * cycle, each put stepped over up to ~100,000 such slots (32 µs a take and put at 100,000 warm buyers,
+ * measured).
  */
 export class WarmBuyers {
-  private current: Generation;
-  private previous: Generation;
+  private readonly entries: AgedMap<string, WarmBuyer>;
 
   constructor(
     private readonly bytes_max: number,
     /** An entry older than this is dropped (its buyer did not come back soon: the journal will do). */
-    private readonly age_max_ms: number,
+    age_max_ms: number,
     private readonly now: () => number = () => performance.now(),
   ) {
-    const at = now();
-    this.current = new Generation(at);
-    this.previous = new Generation(at);
+    this.entries = new AgedMap(age_max_ms, age_max_ms / 2);
   }
 
   /**
@@ -84,54 +73,29 @@ export class WarmBuyers {
    */
   put(userId: string, entry: WarmBuyer): void {
     const at = this.now();
-    this.age(at);
-    this.drop(userId);
+    this.entries.age(at);
+    this.entries.delete(userId);
     const cost = costOf(userId, entry);
-    if (this.bytes + cost > this.bytes_max) return;
-    this.current.entries.set(userId, { ...entry, at });
-    this.current.bytes += cost;
+    if (this.entries.bytes + cost > this.bytes_max) return;
+    this.entries.set(userId, entry, at, cost);
   }
 
   /** `userId`'s entry, removed: each is used once. */
   take(userId: string): WarmBuyer | undefined {
-    const at = this.now();
-    this.age(at);
-    const entry = this.current.entries.get(userId) ?? this.previous.entries.get(userId);
-    if (entry === undefined) return undefined;
-    this.drop(userId);
-    return at - entry.at < this.age_max_ms ? entry : undefined;
+    const entry = this.entries.get(userId, this.now());
+    this.entries.delete(userId);
+    return entry;
   }
 
   get size(): number {
-    this.age(this.now());
-    return this.current.entries.size + this.previous.entries.size;
+    this.entries.age(this.now());
+    return this.entries.size;
   }
 
   /** Bytes kept, as counted against the bound. */
   get bytes(): number {
-    return this.current.bytes + this.previous.bytes;
+    return this.entries.bytes;
   }
-
-  /** Starts a new generation once the current one is half the age bound old, letting the previous one go. */
-  private age(at: number): void {
-    const half = this.age_max_ms / 2;
-    if (at - this.current.since < half) return;
-    // Both past the bound when no generation started for a whole bound: neither is kept.
-    this.previous = at - this.current.since < 2 * half ? this.current : new Generation(at);
-    this.current = new Generation(at);
-  }
-
-  private drop(userId: string): void {
-    dropFrom(this.current, userId);
-    dropFrom(this.previous, userId);
-  }
-}
-
-function dropFrom(g: Generation, userId: string): void {
-  const entry = g.entries.get(userId);
-  if (entry === undefined) return;
-  g.entries.delete(userId);
-  g.bytes -= costOf(userId, entry);
 }
 
 function costOf(userId: string, entry: WarmBuyer): number {

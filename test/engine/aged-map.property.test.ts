@@ -1,8 +1,10 @@
 // Proves the map of entries that count for a while (engine/aged-map.ts) against a plain model: random
 // sets, reads and deletes on a few keys, with the clock moving by random steps (some past twice the
-// age at once); after every step a read answers exactly what the model says (the last value set, if
-// set less than the age before and not deleted since), and the map holds no entry set 3 × age or more
-// before the last call (2 × age with a call at least every age: the dense test below). And that it never iterates a Map: the walk over deleted slots it exists to avoid.
+// age at once), with generations as long as the age or half of it; after every step a read answers
+// what the model says (the last value set and not deleted since: always while set less than a
+// generation before, never once set an age before), and the map holds no entry set three generations
+// or more before the last call (two with a call at least every generation: the dense test below), and
+// the sum of the bytes its entries were set with. And that it never iterates a Map: the walk over deleted slots it exists to avoid.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AgedMap } from '../../engine/aged-map.ts';
@@ -22,8 +24,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 describe('AgedMap', () => {
   it('answers each key as a plain model of set times says, and lets old generations go', () => {
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 300 }), (ops) => {
-        const map = new AgedMap<number, number>(AGE);
+      fc.property(fc.constantFrom(AGE, AGE / 2), fc.array(opArb, { maxLength: 300 }), (generation, ops) => {
+        const map = new AgedMap<number, number>(AGE, generation);
         const model = new Map<number, { value: number; at: number }>();
         let now = 1_000;
         for (const o of ops) {
@@ -40,15 +42,33 @@ describe('AgedMap', () => {
           }
           for (let k = 0; k < KEYS; k++) {
             const m = model.get(k);
-            expect(map.get(k, now)).toBe(m !== undefined && now - m.at < AGE ? m.value : undefined);
+            const got = map.get(k, now);
+            // Held at least a generation after it was set; counted only while younger than the age.
+            if (m !== undefined && now - m.at < generation) expect(got).toBe(m.value);
+            else if (m !== undefined && now - m.at < AGE) expect([m.value, undefined]).toContain(got);
+            else expect(got).toBeUndefined();
           }
-          // Held: only keys set within the last three ages (the model's, not deleted since).
-          const recent = [...model.values()].filter((m) => now - m.at < 3 * AGE).length;
+          // Held: only keys set within the last three generations (the model's, not deleted since).
+          const recent = [...model.values()].filter((m) => now - m.at < 3 * generation).length;
           expect(map.size).toBeLessThanOrEqual(recent);
         }
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('keeps the sum of the bytes its entries were set with, through replacing, deleting and aging', () => {
+    const map = new AgedMap<string, string>(10);
+    map.set('a', 'x', 0, 100);
+    map.set('b', 'y', 0, 20);
+    map.set('a', 'z', 5, 30);
+    expect(map.bytes).toBe(50);
+    map.delete('b');
+    expect(map.bytes).toBe(30);
+    map.set('c', 'w', 12, 7); // a new generation: 'a' is in the previous one
+    expect(map.bytes).toBe(37);
+    map.age(22); // the generation of 'a' goes
+    expect([map.size, map.bytes]).toEqual([1, 7]);
   });
 
   it('a key set again counts from its new time', () => {
@@ -76,8 +96,9 @@ describe('AgedMap', () => {
     expect(map.size).toBe(0);
   });
 
-  it('refuses an age that is not a finite positive number', () => {
+  it('refuses an age that is not a finite positive number, and a generation longer than the age', () => {
     for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => new AgedMap(bad)).toThrow(RangeError);
+    for (const bad of [0, -1, Number.NaN, 11]) expect(() => new AgedMap(10, bad)).toThrow(RangeError);
   });
 
   describe('no operation iterates a Map', () => {
