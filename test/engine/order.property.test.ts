@@ -305,7 +305,9 @@ describe('order lifecycle', () => {
       }),
       { numRuns: 1000 },
     );
-    // Every rule's cases came up (not a vacuous pass); the rarest come up about 40 times a run.
+    // Every rule's cases came up (not a vacuous pass). The rarest come up about 40 times a run,
+    // but in clusters (one scenario may try a case many times), so a run has seen 14: the bar is
+    // a few, which a case the generator cannot reach still fails.
     for (const k of [
       'paid', 'pay_failed', 'pay_repeated', 'pay_mismatch', 'refund_after_cancelled', 'refund_after_expired', 'refund_after_refund_required', 'refund_second_payment',
       'cancelled', 'cancel_repeated', 'cancel_refused', 'expired', 'expire_ignored',
@@ -314,7 +316,7 @@ describe('order lifecycle', () => {
       'no_show', 'no_show_ignored',
       'adopted_paid', 'adopted_cancelled', 'adopted_expired', 'adopt_agrees', 'adopt_conflict',
     ]) {
-      expect(totals[k] ?? 0, k).toBeGreaterThan(15);
+      expect(totals[k] ?? 0, k).toBeGreaterThanOrEqual(3);
     }
   });
 
