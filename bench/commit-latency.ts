@@ -71,13 +71,19 @@ async function stopped(child: ChildProcess): Promise<void> {
 let seq = 0;
 let orderSeq = 0;
 
-/** A journal record of `EVENTS` reservations as the inventory actor encodes them (actors/inventory-codec.ts). */
-function record(at: number): { stream: string; seq: number; lastSeq: number; at: number; events: unknown[] } {
+/** `EVENTS` reservations as the inventory actor encodes them in its journal (actors/inventory-codec.ts). */
+function reservations(at: number): unknown[] {
   const events: unknown[] = [];
   for (let i = 0; i < EVENTS; i++) {
     const n = ++orderSeq;
     events.push(['r', `01JBENCH${String(n).padStart(18, '0')}`, `u${n % 100_000}`, 1, 1999, at, 900_000]);
   }
+  return events;
+}
+
+/** The stream's next journal record (seqs contiguous from 1). */
+function record(at: number): { stream: string; seq: number; lastSeq: number; at: number; events: unknown[] } {
+  const events = reservations(at);
   const first = seq + 1;
   seq += EVENTS;
   return { stream: STREAM, seq: first, lastSeq: seq, at, events };
@@ -121,7 +127,7 @@ async function main(): Promise<void> {
   const url = await freshDatabase(MYSQL_URL, 'stampede_bench_commit');
   const stores = await openSqlStores({ mysqlUrl: url });
   try {
-    const bytes = Buffer.byteLength(JSON.stringify(record(Date.now()).events));
+    const bytes = Buffer.byteLength(JSON.stringify(reservations(Date.now())));
     console.log(
       `bench:commit-latency — MariaDB, one connection, ${WRITES} journal writes per condition and round of ${EVENTS} reservation events (${bytes} B of JSON) one after another, ${ROUNDS} rounds alternating; load average ${loadavg()[0]!.toFixed(2)} on 2 cores; CPU reference ${Math.round(cpuReferenceMs())} ms (bench/machine.ts)`,
     );
