@@ -50,7 +50,9 @@ const spinning = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const child of spinning) child.kill('SIGKILL');
 });
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+// Stopped by a signal: exit as its default action would (128 + its number), the spinners killed on exit.
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
 
 /** A process that keeps one core busy until killed (no I/O, no memory to speak of). */
 function spinner(): ChildProcess {
